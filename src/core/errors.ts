@@ -1,0 +1,46 @@
+/**
+ * One error class for the whole product, with a code a program can branch on and a message a person
+ * can act on. The worker rebuilds it from `code` on the page side; the CLI prints `message` alone.
+ */
+export type EdgetierErrorCode =
+  // input and model building
+  | 'usage'
+  | 'config_missing'
+  | 'weights_missing'
+  | 'weights_corrupt'
+  | 'unsupported_architecture'
+  | 'shape_mismatch'
+  | 'unsupported_dtype'
+  | 'io_error'
+  // engine
+  | 'no_webgpu'
+  | 'out_of_memory'
+  | 'download_failed'
+  | 'model_not_found'
+  | 'context_overflow'
+  | 'device_lost'
+  | 'aborted'
+  | 'load_failed'
+  | 'generation_failed'
+  // remote tier
+  | 'auth'
+  | 'rate_limited'
+  | 'server_error'
+  | 'network'
+  | 'timeout'
+  | 'bad_request'
+  | 'internal';
+
+export class EdgetierError extends Error {
+  override name = 'EdgetierError' as const;
+  readonly code: EdgetierErrorCode;
+
+  constructor(code: EdgetierErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isEdgetierError(value: unknown): value is EdgetierError {
+  return value instanceof EdgetierError;
+}
