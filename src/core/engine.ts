@@ -1,0 +1,111 @@
+/**
+ * The one contract every engine implements: the Web Worker engine (page side, via Comlink), the
+ * in-process Node engine (onnxruntime-node) and the remote tier. Callers never care which one
+ * they hold.
+ */
+import type { Dtype } from './dtypes.ts';
+import type { GenerationMetrics } from './metrics.ts';
+
+export type Device = 'cpu' | 'wasm' | 'webgpu';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Where a model's files come from. */
+export type ModelSource =
+  /** A Hugging Face model id, fetched from the Hub or from `host` (a mirror). */
+  | { kind: 'hub'; id: string; host?: string; revision?: string }
+  /** A folder served over HTTP (edgetier serve's /models/<name>/), or a folder on disk in Node. */
+  | { kind: 'url'; url: string }
+  | { kind: 'path'; path: string };
+
+export interface LoadRequest {
+  source: ModelSource;
+  device: Device;
+  dtype: Dtype;
+  /** WASM threads; 0 or absent means the engine's choice. */
+  threads?: number;
+}
+
+export interface SamplingOptions {
+  /** 0 means greedy. Default 0. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+  /** Default 256. */
+  maxNewTokens?: number;
+  /** Generation stops when the text ends with one of these; they are not part of the answer. */
+  stop?: string[];
+}
+
+export interface GenerateRequest {
+  /** Chat messages, rendered through the model's chat template. */
+  messages?: ChatMessage[];
+  /** Raw text, used as is (no chat template). Exactly one of `messages` and `prompt`. */
+  prompt?: string;
+  sampling?: SamplingOptions;
+  /** For templates with a thinking switch (Qwen3 `enable_thinking`). */
+  enableThinking?: boolean;
+}
+
+/** A batch of streamed text; engines send several tokens per chunk, not one message per token. */
+export interface StreamChunk {
+  text: string;
+  /** Text that belongs to the reasoning part (inside <think>…</think>), kept apart from the answer. */
+  reasoning?: string;
+  tokens: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'aborted';
+
+export interface GenerateResult {
+  text: string;
+  reasoning?: string;
+  promptIds: number[];
+  outputIds: number[];
+  finishReason: FinishReason;
+  metrics: GenerationMetrics;
+}
+
+export interface LoadProgress {
+  file: string;
+  loadedBytes: number;
+  totalBytes: number;
+  /** Totals over every file of the model. */
+  allLoadedBytes: number;
+  allTotalBytes: number;
+  bytesPerSec: number;
+  etaSec: number | null;
+}
+
+export interface LoadInfo {
+  modelId: string;
+  device: Device;
+  dtype: Dtype;
+  threads: number;
+  downloadMs: number;
+  initMs: number;
+  /** The model's config says it is a synthetic shape twin (random weights). */
+  synthetic: boolean;
+  mirrors?: string;
+}
+
+export interface CachedModel {
+  id: string;
+  bytes: number;
+}
+
+export interface Engine {
+  load(request: LoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadInfo>;
+  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult>;
+  /** Stops the running generation after the current token; its partial answer is returned. */
+  interrupt(): Promise<void>;
+  /** Forgets the conversation's KV cache. */
+  resetConversation(): Promise<void>;
+  unload(): Promise<void>;
+  listCached(): Promise<CachedModel[]>;
+  deleteCached(id: string): Promise<void>;
+}
