@@ -1,0 +1,114 @@
+/**
+ * Model output → inert HTML. Two layers, because model output is untrusted text:
+ * 1. marked renders Markdown, with raw HTML written out as escaped text (a model that writes
+ *    `<script>` shows the characters, it never gets an element);
+ * 2. DOMPurify then keeps only a short allow-list of tags and attributes, drops every URL that is
+ *    not http(s)/mailto or a same-page fragment, and removes images altogether (an image from the
+ *    model would load a remote URL by itself: a tracking pixel or a way to leak the conversation).
+ * Links that stay open in a new tab with no referrer; nothing loads until the person clicks.
+ */
+import DOMPurify from 'dompurify';
+import { Marked } from 'marked';
+
+const ALLOWED_TAGS = [
+  'p',
+  'br',
+  'hr',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'strong',
+  'em',
+  'del',
+  's',
+  'code',
+  'pre',
+  'blockquote',
+  'ul',
+  'ol',
+  'li',
+  'a',
+  'table',
+  'thead',
+  'tbody',
+  'tr',
+  'th',
+  'td',
+  'span',
+  'input',
+];
+const ALLOWED_ATTR = ['href', 'title', 'class', 'start', 'align', 'type', 'checked', 'disabled'];
+const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+const LANGUAGE_CLASS = /^language-[\w+-]{1,32}$/;
+
+const escapeHtml = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": '#39' }[c]};`);
+
+const marked = new Marked({
+  gfm: true,
+  breaks: false,
+  async: false,
+  renderer: {
+    // Raw HTML in the model's Markdown is shown as text, never parsed.
+    html: ({ text }) => escapeHtml(text),
+    // Images become their alt text: no request leaves the page because a model wrote a URL.
+    image: ({ text }) => escapeHtml(text),
+  },
+});
+
+let purifier: ReturnType<typeof DOMPurify> | null = null;
+
+function getPurifier(): ReturnType<typeof DOMPurify> {
+  if (purifier) return purifier;
+  const p = DOMPurify(window);
+  p.addHook('uponSanitizeAttribute', (node, data) => {
+    if (data.attrName === 'href') {
+      const href = data.attrValue.trim();
+      if (!SAFE_URL.test(href)) data.keepAttr = false;
+    } else if (data.attrName === 'class') {
+      const kept = data.attrValue.split(/\s+/).filter((c) => LANGUAGE_CLASS.test(c));
+      if (kept.length === 0) data.keepAttr = false;
+      else data.attrValue = kept.join(' ');
+    } else if (node.nodeName === 'INPUT' && data.attrName === 'type' && data.attrValue !== 'checkbox') {
+      data.keepAttr = false;
+    }
+  });
+  p.addHook('afterSanitizeAttributes', (node) => {
+    if (node.nodeName === 'A' && node.hasAttribute('href')) {
+      const href = node.getAttribute('href') ?? '';
+      if (!href.startsWith('#')) {
+        node.setAttribute('target', '_blank');
+        node.setAttribute('rel', 'noopener noreferrer nofollow');
+      }
+    }
+    // GFM task-list boxes are shown, never edited.
+    if (node.nodeName === 'INPUT') {
+      if (node.getAttribute('type') !== 'checkbox') node.remove();
+      else node.setAttribute('disabled', '');
+    }
+  });
+  purifier = p;
+  return p;
+}
+
+/** Sanitise HTML with the strict allow-list (exported so tests can feed it hostile HTML directly). */
+export function sanitizeHtml(html: string): string {
+  return getPurifier().sanitize(html, {
+    ALLOWED_TAGS,
+    ALLOWED_ATTR: [...ALLOWED_ATTR, 'target', 'rel'],
+    ALLOW_DATA_ATTR: false,
+    ALLOW_ARIA_ATTR: false,
+    ALLOW_UNKNOWN_PROTOCOLS: false,
+    ALLOWED_URI_REGEXP: SAFE_URL,
+    RETURN_TRUSTED_TYPE: false,
+  });
+}
+
+/** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. */
+export function renderMarkdown(markdown: string): string {
+  const html = marked.parse(markdown, { async: false });
+  return sanitizeHtml(html);
+}

@@ -1,0 +1,481 @@
+/**
+ * The model catalog: one typed list of every tier a person can pick, from the smallest on-device
+ * model to the full-scale remote tier. Built-in entries are real Hugging Face Hub models; the
+ * server's /models/index.json adds local folders (synthetic twins among them); Settings adds the
+ * remote tiers. Everything here is pure data and pure functions, so selection is tested in Node.
+ *
+ * Download sizes and memory are estimates from the parameter count and the architecture (the
+ * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
+ */
+import type { Dtype } from './dtypes.ts';
+import type { ModelSource } from './engine.ts';
+
+/** The parts of the architecture that decide memory: KV cache per token and the largest tensor. */
+export interface ModelShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  hiddenSize: number;
+  vocabSize: number;
+}
+
+export interface CatalogEntry {
+  /** Unique key: the Hub id, `local:<folder>` or `remote:<tier id>`. */
+  key: string;
+  /** What a person reads. */
+  name: string;
+  family: string;
+  /** Where it runs: on this device (browser) or on a server. */
+  runs: 'device' | 'remote';
+  /** Where the files come from (device entries only). */
+  source?: ModelSource;
+  /** Parameter count (total, embeddings included); null when unknown (a remote tier). */
+  params: number | null;
+  /** Weight formats available, best default first. */
+  dtypes: Dtype[];
+  /** Bytes per weight format when known exactly (server folders); otherwise estimated. */
+  downloadBytes: Partial<Record<Dtype, number>>;
+  shape?: ModelShape;
+  /** Longest context the model was trained for, in tokens; null when unknown. */
+  contextLength: number | null;
+  /** SPDX id or the licence's name. */
+  licence: string;
+  /** A synthetic shape twin: the real architecture with random weights (its answers are noise). */
+  synthetic: boolean;
+  /** For twins: the real model whose shapes it copies. */
+  mirrors?: string;
+  /** Writes a <think>…</think> part before answering. */
+  reasoning: boolean;
+  origin: 'builtin' | 'server' | 'settings';
+  /** Remote tiers only. */
+  remote?: RemoteTier;
+  note?: string;
+}
+
+/** A remote OpenAI-compatible endpoint, as configured in Settings. */
+export interface RemoteTier {
+  id: string;
+  name: string;
+  /** Base URL up to and including /v1, or '' for the app's own server (edgetier serve). */
+  baseUrl: string;
+  model: string;
+  /** US dollars per million input tokens and per million output tokens. */
+  priceInPerMTok: number;
+  priceOutPerMTok: number;
+}
+
+/** What the device offers, reduced to what fit decisions need (from the capability check). */
+export interface DeviceBudget {
+  webgpu: boolean;
+  shaderF16: boolean;
+  /** navigator.deviceMemory (GiB, capped at 8 by browsers); null when the browser hides it. */
+  deviceMemoryGiB: number | null;
+  /** GPUAdapter limits.maxBufferSize in bytes; null without WebGPU. */
+  maxBufferBytes: number | null;
+}
+
+export type FitVerdict = 'fits' | 'tight' | 'too-big' | 'remote';
+
+export interface FitAssessment {
+  verdict: FitVerdict;
+  /** The backend it would run on here. */
+  device: 'webgpu' | 'wasm' | 'server';
+  /** One sentence a person can act on. */
+  reason: string;
+  memoryBytes: number | null;
+}
+
+const GiB = 1024 ** 3;
+const MB = 1e6;
+
+/** A wasm32 heap holds at most 4 GiB; leave room for the runtime itself. */
+export const WASM_MEMORY_LIMIT_BYTES = 3.5 * GiB;
+/** Context assumed when estimating the KV cache of a chat. */
+export const DEFAULT_CONTEXT_FOR_MEMORY = 4096;
+/** ONNX Runtime, tokenizer and activations beyond weights and KV cache. */
+const RUNTIME_OVERHEAD_BYTES = 200 * MB;
+
+/**
+ * Bytes per parameter of each weight format in the onnx-community layout. The 4-bit formats keep
+ * the embedding table and norms wider, hence more than half a byte per parameter.
+ */
+const BYTES_PER_PARAM: Record<Dtype, number> = { fp32: 4, fp16: 2, q8: 1.05, q4: 0.75, q4f16: 0.6 };
+
+export function estimateDownloadBytes(entry: CatalogEntry, dtype: Dtype): number | null {
+  const exact = entry.downloadBytes[dtype];
+  if (exact !== undefined) return exact;
+  if (entry.params === null) return null;
+  return Math.round(entry.params * BYTES_PER_PARAM[dtype]);
+}
+
+/** KV cache bytes for `tokens` tokens: fp16 on WebGPU, fp32 on WASM. */
+export function kvCacheBytes(shape: ModelShape, tokens: number, device: 'webgpu' | 'wasm'): number {
+  const bytesPerValue = device === 'webgpu' ? 2 : 4;
+  return 2 * shape.layers * shape.kvHeads * shape.headDim * tokens * bytesPerValue;
+}
+
+/** Weights + KV cache for a chat of DEFAULT_CONTEXT_FOR_MEMORY tokens (capped at the model's) + runtime. */
+export function estimateMemoryBytes(
+  entry: CatalogEntry,
+  dtype: Dtype,
+  device: 'webgpu' | 'wasm',
+): number | null {
+  const weights = estimateDownloadBytes(entry, dtype);
+  if (weights === null) return null;
+  const tokens = Math.min(DEFAULT_CONTEXT_FOR_MEMORY, entry.contextLength ?? DEFAULT_CONTEXT_FOR_MEMORY);
+  const kv = entry.shape ? kvCacheBytes(entry.shape, tokens, device) : 0;
+  return weights + kv + RUNTIME_OVERHEAD_BYTES;
+}
+
+/** The dtype this device should use for an entry: 4-bit f16 on a GPU with shader-f16, q8 on WASM. */
+export function preferredDtype(entry: CatalogEntry, budget: DeviceBudget): Dtype {
+  const order: Dtype[] =
+    budget.webgpu && budget.shaderF16
+      ? ['q4f16', 'fp16', 'q4', 'q8', 'fp32']
+      : ['q8', 'q4', 'fp32', 'fp16', 'q4f16'];
+  return order.find((d) => entry.dtypes.includes(d)) ?? entry.dtypes[0] ?? 'q8';
+}
+
+/** Whether a format needs f16 shaders (or runs emulated and slowly without them). */
+const needsF16 = (dtype: Dtype): boolean => dtype === 'fp16' || dtype === 'q4f16';
+
+/** Whether `entry` in `dtype` fits this device, and why. Pure: the capability check is an input. */
+export function assessFit(entry: CatalogEntry, dtype: Dtype, budget: DeviceBudget): FitAssessment {
+  if (entry.runs === 'remote') {
+    return {
+      verdict: 'remote',
+      device: 'server',
+      reason: 'Runs on the server: nothing to download.',
+      memoryBytes: null,
+    };
+  }
+  const device: 'webgpu' | 'wasm' =
+    budget.webgpu && (!needsF16(dtype) || budget.shaderF16) ? 'webgpu' : 'wasm';
+  const memoryBytes = estimateMemoryBytes(entry, dtype, device);
+  if (memoryBytes === null) {
+    return { verdict: 'tight', device, reason: 'Size unknown: it may not fit.', memoryBytes };
+  }
+  if (needsF16(dtype) && !budget.shaderF16) {
+    return {
+      verdict: 'too-big',
+      device,
+      reason: `${dtype} needs a GPU with shader-f16; pick q8 or q4 on this device.`,
+      memoryBytes,
+    };
+  }
+  if (device === 'wasm' && memoryBytes > WASM_MEMORY_LIMIT_BYTES) {
+    return {
+      verdict: 'too-big',
+      device,
+      reason: `Needs about ${formatBytes(memoryBytes)}, over the 4 GiB WebAssembly limit; needs WebGPU or a smaller format.`,
+      memoryBytes,
+    };
+  }
+  if (device === 'webgpu' && entry.shape && budget.maxBufferBytes !== null) {
+    const embeddingBytes = entry.shape.vocabSize * entry.shape.hiddenSize * (dtype === 'fp32' ? 4 : 2);
+    if (embeddingBytes > budget.maxBufferBytes) {
+      return {
+        verdict: 'too-big',
+        device,
+        reason: `Its embedding table (${formatBytes(embeddingBytes)}) exceeds this GPU's largest buffer (${formatBytes(budget.maxBufferBytes)}).`,
+        memoryBytes,
+      };
+    }
+  }
+  if (budget.deviceMemoryGiB !== null) {
+    const deviceBytes = budget.deviceMemoryGiB * GiB;
+    if (memoryBytes > deviceBytes) {
+      return {
+        verdict: 'too-big',
+        device,
+        reason: `Needs about ${formatBytes(memoryBytes)}; this device reports ${budget.deviceMemoryGiB} GiB.`,
+        memoryBytes,
+      };
+    }
+    if (memoryBytes > deviceBytes / 2) {
+      return {
+        verdict: 'tight',
+        device,
+        reason: `Needs about ${formatBytes(memoryBytes)}, over half of this device's ${budget.deviceMemoryGiB} GiB.`,
+        memoryBytes,
+      };
+    }
+  }
+  return {
+    verdict: 'fits',
+    device,
+    reason: `Needs about ${formatBytes(memoryBytes)} on ${device === 'webgpu' ? 'WebGPU' : 'WASM'}.`,
+    memoryBytes,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= GiB) return `${(bytes / GiB).toFixed(bytes >= 10 * GiB ? 0 : 1)} GiB`;
+  if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MiB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KiB`;
+  return `${bytes} B`;
+}
+
+export function formatParams(params: number | null): string {
+  if (params === null) return '—';
+  if (params >= 1e9) return `${(params / 1e9).toFixed(params >= 1e10 ? 0 : 1)}B`;
+  return `${Math.round(params / 1e6)}M`;
+}
+
+const hub = (id: string): ModelSource => ({ kind: 'hub', id });
+const ALL_WEB_DTYPES: Dtype[] = ['q4f16', 'q8', 'q4', 'fp16', 'fp32'];
+
+/** Real Hub models in the onnx-community layout that transformers.js runs in a browser. */
+export const BUILTIN_MODELS: readonly CatalogEntry[] = [
+  {
+    key: 'onnx-community/SmolLM2-135M-Instruct-ONNX',
+    name: 'SmolLM2 135M Instruct',
+    family: 'llama',
+    runs: 'device',
+    source: hub('onnx-community/SmolLM2-135M-Instruct-ONNX'),
+    params: 134.5e6,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 30, kvHeads: 3, headDim: 64, hiddenSize: 576, vocabSize: 49152 },
+    contextLength: 8192,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+    note: 'The smallest: instant on any device, simple answers.',
+  },
+  {
+    key: 'onnx-community/SmolLM2-360M-Instruct-ONNX',
+    name: 'SmolLM2 360M Instruct',
+    family: 'llama',
+    runs: 'device',
+    source: hub('onnx-community/SmolLM2-360M-Instruct-ONNX'),
+    params: 361.8e6,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 32, kvHeads: 5, headDim: 64, hiddenSize: 960, vocabSize: 49152 },
+    contextLength: 8192,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+  },
+  {
+    key: 'onnx-community/Qwen2.5-0.5B-Instruct',
+    name: 'Qwen2.5 0.5B Instruct',
+    family: 'qwen2',
+    runs: 'device',
+    source: hub('onnx-community/Qwen2.5-0.5B-Instruct'),
+    params: 494e6,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 24, kvHeads: 2, headDim: 64, hiddenSize: 896, vocabSize: 151936 },
+    contextLength: 32768,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+  },
+  {
+    key: 'onnx-community/Qwen2.5-Coder-0.5B-Instruct',
+    name: 'Qwen2.5 Coder 0.5B Instruct',
+    family: 'qwen2',
+    runs: 'device',
+    source: hub('onnx-community/Qwen2.5-Coder-0.5B-Instruct'),
+    params: 494e6,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 24, kvHeads: 2, headDim: 64, hiddenSize: 896, vocabSize: 151936 },
+    contextLength: 32768,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+    note: 'Tuned for code.',
+  },
+  {
+    key: 'onnx-community/Qwen3-0.6B-ONNX',
+    name: 'Qwen3 0.6B',
+    family: 'qwen3',
+    runs: 'device',
+    source: hub('onnx-community/Qwen3-0.6B-ONNX'),
+    params: 596e6,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 28, kvHeads: 8, headDim: 128, hiddenSize: 1024, vocabSize: 151936 },
+    contextLength: 40960,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: true,
+    origin: 'builtin',
+    note: 'Thinks before answering (the thinking part is folded).',
+  },
+  {
+    key: 'onnx-community/Llama-3.2-1B-Instruct',
+    name: 'Llama 3.2 1B Instruct',
+    family: 'llama',
+    runs: 'device',
+    source: hub('onnx-community/Llama-3.2-1B-Instruct'),
+    params: 1.236e9,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 16, kvHeads: 8, headDim: 64, hiddenSize: 2048, vocabSize: 128256 },
+    contextLength: 131072,
+    licence: 'Llama 3.2 Community License',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+  },
+  {
+    key: 'onnx-community/gemma-3-1b-it-ONNX',
+    name: 'Gemma 3 1B IT',
+    family: 'gemma3',
+    runs: 'device',
+    source: hub('onnx-community/gemma-3-1b-it-ONNX'),
+    params: 1.0e9,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 26, kvHeads: 1, headDim: 256, hiddenSize: 1152, vocabSize: 262144 },
+    contextLength: 32768,
+    licence: 'Gemma Terms of Use',
+    synthetic: false,
+    reasoning: false,
+    origin: 'builtin',
+  },
+  {
+    key: 'onnx-community/Qwen3-1.7B-ONNX',
+    name: 'Qwen3 1.7B',
+    family: 'qwen3',
+    runs: 'device',
+    source: hub('onnx-community/Qwen3-1.7B-ONNX'),
+    params: 1.72e9,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 28, kvHeads: 8, headDim: 128, hiddenSize: 2048, vocabSize: 151936 },
+    contextLength: 40960,
+    licence: 'Apache-2.0',
+    synthetic: false,
+    reasoning: true,
+    origin: 'builtin',
+  },
+  {
+    key: 'onnx-community/DeepSeek-R1-Distill-Qwen-1.5B-ONNX',
+    name: 'DeepSeek R1 Distill Qwen 1.5B',
+    family: 'qwen2',
+    runs: 'device',
+    source: hub('onnx-community/DeepSeek-R1-Distill-Qwen-1.5B-ONNX'),
+    params: 1.78e9,
+    dtypes: ALL_WEB_DTYPES,
+    downloadBytes: {},
+    shape: { layers: 28, kvHeads: 2, headDim: 128, hiddenSize: 1536, vocabSize: 151936 },
+    contextLength: 131072,
+    licence: 'MIT',
+    synthetic: false,
+    reasoning: true,
+    origin: 'builtin',
+    note: 'A reasoning model distilled from DeepSeek-R1.',
+  },
+];
+
+/** One entry of the server's /models/index.json, as far as the catalog needs it. */
+export interface ServerModelEntry {
+  /** Folder name under /models/. */
+  name: string;
+  /** URL of the folder (defaults to /models/<name>/). */
+  url?: string;
+  family?: string;
+  synthetic?: boolean;
+  mirrors?: string;
+  params?: number;
+  contextLength?: number;
+  licence?: string;
+  /** Bytes of each weight file present. */
+  dtypes?: Partial<Record<Dtype, number>>;
+  shape?: ModelShape;
+}
+
+/** Turns the server's local folders into catalog entries (twins flagged). */
+export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogEntry[] {
+  return models.map((m) => {
+    const dtypes = (Object.keys(m.dtypes ?? {}) as Dtype[]).sort(
+      (a, b) => ALL_WEB_DTYPES.indexOf(a) - ALL_WEB_DTYPES.indexOf(b),
+    );
+    const entry: CatalogEntry = {
+      key: `local:${m.name}`,
+      name: m.name,
+      family: m.family ?? 'unknown',
+      runs: 'device',
+      source: { kind: 'url', url: m.url ?? `/models/${encodeURIComponent(m.name)}/` },
+      params: m.params ?? null,
+      dtypes: dtypes.length > 0 ? dtypes : ['fp32'],
+      downloadBytes: { ...(m.dtypes ?? {}) },
+      contextLength: m.contextLength ?? null,
+      licence: m.licence ?? (m.synthetic ? 'Apache-2.0 (random weights)' : 'see the model folder'),
+      synthetic: m.synthetic ?? false,
+      reasoning: false,
+      origin: 'server',
+      note: m.synthetic
+        ? `Synthetic twin${m.mirrors ? ` of ${m.mirrors}` : ''}: real shapes, random weights. For speed, not answers.`
+        : 'Served by edgetier serve from a local folder.',
+    };
+    if (m.shape) entry.shape = m.shape;
+    if (m.mirrors) entry.mirrors = m.mirrors;
+    return entry;
+  });
+}
+
+/** Remote tiers from Settings as catalog entries. */
+export function entriesFromTiers(tiers: readonly RemoteTier[]): CatalogEntry[] {
+  return tiers.map((t) => ({
+    key: `remote:${t.id}`,
+    name: t.name,
+    family: 'remote',
+    runs: 'remote',
+    params: null,
+    dtypes: [],
+    downloadBytes: {},
+    contextLength: null,
+    licence: 'per the provider',
+    synthetic: false,
+    reasoning: false,
+    origin: 'settings',
+    remote: t,
+    note: `${t.model} at ${t.baseUrl || 'this server'}`,
+  }));
+}
+
+/**
+ * The spectrum: local folders first (what this server holds), then Hub models by size, then the
+ * remote tiers in their configured order. Duplicated keys keep the first.
+ */
+export function buildCatalog(
+  builtin: readonly CatalogEntry[],
+  server: readonly CatalogEntry[],
+  remote: readonly CatalogEntry[],
+): CatalogEntry[] {
+  const byParams = (a: CatalogEntry, b: CatalogEntry) => (a.params ?? 0) - (b.params ?? 0);
+  const seen = new Set<string>();
+  const out: CatalogEntry[] = [];
+  for (const e of [...[...server].sort(byParams), ...[...builtin].sort(byParams), ...remote]) {
+    if (seen.has(e.key)) continue;
+    seen.add(e.key);
+    out.push(e);
+  }
+  return out;
+}
+
+/** The entry a newcomer gets: the first local folder that fits, else the smallest Hub model that fits. */
+export function defaultSelection(
+  catalog: readonly CatalogEntry[],
+  budget: DeviceBudget,
+): CatalogEntry | null {
+  const device = catalog.filter((e) => e.runs === 'device');
+  const fits = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget).verdict === 'fits';
+  return device.find((e) => e.origin === 'server' && fits(e)) ?? device.find(fits) ?? device[0] ?? null;
+}
+
+/** Estimated cost in US dollars of one exchange on a tier; on-device is free. */
+export function estimateCostUsd(entry: CatalogEntry, promptTokens: number, outputTokens: number): number {
+  if (!entry.remote) return 0;
+  return (promptTokens * entry.remote.priceInPerMTok + outputTokens * entry.remote.priceOutPerMTok) / 1e6;
+}

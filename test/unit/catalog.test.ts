@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import {
+  assessFit,
+  BUILTIN_MODELS,
+  buildCatalog,
+  type CatalogEntry,
+  type DeviceBudget,
+  defaultSelection,
+  entriesFromServer,
+  entriesFromTiers,
+  estimateCostUsd,
+  estimateDownloadBytes,
+  formatBytes,
+  kvCacheBytes,
+  preferredDtype,
+} from '../../src/core/catalog.ts';
+
+const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
+const gpuF16: DeviceBudget = {
+  webgpu: true,
+  shaderF16: true,
+  deviceMemoryGiB: 8,
+  maxBufferBytes: 2 * 1024 ** 3,
+};
+const swiftShader: DeviceBudget = {
+  webgpu: true,
+  shaderF16: false,
+  deviceMemoryGiB: null,
+  maxBufferBytes: 1024 ** 3,
+};
+
+const byKey = (key: string): CatalogEntry => {
+  const e = BUILTIN_MODELS.find((m) => m.key === key);
+  if (!e) throw new Error(key);
+  return e;
+};
+const smol135 = byKey('onnx-community/SmolLM2-135M-Instruct-ONNX');
+const llama1b = byKey('onnx-community/Llama-3.2-1B-Instruct');
+const r1 = byKey('onnx-community/DeepSeek-R1-Distill-Qwen-1.5B-ONNX');
+
+describe('catalog', () => {
+  it('holds the real Hub models the issue names, every field filled', () => {
+    const keys = BUILTIN_MODELS.map((m) => m.key);
+    for (const k of [
+      'onnx-community/SmolLM2-135M-Instruct-ONNX',
+      'onnx-community/SmolLM2-360M-Instruct-ONNX',
+      'onnx-community/Qwen2.5-0.5B-Instruct',
+      'onnx-community/Qwen3-0.6B-ONNX',
+      'onnx-community/Llama-3.2-1B-Instruct',
+    ]) {
+      expect(keys).toContain(k);
+    }
+    for (const m of BUILTIN_MODELS) {
+      expect(m.source).toEqual({ kind: 'hub', id: m.key });
+      expect(m.params).toBeGreaterThan(1e8);
+      expect(m.contextLength).toBeGreaterThanOrEqual(8192);
+      expect(m.licence.length).toBeGreaterThan(2);
+      expect(m.shape).toBeDefined();
+      expect(m.synthetic).toBe(false);
+    }
+  });
+
+  it('estimates download size from parameters unless exact bytes are known', () => {
+    expect(estimateDownloadBytes(smol135, 'fp32')).toBe(538_000_000);
+    expect(estimateDownloadBytes(smol135, 'q8')).toBe(141_225_000);
+    const [twin] = entriesFromServer([{ name: 'tiny', synthetic: true, dtypes: { fp32: 1234, q8: 600 } }]);
+    expect(estimateDownloadBytes(twin!, 'fp32')).toBe(1234);
+  });
+
+  it('computes the KV cache from the architecture (fp32 on WASM, fp16 on WebGPU)', () => {
+    // SmolLM2-135M: 2 (K and V) * 30 layers * 3 kv heads * 64 dims * 4096 tokens * 4 bytes
+    expect(kvCacheBytes(smol135.shape!, 4096, 'wasm')).toBe(2 * 30 * 3 * 64 * 4096 * 4);
+    expect(kvCacheBytes(smol135.shape!, 4096, 'webgpu')).toBe(2 * 30 * 3 * 64 * 4096 * 2);
+  });
+
+  it('prefers q4f16 on a GPU with shader-f16 and q8 elsewhere', () => {
+    expect(preferredDtype(smol135, gpuF16)).toBe('q4f16');
+    expect(preferredDtype(smol135, wasmOnly)).toBe('q8');
+    expect(preferredDtype(smol135, swiftShader)).toBe('q8');
+  });
+
+  it('says why a model does not fit', () => {
+    expect(assessFit(smol135, 'q8', wasmOnly)).toMatchObject({ verdict: 'fits', device: 'wasm' });
+    expect(assessFit(smol135, 'q4f16', swiftShader)).toMatchObject({
+      verdict: 'too-big',
+      reason: 'q4f16 needs a GPU with shader-f16; pick q8 or q4 on this device.',
+    });
+    // 1.78B params in fp32 is ~7 GB: over the wasm32 heap.
+    const big = assessFit(r1, 'fp32', wasmOnly);
+    expect(big.verdict).toBe('too-big');
+    expect(big.reason).toMatch(/over the 4 GiB WebAssembly limit/);
+    // Llama 3.2 1B's q8 embedding table is held as 16-bit on the GPU: 128256 x 2048 x 2 bytes = 501 MiB.
+    expect(assessFit(llama1b, 'q8', { ...swiftShader, maxBufferBytes: 256 * 1024 ** 2 }).reason).toBe(
+      "Its embedding table (501 MiB) exceeds this GPU's largest buffer (256 MiB).",
+    );
+    expect(assessFit(llama1b, 'q8', { ...wasmOnly, deviceMemoryGiB: 2 }).verdict).toBe('tight');
+    expect(assessFit(llama1b, 'q8', { ...wasmOnly, deviceMemoryGiB: 1 }).verdict).toBe('too-big');
+  });
+
+  it('merges local folders, Hub models and remote tiers into one spectrum', () => {
+    const server = entriesFromServer([
+      { name: 'tiny', synthetic: true, mirrors: 'SmolLM2-135M', params: 1e5, dtypes: { q8: 10, fp32: 40 } },
+    ]);
+    const tiers = entriesFromTiers([
+      {
+        id: 'fast',
+        name: 'Fast',
+        baseUrl: '',
+        model: 'edgetier-native',
+        priceInPerMTok: 0.1,
+        priceOutPerMTok: 0.4,
+      },
+    ]);
+    const catalog = buildCatalog(BUILTIN_MODELS, server, tiers);
+    expect(catalog[0]).toMatchObject({
+      key: 'local:tiny',
+      synthetic: true,
+      dtypes: ['q8', 'fp32'],
+      source: { kind: 'url', url: '/models/tiny/' },
+      note: 'Synthetic twin of SmolLM2-135M: real shapes, random weights. For speed, not answers.',
+    });
+    expect(catalog[1]!.key).toBe('onnx-community/SmolLM2-135M-Instruct-ONNX');
+    expect(catalog.at(-1)).toMatchObject({ key: 'remote:fast', runs: 'remote' });
+    expect(assessFit(catalog.at(-1)!, 'q8', wasmOnly).verdict).toBe('remote');
+    expect(defaultSelection(catalog, wasmOnly)?.key).toBe('local:tiny');
+    expect(defaultSelection(buildCatalog(BUILTIN_MODELS, [], tiers), wasmOnly)?.key).toBe(smol135.key);
+  });
+
+  it('prices remote tiers per million tokens and on-device at zero', () => {
+    const [tier] = entriesFromTiers([
+      {
+        id: 'x',
+        name: 'X',
+        baseUrl: 'https://api.example/v1',
+        model: 'm',
+        priceInPerMTok: 2,
+        priceOutPerMTok: 8,
+      },
+    ]);
+    expect(estimateCostUsd(tier!, 1000, 500)).toBeCloseTo(0.006, 10);
+    expect(estimateCostUsd(smol135, 1000, 500)).toBe(0);
+  });
+
+  it('formats sizes for people', () => {
+    expect(formatBytes(1536)).toBe('2 KiB');
+    expect(formatBytes(141_225_000)).toBe('135 MiB');
+    expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+  });
+});
