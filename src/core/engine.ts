@@ -68,6 +68,8 @@ export interface GenerateResult {
   outputIds: number[];
   finishReason: FinishReason;
   metrics: GenerationMetrics;
+  /** Oldest messages left out so the conversation fits the context window (absent when none). */
+  droppedMessages?: number;
 }
 
 export interface LoadProgress {

@@ -53,8 +53,9 @@ export class MetricsRecorder {
     private readonly clock: Clock = defaultClock,
   ) {}
 
-  start(): void {
-    this.startMs = this.clock();
+  /** `atMs`: when the request began, if that was before the recorder existed (same clock). */
+  start(atMs: number = this.clock()): void {
+    this.startMs = atMs;
   }
 
   /** Call once per generated token, as soon as it exists. */

@@ -1,0 +1,389 @@
+/**
+ * The generation core shared by the Node engine and the Web Worker: one loaded model (tokenizer +
+ * ONNX session through transformers.js) and one conversation's KV cache.
+ *
+ * Isomorphic on purpose: no Node or DOM API is used here. The caller configures transformers.js's
+ * `env` (local model paths, remote host, wasm paths) before `loadModelSession`.
+ *
+ * What a `generate` call does, in order: render the chat template (or take the raw prompt), fit the
+ * conversation into the context window, reuse the KV cache when the new prompt extends the cached
+ * tokens, generate (greedy unless a temperature is given) while streaming batched chunks, stop on
+ * EOS, a stop string, max new tokens or an interrupt, then split `<think>` reasoning from the answer
+ * and report measured metrics.
+ */
+import {
+  AutoModelForCausalLM,
+  AutoTokenizer,
+  BaseStreamer,
+  type DynamicCache,
+  env,
+  InterruptableStoppingCriteria,
+  type PreTrainedModel,
+  type PreTrainedTokenizer,
+  Tensor,
+} from '@huggingface/transformers';
+import type { Dtype } from '../core/dtypes.ts';
+import type { ChatMessage, Device, GenerateRequest, GenerateResult, StreamChunk } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
+import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
+import { fitConversation } from './context-window.ts';
+import { classifyLoadError } from './load-errors.ts';
+import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
+import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
+
+export const DEFAULT_MAX_NEW_TOKENS = 256;
+/** Used when config.json states no `max_position_embeddings`. */
+export const DEFAULT_CONTEXT_TOKENS = 2048;
+
+export interface LoadModelOptions {
+  /** A local folder in Node; a Hub id or a URL-relative id in the browser. */
+  model: string;
+  dtype: Dtype;
+  device: Device;
+  /** CPU threads for ONNX Runtime (intra-op threads natively, wasm threads in the browser). */
+  threads?: number;
+  /** transformers.js progress events, passed through as they come. */
+  progressCallback?: (progress: unknown) => void;
+  /** Streaming cadence; defaults to DEFAULT_BATCHING. */
+  batching?: { maxTokens: number; maxDelayMs: number };
+  /** For tests; defaults to performance.now(). */
+  clock?: Clock;
+}
+
+export interface ModelInfo {
+  /** config.json says this is a shape twin with random weights (`edgetier.synthetic`). */
+  synthetic: boolean;
+  /** The real model a shape twin mirrors. */
+  mirrors?: string;
+  modelType: string;
+  maxContextTokens: number;
+  /** The chat template has a thinking switch (Qwen3 `enable_thinking`). */
+  hasThinking: boolean;
+}
+
+/** transformers.js maps onnxruntime-node to device 'cpu' and onnxruntime-web's CPU path to 'wasm'. */
+export async function loadModelSession(options: LoadModelOptions): Promise<ModelSession> {
+  const { model, dtype, device, threads, progressCallback } = options;
+  if (device === 'wasm' && threads && threads > 0) {
+    const wasm = env.backends.onnx.wasm;
+    if (wasm) wasm.numThreads = threads;
+  }
+  let tokenizer: PreTrainedTokenizer;
+  let loaded: PreTrainedModel;
+  try {
+    const progress = progressCallback ? { progress_callback: progressCallback } : {};
+    tokenizer = await AutoTokenizer.from_pretrained(model, progress);
+    loaded = await AutoModelForCausalLM.from_pretrained(model, {
+      ...progress,
+      dtype,
+      device,
+      ...(device === 'cpu' && threads && threads > 0
+        ? { session_options: { intraOpNumThreads: threads } }
+        : {}),
+    });
+  } catch (error) {
+    throw classifyLoadError(error, { model, dtype, device });
+  }
+  return new ModelSession(tokenizer, loaded, { dtype, device, threads: threads ?? 0 }, options);
+}
+
+/** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
+class TokenStreamer extends BaseStreamer {
+  private seenPrompt = false;
+
+  constructor(private readonly onToken: (id: number) => void) {
+    super();
+  }
+
+  override put(value: bigint[][]): void {
+    if (!this.seenPrompt) {
+      this.seenPrompt = true;
+      return;
+    }
+    const id = value[0]?.[0];
+    if (id !== undefined) this.onToken(Number(id));
+  }
+
+  override end(): void {}
+}
+
+function toIds(tensor: Tensor): number[] {
+  return Array.from(tensor.data as BigInt64Array, (v) => Number(v));
+}
+
+function startsWith(ids: readonly number[], prefix: readonly number[]): boolean {
+  if (prefix.length > ids.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (ids[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Text from the decoder can end in half a UTF-8 sequence; hold those characters back. */
+function stableLength(text: string): number {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--;
+  return end;
+}
+
+export class ModelSession {
+  readonly info: ModelInfo;
+  private readonly stopper = new InterruptableStoppingCriteria();
+  private readonly eosIds: Set<number>;
+  private readonly clock: Clock;
+  private readonly batching: { maxTokens: number; maxDelayMs: number };
+  private userInterrupted = false;
+  private cache: DynamicCache | null = null;
+  /** The token ids whose keys and values the cache holds, in order. */
+  private cachedIds: number[] = [];
+  /** Requests run one at a time, in order of arrival. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly model: PreTrainedModel,
+    private readonly backend: { dtype: Dtype; device: Device; threads: number },
+    options: Pick<LoadModelOptions, 'batching' | 'clock'> = {},
+  ) {
+    this.clock = options.clock ?? defaultClock;
+    this.batching = options.batching ?? DEFAULT_BATCHING;
+    const config = model.config as unknown as Record<string, unknown>;
+    const edgetier = (config.edgetier ?? {}) as { synthetic?: unknown; mirrors?: unknown };
+    const template = tokenizer.chat_template;
+    const templateText = typeof template === 'string' ? template : JSON.stringify(template ?? '');
+    const maxPositions = config.max_position_embeddings;
+    this.info = {
+      synthetic: edgetier.synthetic === true,
+      ...(typeof edgetier.mirrors === 'string' ? { mirrors: edgetier.mirrors } : {}),
+      modelType: String(config.model_type ?? 'unknown'),
+      maxContextTokens:
+        typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : DEFAULT_CONTEXT_TOKENS,
+      hasThinking: templateText.includes('enable_thinking'),
+    };
+    const eos = model.generation_config?.eos_token_id ?? config.eos_token_id;
+    this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+  }
+
+  /** Runs one request; concurrent calls wait their turn. */
+  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
+    const run = this.queue.then(() => this.run(request, onChunk));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the running generation after its current token; its partial answer is returned. */
+  interrupt(): void {
+    this.userInterrupted = true;
+    this.stopper.interrupt();
+  }
+
+  /** Forgets the KV cache: the next request prefills its whole prompt. */
+  resetConversation(): void {
+    const cache = this.cache;
+    this.cache = null;
+    this.cachedIds = [];
+    if (cache) void cache.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.interrupt();
+    await this.queue;
+    this.resetConversation();
+    await this.model.dispose();
+  }
+
+  /** Token ids of a chat rendered through the template, with the generation prompt. */
+  private renderChat(
+    messages: ChatMessage[],
+    enableThinking: boolean | undefined,
+  ): { text: string; ids: number[] } {
+    const text = this.tokenizer.apply_chat_template(messages, {
+      tokenize: false,
+      add_generation_prompt: true,
+      ...(enableThinking === undefined ? {} : { enable_thinking: enableThinking }),
+    }) as string;
+    return { text, ids: this.tokenizer.encode(text, { add_special_tokens: false }) };
+  }
+
+  private async run(
+    request: GenerateRequest,
+    onChunk?: (chunk: StreamChunk) => void,
+  ): Promise<GenerateResult> {
+    if (this.disposed)
+      throw new EdgetierError('generation_failed', 'This model was unloaded; load it again.');
+    const startMs = this.clock();
+    // An interrupt that arrived while no request was running does not apply to this one.
+    this.userInterrupted = false;
+    this.stopper.reset();
+
+    const sampling = request.sampling ?? {};
+    const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const stops = (sampling.stop ?? []).filter((s) => s.length > 0);
+    const contextTokens = this.info.maxContextTokens;
+    // Room kept for the answer when fitting the prompt: at most half the window, so a large
+    // max_new_tokens does not wipe out the whole history.
+    const reserve = Math.min(maxNewTokens, Math.floor(contextTokens / 2));
+
+    const chat = request.messages !== undefined;
+    if (chat === (request.prompt !== undefined)) {
+      throw new EdgetierError('bad_request', 'Give exactly one of `messages` and `prompt`.');
+    }
+    let promptIds: number[];
+    let renderedPrompt = '';
+    let droppedMessages = 0;
+    if (request.messages) {
+      if (request.messages.length === 0) throw new EdgetierError('bad_request', '`messages` is empty.');
+      const fitted = fitConversation(
+        request.messages,
+        (m) => this.renderChat(m, request.enableThinking).ids.length,
+        contextTokens - reserve,
+      );
+      droppedMessages = fitted.dropped;
+      const rendered = this.renderChat(fitted.messages, request.enableThinking);
+      promptIds = rendered.ids;
+      renderedPrompt = rendered.text;
+    } else {
+      promptIds = this.tokenizer.encode(request.prompt ?? '');
+      if (promptIds.length + reserve > contextTokens) {
+        throw new EdgetierError(
+          'context_overflow',
+          `The prompt needs ${promptIds.length} tokens plus ${reserve} for the answer, but the context window ` +
+            `holds ${contextTokens}. Shorten the prompt or lower max new tokens.`,
+        );
+      }
+    }
+    if (promptIds.length === 0) throw new EdgetierError('bad_request', 'The prompt is empty.');
+    const newTokenLimit = Math.max(1, Math.min(maxNewTokens, contextTokens - promptIds.length));
+
+    // Reuse the cache only when the new prompt strictly extends the cached tokens.
+    const reuse =
+      this.cache !== null &&
+      promptIds.length > this.cachedIds.length &&
+      startsWith(promptIds, this.cachedIds);
+    if (!reuse) this.resetConversation();
+    const cachedPromptTokens = reuse ? this.cachedIds.length : 0;
+    const recorder = new MetricsRecorder(
+      promptIds.length - cachedPromptTokens,
+      cachedPromptTokens,
+      this.clock,
+    );
+    // Templating and tokenising count toward time to first token: they are part of the request.
+    recorder.start(startMs);
+
+    const outputIds: number[] = [];
+    const startInReasoning = chat && renderedPrompt.trimEnd().endsWith(THINK_OPEN);
+    const splitter = chat ? new ThinkSplitter(startInReasoning) : null;
+    const batcher = onChunk ? new ChunkBatcher(onChunk, this.batching, this.clock) : null;
+    let emitted = 0;
+    let stopHit = false;
+    const decode = (ids: number[]) => this.tokenizer.decode(ids, { skip_special_tokens: true });
+
+    const onToken = (id: number) => {
+      recorder.token();
+      outputIds.push(id);
+      if (!batcher && stops.length === 0) return;
+      let text = decode(outputIds);
+      let end = stableLength(text);
+      if (stops.length > 0) {
+        const at = findStop(text, stops);
+        if (at >= 0) {
+          stopHit = true;
+          this.stopper.interrupt();
+          text = text.slice(0, at);
+          end = text.length;
+        } else {
+          end -= stopHoldback(text.slice(0, end), stops);
+        }
+      }
+      if (!batcher) return;
+      const piece = end > emitted ? text.slice(emitted, end) : '';
+      emitted = Math.max(emitted, end);
+      batcher.add(splitter ? splitter.push(piece) : { text: piece, reasoning: '' });
+    };
+
+    let sequences: number[];
+    try {
+      const dims = [1, promptIds.length];
+      const input_ids = new Tensor(
+        'int64',
+        BigInt64Array.from(promptIds, (v) => BigInt(v)),
+        dims,
+      );
+      const attention_mask = new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), dims);
+      const temperature = sampling.temperature ?? 0;
+      const options: Record<string, unknown> = {
+        input_ids,
+        attention_mask,
+        max_new_tokens: newTokenLimit,
+        do_sample: temperature > 0,
+        ...(temperature > 0 ? { temperature } : {}),
+        ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
+        ...(sampling.topK !== undefined ? { top_k: sampling.topK } : {}),
+        ...(sampling.repetitionPenalty !== undefined
+          ? { repetition_penalty: sampling.repetitionPenalty }
+          : {}),
+        stopping_criteria: [this.stopper],
+        streamer: new TokenStreamer(onToken),
+        return_dict_in_generate: true,
+        ...(reuse && this.cache ? { past_key_values: this.cache } : {}),
+      };
+      // The option types of generate() do not admit a custom streamer; the runtime accepts any BaseStreamer.
+      const output = (await this.model.generate(
+        options as Parameters<PreTrainedModel['generate']>[0],
+      )) as unknown as {
+        sequences: Tensor;
+        past_key_values: DynamicCache;
+      };
+      sequences = toIds(output.sequences);
+      // The cache now holds every token but the last one generated (it was never fed back).
+      this.cache = output.past_key_values;
+      this.cachedIds = sequences.slice(0, this.cache.get_seq_length());
+    } catch (error) {
+      this.resetConversation();
+      if (error instanceof EdgetierError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new EdgetierError('generation_failed', `Generation failed: ${message}`, { cause: error });
+    }
+    const metrics = recorder.finish();
+    metrics.device = this.backend.device;
+    metrics.dtype = this.backend.dtype;
+    metrics.threads = this.backend.threads;
+
+    // The final text comes from decoding every generated token at once.
+    const whole = cutAtStop(decode(outputIds), stops);
+    let text = whole;
+    let reasoning = '';
+    if (splitter) {
+      ({ text, reasoning } = ThinkSplitter.split(whole, startInReasoning));
+      if (batcher) {
+        const rest = unsent(whole, emitted);
+        const a = splitter.push(rest);
+        const b = splitter.flush();
+        batcher.addText({ text: a.text + b.text, reasoning: a.reasoning + b.reasoning });
+      }
+    } else if (batcher) {
+      batcher.addText({ text: unsent(whole, emitted), reasoning: '' });
+    }
+    batcher?.flush();
+
+    const last = outputIds.at(-1);
+    let finishReason: GenerateResult['finishReason'];
+    if (this.userInterrupted && !stopHit) finishReason = 'aborted';
+    else if (stopHit || (last !== undefined && this.eosIds.has(last))) finishReason = 'stop';
+    else finishReason = 'length';
+    this.userInterrupted = false;
+    this.stopper.reset();
+
+    const result: GenerateResult = { text, promptIds, outputIds, finishReason, metrics };
+    if (reasoning) result.reasoning = reasoning;
+    if (droppedMessages > 0) result.droppedMessages = droppedMessages;
+    return result;
+  }
+}
+
+/** What of `whole` was not streamed yet. */
+function unsent(whole: string, emitted: number): string {
+  return whole.length > emitted ? whole.slice(emitted) : '';
+}
