@@ -1,0 +1,184 @@
+/**
+ * The in-process engine for Node: the runtime's ModelSession on onnxruntime-node (device `cpu`).
+ * The CLI (`edgetier generate`), the server's native tier and the golden tests use it. Requests run
+ * one at a time in order of arrival; a failed load leaves the engine empty and ready for the next.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { env } from '@huggingface/transformers';
+import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
+import type {
+  CachedModel,
+  Engine,
+  GenerateRequest,
+  GenerateResult,
+  LoadInfo,
+  LoadProgress,
+  LoadRequest,
+  StreamChunk,
+} from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
+import { LoadProgressTracker } from '../runtime/progress.ts';
+
+export interface NodeEngineOptions {
+  /** Where listCached/deleteCached look: one model folder per entry. Default `models/`. */
+  modelsDir?: string;
+  /** ONNX Runtime intra-op threads when a load request does not say; 0 lets ORT choose. */
+  threads?: number;
+}
+
+/** The dtypes a model folder holds, from the ONNX files present. */
+export function availableDtypes(modelDir: string): Dtype[] {
+  return DTYPES.filter((d) => existsSync(join(modelDir, 'onnx', DTYPE_FILE[d])));
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderBytes(path);
+    else if (entry.isFile()) total += (await stat(path)).size;
+  }
+  return total;
+}
+
+export class NodeEngine implements Engine {
+  private session: ModelSession | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly modelsDir: string;
+  private readonly threads: number;
+
+  constructor(options: NodeEngineOptions = {}) {
+    this.modelsDir = resolve(options.modelsDir ?? 'models');
+    this.threads = options.threads ?? 0;
+  }
+
+  /** The loaded session's model facts (synthetic twin, context size …), or null. */
+  get modelInfo() {
+    return this.session?.info ?? null;
+  }
+
+  load(request: LoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadInfo> {
+    return this.enqueue(() => this.doLoad(request, onProgress));
+  }
+
+  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
+    return this.enqueue(() => {
+      if (!this.session) throw new EdgetierError('bad_request', 'No model is loaded: call load() first.');
+      return this.session.generate(request, onChunk);
+    });
+  }
+
+  /** Not queued: it must reach the generation that is running now. */
+  async interrupt(): Promise<void> {
+    this.session?.interrupt();
+  }
+
+  resetConversation(): Promise<void> {
+    return this.enqueue(async () => this.session?.resetConversation());
+  }
+
+  unload(): Promise<void> {
+    return this.enqueue(() => this.release());
+  }
+
+  async listCached(): Promise<CachedModel[]> {
+    if (!existsSync(this.modelsDir)) return [];
+    const out: CachedModel[] = [];
+    for (const entry of await readdir(this.modelsDir, { withFileTypes: true })) {
+      const dir = join(this.modelsDir, entry.name);
+      if (entry.isDirectory() && existsSync(join(dir, 'config.json'))) {
+        out.push({ id: entry.name, bytes: await folderBytes(dir) });
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async deleteCached(id: string): Promise<void> {
+    const dir = resolve(this.modelsDir, id);
+    if (!dir.startsWith(this.modelsDir + sep) || id.includes('/') || id.includes('\\')) {
+      throw new EdgetierError('bad_request', `"${id}" is not a model name in ${this.modelsDir}.`);
+    }
+    if (!existsSync(join(dir, 'config.json'))) {
+      throw new EdgetierError('model_not_found', `No model named "${id}" in ${this.modelsDir}.`);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private enqueue<T>(task: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async release(): Promise<void> {
+    const session = this.session;
+    this.session = null;
+    if (session) await session.dispose();
+  }
+
+  private async doLoad(
+    request: LoadRequest,
+    onProgress?: (progress: LoadProgress) => void,
+  ): Promise<LoadInfo> {
+    await this.release();
+    if (request.device !== 'cpu') {
+      throw new EdgetierError(
+        'bad_request',
+        `The Node engine runs on device cpu (onnxruntime-node), not ${request.device}; ` +
+          'wasm and webgpu run in the browser engine.',
+      );
+    }
+    let model: string;
+    if (request.source.kind === 'path') {
+      model = resolve(request.source.path);
+      if (!existsSync(join(model, 'config.json'))) {
+        throw new EdgetierError(
+          'model_not_found',
+          `${model} is not a model folder (no config.json). Build one with \`edgetier convert\` or \`edgetier synth\`.`,
+        );
+      }
+      const have = availableDtypes(model);
+      if (!have.includes(request.dtype)) {
+        throw new EdgetierError(
+          'unsupported_dtype',
+          `${model} has no onnx/${DTYPE_FILE[request.dtype]} (dtype ${request.dtype}); it holds ` +
+            `${have.length ? have.join(', ') : 'no ONNX model'}. Pick one of those or rebuild with --dtype ${request.dtype}.`,
+        );
+      }
+      // An absolute path is not a Hub id, so transformers.js reads it as is; never reach for the network.
+      env.allowLocalModels = true;
+      env.allowRemoteModels = false;
+    } else if (request.source.kind === 'hub') {
+      model = request.source.id;
+      env.allowRemoteModels = true;
+      if (request.source.host) env.remoteHost = request.source.host;
+    } else {
+      throw new EdgetierError(
+        'bad_request',
+        'The Node engine loads a model folder on disk or a Hub id; download the folder and pass its path.',
+      );
+    }
+    const tracker = new LoadProgressTracker(onProgress);
+    const threads = request.threads && request.threads > 0 ? request.threads : this.threads;
+    this.session = await loadModelSession({
+      model,
+      dtype: request.dtype,
+      device: 'cpu',
+      ...(threads > 0 ? { threads } : {}),
+      progressCallback: tracker.callback,
+    });
+    const info = this.session.info;
+    return {
+      modelId: model,
+      device: 'cpu',
+      dtype: request.dtype,
+      threads,
+      ...tracker.timings(),
+      synthetic: info.synthetic,
+      ...(info.mirrors ? { mirrors: info.mirrors } : {}),
+    };
+  }
+}
