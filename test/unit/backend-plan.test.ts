@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { cpuBuild, planBackends, wasmThreads } from '../../src/core/backend-plan.ts';
+import type { Capabilities } from '../../src/core/capabilities.ts';
+
+const GIB = 1024 ** 3;
+
+/** The machine these tests were written on: 2 cores, isolated, JSPI, no GPU. */
+const base: Capabilities = {
+  webgpu: null,
+  webgpuUnavailableReason: 'navigator.gpu is missing',
+  crossOriginIsolated: true,
+  jspi: true,
+  hardwareConcurrency: 2,
+  deviceMemoryGiB: 8,
+  storage: { quotaBytes: 10 * GIB, usageBytes: 0, persisted: false },
+};
+
+const swiftshader: Capabilities = {
+  ...base,
+  webgpu: {
+    vendor: 'google',
+    architecture: 'swiftshader',
+    description: 'SwiftShader',
+    isFallbackAdapter: true,
+    shaderF16: false,
+    maxBufferSizeBytes: GIB,
+    maxStorageBufferBindingSizeBytes: GIB,
+  },
+};
+
+const realGpu: Capabilities = {
+  ...base,
+  webgpu: {
+    vendor: 'nvidia',
+    architecture: 'ampere',
+    description: '',
+    isFallbackAdapter: false,
+    shaderF16: true,
+    maxBufferSizeBytes: 4 * GIB,
+    maxStorageBufferBindingSizeBytes: 2 * GIB,
+  },
+};
+
+const brief = (plan: ReturnType<typeof planBackends>) =>
+  plan.choices.map((c) => `${c.device}/${c.dtype}/${c.build}/${c.threads}`);
+
+describe('planBackends', () => {
+  it('plans WASM on the JSPI build with every core and never q4 when faster dtypes exist', () => {
+    const plan = planBackends(base);
+    expect(brief(plan)).toEqual(['wasm/fp32/jspi/2', 'wasm/q8/jspi/2']);
+    expect(plan.skipped).toEqual([
+      'WebGPU skipped: navigator.gpu is missing.',
+      'WASM q4 skipped: 3.5 tok/s against 21 tok/s for fp32.',
+    ]);
+    expect(plan.choices[0]!.reasons[0]).toMatch(/JSPI build/);
+  });
+
+  it('falls back to the plain CPU build without JSPI and to 1 thread without isolation', () => {
+    const caps = { ...base, jspi: false, crossOriginIsolated: false };
+    expect(cpuBuild(caps)).toBe('wasm');
+    expect(wasmThreads(caps)).toBe(1);
+    expect(brief(planBackends(caps))).toEqual(['wasm/fp32/wasm/1', 'wasm/q8/wasm/1']);
+    expect(planBackends(caps).choices[0]!.reasons[1]).toBe(
+      '1 thread: the page is not cross-origin isolated (no SharedArrayBuffer)',
+    );
+  });
+
+  it('caps threads at 4', () => {
+    expect(wasmThreads({ ...base, hardwareConcurrency: 16 })).toBe(4);
+  });
+
+  it('never lets a software WebGPU adapter beat WASM', () => {
+    const plan = planBackends(swiftshader);
+    expect(brief(plan)).toEqual(['wasm/fp32/jspi/2', 'wasm/q8/jspi/2']);
+    expect(plan.skipped[0]).toBe(
+      'WebGPU skipped: the adapter (google swiftshader) is a software fallback, about 100x slower than WASM on the CPU.',
+    );
+  });
+
+  it('orders a real GPU q4f16 > fp16 > q4 > fp32, then WASM', () => {
+    expect(brief(planBackends(realGpu))).toEqual([
+      'webgpu/q4f16/webgpu/1',
+      'webgpu/fp16/webgpu/1',
+      'webgpu/q4/webgpu/1',
+      'webgpu/fp32/webgpu/1',
+      'wasm/fp32/jspi/2',
+      'wasm/q8/jspi/2',
+    ]);
+  });
+
+  it('drops half precision without shader-f16 and weights over the buffer limit', () => {
+    const caps: Capabilities = { ...realGpu, webgpu: { ...realGpu.webgpu!, shaderF16: false } };
+    const plan = planBackends(caps, {
+      dtypes: ['fp32', 'q4', 'q4f16'],
+      largestTensorBytesByDtype: { fp32: 3 * GIB, q4: GIB / 2 },
+    });
+    expect(brief(plan)).toEqual(['webgpu/q4/webgpu/1', 'wasm/fp32/jspi/2']);
+    expect(plan.skipped).toEqual([
+      'WebGPU q4f16 skipped: the adapter lacks shader-f16.',
+      "WebGPU fp32 skipped: a 3.00 GiB weight exceeds the adapter's 2.00 GiB storage-buffer limit.",
+      'WASM q4 skipped: 3.5 tok/s against 21 tok/s for fp32.',
+    ]);
+  });
+
+  it('plans q4 on WASM only when it is all the model has, and says it is slow', () => {
+    const plan = planBackends(base, { dtypes: ['q4'] });
+    expect(brief(plan)).toEqual(['wasm/q4/jspi/2']);
+    expect(plan.choices[0]!.reasons.at(-1)).toMatch(/^warning: q4 \(MatMulNBits\) runs at a few tokens\/s/);
+  });
+
+  it('leaves out dtypes that do not fit memory or storage', () => {
+    const plan = planBackends(
+      { ...base, deviceMemoryGiB: 2 },
+      { dtypes: ['fp32', 'q8'], bytesByDtype: { fp32: 1.5 * GIB, q8: 0.4 * GIB } },
+    );
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/2']);
+    expect(plan.skipped).toContain(
+      'WASM fp32 skipped: needs 1.50 GiB but the device reports 2 GiB of memory.',
+    );
+  });
+
+  it('puts an override first and keeps the automatic plan as fallback', () => {
+    const plan = planBackends(base, {}, { dtype: 'q8', threads: 1 });
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/1', 'wasm/fp32/jspi/2', 'wasm/q8/jspi/2']);
+    expect(plan.choices[0]!.reasons).toEqual(['chosen by you']);
+    const gpu = planBackends(swiftshader, {}, { device: 'webgpu', dtype: 'fp32' });
+    expect(brief(gpu)[0]).toBe('webgpu/fp32/webgpu/1');
+  });
+});
