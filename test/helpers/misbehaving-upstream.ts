@@ -1,0 +1,318 @@
+/**
+ * A real OpenAI-compatible HTTP server on 127.0.0.1 that misbehaves on request: the model name picks
+ * the behaviour (split frames, CRLF, comments, multi-line data, early close, a missing or early
+ * [DONE], 429 with Retry-After, stalls, 500s, garbage). Tests point the client, or `edgetier serve`'s
+ * upstream, at it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const UPSTREAM_KEY = 'sk-test-upstream-key-0123456789';
+export const ANSWER = 'Hello, world';
+const TOKENS = ['Hel', 'lo', ',', ' world'];
+
+export const UPSTREAM_MODELS = [
+  'ok',
+  'split',
+  'reasoning',
+  'json-only',
+  'no-done',
+  'truncated',
+  'early-close',
+  'early-done',
+  'rate-limit-once',
+  'rate-limit-long',
+  'busy-once',
+  'stall-headers',
+  'stall-first',
+  'stall-mid',
+  'keepalive-stall',
+  'http500',
+  'garbage',
+  'html',
+  'mid-error',
+] as const;
+
+export interface Upstream {
+  url: string;
+  /** Requests seen per model. */
+  hits: Map<string, number>;
+  /** Authorization headers seen. */
+  authorizations: string[];
+  /** Bodies of the chat requests seen. */
+  bodies: Record<string, unknown>[];
+  /** Open sockets, so a test can check that a client disconnect reached the upstream. */
+  openSockets(): number;
+  close(): Promise<void>;
+}
+
+function chunk(model: string, delta: Record<string, unknown>, finish: string | null = null, usage?: object) {
+  return JSON.stringify({
+    id: 'chatcmpl-up',
+    object: 'chat.completion.chunk',
+    created: 1,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...(usage ? { usage } : {}),
+  });
+}
+
+const USAGE = { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 };
+
+function normalFrames(model: string, eol = '\n'): string[] {
+  return [
+    `data: ${chunk(model, { role: 'assistant', content: '' })}${eol}${eol}`,
+    ...TOKENS.map((t) => `data: ${chunk(model, { content: t })}${eol}${eol}`),
+    `data: ${chunk(model, {}, 'stop')}${eol}${eol}`,
+    `data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: USAGE })}${eol}${eol}`,
+    `data: [DONE]${eol}${eol}`,
+  ];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function sseHead(res: ServerResponse) {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+  res.flushHeaders();
+}
+
+async function writeAll(res: ServerResponse, frames: string[]) {
+  for (const frame of frames) {
+    if (res.destroyed) return;
+    res.write(frame);
+    await sleep(2);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      text += c;
+    });
+    req.on('end', () => resolve(text));
+    req.on('error', reject);
+  });
+}
+
+export async function startUpstream(): Promise<Upstream> {
+  const hits = new Map<string, number>();
+  const authorizations: string[] = [];
+  const bodies: Record<string, unknown>[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+
+  const server: Server = createServer(async (req, res) => {
+    authorizations.push(req.headers.authorization ?? '');
+    const authorized = req.headers.authorization === `Bearer ${UPSTREAM_KEY}`;
+    if (!authorized) {
+      res.writeHead(401, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: {
+            message: 'Incorrect API key provided.',
+            type: 'invalid_request_error',
+            code: 'invalid_api_key',
+          },
+        }),
+      );
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          object: 'list',
+          data: UPSTREAM_MODELS.map((id) => ({
+            id,
+            object: 'model',
+            created: 1700000000,
+            owned_by: 'upstream-lab',
+          })),
+        }),
+      );
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: { message: `No route ${req.url}`, type: 'invalid_request_error', code: null },
+        }),
+      );
+      return;
+    }
+    const body = JSON.parse(await readBody(req)) as { model: string; stream?: boolean };
+    bodies.push(body);
+    const model = body.model;
+    const n = (hits.get(model) ?? 0) + 1;
+    hits.set(model, n);
+
+    switch (model) {
+      case 'ok':
+        sseHead(res);
+        await writeAll(res, normalFrames(model));
+        res.end();
+        return;
+      case 'split': {
+        // CRLF line ends, comments, a multi-line data field, every frame cut into 3-byte writes
+        // (so CR and LF, and UTF-8 sequences, land in different chunks).
+        const frames = normalFrames(model, '\r\n');
+        const first = `: keep-alive\r\n\r\ndata: ${chunk(model, { role: 'assistant' })}\r\n\r\n`;
+        const multi = `data: {"id":"chatcmpl-up","object":"chat.completion.chunk",\r\ndata: "created":1,"model":"split","choices":[{"index":0,"delta":{"content":" ✓"},"finish_reason":null}]}\r\n\r\n`;
+        const text = [first, ...frames.slice(1, 5), ': ping\r\n', multi, ...frames.slice(5)].join('');
+        const bytes = Buffer.from(text, 'utf8');
+        sseHead(res);
+        for (let i = 0; i < bytes.length; i += 3) {
+          res.write(bytes.subarray(i, i + 3));
+          if (i % 60 === 0) await sleep(1);
+        }
+        res.end();
+        return;
+      }
+      case 'reasoning':
+        sseHead(res);
+        await writeAll(res, [
+          `data: ${chunk(model, { role: 'assistant', reasoning_content: 'Let me ' })}\n\n`,
+          `data: ${chunk(model, { reasoning: 'think.' })}\n\n`,
+          `data: ${chunk(model, { content: 'Answer.' })}\n\n`,
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
+        ]);
+        res.end();
+        return;
+      case 'json-only':
+        // Ignores stream: true and answers in one piece.
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'chatcmpl-json',
+            object: 'chat.completion',
+            created: 1,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content: ANSWER }, finish_reason: 'stop' }],
+            usage: USAGE,
+          }),
+        );
+        return;
+      case 'no-done':
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, -1));
+        res.end();
+        return;
+      case 'truncated':
+        // A clean end, but neither a finish_reason nor [DONE].
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 3));
+        res.end();
+        return;
+      case 'early-close':
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 3));
+        await sleep(10);
+        res.socket?.destroy();
+        return;
+      case 'early-done':
+        sseHead(res);
+        await writeAll(res, [
+          ...normalFrames(model).slice(0, 3),
+          'data: [DONE]\n\n',
+          'data: not json at all\n\n',
+        ]);
+        res.end();
+        return;
+      case 'rate-limit-once':
+      case 'busy-once':
+        if (n % 2 === 1) {
+          res.writeHead(model === 'busy-once' ? 503 : 429, {
+            'Content-Type': 'application/json',
+            'Retry-After': '1',
+          });
+          res.end(JSON.stringify({ error: { message: 'Slow down.', type: 'rate_limit_error', code: null } }));
+          return;
+        }
+        sseHead(res);
+        await writeAll(res, normalFrames(model));
+        res.end();
+        return;
+      case 'rate-limit-long':
+        res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '3600' });
+        res.end(
+          JSON.stringify({ error: { message: 'Quota exceeded.', type: 'rate_limit_error', code: 'quota' } }),
+        );
+        return;
+      case 'stall-headers':
+        // Never answers; the socket stays open until the client gives up.
+        return;
+      case 'stall-first':
+        sseHead(res);
+        res.write(': queued\n\n');
+        return;
+      case 'stall-mid':
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 3));
+        return;
+      case 'keepalive-stall':
+        // Two tokens, then only keep-alive comments: stalled, even though bytes keep coming.
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 3));
+        for (let i = 0; i < 100 && !res.destroyed; i++) {
+          res.write(': keep-alive\n\n');
+          await sleep(50);
+        }
+        res.end();
+        return;
+      case 'http500':
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({ error: { message: 'The engine crashed.', type: 'server_error', code: null } }),
+        );
+        return;
+      case 'garbage':
+        sseHead(res);
+        res.end('data: <html><body>Bad gateway</body></html>\n\n');
+        return;
+      case 'html':
+        res.writeHead(200, { 'Content-Type': 'text/html' });
+        res.end('<html><body>Welcome to nginx!</body></html>');
+        return;
+      case 'mid-error':
+        sseHead(res);
+        await writeAll(res, [
+          ...normalFrames(model).slice(0, 3),
+          `data: ${JSON.stringify({ error: { message: 'CUDA out of memory', type: 'server_error', code: null } })}\n\n`,
+        ]);
+        res.end();
+        return;
+      default:
+        res.writeHead(404, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            error: {
+              message: `The model \`${model}\` does not exist.`,
+              type: 'invalid_request_error',
+              code: 'model_not_found',
+            },
+          }),
+        );
+    }
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    hits,
+    authorizations,
+    bodies,
+    openSockets: () => sockets.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,284 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EdgetierError } from '../../src/core/errors.ts';
+import { parseRetryAfter, RemoteError } from '../../src/remote/errors.ts';
+import { listModels, type StreamDelta, streamChatCompletion } from '../../src/remote/openai-client.ts';
+import { RemoteEngine } from '../../src/remote/remote-engine.ts';
+import {
+  ANSWER,
+  startUpstream,
+  UPSTREAM_KEY,
+  UPSTREAM_MODELS,
+  type Upstream,
+} from '../helpers/misbehaving-upstream.ts';
+
+// Short limits so that every stall ends in well under 2 s.
+const limits = {
+  connectTimeoutMs: 400,
+  firstTokenTimeoutMs: 600,
+  idleTimeoutMs: 300,
+  retryBaseDelayMs: 20,
+  maxRetryDelayMs: 2000,
+};
+
+let upstream: Upstream;
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+afterAll(async () => {
+  await upstream.close();
+});
+
+const endpoint = () => ({ baseUrl: upstream.url, apiKey: UPSTREAM_KEY });
+const ask = (model: string) => ({ model, messages: [{ role: 'user' as const, content: 'Say hello' }] });
+
+/** Runs a stream that must fail; returns the error and the deltas seen. */
+async function failing(model: string, extra: Parameters<typeof streamChatCompletion>[2] = {}) {
+  const deltas: StreamDelta[] = [];
+  const started = Date.now();
+  try {
+    await streamChatCompletion(endpoint(), ask(model), { limits, onDelta: (d) => deltas.push(d), ...extra });
+  } catch (error) {
+    expect(error).toBeInstanceOf(RemoteError);
+    return { error: error as RemoteError, deltas, ms: Date.now() - started };
+  }
+  throw new Error(`${model}: expected a failure`);
+}
+
+describe('streamChatCompletion against a misbehaving upstream', () => {
+  it('streams a well-formed answer with usage, and sends the key and include_usage', async () => {
+    const deltas: StreamDelta[] = [];
+    const result = await streamChatCompletion(endpoint(), ask('ok'), {
+      limits,
+      onDelta: (d) => deltas.push(d),
+    });
+    expect(result.text).toBe(ANSWER);
+    expect(deltas.map((d) => d.content)).toEqual(['Hel', 'lo', ',', ' world']);
+    expect(result).toMatchObject({ finishReason: 'stop', doneSeen: true, deltas: 4, model: 'ok' });
+    expect(result.usage).toEqual({ prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 });
+    expect(upstream.authorizations.at(-1)).toBe(`Bearer ${UPSTREAM_KEY}`);
+    expect(upstream.bodies.at(-1)).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+  });
+
+  it('survives 3-byte frames, CRLF, comments and a multi-line data field', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('split'), { limits });
+    expect(result.text).toBe(`${ANSWER} ✓`);
+    expect(result.finishReason).toBe('stop');
+  });
+
+  it('keeps reasoning deltas (reasoning_content and reasoning) apart from the answer', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('reasoning'), { limits });
+    expect(result.reasoning).toBe('Let me think.');
+    expect(result.text).toBe('Answer.');
+  });
+
+  it('accepts a server that ignores stream: true and answers with JSON', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('json-only'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop', usage: { completion_tokens: 4 } });
+  });
+
+  it('accepts a stream that has a finish_reason but no [DONE]', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('no-done'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop', doneSeen: false });
+  });
+
+  it('stops at an early [DONE] and ignores what follows it', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('early-done'), { limits });
+    expect(result).toMatchObject({ text: 'Hello', doneSeen: true, finishReason: null });
+  });
+
+  it('fails a stream that ends with neither finish_reason nor [DONE], keeping the partial text', async () => {
+    const { error } = await failing('truncated');
+    expect(error.code).toBe('network');
+    expect(error.partial?.text).toBe('Hello');
+    expect(error.message).toBe(
+      `The stream from POST ${upstream.url}/chat/completions ended before the answer was complete (no finish_reason, no [DONE]) after 5 characters. The partial answer is kept; try again.`,
+    );
+  });
+
+  it('turns an early connection close into a network error with the partial text', async () => {
+    const { error, deltas } = await failing('early-close');
+    expect(error.code).toBe('network');
+    expect(error.partial?.text).toBe('Hello');
+    expect(deltas.map((d) => d.content).join('')).toBe('Hello');
+    expect(error.message).toMatch(
+      /^The stream from POST http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions broke after 5 characters \(.+\)\. The partial answer is kept; try again\.$/,
+    );
+  });
+
+  it('retries a 429 after Retry-After, before the first token', async () => {
+    const retries: number[] = [];
+    const before = upstream.hits.get('rate-limit-once') ?? 0;
+    const result = await streamChatCompletion(endpoint(), ask('rate-limit-once'), {
+      limits,
+      onRetry: (r) => retries.push(r.delayMs),
+    });
+    expect(result.text).toBe(ANSWER);
+    expect(retries).toEqual([1000]);
+    expect(upstream.hits.get('rate-limit-once')).toBe(before + 2);
+  });
+
+  it('retries a 503 too', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('busy-once'), { limits });
+    expect(result.text).toBe(ANSWER);
+  });
+
+  it('fails at once when Retry-After is longer than the longest wait', async () => {
+    const { error, ms } = await failing('rate-limit-long');
+    expect(error.code).toBe('rate_limited');
+    expect(error.status).toBe(429);
+    expect(error.retryAfterMs).toBe(3_600_000);
+    expect(ms).toBeLessThan(1500);
+    expect(error.message).toBe(
+      `POST ${upstream.url}/chat/completions answered 429 Too Many Requests: Quota exceeded. It asked to retry after 3600 s. The server is busy or the quota is spent: wait and try again, or lower the request rate.`,
+    );
+  });
+
+  it('maps 401, 404 and 500 to typed errors that name the URL, the status and what to do', async () => {
+    let error: RemoteError | undefined;
+    try {
+      await streamChatCompletion({ baseUrl: upstream.url, apiKey: 'wrong' }, ask('ok'), { limits });
+    } catch (e) {
+      error = e as RemoteError;
+    }
+    expect(error?.code).toBe('auth');
+    expect(error?.status).toBe(401);
+    expect(error?.message).toBe(
+      `POST ${upstream.url}/chat/completions answered 401 Unauthorized: Incorrect API key provided. Check the API key the tier is configured with (EDGETIER_UPSTREAM_KEY or OPENAI_API_KEY) and that it may use this model.`,
+    );
+    expect(error?.message).not.toContain('wrong');
+    const missing = await failing('no-such-model');
+    expect(missing.error.code).toBe('model_not_found');
+    expect(missing.error.message).toContain(
+      'answered 404 Not Found: The model `no-such-model` does not exist.',
+    );
+    const crash = await failing('http500');
+    expect(crash.error.code).toBe('server_error');
+    expect(crash.error.message).toBe(
+      `POST ${upstream.url}/chat/completions answered 500 Internal Server Error: The engine crashed. The server failed; try again later, or check its logs.`,
+    );
+  });
+
+  it('times out when no headers come (connect limit)', async () => {
+    const { error, ms } = await failing('stall-headers');
+    expect(error.code).toBe('timeout');
+    expect(error.message).toContain('sent no response within 400 ms');
+    expect(ms).toBeLessThan(1500);
+  });
+
+  it('times out when no token comes (first-token limit)', async () => {
+    const { error } = await failing('stall-first');
+    expect(error.code).toBe('timeout');
+    expect(error.message).toContain('sent no token within 600 ms');
+  });
+
+  it('times out a stall mid-stream (idle limit) and keeps the partial text, keep-alives or not', async () => {
+    for (const model of ['stall-mid', 'keepalive-stall']) {
+      const { error, ms } = await failing(model);
+      expect(error.code).toBe('timeout');
+      expect(error.partial?.text).toBe('Hello');
+      expect(error.message).toContain(
+        'stopped streaming: nothing for 300 ms after 5 characters. The partial answer is kept',
+      );
+      expect(ms).toBeLessThan(1500);
+    }
+  });
+
+  it('reports garbage events, HTML pages and in-stream errors clearly', async () => {
+    const garbage = await failing('garbage');
+    expect(garbage.error.code).toBe('server_error');
+    expect(garbage.error.message).toBe(
+      `POST ${upstream.url}/chat/completions sent an event that is not JSON ("<html><body>Bad gateway</body></html>"). Is the URL an OpenAI-compatible API?`,
+    );
+    const html = await failing('html');
+    expect(html.error.message).toBe(
+      `POST ${upstream.url}/chat/completions answered with an empty stream (no events).`,
+    );
+    const mid = await failing('mid-error');
+    expect(mid.error.code).toBe('server_error');
+    expect(mid.error.partial?.text).toBe('Hello');
+    expect(mid.error.message).toContain('failed after 5 characters: CUDA out of memory.');
+  });
+
+  it('cannot reach a closed port: a network error naming the URL', async () => {
+    let error: RemoteError | undefined;
+    try {
+      await streamChatCompletion({ baseUrl: 'http://127.0.0.1:9/v1' }, ask('ok'), { limits });
+    } catch (e) {
+      error = e as RemoteError;
+    }
+    expect(error?.code).toBe('network');
+    expect(error?.message).toMatch(
+      /^Could not reach http:\/\/127\.0\.0\.1:9\/v1\/chat\/completions \(.+\)\. Check that the server is running and the URL is right\.$/,
+    );
+  });
+
+  it('aborts on the caller signal and keeps the partial text', async () => {
+    const controller = new AbortController();
+    const { error } = await failing('stall-mid', {
+      limits: { ...limits, idleTimeoutMs: 5000 },
+      onDelta: (d) => {
+        if (d.content === 'lo') controller.abort();
+      },
+      signal: controller.signal,
+    });
+    expect(error.code).toBe('aborted');
+    expect(error.partial?.text).toBe('Hello');
+  });
+
+  it('lists models and parses Retry-After dates', async () => {
+    const list = await listModels(endpoint(), { limits });
+    expect(list.data.map((m) => m.id)).toEqual([...UPSTREAM_MODELS]);
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(
+      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
+    ).toBe(10_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});
+
+describe('RemoteEngine', () => {
+  it('loads, streams chunks, and measures with the server usage', async () => {
+    let now = 0;
+    const engine = new RemoteEngine({ ...endpoint(), model: 'ok', limits, clock: () => (now += 10) });
+    const info = await engine.load({
+      source: { kind: 'url', url: upstream.url },
+      device: 'cpu',
+      dtype: 'fp32',
+    });
+    expect(info).toMatchObject({ modelId: 'ok', synthetic: false });
+    const chunks: string[] = [];
+    const result = await engine.generate({ messages: [{ role: 'user', content: 'hi' }] }, (c) =>
+      chunks.push(c.text),
+    );
+    expect(chunks).toEqual(['Hel', 'lo', ',', ' world']);
+    expect(result.text).toBe(ANSWER);
+    expect(result.finishReason).toBe('stop');
+    // Clock: start 10, tokens at 20, 30, 40, 50 → ttft 10 ms, decode window 30 ms over 3 tokens.
+    expect(result.metrics).toMatchObject({
+      prefillTokens: 7,
+      ttftMs: 10,
+      decodeTokens: 3,
+      decodeTokPerSec: 100,
+    });
+    expect(upstream.bodies.at(-1)).toMatchObject({ model: 'ok', temperature: 0, max_tokens: 256 });
+  });
+
+  it('returns the partial answer with finishReason aborted on interrupt', async () => {
+    const engine = new RemoteEngine({
+      ...endpoint(),
+      model: 'stall-mid',
+      limits: { ...limits, idleTimeoutMs: 5000 },
+    });
+    const result = await engine.generate({ messages: [{ role: 'user', content: 'hi' }] }, (c) => {
+      if (c.text === 'lo') void engine.interrupt();
+    });
+    expect(result).toMatchObject({ text: 'Hello', finishReason: 'aborted' });
+  });
+
+  it('refuses an unknown model at load with the list of models offered', async () => {
+    const engine = new RemoteEngine({ ...endpoint(), model: 'gpt-9', limits });
+    await expect(
+      engine.load({ source: { kind: 'url', url: upstream.url }, device: 'cpu', dtype: 'fp32' }),
+    ).rejects.toThrow(EdgetierError);
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { readSseEvents, SseParser } from '../../src/remote/sse.ts';
+
+/** Feeds `text` to a fresh parser in pieces of `size` characters and collects every event. */
+function parseIn(text: string, size: number) {
+  const parser = new SseParser();
+  const events = [];
+  for (let i = 0; i < text.length; i += size) events.push(...parser.push(text.slice(i, i + size)));
+  parser.end();
+  return { events, comments: parser.comments };
+}
+
+describe('SseParser', () => {
+  const stream =
+    ': hello\r\n\r\ndata: one\r\n\r\nevent: note\rdata: two\rdata:  three\r\rid: 7\ndata:four\n\n';
+  const expected = [
+    { event: 'message', data: 'one' },
+    { event: 'note', data: 'two\n three' },
+    { event: 'message', data: 'four', id: '7' },
+  ];
+
+  it('handles LF, CRLF and lone CR line ends, comments, multi-line data and ids', () => {
+    const { events, comments } = parseIn(stream, stream.length);
+    expect(events).toEqual(expected);
+    expect(comments).toBe(1);
+  });
+
+  it('gives the same events whatever the chunk borders (CR and LF split apart included)', () => {
+    for (let size = 1; size <= 12; size++) expect(parseIn(stream, size).events).toEqual(expected);
+  });
+
+  it('drops an event whose closing blank line never came, and ignores unknown fields', () => {
+    const { events } = parseIn('foo: bar\ndata: a\n\ndata: unfinished', 4);
+    expect(events).toEqual([{ event: 'message', data: 'a' }]);
+  });
+
+  it('keeps empty data lines and a bare `data` field as empty strings', () => {
+    expect(parseIn('data\ndata:\ndata: x\n\n', 100).events).toEqual([{ event: 'message', data: '\n\nx' }]);
+  });
+
+  it('reads retry and ignores a blank line with no data', () => {
+    expect(parseIn('retry: 1500\n\nretry: 200\ndata: y\n\n', 100).events).toEqual([
+      { event: 'message', data: 'y', retryMs: 200 },
+    ]);
+  });
+
+  it('decodes UTF-8 split across byte chunks', async () => {
+    const bytes = new TextEncoder().encode('data: héllo ✓ 🙂\n\n');
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i++) controller.enqueue(bytes.subarray(i, i + 1));
+        controller.close();
+      },
+    });
+    const events = [];
+    for await (const event of readSseEvents(body)) events.push(event);
+    expect(events).toEqual([{ event: 'message', data: 'héllo ✓ 🙂' }]);
+  });
+});
