@@ -1,0 +1,28 @@
+/**
+ * Which engine runs `edgetier generate` for a device. `cpu` is the in-process Node engine on
+ * onnxruntime-node; `wasm` and `webgpu` run the browser engine in headless Chromium and are added
+ * here by the browser engine (until then they are refused with a clear message).
+ */
+import type { Device, Engine } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { NodeEngine } from '../native/node-engine.ts';
+
+export const DEVICES: readonly Device[] = ['cpu', 'wasm', 'webgpu'];
+
+export function isDevice(value: string): value is Device {
+  return (DEVICES as readonly string[]).includes(value);
+}
+
+export interface EngineForDeviceOptions {
+  /** ONNX Runtime threads; 0 or absent lets the engine choose. */
+  threads?: number;
+}
+
+/** An engine that can load a local model folder on `device`; the caller must unload it when done. */
+export async function engineForDevice(device: Device, options: EngineForDeviceOptions = {}): Promise<Engine> {
+  if (device === 'cpu') return new NodeEngine({ threads: options.threads ?? 0 });
+  throw new EdgetierError(
+    'usage',
+    `--device ${device} (the browser engine in headless Chromium) is not available yet; use --device cpu.`,
+  );
+}
