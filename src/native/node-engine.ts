@@ -19,8 +19,8 @@ import type {
   StreamChunk,
 } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
+import { LoadProgressTracker } from '../core/load-progress.ts';
 import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
-import { LoadProgressTracker } from '../runtime/progress.ts';
 
 export interface NodeEngineOptions {
   /** Where listCached/deleteCached look: one model folder per entry. Default `models/`. */
@@ -161,22 +161,32 @@ export class NodeEngine implements Engine {
         'The Node engine loads a model folder on disk or a Hub id; download the folder and pass its path.',
       );
     }
-    const tracker = new LoadProgressTracker(onProgress);
+    const tracker = onProgress ? new LoadProgressTracker(onProgress) : null;
     const threads = request.threads && request.threads > 0 ? request.threads : this.threads;
+    const startMs = performance.now();
+    // The end of the last file fetch separates downloading from building the session. A local folder
+    // downloads nothing: ONNX Runtime reads its file while it builds the session, so all of it is init.
+    let fetchedMs = startMs;
     this.session = await loadModelSession({
       model,
       dtype: request.dtype,
       device: 'cpu',
       ...(threads > 0 ? { threads } : {}),
-      progressCallback: tracker.callback,
+      progressCallback: (event) => {
+        const e = event as { status?: string; file?: string; loaded?: number; total?: number };
+        if (e.status === 'done' && request.source.kind !== 'path') fetchedMs = performance.now();
+        tracker?.onEvent({ status: String(e.status), ...e });
+      },
     });
+    const endMs = performance.now();
     const info = this.session.info;
     return {
       modelId: model,
       device: 'cpu',
       dtype: request.dtype,
       threads,
-      ...tracker.timings(),
+      downloadMs: fetchedMs - startMs,
+      initMs: endMs - fetchedMs,
       synthetic: info.synthetic,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
     };

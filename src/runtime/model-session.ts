@@ -24,11 +24,11 @@ import {
 } from '@huggingface/transformers';
 import type { Dtype } from '../core/dtypes.ts';
 import type { ChatMessage, Device, GenerateRequest, GenerateResult, StreamChunk } from '../core/engine.ts';
+import { toEdgetierError } from '../core/error-mapping.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
-import { classifyLoadError } from './load-errors.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 
@@ -83,7 +83,7 @@ export async function loadModelSession(options: LoadModelOptions): Promise<Model
         : {}),
     });
   } catch (error) {
-    throw classifyLoadError(error, { model, dtype, device });
+    throw toEdgetierError(error, { phase: 'load', model, dtype, device });
   }
   return new ModelSession(tokenizer, loaded, { dtype, device, threads: threads ?? 0 }, options);
 }
@@ -342,9 +342,11 @@ export class ModelSession {
       this.cachedIds = sequences.slice(0, this.cache.get_seq_length());
     } catch (error) {
       this.resetConversation();
-      if (error instanceof EdgetierError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new EdgetierError('generation_failed', `Generation failed: ${message}`, { cause: error });
+      throw toEdgetierError(error, {
+        phase: 'generate',
+        device: this.backend.device,
+        dtype: this.backend.dtype,
+      });
     }
     const metrics = recorder.finish();
     metrics.device = this.backend.device;

@@ -55,6 +55,11 @@ export interface CheckpointOptions {
   chatTemplateJinja?: boolean;
   /** Write generation_config.json. Default true. */
   generationConfig?: boolean;
+  /**
+   * Multiplies every Linear weight (default 1). Larger values let the layers outweigh the embedding,
+   * so a tied model stops echoing its last token and greedy margins grow (fewer near-ties).
+   */
+  linearScale?: number;
   /** Fields merged over the generated config.json (e.g. to make it invalid). */
   configOverrides?: HfConfig;
 }
@@ -114,8 +119,13 @@ export async function makeCheckpoint(dir: string, options: CheckpointOptions): P
     biasStd: options.biasStd ?? 0.5,
   });
   const tensors: TensorToWrite[] = [];
-  for (const t of expectedTensors(spec))
-    tensors.push({ name: t.name, shape: t.shape, data: await weights.read(t.name) });
+  const linearScale = options.linearScale ?? 1;
+  for (const t of expectedTensors(spec)) {
+    const data = await weights.read(t.name);
+    if (t.role === 'linear' && linearScale !== 1)
+      for (let i = 0; i < data.length; i++) data[i]! *= linearScale;
+    tensors.push({ name: t.name, shape: t.shape, data });
+  }
   const dtype = options.dtype ?? 'F32';
   if (options.sharded) {
     const half = Math.ceil(tensors.length / 2);
