@@ -1,0 +1,178 @@
+/**
+ * The app shell: header (brand, views, the model picker, the fully-local indicator), the load
+ * progress strip, and the current view, chosen by the URL hash (#chat, #models, #compare, #bench,
+ * #settings) so views can be linked and the back button works.
+ */
+import { html, LitElement, nothing } from 'lit';
+import { formatParams } from '../../../core/catalog.ts';
+import type { AppServices } from '../../services.ts';
+import { AppState } from '../../state/app-state.ts';
+import { ConversationStore } from '../../state/conversation-store.ts';
+import { SettingsStore } from '../../state/settings-store.ts';
+import { StoreController } from '../../state/store.ts';
+import { sharedStyles } from '../../styles/shared.styles.ts';
+import { appShellStyles } from './app-shell.styles.ts';
+import '../chat-view/chat-view.ts';
+import '../models-view/models-view.ts';
+import '../compare-view/compare-view.ts';
+import '../bench-view/bench-view.ts';
+import '../settings-view/settings-view.ts';
+import '../download-progress/download-progress.ts';
+
+export const VIEWS = ['chat', 'models', 'compare', 'bench', 'settings'] as const;
+export type ViewName = (typeof VIEWS)[number];
+const VIEW_LABEL: Record<ViewName, string> = {
+  chat: 'Chat',
+  models: 'Models',
+  compare: 'Compare',
+  bench: 'Bench',
+  settings: 'Settings',
+};
+
+const viewFromHash = (): ViewName => {
+  const name = location.hash.replace(/^#\/?/, '');
+  return (VIEWS as readonly string[]).includes(name) ? (name as ViewName) : 'chat';
+};
+
+/**
+ * @csspart header - the top bar
+ */
+export class EtApp extends LitElement {
+  static override styles = [sharedStyles, appShellStyles];
+  static override properties = { view: { state: true } };
+
+  declare view: ViewName;
+  readonly settings: SettingsStore;
+  readonly app: AppState;
+  readonly conversations: ConversationStore;
+  readonly #onHash = () => {
+    this.view = viewFromHash();
+  };
+
+  constructor(services: AppServices) {
+    super();
+    this.view = viewFromHash();
+    this.settings = new SettingsStore();
+    this.app = new AppState(services, this.settings);
+    this.conversations = new ConversationStore();
+    new StoreController(this, this.app, this.app.network, this.settings);
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    addEventListener('hashchange', this.#onHash);
+    void this.app.init();
+  }
+
+  override disconnectedCallback(): void {
+    removeEventListener('hashchange', this.#onHash);
+    super.disconnectedCallback();
+  }
+
+  override updated(changed: Map<string, unknown>): void {
+    if (changed.has('view')) document.title = `${VIEW_LABEL[this.view]} · edgetier`;
+  }
+
+  private onModelChange(event: Event): void {
+    const key = (event.target as HTMLSelectElement).value;
+    if (key) void this.app.select(key);
+  }
+
+  private renderPicker() {
+    const { catalog, selectedKey } = this.app.state;
+    const groups: [string, typeof catalog][] = [
+      ['Local folders (this server)', catalog.filter((e) => e.origin === 'server')],
+      ['On this device (Hugging Face Hub)', catalog.filter((e) => e.origin === 'builtin')],
+      ['Remote tiers', catalog.filter((e) => e.runs === 'remote')],
+    ];
+    return html`<div class="model-picker">
+      <label for="model">Model</label>
+      <select id="model" @change=${this.onModelChange}>
+        <option value="" ?selected=${selectedKey === null} disabled>Choose a model…</option>
+        ${groups.map(([label, entries]) =>
+          entries.length === 0
+            ? nothing
+            : html`<optgroup label=${label}>
+                ${entries.map(
+                  (e) =>
+                    html`<option value=${e.key} ?selected=${e.key === selectedKey}>
+                      ${e.name}${e.params ? ` · ${formatParams(e.params)}` : ''}${e.synthetic ? ' · synthetic twin' : ''}
+                    </option>`,
+                )}
+              </optgroup>`,
+        )}
+      </select>
+    </div>`;
+  }
+
+  private renderStatus() {
+    const { status, loadedKey } = this.app.state;
+    const loaded = this.app.entry(loadedKey);
+    const net = this.app.network.state;
+    if (status === 'loading') return html`<span class="badge" role="status">Loading…</span>`;
+    if (!loaded) return html`<span class="badge">No model loaded</span>`;
+    if (loaded.runs === 'remote') return html`<span class="badge">Remote: data leaves this device</span>`;
+    return this.app.network.fullyLocal
+      ? html`<span class="badge ok" title="No request has left this page since the model loaded"
+          >Fully local</span
+        >`
+      : html`<span class="badge bad" title=${net.origins.join(', ')}
+          >${net.requests} request${net.requests === 1 ? '' : 's'} since load</span
+        >`;
+  }
+
+  private renderView() {
+    switch (this.view) {
+      case 'chat':
+        return html`<et-chat-view .app=${this.app} .settings=${this.settings} .store=${this.conversations}></et-chat-view>`;
+      case 'models':
+        return html`<et-models-view .app=${this.app}></et-models-view>`;
+      case 'compare':
+        return html`<et-compare-view .app=${this.app} .settings=${this.settings}></et-compare-view>`;
+      case 'bench':
+        return html`<et-bench-view .app=${this.app}></et-bench-view>`;
+      case 'settings':
+        return html`<et-settings-view .app=${this.app} .settings=${this.settings} .store=${this.conversations}></et-settings-view>`;
+    }
+  }
+
+  override render() {
+    const { status, progress, error } = this.app.state;
+    const selected = this.app.selected;
+    return html`
+      <header part="header">
+        <a class="brand" href="#chat" aria-label="edgetier home">
+          <svg viewBox="0 0 24 24" aria-hidden="true"><path fill="var(--accent)" d="M3 18h4v3H3zM9 13h4v8H9zM15 7h4v14h-4z"/></svg>
+          edgetier
+        </a>
+        <nav aria-label="Views">
+          <ul>
+            ${VIEWS.map(
+              (v) =>
+                html`<li><a href="#${v}" aria-current=${v === this.view ? 'page' : 'false'}>${VIEW_LABEL[v]}</a></li>`,
+            )}
+          </ul>
+        </nav>
+        ${this.renderPicker()}
+        <div class="status" aria-live="polite">${this.renderStatus()}</div>
+      </header>
+      ${
+        status === 'loading'
+          ? html`<div class="loading-bar">
+              <et-download-progress .progress=${progress} .label=${selected ? `Loading ${selected.name}` : 'Loading'}></et-download-progress>
+            </div>`
+          : nothing
+      }
+      ${error ? html`<p class="banner" role="alert">${error}</p>` : nothing}
+      <main id="main">${this.renderView()}</main>
+    `;
+  }
+}
+
+customElements.define('et-app', EtApp);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'et-app': EtApp;
+  }
+}

@@ -1,0 +1,127 @@
+import { css } from 'lit';
+
+export const chatViewStyles = css`
+  :host {
+    display: grid;
+    grid-template-columns: 15rem minmax(0, 1fr);
+    min-height: 0;
+    height: 100%;
+  }
+  aside {
+    border-right: 1px solid var(--border);
+    background: var(--surface);
+    display: flex;
+    flex-direction: column;
+    min-height: 0;
+    padding: 0.6rem;
+    gap: 0.5rem;
+  }
+  aside h2 {
+    font-size: 0.8rem;
+    text-transform: uppercase;
+    letter-spacing: 0.05em;
+    color: var(--text-2);
+    margin: 0.4rem 0 0;
+  }
+  aside ul {
+    list-style: none;
+    margin: 0;
+    padding: 0;
+    overflow-y: auto;
+    display: grid;
+    gap: 0.15rem;
+  }
+  aside li {
+    display: flex;
+    align-items: center;
+    border-radius: var(--radius);
+  }
+  aside li[aria-current='true'] {
+    background: var(--surface-2);
+  }
+  aside li .open {
+    flex: 1;
+    min-width: 0;
+    justify-content: flex-start;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+    display: block;
+    text-align: left;
+  }
+  aside li .delete {
+    padding: 0.2rem 0.45rem;
+  }
+  .column {
+    display: grid;
+    grid-template-rows: auto minmax(0, 1fr) auto;
+    min-height: 0;
+    min-width: 0;
+  }
+  .toolbar {
+    display: none;
+    gap: 0.4rem;
+    padding: 0.4rem 0.6rem;
+    border-bottom: 1px solid var(--border);
+  }
+  .messages {
+    overflow-y: auto;
+    padding: 1rem clamp(0.6rem, 3vw, 2rem);
+    display: flex;
+    flex-direction: column;
+    gap: 0.75rem;
+    overflow-anchor: auto;
+    scrollbar-gutter: stable;
+  }
+  .messages > * {
+    max-width: 52rem;
+    width: 100%;
+    margin-inline: auto;
+  }
+  .empty {
+    margin: auto;
+    text-align: center;
+    max-width: 28rem;
+    color: var(--text-2);
+  }
+  .empty h1 {
+    color: var(--text);
+    font-size: 1.4rem;
+  }
+  .bottom {
+    border-top: 1px solid var(--border);
+    background: var(--surface);
+    padding: 0.5rem clamp(0.6rem, 3vw, 2rem) 0.6rem;
+    display: grid;
+    gap: 0.5rem;
+  }
+  .bottom > * {
+    max-width: 52rem;
+    width: 100%;
+    margin-inline: auto;
+  }
+  @media (max-width: 720px) {
+    :host {
+      grid-template-columns: minmax(0, 1fr);
+    }
+    aside {
+      display: none;
+    }
+    aside.open {
+      display: flex;
+      position: absolute;
+      z-index: 5;
+      inset: auto 0 0 0;
+      top: var(--header-h, 7rem);
+      border-right: none;
+      border-bottom: 1px solid var(--border);
+      box-shadow: 0 8px 24px rgb(0 0 0 / 0.2);
+    }
+    .toolbar {
+      display: flex;
+    }
+    et-metrics-panel {
+      font-size: 0.72rem;
+    }
+  }
+`;

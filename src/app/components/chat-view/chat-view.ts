@@ -1,0 +1,358 @@
+/**
+ * The chat: saved conversations on the side, the messages, live metrics and the message box.
+ * Streamed text is applied once per animation frame (not once per chunk), so the page stays
+ * responsive; finished sentences are announced politely to screen readers.
+ */
+import { html, LitElement, nothing } from 'lit';
+import type { ChatMessage, GenerateResult } from '../../../core/engine.ts';
+import { type AppState, messageOf } from '../../state/app-state.ts';
+import {
+  type Conversation,
+  type ConversationStore,
+  newId,
+  type StoredMessage,
+  titleFrom,
+} from '../../state/conversation-store.ts';
+import { LiveMetrics } from '../../state/live-metrics.ts';
+import type { SettingsStore } from '../../state/settings-store.ts';
+import { StoreController } from '../../state/store.ts';
+import { sharedStyles } from '../../styles/shared.styles.ts';
+import type { EtComposer } from '../composer/composer.ts';
+import { chatViewStyles } from './chat-view.styles.ts';
+import '../chat-message/chat-message.ts';
+import '../composer/composer.ts';
+import '../metrics-panel/metrics-panel.ts';
+
+/** Announce at most this often while streaming, in whole sentences. */
+const ANNOUNCE_EVERY_MS = 2000;
+
+export class EtChatView extends LitElement {
+  static override styles = [sharedStyles, chatViewStyles];
+  static override properties = {
+    app: { attribute: false },
+    settings: { attribute: false },
+    store: { attribute: false },
+    conversations: { state: true },
+    current: { state: true },
+    streamingId: { state: true },
+    sidebarOpen: { state: true },
+    announcement: { state: true },
+  };
+
+  declare app: AppState;
+  declare settings: SettingsStore;
+  declare store: ConversationStore;
+  declare conversations: Conversation[];
+  declare current: Conversation | null;
+  declare streamingId: string | null;
+  declare sidebarOpen: boolean;
+  declare announcement: string;
+  readonly live = new LiveMetrics();
+  #subscribed = false;
+  #frame = 0;
+  #announcedUpTo = 0;
+  #lastAnnounceMs = 0;
+  #stickToBottom = true;
+  readonly #onKey = (event: KeyboardEvent) => {
+    if (event.key === 'Escape' && this.streamingId) {
+      event.preventDefault();
+      void this.stop();
+    }
+  };
+
+  constructor() {
+    super();
+    this.conversations = [];
+    this.current = null;
+    this.streamingId = null;
+    this.sidebarOpen = false;
+    this.announcement = '';
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    addEventListener('keydown', this.#onKey);
+  }
+
+  override disconnectedCallback(): void {
+    removeEventListener('keydown', this.#onKey);
+    super.disconnectedCallback();
+  }
+
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('app') && this.app && !this.#subscribed) {
+      this.#subscribed = true;
+      new StoreController(this, this.app).hostConnected();
+      void this.reloadList();
+    }
+  }
+
+  private async reloadList(): Promise<void> {
+    try {
+      this.conversations = await this.store.list();
+    } catch {
+      this.conversations = [];
+    }
+  }
+
+  private get busy(): boolean {
+    return this.streamingId !== null;
+  }
+
+  private async newConversation(): Promise<void> {
+    if (this.busy) await this.stop();
+    this.current = null;
+    this.sidebarOpen = false;
+    await this.resetEngine();
+    this.composer?.focus();
+  }
+
+  private async open(id: string): Promise<void> {
+    if (this.busy) await this.stop();
+    this.current = (await this.store.get(id)) ?? null;
+    this.sidebarOpen = false;
+    await this.resetEngine();
+  }
+
+  private async deleteConversation(conversation: Conversation): Promise<void> {
+    await this.store.delete(conversation.id);
+    if (this.current?.id === conversation.id) this.current = null;
+    await this.reloadList();
+  }
+
+  private async resetEngine(): Promise<void> {
+    const entry = this.app.entry(this.app.state.loadedKey);
+    if (entry)
+      await this.app
+        .engineFor(entry)
+        .resetConversation()
+        .catch(() => undefined);
+  }
+
+  private get composer(): EtComposer | null {
+    return this.renderRoot.querySelector('et-composer');
+  }
+
+  private async send(text: string): Promise<void> {
+    const now = Date.now();
+    const conversation: Conversation = this.current ?? {
+      id: newId(),
+      title: titleFrom(text),
+      createdAt: now,
+      updatedAt: now,
+      messages: [],
+    };
+    conversation.messages = [...conversation.messages, { id: newId(), role: 'user', content: text }];
+    this.current = { ...conversation };
+    await this.answer();
+  }
+
+  private async onEdit(event: CustomEvent<{ id: string; text: string }>): Promise<void> {
+    if (!this.current || this.busy) return;
+    const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
+    if (index < 0) return;
+    const edited: StoredMessage = { ...this.current.messages[index]!, content: event.detail.text };
+    this.current = { ...this.current, messages: [...this.current.messages.slice(0, index), edited] };
+    await this.resetEngine();
+    await this.answer();
+  }
+
+  private async onRegenerate(event: CustomEvent<{ id: string }>): Promise<void> {
+    if (!this.current || this.busy) return;
+    const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
+    if (index < 0) return;
+    this.current = { ...this.current, messages: this.current.messages.slice(0, index) };
+    await this.resetEngine();
+    await this.answer();
+  }
+
+  /** Answers the conversation's last question with the loaded model, streaming. */
+  private async answer(): Promise<void> {
+    const entry = this.app.entry(this.app.state.loadedKey);
+    const conversation = this.current;
+    if (!entry || !conversation || this.app.state.status !== 'ready') return;
+    const engine = this.app.engineFor(entry);
+    const history: ChatMessage[] = conversation.messages
+      .filter((m) => !m.error)
+      .map((m) => ({ role: m.role, content: m.content }));
+    let assistant: StoredMessage = {
+      id: newId(),
+      role: 'assistant',
+      content: '',
+      modelName: entry.name,
+      local: entry.runs === 'device',
+    };
+    const put = (message: StoredMessage) => {
+      assistant = message;
+      const messages = [...conversation.messages.filter((m) => m.id !== message.id), message];
+      conversation.messages = messages;
+      this.current = { ...conversation };
+    };
+    put(assistant);
+    this.streamingId = assistant.id;
+    this.#announcedUpTo = 0;
+    this.#stickToBottom = true;
+    this.live.start();
+    let text = '';
+    let reasoning = '';
+    let result: GenerateResult | null = null;
+    const { sampling, enableThinking } = this.settings.settings;
+    try {
+      result = await engine.generate({ messages: history, sampling, enableThinking }, (chunk) => {
+        text += chunk.text;
+        if (chunk.reasoning) reasoning += chunk.reasoning;
+        this.live.chunk(chunk.tokens);
+        this.scheduleFrame(() => {
+          put({ ...assistant, content: text, ...(reasoning ? { reasoning } : {}) });
+          this.announce(text, false);
+        });
+      });
+      cancelAnimationFrame(this.#frame);
+      put({
+        ...assistant,
+        content: result.text,
+        ...(result.reasoning ? { reasoning: result.reasoning } : {}),
+        metrics: result.metrics,
+        finishReason: result.finishReason,
+      });
+    } catch (error) {
+      cancelAnimationFrame(this.#frame);
+      put({ ...assistant, content: text, error: messageOf(error) });
+    }
+    this.live.finish(result?.metrics ?? null);
+    this.streamingId = null;
+    this.announce(assistant.content, true);
+    conversation.updatedAt = Date.now();
+    await this.store.put(structuredClone(conversation)).catch(() => undefined);
+    await this.reloadList();
+  }
+
+  private scheduleFrame(run: () => void): void {
+    cancelAnimationFrame(this.#frame);
+    this.#frame = requestAnimationFrame(run);
+  }
+
+  /** Polite announcements in whole sentences, not every token. */
+  private announce(text: string, final: boolean): void {
+    const now = performance.now();
+    if (!final && now - this.#lastAnnounceMs < ANNOUNCE_EVERY_MS) return;
+    const rest = text.slice(this.#announcedUpTo);
+    const boundary = final ? rest.length : Math.max(rest.lastIndexOf('. '), rest.lastIndexOf('\n')) + 1;
+    if (boundary <= 0) return;
+    const sentence = rest.slice(0, boundary).trim();
+    this.#announcedUpTo += boundary;
+    this.#lastAnnounceMs = now;
+    if (sentence) this.announcement = sentence;
+  }
+
+  private async stop(): Promise<void> {
+    const entry = this.app.entry(this.app.state.loadedKey);
+    if (entry) await this.app.engineFor(entry).interrupt();
+  }
+
+  override updated(): void {
+    const list = this.renderRoot.querySelector('.messages');
+    if (list && this.#stickToBottom && this.busy) list.scrollTop = list.scrollHeight;
+  }
+
+  private onScroll(event: Event): void {
+    const list = event.target as HTMLElement;
+    this.#stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  }
+
+  private renderEmpty() {
+    const { status, loadedKey } = this.app.state;
+    const loaded = this.app.entry(loadedKey);
+    if (loaded && status === 'ready') {
+      return html`<div class="empty">
+        <h1>Chat with ${loaded.name}</h1>
+        <p>
+          ${
+            loaded.runs === 'device'
+              ? 'It runs in this tab: what you type stays on this device.'
+              : 'This is a remote tier: messages are sent to its server.'
+          }
+        </p>
+        ${
+          loaded.synthetic
+            ? html`<p><span class="badge synthetic">synthetic twin</span> random weights: its answers are noise, its speed is real.</p>`
+            : nothing
+        }
+      </div>`;
+    }
+    return html`<div class="empty">
+      <h1>Private chat, on your device</h1>
+      <p>Pick a model in the Model menu above, or compare them all in <a href="#models">Models</a>.</p>
+    </div>`;
+  }
+
+  override render() {
+    if (!this.app) return nothing;
+    const messages = this.current?.messages ?? [];
+    const ready = this.app.state.status === 'ready';
+    const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
+    return html`
+      <aside class=${this.sidebarOpen ? 'open' : ''} aria-label="Conversations" id="conversations">
+        <button class="primary" @click=${this.newConversation}>New conversation</button>
+        <h2>Saved in this browser</h2>
+        <ul>
+          ${this.conversations.map(
+            (c) => html`<li aria-current=${c.id === this.current?.id ? 'true' : 'false'}>
+              <button class="quiet open" @click=${() => this.open(c.id)} title=${c.title}>${c.title}</button>
+              <button class="quiet delete" aria-label=${`Delete conversation: ${c.title}`} @click=${() => this.deleteConversation(c)}>
+                ✕
+              </button>
+            </li>`,
+          )}
+        </ul>
+        ${this.conversations.length === 0 ? html`<p class="muted">No saved conversations yet.</p>` : nothing}
+      </aside>
+      <div class="column">
+        <div class="toolbar">
+          <button
+            aria-expanded=${this.sidebarOpen}
+            aria-controls="conversations"
+            @click=${() => (this.sidebarOpen = !this.sidebarOpen)}
+          >
+            Conversations
+          </button>
+          <button @click=${this.newConversation}>New</button>
+        </div>
+        <section class="messages" aria-label="Conversation" @scroll=${this.onScroll}
+          @et-edit=${this.onEdit} @et-regenerate=${this.onRegenerate}>
+          ${
+            messages.length === 0
+              ? this.renderEmpty()
+              : messages.map(
+                  (m) => html`<et-chat-message
+                    .message=${m}
+                    ?streaming=${m.id === this.streamingId}
+                    ?busy=${this.busy || !ready}
+                    ?canRegenerate=${m.id === lastAssistant?.id}
+                  ></et-chat-message>`,
+                )
+          }
+        </section>
+        <div class="bottom">
+          <et-metrics-panel .live=${this.live}></et-metrics-panel>
+          <et-composer
+            ?busy=${this.busy}
+            ?disabled=${!ready}
+            placeholder=${ready ? 'Ask anything' : 'Load a model to start'}
+            @et-send=${(e: CustomEvent<{ text: string }>) => this.send(e.detail.text)}
+            @et-stop=${this.stop}
+          ></et-composer>
+        </div>
+        <div class="visually-hidden" aria-live="polite" data-testid="announcer">${this.announcement}</div>
+      </div>
+    `;
+  }
+}
+
+customElements.define('et-chat-view', EtChatView);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'et-chat-view': EtChatView;
+  }
+}

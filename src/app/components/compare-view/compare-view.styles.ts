@@ -1,0 +1,105 @@
+import { css } from 'lit';
+
+export const compareViewStyles = css`
+  :host {
+    display: block;
+    overflow-y: auto;
+    padding: 1rem clamp(0.6rem, 3vw, 2rem) 2rem;
+  }
+  h1 {
+    font-size: 1.35rem;
+    margin: 0 0 0.25rem;
+  }
+  .intro {
+    margin: 0 0 0.8rem;
+    color: var(--text-2);
+  }
+  form {
+    display: grid;
+    grid-template-columns: minmax(0, 1fr) auto;
+    gap: 0.5rem;
+    align-items: end;
+  }
+  .fields {
+    display: grid;
+    gap: 0.4rem;
+  }
+  .row {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.5rem;
+    align-items: center;
+  }
+  textarea {
+    width: 100%;
+    min-height: 4rem;
+    resize: vertical;
+  }
+  .panes {
+    display: grid;
+    grid-template-columns: repeat(auto-fit, minmax(min(100%, 22rem), 1fr));
+    gap: 0.75rem;
+    margin-top: 1rem;
+  }
+  section {
+    background: var(--surface);
+    border: 1px solid var(--border);
+    border-radius: var(--radius-lg);
+    padding: 0.8rem;
+    display: grid;
+    grid-template-rows: auto minmax(8rem, auto) auto;
+    gap: 0.5rem;
+    min-width: 0;
+  }
+  section h2 {
+    font-size: 0.95rem;
+    margin: 0;
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.4rem;
+    align-items: center;
+  }
+  .answer {
+    overflow-wrap: anywhere;
+    line-height: 1.5;
+    max-height: 22rem;
+    overflow-y: auto;
+  }
+  .answer pre {
+    background: var(--code-bg);
+    padding: 0.5rem;
+    border-radius: var(--radius);
+    overflow-x: auto;
+  }
+  .error {
+    color: var(--danger);
+  }
+  .table-wrap {
+    overflow-x: auto;
+    margin-top: 1rem;
+  }
+  table {
+    border-collapse: collapse;
+    width: 100%;
+    font-size: 0.88rem;
+    min-width: 20rem;
+  }
+  caption {
+    text-align: left;
+    font-weight: 700;
+    padding-bottom: 0.4rem;
+  }
+  th,
+  td {
+    text-align: left;
+    padding: 0.4rem 0.6rem;
+    border-bottom: 1px solid var(--border);
+  }
+  td {
+    font-variant-numeric: tabular-nums;
+  }
+  .better {
+    color: var(--ok-text);
+    font-weight: 600;
+  }
+`;

@@ -1,0 +1,72 @@
+/**
+ * Live generation figures: tok/s, time to first token, the prefill/decode split and a chart of
+ * inter-token latency. Fed by a LiveMetrics store while streaming; shows its final figures after.
+ */
+import { html, LitElement } from 'lit';
+import type { GenerationMetrics } from '../../../core/metrics.ts';
+import type { LiveMetrics } from '../../state/live-metrics.ts';
+import { StoreController } from '../../state/store.ts';
+import { sharedStyles } from '../../styles/shared.styles.ts';
+import { metricsPanelStyles } from './metrics-panel.styles.ts';
+import '../sparkline/sparkline.ts';
+
+export const fmtMs = (ms: number): string =>
+  ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+export const fmtRate = (perSec: number): string => (perSec >= 100 ? perSec.toFixed(0) : perSec.toFixed(1));
+
+export function metricsSummary(m: GenerationMetrics): string {
+  const tokens = m.decodeTokens + (m.ttftMs > 0 ? 1 : 0);
+  return `${fmtRate(m.decodeTokPerSec)} tok/s · TTFT ${fmtMs(m.ttftMs)} · ${tokens} tokens · ${fmtMs(m.totalMs)}`;
+}
+
+export class EtMetricsPanel extends LitElement {
+  static override styles = [sharedStyles, metricsPanelStyles];
+  static override properties = { live: { attribute: false } };
+
+  declare live: LiveMetrics;
+  #controller: StoreController | null = null;
+
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('live') && this.live && !this.#controller) {
+      this.#controller = new StoreController(this, this.live);
+      this.#controller.hostConnected();
+    }
+  }
+
+  override render() {
+    const state = this.live?.state;
+    const m = state?.metrics;
+    const decodeMs = m ? Math.max(0, m.totalMs - m.ttftMs) : 0;
+    const totalMs = m ? Math.max(1, m.totalMs) : 1;
+    const itl = state?.itlMs ?? [];
+    const lastItl = itl.at(-1);
+    return html`<div class="panel" role="group" aria-label="Generation metrics">
+      <div class="stat"><span class="label">Decode</span><span class="value" data-testid="tok-s">${m ? `${fmtRate(m.decodeTokPerSec)} tok/s` : '—'}</span></div>
+      <div class="stat"><span class="label">Time to first token</span><span class="value" data-testid="ttft">${m && m.ttftMs > 0 ? fmtMs(m.ttftMs) : '—'}</span></div>
+      <div class="stat">
+        <span class="label">Prefill / decode</span>
+        <span class="value">${m ? `${fmtMs(m.ttftMs)} / ${fmtMs(decodeMs)}` : '—'}</span>
+        <div class="split" aria-hidden="true">
+          <span class="prefill" style="width:${m ? (100 * m.ttftMs) / totalMs : 0}%"></span>
+          <span class="decode" style="width:${m ? (100 * decodeMs) / totalMs : 0}%"></span>
+        </div>
+      </div>
+      <div class="stat"><span class="label">Tokens</span><span class="value" data-testid="tokens">${m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : '—'}</span></div>
+      <div class="stat chart">
+        <span class="label">Inter-token latency${lastItl !== undefined ? html` <span class="num">${fmtMs(lastItl)}</span>` : ''}</span>
+        <et-sparkline
+          .values=${itl}
+          label=${m ? `Inter-token latency, median ${fmtMs(m.itlP50Ms)}` : 'Inter-token latency: no data yet'}
+        ></et-sparkline>
+      </div>
+    </div>`;
+  }
+}
+
+customElements.define('et-metrics-panel', EtMetricsPanel);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'et-metrics-panel': EtMetricsPanel;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Settings: remote tiers (name, base URL, model, optional key, price), sampling defaults, backend
+ * override, and the data this browser keeps. A key stays in this tab's memory unless "remember"
+ * is ticked for its tier.
+ */
+import { html, LitElement } from 'lit';
+import type { AppState } from '../../state/app-state.ts';
+import type { ConversationStore } from '../../state/conversation-store.ts';
+import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
+import { StoreController } from '../../state/store.ts';
+import { sharedStyles } from '../../styles/shared.styles.ts';
+import { settingsViewStyles } from './settings-view.styles.ts';
+
+const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
+  {
+    name: 'Fast tier',
+    baseUrl: '',
+    model: '',
+    priceInPerMTok: 0.05,
+    priceOutPerMTok: 0.2,
+    rememberKey: false,
+  },
+  {
+    name: 'Standard tier',
+    baseUrl: '',
+    model: '',
+    priceInPerMTok: 0.4,
+    priceOutPerMTok: 1.6,
+    rememberKey: false,
+  },
+  {
+    name: 'Deep-reasoning tier',
+    baseUrl: '',
+    model: '',
+    priceInPerMTok: 2,
+    priceOutPerMTok: 8,
+    rememberKey: false,
+  },
+];
+
+export class EtSettingsView extends LitElement {
+  static override styles = [sharedStyles, settingsViewStyles];
+  static override properties = {
+    app: { attribute: false },
+    settings: { attribute: false },
+    store: { attribute: false },
+    notice: { state: true },
+  };
+
+  declare app: AppState;
+  declare settings: SettingsStore;
+  declare store: ConversationStore;
+  declare notice: string;
+  #subscribed = false;
+
+  constructor() {
+    super();
+    this.notice = '';
+  }
+
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('settings') && this.settings && !this.#subscribed) {
+      this.#subscribed = true;
+      new StoreController(this, this.settings).hostConnected();
+    }
+  }
+
+  private saveTier(event: SubmitEvent, tier: TierSettings): void {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    const text = (name: string) => String(form.get(name) ?? '').trim();
+    const price = (name: string) => Math.max(0, Number(text(name)) || 0);
+    const key = text('key');
+    this.settings.upsertTier(
+      {
+        ...tier,
+        name: text('name') || tier.name,
+        baseUrl: text('baseUrl').replace(/\/+$/, ''),
+        model: text('model'),
+        priceInPerMTok: price('priceIn'),
+        priceOutPerMTok: price('priceOut'),
+        rememberKey: form.get('remember') === 'on',
+      },
+      key,
+    );
+    this.notice = `Saved ${text('name') || tier.name}.`;
+  }
+
+  private addTier(preset: Omit<TierSettings, 'id'>): void {
+    this.settings.upsertTier({ ...preset, id: crypto.randomUUID().slice(0, 8) });
+  }
+
+  private renderTier(tier: TierSettings) {
+    const id = (name: string) => `${name}-${tier.id}`;
+    return html`<form @submit=${(e: SubmitEvent) => this.saveTier(e, tier)}>
+      <fieldset>
+        <legend>${tier.name}</legend>
+        <div class="fields">
+          <div class="field"><label for=${id('name')}>Name</label><input id=${id('name')} name="name" .value=${tier.name} required /></div>
+          <div class="field">
+            <label for=${id('baseUrl')}>Base URL</label>
+            <input id=${id('baseUrl')} name="baseUrl" type="url" placeholder="this server (/v1)" .value=${tier.baseUrl} />
+          </div>
+          <div class="field"><label for=${id('model')}>Model</label><input id=${id('model')} name="model" placeholder="server default" .value=${tier.model} /></div>
+          <div class="field">
+            <label for=${id('key')}>API key (optional)</label>
+            <input id=${id('key')} name="key" type="password" autocomplete="off" .value=${this.settings.keyFor(tier.id) ?? ''} />
+          </div>
+          <div class="field">
+            <label for=${id('priceIn')}>$ per M input tokens</label>
+            <input id=${id('priceIn')} name="priceIn" type="number" min="0" step="0.01" .value=${String(tier.priceInPerMTok)} />
+          </div>
+          <div class="field">
+            <label for=${id('priceOut')}>$ per M output tokens</label>
+            <input id=${id('priceOut')} name="priceOut" type="number" min="0" step="0.01" .value=${String(tier.priceOutPerMTok)} />
+          </div>
+        </div>
+        <label class="check"><input type="checkbox" name="remember" ?checked=${tier.rememberKey} /> Remember the key in this browser</label>
+        <p class="hint">Without "remember", the key lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
+        <div class="actions">
+          <button type="submit" class="primary">Save tier</button>
+          <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
+        </div>
+      </fieldset>
+    </form>`;
+  }
+
+  override render() {
+    if (!this.settings) return html``;
+    const s = this.settings.settings;
+    const num = (e: Event) => Number((e.target as HTMLInputElement).value);
+    return html`<div class="wrap">
+      <h1>Settings</h1>
+      <p role="status" class="hint">${this.notice}</p>
+      <h2>Remote tiers</h2>
+      ${s.tiers.map((t) => this.renderTier(t))}
+      <div class="actions">
+        ${TIER_PRESETS.map((p) => html`<button @click=${() => this.addTier(p)}>Add ${p.name.toLowerCase()}</button>`)}
+      </div>
+      <h2>Sampling defaults</h2>
+      <fieldset>
+        <legend>Sampling</legend>
+        <div class="fields">
+          <div class="field">
+            <label for="temperature">Temperature (0 = greedy)</label>
+            <input id="temperature" type="number" min="0" max="2" step="0.1" .value=${String(s.sampling.temperature)}
+              @change=${(e: Event) => this.settings.update({ sampling: { ...s.sampling, temperature: num(e) } })} />
+          </div>
+          <div class="field">
+            <label for="topP">Top-p</label>
+            <input id="topP" type="number" min="0" max="1" step="0.05" .value=${String(s.sampling.topP)}
+              @change=${(e: Event) => this.settings.update({ sampling: { ...s.sampling, topP: num(e) } })} />
+          </div>
+          <div class="field">
+            <label for="maxNewTokens">Max new tokens</label>
+            <input id="maxNewTokens" type="number" min="1" max="8192" step="1" .value=${String(s.sampling.maxNewTokens)}
+              @change=${(e: Event) => this.settings.update({ sampling: { ...s.sampling, maxNewTokens: Math.max(1, Math.round(num(e))) } })} />
+          </div>
+        </div>
+        <label class="check"><input type="checkbox" ?checked=${s.enableThinking}
+          @change=${(e: Event) => this.settings.update({ enableThinking: (e.target as HTMLInputElement).checked })} />
+          Let reasoning models think before answering</label>
+      </fieldset>
+      <h2>Backend</h2>
+      <fieldset>
+        <legend>On-device backend</legend>
+        <div class="field">
+          <label for="backend">Backend</label>
+          <select id="backend" @change=${(e: Event) => this.settings.update({ backend: (e.target as HTMLSelectElement).value as BackendOverride })}>
+            <option value="auto" ?selected=${s.backend === 'auto'}>Automatic (WebGPU when it fits, else WASM)</option>
+            <option value="webgpu" ?selected=${s.backend === 'webgpu'}>WebGPU</option>
+            <option value="wasm" ?selected=${s.backend === 'wasm'}>WASM (CPU)</option>
+          </select>
+        </div>
+        <p class="hint">Applies the next time a model loads.</p>
+      </fieldset>
+      <h2>Your data</h2>
+      <div class="actions">
+        <button class="danger" @click=${async () => {
+          await this.store.clear();
+          this.notice = 'All conversations deleted from this browser.';
+        }}>Delete all conversations</button>
+      </div>
+    </div>`;
+  }
+}
+
+customElements.define('et-settings-view', EtSettingsView);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'et-settings-view': EtSettingsView;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The app's entry: wires the real engines (the on-device WorkerEngine, RemoteEngine for tiers) and
+ * the server's model list into the services the components use, then mounts <et-app>.
+ */
+import { WorkerEngine } from '../client/worker-engine.ts';
+import type { ServerModelEntry } from '../core/catalog.ts';
+import { RemoteEngine, toWireRequest } from '../remote/remote-engine.ts';
+import { EtApp } from './components/app-shell/app-shell.ts';
+import type { AppServices } from './services.ts';
+
+const local = new WorkerEngine();
+
+export const browserServices: AppServices = {
+  createLocalEngine: () => local,
+  createRemoteEngine: (tier, apiKey) =>
+    new RemoteEngine({
+      // An empty base URL means this server's own tier (edgetier serve keeps any upstream key).
+      baseUrl: tier.baseUrl || new URL('/v1', location.href).href,
+      ...(apiKey ? { apiKey } : {}),
+      ...(tier.model ? { model: tier.model } : {}),
+    }),
+  async detectBudget() {
+    const caps = await local.capabilities();
+    // A software adapter (SwiftShader) runs WebGPU at CPU-emulation speed: plan as if absent.
+    const gpu = caps.webgpu && !caps.webgpu.isFallbackAdapter ? caps.webgpu : null;
+    return {
+      webgpu: gpu !== null,
+      shaderF16: gpu?.shaderF16 ?? false,
+      deviceMemoryGiB: caps.deviceMemoryGiB,
+      maxBufferBytes: gpu?.maxBufferSizeBytes ?? null,
+    };
+  },
+  async fetchServerModels() {
+    const response = await fetch('/models/index.json', { headers: { accept: 'application/json' } });
+    if (!response.ok || !response.headers.get('content-type')?.includes('json')) return [];
+    const body = (await response.json()) as { models?: ServerModelEntry[] };
+    // The worker resolves URLs against its own script: hand it absolute ones.
+    return (body.models ?? []).map((m) => ({
+      ...m,
+      url: new URL(m.url ?? `/models/${m.name}/`, location.href).href,
+    }));
+  },
+  remoteRequestBytes: (model, request) =>
+    new TextEncoder().encode(JSON.stringify({ ...toWireRequest(model, request), stream: true })).length,
+};
+
+document.body.append(new EtApp(browserServices));

@@ -1,0 +1,19 @@
+/**
+ * What the app needs from the outside world, in one interface: the engines, the device check and
+ * the server's model list. main.ts wires the real ones; nothing in the components imports an engine.
+ */
+import type { DeviceBudget, RemoteTier, ServerModelEntry } from '../core/catalog.ts';
+import type { Engine, GenerateRequest } from '../core/engine.ts';
+
+export interface AppServices {
+  /** The on-device engine (one per app: models are loaded into it one at a time). */
+  createLocalEngine(): Engine;
+  /** An engine for a remote tier; `apiKey` null for servers that need none (edgetier serve). */
+  createRemoteEngine(tier: RemoteTier, apiKey: string | null): Engine;
+  /** What this device can do, reduced to what fit decisions need. */
+  detectBudget(): Promise<DeviceBudget>;
+  /** Local model folders the server offers (empty when the page is not served by edgetier serve). */
+  fetchServerModels(): Promise<ServerModelEntry[]>;
+  /** Bytes of the request body a remote tier is sent for `request` (what leaves the device). */
+  remoteRequestBytes(model: string, request: GenerateRequest): number;
+}

@@ -1,0 +1,127 @@
+/**
+ * Settings: remote tiers, sampling defaults, backend override. Saved in localStorage, except API
+ * keys: a key lives only in this tab's memory unless the person ticks "remember" for that tier.
+ */
+import type { RemoteTier } from '../../core/catalog.ts';
+import type { SamplingOptions } from '../../core/engine.ts';
+import { Store } from './store.ts';
+
+export type BackendOverride = 'auto' | 'webgpu' | 'wasm';
+
+export interface TierSettings extends RemoteTier {
+  /** Keep the key in localStorage (otherwise it is forgotten when the tab closes). */
+  rememberKey: boolean;
+}
+
+export interface Settings {
+  tiers: TierSettings[];
+  sampling: Required<Pick<SamplingOptions, 'temperature' | 'topP' | 'maxNewTokens'>>;
+  backend: BackendOverride;
+  /** Qwen3-style models: let the model think before answering. */
+  enableThinking: boolean;
+  /** Which tier Compare uses. */
+  compareTierId: string;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  tiers: [
+    {
+      id: 'server',
+      name: 'Full-scale tier (this server)',
+      baseUrl: '',
+      model: '',
+      priceInPerMTok: 0.15,
+      priceOutPerMTok: 0.6,
+      rememberKey: false,
+    },
+  ],
+  sampling: { temperature: 0, topP: 1, maxNewTokens: 256 },
+  backend: 'auto',
+  enableThinking: true,
+  compareTierId: 'server',
+};
+
+const STORAGE_KEY = 'edgetier.settings.v1';
+const KEYS_STORAGE_KEY = 'edgetier.keys.v1';
+
+interface SettingsState {
+  settings: Settings;
+  /** Tier id → API key, in memory. */
+  keys: Record<string, string>;
+}
+
+export class SettingsStore extends Store<SettingsState> {
+  constructor(private readonly storage: Storage | null = globalThis.localStorage ?? null) {
+    super({ settings: DEFAULT_SETTINGS, keys: {} });
+    this.restore();
+  }
+
+  get settings(): Settings {
+    return this.state.settings;
+  }
+
+  keyFor(tierId: string): string | null {
+    return this.state.keys[tierId] || null;
+  }
+
+  update(patch: Partial<Settings>): void {
+    this.set({ settings: { ...this.state.settings, ...patch } });
+    this.save();
+  }
+
+  upsertTier(tier: TierSettings, key?: string): void {
+    const tiers = this.state.settings.tiers.filter((t) => t.id !== tier.id);
+    const index = this.state.settings.tiers.findIndex((t) => t.id === tier.id);
+    tiers.splice(index < 0 ? tiers.length : index, 0, tier);
+    const keys = { ...this.state.keys };
+    if (key !== undefined) {
+      if (key) keys[tier.id] = key;
+      else delete keys[tier.id];
+    }
+    this.set({ settings: { ...this.state.settings, tiers }, keys });
+    this.save();
+  }
+
+  removeTier(id: string): void {
+    const keys = { ...this.state.keys };
+    delete keys[id];
+    this.set({
+      settings: { ...this.state.settings, tiers: this.state.settings.tiers.filter((t) => t.id !== id) },
+      keys,
+    });
+    this.save();
+  }
+
+  private save(): void {
+    if (!this.storage) return;
+    this.storage.setItem(STORAGE_KEY, JSON.stringify(this.state.settings));
+    const remembered: Record<string, string> = {};
+    for (const t of this.state.settings.tiers) {
+      const key = this.state.keys[t.id];
+      if (t.rememberKey && key) remembered[t.id] = key;
+    }
+    if (Object.keys(remembered).length > 0)
+      this.storage.setItem(KEYS_STORAGE_KEY, JSON.stringify(remembered));
+    else this.storage.removeItem(KEYS_STORAGE_KEY);
+  }
+
+  private restore(): void {
+    if (!this.storage) return;
+    try {
+      const raw = this.storage.getItem(STORAGE_KEY);
+      const saved = raw ? (JSON.parse(raw) as Partial<Settings>) : {};
+      const keysRaw = this.storage.getItem(KEYS_STORAGE_KEY);
+      const keys = keysRaw ? (JSON.parse(keysRaw) as Record<string, string>) : {};
+      this.set({
+        settings: {
+          ...DEFAULT_SETTINGS,
+          ...saved,
+          sampling: { ...DEFAULT_SETTINGS.sampling, ...saved.sampling },
+        },
+        keys,
+      });
+    } catch {
+      // Corrupt storage: start from the defaults rather than fail to open the app.
+    }
+  }
+}
