@@ -1,0 +1,142 @@
+/**
+ * The model folders `edgetier serve` offers under /models/: every folder with a config.json in the
+ * --models dirs (first dir wins on a name clash), described for the app's catalog. Scanned on each
+ * request, so a folder built by `convert` or `synth` appears without a restart.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { parseHfConfig } from '../builder/hf-config.ts';
+import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
+import type { ModelSpec } from '../core/model-spec.ts';
+
+/** Folder names served under /models/: no dot files (temp dirs of a build in progress), no odd characters. */
+const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export interface ModelFile {
+  path: string;
+  bytes: number;
+}
+
+/** One entry of /models/index.json (a superset of the catalog's ServerModelEntry). */
+export interface ModelIndexEntry {
+  name: string;
+  url: string;
+  family?: string;
+  synthetic: boolean;
+  mirrors?: string;
+  params?: number;
+  contextLength?: number;
+  /** Bytes of the ONNX file for each dtype present. */
+  dtypes: Partial<Record<Dtype, number>>;
+  shape?: { layers: number; kvHeads: number; headDim: number; hiddenSize: number; vocabSize: number };
+  /** The config's `edgetier` provenance block, as written by convert/synth. */
+  edgetier: Record<string, unknown> | null;
+  files: ModelFile[];
+  totalBytes: number;
+}
+
+export interface ModelFolder {
+  name: string;
+  dir: string;
+}
+
+/** Every model folder in `dirs`, by name. */
+export async function findModelFolders(dirs: readonly string[]): Promise<ModelFolder[]> {
+  const seen = new Map<string, ModelFolder>();
+  for (const dir of dirs) {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!entry.isDirectory() || !FOLDER_NAME.test(entry.name) || seen.has(entry.name)) continue;
+      const folder = join(dir, entry.name);
+      if (existsSync(join(folder, 'config.json'))) seen.set(entry.name, { name: entry.name, dir: folder });
+    }
+  }
+  return [...seen.values()];
+}
+
+async function listFiles(dir: string, root = dir): Promise<ModelFile[]> {
+  const files: ModelFile[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await listFiles(path, root)));
+    else if (entry.isFile())
+      files.push({ path: relative(root, path).split(sep).join('/'), bytes: (await stat(path)).size });
+  }
+  return files.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** Parameters from the architecture (biases and norms included only where they are large). */
+export function parameterCount(spec: ModelSpec): number {
+  const h = spec.hiddenSize;
+  const q = spec.numHeads * spec.headDim;
+  const kv = spec.numKvHeads * spec.headDim;
+  const perLayer = h * q + 2 * h * kv + q * h + 3 * h * spec.intermediateSize + 2 * h;
+  const embeddings = spec.vocabSize * h * (spec.tieWordEmbeddings ? 1 : 2);
+  return embeddings + spec.numLayers * perLayer + h;
+}
+
+export async function describeModelFolder(folder: ModelFolder): Promise<ModelIndexEntry> {
+  const config = JSON.parse(await readFile(join(folder.dir, 'config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const files = await listFiles(folder.dir);
+  const dtypes: Partial<Record<Dtype, number>> = {};
+  for (const dtype of DTYPES) {
+    const onnx = files.filter(
+      (f) => f.path === `onnx/${DTYPE_FILE[dtype]}` || f.path.startsWith(`onnx/${DTYPE_FILE[dtype]}_data`),
+    );
+    if (onnx.some((f) => f.path === `onnx/${DTYPE_FILE[dtype]}`))
+      dtypes[dtype] = onnx.reduce((s, f) => s + f.bytes, 0);
+  }
+  const provenance =
+    config.edgetier && typeof config.edgetier === 'object'
+      ? (config.edgetier as Record<string, unknown>)
+      : null;
+  const entry: ModelIndexEntry = {
+    name: folder.name,
+    url: `/models/${encodeURIComponent(folder.name)}/`,
+    synthetic: provenance?.synthetic === true,
+    dtypes,
+    edgetier: provenance,
+    files,
+    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+  };
+  if (typeof provenance?.mirrors === 'string') entry.mirrors = provenance.mirrors;
+  try {
+    const spec = parseHfConfig(config);
+    entry.family = spec.family;
+    entry.params = parameterCount(spec);
+    entry.contextLength = spec.maxPositionEmbeddings;
+    entry.shape = {
+      layers: spec.numLayers,
+      kvHeads: spec.numKvHeads,
+      headDim: spec.headDim,
+      hiddenSize: spec.hiddenSize,
+      vocabSize: spec.vocabSize,
+    };
+  } catch {
+    // An architecture the builder does not know: still listed, without shape facts.
+  }
+  return entry;
+}
+
+export async function modelIndex(dirs: readonly string[]): Promise<{ models: ModelIndexEntry[] }> {
+  const folders = await findModelFolders(dirs);
+  const models: ModelIndexEntry[] = [];
+  for (const folder of folders) {
+    try {
+      models.push(await describeModelFolder(folder));
+    } catch {
+      // A folder being written or with a broken config.json is skipped, not fatal.
+    }
+  }
+  return { models };
+}

@@ -1,0 +1,170 @@
+/**
+ * The embedded default tier: one local model run natively on onnxruntime-node (NodeEngine), behind
+ * a bounded queue. Loading starts with the server; requests that arrive meanwhile wait in the
+ * queue. A client that disconnects leaves the queue at once, or interrupts its generation (the
+ * engine stops after the current token) and frees the slot.
+ */
+import type { Dtype } from '../core/dtypes.ts';
+import type { Engine, GenerateRequest } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import type { ChatCompletionRequest, WireModel } from '../remote/openai-wire.ts';
+import { ApiError } from './api-error.ts';
+import type { ModelIndexEntry } from './model-index.ts';
+import type { Tier, TierDelta, TierOutcome } from './tier.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** OpenAI's API has no default cap; a local tier needs one. */
+export const DEFAULT_NATIVE_MAX_TOKENS = 512;
+
+export interface NativeTierOptions {
+  /** The model folder's description (from the model index). */
+  model: ModelIndexEntry;
+  modelDir: string;
+  dtype: Dtype;
+  engine: Engine;
+  /** Requests that may wait while one runs. Default 8. */
+  maxQueue?: number;
+  log?: (line: string) => void;
+}
+
+export type NativeState = 'loading' | 'ready' | 'failed';
+
+export class NativeTier implements Tier {
+  readonly id: string;
+  state: NativeState = 'loading';
+  private readonly queue: WorkQueue;
+  private readonly ready: Promise<void>;
+  private loadError: EdgetierError | null = null;
+
+  constructor(private readonly options: NativeTierOptions) {
+    this.id = options.model.name;
+    this.queue = new WorkQueue(1, options.maxQueue ?? 8);
+    const started = Date.now();
+    this.ready = options.engine
+      .load({ source: { kind: 'path', path: options.modelDir }, device: 'cpu', dtype: options.dtype })
+      .then(() => {
+        this.state = 'ready';
+        options.log?.(`native tier: ${this.id} (${options.dtype}) loaded in ${Date.now() - started} ms`);
+      })
+      .catch((error: unknown) => {
+        this.state = 'failed';
+        const message = error instanceof Error ? error.message : String(error);
+        this.loadError = new EdgetierError(
+          'load_failed',
+          `The native tier could not load ${options.modelDir} (${options.dtype}): ${message}`,
+        );
+        options.log?.(`native tier: ${this.loadError.message}`);
+      });
+  }
+
+  /** Resolves once loading has ended, either way. */
+  whenSettled(): Promise<void> {
+    return this.ready;
+  }
+
+  get queueStats() {
+    return this.queue.stats;
+  }
+
+  describe(): WireModel {
+    const m = this.options.model;
+    const edgetier = {
+      tier: 'native',
+      runtime: 'onnxruntime-node',
+      dtype: this.options.dtype,
+      state: this.state,
+      synthetic: m.synthetic,
+      ...(m.mirrors ? { mirrors: m.mirrors } : {}),
+      ...(m.params ? { params: m.params } : {}),
+      description: m.synthetic
+        ? `Synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''}: real shapes and speed, random weights, so its answers are noise. Configure EDGETIER_UPSTREAM_URL for a real full-scale model.`
+        : `Local model ${m.name}, run natively by edgetier serve.`,
+    };
+    return { id: this.id, object: 'model', created: 0, owned_by: 'edgetier', edgetier };
+  }
+
+  async models(): Promise<WireModel[]> {
+    return [this.describe()];
+  }
+
+  async handles(model: string): Promise<boolean> {
+    return model === this.id;
+  }
+
+  async run(
+    request: ChatCompletionRequest,
+    onDelta: (delta: TierDelta) => void,
+    signal: AbortSignal,
+  ): Promise<TierOutcome> {
+    const release = await this.queue.acquire(signal);
+    const onAbort = () => void this.options.engine.interrupt();
+    try {
+      await this.ready;
+      if (this.loadError) throw new ApiError(503, this.loadError.message, 'server_error', 'load_failed');
+      if (signal.aborted)
+        throw new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      // Each request is a whole conversation of its own: no KV reuse across clients.
+      await this.options.engine.resetConversation();
+      const result = await this.options.engine.generate(toGenerateRequest(request), (chunk) => {
+        const delta: TierDelta = {};
+        if (chunk.text) delta.content = chunk.text;
+        if (chunk.reasoning) delta.reasoning = chunk.reasoning;
+        if (delta.content !== undefined || delta.reasoning !== undefined) onDelta(delta);
+      });
+      const promptTokens =
+        result.promptIds.length || result.metrics.prefillTokens + result.metrics.cachedPromptTokens;
+      return {
+        finishReason: result.finishReason === 'length' ? 'length' : 'stop',
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: result.outputIds.length,
+          total_tokens: promptTokens + result.outputIds.length,
+        },
+      };
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      if (error instanceof EdgetierError) {
+        const status = error.code === 'context_overflow' || error.code === 'bad_request' ? 400 : 500;
+        throw new ApiError(
+          status,
+          error.message,
+          status === 400 ? 'invalid_request_error' : 'server_error',
+          error.code,
+        );
+      }
+      throw new ApiError(
+        500,
+        `The native tier failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.options.engine.interrupt();
+    await this.ready;
+    await this.options.engine.unload();
+  }
+}
+
+export function toGenerateRequest(request: ChatCompletionRequest): GenerateRequest {
+  const sampling: NonNullable<GenerateRequest['sampling']> = {
+    maxNewTokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_NATIVE_MAX_TOKENS,
+  };
+  // OpenAI's default temperature is 1; a request that says 0 gets greedy decoding.
+  sampling.temperature = request.temperature ?? 1;
+  if (request.top_p !== undefined) sampling.topP = request.top_p;
+  if (request.top_k !== undefined) sampling.topK = request.top_k;
+  if (request.repetition_penalty !== undefined) sampling.repetitionPenalty = request.repetition_penalty;
+  if (request.stop) sampling.stop = Array.isArray(request.stop) ? request.stop : [request.stop];
+  return {
+    messages: request.messages.map((m) => ({
+      role: m.role === 'developer' ? 'system' : m.role,
+      content: m.content,
+    })),
+    sampling,
+  };
+}

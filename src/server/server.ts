@@ -1,0 +1,331 @@
+/**
+ * `edgetier serve`: one node:http server for the built app, the model folders and the tier API.
+ *
+ *   GET  /v1/models               the native tier's model and/or the upstream's models
+ *   POST /v1/chat/completions     streaming and not, OpenAI wire and error format
+ *   GET  /models/index.json       every model folder in the --models dirs
+ *   GET  /models/<name>/<file>    the folders' files (ETag, Range)
+ *   GET  /healthz                 {"ok": true, "native": "loading" | "ready" | "failed" | null}
+ *   GET  /*                       the built app (dist/), index.html for app routes
+ *
+ * Every response carries COOP/COEP/CORP so the page is cross-origin isolated (wasm threads). API
+ * POSTs must be `application/json`, which a cross-site page cannot send without a CORS preflight
+ * this server never grants, and on loopback the Host header must be a loopback name (no DNS
+ * rebinding): both keep other web pages from spending the upstream key. Logs carry method, path,
+ * status, model and timing; never a prompt, a body or a key.
+ */
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { ModelList, WireModel } from '../remote/openai-wire.ts';
+import { ApiError } from './api-error.ts';
+import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
+import { validateChatRequest } from './chat-request.ts';
+import { findModelFolders, modelIndex } from './model-index.ts';
+import type { NativeTier } from './native-tier.ts';
+import { resolveInside, serveFile } from './static-files.ts';
+import type { Tier } from './tier.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
+export interface ServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** The built app (dist/); null or missing shows a page that says how to build it. */
+  appDir: string | null;
+  modelDirs: string[];
+  native: NativeTier | null;
+  upstream: Tier | null;
+  maxBodyBytes?: number;
+  shutdownGraceMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Stops accepting, lets running requests finish within the grace period, then cuts them. */
+  close(): Promise<void>;
+}
+
+const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
+}
+
+function hostname(hostHeader: string): string {
+  if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1);
+  return hostHeader.replace(/:\d+$/, '');
+}
+
+/** Reads a JSON body up to `limit` bytes; 413 past it, 400 for bad JSON. */
+function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = () =>
+      new ApiError(
+        413,
+        `The request body is larger than ${limit} bytes, the limit of this server (--max-body).`,
+        'invalid_request_error',
+        'body_too_large',
+      );
+    if (declared > limit) {
+      reject(tooLarge());
+      return;
+    }
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (part: Buffer) => {
+      size += part.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      parts.push(part);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(parts).toString('utf8')));
+      } catch (error) {
+        reject(
+          new ApiError(
+            400,
+            `The request body is not valid JSON (${error instanceof Error ? error.message : String(error)}).`,
+            'invalid_request_error',
+            'invalid_json',
+          ),
+        );
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+const NOT_BUILT_PAGE = `<!doctype html><meta charset="utf-8"><title>edgetier</title>
+<body style="font-family:system-ui;max-width:40rem;margin:3rem auto">
+<h1>edgetier serve is running</h1>
+<p>The app is not built yet. Run <code>npm start</code> (it builds the app), or <code>npx vite build</code>,
+then reload. The API is up: <a href="/v1/models">/v1/models</a>, <a href="/models/index.json">/models/index.json</a>.</p>
+</body>`;
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const log = options.log ?? (() => {});
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const active = new Set<AbortController>();
+  const checkHost = isLoopback(options.host);
+  let closing = false;
+
+  async function listModels(): Promise<ModelList> {
+    const data: WireModel[] = [];
+    if (options.native) data.push(...(await options.native.models()));
+    if (options.upstream) {
+      const seen = new Set(data.map((m) => m.id));
+      for (const m of await options.upstream.models()) if (!seen.has(m.id)) data.push(m);
+    }
+    return { object: 'list', data };
+  }
+
+  async function tierFor(model: string): Promise<Tier> {
+    if (options.native && (await options.native.handles(model))) return options.native;
+    if (options.upstream && (await options.upstream.handles(model))) return options.upstream;
+    const offered = (await listModels()).data.map((m) => m.id);
+    throw new ApiError(
+      404,
+      `The model \`${model}\` does not exist here. Models offered: ${offered.join(', ') || 'none'} (GET /v1/models).`,
+      'not_found_error',
+      'model_not_found',
+      'model',
+    );
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, path: string): Promise<string | undefined> {
+    if (path === '/v1/models') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req, 'GET');
+      const body = JSON.stringify(await listModels());
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return undefined;
+    }
+    if (path !== '/v1/chat/completions') {
+      throw new ApiError(
+        404,
+        `Unknown API route ${path}. This server offers GET /v1/models and POST /v1/chat/completions.`,
+        'not_found_error',
+        'unknown_route',
+      );
+    }
+    if (req.method !== 'POST') throw methodNotAllowed(req, 'POST');
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type)) {
+      throw new ApiError(
+        415,
+        `Send the request body as JSON with Content-Type: application/json (got "${type || 'none'}").`,
+        'invalid_request_error',
+        'unsupported_media_type',
+      );
+    }
+    if (closing) throw new ApiError(503, 'The server is shutting down.', 'server_error', 'shutting_down');
+    const request = validateChatRequest(await readJsonBody(req, maxBody));
+    const tier = await tierFor(request.model);
+    const controller = new AbortController();
+    active.add(controller);
+    // The client went away before the answer was complete: free its slot at once.
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.on('close', onClose);
+    try {
+      const outcome = await handleChat(res, request, tier, controller.signal);
+      const note = outcome.error ? ` error=${outcome.error.code ?? outcome.error.type}` : '';
+      return `model=${request.model}${request.stream ? ' stream' : ''} deltas=${outcome.deltas}${controller.signal.aborted ? ' client-gone' : ''}${note}`;
+    } finally {
+      res.off('close', onClose);
+      active.delete(controller);
+    }
+  }
+
+  async function files(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req, 'GET, HEAD');
+    if (path === '/models/index.json' || path === '/models/' || path === '/models') {
+      const body = JSON.stringify(await modelIndex(options.modelDirs));
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    if (path.startsWith('/models/')) {
+      const rest = path.slice('/models/'.length);
+      const slash = rest.indexOf('/');
+      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      const folder = (await findModelFolders(options.modelDirs)).find((f) => f.name === name);
+      const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
+      if (!file || !(await serveFile(req, res, file))) throw notFound(path);
+      return;
+    }
+    const app = options.appDir && existsSync(join(options.appDir, 'index.html')) ? options.appDir : null;
+    if (!app) {
+      if (path === '/' || path === '/index.html') {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' });
+        res.end(req.method === 'HEAD' ? undefined : NOT_BUILT_PAGE);
+        return;
+      }
+      throw notFound(path);
+    }
+    const file = resolveInside(app, path === '/' ? 'index.html' : path.slice(1));
+    if (!file) throw notFound(path);
+    const hashed = path.startsWith('/assets/');
+    if (
+      await serveFile(req, res, file, hashed ? { cacheControl: 'public, max-age=31536000, immutable' } : {})
+    )
+      return;
+    // App routes (no file extension) get the app's page; missing assets are a plain 404.
+    if (!/\.[A-Za-z0-9]+$/.test(path) && (await serveFile(req, res, join(app, 'index.html')))) return;
+    throw notFound(path);
+  }
+
+  const server = createServer(async (req, res) => {
+    const started = Date.now();
+    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
+    let path = '/';
+    let note: string | undefined;
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      path = url.pathname;
+      if (checkHost && !isLoopback(hostname(req.headers.host ?? ''))) {
+        throw new ApiError(
+          421,
+          `This server answers to localhost / 127.0.0.1 only (got Host "${req.headers.host ?? ''}"). Start it with --host to expose it.`,
+          'invalid_request_error',
+          'misdirected_request',
+        );
+      }
+      if (path === '/healthz') {
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end(
+          JSON.stringify({
+            ok: true,
+            native: options.native?.state ?? null,
+            upstream: options.upstream !== null,
+          }),
+        );
+      } else if (path.startsWith('/v1/')) {
+        note = await api(req, res, path);
+      } else {
+        await files(req, res, path);
+      }
+    } catch (error) {
+      const apiError = toApiError(error);
+      if (apiError.status >= 500) note = `error=${apiError.message}`;
+      if (apiError.status === 413 || apiError.status === 421) res.setHeader('Connection', 'close');
+      sendApiError(res, apiError);
+    }
+    if (path.startsWith('/v1/') || res.statusCode >= 400) {
+      log(`${req.method} ${path} ${res.statusCode} ${Date.now() - started}ms${note ? ` ${note}` : ''}`);
+    }
+  });
+  server.requestTimeout = 0; // streams may run long; the tiers have their own limits
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const shownHost = options.host.includes(':')
+    ? `[${options.host}]`
+    : options.host === '0.0.0.0'
+      ? '127.0.0.1'
+      : options.host;
+  const url = `http://${shownHost}:${port}/`;
+
+  async function close(): Promise<void> {
+    if (closing) return;
+    closing = true;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const grace = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    const deadline = Date.now() + grace;
+    while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const controller of active) controller.abort();
+    await new Promise((r) => setTimeout(r, 50));
+    server.closeAllConnections();
+    await stopped;
+    await options.native?.close();
+    await options.upstream?.close();
+  }
+
+  return { url, port, close };
+}
+
+function methodNotAllowed(req: IncomingMessage, allowed: string): ApiError {
+  return new ApiError(
+    405,
+    `${req.method} is not allowed here; use ${allowed}.`,
+    'invalid_request_error',
+    'method_not_allowed',
+    null,
+    {
+      Allow: allowed,
+    },
+  );
+}
+
+function notFound(path: string): ApiError {
+  return new ApiError(404, `Nothing at ${path}.`, 'not_found_error', 'not_found');
+}

@@ -1,0 +1,30 @@
+/**
+ * What answers a chat request behind /v1: the upstream (a hosted OpenAI-compatible API) or the
+ * native tier (a local model on onnxruntime-node). The HTTP layer turns deltas into SSE or JSON and
+ * errors into OpenAI's error shape; a tier only streams text and throws ApiErrors.
+ */
+import type { ChatCompletionRequest, Usage, WireModel } from '../remote/openai-wire.ts';
+
+export interface TierDelta {
+  content?: string;
+  reasoning?: string;
+}
+
+export interface TierOutcome {
+  finishReason: 'stop' | 'length';
+  usage: Usage | undefined;
+}
+
+export interface Tier {
+  /** Its entries for /v1/models. */
+  models(): Promise<WireModel[]>;
+  /** Whether a request naming `model` goes to this tier. */
+  handles(model: string): Promise<boolean>;
+  /** Streams one answer; rejects with an ApiError. Must stop soon after `signal` fires. */
+  run(
+    request: ChatCompletionRequest,
+    onDelta: (delta: TierDelta) => void,
+    signal: AbortSignal,
+  ): Promise<TierOutcome>;
+  close(): Promise<void>;
+}
