@@ -46,9 +46,14 @@ export interface WriteOnnxOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** Tuning of the external data split (tests use small chunks). */
   externalDataLayout?: ExternalDataOptions;
+  /**
+   * MatMulNBits accuracy_level for q4/q4f16 (default 4, int8 activations on CPU). 0 computes in
+   * float, so logits match a float forward pass on `q4RoundTrip` weights: for exactness tests only.
+   */
+  q4AccuracyLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
-export function dtypePlan(dtype: Dtype): DtypePlan {
+export function dtypePlan(dtype: Dtype, q4AccuracyLevel: number = 4): DtypePlan {
   switch (dtype) {
     case 'fp32':
       return {
@@ -71,15 +76,15 @@ export function dtypePlan(dtype: Dtype): DtypePlan {
     case 'q4':
       return {
         act: ElemType.FLOAT,
-        linear: q4Linear(ElemType.FLOAT),
-        lmHead: q4Linear(ElemType.FLOAT),
+        linear: q4Linear(ElemType.FLOAT, q4AccuracyLevel),
+        lmHead: q4Linear(ElemType.FLOAT, q4AccuracyLevel),
         embedding: 'q8',
       };
     case 'q4f16':
       return {
         act: ElemType.FLOAT16,
-        linear: q4Linear(ElemType.FLOAT16),
-        lmHead: q4Linear(ElemType.FLOAT16),
+        linear: q4Linear(ElemType.FLOAT16, q4AccuracyLevel),
+        lmHead: q4Linear(ElemType.FLOAT16, q4AccuracyLevel),
         embedding: 'q8',
       };
   }
@@ -93,7 +98,7 @@ export async function writeOnnxModel(
   outDir: string,
   options: WriteOnnxOptions = {},
 ): Promise<OnnxWriteResult> {
-  const model = buildDecoderModel(spec, weights, dtypePlan(dtype));
+  const model = buildDecoderModel(spec, weights, dtypePlan(dtype, options.q4AccuracyLevel));
   const mode = options.externalData ?? 'auto';
   const external =
     mode === 'always' || (mode === 'auto' && inlineModelBytes(model) > PROTOBUF_LIMIT_BYTES)

@@ -271,3 +271,30 @@ export function referenceLogits(
     return hs.map((x) => [...linear(rms(x, w('model.norm.weight'), spec.rmsNormEps), head, V)]);
   });
 }
+
+/**
+ * The weights a quantised dtype actually computes with, as float32: Linear weights and the output
+ * head through the dtype's round trip, the embedding table through the 8-bit row layout.
+ */
+export function effectiveTensors(
+  spec: ModelSpec,
+  t: Tensors,
+  dtype: string,
+  roundTrips: {
+    q4: (w: Float32Array, r: number, c: number) => Float32Array;
+    q8: (w: Float32Array, r: number, c: number) => Float32Array;
+  },
+): Tensors {
+  if (dtype !== 'q8' && dtype !== 'q4' && dtype !== 'q4f16') return t;
+  const fn = dtype === 'q8' ? roundTrips.q8 : roundTrips.q4;
+  const out: Tensors = new Map(t);
+  const through = (src: { shape: number[]; data: Float32Array }, f: typeof fn) => ({
+    shape: src.shape,
+    data: f(src.data, src.shape[0]!, src.shape[1]!),
+  });
+  for (const n of linearNames(spec)) out.set(n, through(t.get(n)!, fn));
+  const embed = t.get('model.embed_tokens.weight')!;
+  out.set('lm_head.weight', through(t.get('lm_head.weight') ?? embed, fn));
+  out.set('model.embed_tokens.weight', through(embed, roundTrips.q8));
+  return out;
+}
