@@ -20,17 +20,34 @@ import type {
 
 export const ENGINE_PROTOCOL_VERSION = 1;
 
+/** The part of a DOM Blob/File the engine reads; keeps src/core free of DOM types. */
+export interface BlobLike {
+  readonly size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/** A model folder the visitor picked from disk: its files by path relative to the picked folder. */
+export interface PickedFolderSource {
+  kind: 'files';
+  name: string;
+  files: ReadonlyArray<{ path: string; blob: BlobLike }>;
+}
+
+/** What the browser engine can load: the shared sources plus a picked folder. */
+export type BrowserModelSource = ModelSource | PickedFolderSource;
+
+export interface WorkerLoadRequest extends Omit<LoadRequest, 'source'> {
+  source: BrowserModelSource;
+  /** The ORT build; the worker loads exactly one per lifetime (see WorkerEngine). */
+  build: OrtBuild;
+}
+
 /** Where the worker finds files that are not part of a model. */
 export interface WorkerEnvironment {
   /** Mirror of the Hugging Face Hub for `hub` sources; default https://huggingface.co/. */
   remoteHost?: string;
   /** Copy downloaded model files into the Cache API for offline use. Default true. */
   useBrowserCache?: boolean;
-}
-
-export interface WorkerLoadRequest extends LoadRequest {
-  /** The ORT build; the worker loads exactly one per lifetime (see WorkerEngine). */
-  build: OrtBuild;
 }
 
 export interface MemoryStats {
@@ -55,7 +72,7 @@ export interface EngineWorkerApi {
   /** Detected once, then cached for the worker's life. */
   capabilities(): Promise<Capabilities>;
   /** Which dtypes a model folder offers and their sizes, read from response headers (HEAD). */
-  probeModel(source: ModelSource): Promise<ModelFacts>;
+  probeModel(source: BrowserModelSource): Promise<ModelFacts>;
   plan(facts: ModelFacts, override?: PlanOverride): Promise<BackendPlan>;
   load(request: WorkerLoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadedInfo>;
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult>;
@@ -68,6 +85,4 @@ export interface EngineWorkerApi {
   listCached(): Promise<CachedModel[]>;
   deleteCached(id: string): Promise<void>;
   clearCache(): Promise<void>;
-  /** Asks the browser not to evict the model cache; resolves to whether it agreed. */
-  persistStorage(): Promise<boolean>;
 }

@@ -34,3 +34,30 @@ export function isSerializedError(value: unknown): value is SerializedError {
     typeof (value as SerializedError).message === 'string'
   );
 }
+
+/** The shape of Comlink's transfer handler map, so this module need not import Comlink's DOM types. */
+interface TransferHandlerLike {
+  canHandle(value: unknown): boolean;
+  serialize(value: unknown): [unknown, unknown[]];
+  deserialize(value: unknown): unknown;
+}
+
+/**
+ * Replaces Comlink's 'throw' handler on one side of the boundary: thrown values are mapped to an
+ * EdgetierError and sent as SerializedError; received ones are rebuilt with their code. Register it
+ * on both sides (the worker and the page).
+ */
+export function registerErrorTransfer(
+  handlers: Map<string, TransferHandlerLike>,
+  toEdgetier: (error: unknown) => EdgetierError,
+): void {
+  const original = handlers.get('throw');
+  if (!original) throw new Error('Comlink has no "throw" transfer handler to replace');
+  handlers.set('throw', {
+    canHandle: (value) => original.canHandle(value),
+    serialize: (wrapped) => [serializeError((wrapped as { value: unknown }).value, toEdgetier), []],
+    deserialize: (data) => {
+      throw isSerializedError(data) ? deserializeError(data) : data;
+    },
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * Builds the engine test page (engine.html + the engine worker) with Vite, once per change of its
+ * sources, and serves it with model folders on 127.0.0.1: cross-origin isolated (COOP/COEP), HTTP
+ * Range support (resumable downloads), ETags. Used by `edgetier generate --device wasm|webgpu`, the
+ * browser tests and the benchmarks.
+ */
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/engine-dist');
+const SOURCES = [
+  'engine.html',
+  'vite.config.ts',
+  'workers',
+  'src/core',
+  'src/client',
+  'src/runtime',
+  'package.json',
+];
+
+const HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.css': 'text/css',
+};
+
+function newestMtime(path: string): number {
+  const full = join(ROOT, path);
+  if (!existsSync(full)) return 0;
+  const stat = statSync(full);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(full)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+/** The built engine page's folder; rebuilt only when a source changed since the last build. */
+export async function buildEnginePage(): Promise<string> {
+  const stamp = join(BUILD_DIR, '.sources-mtime');
+  const newest = Math.max(...SOURCES.map(newestMtime));
+  if (existsSync(stamp) && Number(readText(stamp)) >= newest) return BUILD_DIR;
+  const { build } = await import('vite');
+  const tmp = `${BUILD_DIR}.tmp-${process.pid}-${Date.now()}`;
+  await build({
+    root: ROOT,
+    configFile: join(ROOT, 'vite.config.ts'),
+    mode: 'engine',
+    logLevel: 'error',
+    build: { outDir: tmp, emptyOutDir: true },
+  });
+  writeFileSync(join(tmp, '.sources-mtime'), String(newest));
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  mkdirSync(dirname(BUILD_DIR), { recursive: true });
+  renameSync(tmp, BUILD_DIR);
+  return BUILD_DIR;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export interface EnginePageServer {
+  /** e.g. http://127.0.0.1:41234 */
+  origin: string;
+  /** Serves another model folder at /models/<name>/. */
+  addModel(name: string, dir: string): string;
+  close(): Promise<void>;
+}
+
+export interface EnginePageOptions {
+  /** Model folders by URL name, served at /models/<name>/. */
+  models?: Record<string, string>;
+  /** Runs first for every request; returning true means it answered (tests inject faults here). */
+  intercept?: (request: IncomingMessage, response: ServerResponse) => boolean;
+}
+
+/** Sends a file with Range support: 206 for `bytes=N-` / `bytes=N-M`, 416 when out of bounds. */
+function sendFile(request: IncomingMessage, response: ServerResponse, path: string): void {
+  const stat = statSync(path);
+  const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+  const headers: Record<string, string> = {
+    ...HEADERS,
+    'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+    ETag: etag,
+    'Cache-Control': 'no-cache',
+  };
+  const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
+  const ifRange = request.headers['if-range'];
+  if (range && (!ifRange || ifRange === etag)) {
+    const start = Number(range[1]);
+    const end = range[2] ? Math.min(Number(range[2]), stat.size - 1) : stat.size - 1;
+    if (start >= stat.size || start > end) {
+      response.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` }).end();
+      return;
+    }
+    response.writeHead(206, {
+      ...headers,
+      'Content-Length': String(end - start + 1),
+      'Content-Range': `bytes ${start}-${end}/${stat.size}`,
+    });
+    if (request.method === 'HEAD') response.end();
+    else createReadStream(path, { start, end }).pipe(response);
+    return;
+  }
+  response.writeHead(200, { ...headers, 'Content-Length': String(stat.size) });
+  if (request.method === 'HEAD') response.end();
+  else createReadStream(path).pipe(response);
+}
+
+/** A path inside `base`, or null when the request tries to leave it. */
+function inside(base: string, relative: string): string | null {
+  const full = normalize(join(base, decodeURIComponent(relative)));
+  return full === base || full.startsWith(base + sep) ? full : null;
+}
+
+export async function serveEnginePage(
+  distDir: string,
+  options: EnginePageOptions = {},
+): Promise<EnginePageServer> {
+  const models = new Map(Object.entries(options.models ?? {}).map(([k, v]) => [k, resolve(v)]));
+  const server: Server = createServer((request, response) => {
+    if (options.intercept?.(request, response)) return;
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    let path: string | null;
+    const model = /^\/models\/([^/]+)\/(.+)$/.exec(url.pathname);
+    if (model) {
+      const dir = models.get(decodeURIComponent(model[1]!));
+      path = dir ? inside(dir, model[2]!) : null;
+    } else {
+      path = inside(distDir, url.pathname === '/' ? 'engine.html' : url.pathname.slice(1));
+    }
+    if (!path || !existsSync(path) || statSync(path).isDirectory()) {
+      response.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }).end('not found');
+      return;
+    }
+    sendFile(request, response, path);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    addModel(name, dir) {
+      models.set(name, resolve(dir));
+      return `${origin}/models/${encodeURIComponent(name)}`;
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The engine test page's script (engine.html): puts one WorkerEngine on `window.edgetier` with
+ * methods that return plain data, so Playwright (browser tests, `edgetier generate --device
+ * wasm|webgpu`) can drive it. Errors come back as `{ ok: false, code, message }`, with the code
+ * the worker gave them: the typed error really crossed the boundary.
+ */
+import type { PlanOverride } from '../core/backend-plan.ts';
+import type { GenerateRequest, LoadProgress, StreamChunk } from '../core/engine.ts';
+import type { BrowserModelSource } from '../core/engine-protocol.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { type BrowserLoadRequest, WorkerEngine } from './worker-engine.ts';
+
+export type HarnessResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; code: string; message: string; isEdgetierError: boolean };
+
+async function settle<T>(run: () => Promise<T>): Promise<HarnessResult<T>> {
+  try {
+    return { ok: true, value: await run() };
+  } catch (error) {
+    const isEdgetierError = error instanceof EdgetierError;
+    return {
+      ok: false,
+      code: isEdgetierError ? error.code : 'foreign',
+      message: error instanceof Error ? error.message : String(error),
+      isEdgetierError,
+    };
+  }
+}
+
+const engine = new WorkerEngine();
+const progress: LoadProgress[] = [];
+
+const harness = {
+  capabilities: () => settle(() => engine.capabilities()),
+  plan: (source: BrowserModelSource, override?: PlanOverride) => settle(() => engine.plan(source, override)),
+  load: (request: BrowserLoadRequest) => {
+    progress.length = 0;
+    return settle(() => engine.load(request, (p) => progress.push(p)));
+  },
+  loadAuto: (source: BrowserModelSource, override?: PlanOverride) => {
+    progress.length = 0;
+    return settle(() =>
+      engine.loadAuto(source, { ...(override ? { override } : {}), onProgress: (p) => progress.push(p) }),
+    );
+  },
+  progress: () => [...progress],
+  /**
+   * Generates, streaming into a list of chunks. With `interruptAfterTokens`, aborts once that many
+   * tokens have streamed and reports how long the interrupt took to come back.
+   */
+  generate: (request: GenerateRequest, options: { interruptAfterTokens?: number } = {}) =>
+    settle(async () => {
+      const chunks: StreamChunk[] = [];
+      const controller = new AbortController();
+      let streamed = 0;
+      let abortedAtMs: number | null = null;
+      const result = await engine.generate({ ...request, signal: controller.signal }, (chunk) => {
+        chunks.push(chunk);
+        window.edgetierOnChunk?.(chunk);
+        streamed += chunk.tokens;
+        if (
+          options.interruptAfterTokens !== undefined &&
+          abortedAtMs === null &&
+          streamed >= options.interruptAfterTokens
+        ) {
+          abortedAtMs = performance.now();
+          controller.abort();
+        }
+      });
+      const interruptMs = abortedAtMs === null ? null : performance.now() - abortedAtMs;
+      return { result, chunks, interruptMs, tokensWhenAborted: abortedAtMs === null ? null : streamed };
+    }),
+  interrupt: () => engine.interrupt(),
+  resetConversation: () => settle(() => engine.resetConversation()),
+  unload: () => settle(() => engine.unload()),
+  memory: () => settle(() => engine.memory()),
+  listCached: () => settle(() => engine.listCached()),
+  deleteCached: (id: string) => settle(() => engine.deleteCached(id)),
+  clearCache: () => settle(() => engine.clearCache()),
+  persistStorage: () => settle(() => engine.persistStorage()),
+  terminate: () => engine.terminate(),
+};
+
+export type EngineHarness = typeof harness;
+
+declare global {
+  interface Window {
+    edgetier: EngineHarness;
+    /** Set by a driver (the CLI) that wants chunks as they stream. */
+    edgetierOnChunk?: (chunk: StreamChunk) => void;
+  }
+}
+
+window.edgetier = harness;
+document.getElementById('status')!.textContent = 'ready';

@@ -1,0 +1,241 @@
+/**
+ * The page side of the on-device engine: `WorkerEngine implements Engine` over a Comlink
+ * `Remote<EngineWorkerApi>`. It queues requests (one at a time), turns an AbortSignal into an
+ * interrupt, rebuilds EdgetierErrors with their code, and owns the worker's lifetime: ORT fixes its
+ * build and thread count once per worker, so a load that needs another starts a fresh worker.
+ * `loadAuto` detects capabilities, plans backends and tries them in order.
+ */
+import * as Comlink from 'comlink';
+import {
+  type BackendChoice,
+  type BackendPlan,
+  buildForDevice,
+  type OrtBuild,
+  type PlanOverride,
+  wasmThreads,
+} from '../core/backend-plan.ts';
+import type { Capabilities } from '../core/capabilities.ts';
+import type {
+  CachedModel,
+  Engine,
+  GenerateRequest,
+  GenerateResult,
+  LoadProgress,
+  LoadRequest,
+  StreamChunk,
+} from '../core/engine.ts';
+import {
+  type BrowserModelSource,
+  ENGINE_PROTOCOL_VERSION,
+  type EngineWorkerApi,
+  type LoadedInfo,
+  type MemoryStats,
+  type WorkerEnvironment,
+} from '../core/engine-protocol.ts';
+import { toEdgetierError } from '../core/error-mapping.ts';
+import { registerErrorTransfer } from '../core/error-transfer.ts';
+import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
+import { type GenerationStream, toStream } from './stream.ts';
+
+registerErrorTransfer(Comlink.transferHandlers as never, (error) =>
+  toEdgetierError(error, { phase: 'load' }),
+);
+
+export interface WorkerEngineOptions {
+  /** Starts the engine worker; the default is Vite's bundled workers/engine.worker.ts. */
+  createWorker?: () => Worker;
+  environment?: WorkerEnvironment;
+}
+
+export interface BrowserLoadRequest extends Omit<LoadRequest, 'source'> {
+  source: BrowserModelSource;
+  /** ORT build; by default the fastest that can run `device` here. */
+  build?: OrtBuild;
+}
+
+export interface LoadAttempt {
+  choice: BackendChoice;
+  error?: { code: EdgetierErrorCode; message: string };
+}
+
+/** Failures that no other backend would fix: stop trying the plan. */
+const NOT_BACKEND_RELATED: ReadonlySet<EdgetierErrorCode> = new Set([
+  'model_not_found',
+  'download_failed',
+  'aborted',
+  'unsupported_architecture',
+  'bad_request',
+]);
+
+function defaultWorker(): Worker {
+  return new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+}
+
+export class WorkerEngine implements Engine {
+  private worker: Worker | null = null;
+  private remote: Comlink.Remote<EngineWorkerApi> | null = null;
+  /** build/threads the current worker's ORT runs with, once it has loaded a model. */
+  private runsWith: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private capabilitiesCache: Capabilities | null = null;
+
+  constructor(private readonly options: WorkerEngineOptions = {}) {}
+
+  private async api(): Promise<Comlink.Remote<EngineWorkerApi>> {
+    if (this.remote) return this.remote;
+    const worker = (this.options.createWorker ?? defaultWorker)();
+    const remote = Comlink.wrap<EngineWorkerApi>(worker);
+    const version = await remote.protocolVersion();
+    if (version !== ENGINE_PROTOCOL_VERSION) {
+      worker.terminate();
+      throw new EdgetierError(
+        'internal',
+        `The engine worker speaks protocol ${version}, the page ${ENGINE_PROTOCOL_VERSION}: reload the page.`,
+      );
+    }
+    if (this.options.environment) await remote.configure(this.options.environment);
+    this.worker = worker;
+    this.remote = remote;
+    return remote;
+  }
+
+  private queued<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Ends the worker and everything it holds; the next call starts a fresh one. */
+  terminate(): void {
+    this.remote?.[Comlink.releaseProxy]();
+    this.worker?.terminate();
+    this.worker = null;
+    this.remote = null;
+    this.runsWith = null;
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    this.capabilitiesCache ??= await (await this.api()).capabilities();
+    return this.capabilitiesCache;
+  }
+
+  async plan(source: BrowserModelSource, override?: PlanOverride): Promise<BackendPlan> {
+    const api = await this.api();
+    return api.plan(await api.probeModel(source), override);
+  }
+
+  load(request: BrowserLoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadedInfo> {
+    return this.queued(() => this.loadNow(request, onProgress));
+  }
+
+  private async loadNow(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
+    if (request.device === 'cpu') {
+      throw new EdgetierError(
+        'bad_request',
+        'The browser engine runs on wasm or webgpu; cpu is the Node engine.',
+      );
+    }
+    const capabilities = await this.capabilities();
+    const build = request.build ?? buildForDevice(request.device, capabilities);
+    const threads =
+      request.device === 'webgpu'
+        ? 1
+        : request.threads && request.threads > 0
+          ? request.threads
+          : wasmThreads(capabilities);
+    const key = `${build}/${threads}`;
+    if (this.runsWith !== null && this.runsWith !== key) this.terminate();
+    const api = await this.api();
+    const info = await api.load(
+      { ...request, build, threads },
+      onProgress ? Comlink.proxy(onProgress) : undefined,
+    );
+    this.runsWith = key;
+    return info;
+  }
+
+  /** Plans backends from this device's capabilities and tries them in order until one loads. */
+  loadAuto(
+    source: BrowserModelSource,
+    options: { override?: PlanOverride; onProgress?: (progress: LoadProgress) => void } = {},
+  ): Promise<{ info: LoadedInfo; plan: BackendPlan; attempts: LoadAttempt[] }> {
+    return this.queued(async () => {
+      const plan = await this.plan(source, options.override);
+      const attempts: LoadAttempt[] = [];
+      for (const choice of plan.choices) {
+        try {
+          const info = await this.loadNow({ source, ...choice }, options.onProgress);
+          attempts.push({ choice });
+          return { info, plan, attempts };
+        } catch (error) {
+          const e = error instanceof EdgetierError ? error : toEdgetierError(error, { phase: 'load' });
+          attempts.push({ choice, error: { code: e.code, message: e.message } });
+          if (NOT_BACKEND_RELATED.has(e.code)) throw e;
+        }
+      }
+      const tried = attempts
+        .map((a) => `${a.choice.device}/${a.choice.dtype}: ${a.error?.message}`)
+        .join(' | ');
+      throw new EdgetierError('load_failed', `No backend could load the model. Tried ${tried}`);
+    });
+  }
+
+  generate(
+    request: GenerateRequest & { signal?: AbortSignal },
+    onChunk?: (chunk: StreamChunk) => void,
+  ): Promise<GenerateResult> {
+    const { signal, ...plain } = request;
+    return this.queued(async () => {
+      if (signal?.aborted) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
+      const api = await this.api();
+      const stop = () => void api.interrupt();
+      signal?.addEventListener('abort', stop, { once: true });
+      try {
+        return await api.generate(plain, onChunk ? Comlink.proxy(onChunk) : undefined);
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
+    });
+  }
+
+  /** Chunks as an AsyncIterable, and the final result; `signal` interrupts. */
+  stream(request: GenerateRequest & { signal?: AbortSignal }): GenerationStream {
+    return toStream((onChunk) => this.generate(request, onChunk));
+  }
+
+  /** Not queued: it must reach the worker while a generation runs. */
+  async interrupt(): Promise<void> {
+    await this.remote?.interrupt();
+  }
+
+  resetConversation(): Promise<void> {
+    return this.queued(async () => (await this.api()).resetConversation());
+  }
+
+  unload(): Promise<void> {
+    return this.queued(async () => {
+      if (this.remote) await this.remote.unload();
+    });
+  }
+
+  memory(): Promise<MemoryStats> {
+    return this.queued(async () => (await this.api()).memory());
+  }
+
+  listCached(): Promise<CachedModel[]> {
+    return this.queued(async () => (await this.api()).listCached());
+  }
+
+  deleteCached(id: string): Promise<void> {
+    return this.queued(async () => (await this.api()).deleteCached(id));
+  }
+
+  clearCache(): Promise<void> {
+    return this.queued(async () => (await this.api()).clearCache());
+  }
+
+  /** Asks the browser not to evict the model cache (a page-only API); resolves to whether it agreed. */
+  async persistStorage(): Promise<boolean> {
+    return navigator.storage?.persist ? navigator.storage.persist() : false;
+  }
+}

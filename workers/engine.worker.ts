@@ -1,0 +1,213 @@
+/**
+ * The on-device engine worker.
+ *
+ * Protocol: the worker exposes one object, typed `EngineWorkerApi` (src/core/engine-protocol.ts),
+ * with Comlink. The page wraps it in `WorkerEngine` (src/client/worker-engine.ts).
+ * - `protocolVersion()` first: the page refuses a worker of another version.
+ * - `load(request, onProgress)`: `request.build` and `request.threads` fix the ORT build and thread
+ *   count for the worker's life (ORT initialises once); the page starts a fresh worker for another.
+ *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
+ * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
+ * - `interrupt()` is never queued: it stops the running generation after its current token.
+ * - Everything else runs one at a time, in order of arrival.
+ * - Errors cross as EdgetierError with their code (Comlink 'throw' handler replaced on both sides).
+ *   A failed load leaves the worker without a model and ready for the next load.
+ */
+import * as Comlink from 'comlink';
+import { planBackends } from '../src/core/backend-plan.ts';
+import type { GenerateRequest, LoadProgress, StreamChunk } from '../src/core/engine.ts';
+import {
+  ENGINE_PROTOCOL_VERSION,
+  type EngineWorkerApi,
+  type LoadedInfo,
+  type WorkerEnvironment,
+  type WorkerLoadRequest,
+} from '../src/core/engine-protocol.ts';
+import { type ErrorContext, toEdgetierError } from '../src/core/error-mapping.ts';
+import { registerErrorTransfer } from '../src/core/error-transfer.ts';
+import { EdgetierError } from '../src/core/errors.ts';
+import { LoadProgressTracker } from '../src/core/load-progress.ts';
+import type { ModelSession } from '../src/runtime/model-session.ts';
+import { detectCapabilities } from './capabilities-probe.ts';
+import {
+  applySource,
+  clearCached,
+  DEFAULT_REMOTE_HOST,
+  deleteCached,
+  listCached,
+  ModelCache,
+  ModelFetcher,
+  probeModel,
+  type TransformersEnv,
+} from './model-files.ts';
+import { selectedOrtBuild, selectOrtBuild, wasmHeapBytes } from './ort-build.ts';
+
+const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HOST, useBrowserCache: true };
+const fetcher = new ModelFetcher();
+const cache = new ModelCache(environment.useBrowserCache);
+let session: ModelSession | null = null;
+let context: ErrorContext = { phase: 'load' };
+
+registerErrorTransfer(Comlink.transferHandlers as never, (error) =>
+  toEdgetierError(error, {
+    ...context,
+    ...(fetcher.lastFailure ? { lastHttpFailure: fetcher.lastFailure } : {}),
+  }),
+);
+
+/** One request at a time: load, generate, unload and cache operations wait their turn. */
+let queue: Promise<unknown> = Promise.resolve();
+function queued<T>(task: () => Promise<T>): Promise<T> {
+  const run = queue.then(task);
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+/** Imported after the ORT build is fixed: transformers.js takes the build from ort-for-transformers. */
+async function runtime() {
+  const [transformers, modelSession] = await Promise.all([
+    import('@huggingface/transformers'),
+    import('../src/runtime/model-session.ts'),
+  ]);
+  const env = transformers.env as unknown as TransformersEnv;
+  env.fetch = fetcher.fetch;
+  env.useBrowserCache = false;
+  env.useCustomCache = true;
+  // ORT's own .wasm stays out of the model cache (it would show up as a cached model).
+  (env as unknown as { useWasmCache: boolean }).useWasmCache = false;
+  env.customCache = cache;
+  return { env, loadModelSession: modelSession.loadModelSession };
+}
+
+/** Callbacks from the page are Comlink proxies: a page that went away must not fail the worker. */
+function callSafely<T>(callback: ((value: T) => unknown) | undefined, value: T): void {
+  if (!callback) return;
+  Promise.resolve(callback(value)).catch(() => undefined);
+}
+
+async function release(): Promise<void> {
+  const current = session;
+  session = null;
+  if (current) await current.dispose();
+}
+
+const api: EngineWorkerApi = {
+  protocolVersion: () => ENGINE_PROTOCOL_VERSION,
+  ortBuild: () => selectedOrtBuild(),
+  configure(next) {
+    if (next.remoteHost) environment.remoteHost = next.remoteHost;
+    if (next.useBrowserCache !== undefined) {
+      environment.useBrowserCache = next.useBrowserCache;
+      cache.enabled = next.useBrowserCache;
+    }
+  },
+  capabilities: () => detectCapabilities(),
+  probeModel: (source) => probeModel(source, environment.remoteHost, self.location.origin),
+  async plan(facts, override) {
+    return planBackends(await detectCapabilities(), facts, override);
+  },
+
+  load(request: WorkerLoadRequest, onProgress?: (progress: LoadProgress) => void) {
+    return queued(async () => {
+      await release();
+      const modelName =
+        request.source.kind === 'hub'
+          ? request.source.id
+          : request.source.kind === 'url'
+            ? request.source.url
+            : request.source.kind === 'files'
+              ? request.source.name
+              : request.source.path;
+      context = { phase: 'load', model: modelName, device: request.device, dtype: request.dtype };
+      fetcher.lastFailure = null;
+      if (request.device === 'cpu') {
+        throw new EdgetierError(
+          'bad_request',
+          'The browser engine runs on wasm or webgpu; cpu is the Node engine.',
+        );
+      }
+      if (request.device === 'webgpu') {
+        const capabilities = await detectCapabilities();
+        if (!capabilities.webgpu) {
+          throw new EdgetierError(
+            'no_webgpu',
+            `WebGPU is not available: ${capabilities.webgpuUnavailableReason}. Choose the WASM backend, or ` +
+              'enable hardware acceleration in a Chromium-based browser.',
+          );
+        }
+      }
+      const threads = request.device === 'webgpu' ? 1 : Math.max(1, request.threads ?? 1);
+      selectOrtBuild(request.build, threads);
+      const { env, loadModelSession } = await runtime();
+      const model = applySource(env, request.source, cache, environment.remoteHost, self.location.origin);
+      const startMs = performance.now();
+      let lastDoneMs = startMs;
+      const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));
+      session = await loadModelSession({
+        model,
+        dtype: request.dtype,
+        device: request.device,
+        threads,
+        progressCallback: (raw) => {
+          const event = raw as { status: string; file?: string; loaded?: number; total?: number };
+          if (event.status === 'done') lastDoneMs = performance.now();
+          tracker.onEvent(event);
+        },
+      }).catch((error: unknown) => {
+        throw refineLoadError(error);
+      });
+      const endMs = performance.now();
+      const info: LoadedInfo = {
+        modelId: model,
+        device: request.device,
+        dtype: request.dtype,
+        threads,
+        build: request.build,
+        bytes: tracker.totalBytes,
+        downloadMs: lastDoneMs - startMs,
+        initMs: endMs - lastDoneMs,
+        synthetic: session.info.synthetic,
+      };
+      if (session.info.mirrors) info.mirrors = session.info.mirrors;
+      return info;
+    });
+  },
+
+  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void) {
+    return queued(async () => {
+      const current = session;
+      if (!current) throw new EdgetierError('model_not_found', 'No model is loaded: load one first.');
+      context = { ...context, phase: 'generate' };
+      return current.generate(request, (chunk) => callSafely(onChunk, chunk));
+    });
+  },
+
+  interrupt() {
+    session?.interrupt();
+  },
+
+  resetConversation: () => queued(async () => session?.resetConversation()),
+  unload: () => queued(release),
+  memory: () => ({ wasmHeapBytes: wasmHeapBytes(), gpuBufferBytes: null }),
+  listCached: () => queued(listCached),
+  deleteCached: (id) => queued(() => deleteCached(id)),
+  clearCache: () => queued(clearCached),
+};
+
+/**
+ * The runtime classifies load errors without knowing the worker's fetch; a generic verdict
+ * (load_failed, model_not_found) is refined from the original error and the last HTTP failure.
+ */
+function refineLoadError(error: unknown): EdgetierError {
+  const lastHttpFailure = fetcher.lastFailure;
+  const withFetch = { ...context, ...(lastHttpFailure ? { lastHttpFailure } : {}) };
+  if (error instanceof EdgetierError && error.code !== 'load_failed' && error.code !== 'model_not_found') {
+    return error;
+  }
+  const original = error instanceof EdgetierError && error.cause !== undefined ? error.cause : error;
+  const refined = toEdgetierError(original, withFetch);
+  if (refined.code === 'load_failed' && error instanceof EdgetierError) return error;
+  return refined;
+}
+
+Comlink.expose(api);
