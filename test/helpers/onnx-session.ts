@@ -60,15 +60,15 @@ export async function step(
 export function maxDiff(a: number[][][], b: number[][][], keep: number[][]): { diff: number; scale: number } {
   let diff = 0;
   let scale = 0;
-  a.forEach((rows, i) =>
-    rows.forEach((row, j) => {
-      if (!keep[i]![j]) return;
-      row.forEach((x, k) => {
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i]!.length; j++) {
+      if (!keep[i]![j]) continue;
+      a[i]![j]!.forEach((x, k) => {
         const y = b[i]![j]![k]!;
         diff = Math.max(diff, Math.abs(x - y));
         scale = Math.max(scale, Math.abs(y));
       });
-    }),
-  );
+    }
+  }
   return { diff, scale };
 }

@@ -77,7 +77,9 @@ describe.each(Object.entries(TINY_SPECS))('%s', (_label, spec) => {
     for (let t = 0; t < IDS[0]!.length; t++) {
       const r = await step(session, slice(IDS, t, t + 1), slice(MASK, 0, t + 1), slice(POS, t, t + 1), past);
       past = r.past;
-      r.logits.forEach((rows, b) => single[b]!.push(rows[0]!));
+      r.logits.forEach((rows, b) => {
+        single[b]!.push(rows[0]!);
+      });
     }
     expect(past['past_key_values.0.key']!.dims).toEqual([2, spec.numKvHeads, 7, spec.headDim]);
     const vsSingle = maxDiff(single, whole.logits, MASK);
