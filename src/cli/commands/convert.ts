@@ -1,0 +1,77 @@
+import { openCheckpoint } from '../../builder/checkpoint.ts';
+import { buildModelFolder, checkOutDir, parseDtypeList, summarise } from '../../builder/model-folder.ts';
+import { DTYPES, type Dtype } from '../../core/dtypes.ts';
+import { EdgetierError } from '../../core/errors.ts';
+import { parseCommandArgs } from '../args.ts';
+import type { Command } from '../command.ts';
+
+/** fp32 reproduces the checkpoint exactly; q4 is what a browser should download. */
+export const DEFAULT_CONVERT_DTYPES: readonly Dtype[] = ['fp32', 'q4'];
+
+const help = `
+Usage: edgetier convert <checkpoint-dir> --out <model-dir> [options]
+
+Converts a Hugging Face checkpoint (config.json, model.safetensors or sharded
+model-0000N-of-0000M.safetensors + model.safetensors.index.json, F32/F16/BF16 tensors, and its
+tokenizer files) into a folder @huggingface/transformers loads: config.json, generation_config.json,
+tokenizer.json, tokenizer_config.json and onnx/<one model per dtype>. Families: llama (SmolLM2,
+Llama 3.x with llama3 rope scaling), qwen2 (Qwen2/2.5), qwen3. No Python needed.
+
+The folder is built beside <model-dir> under a temporary name and renamed at the end: a failed
+build leaves nothing behind.
+
+Options:
+  --out <dir>       Where to write the model folder (required).
+  --dtype <list>    Comma-separated weight formats to build, from ${DTYPES.join(', ')}.
+                    Default: ${DEFAULT_CONVERT_DTYPES.join(',')}. fp32 -> onnx/model.onnx, fp16 -> model_fp16.onnx,
+                    q8 -> model_quantized.onnx, q4 -> model_q4.onnx (MatMulNBits, block 32),
+                    q4f16 -> model_q4f16.onnx.
+  --force           Replace <dir> if it exists and is not empty. Default: refuse.
+  --verbose         Print the stack trace of an error.
+  -h, --help        Show this help.
+
+Example:
+  edgetier convert ./SmolLM2-135M-Instruct --out models/smollm2-135m --dtype fp32,q4
+`;
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'Convert a Hugging Face checkpoint into a browser-ready ONNX model folder',
+  help,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('convert', args, {
+      out: { type: 'string' },
+      dtype: { type: 'string' },
+      force: { type: 'boolean', default: false },
+    });
+    if (positionals.length !== 1) {
+      throw new EdgetierError('usage', 'give exactly one checkpoint folder. Run `edgetier convert --help`.');
+    }
+    const checkpointDir = positionals[0] as string;
+    if (!values.out)
+      throw new EdgetierError('usage', '--out <model-dir> is required. Run `edgetier convert --help`.');
+    const dtypes = parseDtypeList(values.dtype, DEFAULT_CONVERT_DTYPES);
+    checkOutDir(values.out, values.force);
+    const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+    const checkpoint = await openCheckpoint(checkpointDir);
+    const s = checkpoint.spec;
+    progress(
+      `read ${checkpointDir}: ${s.family}, ${s.numLayers} layers, hidden ${s.hiddenSize}, heads ${s.numHeads}/${s.numKvHeads}, ` +
+        `vocab ${s.vocabSize}, ${s.tieWordEmbeddings ? 'tied' : 'untied'} head`,
+    );
+    const result = await buildModelFolder({
+      spec: checkpoint.spec,
+      weights: checkpoint.weights,
+      hfConfig: checkpoint.hfConfig,
+      tokenizer: checkpoint.tokenizer,
+      dtypes,
+      outDir: values.out,
+      provenance: { synthetic: false, source: checkpointDir },
+      force: values.force,
+      onProgress: progress,
+    });
+    process.stdout.write(`${summarise(result)}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,268 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { AutoModelForCausalLM, AutoTokenizer, type Tensor } from '@huggingface/transformers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CheckpointOptions, makeCheckpoint } from '../helpers/checkpoints.ts';
+
+const run = promisify(execFile);
+const bin = new URL('../../bin/edgetier.mjs', import.meta.url).pathname;
+
+async function edgetier(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let root: string;
+let count = 0;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edgetier-convert-'));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A fresh checkpoint folder and a fresh, empty parent for the output. */
+async function fixture(options: Partial<CheckpointOptions> = {}) {
+  const n = count++;
+  const checkpoint = await makeCheckpoint(join(root, `ck${n}`), { family: 'llama', ...options });
+  const outParent = join(root, `out${n}`);
+  await mkdir(outParent);
+  return { ...checkpoint, out: join(outParent, 'model'), outParent };
+}
+
+/** Runs convert and checks that it failed with exactly `message` and left nothing on disk. */
+async function expectRefusal(
+  dir: string,
+  outParent: string,
+  message: string,
+  extra: string[] = [],
+  exitCode = 1,
+): Promise<void> {
+  const result = await edgetier(
+    'convert',
+    dir,
+    '--out',
+    join(outParent, 'model'),
+    '--dtype',
+    'fp32',
+    ...extra,
+  );
+  expect(result.stderr).toBe(`edgetier convert: ${message}\n`);
+  expect(result.code).toBe(exitCode);
+  expect(result.stdout).toBe('');
+  expect(await readdir(outParent)).toEqual([]);
+}
+
+describe('edgetier convert refuses bad input with one line and leaves nothing behind', () => {
+  it('a folder without config.json', async () => {
+    const f = await fixture();
+    await rm(join(f.dir, 'config.json'));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `no config.json in ${f.dir}: a Hugging Face checkpoint folder holds config.json next to its weights.`,
+    );
+  });
+
+  it('a folder without weights', async () => {
+    const f = await fixture();
+    await rm(join(f.dir, 'model.safetensors'));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `no weights in ${f.dir}: expected model.safetensors or model.safetensors.index.json with its shards.`,
+    );
+  });
+
+  it('a sharded checkpoint with a shard missing', async () => {
+    const f = await fixture({ sharded: true });
+    await rm(join(f.dir, 'model-00002-of-00002.safetensors'));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `model.safetensors.index.json lists model-00002-of-00002.safetensors, which is not in ${f.dir}. Download every shard.`,
+    );
+  });
+
+  it('a truncated safetensors file', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'model.safetensors');
+    const size = (await stat(file)).size;
+    await truncate(file, size - 1000);
+    // The header is intact, so the reader can name the first tensor that runs past the end.
+    const handle = await open(file, 'r');
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, 8, 0);
+    const headerLength = Number(head.readBigUInt64LE(0));
+    const json = Buffer.alloc(headerLength);
+    await handle.read(json, 0, headerLength, 8);
+    await handle.close();
+    const header = JSON.parse(json.toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+    const [name, entry] = Object.entries(header).find(
+      ([n, e]) => n !== '__metadata__' && 8 + headerLength + e.data_offsets[1] > size - 1000,
+    )!;
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `model.safetensors is not a valid safetensors file: ${name} ends at byte ${8 + headerLength + entry.data_offsets[1]} but the file has ${size - 1000} (truncated?). Download or export it again.`,
+    );
+  });
+
+  it('a safetensors file whose header is garbage', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'model.safetensors');
+    const size = (await stat(file)).size;
+    const handle = await open(file, 'r+');
+    await handle.write(Buffer.from([0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]), 0, 8, 0);
+    await handle.close();
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `model.safetensors is not a valid safetensors file: its header claims 2147483647 bytes but the file has ${size - 8}. Download or export it again.`,
+    );
+  });
+
+  it('an unsupported model_type, naming the supported ones', async () => {
+    const f = await fixture({ configOverrides: { model_type: 'mistral' } });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'config.json has model_type "mistral"; edgetier supports llama, qwen2, qwen3.',
+    );
+  });
+
+  it('a tensor whose shape contradicts config.json, naming the tensor and both shapes', async () => {
+    const f = await fixture({ configOverrides: { intermediate_size: 96 } });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'tensor model.layers.0.mlp.gate_proj.weight has shape [128, 64] but config.json implies [96, 64].',
+    );
+  });
+
+  it('a tensor config.json calls for but the checkpoint lacks', async () => {
+    const f = await fixture({ tied: true, configOverrides: { tie_word_embeddings: false } });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'the checkpoint has no tensor lm_head.weight, which config.json calls for (config.json says tie_word_embeddings is false).',
+    );
+  });
+
+  it('an unknown --dtype, listing the valid ones', async () => {
+    const f = await fixture();
+    await expectRefusal(f.dir, f.outParent, 'unknown dtype "q3"; choose from fp32, fp16, q8, q4, q4f16.', [
+      '--dtype',
+      'fp32,q3',
+    ]);
+  });
+
+  it('a missing --out (usage error, exit code 2)', async () => {
+    const f = await fixture();
+    const result = await edgetier('convert', f.dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'edgetier convert: --out <model-dir> is required. Run `edgetier convert --help`.\n',
+    );
+  });
+
+  it('a non-empty output folder without --force', async () => {
+    const f = await fixture();
+    await mkdir(f.out);
+    await writeFile(join(f.out, 'keep.txt'), 'mine');
+    const result = await edgetier('convert', f.dir, '--out', f.out);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} already exists and is not empty; pass --force to replace it, or choose another --out.\n`,
+    );
+    expect(await readdir(f.out)).toEqual(['keep.txt']);
+  });
+
+  it('a build that fails midway (tokenizer.json unreadable) leaves no temporary folder', async () => {
+    const f = await fixture();
+    await rm(join(f.dir, 'tokenizer.json'));
+    await mkdir(join(f.dir, 'tokenizer.json'));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(1);
+    const lastLine = result.stderr.trimEnd().split('\n').at(-1);
+    expect(lastLine).toMatch(
+      /^edgetier convert: could not build .*model: EISDIR: illegal operation on a directory/,
+    );
+    expect(await readdir(f.outParent)).toEqual([]);
+  });
+});
+
+describe('edgetier convert', () => {
+  it('converts a sharded BF16 qwen2 checkpoint into a folder transformers.js loads and runs', async () => {
+    const f = await fixture({
+      family: 'qwen2',
+      tied: false,
+      dtype: 'BF16',
+      sharded: true,
+      chatTemplateJinja: true,
+    });
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32,q4');
+    expect(result.stderr).toContain('qwen2, 2 layers, hidden 64, heads 4/2, vocab 384, untied head');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^wrote 6 files \(.*\) to .*: onnx\/model\.onnx .*, onnx\/model_q4\.onnx .*\n$/,
+    );
+    expect((await readdir(f.out)).sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    expect((await readdir(join(f.out, 'onnx'))).sort()).toEqual(['model.onnx', 'model_q4.onnx']);
+    expect((await readdir(f.outParent)).sort()).toEqual(['model']);
+
+    const config = JSON.parse(await readFile(join(f.out, 'config.json'), 'utf8'));
+    expect(config.model_type).toBe('qwen2');
+    expect(config.edgetier).toEqual({ synthetic: false, source: f.dir });
+    expect(config['transformers.js_config']).toBeTypeOf('object');
+    // chat_template.jinja is folded into tokenizer_config.json, which is all transformers.js reads.
+    const tokenizerConfig = JSON.parse(await readFile(join(f.out, 'tokenizer_config.json'), 'utf8'));
+    expect(tokenizerConfig.chat_template).toContain("'<|im_start|>' + message['role']");
+
+    const tokenizer = await AutoTokenizer.from_pretrained(f.out);
+    const model = await AutoModelForCausalLM.from_pretrained(f.out, { dtype: 'fp32', device: 'cpu' });
+    try {
+      const inputs = tokenizer('The small model runs');
+      const output = (await model.generate({ ...inputs, max_new_tokens: 5, do_sample: false })) as Tensor;
+      expect(output.dims).toEqual([1, (inputs.input_ids as Tensor).dims[1]! + 5]);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('replaces an existing model folder whole with --force', async () => {
+    const f = await fixture({ family: 'qwen3', tied: true });
+    await mkdir(f.out);
+    await writeFile(join(f.out, 'stale.txt'), 'old');
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
+    expect(result.code).toBe(0);
+    expect(existsSync(join(f.out, 'stale.txt'))).toBe(false);
+    expect(existsSync(join(f.out, 'onnx', 'model_q4.onnx'))).toBe(true);
+    expect((await readdir(f.outParent)).sort()).toEqual(['model']);
+  });
+
+  it('documents every option in --help', async () => {
+    const result = await edgetier('convert', '--help');
+    expect(result.code).toBe(0);
+    for (const option of ['--out', '--dtype', '--force', '--verbose', 'Default: fp32,q4']) {
+      expect(result.stdout).toContain(option);
+    }
+  });
+});
