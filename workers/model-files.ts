@@ -56,8 +56,11 @@ export class ModelFetcher {
 
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : String(input);
-    const partial = this.partials.get(url);
     const headers = new Headers(init?.headers);
+    // Requests that manage ranges themselves (transformers.js probes sizes with bytes=0-0) or that
+    // are not plain downloads pass through untouched.
+    if (headers.has('Range') || (init?.method && init.method !== 'GET')) return this.tracked(url, init);
+    const partial = this.partials.get(url);
     if (partial) {
       headers.set('Range', `bytes=${partial.received}-`);
       if (partial.validator) headers.set('If-Range', partial.validator);
@@ -76,7 +79,8 @@ export class ModelFetcher {
     const resumed = partial && response.status === 206 ? partial : null;
     if (partial && !resumed) this.partials.delete(url); // the server sent the whole file again
     const total = resumed ? resumed.total : Number(response.headers.get('content-length') ?? 0);
-    const ranges = response.status === 206 || response.headers.get('accept-ranges') === 'bytes';
+    const ranges =
+      resumed !== null || (response.status === 200 && response.headers.get('accept-ranges') === 'bytes');
     if (!response.body || !ranges || !total) return response;
     const state: PartialDownload = resumed ?? {
       chunks: [],
@@ -93,6 +97,17 @@ export class ModelFetcher {
       },
     });
   };
+
+  private async tracked(url: string, init?: RequestInit): Promise<Response> {
+    try {
+      const response = await this.baseFetch(url, init);
+      if (!response.ok) this.lastFailure = { url, status: response.status };
+      return response;
+    } catch (error) {
+      this.lastFailure = { url, status: 0 };
+      throw error;
+    }
+  }
 
   private resumingStream(
     url: string,

@@ -1,10 +1,9 @@
 /**
  * Which engine runs `edgetier generate` for a device. `cpu` is the in-process Node engine on
  * onnxruntime-node; `wasm` and `webgpu` run the browser engine in headless Chromium and are added
- * here by the browser engine (until then they are refused with a clear message).
+ * here by the browser engine (src/cli/browser-engine.ts).
  */
 import type { Device, Engine } from '../core/engine.ts';
-import { EdgetierError } from '../core/errors.ts';
 import { NodeEngine } from '../native/node-engine.ts';
 
 export const DEVICES: readonly Device[] = ['cpu', 'wasm', 'webgpu'];
@@ -21,8 +20,10 @@ export interface EngineForDeviceOptions {
 /** An engine that can load a local model folder on `device`; the caller must unload it when done. */
 export async function engineForDevice(device: Device, options: EngineForDeviceOptions = {}): Promise<Engine> {
   if (device === 'cpu') return new NodeEngine({ threads: options.threads ?? 0 });
-  throw new EdgetierError(
-    'usage',
-    `--device ${device} (the browser engine in headless Chromium) is not available yet; use --device cpu.`,
-  );
+  // The browser engine: the engine worker in headless Chromium; unload() closes the browser.
+  const { BrowserEngine } = await import('./browser-engine.ts');
+  return BrowserEngine.start({
+    webgpu: device === 'webgpu',
+    ...(options.threads ? { threads: options.threads } : {}),
+  });
 }
