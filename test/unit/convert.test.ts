@@ -248,7 +248,7 @@ describe('edgetier convert', () => {
   });
 
   it('replaces an existing model folder whole with --force', async () => {
-    const f = await fixture({ family: 'qwen3', tied: true });
+    const f = await fixture({ family: 'qwen3', tied: true, generationConfig: false });
     await mkdir(f.out);
     await writeFile(join(f.out, 'stale.txt'), 'old');
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
@@ -256,6 +256,12 @@ describe('edgetier convert', () => {
     expect(existsSync(join(f.out, 'stale.txt'))).toBe(false);
     expect(existsSync(join(f.out, 'onnx', 'model_q4.onnx'))).toBe(true);
     expect((await readdir(f.outParent)).sort()).toEqual(['model']);
+    // Without a generation_config.json in the checkpoint, one is made from config.json's token ids.
+    expect(JSON.parse(await readFile(join(f.out, 'generation_config.json'), 'utf8'))).toEqual({
+      bos_token_id: 1,
+      eos_token_id: 2,
+      pad_token_id: 0,
+    });
   });
 
   it('documents every option in --help', async () => {
