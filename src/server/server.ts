@@ -58,6 +58,9 @@ const ISOLATION_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
 };
 
+/** `..` as a path segment, plain or percent-encoded, with / or \\ (encoded or not) around it. */
+const DOT_SEGMENT = /(^|\/|%2f|%5c|\\)(\.|%2e){2}($|\/|%2f|%5c|\\)/i;
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export function isLoopback(host: string): boolean {
@@ -243,6 +246,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       path = url.pathname;
+      // URL parsing folds dot segments away; a request that sends them is probing, not browsing.
+      if (DOT_SEGMENT.test((req.url ?? '').split('?')[0] ?? '')) throw notFound(path);
       if (checkHost && !isLoopback(hostname(req.headers.host ?? ''))) {
         throw new ApiError(
           421,

@@ -41,8 +41,8 @@ export interface Upstream {
   authorizations: string[];
   /** Bodies of the chat requests seen. */
   bodies: Record<string, unknown>[];
-  /** Open sockets, so a test can check that a client disconnect reached the upstream. */
-  openSockets(): number;
+  /** Models whose streamed response the client (edgetier serve) closed before it ended. */
+  abandoned: string[];
   close(): Promise<void>;
 }
 
@@ -100,6 +100,7 @@ export async function startUpstream(): Promise<Upstream> {
   const hits = new Map<string, number>();
   const authorizations: string[] = [];
   const bodies: Record<string, unknown>[] = [];
+  const abandoned: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
 
   const server: Server = createServer(async (req, res) => {
@@ -145,6 +146,9 @@ export async function startUpstream(): Promise<Upstream> {
     const body = JSON.parse(await readBody(req)) as { model: string; stream?: boolean };
     bodies.push(body);
     const model = body.model;
+    res.on('close', () => {
+      if (!res.writableEnded) abandoned.push(model);
+    });
     const n = (hits.get(model) ?? 0) + 1;
     hits.set(model, n);
 
@@ -308,7 +312,7 @@ export async function startUpstream(): Promise<Upstream> {
     hits,
     authorizations,
     bodies,
-    openSockets: () => sockets.size,
+    abandoned,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
