@@ -6,8 +6,8 @@
  * `env` (local model paths, remote host, wasm paths) before `loadModelSession`.
  *
  * What a `generate` call does, in order: render the chat template (or take the raw prompt), fit the
- * conversation into the context window, reuse the KV cache when the new prompt extends the cached
- * tokens, generate (greedy unless a temperature is given) while streaming batched chunks, stop on
+ * conversation into the context window, reuse the KV cache for the prompt's prefix it already holds
+ * (cut back where the conversation diverged), generate (greedy unless a temperature is given) while streaming batched chunks, stop on
  * EOS, a stop string, max new tokens or an interrupt, then split `<think>` reasoning from the answer
  * and report measured metrics.
  */
@@ -112,9 +112,26 @@ function toIds(tensor: Tensor): number[] {
   return Array.from(tensor.data as BigInt64Array, (v) => Number(v));
 }
 
-function startsWith(ids: readonly number[], prefix: readonly number[]): boolean {
-  if (prefix.length > ids.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (ids[i] !== prefix[i]) return false;
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Cuts a cache back to its first `length` positions, in place. Keys and values of a position depend
+ * only on the tokens up to it (causal attention), so the kept part is exactly what a fresh prefill
+ * of those tokens would give. Only for caches in CPU memory; returns false for GPU-resident ones.
+ */
+function truncateCache(cache: DynamicCache, length: number): boolean {
+  const entries = Object.entries(cache as Record<string, Tensor>).filter(([name]) =>
+    name.startsWith('past_key_values.'),
+  );
+  if (entries.some(([, t]) => t.location !== 'cpu')) return false;
+  cache.update(
+    Object.fromEntries(entries.map(([name, t]) => [name, t.slice(null, null, [0, length], null)])),
+  );
   return true;
 }
 
@@ -257,11 +274,18 @@ export class ModelSession {
     if (promptIds.length === 0) throw new EdgetierError('bad_request', 'The prompt is empty.');
     const newTokenLimit = Math.max(1, Math.min(maxNewTokens, contextTokens - promptIds.length));
 
-    // Reuse the cache only when the new prompt strictly extends the cached tokens.
-    const reuse =
-      this.cache !== null &&
-      promptIds.length > this.cachedIds.length &&
-      startsWith(promptIds, this.cachedIds);
+    // Reuse the cached tokens the new prompt starts with. When the conversation diverges from the cache
+    // part-way (an edited turn, or an answer whose text re-tokenises differently), the cache is cut
+    // back to the shared prefix. At least one prompt token must remain to run.
+    let reuse = false;
+    if (this.cache) {
+      const shared = Math.min(commonPrefixLength(promptIds, this.cachedIds), promptIds.length - 1);
+      if (shared === this.cachedIds.length) reuse = shared > 0;
+      else if (shared > 0 && truncateCache(this.cache, shared)) {
+        this.cachedIds = this.cachedIds.slice(0, shared);
+        reuse = true;
+      }
+    }
     if (!reuse) this.resetConversation();
     const cachedPromptTokens = reuse ? this.cachedIds.length : 0;
     const recorder = new MetricsRecorder(

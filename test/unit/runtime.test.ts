@@ -1,0 +1,343 @@
+/**
+ * The generation runtime on a real tiny model (converted by edgetier, run by transformers.js on
+ * onnxruntime-node): multi-turn KV-cache reuse, interrupt, stop strings, batched streaming, context
+ * fitting, the thinking split, and the Node engine's load/unload behaviour. Random weights make the
+ * text noise, so the assertions compare token ids and exact counts, not meaning.
+ */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertCommand } from '../../src/cli/commands/convert.ts';
+import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+import { loadModelSession, type ModelSession } from '../../src/runtime/model-session.ts';
+import { makeCheckpoint } from '../helpers/checkpoints.ts';
+
+let root: string;
+let modelDir: string;
+let thinkingDir: string;
+let session: ModelSession;
+
+/** A Qwen3-style template: the generation prompt opens a <think> block unless thinking is off. */
+const THINKING_TEMPLATE =
+  "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is false %}" +
+  "{{ '<think>\\n\\n</think>\\n\\n' }}{% else %}{{ '<think>\\n' }}{% endif %}{% endif %}";
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edgetier-runtime-'));
+  const checkpoint = join(root, 'checkpoint');
+  modelDir = join(root, 'model');
+  // Untied, with strong layers: the continuation varies instead of echoing one token.
+  await makeCheckpoint(checkpoint, {
+    family: 'llama',
+    tied: false,
+    seed: 21,
+    linearScale: 3,
+    maxPositionEmbeddings: 512,
+  });
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await convertCommand.run([checkpoint, '--out', modelDir, '--dtype', 'fp32']);
+  } finally {
+    process.stderr.write = write;
+  }
+  thinkingDir = join(root, 'thinking');
+  await cp(modelDir, thinkingDir, { recursive: true });
+  const configPath = join(thinkingDir, 'tokenizer_config.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8'));
+  await writeFile(configPath, JSON.stringify({ ...config, chat_template: THINKING_TEMPLATE }));
+  session = await loadModelSession({
+    model: modelDir,
+    dtype: 'fp32',
+    device: 'cpu',
+    batching: { maxTokens: 4, maxDelayMs: 1e9 },
+  });
+});
+
+afterAll(async () => {
+  await session?.dispose();
+  await rm(root, { recursive: true, force: true });
+});
+
+const question: ChatMessage = { role: 'user', content: 'Tell me a short story about a lighthouse keeper.' };
+
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+describe('multi-turn KV-cache reuse', () => {
+  async function twoTurns(firstAnswerTokens: number) {
+    session.resetConversation();
+    const turn1 = await session.generate({
+      messages: [question],
+      sampling: { maxNewTokens: firstAnswerTokens },
+    });
+    expect(turn1.metrics.cachedPromptTokens).toBe(0);
+    expect(turn1.metrics.prefillTokens).toBe(turn1.promptIds.length);
+    const conversation: ChatMessage[] = [
+      question,
+      { role: 'assistant', content: turn1.text },
+      { role: 'user', content: 'And then what happened?' },
+    ];
+    const turn2 = await session.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+    session.resetConversation();
+    const fresh = await session.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+    expect(fresh.metrics.cachedPromptTokens).toBe(0);
+    expect(fresh.promptIds).toEqual(turn2.promptIds);
+    expect(turn2.outputIds).toEqual(fresh.outputIds);
+    expect(new Set(fresh.outputIds).size).toBeGreaterThan(3);
+    // The cache held turn 1's prompt and every answer token but the last (never fed back).
+    return { turn1, turn2, cached: [...turn1.promptIds, ...turn1.outputIds.slice(0, -1)] };
+  }
+
+  it('turn 2 prefills only its own tokens and equals a fresh run over the whole conversation', async () => {
+    // A one-token answer leaves exactly turn 1's prompt in the cache, and turn 2's prompt extends it.
+    const { turn1, turn2, cached } = await twoTurns(1);
+    expect(cached).toEqual(turn1.promptIds);
+    expect(turn2.promptIds.slice(0, cached.length)).toEqual(cached);
+    expect(turn2.metrics.cachedPromptTokens).toBe(turn1.promptIds.length);
+    expect(turn2.metrics.prefillTokens).toBe(turn2.promptIds.length - turn1.promptIds.length);
+  });
+
+  it('cuts the cache back where the re-templated answer tokenises differently, and stays exact', async () => {
+    // Random weights emit byte soup that is not valid UTF-8, so the answer's text re-tokenises to
+    // other ids: only the shared prefix can be reused.
+    const { turn1, turn2, cached } = await twoTurns(12);
+    const shared = commonPrefixLength(turn2.promptIds, cached);
+    expect(shared).toBeGreaterThanOrEqual(turn1.promptIds.length);
+    expect(shared).toBeLessThan(cached.length); // the truncating path really ran
+    expect(turn2.metrics.cachedPromptTokens).toBe(shared);
+    expect(turn2.metrics.prefillTokens).toBe(turn2.promptIds.length - shared);
+  });
+
+  it('reuses only the shared prefix after an edit, and still answers exactly', async () => {
+    session.resetConversation();
+    const before = await session.generate({ messages: [question], sampling: { maxNewTokens: 6 } });
+    const edited: ChatMessage[] = [{ role: 'user', content: 'A different first question entirely.' }];
+    const afterEdit = await session.generate({ messages: edited, sampling: { maxNewTokens: 8 } });
+    expect(afterEdit.metrics.cachedPromptTokens).toBe(
+      commonPrefixLength(afterEdit.promptIds, before.promptIds),
+    );
+    expect(afterEdit.metrics.cachedPromptTokens).toBeLessThan(before.promptIds.length);
+    session.resetConversation();
+    const fresh = await session.generate({ messages: edited, sampling: { maxNewTokens: 8 } });
+    expect(afterEdit.outputIds).toEqual(fresh.outputIds);
+  });
+
+  it('reruns a repeated prompt from the cache of all but its last token', async () => {
+    session.resetConversation();
+    const first = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 6 } });
+    const repeat = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 6 } });
+    expect(repeat.metrics.cachedPromptTokens).toBe(first.promptIds.length - 1);
+    expect(repeat.metrics.prefillTokens).toBe(1);
+    expect(repeat.outputIds).toEqual(first.outputIds);
+  });
+});
+
+describe('streaming, interrupt and stop strings', () => {
+  it('streams in batches whose text and token counts add up to the result', async () => {
+    session.resetConversation();
+    const chunks: StreamChunk[] = [];
+    const result = await session.generate(
+      { prompt: 'Once upon a time', sampling: { maxNewTokens: 20 } },
+      (c) => chunks.push(c),
+    );
+    expect(chunks.map((c) => c.text).join('')).toBe(result.text);
+    expect(chunks.reduce((n, c) => n + c.tokens, 0)).toBe(result.outputIds.length);
+    // Four tokens per chunk (the batching set above), not one message per token; text held back
+    // (half a UTF-8 character) may leave in one last chunk.
+    expect(chunks.length).toBeLessThanOrEqual(Math.ceil(result.outputIds.length / 4) + 1);
+    expect(chunks.slice(0, -1).every((c) => c.tokens === 4)).toBe(true);
+    expect(result.metrics.decodeTokens).toBe(result.outputIds.length - 1);
+    expect(result.metrics.ttftMs).toBeGreaterThan(0);
+  });
+
+  it('interrupt stops within one token, keeps the partial answer, and the next request works', async () => {
+    session.resetConversation();
+    const full = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } });
+    session.resetConversation();
+    let streamed = '';
+    const partial = await session.generate(
+      { prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } },
+      (c) => {
+        streamed += c.text;
+        session.interrupt();
+      },
+    );
+    expect(partial.finishReason).toBe('aborted');
+    // The interrupt came with the first chunk (4 tokens); at most the token in flight follows it.
+    expect(partial.outputIds.length).toBeGreaterThanOrEqual(4);
+    expect(partial.outputIds.length).toBeLessThanOrEqual(5);
+    expect(partial.outputIds).toEqual(full.outputIds.slice(0, partial.outputIds.length));
+    expect(partial.text.startsWith(streamed)).toBe(true);
+
+    session.resetConversation();
+    const again = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } });
+    expect(again.outputIds).toEqual(full.outputIds);
+    expect(again.finishReason).toBe(full.finishReason);
+  });
+
+  it('an interrupt sent while idle does not cut the next request', async () => {
+    session.interrupt();
+    session.resetConversation();
+    const result = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 10 } });
+    expect(result.finishReason).not.toBe('aborted');
+  });
+
+  it('stops at a stop string, cuts it from the answer, and never streams it', async () => {
+    session.resetConversation();
+    const full = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } });
+    // A stop string taken from the middle of the greedy answer.
+    const at = Math.floor(full.text.length / 2);
+    const stop = full.text.slice(at, at + 3);
+    const expected = full.text.slice(0, full.text.indexOf(stop));
+    session.resetConversation();
+    let streamed = '';
+    const stopped = await session.generate(
+      {
+        prompt: 'Once upon a time',
+        sampling: { maxNewTokens: 40, stop: ['never appears in noise \u0000', stop] },
+      },
+      (c) => {
+        streamed += c.text;
+      },
+    );
+    expect(stopped.finishReason).toBe('stop');
+    expect(stopped.text).toBe(expected);
+    expect(streamed).toBe(expected);
+    expect(stopped.outputIds.length).toBeLessThan(full.outputIds.length);
+    expect(stopped.outputIds).toEqual(full.outputIds.slice(0, stopped.outputIds.length));
+  });
+});
+
+describe('context window', () => {
+  const long = (n: number) =>
+    `Paragraph ${n}: ${'the keeper climbed the stairs and lit the lamp again. '.repeat(4)}`;
+
+  it('drops the oldest turns (keeping the system message) and says how many', async () => {
+    session.resetConversation();
+    const conversation: ChatMessage[] = [{ role: 'system', content: 'You are terse.' }];
+    for (let i = 0; i < 6; i++) {
+      conversation.push({ role: 'user', content: long(i) }, { role: 'assistant', content: long(i + 100) });
+    }
+    conversation.push({ role: 'user', content: 'Summarise.' });
+    // 512 positions, answer room min(300, 256): the prompt must fit in 256 tokens.
+    const result = await session.generate({ messages: conversation, sampling: { maxNewTokens: 300 } }, () =>
+      session.interrupt(),
+    );
+    expect(result.droppedMessages).toBeGreaterThan(0);
+    expect(result.promptIds.length).toBeLessThanOrEqual(256);
+    const kept = [conversation[0]!, ...conversation.slice(1 + result.droppedMessages!)];
+    session.resetConversation();
+    const direct = await session.generate({ messages: kept, sampling: { maxNewTokens: 4 } });
+    expect(direct.promptIds).toEqual(result.promptIds);
+    expect(direct.droppedMessages).toBeUndefined();
+  });
+
+  it('refuses a last message that cannot fit, and keeps working', async () => {
+    const huge: ChatMessage = { role: 'user', content: long(1).repeat(12) };
+    await expect(
+      session.generate({ messages: [huge], sampling: { maxNewTokens: 16 } }),
+    ).rejects.toMatchObject({
+      code: 'context_overflow',
+      message: expect.stringContaining('context window'),
+    });
+    await expect(session.generate({ prompt: long(1).repeat(12) })).rejects.toMatchObject({
+      code: 'context_overflow',
+    });
+    const ok = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 3 } });
+    expect(ok.outputIds).toHaveLength(3);
+  });
+});
+
+describe('thinking mode', () => {
+  it('keeps the reasoning apart from the answer, streamed and final, and honours enable_thinking', async () => {
+    const thinking = await loadModelSession({ model: thinkingDir, dtype: 'fp32', device: 'cpu' });
+    try {
+      expect(thinking.info.hasThinking).toBe(true);
+      expect(session.info.hasThinking).toBe(false);
+      let streamedReasoning = '';
+      let streamedText = '';
+      const on = await thinking.generate({ messages: [question], sampling: { maxNewTokens: 16 } }, (c) => {
+        streamedReasoning += c.reasoning ?? '';
+        streamedText += c.text;
+      });
+      // The prompt opened <think>, and noise never closes it: everything is reasoning.
+      expect(on.reasoning).toBeTruthy();
+      expect(on.text).toBe('');
+      expect(streamedReasoning).toBe(on.reasoning);
+      expect(streamedText).toBe('');
+
+      thinking.resetConversation();
+      const off = await thinking.generate({
+        messages: [question],
+        enableThinking: false,
+        sampling: { maxNewTokens: 16 },
+      });
+      expect(off.reasoning).toBeUndefined();
+      expect(off.text.length).toBeGreaterThan(0);
+      expect(off.promptIds.length).toBeGreaterThan(on.promptIds.length);
+    } finally {
+      await thinking.dispose();
+    }
+  });
+});
+
+describe('NodeEngine', () => {
+  it('refuses bad loads with a code, stays usable, lists and deletes models', async () => {
+    const models = join(root, 'models');
+    await cp(modelDir, join(models, 'tiny-a'), { recursive: true });
+    const engine = new NodeEngine({ modelsDir: models });
+    await expect(
+      engine.load({ source: { kind: 'path', path: join(root, 'nope') }, device: 'cpu', dtype: 'fp32' }),
+    ).rejects.toMatchObject({ code: 'model_not_found' });
+    await expect(
+      engine.load({ source: { kind: 'path', path: modelDir }, device: 'cpu', dtype: 'q4' }),
+    ).rejects.toMatchObject({ code: 'unsupported_dtype', message: expect.stringContaining('it holds fp32') });
+    await expect(engine.generate({ prompt: 'x' })).rejects.toMatchObject({ code: 'bad_request' });
+
+    const info = await engine.load({
+      source: { kind: 'path', path: join(models, 'tiny-a') },
+      device: 'cpu',
+      dtype: 'fp32',
+    });
+    expect(info).toMatchObject({ device: 'cpu', dtype: 'fp32', synthetic: false });
+    const result = await engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 5 } });
+    expect(result.outputIds).toHaveLength(5);
+    await engine.unload();
+    await expect(engine.generate({ prompt: 'x' })).rejects.toMatchObject({ code: 'bad_request' });
+
+    const listed = await engine.listCached();
+    expect(listed.map((m) => m.id)).toEqual(['tiny-a']);
+    expect(listed[0]!.bytes).toBeGreaterThan(100_000);
+    await expect(engine.deleteCached('../model')).rejects.toMatchObject({ code: 'bad_request' });
+    await engine.deleteCached('tiny-a');
+    expect(await engine.listCached()).toEqual([]);
+  });
+
+  it('runs requests one at a time, in order', async () => {
+    const engine = new NodeEngine();
+    await engine.load({ source: { kind: 'path', path: modelDir }, device: 'cpu', dtype: 'fp32' });
+    try {
+      const order: number[] = [];
+      const runs = [0, 1, 2].map((i) =>
+        engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 4 } }).then((r) => {
+          order.push(i);
+          return r;
+        }),
+      );
+      const results = await Promise.all(runs);
+      expect(order).toEqual([0, 1, 2]);
+      // Same prompt, greedy: the same tokens each time, whatever the cache did in between.
+      expect(results[1]!.outputIds).toEqual(results[0]!.outputIds);
+      expect(results[2]!.outputIds).toEqual(results[0]!.outputIds);
+    } finally {
+      await engine.unload();
+    }
+  });
+});
