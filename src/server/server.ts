@@ -23,7 +23,6 @@ import { ApiError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
 import { validateChatRequest } from './chat-request.ts';
 import { findModelFolders, modelIndex } from './model-index.ts';
-import type { NativeTier } from './native-tier.ts';
 import { resolveInside, serveFile } from './static-files.ts';
 import type { Tier } from './tier.ts';
 
@@ -37,7 +36,8 @@ export interface ServerOptions {
   /** The built app (dist/); null or missing shows a page that says how to build it. */
   appDir: string | null;
   modelDirs: string[];
-  native: NativeTier | null;
+  /** The native tier (or a stand-in while its model is built); replaceable with `setNative`. */
+  native: Tier | null;
   upstream: Tier | null;
   maxBodyBytes?: number;
   shutdownGraceMs?: number;
@@ -47,6 +47,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   port: number;
+  /** Swaps the native tier (e.g. once its model is built); the old one is closed. */
+  setNative(tier: Tier | null): Promise<void>;
   /** Stops accepting, lets running requests finish within the grace period, then cuts them. */
   close(): Promise<void>;
 }
@@ -124,7 +126,8 @@ const NOT_BUILT_PAGE = `<!doctype html><meta charset="utf-8"><title>edgetier</ti
 then reload. The API is up: <a href="/v1/models">/v1/models</a>, <a href="/models/index.json">/models/index.json</a>.</p>
 </body>`;
 
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
+export async function startServer(serverOptions: ServerOptions): Promise<RunningServer> {
+  const options = { ...serverOptions };
   const log = options.log ?? (() => {});
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const active = new Set<AbortController>();
@@ -315,7 +318,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await options.upstream?.close();
   }
 
-  return { url, port, close };
+  async function setNative(tier: Tier | null): Promise<void> {
+    const old = options.native;
+    options.native = tier;
+    if (old && old !== tier) await old.close();
+  }
+
+  return { url, port, setNative, close };
 }
 
 function methodNotAllowed(req: IncomingMessage, allowed: string): ApiError {

@@ -16,6 +16,8 @@ export interface TierOutcome {
 }
 
 export interface Tier {
+  /** For /healthz: 'loading' | 'ready' | 'failed' | 'building'; absent for tiers without one. */
+  readonly state?: string;
   /** Its entries for /v1/models. */
   models(): Promise<WireModel[]>;
   /** Whether a request naming `model` goes to this tier. */

@@ -11,6 +11,7 @@ import type { RemoteLimits } from '../../remote/openai-client.ts';
 import { findModelFolders, type ModelIndexEntry, modelIndex } from '../../server/model-index.ts';
 import { NativeTier } from '../../server/native-tier.ts';
 import { DEFAULT_MAX_BODY_BYTES, type RunningServer, startServer } from '../../server/server.ts';
+import type { Tier } from '../../server/tier.ts';
 import { UpstreamTier } from '../../server/upstream-tier.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -199,7 +200,7 @@ export async function chooseTierModel(
   return { entry, dir, dtype };
 }
 
-function describeTier(entry: ModelIndexEntry, dtype: Dtype): string {
+export function describeTier(entry: ModelIndexEntry, dtype: Dtype): string {
   const what = entry.synthetic
     ? `a synthetic shape twin${entry.mirrors ? ` of ${entry.mirrors}` : ''} (random weights: its answers are noise)`
     : 'a local model';
@@ -207,7 +208,11 @@ function describeTier(entry: ModelIndexEntry, dtype: Dtype): string {
 }
 
 /** Starts the server from a config; the caller decides when to close it. */
-export async function serve(config: ServeConfig, out: (line: string) => void): Promise<RunningServer> {
+export async function serve(
+  config: ServeConfig,
+  out: (line: string) => void,
+  overrides: { native?: Tier | null } = {},
+): Promise<RunningServer> {
   const log = config.quiet ? () => {} : (line: string) => out(line);
   const upstreamEnv = upstreamFromEnv();
   const upstream = upstreamEnv
@@ -218,18 +223,13 @@ export async function serve(config: ServeConfig, out: (line: string) => void): P
         log,
       })
     : null;
-  let native: NativeTier | null = null;
-  const wantNative = !config.noTier && (upstream === null || config.tier !== null);
-  const choice = wantNative ? await chooseTierModel(config) : null;
-  if (choice) {
-    native = new NativeTier({
-      model: choice.entry,
-      modelDir: choice.dir,
-      dtype: choice.dtype,
-      engine: new NodeEngine({ modelsDir: config.modelDirs[0] ?? DEFAULT_MODELS_DIR }),
-      maxQueue: config.queue,
-      log,
-    });
+  let native: Tier | null = null;
+  let choice: Awaited<ReturnType<typeof chooseTierModel>> = null;
+  if (overrides.native !== undefined) {
+    native = overrides.native;
+  } else if (!config.noTier && (upstream === null || config.tier !== null)) {
+    choice = await chooseTierModel(config);
+    if (choice) native = nativeTierFor(config, choice, log);
   }
   const server = await startServer({
     host: config.host,
@@ -247,7 +247,7 @@ export async function serve(config: ServeConfig, out: (line: string) => void): P
     );
   }
   if (choice) out(`tier: ${describeTier(choice.entry, choice.dtype)}; loading…`);
-  if (!upstreamEnv && !choice) {
+  if (!upstream && !native) {
     out(
       `tier: none (no model folder in ${config.modelDirs.join(', ')}; run \`npm start\` or \`edgetier synth\`)`,
     );
@@ -257,14 +257,29 @@ export async function serve(config: ServeConfig, out: (line: string) => void): P
   return server;
 }
 
+/** A NativeTier on NodeEngine for a chosen folder. */
+export function nativeTierFor(
+  config: ServeConfig,
+  choice: NonNullable<Awaited<ReturnType<typeof chooseTierModel>>>,
+  log: (line: string) => void,
+): NativeTier {
+  return new NativeTier({
+    model: choice.entry,
+    modelDir: choice.dir,
+    dtype: choice.dtype,
+    engine: new NodeEngine({ modelsDir: config.modelDirs[0] ?? DEFAULT_MODELS_DIR }),
+    maxQueue: config.queue,
+    log,
+  });
+}
+
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-/** Serves until SIGINT/SIGTERM, then shuts down gracefully; a second signal exits at once. */
-export async function serveUntilSignal(config: ServeConfig): Promise<number> {
-  const server = await serve(config, (line) => process.stdout.write(`${line}\n`));
-  await new Promise<void>((resolveSignal) => {
+/** Resolves on SIGINT/SIGTERM; a second signal exits at once. */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolveSignal) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) process.exit(130);
@@ -275,6 +290,13 @@ export async function serveUntilSignal(config: ServeConfig): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** Serves until SIGINT/SIGTERM, then shuts down gracefully. */
+export async function serveUntilSignal(config: ServeConfig): Promise<number> {
+  const stopped = untilSignal();
+  const server = await serve(config, (line) => process.stdout.write(`${line}\n`));
+  await stopped;
   await server.close();
   process.stdout.write('edgetier serve: stopped.\n');
   return 0;
