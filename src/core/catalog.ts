@@ -219,6 +219,7 @@ export function formatBytes(bytes: number): string {
 export function formatParams(params: number | null): string {
   if (params === null) return '—';
   if (params >= 1e9) return `${(params / 1e9).toFixed(params >= 1e10 ? 0 : 1)}B`;
+  if (params < 1e6) return `${(params / 1e6).toFixed(1)}M`;
   return `${Math.round(params / 1e6)}M`;
 }
 

@@ -11,6 +11,7 @@ import {
   estimateCostUsd,
   estimateDownloadBytes,
   formatBytes,
+  formatParams,
   kvCacheBytes,
   preferredDtype,
 } from '../../src/core/catalog.ts';
@@ -143,6 +144,9 @@ describe('catalog', () => {
 
   it('formats sizes for people', () => {
     expect(formatBytes(1536)).toBe('2 KiB');
+    expect(formatParams(134.5e6)).toBe('135M');
+    expect(formatParams(1.236e9)).toBe('1.2B');
+    expect(formatParams(98_000)).toBe('0.1M');
     expect(formatBytes(141_225_000)).toBe('135 MiB');
     expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
   });

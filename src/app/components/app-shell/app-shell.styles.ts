@@ -2,8 +2,8 @@ import { css } from 'lit';
 
 export const appShellStyles = css`
   :host {
-    display: grid;
-    grid-template-rows: auto 1fr;
+    display: flex;
+    flex-direction: column;
     height: 100dvh;
     color: var(--text);
     background: var(--bg);
@@ -29,6 +29,9 @@ export const appShellStyles = css`
   .brand svg {
     width: 1.4rem;
     height: 1.4rem;
+  }
+  nav {
+    min-width: 0;
   }
   nav ul {
     display: flex;
@@ -81,6 +84,7 @@ export const appShellStyles = css`
     background: var(--surface);
   }
   main {
+    flex: 1;
     min-height: 0;
     overflow: hidden;
     display: flex;
@@ -95,7 +99,16 @@ export const appShellStyles = css`
       padding: 0.4rem 0.6rem;
       gap: 0.35rem 0.6rem;
     }
+    .status {
+      order: 1;
+      margin-left: auto;
+    }
+    nav {
+      order: 2;
+      width: 100%;
+    }
     .model-picker {
+      order: 3;
       margin-left: 0;
       width: 100%;
     }
@@ -103,8 +116,13 @@ export const appShellStyles = css`
       flex: 1;
       max-width: none;
     }
+    nav ul {
+      gap: 0;
+      justify-content: space-between;
+    }
     nav a {
-      padding: 0.35rem 0.5rem;
+      padding: 0.35rem 0.4rem;
+      font-size: 0.92rem;
     }
   }
 `;

@@ -53,10 +53,11 @@ export const chatViewStyles = css`
     padding: 0.2rem 0.45rem;
   }
   .column {
-    display: grid;
-    grid-template-rows: auto minmax(0, 1fr) auto;
+    display: flex;
+    flex-direction: column;
     min-height: 0;
     min-width: 0;
+    position: relative;
   }
   .toolbar {
     display: none;
@@ -65,6 +66,8 @@ export const chatViewStyles = css`
     border-bottom: 1px solid var(--border);
   }
   .messages {
+    flex: 1;
+    min-height: 0;
     overflow-y: auto;
     padding: 1rem clamp(0.6rem, 3vw, 2rem);
     display: flex;

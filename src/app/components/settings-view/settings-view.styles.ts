@@ -23,6 +23,12 @@ export const settingsViewStyles = css`
     background: var(--surface);
     padding: 0.8rem;
     margin: 0 0 0.75rem;
+    min-width: 0;
+  }
+  select,
+  input:not([type='checkbox']) {
+    width: 100%;
+    min-width: 0;
   }
   legend {
     font-weight: 600;

@@ -1,0 +1,113 @@
+/**
+ * What the app's browser tests share: a fresh Vite build of the app (rebuilt only when its sources
+ * changed since the last one), a tiny synthetic model folder, the real `edgetier serve` over both,
+ * real Chromium, and axe-core.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { build } from 'vite';
+
+export { launchChromium } from '../../src/cli/browser.ts';
+export { type ServeProcess, startServe } from '../helpers/serve-process.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/app-dist');
+const SOURCES = [
+  'index.html',
+  'engine.html',
+  'vite.config.ts',
+  'public',
+  'src/app',
+  'src/core',
+  'src/client',
+  'src/remote',
+  'workers',
+];
+
+function newestMtime(path: string): number {
+  const full = join(ROOT, path);
+  if (!existsSync(full)) return 0;
+  const stat = statSync(full);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(full)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+/** The built app (index.html, engine.html, assets): `vite build` when a source is newer than the last build. */
+export async function buildApp(): Promise<string> {
+  const stamp = String(Math.max(...SOURCES.map(newestMtime)));
+  const stampFile = join(BUILD_DIR, '.sources-mtime');
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return BUILD_DIR;
+  const staging = `${BUILD_DIR}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  await build({
+    root: ROOT,
+    configFile: join(ROOT, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: staging, emptyOutDir: true },
+  });
+  writeFileSync(join(staging, '.sources-mtime'), stamp);
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  renameSync(staging, BUILD_DIR);
+  return BUILD_DIR;
+}
+
+/** A folder of model folders holding `tiny` (0.1M params, fp32), built by `edgetier synth`. */
+export function synthTinyModels(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edgetier-app-models-'));
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'bin/edgetier.mjs'), 'synth', 'tiny', '--out', join(dir, 'tiny'), '--dtype', 'fp32'],
+    { stdio: 'pipe' },
+  );
+  return dir;
+}
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/** Runs axe-core (WCAG 2.x A/AA and best practices) on the page, shadow roots included. */
+export async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE_SOURCE });
+  return page.evaluate(async () => {
+    const axe = (
+      window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: unknown[] }> } }
+    ).axe;
+    const result = await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+    return (
+      result.violations as { id: string; impact: string | null; help: string; nodes: { target: unknown }[] }[]
+    ).map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => JSON.stringify(n.target)),
+    }));
+  });
+}
+
+export const serious = (violations: AxeViolation[]) =>
+  violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
