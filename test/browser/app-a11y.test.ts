@@ -69,10 +69,9 @@ describe('app accessibility', () => {
     for (const view of VIEWS) {
       await page.goto(`${serve.url}#${view}`);
       await page.getByRole('combobox', { name: 'Model', exact: true }).waitFor();
-      const widths = await page.evaluate(() => ({
-        scroll: document.documentElement.scrollWidth,
-        viewport: window.innerWidth,
-      }));
+      const widths = (await page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+      )) as { scroll: number; viewport: number };
       expect(widths.scroll, view).toBeLessThanOrEqual(widths.viewport);
     }
   });
