@@ -55,6 +55,7 @@ const harness = {
       const controller = new AbortController();
       let streamed = 0;
       let abortedAtMs: number | null = null;
+      let tokensWhenAborted: number | null = null;
       const result = await engine.generate({ ...request, signal: controller.signal }, (chunk) => {
         chunks.push(chunk);
         window.edgetierOnChunk?.(chunk);
@@ -65,11 +66,12 @@ const harness = {
           streamed >= options.interruptAfterTokens
         ) {
           abortedAtMs = performance.now();
+          tokensWhenAborted = streamed;
           controller.abort();
         }
       });
       const interruptMs = abortedAtMs === null ? null : performance.now() - abortedAtMs;
-      return { result, chunks, interruptMs, tokensWhenAborted: abortedAtMs === null ? null : streamed };
+      return { result, chunks, interruptMs, tokensWhenAborted };
     }),
   interrupt: () => engine.interrupt(),
   resetConversation: () => settle(() => engine.resetConversation()),

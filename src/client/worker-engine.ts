@@ -146,12 +146,19 @@ export class WorkerEngine implements Engine {
     const key = `${build}/${threads}`;
     if (this.runsWith !== null && this.runsWith !== key) this.terminate();
     const api = await this.api();
-    const info = await api.load(
-      { ...request, build, threads },
-      onProgress ? Comlink.proxy(onProgress) : undefined,
-    );
-    this.runsWith = key;
-    return info;
+    try {
+      const info = await api.load(
+        { ...request, build, threads },
+        onProgress ? Comlink.proxy(onProgress) : undefined,
+      );
+      this.runsWith = key;
+      return info;
+    } catch (error) {
+      // transformers.js chains session creation on one promise, so a failed load poisons every
+      // later one in that worker: start the next load in a fresh worker.
+      this.terminate();
+      throw error;
+    }
   }
 
   /** Plans backends from this device's capabilities and tries them in order until one loads. */

@@ -119,7 +119,10 @@ export function toEdgetierError(error: unknown, context: ErrorContext): Edgetier
   }
 
   const http = httpFailure(message) ?? null;
-  if (http || /Failed to fetch|NetworkError|network error|ERR_/i.test(message)) {
+  // A load that failed after a file was missing (transformers.js often goes on and fails later
+  // with an unrelated TypeError) is reported as that missing file.
+  const missingFile = context.phase === 'load' && context.lastHttpFailure?.status === 404;
+  if (http || missingFile || /Failed to fetch|NetworkError|network error|ERR_/i.test(message)) {
     const failure = http ?? context.lastHttpFailure ?? { url: '', status: 0 };
     const weight = WEIGHT_FILE.exec(failure.url);
     if (failure.status === 404 && weight) {

@@ -1,0 +1,193 @@
+/**
+ * The engine worker in real Chromium (Debian's, headless), driven through the engine test page.
+ * The tiny test model is built by `edgetier synth` into a temp folder; the native engine
+ * (onnxruntime-node) is the independent reference for exact tokens.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrowserEngine } from '../../src/cli/browser-engine.ts';
+import type { GenerateRequest, GenerateResult } from '../../src/core/engine.ts';
+import type { MemoryStats } from '../../src/core/engine-protocol.ts';
+import { EdgetierError } from '../../src/core/errors.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+let dir: string;
+let tiny: string;
+let engine: BrowserEngine;
+
+interface Harness {
+  generate(
+    request: GenerateRequest,
+    options: { interruptAfterTokens?: number },
+  ): Promise<
+    | {
+        ok: true;
+        value: { result: GenerateResult; interruptMs: number | null; tokensWhenAborted: number | null };
+      }
+    | { ok: false; code: string; message: string }
+  >;
+}
+
+async function codeOf(run: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await run;
+  } catch (error) {
+    expect(error).toBeInstanceOf(EdgetierError);
+    return { code: (error as EdgetierError).code, message: (error as EdgetierError).message };
+  }
+  throw new Error('expected the call to fail');
+}
+
+const raw = (prompt: string, maxNewTokens = 12): GenerateRequest => ({ prompt, sampling: { maxNewTokens } });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'edgetier-engine-test-'));
+  tiny = join(dir, 'tiny');
+  execFileSync(
+    'node',
+    [join(ROOT, 'bin/edgetier.mjs'), 'synth', 'tiny', '--out', tiny, '--dtype', 'fp32,q4'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  engine = await BrowserEngine.start();
+});
+
+afterAll(async () => {
+  await engine?.unload();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the engine worker on wasm', () => {
+  it('generates the same fp32 greedy tokens as the native engine, on wasm and webgpu', async () => {
+    const native = new NodeEngine({ threads: 1 });
+    await native.load({ source: { kind: 'path', path: tiny }, device: 'cpu', dtype: 'fp32' });
+    const reference = await native.generate(raw('Hello there', 16));
+    await native.unload();
+
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const wasm = await engine.generate(raw('Hello there', 16));
+    expect(wasm.promptIds).toEqual(reference.promptIds);
+    expect(wasm.outputIds).toEqual(reference.outputIds);
+    expect(wasm.metrics.device).toBe('wasm');
+
+    const gpu = await BrowserEngine.start({ webgpu: true });
+    try {
+      const info = await gpu.load({ source: { kind: 'path', path: tiny }, device: 'webgpu', dtype: 'fp32' });
+      expect(info.build).toBe('webgpu');
+      const webgpu = await gpu.generate(raw('Hello there', 16));
+      expect(webgpu.outputIds).toEqual(reference.outputIds);
+    } finally {
+      await gpu.unload();
+    }
+  });
+
+  it('prefills only the new turn with the KV cache, with the tokens of a fresh run', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const turn1 = [{ role: 'user' as const, content: 'Hi' }];
+    const first = await engine.generate({ messages: turn1, sampling: { maxNewTokens: 6 } });
+    const conversation = [
+      ...turn1,
+      { role: 'assistant' as const, content: first.text },
+      { role: 'user' as const, content: 'And then?' },
+    ];
+    const second = await engine.generate({ messages: conversation, sampling: { maxNewTokens: 6 } });
+    await engine.resetConversation();
+    const fresh = await engine.generate({ messages: conversation, sampling: { maxNewTokens: 6 } });
+    expect(fresh.metrics.cachedPromptTokens).toBe(0);
+    expect(second.metrics.cachedPromptTokens).toBeGreaterThan(0);
+    expect(second.metrics.prefillTokens + second.metrics.cachedPromptTokens).toBe(fresh.promptIds.length);
+    expect(second.outputIds).toEqual(fresh.outputIds);
+  });
+
+  it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const outcome = await engine.page.evaluate(
+      (req) =>
+        (globalThis as unknown as { edgetier: Harness }).edgetier.generate(req, { interruptAfterTokens: 3 }),
+      raw('Once upon a time', 400),
+    );
+    if (!outcome.ok) throw new Error(outcome.message);
+    const { result, tokensWhenAborted } = outcome.value;
+    expect(result.finishReason).toBe('aborted');
+    // Chunks are batched, so a chunk may be in flight when the page aborts; the worker then stops
+    // after the token it is computing.
+    expect(result.outputIds.length).toBeLessThanOrEqual(tokensWhenAborted! + 4);
+    expect(result.text.length).toBeGreaterThan(0);
+    expect(result.outputIds.length).toBeGreaterThanOrEqual(3);
+    const next = await engine.generate(raw('Again', 4));
+    expect(next.outputIds).toHaveLength(4);
+  });
+
+  it('does not grow the wasm heap over 20 loads and unloads', async () => {
+    const memory = () =>
+      engine.page.evaluate(() =>
+        (
+          globalThis as unknown as { edgetier: { memory(): Promise<{ ok: true; value: MemoryStats }> } }
+        ).edgetier.memory(),
+      );
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    await engine.generate(raw('warm', 2));
+    const after1 = (await memory()).value.wasmHeapBytes!;
+    for (let i = 0; i < 20; i++) {
+      await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+      await engine.generate(raw('warm', 2));
+    }
+    const after21 = (await memory()).value.wasmHeapBytes!;
+    expect(after1).toBeGreaterThan(0);
+    // The heap never shrinks; a leak of one model per load would add ~20 x 0.4 MB.
+    expect(after21).toBeLessThanOrEqual(after1 + 2 * 1024 * 1024);
+  });
+});
+
+describe('errors a person can act on, provoked for real', () => {
+  it('model_not_found for a folder the server does not have (404)', async () => {
+    const e = await codeOf(
+      engine.load({
+        source: { kind: 'url', url: `${engine.origin}/models/nope` },
+        device: 'wasm',
+        dtype: 'fp32',
+      }),
+    );
+    expect(e.code).toBe('model_not_found');
+    expect(e.message).toMatch(/nope/);
+  });
+
+  it('unsupported_dtype for weights the folder lacks, naming the file', async () => {
+    const e = await codeOf(
+      engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'q8' }),
+    );
+    expect(e.code).toBe('unsupported_dtype');
+    expect(e.message).toMatch(/model_quantized\.onnx/);
+  });
+
+  it('weights_corrupt for a truncated .onnx, and the next load works', async () => {
+    const broken = join(dir, 'truncated');
+    cpSync(tiny, broken, { recursive: true });
+    const onnx = join(broken, 'onnx/model.onnx');
+    writeFileSync(onnx, readFileSync(onnx).subarray(0, Math.floor(statSync(onnx).size / 3)));
+    const e = await codeOf(
+      engine.load({ source: { kind: 'path', path: broken }, device: 'wasm', dtype: 'fp32' }),
+    );
+    expect(e.code).toBe('weights_corrupt');
+    expect(e.message).toMatch(/damaged or truncated/);
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    expect((await engine.generate(raw('ok', 2))).outputIds).toHaveLength(2);
+  });
+
+  it('unsupported_architecture for a model type transformers.js cannot run', async () => {
+    const odd = join(dir, 'odd');
+    cpSync(tiny, odd, { recursive: true });
+    const config = JSON.parse(readFileSync(join(odd, 'config.json'), 'utf8'));
+    writeFileSync(join(odd, 'config.json'), JSON.stringify({ ...config, model_type: 'not-a-model' }));
+    copyFileSync(join(tiny, 'onnx/model.onnx'), join(odd, 'onnx/model.onnx'));
+    const e = await codeOf(
+      engine.load({ source: { kind: 'path', path: odd }, device: 'wasm', dtype: 'fp32' }),
+    );
+    expect(e.code).toMatch(/unsupported_architecture|load_failed/);
+  });
+});
