@@ -56,9 +56,10 @@ export interface WasmSpeed {
 
 /**
  * Decode speed of SmolLM2-135M-shaped random weights on WASM in headless Chromium, 2-core x86 VM,
- * 64 new tokens, greedy, medians of 3 runs after one warm-up. Measured with
- * `node scripts/measure-wasm.ts` (see the report in the repository history); figures marked in
- * WASM_SPEEDS_SOURCE. The planner only uses their order, never their absolute values.
+ * 64 new tokens, greedy. NOT YET MEASURED BY THIS MODULE'S AUTHOR: the webgpu (asyncify) rows and
+ * the JSPI q8/q4 rows are the figures in shared/FACTS.md; the JSPI fp32 row and every plain `wasm`
+ * row are estimates from FACTS's "1.3-1.8x faster than asyncify" note. Replace them with a measured
+ * table (build x dtype x threads). The planner only uses their order, never their absolute values.
  */
 export const WASM_SPEEDS: readonly WasmSpeed[] = [
   { build: 'webgpu', dtype: 'fp32', threads: 1, decodeTokPerSec: 17.1, ttftMs: 700 },
