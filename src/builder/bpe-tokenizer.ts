@@ -17,6 +17,11 @@ export interface BpeTokenizerOptions {
   padToken: string | null;
   unkToken?: string | null;
   modelMaxLength: number;
+  /**
+   * Fill the vocabulary up to vocabSize with decode-only tokens (corpus words, then pairs of them)
+   * once the corpus runs out of merges, so that every id a model can emit decodes to text.
+   */
+  fillVocab?: boolean;
 }
 
 export interface TokenizerFiles {
@@ -87,6 +92,27 @@ function learnMerges(corpus: string, count: number): [string, string][] {
   return merges;
 }
 
+/** Adds corpus words, then word pairs, as tokens no merge produces: they decode but never encode. */
+function fillDecodeOnly(vocab: Record<string, number>, nextId: number, vocabSize: number): number {
+  const byteChar = bytesToUnicode();
+  const encoder = new TextEncoder();
+  const words: string[] = [];
+  for (const match of TRAINING_CORPUS.matchAll(GPT2_SPLIT)) {
+    if (!/^ ?\p{L}+$/u.test(match[0])) continue;
+    const word = [...encoder.encode(match[0])].map((b) => byteChar[b]).join('');
+    if (!words.includes(word)) words.push(word);
+  }
+  let id = nextId;
+  const add = (token: string) => {
+    if (id < vocabSize && !(token in vocab)) vocab[token] = id++;
+  };
+  for (const w of words) add(w);
+  for (let i = 0; i < words.length && id < vocabSize; i++) {
+    for (let j = 0; j < words.length && id < vocabSize; j++) add((words[i] as string) + (words[j] as string));
+  }
+  return id;
+}
+
 export function makeBpeTokenizer(options: BpeTokenizerOptions): TokenizerFiles {
   const specials = options.specialTokens;
   const mergeBudget = options.vocabSize - specials.length - 256;
@@ -98,6 +124,7 @@ export function makeBpeTokenizer(options: BpeTokenizerOptions): TokenizerFiles {
   let id = specials.length;
   for (const ch of bytesToUnicode()) vocab[ch] = id++;
   for (const [l, r] of merges) vocab[l + r] = id++;
+  if (options.fillVocab) id = fillDecodeOnly(vocab, id, options.vocabSize);
 
   const addedTokens = specials.map((content, i) => ({
     id: i,

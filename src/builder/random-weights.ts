@@ -7,7 +7,7 @@
  * not on the order tensors are read in, and the same seed rebuilds the same model bit for bit.
  *
  * Init scales keep activations near unit size through any depth, so logits are far from flat:
- * embeddings and an untied head ~ U with std 1; Linear weights std 1/sqrt(in_features) (Kaiming);
+ * embeddings std `embeddingStd` (default 1), an untied head std 1; Linear weights std 1/sqrt(in_features) (Kaiming);
  * biases std `biasStd`; RMSNorm weights 1 (+ uniform jitter in [-normJitter, normJitter], which
  * fixtures use so that a graph ignoring a norm weight gives different tokens).
  */
@@ -21,6 +21,12 @@ export interface RandomWeightOptions {
   normJitter?: number;
   /** Standard deviation of q/k/v biases. Default 0.1. */
   biasStd?: number;
+  /**
+   * Standard deviation of the embedding. Default 1. Twins use 1/sqrt(hidden_size): with a tied head
+   * and a large embedding, a random model's best logit is nearly always the token it just read, so
+   * it would repeat one token forever; a small embedding lets the layers decide.
+   */
+  embeddingStd?: number;
 }
 
 function fnv1a(text: string): number {
@@ -69,12 +75,14 @@ export class RandomWeights implements WeightSource {
   private readonly seed: number;
   private readonly normJitter: number;
   private readonly biasStd: number;
+  private readonly embeddingStd: number;
 
   constructor(spec: ModelSpec, options: RandomWeightOptions) {
     this.tensors = new Map(expectedTensors(spec).map((t) => [t.name, t]));
     this.seed = options.seed;
     this.normJitter = options.normJitter ?? 0;
     this.biasStd = options.biasStd ?? 0.1;
+    this.embeddingStd = options.embeddingStd ?? 1;
   }
 
   names(): string[] {
@@ -100,6 +108,8 @@ export class RandomWeights implements WeightSource {
     };
     switch (t.role) {
       case 'embedding':
+        scale(this.embeddingStd);
+        break;
       case 'head':
         scale(1);
         break;

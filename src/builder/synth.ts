@@ -63,7 +63,7 @@ export async function synthPreset(
   );
   return buildModelFolder({
     spec: preset.spec,
-    weights: new RandomWeights(preset.spec, { seed }),
+    weights: new RandomWeights(preset.spec, { seed, embeddingStd: 1 / Math.sqrt(preset.spec.hiddenSize) }),
     hfConfig,
     tokenizer: { ...tokenizer.files, generationConfig },
     dtypes: options.dtypes ?? [...DEFAULT_SYNTH_DTYPES],
