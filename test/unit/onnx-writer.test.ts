@@ -1,12 +1,15 @@
 /** Weight layouts, graph I/O metadata and bad-input handling of the ONNX writer. */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
+import { f16ToF32 } from '../../src/builder/half.ts';
 import { q4RoundTrip, q8RoundTrip, quantizeQ4 } from '../../src/builder/quantize.ts';
 import { MemoryWeights } from '../../src/builder/weights.ts';
 import { writeOnnxModel } from '../../src/builder/write-onnx.ts';
+import { DTYPES } from '../../src/core/dtypes.ts';
 import { memoryWeights, randomTensors, TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 describe('quantizers', () => {
@@ -64,6 +67,50 @@ describe('graph I/O', () => {
       ['present.1.key', 'float16', ['batch_size', 1, 'total_sequence_length', 24]],
       ['present.1.value', 'float16', ['batch_size', 1, 'total_sequence_length', 24]],
     ]);
+  });
+});
+
+describe("onnxruntime-web's WASM build (what browsers without WebGPU run)", () => {
+  const spec = TINY_SPECS['qwen3 qk norm, head_dim 24']!;
+  const tensors = randomTensors(spec, 5);
+  ortWeb.env.wasm.numThreads = 1;
+
+  it.each(DTYPES)('%s runs every op and agrees with onnxruntime-node', async (dtype) => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgetier-wasm-'));
+    const { file } = await writeOnnxModel(spec, memoryWeights(tensors), dtype, dir);
+    const half = dtype === 'fp16' || dtype === 'q4f16';
+    const feeds = (T: typeof ort.Tensor | typeof ortWeb.Tensor) => {
+      const f: Record<string, ort.Tensor | ortWeb.Tensor> = {
+        input_ids: new T('int64', BigInt64Array.from([5n, 6n, 7n]), [1, 3]),
+        attention_mask: new T('int64', BigInt64Array.from([1n, 1n, 1n]), [1, 3]),
+        position_ids: new T('int64', BigInt64Array.from([0n, 1n, 2n]), [1, 3]),
+      };
+      for (let i = 0; i < spec.numLayers; i++) {
+        for (const kv of ['key', 'value']) {
+          f[`past_key_values.${i}.${kv}`] = half
+            ? new T('float16', new Uint16Array(0), [1, spec.numKvHeads, 0, spec.headDim])
+            : new T('float32', new Float32Array(0), [1, spec.numKvHeads, 0, spec.headDim]);
+        }
+      }
+      return f;
+    };
+    const asF32 = (t: { type: string; data: unknown }) =>
+      t.type === 'float16' ? f16ToF32(new Uint16Array(t.data as Uint16Array)) : (t.data as Float32Array);
+    const web = await ortWeb.InferenceSession.create(readFileSync(file), { executionProviders: ['wasm'] });
+    const native = await ort.InferenceSession.create(file);
+    const a = asF32((await web.run(feeds(ortWeb.Tensor) as Record<string, ortWeb.Tensor>)).logits!);
+    const b = asF32((await native.run(feeds(ort.Tensor) as Record<string, ort.Tensor>)).logits!);
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < b.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
+    }
+    // Native q4 quantises activations to int8 (accuracy_level 4); the WASM kernel stays in float.
+    expect(diff).toBeLessThanOrEqual(
+      (dtype.startsWith('q4') ? 5e-2 : dtype === 'fp16' ? 5e-3 : 1e-5) * scale,
+    );
+    await web.release();
   });
 });
 
