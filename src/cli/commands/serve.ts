@@ -6,7 +6,6 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
 import { EdgetierError } from '../../core/errors.ts';
-import { NodeEngine } from '../../native/node-engine.ts';
 import type { RemoteLimits } from '../../remote/openai-client.ts';
 import { findModelFolders, type ModelIndexEntry, modelIndex } from '../../server/model-index.ts';
 import { NativeTier } from '../../server/native-tier.ts';
@@ -229,7 +228,7 @@ export async function serve(
     native = overrides.native;
   } else if (!config.noTier && (upstream === null || config.tier !== null)) {
     choice = await chooseTierModel(config);
-    if (choice) native = nativeTierFor(config, choice, log);
+    if (choice) native = await nativeTierFor(config, choice, log);
   }
   const server = await startServer({
     host: config.host,
@@ -257,12 +256,16 @@ export async function serve(
   return server;
 }
 
-/** A NativeTier on NodeEngine for a chosen folder. */
-export function nativeTierFor(
+/**
+ * A NativeTier on NodeEngine for a chosen folder. NodeEngine (transformers.js, onnxruntime-node) is
+ * imported here, not at the top, so that other commands and upstream-only serving do not load it.
+ */
+export async function nativeTierFor(
   config: ServeConfig,
   choice: NonNullable<Awaited<ReturnType<typeof chooseTierModel>>>,
   log: (line: string) => void,
-): NativeTier {
+): Promise<NativeTier> {
+  const { NodeEngine } = await import('../../native/node-engine.ts');
   return new NativeTier({
     model: choice.entry,
     modelDir: choice.dir,

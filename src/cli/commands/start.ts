@@ -96,7 +96,7 @@ async function buildApp(say: (line: string) => void): Promise<void> {
   const started = Date.now();
   try {
     const { build } = await import('vite');
-    await build({ root: repoRoot, configFile: join(repoRoot, 'vite.config.ts'), logLevel: 'warn' });
+    await build({ root: repoRoot, configFile: join(repoRoot, 'vite.config.ts'), logLevel: 'error' });
     say(`app built in ${seconds(Date.now() - started)}`);
   } catch (error) {
     // The API and the models still work without the page; say so instead of stopping.
@@ -220,7 +220,7 @@ export const startCommand: Command = {
           const choice = await chooseTierModel(tierConfig);
           if (!choice)
             throw new EdgetierError('internal', `${TIER_TWIN.folder} was built but cannot be found.`);
-          await server.setNative(nativeTierFor(tierConfig, choice, config.quiet ? () => {} : say));
+          await server.setNative(await nativeTierFor(tierConfig, choice, config.quiet ? () => {} : say));
           say(
             `${TIER_TWIN.folder} built in ${seconds(Date.now() - t)}; tier: ${describeTier(choice.entry, choice.dtype)}`,
           );
