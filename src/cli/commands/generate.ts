@@ -54,7 +54,10 @@ function parseNumber(name: string, value: string | undefined): number | undefine
 function pickDtype(modelDir: string, asked: string | undefined): Dtype {
   if (asked !== undefined) {
     if (!isDtype(asked)) {
-      throw new EdgetierError('unsupported_dtype', `Unknown --dtype "${asked}"; edgetier knows ${DTYPES.join(', ')}.`);
+      throw new EdgetierError(
+        'unsupported_dtype',
+        `Unknown --dtype "${asked}"; edgetier knows ${DTYPES.join(', ')}.`,
+      );
     }
     return asked;
   }

@@ -6,4 +6,10 @@ import { startCommand } from './start.ts';
 import { synthCommand } from './synth.ts';
 
 /** Every command, in the order `edgetier --help` lists them. */
-export const commands: Command[] = [convertCommand, synthCommand, generateCommand, serveCommand, startCommand];
+export const commands: Command[] = [
+  convertCommand,
+  synthCommand,
+  generateCommand,
+  serveCommand,
+  startCommand,
+];
