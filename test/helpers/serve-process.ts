@@ -18,12 +18,16 @@ export interface ServeProcess {
   stop: () => Promise<number | null>;
 }
 
-export async function startServe(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
+export async function startServe(
+  args: string[],
+  env: Record<string, string> = {},
+  command: 'serve' | 'start' = 'serve',
+): Promise<ServeProcess> {
   const clean = { ...process.env };
   delete clean.EDGETIER_UPSTREAM_URL;
   delete clean.EDGETIER_UPSTREAM_KEY;
   delete clean.OPENAI_API_KEY;
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [bin, command, '--port', '0', ...args], {
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
