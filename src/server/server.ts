@@ -214,7 +214,12 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     if (path.startsWith('/models/')) {
       const rest = path.slice('/models/'.length);
       const slash = rest.indexOf('/');
-      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      let name: string;
+      try {
+        name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      } catch {
+        throw new ApiError(400, `The path "${path}" is not valid percent-encoding.`);
+      }
       const folder = (await findModelFolders(options.modelDirs)).find((f) => f.name === name);
       const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
       if (!file || !(await serveFile(req, res, file))) throw notFound(path);

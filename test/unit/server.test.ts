@@ -104,6 +104,9 @@ describe('edgetier serve with an upstream', () => {
         '0.4',
         '--max-body',
         '20000',
+        // A native tier beside the upstream, whose weights are garbage: it must fail cleanly.
+        '--tier',
+        'fake-model',
       ],
       { EDGETIER_UPSTREAM_URL: upstream.url, EDGETIER_UPSTREAM_KEY: UPSTREAM_KEY },
     );
@@ -200,8 +203,8 @@ describe('edgetier serve with an upstream', () => {
       const response = await fetch(`${base}v1/models`);
       const text = await response.text();
       const list = JSON.parse(text) as { data: { id: string; owned_by: string }[] };
-      expect(list.data.map((m) => m.id)).toEqual([...UPSTREAM_MODELS]);
-      expect(list.data[0]).toEqual({
+      expect(list.data.map((m) => m.id)).toEqual(['fake-model', ...UPSTREAM_MODELS]);
+      expect(list.data[1]).toEqual({
         id: 'ok',
         object: 'model',
         created: 1700000000,
@@ -343,6 +346,25 @@ describe('edgetier serve with an upstream', () => {
       for (let i = 0; i < 40 && !upstream.abandoned.includes('keepalive-stall'); i++)
         await new Promise((r) => setTimeout(r, 25));
       expect(upstream.abandoned).toContain('keepalive-stall');
+    });
+
+    it('routes the native model to the native tier, which answers 503 with the reason its load failed', async () => {
+      for (let i = 0; i < 100; i++) {
+        const health = (await (await fetch(`${base}healthz`)).json()) as { native: string };
+        if (health.native !== 'loading') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const list = (await (await fetch(`${base}v1/models`)).json()) as { data: Record<string, unknown>[] };
+      expect(list.data[0]).toMatchObject({
+        id: 'fake-model',
+        owned_by: 'edgetier',
+        edgetier: { tier: 'native', state: 'failed', synthetic: true, mirrors: 'Org/First' },
+      });
+      const reply = await postChat(base, ask('fake-model', { stream: true }));
+      expect(reply.status).toBe(503);
+      expect(reply.json?.error?.code).toBe('load_failed');
+      expect(reply.json?.error?.message).toMatch(/^The native tier could not load .*fake-model \(q8\): /);
+      expect(upstream.bodies.some((b) => b.model === 'fake-model')).toBe(false);
     });
 
     it('validates requests: 400s in OpenAI shape, 413 past the body limit, 415 for non-JSON, 405', async () => {
@@ -529,5 +551,17 @@ describe('edgetier serve with the native tier', () => {
     );
     expect(replies.map((r) => r.status)).toEqual(Array(9).fill(200));
     expect(serve.output()).toMatch(/model=tiny-twin stream deltas=\d+ client-gone/);
+  });
+
+  it('shuts down gracefully on SIGTERM while a stream runs: the stream ends, the process exits 0', async () => {
+    const reply = postChat(base, ask('tiny-twin', { stream: true, temperature: 0, max_tokens: 1500 }));
+    await new Promise((r) => setTimeout(r, 300));
+    const code = await serve.stop();
+    const done = await reply;
+    expect(done.status).toBe(200);
+    const last = done.events.at(-1)!;
+    expect(last === '[DONE]' || JSON.parse(last).error !== undefined).toBe(true);
+    expect(code).toBe(0);
+    expect(serve.output()).toContain('SIGTERM: shutting down…');
   });
 });
