@@ -296,7 +296,10 @@ export async function probeModel(
 export function modelOfCacheKey(url: string): string {
   const hub = /^(.*)\/resolve\/[^/]+\/.+$/.exec(url);
   if (hub) return hub[1]!;
-  return url.replace(/\/onnx\/[^/]+$/, '').replace(/\/[^/]+$/, '');
+  // A folder's weights sit in its onnx/ subfolder, its other files at its top: strip one or the other.
+  const weights = /^(.*)\/onnx\/[^/]+$/.exec(url);
+  if (weights) return weights[1]!;
+  return url.replace(/\/[^/]+$/, '');
 }
 
 export async function listCached(): Promise<CachedModel[]> {
