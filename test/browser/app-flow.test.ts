@@ -1,0 +1,184 @@
+/**
+ * The whole newcomer flow in real Chromium against the real `edgetier serve` (the app's fresh Vite
+ * build, a tiny synthetic model folder, the native tier on that same model): open, set sampling,
+ * pick the model, watch it download, chat, stop mid-answer with Esc, compare with the server's tier,
+ * delete the model from the cache. Along the way: no request at all leaves the page during a local
+ * conversation once the model is loaded (a request listener that also sees the engine worker), and
+ * axe-core on the views with content in them.
+ *
+ * EDGETIER_SCREENSHOTS=1 also writes docs/screenshots/<view>-{desktop,360}.png.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  axeViolations,
+  buildApp,
+  launchChromium,
+  type ServeProcess,
+  serious,
+  startServe,
+  synthTinyModels,
+} from './app-fixture.ts';
+
+const SCREENSHOTS = process.env.EDGETIER_SCREENSHOTS === '1';
+const SHOT_DIR = join(import.meta.dirname, '../../docs/screenshots');
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+const requests: string[] = [];
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  browser = await launchChromium();
+  page = browser.page;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  // Every request of the page and of its workers (the engine's downloads included).
+  browser.context.on('request', (r: Request) => requests.push(`${r.method()} ${r.url()}`));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+const message = () => page.getByRole('textbox', { name: 'Message', exact: true });
+const assistantMessages = () =>
+  page.locator('et-chat-message').filter({ has: page.locator('article.assistant') });
+
+async function setSampling(temperature: number, maxNewTokens: number): Promise<void> {
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByLabel('Temperature (0 = greedy)').fill(String(temperature));
+  await page.getByLabel('Temperature (0 = greedy)').press('Tab');
+  await page.getByLabel('Max new tokens').fill(String(maxNewTokens));
+  await page.getByLabel('Max new tokens').press('Tab');
+}
+
+async function shoot(name: string): Promise<void> {
+  if (!SCREENSHOTS) return;
+  await page.screenshot({ path: join(SHOT_DIR, `${name}-desktop.png`) });
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(SHOT_DIR, `${name}-360.png`) });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+describe('the newcomer flow', () => {
+  it('opens, picks the tiny model on the Models view and shows its download', async () => {
+    await page.goto(serve.url);
+    await expect(
+      page.getByRole('heading', { name: 'Private chat, on your device' }).isVisible(),
+    ).resolves.toBe(true);
+    await setSampling(1, 48);
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    const card = page.getByRole('article', { name: 'tiny' });
+    await expect(card.getByText('Synthetic twin', { exact: true }).isVisible()).resolves.toBe(true);
+    await expect(card.getByText('Fits this device', { exact: true }).isVisible()).resolves.toBe(true);
+    await shoot('models');
+    await card.getByRole('button', { name: 'Use tiny' }).click();
+    const progress = page.getByRole('progressbar', { name: 'Loading tiny' });
+    await progress.waitFor();
+    // The strip stays while the runtime starts, showing the bytes downloaded out of the total.
+    await page.getByText(/^\d+ KiB of \d+ KiB · \d+ (B|KiB|MiB)\/s · /).waitFor();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    await expect(progress.count()).resolves.toBe(0);
+    expect(requests.some((r) => r.endsWith('/models/tiny/onnx/model.onnx'))).toBe(true);
+  });
+
+  it('chats on the device with live metrics, and sends no request at all', async () => {
+    requests.length = 0;
+    await message().fill('Hello there');
+    await message().press('Enter');
+    await page.getByRole('button', { name: 'Stop', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 60_000 });
+    const answer = assistantMessages().last();
+    await expect(answer.getByTestId('message-metrics').textContent()).resolves.toMatch(
+      /^\d+(\.\d)? tok\/s · TTFT \d+ ms · 48 tokens · \d+ ms$/,
+    );
+    await expect(page.getByTestId('tok-s').textContent()).resolves.toMatch(/^\d+(\.\d)? tok\/s$/);
+    await expect(page.getByRole('button', { name: 'Hello there', exact: true }).count()).resolves.toBe(1);
+    expect(requests).toEqual([]);
+    await expect(page.getByText('Fully local', { exact: true }).isVisible()).resolves.toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await shoot('chat');
+  });
+
+  it('stops mid-answer with Esc and keeps the partial answer', async () => {
+    await setSampling(1, 2000);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await message().fill('Tell me a long story');
+    await message().press('Enter');
+    await page.waitForFunction(
+      (el) => Number(el?.textContent) >= 8,
+      await page.getByTestId('tokens').elementHandle(),
+    );
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 30_000 });
+    const answer = assistantMessages().last();
+    await expect(answer.getByText('stopped', { exact: true }).isVisible()).resolves.toBe(true);
+    const figures = (await answer.getByTestId('message-metrics').textContent()) ?? '';
+    const tokens = Number(/· (\d+) tokens ·/.exec(figures)?.[1]);
+    expect(tokens).toBeGreaterThanOrEqual(8);
+    expect(tokens).toBeLessThan(2000);
+    expect((await answer.locator('.content').textContent())?.length).toBeGreaterThan(0);
+    expect(requests).toEqual([]);
+  });
+
+  it('compares the device with the tier from edgetier serve, side by side', async () => {
+    await setSampling(0, 24);
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('button', { name: 'Compare', exact: true }).click();
+    const table = page.getByTestId('tradeoff');
+    await table.waitFor({ timeout: 90_000 });
+    const rows = await table
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent?.trim() ?? '')));
+    const row = (name: string) => rows.find((r) => r[0] === name)!;
+    expect(row('Where the data went')).toEqual([
+      'Where the data went',
+      'Nowhere: stayed in this tab',
+      new URL(serve.url).host,
+    ]);
+    expect(row('Bytes that left the device')[1]).toBe('0');
+    expect(Number(row('Bytes that left the device')[2]!.replace(/,/g, ''))).toBeGreaterThan(100);
+    expect(row('Estimated cost')[1]).toBe('free');
+    expect(row('Estimated cost')[2]).toMatch(/^\$0\.\d{6}$/);
+    expect(row('Tokens generated').slice(1)).toEqual(['24', '24']);
+    expect(requests.some((r) => r === `POST ${serve.url}v1/chat/completions`)).toBe(true);
+    await expect(page.getByText(/\d+ requests? since load/).isVisible()).resolves.toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await shoot('compare');
+  });
+
+  it('deletes the model from the browser cache', async () => {
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    const card = page.getByRole('article', { name: 'tiny' });
+    const cachedBadge = card.locator('span.badge', { hasText: /^Cached$/ });
+    await cachedBadge.waitFor();
+    await card.getByRole('button', { name: 'Delete tiny from the cache' }).click();
+    await page.getByText('Nothing cached yet', { exact: false }).waitFor();
+    await expect(cachedBadge.count()).resolves.toBe(0);
+    await expect(page.getByText('No model loaded', { exact: true }).isVisible()).resolves.toBe(true);
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await shoot('settings');
+    await page.getByRole('link', { name: 'Bench', exact: true }).click();
+    await shoot('bench');
+  });
+});
