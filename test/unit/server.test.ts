@@ -449,7 +449,16 @@ describe('edgetier serve with the native tier', () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'edgetier-native-'));
     await synthPreset('tiny', join(root, 'tiny-twin'), { dtypes: ['fp32'] });
-    serve = await startServe(['--models', root, '--queue', '8', '--app', join(root, 'no-app')]);
+    serve = await startServe([
+      '--models',
+      root,
+      '--queue',
+      '8',
+      '--app',
+      join(root, 'no-app'),
+      '--grace',
+      '1',
+    ]);
     base = serve.url;
     for (let i = 0; i < 100; i++) {
       const health = (await (await fetch(`${base}healthz`)).json()) as { native: string };

@@ -9,7 +9,12 @@ import { EdgetierError } from '../../core/errors.ts';
 import type { RemoteLimits } from '../../remote/openai-client.ts';
 import { findModelFolders, type ModelIndexEntry, modelIndex } from '../../server/model-index.ts';
 import { NativeTier } from '../../server/native-tier.ts';
-import { DEFAULT_MAX_BODY_BYTES, type RunningServer, startServer } from '../../server/server.ts';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type RunningServer,
+  startServer,
+} from '../../server/server.ts';
 import type { Tier } from '../../server/tier.ts';
 import { UpstreamTier } from '../../server/upstream-tier.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
@@ -55,6 +60,7 @@ Options:
   --connect-timeout <s>      Upstream: seconds until its response headers. Default: 30.
   --first-token-timeout <s>  Upstream: seconds until its first token. Default: 120.
   --idle-timeout <s>         Upstream: seconds allowed between two tokens. Default: 60.
+  --grace <s>                On SIGINT/SIGTERM, seconds running answers get to finish. Default: 5.
   --quiet                    No request log.
   -h, --help                 Show this help.
 
@@ -72,6 +78,7 @@ export interface ServeConfig {
   queue: number;
   maxBodyBytes: number;
   limits: Partial<RemoteLimits>;
+  shutdownGraceMs: number;
   quiet: boolean;
 }
 
@@ -88,6 +95,7 @@ export const SERVE_OPTIONS = {
   'connect-timeout': { type: 'string' },
   'first-token-timeout': { type: 'string' },
   'idle-timeout': { type: 'string' },
+  grace: { type: 'string' },
   quiet: { type: 'boolean', default: false },
 } as const;
 
@@ -112,6 +120,7 @@ export function serveConfig(values: {
   'connect-timeout'?: string | undefined;
   'first-token-timeout'?: string | undefined;
   'idle-timeout'?: string | undefined;
+  grace?: string | undefined;
   quiet?: boolean | undefined;
 }): ServeConfig {
   const port = parseIntegerOption('port', values.port, DEFAULT_PORT);
@@ -138,6 +147,8 @@ export function serveConfig(values: {
     queue: parseIntegerOption('queue', values.queue, DEFAULT_QUEUE),
     maxBodyBytes: parseIntegerOption('max-body', values['max-body'], DEFAULT_MAX_BODY_BYTES),
     limits,
+    shutdownGraceMs:
+      values.grace === undefined ? DEFAULT_SHUTDOWN_GRACE_MS : (seconds('grace', values.grace) ?? 0),
     quiet: values.quiet === true,
   };
 }
@@ -238,6 +249,7 @@ export async function serve(
     native,
     upstream,
     maxBodyBytes: config.maxBodyBytes,
+    shutdownGraceMs: config.shutdownGraceMs,
     log,
   });
   if (upstreamEnv) {
