@@ -15,6 +15,7 @@ import {
   type RunningServer,
   startServer,
 } from '../../server/server.ts';
+import { ThreadedNodeEngine } from '../../server/threaded-engine.ts';
 import type { Tier } from '../../server/tier.ts';
 import { UpstreamTier } from '../../server/upstream-tier.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
@@ -268,21 +269,17 @@ export async function serve(
   return server;
 }
 
-/**
- * A NativeTier on NodeEngine for a chosen folder. NodeEngine (transformers.js, onnxruntime-node) is
- * imported here, not at the top, so that other commands and upstream-only serving do not load it.
- */
+/** A NativeTier for a chosen folder, its NodeEngine on a worker thread of its own. */
 export async function nativeTierFor(
   config: ServeConfig,
   choice: NonNullable<Awaited<ReturnType<typeof chooseTierModel>>>,
   log: (line: string) => void,
 ): Promise<NativeTier> {
-  const { NodeEngine } = await import('../../native/node-engine.ts');
   return new NativeTier({
     model: choice.entry,
     modelDir: choice.dir,
     dtype: choice.dtype,
-    engine: new NodeEngine({ modelsDir: config.modelDirs[0] ?? DEFAULT_MODELS_DIR }),
+    engine: new ThreadedNodeEngine({ modelsDir: config.modelDirs[0] ?? DEFAULT_MODELS_DIR }),
     maxQueue: config.queue,
     log,
   });
