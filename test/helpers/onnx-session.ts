@@ -32,11 +32,14 @@ export async function step(
   mask: number[][],
   positions: number[][],
   past: Past,
+  /** Logits for the last N positions; 0 (the default) for every position. */
+  keepLogits = 0,
 ): Promise<StepResult> {
   const out = await session.run({
     input_ids: i64(ids),
     attention_mask: i64(mask),
     position_ids: i64(positions),
+    num_logits_to_keep: new ort.Tensor('int64', BigInt64Array.from([BigInt(keepLogits)]), []),
     ...past,
   });
   const logits = out.logits!;

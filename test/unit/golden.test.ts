@@ -162,6 +162,7 @@ async function onnxLogits(file: string, ids: number[], layers: number, kvHeads: 
       input_ids: int64(ids),
       attention_mask: int64(ids.map(() => 1)),
       position_ids: int64(ids.map((_, i) => i)),
+      num_logits_to_keep: new ort.Tensor('int64', BigInt64Array.from([0n]), []),
     };
     for (let i = 0; i < layers; i++) {
       for (const kind of ['key', 'value']) {

@@ -1,6 +1,7 @@
 /**
  * The decoder graph against an independent float64 forward pass, per family and dtype, and the KV
  * cache against whole-sequence runs (one token at a time, and a 3-token chunk on a 4-token past),
+ * num_logits_to_keep against the full logits,
  * with a left-padded second row in every batch.
  */
 import { mkdtempSync } from 'node:fs';
@@ -70,6 +71,16 @@ describe.each(Object.entries(TINY_SPECS))('%s', (_label, spec) => {
     );
     const vsReference = maxDiff(whole.logits, reference, MASK);
     expect(vsReference.diff).toBeLessThanOrEqual(REFERENCE_TOLERANCE[dtype] * vsReference.scale);
+
+    // num_logits_to_keep = 2: the head runs on the last two positions only, with the same values.
+    const lastTwo = await step(session, IDS, MASK, POS, emptyPast(spec, 2, half), 2);
+    expect(lastTwo.logits.map((rows) => rows.length)).toEqual([2, 2]);
+    const vsLastTwo = maxDiff(
+      lastTwo.logits,
+      whole.logits.map((rows) => rows.slice(-2)),
+      MASK.map((row) => row.slice(-2)),
+    );
+    expect(vsLastTwo.diff).toBeLessThanOrEqual(CACHE_TOLERANCE[dtype] * vsLastTwo.scale);
 
     // One token at a time.
     let past = emptyPast(spec, 2, half);

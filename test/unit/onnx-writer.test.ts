@@ -59,9 +59,10 @@ describe('graph I/O', () => {
       ['past_key_values.0.value', 'float16', ['batch_size', 1, 'past_sequence_length', 24]],
       ['past_key_values.1.key', 'float16', ['batch_size', 1, 'past_sequence_length', 24]],
       ['past_key_values.1.value', 'float16', ['batch_size', 1, 'past_sequence_length', 24]],
+      ['num_logits_to_keep', 'int64', []],
     ]);
     expect(meta(session.outputMetadata)).toEqual([
-      ['logits', 'float16', ['batch_size', 'sequence_length', 300]],
+      ['logits', 'float16', ['batch_size', 'num_logits', 300]],
       ['present.0.key', 'float16', ['batch_size', 1, 'total_sequence_length', 24]],
       ['present.0.value', 'float16', ['batch_size', 1, 'total_sequence_length', 24]],
       ['present.1.key', 'float16', ['batch_size', 1, 'total_sequence_length', 24]],
@@ -84,6 +85,7 @@ describe("onnxruntime-web's WASM build (what browsers without WebGPU run)", () =
         input_ids: new T('int64', BigInt64Array.from([5n, 6n, 7n]), [1, 3]),
         attention_mask: new T('int64', BigInt64Array.from([1n, 1n, 1n]), [1, 3]),
         position_ids: new T('int64', BigInt64Array.from([0n, 1n, 2n]), [1, 3]),
+        num_logits_to_keep: new T('int64', BigInt64Array.from([0n]), []),
       };
       for (let i = 0; i < spec.numLayers; i++) {
         for (const kv of ['key', 'value']) {

@@ -1,7 +1,8 @@
 /**
  * The decoder-only transformer (Llama / Qwen2 / Qwen3) as an ONNX graph with the I/O transformers.js
  * feeds a text-generation model: input_ids, attention_mask, position_ids, past_key_values.{i}.key /
- * .value in; logits, present.{i}.key / .value out.
+ * .value, num_logits_to_keep (int64 scalar; 0 = logits for every position) in; logits, present.{i}.key /
+ * .value out.
  *
  * Shape of the computation (b = batch, s = new tokens, T = past + s, K = kv heads, r = heads / K):
  * - Shared per run, not per layer: RoPE cos/sin [b, s, 1, D] from position_ids (the query copies
@@ -48,6 +49,8 @@ export const DIM = {
   seq: 'sequence_length',
   past: 'past_sequence_length',
   total: 'total_sequence_length',
+  /** Positions with logits: `num_logits_to_keep`, or sequence_length when it is 0. */
+  logits: 'num_logits',
 } as const;
 
 const F32_MIN = -3.4028234663852886e38;
@@ -160,6 +163,7 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
       value: g.input(`past_key_values.${i}.value`, A, [DIM.batch, KV, DIM.past, D]),
     });
   }
+  const numLogitsToKeep = g.input('num_logits_to_keep', ElemType.INT64, []);
 
   const floatTensor = (name: string, shape: number[], transform?: (x: Float32Array) => Float32Array) =>
     g.initializer(
@@ -361,7 +365,18 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
     hidden = g.op('Add', [hidden, down]);
   }
 
-  const finalNorm = rmsNorm(hidden, 'model.norm.weight', [H]);
+  // Only the last `num_logits_to_keep` positions reach the output head (0 keeps all, as in
+  // transformers): generation reads the last position only, and on a prompt the head is about a fifth
+  // of the prefill's work for a small model (one [H, V] product per prompt token).
+  const keepAll = g.op('Equal', [numLogitsToKeep, g.i64([0], [])]);
+  const keep = g.op('Where', [keepAll, seqLen, numLogitsToKeep]);
+  const lastPositions = g.op('Slice', [
+    hidden,
+    g.op('Unsqueeze', [g.op('Neg', [keep]), g.i64([0])]),
+    g.i64([Number.MAX_SAFE_INTEGER]),
+    g.i64([1]),
+  ]);
+  const finalNorm = rmsNorm(lastPositions, 'model.norm.weight', [H]);
   const logitsValue = tiedHead
     ? tiedHead(finalNorm)
     : plan.lmHead.emit(
@@ -370,7 +385,7 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
         spec.tieWordEmbeddings ? embedWeight : stackedWeight(weights, 'lm_head', ['lm_head.weight'], H),
       );
   g.node('Identity', [logitsValue], {}, { outputs: ['logits'] });
-  g.output('logits', A, [DIM.batch, DIM.seq, V]);
+  g.output('logits', A, [DIM.batch, DIM.logits, V]);
   for (let i = 0; i < spec.numLayers; i++) {
     g.output(`present.${i}.key`, A, [DIM.batch, KV, DIM.total, D]);
     g.output(`present.${i}.value`, A, [DIM.batch, KV, DIM.total, D]);
