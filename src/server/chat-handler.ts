@@ -1,8 +1,8 @@
 /**
- * `/v1/chat/completions` on top of a Tier. Streaming: the response headers wait for the first delta,
- * so a failure before it is a plain HTTP error in OpenAI's shape; after it, the failure is a final
- * `data: {"error": {...}}` event following the partial deltas (no [DONE]). Not streaming: the deltas
- * are gathered into one `chat.completion`.
+ * `/v1/chat/completions` on top of a Tier. Streaming: the response headers wait for the first delta
+ * (or for the native queue to take the request), so a failure before it is a plain HTTP error in
+ * OpenAI's shape; after it, the failure is a final `data: {"error": {...}}` event following the
+ * partial deltas (no [DONE]). Not streaming: the deltas are gathered into one `chat.completion`.
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -14,6 +14,9 @@ import type {
 } from '../remote/openai-wire.ts';
 import { ApiError } from './api-error.ts';
 import type { Tier, TierDelta, TierOutcome } from './tier.ts';
+
+/** A comment line this often while a taken request waits for its first token. */
+export const KEEP_ALIVE_MS = 15_000;
 
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
@@ -58,6 +61,11 @@ export async function handleChat(
     const send = (payload: unknown) => {
       if (!res.writableEnded && !res.destroyed) res.write(`data: ${JSON.stringify(payload)}\n\n`);
     };
+    let keepAlive: ReturnType<typeof setInterval> | undefined;
+    const stopKeepAlive = () => {
+      if (keepAlive !== undefined) clearInterval(keepAlive);
+      keepAlive = undefined;
+    };
     const open = () => {
       if (res.headersSent) return;
       res.writeHead(200, {
@@ -72,11 +80,21 @@ export async function handleChat(
         request,
         (delta: TierDelta) => {
           open();
+          stopKeepAlive();
           deltas++;
           send(chunk(wireDelta(delta), null));
         },
         signal,
+        () => {
+          // Taken but maybe queued: open the stream now so clients' header timeouts do not fire,
+          // and keep proxies from closing it while it waits.
+          open();
+          keepAlive ??= setInterval(() => {
+            if (!res.writableEnded && !res.destroyed) res.write(': keep-alive\n\n');
+          }, KEEP_ALIVE_MS);
+        },
       );
+      stopKeepAlive();
       open();
       send(chunk({}, outcome.finishReason));
       if (request.stream_options?.include_usage && outcome.usage) {
@@ -85,6 +103,7 @@ export async function handleChat(
       if (!res.writableEnded) res.end('data: [DONE]\n\n');
       return { status: 200, deltas };
     } catch (error) {
+      stopKeepAlive();
       const apiError = toApiError(error);
       if (!res.headersSent) {
         sendApiError(res, apiError);

@@ -95,12 +95,19 @@ export class NativeTier implements Tier {
     request: ChatCompletionRequest,
     onDelta: (delta: TierDelta) => void,
     signal: AbortSignal,
+    onAccepted?: () => void,
   ): Promise<TierOutcome> {
-    const release = await this.queue.acquire(signal);
+    this.throwIfLoadFailed();
+    // A full queue refuses at once (429, before any header); a request it takes may wait, so the
+    // response opens now and keep-alives flow until the first token.
+    const refused = this.queue.full;
+    const slot = this.queue.acquire(signal);
+    if (!refused) onAccepted?.();
+    const release = await slot;
     const onAbort = () => void this.options.engine.interrupt();
     try {
       await this.ready;
-      if (this.loadError) throw new ApiError(503, this.loadError.message, 'server_error', 'load_failed');
+      this.throwIfLoadFailed();
       if (signal.aborted)
         throw new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted');
       signal.addEventListener('abort', onAbort, { once: true });
@@ -141,6 +148,10 @@ export class NativeTier implements Tier {
       signal.removeEventListener('abort', onAbort);
       release();
     }
+  }
+
+  private throwIfLoadFailed(): void {
+    if (this.loadError) throw new ApiError(503, this.loadError.message, 'server_error', 'load_failed');
   }
 
   async close(): Promise<void> {

@@ -22,11 +22,16 @@ export interface Tier {
   models(): Promise<WireModel[]>;
   /** Whether a request naming `model` goes to this tier. */
   handles(model: string): Promise<boolean>;
-  /** Streams one answer; rejects with an ApiError. Must stop soon after `signal` fires. */
+  /**
+   * Streams one answer; rejects with an ApiError. Must stop soon after `signal` fires. A tier that
+   * may keep a request waiting (the native queue) calls `onAccepted` once it has taken the request,
+   * so a streaming response can start (headers, keep-alives) before the first token.
+   */
   run(
     request: ChatCompletionRequest,
     onDelta: (delta: TierDelta) => void,
     signal: AbortSignal,
+    onAccepted?: () => void,
   ): Promise<TierOutcome>;
   close(): Promise<void>;
 }

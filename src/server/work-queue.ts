@@ -32,6 +32,11 @@ export class WorkQueue {
     return Math.max(1, Math.ceil((this.averageMs * ahead) / this.concurrency / 1000));
   }
 
+  /** No slot free and no room to wait: `acquire` would refuse at once. */
+  get full(): boolean {
+    return this.running >= this.concurrency && this.waiting.length >= this.maxWaiting;
+  }
+
   /** Resolves with a release function once a slot is free; rejects with a 429 when the queue is full. */
   acquire(signal: AbortSignal): Promise<() => void> {
     if (signal.aborted)
