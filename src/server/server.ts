@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { EdgetierError } from '../core/errors.ts';
 import type { ModelList, WireModel } from '../remote/openai-wire.ts';
 import { ApiError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
@@ -293,9 +294,20 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
   server.keepAliveTimeout = 5000;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
+        const why = error.code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges';
+        reject(
+          new EdgetierError(
+            'usage',
+            `Port ${options.port} on ${options.host} ${why}. Pick another with --port N (npm start -- --port N), or 0 for any free port.`,
+          ),
+        );
+      } else reject(error);
+    });
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
+      server.on('error', (error) => log(`server error: ${error.message}`));
       resolve();
     });
   });
