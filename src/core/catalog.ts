@@ -395,6 +395,10 @@ export interface ServerModelEntry {
   shape?: ModelShape;
 }
 
+/** `edgetier synth` writes "none (…)" for test shapes that copy no real model. */
+const mirrorsRealModel = (mirrors: string | undefined): mirrors is string =>
+  !!mirrors && !mirrors.startsWith('none');
+
 /** Turns the server's local folders into catalog entries (twins flagged). */
 export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogEntry[] {
   return models.map((m) => {
@@ -416,11 +420,13 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
       reasoning: false,
       origin: 'server',
       note: m.synthetic
-        ? `Synthetic twin${m.mirrors ? ` of ${m.mirrors}` : ''}: real shapes, random weights. For speed, not answers.`
+        ? mirrorsRealModel(m.mirrors)
+          ? `Synthetic twin of ${m.mirrors}: real shapes, random weights. For speed, not answers.`
+          : 'Synthetic test model: random weights. For speed, not answers.'
         : 'Served by edgetier serve from a local folder.',
     };
     if (m.shape) entry.shape = m.shape;
-    if (m.mirrors) entry.mirrors = m.mirrors;
+    if (mirrorsRealModel(m.mirrors)) entry.mirrors = m.mirrors;
     return entry;
   });
 }

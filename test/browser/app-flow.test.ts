@@ -78,6 +78,11 @@ async function shoot(name: string): Promise<void> {
   await page.waitForTimeout(150);
   await page.screenshot({ path: join(SHOT_DIR, `${name}-360.png`) });
   await page.setViewportSize({ width: 1280, height: 800 });
+  if (name === 'chat' || name === 'compare') {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(SHOT_DIR, `${name}-dark-desktop.png`) });
+    await page.emulateMedia({ colorScheme: 'light' });
+  }
 }
 
 describe('the newcomer flow', () => {
@@ -102,8 +107,15 @@ describe('the newcomer flow', () => {
     expect(requests.some((r) => r.endsWith('/models/tiny/onnx/model.onnx'))).toBe(true);
   });
 
-  it('chats on the device with live metrics, and sends no request at all', async () => {
+  it('chats on the device with live metrics, no layout shift, and no request at all', async () => {
     requests.length = 0;
+    // Layout shifts while the answer streams (input-driven ones excluded, as the metric defines).
+    await page.evaluate(`(() => {
+      window.__shift = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shift += e.value;
+      }).observe({ type: 'layout-shift' });
+    })()`);
     await message().fill('Hello there');
     await message().press('Enter');
     await page.getByRole('button', { name: 'Stop', exact: true }).waitFor();
@@ -115,6 +127,7 @@ describe('the newcomer flow', () => {
     await expect(page.getByTestId('tok-s').textContent()).resolves.toMatch(/^\d+(\.\d)? tok\/s$/);
     await expect(page.getByRole('button', { name: 'Hello there', exact: true }).count()).resolves.toBe(1);
     expect(requests).toEqual([]);
+    expect(await page.evaluate('window.__shift')).toBe(0);
     await expect(page.getByText('Fully local', { exact: true }).isVisible()).resolves.toBe(true);
     expect(serious(await axeViolations(page))).toEqual([]);
     await shoot('chat');

@@ -66,6 +66,7 @@ describe('catalog', () => {
     expect(estimateDownloadBytes(smol135, 'q8')).toBe(141_225_000);
     const [twin] = entriesFromServer([{ name: 'tiny', synthetic: true, dtypes: { fp32: 1234, q8: 600 } }]);
     expect(estimateDownloadBytes(twin!, 'fp32')).toBe(1234);
+    expect(twin!.note).toBe('Synthetic test model: random weights. For speed, not answers.');
   });
 
   it('computes the KV cache from the architecture (fp32 on WASM, fp16 on WebGPU)', () => {

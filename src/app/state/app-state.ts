@@ -190,7 +190,7 @@ export class AppState extends Store<AppStateData> {
     if (loaded && cachedIdMatches(loaded, id)) {
       await engine.unload();
       this.network.stop();
-      this.set({ status: 'idle', loadedKey: null, loadInfo: null });
+      this.set({ status: 'idle', loadedKey: null, loadInfo: null, selectedKey: null });
     }
     await engine.deleteCached(id);
     await this.refreshCached();

@@ -119,18 +119,16 @@ export const chatMessageStyles = css`
     min-height: 5rem;
     resize: vertical;
   }
-  .cursor::after {
-    content: '▍';
-    color: var(--accent);
-    animation: blink 1s steps(2, start) infinite;
+  .writing {
+    animation: pulse 1.2s ease-in-out infinite;
   }
-  @keyframes blink {
-    to {
-      visibility: hidden;
+  @keyframes pulse {
+    50% {
+      opacity: 0.45;
     }
   }
   @media (prefers-reduced-motion: reduce) {
-    .cursor::after {
+    .writing {
       animation: none;
     }
   }

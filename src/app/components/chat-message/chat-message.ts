@@ -116,6 +116,7 @@ export class EtChatMessage extends LitElement {
         <span>${isUser ? 'You' : (m.modelName ?? 'Assistant')}</span>
         ${!isUser && m.local === true ? html`<span class="badge ok">on this device</span>` : nothing}
         ${!isUser && m.local === false ? html`<span class="badge">remote</span>` : nothing}
+        ${this.streaming ? html`<span class="badge writing">writing…</span>` : nothing}
       </div>
       ${
         m.reasoning
@@ -125,7 +126,7 @@ export class EtChatMessage extends LitElement {
             </details>`
           : nothing
       }
-      <div class="content ${this.streaming ? 'cursor' : ''}">${unsafeHTML(this.contentHtml)}</div>
+      <div class="content">${unsafeHTML(this.contentHtml)}</div>
       ${m.error ? html`<p class="error" role="alert">${m.error}</p>` : nothing}
       <footer>
         ${m.metrics && !this.streaming ? html`<span class="num" data-testid="message-metrics">${metricsSummary(m.metrics)}</span>` : nothing}

@@ -59,6 +59,10 @@ export const compareViewStyles = css`
     gap: 0.4rem;
     align-items: center;
   }
+  .served {
+    font-weight: 400;
+    font-size: 0.82rem;
+  }
   .answer {
     overflow-wrap: anywhere;
     line-height: 1.5;

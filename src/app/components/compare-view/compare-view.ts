@@ -26,6 +26,9 @@ interface Side {
   error: string | null;
   running: boolean;
   bytesOut: number;
+  /** The model that answered, as the server names it, and whether it is a synthetic twin. */
+  served: string;
+  synthetic: boolean;
 }
 
 export class EtCompareView extends LitElement {
@@ -42,7 +45,8 @@ export class EtCompareView extends LitElement {
   declare sides: Side[];
   declare tierKey: string;
   #subscribed = false;
-  #loadedTiers = new Set<string>();
+  /** Tiers whose model list was read: the model they serve. */
+  #loadedTiers = new Map<string, { model: string; synthetic: boolean }>();
   #frame = 0;
 
   constructor() {
@@ -96,6 +100,8 @@ export class EtCompareView extends LitElement {
       error: null,
       running: true,
       bytesOut: 0,
+      served: entry.remote ? entry.remote.model : entry.name,
+      synthetic: entry.synthetic,
     }));
     await Promise.all(this.sides.map((side) => this.runSide(side, request)));
   }
@@ -110,9 +116,12 @@ export class EtCompareView extends LitElement {
             device: 'wasm',
             dtype: 'fp32',
           });
-          this.#loadedTiers.add(side.entry.key);
-          side.entry = { ...side.entry, remote: { ...side.entry.remote, model: info.modelId } };
+          this.#loadedTiers.set(side.entry.key, { model: info.modelId, synthetic: info.synthetic });
         }
+        const served = this.#loadedTiers.get(side.entry.key)!;
+        side.served = served.model;
+        side.synthetic = served.synthetic;
+        side.entry = { ...side.entry, remote: { ...side.entry.remote, model: served.model } };
         side.bytesOut = this.app.services.remoteRequestBytes(side.entry.remote!.model, request);
       } else {
         await engine.resetConversation();
@@ -220,7 +229,8 @@ export class EtCompareView extends LitElement {
             ? html`<span class="badge ok">on this device</span>`
             : html`<span class="badge">remote</span>`
         }
-        ${side.entry.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
+        ${side.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
+        ${side.entry.remote && side.served ? html`<span class="muted served">serves ${side.served}</span>` : nothing}
       </h2>
       <div class="answer">${unsafeHTML(side.html)}${side.error ? html`<p class="error" role="alert">${side.error}</p>` : nothing}</div>
       <et-metrics-panel .live=${side.live}></et-metrics-panel>

@@ -24,6 +24,9 @@ export const composerStyles = css`
   }
   .buttons button {
     min-height: 2.75rem;
+    /* Send and Stop swap in place: the same width, so nothing moves. */
+    min-width: 4.5rem;
+    justify-content: center;
   }
   .hint {
     font-size: 0.75rem;

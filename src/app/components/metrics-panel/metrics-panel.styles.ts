@@ -42,7 +42,7 @@ export const metricsPanelStyles = css`
   .split .prefill {
     background: var(--accent-2);
   }
-  .split .decode {
+  .split.has-data {
     background: var(--accent);
   }
   .chart {

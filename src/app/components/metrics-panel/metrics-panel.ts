@@ -46,9 +46,10 @@ export class EtMetricsPanel extends LitElement {
       <div class="stat">
         <span class="label">Prefill / decode</span>
         <span class="value">${m ? `${fmtMs(m.ttftMs)} / ${fmtMs(decodeMs)}` : '—'}</span>
-        <div class="split" aria-hidden="true">
+        <!-- One bar in the decode colour, the prefill share drawn over it from the left: only a
+             width changes as figures update, nothing moves (no layout shift). -->
+        <div class="split ${m && m.totalMs > 0 ? 'has-data' : ''}" aria-hidden="true">
           <span class="prefill" style="width:${m ? (100 * m.ttftMs) / totalMs : 0}%"></span>
-          <span class="decode" style="width:${m ? (100 * decodeMs) / totalMs : 0}%"></span>
         </div>
       </div>
       <div class="stat"><span class="label">Tokens</span><span class="value" data-testid="tokens">${m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : '—'}</span></div>

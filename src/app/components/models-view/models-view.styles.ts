@@ -35,16 +35,30 @@ export const modelsViewStyles = css`
     padding-bottom: 0.3rem;
   }
   .spectrum a {
-    flex: 1 0 5.5rem;
+    flex: 1 1 0;
+    min-width: 4.75rem;
+    overflow: hidden;
     display: flex;
     flex-direction: column;
-    gap: 0.1rem;
+    align-items: stretch;
+    text-align: left;
+    gap: 0.15rem;
     padding: 0.35rem 0.5rem;
     background: var(--surface);
     border: 1px solid var(--border);
     color: var(--text);
     text-decoration: none;
     font-size: 0.75rem;
+  }
+  .spectrum .size {
+    display: block;
+    max-width: 100%;
+    height: 0.3rem;
+    border-radius: 999px;
+    background: var(--accent);
+  }
+  .spectrum a.remote .size {
+    background: var(--accent-2);
   }
   .spectrum a:first-child {
     border-radius: var(--radius) 0 0 var(--radius);
@@ -54,6 +68,11 @@ export const modelsViewStyles = css`
   }
   .spectrum a.remote {
     background: var(--surface-2);
+  }
+  .spectrum strong,
+  .spectrum .muted {
+    display: block;
+    max-width: 100%;
   }
   .spectrum strong {
     font-size: 0.8rem;

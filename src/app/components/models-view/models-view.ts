@@ -24,6 +24,12 @@ const VERDICT: Record<FitVerdict, { label: string; cls: string }> = {
   remote: { label: 'Runs on a server', cls: '' },
 };
 
+/** Bar length on a log scale from 100K to 100B parameters; remote tiers fill it. */
+export function sizeBarPercent(entry: CatalogEntry): number {
+  if (entry.runs === 'remote' || entry.params === null) return 100;
+  return Math.max(4, Math.min(100, ((Math.log10(entry.params) - 5) / 6) * 100));
+}
+
 const slug = (key: string) => key.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
 
 export class EtModelsView extends LitElement {
@@ -69,13 +75,14 @@ export class EtModelsView extends LitElement {
     return html`<nav aria-label="Spectrum, smallest to full scale">
         <div class="spectrum">
           ${catalog.map(
-            (e) => html`<a href="#model-${slug(e.key)}" class=${e.runs}
+            (e) => html`<a href="#model-${slug(e.key)}" class=${e.runs} title=${e.name}
               @click=${(ev: Event) => {
                 ev.preventDefault();
                 this.renderRoot.querySelector(`#model-${slug(e.key)}`)?.scrollIntoView({ block: 'center' });
               }}>
               <strong>${e.name}</strong>
               <span class="muted">${e.runs === 'remote' ? 'server' : formatParams(e.params)}</span>
+              <span class="size" style="width:${sizeBarPercent(e)}%"></span>
             </a>`,
           )}
         </div>
