@@ -1,8 +1,8 @@
 /**
  * Model output is untrusted: these tests feed hostile Markdown and HTML through the real renderer
  * in real Chromium and check that nothing runs and nothing loads.
- * 1. End to end: a hostile upstream behind `edgetier serve` streams an answer full of attacks into
- *    the app's chat; no script runs, no element that loads (img, iframe, svg, style) exists, no
+ * 1. End to end: a hostile upstream behind `edgetier serve` streams a thinking part and an answer
+ *    full of attacks into the app's chat (the thinking folded apart, as text); no script runs, no element that loads (img, iframe, svg, style) exists, no
  *    javascript:/data: link survives, and the upstream sees no request for the remote images.
  * 2. The sanitiser alone, on raw hostile HTML that marked would never produce (defence in depth),
  *    imported from the Vite dev server into a page.
@@ -23,6 +23,9 @@ let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 let modelsDir: string;
+
+/** The thinking part, streamed before the answer; shown folded, as text. */
+const REASONING = 'Let me think <img src=x onerror="window.__pwned = 8"> about it.';
 
 function hostileAnswer(origin: string): string {
   return [
@@ -66,6 +69,8 @@ function startHostileUpstream(): Promise<void> {
         const pieces = text.match(/[\s\S]{1,7}/g) ?? [];
         const chunk = (delta: object, finish: string | null) =>
           `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'hostile', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        for (const r of REASONING.match(/[\s\S]{1,9}/g) ?? [])
+          res.write(chunk({ reasoning_content: r }, null));
         for (const p of pieces) res.write(chunk({ content: p }, null));
         res.write(chunk({}, 'stop'));
         res.end('data: [DONE]\n\n');
@@ -104,7 +109,9 @@ afterAll(async () => {
 const INSPECT_ANSWER = `(() => {
   const view = document.querySelector('et-app').shadowRoot.querySelector('et-chat-view');
   const messages = [...view.shadowRoot.querySelectorAll('et-chat-message')];
-  const content = messages.at(-1).shadowRoot.querySelector('.content');
+  const root = messages.at(-1).shadowRoot;
+  const content = root.querySelector('.content');
+  const details = root.querySelector('details');
   const all = [...content.querySelectorAll('*')];
   return {
     pwned: window.__pwned ?? null,
@@ -116,6 +123,7 @@ const INSPECT_ANSWER = `(() => {
     strong: content.querySelector('strong')?.textContent ?? null,
     code: content.querySelector('pre code.language-js')?.textContent ?? null,
     items: content.querySelectorAll('li').length,
+    thinking: details ? [details.querySelector('summary').textContent.trim(), details.open, details.querySelector('.reasoning').textContent, details.querySelectorAll('*').length] : null,
   };
 })()`;
 
@@ -158,6 +166,9 @@ describe('model output renders inert', () => {
     expect(facts.strong).toBe('bold');
     expect(facts.code).toBe('const x = "<img src=y onerror=alert(1)>";\n');
     expect(facts.items).toBe(2);
+    // The thinking part is folded apart from the answer, as plain text.
+    expect(facts.thinking).toEqual(['Thinking', false, REASONING, 2]);
+    expect(facts.text).not.toContain('Let me think');
     expect(upstreamHits.filter((h) => !h.startsWith('POST /v1/chat') && h !== 'GET /v1/models')).toEqual([]);
   });
 });
