@@ -128,6 +128,22 @@ describe('the newcomer flow', () => {
     await expect(page.getByRole('button', { name: 'Hello there', exact: true }).count()).resolves.toBe(1);
     expect(requests).toEqual([]);
     expect(await page.evaluate('window.__shift')).toBe(0);
+    await expect(page.getByTestId('announcer').textContent()).resolves.not.toBe('');
+
+    // Regenerate replaces the answer; edit and resend replaces the question and answers anew.
+    const turns = () => page.locator('et-chat-message').count();
+    await answer.getByRole('button', { name: 'Regenerate', exact: true }).click();
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 60_000 });
+    await expect(turns()).resolves.toBe(2);
+    await page.locator('et-chat-message').first().getByRole('button', { name: 'Edit', exact: true }).click();
+    await page.getByRole('textbox', { name: 'Edit message', exact: true }).fill('Hello again');
+    await page.getByRole('button', { name: 'Save and send', exact: true }).click();
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 60_000 });
+    await expect(turns()).resolves.toBe(2);
+    await expect(page.locator('et-chat-message').first().locator('.content').textContent()).resolves.toBe(
+      'Hello again\n',
+    );
+    expect(requests).toEqual([]);
     await expect(page.getByText('Fully local', { exact: true }).isVisible()).resolves.toBe(true);
     expect(serious(await axeViolations(page))).toEqual([]);
     await shoot('chat');
@@ -193,5 +209,19 @@ describe('the newcomer flow', () => {
     await shoot('settings');
     await page.getByRole('link', { name: 'Bench', exact: true }).click();
     await shoot('bench');
+  });
+
+  it('keeps conversations in this browser across a reload, and deletes them', async () => {
+    await page.goto(`${serve.url}#chat`);
+    await page.reload();
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    await saved.getByRole('button', { name: 'Hello again', exact: true }).waitFor();
+    await saved.getByRole('button', { name: 'Hello again', exact: true }).click();
+    await expect(page.locator('et-chat-message').count()).resolves.toBe(2);
+    await saved.getByRole('button', { name: 'Delete conversation: Hello again', exact: true }).click();
+    await expect(saved.getByRole('button', { name: 'Hello again', exact: true }).count()).resolves.toBe(0);
+    await page.reload();
+    await saved.getByRole('button', { name: 'Tell me a long story', exact: true }).waitFor();
+    await expect(saved.getByRole('button', { name: 'Hello again', exact: true }).count()).resolves.toBe(0);
   });
 });

@@ -152,7 +152,12 @@ export class EtChatView extends LitElement {
     const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
     if (index < 0) return;
     const edited: StoredMessage = { ...this.current.messages[index]!, content: event.detail.text };
-    this.current = { ...this.current, messages: [...this.current.messages.slice(0, index), edited] };
+    this.current = {
+      ...this.current,
+      // Editing the first question renames the conversation after it.
+      ...(index === 0 ? { title: titleFrom(edited.content) } : {}),
+      messages: [...this.current.messages.slice(0, index), edited],
+    };
     await this.resetEngine();
     await this.answer();
   }
