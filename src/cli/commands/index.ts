@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { convertCommand } from './convert.ts';
 import { generateCommand } from './generate.ts';
+import { profileCommand } from './profile.ts';
 import { serveCommand } from './serve.ts';
 import { startCommand } from './start.ts';
 import { synthCommand } from './synth.ts';
@@ -12,4 +13,5 @@ export const commands: Command[] = [
   generateCommand,
   serveCommand,
   startCommand,
+  profileCommand,
 ];
