@@ -39,13 +39,17 @@ export interface SamplingOptions {
   maxNewTokens?: number;
   /** Generation stops when the text ends with one of these; they are not part of the answer. */
   stop?: string[];
+  /** Never stop at an end-of-sequence token: exactly maxNewTokens are generated (benchmarks). */
+  ignoreEos?: boolean;
 }
 
 export interface GenerateRequest {
   /** Chat messages, rendered through the model's chat template. */
   messages?: ChatMessage[];
-  /** Raw text, used as is (no chat template). Exactly one of `messages` and `prompt`. */
+  /** Raw text, used as is (no chat template). Exactly one of `messages`, `prompt` and `promptIds`. */
   prompt?: string;
+  /** Token ids run as they are: no template, no tokenizer (benchmarks need prompts of exactly N tokens). */
+  promptIds?: number[];
   sampling?: SamplingOptions;
   /** For templates with a thinking switch (Qwen3 `enable_thinking`). */
   enableThinking?: boolean;

@@ -244,8 +244,14 @@ export class ModelSession {
     const reserve = Math.min(maxNewTokens, Math.floor(contextTokens / 2));
 
     const chat = request.messages !== undefined;
-    if (chat === (request.prompt !== undefined)) {
-      throw new EdgetierError('bad_request', 'Give exactly one of `messages` and `prompt`.');
+    const given = [request.messages, request.prompt, request.promptIds].filter((v) => v !== undefined);
+    if (given.length !== 1) {
+      throw new EdgetierError(
+        'bad_request',
+        request.promptIds === undefined
+          ? 'Give exactly one of `messages` and `prompt`.'
+          : 'Give exactly one of `messages`, `prompt` and `promptIds`.',
+      );
     }
     let promptIds: number[];
     let renderedPrompt = '';
@@ -262,7 +268,14 @@ export class ModelSession {
       promptIds = rendered.ids;
       renderedPrompt = rendered.text;
     } else {
-      promptIds = this.tokenizer.encode(request.prompt ?? '');
+      promptIds = request.promptIds
+        ? request.promptIds.map((id) => {
+            if (!Number.isInteger(id) || id < 0) {
+              throw new EdgetierError('bad_request', `promptIds must be non-negative integers, got ${id}.`);
+            }
+            return id;
+          })
+        : this.tokenizer.encode(request.prompt ?? '');
       if (promptIds.length + reserve > contextTokens) {
         throw new EdgetierError(
           'context_overflow',
@@ -341,6 +354,7 @@ export class ModelSession {
         input_ids,
         attention_mask,
         max_new_tokens: newTokenLimit,
+        ...(sampling.ignoreEos ? { min_new_tokens: newTokenLimit } : {}),
         do_sample: temperature > 0,
         ...(temperature > 0 ? { temperature } : {}),
         ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),

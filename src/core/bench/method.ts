@@ -1,0 +1,162 @@
+/**
+ * The benchmark method, shared by `edgetier bench` (Node driving onnxruntime-node and headless
+ * Chromium) and the app's Bench view (the visitor's own browser), so both produce the same numbers
+ * the same way. llama-bench conventions:
+ *
+ * - `pp N`: a prompt of exactly N synthetic token ids (no template, no tokenizer) is prefilled into
+ *   an empty KV cache; tokens/s = N / time to first token (the prefill plus one sampling step).
+ * - `tg N`: after a 1-token prompt, N + 1 tokens are generated with EOS ignored; tokens/s = N /
+ *   time from the first to the last token (N decode steps, the prefill excluded).
+ * - Each of `warmup` runs first (not counted), then `reps` counted runs; mean ± sample sd.
+ * - Load: cold = the first load (download or cache fill, then session init), warm = a second load
+ *   of the same files right after unloading.
+ *
+ * Pure: an engine comes in through the BenchTarget interface; no Node or DOM API here.
+ */
+import type { GenerationMetrics } from '../metrics.ts';
+import { type Summary, summarize } from './stats.ts';
+
+export interface BenchParams {
+  /** Prompt tokens of the prompt-processing test. */
+  pp: number;
+  /** Generated tokens of the text-generation test. */
+  tg: number;
+  /** Counted repetitions. */
+  reps: number;
+  /** Uncounted runs before the counted ones. */
+  warmup: number;
+}
+
+export const DEFAULT_BENCH_PARAMS: Readonly<BenchParams> = { pp: 128, tg: 64, reps: 5, warmup: 1 };
+
+export interface LoadTiming {
+  /** Wall time of the whole load, as the caller saw it. */
+  totalMs: number;
+  /** Fetching files (0 for a folder on disk); null where the engine cannot tell. */
+  downloadMs: number | null;
+  /** Building the inference session; null where the engine cannot tell. */
+  initMs: number | null;
+}
+
+export interface PeakMemory {
+  bytes: number | null;
+  /** What `bytes` counts, or why it is null. */
+  note: string;
+}
+
+/** One engine configuration as the method sees it; the caller binds device, dtype and threads. */
+export interface BenchTarget {
+  /** `cold`: the first load, with nothing cached for it. */
+  load(cold: boolean): Promise<LoadTiming>;
+  unload(): Promise<void>;
+  /** Forgets the KV cache, then generates exactly `newTokens` (EOS ignored) after `promptIds`. */
+  generate(promptIds: number[], newTokens: number): Promise<GenerationMetrics>;
+  peakMemory(): Promise<PeakMemory>;
+}
+
+export interface ConfigMeasurement {
+  ppTokPerSec: Summary;
+  tgTokPerSec: Summary;
+  ttftMs: Summary;
+  coldLoad: LoadTiming;
+  warmLoad: LoadTiming;
+  peakMemory: PeakMemory;
+}
+
+export type BenchStep =
+  | { kind: 'load'; cold: boolean }
+  | { kind: 'run'; test: 'pp' | 'tg'; rep: number; of: number; warmup: boolean };
+
+/**
+ * Token ids for a synthetic prompt: seeded, reproducible, spread over the vocabulary but clear of
+ * the first ids (where tokenizers keep their special tokens).
+ */
+export function syntheticPromptIds(n: number, vocabSize: number, seed = 1): number[] {
+  const low = vocabSize > 1000 ? 256 : 1;
+  const span = Math.max(1, vocabSize - low);
+  let state = seed >>> 0 || 1;
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    ids.push(low + (state % span));
+  }
+  return ids;
+}
+
+/** pp tokens/s of one run; throws when the engine did not prefill exactly the N tokens asked. */
+export function ppTokPerSec(metrics: GenerationMetrics, n: number): number {
+  if (metrics.prefillTokens !== n || metrics.cachedPromptTokens !== 0) {
+    throw new Error(
+      `pp ${n}: the engine prefilled ${metrics.prefillTokens} tokens (${metrics.cachedPromptTokens} cached), not ${n}.`,
+    );
+  }
+  if (!(metrics.ttftMs > 0)) throw new Error(`pp ${n}: no time to first token was measured.`);
+  return (n * 1000) / metrics.ttftMs;
+}
+
+/** tg tokens/s of one run; throws when the engine did not decode exactly N tokens. */
+export function tgTokPerSec(metrics: GenerationMetrics, n: number): number {
+  if (metrics.decodeTokens !== n) {
+    throw new Error(`tg ${n}: the engine decoded ${metrics.decodeTokens} tokens, not ${n}.`);
+  }
+  if (!(metrics.decodeTokPerSec > 0)) throw new Error(`tg ${n}: no decode time was measured.`);
+  return metrics.decodeTokPerSec;
+}
+
+/** Runs the whole method on one configuration; the target is unloaded at the end, even on error. */
+export async function measureConfig(
+  target: BenchTarget,
+  params: BenchParams,
+  vocabSize: number,
+  onStep?: (step: BenchStep) => void,
+): Promise<ConfigMeasurement> {
+  const ppIds = syntheticPromptIds(params.pp, vocabSize, 1);
+  const tgIds = syntheticPromptIds(1, vocabSize, 2);
+  try {
+    onStep?.({ kind: 'load', cold: true });
+    const coldLoad = await target.load(true);
+    await target.unload();
+    onStep?.({ kind: 'load', cold: false });
+    const warmLoad = await target.load(false);
+    const pp: number[] = [];
+    const tg: number[] = [];
+    const ttft: number[] = [];
+    const total = params.warmup + params.reps;
+    for (let i = 0; i < total; i++) {
+      const warmup = i < params.warmup;
+      const rep = warmup ? i + 1 : i - params.warmup + 1;
+      const of = warmup ? params.warmup : params.reps;
+      if (params.pp > 0) {
+        onStep?.({ kind: 'run', test: 'pp', rep, of, warmup });
+        const m = await target.generate(ppIds, 1);
+        const speed = ppTokPerSec(m, params.pp);
+        if (!warmup) {
+          pp.push(speed);
+          ttft.push(m.ttftMs);
+        }
+      }
+      if (params.tg > 0) {
+        onStep?.({ kind: 'run', test: 'tg', rep, of, warmup });
+        const m = await target.generate(tgIds, params.tg + 1);
+        const speed = tgTokPerSec(m, params.tg);
+        if (!warmup) tg.push(speed);
+      }
+    }
+    const peakMemory = await target.peakMemory();
+    return {
+      ppTokPerSec: summarize(pp),
+      tgTokPerSec: summarize(tg),
+      ttftMs: summarize(ttft),
+      coldLoad,
+      warmLoad,
+      peakMemory,
+    };
+  } finally {
+    await target.unload().catch(() => undefined);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Renders a BenchReport as a Markdown table (llama-bench style: "mean ± sd"), CSV and an SVG bar
+ * chart. Pure string building, no Node or DOM API: the CLI writes the files, the app shows and
+ * downloads the same text.
+ */
+import { type BenchReport, type BenchRow, type BenchStats, rowLabel } from './schema.ts';
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+export function formatStats(stats: BenchStats | null, digits = 2): string {
+  if (!stats) return '—';
+  return `${fixed(stats.mean, digits)} ± ${fixed(stats.sd, digits)}`;
+}
+
+function formatMs(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '—' : fixed(ms, 0);
+}
+
+function formatMiB(bytes: number | null): string {
+  return bytes === null ? '—' : fixed(bytes / 1024 ** 2, 0);
+}
+
+/** Pipes and newlines would break a table cell. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+function environmentLines(report: BenchReport): string[] {
+  const e = report.environment;
+  const gpu = e.webgpu
+    ? `${e.webgpu.vendor} ${e.webgpu.architecture}${e.webgpu.is_fallback_adapter ? ' (software fallback adapter)' : ''}`
+    : `none${e.webgpu_unavailable_reason ? ` (${e.webgpu_unavailable_reason})` : ''}`;
+  const lines = [
+    `- CPU: ${e.cpu_model ?? 'unknown'}, ${e.cpu_cores} logical cores; OS: ${e.os}`,
+    `- Node ${e.node_version ?? '—'}; browser ${e.browser_version ?? '—'}; WebGPU adapter: ${gpu}`,
+    `- onnxruntime-node ${e.onnxruntime_node_version ?? '—'}, onnxruntime-web ${e.onnxruntime_web_version ?? '—'}, ` +
+      `transformers.js ${e.transformers_version ?? '—'}`,
+  ];
+  if (e.load_average)
+    lines.push(`- load average at start: ${e.load_average.map((v) => fixed(v, 2)).join(', ')}`);
+  for (const m of report.models) {
+    lines.push(
+      `- model ${m.id}${m.synthetic ? `: synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''} (random weights; speed is real)` : ''}`,
+    );
+  }
+  return lines;
+}
+
+export function toMarkdown(report: BenchReport): string {
+  const { pp, tg, reps, warmup } = report.params;
+  const header = [
+    'model',
+    'engine',
+    'device',
+    'dtype',
+    'threads',
+    'ORT build',
+    `pp${pp} tok/s`,
+    `tg${tg} tok/s`,
+    'TTFT ms',
+    'load cold / warm ms',
+    'peak MiB',
+    'note',
+  ];
+  const lines = [
+    `# edgetier bench`,
+    '',
+    `\`${report.command}\` — ${report.created_at}; ${reps} repetitions after ${warmup} warm-up, mean ± sd.`,
+    '',
+    ...environmentLines(report),
+    '',
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, i) => (i >= 4 && i <= 10 ? '---:' : '---')).join(' | ')} |`,
+  ];
+  for (const row of report.rows) {
+    const load = row.load ? `${formatMs(row.load.cold_ms)} / ${formatMs(row.load.warm_ms)}` : '—';
+    const note = row.error
+      ? `error (${row.error.code}): ${row.error.message}`
+      : row.is_default
+        ? 'edgetier default'
+        : '';
+    lines.push(
+      `| ${[
+        row.model,
+        row.engine,
+        row.device,
+        row.dtype,
+        row.threads > 0 ? String(row.threads) : 'auto',
+        row.ort_build,
+        formatStats(row.pp_tok_s),
+        formatStats(row.tg_tok_s),
+        row.ttft_ms ? fixed(row.ttft_ms.mean, 0) : '—',
+        load,
+        formatMiB(row.peak_memory_bytes),
+        note,
+      ]
+        .map(cell)
+        .join(' | ')} |`,
+    );
+  }
+  if (report.ratios.length > 0) {
+    lines.push('', '## Ratios', '');
+    for (const r of report.ratios) {
+      lines.push(
+        `- ${r.label}: pp ${r.pp === null ? '—' : `${fixed(r.pp, 2)}×`}, tg ${r.tg === null ? '—' : `${fixed(r.tg, 2)}×`} ` +
+          `(${r.numerator} against ${r.denominator})`,
+      );
+    }
+  }
+  if (report.notes.length > 0) lines.push('', '## Notes', '', ...report.notes.map((n) => `- ${n}`));
+  return `${lines.join('\n')}\n`;
+}
+
+const CSV_HEADER = [
+  'model',
+  'engine',
+  'device',
+  'dtype',
+  'threads',
+  'ort_build',
+  'is_default',
+  'pp_tokens',
+  'pp_tok_s_mean',
+  'pp_tok_s_sd',
+  'tg_tokens',
+  'tg_tok_s_mean',
+  'tg_tok_s_sd',
+  'ttft_ms_mean',
+  'ttft_ms_sd',
+  'reps',
+  'load_cold_ms',
+  'load_warm_ms',
+  'peak_memory_bytes',
+  'error',
+];
+
+function csvField(value: string | number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function toCsv(report: BenchReport): string {
+  const rows = report.rows.map((r: BenchRow) =>
+    [
+      r.model,
+      r.engine,
+      r.device,
+      r.dtype,
+      r.threads,
+      r.ort_build,
+      r.is_default,
+      report.params.pp,
+      r.pp_tok_s?.mean,
+      r.pp_tok_s?.sd,
+      report.params.tg,
+      r.tg_tok_s?.mean,
+      r.tg_tok_s?.sd,
+      r.ttft_ms?.mean,
+      r.ttft_ms?.sd,
+      report.params.reps,
+      r.load?.cold_ms,
+      r.load?.warm_ms,
+      r.peak_memory_bytes,
+      r.error ? `${r.error.code}: ${r.error.message}` : null,
+    ]
+      .map(csvField)
+      .join(','),
+  );
+  return `${[CSV_HEADER.join(','), ...rows].join('\n')}\n`;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const CHART = { labelWidth: 300, panelWidth: 260, gap: 40, rowHeight: 22, top: 48, bottom: 16 } as const;
+
+/**
+ * Two panels side by side (pp tok/s, tg tok/s), one bar per row with a ±sd whisker, each panel on
+ * its own scale (prefill runs many times faster than decode). Failed rows show their error code.
+ */
+export function toSvg(report: BenchReport): string {
+  const { labelWidth, panelWidth, gap, rowHeight, top, bottom } = CHART;
+  const width = labelWidth + 2 * panelWidth + gap + 20;
+  const height = top + report.rows.length * rowHeight + bottom;
+  const panels = [
+    { title: `pp${report.params.pp} tok/s`, pick: (r: BenchRow) => r.pp_tok_s, x: labelWidth },
+    {
+      title: `tg${report.params.tg} tok/s`,
+      pick: (r: BenchRow) => r.tg_tok_s,
+      x: labelWidth + panelWidth + gap,
+    },
+  ];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="8" y="16" font-size="13" font-weight="bold">${escapeXml(`edgetier bench: mean ± sd over ${report.params.reps} reps`)}</text>`,
+  ];
+  report.rows.forEach((row, i) => {
+    const y = top + i * rowHeight;
+    const label = `${rowLabel(row)}${row.is_default ? ' *' : ''}`;
+    out.push(`<text x="8" y="${y + 14}">${escapeXml(label)}</text>`);
+  });
+  for (const panel of panels) {
+    const max = Math.max(0, ...report.rows.map((r) => (panel.pick(r)?.mean ?? 0) + (panel.pick(r)?.sd ?? 0)));
+    const scale = max > 0 ? (panelWidth - 50) / max : 0;
+    out.push(`<text x="${panel.x}" y="${top - 10}" font-weight="bold">${escapeXml(panel.title)}</text>`);
+    out.push(
+      `<line x1="${panel.x}" y1="${top - 4}" x2="${panel.x}" y2="${height - bottom}" stroke="#888888"/>`,
+    );
+    report.rows.forEach((row, i) => {
+      const y = top + i * rowHeight;
+      const stats = panel.pick(row);
+      if (!stats) {
+        const why = row.error ? `error: ${row.error.code}` : 'not run';
+        out.push(`<text x="${panel.x + 4}" y="${y + 14}" fill="#b00020">${escapeXml(why)}</text>`);
+        return;
+      }
+      const w = (stats.mean * scale).toFixed(1);
+      const fill =
+        row.engine === 'edgetier'
+          ? row.is_default
+            ? '#1f6feb'
+            : '#6ea8fe'
+          : row.engine === 'native'
+            ? '#2da44e'
+            : '#d4a72c';
+      out.push(`<rect x="${panel.x}" y="${y + 4}" width="${w}" height="${rowHeight - 8}" fill="${fill}"/>`);
+      const lo = (Math.max(0, stats.mean - stats.sd) * scale + panel.x).toFixed(1);
+      const hi = ((stats.mean + stats.sd) * scale + panel.x).toFixed(1);
+      out.push(
+        `<line x1="${lo}" y1="${y + rowHeight / 2}" x2="${hi}" y2="${y + rowHeight / 2}" stroke="#000000"/>`,
+      );
+      const tx = ((stats.mean + stats.sd) * scale + panel.x + 4).toFixed(1);
+      out.push(`<text x="${tx}" y="${y + 14}">${fixed(stats.mean, 1)}</text>`);
+    });
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

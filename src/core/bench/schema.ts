@@ -1,0 +1,251 @@
+/**
+ * The benchmark report: one JSON document, the same from `edgetier bench` and from the app's Bench
+ * view, so results from many devices can be gathered and compared. snake_case, units in the names.
+ * BENCH_SCHEMA names the version; a change of meaning bumps it. Documented in bench/README.md.
+ */
+import type { BenchParams, ConfigMeasurement, LoadTiming } from './method.ts';
+import type { Summary } from './stats.ts';
+
+export const BENCH_SCHEMA = 'edgetier-bench/1';
+
+/** Who runs the model in a row. */
+export type BenchEngine =
+  /** edgetier's engine: the worker (wasm/webgpu) or NodeEngine (cpu). */
+  | 'edgetier'
+  /** Stock @huggingface/transformers `pipeline('text-generation')` with its defaults, same browser. */
+  | 'transformers.js'
+  /** onnxruntime-node on the same model file, through edgetier's NodeEngine: the native ceiling. */
+  | 'native';
+
+export interface BenchStats {
+  mean: number;
+  sd: number;
+  n: number;
+  values: number[];
+}
+
+export interface BenchLoad {
+  cold_ms: number;
+  cold_download_ms: number | null;
+  cold_init_ms: number | null;
+  warm_ms: number;
+  warm_download_ms: number | null;
+  warm_init_ms: number | null;
+}
+
+export interface BenchRow {
+  model: string;
+  engine: BenchEngine;
+  device: 'cpu' | 'wasm' | 'webgpu';
+  /** The dtype asked for ('default' for the stock baseline before it reports one). */
+  dtype: string;
+  /** Threads asked for; 0 means the runtime's own choice. */
+  threads: number;
+  /** ORT build: 'jspi' | 'wasm' | 'webgpu' (asyncify) in the browser, 'onnxruntime-node' natively. */
+  ort_build: string;
+  /** This row is edgetier's default WASM configuration (what the backend planner picks). */
+  is_default: boolean;
+  pp_tok_s: BenchStats | null;
+  tg_tok_s: BenchStats | null;
+  /** Time to first token after the pp-N prompt. */
+  ttft_ms: BenchStats | null;
+  load: BenchLoad | null;
+  peak_memory_bytes: number | null;
+  /** What peak_memory_bytes counts, or why it is null. */
+  peak_memory_note: string;
+  /** Set when this configuration could not run; the measurements are then null. */
+  error: { code: string; message: string } | null;
+}
+
+export interface BenchWebGpu {
+  vendor: string;
+  architecture: string;
+  description: string;
+  is_fallback_adapter: boolean;
+}
+
+export interface BenchEnvironment {
+  cpu_model: string | null;
+  /** Logical cores (os.cpus() in Node, navigator.hardwareConcurrency in a browser). */
+  cpu_cores: number;
+  os: string;
+  node_version: string | null;
+  browser_version: string | null;
+  /** null: no browser rows, or the browser has no WebGPU adapter (see webgpu_unavailable_reason). */
+  webgpu: BenchWebGpu | null;
+  webgpu_unavailable_reason: string | null;
+  cross_origin_isolated: boolean | null;
+  jspi: boolean | null;
+  onnxruntime_node_version: string | null;
+  onnxruntime_web_version: string | null;
+  transformers_version: string | null;
+  /** 1/5/15-minute load averages at the start (Node only): other work on the machine skews results. */
+  load_average: number[] | null;
+}
+
+export interface BenchModel {
+  id: string;
+  synthetic: boolean;
+  mirrors: string | null;
+  vocab_size: number;
+}
+
+export interface BenchRatio {
+  /** e.g. "edgetier default wasm / stock transformers.js". */
+  label: string;
+  numerator: string;
+  denominator: string;
+  pp: number | null;
+  tg: number | null;
+}
+
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  created_at: string;
+  /** The command line (CLI) or "app" (Bench view). */
+  command: string;
+  params: BenchParams;
+  environment: BenchEnvironment;
+  models: BenchModel[];
+  rows: BenchRow[];
+  ratios: BenchRatio[];
+  /** Deviations from the method a reader must know (e.g. where the stock setup's files came from). */
+  notes: string[];
+}
+
+export function toStats(summary: Summary): BenchStats {
+  return { mean: summary.mean, sd: summary.sd, n: summary.n, values: summary.values };
+}
+
+export function toLoad(cold: LoadTiming, warm: LoadTiming): BenchLoad {
+  return {
+    cold_ms: cold.totalMs,
+    cold_download_ms: cold.downloadMs,
+    cold_init_ms: cold.initMs,
+    warm_ms: warm.totalMs,
+    warm_download_ms: warm.downloadMs,
+    warm_init_ms: warm.initMs,
+  };
+}
+
+export type RowKey = Pick<BenchRow, 'model' | 'engine' | 'device' | 'dtype' | 'threads' | 'ort_build'> & {
+  is_default?: boolean;
+};
+
+/** A row from a measurement or an error. */
+export function benchRow(
+  key: RowKey,
+  outcome: ConfigMeasurement | { code: string; message: string },
+): BenchRow {
+  const base = { ...key, is_default: key.is_default ?? false };
+  if ('code' in outcome) {
+    return {
+      ...base,
+      pp_tok_s: null,
+      tg_tok_s: null,
+      ttft_ms: null,
+      load: null,
+      peak_memory_bytes: null,
+      peak_memory_note: 'not measured: the configuration failed',
+      error: { code: outcome.code, message: outcome.message },
+    };
+  }
+  return {
+    ...base,
+    pp_tok_s: outcome.ppTokPerSec.n > 0 ? toStats(outcome.ppTokPerSec) : null,
+    tg_tok_s: outcome.tgTokPerSec.n > 0 ? toStats(outcome.tgTokPerSec) : null,
+    ttft_ms: outcome.ttftMs.n > 0 ? toStats(outcome.ttftMs) : null,
+    load: toLoad(outcome.coldLoad, outcome.warmLoad),
+    peak_memory_bytes: outcome.peakMemory.bytes,
+    peak_memory_note: outcome.peakMemory.note,
+    error: null,
+  };
+}
+
+/** A short human label for a row: "edgetier wasm q8 2t (jspi)". */
+export function rowLabel(row: BenchRow): string {
+  const engine = row.engine === 'transformers.js' ? 'stock transformers.js' : row.engine;
+  const threads = row.threads > 0 ? `${row.threads}t` : 'auto-threads';
+  return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})`;
+}
+
+function ratio(a: BenchStats | null, b: BenchStats | null): number | null {
+  if (!a || !b || !(b.mean > 0)) return null;
+  return a.mean / b.mean;
+}
+
+/**
+ * edgetier's default WASM row against the stock transformers.js row and against the fastest native
+ * row (by tg) of the same model: the ratios the report states.
+ */
+export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
+  const out: BenchRatio[] = [];
+  for (const edge of rows.filter((r) => r.is_default && r.engine === 'edgetier' && !r.error)) {
+    const sameModel = rows.filter((r) => r.model === edge.model && !r.error);
+    const stock = sameModel.find((r) => r.engine === 'transformers.js');
+    const native = sameModel
+      .filter((r) => r.device === 'cpu')
+      .sort((a, b) => (b.tg_tok_s?.mean ?? 0) - (a.tg_tok_s?.mean ?? 0))[0];
+    for (const [name, other] of [
+      ['stock transformers.js', stock],
+      ['native onnxruntime-node (fastest cpu row)', native],
+    ] as const) {
+      if (!other) continue;
+      out.push({
+        label: `edgetier default wasm / ${name}`,
+        numerator: rowLabel(edge),
+        denominator: rowLabel(other),
+        pp: ratio(edge.pp_tok_s, other.pp_tok_s),
+        tg: ratio(edge.tg_tok_s, other.tg_tok_s),
+      });
+    }
+  }
+  return out;
+}
+
+/** Checks a parsed document against the schema; returns the problems found (empty when valid). */
+export function validateBenchReport(value: unknown): string[] {
+  const problems: string[] = [];
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(value)) return ['the report is not a JSON object'];
+  if (value.schema !== BENCH_SCHEMA)
+    problems.push(`schema is ${JSON.stringify(value.schema)}, not "${BENCH_SCHEMA}"`);
+  for (const key of ['created_at', 'command'] as const)
+    if (typeof value[key] !== 'string') problems.push(`${key} must be a string`);
+  const params = value.params;
+  if (!isObject(params)) problems.push('params must be an object');
+  else
+    for (const key of ['pp', 'tg', 'reps', 'warmup'])
+      if (!Number.isInteger(params[key])) problems.push(`params.${key} must be an integer`);
+  const env = value.environment;
+  if (!isObject(env)) problems.push('environment must be an object');
+  else {
+    if (!Number.isInteger(env.cpu_cores)) problems.push('environment.cpu_cores must be an integer');
+    if (typeof env.os !== 'string') problems.push('environment.os must be a string');
+  }
+  if (!Array.isArray(value.models)) problems.push('models must be an array');
+  if (!Array.isArray(value.ratios)) problems.push('ratios must be an array');
+  if (!Array.isArray(value.notes)) problems.push('notes must be an array');
+  if (!Array.isArray(value.rows)) return [...problems, 'rows must be an array'];
+  value.rows.forEach((row: unknown, i) => {
+    if (!isObject(row)) {
+      problems.push(`rows[${i}] must be an object`);
+      return;
+    }
+    for (const key of ['model', 'engine', 'device', 'dtype', 'ort_build', 'peak_memory_note'])
+      if (typeof row[key] !== 'string') problems.push(`rows[${i}].${key} must be a string`);
+    if (!Number.isInteger(row.threads)) problems.push(`rows[${i}].threads must be an integer`);
+    if (typeof row.is_default !== 'boolean') problems.push(`rows[${i}].is_default must be a boolean`);
+    const failed = row.error !== null;
+    if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
+      problems.push(`rows[${i}].error must be null or {code, message}`);
+    for (const key of ['pp_tok_s', 'tg_tok_s', 'ttft_ms']) {
+      const s = row[key];
+      if (s === null) continue;
+      if (!isObject(s) || typeof s.mean !== 'number' || typeof s.sd !== 'number' || !Array.isArray(s.values))
+        problems.push(`rows[${i}].${key} must be null or {mean, sd, n, values}`);
+    }
+  });
+  return problems;
+}

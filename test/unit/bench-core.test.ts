@@ -1,0 +1,284 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type BenchTarget,
+  measureConfig,
+  ppTokPerSec,
+  syntheticPromptIds,
+  tgTokPerSec,
+} from '../../src/core/bench/method.ts';
+import { toCsv, toMarkdown, toSvg } from '../../src/core/bench/render.ts';
+import {
+  BENCH_SCHEMA,
+  type BenchReport,
+  type BenchRow,
+  benchRow,
+  computeRatios,
+  validateBenchReport,
+} from '../../src/core/bench/schema.ts';
+import { agreeWithinSpread, mean, sampleSd, summarize } from '../../src/core/bench/stats.ts';
+import type { GenerationMetrics } from '../../src/core/metrics.ts';
+
+function metrics(partial: Partial<GenerationMetrics>): GenerationMetrics {
+  return {
+    prefillTokens: 0,
+    cachedPromptTokens: 0,
+    ttftMs: 0,
+    prefillTokPerSec: 0,
+    decodeTokens: 0,
+    decodeTokPerSec: 0,
+    itlP50Ms: 0,
+    itlP95Ms: 0,
+    totalMs: 0,
+    ...partial,
+  };
+}
+
+describe('bench statistics', () => {
+  it('gives mean and sample standard deviation (n - 1), as llama-bench does', () => {
+    expect(mean([2, 4, 4, 4, 5, 5, 7, 9])).toBe(5);
+    expect(sampleSd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(2.138089935, 8);
+    expect(sampleSd([3])).toBe(0);
+    expect(summarize([1, 3])).toEqual({ mean: 2, sd: Math.SQRT2, n: 2, values: [1, 3] });
+  });
+
+  it('says whether two runs agree within the spread they report', () => {
+    expect(agreeWithinSpread(summarize([10, 12]), summarize([12.5, 13.5]))).toBe(true); // 11 vs 13, sd 1.41+0.71
+    expect(agreeWithinSpread(summarize([10, 10.2]), summarize([12, 12.2]))).toBe(false);
+    expect(agreeWithinSpread(summarize([100]), summarize([101.5]))).toBe(true); // within the 2 % floor
+  });
+});
+
+describe('bench method', () => {
+  it('makes reproducible synthetic prompts clear of the special-token ids', () => {
+    const a = syntheticPromptIds(128, 49152, 1);
+    expect(a).toHaveLength(128);
+    expect(syntheticPromptIds(128, 49152, 1)).toEqual(a);
+    expect(syntheticPromptIds(128, 49152, 2)).not.toEqual(a);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(256);
+    expect(Math.max(...a)).toBeLessThan(49152);
+    expect(new Set(a).size).toBeGreaterThan(100);
+    const tiny = syntheticPromptIds(50, 300, 1);
+    expect(Math.min(...tiny)).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...tiny)).toBeLessThan(300);
+  });
+
+  it('computes pp = N / time to first token and tg over the decode steps, and refuses short runs', () => {
+    expect(ppTokPerSec(metrics({ prefillTokens: 128, ttftMs: 400 }), 128)).toBe(320);
+    expect(() =>
+      ppTokPerSec(metrics({ prefillTokens: 120, cachedPromptTokens: 8, ttftMs: 400 }), 128),
+    ).toThrow('pp 128: the engine prefilled 120 tokens (8 cached), not 128.');
+    expect(tgTokPerSec(metrics({ decodeTokens: 64, decodeTokPerSec: 21.5 }), 64)).toBe(21.5);
+    expect(() => tgTokPerSec(metrics({ decodeTokens: 12, decodeTokPerSec: 30 }), 64)).toThrow(
+      'tg 64: the engine decoded 12 tokens, not 64.',
+    );
+  });
+
+  it('loads cold then warm, leaves warm-up runs out and unloads at the end', async () => {
+    const calls: string[] = [];
+    let run = 0;
+    const target: BenchTarget = {
+      async load(cold) {
+        calls.push(cold ? 'load cold' : 'load warm');
+        return { totalMs: cold ? 900 : 300, downloadMs: cold ? 600 : 0, initMs: 300 };
+      },
+      async unload() {
+        calls.push('unload');
+      },
+      async generate(ids, n) {
+        calls.push(`generate ${ids.length} ${n}`);
+        run++;
+        // Warm-up (runs 1-2) is slow; the counted runs alternate.
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: run <= 2 ? 1000 : run % 4 === 3 ? 100 : 200 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: run <= 2 ? 1 : run % 4 === 0 ? 10 : 20 });
+      },
+      async peakMemory() {
+        return { bytes: 1234, note: 'test' };
+      },
+    };
+    const m = await measureConfig(target, { pp: 16, tg: 4, reps: 2, warmup: 1 }, 1000);
+    expect(calls).toEqual([
+      'load cold',
+      'unload',
+      'load warm',
+      'generate 16 1',
+      'generate 1 5',
+      'generate 16 1',
+      'generate 1 5',
+      'generate 16 1',
+      'generate 1 5',
+      'unload',
+    ]);
+    expect(m.ppTokPerSec.values).toEqual([160, 80]);
+    expect(m.tgTokPerSec.values).toEqual([10, 20]);
+    expect(m.ttftMs.values).toEqual([100, 200]);
+    expect(m.coldLoad.downloadMs).toBe(600);
+    expect(m.peakMemory.bytes).toBe(1234);
+  });
+});
+
+const stats = (mean: number, sd: number) => ({ mean, sd, n: 2, values: [mean - sd, mean + sd] });
+
+function row(partial: Partial<BenchRow>): BenchRow {
+  return {
+    ...benchRow(
+      { model: 'twin', engine: 'edgetier', device: 'wasm', dtype: 'q8', threads: 2, ort_build: 'jspi' },
+      { code: 'x', message: 'y' },
+    ),
+    error: null,
+    peak_memory_note: '',
+    ...partial,
+  };
+}
+
+function sampleReport(): BenchReport {
+  const rows = [
+    row({
+      engine: 'native',
+      device: 'cpu',
+      dtype: 'q4',
+      ort_build: 'onnxruntime-node',
+      pp_tok_s: stats(800, 10),
+      tg_tok_s: stats(80, 2),
+      ttft_ms: stats(160, 2),
+      load: {
+        cold_ms: 500,
+        cold_download_ms: 0,
+        cold_init_ms: 500,
+        warm_ms: 300,
+        warm_download_ms: 0,
+        warm_init_ms: 300,
+      },
+      peak_memory_bytes: 512 * 1024 ** 2,
+    }),
+    row({ is_default: true, pp_tok_s: stats(200, 5), tg_tok_s: stats(20, 1), ttft_ms: stats(640, 10) }),
+    row({
+      engine: 'transformers.js',
+      dtype: 'default',
+      threads: 1,
+      ort_build: 'webgpu',
+      pp_tok_s: stats(100, 5),
+      tg_tok_s: stats(10, 0.5),
+    }),
+    row({
+      dtype: 'fp16',
+      error: { code: 'unsupported_dtype', message: 'no onnx/model_fp16.onnx | rebuild' },
+    }),
+  ];
+  return {
+    schema: BENCH_SCHEMA,
+    created_at: '2026-01-01T00:00:00.000Z',
+    command: 'edgetier bench twin',
+    params: { pp: 128, tg: 64, reps: 2, warmup: 1 },
+    environment: {
+      cpu_model: 'Test CPU',
+      cpu_cores: 2,
+      os: 'Debian',
+      node_version: 'v20.0.0',
+      browser_version: 'Chromium 1 (headless)',
+      webgpu: { vendor: 'google', architecture: 'swiftshader', description: '', is_fallback_adapter: true },
+      webgpu_unavailable_reason: null,
+      cross_origin_isolated: true,
+      jspi: true,
+      onnxruntime_node_version: '1.30.0',
+      onnxruntime_web_version: '1.31.0-dev',
+      transformers_version: '4.3.1',
+      load_average: [1, 2, 3],
+    },
+    models: [{ id: 'twin', synthetic: true, mirrors: 'Org/Model', vocab_size: 49152 }],
+    rows,
+    ratios: computeRatios(rows),
+    notes: ['a note'],
+  };
+}
+
+describe('bench report', () => {
+  it('states edgetier default WASM as ratios to stock transformers.js and to the fastest native row', () => {
+    expect(sampleReport().ratios).toEqual([
+      {
+        label: 'edgetier default wasm / stock transformers.js',
+        numerator: 'edgetier wasm q8 2t (jspi)',
+        denominator: 'stock transformers.js wasm default 1t (webgpu)',
+        pp: 2,
+        tg: 2,
+      },
+      {
+        label: 'edgetier default wasm / native onnxruntime-node (fastest cpu row)',
+        numerator: 'edgetier wasm q8 2t (jspi)',
+        denominator: 'native cpu q4 2t (onnxruntime-node)',
+        pp: 0.25,
+        tg: 0.25,
+      },
+    ]);
+  });
+
+  it('validates the schema and names each problem', () => {
+    expect(validateBenchReport(JSON.parse(JSON.stringify(sampleReport())))).toEqual([]);
+    const bad = JSON.parse(JSON.stringify(sampleReport()));
+    bad.schema = 'other/1';
+    bad.rows[0].threads = 'two';
+    bad.rows[1].tg_tok_s = { mean: 'fast' };
+    delete bad.params.reps;
+    expect(validateBenchReport(bad)).toEqual([
+      'schema is "other/1", not "edgetier-bench/1"',
+      'params.reps must be an integer',
+      'rows[0].threads must be an integer',
+      'rows[1].tg_tok_s must be null or {mean, sd, n, values}',
+    ]);
+    expect(validateBenchReport([])).toEqual(['the report is not a JSON object']);
+  });
+
+  it('renders the Markdown table with mean ± sd, the ratios and the errors', () => {
+    expect(toMarkdown(sampleReport())).toBe(`# edgetier bench
+
+\`edgetier bench twin\` — 2026-01-01T00:00:00.000Z; 2 repetitions after 1 warm-up, mean ± sd.
+
+- CPU: Test CPU, 2 logical cores; OS: Debian
+- Node v20.0.0; browser Chromium 1 (headless); WebGPU adapter: google swiftshader (software fallback adapter)
+- onnxruntime-node 1.30.0, onnxruntime-web 1.31.0-dev, transformers.js 4.3.1
+- load average at start: 1.00, 2.00, 3.00
+- model twin: synthetic shape twin of Org/Model (random weights; speed is real)
+
+| model | engine | device | dtype | threads | ORT build | pp128 tok/s | tg64 tok/s | TTFT ms | load cold / warm ms | peak MiB | note |
+| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| twin | native | cpu | q4 | 2 | onnxruntime-node | 800.00 ± 10.00 | 80.00 ± 2.00 | 160 | 500 / 300 | 512 |  |
+| twin | edgetier | wasm | q8 | 2 | jspi | 200.00 ± 5.00 | 20.00 ± 1.00 | 640 | — | — | edgetier default |
+| twin | transformers.js | wasm | default | 1 | webgpu | 100.00 ± 5.00 | 10.00 ± 0.50 | — | — | — |  |
+| twin | edgetier | wasm | fp16 | 2 | jspi | — | — | — | — | — | error (unsupported_dtype): no onnx/model_fp16.onnx \\| rebuild |
+
+## Ratios
+
+- edgetier default wasm / stock transformers.js: pp 2.00×, tg 2.00× (edgetier wasm q8 2t (jspi) against stock transformers.js wasm default 1t (webgpu))
+- edgetier default wasm / native onnxruntime-node (fastest cpu row): pp 0.25×, tg 0.25× (edgetier wasm q8 2t (jspi) against native cpu q4 2t (onnxruntime-node))
+
+## Notes
+
+- a note
+`);
+  });
+
+  it('renders CSV with one line per row, quoting where needed', () => {
+    const lines = toCsv(sampleReport()).trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      'model,engine,device,dtype,threads,ort_build,is_default,pp_tokens,pp_tok_s_mean,pp_tok_s_sd,tg_tokens,tg_tok_s_mean,tg_tok_s_sd,ttft_ms_mean,ttft_ms_sd,reps,load_cold_ms,load_warm_ms,peak_memory_bytes,error',
+    );
+    expect(lines[1]).toBe(
+      'twin,native,cpu,q4,2,onnxruntime-node,false,128,800,10,64,80,2,160,2,2,500,300,536870912,',
+    );
+    expect(lines[4]).toBe(
+      'twin,edgetier,wasm,fp16,2,jspi,false,128,,,64,,,,,2,,,,unsupported_dtype: no onnx/model_fp16.onnx | rebuild',
+    );
+    expect(lines).toHaveLength(5);
+  });
+
+  it('draws an SVG with one bar per measured row and panel, and the error code for failed rows', () => {
+    const svg = toSvg(sampleReport());
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="880" height="152"')).toBe(true);
+    expect(svg.match(/<rect x=/g)).toHaveLength(6); // 3 measured rows × 2 panels
+    expect(svg).toContain('<text x="8" y="84">edgetier wasm q8 2t (jspi) *</text>');
+    // pp panel: 800 + 10 is the full scale (210 px), so the default row's bar is 200 × 210 / 810.
+    expect(svg).toContain('<rect x="300" y="74" width="51.9" height="14" fill="#1f6feb"/>');
+    expect(svg.match(/error: unsupported_dtype/g)).toHaveLength(2);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+  });
+});
