@@ -1,4 +1,5 @@
 import type { Command } from '../command.ts';
+import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { generateCommand } from './generate.ts';
 import { profileCommand } from './profile.ts';
@@ -13,5 +14,6 @@ export const commands: Command[] = [
   generateCommand,
   serveCommand,
   startCommand,
+  benchCommand,
   profileCommand,
 ];

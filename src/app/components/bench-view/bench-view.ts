@@ -1,27 +1,269 @@
 /**
- * The Bench view's slot. The benchmark work fills this component (it receives the shared AppState);
- * until then it says what will be here and lets a page slot its own content in.
+ * Bench: the visitor runs `edgetier bench`'s method on their own device (the page's WorkerEngine)
+ * and gets the same JSON (edgetier-bench/1) to copy or download, and the same table, so results from
+ * many devices can be gathered and compared with the CLI's reference results.
  *
- * @slot - benchmark content provided by the page
+ * Running a benchmark loads and unloads the model several times; the model that was loaded before is
+ * loaded again afterwards.
  */
-import { html, LitElement } from 'lit';
+import { html, LitElement, nothing } from 'lit';
+import { type BenchParams, type BenchStep, DEFAULT_BENCH_PARAMS } from '../../../core/bench/method.ts';
+import { formatStats, toMarkdown } from '../../../core/bench/render.ts';
+import type { BenchReport } from '../../../core/bench/schema.ts';
+import type { CatalogEntry } from '../../../core/catalog.ts';
+import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
+import { StoreController } from '../../state/store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
+import { runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
+
+const PARAM_FIELDS: { key: keyof BenchParams; label: string; min: number; max: number }[] = [
+  { key: 'pp', label: 'Prompt tokens (pp)', min: 0, max: 4096 },
+  { key: 'tg', label: 'Generated tokens (tg)', min: 0, max: 1024 },
+  { key: 'reps', label: 'Repetitions', min: 1, max: 20 },
+  { key: 'warmup', label: 'Warm-up runs', min: 0, max: 5 },
+];
+
+function describeStep(step: BenchStep): string {
+  if (step.kind === 'load') return step.cold ? 'First (cold) load…' : 'Second (warm) load…';
+  return `${step.test} ${step.warmup ? 'warm-up' : 'run'} ${step.rep} of ${step.of}…`;
+}
+
+function download(name: string, type: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
 
 export class EtBenchView extends LitElement {
   static override styles = [sharedStyles, benchViewStyles];
-  static override properties = { app: { attribute: false } };
+  static override properties = {
+    app: { attribute: false },
+    modelKey: { state: true },
+    params: { state: true },
+    running: { state: true },
+    step: { state: true },
+    report: { state: true },
+    copied: { state: true },
+  };
 
   declare app: AppState | undefined;
+  declare modelKey: string;
+  declare params: BenchParams;
+  declare running: boolean;
+  declare step: string;
+  declare report: BenchReport | null;
+  declare copied: boolean;
+  #subscribed = false;
+
+  constructor() {
+    super();
+    this.modelKey = '';
+    this.params = { ...DEFAULT_BENCH_PARAMS };
+    this.running = false;
+    this.step = '';
+    this.report = null;
+    this.copied = false;
+  }
+
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('app') && this.app && !this.#subscribed) {
+      this.#subscribed = true;
+      new StoreController(this, this.app).hostConnected();
+    }
+  }
+
+  private get models(): CatalogEntry[] {
+    return this.app?.state.catalog.filter((e) => e.runs === 'device' && e.source) ?? [];
+  }
+
+  private get model(): CatalogEntry | undefined {
+    const models = this.models;
+    return (
+      models.find((m) => m.key === this.modelKey) ??
+      models.find((m) => m.key === this.app?.state.selectedKey) ??
+      models[0]
+    );
+  }
+
+  private async run(event: Event): Promise<void> {
+    event.preventDefault();
+    const app = this.app;
+    const entry = this.model;
+    if (!app || !entry || this.running) return;
+    const form = event.target as HTMLFormElement;
+    const params = { ...this.params };
+    for (const f of PARAM_FIELDS) {
+      const value = Number((form.elements.namedItem(f.key) as HTMLInputElement).value);
+      params[f.key] = Number.isInteger(value)
+        ? Math.min(f.max, Math.max(f.min, value))
+        : DEFAULT_BENCH_PARAMS[f.key];
+    }
+    this.params = params;
+    const dtype = app.dtypeFor(entry) as Dtype;
+    const device = app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm';
+    const wasLoaded = app.entry(app.state.loadedKey);
+    this.running = true;
+    this.report = null;
+    this.copied = false;
+    try {
+      this.report = await runDeviceBench(
+        app.localEngine(),
+        { entry, device, dtype, threads: 0, params },
+        (step) => {
+          this.step = describeStep(step);
+        },
+      );
+    } finally {
+      this.running = false;
+      this.step = '';
+      // The benchmark unloaded the engine: give the visitor back the model they had.
+      if (wasLoaded && wasLoaded.runs === 'device') await app.load(wasLoaded);
+    }
+  }
+
+  private get json(): string {
+    return `${JSON.stringify(this.report, null, 2)}\n`;
+  }
+
+  private async copy(): Promise<void> {
+    await navigator.clipboard.writeText(this.json);
+    this.copied = true;
+  }
+
+  private renderTable(report: BenchReport) {
+    const { pp, tg } = report.params;
+    return html`<div class="table-wrap">
+      <table>
+        <caption>
+          Mean ± standard deviation over ${report.params.reps} runs, after ${report.params.warmup} warm-up
+          run(s) not counted.
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Model</th>
+            <th scope="col">Device</th>
+            <th scope="col">dtype</th>
+            <th scope="col">ORT build</th>
+            <th scope="col">pp${pp} tok/s</th>
+            <th scope="col">tg${tg} tok/s</th>
+            <th scope="col">TTFT ms</th>
+            <th scope="col">Load cold / warm ms</th>
+            <th scope="col">Peak MiB</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${report.rows.map(
+            (r) =>
+              html`<tr>
+                <th scope="row">${r.model}</th>
+                <td>${r.device}</td>
+                <td>${r.dtype}</td>
+                <td>${r.ort_build}</td>
+                ${
+                  r.error
+                    ? html`<td colspan="5" class="error">Could not run (${r.error.code}): ${r.error.message}</td>`
+                    : html`<td class="num">${formatStats(r.pp_tok_s)}</td>
+                      <td class="num">${formatStats(r.tg_tok_s)}</td>
+                      <td class="num">${r.ttft_ms ? r.ttft_ms.mean.toFixed(0) : '—'}</td>
+                      <td class="num">
+                        ${r.load ? `${r.load.cold_ms.toFixed(0)} / ${r.load.warm_ms.toFixed(0)}` : '—'}
+                      </td>
+                      <td class="num">
+                        ${r.peak_memory_bytes === null ? '—' : (r.peak_memory_bytes / 1024 ** 2).toFixed(0)}
+                      </td>`
+                }
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>`;
+  }
 
   override render() {
+    const models = this.models;
+    const model = this.model;
+    const report = this.report;
     return html`<h1>Bench</h1>
+      <p class="muted">
+        Measures how fast a model runs on this device, the way <code>edgetier bench</code> does on the command
+        line: <strong>pp</strong> is prompt processing (a prompt of exactly N tokens), <strong>tg</strong> text
+        generation (N new tokens), in tokens per second. The JSON is the same as the command's, so results
+        from many devices can be compared.
+      </p>
       <slot>
-        <p class="muted">
-          Repeatable benchmarks of each tier on this device will appear here. Meanwhile, every answer in Chat
-          and Compare shows its own measured tok/s and time to first token.
-        </p>
+        ${
+          models.length === 0
+            ? html`<p>No on-device model is available: add one in Models first.</p>`
+            : html`<form @submit=${this.run}>
+              <label
+                >Model
+                <select
+                  name="model"
+                  .value=${model?.key ?? ''}
+                  ?disabled=${this.running}
+                  @change=${(e: Event) => {
+                    this.modelKey = (e.target as HTMLSelectElement).value;
+                  }}
+                >
+                  ${models.map(
+                    (m) =>
+                      html`<option value=${m.key} ?selected=${m.key === model?.key}>
+                        ${m.name}${m.synthetic ? ' (synthetic twin)' : ''}
+                      </option>`,
+                  )}
+                </select>
+              </label>
+              <div class="params">
+                ${PARAM_FIELDS.map(
+                  (f) =>
+                    html`<label
+                      >${f.label}
+                      <input
+                        type="number"
+                        name=${f.key}
+                        min=${f.min}
+                        max=${f.max}
+                        .value=${String(this.params[f.key])}
+                        ?disabled=${this.running}
+                    /></label>`,
+                )}
+              </div>
+              <button class="primary" type="submit" ?disabled=${this.running || !model}>
+                ${this.running ? 'Running…' : 'Run benchmark'}
+              </button>
+              <p class="muted" role="status" aria-live="polite">${this.step}</p>
+            </form>`
+        }
+        ${
+          report
+            ? html`<section aria-label="Results">
+              <h2>Results</h2>
+              ${this.renderTable(report)}
+              ${
+                report.models[0]?.synthetic
+                  ? html`<p class="muted">Synthetic shape twin: random weights, real speed.</p>`
+                  : nothing
+              }
+              <div class="actions">
+                <button type="button" @click=${this.copy}>${this.copied ? 'Copied' : 'Copy JSON'}</button>
+                <button type="button" @click=${() => download('edgetier-bench.json', 'application/json', this.json)}>
+                  Download JSON
+                </button>
+                <button
+                  type="button"
+                  @click=${() => download('edgetier-bench.md', 'text/markdown', toMarkdown(report))}
+                >
+                  Download Markdown
+                </button>
+              </div>
+            </section>`
+            : nothing
+        }
       </slot>`;
   }
 }

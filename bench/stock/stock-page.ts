@@ -1,0 +1,124 @@
+/**
+ * What a developer sets up without edgetier: `pipeline('text-generation', model)` from
+ * @huggingface/transformers with its defaults (device, dtype, threads, the asyncify ORT build it
+ * imports, the browser cache), on the page's main thread. The one deviation: ORT's wasmPaths point
+ * at files served locally, since nothing can come from a CDN on the benchmark machine.
+ *
+ * It is measured by the same method as edgetier (src/core/bench/method.ts): synthetic prompt ids,
+ * EOS suppressed with min_new_tokens, and the shared MetricsRecorder fed by a streamer. Memory: the
+ * WebAssembly memories ORT creates are recorded (instrumentation only; nothing else is changed).
+ */
+import asyncifyMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
+import asyncifyWasm from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import type { GenerationMetrics } from '../../src/core/metrics.ts';
+import { MetricsRecorder } from '../../src/core/metrics.ts';
+
+const memories: WebAssembly.Memory[] = [];
+const NativeMemory = WebAssembly.Memory;
+class TrackedMemory extends NativeMemory {
+  constructor(descriptor: WebAssembly.MemoryDescriptor) {
+    super(descriptor);
+    memories.push(this);
+  }
+}
+WebAssembly.Memory = TrackedMemory;
+
+const transformers = await import('@huggingface/transformers');
+const { BaseStreamer, env, pipeline, Tensor } = transformers;
+
+env.allowLocalModels = true;
+env.allowRemoteModels = false;
+env.localModelPath = `${location.origin}/models/`;
+const wasm = env.backends.onnx.wasm;
+if (wasm)
+  wasm.wasmPaths = {
+    mjs: new URL(asyncifyMjs, location.href).href,
+    wasm: new URL(asyncifyWasm, location.href).href,
+  };
+
+type Generator = Awaited<ReturnType<typeof pipeline<'text-generation'>>>;
+let generator: Generator | null = null;
+
+class TimingStreamer extends BaseStreamer {
+  private seenPrompt = false;
+  constructor(private readonly recorder: MetricsRecorder) {
+    super();
+  }
+  override put(): void {
+    if (this.seenPrompt) this.recorder.token();
+    this.seenPrompt = true;
+  }
+  override end(): void {}
+}
+
+async function settle<T>(run: () => Promise<T>) {
+  try {
+    return { ok: true as const, value: await run() };
+  } catch (error) {
+    return {
+      ok: false as const,
+      code: 'load_failed',
+      message: error instanceof Error ? error.message : String(error),
+    };
+  }
+}
+
+const stockBench = {
+  /** Loads `/models/<name>/` with pipeline() defaults; `cold` first empties transformers.js's cache. */
+  load: (name: string, cold: boolean) =>
+    settle(async () => {
+      if (cold) await caches.delete('transformers-cache');
+      const start = performance.now();
+      let fetchedMs = start;
+      generator = await pipeline('text-generation', name, {
+        progress_callback: (event: { status?: string }) => {
+          if (event.status === 'done') fetchedMs = performance.now();
+        },
+      });
+      const end = performance.now();
+      const session = (generator.model as unknown as { sessions?: Record<string, unknown> }).sessions;
+      return {
+        totalMs: end - start,
+        downloadMs: fetchedMs - start,
+        initMs: end - fetchedMs,
+        // ORT's own default when numThreads is unset: half the cores, at most 4, 1 without isolation.
+        threads:
+          wasm?.numThreads ||
+          (crossOriginIsolated ? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)) : 1),
+        hasSession: session !== undefined,
+      };
+    }),
+  unload: () =>
+    settle(async () => {
+      await generator?.dispose();
+      generator = null;
+    }),
+  generate: (promptIds: number[], newTokens: number) =>
+    settle(async (): Promise<GenerationMetrics> => {
+      if (!generator) throw new Error('No model is loaded.');
+      const dims = [1, promptIds.length];
+      const recorder = new MetricsRecorder(promptIds.length);
+      recorder.start();
+      await generator.model.generate({
+        input_ids: new Tensor(
+          'int64',
+          BigInt64Array.from(promptIds, (v) => BigInt(v)),
+          dims,
+        ),
+        attention_mask: new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), dims),
+        max_new_tokens: newTokens,
+        min_new_tokens: newTokens,
+        do_sample: false,
+        streamer: new TimingStreamer(recorder),
+      } as unknown as Parameters<Generator['model']['generate']>[0]);
+      return recorder.finish();
+    }),
+  memory: () => memories.reduce((sum, m) => sum + m.buffer.byteLength, 0) || null,
+  versions: () => ({
+    transformers: env.version,
+    onnxruntimeWeb: (env.backends.onnx as { versions?: { web?: string } }).versions?.web ?? null,
+  }),
+};
+
+(window as unknown as { stockBench: typeof stockBench }).stockBench = stockBench;
+document.getElementById('status')!.textContent = 'ready';

@@ -1,0 +1,160 @@
+/**
+ * The Bench view's runner: the same method and report as `edgetier bench` (src/core/bench), run on
+ * the visitor's own device through the page's engine (the WorkerEngine the app already uses), so a
+ * JSON from here and one from the CLI can be compared row for row.
+ */
+import type { BenchParams, BenchStep, BenchTarget, PeakMemory } from '../../../core/bench/method.ts';
+import { measureConfig } from '../../../core/bench/method.ts';
+import {
+  BENCH_SCHEMA,
+  type BenchEnvironment,
+  type BenchReport,
+  benchRow,
+  computeRatios,
+} from '../../../core/bench/schema.ts';
+import type { Capabilities } from '../../../core/capabilities.ts';
+import type { CatalogEntry } from '../../../core/catalog.ts';
+import type { Dtype } from '../../../core/dtypes.ts';
+import type { Engine, ModelSource } from '../../../core/engine.ts';
+import type { MemoryStats } from '../../../core/engine-protocol.ts';
+import { isEdgetierError } from '../../../core/errors.ts';
+
+/** What the WorkerEngine offers beyond the Engine contract; absent on other engines. */
+interface EngineExtras {
+  capabilities?: () => Promise<Capabilities>;
+  memory?: () => Promise<MemoryStats>;
+}
+
+export interface DeviceBenchConfig {
+  entry: CatalogEntry;
+  device: 'wasm' | 'webgpu';
+  dtype: Dtype;
+  /** 0: the engine's choice. */
+  threads: number;
+  params: BenchParams;
+}
+
+function target(engine: Engine & EngineExtras, source: ModelSource, config: DeviceBenchConfig): BenchTarget {
+  const { device, dtype, threads } = config;
+  return {
+    async load() {
+      const start = performance.now();
+      const info = await engine.load({ source, device, dtype, ...(threads > 0 ? { threads } : {}) });
+      return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
+    },
+    unload: () => engine.unload(),
+    async generate(promptIds, newTokens) {
+      await engine.resetConversation();
+      const result = await engine.generate({
+        promptIds,
+        sampling: { maxNewTokens: newTokens, ignoreEos: true },
+      });
+      return result.metrics;
+    },
+    async peakMemory(): Promise<PeakMemory> {
+      const stats = await engine.memory?.().catch(() => null);
+      if (stats?.wasmHeapBytes != null)
+        return {
+          bytes: stats.wasmHeapBytes,
+          note: "ORT's WebAssembly heap in the engine worker (it never shrinks: its peak)",
+        };
+      return {
+        bytes: null,
+        note: 'the engine reported no WebAssembly heap (WebGPU buffers are not counted)',
+      };
+    },
+  };
+}
+
+async function environment(engine: EngineExtras): Promise<BenchEnvironment> {
+  const caps = await engine.capabilities?.().catch(() => null);
+  const nav = navigator as Navigator & {
+    userAgentData?: { brands?: { brand: string; version: string }[]; platform?: string };
+  };
+  const brand = nav.userAgentData?.brands?.find(
+    (b) => !/Not.?A.?Brand/i.test(b.brand) && b.brand !== 'Chromium',
+  );
+  return {
+    cpu_model: null,
+    cpu_cores: navigator.hardwareConcurrency || 1,
+    os: nav.userAgentData?.platform || navigator.platform || 'unknown',
+    node_version: null,
+    browser_version: brand ? `${brand.brand} ${brand.version}` : navigator.userAgent,
+    webgpu: caps?.webgpu
+      ? {
+          vendor: caps.webgpu.vendor,
+          architecture: caps.webgpu.architecture,
+          description: caps.webgpu.description,
+          is_fallback_adapter: caps.webgpu.isFallbackAdapter,
+        }
+      : null,
+    webgpu_unavailable_reason: caps
+      ? caps.webgpu
+        ? null
+        : (caps.webgpuUnavailableReason ?? 'no adapter')
+      : null,
+    cross_origin_isolated: caps?.crossOriginIsolated ?? globalThis.crossOriginIsolated ?? null,
+    jspi: caps?.jspi ?? null,
+    onnxruntime_node_version: null,
+    onnxruntime_web_version: null,
+    transformers_version: null,
+    load_average: null,
+  };
+}
+
+/** Runs one configuration and returns the whole report (one row; an error becomes the row's error). */
+export async function runDeviceBench(
+  engine: Engine,
+  config: DeviceBenchConfig,
+  onStep?: (step: BenchStep) => void,
+): Promise<BenchReport> {
+  const { entry } = config;
+  if (!entry.source) throw new Error(`${entry.name} does not run on this device.`);
+  const extras = engine as Engine & EngineExtras;
+  const env = await environment(extras);
+  const threads = Math.max(0, config.threads);
+  const key = {
+    model: entry.key,
+    engine: 'edgetier' as const,
+    device: config.device,
+    dtype: config.dtype,
+    threads,
+    ort_build: config.device === 'webgpu' ? 'webgpu' : env.jspi ? 'jspi' : 'wasm',
+  };
+  let row: ReturnType<typeof benchRow>;
+  try {
+    // Ids below 256 exist in any vocabulary, for models whose shape the catalog does not know.
+    const measured = await measureConfig(
+      target(extras, entry.source, config),
+      config.params,
+      entry.shape?.vocabSize ?? 256,
+      onStep,
+    );
+    row = benchRow(key, measured);
+  } catch (error) {
+    row = benchRow(key, {
+      code: isEdgetierError(error) ? error.code : 'internal',
+      message: error instanceof Error ? error.message : String(error),
+    });
+  }
+  return {
+    schema: BENCH_SCHEMA,
+    created_at: new Date().toISOString(),
+    command: 'app',
+    params: { ...config.params },
+    environment: env,
+    models: [
+      {
+        id: entry.key,
+        synthetic: entry.synthetic,
+        mirrors: entry.mirrors ?? null,
+        vocab_size: entry.shape?.vocabSize ?? 0,
+      },
+    ],
+    rows: [row],
+    ratios: computeRatios([row]),
+    notes: [
+      'Run in the app on the visitor’s device. Cold load: the first load of this run (files may come from the browser cache if downloaded before).',
+    ],
+  };
+}

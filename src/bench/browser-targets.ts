@@ -1,0 +1,239 @@
+/**
+ * Benchmark targets in headless Chromium: edgetier's engine worker (through the engine page's
+ * `window.edgetier` harness, the same WorkerEngine the app uses) and the stock transformers.js
+ * baseline page (`window.stockBench`). One browser serves every browser row of a run; each
+ * configuration starts from a fresh worker so its memory figure is its own.
+ */
+import { basename, resolve } from 'node:path';
+import { type LaunchedBrowser, launchChromium } from '../cli/browser.ts';
+import { buildEnginePage, type EnginePageServer, serveEnginePage } from '../cli/engine-page.ts';
+import type { BackendChoice, BackendPlan } from '../core/backend-plan.ts';
+import type { BenchTarget, LoadTiming, PeakMemory } from '../core/bench/method.ts';
+import type { BenchEnvironment } from '../core/bench/schema.ts';
+import type { Capabilities } from '../core/capabilities.ts';
+import type { Dtype } from '../core/dtypes.ts';
+import type { GenerateRequest, GenerateResult } from '../core/engine.ts';
+import type { LoadedInfo, MemoryStats } from '../core/engine-protocol.ts';
+import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
+import type { GenerationMetrics } from '../core/metrics.ts';
+import { buildStockPage } from './stock-page-build.ts';
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+
+interface UrlSource {
+  kind: 'url';
+  url: string;
+}
+
+/** The parts of engine.html's `window.edgetier` (src/client/engine-harness.ts) used here. */
+interface Harness {
+  capabilities(): Promise<Outcome<Capabilities>>;
+  plan(source: UrlSource): Promise<Outcome<BackendPlan>>;
+  load(request: unknown): Promise<Outcome<LoadedInfo>>;
+  generate(request: GenerateRequest): Promise<Outcome<{ result: GenerateResult }>>;
+  resetConversation(): Promise<Outcome<void>>;
+  memory(): Promise<Outcome<MemoryStats>>;
+  unload(): Promise<Outcome<void>>;
+  clearCache(): Promise<Outcome<void>>;
+  terminate(): void;
+}
+
+/** bench/stock/stock-page.ts's `window.stockBench`. */
+interface StockBench {
+  load(name: string, cold: boolean): Promise<Outcome<LoadTiming & { threads: number }>>;
+  unload(): Promise<Outcome<void>>;
+  generate(ids: number[], n: number): Promise<Outcome<GenerationMetrics>>;
+  memory(): number | null;
+  versions(): { transformers: string; onnxruntimeWeb: string | null };
+}
+
+function unwrap<T>(outcome: Outcome<T>): T {
+  if (outcome.ok) return outcome.value;
+  throw new EdgetierError(outcome.code as EdgetierErrorCode, outcome.message);
+}
+
+/** The page's globals; each page.evaluate callback is serialised, so it must name them itself. */
+type G = { edgetier: Harness; stockBench: StockBench };
+
+export class BrowserBench {
+  private stockServer: EnginePageServer | null = null;
+  private stockPage: LaunchedBrowser['page'] | null = null;
+  /** Threads the stock pipeline ran with (ORT's own choice), once it has loaded. */
+  stockThreads = 0;
+
+  private constructor(
+    private readonly browser: LaunchedBrowser,
+    private readonly server: EnginePageServer,
+  ) {}
+
+  static async start(options: { webgpu: boolean }): Promise<BrowserBench> {
+    const server = await serveEnginePage(await buildEnginePage());
+    let browser: LaunchedBrowser | undefined;
+    try {
+      browser = await launchChromium({ webgpu: options.webgpu });
+      await browser.page.goto(`${server.origin}/engine.html`);
+      await browser.page.waitForFunction(() => (globalThis as { edgetier?: unknown }).edgetier !== undefined);
+    } catch (error) {
+      await browser?.close();
+      await server.close();
+      throw new EdgetierError(
+        'internal',
+        `Could not start Chromium for the benchmark: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    return new BrowserBench(browser, server);
+  }
+
+  private get page() {
+    return this.browser.page;
+  }
+
+  serveModel(dir: string): string {
+    return this.server.addModel(basename(resolve(dir)), dir);
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    return unwrap(await this.page.evaluate(() => (globalThis as unknown as G).edgetier.capabilities()));
+  }
+
+  /** The first WASM entry of the backend planner's automatic plan: edgetier's default. */
+  async defaultWasmChoice(modelDir: string): Promise<BackendChoice | null> {
+    const source = { kind: 'url' as const, url: this.serveModel(modelDir) };
+    const plan = unwrap(
+      await this.page.evaluate((s) => (globalThis as unknown as G).edgetier.plan(s), source),
+    );
+    return plan.choices.find((c) => c.device === 'wasm') ?? null;
+  }
+
+  /** Browser facts for the report's environment block. */
+  async environment(): Promise<Partial<BenchEnvironment>> {
+    const caps = await this.capabilities();
+    // navigator.userAgent carries a reduced version (156.0.0.0); the DevTools protocol has the full one.
+    const cdp = await this.browser.context.newCDPSession(this.page);
+    const { product } = (await cdp.send('Browser.getVersion')) as { product: string };
+    await cdp.detach();
+    return {
+      browser_version: product.replace(/^(Headless)?Chrome\//, 'Chromium ').concat(' (headless)'),
+      webgpu: caps.webgpu
+        ? {
+            vendor: caps.webgpu.vendor,
+            architecture: caps.webgpu.architecture,
+            description: caps.webgpu.description,
+            is_fallback_adapter: caps.webgpu.isFallbackAdapter,
+          }
+        : null,
+      webgpu_unavailable_reason: caps.webgpu ? null : (caps.webgpuUnavailableReason ?? 'no adapter'),
+      cross_origin_isolated: caps.crossOriginIsolated,
+      jspi: caps.jspi,
+    };
+  }
+
+  /** edgetier's worker engine on one configuration. */
+  edgetierTarget(
+    modelDir: string,
+    config: { device: 'wasm' | 'webgpu'; dtype: Dtype; threads: number; build: string },
+  ): BenchTarget {
+    const url = this.serveModel(modelDir);
+    const page = this.page;
+    return {
+      async load(cold) {
+        if (cold) {
+          await page.evaluate(() => (globalThis as unknown as G).edgetier.terminate());
+          unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.clearCache()));
+        }
+        const request = { source: { kind: 'url', url }, ...config };
+        const { ms, outcome } = await page.evaluate(async (req) => {
+          const start = performance.now();
+          const outcome = await (globalThis as unknown as G).edgetier.load(req);
+          return { ms: performance.now() - start, outcome };
+        }, request);
+        const info = unwrap(outcome);
+        return { totalMs: ms, downloadMs: info.downloadMs, initMs: info.initMs };
+      },
+      async unload() {
+        unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.unload()));
+      },
+      async generate(promptIds, newTokens) {
+        unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()));
+        const request: GenerateRequest = {
+          promptIds,
+          sampling: { maxNewTokens: newTokens, ignoreEos: true },
+        };
+        return unwrap(await page.evaluate((r) => (globalThis as unknown as G).edgetier.generate(r), request))
+          .result.metrics;
+      },
+      async peakMemory(): Promise<PeakMemory> {
+        const stats = unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.memory()));
+        return stats.wasmHeapBytes === null
+          ? { bytes: null, note: 'the worker reported no WebAssembly heap' }
+          : {
+              bytes: stats.wasmHeapBytes,
+              note: "ORT's WebAssembly heap in the engine worker (it never shrinks: its peak)",
+            };
+      },
+    };
+  }
+
+  /** The stock transformers.js pipeline on its default configuration, on its own page and origin. */
+  async stockTarget(modelDir: string): Promise<BenchTarget> {
+    const name = basename(resolve(modelDir));
+    if (!this.stockServer || !this.stockPage) {
+      this.stockServer = await serveEnginePage(await buildStockPage());
+      this.stockPage = await this.browser.context.newPage();
+      await this.stockPage.goto(`${this.stockServer.origin}/index.html`);
+      await this.stockPage.waitForFunction(
+        () => (globalThis as { stockBench?: unknown }).stockBench !== undefined,
+      );
+    }
+    this.stockServer.addModel(name, modelDir);
+    const page = this.stockPage;
+    const self = this;
+    return {
+      async load(cold) {
+        const timing = unwrap(
+          await page.evaluate(([n, c]) => (globalThis as unknown as G).stockBench.load(n, c), [
+            name,
+            cold,
+          ] as const),
+        );
+        self.stockThreads = timing.threads;
+        return { totalMs: timing.totalMs, downloadMs: timing.downloadMs, initMs: timing.initMs };
+      },
+      async unload() {
+        unwrap(await page.evaluate(() => (globalThis as unknown as G).stockBench.unload()));
+      },
+      async generate(promptIds, newTokens) {
+        return unwrap(
+          await page.evaluate(([ids, n]) => (globalThis as unknown as G).stockBench.generate(ids, n), [
+            promptIds,
+            newTokens,
+          ] as const),
+        );
+      },
+      async peakMemory(): Promise<PeakMemory> {
+        const bytes = await page.evaluate(() => (globalThis as unknown as G).stockBench.memory());
+        return bytes === null
+          ? { bytes: null, note: 'ORT created no WebAssembly memory on the page' }
+          : {
+              bytes,
+              note: "ORT's WebAssembly heap on the page (it never shrinks: its peak, all loads of this page)",
+            };
+      },
+    };
+  }
+
+  async stockVersions(): Promise<{ transformers: string; onnxruntimeWeb: string | null } | null> {
+    return this.stockPage
+      ? this.stockPage.evaluate(() => (globalThis as unknown as G).stockBench.versions())
+      : null;
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close();
+    await this.server.close();
+    await this.stockServer?.close();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The native benchmark target: edgetier's NodeEngine on onnxruntime-node (device `cpu`), a fresh
+ * engine per configuration. Peak memory is the bench process's resident set size, sampled while the
+ * configuration runs.
+ */
+import type { BenchTarget, PeakMemory } from '../core/bench/method.ts';
+import type { Dtype } from '../core/dtypes.ts';
+import type { ModelSource } from '../core/engine.ts';
+import { NodeEngine } from '../native/node-engine.ts';
+
+const RSS_SAMPLE_MS = 25;
+
+export function nativeTarget(source: ModelSource, config: { dtype: Dtype; threads: number }): BenchTarget {
+  const engine = new NodeEngine({ threads: config.threads });
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, RSS_SAMPLE_MS);
+  sampler.unref();
+  return {
+    async load() {
+      // A folder on disk: "cold" is the first load of this configuration in this process (the OS
+      // may still hold the file in its page cache), "warm" the second.
+      const start = performance.now();
+      const info = await engine.load({ source, device: 'cpu', dtype: config.dtype, threads: config.threads });
+      return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
+    },
+    async unload() {
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      await engine.unload();
+    },
+    async generate(promptIds, newTokens) {
+      await engine.resetConversation();
+      const result = await engine.generate({
+        promptIds,
+        sampling: { maxNewTokens: newTokens, ignoreEos: true },
+      });
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      return result.metrics;
+    },
+    async peakMemory(): Promise<PeakMemory> {
+      clearInterval(sampler);
+      return {
+        bytes: peakRss,
+        note: `peak RSS of the bench process while this row ran (sampled every ${RSS_SAMPLE_MS} ms; includes Node itself)`,
+      };
+    },
+  };
+}

@@ -1,0 +1,285 @@
+/**
+ * `edgetier bench`'s engine room: runs the matrix models × devices × dtypes × threads (plus the
+ * baselines) through the shared method (src/core/bench/method.ts) and assembles the report. A
+ * configuration that fails becomes a row with its error; the others still run.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import { type BenchParams, type BenchStep, type BenchTarget, measureConfig } from '../core/bench/method.ts';
+import {
+  BENCH_SCHEMA,
+  type BenchModel,
+  type BenchReport,
+  type BenchRow,
+  benchRow,
+  computeRatios,
+  type RowKey,
+} from '../core/bench/schema.ts';
+import type { Capabilities } from '../core/capabilities.ts';
+import type { Dtype } from '../core/dtypes.ts';
+import type { Device, ModelSource } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { availableDtypes } from '../native/node-engine.ts';
+import { BrowserBench } from './browser-targets.ts';
+import { nodeEnvironment } from './environment.ts';
+import { nativeTarget } from './native-target.ts';
+
+export interface BenchOptions {
+  /** Model folders on disk, or Hub ids (owner/name). */
+  models: string[];
+  devices: Device[];
+  /** null: every dtype each folder holds. */
+  dtypes: Dtype[] | null;
+  /** 0 means the engine's own choice. */
+  threads: number[];
+  params: BenchParams;
+  /** Adds stock transformers.js and native onnxruntime-node rows, and edgetier's default WASM row. */
+  baseline: boolean;
+  /** Recorded in the report as is. */
+  command: string;
+}
+
+export type BenchEvent =
+  | { kind: 'config'; index: number; total: number; label: string }
+  | { kind: 'step'; index: number; total: number; label: string; step: BenchStep }
+  | { kind: 'row'; index: number; total: number; label: string; row: BenchRow };
+
+interface ResolvedModel {
+  arg: string;
+  /** Folder on disk, or null for a Hub id. */
+  dir: string | null;
+  id: string;
+  source: ModelSource;
+  dtypes: Dtype[];
+  facts: BenchModel;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+}
+
+async function resolveModel(arg: string, asked: Dtype[] | null): Promise<ResolvedModel> {
+  const dir = resolve(arg);
+  let config: Record<string, unknown>;
+  let source: ModelSource;
+  let have: Dtype[];
+  if (existsSync(dir)) {
+    if (!existsSync(join(dir, 'config.json'))) {
+      throw new EdgetierError(
+        'model_not_found',
+        `${dir} is not a model folder (no config.json). Build one with \`edgetier synth\` or \`edgetier convert\`.`,
+      );
+    }
+    config = readJson(join(dir, 'config.json'));
+    source = { kind: 'path', path: dir };
+    have = availableDtypes(dir);
+  } else if (/^[\w.-]+\/[\w.-]+$/.test(arg)) {
+    const url = `https://huggingface.co/${arg}/resolve/main/config.json`;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      config = (await response.json()) as Record<string, unknown>;
+    } catch (error) {
+      throw new EdgetierError(
+        'download_failed',
+        `Could not read ${url} (${(error as Error).message}). Download the model folder and pass its path.`,
+      );
+    }
+    source = { kind: 'hub', id: arg };
+    have = asked ?? ['q8'];
+  } else {
+    throw new EdgetierError(
+      'model_not_found',
+      `${dir} does not exist, and "${arg}" is not a Hub id (owner/name).`,
+    );
+  }
+  const edgetier = (config.edgetier ?? {}) as { synthetic?: unknown; mirrors?: unknown };
+  const vocab = Number(config.vocab_size);
+  const id = source.kind === 'path' ? basename(dir) : arg;
+  return {
+    arg,
+    dir: source.kind === 'path' ? dir : null,
+    id,
+    source,
+    dtypes: asked ?? have,
+    facts: {
+      id,
+      synthetic: edgetier.synthetic === true,
+      mirrors: typeof edgetier.mirrors === 'string' ? edgetier.mirrors : null,
+      vocab_size: Number.isInteger(vocab) && vocab > 0 ? vocab : 32000,
+    },
+  };
+}
+
+interface Planned {
+  key: RowKey;
+  target: () => Promise<BenchTarget>;
+}
+
+function errorOf(error: unknown): { code: string; message: string } {
+  if (error instanceof EdgetierError) return { code: error.code, message: error.message };
+  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+export async function runBench(
+  options: BenchOptions,
+  onEvent?: (event: BenchEvent) => void,
+): Promise<BenchReport> {
+  const environment = nodeEnvironment();
+  const models = await Promise.all(options.models.map((m) => resolveModel(m, options.dtypes)));
+  const needsBrowser = options.baseline || options.devices.some((d) => d !== 'cpu');
+  let browser: BrowserBench | null = null;
+  let browserError: { code: string; message: string } | null = null;
+  const notes: string[] = [];
+  let caps: Capabilities | null = null;
+  if (needsBrowser) {
+    try {
+      browser = await BrowserBench.start({ webgpu: options.devices.includes('webgpu') });
+      Object.assign(environment, await browser.environment());
+      caps = await browser.capabilities();
+    } catch (error) {
+      browserError = errorOf(error);
+      await browser?.close();
+      browser = null;
+    }
+  }
+  const plannedRows: Planned[] = [];
+  const rows: BenchRow[] = [];
+  try {
+    for (const model of models) {
+      const urlOf = () => {
+        if (!browser) throw new EdgetierError('internal', browserError?.message ?? 'Chromium did not start.');
+        if (model.dir) return model.dir;
+        throw new EdgetierError(
+          'bad_request',
+          'Browser rows need a model folder on disk; download the model first.',
+        );
+      };
+      const defaultChoice =
+        browser && model.dir ? await browser.defaultWasmChoice(model.dir).catch(() => null) : null;
+      const isDefault = (device: Device, dtype: Dtype, threads: number, build: string) =>
+        defaultChoice !== null &&
+        device === 'wasm' &&
+        defaultChoice.dtype === dtype &&
+        defaultChoice.threads === threads &&
+        defaultChoice.build === build;
+      const native = (dtype: Dtype, threads: number) =>
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'native',
+            device: 'cpu',
+            dtype,
+            threads,
+            ort_build: 'onnxruntime-node',
+          },
+          target: async () => nativeTarget(model.source, { dtype, threads }),
+        });
+      const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number) => {
+        const build = device === 'webgpu' ? 'webgpu' : caps ? cpuBuild(caps) : 'jspi';
+        const threads = device === 'webgpu' ? 1 : asked > 0 ? asked : caps ? wasmThreads(caps) : 0;
+        if (
+          plannedRows.some(
+            (p) =>
+              p.key.model === model.id &&
+              p.key.device === device &&
+              p.key.dtype === dtype &&
+              p.key.threads === threads,
+          )
+        )
+          return;
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device,
+            dtype,
+            threads,
+            ort_build: build,
+            is_default: isDefault(device, dtype, threads, build),
+          },
+          target: async () => browser!.edgetierTarget(urlOf(), { device, dtype, threads, build }),
+        });
+      };
+      for (const device of options.devices) {
+        for (const dtype of model.dtypes) {
+          if (device === 'cpu') for (const t of options.threads) native(dtype, t);
+          else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
+          else for (const t of options.threads) inBrowser('wasm', dtype, t);
+        }
+      }
+      if (options.baseline) {
+        if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default))
+          inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        if (!options.devices.includes('cpu')) {
+          const threads = Math.max(...options.threads);
+          for (const dtype of model.dtypes) native(dtype, threads);
+        }
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'transformers.js',
+            device: 'wasm',
+            dtype: 'default',
+            threads: 0,
+            ort_build: 'webgpu',
+          },
+          target: async () => {
+            urlOf();
+            return browser!.stockTarget(model.dir!);
+          },
+        });
+      }
+    }
+
+    const total = plannedRows.length;
+    for (const [i, planned] of plannedRows.entries()) {
+      const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
+      const label = `${planned.key.engine} ${planned.key.device} ${planned.key.dtype} ${threads}`;
+      onEvent?.({ kind: 'config', index: i + 1, total, label });
+      const model = models.find((m) => m.id === planned.key.model)!;
+      let row: BenchRow;
+      try {
+        const target = await planned.target();
+        const measured = await measureConfig(target, options.params, model.facts.vocab_size, (step) =>
+          onEvent?.({ kind: 'step', index: i + 1, total, label, step }),
+        );
+        row = benchRow(planned.key, measured);
+        if (planned.key.engine === 'transformers.js' && browser) row.threads = browser.stockThreads;
+      } catch (error) {
+        row = benchRow(planned.key, errorOf(error));
+      }
+      rows.push(row);
+      onEvent?.({ kind: 'row', index: i + 1, total, label, row });
+    }
+    const stockVersions = await browser?.stockVersions();
+    if (stockVersions && stockVersions.transformers !== environment.transformers_version)
+      notes.push(`The stock page reported transformers.js ${stockVersions.transformers}.`);
+  } finally {
+    await browser?.close();
+  }
+  if (options.baseline) {
+    notes.push(
+      'Stock transformers.js baseline: pipeline("text-generation", model) with its default device, dtype and ' +
+        "threads on the page's main thread; the only deviation is that ORT's wasmPaths point at locally served " +
+        'files (no CDN is reachable here). Its threads column is what ORT chose.',
+    );
+  }
+  if (models.some((m) => m.facts.synthetic))
+    notes.push(
+      'Synthetic shape twins have random weights: their text is noise, their speed is that of the real shapes.',
+    );
+  if (browserError) notes.push(`Chromium could not start: ${browserError.message}`);
+  return {
+    schema: BENCH_SCHEMA,
+    created_at: new Date().toISOString(),
+    command: options.command,
+    params: { ...options.params },
+    environment,
+    models: models.map((m) => m.facts),
+    rows,
+    ratios: computeRatios(rows),
+    notes,
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * `edgetier bench <model>…`: tokens/s of prompt processing (pp N) and text generation (tg N), mean ±
+ * sd over repetitions, per device × dtype × threads, with load times, time to first token, peak
+ * memory and the environment; optional baselines (stock transformers.js, native onnxruntime-node).
+ * Writes JSON, Markdown, CSV and an SVG chart with --out; prints one format on stdout.
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type BenchEvent, runBench } from '../../bench/run-bench.ts';
+import { type BenchParams, DEFAULT_BENCH_PARAMS } from '../../core/bench/method.ts';
+import { toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
+import type { BenchReport } from '../../core/bench/schema.ts';
+import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
+import type { Device } from '../../core/engine.ts';
+import { EdgetierError } from '../../core/errors.ts';
+import { parseCommandArgs, parseIntegerOption } from '../args.ts';
+import type { Command } from '../command.ts';
+import { DEVICES, isDevice } from '../engine-for-device.ts';
+
+const help = `
+Usage: edgetier bench <model-dir|hub-id>… [options]
+
+Measures how fast a model runs, llama-bench style: pp N (a prompt of exactly N synthetic tokens,
+prefilled; tokens/s = N / time to first token) and tg N (N tokens generated after a 1-token prompt,
+end-of-sequence ignored; tokens/s over the decode steps), mean ± sd over --reps runs after --warmup
+runs that are not counted. Also: time to first token, cold and warm load (download vs session
+init), peak memory, and the environment (CPU, OS, browser, WebGPU adapter, library versions).
+
+cpu runs onnxruntime-node in this process (the native ceiling); wasm and webgpu run edgetier's
+engine worker in headless Chromium. A configuration that cannot run becomes a row with its error.
+
+Options:
+  --device LIST      Comma-separated: ${DEVICES.join(', ')} (default cpu,wasm).
+  --dtype LIST       Comma-separated: ${DTYPES.join(', ')} (default: every dtype the folder holds).
+  --threads LIST     Comma-separated thread counts; 0 = the engine's choice (default 0).
+  --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
+  --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
+  --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
+  --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
+  --baseline         Add stock transformers.js (pipeline('text-generation') with its defaults, same
+                     browser), native onnxruntime-node rows and edgetier's default WASM row; the
+                     report states edgetier's default WASM speed as ratios to both.
+  --json | --md | --csv  What to print on stdout (default --md).
+  --out DIR          Also write bench.json, bench.md, bench.csv and bench.svg into DIR.
+  --verbose          Print stack traces on errors.
+
+The JSON schema (edgetier-bench/1) is documented in bench/README.md.
+`;
+
+function parseList<T extends string>(
+  name: string,
+  value: string,
+  valid: (v: string) => v is T,
+  known: readonly string[],
+) {
+  const items = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new EdgetierError('usage', `--${name} is empty.`);
+  for (const item of items)
+    if (!valid(item))
+      throw new EdgetierError(
+        name === 'dtype' ? 'unsupported_dtype' : 'usage',
+        `Unknown --${name} "${item}"; use ${known.join(', ')}.`,
+      );
+  return [...new Set(items)] as T[];
+}
+
+/** Writes every format into `dir` through a temporary folder: nothing half-written is left. */
+export function writeReportFiles(report: BenchReport, dir: string): string[] {
+  const out = resolve(dir);
+  mkdirSync(out, { recursive: true });
+  const tmp = mkdtempSync(join(out, '.bench-tmp-'));
+  const files: Record<string, string> = {
+    'bench.json': `${JSON.stringify(report, null, 2)}\n`,
+    'bench.md': toMarkdown(report),
+    'bench.csv': toCsv(report),
+    'bench.svg': toSvg(report),
+  };
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(tmp, name), text);
+    for (const name of Object.keys(files)) renameSync(join(tmp, name), join(out, name));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return Object.keys(files).map((name) => join(out, name));
+}
+
+function fmt(stats: { mean: number; sd: number } | null): string {
+  return stats ? `${stats.mean.toFixed(1)} ± ${stats.sd.toFixed(1)}` : '—';
+}
+
+/** A live line on a terminal; one line per finished configuration otherwise. */
+function progressReporter(stream: NodeJS.WriteStream) {
+  const tty = stream.isTTY === true;
+  return (event: BenchEvent) => {
+    const head = `[${event.index}/${event.total}] ${event.label}`;
+    if (event.kind === 'row') {
+      const r = event.row;
+      const line = r.error
+        ? `${head}: error (${r.error.code}): ${r.error.message}`
+        : `${head}: pp ${fmt(r.pp_tok_s)} tok/s, tg ${fmt(r.tg_tok_s)} tok/s`;
+      stream.write(tty ? `\r\x1b[K${line}\n` : `${line}\n`);
+      return;
+    }
+    if (!tty) return;
+    const step =
+      event.kind === 'config'
+        ? 'starting'
+        : event.step.kind === 'load'
+          ? `${event.step.cold ? 'cold' : 'warm'} load`
+          : `${event.step.test} ${event.step.warmup ? 'warm-up' : 'rep'} ${event.step.rep}/${event.step.of}`;
+    stream.write(`\r\x1b[K${head} · ${step}`);
+  };
+}
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'Benchmark pp/tg tokens/s per device, dtype and threads (JSON, Markdown, CSV, SVG)',
+  help,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('bench', args, {
+      device: { type: 'string', default: 'cpu,wasm' },
+      dtype: { type: 'string' },
+      threads: { type: 'string', default: '0' },
+      pp: { type: 'string' },
+      tg: { type: 'string' },
+      reps: { type: 'string' },
+      warmup: { type: 'string' },
+      baseline: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      md: { type: 'boolean', default: false },
+      csv: { type: 'boolean', default: false },
+      out: { type: 'string' },
+    });
+    if (positionals.length === 0)
+      throw new EdgetierError(
+        'usage',
+        'Give at least one model folder or Hub id. Run `edgetier bench --help`.',
+      );
+    if ([values.json, values.md, values.csv].filter(Boolean).length > 1)
+      throw new EdgetierError('usage', 'Give at most one of --json, --md and --csv.');
+    const devices = parseList<Device>('device', values.device, isDevice, DEVICES);
+    const dtypes =
+      values.dtype === undefined ? null : parseList<Dtype>('dtype', values.dtype, isDtype, DTYPES);
+    const threads = values.threads.split(',').map((t) => parseIntegerOption('threads', t.trim(), 0));
+    const params: BenchParams = {
+      pp: parseIntegerOption('pp', values.pp, DEFAULT_BENCH_PARAMS.pp),
+      tg: parseIntegerOption('tg', values.tg, DEFAULT_BENCH_PARAMS.tg),
+      reps: parseIntegerOption('reps', values.reps, DEFAULT_BENCH_PARAMS.reps),
+      warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
+    };
+    if (params.reps < 1) throw new EdgetierError('usage', '--reps must be at least 1.');
+    if (params.pp === 0 && params.tg === 0)
+      throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');
+
+    const report = await runBench(
+      {
+        models: positionals,
+        devices,
+        dtypes,
+        threads: [...new Set(threads)],
+        params,
+        baseline: values.baseline,
+        command: ['edgetier', 'bench', ...args].join(' '),
+      },
+      progressReporter(process.stderr),
+    );
+    if (values.out) {
+      const written = writeReportFiles(report, values.out);
+      process.stderr.write(`wrote ${written.join(', ')}\n`);
+    }
+    const text = values.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : values.csv
+        ? toCsv(report)
+        : toMarkdown(report);
+    process.stdout.write(text);
+    return report.rows.every((r) => r.error) ? 1 : 0;
+  },
+};

@@ -1,0 +1,115 @@
+/**
+ * `edgetier bench` end to end on the tiny twin: native onnxruntime-node and the real engine worker in
+ * headless Chromium, two counted runs each, plus a configuration that cannot run. Checks the JSON
+ * against the schema, that the counts are exactly what was asked, and that every file was written.
+ * Never asserts a speed.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { synthPreset } from '../../src/builder/synth.ts';
+import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
+
+const run = promisify(execFile);
+const bin = new URL('../../bin/edgetier.mjs', import.meta.url).pathname;
+
+async function edgetier(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let root = '';
+let tiny = '';
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edgetier-bench-'));
+  tiny = join(root, 'tiny');
+  await synthPreset('tiny', tiny, { dtypes: ['fp32'], seed: 3 });
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('edgetier bench', () => {
+  it('measures cpu and wasm rows, records a row for a dtype the folder lacks, and writes every format', async () => {
+    const out = join(root, 'out');
+    const result = await edgetier(
+      'bench',
+      tiny,
+      '--device',
+      'cpu,wasm',
+      '--dtype',
+      'fp32,q4',
+      '--threads',
+      '1',
+      '--pp',
+      '16',
+      '--tg',
+      '8',
+      '--reps',
+      '2',
+      '--warmup',
+      '1',
+      '--json',
+      '--out',
+      out,
+    ); // prettier-ignore
+    expect(result.stderr).not.toContain('    at ');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as BenchReport;
+    expect(validateBenchReport(report)).toEqual([]);
+    expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1 });
+    expect(report.models).toEqual([
+      { id: 'tiny', synthetic: true, mirrors: expect.any(String), vocab_size: expect.any(Number) },
+    ]);
+    expect(report.environment.cpu_cores).toBeGreaterThan(0);
+    expect(report.environment.browser_version).toMatch(/^Chromium \d+\./);
+    expect(report.environment.onnxruntime_node_version).toBe('1.30.0');
+    expect(
+      report.rows.map((r) => `${r.engine} ${r.device} ${r.dtype} ${r.threads} ${r.error?.code ?? 'ok'}`),
+    ).toEqual([
+      'native cpu fp32 1 ok',
+      'native cpu q4 1 unsupported_dtype',
+      'edgetier wasm fp32 1 ok',
+      'edgetier wasm q4 1 unsupported_dtype',
+    ]);
+    for (const row of report.rows.filter((r) => !r.error)) {
+      expect(row.pp_tok_s?.n).toBe(2);
+      expect(row.tg_tok_s?.values).toHaveLength(2);
+      expect(row.pp_tok_s!.mean).toBeGreaterThan(0);
+      expect(row.tg_tok_s!.mean).toBeGreaterThan(0);
+      expect(row.load!.warm_ms).toBeGreaterThan(0);
+      expect(row.peak_memory_bytes).toBeGreaterThan(0);
+    }
+    expect(report.rows[1]!.error!.message).toContain('no onnx/model_q4.onnx');
+    // Every format, and no temporary folder left behind.
+    expect(readdirSync(out).sort()).toEqual(['bench.csv', 'bench.json', 'bench.md', 'bench.svg']);
+    expect(JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8'))).toEqual(report);
+    expect(readFileSync(join(out, 'bench.md'), 'utf8')).toContain('| tiny | edgetier | wasm | fp32 | 1 |');
+    expect(readFileSync(join(out, 'bench.csv'), 'utf8').trimEnd().split('\n')).toHaveLength(5);
+    expect(readFileSync(join(out, 'bench.svg'), 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+    expect(existsSync(join(out, '.bench-tmp'))).toBe(false);
+  });
+
+  it('refuses bad options with one line and exit code 2', async () => {
+    expect(await edgetier('bench', tiny, '--device', 'tpu')).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: Unknown --device "tpu"; use cpu, wasm, webgpu.\n',
+    });
+    expect(await edgetier('bench', tiny, '--reps', '0')).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: --reps must be at least 1.\n',
+    });
+    expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
+  });
+});
