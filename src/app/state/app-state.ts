@@ -79,8 +79,16 @@ export class AppState extends Store<AppStateData> {
       cached: [],
       storage: null,
     });
+    let tiers = tiersSignature(settings);
     settings.addEventListener('change', () => {
+      // Sampling or backend changes keep the engines; a changed tier or key needs a fresh one.
+      const now = tiersSignature(settings);
+      if (now === tiers) return;
+      tiers = now;
       this.#remote.clear();
+      if (this.entry(this.state.loadedKey)?.runs === 'remote') {
+        this.set({ status: 'idle', loadedKey: null, loadInfo: null });
+      }
       this.rebuildCatalog();
     });
   }
@@ -209,6 +217,9 @@ export class AppState extends Store<AppStateData> {
     this.set({ catalog });
   }
 }
+
+const tiersSignature = (settings: SettingsStore): string =>
+  JSON.stringify([settings.settings.tiers, settings.state.keys]);
 
 /** Cache ids are the Hub id or the folder URL the engine loaded from. */
 export function cachedIdMatches(entry: CatalogEntry, cachedId: string): boolean {

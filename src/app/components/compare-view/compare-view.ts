@@ -6,7 +6,7 @@
 import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { type CatalogEntry, estimateCostUsd } from '../../../core/catalog.ts';
-import type { GenerateRequest, GenerateResult } from '../../../core/engine.ts';
+import type { Engine, GenerateRequest, GenerateResult } from '../../../core/engine.ts';
 import { renderMarkdown } from '../../markdown/markdown.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
@@ -45,8 +45,8 @@ export class EtCompareView extends LitElement {
   declare sides: Side[];
   declare tierKey: string;
   #subscribed = false;
-  /** Tiers whose model list was read: the model they serve. */
-  #loadedTiers = new Map<string, { model: string; synthetic: boolean }>();
+  /** Tiers whose model list was read, by the engine that read it: the model they serve. */
+  #loadedTiers = new Map<string, { engine: Engine; model: string; synthetic: boolean }>();
   #frame = 0;
 
   constructor() {
@@ -110,13 +110,13 @@ export class EtCompareView extends LitElement {
     const engine = this.app.engineFor(side.entry);
     try {
       if (side.entry.remote) {
-        if (!this.#loadedTiers.has(side.entry.key)) {
+        if (this.#loadedTiers.get(side.entry.key)?.engine !== engine) {
           const info = await engine.load({
             source: { kind: 'hub', id: side.entry.remote.model || '' },
             device: 'wasm',
             dtype: 'fp32',
           });
-          this.#loadedTiers.set(side.entry.key, { model: info.modelId, synthetic: info.synthetic });
+          this.#loadedTiers.set(side.entry.key, { engine, model: info.modelId, synthetic: info.synthetic });
         }
         const served = this.#loadedTiers.get(side.entry.key)!;
         side.served = served.model;
