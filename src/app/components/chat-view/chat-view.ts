@@ -158,8 +158,7 @@ export class EtChatView extends LitElement {
       ...(index === 0 ? { title: titleFrom(edited.content) } : {}),
       messages: [...this.current.messages.slice(0, index), edited],
     };
-    await this.resetEngine();
-    await this.answer();
+    await this.answer({ reset: true });
   }
 
   private async onRegenerate(event: CustomEvent<{ id: string }>): Promise<void> {
@@ -167,12 +166,15 @@ export class EtChatView extends LitElement {
     const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
     if (index < 0) return;
     this.current = { ...this.current, messages: this.current.messages.slice(0, index) };
-    await this.resetEngine();
-    await this.answer();
+    await this.answer({ reset: true });
   }
 
-  /** Answers the conversation's last question with the loaded model, streaming. */
-  private async answer(): Promise<void> {
+  /**
+   * Answers the conversation's last question with the loaded model, streaming. `reset` first drops
+   * the engine's cached conversation (after an edit or a regenerate the history changed); it runs
+   * once the view already shows the answer as started, so the controls never flicker back.
+   */
+  private async answer({ reset = false } = {}): Promise<void> {
     const entry = this.app.entry(this.app.state.loadedKey);
     const conversation = this.current;
     if (!entry || !conversation || this.app.state.status !== 'ready') return;
@@ -197,6 +199,7 @@ export class EtChatView extends LitElement {
     this.streamingId = assistant.id;
     this.#announcedUpTo = 0;
     this.#stickToBottom = true;
+    if (reset) await engine.resetConversation().catch(() => undefined);
     this.live.start();
     let text = '';
     let reasoning = '';
