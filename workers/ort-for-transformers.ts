@@ -5,6 +5,11 @@
  *
  * Every session.run first yields one macrotask: ORT's runs resolve through microtasks only, so
  * without it the worker would not see an interrupt message until the whole generation ended.
+ *
+ * Sessions whose graph takes `num_logits_to_keep` (edgetier's decoders do) get 1 where transformers.js
+ * feeds 0 ("every position"): the engine only generates, and generation reads the last position's
+ * logits, so the output head runs once per prompt instead of once per prompt token (a shorter time to
+ * first token; decode steps have one position anyway).
  */
 import { loadOrt } from './ort-build.ts';
 
@@ -23,12 +28,30 @@ function yieldToEvents(): Promise<void> {
 
 type Session = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
 
+/**
+ * Time inside ORT's session.run (yield excluded), on the worker's global as `edgetierOrtRunStats`: the
+ * rest of a generation's time is transformers.js's JS between steps (`edgetier profile --runtime
+ * browser` reads both). Two additions per run; nothing else reads it.
+ */
+const runStats = { runs: 0, ms: 0 };
+(globalThis as { edgetierOrtRunStats?: typeof runStats }).edgetierOrtRunStats = runStats;
+
+const NUM_LOGITS_TO_KEEP = 'num_logits_to_keep';
+const lastLogitOnly = new ort.Tensor('int64', BigInt64Array.from([1n]), []);
+
 async function create(...args: Parameters<typeof ort.InferenceSession.create>): Promise<Session> {
   const session = await (ort.InferenceSession.create as (...a: unknown[]) => Promise<Session>)(...args);
   const run = session.run.bind(session) as (...a: unknown[]) => ReturnType<Session['run']>;
-  (session as { run: unknown }).run = async (...runArgs: unknown[]) => {
+  const keepsLogits = session.inputNames.includes(NUM_LOGITS_TO_KEEP);
+  (session as { run: unknown }).run = async (feeds: Record<string, unknown>, ...rest: unknown[]) => {
     await yieldToEvents();
-    return run(...runArgs);
+    const startMs = performance.now();
+    try {
+      return await run(keepsLogits ? { ...feeds, [NUM_LOGITS_TO_KEEP]: lastLogitOnly } : feeds, ...rest);
+    } finally {
+      runStats.runs += 1;
+      runStats.ms += performance.now() - startMs;
+    }
   };
   return session;
 }

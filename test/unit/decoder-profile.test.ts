@@ -104,7 +104,7 @@ describe('edgetier profile: bad input', () => {
   it('refuses unknown runtimes and too few steps', async () => {
     await expect(profileCommand.run(['/x', '--runtime', 'gpu'])).rejects.toMatchObject({
       code: 'usage',
-      message: 'Unknown --runtime "gpu"; use wasm, native.',
+      message: 'Unknown --runtime "gpu"; use wasm, native, browser.',
     });
     await expect(profileCommand.run(['/x', '--steps', '2'])).rejects.toMatchObject({
       code: 'usage',

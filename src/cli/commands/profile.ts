@@ -12,6 +12,7 @@ import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
 
 const RUNTIMES: readonly ProfileRuntime[] = ['wasm', 'native'];
+const ALL_RUNTIMES = [...RUNTIMES, 'browser'] as const;
 
 const help = `
 Usage: edgetier profile <model-dir> [options]
@@ -23,9 +24,13 @@ onnxruntime-web's WASM build (run in Node: the plain CPU build browsers without 
 native onnxruntime-node. Times are ORT kernels only: the step's wall time minus their sum is ORT's
 executor plus, on WASM, copying inputs and outputs through the WASM heap.
 
+--runtime browser runs edgetier's engine worker in headless Chromium instead and splits a decode step's
+wall time into time inside ORT's session.run and time between runs (transformers.js's generation
+loop and the worker's yield).
+
 Options:
   --dtype D            ${DTYPES.join(', ')} (default q8).
-  --runtime LIST       Comma-separated: ${RUNTIMES.join(', ')} (default both).
+  --runtime LIST       Comma-separated: ${ALL_RUNTIMES.join(', ')} (default wasm,native).
   --threads N          Threads for both runtimes; 0 = each runtime's choice (default 2).
   --prompt-tokens N    Prompt length (default 22).
   --steps N            Decode steps; the first two are warm-up (default 16).
@@ -90,8 +95,8 @@ export const profileCommand: Command = {
     }
     const runtimes = (values.runtime ?? RUNTIMES.join(',')).split(',').map((r) => r.trim());
     for (const r of runtimes) {
-      if (!(RUNTIMES as readonly string[]).includes(r)) {
-        throw new EdgetierError('usage', `Unknown --runtime "${r}"; use ${RUNTIMES.join(', ')}.`);
+      if (!(ALL_RUNTIMES as readonly string[]).includes(r)) {
+        throw new EdgetierError('usage', `Unknown --runtime "${r}"; use ${ALL_RUNTIMES.join(', ')}.`);
       }
     }
     const steps = parseIntegerOption('steps', values.steps, 16);
@@ -105,23 +110,37 @@ export const profileCommand: Command = {
       );
     }
     const spec = parseHfConfig(JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>);
+    const threads = parseIntegerOption('threads', values.threads, 2);
+    const promptTokens = Math.max(1, parseIntegerOption('prompt-tokens', values['prompt-tokens'], 22));
     const profiles: DecoderProfile[] = [];
-    for (const runtime of runtimes as ProfileRuntime[]) {
-      profiles.push(
-        await profileDecoder({
-          file,
-          spec,
-          runtime,
-          threads: parseIntegerOption('threads', values.threads, 2),
-          promptTokens: Math.max(1, parseIntegerOption('prompt-tokens', values['prompt-tokens'], 22)),
-          steps,
-        }),
-      );
+    for (const runtime of runtimes.filter((r): r is ProfileRuntime => r !== 'browser')) {
+      profiles.push(await profileDecoder({ file, spec, runtime, threads, promptTokens, steps }));
     }
+    const split = runtimes.includes('browser')
+      ? await (await import('../../bench/browser-step-split.ts')).browserStepSplit({
+          dir,
+          dtype,
+          threads,
+          promptTokens,
+          steps,
+        })
+      : null;
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(profiles, null, 2)}\n`);
-    } else {
+      process.stdout.write(`${JSON.stringify({ kernels: profiles, browser: split }, null, 2)}\n`);
+      return 0;
+    }
+    if (profiles.length > 0) {
       process.stdout.write(`${profileTable(profiles, parseIntegerOption('top', values.top, 12))}\n`);
+    }
+    if (split) {
+      const share = (ms: number) => `${((ms / split.decodeStepMs) * 100).toFixed(0)}%`;
+      process.stdout.write(
+        `browser (${split.build} build, ${split.dtype}, ${split.threads} thread(s)): ` +
+          `ttft ${split.ttftMs.toFixed(0)} ms (prompt run ${split.prefillOrtMs.toFixed(0)} ms in ORT), ` +
+          `decode ${split.decodeTokPerSec.toFixed(1)} tok/s = ${split.decodeStepMs.toFixed(1)} ms/step: ` +
+          `${split.decodeOrtMs.toFixed(1)} ms in session.run (${share(split.decodeOrtMs)}), ` +
+          `${split.betweenRunsMs.toFixed(1)} ms between runs (${share(split.betweenRunsMs)})\n`,
+      );
     }
     return 0;
   },

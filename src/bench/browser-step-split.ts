@@ -1,0 +1,97 @@
+/**
+ * How a decode step's wall time splits in the browser engine: time inside ORT's session.run (the
+ * engine worker's ORT shim counts it, workers/ort-for-transformers.ts) against everything else
+ * between two runs: transformers.js's generation loop (logits processing, argmax over the vocabulary,
+ * cache bookkeeping, streaming) and the worker's yield to its message queue.
+ */
+import { BrowserEngine } from '../cli/browser-engine.ts';
+import type { OrtBuild } from '../core/backend-plan.ts';
+import type { Dtype } from '../core/dtypes.ts';
+import type { GenerateResult } from '../core/engine.ts';
+
+export interface BrowserStepSplitOptions {
+  dir: string;
+  dtype: Dtype;
+  /** WASM threads; 0 = the plan's choice. */
+  threads: number;
+  /** The ORT build; absent = the plan's choice for this browser. */
+  build?: OrtBuild;
+  promptTokens: number;
+  steps: number;
+}
+
+export interface BrowserStepSplit {
+  dtype: Dtype;
+  threads: number;
+  build: OrtBuild;
+  promptTokens: number;
+  steps: number;
+  ttftMs: number;
+  /** Of the prompt's run alone. */
+  prefillOrtMs: number;
+  decodeTokPerSec: number;
+  /** Wall time per decode step (1000 / decodeTokPerSec). */
+  decodeStepMs: number;
+  /** Inside session.run, per decode step. */
+  decodeOrtMs: number;
+  /** decodeStepMs - decodeOrtMs: transformers.js and the worker between two runs. */
+  betweenRunsMs: number;
+}
+
+interface RunStats {
+  runs: number;
+  ms: number;
+}
+
+export async function browserStepSplit(options: BrowserStepSplitOptions): Promise<BrowserStepSplit> {
+  const engine = await BrowserEngine.start(options.threads > 0 ? { threads: options.threads } : {});
+  try {
+    const info = await engine.load({
+      source: { kind: 'path', path: options.dir },
+      device: 'wasm',
+      dtype: options.dtype,
+      ...(options.threads > 0 ? { threads: options.threads } : {}),
+      ...(options.build ? { build: options.build } : {}),
+    } as Parameters<BrowserEngine['load']>[0]);
+    const worker = engine.page.workers()[0];
+    if (!worker) throw new Error('the engine page has no worker');
+    const stats = () =>
+      worker.evaluate(() => {
+        const s = (globalThis as { edgetierOrtRunStats?: RunStats }).edgetierOrtRunStats;
+        return s ? { runs: s.runs, ms: s.ms } : null;
+      });
+    const promptIds = Array.from({ length: options.promptTokens }, (_, i) => 7 + i * 97);
+    const generate = (tokens: number): Promise<GenerateResult> =>
+      engine.generate({ promptIds, sampling: { maxNewTokens: tokens, temperature: 0, ignoreEos: true } });
+
+    await generate(2); // warm-up: first-run allocations and kernel set-up
+    await engine.resetConversation();
+    const beforePrefill = await stats();
+    if (!beforePrefill) throw new Error('the engine worker does not count ORT runs (old build?)');
+    await generate(1);
+    const afterPrefill = (await stats())!;
+    await engine.resetConversation();
+    const result = await generate(options.steps + 1);
+    const afterAll = (await stats())!;
+
+    const prefillOrtMs = afterPrefill.ms - beforePrefill.ms;
+    const decodeRuns = afterAll.runs - afterPrefill.runs - 1;
+    const decodeOrtMs = (afterAll.ms - afterPrefill.ms - prefillOrtMs) / Math.max(1, decodeRuns);
+    const decodeStepMs = 1000 / result.metrics.decodeTokPerSec;
+    return {
+      dtype: options.dtype,
+      threads: info.threads,
+      build: info.build,
+      promptTokens: options.promptTokens,
+      steps: options.steps,
+      ttftMs: result.metrics.ttftMs,
+      prefillOrtMs,
+      decodeTokPerSec: result.metrics.decodeTokPerSec,
+      decodeStepMs,
+      decodeOrtMs,
+      betweenRunsMs: decodeStepMs - decodeOrtMs,
+    };
+  } finally {
+    await engine.unload();
+  }
+}
