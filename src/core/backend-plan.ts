@@ -55,26 +55,40 @@ export interface WasmSpeed {
 }
 
 /**
- * Decode speed of SmolLM2-135M-shaped random weights on WASM in headless Chromium, 2-core x86 VM,
- * 64 new tokens, greedy. NOT YET MEASURED BY THIS MODULE'S AUTHOR: the webgpu (asyncify) rows and
- * the JSPI q8/q4 rows are the figures in shared/FACTS.md; the JSPI fp32 row and every plain `wasm`
- * row are estimates from FACTS's "1.3-1.8x faster than asyncify" note. Replace them with a measured
- * table (build x dtype x threads). The planner only uses their order, never their absolute values.
+ * Decode speed of the SmolLM2-135M shape twin on WASM in headless Chromium 2-core x86 VM (22-token
+ * prompt, 64 new tokens, greedy), medians of interleaved runs on a shared machine whose load average
+ * was 6-13 during the runs, so every absolute figure is low; the planner only uses their order. The
+ * figures, their load averages and the commands are in bench/results/wasm-cpu-speed.md; the rows
+ * come from its table "Chromium, interleaved"; the fp32 and q4 rows are derived as marked. Kernel-level
+ * evidence behind the order:
+ * `edgetier profile` (q8 and fp32 cost the same per step in CPU time, q8 is a quarter of the
+ * download; q4 is 30-60x slower per MatMul on WASM).
  */
 export const WASM_SPEEDS: readonly WasmSpeed[] = [
-  { build: 'webgpu', dtype: 'fp32', threads: 1, decodeTokPerSec: 17.1, ttftMs: 700 },
-  { build: 'webgpu', dtype: 'q8', threads: 1, decodeTokPerSec: 12.7, ttftMs: 800 },
-  { build: 'webgpu', dtype: 'q4', threads: 1, decodeTokPerSec: 2.2, ttftMs: 2500 },
-  { build: 'jspi', dtype: 'fp32', threads: 2, decodeTokPerSec: 21, ttftMs: 450 },
-  { build: 'jspi', dtype: 'q8', threads: 2, decodeTokPerSec: 21, ttftMs: 400 },
-  { build: 'jspi', dtype: 'q4', threads: 2, decodeTokPerSec: 3.5, ttftMs: 2000 },
-  { build: 'wasm', dtype: 'fp32', threads: 2, decodeTokPerSec: 20, ttftMs: 450 },
-  { build: 'wasm', dtype: 'q8', threads: 2, decodeTokPerSec: 19, ttftMs: 450 },
-  { build: 'wasm', dtype: 'q4', threads: 2, decodeTokPerSec: 3, ttftMs: 2000 },
+  { build: 'webgpu', dtype: 'q8', threads: 1, decodeTokPerSec: 4.9, ttftMs: 2200 },
+  // q4 rows: this table's q8 row x FACTS.md's q4/q8 ratio on the same build (2.2/12.7, 3.5/21).
+  { build: 'webgpu', dtype: 'q4', threads: 1, decodeTokPerSec: 0.85, ttftMs: 8000 },
+  { build: 'jspi', dtype: 'q8', threads: 1, decodeTokPerSec: 8.8, ttftMs: 620 },
+  { build: 'jspi', dtype: 'q8', threads: 2, decodeTokPerSec: 6.8, ttftMs: 1160 },
+  // Estimate: the q8 row x 0.92, the fp32/q8 ratio of CPU time per step in onnxruntime-web (Node).
+  { build: 'jspi', dtype: 'fp32', threads: 1, decodeTokPerSec: 8.1, ttftMs: 900 },
+  { build: 'jspi', dtype: 'q4', threads: 1, decodeTokPerSec: 1.5, ttftMs: 4000 },
+  { build: 'wasm', dtype: 'q8', threads: 1, decodeTokPerSec: 7.1, ttftMs: 610 },
+  { build: 'wasm', dtype: 'q8', threads: 2, decodeTokPerSec: 3.8, ttftMs: 1000 },
+  { build: 'wasm', dtype: 'q4', threads: 1, decodeTokPerSec: 1.2, ttftMs: 4000 },
 ];
 
 /** A path slower than the best by more than this factor is never planned silently. */
 export const SLOW_PATH_FACTOR = 3;
+
+/**
+ * Speeds within this fraction of each other count as a tie on WASM, and the smaller download wins:
+ * fp32 and q8 decode at the same speed there (within the noise of every measurement), q8 is a
+ * quarter of the bytes.
+ */
+export const WASM_SPEED_TIE = 0.15;
+/** Bytes per weight, smallest first: the tie-break on WASM. */
+const DOWNLOAD_ORDER: readonly Dtype[] = ['q4', 'q4f16', 'q8', 'fp16', 'fp32'];
 
 /** WebGPU dtypes from most to least preferred: half-precision weights halve memory traffic. */
 const WEBGPU_ORDER: readonly Dtype[] = ['q4f16', 'fp16', 'q4', 'fp32', 'q8'];
@@ -87,22 +101,27 @@ export function cpuBuild(capabilities: Capabilities): OrtBuild {
 }
 
 /**
- * WASM threads: 1 without cross-origin isolation (no SharedArrayBuffer); otherwise every core up
- * to 4, since generation is the only heavy work while it runs and ORT's own default (half the
- * cores) left one of two cores idle here.
+ * WASM threads: 1 without cross-origin isolation (no SharedArrayBuffer); otherwise half the cores,
+ * rounded up, at most 4 (ORT's own default). Measured on 2 cores (WASM_SPEEDS): 1 thread decoded
+ * faster than 2 and with half the time to first token, because the browser, the page and the
+ * engine worker's own JS need the other core; more cores were not available to measure.
  */
 export function wasmThreads(capabilities: Capabilities): number {
   if (!capabilities.crossOriginIsolated) return 1;
-  return Math.max(1, Math.min(4, capabilities.hardwareConcurrency || 1));
+  return Math.max(1, Math.min(4, Math.ceil((capabilities.hardwareConcurrency || 1) / 2)));
 }
 
-/** Measured decode speed of a dtype on a build; falls back to the same dtype on any build. */
-export function wasmSpeed(build: OrtBuild, dtype: Dtype): number | undefined {
+/**
+ * Measured decode speed of a dtype on a build, at the same thread count when measured, else the
+ * build's fastest; falls back to the same dtype on any build.
+ */
+export function wasmSpeed(build: OrtBuild, dtype: Dtype, threads?: number): number | undefined {
   const rows = WASM_SPEEDS.filter((r) => r.dtype === dtype);
   const same = rows.filter((r) => r.build === build);
   const pool = same.length > 0 ? same : rows;
   if (pool.length === 0) return undefined;
-  return Math.max(...pool.map((r) => r.decodeTokPerSec));
+  const atThreads = pool.filter((r) => r.threads === threads);
+  return Math.max(...(atThreads.length > 0 ? atThreads : pool).map((r) => r.decodeTokPerSec));
 }
 
 function fitsMemory(capabilities: Capabilities, bytes: number | undefined): string | null {
@@ -173,8 +192,12 @@ function wasmChoices(capabilities: Capabilities, model: ModelFacts, dtypes: read
   const notes: string[] = [];
   const ranked = dtypes
     .filter((d) => d !== 'fp16' && d !== 'q4f16') // no fp16 kernels on WASM: emulated, very slow
-    .map((dtype) => ({ dtype, speed: wasmSpeed(build, dtype) ?? 0 }))
-    .sort((a, b) => b.speed - a.speed || ALL_DTYPES.indexOf(a.dtype) - ALL_DTYPES.indexOf(b.dtype));
+    .map((dtype) => ({ dtype, speed: wasmSpeed(build, dtype, threads) ?? 0 }))
+    .sort((a, b) => {
+      const tie = Math.abs(a.speed - b.speed) <= WASM_SPEED_TIE * Math.max(a.speed, b.speed);
+      if (!tie) return b.speed - a.speed;
+      return DOWNLOAD_ORDER.indexOf(a.dtype) - DOWNLOAD_ORDER.indexOf(b.dtype);
+    });
   const best = ranked[0]?.speed ?? 0;
   const choices: BackendChoice[] = [];
   for (const { dtype, speed } of ranked) {
