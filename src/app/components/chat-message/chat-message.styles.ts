@@ -108,8 +108,10 @@ export const chatMessageStyles = css`
     padding: 0.2rem 0.5rem;
     font-size: 0.8rem;
   }
-  .streaming .actions {
-    visibility: hidden;
+  /* Nothing sits below the growing text while it streams, so nothing is pushed down (no layout
+     shift); the figures and actions appear once the answer is done. */
+  .streaming footer {
+    display: none;
   }
   .error {
     color: var(--danger);
