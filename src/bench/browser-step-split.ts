@@ -4,6 +4,8 @@
  * between two runs: transformers.js's generation loop (logits processing, argmax over the vocabulary,
  * cache bookkeeping, streaming) and the worker's yield to its message queue.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BrowserEngine } from '../cli/browser-engine.ts';
 import type { OrtBuild } from '../core/backend-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
@@ -60,7 +62,12 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
         const s = (globalThis as { edgetierOrtRunStats?: RunStats }).edgetierOrtRunStats;
         return s ? { runs: s.runs, ms: s.ms } : null;
       });
-    const promptIds = Array.from({ length: options.promptTokens }, (_, i) => 7 + i * 97);
+    const config = JSON.parse(readFileSync(join(options.dir, 'config.json'), 'utf8')) as {
+      vocab_size?: number;
+    };
+    const vocab = config.vocab_size ?? 256;
+    // Ids spread over the vocabulary, fixed so that runs compare (as in decoder-profile.ts).
+    const promptIds = Array.from({ length: options.promptTokens }, (_, i) => (7 + i * 97) % vocab);
     const generate = (tokens: number): Promise<GenerateResult> =>
       engine.generate({ promptIds, sampling: { maxNewTokens: tokens, temperature: 0, ignoreEos: true } });
 
