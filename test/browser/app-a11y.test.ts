@@ -111,7 +111,7 @@ describe('app accessibility', () => {
     await page.setViewportSize({ width: 360, height: 740 });
     for (const view of VIEWS) {
       await page.goto(`${serve.url}#${view}`);
-      await page.getByRole('combobox', { name: 'Model', exact: true }).waitFor();
+      await page.locator('header').getByRole('combobox', { name: 'Model', exact: true }).waitFor();
       const widths = (await page.evaluate(
         '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
       )) as { scroll: number; viewport: number };
