@@ -76,7 +76,17 @@ export function synthTinyModels(): string {
   const dir = mkdtempSync(join(tmpdir(), 'edgetier-app-models-'));
   execFileSync(
     process.execPath,
-    [join(ROOT, 'bin/edgetier.mjs'), 'synth', 'tiny', '--out', join(dir, 'tiny'), '--dtype', 'fp32', '--seed', '3'],
+    [
+      join(ROOT, 'bin/edgetier.mjs'),
+      'synth',
+      'tiny',
+      '--out',
+      join(dir, 'tiny'),
+      '--dtype',
+      'fp32',
+      '--seed',
+      '3',
+    ],
     { stdio: 'pipe' },
   );
   return dir;
