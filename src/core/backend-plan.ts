@@ -209,7 +209,9 @@ function wasmChoices(capabilities: Capabilities, model: ModelFacts, dtypes: read
         ? `${threads} thread${threads === 1 ? '' : 's'} for ${capabilities.hardwareConcurrency} cores`
         : '1 thread: the page is not cross-origin isolated (no SharedArrayBuffer)',
     ];
-    if (speed > 0) reasons.push(`measured ${speed} tok/s decode for this dtype on this build`);
+    if (speed > 0) {
+      reasons.push(`about ${speed} tok/s decode for this dtype on this build in edgetier's reference runs`);
+    }
     const memory = fitsMemory(capabilities, model.bytesByDtype?.[dtype]);
     if (memory) {
       notes.push(`WASM ${dtype} skipped: ${memory}.`);
