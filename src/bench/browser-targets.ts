@@ -55,8 +55,31 @@ function unwrap<T>(outcome: Outcome<T>): T {
 /** The page's globals; each page.evaluate callback is serialised, so it must name them itself. */
 type G = { edgetier: Harness; stockBench: StockBench };
 
+/** A load may download and cache hundreds of MB; one generation is at most a few minutes here. */
+const LOAD_TIMEOUT_MS = 10 * 60_000;
+const RUN_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * A step that never settles (a worker that died without a message) must not hang the whole run: it
+ * fails its row, and the next configuration reloads the page.
+ */
+function within<T>(promise: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(
+        new EdgetierError('timeout', `${what} did not finish within ${ms / 1000} s; the page was reset.`),
+      );
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class BrowserBench {
   private stockServer: EnginePageServer | null = null;
+  /** Set when a step timed out: the engine page is reloaded before the next configuration. */
+  private stale = false;
   private stockPage: LaunchedBrowser['page'] | null = null;
   /** Threads the stock pipeline ran with (ORT's own choice), once it has loaded. */
   stockThreads = 0;
@@ -138,23 +161,43 @@ export class BrowserBench {
   ): BenchTarget {
     const url = this.serveModel(modelDir);
     const page = this.page;
+    const self = this;
+    const guard = <T>(promise: Promise<T>, ms: number, what: string) =>
+      within(promise, ms, what, () => {
+        self.stale = true;
+      });
     return {
       async load(cold) {
+        if (self.stale) {
+          self.stale = false;
+          await page.reload();
+          await page.waitForFunction(() => (globalThis as { edgetier?: unknown }).edgetier !== undefined);
+        }
         if (cold) {
           await page.evaluate(() => (globalThis as unknown as G).edgetier.terminate());
           unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.clearCache()));
         }
         const request = { source: { kind: 'url', url }, ...config };
-        const { ms, outcome } = await page.evaluate(async (req) => {
-          const start = performance.now();
-          const outcome = await (globalThis as unknown as G).edgetier.load(req);
-          return { ms: performance.now() - start, outcome };
-        }, request);
+        const { ms, outcome } = await guard(
+          page.evaluate(async (req) => {
+            const start = performance.now();
+            const outcome = await (globalThis as unknown as G).edgetier.load(req);
+            return { ms: performance.now() - start, outcome };
+          }, request),
+          LOAD_TIMEOUT_MS,
+          `Loading ${config.dtype} on ${config.device}`,
+        );
         const info = unwrap(outcome);
         return { totalMs: ms, downloadMs: info.downloadMs, initMs: info.initMs };
       },
       async unload() {
-        unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.unload()));
+        unwrap(
+          await guard(
+            page.evaluate(() => (globalThis as unknown as G).edgetier.unload()),
+            RUN_TIMEOUT_MS,
+            'Unloading',
+          ),
+        );
       },
       async generate(promptIds, newTokens) {
         unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()));
@@ -162,8 +205,12 @@ export class BrowserBench {
           promptIds,
           sampling: { maxNewTokens: newTokens, ignoreEos: true },
         };
-        return unwrap(await page.evaluate((r) => (globalThis as unknown as G).edgetier.generate(r), request))
-          .result.metrics;
+        const outcome = await guard(
+          page.evaluate((r) => (globalThis as unknown as G).edgetier.generate(r), request),
+          RUN_TIMEOUT_MS,
+          `Generating ${newTokens} tokens with ${config.dtype} on ${config.device}`,
+        );
+        return unwrap(outcome).result.metrics;
       },
       async peakMemory(): Promise<PeakMemory> {
         const stats = unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.memory()));

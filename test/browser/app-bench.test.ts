@@ -1,0 +1,69 @@
+/**
+ * The app's Bench view in real Chromium against the real `edgetier serve`: a visitor runs the
+ * benchmark on the tiny model through the page's WorkerEngine, sees the table, and downloads the
+ * same JSON (edgetier-bench/1) the CLI writes. Never asserts a speed.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
+import {
+  axeViolations,
+  buildApp,
+  launchChromium,
+  type ServeProcess,
+  serious,
+  startServe,
+  synthTinyModels,
+} from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe(['--app', app, '--models', modelsDir, '--quiet']);
+  browser = await launchChromium();
+  page = browser.page;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+describe('Bench view', () => {
+  it('runs the benchmark on this device and downloads the same JSON as the CLI', async () => {
+    await page.goto(`${serve.url}#bench`);
+    await page.getByRole('combobox', { name: 'Model' }).waitFor();
+    await page.getByLabel('Prompt tokens (pp)').fill('8');
+    await page.getByLabel('Generated tokens (tg)').fill('4');
+    await page.getByLabel('Repetitions').fill('2');
+    await page.getByLabel('Warm-up runs').fill('0');
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const results = page.getByRole('region', { name: 'Results' });
+    await results.waitFor({ timeout: 120_000 });
+    await expect(results.getByRole('columnheader', { name: 'pp8 tok/s' }).count()).resolves.toBe(1);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      results.getByRole('button', { name: 'Download JSON' }).click(),
+    ]);
+    const report = JSON.parse(readFileSync((await download.path())!, 'utf8')) as BenchReport;
+    expect(validateBenchReport(report)).toEqual([]);
+    expect(report.command).toBe('app');
+    expect(report.params).toEqual({ pp: 8, tg: 4, reps: 2, warmup: 0 });
+    expect(report.rows).toHaveLength(1);
+    const row = report.rows[0]!;
+    expect(row.error).toBeNull();
+    expect(row).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'fp32' });
+    expect(row.pp_tok_s?.values).toHaveLength(2);
+    expect(row.tg_tok_s?.values).toHaveLength(2);
+    expect(report.environment.cross_origin_isolated).toBe(true);
+    expect(report.models[0]).toMatchObject({ synthetic: true });
+    expect(serious(await axeViolations(page))).toEqual([]);
+  });
+});
