@@ -55,27 +55,25 @@ export interface WasmSpeed {
 }
 
 /**
- * Decode speed of the SmolLM2-135M shape twin on WASM in headless Chromium 2-core x86 VM (22-token
- * prompt, 64 new tokens, greedy), medians of interleaved runs on a shared machine whose load average
- * was 6-13 during the runs, so every absolute figure is low; the planner only uses their order. The
- * figures, their load averages and the commands are in bench/results/wasm-cpu-speed.md; the rows
- * come from its table "Chromium, interleaved"; the fp32 and q4 rows are derived as marked. Kernel-level
- * evidence behind the order:
- * `edgetier profile` (q8 and fp32 cost the same per step in CPU time, q8 is a quarter of the
- * download; q4 is 30-60x slower per MatMul on WASM).
+ * Decode speed of the SmolLM2-135M shape twin on WASM in headless Chromium on a shared 2-core x86 VM
+ * (greedy, 64 new tokens). The planner only uses their order. Sources (bench/results/wasm-cpu-speed.md):
+ * - jspi rows and the asyncify (`webgpu`) q8 row: `edgetier bench` with --baseline at load average
+ *   ~4 (bench/results/smollm2-135m-twin-wasm); the asyncify row is the stock transformers.js page.
+ * - plain `wasm` rows: interleaved Chromium runs at load average 6-13 (table A there), so lower.
+ * - fp32 rows: estimates, the q8 row x 0.92 (fp32/q8 CPU time per step in onnxruntime-web).
  */
 export const WASM_SPEEDS: readonly WasmSpeed[] = [
-  { build: 'webgpu', dtype: 'q8', threads: 1, decodeTokPerSec: 4.9, ttftMs: 2200 },
-  // q4 rows: this table's q8 row x FACTS.md's q4/q8 ratio on the same build (2.2/12.7, 3.5/21).
-  { build: 'webgpu', dtype: 'q4', threads: 1, decodeTokPerSec: 0.85, ttftMs: 8000 },
-  { build: 'jspi', dtype: 'q8', threads: 1, decodeTokPerSec: 8.8, ttftMs: 620 },
-  { build: 'jspi', dtype: 'q8', threads: 2, decodeTokPerSec: 7.8, ttftMs: 1160 },
-  // Estimate: the q8 row x 0.92, the fp32/q8 ratio of CPU time per step in onnxruntime-web (Node).
-  { build: 'jspi', dtype: 'fp32', threads: 1, decodeTokPerSec: 8.1, ttftMs: 900 },
-  { build: 'jspi', dtype: 'q4', threads: 1, decodeTokPerSec: 1.5, ttftMs: 4000 },
+  { build: 'webgpu', dtype: 'q8', threads: 1, decodeTokPerSec: 14.7, ttftMs: 164 },
+  { build: 'jspi', dtype: 'q8', threads: 1, decodeTokPerSec: 14.6, ttftMs: 200 },
+  { build: 'jspi', dtype: 'q8', threads: 2, decodeTokPerSec: 20, ttftMs: 120 },
+  { build: 'jspi', dtype: 'fp32', threads: 2, decodeTokPerSec: 18.4, ttftMs: 250 },
+  { build: 'jspi', dtype: 'q4', threads: 1, decodeTokPerSec: 1.5, ttftMs: 1038 },
+  { build: 'jspi', dtype: 'q4', threads: 2, decodeTokPerSec: 1.1, ttftMs: 1201 },
   { build: 'wasm', dtype: 'q8', threads: 1, decodeTokPerSec: 7.1, ttftMs: 610 },
   { build: 'wasm', dtype: 'q8', threads: 2, decodeTokPerSec: 3.8, ttftMs: 1000 },
-  { build: 'wasm', dtype: 'q4', threads: 1, decodeTokPerSec: 1.2, ttftMs: 4000 },
+  // Derived, no plain-build run: fp32 = q8 x 0.92 as for jspi; q4 = q8 x the jspi q4/q8 ratio.
+  { build: 'wasm', dtype: 'fp32', threads: 1, decodeTokPerSec: 6.5, ttftMs: 900 },
+  { build: 'wasm', dtype: 'q4', threads: 1, decodeTokPerSec: 0.7, ttftMs: 2000 },
 ];
 
 /** A path slower than the best by more than this factor is never planned silently. */
@@ -101,14 +99,14 @@ export function cpuBuild(capabilities: Capabilities): OrtBuild {
 }
 
 /**
- * WASM threads: 1 without cross-origin isolation (no SharedArrayBuffer); otherwise half the cores,
- * rounded up, at most 4 (ORT's own default). Measured on 2 cores (WASM_SPEEDS): 1 thread decoded
- * faster than 2 and with half the time to first token, because the browser, the page and the
- * engine worker's own JS need the other core; more cores were not available to measure.
+ * WASM threads: 1 without cross-origin isolation (no SharedArrayBuffer); otherwise every core up
+ * to 4. Measured on 2 cores (WASM_SPEEDS): 2 threads decoded 1.4x faster than 1 (ORT's own default,
+ * half the cores) with 0.6x the time to first token at load average ~4; under heavy load (6-13)
+ * the two were a toss-up. More cores were not available to measure.
  */
 export function wasmThreads(capabilities: Capabilities): number {
   if (!capabilities.crossOriginIsolated) return 1;
-  return Math.max(1, Math.min(4, Math.ceil((capabilities.hardwareConcurrency || 1) / 2)));
+  return Math.max(1, Math.min(4, capabilities.hardwareConcurrency || 1));
 }
 
 /**

@@ -45,22 +45,22 @@ const brief = (plan: ReturnType<typeof planBackends>) =>
   plan.choices.map((c) => `${c.device}/${c.dtype}/${c.build}/${c.threads}`);
 
 describe('planBackends', () => {
-  it('plans WASM q8 on the JSPI build with half the cores and never q4 when faster dtypes exist', () => {
+  it('plans WASM q8 on the JSPI build with every core and never q4 when faster dtypes exist', () => {
     const plan = planBackends(base);
-    expect(brief(plan)).toEqual(['wasm/q8/jspi/1', 'wasm/fp32/jspi/1']);
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);
     expect(plan.skipped).toEqual([
       'WebGPU skipped: navigator.gpu is missing.',
-      'WASM q4 skipped: 1.5 tok/s against 8.8 tok/s for q8.',
+      'WASM q4 skipped: 1.1 tok/s against 20 tok/s for q8.',
     ]);
     expect(plan.choices[0]!.reasons[0]).toMatch(/JSPI build/);
     expect(plan.choices[0]!.reasons[2]).toBe(
-      "about 8.8 tok/s decode for this dtype on this build in edgetier's reference runs",
+      "about 20 tok/s decode for this dtype on this build in edgetier's reference runs",
     );
   });
 
   it('prefers the smaller download when WASM speeds tie, the faster dtype otherwise', () => {
-    // fp32 (8.1) is within 15% of q8 (8.8) on JSPI: q8 wins on bytes.
-    expect(brief(planBackends(base, { dtypes: ['fp32', 'q8'] }))[0]).toBe('wasm/q8/jspi/1');
+    // fp32 (18.4) is within 15% of q8 (20) on JSPI: q8 wins on bytes.
+    expect(brief(planBackends(base, { dtypes: ['fp32', 'q8'] }))[0]).toBe('wasm/q8/jspi/2');
     expect(WASM_SPEED_TIE).toBe(0.15);
   });
 
@@ -74,15 +74,15 @@ describe('planBackends', () => {
     );
   });
 
-  it('uses half the cores, rounded up, at most 4', () => {
+  it('uses every core, at most 4', () => {
     expect([1, 2, 3, 4, 8, 16].map((n) => wasmThreads({ ...base, hardwareConcurrency: n }))).toEqual([
-      1, 1, 2, 2, 4, 4,
+      1, 2, 3, 4, 4, 4,
     ]);
   });
 
   it('never lets a software WebGPU adapter beat WASM', () => {
     const plan = planBackends(swiftshader);
-    expect(brief(plan)).toEqual(['wasm/q8/jspi/1', 'wasm/fp32/jspi/1']);
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);
     expect(plan.skipped[0]).toBe(
       'WebGPU skipped: the adapter (google swiftshader) is a software fallback, about 100x slower than WASM on the CPU.',
     );
@@ -94,8 +94,8 @@ describe('planBackends', () => {
       'webgpu/fp16/webgpu/1',
       'webgpu/q4/webgpu/1',
       'webgpu/fp32/webgpu/1',
-      'wasm/q8/jspi/1',
-      'wasm/fp32/jspi/1',
+      'wasm/q8/jspi/2',
+      'wasm/fp32/jspi/2',
     ]);
   });
 
@@ -105,17 +105,17 @@ describe('planBackends', () => {
       dtypes: ['fp32', 'q4', 'q4f16'],
       largestTensorBytesByDtype: { fp32: 3 * GIB, q4: GIB / 2 },
     });
-    expect(brief(plan)).toEqual(['webgpu/q4/webgpu/1', 'wasm/fp32/jspi/1']);
+    expect(brief(plan)).toEqual(['webgpu/q4/webgpu/1', 'wasm/fp32/jspi/2']);
     expect(plan.skipped).toEqual([
       'WebGPU q4f16 skipped: the adapter lacks shader-f16.',
       "WebGPU fp32 skipped: a 3.00 GiB weight exceeds the adapter's 2.00 GiB storage-buffer limit.",
-      'WASM q4 skipped: 1.5 tok/s against 8.1 tok/s for fp32.',
+      'WASM q4 skipped: 1.1 tok/s against 18.4 tok/s for fp32.',
     ]);
   });
 
   it('plans q4 on WASM only when it is all the model has, and says it is slow', () => {
     const plan = planBackends(base, { dtypes: ['q4'] });
-    expect(brief(plan)).toEqual(['wasm/q4/jspi/1']);
+    expect(brief(plan)).toEqual(['wasm/q4/jspi/2']);
     expect(plan.choices[0]!.reasons.at(-1)).toMatch(/^warning: q4 \(MatMulNBits\) runs at a few tokens\/s/);
   });
 
@@ -124,15 +124,15 @@ describe('planBackends', () => {
       { ...base, deviceMemoryGiB: 2 },
       { dtypes: ['fp32', 'q8'], bytesByDtype: { fp32: 1.5 * GIB, q8: 0.4 * GIB } },
     );
-    expect(brief(plan)).toEqual(['wasm/q8/jspi/1']);
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/2']);
     expect(plan.skipped).toContain(
       'WASM fp32 skipped: needs 1.50 GiB but the device reports 2 GiB of memory.',
     );
   });
 
   it('puts an override first and keeps the automatic plan as fallback', () => {
-    const plan = planBackends(base, {}, { dtype: 'q8', threads: 2 });
-    expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/q8/jspi/1', 'wasm/fp32/jspi/1']);
+    const plan = planBackends(base, {}, { dtype: 'q8', threads: 1 });
+    expect(brief(plan)).toEqual(['wasm/q8/jspi/1', 'wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);
     expect(plan.choices[0]!.reasons).toEqual(['chosen by you']);
     const gpu = planBackends(swiftshader, {}, { device: 'webgpu', dtype: 'fp32' });
     expect(brief(gpu)[0]).toBe('webgpu/fp32/webgpu/1');
