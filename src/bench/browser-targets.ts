@@ -175,7 +175,13 @@ export class BrowserBench {
         }
         if (cold) {
           await page.evaluate(() => (globalThis as unknown as G).edgetier.terminate());
-          unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.clearCache()));
+          unwrap(
+            await guard(
+              page.evaluate(() => (globalThis as unknown as G).edgetier.clearCache()),
+              RUN_TIMEOUT_MS,
+              'Clearing the model cache',
+            ),
+          );
         }
         const request = { source: { kind: 'url', url }, ...config };
         const { ms, outcome } = await guard(
@@ -200,7 +206,13 @@ export class BrowserBench {
         );
       },
       async generate(promptIds, newTokens) {
-        unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()));
+        unwrap(
+          await guard(
+            page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()),
+            RUN_TIMEOUT_MS,
+            'Resetting the conversation',
+          ),
+        );
         const request: GenerateRequest = {
           promptIds,
           sampling: { maxNewTokens: newTokens, ignoreEos: true },
