@@ -1,10 +1,10 @@
 /**
- * The `edgetier` command line. Each command lives in its own module under ./commands and registers
- * a name, a one-line summary, its help text and a `run` function. Errors reach the user as one line
+ * The `edgetier` command line. Each command lives in its own module under ./commands with its help
+ * text and a `run` function; the registry in ./commands/index.ts names it and loads it on demand. Errors reach the user as one line
  * on stderr and a non-zero exit; `--verbose` adds the stack.
  */
 import { EdgetierError } from '../core/errors.ts';
-import type { Command } from './command.ts';
+import type { CommandEntry } from './command.ts';
 import { commands } from './commands/index.ts';
 
 function usage(): string {
@@ -27,11 +27,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 1;
   }
-  const command: Command | undefined = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry: CommandEntry | undefined = commands.find((c) => c.name === name);
+  if (!entry) {
     process.stderr.write(`edgetier: unknown command "${name}". Run \`edgetier --help\` for the list.\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.help.trim()}\n`);
     return 0;

@@ -117,7 +117,6 @@ function progressReporter(stream: NodeJS.WriteStream) {
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'Benchmark pp/tg tokens/s per device, dtype and threads (JSON, Markdown, CSV, SVG)',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('bench', args, {

@@ -36,7 +36,6 @@ Example:
 
 export const convertCommand: Command = {
   name: 'convert',
-  summary: 'Convert a Hugging Face checkpoint into a browser-ready ONNX model folder',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('convert', args, {

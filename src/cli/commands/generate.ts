@@ -102,7 +102,6 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
 
 export const generateCommand: Command = {
   name: 'generate',
-  summary: 'Generate text from a model folder (greedy by default), with measured metrics',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('generate', args, {

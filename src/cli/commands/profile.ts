@@ -69,7 +69,6 @@ export function profileTable(profiles: readonly DecoderProfile[], top: number): 
 
 export const profileCommand: Command = {
   name: 'profile',
-  summary: 'Per-kernel time of a decode step: onnxruntime-web WASM vs native',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('profile', args, {

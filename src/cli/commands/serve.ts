@@ -316,7 +316,6 @@ export async function serveUntilSignal(config: ServeConfig): Promise<number> {
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'Serve the app, the model folders and the full-scale tier (OpenAI-compatible /v1)',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('serve', args, SERVE_OPTIONS);

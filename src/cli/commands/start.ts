@@ -158,7 +158,6 @@ Options: those of \`edgetier serve\` (e.g. --port <n>, --models <dir>), and
 
 export const startCommand: Command = {
   name: 'start',
-  summary: 'Build what is missing (app, default models) and serve: what `npm start` runs',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('start', args, {

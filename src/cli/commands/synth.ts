@@ -43,7 +43,6 @@ Example:
 
 export const synthCommand: Command = {
   name: 'synth',
-  summary: 'Build a shape twin of a small model (real shapes, seeded random weights)',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs('synth', args, {
