@@ -60,13 +60,14 @@ export interface WasmSpeed {
  * - jspi rows and the asyncify (`webgpu`) q8 row: `edgetier bench` with --baseline at load average
  *   ~4 (bench/results/smollm2-135m-twin-wasm); the asyncify row is the stock transformers.js page.
  * - plain `wasm` rows: interleaved Chromium runs at load average 6-13 (table A there), so lower.
- * - fp32 rows: estimates, the q8 row x 0.92 (fp32/q8 CPU time per step in onnxruntime-web).
+ * - jspi fp32 row: measured, tg64 of `npx edgetier bench models/smollm2-135m-twin --device cpu,wasm
+ *   --dtype fp32,q8 --threads 1,2 --baseline` (bench/results/smollm2-135m-twin/bench.json, load ~0.5).
  */
 export const WASM_SPEEDS: readonly WasmSpeed[] = [
   { build: 'webgpu', dtype: 'q8', threads: 1, decodeTokPerSec: 14.7, ttftMs: 164 },
   { build: 'jspi', dtype: 'q8', threads: 1, decodeTokPerSec: 14.6, ttftMs: 200 },
   { build: 'jspi', dtype: 'q8', threads: 2, decodeTokPerSec: 20, ttftMs: 120 },
-  { build: 'jspi', dtype: 'fp32', threads: 2, decodeTokPerSec: 18.4, ttftMs: 250 },
+  { build: 'jspi', dtype: 'fp32', threads: 2, decodeTokPerSec: 19.2, ttftMs: 250 },
   { build: 'jspi', dtype: 'q4', threads: 1, decodeTokPerSec: 1.5, ttftMs: 1038 },
   { build: 'jspi', dtype: 'q4', threads: 2, decodeTokPerSec: 1.1, ttftMs: 1201 },
   { build: 'wasm', dtype: 'q8', threads: 1, decodeTokPerSec: 7.1, ttftMs: 610 },

@@ -59,7 +59,7 @@ describe('planBackends', () => {
   });
 
   it('prefers the smaller download when WASM speeds tie, the faster dtype otherwise', () => {
-    // fp32 (18.4) is within 15% of q8 (20) on JSPI: q8 wins on bytes.
+    // fp32 (19.2) is within 15% of q8 (20) on JSPI: q8 wins on bytes.
     expect(brief(planBackends(base, { dtypes: ['fp32', 'q8'] }))[0]).toBe('wasm/q8/jspi/2');
     expect(WASM_SPEED_TIE).toBe(0.15);
   });
@@ -109,7 +109,7 @@ describe('planBackends', () => {
     expect(plan.skipped).toEqual([
       'WebGPU q4f16 skipped: the adapter lacks shader-f16.',
       "WebGPU fp32 skipped: a 3.00 GiB weight exceeds the adapter's 2.00 GiB storage-buffer limit.",
-      'WASM q4 skipped: 1.1 tok/s against 18.4 tok/s for fp32.',
+      'WASM q4 skipped: 1.1 tok/s against 19.2 tok/s for fp32.',
     ]);
   });
 
