@@ -31,9 +31,11 @@ type Session = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
 /**
  * Time inside ORT's session.run (yield excluded), on the worker's global as `edgetierOrtRunStats`: the
  * rest of a generation's time is transformers.js's JS between steps (`edgetier profile --runtime
- * browser` reads both). Two additions per run; nothing else reads it.
+ * browser` reads both), with the durations of the last runs so that one generation's prompt run can be
+ * told from its decode runs. A few additions per run; nothing else reads it.
  */
-const runStats = { runs: 0, ms: 0 };
+const RECENT_RUNS = 256;
+const runStats = { runs: 0, ms: 0, recentMs: [] as number[] };
 (globalThis as { edgetierOrtRunStats?: typeof runStats }).edgetierOrtRunStats = runStats;
 
 const NUM_LOGITS_TO_KEEP = 'num_logits_to_keep';
@@ -49,8 +51,11 @@ async function create(...args: Parameters<typeof ort.InferenceSession.create>): 
     try {
       return await run(keepsLogits ? { ...feeds, [NUM_LOGITS_TO_KEEP]: lastLogitOnly } : feeds, ...rest);
     } finally {
+      const ms = performance.now() - startMs;
       runStats.runs += 1;
-      runStats.ms += performance.now() - startMs;
+      runStats.ms += ms;
+      runStats.recentMs.push(ms);
+      if (runStats.recentMs.length > RECENT_RUNS) runStats.recentMs.shift();
     }
   };
   return session;

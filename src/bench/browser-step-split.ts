@@ -43,6 +43,8 @@ export interface BrowserStepSplit {
 interface RunStats {
   runs: number;
   ms: number;
+  /** Durations of the last runs, oldest first (workers/ort-for-transformers.ts keeps 256). */
+  recentMs: number[];
 }
 
 export async function browserStepSplit(options: BrowserStepSplitOptions): Promise<BrowserStepSplit> {
@@ -60,7 +62,7 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
     const stats = () =>
       worker.evaluate(() => {
         const s = (globalThis as { edgetierOrtRunStats?: RunStats }).edgetierOrtRunStats;
-        return s ? { runs: s.runs, ms: s.ms } : null;
+        return s ? { runs: s.runs, ms: s.ms, recentMs: [...s.recentMs] } : null;
       });
     const config = JSON.parse(readFileSync(join(options.dir, 'config.json'), 'utf8')) as {
       vocab_size?: number;
@@ -73,17 +75,16 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
 
     await generate(2); // warm-up: first-run allocations and kernel set-up
     await engine.resetConversation();
-    const beforePrefill = await stats();
-    if (!beforePrefill) throw new Error('the engine worker does not count ORT runs (old build?)');
-    await generate(1);
-    const afterPrefill = (await stats())!;
-    await engine.resetConversation();
+    const before = await stats();
+    if (!before) throw new Error('the engine worker does not count ORT runs (old build?)');
     const result = await generate(options.steps + 1);
-    const afterAll = (await stats())!;
+    const after = (await stats())!;
 
-    const prefillOrtMs = afterPrefill.ms - beforePrefill.ms;
-    const decodeRuns = afterAll.runs - afterPrefill.runs - 1;
-    const decodeOrtMs = (afterAll.ms - afterPrefill.ms - prefillOrtMs) / Math.max(1, decodeRuns);
+    // The generation's own runs, in order: the prompt run first, then one run per decode step.
+    const runs = after.recentMs.slice(after.recentMs.length - (after.runs - before.runs));
+    const prefillOrtMs = runs[0] ?? 0;
+    const decodeRuns = runs.slice(1);
+    const decodeOrtMs = decodeRuns.reduce((a, b) => a + b, 0) / Math.max(1, decodeRuns.length);
     const decodeStepMs = 1000 / result.metrics.decodeTokPerSec;
     return {
       dtype: options.dtype,

@@ -39,7 +39,7 @@ afterAll(async () => {
 describe('Bench view', () => {
   it('runs the benchmark on this device and downloads the same JSON as the CLI', async () => {
     await page.goto(`${serve.url}#bench`);
-    await page.getByRole('combobox', { name: 'Model' }).waitFor();
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).waitFor();
     await page.getByLabel('Prompt tokens (pp)').fill('8');
     await page.getByLabel('Generated tokens (tg)').fill('4');
     await page.getByLabel('Repetitions').fill('2');

@@ -201,7 +201,7 @@ export class EtBenchView extends LitElement {
             ? html`<p>No on-device model is available: add one in Models first.</p>`
             : html`<form @submit=${this.run}>
               <label
-                >Model
+                >Model to benchmark
                 <select
                   name="model"
                   .value=${model?.key ?? ''}
