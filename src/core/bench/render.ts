@@ -196,6 +196,7 @@ export function toSvg(report: BenchReport): string {
   ];
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<title>edgetier bench: tokens/s per configuration</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="8" y="16" font-size="13" font-weight="bold">${escapeXml(`edgetier bench: mean ± sd over ${report.params.reps} reps`)}</text>`,
   ];
