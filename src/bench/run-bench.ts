@@ -34,6 +34,8 @@ export interface BenchOptions {
   /** 0 means the engine's own choice. */
   threads: number[];
   params: BenchParams;
+  /** Wall-time budget of one row's counted repetitions, in seconds; 0: always run params.reps. */
+  rowBudgetS: number;
   /** Adds stock transformers.js and native onnxruntime-node rows, and edgetier's default WASM row. */
   baseline: boolean;
   /** Recorded in the report as is. */
@@ -242,8 +244,12 @@ export async function runBench(
       let row: BenchRow;
       try {
         const target = await planned.target();
-        const measured = await measureConfig(target, options.params, model.facts.vocab_size, (step) =>
-          onEvent?.({ kind: 'step', index: i + 1, total, label, step }),
+        const measured = await measureConfig(
+          target,
+          options.params,
+          model.facts.vocab_size,
+          (step) => onEvent?.({ kind: 'step', index: i + 1, total, label, step }),
+          { rowBudgetMs: options.rowBudgetS * 1000 },
         );
         row = benchRow(planned.key, measured);
         if (planned.key.engine === 'transformers.js' && browser) row.threads = browser.stockThreads;
@@ -259,6 +265,11 @@ export async function runBench(
   } finally {
     await browser?.close();
   }
+  if (options.rowBudgetS > 0)
+    notes.push(
+      `Row budget ${options.rowBudgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run, ` +
+        `means ${options.params.reps} repetitions would take longer runs fewer (at least 2); its note and n say how many.`,
+    );
   if (options.baseline) {
     notes.push(
       'Stock transformers.js baseline: pipeline("text-generation", model) with its default device, dtype and ' +

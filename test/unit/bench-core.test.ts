@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   type BenchTarget,
+  budgetNote,
   measureConfig,
   ppTokPerSec,
+  repsWithinBudget,
   syntheticPromptIds,
   tgTokPerSec,
 } from '../../src/core/bench/method.ts';
@@ -114,6 +116,77 @@ describe('bench method', () => {
     expect(m.ttftMs.values).toEqual([100, 200]);
     expect(m.coldLoad.downloadMs).toBe(600);
     expect(m.peakMemory.bytes).toBe(1234);
+  });
+});
+
+describe('row budget', () => {
+  it('runs every repetition that fits, else as many as fit but never fewer than 2 nor more than reps', () => {
+    expect(repsWithinBudget(5, 1_000, 60_000)).toBe(5);
+    expect(repsWithinBudget(5, 12_000, 60_000)).toBe(5);
+    expect(repsWithinBudget(5, 12_001, 60_000)).toBe(4);
+    expect(repsWithinBudget(5, 20_000, 60_000)).toBe(3);
+    expect(repsWithinBudget(5, 40_000, 60_000)).toBe(2);
+    expect(repsWithinBudget(5, 300_000, 60_000)).toBe(2);
+    expect(repsWithinBudget(1, 300_000, 60_000)).toBe(1);
+    expect(repsWithinBudget(5, 300_000, 0)).toBe(5);
+    expect(budgetNote(2, 5, 60_000, 41_600)).toBe('2 of 5 repetitions: row budget 60 s (one took ~42 s)');
+  });
+
+  /** A target on a fake clock: each pp run takes ppMs, each tg run tgMs. */
+  function clockedTarget(ppMs: number, tgMs: number) {
+    let clock = 0;
+    const calls: string[] = [];
+    const target: BenchTarget = {
+      async load() {
+        clock += 5_000;
+        return { totalMs: 5_000, downloadMs: 0, initMs: 5_000 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        calls.push(`generate ${ids.length} ${n}`);
+        if (ids.length === 16) {
+          clock += ppMs;
+          return metrics({ prefillTokens: 16, ttftMs: ppMs });
+        }
+        clock += tgMs;
+        return metrics({ decodeTokens: n - 1, decodeTokPerSec: ((n - 1) * 1000) / tgMs });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    return { target, calls, now: () => clock };
+  }
+
+  it('times the warm-up and runs fewer repetitions, with the actual n and a note', async () => {
+    const { target, calls, now } = clockedTarget(8_000, 32_000);
+    const m = await measureConfig(target, { pp: 16, tg: 4, reps: 5, warmup: 1 }, 1000, undefined, {
+      rowBudgetMs: 60_000,
+      now,
+    });
+    expect(calls).toHaveLength(6); // warm-up + 2 counted, pp and tg each
+    expect(m.ppTokPerSec.n).toBe(2);
+    expect(m.tgTokPerSec.values).toEqual([0.125, 0.125]); // 4 tokens in 32 s
+    expect(m.ttftMs.n).toBe(2);
+    expect(m.note).toBe('2 of 5 repetitions: row budget 60 s (one took ~40 s)');
+  });
+
+  it('without a warm-up, times the first counted repetition; a fast row keeps every repetition', async () => {
+    const slow = clockedTarget(10_000, 15_000);
+    const m = await measureConfig(slow.target, { pp: 16, tg: 4, reps: 5, warmup: 0 }, 1000, undefined, {
+      rowBudgetMs: 60_000,
+      now: slow.now,
+    });
+    expect(m.tgTokPerSec.n).toBe(2);
+    expect(m.note).toBe('2 of 5 repetitions: row budget 60 s (one took ~25 s)');
+    const fast = clockedTarget(100, 400);
+    const f = await measureConfig(fast.target, { pp: 16, tg: 4, reps: 5, warmup: 2 }, 1000, undefined, {
+      rowBudgetMs: 60_000,
+      now: fast.now,
+    });
+    expect(fast.calls).toHaveLength(14);
+    expect(f.tgTokPerSec.n).toBe(5);
+    expect(f.note).toBeNull();
   });
 });
 
@@ -257,6 +330,23 @@ describe('bench report', () => {
 `);
   });
 
+  it("shows a row's budget note in the Markdown note column and its actual n in the CSV", () => {
+    const report = sampleReport();
+    const cut = { mean: 20, sd: 1, n: 2, values: [19, 21] };
+    Object.assign(report.rows[1]!, {
+      tg_tok_s: cut,
+      pp_tok_s: cut,
+      note: '2 of 5 repetitions: row budget 60 s (one took ~40 s)',
+    });
+    report.params.reps = 5;
+    expect(toMarkdown(report)).toContain(
+      '| edgetier default; 2 of 5 repetitions: row budget 60 s (one took ~40 s) |',
+    );
+    expect(toCsv(report).split('\n')[2]).toBe(
+      'twin,edgetier,wasm,q8,2,jspi,true,128,20,1,64,20,1,640,10,2,,,,',
+    );
+  });
+
   it('renders CSV with one line per row, quoting where needed', () => {
     const lines = toCsv(sampleReport()).trimEnd().split('\n');
     expect(lines[0]).toBe(
@@ -266,7 +356,7 @@ describe('bench report', () => {
       'twin,native,cpu,q4,2,onnxruntime-node,false,128,800,10,64,80,2,160,2,2,500,300,536870912,',
     );
     expect(lines[4]).toBe(
-      'twin,edgetier,wasm,fp16,2,jspi,false,128,,,64,,,,,2,,,,unsupported_dtype: no onnx/model_fp16.onnx | rebuild',
+      'twin,edgetier,wasm,fp16,2,jspi,false,128,,,64,,,,,,,,,unsupported_dtype: no onnx/model_fp16.onnx | rebuild',
     );
     expect(lines).toHaveLength(5);
   });

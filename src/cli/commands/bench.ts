@@ -17,6 +17,9 @@ import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
 import { DEVICES, isDevice } from '../engine-for-device.ts';
 
+/** Keeps the full matrix (q4 on WASM decodes at 1-2 tok/s here) within minutes. */
+const DEFAULT_ROW_BUDGET_S = 60;
+
 const help = `
 Usage: edgetier bench <model-dir|hub-id>… [options]
 
@@ -37,6 +40,9 @@ Options:
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
   --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
+  --row-budget S     Seconds one row's counted repetitions may take (default ${DEFAULT_ROW_BUDGET_S};
+                     0 = no budget). After the warm-up, a row whose --reps repetitions would take
+                     longer runs as many as fit, never fewer than 2; its note and n say so.
   --baseline         Add stock transformers.js (pipeline('text-generation') with its defaults, same
                      browser), native onnxruntime-node rows and edgetier's default WASM row; the
                      report states edgetier's default WASM speed as ratios to both.
@@ -127,6 +133,7 @@ export const benchCommand: Command = {
       tg: { type: 'string' },
       reps: { type: 'string' },
       warmup: { type: 'string' },
+      'row-budget': { type: 'string' },
       baseline: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       md: { type: 'boolean', default: false },
@@ -150,6 +157,7 @@ export const benchCommand: Command = {
       reps: parseIntegerOption('reps', values.reps, DEFAULT_BENCH_PARAMS.reps),
       warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
     };
+    const rowBudgetS = parseIntegerOption('row-budget', values['row-budget'], DEFAULT_ROW_BUDGET_S);
     if (params.reps < 1) throw new EdgetierError('usage', '--reps must be at least 1.');
     if (params.pp === 0 && params.tg === 0)
       throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');
@@ -161,6 +169,7 @@ export const benchCommand: Command = {
         dtypes,
         threads: [...new Set(threads)],
         params,
+        rowBudgetS,
         baseline: values.baseline,
         command: ['edgetier', 'bench', ...args].join(' '),
       },

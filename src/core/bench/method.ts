@@ -8,6 +8,9 @@
  * - `tg N`: after a 1-token prompt, N + 1 tokens are generated with EOS ignored; tokens/s = N /
  *   time from the first to the last token (N decode steps, the prefill excluded).
  * - Each of `warmup` runs first (not counted), then `reps` counted runs; mean ± sample sd.
+ * - Row budget: when one repetition (pp + tg), timed on the last warm-up run (or on the first counted
+ *   run when there is no warm-up), says `reps` of them would exceed the budget, fewer are run (never
+ *   fewer than 2, so there is still an sd); the stats carry the actual n and the row a note.
  * - Load: cold = the first load (download or cache fill, then session init), warm = a second load
  *   of the same files right after unloading.
  *
@@ -61,6 +64,30 @@ export interface ConfigMeasurement {
   coldLoad: LoadTiming;
   warmLoad: LoadTiming;
   peakMemory: PeakMemory;
+  /** Why the row deviates from the parameters (fewer repetitions under the row budget), or null. */
+  note: string | null;
+}
+
+export interface MeasureOptions {
+  /** Wall-time budget of a row's counted repetitions, in ms; 0 or absent: always run `reps`. */
+  rowBudgetMs?: number;
+  /** Clock in ms (injectable for tests). */
+  now?: () => number;
+}
+
+/**
+ * How many counted repetitions fit the row budget, given one repetition's time: `reps` when they
+ * all fit (or there is no budget), otherwise as many as fit, but never fewer than 2 (an sd needs
+ * two values) nor more than `reps`.
+ */
+export function repsWithinBudget(reps: number, repMs: number, budgetMs: number): number {
+  if (!(budgetMs > 0) || !(repMs > 0) || reps * repMs <= budgetMs) return reps;
+  return Math.min(reps, Math.max(2, Math.floor(budgetMs / repMs)));
+}
+
+/** The row note for a budget-cut row: "2 of 5 repetitions: row budget 60 s (one took ~48 s)". */
+export function budgetNote(ran: number, reps: number, budgetMs: number, repMs: number): string {
+  return `${ran} of ${reps} repetitions: row budget ${budgetMs / 1000} s (one took ~${Math.round(repMs / 1000)} s)`;
 }
 
 export type BenchStep =
@@ -114,7 +141,10 @@ export async function measureConfig(
   params: BenchParams,
   vocabSize: number,
   onStep?: (step: BenchStep) => void,
+  options: MeasureOptions = {},
 ): Promise<ConfigMeasurement> {
+  const now = options.now ?? (() => Date.now());
+  const budgetMs = options.rowBudgetMs ?? 0;
   const ppIds = syntheticPromptIds(params.pp, vocabSize, 1);
   const tgIds = syntheticPromptIds(1, vocabSize, 2);
   try {
@@ -126,11 +156,15 @@ export async function measureConfig(
     const pp: number[] = [];
     const tg: number[] = [];
     const ttft: number[] = [];
-    const total = params.warmup + params.reps;
-    for (let i = 0; i < total; i++) {
+    let reps = params.reps;
+    let note: string | null = null;
+    // The run whose time estimates one counted repetition: the last warm-up, else the first rep.
+    const probe = Math.max(0, params.warmup - 1);
+    for (let i = 0; i < params.warmup + reps; i++) {
       const warmup = i < params.warmup;
       const rep = warmup ? i + 1 : i - params.warmup + 1;
-      const of = warmup ? params.warmup : params.reps;
+      const of = warmup ? params.warmup : reps;
+      const started = now();
       if (params.pp > 0) {
         onStep?.({ kind: 'run', test: 'pp', rep, of, warmup });
         const m = await target.generate(ppIds, 1);
@@ -146,6 +180,11 @@ export async function measureConfig(
         const speed = tgTokPerSec(m, params.tg);
         if (!warmup) tg.push(speed);
       }
+      if (i === probe && budgetMs > 0) {
+        const repMs = now() - started;
+        reps = repsWithinBudget(params.reps, repMs, budgetMs);
+        if (reps < params.reps) note = budgetNote(reps, params.reps, budgetMs, repMs);
+      }
     }
     const peakMemory = await target.peakMemory();
     return {
@@ -155,6 +194,7 @@ export async function measureConfig(
       coldLoad,
       warmLoad,
       peakMemory,
+      note,
     };
   } finally {
     await target.unload().catch(() => undefined);

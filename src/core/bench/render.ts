@@ -78,9 +78,7 @@ export function toMarkdown(report: BenchReport): string {
     const load = row.load ? `${formatMs(row.load.cold_ms)} / ${formatMs(row.load.warm_ms)}` : '—';
     const note = row.error
       ? `error (${row.error.code}): ${row.error.message}`
-      : row.is_default
-        ? 'edgetier default'
-        : '';
+      : [row.is_default ? 'edgetier default' : '', row.note ?? ''].filter(Boolean).join('; ');
     lines.push(
       `| ${[
         row.model,
@@ -160,7 +158,8 @@ export function toCsv(report: BenchReport): string {
       r.tg_tok_s?.sd,
       r.ttft_ms?.mean,
       r.ttft_ms?.sd,
-      report.params.reps,
+      // The repetitions this row actually ran (a row budget can cut them).
+      r.error ? null : (r.tg_tok_s?.n ?? r.pp_tok_s?.n ?? report.params.reps),
       r.load?.cold_ms,
       r.load?.warm_ms,
       r.peak_memory_bytes,
@@ -195,8 +194,9 @@ export function toSvg(report: BenchReport): string {
     },
   ];
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
-    `<title>edgetier bench: tokens/s per configuration</title>`,
+    // The title is the first child, with no text node before it, so screen readers (and Biome's
+    // a11y lint) find it.
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11"><title>edgetier bench: tokens/s per configuration</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="8" y="16" font-size="13" font-weight="bold">${escapeXml(`edgetier bench: mean ± sd over ${report.params.reps} reps`)}</text>`,
   ];

@@ -55,6 +55,11 @@ export interface BenchRow {
   peak_memory_note: string;
   /** Set when this configuration could not run; the measurements are then null. */
   error: { code: string; message: string } | null;
+  /**
+   * A deviation from the report's params, e.g. "2 of 5 repetitions: row budget 60 s (one took ~48 s)";
+   * null or absent (reports written before it existed) when there is none.
+   */
+  note?: string | null;
 }
 
 export interface BenchWebGpu {
@@ -148,6 +153,7 @@ export function benchRow(
       peak_memory_bytes: null,
       peak_memory_note: 'not measured: the configuration failed',
       error: { code: outcome.code, message: outcome.message },
+      note: null,
     };
   }
   return {
@@ -159,6 +165,7 @@ export function benchRow(
     peak_memory_bytes: outcome.peakMemory.bytes,
     peak_memory_note: outcome.peakMemory.note,
     error: null,
+    note: outcome.note,
   };
 }
 
