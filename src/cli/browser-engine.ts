@@ -18,7 +18,12 @@ import type {
 import type { LoadedInfo, MemoryStats } from '../core/engine-protocol.ts';
 import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
 import { type LaunchedBrowser, launchChromium } from './browser.ts';
-import { buildEnginePage, type EnginePageServer, serveEnginePage } from './engine-page.ts';
+import {
+  buildEnginePage,
+  type EnginePageOptions,
+  type EnginePageServer,
+  serveEnginePage,
+} from './engine-page.ts';
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
 
@@ -48,6 +53,8 @@ export interface BrowserEngineOptions {
   webgpu?: boolean;
   /** WASM threads; 0 or absent lets the plan choose. */
   threads?: number;
+  /** Answers requests before the page server does (tests inject HTTP faults here). */
+  intercept?: EnginePageOptions['intercept'];
 }
 
 export class BrowserEngine implements Engine {
@@ -59,7 +66,7 @@ export class BrowserEngine implements Engine {
 
   static async start(options: BrowserEngineOptions = {}): Promise<BrowserEngine> {
     const dist = await buildEnginePage();
-    const server = await serveEnginePage(dist);
+    const server = await serveEnginePage(dist, options.intercept ? { intercept: options.intercept } : {});
     let browser: LaunchedBrowser | undefined;
     try {
       browser = await launchChromium({ webgpu: options.webgpu ?? false });

@@ -56,6 +56,8 @@ const harness = {
       let streamed = 0;
       let abortedAtMs: number | null = null;
       let tokensWhenAborted: number | null = null;
+      // 0 aborts before the request starts: the engine must refuse it with code `aborted`.
+      if (options.interruptAfterTokens === 0) controller.abort();
       const result = await engine.generate({ ...request, signal: controller.signal }, (chunk) => {
         chunks.push(chunk);
         window.edgetierOnChunk?.(chunk);

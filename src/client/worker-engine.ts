@@ -199,6 +199,10 @@ export class WorkerEngine implements Engine {
       signal?.addEventListener('abort', stop, { once: true });
       try {
         return await api.generate(plain, onChunk ? Comlink.proxy(onChunk) : undefined);
+      } catch (error) {
+        // ORT keeps the GPUDevice it started with for the worker's life: a reload must start a fresh worker.
+        if (error instanceof EdgetierError && error.code === 'device_lost') this.terminate();
+        throw error;
       } finally {
         signal?.removeEventListener('abort', stop);
       }

@@ -29,10 +29,17 @@ const WEIGHT_FILE = /\/onnx\/(model[\w.-]*\.onnx(?:_data(?:_\d+)?)?)/;
 const QUOTED_URL = /"([^"]+)"/;
 
 function httpFailure(message: string): { url: string; status: number } | null {
+  // transformers.js 4.3.1's ERROR_MAPPING: the status is in its wording, not in the message.
   const mapped: Record<string, number> = {
     'Could not locate file': 404,
     'Unauthorized access to file': 401,
     'Forbidden access to file': 403,
+    'Bad request error occurred': 400,
+    'Request timeout error occurred': 408,
+    'Internal server error error occurred': 500,
+    'Bad gateway error occurred': 502,
+    'Service unavailable error occurred': 503,
+    'Gateway timeout error occurred': 504,
   };
   for (const [text, status] of Object.entries(mapped)) {
     if (message.startsWith(text)) return { url: QUOTED_URL.exec(message)?.[1] ?? '', status };
@@ -80,10 +87,12 @@ export function toEdgetierError(error: unknown, context: ErrorContext): Edgetier
     );
   }
 
-  if (/device (?:was )?lost|GPUDeviceLostInfo|DXGI_ERROR_DEVICE_REMOVED/i.test(message)) {
+  if (/device (?:was |is )?lost|GPUDeviceLostInfo|DXGI_ERROR_DEVICE_REMOVED/i.test(message)) {
+    // ORT's text starts with its build path; the sentence about the loss is the part worth showing.
+    const lost = (/[^.:]*device (?:was |is )?lost[^.]*/i.exec(message)?.[0] ?? message).trim().slice(0, 120);
     return new EdgetierError(
       'device_lost',
-      `The GPU device was lost (${message.slice(0, 120)}). Reload the model; if it happens again, the GPU ` +
+      `The GPU device was lost (${lost}). Reload the model; if it happens again, the GPU ` +
         'ran out of memory or its driver reset: use a smaller dtype or the WASM backend.',
       cause,
     );

@@ -40,6 +40,28 @@ describe('toEdgetierError', () => {
     );
   });
 
+  it("reads the status from transformers.js's worded HTTP errors (500 says no number)", () => {
+    const e = toEdgetierError(
+      new Error(
+        'Internal server error error occurred while trying to load file: "http://h/m/onnx/model.onnx".',
+      ),
+      load,
+    );
+    expect(e.message).toMatch(/^Download failed: http:\/\/h\/m\/onnx\/model\.onnx gave HTTP 500\./);
+  });
+
+  it("shows ORT's device-loss sentence without its build path", () => {
+    const ort =
+      'failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: /mnt/s/onnxruntime/core/providers/webgpu/buffer_manager.cc:643 ' +
+      "Failed to download data from buffer. wgpu::MapAsyncStatus value: 4, message: Failed to execute 'mapAsync' on " +
+      "'GPUBuffer': The Device was lost before mapping was resolved.";
+    const e = toEdgetierError(new Error(ort), { phase: 'generate', device: 'webgpu', dtype: 'fp32' });
+    expect(e.code).toBe('device_lost');
+    expect(e.message).toMatch(
+      /^The GPU device was lost \(The Device was lost before mapping was resolved\)\. Reload/,
+    );
+  });
+
   it('uses the last HTTP failure the fetch saw when the library only says "Failed to fetch"', () => {
     const e = toEdgetierError(new TypeError('Failed to fetch'), {
       ...load,
