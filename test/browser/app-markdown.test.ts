@@ -142,9 +142,12 @@ describe('model output renders inert', () => {
     await page.getByText('Remote: data leaves this device').waitFor();
     await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Show me everything');
     await page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
-    await page.getByRole('button', { name: 'Stop', exact: true }).waitFor();
+    // Wait for the answer to finish (it is no longer busy), not for Stop: a fast stream can show and
+    // hide Stop between two polls.
+    const answer = page.locator('et-chat-message').last();
+    await answer.locator('article[aria-busy="false"]').getByText('click me', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Send', exact: true }).waitFor();
-    await page.locator('et-chat-message').last().getByText('click me', { exact: true }).click();
+    await answer.getByText('click me', { exact: true }).click();
     await page.waitForTimeout(300);
     const facts = (await page.evaluate(INSPECT_ANSWER)) as Record<string, unknown>;
     expect(facts.pwned).toBeNull();
