@@ -8,7 +8,6 @@ import {
   createReadStream,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -19,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newestMtime } from './newest-mtime.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/engine-dist');
@@ -47,20 +47,10 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css',
 };
 
-function newestMtime(path: string): number {
-  const full = join(ROOT, path);
-  if (!existsSync(full)) return 0;
-  const stat = statSync(full);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = stat.mtimeMs;
-  for (const entry of readdirSync(full)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
-}
-
 /** The built engine page's folder; rebuilt only when a source changed since the last build. */
 export async function buildEnginePage(): Promise<string> {
   const stamp = join(BUILD_DIR, '.sources-mtime');
-  const newest = Math.max(...SOURCES.map(newestMtime));
+  const newest = Math.max(...SOURCES.map((path) => newestMtime(join(ROOT, path))));
   if (existsSync(stamp) && Number(readText(stamp)) >= newest) return BUILD_DIR;
   const { build } = await import('vite');
   const tmp = `${BUILD_DIR}.tmp-${process.pid}-${Date.now()}`;

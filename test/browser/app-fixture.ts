@@ -4,22 +4,14 @@
  * real Chromium, and axe-core.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
+import { newestMtime } from '../../src/cli/newest-mtime.ts';
 
 export { launchChromium } from '../../src/cli/browser.ts';
 export { type ServeProcess, startServe } from '../helpers/serve-process.ts';
@@ -38,19 +30,9 @@ const SOURCES = [
   'workers',
 ];
 
-function newestMtime(path: string): number {
-  const full = join(ROOT, path);
-  if (!existsSync(full)) return 0;
-  const stat = statSync(full);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = stat.mtimeMs;
-  for (const entry of readdirSync(full)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
-}
-
 /** The built app (index.html, engine.html, assets): `vite build` when a source is newer than the last build. */
 export async function buildApp(): Promise<string> {
-  const stamp = String(Math.max(...SOURCES.map(newestMtime)));
+  const stamp = String(Math.max(...SOURCES.map((path) => newestMtime(join(ROOT, path)))));
   const stampFile = join(BUILD_DIR, '.sources-mtime');
   if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return BUILD_DIR;
   const staging = `${BUILD_DIR}.tmp-${process.pid}`;

@@ -9,7 +9,7 @@
  * Twins are built in child processes so the server stays responsive while they are written.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dtype } from '../../core/dtypes.ts';
@@ -18,6 +18,7 @@ import { findModelFolders } from '../../server/model-index.ts';
 import { PendingTier } from '../../server/pending-tier.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../command.ts';
+import { newestMtime } from '../newest-mtime.ts';
 import {
   chooseTierModel,
   DEFAULT_APP_DIR,
@@ -70,15 +71,6 @@ const APP_SOURCES = [
   'src/runtime',
   'src/engine',
 ];
-
-function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
-  const info = statSync(path);
-  if (!info.isDirectory()) return info.mtimeMs;
-  let newest = 0;
-  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
-}
 
 /** Why dist/ needs a build, or null when it is up to date (or there is no app to build). */
 export function appBuildReason(root: string, dist: string): string | null {
