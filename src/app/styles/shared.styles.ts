@@ -108,3 +108,16 @@ export const sharedStyles = css`
     font-variant-numeric: tabular-nums;
   }
 `;
+
+/** The frame of a full-page view (Models, Compare, Bench, Settings): scrolling, padding, its title. */
+export const viewPageStyles = css`
+  :host {
+    display: block;
+    overflow-y: auto;
+    padding: 1rem clamp(0.6rem, 3vw, 2rem) 2rem;
+  }
+  h1 {
+    font-size: 1.35rem;
+    margin: 0 0 0.25rem;
+  }
+`;

@@ -14,7 +14,7 @@ import type { CatalogEntry } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
-import { sharedStyles } from '../../styles/shared.styles.ts';
+import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
 
@@ -40,7 +40,7 @@ function download(name: string, type: string, text: string): void {
 }
 
 export class EtBenchView extends LitElement {
-  static override styles = [sharedStyles, benchViewStyles];
+  static override styles = [sharedStyles, viewPageStyles, benchViewStyles];
   static override properties = {
     app: { attribute: false },
     modelKey: { state: true },

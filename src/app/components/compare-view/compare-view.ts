@@ -12,7 +12,7 @@ import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
-import { sharedStyles } from '../../styles/shared.styles.ts';
+import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { fmtMs, fmtRate } from '../metrics-panel/metrics-panel.ts';
 import { compareViewStyles } from './compare-view.styles.ts';
 import '../metrics-panel/metrics-panel.ts';
@@ -32,7 +32,7 @@ interface Side {
 }
 
 export class EtCompareView extends LitElement {
-  static override styles = [sharedStyles, compareViewStyles];
+  static override styles = [sharedStyles, viewPageStyles, compareViewStyles];
   static override properties = {
     app: { attribute: false },
     settings: { attribute: false },

@@ -14,7 +14,7 @@ import {
 import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
-import { sharedStyles } from '../../styles/shared.styles.ts';
+import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { modelsViewStyles } from './models-view.styles.ts';
 
 const VERDICT: Record<FitVerdict, { label: string; cls: string }> = {
@@ -33,7 +33,7 @@ export function sizeBarPercent(entry: CatalogEntry): number {
 const slug = (key: string) => key.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
 
 export class EtModelsView extends LitElement {
-  static override styles = [sharedStyles, modelsViewStyles];
+  static override styles = [sharedStyles, viewPageStyles, modelsViewStyles];
   static override properties = { app: { attribute: false } };
 
   declare app: AppState;

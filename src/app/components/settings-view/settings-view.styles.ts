@@ -1,17 +1,8 @@
 import { css } from 'lit';
 
 export const settingsViewStyles = css`
-  :host {
-    display: block;
-    overflow-y: auto;
-    padding: 1rem clamp(0.6rem, 3vw, 2rem) 2rem;
-  }
   .wrap {
     max-width: 48rem;
-  }
-  h1 {
-    font-size: 1.35rem;
-    margin: 0 0 0.25rem;
   }
   h2 {
     font-size: 1rem;

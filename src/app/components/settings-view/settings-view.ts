@@ -8,7 +8,7 @@ import type { AppState } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
-import { sharedStyles } from '../../styles/shared.styles.ts';
+import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { settingsViewStyles } from './settings-view.styles.ts';
 
 const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
@@ -39,7 +39,7 @@ const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
 ];
 
 export class EtSettingsView extends LitElement {
-  static override styles = [sharedStyles, settingsViewStyles];
+  static override styles = [sharedStyles, viewPageStyles, settingsViewStyles];
   static override properties = {
     app: { attribute: false },
     settings: { attribute: false },
