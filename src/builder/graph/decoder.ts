@@ -19,6 +19,7 @@
 import { EdgetierError } from '../../core/errors.ts';
 import type { ModelSpec } from '../../core/model-spec.ts';
 import { f32ToF16 } from '../half.ts';
+import { expectedTensors } from '../hf-tensors.ts';
 import { ElemType, type ModelDef } from '../onnx/model.ts';
 import { quantizeQ8, transpose } from '../quantize.ts';
 import type { WeightSource } from '../weights.ts';
@@ -55,44 +56,6 @@ export const DIM = {
 
 const F32_MIN = -3.4028234663852886e38;
 
-/** Every tensor the graph reads, with its expected shape. */
-export function expectedTensors(spec: ModelSpec): Map<string, number[]> {
-  const {
-    hiddenSize: h,
-    headDim: d,
-    numHeads: nh,
-    numKvHeads: kv,
-    intermediateSize: ff,
-    vocabSize: v,
-  } = spec;
-  const m = new Map<string, number[]>();
-  m.set('model.embed_tokens.weight', [v, h]);
-  for (let i = 0; i < spec.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    m.set(`${p}.input_layernorm.weight`, [h]);
-    m.set(`${p}.self_attn.q_proj.weight`, [nh * d, h]);
-    m.set(`${p}.self_attn.k_proj.weight`, [kv * d, h]);
-    m.set(`${p}.self_attn.v_proj.weight`, [kv * d, h]);
-    m.set(`${p}.self_attn.o_proj.weight`, [h, nh * d]);
-    if (spec.attentionBias) {
-      m.set(`${p}.self_attn.q_proj.bias`, [nh * d]);
-      m.set(`${p}.self_attn.k_proj.bias`, [kv * d]);
-      m.set(`${p}.self_attn.v_proj.bias`, [kv * d]);
-    }
-    if (spec.qkNorm) {
-      m.set(`${p}.self_attn.q_norm.weight`, [d]);
-      m.set(`${p}.self_attn.k_norm.weight`, [d]);
-    }
-    m.set(`${p}.post_attention_layernorm.weight`, [h]);
-    m.set(`${p}.mlp.gate_proj.weight`, [ff, h]);
-    m.set(`${p}.mlp.up_proj.weight`, [ff, h]);
-    m.set(`${p}.mlp.down_proj.weight`, [h, ff]);
-  }
-  m.set('model.norm.weight', [h]);
-  if (!spec.tieWordEmbeddings) m.set('lm_head.weight', [v, h]);
-  return m;
-}
-
 export function checkWeights(spec: ModelSpec, weights: WeightSource): void {
   if (spec.numHeads % spec.numKvHeads !== 0 || spec.headDim % 2 !== 0) {
     throw new EdgetierError(
@@ -100,7 +63,7 @@ export function checkWeights(spec: ModelSpec, weights: WeightSource): void {
       `numHeads (${spec.numHeads}) must be a multiple of numKvHeads (${spec.numKvHeads}) and headDim (${spec.headDim}) even.`,
     );
   }
-  for (const [name, shape] of expectedTensors(spec)) {
+  for (const { name, shape } of expectedTensors(spec)) {
     if (!weights.has(name)) {
       throw new EdgetierError(
         'weights_missing',
