@@ -218,7 +218,7 @@ describe('the newcomer flow', () => {
     const saved = page.getByRole('complementary', { name: 'Conversations' });
     await saved.getByRole('button', { name: 'Hello again', exact: true }).waitFor();
     await saved.getByRole('button', { name: 'Hello again', exact: true }).click();
-    await expect(page.locator('et-chat-message').count()).resolves.toBe(2);
+    await expect.poll(() => page.locator('et-chat-message').count()).toBe(2);
     await saved.getByRole('button', { name: 'Delete conversation: Hello again', exact: true }).click();
     await saved.getByRole('button', { name: 'Hello again', exact: true }).waitFor({ state: 'detached' });
     await page.reload();
