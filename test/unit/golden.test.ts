@@ -21,14 +21,12 @@ import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { Family, Llama3RopeScaling } from '../../src/core/model-spec.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { loadReferenceCheckpoint } from '../../src/reference/checkpoint.ts';
-import { type GreedyStep, ReferenceModel } from '../../src/reference/forward.ts';
+import { ReferenceModel } from '../../src/reference/forward.ts';
 import { FIXTURE_TOKENS, makeCheckpoint } from '../helpers/checkpoints.ts';
+import { compareGreedy } from '../helpers/greedy.ts';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
 const NEW_TOKENS = 24;
-/** Reference top-2 logits closer than this are a near-tie: float rounding may break them either way. */
-const NEAR_TIE = 1e-4;
-/** Linear weights 3x the Kaiming scale: layers outweigh the embedding, so tied heads do not echo. */
 const LINEAR_SCALE = 3;
 const LLAMA3_SCALING: Llama3RopeScaling = {
   type: 'llama3',
@@ -58,25 +56,6 @@ async function convert(checkpointDir: string, outDir: string, dtypes: string): P
   } finally {
     process.stderr.write = write;
   }
-}
-
-/**
- * Compares generated tokens with the reference's greedy steps. Returns a description of a tolerated
- * near-tie divergence, or null when the sequences are equal; fails the test otherwise.
- */
-function compareGreedy(label: string, got: number[], reference: GreedyStep[]): string | null {
-  const want = reference.map((s) => s.token);
-  for (let i = 0; i < Math.max(got.length, want.length); i++) {
-    if (got[i] === want[i]) continue;
-    const step = reference[i];
-    if (step && step.margin < NEAR_TIE && got[i] === step.runnerUp) {
-      const note = `${label}: near-tie at step ${i} (reference top-2 ${step.token}/${step.runnerUp}, margin ${step.margin.toExponential(2)}); tokens after it are not compared`;
-      console.warn(note);
-      return note;
-    }
-    expect.fail(`${label}: token ${i} is ${got[i]}, reference says ${want[i]}\n got ${got}\nwant ${want}`);
-  }
-  return null;
 }
 
 interface Case {
