@@ -112,4 +112,25 @@ describe('edgetier bench', () => {
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });
+
+  it('--summary reads reports (files or folders) and refuses what is not one', async () => {
+    const out = join(root, 'out');
+    expect(await edgetier('bench', '--summary', out)).toMatchObject({
+      code: 0,
+      stdout: 'No report holds an edgetier default WASM row that ran.\n',
+    });
+    expect(await edgetier('bench', '--summary', join(root, 'none.json'))).toMatchObject({
+      code: 2,
+      stderr: `edgetier bench: Cannot read ${join(root, 'none.json')}: ENOENT.\n`,
+    });
+    const notJson = join(root, 'tiny', 'config.json');
+    expect(await edgetier('bench', '--summary', notJson)).toMatchObject({
+      code: 2,
+      stderr: `edgetier bench: ${notJson} is not an edgetier-bench/1 report: schema is undefined, not "edgetier-bench/1"; created_at must be a string; command must be a string.\n`,
+    });
+    expect(await edgetier('bench', '--summary')).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: Give at least one bench.json file or folder for --summary.\n',
+    });
+  });
 });

@@ -18,6 +18,7 @@ import {
   validateBenchReport,
 } from '../../src/core/bench/schema.ts';
 import { agreeWithinSpread, mean, sampleSd, summarize } from '../../src/core/bench/stats.ts';
+import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
 import type { GenerationMetrics } from '../../src/core/metrics.ts';
 
 function metrics(partial: Partial<GenerationMetrics>): GenerationMetrics {
@@ -370,5 +371,31 @@ describe('bench report', () => {
     expect(svg).toContain('<rect x="300" y="74" width="51.9" height="14" fill="#1f6feb"/>');
     expect(svg.match(/error: unsupported_dtype/g)).toHaveLength(2);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+  });
+});
+
+describe('bench summary across reports', () => {
+  it('puts one line per model: native fastest, stock, default and their ratios, and names the lowest', () => {
+    const other = sampleReport();
+    other.environment.load_average = [0.5, 0.5, 0.5];
+    other.params = { ...other.params, pp: 22 };
+    other.models = [{ id: 'real', synthetic: false, mirrors: null, vocab_size: 49152 }];
+    other.rows = other.rows.map((r) => ({ ...r, model: 'real' }));
+    other.rows[2] = { ...other.rows[2]!, tg_tok_s: stats(16, 1), ttft_ms: stats(900.4, 1) };
+    expect(toSummaryMarkdown([sampleReport(), other]).split('\n')).toEqual([
+      '| model | load avg at start | native fastest: tg tok/s | stock transformers.js: tg tok/s | edgetier default: tg tok/s | default / stock: pp, tg | default / native fastest: pp, tg | TTFT ms (pp N): default, stock |',
+      '| --- | ---: | --- | --- | --- | ---: | ---: | ---: |',
+      '| twin (twin of Org/Model: random weights) | 1.00 | 80.0 ± 2.0 (q4, 2t) | 10.0 ± 0.5 (default, 1t) | 20.0 ± 1.0 (q8, 2t) | 2.00×, 2.00× | 0.25×, 0.25× | 640, — (pp 128) |',
+      '| real | 0.50 | 80.0 ± 2.0 (q4, 2t) | 16.0 ± 1.0 (default, 1t) | 20.0 ± 1.0 (q8, 2t) | 2.00×, 1.25× | 0.25×, 0.25× | 640, 900 (pp 22) |',
+      '',
+      'Lowest edgetier default / stock decode ratio: 1.25× (real).',
+      '',
+    ]);
+  });
+
+  it('says so when no report has a default row that ran', () => {
+    const report = sampleReport();
+    report.rows = report.rows.filter((r) => !r.is_default);
+    expect(toSummaryMarkdown([report])).toBe('No report holds an edgetier default WASM row that ran.\n');
   });
 });

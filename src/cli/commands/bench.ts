@@ -4,12 +4,22 @@
  * memory and the environment; optional baselines (stock transformers.js, native onnxruntime-node).
  * Writes JSON, Markdown, CSV and an SVG chart with --out; prints one format on stdout.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BenchEvent, runBench } from '../../bench/run-bench.ts';
 import { type BenchParams, DEFAULT_BENCH_PARAMS } from '../../core/bench/method.ts';
 import { toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
-import type { BenchReport } from '../../core/bench/schema.ts';
+import { BENCH_SCHEMA, type BenchReport, validateBenchReport } from '../../core/bench/schema.ts';
+import { toSummaryMarkdown } from '../../core/bench/summary.ts';
 import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
 import type { Device } from '../../core/engine.ts';
 import { EdgetierError } from '../../core/errors.ts';
@@ -48,6 +58,9 @@ Options:
                      report states edgetier's default WASM speed as ratios to both.
   --json | --md | --csv  What to print on stdout (default --md).
   --out DIR          Also write bench.json, bench.md, bench.csv and bench.svg into DIR.
+  --summary          Run nothing: read the given bench.json files (or folders holding one) and
+                     print one Markdown table of edgetier's default WASM row against stock
+                     transformers.js and native's fastest row, one line per model.
   --verbose          Print stack traces on errors.
 
 The JSON schema (edgetier-bench/1) is documented in bench/README.md.
@@ -91,6 +104,36 @@ export function writeReportFiles(report: BenchReport, dir: string): string[] {
     rmSync(tmp, { recursive: true, force: true });
   }
   return Object.keys(files).map((name) => join(out, name));
+}
+
+/** A bench.json (or a folder holding one), checked against the schema. */
+function readReport(path: string): BenchReport {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'bench.json') : path;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new EdgetierError(
+      'usage',
+      `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}.`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new EdgetierError(
+      'usage',
+      `${file} is not JSON; give a bench.json written by \`edgetier bench --out\`.`,
+    );
+  }
+  const problems = validateBenchReport(parsed);
+  if (problems.length > 0)
+    throw new EdgetierError(
+      'usage',
+      `${file} is not an ${BENCH_SCHEMA} report: ${problems.slice(0, 3).join('; ')}.`,
+    );
+  return parsed as BenchReport;
 }
 
 function fmt(stats: { mean: number; sd: number } | null): string {
@@ -139,7 +182,14 @@ export const benchCommand: Command = {
       md: { type: 'boolean', default: false },
       csv: { type: 'boolean', default: false },
       out: { type: 'string' },
+      summary: { type: 'boolean', default: false },
     });
+    if (values.summary) {
+      if (positionals.length === 0)
+        throw new EdgetierError('usage', 'Give at least one bench.json file or folder for --summary.');
+      process.stdout.write(toSummaryMarkdown(positionals.map(readReport)));
+      return 0;
+    }
     if (positionals.length === 0)
       throw new EdgetierError(
         'usage',

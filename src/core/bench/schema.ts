@@ -176,9 +176,36 @@ export function rowLabel(row: BenchRow): string {
   return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})`;
 }
 
-function ratio(a: BenchStats | null, b: BenchStats | null): number | null {
+/** a.mean / b.mean, or null when either is missing or b is not positive. */
+export function statsRatio(a: BenchStats | null, b: BenchStats | null): number | null {
   if (!a || !b || !(b.mean > 0)) return null;
   return a.mean / b.mean;
+}
+
+/** The rows a report compares for one model: edgetier's default WASM row, the stock row, native's fastest. */
+export interface ComparedRows {
+  model: string;
+  edge: BenchRow;
+  stock: BenchRow | undefined;
+  /** The cpu row with the highest mean tg tok/s. */
+  native: BenchRow | undefined;
+}
+
+/** One entry per edgetier default WASM row that ran (without an error). */
+export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
+  return rows
+    .filter((r) => r.is_default && r.engine === 'edgetier' && !r.error)
+    .map((edge) => {
+      const sameModel = rows.filter((r) => r.model === edge.model && !r.error);
+      return {
+        model: edge.model,
+        edge,
+        stock: sameModel.find((r) => r.engine === 'transformers.js'),
+        native: sameModel
+          .filter((r) => r.device === 'cpu')
+          .sort((a, b) => (b.tg_tok_s?.mean ?? 0) - (a.tg_tok_s?.mean ?? 0))[0],
+      };
+    });
 }
 
 /**
@@ -187,12 +214,7 @@ function ratio(a: BenchStats | null, b: BenchStats | null): number | null {
  */
 export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
   const out: BenchRatio[] = [];
-  for (const edge of rows.filter((r) => r.is_default && r.engine === 'edgetier' && !r.error)) {
-    const sameModel = rows.filter((r) => r.model === edge.model && !r.error);
-    const stock = sameModel.find((r) => r.engine === 'transformers.js');
-    const native = sameModel
-      .filter((r) => r.device === 'cpu')
-      .sort((a, b) => (b.tg_tok_s?.mean ?? 0) - (a.tg_tok_s?.mean ?? 0))[0];
+  for (const { edge, stock, native } of comparedRows(rows)) {
     for (const [name, other] of [
       ['stock transformers.js', stock],
       ['native onnxruntime-node (fastest cpu row)', native],
@@ -202,8 +224,8 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
         label: `edgetier default wasm / ${name}`,
         numerator: rowLabel(edge),
         denominator: rowLabel(other),
-        pp: ratio(edge.pp_tok_s, other.pp_tok_s),
-        tg: ratio(edge.tg_tok_s, other.tg_tok_s),
+        pp: statsRatio(edge.pp_tok_s, other.pp_tok_s),
+        tg: statsRatio(edge.tg_tok_s, other.tg_tok_s),
       });
     }
   }
