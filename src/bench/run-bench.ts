@@ -6,7 +6,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
-import { type BenchParams, type BenchStep, type BenchTarget, measureConfig } from '../core/bench/method.ts';
+import {
+  type BenchParams,
+  type BenchStep,
+  type BenchTarget,
+  measureConfig,
+  rowBudgetNote,
+} from '../core/bench/method.ts';
 import {
   BENCH_SCHEMA,
   type BenchModel,
@@ -265,11 +271,7 @@ export async function runBench(
   } finally {
     await browser?.close();
   }
-  if (options.rowBudgetS > 0)
-    notes.push(
-      `Row budget ${options.rowBudgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run, ` +
-        `means ${options.params.reps} repetitions would take longer runs fewer (at least 2); its note and n say how many.`,
-    );
+  if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps));
   if (options.baseline) {
     notes.push(
       'Stock transformers.js baseline: pipeline("text-generation", model) with its default device, dtype and ' +

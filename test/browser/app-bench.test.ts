@@ -6,6 +6,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_ROW_BUDGET_S, rowBudgetNote } from '../../src/core/bench/method.ts';
 import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
 import {
   axeViolations,
@@ -56,6 +57,8 @@ describe('Bench view', () => {
     expect(validateBenchReport(report)).toEqual([]);
     expect(report.command).toBe('app');
     expect(report.params).toEqual({ pp: 8, tg: 4, reps: 2, warmup: 0 });
+    // The app runs under the same row budget as the CLI, and says so.
+    expect(report.notes).toContain(rowBudgetNote(DEFAULT_ROW_BUDGET_S, 2));
     expect(report.rows).toHaveLength(1);
     const row = report.rows[0]!;
     expect(row.error).toBeNull();

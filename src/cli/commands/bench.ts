@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BenchEvent, runBench } from '../../bench/run-bench.ts';
-import { type BenchParams, DEFAULT_BENCH_PARAMS } from '../../core/bench/method.ts';
+import { type BenchParams, DEFAULT_BENCH_PARAMS, DEFAULT_ROW_BUDGET_S } from '../../core/bench/method.ts';
 import { toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
 import { BENCH_SCHEMA, type BenchReport, validateBenchReport } from '../../core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../core/bench/summary.ts';
@@ -26,9 +26,6 @@ import { EdgetierError } from '../../core/errors.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
 import { DEVICES, isDevice } from '../engine-for-device.ts';
-
-/** Keeps the full matrix (q4 on WASM decodes at 1-2 tok/s here) within minutes. */
-const DEFAULT_ROW_BUDGET_S = 60;
 
 const help = `
 Usage: edgetier bench <model-dir|hub-id>… [options]

@@ -32,6 +32,17 @@ export interface BenchParams {
 
 export const DEFAULT_BENCH_PARAMS: Readonly<BenchParams> = { pp: 128, tg: 64, reps: 5, warmup: 1 };
 
+/** Keeps a slow row (q4 on WASM decodes at 1-2 tok/s on a 2-core machine) within minutes. */
+export const DEFAULT_ROW_BUDGET_S = 60;
+
+/** The report note that states the row budget (CLI and app alike). */
+export function rowBudgetNote(budgetS: number, reps: number): string {
+  return (
+    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run, ` +
+    `means ${reps} repetitions would take longer runs fewer (at least 2); its note and n say how many.`
+  );
+}
+
 export interface LoadTiming {
   /** Wall time of the whole load, as the caller saw it. */
   totalMs: number;

@@ -4,7 +4,7 @@
  * JSON from here and one from the CLI can be compared row for row.
  */
 import type { BenchParams, BenchStep, BenchTarget, PeakMemory } from '../../../core/bench/method.ts';
-import { measureConfig } from '../../../core/bench/method.ts';
+import { DEFAULT_ROW_BUDGET_S, measureConfig, rowBudgetNote } from '../../../core/bench/method.ts';
 import {
   BENCH_SCHEMA,
   type BenchEnvironment,
@@ -32,6 +32,8 @@ export interface DeviceBenchConfig {
   /** 0: the engine's choice. */
   threads: number;
   params: BenchParams;
+  /** Seconds a row's counted repetitions may take (default DEFAULT_ROW_BUDGET_S; 0: no budget). */
+  rowBudgetS?: number;
 }
 
 function target(engine: Engine & EngineExtras, source: ModelSource, config: DeviceBenchConfig): BenchTarget {
@@ -113,6 +115,7 @@ export async function runDeviceBench(
   const extras = engine as Engine & EngineExtras;
   const env = await environment(extras);
   const threads = Math.max(0, config.threads);
+  const rowBudgetS = config.rowBudgetS ?? DEFAULT_ROW_BUDGET_S;
   const key = {
     model: entry.key,
     engine: 'edgetier' as const,
@@ -129,6 +132,7 @@ export async function runDeviceBench(
       config.params,
       entry.shape?.vocabSize ?? 256,
       onStep,
+      { rowBudgetMs: rowBudgetS * 1000 },
     );
     row = benchRow(key, measured);
   } catch (error) {
@@ -155,6 +159,7 @@ export async function runDeviceBench(
     ratios: computeRatios([row]),
     notes: [
       'Run in the app on the visitor’s device. Cold load: the first load of this run (files may come from the browser cache if downloaded before).',
+      ...(rowBudgetS > 0 ? [rowBudgetNote(rowBudgetS, config.params.reps)] : []),
     ],
   };
 }
