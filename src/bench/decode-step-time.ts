@@ -44,8 +44,11 @@ async function open(ort: Ort, dir: string, file: string, threads: number, native
   const c = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, number>;
   const path = `${dir}/onnx/${file}`;
   const session = native
-    ? ((await ortNode.InferenceSession.create(path, { intraOpNumThreads: threads })) as unknown as Session)
-    : await ort.InferenceSession.create(path);
+    ? ((await ortNode.InferenceSession.create(path, {
+        intraOpNumThreads: threads,
+        logSeverityLevel: 3,
+      })) as unknown as Session)
+    : await ort.InferenceSession.create(path, { logSeverityLevel: 3 });
   return {
     dir,
     session,

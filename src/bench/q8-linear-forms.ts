@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       for (const [form, name] of FORMS.entries()) {
         const file = join(dir, `linear-${n}-${form}.onnx`);
         await writeLinear(file, k, n, form);
-        const web = await ortWeb.InferenceSession.create(file);
+        const web = await ortWeb.InferenceSession.create(file, { logSeverityLevel: 3 });
         const webX = new ortWeb.Tensor('float32', x, [1, k]);
         cases.push({
           label: `onnxruntime-web  N=${n} ${name}`,
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
           run: () => web.run({ x: webX }),
           ms: [],
         });
-        const native = await ortNode.InferenceSession.create(file, { intraOpNumThreads: 1 });
+        const native = await ortNode.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
         const nativeX = new ortNode.Tensor('float32', x, [1, k]);
         cases.push({
           label: `onnxruntime-node N=${n} ${name}`,
