@@ -19,7 +19,7 @@ import { basename, join } from 'node:path';
 import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { buildDecoderModel, type DtypePlan } from './graph/decoder.ts';
-import { floatLinear, Q8DynamicLinear, q4Linear } from './graph/linear.ts';
+import { floatLinear, Q8_MAX_COLUMNS, Q8DynamicLinear, q4Linear } from './graph/linear.ts';
 import { ElemType } from './onnx/model.ts';
 import {
   DEFAULT_EXTERNAL_DATA,
@@ -51,9 +51,15 @@ export interface WriteOnnxOptions {
    * float, so logits match a float forward pass on `q4RoundTrip` weights: for exactness tests only.
    */
   q4AccuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Output columns per q8 MatMulInteger (default Q8_MAX_COLUMNS; Infinity: never split). */
+  q8MaxColumns?: number;
 }
 
-export function dtypePlan(dtype: Dtype, q4AccuracyLevel: number = 4): DtypePlan {
+export function dtypePlan(
+  dtype: Dtype,
+  q4AccuracyLevel: number = 4,
+  q8MaxColumns: number = Q8_MAX_COLUMNS,
+): DtypePlan {
   switch (dtype) {
     case 'fp32':
       return {
@@ -70,7 +76,7 @@ export function dtypePlan(dtype: Dtype, q4AccuracyLevel: number = 4): DtypePlan 
         embedding: 'float',
       };
     case 'q8': {
-      const q8 = new Q8DynamicLinear();
+      const q8 = new Q8DynamicLinear(q8MaxColumns);
       return { act: ElemType.FLOAT, linear: q8, lmHead: q8, embedding: 'q8' };
     }
     case 'q4':
@@ -98,7 +104,11 @@ export async function writeOnnxModel(
   outDir: string,
   options: WriteOnnxOptions = {},
 ): Promise<OnnxWriteResult> {
-  const model = buildDecoderModel(spec, weights, dtypePlan(dtype, options.q4AccuracyLevel));
+  const model = buildDecoderModel(
+    spec,
+    weights,
+    dtypePlan(dtype, options.q4AccuracyLevel, options.q8MaxColumns),
+  );
   const mode = options.externalData ?? 'auto';
   const external =
     mode === 'always' || (mode === 'auto' && inlineModelBytes(model) > PROTOBUF_LIMIT_BYTES)

@@ -8,10 +8,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
+import { buildDecoderModel } from '../../src/builder/graph/decoder.ts';
 import { q4RoundTrip, q8RoundTrip } from '../../src/builder/quantize.ts';
-import { writeOnnxModel } from '../../src/builder/write-onnx.ts';
+import { dtypePlan, writeOnnxModel } from '../../src/builder/write-onnx.ts';
 import { DTYPES, type Dtype } from '../../src/core/dtypes.ts';
+import type { ModelSpec } from '../../src/core/model-spec.ts';
 import {
   effectiveTensors,
   memoryWeights,
@@ -50,6 +53,34 @@ const REFERENCE_TOLERANCE: Record<Dtype, number> = {
 const CACHE_TOLERANCE: Record<Dtype, number> = { fp32: 1e-5, fp16: 2e-3, q8: 1e-1, q4: 1e-5, q4f16: 2e-3 };
 
 const slice = (rows: number[][], from: number, to: number) => rows.map((r) => r.slice(from, to));
+
+/** Row 0 of IDS through onnxruntime-web (WASM, one thread) with an empty cache: its logits. */
+async function webLogits(spec: ModelSpec, file: string): Promise<Float32Array> {
+  ortWeb.env.wasm.numThreads = 1;
+  const session = await ortWeb.InferenceSession.create(file);
+  try {
+    const ids = IDS[0]!;
+    const int64 = (values: number[]) =>
+      new ortWeb.Tensor('int64', BigInt64Array.from(values, BigInt), [1, values.length]);
+    const feeds: Record<string, ortWeb.Tensor> = {
+      input_ids: int64(ids),
+      attention_mask: int64(ids.map(() => 1)),
+      position_ids: int64(ids.map((_, i) => i)),
+      num_logits_to_keep: new ortWeb.Tensor('int64', BigInt64Array.from([0n]), []),
+    };
+    for (let i = 0; i < spec.numLayers; i++)
+      for (const kind of ['key', 'value'])
+        feeds[`past_key_values.${i}.${kind}`] = new ortWeb.Tensor('float32', new Float32Array(0), [
+          1,
+          spec.numKvHeads,
+          0,
+          spec.headDim,
+        ]);
+    return (await session.run(feeds)).logits!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
 
 describe.each(Object.entries(TINY_SPECS))('%s', (_label, spec) => {
   const tensors = randomTensors(spec, 7);
@@ -108,6 +139,32 @@ describe.each(Object.entries(TINY_SPECS))('%s', (_label, spec) => {
     const joined = first.logits.map((rows, b) => [...rows, ...chunk.logits[b]!]);
     const vsChunk = maxDiff(joined, whole.logits, MASK);
     expect(vsChunk.diff).toBeLessThanOrEqual(CACHE_TOLERANCE[dtype] * vsChunk.scale);
+  });
+
+  it('q8 weights wider than the column limit run as slices, with bit-identical logits (node and web)', async () => {
+    const max = 40; // every Linear of the tiny specs is wider
+    const write = (name: string, q8MaxColumns: number) =>
+      writeOnnxModel(spec, memoryWeights(tensors), 'q8', join(dir, name), { q8MaxColumns });
+    const split = await write('q8-split', max);
+    const whole = await write('q8-whole', Number.POSITIVE_INFINITY);
+
+    const nodes = buildDecoderModel(spec, memoryWeights(tensors), dtypePlan('q8', 4, max)).graph.nodes;
+    const slices = (columns: number) => Math.ceil(columns / max);
+    const qkvColumns = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+    const perLayer =
+      slices(qkvColumns) +
+      slices(spec.hiddenSize) +
+      slices(2 * spec.intermediateSize) +
+      slices(spec.hiddenSize);
+    expect(nodes.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(
+      spec.numLayers * perLayer + slices(spec.vocabSize),
+    );
+
+    const native = async (file: string) =>
+      (await step(await ort.InferenceSession.create(file), IDS, MASK, POS, emptyPast(spec, 2, false))).logits;
+    expect(await native(split.file)).toEqual(await native(whole.file));
+    // onnxruntime-web's WASM build (in Node) is where the slices pay off; same integers there too.
+    expect(await webLogits(spec, split.file)).toEqual(await webLogits(spec, whole.file));
   });
 
   it('q4 computed in float (accuracy_level 0) matches the reference on q4RoundTrip weights', async () => {

@@ -5,6 +5,7 @@
  * - float: MatMul with W^T stored as float32 or float16.
  * - q8: DynamicQuantizeLinear on the activations + MatMulInteger on uint8 weights + rescale: the
  *   onnx-community `model_quantized.onnx` form, which ORT fuses into DynamicQuantizeMatMul on CPU.
+ *   Weights wider than Q8_MAX_COLUMNS output columns run as several column slices (see there).
  * - q4: com.microsoft MatMulNBits (4 bits, block 32, accuracy_level 4), activations float32 or float16.
  *
  * Weight bytes are produced lazily (when the writer reaches them) and each source tensor is read and
@@ -77,10 +78,31 @@ export interface Q8Tensors {
   zeroPoints: string;
 }
 
+/**
+ * Output columns per MatMulInteger. onnxruntime-web's WASM q8 kernel spends about twice as long per
+ * multiply-add on a very wide weight (an output head: 49152-151936 columns) as on a narrow one, so a
+ * wider weight runs as column slices of at most this many columns, one MatMulInteger each, joined by
+ * a Concat. The slices are Slice nodes on the one stored initializer, which ORT constant-folds when
+ * it loads the model: the file, the download and the integers computed stay the same (bit-identical
+ * logits), and a decode step of the SmolLM2-135M twin takes ~15-20% less time on WASM
+ * (bench/results/wasm-cpu-speed.md).
+ */
+export const Q8_MAX_COLUMNS = 3072;
+
+/** [start, end) column ranges of at most `max` columns covering `columns`. */
+export function columnSlices(columns: number, max: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let start = 0; start < columns; start += max) out.push([start, Math.min(columns, start + max)]);
+  return out;
+}
+
 /** Dynamic activation quantisation with uint8 per-channel weights; see quantize.ts for the layout. */
 export class Q8DynamicLinear implements LinearLowering {
   private readonly cache = new Map<string, Q8Tensors>();
   private readonly quantizedInputs = new Map<string, [string, string, string]>();
+
+  /** `maxColumns`: Q8_MAX_COLUMNS, or Infinity for one MatMulInteger per weight. */
+  constructor(private readonly maxColumns: number = Q8_MAX_COLUMNS) {}
 
   /** The weight's initializers, created once per key (a tied embedding shares them). */
   tensors(g: GraphBuilder, w: LinearWeight): Q8Tensors {
@@ -119,9 +141,21 @@ export class Q8DynamicLinear implements LinearLowering {
       this.quantizedInputs.set(x, quantized);
     }
     const [xq, xScale, xZero] = quantized;
-    const scale = g.op('Mul', [xScale, t.scales]);
-    const acc = g.op('MatMulInteger', [xq, t.codes, xZero, t.zeroPoints]);
-    return g.op('Mul', [g.op('Cast', [acc], { to: ElemType.FLOAT }), scale]);
+    const rescaled = (codes: string, scales: string, zeroPoints: string) => {
+      const acc = g.op('MatMulInteger', [xq, codes, xZero, zeroPoints]);
+      return g.op('Mul', [g.op('Cast', [acc], { to: ElemType.FLOAT }), g.op('Mul', [xScale, scales])]);
+    };
+    const slices = columnSlices(w.rows, this.maxColumns);
+    if (slices.length === 1) return rescaled(t.codes, t.scales, t.zeroPoints);
+    const parts = slices.map(([start, end]) => {
+      const range = (axis: number) => [g.i64([start]), g.i64([end]), g.i64([axis])];
+      return rescaled(
+        g.op('Slice', [t.codes, ...range(1)]),
+        g.op('Slice', [t.scales, ...range(0)]),
+        g.op('Slice', [t.zeroPoints, ...range(0)]),
+      );
+    });
+    return g.op('Concat', parts, { axis: -1 });
   }
 }
 
