@@ -94,7 +94,10 @@ async function main(): Promise<void> {
           run: () => web.run({ x: webX }),
           ms: [],
         });
-        const native = await ortNode.InferenceSession.create(file, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+        const native = await ortNode.InferenceSession.create(file, {
+          intraOpNumThreads: 1,
+          logSeverityLevel: 3,
+        });
         const nativeX = new ortNode.Tensor('float32', x, [1, k]);
         cases.push({
           label: `onnxruntime-node N=${n} ${name}`,

@@ -156,7 +156,18 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
     let codes: string;
     let scales: string;
     if (q8) {
-      ({ codes, scales } = q8.tensors(g, embedWeight));
+      // The gather needs the whole table: a Concat of the head's slices (constant-folded at load).
+      const { slices } = q8.tensors(g, embedWeight);
+      const joined = (names: string[], axis: number) =>
+        names.length === 1 ? names[0]! : g.op('Concat', names, { axis });
+      codes = joined(
+        slices.map((s) => s.codes),
+        1,
+      );
+      scales = joined(
+        slices.map((s) => s.scales),
+        0,
+      );
       tiedHead = (x) => q8.emit(g, x, embedWeight);
     } else {
       const q = shared(async () => quantizeQ8(await embedWeight.read(), V, H), 2);

@@ -69,23 +69,43 @@ export function floatLinear(elem: ElemType): LinearLowering {
   };
 }
 
-export interface Q8Tensors {
-  /** [in, out] uint8. */
+/** One column slice of a q8 weight: output columns [start, end). */
+export interface Q8Slice {
+  /** [in, end - start] uint8 codes. */
   codes: string;
-  /** [out] float32. */
+  /** [end - start] float32. */
   scales: string;
-  /** [out] uint8, all 128. */
+  /** [end - start] uint8, all 128. */
   zeroPoints: string;
+}
+
+export interface Q8Tensors {
+  /** The weight's column slices, in order (one unless it is wider than the column limit). */
+  slices: Q8Slice[];
+}
+
+/** Columns [start, end) of a row-major [rows, columns] uint8 matrix. */
+export function sliceColumns(
+  matrix: Uint8Array,
+  rows: number,
+  columns: number,
+  start: number,
+  end: number,
+): Uint8Array {
+  if (start === 0 && end === columns) return matrix;
+  const width = end - start;
+  const out = new Uint8Array(rows * width);
+  for (let r = 0; r < rows; r++) out.set(matrix.subarray(r * columns + start, r * columns + end), r * width);
+  return out;
 }
 
 /**
  * Output columns per MatMulInteger. onnxruntime-web's WASM q8 kernel spends about twice as long per
  * multiply-add on a very wide weight (an output head: 49152-151936 columns) as on a narrow one, so a
- * wider weight runs as column slices of at most this many columns, one MatMulInteger each, joined by
- * a Concat. The slices are Slice nodes on the one stored initializer, which ORT constant-folds when
- * it loads the model: the file, the download and the integers computed stay the same (bit-identical
- * logits), and a decode step of the SmolLM2-135M twin takes ~15-20% less time on WASM
- * (bench/results/wasm-cpu-speed.md).
+ * wider weight is stored and run as column slices of at most this many columns, one MatMulInteger
+ * each, joined by a Concat. Same bytes in the file, same integers computed (bit-identical logits);
+ * a decode step of the SmolLM2-135M twin takes ~17% less time on WASM, the Qwen2.5-0.5B twin's 0-16%
+ * (bench/results/wasm-cpu-speed.md, table H).
  */
 export const Q8_MAX_COLUMNS = 3072;
 
@@ -108,27 +128,34 @@ export class Q8DynamicLinear implements LinearLowering {
   tensors(g: GraphBuilder, w: LinearWeight): Q8Tensors {
     const cached = this.cache.get(w.key);
     if (cached) return cached;
-    const q = shared(async () => quantizeQ8(await w.read(), w.rows, w.cols), 2);
-    const t: Q8Tensors = {
-      codes: g.initializer(
-        `${w.key}.weight_q8`,
-        ElemType.UINT8,
-        [w.cols, w.rows],
-        lazy(w.rows * w.cols, async () => (await q()).codes),
-      ),
-      scales: g.initializer(
-        `${w.key}.weight_scale`,
-        ElemType.FLOAT,
-        [w.rows],
-        lazy(w.rows * 4, async () => bytesOf((await q()).scales)),
-      ),
-      zeroPoints: g.initializer(
-        `${w.key}.weight_zero_point`,
-        ElemType.UINT8,
-        [w.rows],
-        lazy(w.rows, async () => new Uint8Array(w.rows).fill(Q8_ZERO_POINT)),
-      ),
-    };
+    const ranges = columnSlices(w.rows, this.maxColumns);
+    // Codes and scales of every slice come from one quantisation of the whole weight.
+    const q = shared(async () => quantizeQ8(await w.read(), w.rows, w.cols), 2 * ranges.length);
+    const slices = ranges.map(([start, end], i): Q8Slice => {
+      const n = end - start;
+      const suffix = ranges.length === 1 ? '' : `.slice${i}`;
+      return {
+        codes: g.initializer(
+          `${w.key}.weight_q8${suffix}`,
+          ElemType.UINT8,
+          [w.cols, n],
+          lazy(w.cols * n, async () => sliceColumns((await q()).codes, w.cols, w.rows, start, end)),
+        ),
+        scales: g.initializer(
+          `${w.key}.weight_scale${suffix}`,
+          ElemType.FLOAT,
+          [n],
+          lazy(n * 4, async () => bytesOf((await q()).scales.slice(start, end))),
+        ),
+        zeroPoints: g.initializer(
+          `${w.key}.weight_zero_point${suffix}`,
+          ElemType.UINT8,
+          [n],
+          lazy(n, async () => new Uint8Array(n).fill(Q8_ZERO_POINT)),
+        ),
+      };
+    });
+    const t: Q8Tensors = { slices };
     this.cache.set(w.key, t);
     return t;
   }
@@ -141,20 +168,11 @@ export class Q8DynamicLinear implements LinearLowering {
       this.quantizedInputs.set(x, quantized);
     }
     const [xq, xScale, xZero] = quantized;
-    const rescaled = (codes: string, scales: string, zeroPoints: string) => {
+    const parts = t.slices.map(({ codes, scales, zeroPoints }) => {
       const acc = g.op('MatMulInteger', [xq, codes, xZero, zeroPoints]);
       return g.op('Mul', [g.op('Cast', [acc], { to: ElemType.FLOAT }), g.op('Mul', [xScale, scales])]);
-    };
-    const slices = columnSlices(w.rows, this.maxColumns);
-    if (slices.length === 1) return rescaled(t.codes, t.scales, t.zeroPoints);
-    const parts = slices.map(([start, end]) => {
-      const range = (axis: number) => [g.i64([start]), g.i64([end]), g.i64([axis])];
-      return rescaled(
-        g.op('Slice', [t.codes, ...range(1)]),
-        g.op('Slice', [t.scales, ...range(0)]),
-        g.op('Slice', [t.zeroPoints, ...range(0)]),
-      );
     });
+    if (parts.length === 1) return parts[0]!;
     return g.op('Concat', parts, { axis: -1 });
   }
 }
