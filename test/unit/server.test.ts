@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { synthPreset } from '../../src/builder/synth.ts';
 import {
   ANSWER,
@@ -552,6 +552,12 @@ describe('edgetier serve with the native tier', () => {
     });
     await response.body!.getReader().read();
     controller.abort();
+    // The server notices the closed socket, stops the generation at its next token and logs the
+    // request as client-gone once its slot is released (without the abort it would run 2000 tokens).
+    await vi.waitFor(() => expect(serve.output()).toMatch(/model=tiny-twin stream deltas=\d+ client-gone/), {
+      timeout: 30_000,
+      interval: 50,
+    });
     // With --queue 8, nine more requests fit only if the abandoned one has left.
     const replies = await Promise.all(
       Array.from({ length: 9 }, () =>
@@ -559,7 +565,6 @@ describe('edgetier serve with the native tier', () => {
       ),
     );
     expect(replies.map((r) => r.status)).toEqual(Array(9).fill(200));
-    expect(serve.output()).toMatch(/model=tiny-twin stream deltas=\d+ client-gone/);
   });
 
   it('shuts down gracefully on SIGTERM while a stream runs: the stream ends, the process exits 0', async () => {
