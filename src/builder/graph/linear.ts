@@ -104,7 +104,7 @@ export function sliceColumns(
  * multiply-add on a very wide weight (an output head: 49152-151936 columns) as on a narrow one, so a
  * wider weight is stored and run as column slices of at most this many columns, one MatMulInteger
  * each, joined by a Concat. Same bytes in the file, same integers computed (bit-identical logits);
- * a decode step of the SmolLM2-135M twin takes ~17% less time on WASM, the Qwen2.5-0.5B twin's 0-16%
+ * a decode step of the SmolLM2-135M twin takes ~17% less time on WASM, the Qwen2.5-0.5B twin's 0-15%
  * (bench/results/wasm-cpu-speed.md, table H).
  */
 export const Q8_MAX_COLUMNS = 3072;
