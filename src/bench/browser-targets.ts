@@ -9,7 +9,7 @@ import { type LaunchedBrowser, launchChromium } from '../cli/browser.ts';
 import { buildEnginePage, type EnginePageServer, serveEnginePage } from '../cli/engine-page.ts';
 import type { BackendChoice, BackendPlan } from '../core/backend-plan.ts';
 import type { BenchTarget, LoadTiming, PeakMemory } from '../core/bench/method.ts';
-import type { BenchEnvironment } from '../core/bench/schema.ts';
+import { type BenchEnvironment, webgpuFields } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { GenerateRequest, GenerateResult } from '../core/engine.ts';
@@ -140,15 +140,7 @@ export class BrowserBench {
     await cdp.detach();
     return {
       browser_version: product.replace(/^(Headless)?Chrome\//, 'Chromium ').concat(' (headless)'),
-      webgpu: caps.webgpu
-        ? {
-            vendor: caps.webgpu.vendor,
-            architecture: caps.webgpu.architecture,
-            description: caps.webgpu.description,
-            is_fallback_adapter: caps.webgpu.isFallbackAdapter,
-          }
-        : null,
-      webgpu_unavailable_reason: caps.webgpu ? null : (caps.webgpuUnavailableReason ?? 'no adapter'),
+      ...webgpuFields(caps),
       cross_origin_isolated: caps.crossOriginIsolated,
       jspi: caps.jspi,
     };

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
 import type { GenerateRequest } from '../../src/core/engine.ts';
-import { EdgetierError } from '../../src/core/errors.ts';
+import { failureOf } from '../helpers/failure.ts';
 
 /** The part of window.edgetier (src/client/engine-harness.ts, a page-realm file) these tests call. */
 interface EngineHarness {
@@ -62,16 +62,6 @@ function faults(request: IncomingMessage, response: ServerResponse): boolean {
   );
   response.write(readFileSync(file).subarray(start, start + 4096), () => response.destroy());
   return true;
-}
-
-async function failureOf(run: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await run;
-  } catch (error) {
-    expect(error).toBeInstanceOf(EdgetierError);
-    return { code: (error as EdgetierError).code, message: (error as EdgetierError).message };
-  }
-  throw new Error('expected the call to fail');
 }
 
 const harness = (target: BrowserEngine) => ({

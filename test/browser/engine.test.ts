@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
 import type { GenerateRequest, GenerateResult } from '../../src/core/engine.ts';
 import type { MemoryStats } from '../../src/core/engine-protocol.ts';
-import { EdgetierError } from '../../src/core/errors.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { DEFAULT_BATCHING } from '../../src/runtime/chunk-batcher.ts';
+import { failureOf } from '../helpers/failure.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -31,16 +31,6 @@ interface Harness {
       }
     | { ok: false; code: string; message: string }
   >;
-}
-
-async function codeOf(run: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await run;
-  } catch (error) {
-    expect(error).toBeInstanceOf(EdgetierError);
-    return { code: (error as EdgetierError).code, message: (error as EdgetierError).message };
-  }
-  throw new Error('expected the call to fail');
 }
 
 const raw = (prompt: string, maxNewTokens = 12): GenerateRequest => ({ prompt, sampling: { maxNewTokens } });
@@ -137,7 +127,7 @@ describe('the engine worker on wasm', () => {
 
 describe('errors a person can act on, provoked for real', () => {
   it('model_not_found for a folder the server does not have (404)', async () => {
-    const e = await codeOf(
+    const e = await failureOf(
       engine.load({
         source: { kind: 'url', url: `${engine.origin}/models/nope` },
         device: 'wasm',
@@ -149,7 +139,7 @@ describe('errors a person can act on, provoked for real', () => {
   });
 
   it('unsupported_dtype for weights the folder lacks, naming the file', async () => {
-    const e = await codeOf(
+    const e = await failureOf(
       engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'q8' }),
     );
     expect(e.code).toBe('unsupported_dtype');
@@ -161,7 +151,7 @@ describe('errors a person can act on, provoked for real', () => {
     cpSync(tiny, broken, { recursive: true });
     const onnx = join(broken, 'onnx/model.onnx');
     writeFileSync(onnx, readFileSync(onnx).subarray(0, Math.floor(statSync(onnx).size / 3)));
-    const e = await codeOf(
+    const e = await failureOf(
       engine.load({ source: { kind: 'path', path: broken }, device: 'wasm', dtype: 'fp32' }),
     );
     expect(e.code).toBe('weights_corrupt');
@@ -176,7 +166,7 @@ describe('errors a person can act on, provoked for real', () => {
     const config = JSON.parse(readFileSync(join(odd, 'config.json'), 'utf8'));
     writeFileSync(join(odd, 'config.json'), JSON.stringify({ ...config, model_type: 'not-a-model' }));
     copyFileSync(join(tiny, 'onnx/model.onnx'), join(odd, 'onnx/model.onnx'));
-    const e = await codeOf(
+    const e = await failureOf(
       engine.load({ source: { kind: 'path', path: odd }, device: 'wasm', dtype: 'fp32' }),
     );
     expect(e.code).toMatch(/unsupported_architecture|load_failed/);

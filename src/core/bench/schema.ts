@@ -3,6 +3,7 @@
  * view, so results from many devices can be gathered and compared. snake_case, units in the names.
  * BENCH_SCHEMA names the version; a change of meaning bumps it. Documented in bench/README.md.
  */
+import type { Capabilities } from '../capabilities.ts';
 import type { BenchParams, ConfigMeasurement, LoadTiming } from './method.ts';
 import type { Summary } from './stats.ts';
 
@@ -67,6 +68,23 @@ export interface BenchWebGpu {
   architecture: string;
   description: string;
   is_fallback_adapter: boolean;
+}
+
+/** The report's WebGPU fields from the engine's capability probe (CLI and app alike). */
+export function webgpuFields(
+  caps: Capabilities,
+): Pick<BenchEnvironment, 'webgpu' | 'webgpu_unavailable_reason'> {
+  return {
+    webgpu: caps.webgpu
+      ? {
+          vendor: caps.webgpu.vendor,
+          architecture: caps.webgpu.architecture,
+          description: caps.webgpu.description,
+          is_fallback_adapter: caps.webgpu.isFallbackAdapter,
+        }
+      : null,
+    webgpu_unavailable_reason: caps.webgpu ? null : (caps.webgpuUnavailableReason ?? 'no adapter'),
+  };
 }
 
 export interface BenchEnvironment {

@@ -11,6 +11,7 @@ import {
   type BenchReport,
   benchRow,
   computeRatios,
+  webgpuFields,
 } from '../../../core/bench/schema.ts';
 import type { Capabilities } from '../../../core/capabilities.ts';
 import type { CatalogEntry } from '../../../core/catalog.ts';
@@ -82,19 +83,7 @@ async function environment(engine: EngineExtras): Promise<BenchEnvironment> {
     os: nav.userAgentData?.platform || navigator.platform || 'unknown',
     node_version: null,
     browser_version: brand ? `${brand.brand} ${brand.version}` : navigator.userAgent,
-    webgpu: caps?.webgpu
-      ? {
-          vendor: caps.webgpu.vendor,
-          architecture: caps.webgpu.architecture,
-          description: caps.webgpu.description,
-          is_fallback_adapter: caps.webgpu.isFallbackAdapter,
-        }
-      : null,
-    webgpu_unavailable_reason: caps
-      ? caps.webgpu
-        ? null
-        : (caps.webgpuUnavailableReason ?? 'no adapter')
-      : null,
+    ...(caps ? webgpuFields(caps) : { webgpu: null, webgpu_unavailable_reason: null }),
     cross_origin_isolated: caps?.crossOriginIsolated ?? globalThis.crossOriginIsolated ?? null,
     jspi: caps?.jspi ?? null,
     onnxruntime_node_version: null,
