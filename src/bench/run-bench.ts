@@ -10,7 +10,10 @@ import {
   type BenchParams,
   type BenchStep,
   type BenchTarget,
+  type ConfigMeasurement,
   measureConfig,
+  mergeRounds,
+  repsByRound,
   rowBudgetNote,
 } from '../core/bench/method.ts';
 import {
@@ -241,29 +244,46 @@ export async function runBench(
       }
     }
 
-    const total = plannedRows.length;
-    for (const [i, planned] of plannedRows.entries()) {
-      const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
-      const label = `${planned.key.engine} ${planned.key.device} ${planned.key.dtype} ${threads}`;
-      onEvent?.({ kind: 'config', index: i + 1, total, label });
-      const model = models.find((m) => m.id === planned.key.model)!;
-      let row: BenchRow;
-      try {
-        const target = await planned.target();
-        const measured = await measureConfig(
-          target,
-          options.params,
-          model.facts.vocab_size,
-          (step) => onEvent?.({ kind: 'step', index: i + 1, total, label, step }),
-          { rowBudgetMs: options.rowBudgetS * 1000 },
-        );
-        row = benchRow(planned.key, measured);
-        if (planned.key.engine === 'transformers.js' && browser) row.threads = browser.stockThreads;
-      } catch (error) {
-        row = benchRow(planned.key, errorOf(error));
+    // Rows take turns round after round (A B C A B C …); one round is the plain row-by-row run.
+    const rounds = options.params.rounds ?? 1;
+    const repsInRound = repsByRound(options.params.reps, rounds);
+    const parts: ConfigMeasurement[][] = plannedRows.map(() => []);
+    const failures: ({ code: string; message: string } | null)[] = plannedRows.map(() => null);
+    const total = plannedRows.length * rounds;
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, planned] of plannedRows.entries()) {
+        if (failures[i]) continue;
+        const index = round * plannedRows.length + i + 1;
+        const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
+        const label =
+          `${planned.key.engine} ${planned.key.device} ${planned.key.dtype} ${threads}` +
+          (rounds > 1 ? `, round ${round + 1} of ${rounds}` : '');
+        onEvent?.({ kind: 'config', index, total, label });
+        const model = models.find((m) => m.id === planned.key.model)!;
+        const reps = repsInRound[round]!;
+        try {
+          const target = await planned.target();
+          parts[i]!.push(
+            await measureConfig(
+              target,
+              { ...options.params, reps },
+              model.facts.vocab_size,
+              (step) => onEvent?.({ kind: 'step', index, total, label, step }),
+              // The budget is shared out like the repetitions.
+              { rowBudgetMs: (options.rowBudgetS * 1000 * reps) / options.params.reps, warmOnly: round > 0 },
+            ),
+          );
+        } catch (error) {
+          failures[i] = errorOf(error);
+        }
+        if (round < rounds - 1 && !failures[i]) continue;
+        const failure = failures[i];
+        const row = benchRow(planned.key, failure ?? mergeRounds(parts[i]!));
+        if (!failure && planned.key.engine === 'transformers.js' && browser)
+          row.threads = browser.stockThreads;
+        rows[i] = row;
+        onEvent?.({ kind: 'row', index, total, label, row });
       }
-      rows.push(row);
-      onEvent?.({ kind: 'row', index: i + 1, total, label, row });
     }
     const stockVersions = await browser?.stockVersions();
     if (stockVersions && stockVersions.transformers !== environment.transformers_version)

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BenchEvent, runBench } from '../../src/bench/run-bench.ts';
 import { synthPreset } from '../../src/builder/synth.ts';
 import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
 
@@ -101,6 +102,48 @@ describe('edgetier bench', () => {
     expect(existsSync(join(out, '.bench-tmp'))).toBe(false);
   });
 
+  it('--rounds: the rows take turns, each round with its share of the repetitions, merged in order', async () => {
+    const events: BenchEvent[] = [];
+    const report = await runBench(
+      {
+        models: [tiny],
+        devices: ['cpu'],
+        dtypes: ['fp32'],
+        threads: [1, 2],
+        params: { pp: 8, tg: 4, reps: 3, warmup: 1, rounds: 2 },
+        rowBudgetS: 0,
+        baseline: false,
+        command: 'test',
+      },
+      (event) => events.push(event),
+    );
+    expect(events.filter((e) => e.kind === 'config').map((e) => `${e.index}/${e.total} ${e.label}`)).toEqual([
+      '1/4 native cpu fp32 1t, round 1 of 2',
+      '2/4 native cpu fp32 2t, round 1 of 2',
+      '3/4 native cpu fp32 1t, round 2 of 2',
+      '4/4 native cpu fp32 2t, round 2 of 2',
+    ]);
+    // Only the first round loads cold; every round warms up once before its counted runs.
+    const steps = events.flatMap((e) =>
+      e.kind === 'step' && e.index === 3
+        ? [
+            e.step.kind === 'load'
+              ? `load ${e.step.cold ? 'cold' : 'warm'}`
+              : `${e.step.test} ${e.step.rep}/${e.step.of}${e.step.warmup ? ' warm-up' : ''}`,
+          ]
+        : [],
+    );
+    expect(steps).toEqual(['load warm', 'pp 1/1 warm-up', 'tg 1/1 warm-up', 'pp 1/1', 'tg 1/1']);
+    expect(report.params.rounds).toBe(2);
+    for (const row of report.rows) {
+      expect(row.error).toBeNull();
+      expect(row.reps_by_round).toEqual([2, 1]);
+      expect(row.tg_tok_s?.values).toHaveLength(3);
+      expect(row.pp_tok_s?.n).toBe(3);
+    }
+    expect(validateBenchReport(report)).toEqual([]);
+  });
+
   it('refuses bad options with one line and exit code 2', async () => {
     expect(await edgetier('bench', tiny, '--device', 'tpu')).toMatchObject({
       code: 2,
@@ -109,6 +152,11 @@ describe('edgetier bench', () => {
     expect(await edgetier('bench', tiny, '--reps', '0')).toMatchObject({
       code: 2,
       stderr: 'edgetier bench: --reps must be at least 1.\n',
+    });
+    expect(await edgetier('bench', tiny, '--reps', '2', '--rounds', '3')).toMatchObject({
+      code: 2,
+      stderr:
+        'edgetier bench: --rounds must be between 1 and --reps (2): each round runs at least one repetition.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });

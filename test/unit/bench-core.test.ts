@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   type BenchTarget,
   budgetNote,
+  type ConfigMeasurement,
   measureConfig,
+  mergeRounds,
   ppTokPerSec,
+  repsByRound,
   repsWithinBudget,
   syntheticPromptIds,
   tgTokPerSec,
@@ -15,6 +18,7 @@ import {
   type BenchRow,
   benchRow,
   computeRatios,
+  roundRatios,
   validateBenchReport,
 } from '../../src/core/bench/schema.ts';
 import { agreeWithinSpread, mean, sampleSd, summarize } from '../../src/core/bench/stats.ts';
@@ -188,6 +192,119 @@ describe('row budget', () => {
     expect(fast.calls).toHaveLength(14);
     expect(f.tgTokPerSec.n).toBe(5);
     expect(f.note).toBeNull();
+  });
+});
+
+describe('rounds', () => {
+  it('shares the repetitions out over the rounds, earlier rounds first', () => {
+    expect(repsByRound(5, 1)).toEqual([5]);
+    expect(repsByRound(5, 2)).toEqual([3, 2]);
+    expect(repsByRound(6, 3)).toEqual([2, 2, 2]);
+    expect(repsByRound(5, 5)).toEqual([1, 1, 1, 1, 1]);
+    expect(repsByRound(7, 3)).toEqual([3, 2, 2]);
+  });
+
+  it('a later round loads warm only and reports that load as both', async () => {
+    const calls: string[] = [];
+    const target: BenchTarget = {
+      async load(cold) {
+        calls.push(cold ? 'load cold' : 'load warm');
+        return { totalMs: cold ? 900 : 300, downloadMs: 0, initMs: 300 };
+      },
+      async unload() {
+        calls.push('unload');
+      },
+      async generate(ids, n) {
+        calls.push(`generate ${ids.length} ${n}`);
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: 100 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 20 });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    const m = await measureConfig(target, { pp: 16, tg: 4, reps: 1, warmup: 1 }, 1000, undefined, {
+      warmOnly: true,
+    });
+    expect(calls).toEqual([
+      'load warm',
+      'generate 16 1',
+      'generate 1 5',
+      'generate 16 1',
+      'generate 1 5',
+      'unload',
+    ]);
+    expect(m.coldLoad.totalMs).toBe(300);
+    expect(m.tgTokPerSec.values).toEqual([20]);
+  });
+
+  function part(tg: number[], extra: Partial<ConfigMeasurement> = {}): ConfigMeasurement {
+    return {
+      ppTokPerSec: summarize(tg.map((v) => v * 10)),
+      tgTokPerSec: summarize(tg),
+      ttftMs: summarize(tg.map(() => 50)),
+      coldLoad: { totalMs: 900, downloadMs: 600, initMs: 300 },
+      warmLoad: { totalMs: 300, downloadMs: 0, initMs: 300 },
+      peakMemory: { bytes: 100, note: 'heap' },
+      note: null,
+      ...extra,
+    };
+  }
+
+  it("merges a row's rounds in order: values, the first round's loads, the highest memory, notes by round", () => {
+    const merged = mergeRounds([
+      part([10, 12]),
+      part([20], {
+        coldLoad: { totalMs: 300, downloadMs: 0, initMs: 300 },
+        peakMemory: { bytes: 300, note: 'heap' },
+        note: '1 of 2 repetitions: row budget 30 s (one took ~40 s)',
+      }),
+      part([30], { peakMemory: { bytes: 200, note: 'heap' } }),
+    ]);
+    expect(merged.tgTokPerSec.values).toEqual([10, 12, 20, 30]);
+    expect(merged.tgTokPerSec.mean).toBe(18);
+    expect(merged.ppTokPerSec.values).toEqual([100, 120, 200, 300]);
+    expect(merged.coldLoad.downloadMs).toBe(600);
+    expect(merged.peakMemory).toEqual({ bytes: 300, note: 'heap; the highest of 3 rounds' });
+    expect(merged.note).toBe('round 2: 1 of 2 repetitions: row budget 30 s (one took ~40 s)');
+    expect(merged.repsByRound).toEqual([2, 1, 1]);
+    const single = part([5]);
+    expect(mergeRounds([single])).toBe(single);
+  });
+
+  it('states each ratio inside every round as well, from the values each round ran', () => {
+    const edge = row({
+      is_default: true,
+      tg_tok_s: { mean: 0, sd: 0, n: 3, values: [30, 34, 40] },
+      pp_tok_s: null,
+      reps_by_round: [2, 1],
+    });
+    const stock = row({
+      engine: 'transformers.js',
+      dtype: 'default',
+      threads: 1,
+      ort_build: 'webgpu',
+      tg_tok_s: { mean: 0, sd: 0, n: 3, values: [20, 24, 25] },
+      reps_by_round: [2, 1],
+    });
+    expect(roundRatios(edge, stock, (r) => r.tg_tok_s)).toEqual([32 / 22, 40 / 25]);
+    expect(roundRatios(edge, stock, (r) => r.pp_tok_s)).toBeNull();
+    expect(roundRatios(edge, { ...stock, reps_by_round: [1, 1, 1] }, (r) => r.tg_tok_s)).toBeNull();
+    const [ratio] = computeRatios([edge, stock]);
+    expect(ratio).toMatchObject({ tg_by_round: [32 / 22, 40 / 25], pp_by_round: null });
+    const report = { ...sampleReport(), params: { pp: 128, tg: 64, reps: 3, warmup: 1, rounds: 2 } };
+    report.rows = [edge, stock];
+    report.ratios = computeRatios(report.rows);
+    const md = toMarkdown(report);
+    expect(md).toContain(
+      '3 repetitions in 2 rounds (the rows take turns; 1 warm-up per row and round), mean ± sd.',
+    );
+    expect(md).toContain('; tg by round: 1.45×, 1.60× (median 1.53×)');
+    expect(validateBenchReport(JSON.parse(JSON.stringify(report)))).toEqual([]);
+    expect(validateBenchReport({ ...report, params: { ...report.params, rounds: 0 } })).toContain(
+      'params.rounds must be an integer of at least 1 when present',
+    );
   });
 });
 

@@ -47,6 +47,9 @@ Options:
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
   --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
+  --rounds N         Rows take turns N times (A B C A B C …), each turn with its share of --reps
+                     and its own warm-up, so that a machine whose speed drifts slows every row alike;
+                     the ratios are also given per round (default 1: each row runs all at once).
   --row-budget S     Seconds one row's counted repetitions may take (default ${DEFAULT_ROW_BUDGET_S};
                      0 = no budget). After the warm-up, a row whose --reps repetitions would take
                      longer runs as many as fit, never fewer than 2; its note and n say so.
@@ -173,6 +176,7 @@ export const benchCommand: Command = {
       tg: { type: 'string' },
       reps: { type: 'string' },
       warmup: { type: 'string' },
+      rounds: { type: 'string' },
       'row-budget': { type: 'string' },
       baseline: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -204,8 +208,16 @@ export const benchCommand: Command = {
       reps: parseIntegerOption('reps', values.reps, DEFAULT_BENCH_PARAMS.reps),
       warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
     };
+    const rounds = parseIntegerOption('rounds', values.rounds, 1);
+    // One round is the plain method: its reports stay as they were.
+    if (rounds !== 1) params.rounds = rounds;
     const rowBudgetS = parseIntegerOption('row-budget', values['row-budget'], DEFAULT_ROW_BUDGET_S);
     if (params.reps < 1) throw new EdgetierError('usage', '--reps must be at least 1.');
+    if (rounds < 1 || rounds > params.reps)
+      throw new EdgetierError(
+        'usage',
+        `--rounds must be between 1 and --reps (${params.reps}): each round runs at least one repetition.`,
+      );
     if (params.pp === 0 && params.tg === 0)
       throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');
 

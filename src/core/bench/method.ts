@@ -13,6 +13,10 @@
  *   fewer than 2, so there is still an sd); the stats carry the actual n and the row a note.
  * - Load: cold = the first load (download or cache fill, then session init), warm = a second load
  *   of the same files right after unloading.
+ * - Rounds (`rounds` > 1): the rows take turns, A B C A B C …, each turn loading warm, running the
+ *   warm-up and its share of the repetitions (repsByRound), so that a machine whose speed drifts over
+ *   minutes slows every row alike instead of whichever ran then; a row's rounds are merged in order
+ *   (mergeRounds) and ratios can be read per round.
  *
  * Pure: an engine comes in through the BenchTarget interface; no Node or DOM API here.
  */
@@ -26,8 +30,10 @@ export interface BenchParams {
   tg: number;
   /** Counted repetitions. */
   reps: number;
-  /** Uncounted runs before the counted ones. */
+  /** Uncounted runs before the counted ones (in every round). */
   warmup: number;
+  /** Turns the rows take, each with its share of `reps`; absent: 1 (each row runs all at once). */
+  rounds?: number;
 }
 
 export const DEFAULT_BENCH_PARAMS: Readonly<BenchParams> = { pp: 128, tg: 64, reps: 5, warmup: 1 };
@@ -77,11 +83,15 @@ export interface ConfigMeasurement {
   peakMemory: PeakMemory;
   /** Why the row deviates from the parameters (fewer repetitions under the row budget), or null. */
   note: string | null;
+  /** Counted repetitions per round, in order (mergeRounds sets it); absent: one round. */
+  repsByRound?: number[];
 }
 
 export interface MeasureOptions {
   /** Wall-time budget of a row's counted repetitions, in ms; 0 or absent: always run `reps`. */
   rowBudgetMs?: number;
+  /** A later round: load warm only (the first round measured the cold load, reported as such). */
+  warmOnly?: boolean;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
 }
@@ -99,6 +109,40 @@ export function repsWithinBudget(reps: number, repMs: number, budgetMs: number):
 /** The row note for a budget-cut row: "2 of 5 repetitions: row budget 60 s (one took ~48 s)". */
 export function budgetNote(ran: number, reps: number, budgetMs: number, repMs: number): string {
   return `${ran} of ${reps} repetitions: row budget ${budgetMs / 1000} s (one took ~${Math.round(repMs / 1000)} s)`;
+}
+
+/** `reps` shared over `rounds` as evenly as possible, earlier rounds first: (5, 2) → [3, 2]. */
+export function repsByRound(reps: number, rounds: number): number[] {
+  return Array.from({ length: rounds }, (_, r) => Math.floor(reps / rounds) + (r < reps % rounds ? 1 : 0));
+}
+
+/**
+ * One row's rounds as one measurement: the repetitions in round order, the first round's loads (the
+ * only cold one), the highest peak memory, and each round's budget note prefixed with its round.
+ */
+export function mergeRounds(parts: readonly ConfigMeasurement[]): ConfigMeasurement {
+  const first = parts[0];
+  if (!first) throw new Error('mergeRounds needs at least one round');
+  if (parts.length === 1) return first;
+  const all = (pick: (m: ConfigMeasurement) => Summary) => summarize(parts.flatMap((m) => pick(m).values));
+  const bytes = parts.map((m) => m.peakMemory.bytes).filter((b): b is number => b !== null);
+  const notes = parts.flatMap((m, r) => (m.note ? [`round ${r + 1}: ${m.note}`] : []));
+  return {
+    ppTokPerSec: all((m) => m.ppTokPerSec),
+    tgTokPerSec: all((m) => m.tgTokPerSec),
+    ttftMs: all((m) => m.ttftMs),
+    coldLoad: first.coldLoad,
+    warmLoad: first.warmLoad,
+    peakMemory:
+      bytes.length > 0
+        ? {
+            bytes: Math.max(...bytes),
+            note: `${first.peakMemory.note}; the highest of ${parts.length} rounds`,
+          }
+        : first.peakMemory,
+    note: notes.length > 0 ? notes.join('; ') : null,
+    repsByRound: parts.map((m) => Math.max(m.ppTokPerSec.n, m.tgTokPerSec.n)),
+  };
 }
 
 export type BenchStep =
@@ -159,9 +203,12 @@ export async function measureConfig(
   const ppIds = syntheticPromptIds(params.pp, vocabSize, 1);
   const tgIds = syntheticPromptIds(1, vocabSize, 2);
   try {
-    onStep?.({ kind: 'load', cold: true });
-    const coldLoad = await target.load(true);
-    await target.unload();
+    let coldLoad: LoadTiming | null = null;
+    if (!options.warmOnly) {
+      onStep?.({ kind: 'load', cold: true });
+      coldLoad = await target.load(true);
+      await target.unload();
+    }
     onStep?.({ kind: 'load', cold: false });
     const warmLoad = await target.load(false);
     const pp: number[] = [];
@@ -202,7 +249,7 @@ export async function measureConfig(
       ppTokPerSec: summarize(pp),
       tgTokPerSec: summarize(tg),
       ttftMs: summarize(ttft),
-      coldLoad,
+      coldLoad: coldLoad ?? warmLoad,
       warmLoad,
       peakMemory,
       note,

@@ -48,8 +48,22 @@ function environmentLines(report: BenchReport): string[] {
   return lines;
 }
 
+/** "; tg by round: 1.41, 1.52, 1.47 (median 1.47)", or nothing without rounds. */
+function byRound(ratios: number[] | null | undefined): string {
+  if (!ratios || ratios.length < 2) return '';
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return `; tg by round: ${ratios.map((r) => `${fixed(r, 2)}×`).join(', ')} (median ${fixed(median, 2)}×)`;
+}
+
 export function toMarkdown(report: BenchReport): string {
   const { pp, tg, reps, warmup } = report.params;
+  const rounds = report.params.rounds ?? 1;
+  const method =
+    rounds > 1
+      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} warm-up per row and round), mean ± sd.`
+      : `${reps} repetitions after ${warmup} warm-up, mean ± sd.`;
   const header = [
     'model',
     'engine',
@@ -67,7 +81,7 @@ export function toMarkdown(report: BenchReport): string {
   const lines = [
     `# edgetier bench`,
     '',
-    `\`${report.command}\` — ${report.created_at}; ${reps} repetitions after ${warmup} warm-up, mean ± sd.`,
+    `\`${report.command}\` — ${report.created_at}; ${method}`,
     '',
     ...environmentLines(report),
     '',
@@ -103,7 +117,7 @@ export function toMarkdown(report: BenchReport): string {
     for (const r of report.ratios) {
       lines.push(
         `- ${r.label}: pp ${r.pp === null ? '—' : `${fixed(r.pp, 2)}×`}, tg ${r.tg === null ? '—' : `${fixed(r.tg, 2)}×`} ` +
-          `(${r.numerator} against ${r.denominator})`,
+          `(${r.numerator} against ${r.denominator})${byRound(r.tg_by_round)}`,
       );
     }
   }

@@ -61,6 +61,11 @@ export interface BenchRow {
    * null or absent (reports written before it existed) when there is none.
    */
   note?: string | null;
+  /**
+   * With params.rounds > 1: how many of the values in pp_tok_s, tg_tok_s and ttft_ms each round ran,
+   * in order (the values are in round order). Absent: one round.
+   */
+  reps_by_round?: number[];
 }
 
 export interface BenchWebGpu {
@@ -120,6 +125,12 @@ export interface BenchRatio {
   denominator: string;
   pp: number | null;
   tg: number | null;
+  /**
+   * With params.rounds > 1: the same ratio inside each round (the two rows ran minutes apart at most),
+   * in round order; its spread shows how much of the overall ratio is the machine's drift.
+   */
+  pp_by_round?: number[] | null;
+  tg_by_round?: number[] | null;
 }
 
 export interface BenchReport {
@@ -184,6 +195,7 @@ export function benchRow(
     peak_memory_note: outcome.peakMemory.note,
     error: null,
     note: outcome.note,
+    ...(outcome.repsByRound ? { reps_by_round: outcome.repsByRound } : {}),
   };
 }
 
@@ -198,6 +210,31 @@ export function rowLabel(row: BenchRow): string {
 export function statsRatio(a: BenchStats | null, b: BenchStats | null): number | null {
   if (!a || !b || !(b.mean > 0)) return null;
   return a.mean / b.mean;
+}
+
+/** A row's values split by round (reps_by_round), or null without rounds or when they disagree. */
+function valuesByRound(row: BenchRow, stats: BenchStats | null): number[][] | null {
+  const counts = row.reps_by_round;
+  if (!counts || !stats || counts.reduce((a, b) => a + b, 0) !== stats.values.length) return null;
+  let at = 0;
+  return counts.map((n) => {
+    at += n;
+    return stats.values.slice(at - n, at);
+  });
+}
+
+/** a / b inside each round: the ratio of the rounds' means, or null when the rounds do not pair up. */
+export function roundRatios(
+  a: BenchRow,
+  b: BenchRow,
+  pick: (row: BenchRow) => BenchStats | null,
+): number[] | null {
+  const x = valuesByRound(a, pick(a));
+  const y = valuesByRound(b, pick(b));
+  if (!x || !y || x.length !== y.length) return null;
+  const avg = (v: number[]) => v.reduce((s, e) => s + e, 0) / v.length;
+  const ratios = x.map((v, r) => (v.length > 0 && y[r]!.length > 0 ? avg(v) / avg(y[r]!) : Number.NaN));
+  return ratios.every(Number.isFinite) ? ratios : null;
 }
 
 /** The rows a report compares for one model: edgetier's default WASM row, the stock row, native's fastest. */
@@ -244,6 +281,12 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
         denominator: rowLabel(other),
         pp: statsRatio(edge.pp_tok_s, other.pp_tok_s),
         tg: statsRatio(edge.tg_tok_s, other.tg_tok_s),
+        ...(edge.reps_by_round
+          ? {
+              pp_by_round: roundRatios(edge, other, (r) => r.pp_tok_s),
+              tg_by_round: roundRatios(edge, other, (r) => r.tg_tok_s),
+            }
+          : {}),
       });
     }
   }
@@ -265,6 +308,12 @@ export function validateBenchReport(value: unknown): string[] {
   else
     for (const key of ['pp', 'tg', 'reps', 'warmup'])
       if (!Number.isInteger(params[key])) problems.push(`params.${key} must be an integer`);
+  if (
+    isObject(params) &&
+    params.rounds !== undefined &&
+    !(Number.isInteger(params.rounds) && Number(params.rounds) >= 1)
+  )
+    problems.push('params.rounds must be an integer of at least 1 when present');
   const env = value.environment;
   if (!isObject(env)) problems.push('environment must be an object');
   else {

@@ -18,7 +18,13 @@ import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
 
-const PARAM_FIELDS: { key: keyof BenchParams; label: string; min: number; max: number }[] = [
+/** The view benchmarks one row, so it has no use for rounds (rows taking turns). */
+const PARAM_FIELDS: {
+  key: Exclude<keyof BenchParams, 'rounds'>;
+  label: string;
+  min: number;
+  max: number;
+}[] = [
   { key: 'pp', label: 'Prompt tokens (pp)', min: 0, max: 4096 },
   { key: 'tg', label: 'Generated tokens (tg)', min: 0, max: 1024 },
   { key: 'reps', label: 'Repetitions', min: 1, max: 20 },
