@@ -34,8 +34,10 @@ export interface BrowserStepSplit {
   decodeTokPerSec: number;
   /** Wall time per decode step (1000 / decodeTokPerSec). */
   decodeStepMs: number;
-  /** Inside session.run, per decode step. */
+  /** Inside session.run, per decode step (mean). */
   decodeOrtMs: number;
+  /** The median decode run: below the mean when some steps stall (another process, a GC pause). */
+  decodeOrtMedianMs: number;
   /** decodeStepMs - decodeOrtMs: transformers.js and the worker between two runs. */
   betweenRunsMs: number;
 }
@@ -73,7 +75,9 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
     const generate = (tokens: number): Promise<GenerateResult> =>
       engine.generate({ promptIds, sampling: { maxNewTokens: tokens, temperature: 0, ignoreEos: true } });
 
-    await generate(2); // warm-up: first-run allocations and kernel set-up
+    // Warm-up of the same length: first-run allocations, and V8's tier-up of ORT's WASM code (a 2-token
+    // warm-up left the measured run 20-30% slower, most of it inside session.run).
+    await generate(options.steps + 1);
     await engine.resetConversation();
     const before = await stats();
     if (!before) throw new Error('the engine worker does not count ORT runs (old build?)');
@@ -85,6 +89,7 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
     const prefillOrtMs = runs[0] ?? 0;
     const decodeRuns = runs.slice(1);
     const decodeOrtMs = decodeRuns.reduce((a, b) => a + b, 0) / Math.max(1, decodeRuns.length);
+    const decodeOrtMedianMs = [...decodeRuns].sort((a, b) => a - b)[decodeRuns.length >> 1] ?? 0;
     const decodeStepMs = 1000 / result.metrics.decodeTokPerSec;
     return {
       dtype: options.dtype,
@@ -97,6 +102,7 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
       decodeTokPerSec: result.metrics.decodeTokPerSec,
       decodeStepMs,
       decodeOrtMs,
+      decodeOrtMedianMs,
       betweenRunsMs: decodeStepMs - decodeOrtMs,
     };
   } finally {

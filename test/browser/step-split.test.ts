@@ -30,6 +30,7 @@ describe('browser step split', () => {
     expect(split).toMatchObject({ dtype: 'q8', threads: 1, build: 'jspi', promptTokens: 5, steps: 4 });
     expect(split.prefillOrtMs).toBeGreaterThan(0);
     expect(split.decodeOrtMs).toBeGreaterThan(0);
+    expect(split.decodeOrtMedianMs).toBeGreaterThan(0);
     expect(split.betweenRunsMs).toBeCloseTo(split.decodeStepMs - split.decodeOrtMs, 9);
   });
 });

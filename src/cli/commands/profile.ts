@@ -137,7 +137,8 @@ export const profileCommand: Command = {
         `browser (${split.build} build, ${split.dtype}, ${split.threads} thread(s)): ` +
           `ttft ${split.ttftMs.toFixed(0)} ms (prompt run ${split.prefillOrtMs.toFixed(0)} ms in ORT), ` +
           `decode ${split.decodeTokPerSec.toFixed(1)} tok/s = ${split.decodeStepMs.toFixed(1)} ms/step: ` +
-          `${split.decodeOrtMs.toFixed(1)} ms in session.run (${share(split.decodeOrtMs)}), ` +
+          `${split.decodeOrtMs.toFixed(1)} ms in session.run (${share(split.decodeOrtMs)}; median run ` +
+          `${split.decodeOrtMedianMs.toFixed(1)} ms), ` +
           `${split.betweenRunsMs.toFixed(1)} ms between runs (${share(split.betweenRunsMs)})\n`,
       );
     }
