@@ -15,7 +15,12 @@
  */
 import * as Comlink from 'comlink';
 import { planBackends } from '../src/core/backend-plan.ts';
-import type { GenerateRequest, LoadProgress, StreamChunk } from '../src/core/engine.ts';
+import {
+  DEFAULT_WARMUP_BUDGET_MS,
+  type GenerateRequest,
+  type LoadProgress,
+  type StreamChunk,
+} from '../src/core/engine.ts';
 import {
   ENGINE_PROTOCOL_VERSION,
   type EngineWorkerApi,
@@ -157,6 +162,13 @@ const api: EngineWorkerApi = {
         throw refineLoadError(error);
       });
       const endMs = performance.now();
+      let warmupMs: number;
+      try {
+        warmupMs = (await session.warmUp(request.warmupBudgetMs ?? DEFAULT_WARMUP_BUDGET_MS)).ms;
+      } catch (error) {
+        await release();
+        throw toEdgetierError(error, context);
+      }
       const info: LoadedInfo = {
         modelId: model,
         device: request.device,
@@ -166,6 +178,7 @@ const api: EngineWorkerApi = {
         bytes: tracker.totalBytes,
         downloadMs: lastDoneMs - startMs,
         initMs: endMs - lastDoneMs,
+        warmupMs,
         synthetic: session.info.synthetic,
       };
       if (session.info.mirrors) info.mirrors = session.info.mirrors;

@@ -175,7 +175,8 @@ export class BrowserBench {
             ),
           );
         }
-        const request = { source: { kind: 'url', url }, ...config };
+        // warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.
+        const request = { source: { kind: 'url', url }, ...config, warmupBudgetMs: 0 };
         const { ms, outcome } = await guard(
           page.evaluate(async (req) => {
             const start = performance.now();

@@ -6,6 +6,10 @@
  *
  *   npx tsx src/bench/interleaved-wasm.ts <model-dir> <rounds> jspi:q8:2,jspi:q8:1,webgpu:q8:1
  *
+ * What is measured is the first generation after a load: the visitor's first reply. A fourth field,
+ * build:dtype:threads:MS, sets the engine's warm-up budget at load (0: no warm-up; without the field:
+ * the engine's default, DEFAULT_WARMUP_BUDGET_MS).
+ *
  * The prompt is 22 fixed token ids, 64 new tokens, greedy, end-of-sequence ignored.
  */
 import { readFileSync } from 'node:fs';
@@ -17,14 +21,21 @@ interface Config {
   build: OrtBuild;
   dtype: Dtype;
   threads: number;
+  /** The engine's warm-up budget at load, in ms (0: none; absent: the engine's default). */
+  warmupBudgetMs?: number;
 }
 
 function parseConfig(text: string): Config {
-  const [build, dtype, threads] = text.split(':');
+  const [build, dtype, threads, warmup] = text.split(':');
   if (!(build === 'jspi' || build === 'wasm' || build === 'webgpu') || !dtype || !isDtype(dtype)) {
     throw new Error(`bad configuration "${text}": use build:dtype:threads, e.g. jspi:q8:2`);
   }
-  return { build, dtype, threads: Number(threads) || 1 };
+  return {
+    build,
+    dtype,
+    threads: Number(threads) || 1,
+    ...(warmup === undefined ? {} : { warmupBudgetMs: Number(warmup) }),
+  };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
@@ -35,7 +46,7 @@ async function main(dir: string, rounds: number, configs: Config[]): Promise<voi
   const runs = new Map<string, { decode: number[]; ttft: number[] }>();
   for (let round = 0; round < rounds; round++) {
     for (const c of configs) {
-      const key = `${c.build}:${c.dtype}:${c.threads}`;
+      const key = `${c.build}:${c.dtype}:${c.threads}${c.warmupBudgetMs === undefined ? '' : `:${c.warmupBudgetMs}`}`;
       const engine = await BrowserEngine.start({ threads: c.threads });
       try {
         await engine.load({
@@ -44,6 +55,7 @@ async function main(dir: string, rounds: number, configs: Config[]): Promise<voi
           dtype: c.dtype,
           threads: c.threads,
           build: c.build,
+          ...(c.warmupBudgetMs === undefined ? {} : { warmupBudgetMs: c.warmupBudgetMs }),
         } as Parameters<BrowserEngine['load']>[0]);
         const result = await engine.generate({
           promptIds,
@@ -71,7 +83,9 @@ async function main(dir: string, rounds: number, configs: Config[]): Promise<voi
 
 const [dir, rounds, list] = process.argv.slice(2);
 if (!dir || !rounds || !list) {
-  console.error('usage: npx tsx src/bench/interleaved-wasm.ts <model-dir> <rounds> build:dtype:threads,…');
+  console.error(
+    'usage: npx tsx src/bench/interleaved-wasm.ts <model-dir> <rounds> build:dtype:threads[:warm-up tokens],…',
+  );
   process.exit(2);
 }
 await main(dir, Number(rounds), list.split(',').map(parseConfig));

@@ -21,12 +21,26 @@ export type ModelSource =
   | { kind: 'url'; url: string }
   | { kind: 'path'; path: string };
 
+/**
+ * Time budget of the browser engine's warm-up after a load (ModelSession.warmUp). About a second of
+ * decoding lets V8 finish tiering ORT's WASM kernels up: on the SmolLM2-135M twin the first reply
+ * after a load decoded at 32 tok/s with a 305 ms time to first token, and at 43 tok/s with 68 ms after
+ * a 32-token (~1 s) warm-up (bench/results/wasm-cpu-speed.md, "First reply after a load").
+ */
+export const DEFAULT_WARMUP_BUDGET_MS = 1000;
+
 export interface LoadRequest {
   source: ModelSource;
   device: Device;
   dtype: Dtype;
   /** WASM threads; 0 or absent means the engine's choice. */
   threads?: number;
+  /**
+   * Milliseconds of silent generation right after the load, so that the first reply runs at full
+   * speed (ModelSession.warmUp). Absent: the browser engine's DEFAULT_WARMUP_BUDGET_MS; the native
+   * engine has nothing to warm up and ignores it. 0 turns it off (benchmarks measure the load alone).
+   */
+  warmupBudgetMs?: number;
 }
 
 export interface SamplingOptions {
@@ -94,6 +108,8 @@ export interface LoadInfo {
   threads: number;
   downloadMs: number;
   initMs: number;
+  /** The warm-up after the session was built (see LoadRequest.warmupBudgetMs); 0 when none ran. */
+  warmupMs: number;
   /** The model's config says it is a synthetic shape twin (random weights). */
   synthetic: boolean;
   mirrors?: string;

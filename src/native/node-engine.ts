@@ -187,6 +187,7 @@ export class NodeEngine implements Engine {
       threads,
       downloadMs: fetchedMs - startMs,
       initMs: endMs - fetchedMs,
+      warmupMs: 0,
       synthetic: info.synthetic,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
     };

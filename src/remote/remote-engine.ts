@@ -76,6 +76,7 @@ export class RemoteEngine implements Engine {
       threads: 0,
       downloadMs: 0,
       initMs: (this.options.clock ?? defaultClock)() - started,
+      warmupMs: 0,
       synthetic: info.synthetic === true,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
     };

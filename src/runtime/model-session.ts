@@ -33,6 +33,8 @@ import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
+/** The warm-up stops here even within its budget (a small model needs no more). */
+export const WARMUP_MAX_TOKENS = 32;
 /** Used when config.json states no `max_position_embeddings`. */
 export const DEFAULT_CONTEXT_TOKENS = 2048;
 
@@ -192,6 +194,30 @@ export class ModelSession {
   interrupt(): void {
     this.userInterrupted = true;
     this.stopper.interrupt();
+  }
+
+  /**
+   * A silent generation, then a reset: in a browser a session's first generation runs on V8's baseline
+   * WASM code (and WebGPU compiles its pipelines on first use), so without it a visitor's first reply
+   * would be the slowest. Stops after `maxTokens` or once `budgetMs` has passed (at the next streamed
+   * chunk); returns the time it took and the tokens it generated. Leaves no trace in the conversation.
+   */
+  async warmUp(budgetMs: number, maxTokens = WARMUP_MAX_TOKENS): Promise<{ ms: number; tokens: number }> {
+    if (!(budgetMs > 0) || !(maxTokens > 0)) return { ms: 0, tokens: 0 };
+    const start = this.clock();
+    let tokens = 0;
+    try {
+      const result = await this.generate(
+        { prompt: 'Hello', sampling: { maxNewTokens: maxTokens, ignoreEos: true } },
+        () => {
+          if (this.clock() - start >= budgetMs) this.interrupt();
+        },
+      );
+      tokens = result.outputIds.length;
+    } finally {
+      this.resetConversation();
+    }
+    return { ms: this.clock() - start, tokens };
   }
 
   /** Forgets the KV cache: the next request prefills its whole prompt. */

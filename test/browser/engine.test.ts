@@ -60,15 +60,24 @@ describe('the engine worker on wasm', () => {
     const reference = await native.generate(raw('Hello there', 16));
     await native.unload();
 
-    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    // The load warms the session up (a silent generation, then a reset): the first reply is unchanged.
+    const info = await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    expect(info.warmupMs).toBeGreaterThan(0);
     const wasm = await engine.generate(raw('Hello there', 16));
     expect(wasm.promptIds).toEqual(reference.promptIds);
     expect(wasm.outputIds).toEqual(reference.outputIds);
+    expect(wasm.metrics.cachedPromptTokens).toBe(0);
     expect(wasm.metrics.device).toBe('wasm');
   });
 
   it('prefills only the new turn with the KV cache, with the tokens of a fresh run', async () => {
-    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const info = await engine.load({
+      source: { kind: 'path', path: tiny },
+      device: 'wasm',
+      dtype: 'fp32',
+      warmupBudgetMs: 0,
+    });
+    expect(info.warmupMs).toBe(0);
     const turn1 = [{ role: 'user' as const, content: 'Hi' }];
     const first = await engine.generate({ messages: turn1, sampling: { maxNewTokens: 6 } });
     const conversation = [

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
-import { loadModelSession, type ModelSession } from '../../src/runtime/model-session.ts';
+import { loadModelSession, type ModelSession, WARMUP_MAX_TOKENS } from '../../src/runtime/model-session.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 
 let root: string;
@@ -212,6 +212,37 @@ describe('streaming, interrupt and stop strings', () => {
     expect(streamed).toBe(expected);
     expect(stopped.outputIds.length).toBeLessThan(full.outputIds.length);
     expect(stopped.outputIds).toEqual(full.outputIds.slice(0, stopped.outputIds.length));
+  });
+});
+
+describe('warm-up after a load', () => {
+  it('generates up to its token cap, stops once its budget has passed, and leaves no trace', async () => {
+    // A clock that moves 100 ms each time it is read: a 250 ms budget is spent within the first tokens.
+    let reads = 0;
+    const timed = await loadModelSession({
+      model: modelDir,
+      dtype: 'fp32',
+      device: 'cpu',
+      batching: { maxTokens: 1, maxDelayMs: 0 },
+      clock: () => 100 * reads++,
+    });
+    try {
+      expect(await timed.warmUp(0)).toEqual({ ms: 0, tokens: 0 });
+      const cut = await timed.warmUp(250, WARMUP_MAX_TOKENS);
+      expect(cut.tokens).toBeGreaterThan(0);
+      expect(cut.tokens).toBeLessThan(4);
+      expect(cut.ms).toBeGreaterThanOrEqual(250);
+      expect((await timed.warmUp(1e12, 5)).tokens).toBe(5);
+      // The next request starts from an empty cache and answers as a session that never warmed up.
+      const after = await timed.generate({ messages: [question], sampling: { maxNewTokens: 8 } });
+      session.resetConversation();
+      const plain = await session.generate({ messages: [question], sampling: { maxNewTokens: 8 } });
+      expect(after.metrics.cachedPromptTokens).toBe(0);
+      expect(after.finishReason).not.toBe('aborted');
+      expect(after.outputIds).toEqual(plain.outputIds);
+    } finally {
+      await timed.dispose();
+    }
   });
 });
 

@@ -84,6 +84,7 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
       load_ms: loadMs,
       download_ms: load.downloadMs,
       init_ms: load.initMs,
+      warmup_ms: load.warmupMs,
       ttft_ms: m.ttftMs,
       prefill_tokens: m.prefillTokens,
       cached_prompt_tokens: m.cachedPromptTokens,

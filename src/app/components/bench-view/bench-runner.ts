@@ -42,7 +42,14 @@ function target(engine: Engine & EngineExtras, source: ModelSource, config: Devi
   return {
     async load() {
       const start = performance.now();
-      const info = await engine.load({ source, device, dtype, ...(threads > 0 ? { threads } : {}) });
+      // warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.
+      const info = await engine.load({
+        source,
+        device,
+        dtype,
+        warmupBudgetMs: 0,
+        ...(threads > 0 ? { threads } : {}),
+      });
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     unload: () => engine.unload(),
