@@ -7,6 +7,8 @@
  * - `load(request, onProgress)`: `request.build` and `request.threads` fix the ORT build and thread
  *   count for the worker's life (ORT initialises once); the page starts a fresh worker for another.
  *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
+ *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
+ *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
  * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
  * - `interrupt()` is never queued: it stops the running generation after its current token.
  * - Everything else runs one at a time, in order of arrival.
