@@ -510,6 +510,22 @@ describe('bench summary across reports', () => {
     ]);
   });
 
+  it('gives the per-round range of a report run in rounds', () => {
+    const report = sampleReport();
+    const split = (row: BenchRow, values: number[]): BenchRow => ({
+      ...row,
+      tg_tok_s: summarize(values),
+      reps_by_round: [1, 1],
+    });
+    report.rows = [
+      split(report.rows[0]!, [80, 100]),
+      split(report.rows[1]!, [20, 24]),
+      split(report.rows[2]!, [10, 20]),
+    ];
+    const line = toSummaryMarkdown([report]).split('\n')[2]!;
+    expect(line).toContain('| 2.00×, 1.47× (rounds 1.20-2.00×) | 0.25×, 0.24× (rounds 0.24-0.25×) |');
+  });
+
   it('says so when no report has a default row that ran', () => {
     const report = sampleReport();
     report.rows = report.rows.filter((r) => !r.is_default);

@@ -4,7 +4,7 @@
  * What `edgetier bench --summary` prints; pure, so it is tested on reports built in the test.
  */
 import { formatStats } from './render.ts';
-import { type BenchReport, type BenchRow, comparedRows, statsRatio } from './schema.ts';
+import { type BenchReport, type BenchRow, comparedRows, roundRatios, statsRatio } from './schema.ts';
 
 function times(value: number | null): string {
   return value === null ? '—' : `${value.toFixed(2)}×`;
@@ -14,6 +14,13 @@ function tg(row: BenchRow | undefined): string {
   if (!row) return '—';
   const threads = row.threads > 0 ? `${row.threads}t` : 'auto threads';
   return `${formatStats(row.tg_tok_s, 1)} (${row.dtype}, ${threads})`;
+}
+
+/** " (rounds 1.33-1.61×)" for a report run in rounds; nothing otherwise. */
+function roundRange(edge: BenchRow, other: BenchRow | undefined): string {
+  const ratios = other ? roundRatios(edge, other, (r) => r.tg_tok_s) : null;
+  if (!ratios || ratios.length < 2) return '';
+  return ` (rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}×)`;
 }
 
 function ttft(row: BenchRow | undefined): string {
@@ -43,8 +50,8 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
         tg(native),
         tg(stock),
         tg(edge),
-        `${times(statsRatio(edge.pp_tok_s, stock?.pp_tok_s ?? null))}, ${times(stockTg)}`,
-        `${times(statsRatio(edge.pp_tok_s, native?.pp_tok_s ?? null))}, ${times(statsRatio(edge.tg_tok_s, native?.tg_tok_s ?? null))}`,
+        `${times(statsRatio(edge.pp_tok_s, stock?.pp_tok_s ?? null))}, ${times(stockTg)}${roundRange(edge, stock)}`,
+        `${times(statsRatio(edge.pp_tok_s, native?.pp_tok_s ?? null))}, ${times(statsRatio(edge.tg_tok_s, native?.tg_tok_s ?? null))}${roundRange(edge, native)}`,
         `${ttft(edge)}, ${ttft(stock)} (pp ${report.params.pp})`,
       ];
       lines.push(`| ${cells.join(' | ')} |`);
