@@ -24,8 +24,8 @@ export type ModelSource =
 /**
  * Time budget of the browser engine's warm-up after a load (ModelSession.warmUp). About a second of
  * decoding lets V8 finish tiering ORT's WASM kernels up: on the SmolLM2-135M twin the first reply
- * after a load decoded at 32 tok/s with a 305 ms time to first token, and at 43 tok/s with 68 ms after
- * a 32-token (~1 s) warm-up (bench/results/wasm-cpu-speed.md, "First reply after a load").
+ * after a load decoded at 31.6 tok/s with a 252 ms time to first token without it, at 42.3 tok/s and
+ * 64 ms with it (bench/results/wasm-cpu-speed.md, table J).
  */
 export const DEFAULT_WARMUP_BUDGET_MS = 1000;
 

@@ -48,7 +48,7 @@ function environmentLines(report: BenchReport): string[] {
   return lines;
 }
 
-/** "; tg by round: 1.41, 1.52, 1.47 (median 1.47)", or nothing without rounds. */
+/** "; tg by round: 1.41×, 1.52×, 1.47× (median 1.47×)", or nothing without rounds. */
 function byRound(ratios: number[] | null | undefined): string {
   if (!ratios || ratios.length < 2) return '';
   const sorted = [...ratios].sort((a, b) => a - b);
