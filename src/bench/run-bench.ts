@@ -292,6 +292,13 @@ export async function runBench(
     await browser?.close();
   }
   if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps));
+  const rounds = options.params.rounds ?? 1;
+  if (rounds > 1)
+    notes.push(
+      `Rounds: the rows took turns ${rounds} times, each turn with its share of the repetitions ` +
+        `(${repsByRound(options.params.reps, rounds).join(', ')}), of the row budget and of the loads ` +
+        '(only the first turn loads cold); ratios are also given per round.',
+    );
   if (options.baseline) {
     notes.push(
       'Stock transformers.js baseline: pipeline("text-generation", model) with its default device, dtype and ' +

@@ -135,6 +135,9 @@ describe('edgetier bench', () => {
     );
     expect(steps).toEqual(['load warm', 'pp 1/1 warm-up', 'tg 1/1 warm-up', 'pp 1/1', 'tg 1/1']);
     expect(report.params.rounds).toBe(2);
+    expect(report.notes).toContain(
+      'Rounds: the rows took turns 2 times, each turn with its share of the repetitions (2, 1), of the row budget and of the loads (only the first turn loads cold); ratios are also given per round.',
+    );
     for (const row of report.rows) {
       expect(row.error).toBeNull();
       expect(row.reps_by_round).toEqual([2, 1]);
