@@ -5,7 +5,10 @@
  * the median and the mean step time per configuration, configurations interleaved round after round, each round in a fresh worker
  * that decodes once to warm up (WASM tier-up) and is timed on its second pass.
  *
- *   npx tsx src/bench/browser-decode-step-time.ts [--rounds 3] [--steps 48] <model-dir> jspi:2 wasm:2 …
+ *   npx tsx src/bench/browser-decode-step-time.ts [--rounds 3] [--steps 48] [--prompt 22] <model-dir> jspi:2 …
+ *
+ * --prompt sets the prompt's length: the decode steps then run with that much context (the KV cache
+ * ORT-web copies into and out of its heap every step grows with it).
  *
  * A configuration is build:threads[:option=value,…] where build is jspi or wasm (the plain CPU build)
  * and the options are ORT session config entries (e.g. session.intra_op.allow_spinning=0), top-level
@@ -26,7 +29,7 @@ const channel = new MessageChannel();
 const waiting = [];
 channel.port1.onmessage = () => waiting.shift()();
 const yieldToEvents = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(0); });
-self.onmessage = async ({ data: { build, threads, config, model, steps } }) => {
+self.onmessage = async ({ data: { build, threads, config, steps, promptTokens } }) => {
   const yieldEach = config.yield === '1';
   const busyMs = Number(config.busy ?? 0);
   delete config.yield;
@@ -53,7 +56,7 @@ self.onmessage = async ({ data: { build, threads, config, model, steps } }) => {
   let past = {};
   for (let l = 0; l < layers; l++) for (const k of ['key', 'value'])
     past['past_key_values.' + l + '.' + k] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
-  let ids = Array.from({ length: 22 }, (_, i) => (100 + i * 7) % vocab);
+  let ids = Array.from({ length: promptTokens }, (_, i) => (100 + i * 7) % vocab);
   let seen = 0;
   const stepMs = [];
   let prefillMs = 0;
@@ -115,7 +118,11 @@ function parseConfig(text: string): Config {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rounds: { type: 'string', default: '3' }, steps: { type: 'string', default: '48' } },
+    options: {
+      rounds: { type: 'string', default: '3' },
+      steps: { type: 'string', default: '48' },
+      prompt: { type: 'string', default: '22' },
+    },
   });
   const [modelDir, ...configTexts] = positionals;
   if (!modelDir || configTexts.length === 0) throw new Error('give a model folder and configurations');
@@ -165,8 +172,8 @@ async function main(): Promise<void> {
             build: c.build,
             threads: c.threads,
             config: c.config,
-            model: modelDir,
             steps: Number(values.steps),
+            promptTokens: Number(values.prompt),
           },
         )) as { prefillMs: number; stepMs: number; meanMs: number };
         console.log(JSON.stringify({ key: c.key, round, ...r }));

@@ -7,9 +7,9 @@
  * forms of one model can be compared for speed and exactness at once.
  *
  *   npx tsx src/bench/decode-step-time.ts [--runtime web|native] [--threads 1] [--rounds 3]
- *     [--steps 24] [--file model_quantized.onnx] <model-dir> <model-dir>…
+ *     [--steps 24] [--prompt 22] [--file model_quantized.onnx] <model-dir> <model-dir>…
  *
- * Prompt: 22 fixed token ids; greedy; one session.run per step with the KV cache fed back, as
+ * Prompt: 22 fixed token ids (--prompt N for more context); greedy; one session.run per step with the KV cache fed back, as
  * transformers.js does, and `num_logits_to_keep` = 1 as edgetier's worker feeds it.
  */
 import { readFileSync } from 'node:fs';
@@ -59,7 +59,7 @@ async function open(ort: Ort, dir: string, file: string, threads: number, native
   };
 }
 
-async function decode(ort: Ort, m: Folder, steps: number): Promise<Run> {
+async function decode(ort: Ort, m: Folder, steps: number, promptTokens: number): Promise<Run> {
   const int64 = (values: number[], dims = [1, values.length]) =>
     new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims);
   let past: Record<string, Tensor> = {};
@@ -71,7 +71,7 @@ async function decode(ort: Ort, m: Folder, steps: number): Promise<Run> {
         0,
         m.headDim,
       ]);
-  let ids = Array.from({ length: 22 }, (_, i) => (100 + i * 7) % m.vocab);
+  let ids = Array.from({ length: promptTokens }, (_, i) => (100 + i * 7) % m.vocab);
   let seen = 0;
   let prefillMs = 0;
   const stepMs: number[] = [];
@@ -124,6 +124,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       steps: { type: 'string', default: '24' },
       file: { type: 'string', default: 'model_quantized.onnx' },
+      prompt: { type: 'string', default: '22' },
     },
   });
   if (positionals.length === 0) throw new Error('give at least one model folder');
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
   const runs = new Map<string, Run[]>();
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const m of folders) {
-      const run = await decode(ort, m, Number(values.steps));
+      const run = await decode(ort, m, Number(values.steps), Number(values.prompt));
       runs.set(m.dir, [...(runs.get(m.dir) ?? []), run]);
     }
   }
