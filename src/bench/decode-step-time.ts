@@ -9,8 +9,9 @@
  *   npx tsx src/bench/decode-step-time.ts [--runtime web|native] [--threads 1] [--rounds 3]
  *     [--steps 24] [--prompt 22] [--file model_quantized.onnx] <model-dir> <model-dir>…
  *
- * Prompt: 22 fixed token ids (--prompt N for more context); greedy; one session.run per step with the KV cache fed back, as
- * transformers.js does, and `num_logits_to_keep` = 1 as edgetier's worker feeds it.
+ * Prompt: 22 fixed token ids (--prompt N for more context); greedy; one session.run per step with
+ * the KV cache fed back, as transformers.js does, and `num_logits_to_keep` = 1 as edgetier's worker
+ * feeds it.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
