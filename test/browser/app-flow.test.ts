@@ -94,8 +94,9 @@ describe('the newcomer flow', () => {
     await setSampling(0, 48);
     await page.getByRole('link', { name: 'Models', exact: true }).click();
     const card = page.getByRole('article', { name: 'tiny' });
-    await expect(card.getByText('Synthetic twin', { exact: true }).isVisible()).resolves.toBe(true);
-    await expect(card.getByText('Fits this device', { exact: true }).isVisible()).resolves.toBe(true);
+    // The card's badges come from probing the model's files: wait for them (waitFor fails if they never show).
+    await card.getByText('Synthetic twin', { exact: true }).waitFor();
+    await card.getByText('Fits this device', { exact: true }).waitFor();
     await shoot('models');
     await card.getByRole('button', { name: 'Use tiny' }).click();
     const progress = page.getByRole('progressbar', { name: 'Loading tiny' });
