@@ -1,9 +1,10 @@
 /**
  * The decode loop of src/bench/decode-step-time.ts, run on onnxruntime-web alone inside headless
  * Chromium (a dedicated worker, as edgetier's engine runs it, but without transformers.js), so that a
- * browser decode step can be compared with the same WASM build run in Node and with the engine. Reports
- * the median and the mean step time per configuration, configurations interleaved round after round, each round in a fresh worker
- * that decodes once to warm up (WASM tier-up) and is timed on its second pass.
+ * browser decode step can be compared with the same WASM build run in Node and with the engine.
+ * Reports the median and the mean step time per configuration, configurations interleaved round after
+ * round, each round in a fresh worker that decodes once to warm up (WASM tier-up) and is timed on its
+ * second pass.
  *
  *   npx tsx src/bench/browser-decode-step-time.ts [--rounds 3] [--steps 48] [--prompt 22] <model-dir> jspi:2 …
  *

@@ -21,7 +21,7 @@ import {
   roundRatios,
   validateBenchReport,
 } from '../../src/core/bench/schema.ts';
-import { agreeWithinSpread, mean, sampleSd, summarize } from '../../src/core/bench/stats.ts';
+import { agreeWithinSpread, mean, median, sampleSd, summarize } from '../../src/core/bench/stats.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
 import type { GenerationMetrics } from '../../src/core/metrics.ts';
 
@@ -46,6 +46,12 @@ describe('bench statistics', () => {
     expect(sampleSd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(2.138089935, 8);
     expect(sampleSd([3])).toBe(0);
     expect(summarize([1, 3])).toEqual({ mean: 2, sd: Math.SQRT2, n: 2, values: [1, 3] });
+  });
+
+  it('gives the median: the middle value, or the mean of the two middle ones', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
   });
 
   it('says whether two runs agree within the spread they report', () => {

@@ -4,6 +4,7 @@
  * downloads the same text.
  */
 import { type BenchReport, type BenchRow, type BenchStats, rowLabel } from './schema.ts';
+import { median } from './stats.ts';
 
 function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
@@ -51,10 +52,7 @@ function environmentLines(report: BenchReport): string[] {
 /** "; tg by round: 1.41×, 1.52×, 1.47× (median 1.47×)", or nothing without rounds. */
 function byRound(ratios: number[] | null | undefined): string {
   if (!ratios || ratios.length < 2) return '';
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return `; tg by round: ${ratios.map((r) => `${fixed(r, 2)}×`).join(', ')} (median ${fixed(median, 2)}×)`;
+  return `; tg by round: ${ratios.map((r) => `${fixed(r, 2)}×`).join(', ')} (median ${fixed(median(ratios), 2)}×)`;
 }
 
 export function toMarkdown(report: BenchReport): string {
