@@ -10,7 +10,7 @@
  */
 import type { Capabilities } from './capabilities.ts';
 import type { Dtype } from './dtypes.ts';
-import type { Device } from './engine.ts';
+import type { Device } from './device.ts';
 
 /**
  * The onnxruntime-web build the worker loads. `webgpu` is ORT's asyncify build (WebGPU + WASM, the
