@@ -1,6 +1,6 @@
 /**
  * src/ holds the product only: every file in it is reached from an entry point (the CLI's bin, the
- * app and engine pages, the stock baseline page, the build configs) or from a test. One-off speed
+ * pre-test scripts, the app and engine pages, the stock baseline page, the build configs) or from a test. One-off speed
  * experiments live in bench/experiments/. And the core, which every realm shares, has no import cycle.
  */
 import { dirname, resolve } from 'node:path';
@@ -12,6 +12,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const ENTRIES = [
   ...sourceFiles(ROOT, 'bin'),
+  ...sourceFiles(ROOT, 'scripts'),
   'index.html',
   'engine.html',
   'bench/stock/index.html',
