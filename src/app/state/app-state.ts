@@ -1,7 +1,9 @@
 /**
  * The app's shared state: the catalog, the chosen model, the on-device engine's lifecycle (load
  * progress, errors, what is cached) and whether the conversation is fully local. Views read it
- * through StoreController and change it only through these methods.
+ * through StoreController and change it only through these methods. A first visit starts with the
+ * server's own model chosen and loading (see firstVisitChoice); a Hub model is only ever loaded
+ * because the visitor picked it.
  */
 import {
   assessFit,
@@ -9,6 +11,7 @@ import {
   buildCatalog,
   type CatalogEntry,
   type DeviceBudget,
+  defaultSelection,
   entriesFromServer,
   entriesFromTiers,
   type FitAssessment,
@@ -47,6 +50,19 @@ const FALLBACK_BUDGET: DeviceBudget = {
   deviceMemoryGiB: null,
   maxBufferBytes: null,
 };
+
+/**
+ * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
+ * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing), else none:
+ * a Hub download waits for the visitor's choice.
+ */
+export function firstVisitChoice(
+  catalog: readonly CatalogEntry[],
+  budget: DeviceBudget,
+): CatalogEntry | null {
+  const entry = defaultSelection(catalog, budget);
+  return entry?.origin === 'server' ? entry : null;
+}
 
 /** A person-readable message from anything thrown (no stack traces on screen). */
 export function messageOf(error: unknown): string {
@@ -101,6 +117,10 @@ export class AppState extends Store<AppStateData> {
     this.set({ budget, serverEntries: entriesFromServer(server) });
     this.rebuildCatalog();
     await this.refreshCached();
+    // Chosen and loading before the visitor does anything (unless they already picked one), so the
+    // Model menu shows it, the progress strip runs, and Send works as soon as it is ready.
+    const first = firstVisitChoice(this.state.catalog, budget);
+    if (first && this.state.selectedKey === null) await this.select(first.key);
   }
 
   get budget(): DeviceBudget {
