@@ -75,7 +75,7 @@ describe('first visit', () => {
     const answer = page.locator('et-chat-message').filter({ has: page.locator('article.assistant') });
     await answer.getByTestId('message-metrics').waitFor({ timeout: 120_000 });
     const text = await answer.evaluate(
-      (el) => (el as HTMLElement & { message: { content: string } }).message.content,
+      (el) => (el as unknown as { message: { content: string } }).message.content,
     );
     expect(text.length).toBeGreaterThan(0);
     expect(text).toBe(await nativeAnswer('Hello'));

@@ -3,13 +3,13 @@
  * waits for the visitor's choice). The browser side of it is test/browser/app-first-visit.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { firstVisitChoice } from '../../src/app/state/app-state.ts';
 import {
   BUILTIN_MODELS,
   buildCatalog,
   type DeviceBudget,
   entriesFromServer,
   entriesFromTiers,
+  firstVisitChoice,
 } from '../../src/core/catalog.ts';
 
 const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };

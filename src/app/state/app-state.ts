@@ -11,10 +11,10 @@ import {
   buildCatalog,
   type CatalogEntry,
   type DeviceBudget,
-  defaultSelection,
   entriesFromServer,
   entriesFromTiers,
   type FitAssessment,
+  firstVisitChoice,
   preferredDtype,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
@@ -50,19 +50,6 @@ const FALLBACK_BUDGET: DeviceBudget = {
   deviceMemoryGiB: null,
   maxBufferBytes: null,
 };
-
-/**
- * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
- * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing), else none:
- * a Hub download waits for the visitor's choice.
- */
-export function firstVisitChoice(
-  catalog: readonly CatalogEntry[],
-  budget: DeviceBudget,
-): CatalogEntry | null {
-  const entry = defaultSelection(catalog, budget);
-  return entry?.origin === 'server' ? entry : null;
-}
 
 /** A person-readable message from anything thrown (no stack traces on screen). */
 export function messageOf(error: unknown): string {
