@@ -8,7 +8,10 @@
 import { rmSync } from 'node:fs';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../src/app/state/settings-store.ts';
 import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+
+const { sampling } = DEFAULT_SETTINGS;
 
 let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -41,7 +44,7 @@ afterAll(async () => {
   if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
 });
 
-/** The server's native answer to the same conversation, with the app's default sampling (greedy, 256 tokens). */
+/** The server's native answer to the same conversation, at the app's default sampling (greedy). */
 async function nativeAnswer(content: string): Promise<string> {
   const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
   const response = await fetch(`${serve.url}v1/chat/completions`, {
@@ -50,9 +53,9 @@ async function nativeAnswer(content: string): Promise<string> {
     body: JSON.stringify({
       model: models.data[0]!.id,
       messages: [{ role: 'user', content }],
-      temperature: 0,
-      top_p: 1,
-      max_tokens: 256,
+      temperature: sampling.temperature,
+      top_p: sampling.topP,
+      max_tokens: sampling.maxNewTokens,
     }),
   });
   const body = (await response.json()) as { choices: { message: { content: string } }[] };
@@ -77,6 +80,7 @@ describe('first visit', () => {
     const text = await answer.evaluate(
       (el) => (el as unknown as { message: { content: string } }).message.content,
     );
+    expect(sampling.temperature).toBe(0);
     expect(text.length).toBeGreaterThan(0);
     expect(text).toBe(await nativeAnswer('Hello'));
 

@@ -1,10 +1,10 @@
 /**
  * The whole newcomer flow in real Chromium against the real `edgetier serve` (the app's fresh Vite
  * build, a tiny synthetic model folder, the native tier on that same model): open and watch the
- * server's model download with no click, set sampling, chat, stop mid-answer with Esc, compare with the server's tier,
- * delete the model from the cache. Along the way: no request at all leaves the page during a local
- * conversation once the model is loaded (a request listener that also sees the engine worker), and
- * axe-core on the views with content in them.
+ * server's model download with no click, set sampling, chat, stop mid-answer with Esc, compare
+ * with the server's tier, delete the model from the cache. Along the way: no request at all leaves
+ * the page during a local conversation once the model is loaded (a request listener that also sees
+ * the engine worker), and axe-core on the views with content in them.
  *
  * EDGETIER_SCREENSHOTS=1 also writes docs/screenshots/<view>-{desktop,360}.png.
  */
@@ -201,7 +201,7 @@ describe('the newcomer flow', () => {
     const card = page.getByRole('article', { name: 'tiny' });
     const cachedBadge = card.locator('span.badge', { hasText: /^Cached$/ });
     await cachedBadge.waitFor();
-    await card.getByRole('button', { name: 'Delete tiny from the cache' }).click();
+    await card.getByRole('button', { name: 'Delete from cache: tiny' }).click();
     await page.getByText('Nothing cached yet', { exact: false }).waitFor();
     await expect(cachedBadge.count()).resolves.toBe(0);
     await expect(page.getByText('No model loaded', { exact: true }).isVisible()).resolves.toBe(true);

@@ -1,7 +1,8 @@
 /**
  * src/ holds the product only: every file in it is reached from an entry point (the CLI's bin, the
- * pre-test scripts, the app and engine pages, the stock baseline page, the build configs) or from a test. One-off speed
- * experiments live in bench/experiments/. And the core, which every realm shares, has no import cycle.
+ * pre-test scripts, the app and engine pages, the stock baseline page, the build configs) or from a
+ * test. One-off speed experiments live in bench/experiments/. And the core, which every realm
+ * shares, has no import cycle.
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
