@@ -17,7 +17,7 @@ import type {
 } from '../core/engine.ts';
 import type { LoadedInfo, MemoryStats } from '../core/engine-protocol.ts';
 import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
-import { type LaunchedBrowser, launchChromium } from './browser.ts';
+import { type LaunchedBrowser, launchChromium, requireChromium } from './browser.ts';
 import {
   buildEnginePage,
   type EnginePageOptions,
@@ -65,6 +65,7 @@ export class BrowserEngine implements Engine {
   ) {}
 
   static async start(options: BrowserEngineOptions = {}): Promise<BrowserEngine> {
+    requireChromium(); // before the page build: a missing browser is said at once
     const dist = await buildEnginePage();
     const server = await serveEnginePage(dist, options.intercept ? { intercept: options.intercept } : {});
     let browser: LaunchedBrowser | undefined;

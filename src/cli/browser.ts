@@ -2,14 +2,15 @@
  * Launches Debian's Chromium (/usr/bin/chromium) headless through playwright-core, with a fresh
  * profile and the flags that keep it off Google's hosts. `webgpu: true` adds
  * `--enable-unsafe-webgpu` (on a machine without a GPU the adapter is SwiftShader: correct, slow).
- * Shared by `edgetier generate --device wasm|webgpu`, the browser tests and the benchmarks.
+ * Shared by `edgetier generate --device wasm|webgpu`, the browser tests and the benchmarks. A missing
+ * browser is a one-line `browser_missing` error that says how to install it, before Playwright runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-
-export const CHROMIUM_PATH = process.env.EDGETIER_CHROMIUM ?? '/usr/bin/chromium';
+import { EdgetierError } from '../core/errors.ts';
+import { chromiumLocation, isExecutableFile, missingChromiumMessage } from './chromium.ts';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -26,13 +27,23 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
+/** The Chromium binary to launch; a `browser_missing` error that says how to install it when absent. */
+export function requireChromium(): string {
+  const location = chromiumLocation();
+  if (!isExecutableFile(location.path)) {
+    throw new EdgetierError('browser_missing', missingChromiumMessage(location));
+  }
+  return location.path;
+}
+
 export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<LaunchedBrowser> {
+  const executablePath = requireChromium();
   const profile = mkdtempSync(join(tmpdir(), 'edgetier-chromium-'));
   const args = [...CHROMIUM_ARGS, ...(options.webgpu ? ['--enable-unsafe-webgpu'] : [])];
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
+      executablePath,
       headless: true,
       args,
     });

@@ -9,8 +9,8 @@
  * a reason that says so.
  */
 import type { Capabilities } from './capabilities.ts';
+import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
-import type { Device } from './engine.ts';
 
 /**
  * The onnxruntime-web build the worker loads. `webgpu` is ORT's asyncify build (WebGPU + WASM, the

@@ -481,6 +481,19 @@ export function defaultSelection(
   return device.find((e) => e.origin === 'server' && fits(e)) ?? device.find(fits) ?? device[0] ?? null;
 }
 
+/**
+ * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
+ * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing), else none:
+ * a Hub download waits for the visitor's choice.
+ */
+export function firstVisitChoice(
+  catalog: readonly CatalogEntry[],
+  budget: DeviceBudget,
+): CatalogEntry | null {
+  const entry = defaultSelection(catalog, budget);
+  return entry?.origin === 'server' ? entry : null;
+}
+
 /** Estimated cost in US dollars of one exchange on a tier; on-device is free. */
 export function estimateCostUsd(entry: CatalogEntry, promptTokens: number, outputTokens: number): number {
   if (!entry.remote) return 0;

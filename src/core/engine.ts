@@ -3,10 +3,11 @@
  * in-process Node engine (onnxruntime-node) and the remote tier. Callers never care which one
  * they hold.
  */
+import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
 import type { GenerationMetrics } from './metrics.ts';
 
-export type Device = 'cpu' | 'wasm' | 'webgpu';
+export type { Device } from './device.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

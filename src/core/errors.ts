@@ -14,6 +14,7 @@ export type EdgetierErrorCode =
   | 'io_error'
   // engine
   | 'no_webgpu'
+  | 'browser_missing'
   | 'out_of_memory'
   | 'download_failed'
   | 'model_not_found'

@@ -1,10 +1,10 @@
 /**
  * The whole newcomer flow in real Chromium against the real `edgetier serve` (the app's fresh Vite
- * build, a tiny synthetic model folder, the native tier on that same model): open, set sampling,
- * pick the model, watch it download, chat, stop mid-answer with Esc, compare with the server's tier,
- * delete the model from the cache. Along the way: no request at all leaves the page during a local
- * conversation once the model is loaded (a request listener that also sees the engine worker), and
- * axe-core on the views with content in them.
+ * build, a tiny synthetic model folder, the native tier on that same model): open and watch the
+ * server's model download with no click, set sampling, chat, stop mid-answer with Esc, compare
+ * with the server's tier, delete the model from the cache. Along the way: no request at all leaves
+ * the page during a local conversation once the model is loaded (a request listener that also sees
+ * the engine worker), and axe-core on the views with content in them.
  *
  * EDGETIER_SCREENSHOTS=1 also writes docs/screenshots/<view>-{desktop,360}.png.
  */
@@ -86,19 +86,9 @@ async function shoot(name: string): Promise<void> {
 }
 
 describe('the newcomer flow', () => {
-  it('opens, picks the tiny model on the Models view and shows its download', async () => {
+  it("opens with the server's tiny model loading, shows its download, and lists it on the Models view", async () => {
     await page.goto(serve.url);
-    await expect(
-      page.getByRole('heading', { name: 'Private chat, on your device' }).isVisible(),
-    ).resolves.toBe(true);
-    await setSampling(0, 48);
-    await page.getByRole('link', { name: 'Models', exact: true }).click();
-    const card = page.getByRole('article', { name: 'tiny' });
-    // The card's badges come from probing the model's files: wait for them (waitFor fails if they never show).
-    await card.getByText('Synthetic twin', { exact: true }).waitFor();
-    await card.getByText('Fits this device', { exact: true }).waitFor();
-    await shoot('models');
-    await card.getByRole('button', { name: 'Use tiny' }).click();
+    // No click: a first visit starts with the server's own model (app-first-visit.test.ts).
     const progress = page.getByRole('progressbar', { name: 'Loading tiny' });
     await progress.waitFor();
     // The strip stays while the runtime starts, showing the bytes downloaded out of the total.
@@ -106,6 +96,14 @@ describe('the newcomer flow', () => {
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
     await expect(progress.count()).resolves.toBe(0);
     expect(requests.some((r) => r.endsWith('/models/tiny/onnx/model.onnx'))).toBe(true);
+    await setSampling(0, 48);
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    const card = page.getByRole('article', { name: 'tiny' });
+    // The card's badges come from probing the model's files: wait for them (waitFor fails if they never show).
+    await card.getByText('Synthetic twin', { exact: true }).waitFor();
+    await card.getByText('Fits this device', { exact: true }).waitFor();
+    await shoot('models');
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
   });
 
   it('chats on the device with live metrics, no layout shift, and no request at all', async () => {
@@ -203,7 +201,7 @@ describe('the newcomer flow', () => {
     const card = page.getByRole('article', { name: 'tiny' });
     const cachedBadge = card.locator('span.badge', { hasText: /^Cached$/ });
     await cachedBadge.waitFor();
-    await card.getByRole('button', { name: 'Delete tiny from the cache' }).click();
+    await card.getByRole('button', { name: 'Delete from cache: tiny' }).click();
     await page.getByText('Nothing cached yet', { exact: false }).waitFor();
     await expect(cachedBadge.count()).resolves.toBe(0);
     await expect(page.getByText('No model loaded', { exact: true }).isVisible()).resolves.toBe(true);

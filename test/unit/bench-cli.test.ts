@@ -66,13 +66,19 @@ describe('edgetier bench', () => {
       out,
     ); // prettier-ignore
     expect(result.stderr).not.toContain('    at ');
-    expect(result.code).toBe(0);
+    // A run that stopped (a missing Chromium, say) shows its one-line reason here.
+    expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as BenchReport;
     expect(validateBenchReport(report)).toEqual([]);
     expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1 });
     expect(report.models).toEqual([
       { id: 'tiny', synthetic: true, mirrors: expect.any(String), vocab_size: expect.any(Number) },
     ]);
+    // A row that failed for another reason than the dtype the folder lacks shows its message here
+    // (a missing Chromium, say) rather than as a type error on the browser version it left null.
+    expect(
+      report.rows.filter((r) => r.error && r.error.code !== 'unsupported_dtype').map((r) => r.error!.message),
+    ).toEqual([]);
     expect(report.environment.cpu_cores).toBeGreaterThan(0);
     expect(report.environment.browser_version).toMatch(/^Chromium \d+\./);
     expect(report.environment.onnxruntime_node_version).toBe('1.30.0');

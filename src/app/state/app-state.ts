@@ -1,7 +1,9 @@
 /**
  * The app's shared state: the catalog, the chosen model, the on-device engine's lifecycle (load
  * progress, errors, what is cached) and whether the conversation is fully local. Views read it
- * through StoreController and change it only through these methods.
+ * through StoreController and change it only through these methods. A first visit starts with the
+ * server's own model chosen and loading (see firstVisitChoice); a Hub model is only ever loaded
+ * because the visitor picked it.
  */
 import {
   assessFit,
@@ -12,6 +14,7 @@ import {
   entriesFromServer,
   entriesFromTiers,
   type FitAssessment,
+  firstVisitChoice,
   preferredDtype,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
@@ -101,6 +104,10 @@ export class AppState extends Store<AppStateData> {
     this.set({ budget, serverEntries: entriesFromServer(server) });
     this.rebuildCatalog();
     await this.refreshCached();
+    // Chosen and loading before the visitor does anything (unless they already picked one), so the
+    // Model menu shows it, the progress strip runs, and Send works as soon as it is ready.
+    const first = firstVisitChoice(this.state.catalog, budget);
+    if (first && this.state.selectedKey === null) await this.select(first.key);
   }
 
   get budget(): DeviceBudget {

@@ -24,6 +24,7 @@ import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
 import type { Device } from '../../core/engine.ts';
 import { EdgetierError } from '../../core/errors.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
+import { requireChromium } from '../browser.ts';
 import type { Command } from '../command.ts';
 import { DEVICES, isDevice } from '../engine-for-device.ts';
 
@@ -220,6 +221,8 @@ export const benchCommand: Command = {
       );
     if (params.pp === 0 && params.tg === 0)
       throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');
+    // Browser rows need Chromium: without it, say so in one line before any row runs.
+    if (values.baseline || devices.some((d) => d !== 'cpu')) requireChromium();
 
     const report = await runBench(
       {

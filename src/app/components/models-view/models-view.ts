@@ -143,7 +143,7 @@ export class EtModelsView extends LitElement {
           @click=${() => this.use(entry)}>Use</button>
         ${
           cached
-            ? html`<button class="danger" aria-label=${`Delete ${entry.name} from the cache`}
+            ? html`<button class="danger" aria-label=${`Delete from cache: ${entry.name}`}
               @click=${() => this.app.deleteCached(cached.id)}>Delete from cache</button>`
             : nothing
         }

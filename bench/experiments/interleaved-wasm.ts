@@ -4,7 +4,7 @@
  * processes spreads over all of them; `edgetier bench` runs each configuration's repetitions back to
  * back instead. Prints one JSON line per run (with the 1-minute load average) and the medians.
  *
- *   npx tsx src/bench/interleaved-wasm.ts <model-dir> <rounds> jspi:q8:2,jspi:q8:1,webgpu:q8:1
+ *   npx tsx bench/experiments/interleaved-wasm.ts <model-dir> <rounds> jspi:q8:2,jspi:q8:1,webgpu:q8:1
  *
  * What is measured is the first generation after a load: the visitor's first reply. A fourth field,
  * build:dtype:threads:MS, sets the engine's warm-up budget at load (0: no warm-up; without the field:
@@ -13,9 +13,9 @@
  * The prompt is 22 fixed token ids, 64 new tokens, greedy, end-of-sequence ignored.
  */
 import { readFileSync } from 'node:fs';
-import { BrowserEngine } from '../cli/browser-engine.ts';
-import type { OrtBuild } from '../core/backend-plan.ts';
-import { type Dtype, isDtype } from '../core/dtypes.ts';
+import { BrowserEngine } from '../../src/cli/browser-engine.ts';
+import type { OrtBuild } from '../../src/core/backend-plan.ts';
+import { type Dtype, isDtype } from '../../src/core/dtypes.ts';
 
 interface Config {
   build: OrtBuild;
@@ -84,7 +84,7 @@ async function main(dir: string, rounds: number, configs: Config[]): Promise<voi
 const [dir, rounds, list] = process.argv.slice(2);
 if (!dir || !rounds || !list) {
   console.error(
-    'usage: npx tsx src/bench/interleaved-wasm.ts <model-dir> <rounds> build:dtype:threads[:warm-up tokens],…',
+    'usage: npx tsx bench/experiments/interleaved-wasm.ts <model-dir> <rounds> build:dtype:threads[:warm-up tokens],…',
   );
   process.exit(2);
 }

@@ -6,10 +6,10 @@
  * every form in onnxruntime-web (WASM, in Node) and onnxruntime-node at one thread, rounds
  * interleaved, and prints the median ms per run and ns per multiply-add.
  *
- *   npx tsx src/bench/q8-linear-forms.ts [--k 576] [--n 576,3072,49152] [--rounds 3]
+ *   npx tsx bench/experiments/q8-linear-forms.ts [--k 576] [--n 576,3072,49152] [--rounds 3]
  *
  * Caveat: a matrix smaller than the last-level cache stays cached across runs here, while a decode
- * step streams every layer's weights; the real-model check is src/bench/decode-step-time.ts.
+ * step streams every layer's weights; the real-model check is bench/experiments/decode-step-time.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
-import { eagerBytes, GraphBuilder } from '../builder/graph/builder.ts';
-import { ElemType } from '../builder/onnx/model.ts';
-import { writeModel } from '../builder/onnx/writer.ts';
+import { eagerBytes, GraphBuilder } from '../../src/builder/graph/builder.ts';
+import { ElemType } from '../../src/builder/onnx/model.ts';
+import { writeModel } from '../../src/builder/onnx/writer.ts';
 
 const FORMS = [
   'uint8, zero point per column',

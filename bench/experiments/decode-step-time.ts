@@ -6,7 +6,7 @@
  * prefill time, and checks that every folder's logits equal the first folder's, so that two graph
  * forms of one model can be compared for speed and exactness at once.
  *
- *   npx tsx src/bench/decode-step-time.ts [--runtime web|native] [--threads 1] [--rounds 3]
+ *   npx tsx bench/experiments/decode-step-time.ts [--runtime web|native] [--threads 1] [--rounds 3]
  *     [--steps 24] [--prompt 22] [--file model_quantized.onnx] <model-dir> <model-dir>…
  *
  * Prompt: 22 fixed token ids (--prompt N for more context); greedy; one session.run per step with

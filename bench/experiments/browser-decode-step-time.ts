@@ -1,12 +1,12 @@
 /**
- * The decode loop of src/bench/decode-step-time.ts, run on onnxruntime-web alone inside headless
+ * The decode loop of bench/experiments/decode-step-time.ts, run on onnxruntime-web alone inside headless
  * Chromium (a dedicated worker, as edgetier's engine runs it, but without transformers.js), so that a
  * browser decode step can be compared with the same WASM build run in Node and with the engine.
  * Reports the median and the mean step time per configuration, configurations interleaved round after
  * round, each round in a fresh worker that decodes once to warm up (WASM tier-up) and is timed on its
  * second pass.
  *
- *   npx tsx src/bench/browser-decode-step-time.ts [--rounds 3] [--steps 48] [--prompt 22] <model-dir> jspi:2 …
+ *   npx tsx bench/experiments/browser-decode-step-time.ts [--rounds 3] [--steps 48] [--prompt 22] <model-dir> jspi:2 …
  *
  * --prompt sets the prompt's length: the decode steps then run with that much context (the KV cache
  * ORT-web copies into and out of its heap every step grows with it).
@@ -21,7 +21,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { launchChromium } from '../cli/browser.ts';
+import { launchChromium } from '../../src/cli/browser.ts';
 
 const ORT_DIST = resolve(import.meta.dirname, '../../node_modules/onnxruntime-web/dist');
 

@@ -1,0 +1,56 @@
+/**
+ * The first step of `npm test` (and so of `.ci/run`): the browser tests and the bench's wasm rows
+ * drive Debian's Chromium. When it is there, this prints nothing. When it is missing, it installs
+ * Debian's package where it can (root, apt-get, the default path), as CI needs; otherwise it stops
+ * the run before anything else starts, with one line that names the browser and the install command.
+ *
+ *   npx tsx scripts/ensure-chromium.ts
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  CHROMIUM_APT_PACKAGE,
+  CHROMIUM_INSTALL_COMMAND,
+  chromiumAction,
+  chromiumLocation,
+  isExecutableFile,
+  missingChromiumMessage,
+  onPath,
+} from '../src/cli/chromium.ts';
+
+const PREFIX = 'npm test:';
+
+function run(command: string, args: string[]): number {
+  const result = spawnSync(command, args, {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return result.status ?? 1;
+}
+
+function ensureChromium(): number {
+  const location = chromiumLocation();
+  const action = chromiumAction({
+    location,
+    present: isExecutableFile(location.path),
+    root: process.getuid?.() === 0,
+    aptGet: onPath('apt-get') !== null,
+  });
+  if (action === 'present') return 0;
+  if (action === 'missing') {
+    process.stderr.write(`${PREFIX} ${missingChromiumMessage(location)}\n`);
+    return 1;
+  }
+  process.stdout.write(`${PREFIX} installing Debian's chromium for the browser tests\n`);
+  const status =
+    run('apt-get', ['update', '-qq']) || run('apt-get', ['install', '-y', '-qq', CHROMIUM_APT_PACKAGE]);
+  if (status !== 0 || !isExecutableFile(location.path)) {
+    process.stderr.write(
+      `${PREFIX} \`${CHROMIUM_INSTALL_COMMAND}\` did not install Chromium at ${location.path} (exit ${status}): ` +
+        'install it by hand, or set EDGETIER_CHROMIUM to a Chromium binary.\n',
+    );
+    return 1;
+  }
+  return 0;
+}
+
+process.exitCode = ensureChromium();

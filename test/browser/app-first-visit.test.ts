@@ -1,0 +1,89 @@
+/**
+ * A newcomer's first visit, in real Chromium against the real `edgetier serve` holding one local
+ * model (the tiny twin): before any interaction the Model menu already holds that model and the app
+ * loads it; the visitor types, presses Send, and gets the answer. The answer's text is checked
+ * against the same model run natively by the server's tier (onnxruntime-node, greedy, same
+ * messages), and no request leaves the server's origin: nothing is fetched from the Hub.
+ */
+import { rmSync } from 'node:fs';
+import type { Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../src/app/state/settings-store.ts';
+import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+
+const { sampling } = DEFAULT_SETTINGS;
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+const requests: string[] = [];
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  browser = await launchChromium();
+  page = browser.page;
+  browser.context.on('request', (r: Request) => requests.push(r.url()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+/** The server's native answer to the same conversation, at the app's default sampling (greedy). */
+async function nativeAnswer(content: string): Promise<string> {
+  const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
+  const response = await fetch(`${serve.url}v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: models.data[0]!.id,
+      messages: [{ role: 'user', content }],
+      temperature: sampling.temperature,
+      top_p: sampling.topP,
+      max_tokens: sampling.maxNewTokens,
+    }),
+  });
+  const body = (await response.json()) as { choices: { message: { content: string } }[] };
+  return body.choices[0]!.message.content;
+}
+
+describe('first visit', () => {
+  it("opens with the server's model chosen and loading; typing and pressing Send answers", async () => {
+    await page.goto(serve.url);
+    const menu = page.getByRole('combobox', { name: 'Model', exact: true });
+    // No click, no key: the app chooses the local folder by itself once it has read the server's list.
+    await expect.poll(() => menu.inputValue(), { timeout: 60_000 }).toBe('local:tiny');
+    await expect(menu.locator('option:checked').textContent()).resolves.toMatch(/^\s*tiny\b/);
+
+    const message = page.getByRole('textbox', { name: 'Message', exact: true });
+    await message.fill('Hello');
+    // Send is enabled as soon as the model is ready; the click waits for that.
+    await page.getByRole('button', { name: 'Send', exact: true }).click({ timeout: 120_000 });
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 120_000 });
+    const answer = page.locator('et-chat-message').filter({ has: page.locator('article.assistant') });
+    await answer.getByTestId('message-metrics').waitFor({ timeout: 120_000 });
+    const text = await answer.evaluate(
+      (el) => (el as unknown as { message: { content: string } }).message.content,
+    );
+    expect(sampling.temperature).toBe(0);
+    expect(text.length).toBeGreaterThan(0);
+    expect(text).toBe(await nativeAnswer('Hello'));
+
+    expect(requests.filter((url) => !url.startsWith(serve.url) && !url.startsWith('blob:'))).toEqual([]);
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * What a first visit starts with: the server's own model folder, never a Hub model (that download
+ * waits for the visitor's choice). The browser side of it is test/browser/app-first-visit.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  BUILTIN_MODELS,
+  buildCatalog,
+  type DeviceBudget,
+  entriesFromServer,
+  entriesFromTiers,
+  firstVisitChoice,
+} from '../../src/core/catalog.ts';
+
+const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
+const tiers = entriesFromTiers([
+  { id: 'server', name: 'Tier', baseUrl: '', model: 'm', priceInPerMTok: 0, priceOutPerMTok: 0 },
+]);
+const folder = (name: string, params: number, fp32Bytes: number) => ({
+  name,
+  synthetic: true,
+  params,
+  dtypes: { fp32: fp32Bytes },
+});
+
+describe('first visit', () => {
+  it("starts with the server's model folder when the catalog picks it for a newcomer", () => {
+    const server = entriesFromServer([folder('tiny', 1e5, 400_000), folder('big', 2e9, 8e9)]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, server, tiers), wasmOnly)?.key).toBe('local:tiny');
+  });
+
+  it('starts with no model when the server holds none: a Hub model is never chosen for the visitor', () => {
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, [], tiers), wasmOnly)).toBeNull();
+  });
+
+  it('starts with no model when the only folder does not fit this device', () => {
+    const server = entriesFromServer([folder('big', 8e9, 32e9)]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, server, tiers), wasmOnly)).toBeNull();
+  });
+});
