@@ -2,11 +2,14 @@
  * What a developer sets up without edgetier: `pipeline('text-generation', model)` from
  * @huggingface/transformers with its defaults (device, dtype, threads, the asyncify ORT build it
  * imports, the browser cache), on the page's main thread. The one deviation: ORT's wasmPaths point
- * at files served locally, since nothing can come from a CDN on the benchmark machine.
+ * at files served locally, since nothing can come from a CDN on the benchmark machine. `load` may
+ * set ORT's numThreads (the "same threads" setup); ORT reads it once, at its first session, so a
+ * page serves one thread setting.
  *
  * It is measured by the same method as edgetier (src/core/bench/method.ts): synthetic prompt ids,
- * EOS suppressed with min_new_tokens, and the shared MetricsRecorder fed by a streamer. Memory: the
- * WebAssembly memories ORT creates are recorded (instrumentation only; nothing else is changed).
+ * EOS suppressed with min_new_tokens, and the shared MetricsRecorder fed by transformers.js's own
+ * TextStreamer, which detokenises every token as a streaming app does (edgetier's rows stream too).
+ * Memory: the WebAssembly memories ORT creates are recorded (instrumentation only).
  */
 import asyncifyMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
 import asyncifyWasm from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
@@ -24,7 +27,7 @@ class TrackedMemory extends NativeMemory {
 WebAssembly.Memory = TrackedMemory;
 
 const transformers = await import('@huggingface/transformers');
-const { BaseStreamer, env, pipeline, Tensor } = transformers;
+const { env, pipeline, Tensor, TextStreamer } = transformers;
 
 env.allowLocalModels = true;
 env.allowRemoteModels = false;
@@ -39,18 +42,6 @@ if (wasm)
 type Generator = Awaited<ReturnType<typeof pipeline<'text-generation'>>>;
 let generator: Generator | null = null;
 
-class TimingStreamer extends BaseStreamer {
-  private seenPrompt = false;
-  constructor(private readonly recorder: MetricsRecorder) {
-    super();
-  }
-  override put(): void {
-    if (this.seenPrompt) this.recorder.token();
-    this.seenPrompt = true;
-  }
-  override end(): void {}
-}
-
 async function settle<T>(run: () => Promise<T>) {
   try {
     return { ok: true as const, value: await run() };
@@ -64,9 +55,13 @@ async function settle<T>(run: () => Promise<T>) {
 }
 
 const stockBench = {
-  /** Loads `/models/<name>/` with pipeline() defaults; `cold` first empties transformers.js's cache. */
-  load: (name: string, cold: boolean) =>
+  /**
+   * Loads `/models/<name>/` with pipeline() defaults; `cold` first empties transformers.js's cache;
+   * `threads` (null: ORT's own choice) sets ORT's numThreads before the first load of this page.
+   */
+  load: (name: string, cold: boolean, threads: number | null) =>
     settle(async () => {
+      if (threads !== null && wasm) wasm.numThreads = threads;
       if (cold) await caches.delete('transformers-cache');
       const start = performance.now();
       let fetchedMs = start;
@@ -81,10 +76,9 @@ const stockBench = {
         totalMs: end - start,
         downloadMs: fetchedMs - start,
         initMs: end - fetchedMs,
-        // ORT's own default when numThreads is unset: half the cores, at most 4, 1 without isolation.
-        threads:
-          wasm?.numThreads ||
-          (crossOriginIsolated ? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)) : 1),
+        // ORT writes the count it used back into numThreads when it starts (its own default: half
+        // the cores, at most 4; 1 without cross-origin isolation, whatever was asked).
+        threads: wasm?.numThreads ?? 0,
         hasSession: session !== undefined,
       };
     }),
@@ -109,7 +103,11 @@ const stockBench = {
         max_new_tokens: newTokens,
         min_new_tokens: newTokens,
         do_sample: false,
-        streamer: new TimingStreamer(recorder),
+        streamer: new TextStreamer(generator.tokenizer, {
+          skip_prompt: true,
+          callback_function: () => {},
+          token_callback_function: () => recorder.token(),
+        }),
       } as unknown as Parameters<Generator['model']['generate']>[0]);
       return recorder.finish();
     }),

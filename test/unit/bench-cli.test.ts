@@ -69,7 +69,7 @@ describe('edgetier bench', () => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as BenchReport;
     expect(validateBenchReport(report)).toEqual([]);
-    expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1 });
+    expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1, warmup_s: 2 });
     expect(report.models).toEqual([
       { id: 'tiny', synthetic: true, mirrors: expect.any(String), vocab_size: expect.any(Number) },
     ]);
@@ -102,7 +102,7 @@ describe('edgetier bench', () => {
     expect(existsSync(join(out, '.bench-tmp'))).toBe(false);
   });
 
-  it('--rounds: the rows take turns, each round with its share of the repetitions, merged in order', async () => {
+  it('--rounds: the rows take turns, each round with the same repetitions, merged in order', async () => {
     const events: BenchEvent[] = [];
     const report = await runBench(
       {
@@ -110,7 +110,7 @@ describe('edgetier bench', () => {
         devices: ['cpu'],
         dtypes: ['fp32'],
         threads: [1, 2],
-        params: { pp: 8, tg: 4, reps: 3, warmup: 1, rounds: 2 },
+        params: { pp: 8, tg: 4, reps: 4, warmup: 1, rounds: 2 },
         rowBudgetS: 0,
         baseline: false,
         command: 'test',
@@ -133,16 +133,25 @@ describe('edgetier bench', () => {
           ]
         : [],
     );
-    expect(steps).toEqual(['load warm', 'pp 1/1 warm-up', 'tg 1/1 warm-up', 'pp 1/1', 'tg 1/1']);
+    expect(steps).toEqual([
+      'load warm',
+      'pp 1/1 warm-up',
+      'tg 1/1 warm-up',
+      'pp 1/2',
+      'tg 1/2',
+      'pp 2/2',
+      'tg 2/2',
+    ]);
     expect(report.params.rounds).toBe(2);
     expect(report.notes).toContain(
-      'Rounds: the rows took turns 2 times, each turn with its share of the repetitions (2, 1), of the row budget and of the loads (only the first turn loads cold); ratios are also given per round.',
+      'Rounds: the rows took turns 2 times, each row running the same repetitions in every round (2, or fewer under the row budget, fixed by its first round before any counted run), so every round weighs alike in its mean; only the first turn loads cold; ratios are also given per round.',
     );
     for (const row of report.rows) {
       expect(row.error).toBeNull();
-      expect(row.reps_by_round).toEqual([2, 1]);
-      expect(row.tg_tok_s?.values).toHaveLength(3);
-      expect(row.pp_tok_s?.n).toBe(3);
+      expect(row.reps_by_round).toEqual([2, 2]);
+      expect(row.warmup_runs).toEqual([1, 1]);
+      expect(row.tg_tok_s?.values).toHaveLength(4);
+      expect(row.pp_tok_s?.n).toBe(4);
     }
     expect(validateBenchReport(report)).toEqual([]);
   });
@@ -160,6 +169,11 @@ describe('edgetier bench', () => {
       code: 2,
       stderr:
         'edgetier bench: --rounds must be between 1 and --reps (2): each round runs at least one repetition.\n',
+    });
+    expect(await edgetier('bench', tiny, '--reps', '4', '--rounds', '3')).toMatchObject({
+      code: 2,
+      stderr:
+        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });
