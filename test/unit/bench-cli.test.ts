@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchEvent, runBench } from '../../src/bench/run-bench.ts';
 import { synthPreset } from '../../src/builder/synth.ts';
-import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
+import { type BenchReport, rowLabel, validateBenchReport } from '../../src/core/bench/schema.ts';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/edgetier.mjs', import.meta.url).pathname;
@@ -154,6 +154,71 @@ describe('edgetier bench', () => {
       expect(row.pp_tok_s?.n).toBe(4);
     }
     expect(validateBenchReport(report)).toEqual([]);
+  });
+
+  it("--baseline: stock at its defaults and at the default row's threads, and every ratio names its denominator", async () => {
+    const q8 = join(root, 'tiny-q8');
+    await synthPreset('tiny', q8, { dtypes: ['q8'], seed: 3 });
+    const report = await runBench({
+      models: [q8],
+      devices: ['wasm'],
+      dtypes: ['q8'],
+      threads: [0],
+      params: { pp: 8, tg: 4, reps: 2, warmup: 0, rounds: 2 },
+      rowBudgetS: 0,
+      baseline: true,
+      command: 'test',
+    });
+    expect(validateBenchReport(report)).toEqual([]);
+    const edge = report.rows.find((r) => r.is_default)!;
+    expect(edge).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'q8', error: null });
+    const stock = report.rows.filter((r) => r.engine === 'transformers.js');
+    expect(stock.map((r) => [r.setup, r.error])).toEqual([
+      ['defaults', null],
+      ['same threads', null],
+    ]);
+    // Threads as ORT reported them: its own default (half the cores, at most 4), and the default row's.
+    expect(stock[0]!.threads).toBe(Math.min(4, Math.ceil(report.environment.cpu_cores / 2)));
+    expect(stock[1]!.threads).toBe(edge.threads);
+    const native = report.rows.find((r) => r.engine === 'native')!;
+    expect(native).toMatchObject({ dtype: 'q8', error: null });
+    for (const row of report.rows) expect(row.reps_by_round).toEqual([1, 1]);
+    expect(report.ratios.map((r) => [r.label, r.denominator, r.pp === null, r.tg === null])).toEqual([
+      [
+        'edgetier default wasm / stock transformers.js, same threads',
+        `stock transformers.js (same threads) wasm default ${edge.threads}t (webgpu)`,
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / stock transformers.js, defaults',
+        `stock transformers.js (defaults) wasm default ${stock[0]!.threads}t (webgpu)`,
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+        rowLabel(native),
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+        rowLabel(native),
+        false,
+        true,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+        rowLabel(native),
+        true,
+        false,
+      ],
+    ]);
+    for (const ratio of report.ratios) {
+      if (ratio.pp !== null) expect(ratio.pp_by_round).toHaveLength(2);
+      if (ratio.tg !== null) expect(ratio.tg_by_round).toHaveLength(2);
+    }
   });
 
   it('refuses bad options with one line and exit code 2', async () => {
