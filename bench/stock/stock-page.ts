@@ -27,7 +27,7 @@ class TrackedMemory extends NativeMemory {
 WebAssembly.Memory = TrackedMemory;
 
 const transformers = await import('@huggingface/transformers');
-const { AutoTokenizer, env, pipeline, Tensor, TextStreamer } = transformers;
+const { env, pipeline, PreTrainedTokenizer, Tensor, TextStreamer } = transformers;
 
 env.allowLocalModels = true;
 env.allowRemoteModels = false;
@@ -56,6 +56,16 @@ async function settle<T>(run: () => Promise<T>) {
   }
 }
 
+async function tokenizerFromFiles(name: string): Promise<Generator['tokenizer']> {
+  const read = async (file: string) => {
+    const response = await fetch(`${env.localModelPath}${name}/${file}`);
+    if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
+    return response.json();
+  };
+  const [json, config] = await Promise.all([read('tokenizer.json'), read('tokenizer_config.json')]);
+  return new PreTrainedTokenizer(json, config);
+}
+
 const stockBench = {
   /**
    * Loads `/models/<name>/` with pipeline() defaults; `cold` first empties transformers.js's cache;
@@ -73,10 +83,11 @@ const stockBench = {
         },
       });
       const end = performance.now();
-      // pipeline() loads a tokenizer only where its metadata probe finds tokenizer_config.json,
-      // which the bench's static server does not answer the way the Hub does; the streamer needs
-      // one, so it is loaded here, outside the timed load.
-      tokenizer = generator.tokenizer ?? (await AutoTokenizer.from_pretrained(name));
+      // transformers.js 4.3.1 probes for tokenizer files with a check that skips an http
+      // localModelPath when remote models are off, so pipeline() here loads no tokenizer (and
+      // AutoTokenizer finds none). The streamer needs one: built from the same files, outside
+      // the timed load.
+      tokenizer = generator.tokenizer ?? (await tokenizerFromFiles(name));
       const session = (generator.model as unknown as { sessions?: Record<string, unknown> }).sessions;
       return {
         totalMs: end - start,

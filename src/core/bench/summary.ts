@@ -45,7 +45,8 @@ function both(edge: BenchRow, other: BenchRow | undefined): string {
 /** "0.41× (q8 2t)": one metric against the row that is fastest at it, which the cell names. */
 function one(edge: BenchRow, other: BenchRow | undefined, pick: (r: BenchRow) => BenchStats | null): string {
   if (!other) return '—';
-  return `${times(statsRatio(pick(edge), pick(other)))} (${other.dtype} ${other.threads}t)`;
+  const threads = other.threads > 0 ? `${other.threads}t` : 'auto threads';
+  return `${times(statsRatio(pick(edge), pick(other)))} (${other.dtype} ${threads})`;
 }
 
 function ttft(row: BenchRow | undefined): string {
