@@ -302,7 +302,14 @@ export async function runBench(
           const planned = plannedRows[i]!;
           const row = benchRow(planned.key, 'error' in outcome ? errorOf(outcome.error) : outcome);
           const used = planned.threadsUsed?.();
-          if (!row.error && used) row.threads = used;
+          if (!row.error && used) {
+            // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.
+            if (planned.key.threads > 0 && used !== planned.key.threads)
+              row.note = [row.note, `ORT ran ${used} threads, not the ${planned.key.threads} asked`]
+                .filter(Boolean)
+                .join('; ');
+            row.threads = used;
+          }
           rows[i] = row;
           onEvent?.({ kind: 'row', index: indexOf(i, round), total, label: labelOf(planned, round), row });
         },
