@@ -40,7 +40,11 @@ interface Harness {
 
 /** bench/stock/stock-page.ts's `window.stockBench`. */
 interface StockBench {
-  load(name: string, cold: boolean): Promise<Outcome<LoadTiming & { threads: number }>>;
+  load(
+    name: string,
+    cold: boolean,
+    threads: number | null,
+  ): Promise<Outcome<LoadTiming & { threads: number }>>;
   unload(): Promise<Outcome<void>>;
   generate(ids: number[], n: number): Promise<Outcome<GenerationMetrics>>;
   memory(): number | null;
@@ -80,9 +84,11 @@ export class BrowserBench {
   private stockServer: EnginePageServer | null = null;
   /** Set when a step timed out: the engine page is reloaded before the next configuration. */
   private stale = false;
-  private stockPage: LaunchedBrowser['page'] | null = null;
-  /** Threads the stock pipeline ran with (ORT's own choice), once it has loaded. */
-  stockThreads = 0;
+  /**
+   * One stock page per thread setting ('default' or a count): ORT-web reads numThreads once, when
+   * its WebAssembly module starts, so each setting needs its own page (its own ORT instance).
+   */
+  private readonly stockPages = new Map<string, LaunchedBrowser['page']>();
 
   private constructor(
     private readonly browser: LaunchedBrowser,
@@ -229,44 +235,53 @@ export class BrowserBench {
     };
   }
 
-  /** The stock transformers.js pipeline on its default configuration, on its own page and origin. */
-  async stockTarget(modelDir: string): Promise<BenchTarget> {
+  /**
+   * The stock transformers.js pipeline, on its own page: with `threads` null exactly as a visitor
+   * gets it, else with ORT's numThreads set to `threads` (the one change). `threads()` is what ORT
+   * reported after the last load (0 before one).
+   */
+  async stockTarget(
+    modelDir: string,
+    threads: number | null,
+  ): Promise<{ target: BenchTarget; threads: () => number }> {
     const name = basename(resolve(modelDir));
-    if (!this.stockServer || !this.stockPage) {
-      this.stockServer = await serveEnginePage(await buildStockPage());
-      this.stockPage = await this.browser.context.newPage();
-      await this.stockPage.goto(`${this.stockServer.origin}/index.html`);
-      await this.stockPage.waitForFunction(
-        () => (globalThis as { stockBench?: unknown }).stockBench !== undefined,
-      );
+    if (!this.stockServer) this.stockServer = await serveEnginePage(await buildStockPage());
+    const setting = threads === null ? 'default' : String(threads);
+    let page = this.stockPages.get(setting);
+    if (!page) {
+      page = await this.browser.context.newPage();
+      await page.goto(`${this.stockServer.origin}/index.html`);
+      await page.waitForFunction(() => (globalThis as { stockBench?: unknown }).stockBench !== undefined);
+      this.stockPages.set(setting, page);
     }
     this.stockServer.addModel(name, modelDir);
-    const page = this.stockPage;
-    const self = this;
-    return {
+    const stockPage = page;
+    let used = 0;
+    const target: BenchTarget = {
       async load(cold) {
         const timing = unwrap(
-          await page.evaluate(([n, c]) => (globalThis as unknown as G).stockBench.load(n, c), [
+          await stockPage.evaluate(([n, c, t]) => (globalThis as unknown as G).stockBench.load(n, c, t), [
             name,
             cold,
+            threads,
           ] as const),
         );
-        self.stockThreads = timing.threads;
+        used = timing.threads;
         return { totalMs: timing.totalMs, downloadMs: timing.downloadMs, initMs: timing.initMs };
       },
       async unload() {
-        unwrap(await page.evaluate(() => (globalThis as unknown as G).stockBench.unload()));
+        unwrap(await stockPage.evaluate(() => (globalThis as unknown as G).stockBench.unload()));
       },
       async generate(promptIds, newTokens) {
         return unwrap(
-          await page.evaluate(([ids, n]) => (globalThis as unknown as G).stockBench.generate(ids, n), [
+          await stockPage.evaluate(([ids, n]) => (globalThis as unknown as G).stockBench.generate(ids, n), [
             promptIds,
             newTokens,
           ] as const),
         );
       },
       async peakMemory(): Promise<PeakMemory> {
-        const bytes = await page.evaluate(() => (globalThis as unknown as G).stockBench.memory());
+        const bytes = await stockPage.evaluate(() => (globalThis as unknown as G).stockBench.memory());
         return bytes === null
           ? { bytes: null, note: 'ORT created no WebAssembly memory on the page' }
           : {
@@ -275,12 +290,12 @@ export class BrowserBench {
             };
       },
     };
+    return { target, threads: () => used };
   }
 
   async stockVersions(): Promise<{ transformers: string; onnxruntimeWeb: string | null } | null> {
-    return this.stockPage
-      ? this.stockPage.evaluate(() => (globalThis as unknown as G).stockBench.versions())
-      : null;
+    const page = this.stockPages.values().next().value;
+    return page ? page.evaluate(() => (globalThis as unknown as G).stockBench.versions()) : null;
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The native benchmark target: edgetier's NodeEngine on onnxruntime-node (device `cpu`), a fresh
- * engine per configuration. Peak memory is the bench process's resident set size, sampled while the
+ * engine per configuration, streaming like every row. Peak memory is the bench process's resident set size, sampled while the
  * configuration runs.
  */
 import type { BenchTarget, PeakMemory } from '../core/bench/method.ts';
@@ -31,10 +31,12 @@ export function nativeTarget(source: ModelSource, config: { dtype: Dtype; thread
     },
     async generate(promptIds, newTokens) {
       await engine.resetConversation();
-      const result = await engine.generate({
-        promptIds,
-        sampling: { maxNewTokens: newTokens, ignoreEos: true },
-      });
+      // Streamed, like every row (the browser rows stream through the worker): each token is
+      // detokenised as it comes; the chunks themselves are not needed.
+      const result = await engine.generate(
+        { promptIds, sampling: { maxNewTokens: newTokens, ignoreEos: true } },
+        () => {},
+      );
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
       return result.metrics;
     },

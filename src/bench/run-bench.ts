@@ -10,10 +10,7 @@ import {
   type BenchParams,
   type BenchStep,
   type BenchTarget,
-  type ConfigMeasurement,
-  measureConfig,
-  mergeRounds,
-  repsByRound,
+  measureInRounds,
   rowBudgetNote,
 } from '../core/bench/method.ts';
 import {
@@ -45,7 +42,10 @@ export interface BenchOptions {
   params: BenchParams;
   /** Wall-time budget of one row's counted repetitions, in seconds; 0: always run params.reps. */
   rowBudgetS: number;
-  /** Adds stock transformers.js and native onnxruntime-node rows, and edgetier's default WASM row. */
+  /**
+   * Adds stock transformers.js twice (its defaults, and at edgetier's default thread count), native
+   * onnxruntime-node rows and edgetier's default WASM row.
+   */
   baseline: boolean;
   /** Recorded in the report as is. */
   command: string;
@@ -126,6 +126,8 @@ async function resolveModel(arg: string, asked: Dtype[] | null): Promise<Resolve
 interface Planned {
   key: RowKey;
   target: () => Promise<BenchTarget>;
+  /** The threads the row ran with, where only the runtime knows (the stock rows). */
+  threadsUsed?: () => number;
 }
 
 function errorOf(error: unknown): { code: string; message: string } {
@@ -227,64 +229,92 @@ export async function runBench(
           const threads = Math.max(...options.threads);
           for (const dtype of model.dtypes) native(dtype, threads);
         }
-        plannedRows.push({
-          key: {
-            model: model.id,
-            engine: 'transformers.js',
-            device: 'wasm',
-            dtype: 'default',
-            threads: 0,
-            ort_build: 'webgpu',
-          },
-          target: async () => {
-            urlOf();
-            return browser!.stockTarget(model.dir!);
-          },
-        });
+        // The stock setup twice: as a visitor gets it, and with the one change that gives it the
+        // threads edgetier's default row runs with (ORT's default is half the cores, at most 4).
+        const stock = (setup: 'defaults' | 'same threads', threads: number | null) => {
+          let used = 0;
+          plannedRows.push({
+            key: {
+              model: model.id,
+              engine: 'transformers.js',
+              device: 'wasm',
+              dtype: 'default',
+              threads: threads ?? 0,
+              ort_build: 'webgpu',
+              setup,
+            },
+            target: async () => {
+              urlOf();
+              const { target, threads: reported } = await browser!.stockTarget(model.dir!, threads);
+              return {
+                ...target,
+                async load(cold) {
+                  const timing = await target.load(cold);
+                  used = reported();
+                  return timing;
+                },
+              };
+            },
+            threadsUsed: () => used,
+          });
+        };
+        stock('defaults', null);
+        stock('same threads', defaultChoice?.threads ?? Math.max(...options.threads, 1));
       }
     }
 
     // Rows take turns round after round (A B C A B C …); one round is the plain row-by-row run.
     const rounds = options.params.rounds ?? 1;
-    const repsInRound = repsByRound(options.params.reps, rounds);
-    const parts: ConfigMeasurement[][] = plannedRows.map(() => []);
-    const failures: ({ code: string; message: string } | null)[] = plannedRows.map(() => null);
     const total = plannedRows.length * rounds;
-    for (let round = 0; round < rounds; round++) {
-      for (const [i, planned] of plannedRows.entries()) {
-        if (failures[i]) continue;
-        const index = round * plannedRows.length + i + 1;
-        const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
-        const label =
-          `${planned.key.engine} ${planned.key.device} ${planned.key.dtype} ${threads}` +
-          (rounds > 1 ? `, round ${round + 1} of ${rounds}` : '');
-        onEvent?.({ kind: 'config', index, total, label });
-        const model = models.find((m) => m.id === planned.key.model)!;
-        const reps = repsInRound[round]!;
-        try {
-          const target = await planned.target();
-          parts[i]!.push(
-            await measureConfig(
-              target,
-              { ...options.params, reps },
-              model.facts.vocab_size,
-              (step) => onEvent?.({ kind: 'step', index, total, label, step }),
-              // The budget is shared out like the repetitions.
-              { rowBudgetMs: (options.rowBudgetS * 1000 * reps) / options.params.reps, warmOnly: round > 0 },
-            ),
-          );
-        } catch (error) {
-          failures[i] = errorOf(error);
-        }
-        if (round < rounds - 1 && !failures[i]) continue;
-        const failure = failures[i];
-        const row = benchRow(planned.key, failure ?? mergeRounds(parts[i]!));
-        if (!failure && planned.key.engine === 'transformers.js' && browser)
-          row.threads = browser.stockThreads;
-        rows[i] = row;
-        onEvent?.({ kind: 'row', index, total, label, row });
-      }
-    }
+    const labelOf = (planned: Planned, round: number) => {
+      const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
+      const setup = planned.key.setup ? ` (${planned.key.setup})` : '';
+      return (
+        `${planned.key.engine}${setup} ${planned.key.device} ${planned.key.dtype} ${threads}` +
+        (rounds > 1 ? `, round ${round + 1} of ${rounds}` : '')
+      );
+    };
+    const indexOf = (i: number, round: number) => round * plannedRows.length + i + 1;
+    await measureInRounds(
+      plannedRows.map((planned) => ({
+        open: planned.target,
+        vocabSize: models.find((m) => m.id === planned.key.model)!.facts.vocab_size,
+      })),
+      options.params,
+      { rowBudgetMs: options.rowBudgetS * 1000 },
+      {
+        onTurn: (i, round) =>
+          onEvent?.({
+            kind: 'config',
+            index: indexOf(i, round),
+            total,
+            label: labelOf(plannedRows[i]!, round),
+          }),
+        onStep: (i, round, step) =>
+          onEvent?.({
+            kind: 'step',
+            index: indexOf(i, round),
+            total,
+            label: labelOf(plannedRows[i]!, round),
+            step,
+          }),
+        onDone: (i, round, outcome) => {
+          const planned = plannedRows[i]!;
+          const row = benchRow(planned.key, 'error' in outcome ? errorOf(outcome.error) : outcome);
+          const used = planned.threadsUsed?.();
+          if (!row.error && used) {
+            // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.
+            if (planned.key.threads > 0 && used !== planned.key.threads)
+              row.note = [row.note, `ORT ran ${used} threads, not the ${planned.key.threads} asked`]
+                .filter(Boolean)
+                .join('; ');
+            row.threads = used;
+          }
+          rows[i] = row;
+          onEvent?.({ kind: 'row', index: indexOf(i, round), total, label: labelOf(planned, round), row });
+        },
+      },
+    );
     const stockVersions = await browser?.stockVersions();
     if (stockVersions && stockVersions.transformers !== environment.transformers_version)
       notes.push(`The stock page reported transformers.js ${stockVersions.transformers}.`);
@@ -295,15 +325,24 @@ export async function runBench(
   const rounds = options.params.rounds ?? 1;
   if (rounds > 1)
     notes.push(
-      `Rounds: the rows took turns ${rounds} times, each turn with its share of the repetitions ` +
-        `(${repsByRound(options.params.reps, rounds).join(', ')}), of the row budget and of the loads ` +
-        '(only the first turn loads cold); ratios are also given per round.',
+      `Rounds: the rows took turns ${rounds} times, each row running the same repetitions in every ` +
+        `round (${options.params.reps / rounds}, or fewer under the row budget, fixed by its first round ` +
+        'before any counted run), so every round weighs alike in its mean; only the first turn loads ' +
+        'cold; ratios are also given per round.',
     );
+  notes.push(
+    "Every row streams: each generated token is detokenised as it comes, by the engine's own streaming " +
+      "path (edgetier's chunk callback in the worker and natively, transformers.js's TextStreamer on the " +
+      'stock page).',
+  );
   if (options.baseline) {
     notes.push(
-      'Stock transformers.js baseline: pipeline("text-generation", model) with its default device, dtype and ' +
-        "threads on the page's main thread; the only deviation is that ORT's wasmPaths point at locally served " +
-        'files (no CDN is reachable here). Its threads column is what ORT chose.',
+      'Stock transformers.js baseline, twice: "defaults" is pipeline("text-generation", model) with its ' +
+        'default device, dtype and threads on the page\'s main thread, as a visitor gets it; "same threads" ' +
+        "changes one thing, ORT's numThreads = the threads of edgetier's default row, each on its own page. " +
+        "The only other deviation is that ORT's wasmPaths point at locally served files (no CDN is reachable " +
+        "here). Their threads column is what ORT reported after loading. The same-threads ratio is edgetier's " +
+        "engine; the defaults ratio adds the thread count a visitor's stock setup gets from ORT's default.",
     );
   }
   if (models.some((m) => m.facts.synthetic))

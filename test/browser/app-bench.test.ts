@@ -49,6 +49,14 @@ describe('Bench view', () => {
     const results = page.getByRole('region', { name: 'Results' });
     await results.waitFor({ timeout: 120_000 });
     await expect(results.getByRole('columnheader', { name: 'pp8 tok/s' }).count()).resolves.toBe(1);
+    // The caption states the runs really counted and whether the first load was a cold one.
+    const caption = ((await results.locator('caption').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    expect(caption).toMatch(
+      /^Mean ± standard deviation over 2 runs, after 0 warm-up run\(s\) not counted\. (Both loads read the model from the browser cache\.|The first load downloaded the model\.)$/,
+    );
+    await expect(results.getByRole('columnheader', { name: 'Load first / second ms' }).count()).resolves.toBe(
+      1,
+    );
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       results.getByRole('button', { name: 'Download JSON' }).click(),
@@ -62,7 +70,15 @@ describe('Bench view', () => {
     expect(report.rows).toHaveLength(1);
     const row = report.rows[0]!;
     expect(row.error).toBeNull();
-    expect(row).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'fp32' });
+    expect(row).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'fp32', warmup_runs: [0] });
+    // The threads the engine loaded with (the planner's choice here: every core up to 4), not 0.
+    expect(row.threads).toBe(Math.min(4, report.environment.cpu_cores));
+    // The table's cells after the model: device, dtype, threads.
+    expect(await results.locator('tbody tr td').nth(2).textContent()).toBe(String(row.threads));
+    const cachedNote = report.notes.find((n) => n.startsWith('Run in the app'))!;
+    expect(caption.endsWith('Both loads read the model from the browser cache.')).toBe(
+      cachedNote.includes('was in the browser cache before the run'),
+    );
     expect(row.pp_tok_s?.values).toHaveLength(2);
     expect(row.tg_tok_s?.values).toHaveLength(2);
     expect(report.environment.cross_origin_isolated).toBe(true);

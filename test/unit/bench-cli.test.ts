@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchEvent, runBench } from '../../src/bench/run-bench.ts';
 import { synthPreset } from '../../src/builder/synth.ts';
-import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
+import { type BenchReport, rowLabel, validateBenchReport } from '../../src/core/bench/schema.ts';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/edgetier.mjs', import.meta.url).pathname;
@@ -70,7 +70,7 @@ describe('edgetier bench', () => {
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as BenchReport;
     expect(validateBenchReport(report)).toEqual([]);
-    expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1 });
+    expect(report.params).toEqual({ pp: 16, tg: 8, reps: 2, warmup: 1, warmup_s: 2 });
     expect(report.models).toEqual([
       { id: 'tiny', synthetic: true, mirrors: expect.any(String), vocab_size: expect.any(Number) },
     ]);
@@ -108,7 +108,7 @@ describe('edgetier bench', () => {
     expect(existsSync(join(out, '.bench-tmp'))).toBe(false);
   });
 
-  it('--rounds: the rows take turns, each round with its share of the repetitions, merged in order', async () => {
+  it('--rounds: the rows take turns, each round with the same repetitions, merged in order', async () => {
     const events: BenchEvent[] = [];
     const report = await runBench(
       {
@@ -116,7 +116,7 @@ describe('edgetier bench', () => {
         devices: ['cpu'],
         dtypes: ['fp32'],
         threads: [1, 2],
-        params: { pp: 8, tg: 4, reps: 3, warmup: 1, rounds: 2 },
+        params: { pp: 8, tg: 4, reps: 4, warmup: 1, rounds: 2 },
         rowBudgetS: 0,
         baseline: false,
         command: 'test',
@@ -139,18 +139,92 @@ describe('edgetier bench', () => {
           ]
         : [],
     );
-    expect(steps).toEqual(['load warm', 'pp 1/1 warm-up', 'tg 1/1 warm-up', 'pp 1/1', 'tg 1/1']);
+    expect(steps).toEqual([
+      'load warm',
+      'pp 1/1 warm-up',
+      'tg 1/1 warm-up',
+      'pp 1/2',
+      'tg 1/2',
+      'pp 2/2',
+      'tg 2/2',
+    ]);
     expect(report.params.rounds).toBe(2);
     expect(report.notes).toContain(
-      'Rounds: the rows took turns 2 times, each turn with its share of the repetitions (2, 1), of the row budget and of the loads (only the first turn loads cold); ratios are also given per round.',
+      'Rounds: the rows took turns 2 times, each row running the same repetitions in every round (2, or fewer under the row budget, fixed by its first round before any counted run), so every round weighs alike in its mean; only the first turn loads cold; ratios are also given per round.',
     );
     for (const row of report.rows) {
       expect(row.error).toBeNull();
-      expect(row.reps_by_round).toEqual([2, 1]);
-      expect(row.tg_tok_s?.values).toHaveLength(3);
-      expect(row.pp_tok_s?.n).toBe(3);
+      expect(row.reps_by_round).toEqual([2, 2]);
+      expect(row.warmup_runs).toEqual([1, 1]);
+      expect(row.tg_tok_s?.values).toHaveLength(4);
+      expect(row.pp_tok_s?.n).toBe(4);
     }
     expect(validateBenchReport(report)).toEqual([]);
+  });
+
+  it("--baseline: stock at its defaults and at the default row's threads, and every ratio names its denominator", async () => {
+    const q8 = join(root, 'tiny-q8');
+    await synthPreset('tiny', q8, { dtypes: ['q8'], seed: 3 });
+    const report = await runBench({
+      models: [q8],
+      devices: ['wasm'],
+      dtypes: ['q8'],
+      threads: [0],
+      params: { pp: 8, tg: 4, reps: 2, warmup: 0, rounds: 2 },
+      rowBudgetS: 0,
+      baseline: true,
+      command: 'test',
+    });
+    expect(validateBenchReport(report)).toEqual([]);
+    const edge = report.rows.find((r) => r.is_default)!;
+    expect(edge).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'q8', error: null });
+    const stock = report.rows.filter((r) => r.engine === 'transformers.js');
+    expect(stock.map((r) => [r.setup, r.error])).toEqual([
+      ['defaults', null],
+      ['same threads', null],
+    ]);
+    // Threads as ORT reported them: its own default (half the cores, at most 4), and the default row's.
+    expect(stock[0]!.threads).toBe(Math.min(4, Math.ceil(report.environment.cpu_cores / 2)));
+    expect(stock[1]!.threads).toBe(edge.threads);
+    const native = report.rows.find((r) => r.engine === 'native')!;
+    expect(native).toMatchObject({ dtype: 'q8', error: null });
+    for (const row of report.rows) expect(row.reps_by_round).toEqual([1, 1]);
+    expect(report.ratios.map((r) => [r.label, r.denominator, r.pp === null, r.tg === null])).toEqual([
+      [
+        'edgetier default wasm / stock transformers.js, same threads',
+        `stock transformers.js (same threads) wasm default ${edge.threads}t (webgpu)`,
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / stock transformers.js, defaults',
+        `stock transformers.js (defaults) wasm default ${stock[0]!.threads}t (webgpu)`,
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+        rowLabel(native),
+        false,
+        false,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+        rowLabel(native),
+        false,
+        true,
+      ],
+      [
+        'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+        rowLabel(native),
+        true,
+        false,
+      ],
+    ]);
+    for (const ratio of report.ratios) {
+      if (ratio.pp !== null) expect(ratio.pp_by_round).toHaveLength(2);
+      if (ratio.tg !== null) expect(ratio.tg_by_round).toHaveLength(2);
+    }
   });
 
   it('refuses bad options with one line and exit code 2', async () => {
@@ -166,6 +240,11 @@ describe('edgetier bench', () => {
       code: 2,
       stderr:
         'edgetier bench: --rounds must be between 1 and --reps (2): each round runs at least one repetition.\n',
+    });
+    expect(await edgetier('bench', tiny, '--reps', '4', '--rounds', '3')).toMatchObject({
+      code: 2,
+      stderr:
+        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });

@@ -4,10 +4,10 @@ import {
   budgetNote,
   type ConfigMeasurement,
   measureConfig,
+  measureInRounds,
   mergeRounds,
   ppTokPerSec,
-  repsByRound,
-  repsWithinBudget,
+  repsPerRound,
   syntheticPromptIds,
   tgTokPerSec,
 } from '../../src/core/bench/method.ts';
@@ -132,15 +132,29 @@ describe('bench method', () => {
 
 describe('row budget', () => {
   it('runs every repetition that fits, else as many as fit but never fewer than 2 nor more than reps', () => {
-    expect(repsWithinBudget(5, 1_000, 60_000)).toBe(5);
-    expect(repsWithinBudget(5, 12_000, 60_000)).toBe(5);
-    expect(repsWithinBudget(5, 12_001, 60_000)).toBe(4);
-    expect(repsWithinBudget(5, 20_000, 60_000)).toBe(3);
-    expect(repsWithinBudget(5, 40_000, 60_000)).toBe(2);
-    expect(repsWithinBudget(5, 300_000, 60_000)).toBe(2);
-    expect(repsWithinBudget(1, 300_000, 60_000)).toBe(1);
-    expect(repsWithinBudget(5, 300_000, 0)).toBe(5);
+    expect(repsPerRound(5, 1, 1_000, 60_000)).toBe(5);
+    expect(repsPerRound(5, 1, 12_000, 60_000)).toBe(5);
+    expect(repsPerRound(5, 1, 12_001, 60_000)).toBe(4);
+    expect(repsPerRound(5, 1, 20_000, 60_000)).toBe(3);
+    expect(repsPerRound(5, 1, 40_000, 60_000)).toBe(2);
+    expect(repsPerRound(5, 1, 300_000, 60_000)).toBe(2);
+    expect(repsPerRound(1, 1, 300_000, 60_000)).toBe(1);
+    expect(repsPerRound(5, 1, 300_000, 0)).toBe(5);
     expect(budgetNote(2, 5, 60_000, 41_600)).toBe('2 of 5 repetitions: row budget 60 s (one took ~42 s)');
+  });
+
+  it('in rounds, the same count in every round: as many as fit, at least 1 per round and 2 in all', () => {
+    expect(repsPerRound(9, 3, 6_000, 60_000)).toBe(3); // 54 s: all fit
+    expect(repsPerRound(9, 3, 8_000, 60_000)).toBe(2); // 72 s: 7 fit, 2 per round
+    expect(repsPerRound(9, 3, 30_000, 60_000)).toBe(1);
+    expect(repsPerRound(4, 2, 300_000, 60_000)).toBe(1);
+    expect(repsPerRound(6, 3, 0, 0)).toBe(2);
+    expect(() => repsPerRound(5, 2, 0, 0)).toThrow(
+      'reps (5) must be a multiple of rounds (2): every round runs as many.',
+    );
+    expect(budgetNote(6, 9, 60_000, 8_000, 3)).toBe(
+      '6 of 9 repetitions (2 in each of 3 rounds): row budget 60 s (one took ~8 s)',
+    );
   });
 
   /** A target on a fake clock: each pp run takes ppMs, each tg run tgMs. */
@@ -201,13 +215,164 @@ describe('row budget', () => {
   });
 });
 
+describe('warm-up', () => {
+  /** A target on a fake clock whose every repetition (pp + tg) takes repMs. */
+  function steady(repMs: number) {
+    let clock = 0;
+    let runs = 0;
+    const target: BenchTarget = {
+      async load() {
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        runs++;
+        clock += repMs / 2;
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: repMs / 2 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10 });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    return { target, now: () => clock, runs: () => runs / 2 };
+  }
+
+  it('runs warm-up until warmup_s has passed (at least `warmup` runs, at most 20); never with warmup 0', async () => {
+    const params = { pp: 16, tg: 4, reps: 2, warmup: 1, warmup_s: 2 };
+    const fast = steady(300);
+    const f = await measureConfig(fast.target, params, 1000, undefined, { now: fast.now });
+    expect(f.warmupRuns).toBe(7); // 7 × 300 ms ≥ 2 s
+    expect(fast.runs()).toBe(9);
+    expect(f.tgTokPerSec.n).toBe(2);
+    const slow = steady(5_000);
+    expect(
+      (await measureConfig(slow.target, { ...params, warmup: 2 }, 1000, undefined, { now: slow.now }))
+        .warmupRuns,
+    ).toBe(2);
+    const tiny = steady(10);
+    expect((await measureConfig(tiny.target, params, 1000, undefined, { now: tiny.now })).warmupRuns).toBe(
+      20,
+    );
+    const none = steady(10);
+    expect(
+      (await measureConfig(none.target, { ...params, warmup: 0 }, 1000, undefined, { now: none.now }))
+        .warmupRuns,
+    ).toBe(0);
+    const plain = steady(10);
+    expect(
+      (await measureConfig(plain.target, { ...params, warmup_s: 0 }, 1000, undefined, { now: plain.now }))
+        .warmupRuns,
+    ).toBe(1);
+  });
+
+  it('the row budget is decided on the last warm-up run, however many ran', async () => {
+    const t = steady(300);
+    const m = await measureConfig(
+      t.target,
+      { pp: 16, tg: 4, reps: 5, warmup: 1, warmup_s: 1 },
+      1000,
+      undefined,
+      {
+        now: t.now,
+        rowBudgetMs: 900,
+      },
+    );
+    expect(m.warmupRuns).toBe(4);
+    expect(m.tgTokPerSec.n).toBe(3);
+    expect(m.note).toBe('3 of 5 repetitions: row budget 0.9 s (one took ~0 s)');
+  });
+});
+
 describe('rounds', () => {
-  it('shares the repetitions out over the rounds, earlier rounds first', () => {
-    expect(repsByRound(5, 1)).toEqual([5]);
-    expect(repsByRound(5, 2)).toEqual([3, 2]);
-    expect(repsByRound(6, 3)).toEqual([2, 2, 2]);
-    expect(repsByRound(5, 5)).toEqual([1, 1, 1, 1, 1]);
-    expect(repsByRound(7, 3)).toEqual([3, 2, 2]);
+  /**
+   * A target whose repetition takes `repMs[round]` on a fake clock (pp a quarter, tg the rest): its
+   * speed changes from one round to the next, as a shared machine's does.
+   */
+  function driftingTarget(clock: { ms: number }, repMs: number[], round: { at: number }): BenchTarget {
+    return {
+      async load() {
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        const ms = repMs[round.at]!;
+        if (ids.length === 16) {
+          clock.ms += ms / 4;
+          return metrics({ prefillTokens: 16, ttftMs: ms / 4 });
+        }
+        clock.ms += (ms * 3) / 4;
+        return metrics({ decodeTokens: n - 1, decodeTokPerSec: ((n - 1) * 1000) / ((ms * 3) / 4) });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+  }
+
+  it('a row cut by the budget runs the same repetitions in every round, decided before its first counted run', async () => {
+    const clock = { ms: 0 };
+    const round = { at: 0 };
+    // Row 0 is slow and drifts: 8 s a repetition in round 1, 12 s in round 2, 5 s in round 3. A
+    // budget decided round by round would keep more of its fast rounds; here every round runs 2.
+    // Row 1 is fast and keeps all 9 (3 a round).
+    const slow = driftingTarget(clock, [8_000, 12_000, 5_000], round);
+    const fast = driftingTarget(clock, [100, 100, 100], round);
+    const turns: string[] = [];
+    const outcomes = await measureInRounds(
+      [
+        { open: async () => slow, vocabSize: 1000 },
+        { open: async () => fast, vocabSize: 1000 },
+      ],
+      { pp: 16, tg: 4, reps: 9, warmup: 1, rounds: 3 },
+      { rowBudgetMs: 60_000, now: () => clock.ms },
+      {
+        onTurn: (i, r) => {
+          round.at = r;
+          turns.push(`${i}/${r}`);
+        },
+      },
+    );
+    expect(turns).toEqual(['0/0', '1/0', '0/1', '1/1', '0/2', '1/2']);
+    const [cut, kept] = outcomes as ConfigMeasurement[];
+    expect(cut!.repsByRound).toEqual([2, 2, 2]);
+    expect(cut!.tgTokPerSec.n).toBe(6);
+    expect(cut!.note).toBe('6 of 9 repetitions (2 in each of 3 rounds): row budget 60 s (one took ~8 s)');
+    // Equal repetitions per round: the mean of all values is the mean of the three round means.
+    const roundMeans = [0, 1, 2].map((r) => mean(cut!.tgTokPerSec.values.slice(2 * r, 2 * r + 2)));
+    expect(cut!.tgTokPerSec.mean).toBeCloseTo(mean(roundMeans), 12);
+    expect(kept!.repsByRound).toEqual([3, 3, 3]);
+    expect(kept!.note).toBeNull();
+  });
+
+  it('a row that fails in a later round becomes its error and runs no more turns', async () => {
+    let opened = 0;
+    const target: BenchTarget = {
+      async load() {
+        if (++opened === 2) throw new Error('worker died');
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: 10 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10 });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    const turns: string[] = [];
+    const [outcome] = await measureInRounds(
+      [{ open: async () => target, vocabSize: 1000 }],
+      { pp: 16, tg: 4, reps: 3, warmup: 0, rounds: 3 },
+      {},
+      { onTurn: (i, r) => turns.push(`${i}/${r}`) },
+    );
+    // Round 1 loads cold then warm (loads 1 and 2): the second load fails.
+    expect(turns).toEqual(['0/0']);
+    expect((outcome as { error: Error }).error.message).toBe('worker died');
   });
 
   it('a later round loads warm only and reports that load as both', async () => {
@@ -254,62 +419,72 @@ describe('rounds', () => {
       warmLoad: { totalMs: 300, downloadMs: 0, initMs: 300 },
       peakMemory: { bytes: 100, note: 'heap' },
       note: null,
+      repsPerRound: tg.length,
+      warmupRuns: 1,
       ...extra,
     };
   }
 
-  it("merges a row's rounds in order: values, the first round's loads, the highest memory, notes by round", () => {
+  it("merges a row's rounds in order: values, the first round's loads, the highest memory, its note", () => {
+    const note = '3 of 6 repetitions (1 in each of 3 rounds): row budget 30 s (one took ~40 s)';
     const merged = mergeRounds([
-      part([10, 12]),
+      part([10], { note }),
       part([20], {
         coldLoad: { totalMs: 300, downloadMs: 0, initMs: 300 },
         peakMemory: { bytes: 300, note: 'heap' },
-        note: '1 of 2 repetitions: row budget 30 s (one took ~40 s)',
       }),
       part([30], { peakMemory: { bytes: 200, note: 'heap' } }),
     ]);
-    expect(merged.tgTokPerSec.values).toEqual([10, 12, 20, 30]);
-    expect(merged.tgTokPerSec.mean).toBe(18);
-    expect(merged.ppTokPerSec.values).toEqual([100, 120, 200, 300]);
+    expect(merged.tgTokPerSec.values).toEqual([10, 20, 30]);
+    expect(merged.tgTokPerSec.mean).toBe(20);
+    expect(merged.ppTokPerSec.values).toEqual([100, 200, 300]);
     expect(merged.coldLoad.downloadMs).toBe(600);
     expect(merged.peakMemory).toEqual({ bytes: 300, note: 'heap; the highest of 3 rounds' });
-    expect(merged.note).toBe('round 2: 1 of 2 repetitions: row budget 30 s (one took ~40 s)');
-    expect(merged.repsByRound).toEqual([2, 1, 1]);
+    expect(merged.note).toBe(note);
+    expect(merged.repsByRound).toEqual([1, 1, 1]);
+    expect(merged.repsPerRound).toBe(1);
     const single = part([5]);
     expect(mergeRounds([single])).toBe(single);
   });
 
-  it('states each ratio inside every round as well, from the values each round ran', () => {
+  it('states each ratio inside every round as well, pp and tg, from the values each round ran', () => {
     const edge = row({
       is_default: true,
-      tg_tok_s: { mean: 0, sd: 0, n: 3, values: [30, 34, 40] },
-      pp_tok_s: null,
-      reps_by_round: [2, 1],
+      tg_tok_s: { mean: 0, sd: 0, n: 4, values: [30, 34, 40, 42] },
+      pp_tok_s: { mean: 0, sd: 0, n: 4, values: [100, 100, 120, 120] },
+      reps_by_round: [2, 2],
     });
     const stock = row({
       engine: 'transformers.js',
       dtype: 'default',
       threads: 1,
       ort_build: 'webgpu',
-      tg_tok_s: { mean: 0, sd: 0, n: 3, values: [20, 24, 25] },
-      reps_by_round: [2, 1],
+      tg_tok_s: { mean: 0, sd: 0, n: 4, values: [20, 24, 25, 27] },
+      pp_tok_s: { mean: 0, sd: 0, n: 4, values: [50, 50, 100, 100] },
+      reps_by_round: [2, 2],
     });
-    expect(roundRatios(edge, stock, (r) => r.tg_tok_s)).toEqual([32 / 22, 40 / 25]);
-    expect(roundRatios(edge, stock, (r) => r.pp_tok_s)).toBeNull();
-    expect(roundRatios(edge, { ...stock, reps_by_round: [1, 1, 1] }, (r) => r.tg_tok_s)).toBeNull();
+    expect(roundRatios(edge, stock, (r) => r.tg_tok_s)).toEqual([32 / 22, 41 / 26]);
+    expect(roundRatios(edge, stock, (r) => r.pp_tok_s)).toEqual([2, 1.2]);
+    expect(roundRatios(edge, { ...stock, pp_tok_s: null }, (r) => r.pp_tok_s)).toBeNull();
+    expect(roundRatios(edge, { ...stock, reps_by_round: [1, 1, 2] }, (r) => r.tg_tok_s)).toBeNull();
     const [ratio] = computeRatios([edge, stock]);
-    expect(ratio).toMatchObject({ tg_by_round: [32 / 22, 40 / 25], pp_by_round: null });
-    const report = { ...sampleReport(), params: { pp: 128, tg: 64, reps: 3, warmup: 1, rounds: 2 } };
+    expect(ratio).toMatchObject({ tg_by_round: [32 / 22, 41 / 26], pp_by_round: [2, 1.2] });
+    const report = { ...sampleReport(), params: { pp: 128, tg: 64, reps: 4, warmup: 1, rounds: 2 } };
     report.rows = [edge, stock];
     report.ratios = computeRatios(report.rows);
     const md = toMarkdown(report);
     expect(md).toContain(
-      '3 repetitions in 2 rounds (the rows take turns; 1 warm-up per row and round), mean ± sd.',
+      '4 repetitions in 2 rounds (the rows take turns; 1 warm-up per row and round; every row runs the same repetitions in every round), mean ± sd.',
     );
-    expect(md).toContain('; tg by round: 1.45×, 1.60× (median 1.53×)');
+    expect(md).toContain(
+      '; pp by round: 2.00×, 1.20× (median 1.60×); tg by round: 1.45×, 1.58× (median 1.52×)',
+    );
     expect(validateBenchReport(JSON.parse(JSON.stringify(report)))).toEqual([]);
     expect(validateBenchReport({ ...report, params: { ...report.params, rounds: 0 } })).toContain(
       'params.rounds must be an integer of at least 1 when present',
+    );
+    expect(validateBenchReport({ ...report, params: { ...report.params, warmup_s: -1 } })).toContain(
+      'params.warmup_s must be a number of at least 0 when present',
     );
   });
 });
@@ -329,13 +504,15 @@ function row(partial: Partial<BenchRow>): BenchRow {
 }
 
 function sampleReport(): BenchReport {
+  // Native q8 (the default row's file) prefills fastest, native q4 decodes fastest: each metric's
+  // fastest native row is a different row, and neither is the whole story.
   const rows = [
     row({
       engine: 'native',
       device: 'cpu',
       dtype: 'q4',
       ort_build: 'onnxruntime-node',
-      pp_tok_s: stats(800, 10),
+      pp_tok_s: stats(300, 10),
       tg_tok_s: stats(80, 2),
       ttft_ms: stats(160, 2),
       load: {
@@ -348,14 +525,33 @@ function sampleReport(): BenchReport {
       },
       peak_memory_bytes: 512 * 1024 ** 2,
     }),
+    row({
+      engine: 'native',
+      device: 'cpu',
+      dtype: 'q8',
+      ort_build: 'onnxruntime-node',
+      pp_tok_s: stats(400, 10),
+      tg_tok_s: stats(50, 2),
+    }),
     row({ is_default: true, pp_tok_s: stats(200, 5), tg_tok_s: stats(20, 1), ttft_ms: stats(640, 10) }),
     row({
       engine: 'transformers.js',
       dtype: 'default',
       threads: 1,
       ort_build: 'webgpu',
+      setup: 'defaults',
       pp_tok_s: stats(100, 5),
       tg_tok_s: stats(10, 0.5),
+    }),
+    row({
+      engine: 'transformers.js',
+      dtype: 'default',
+      threads: 2,
+      ort_build: 'webgpu',
+      setup: 'same threads',
+      pp_tok_s: stats(250, 5),
+      tg_tok_s: stats(16, 0.5),
+      ttft_ms: stats(512, 4),
     }),
     row({
       dtype: 'fp16',
@@ -390,22 +586,64 @@ function sampleReport(): BenchReport {
 }
 
 describe('bench report', () => {
-  it('states edgetier default WASM as ratios to stock transformers.js and to the fastest native row', () => {
+  it('states edgetier default WASM against both stock setups, native on the same file, and native fastest per metric', () => {
+    const edge = 'edgetier wasm q8 2t (jspi)';
     expect(sampleReport().ratios).toEqual([
       {
-        label: 'edgetier default wasm / stock transformers.js',
-        numerator: 'edgetier wasm q8 2t (jspi)',
-        denominator: 'stock transformers.js wasm default 1t (webgpu)',
+        label: 'edgetier default wasm / stock transformers.js, same threads',
+        numerator: edge,
+        denominator: 'stock transformers.js (same threads) wasm default 2t (webgpu)',
+        pp: 0.8,
+        tg: 1.25,
+      },
+      {
+        label: 'edgetier default wasm / stock transformers.js, defaults',
+        numerator: edge,
+        denominator: 'stock transformers.js (defaults) wasm default 1t (webgpu)',
         pp: 2,
         tg: 2,
       },
       {
-        label: 'edgetier default wasm / native onnxruntime-node (fastest cpu row)',
-        numerator: 'edgetier wasm q8 2t (jspi)',
+        label: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+        numerator: edge,
+        denominator: 'native cpu q8 2t (onnxruntime-node)',
+        pp: 0.5,
+        tg: 0.4,
+      },
+      {
+        // pp against the row that prefills fastest (q8), not the one that decodes fastest.
+        label: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+        numerator: edge,
+        denominator: 'native cpu q8 2t (onnxruntime-node)',
+        pp: 0.5,
+        tg: null,
+      },
+      {
+        label: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+        numerator: edge,
         denominator: 'native cpu q4 2t (onnxruntime-node)',
-        pp: 0.25,
+        pp: null,
         tg: 0.25,
       },
+    ]);
+  });
+
+  it('reads a report written before the stock setups: its one stock row is the defaults one', () => {
+    const report = sampleReport();
+    const old = report.rows.filter((r) => r.setup !== 'same threads').map(({ setup: _, ...r }) => r);
+    const ratios = computeRatios(old);
+    expect(ratios.map((r) => r.label)).toEqual([
+      'edgetier default wasm / stock transformers.js, defaults',
+      'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+      'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+      'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+    ]);
+    expect(ratios[0]!.denominator).toBe('stock transformers.js (defaults) wasm default 1t (webgpu)');
+    expect(validateBenchReport({ ...report, rows: old })).toEqual([]);
+    const bad = JSON.parse(JSON.stringify(report));
+    bad.rows[3].setup = 'tuned';
+    expect(validateBenchReport(bad)).toEqual([
+      'rows[3].setup must be "defaults" or "same threads" when present',
     ]);
   });
 
@@ -438,15 +676,20 @@ describe('bench report', () => {
 
 | model | engine | device | dtype | threads | ORT build | pp128 tok/s | tg64 tok/s | TTFT ms | load cold / warm ms | peak MiB | note |
 | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
-| twin | native | cpu | q4 | 2 | onnxruntime-node | 800.00 ± 10.00 | 80.00 ± 2.00 | 160 | 500 / 300 | 512 |  |
+| twin | native | cpu | q4 | 2 | onnxruntime-node | 300.00 ± 10.00 | 80.00 ± 2.00 | 160 | 500 / 300 | 512 |  |
+| twin | native | cpu | q8 | 2 | onnxruntime-node | 400.00 ± 10.00 | 50.00 ± 2.00 | — | — | — |  |
 | twin | edgetier | wasm | q8 | 2 | jspi | 200.00 ± 5.00 | 20.00 ± 1.00 | 640 | — | — | edgetier default |
-| twin | transformers.js | wasm | default | 1 | webgpu | 100.00 ± 5.00 | 10.00 ± 0.50 | — | — | — |  |
+| twin | transformers.js (defaults) | wasm | default | 1 | webgpu | 100.00 ± 5.00 | 10.00 ± 0.50 | — | — | — |  |
+| twin | transformers.js (same threads) | wasm | default | 2 | webgpu | 250.00 ± 5.00 | 16.00 ± 0.50 | 512 | — | — |  |
 | twin | edgetier | wasm | fp16 | 2 | jspi | — | — | — | — | — | error (unsupported_dtype): no onnx/model_fp16.onnx \\| rebuild |
 
 ## Ratios
 
-- edgetier default wasm / stock transformers.js: pp 2.00×, tg 2.00× (edgetier wasm q8 2t (jspi) against stock transformers.js wasm default 1t (webgpu))
-- edgetier default wasm / native onnxruntime-node (fastest cpu row): pp 0.25×, tg 0.25× (edgetier wasm q8 2t (jspi) against native cpu q4 2t (onnxruntime-node))
+- edgetier default wasm / stock transformers.js, same threads: pp 0.80×, tg 1.25× (edgetier wasm q8 2t (jspi) against stock transformers.js (same threads) wasm default 2t (webgpu))
+- edgetier default wasm / stock transformers.js, defaults: pp 2.00×, tg 2.00× (edgetier wasm q8 2t (jspi) against stock transformers.js (defaults) wasm default 1t (webgpu))
+- edgetier default wasm / native onnxruntime-node, same dtype (same file): pp 0.50×, tg 0.40× (edgetier wasm q8 2t (jspi) against native cpu q8 2t (onnxruntime-node))
+- edgetier default wasm / native onnxruntime-node, fastest pp row (pp only): pp 0.50× (edgetier wasm q8 2t (jspi) against native cpu q8 2t (onnxruntime-node))
+- edgetier default wasm / native onnxruntime-node, fastest tg row (tg only): tg 0.25× (edgetier wasm q8 2t (jspi) against native cpu q4 2t (onnxruntime-node))
 
 ## Notes
 
@@ -457,7 +700,7 @@ describe('bench report', () => {
   it("shows a row's budget note in the Markdown note column and its actual n in the CSV", () => {
     const report = sampleReport();
     const cut = { mean: 20, sd: 1, n: 2, values: [19, 21] };
-    Object.assign(report.rows[1]!, {
+    Object.assign(report.rows[2]!, {
       tg_tok_s: cut,
       pp_tok_s: cut,
       note: '2 of 5 repetitions: row budget 60 s (one took ~40 s)',
@@ -466,52 +709,58 @@ describe('bench report', () => {
     expect(toMarkdown(report)).toContain(
       '| edgetier default; 2 of 5 repetitions: row budget 60 s (one took ~40 s) |',
     );
-    expect(toCsv(report).split('\n')[2]).toBe(
-      'twin,edgetier,wasm,q8,2,jspi,true,128,20,1,64,20,1,640,10,2,,,,',
+    expect(toCsv(report).split('\n')[3]).toBe(
+      'twin,edgetier,wasm,q8,2,jspi,true,128,20,1,64,20,1,640,10,2,,,,,',
     );
   });
 
   it('renders CSV with one line per row, quoting where needed', () => {
     const lines = toCsv(sampleReport()).trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'model,engine,device,dtype,threads,ort_build,is_default,pp_tokens,pp_tok_s_mean,pp_tok_s_sd,tg_tokens,tg_tok_s_mean,tg_tok_s_sd,ttft_ms_mean,ttft_ms_sd,reps,load_cold_ms,load_warm_ms,peak_memory_bytes,error',
+      'model,engine,device,dtype,threads,ort_build,is_default,pp_tokens,pp_tok_s_mean,pp_tok_s_sd,tg_tokens,tg_tok_s_mean,tg_tok_s_sd,ttft_ms_mean,ttft_ms_sd,reps,load_cold_ms,load_warm_ms,peak_memory_bytes,error,setup',
     );
     expect(lines[1]).toBe(
-      'twin,native,cpu,q4,2,onnxruntime-node,false,128,800,10,64,80,2,160,2,2,500,300,536870912,',
+      'twin,native,cpu,q4,2,onnxruntime-node,false,128,300,10,64,80,2,160,2,2,500,300,536870912,,',
     );
-    expect(lines[4]).toBe(
-      'twin,edgetier,wasm,fp16,2,jspi,false,128,,,64,,,,,,,,,unsupported_dtype: no onnx/model_fp16.onnx | rebuild',
+    expect(lines[5]).toBe(
+      'twin,transformers.js,wasm,default,2,webgpu,false,128,250,5,64,16,0.5,512,4,2,,,,,same threads',
     );
-    expect(lines).toHaveLength(5);
+    expect(lines[6]).toBe(
+      'twin,edgetier,wasm,fp16,2,jspi,false,128,,,64,,,,,,,,,unsupported_dtype: no onnx/model_fp16.onnx | rebuild,',
+    );
+    expect(lines).toHaveLength(7);
   });
 
   it('draws an SVG with one bar per measured row and panel, and the error code for failed rows', () => {
     const svg = toSvg(sampleReport());
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="880" height="152"')).toBe(true);
-    expect(svg.match(/<rect x=/g)).toHaveLength(6); // 3 measured rows × 2 panels
-    expect(svg).toContain('<text x="8" y="84">edgetier wasm q8 2t (jspi) *</text>');
-    // pp panel: 800 + 10 is the full scale (210 px), so the default row's bar is 200 × 210 / 810.
-    expect(svg).toContain('<rect x="300" y="74" width="51.9" height="14" fill="#1f6feb"/>');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="880" height="196"')).toBe(true);
+    expect(svg.match(/<rect x=/g)).toHaveLength(10); // 5 measured rows × 2 panels
+    expect(svg).toContain('<text x="8" y="106">edgetier wasm q8 2t (jspi) *</text>');
+    expect(svg).toContain(
+      '<text x="8" y="150">stock transformers.js (same threads) wasm default 2t (webgpu)</text>',
+    );
+    // pp panel: 400 + 10 is the full scale (210 px), so the default row's bar is 200 × 210 / 410.
+    expect(svg).toContain('<rect x="300" y="96" width="102.4" height="14" fill="#1f6feb"/>');
     expect(svg.match(/error: unsupported_dtype/g)).toHaveLength(2);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
   });
 });
 
 describe('bench summary across reports', () => {
-  it('puts one line per model: native fastest, stock, default and their ratios, and names the lowest', () => {
+  it('puts one line per model: the default against both stock setups and native (same file, fastest per metric)', () => {
     const other = sampleReport();
     other.environment.load_average = [0.5, 0.5, 0.5];
     other.params = { ...other.params, pp: 22 };
     other.models = [{ id: 'real', synthetic: false, mirrors: null, vocab_size: 49152 }];
     other.rows = other.rows.map((r) => ({ ...r, model: 'real' }));
-    other.rows[2] = { ...other.rows[2]!, tg_tok_s: stats(16, 1), ttft_ms: stats(900.4, 1) };
+    other.rows[4] = { ...other.rows[4]!, tg_tok_s: stats(20, 1), ttft_ms: stats(900.4, 1) };
     expect(toSummaryMarkdown([sampleReport(), other]).split('\n')).toEqual([
-      '| model | load avg at start | native fastest: tg tok/s | stock transformers.js: tg tok/s | edgetier default: tg tok/s | default / stock: pp, tg | default / native fastest: pp, tg | TTFT ms (pp N): default, stock |',
-      '| --- | ---: | --- | --- | --- | ---: | ---: | ---: |',
-      '| twin (twin of Org/Model: random weights) | 1.00 | 80.0 ± 2.0 (q4, 2t) | 10.0 ± 0.5 (default, 1t) | 20.0 ± 1.0 (q8, 2t) | 2.00×, 2.00× | 0.25×, 0.25× | 640, — (pp 128) |',
-      '| real | 0.50 | 80.0 ± 2.0 (q4, 2t) | 16.0 ± 1.0 (default, 1t) | 20.0 ± 1.0 (q8, 2t) | 2.00×, 1.25× | 0.25×, 0.25× | 640, 900 (pp 22) |',
+      '| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | TTFT ms (pp N): default, stock same threads, stock defaults |',
+      '| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| twin (twin of Org/Model: random weights) | 1.00 | 20.0 ± 1.0 (q8, 2t) | 16.0 ± 0.5 (default, 2t) | 10.0 ± 0.5 (default, 1t) | 50.0 ± 2.0 (q8, 2t) | 0.80×, 1.25× | 2.00×, 2.00× | 0.50×, 0.40× | 0.50× (q8 2t) | 0.25× (q4 2t) | 640, 512, — (pp 128) |',
+      '| real | 0.50 | 20.0 ± 1.0 (q8, 2t) | 20.0 ± 1.0 (default, 2t) | 10.0 ± 0.5 (default, 1t) | 50.0 ± 2.0 (q8, 2t) | 0.80×, 1.00× | 2.00×, 2.00× | 0.50×, 0.40× | 0.50× (q8 2t) | 0.25× (q4 2t) | 640, 900, — (pp 22) |',
       '',
-      'Lowest edgetier default / stock decode ratio: 1.25× (real).',
+      'Lowest edgetier default / stock (same threads) decode ratio: 1.00× (real).',
       '',
     ]);
   });
@@ -523,13 +772,13 @@ describe('bench summary across reports', () => {
       tg_tok_s: summarize(values),
       reps_by_round: [1, 1],
     });
-    report.rows = [
-      split(report.rows[0]!, [80, 100]),
-      split(report.rows[1]!, [20, 24]),
-      split(report.rows[2]!, [10, 20]),
-    ];
+    report.rows[1] = split(report.rows[1]!, [40, 60]);
+    report.rows[2] = split(report.rows[2]!, [20, 24]);
+    report.rows[4] = split(report.rows[4]!, [16, 24]);
     const line = toSummaryMarkdown([report]).split('\n')[2]!;
-    expect(line).toContain('| 2.00×, 1.47× (rounds 1.20-2.00×) | 0.25×, 0.24× (rounds 0.24-0.25×) |');
+    expect(line).toContain(
+      '| 0.80×, 1.10× (rounds 1.00-1.25×) | 2.00×, 2.20× | 0.50×, 0.44× (rounds 0.40-0.50×) |',
+    );
   });
 
   it('says so when no report has a default row that ran', () => {

@@ -16,7 +16,13 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BenchEvent, runBench } from '../../bench/run-bench.ts';
-import { type BenchParams, DEFAULT_BENCH_PARAMS, DEFAULT_ROW_BUDGET_S } from '../../core/bench/method.ts';
+import {
+  type BenchParams,
+  DEFAULT_BENCH_PARAMS,
+  DEFAULT_ROW_BUDGET_S,
+  DEFAULT_WARMUP_S,
+  MAX_WARMUP_RUNS,
+} from '../../core/bench/method.ts';
 import { toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
 import { BENCH_SCHEMA, type BenchReport, validateBenchReport } from '../../core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../core/bench/summary.ts';
@@ -33,9 +39,10 @@ Usage: edgetier bench <model-dir|hub-id>… [options]
 
 Measures how fast a model runs, llama-bench style: pp N (a prompt of exactly N synthetic tokens,
 prefilled; tokens/s = N / time to first token) and tg N (N tokens generated after a 1-token prompt,
-end-of-sequence ignored; tokens/s over the decode steps), mean ± sd over --reps runs after --warmup
-runs that are not counted. Also: time to first token, cold and warm load (download vs session
-init), peak memory, and the environment (CPU, OS, browser, WebGPU adapter, library versions).
+end-of-sequence ignored; tokens/s over the decode steps), mean ± sd over --reps runs after warm-up
+runs that are not counted. Every row streams (detokenises each token as it comes), as an app does.
+Also: time to first token, cold and warm load (download vs session init), peak memory, and the
+environment (CPU, OS, browser, WebGPU adapter, library versions).
 
 cpu runs onnxruntime-node in this process (the native ceiling); wasm and webgpu run edgetier's
 engine worker in headless Chromium. A configuration that cannot run becomes a row with its error.
@@ -48,20 +55,28 @@ Options:
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
   --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
-  --rounds N         Rows take turns N times (A B C A B C …), each turn with its share of --reps
-                     and its own warm-up, so that a machine whose speed drifts slows every row alike;
-                     the ratios are also given per round (default 1: each row runs all at once).
+  --warmup-s S       With --warmup 1 or more, keep warming up until the warm-up has taken S
+                     seconds, at most ${MAX_WARMUP_RUNS} runs (default ${DEFAULT_WARMUP_S}; 0 = exactly --warmup runs):
+                     a native row runs well under a second and needs more than one.
+  --rounds N         Rows take turns N times (A B C A B C …), each turn with --reps / N counted
+                     runs (--reps must be a multiple of N) and its own warm-up, so that a machine
+                     whose speed drifts slows every row alike; the ratios are also given per round
+                     (default 1: each row runs all at once).
   --row-budget S     Seconds one row's counted repetitions may take (default ${DEFAULT_ROW_BUDGET_S};
-                     0 = no budget). After the warm-up, a row whose --reps repetitions would take
-                     longer runs as many as fit, never fewer than 2; its note and n say so.
-  --baseline         Add stock transformers.js (pipeline('text-generation') with its defaults, same
-                     browser), native onnxruntime-node rows and edgetier's default WASM row; the
-                     report states edgetier's default WASM speed as ratios to both.
+                     0 = no budget). After the first round's warm-up, a row whose --reps repetitions
+                     would take longer runs as many as fit, the same number in every round, never
+                     fewer than 2 in all; its note and n say so.
+  --baseline         Add stock transformers.js twice (pipeline('text-generation') in the same
+                     browser: with its defaults, and with ORT's numThreads set to the threads of
+                     edgetier's default row), native onnxruntime-node rows and edgetier's default
+                     WASM row; the report states the default row's ratio to each stock row, to
+                     native on the same file and to native's fastest row for pp and tg separately.
   --json | --md | --csv  What to print on stdout (default --md).
   --out DIR          Also write bench.json, bench.md, bench.csv and bench.svg into DIR.
   --summary          Run nothing: read the given bench.json files (or folders holding one) and
-                     print one Markdown table of edgetier's default WASM row against stock
-                     transformers.js and native's fastest row, one line per model.
+                     print one Markdown table, one line per model, of edgetier's default WASM row
+                     against stock transformers.js (same threads, defaults), native on the same
+                     file, and native's fastest pp row and fastest tg row.
   --verbose          Print stack traces on errors.
 
 The JSON schema (edgetier-bench/1) is documented in bench/README.md.
@@ -177,6 +192,7 @@ export const benchCommand: Command = {
       tg: { type: 'string' },
       reps: { type: 'string' },
       warmup: { type: 'string' },
+      'warmup-s': { type: 'string' },
       rounds: { type: 'string' },
       'row-budget': { type: 'string' },
       baseline: { type: 'boolean', default: false },
@@ -208,6 +224,7 @@ export const benchCommand: Command = {
       tg: parseIntegerOption('tg', values.tg, DEFAULT_BENCH_PARAMS.tg),
       reps: parseIntegerOption('reps', values.reps, DEFAULT_BENCH_PARAMS.reps),
       warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
+      warmup_s: parseIntegerOption('warmup-s', values['warmup-s'], DEFAULT_WARMUP_S),
     };
     const rounds = parseIntegerOption('rounds', values.rounds, 1);
     // One round is the plain method: its reports stay as they were.
@@ -218,6 +235,11 @@ export const benchCommand: Command = {
       throw new EdgetierError(
         'usage',
         `--rounds must be between 1 and --reps (${params.reps}): each round runs at least one repetition.`,
+      );
+    if (params.reps % rounds !== 0)
+      throw new EdgetierError(
+        'usage',
+        `--reps (${params.reps}) must be a multiple of --rounds (${rounds}): every round runs the same repetitions.`,
       );
     if (params.pp === 0 && params.tg === 0)
       throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');

@@ -7,16 +7,21 @@
  *   an empty KV cache; tokens/s = N / time to first token (the prefill plus one sampling step).
  * - `tg N`: after a 1-token prompt, N + 1 tokens are generated with EOS ignored; tokens/s = N /
  *   time from the first to the last token (N decode steps, the prefill excluded).
- * - Each of `warmup` runs first (not counted), then `reps` counted runs; mean ± sample sd.
- * - Row budget: when one repetition (pp + tg), timed on the last warm-up run (or on the first counted
- *   run when there is no warm-up), says `reps` of them would exceed the budget, fewer are run (never
- *   fewer than 2, so there is still an sd); the stats carry the actual n and the row a note.
+ * - Each of `warmup` runs first (not counted), then the counted runs; mean ± sample sd.
+ * - Rounds (`rounds` > 1; `reps` must be a multiple of it): the rows take turns, A B C A B C …, each
+ *   turn loading warm, running the warm-up and then its counted repetitions, so that a machine whose
+ *   speed drifts over minutes slows every row alike instead of whichever ran then; a row's rounds are
+ *   merged in order (mergeRounds) and ratios can be read per round.
+ * - Every row runs the same number of repetitions in every round, fixed before its first counted run
+ *   (repsPerRound): `reps / rounds`, or fewer under the row budget. So a row's mean weighs every
+ *   round alike (the mean of all values is the mean of the round means): a budget decided round by
+ *   round would cut a row's slow rounds only and bias its mean upward.
+ * - Row budget: when one repetition (pp + tg), timed on the last warm-up run of the first round (or
+ *   on its first counted run when there is no warm-up), says `reps` of them would exceed the budget,
+ *   fewer are run, the same count in every round (never fewer than 1 per round nor 2 in all, so there
+ *   is still an sd); the stats carry the actual n and the row a note.
  * - Load: cold = the first load (download or cache fill, then session init), warm = a second load
  *   of the same files right after unloading.
- * - Rounds (`rounds` > 1): the rows take turns, A B C A B C …, each turn loading warm, running the
- *   warm-up and its share of the repetitions (repsByRound), so that a machine whose speed drifts over
- *   minutes slows every row alike instead of whichever ran then; a row's rounds are merged in order
- *   (mergeRounds) and ratios can be read per round.
  *
  * Pure: an engine comes in through the BenchTarget interface; no Node or DOM API here.
  */
@@ -32,11 +37,31 @@ export interface BenchParams {
   reps: number;
   /** Uncounted runs before the counted ones (in every round). */
   warmup: number;
-  /** Turns the rows take, each with its share of `reps`; absent: 1 (each row runs all at once). */
+  /**
+   * With `warmup` >= 1: more warm-up runs until the warm-up has taken this many seconds (at most
+   * MAX_WARMUP_RUNS runs), in every round; absent or 0: exactly `warmup` runs. snake_case: the
+   * params are written to the report as they are.
+   */
+  warmup_s?: number;
+  /**
+   * Turns the rows take, each with `reps / rounds` of the repetitions (`reps` must be a multiple);
+   * absent: 1 (each row runs all at once).
+   */
   rounds?: number;
 }
 
 export const DEFAULT_BENCH_PARAMS: Readonly<BenchParams> = { pp: 128, tg: 64, reps: 5, warmup: 1 };
+
+/**
+ * Seconds of warm-up every row gets at least (`edgetier bench --warmup-s`). One warm-up run is a
+ * second or more for a browser row but a fraction of one for a native row, whose prefill was seen
+ * still rising across rounds with one warm-up each (native q4, 135M twin: 180 → 238 → 376 tok/s);
+ * a time floor gives a fast row several runs at little cost and a slow one just `warmup`.
+ */
+export const DEFAULT_WARMUP_S = 2;
+
+/** The most warm-up runs `warmup_s` adds up to (a native row runs many a second). */
+export const MAX_WARMUP_RUNS = 20;
 
 /** Keeps a slow row (q4 on WASM decodes at 1-2 tok/s on a 2-core machine) within minutes. */
 export const DEFAULT_ROW_BUDGET_S = 60;
@@ -44,8 +69,9 @@ export const DEFAULT_ROW_BUDGET_S = 60;
 /** The report note that states the row budget (CLI and app alike). */
 export function rowBudgetNote(budgetS: number, reps: number): string {
   return (
-    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run, ` +
-    `means ${reps} repetitions would take longer runs fewer (at least 2); its note and n say how many.`
+    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run of its ` +
+    `first round, means ${reps} repetitions would take longer runs fewer, the same number in every ` +
+    `round (at least 2 in all); its note and n say how many.`
   );
 }
 
@@ -85,6 +111,12 @@ export interface ConfigMeasurement {
   note: string | null;
   /** Counted repetitions per round, in order (mergeRounds sets it); absent: one round. */
   repsByRound?: number[];
+  /** The counted repetitions this turn ran: what every later round of the row runs too. */
+  repsPerRound: number;
+  /** Uncounted warm-up runs this turn ran (at least `warmup`; more under `warmup_s`). */
+  warmupRuns: number;
+  /** Warm-up runs per round, in order (mergeRounds sets it); absent: one round. */
+  warmupRunsByRound?: number[];
 }
 
 export interface MeasureOptions {
@@ -92,33 +124,40 @@ export interface MeasureOptions {
   rowBudgetMs?: number;
   /** A later round: load warm only (the first round measured the cold load, reported as such). */
   warmOnly?: boolean;
+  /**
+   * The row's repetitions per round, decided by its first round (repsPerRound of that measurement);
+   * absent: this is the first round, which decides it.
+   */
+  repsPerRound?: number;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
 }
 
 /**
- * How many counted repetitions fit the row budget, given one repetition's time: `reps` when they
- * all fit (or there is no budget), otherwise as many as fit, but never fewer than 2 (an sd needs
- * two values) nor more than `reps`.
+ * Counted repetitions a row runs in each round, given one repetition's time, decided once before
+ * the row's first counted run: `reps / rounds` when all `reps` fit the budget (or there is no
+ * budget), otherwise as many per round as fit, the same in every round, but never fewer than 1 per
+ * round nor 2 in all (an sd needs two values).
  */
-export function repsWithinBudget(reps: number, repMs: number, budgetMs: number): number {
-  if (!(budgetMs > 0) || !(repMs > 0) || reps * repMs <= budgetMs) return reps;
-  return Math.min(reps, Math.max(2, Math.floor(budgetMs / repMs)));
+export function repsPerRound(reps: number, rounds: number, repMs: number, budgetMs: number): number {
+  if (!Number.isInteger(reps / rounds)) {
+    throw new Error(`reps (${reps}) must be a multiple of rounds (${rounds}): every round runs as many.`);
+  }
+  const share = reps / rounds;
+  if (!(budgetMs > 0) || !(repMs > 0) || reps * repMs <= budgetMs) return share;
+  const fit = Math.floor(budgetMs / repMs / rounds);
+  return Math.min(share, Math.max(Math.ceil(2 / rounds), fit));
 }
 
 /** The row note for a budget-cut row: "2 of 5 repetitions: row budget 60 s (one took ~48 s)". */
-export function budgetNote(ran: number, reps: number, budgetMs: number, repMs: number): string {
-  return `${ran} of ${reps} repetitions: row budget ${budgetMs / 1000} s (one took ~${Math.round(repMs / 1000)} s)`;
-}
-
-/** `reps` shared over `rounds` as evenly as possible, earlier rounds first: (5, 2) → [3, 2]. */
-export function repsByRound(reps: number, rounds: number): number[] {
-  return Array.from({ length: rounds }, (_, r) => Math.floor(reps / rounds) + (r < reps % rounds ? 1 : 0));
+export function budgetNote(ran: number, reps: number, budgetMs: number, repMs: number, rounds = 1): string {
+  const perRound = rounds > 1 ? ` (${ran / rounds} in each of ${rounds} rounds)` : '';
+  return `${ran} of ${reps} repetitions${perRound}: row budget ${budgetMs / 1000} s (one took ~${Math.round(repMs / 1000)} s)`;
 }
 
 /**
  * One row's rounds as one measurement: the repetitions in round order, the first round's loads (the
- * only cold one), the highest peak memory, and each round's budget note prefixed with its round.
+ * only cold one), the highest peak memory, and the notes (the first round's budget decision).
  */
 export function mergeRounds(parts: readonly ConfigMeasurement[]): ConfigMeasurement {
   const first = parts[0];
@@ -126,7 +165,7 @@ export function mergeRounds(parts: readonly ConfigMeasurement[]): ConfigMeasurem
   if (parts.length === 1) return first;
   const all = (pick: (m: ConfigMeasurement) => Summary) => summarize(parts.flatMap((m) => pick(m).values));
   const bytes = parts.map((m) => m.peakMemory.bytes).filter((b): b is number => b !== null);
-  const notes = parts.flatMap((m, r) => (m.note ? [`round ${r + 1}: ${m.note}`] : []));
+  const notes = [...new Set(parts.flatMap((m) => (m.note ? [m.note] : [])))];
   return {
     ppTokPerSec: all((m) => m.ppTokPerSec),
     tgTokPerSec: all((m) => m.tgTokPerSec),
@@ -142,6 +181,9 @@ export function mergeRounds(parts: readonly ConfigMeasurement[]): ConfigMeasurem
         : first.peakMemory,
     note: notes.length > 0 ? notes.join('; ') : null,
     repsByRound: parts.map((m) => Math.max(m.ppTokPerSec.n, m.tgTokPerSec.n)),
+    repsPerRound: first.repsPerRound,
+    warmupRuns: first.warmupRuns,
+    warmupRunsByRound: parts.map((m) => m.warmupRuns),
   };
 }
 
@@ -214,14 +256,14 @@ export async function measureConfig(
     const pp: number[] = [];
     const tg: number[] = [];
     const ttft: number[] = [];
-    let reps = params.reps;
+    const rounds = params.rounds ?? 1;
+    // Checks that reps is a multiple of rounds, whether or not this turn decides the count.
+    let reps = repsPerRound(params.reps, rounds, 0, 0);
+    const decided = options.repsPerRound;
+    if (decided !== undefined) reps = decided;
     let note: string | null = null;
-    // The run whose time estimates one counted repetition: the last warm-up, else the first rep.
-    const probe = Math.max(0, params.warmup - 1);
-    for (let i = 0; i < params.warmup + reps; i++) {
-      const warmup = i < params.warmup;
-      const rep = warmup ? i + 1 : i - params.warmup + 1;
-      const of = warmup ? params.warmup : reps;
+    /** One repetition (pp, then tg), counted or not; returns its wall time. */
+    const repetition = async (rep: number, of: number, warmup: boolean): Promise<number> => {
       const started = now();
       if (params.pp > 0) {
         onStep?.({ kind: 'run', test: 'pp', rep, of, warmup });
@@ -238,11 +280,30 @@ export async function measureConfig(
         const speed = tgTokPerSec(m, params.tg);
         if (!warmup) tg.push(speed);
       }
-      if (i === probe && budgetMs > 0) {
-        const repMs = now() - started;
-        reps = repsWithinBudget(params.reps, repMs, budgetMs);
-        if (reps < params.reps) note = budgetNote(reps, params.reps, budgetMs, repMs);
-      }
+      return now() - started;
+    };
+    const decide = (repMs: number) => {
+      if (!(budgetMs > 0) || decided !== undefined) return;
+      reps = repsPerRound(params.reps, rounds, repMs, budgetMs);
+      if (reps * rounds < params.reps) note = budgetNote(reps * rounds, params.reps, budgetMs, repMs, rounds);
+    };
+    // Warm-up: `warmup` runs, then (when warmup >= 1) more until the warm-up has taken warmup_s
+    // seconds, at most MAX_WARMUP_RUNS in all: a fast row (native: well under a second a run)
+    // gets several, a slow one just `warmup`.
+    const minWarmupMs = params.warmup > 0 ? (params.warmup_s ?? 0) * 1000 : 0;
+    let warmupRuns = 0;
+    let warmupMs = 0;
+    let lastWarmupMs = 0;
+    while (warmupRuns < params.warmup || (warmupMs < minWarmupMs && warmupRuns < MAX_WARMUP_RUNS)) {
+      warmupRuns++;
+      lastWarmupMs = await repetition(warmupRuns, Math.max(params.warmup, warmupRuns), true);
+      warmupMs += lastWarmupMs;
+    }
+    // The run whose time estimates one counted repetition: the last warm-up, else the first rep.
+    if (warmupRuns > 0) decide(lastWarmupMs);
+    for (let rep = 1; rep <= reps; rep++) {
+      const ms = await repetition(rep, reps, false);
+      if (rep === 1 && warmupRuns === 0) decide(ms);
     }
     const peakMemory = await target.peakMemory();
     return {
@@ -253,8 +314,67 @@ export async function measureConfig(
       warmLoad,
       peakMemory,
       note,
+      repsPerRound: reps,
+      warmupRuns,
     };
   } finally {
     await target.unload().catch(() => undefined);
   }
+}
+
+/** One row of a run in rounds: opens a fresh target for each of its turns. */
+export interface RoundsRow {
+  open(): Promise<BenchTarget>;
+  vocabSize: number;
+}
+
+export interface RoundsHooks {
+  /** A row's turn starts (row index, round index, both from 0). */
+  onTurn?(row: number, round: number): void;
+  onStep?(row: number, round: number, step: BenchStep): void;
+  /** A row is done: all its rounds merged, or the error that stopped it (it runs no later turn). */
+  onDone?(row: number, round: number, outcome: ConfigMeasurement | { error: unknown }): void;
+}
+
+/**
+ * Runs the rows in rounds (A B C, A B C, …; one round is the plain row-by-row run). Each row's
+ * first turn decides its repetitions per round from the budget; its later turns run exactly that
+ * many, so every round weighs the same in its mean.
+ */
+export async function measureInRounds(
+  rows: readonly RoundsRow[],
+  params: BenchParams,
+  options: Pick<MeasureOptions, 'rowBudgetMs' | 'now'> = {},
+  hooks: RoundsHooks = {},
+): Promise<(ConfigMeasurement | { error: unknown })[]> {
+  const rounds = params.rounds ?? 1;
+  repsPerRound(params.reps, rounds, 0, 0);
+  const parts: ConfigMeasurement[][] = rows.map(() => []);
+  const outcomes: (ConfigMeasurement | { error: unknown })[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, row] of rows.entries()) {
+      if (outcomes[i]) continue;
+      hooks.onTurn?.(i, round);
+      const decided = parts[i]![0]?.repsPerRound;
+      try {
+        const target = await row.open();
+        parts[i]!.push(
+          await measureConfig(target, params, row.vocabSize, (step) => hooks.onStep?.(i, round, step), {
+            ...options,
+            warmOnly: round > 0,
+            ...(decided === undefined ? {} : { repsPerRound: decided }),
+          }),
+        );
+      } catch (error) {
+        outcomes[i] = { error };
+        hooks.onDone?.(i, round, outcomes[i]!);
+        continue;
+      }
+      if (round === rounds - 1) {
+        outcomes[i] = mergeRounds(parts[i]!);
+        hooks.onDone?.(i, round, outcomes[i]!);
+      }
+    }
+  }
+  return outcomes;
 }

@@ -3,7 +3,7 @@
  * chart. Pure string building, no Node or DOM API: the CLI writes the files, the app shows and
  * downloads the same text.
  */
-import { type BenchReport, type BenchRow, type BenchStats, rowLabel } from './schema.ts';
+import { type BenchReport, type BenchRow, type BenchStats, rowLabel, stockSetup } from './schema.ts';
 import { median } from './stats.ts';
 
 function fixed(value: number, digits: number): string {
@@ -50,9 +50,13 @@ function environmentLines(report: BenchReport): string[] {
 }
 
 /** "; tg by round: 1.41×, 1.52×, 1.47× (median 1.47×)", or nothing without rounds. */
-function byRound(ratios: number[] | null | undefined): string {
+function byRound(metric: 'pp' | 'tg', ratios: number[] | null | undefined): string {
   if (!ratios || ratios.length < 2) return '';
-  return `; tg by round: ${ratios.map((r) => `${fixed(r, 2)}×`).join(', ')} (median ${fixed(median(ratios), 2)}×)`;
+  return `; ${metric} by round: ${ratios.map((r) => `${fixed(r, 2)}×`).join(', ')} (median ${fixed(median(ratios), 2)}×)`;
+}
+
+function times(value: number | null): string {
+  return value === null ? '—' : `${fixed(value, 2)}×`;
 }
 
 export function toMarkdown(report: BenchReport): string {
@@ -60,7 +64,8 @@ export function toMarkdown(report: BenchReport): string {
   const rounds = report.params.rounds ?? 1;
   const method =
     rounds > 1
-      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} warm-up per row and round), mean ± sd.`
+      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} warm-up per row and round; ` +
+        `every row runs the same repetitions in every round), mean ± sd.`
       : `${reps} repetitions after ${warmup} warm-up, mean ± sd.`;
   const header = [
     'model',
@@ -94,7 +99,7 @@ export function toMarkdown(report: BenchReport): string {
     lines.push(
       `| ${[
         row.model,
-        row.engine,
+        stockSetup(row) ? `${row.engine} (${stockSetup(row)})` : row.engine,
         row.device,
         row.dtype,
         row.threads > 0 ? String(row.threads) : 'auto',
@@ -113,9 +118,14 @@ export function toMarkdown(report: BenchReport): string {
   if (report.ratios.length > 0) {
     lines.push('', '## Ratios', '');
     for (const r of report.ratios) {
+      // A ratio against native's fastest row states one metric only: the other is another row's.
+      const metrics = [r.pp === null && r.label.endsWith('(tg only)') ? '' : `pp ${times(r.pp)}`]
+        .concat(r.tg === null && r.label.endsWith('(pp only)') ? '' : `tg ${times(r.tg)}`)
+        .filter(Boolean)
+        .join(', ');
       lines.push(
-        `- ${r.label}: pp ${r.pp === null ? '—' : `${fixed(r.pp, 2)}×`}, tg ${r.tg === null ? '—' : `${fixed(r.tg, 2)}×`} ` +
-          `(${r.numerator} against ${r.denominator})${byRound(r.tg_by_round)}`,
+        `- ${r.label}: ${metrics} (${r.numerator} against ${r.denominator})` +
+          `${byRound('pp', r.pp_by_round)}${byRound('tg', r.tg_by_round)}`,
       );
     }
   }
@@ -144,6 +154,7 @@ const CSV_HEADER = [
   'load_warm_ms',
   'peak_memory_bytes',
   'error',
+  'setup',
 ];
 
 function csvField(value: string | number | boolean | null | undefined): string {
@@ -176,6 +187,7 @@ export function toCsv(report: BenchReport): string {
       r.load?.warm_ms,
       r.peak_memory_bytes,
       r.error ? `${r.error.code}: ${r.error.message}` : null,
+      stockSetup(r),
     ]
       .map(csvField)
       .join(','),
@@ -210,7 +222,7 @@ export function toSvg(report: BenchReport): string {
     // a11y lint) find it.
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11"><title>edgetier bench: tokens/s per configuration</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="8" y="16" font-size="13" font-weight="bold">${escapeXml(`edgetier bench: mean ± sd over ${report.params.reps} reps`)}</text>`,
+    `<text x="8" y="16" font-size="13" font-weight="bold">${escapeXml(`edgetier bench: mean ± sd over up to ${report.params.reps} reps (n per row in bench.md)`)}</text>`,
   ];
   report.rows.forEach((row, i) => {
     const y = top + i * rowHeight;

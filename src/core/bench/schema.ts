@@ -13,10 +13,12 @@ export const BENCH_SCHEMA = 'edgetier-bench/1';
 export type BenchEngine =
   /** edgetier's engine: the worker (wasm/webgpu) or NodeEngine (cpu). */
   | 'edgetier'
-  /** Stock @huggingface/transformers `pipeline('text-generation')` with its defaults, same browser. */
+  /** Stock @huggingface/transformers `pipeline('text-generation')`, same browser (see BenchRow.setup). */
   | 'transformers.js'
   /** onnxruntime-node on the same model file, through edgetier's NodeEngine: the native ceiling. */
   | 'native';
+
+export type StockSetup = 'defaults' | 'same threads';
 
 export interface BenchStats {
   mean: number;
@@ -40,8 +42,18 @@ export interface BenchRow {
   device: 'cpu' | 'wasm' | 'webgpu';
   /** The dtype asked for ('default' for the stock baseline before it reports one). */
   dtype: string;
-  /** Threads asked for; 0 means the runtime's own choice. */
+  /**
+   * Threads the row ran with (the stock rows: what ORT reported after loading); 0 means the
+   * runtime's own choice, not reported.
+   */
   threads: number;
+  /**
+   * Stock transformers.js rows only: `defaults` (everything as a visitor gets it, ORT's own thread
+   * count included) or `same threads` (the one change: ORT's numThreads = the threads of edgetier's
+   * default row). Absent on other rows, and in reports written before it existed, whose one stock
+   * row is `defaults`.
+   */
+  setup?: StockSetup;
   /** ORT build: 'jspi' | 'wasm' | 'webgpu' (asyncify) in the browser, 'onnxruntime-node' natively. */
   ort_build: string;
   /** This row is edgetier's default WASM configuration (what the backend planner picks). */
@@ -66,6 +78,11 @@ export interface BenchRow {
    * in order (the values are in round order). Absent: one round.
    */
   reps_by_round?: number[];
+  /**
+   * Uncounted warm-up runs per round, in order (one entry without rounds): at least params.warmup,
+   * more under params.warmup_s. Absent in reports written before it existed.
+   */
+  warmup_runs?: number[];
 }
 
 export interface BenchWebGpu {
@@ -119,10 +136,12 @@ export interface BenchModel {
 }
 
 export interface BenchRatio {
-  /** e.g. "edgetier default wasm / stock transformers.js". */
+  /** e.g. "edgetier default wasm / stock transformers.js, same threads": names the denominator. */
   label: string;
   numerator: string;
+  /** The denominator row (rowLabel). */
   denominator: string;
+  /** null where the metric is not compared against this row (see the label) or was not measured. */
   pp: number | null;
   tg: number | null;
   /**
@@ -164,6 +183,7 @@ export function toLoad(cold: LoadTiming, warm: LoadTiming): BenchLoad {
 
 export type RowKey = Pick<BenchRow, 'model' | 'engine' | 'device' | 'dtype' | 'threads' | 'ort_build'> & {
   is_default?: boolean;
+  setup?: StockSetup;
 };
 
 /** A row from a measurement or an error. */
@@ -196,12 +216,19 @@ export function benchRow(
     error: null,
     note: outcome.note,
     ...(outcome.repsByRound ? { reps_by_round: outcome.repsByRound } : {}),
+    warmup_runs: outcome.warmupRunsByRound ?? [outcome.warmupRuns],
   };
 }
 
-/** A short human label for a row: "edgetier wasm q8 2t (jspi)". */
+/** The setup of a stock row: `defaults` where a report written before `setup` existed has none. */
+export function stockSetup(row: BenchRow): StockSetup | null {
+  return row.engine === 'transformers.js' ? (row.setup ?? 'defaults') : null;
+}
+
+/** A short human label for a row: "edgetier wasm q8 2t (jspi)", "stock transformers.js (same threads) …". */
 export function rowLabel(row: BenchRow): string {
-  const engine = row.engine === 'transformers.js' ? 'stock transformers.js' : row.engine;
+  const setup = stockSetup(row);
+  const engine = setup ? `stock transformers.js (${setup})` : row.engine;
   const threads = row.threads > 0 ? `${row.threads}t` : 'auto-threads';
   return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})`;
 }
@@ -237,13 +264,29 @@ export function roundRatios(
   return ratios.every(Number.isFinite) ? ratios : null;
 }
 
-/** The rows a report compares for one model: edgetier's default WASM row, the stock row, native's fastest. */
+/** The rows a report compares for one model, each ratio's denominator. */
 export interface ComparedRows {
   model: string;
+  /** edgetier's default WASM row. */
   edge: BenchRow;
-  stock: BenchRow | undefined;
-  /** The cpu row with the highest mean tg tok/s. */
-  native: BenchRow | undefined;
+  /** Stock transformers.js at ORT's numThreads = the default row's threads. */
+  stockSameThreads: BenchRow | undefined;
+  /** Stock transformers.js as a visitor gets it (ORT's own thread count). */
+  stockDefaults: BenchRow | undefined;
+  /** The native row on the same file (same dtype), at the default row's threads where there is one. */
+  nativeSameDtype: BenchRow | undefined;
+  /** The native row with the highest mean pp tok/s, and the one with the highest tg tok/s. */
+  nativeFastestPp: BenchRow | undefined;
+  nativeFastestTg: BenchRow | undefined;
+}
+
+function fastest(rows: readonly BenchRow[], pick: (r: BenchRow) => BenchStats | null): BenchRow | undefined {
+  return rows
+    .filter((r) => pick(r) !== null)
+    .reduce<BenchRow | undefined>(
+      (best, r) => (!best || pick(r)!.mean > pick(best)!.mean ? r : best),
+      undefined,
+    );
 }
 
 /** One entry per edgetier default WASM row that ran (without an error). */
@@ -252,39 +295,54 @@ export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
     .filter((r) => r.is_default && r.engine === 'edgetier' && !r.error)
     .map((edge) => {
       const sameModel = rows.filter((r) => r.model === edge.model && !r.error);
+      const native = sameModel.filter((r) => r.engine === 'native');
+      const sameFile = native.filter((r) => r.dtype === edge.dtype);
       return {
         model: edge.model,
         edge,
-        stock: sameModel.find((r) => r.engine === 'transformers.js'),
-        native: sameModel
-          .filter((r) => r.device === 'cpu')
-          .sort((a, b) => (b.tg_tok_s?.mean ?? 0) - (a.tg_tok_s?.mean ?? 0))[0],
+        stockSameThreads: sameModel.find((r) => stockSetup(r) === 'same threads'),
+        stockDefaults: sameModel.find((r) => stockSetup(r) === 'defaults'),
+        nativeSameDtype:
+          sameFile.find((r) => r.threads === edge.threads) ?? fastest(sameFile, (r) => r.tg_tok_s),
+        nativeFastestPp: fastest(native, (r) => r.pp_tok_s),
+        nativeFastestTg: fastest(native, (r) => r.tg_tok_s),
       };
     });
 }
 
+/** The labels of the ratios, in the order a report states them; each names its denominator. */
+export const RATIO_LABELS = {
+  stockSameThreads: 'edgetier default wasm / stock transformers.js, same threads',
+  stockDefaults: 'edgetier default wasm / stock transformers.js, defaults',
+  nativeSameDtype: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+  nativeFastestPp: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+  nativeFastestTg: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+} as const;
+
 /**
- * edgetier's default WASM row against the stock transformers.js row and against the fastest native
- * row (by tg) of the same model: the ratios the report states.
+ * edgetier's default WASM row against each denominator of the same model: stock transformers.js at
+ * the same threads and at its defaults, native on the same file (pp and tg), and native's fastest row
+ * for each metric separately (pp against the fastest pp row, tg against the fastest tg row).
  */
 export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
   const out: BenchRatio[] = [];
-  for (const { edge, stock, native } of comparedRows(rows)) {
-    for (const [name, other] of [
-      ['stock transformers.js', stock],
-      ['native onnxruntime-node (fastest cpu row)', native],
-    ] as const) {
+  for (const compared of comparedRows(rows)) {
+    const { edge } = compared;
+    for (const key of Object.keys(RATIO_LABELS) as (keyof typeof RATIO_LABELS)[]) {
+      const other = compared[key];
       if (!other) continue;
+      const pp = key !== 'nativeFastestTg';
+      const tg = key !== 'nativeFastestPp';
       out.push({
-        label: `edgetier default wasm / ${name}`,
+        label: RATIO_LABELS[key],
         numerator: rowLabel(edge),
         denominator: rowLabel(other),
-        pp: statsRatio(edge.pp_tok_s, other.pp_tok_s),
-        tg: statsRatio(edge.tg_tok_s, other.tg_tok_s),
+        pp: pp ? statsRatio(edge.pp_tok_s, other.pp_tok_s) : null,
+        tg: tg ? statsRatio(edge.tg_tok_s, other.tg_tok_s) : null,
         ...(edge.reps_by_round
           ? {
-              pp_by_round: roundRatios(edge, other, (r) => r.pp_tok_s),
-              tg_by_round: roundRatios(edge, other, (r) => r.tg_tok_s),
+              pp_by_round: pp ? roundRatios(edge, other, (r) => r.pp_tok_s) : null,
+              tg_by_round: tg ? roundRatios(edge, other, (r) => r.tg_tok_s) : null,
             }
           : {}),
       });
@@ -314,6 +372,12 @@ export function validateBenchReport(value: unknown): string[] {
     !(Number.isInteger(params.rounds) && Number(params.rounds) >= 1)
   )
     problems.push('params.rounds must be an integer of at least 1 when present');
+  if (
+    isObject(params) &&
+    params.warmup_s !== undefined &&
+    !(typeof params.warmup_s === 'number' && params.warmup_s >= 0)
+  )
+    problems.push('params.warmup_s must be a number of at least 0 when present');
   const env = value.environment;
   if (!isObject(env)) problems.push('environment must be an object');
   else {
@@ -333,6 +397,8 @@ export function validateBenchReport(value: unknown): string[] {
       if (typeof row[key] !== 'string') problems.push(`rows[${i}].${key} must be a string`);
     if (!Number.isInteger(row.threads)) problems.push(`rows[${i}].threads must be an integer`);
     if (typeof row.is_default !== 'boolean') problems.push(`rows[${i}].is_default must be a boolean`);
+    if (row.setup !== undefined && row.setup !== 'defaults' && row.setup !== 'same threads')
+      problems.push(`rows[${i}].setup must be "defaults" or "same threads" when present`);
     const failed = row.error !== null;
     if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
       problems.push(`rows[${i}].error must be null or {code, message}`);

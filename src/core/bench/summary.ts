@@ -1,10 +1,18 @@
 /**
- * One table across many bench reports (typically one per model preset): per model, native's fastest
- * row, the stock transformers.js row and edgetier's default WASM row, with the ratios between them.
- * What `edgetier bench --summary` prints; pure, so it is tested on reports built in the test.
+ * One table across many bench reports (typically one per model preset): per model, edgetier's
+ * default WASM row against each denominator the report names — stock transformers.js at the same
+ * threads and at its defaults, native on the same file, native's fastest row per metric. What
+ * `edgetier bench --summary` prints; pure, so it is tested on reports built in the test.
  */
 import { formatStats } from './render.ts';
-import { type BenchReport, type BenchRow, comparedRows, roundRatios, statsRatio } from './schema.ts';
+import {
+  type BenchReport,
+  type BenchRow,
+  type BenchStats,
+  comparedRows,
+  roundRatios,
+  statsRatio,
+} from './schema.ts';
 
 function times(value: number | null): string {
   return value === null ? '—' : `${value.toFixed(2)}×`;
@@ -17,10 +25,28 @@ function tg(row: BenchRow | undefined): string {
 }
 
 /** " (rounds 1.33-1.61×)" for a report run in rounds; nothing otherwise. */
-function roundRange(edge: BenchRow, other: BenchRow | undefined): string {
-  const ratios = other ? roundRatios(edge, other, (r) => r.tg_tok_s) : null;
+function roundRange(
+  edge: BenchRow,
+  other: BenchRow | undefined,
+  pick: (r: BenchRow) => BenchStats | null,
+): string {
+  const ratios = other ? roundRatios(edge, other, pick) : null;
   if (!ratios || ratios.length < 2) return '';
   return ` (rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}×)`;
+}
+
+/** "1.06×, 1.11× (rounds 1.02-1.15×)": pp and tg against one row, tg's range over the rounds. */
+function both(edge: BenchRow, other: BenchRow | undefined): string {
+  const pp = statsRatio(edge.pp_tok_s, other?.pp_tok_s ?? null);
+  const tgRatio = statsRatio(edge.tg_tok_s, other?.tg_tok_s ?? null);
+  return `${times(pp)}, ${times(tgRatio)}${roundRange(edge, other, (r) => r.tg_tok_s)}`;
+}
+
+/** "0.41× (q8 2t)": one metric against the row that is fastest at it, which the cell names. */
+function one(edge: BenchRow, other: BenchRow | undefined, pick: (r: BenchRow) => BenchStats | null): string {
+  if (!other) return '—';
+  const threads = other.threads > 0 ? `${other.threads}t` : 'auto threads';
+  return `${times(statsRatio(pick(edge), pick(other)))} (${other.dtype} ${threads})`;
 }
 
 function ttft(row: BenchRow | undefined): string {
@@ -35,31 +61,40 @@ function modelCell(report: BenchReport, id: string): string {
 
 export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
   const lines = [
-    '| model | load avg at start | native fastest: tg tok/s | stock transformers.js: tg tok/s | edgetier default: tg tok/s | default / stock: pp, tg | default / native fastest: pp, tg | TTFT ms (pp N): default, stock |',
-    '| --- | ---: | --- | --- | --- | ---: | ---: | ---: |',
+    '| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | TTFT ms (pp N): default, stock same threads, stock defaults |',
+    '| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   let lowest: { ratio: number; model: string } | null = null;
   for (const report of reports) {
     const load = report.environment.load_average?.[0];
-    for (const { model, edge, stock, native } of comparedRows(report.rows)) {
-      const stockTg = statsRatio(edge.tg_tok_s, stock?.tg_tok_s ?? null);
-      if (stockTg !== null && (lowest === null || stockTg < lowest.ratio)) lowest = { ratio: stockTg, model };
+    for (const c of comparedRows(report.rows)) {
+      const { edge } = c;
+      const headline = statsRatio(edge.tg_tok_s, c.stockSameThreads?.tg_tok_s ?? null);
+      if (headline !== null && (lowest === null || headline < lowest.ratio))
+        lowest = { ratio: headline, model: c.model };
       const cells = [
-        modelCell(report, model),
+        modelCell(report, c.model),
         load === undefined ? '—' : load.toFixed(2),
-        tg(native),
-        tg(stock),
         tg(edge),
-        `${times(statsRatio(edge.pp_tok_s, stock?.pp_tok_s ?? null))}, ${times(stockTg)}${roundRange(edge, stock)}`,
-        `${times(statsRatio(edge.pp_tok_s, native?.pp_tok_s ?? null))}, ${times(statsRatio(edge.tg_tok_s, native?.tg_tok_s ?? null))}${roundRange(edge, native)}`,
-        `${ttft(edge)}, ${ttft(stock)} (pp ${report.params.pp})`,
+        tg(c.stockSameThreads),
+        tg(c.stockDefaults),
+        tg(c.nativeSameDtype),
+        both(edge, c.stockSameThreads),
+        both(edge, c.stockDefaults),
+        both(edge, c.nativeSameDtype),
+        one(edge, c.nativeFastestPp, (r) => r.pp_tok_s),
+        one(edge, c.nativeFastestTg, (r) => r.tg_tok_s),
+        `${ttft(edge)}, ${ttft(c.stockSameThreads)}, ${ttft(c.stockDefaults)} (pp ${report.params.pp})`,
       ];
       lines.push(`| ${cells.join(' | ')} |`);
     }
   }
   if (lines.length === 2) return 'No report holds an edgetier default WASM row that ran.\n';
   const footer = lowest
-    ? [``, `Lowest edgetier default / stock decode ratio: ${times(lowest.ratio)} (${lowest.model}).`]
+    ? [
+        ``,
+        `Lowest edgetier default / stock (same threads) decode ratio: ${times(lowest.ratio)} (${lowest.model}).`,
+      ]
     : [];
   return `${[...lines, ...footer].join('\n')}\n`;
 }

@@ -3,6 +3,8 @@
  * the visitor's own device through the page's engine (the WorkerEngine the app already uses), so a
  * JSON from here and one from the CLI can be compared row for row.
  */
+
+import type { BackendPlan, PlanOverride } from '../../../core/backend-plan.ts';
 import type { BenchParams, BenchStep, BenchTarget, PeakMemory } from '../../../core/bench/method.ts';
 import { DEFAULT_ROW_BUDGET_S, measureConfig, rowBudgetNote } from '../../../core/bench/method.ts';
 import {
@@ -24,6 +26,7 @@ import { isEdgetierError } from '../../../core/errors.ts';
 interface EngineExtras {
   capabilities?: () => Promise<Capabilities>;
   memory?: () => Promise<MemoryStats>;
+  plan?: (source: ModelSource, override?: PlanOverride) => Promise<BackendPlan>;
 }
 
 export interface DeviceBenchConfig {
@@ -35,9 +38,42 @@ export interface DeviceBenchConfig {
   params: BenchParams;
   /** Seconds a row's counted repetitions may take (default DEFAULT_ROW_BUDGET_S; 0: no budget). */
   rowBudgetS?: number;
+  /** The model's files were in the browser cache before the run: its first load is not cold. */
+  cachedBefore?: boolean;
 }
 
-function target(engine: Engine & EngineExtras, source: ModelSource, config: DeviceBenchConfig): BenchTarget {
+/**
+ * What the backend planner would load for this model on this device (its first choice, with the
+ * visitor's own dtype choice as an override where they made one): the same configuration the app
+ * loads on its own and the CLI's default row. Falls back to `fallback` where the engine cannot plan.
+ */
+export async function plannedBenchConfig(
+  engine: Engine,
+  entry: CatalogEntry,
+  fallback: Pick<DeviceBenchConfig, 'device' | 'dtype'>,
+  override?: PlanOverride,
+): Promise<Pick<DeviceBenchConfig, 'device' | 'dtype' | 'threads'>> {
+  const plan = entry.source
+    ? await (engine as Engine & EngineExtras).plan?.(entry.source, override).catch(() => undefined)
+    : undefined;
+  const first = plan?.choices[0];
+  return first
+    ? { device: first.device, dtype: first.dtype, threads: first.threads }
+    : { ...fallback, threads: 0 };
+}
+
+/** The threads and ORT build a load reported: what the row records (a request may say 0). */
+interface Used {
+  threads: number | null;
+  build: string | null;
+}
+
+function target(
+  engine: Engine & EngineExtras,
+  source: ModelSource,
+  config: DeviceBenchConfig,
+  used: Used,
+): BenchTarget {
   const { device, dtype, threads } = config;
   return {
     async load() {
@@ -50,15 +86,18 @@ function target(engine: Engine & EngineExtras, source: ModelSource, config: Devi
         warmupBudgetMs: 0,
         ...(threads > 0 ? { threads } : {}),
       });
+      used.threads = info.threads;
+      used.build = 'build' in info && typeof info.build === 'string' ? info.build : null;
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     unload: () => engine.unload(),
     async generate(promptIds, newTokens) {
       await engine.resetConversation();
-      const result = await engine.generate({
-        promptIds,
-        sampling: { maxNewTokens: newTokens, ignoreEos: true },
-      });
+      // Streamed, as `edgetier bench` measures every row: each token is detokenised as it comes.
+      const result = await engine.generate(
+        { promptIds, sampling: { maxNewTokens: newTokens, ignoreEos: true } },
+        () => {},
+      );
       return result.metrics;
     },
     async peakMemory(): Promise<PeakMemory> {
@@ -121,16 +160,24 @@ export async function runDeviceBench(
     ort_build: config.device === 'webgpu' ? 'webgpu' : env.jspi ? 'jspi' : 'wasm',
   };
   let row: ReturnType<typeof benchRow>;
+  const used: Used = { threads: null, build: null };
   try {
     // Ids below 256 exist in any vocabulary, for models whose shape the catalog does not know.
     const measured = await measureConfig(
-      target(extras, entry.source, config),
+      target(extras, entry.source, config, used),
       config.params,
       entry.shape?.vocabSize ?? 256,
       onStep,
       { rowBudgetMs: rowBudgetS * 1000 },
     );
-    row = benchRow(key, measured);
+    row = benchRow(
+      {
+        ...key,
+        ...(used.threads ? { threads: used.threads } : {}),
+        ...(used.build ? { ort_build: used.build } : {}),
+      },
+      measured,
+    );
   } catch (error) {
     row = benchRow(key, {
       code: isEdgetierError(error) ? error.code : 'internal',
@@ -154,7 +201,9 @@ export async function runDeviceBench(
     rows: [row],
     ratios: computeRatios([row]),
     notes: [
-      'Run in the app on the visitor’s device. Cold load: the first load of this run (files may come from the browser cache if downloaded before).',
+      config.cachedBefore
+        ? 'Run in the app on the visitor’s device. The model was in the browser cache before the run, so both loads read it from there: load.cold_ms is the first load of this run, not a cold one.'
+        : 'Run in the app on the visitor’s device. The first load (load.cold_ms) downloaded the model: a cold load.',
       ...(rowBudgetS > 0 ? [rowBudgetNote(rowBudgetS, config.params.reps)] : []),
     ],
   };

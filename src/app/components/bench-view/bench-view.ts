@@ -15,12 +15,15 @@ import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
-import { runDeviceBench } from './bench-runner.ts';
+import { plannedBenchConfig, runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
 
-/** The view benchmarks one row, so it has no use for rounds (rows taking turns). */
+/**
+ * The view benchmarks one row, so it has no use for rounds (rows taking turns); warm-up is the
+ * plain count a visitor sets.
+ */
 const PARAM_FIELDS: {
-  key: Exclude<keyof BenchParams, 'rounds'>;
+  key: Exclude<keyof BenchParams, 'rounds' | 'warmup_s'>;
   label: string;
   min: number;
   max: number;
@@ -32,7 +35,8 @@ const PARAM_FIELDS: {
 ];
 
 function describeStep(step: BenchStep): string {
-  if (step.kind === 'load') return step.cold ? 'First (cold) load…' : 'Second (warm) load…';
+  // The app never empties the visitor's cache, so its first load is cold only when nothing was cached.
+  if (step.kind === 'load') return step.cold ? 'First load…' : 'Second load…';
   return `${step.test} ${step.warmup ? 'warm-up' : 'run'} ${step.rep} of ${step.of}…`;
 }
 
@@ -55,6 +59,7 @@ export class EtBenchView extends LitElement {
     step: { state: true },
     report: { state: true },
     copied: { state: true },
+    cachedBefore: { state: true },
   };
 
   declare app: AppState | undefined;
@@ -64,6 +69,8 @@ export class EtBenchView extends LitElement {
   declare step: string;
   declare report: BenchReport | null;
   declare copied: boolean;
+  /** The model was in the browser cache when the run started: its first load was not cold. */
+  declare cachedBefore: boolean;
   #subscribed = false;
 
   constructor() {
@@ -74,6 +81,7 @@ export class EtBenchView extends LitElement {
     this.step = '';
     this.report = null;
     this.copied = false;
+    this.cachedBefore = false;
   }
 
   override willUpdate(changed: Map<string, unknown>): void {
@@ -110,20 +118,25 @@ export class EtBenchView extends LitElement {
         : DEFAULT_BENCH_PARAMS[f.key];
     }
     this.params = params;
-    const dtype = app.dtypeFor(entry) as Dtype;
-    const device = app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm';
     const wasLoaded = app.entry(app.state.loadedKey);
+    const cachedBefore = app.isCached(entry) !== undefined;
+    this.cachedBefore = cachedBefore;
     this.running = true;
     this.report = null;
     this.copied = false;
     try {
-      this.report = await runDeviceBench(
-        app.localEngine(),
-        { entry, device, dtype, threads: 0, params },
-        (step) => {
-          this.step = describeStep(step);
-        },
+      const engine = app.localEngine();
+      // What the backend planner picks (the visitor's own dtype choice first, where they made one).
+      const chosen = app.state.dtypes[entry.key] as Dtype | undefined;
+      const planned = await plannedBenchConfig(
+        engine,
+        entry,
+        { device: app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm', dtype: app.dtypeFor(entry) },
+        chosen ? { dtype: chosen } : undefined,
       );
+      this.report = await runDeviceBench(engine, { entry, ...planned, params, cachedBefore }, (step) => {
+        this.step = describeStep(step);
+      });
     } finally {
       this.running = false;
       this.step = '';
@@ -142,23 +155,31 @@ export class EtBenchView extends LitElement {
   }
 
   private renderTable(report: BenchReport) {
-    const { pp, tg } = report.params;
+    const { pp, tg, reps, warmup } = report.params;
+    const row = report.rows[0];
+    // The runs the row really counted: the row budget may have cut `reps`.
+    const n = row?.tg_tok_s?.n ?? row?.pp_tok_s?.n ?? 0;
     return html`<div class="table-wrap">
       <table>
         <caption>
-          Mean ± standard deviation over ${report.params.reps} runs, after ${report.params.warmup} warm-up
-          run(s) not counted.
+          Mean ± standard deviation over ${n} runs${n < reps ? ` (${reps} asked; the row budget cut the rest)` : ''},
+          after ${warmup} warm-up run(s) not counted. ${
+            this.cachedBefore
+              ? 'Both loads read the model from the browser cache.'
+              : 'The first load downloaded the model.'
+          }
         </caption>
         <thead>
           <tr>
             <th scope="col">Model</th>
             <th scope="col">Device</th>
             <th scope="col">dtype</th>
+            <th scope="col">Threads</th>
             <th scope="col">ORT build</th>
             <th scope="col">pp${pp} tok/s</th>
             <th scope="col">tg${tg} tok/s</th>
             <th scope="col">TTFT ms</th>
-            <th scope="col">Load cold / warm ms</th>
+            <th scope="col">Load first / second ms</th>
             <th scope="col">Peak MiB</th>
           </tr>
         </thead>
@@ -169,6 +190,7 @@ export class EtBenchView extends LitElement {
                 <th scope="row">${r.model}</th>
                 <td>${r.device}</td>
                 <td>${r.dtype}</td>
+                <td class="num">${r.threads > 0 ? r.threads : 'auto'}</td>
                 <td>${r.ort_build}</td>
                 ${
                   r.error
