@@ -17,6 +17,7 @@ import {
 import type { Dtype } from '../../core/dtypes.ts';
 import type { CachedModel, Engine, LoadInfo, LoadProgress } from '../../core/engine.ts';
 import { isEdgetierError } from '../../core/errors.ts';
+import { catalogKeyFor, offerFirst } from '../../core/site-config.ts';
 import type { AppServices } from '../services.ts';
 import { NetworkMonitor } from './network-monitor.ts';
 import type { SettingsStore } from './settings-store.ts';
@@ -100,6 +101,10 @@ export class AppState extends Store<AppStateData> {
     ]);
     this.set({ budget, serverEntries: entriesFromServer(server) });
     this.rebuildCatalog();
+    // A static build's default model: shown selected, loaded when the visitor asks.
+    const preset = this.services.site?.defaultModel;
+    const presetKey = preset ? catalogKeyFor(preset, new Set(this.state.catalog.map((e) => e.key))) : null;
+    if (presetKey && this.state.selectedKey === null) this.set({ selectedKey: presetKey });
     await this.refreshCached();
   }
 
@@ -209,10 +214,9 @@ export class AppState extends Store<AppStateData> {
   }
 
   private rebuildCatalog(): void {
-    const catalog = buildCatalog(
-      BUILTIN_MODELS,
-      this.state.serverEntries,
-      entriesFromTiers(this.settings.settings.tiers),
+    const catalog = offerFirst(
+      buildCatalog(BUILTIN_MODELS, this.state.serverEntries, entriesFromTiers(this.settings.settings.tiers)),
+      this.services.site?.offerFirst ?? [],
     );
     this.set({ catalog });
   }
