@@ -71,13 +71,19 @@ async function chatWithTiny(page: Page, text: string): Promise<string> {
   await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
   await viewLink(page, 'Chat').click();
   const box = page.getByRole('textbox', { name: 'Message', exact: true });
+  const answers = page.locator('et-chat-message').filter({ has: page.locator('article.assistant') });
+  const before = await answers.count();
   await box.fill(text);
   await box.press('Enter');
-  await page.getByRole('button', { name: 'Stop', exact: true }).waitFor();
+  // A tiny model may finish before a Stop button could be seen: wait for the answer's figures.
+  await expect.poll(() => answers.count(), { timeout: 60_000 }).toBe(before + 1);
+  const metrics = answers.last().getByTestId('message-metrics');
+  await expect
+    .poll(async () => ((await metrics.count()) > 0 ? metrics.textContent() : ''), { timeout: 60_000 })
+    .toMatch(/^\d+(\.\d)? tok\/s · TTFT \d+ ms · \d+ tokens · \d+ ms$/);
   await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 60_000 });
   await expect(page.getByTestId('tok-s').textContent()).resolves.toMatch(/^\d+(\.\d)? tok\/s$/);
-  const answer = page.locator('et-chat-message').filter({ has: page.locator('article.assistant') }).last();
-  return (await answer.getByTestId('message-metrics').textContent()) ?? '';
+  return (await metrics.textContent()) ?? '';
 }
 
 const isolated = (page: Page) => page.evaluate('crossOriginIsolated') as Promise<boolean>;
