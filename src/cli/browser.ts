@@ -26,7 +26,10 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<LaunchedBrowser> {
+/** `serviceWorkers: 'block'`: a browser where no service worker can start (tests of the fallbacks). */
+export async function launchChromium(
+  options: { webgpu?: boolean; serviceWorkers?: 'allow' | 'block' } = {},
+): Promise<LaunchedBrowser> {
   const profile = mkdtempSync(join(tmpdir(), 'edgetier-chromium-'));
   const args = [...CHROMIUM_ARGS, ...(options.webgpu ? ['--enable-unsafe-webgpu'] : [])];
   let context: BrowserContext;
@@ -35,6 +38,7 @@ export async function launchChromium(options: { webgpu?: boolean } = {}): Promis
       executablePath: CHROMIUM_PATH,
       headless: true,
       args,
+      serviceWorkers: options.serviceWorkers ?? 'allow',
     });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });

@@ -20,6 +20,8 @@ const bin = new URL('../../bin/edgetier.mjs', import.meta.url).pathname;
 let work: string;
 let modelsDir: string;
 let site: string;
+/** edgetier.config.json as the build wrote it, before the test edits it. */
+let writtenConfig: { version: number; offerFirst: string[]; defaultModel: string | null; tiers: unknown[] };
 
 function edgetierBuild(args: string[]): string {
   return execFileSync(process.execPath, [bin, 'build', ...args], { encoding: 'utf8' });
@@ -30,6 +32,12 @@ beforeAll(() => {
   modelsDir = synthTinyModels();
   site = join(work, 'site');
   edgetierBuild(['--out', site, '--models', modelsDir]);
+  // A presenter's edit after the build: a tier behind this host's /v1 (nothing answers there).
+  const configFile = join(site, 'edgetier.config.json');
+  const config = JSON.parse(readFileSync(configFile, 'utf8'));
+  writtenConfig = structuredClone(config);
+  config.tiers = [{ name: 'Proxy tier', baseUrl: '/v1', model: 'big' }];
+  writeFileSync(configFile, JSON.stringify(config));
 });
 
 afterAll(() => {
@@ -86,6 +94,12 @@ async function chatWithTiny(page: Page, text: string): Promise<string> {
   return (await metrics.textContent()) ?? '';
 }
 
+/** Threads of the loaded model's WASM runtime, and what the plan gives an isolated page here. */
+const loadedThreads = (page: Page) =>
+  page.evaluate(`document.querySelector('et-app').app.state.loadInfo.threads`) as Promise<number>;
+const isolatedThreads = (page: Page) =>
+  page.evaluate('Math.max(1, Math.min(4, navigator.hardwareConcurrency))') as Promise<number>;
+
 const isolated = (page: Page) => page.evaluate('crossOriginIsolated') as Promise<boolean>;
 const siteCaches = (page: Page) =>
   page.evaluate(`caches.keys().then((k) => k.filter((n) => n.startsWith('edgetier-site-')))`) as Promise<
@@ -103,7 +117,7 @@ describe('edgetier build', () => {
       ['tiny', 'models/tiny/', true],
     ]);
     expect(existsSync(join(site, 'models/tiny/onnx/model.onnx'))).toBe(true);
-    const config = JSON.parse(readFileSync(join(site, 'edgetier.config.json'), 'utf8'));
+    const config = writtenConfig;
     expect([config.version, config.offerFirst, config.defaultModel, config.tiers]).toEqual([1, ['tiny'], 'tiny', []]);
     const manifest = JSON.parse(readFileSync(join(site, 'manifest.webmanifest'), 'utf8'));
     expect(manifest.icons.map((i: { src: string }) => i.src)).toEqual(['icon-192.png', 'icon-512.png', 'favicon.svg']);
@@ -140,6 +154,7 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     await expect(page.getByTestId('site-notice').count()).resolves.toBe(0);
     await setSampling(page, 12);
     expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 12 tokens · /);
+    expect(await loadedThreads(page)).toBe(await isolatedThreads(page));
     expect(await siteCaches(page)).toEqual([`edgetier-site-${buildIdOf(site)}`]);
   });
 
@@ -148,10 +163,17 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     await browser.context.setOffline(true);
     try {
       await page.reload();
-      await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+      await viewLink(page, 'Chat').waitFor();
       expect(await isolated(page)).toBe(true);
+      // Conversations are still listed (they live in this browser).
+      await page.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: 'Hello', exact: true }).waitFor();
       await viewLink(page, 'Models').click();
       await page.getByRole('article', { name: 'tiny' }).locator('span.badge', { hasText: /^Cached$/ }).waitFor();
+      // The configured tier cannot be reached: it says so, and the page goes on working.
+      await page.getByLabel('Model', { exact: true }).selectOption('remote:site-proxy-tier');
+      await expect(page.getByRole('alert').first().textContent()).resolves.toMatch(
+        /^Could not reach http:\/\/127\.0\.0\.1:\d+\/v1\/models \(Failed to fetch\)\. Check that the server is running/,
+      );
       expect(await chatWithTiny(page, 'Offline hello')).toMatch(/ · 12 tokens · /);
     } finally {
       await browser.context.setOffline(false);
@@ -175,12 +197,12 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     // The reload finds the new sw.js; it installs the whole new shell, takes over, and the page
     // reloads itself once into the new version (documented in README, Deploy).
     await expect.poll(marker, { timeout: 60_000 }).toBe('v2');
-    await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+    await viewLink(page, 'Chat').waitFor();
     expect(await siteCaches(page)).toEqual([`edgetier-site-${second}`]);
     expect(await isolated(page)).toBe(true);
     // And the load after that is the new version straight away.
     await page.reload();
-    await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+    await viewLink(page, 'Chat').waitFor();
     expect(await marker()).toBe('v2');
   });
 
@@ -188,6 +210,34 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     const origin = new URL(server.url).origin;
     expect(requests.length).toBeGreaterThan(10);
     expect(requests.filter((u) => new URL(u).origin !== origin)).toEqual([]);
+  });
+});
+
+describe('served by python3 -m http.server to a browser that allows no service worker', () => {
+  let server: StaticServer;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+  beforeAll(async () => {
+    server = await startPythonServer(site);
+    browser = await launchChromium({ serviceWorkers: 'block' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('runs on one thread and says so', async () => {
+    const page = browser.page;
+    await page.goto(server.url);
+    await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+    await expect(page.getByTestId('site-notice').textContent()).resolves.toMatch(
+      /^Running on one thread, so more slowly: the service worker (could not start|did not take control)/,
+    );
+    expect(await isolated(page)).toBe(false);
+    await setSampling(page, 4);
+    expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 4 tokens · /);
+    expect(await loadedThreads(page)).toBe(1);
   });
 });
 
@@ -216,6 +266,7 @@ describe.skipIf(!existsSync(NGINX))('served by nginx with COOP/COEP', () => {
     expect(await isolated(page)).toBe(true);
     await setSampling(page, 12);
     expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 12 tokens · /);
+    expect(await loadedThreads(page)).toBe(await isolatedThreads(page));
     expect(navigations()).toBe(1);
     const origin = new URL(server.url).origin;
     expect(requests.filter((u) => new URL(u).origin !== origin)).toEqual([]);
