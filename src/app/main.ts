@@ -7,8 +7,8 @@ import { WorkerEngine } from '../client/worker-engine.ts';
 import type { ServerModelEntry } from '../core/catalog.ts';
 import { RemoteEngine, toWireRequest } from '../remote/remote-engine.ts';
 import { EtApp } from './components/app-shell/app-shell.ts';
-import type { AppServices } from './services.ts';
 import { prepareStaticSite } from './services/site-config.ts';
+import type { AppServices } from './services.ts';
 
 // Before any engine starts: the service worker may reload the page once to make it isolated.
 const site = await prepareStaticSite();

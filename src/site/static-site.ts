@@ -11,7 +11,17 @@
  * never serves a half-written site.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODELS } from '../core/catalog.ts';
@@ -44,7 +54,14 @@ export const HEADERS_FILE = `/*
  * Files of the app build that are not published: the engine test page, a build stamp, and what a
  * site already holds when --app is a previous site (this build writes those afresh).
  */
-const NOT_PUBLISHED = new Set(['engine.html', '.sources-mtime', 'sw.js', '_headers', 'models', SITE_CONFIG_FILE]);
+const NOT_PUBLISHED = new Set([
+  'engine.html',
+  '.sources-mtime',
+  'sw.js',
+  '_headers',
+  'models',
+  SITE_CONFIG_FILE,
+]);
 /** Written per build or network-first: never precached. */
 const NOT_PRECACHED = new Set(['sw.js', '_headers', SITE_CONFIG_FILE, 'models/index.json']);
 
@@ -122,7 +139,10 @@ export async function writeStaticSite(options: StaticSiteOptions): Promise<Stati
       const target = join(staging, 'models', folder.name);
       cpSync(folder.dir, target, {
         recursive: true,
-        filter: (src) => !relative(folder.dir, src).split(sep).some((part) => part.startsWith('.')),
+        filter: (src) =>
+          !relative(folder.dir, src)
+            .split(sep)
+            .some((part) => part.startsWith('.')),
       });
       const entry = await describeModelFolder({ name: folder.name, dir: target });
       // Relative to the page, so the site also works under a sub-path (GitHub Pages project sites).
@@ -149,7 +169,11 @@ export async function writeStaticSite(options: StaticSiteOptions): Promise<Stati
     const lazy = files.filter((f) => f.endsWith('.wasm'));
     const precache = files.filter((f) => !f.endsWith('.wasm'));
     const hash = createHash('sha256');
-    for (const file of files) hash.update(file).update('\0').update(readFileSync(join(staging, file)));
+    for (const file of files)
+      hash
+        .update(file)
+        .update('\0')
+        .update(readFileSync(join(staging, file)));
     const buildId = hash.digest('hex').slice(0, 16);
     const worker = readFileSync(SERVICE_WORKER_SOURCE, 'utf8');
     writeFileSync(
@@ -161,7 +185,8 @@ export async function writeStaticSite(options: StaticSiteOptions): Promise<Stati
     // Swap in: DIR -> DIR.old-<pid>, staging -> DIR, then drop the old one.
     const old = `${out}.old-${process.pid}`;
     if (existsSync(out)) {
-      if (!statSync(out).isDirectory()) throw new EdgetierError('io_error', `${out} exists and is not a folder.`);
+      if (!statSync(out).isDirectory())
+        throw new EdgetierError('io_error', `${out} exists and is not a folder.`);
       renameSync(out, old);
     }
     renameSync(staging, out);

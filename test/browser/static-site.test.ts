@@ -105,22 +105,43 @@ const siteCaches = (page: Page) =>
   page.evaluate(`caches.keys().then((k) => k.filter((n) => n.startsWith('edgetier-site-')))`) as Promise<
     string[]
   >;
-const buildIdOf = (dir: string) => /edgetier build ([0-9a-f]{16})/.exec(readFileSync(join(dir, 'sw.js'), 'utf8'))![1]!;
+const buildIdOf = (dir: string) =>
+  /edgetier build ([0-9a-f]{16})/.exec(readFileSync(join(dir, 'sw.js'), 'utf8'))![1]!;
 
 describe('edgetier build', () => {
   it('writes the site: app, ORT files, the model with its twin label, config, worker, manifest', () => {
-    for (const file of ['index.html', 'sw.js', '_headers', 'manifest.webmanifest', 'icon-192.png', 'icon-512.png'])
+    for (const file of [
+      'index.html',
+      'sw.js',
+      '_headers',
+      'manifest.webmanifest',
+      'icon-192.png',
+      'icon-512.png',
+    ])
       expect(existsSync(join(site, file)), file).toBe(true);
     expect(existsSync(join(site, 'engine.html'))).toBe(false);
     const index = JSON.parse(readFileSync(join(site, 'models/index.json'), 'utf8'));
-    expect(index.models.map((m: { name: string; url: string; synthetic: boolean }) => [m.name, m.url, m.synthetic])).toEqual([
-      ['tiny', 'models/tiny/', true],
-    ]);
+    expect(
+      index.models.map((m: { name: string; url: string; synthetic: boolean }) => [
+        m.name,
+        m.url,
+        m.synthetic,
+      ]),
+    ).toEqual([['tiny', 'models/tiny/', true]]);
     expect(existsSync(join(site, 'models/tiny/onnx/model.onnx'))).toBe(true);
     const config = writtenConfig;
-    expect([config.version, config.offerFirst, config.defaultModel, config.tiers]).toEqual([1, ['tiny'], 'tiny', []]);
+    expect([config.version, config.offerFirst, config.defaultModel, config.tiers]).toEqual([
+      1,
+      ['tiny'],
+      'tiny',
+      [],
+    ]);
     const manifest = JSON.parse(readFileSync(join(site, 'manifest.webmanifest'), 'utf8'));
-    expect(manifest.icons.map((i: { src: string }) => i.src)).toEqual(['icon-192.png', 'icon-512.png', 'favicon.svg']);
+    expect(manifest.icons.map((i: { src: string }) => i.src)).toEqual([
+      'icon-192.png',
+      'icon-512.png',
+      'favicon.svg',
+    ]);
     // No CDN anywhere in what the page loads.
     const sw = readFileSync(join(site, 'sw.js'), 'utf8');
     expect(sw).toMatch(/"lazy":\["assets\/ort-wasm-simd-threaded[^"]*\.wasm"/);
@@ -166,9 +187,15 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
       await viewLink(page, 'Chat').waitFor();
       expect(await isolated(page)).toBe(true);
       // Conversations are still listed (they live in this browser).
-      await page.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: 'Hello', exact: true }).waitFor();
+      await page
+        .getByRole('complementary', { name: 'Conversations' })
+        .getByRole('button', { name: 'Hello', exact: true })
+        .waitFor();
       await viewLink(page, 'Models').click();
-      await page.getByRole('article', { name: 'tiny' }).locator('span.badge', { hasText: /^Cached$/ }).waitFor();
+      await page
+        .getByRole('article', { name: 'tiny' })
+        .locator('span.badge', { hasText: /^Cached$/ })
+        .waitFor();
       // The configured tier cannot be reached: it says so, and the page goes on working.
       await page.getByLabel('Model', { exact: true }).selectOption('remote:site-proxy-tier');
       await expect(page.getByRole('alert').first().textContent()).resolves.toMatch(
@@ -187,7 +214,10 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     const app = join(work, 'app-v2');
     cpSync(site, app, { recursive: true });
     const html = readFileSync(join(app, 'index.html'), 'utf8');
-    writeFileSync(join(app, 'index.html'), html.replace('<head>', '<head><meta name="edgetier-test" content="v2">'));
+    writeFileSync(
+      join(app, 'index.html'),
+      html.replace('<head>', '<head><meta name="edgetier-test" content="v2">'),
+    );
     edgetierBuild(['--app', app, '--out', site, '--models', modelsDir]);
     const second = buildIdOf(site);
     expect(second).not.toBe(first);
@@ -268,6 +298,13 @@ describe.skipIf(!existsSync(NGINX))('served by nginx with COOP/COEP', () => {
     expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 12 tokens · /);
     expect(await loadedThreads(page)).toBe(await isolatedThreads(page));
     expect(navigations()).toBe(1);
+    // Installable: Chromium parses the manifest without errors; the service worker is registered.
+    const cdp = await browser.context.newCDPSession(page);
+    const manifest = (await cdp.send('Page.getAppManifest')) as { errors: unknown[]; url: string };
+    expect([manifest.url, manifest.errors]).toEqual([`${server.url}manifest.webmanifest`, []]);
+    expect(
+      await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => r?.active?.state)'),
+    ).toBe('activated');
     const origin = new URL(server.url).origin;
     expect(requests.filter((u) => new URL(u).origin !== origin)).toEqual([]);
   });

@@ -18,7 +18,8 @@ export interface StaticServer {
 
 export const NGINX = '/usr/sbin/nginx';
 /** python3 from PATH (pyenv shims on some machines), else Debian's. */
-export const PYTHON = ['/root/.pyenv/shims/python3', '/usr/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
+export const PYTHON =
+  ['/root/.pyenv/shims/python3', '/usr/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

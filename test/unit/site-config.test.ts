@@ -14,7 +14,12 @@ const tier = { name: 'Hosted', baseUrl: 'https://api.example.com/v1', model: 'bi
 
 describe('parseSiteConfig', () => {
   it('fills the defaults of a minimal file', () => {
-    expect(parseSiteConfig({ version: 1 })).toEqual({ version: 1, offerFirst: [], defaultModel: null, tiers: [] });
+    expect(parseSiteConfig({ version: 1 })).toEqual({
+      version: 1,
+      offerFirst: [],
+      defaultModel: null,
+      tiers: [],
+    });
   });
 
   it('keeps every documented field', () => {
@@ -23,7 +28,10 @@ describe('parseSiteConfig', () => {
       about: 'notes',
       offerFirst: ['tiny', 'HuggingFaceTB/SmolLM2-135M-Instruct'],
       defaultModel: 'tiny',
-      tiers: [{ ...tier, priceInPerMTok: 0.15, priceOutPerMTok: 0.6 }, { name: 'Proxy', baseUrl: '/v1', model: 'm' }],
+      tiers: [
+        { ...tier, priceInPerMTok: 0.15, priceOutPerMTok: 0.6 },
+        { name: 'Proxy', baseUrl: '/v1', model: 'm' },
+      ],
     });
     expect(config.tiers).toEqual([
       { ...tier, priceInPerMTok: 0.15, priceOutPerMTok: 0.6 },
@@ -56,7 +64,9 @@ describe('parseSiteConfig', () => {
     expect(() => parseSiteConfig({ version: 1, tiers: [{ ...tier, priceInPerMTok: -1 }] })).toThrow(
       'tiers[0].priceInPerMTok must be a non-negative number',
     );
-    expect(() => parseSiteConfig({ version: 1, tiers: [tier, tier] })).toThrow('two tiers are named "Hosted"');
+    expect(() => parseSiteConfig({ version: 1, tiers: [tier, tier] })).toThrow(
+      'two tiers are named "Hosted"',
+    );
   });
 });
 
@@ -96,7 +106,11 @@ describe('edgetier build keeps and checks a presenter-edited config', () => {
   writeFileSync(join(app, 'index.html'), '<!doctype html><title>t</title>');
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const build = () => execFileSync(process.execPath, [bin, 'build', '--app', app, '--out', out], { encoding: 'utf8' });
+  const build = () =>
+    execFileSync(process.execPath, [bin, 'build', '--app', app, '--out', out], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 
   it('writes defaults, keeps an edited file, refuses a key without touching the site', () => {
     expect(build()).toContain('edgetier.config.json: written with the defaults');
@@ -106,7 +120,10 @@ describe('edgetier build keeps and checks a presenter-edited config', () => {
     expect(JSON.parse(readFileSync(join(out, 'edgetier.config.json'), 'utf8')).tiers[0].name).toBe('Hosted');
 
     const before = readFileSync(join(out, 'sw.js'), 'utf8');
-    writeFileSync(join(out, 'edgetier.config.json'), JSON.stringify({ ...edited, tiers: [{ ...tier, apiKey: 'sk' }] }));
+    writeFileSync(
+      join(out, 'edgetier.config.json'),
+      JSON.stringify({ ...edited, tiers: [{ ...tier, apiKey: 'sk' }] }),
+    );
     let stderr = '';
     try {
       build();

@@ -5,11 +5,11 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { formatParams } from '../../../core/catalog.ts';
+import { settingsForSite } from '../../services/site-config.ts';
 import type { AppServices } from '../../services.ts';
 import { AppState } from '../../state/app-state.ts';
 import { ConversationStore } from '../../state/conversation-store.ts';
 import { DEFAULT_SETTINGS, SettingsStore } from '../../state/settings-store.ts';
-import { settingsForSite } from '../../services/site-config.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
 import { appShellStyles } from './app-shell.styles.ts';
