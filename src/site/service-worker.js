@@ -103,8 +103,8 @@ async function cacheFirst(request, path) {
 }
 
 async function respond(request, path) {
-  if (request.mode === 'navigate') {
-    // Every page of the site is the one app: its shell from this version's cache.
+  if (request.mode === 'navigate' && (path === '' || path === 'index.html')) {
+    // The app's page: its shell from this version's cache (other files open as themselves).
     const cache = await caches.open(CACHE);
     return isolated((await cache.match(`${SCOPE}index.html`)) ?? (await fetch(request)));
   }

@@ -236,6 +236,14 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     expect(await marker()).toBe('v2');
   });
 
+  it("opens the site's other files as themselves, not as the app", async () => {
+    const page = browser.page;
+    await page.goto(`${server.url}manifest.webmanifest`);
+    expect(JSON.parse((await page.textContent('body')) ?? '').short_name).toBe('edgetier');
+    await page.goto(`${server.url}models/index.json`);
+    expect(JSON.parse((await page.textContent('body')) ?? '').models[0].name).toBe('tiny');
+  });
+
   it('made no request outside its origin', () => {
     const origin = new URL(server.url).origin;
     expect(requests.length).toBeGreaterThan(10);
