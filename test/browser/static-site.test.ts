@@ -173,6 +173,14 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     await expect.poll(() => isolated(page)).toBe(true);
     expect(navigations()).toBe(2);
     await expect(page.getByTestId('site-notice').count()).resolves.toBe(0);
+    // edgetier.config.json: its default model is preselected; its tier replaces the server's own.
+    const picker = page.getByLabel('Model', { exact: true });
+    expect(await picker.inputValue()).toBe('local:tiny');
+    const options = await picker
+      .locator('option')
+      .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+    expect(options.filter((v) => v.startsWith('remote:'))).toEqual(['remote:site-proxy-tier']);
+    expect(options.slice(0, 2)).toEqual(['', 'local:tiny']);
     await setSampling(page, 12);
     expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 12 tokens · /);
     expect(await loadedThreads(page)).toBe(await isolatedThreads(page));
