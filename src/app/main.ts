@@ -1,21 +1,26 @@
 /**
  * The app's entry: wires the real engines (the on-device WorkerEngine, RemoteEngine for tiers) and
- * the server's model list into the services the components use, then mounts <et-app>.
+ * the server's model list into the services the components use, then mounts <et-app>. A static
+ * build (`edgetier build`) first reads its edgetier.config.json and starts its service worker.
  */
 import { WorkerEngine } from '../client/worker-engine.ts';
 import type { ServerModelEntry } from '../core/catalog.ts';
 import { RemoteEngine, toWireRequest } from '../remote/remote-engine.ts';
 import { EtApp } from './components/app-shell/app-shell.ts';
+import { prepareStaticSite } from './services/site-config.ts';
 import type { AppServices } from './services.ts';
 
+// Before any engine starts: the service worker may reload the page once to make it isolated.
+const site = await prepareStaticSite();
 const local = new WorkerEngine();
 
 export const browserServices: AppServices = {
   createLocalEngine: () => local,
   createRemoteEngine: (tier, apiKey) =>
     new RemoteEngine({
-      // An empty base URL means this server's own tier (edgetier serve keeps any upstream key).
-      baseUrl: tier.baseUrl || new URL('/v1', location.href).href,
+      // An empty base URL means this server's own tier (edgetier serve keeps any upstream key); a
+      // static site's config may give a path on its host (a reverse proxy to edgetier serve).
+      baseUrl: new URL(tier.baseUrl || '/v1', location.href).href,
       ...(apiKey ? { apiKey } : {}),
       ...(tier.model ? { model: tier.model } : {}),
     }),
@@ -31,15 +36,19 @@ export const browserServices: AppServices = {
     };
   },
   async fetchServerModels() {
-    const response = await fetch('/models/index.json', { headers: { accept: 'application/json' } });
+    // Relative: a static build may live under a sub-path of its host.
+    const index = new URL('models/index.json', document.baseURI);
+    const response = await fetch(index, { headers: { accept: 'application/json' } });
     if (!response.ok || !response.headers.get('content-type')?.includes('json')) return [];
     const body = (await response.json()) as { models?: ServerModelEntry[] };
-    // The worker resolves URLs against its own script: hand it absolute ones.
+    // The worker resolves URLs against its own script: hand it absolute ones (relative URLs, as a
+    // static build writes them, are relative to the page).
     return (body.models ?? []).map((m) => ({
       ...m,
-      url: new URL(m.url ?? `/models/${m.name}/`, location.href).href,
+      url: new URL(m.url ?? `models/${m.name}/`, document.baseURI).href,
     }));
   },
+  site: site?.config ?? null,
   remoteRequestBytes: (model, request) =>
     new TextEncoder().encode(JSON.stringify({ ...toWireRequest(model, request), stream: true })).length,
 };

@@ -4,6 +4,7 @@
  */
 import type { DeviceBudget, RemoteTier, ServerModelEntry } from '../core/catalog.ts';
 import type { Engine, GenerateRequest } from '../core/engine.ts';
+import type { SiteConfig } from '../core/site-config.ts';
 
 export interface AppServices {
   /** The on-device engine (one per app: models are loaded into it one at a time). */
@@ -14,6 +15,8 @@ export interface AppServices {
   detectBudget(): Promise<DeviceBudget>;
   /** Local model folders the server offers (empty when the page is not served by edgetier serve). */
   fetchServerModels(): Promise<ServerModelEntry[]>;
+  /** A static build's edgetier.config.json (models offered first, default model, tiers); null otherwise. */
+  site?: SiteConfig | null;
   /** Bytes of the request body a remote tier is sent for `request` (what leaves the device). */
   remoteRequestBytes(model: string, request: GenerateRequest): number;
 }

@@ -36,7 +36,10 @@ export function requireChromium(): string {
   return location.path;
 }
 
-export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<LaunchedBrowser> {
+/** `serviceWorkers: 'block'`: a browser where no service worker can start (tests of the fallbacks). */
+export async function launchChromium(
+  options: { webgpu?: boolean; serviceWorkers?: 'allow' | 'block' } = {},
+): Promise<LaunchedBrowser> {
   const executablePath = requireChromium();
   const profile = mkdtempSync(join(tmpdir(), 'edgetier-chromium-'));
   const args = [...CHROMIUM_ARGS, ...(options.webgpu ? ['--enable-unsafe-webgpu'] : [])];
@@ -46,6 +49,7 @@ export async function launchChromium(options: { webgpu?: boolean } = {}): Promis
       executablePath,
       headless: true,
       args,
+      serviceWorkers: options.serviceWorkers ?? 'allow',
     });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });

@@ -20,6 +20,7 @@ import {
 import type { Dtype } from '../../core/dtypes.ts';
 import type { CachedModel, Engine, LoadInfo, LoadProgress } from '../../core/engine.ts';
 import { isEdgetierError } from '../../core/errors.ts';
+import { catalogKeyFor, offerFirst } from '../../core/site-config.ts';
 import type { AppServices } from '../services.ts';
 import { NetworkMonitor } from './network-monitor.ts';
 import type { SettingsStore } from './settings-store.ts';
@@ -104,10 +105,21 @@ export class AppState extends Store<AppStateData> {
     this.set({ budget, serverEntries: entriesFromServer(server) });
     this.rebuildCatalog();
     await this.refreshCached();
+    if (this.state.selectedKey !== null) return;
+    // A static build's default model comes first. A folder published with the site is chosen and
+    // loaded like the first-visit pick below; a Hub model is only shown selected (never downloaded
+    // without the visitor's choice).
+    const preset = this.services.site?.defaultModel;
+    const presetKey = preset ? catalogKeyFor(preset, new Set(this.state.catalog.map((e) => e.key))) : null;
+    const presetEntry = this.entry(presetKey);
+    if (presetEntry && presetEntry.origin !== 'server') {
+      this.set({ selectedKey: presetEntry.key });
+      return;
+    }
     // Chosen and loading before the visitor does anything (unless they already picked one), so the
     // Model menu shows it, the progress strip runs, and Send works as soon as it is ready.
-    const first = firstVisitChoice(this.state.catalog, budget);
-    if (first && this.state.selectedKey === null) await this.select(first.key);
+    const first = presetEntry ?? firstVisitChoice(this.state.catalog, budget);
+    if (first) await this.select(first.key);
   }
 
   get budget(): DeviceBudget {
@@ -216,10 +228,9 @@ export class AppState extends Store<AppStateData> {
   }
 
   private rebuildCatalog(): void {
-    const catalog = buildCatalog(
-      BUILTIN_MODELS,
-      this.state.serverEntries,
-      entriesFromTiers(this.settings.settings.tiers),
+    const catalog = offerFirst(
+      buildCatalog(BUILTIN_MODELS, this.state.serverEntries, entriesFromTiers(this.settings.settings.tiers)),
+      this.services.site?.offerFirst ?? [],
     );
     this.set({ catalog });
   }

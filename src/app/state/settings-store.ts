@@ -51,8 +51,12 @@ interface SettingsState {
 }
 
 export class SettingsStore extends Store<SettingsState> {
-  constructor(private readonly storage: Storage | null = globalThis.localStorage ?? null) {
-    super({ settings: DEFAULT_SETTINGS, keys: {} });
+  /** `defaults`: what a first visit gets (a static build's config replaces the server tier). */
+  constructor(
+    private readonly storage: Storage | null = globalThis.localStorage ?? null,
+    private readonly defaults: Settings = DEFAULT_SETTINGS,
+  ) {
+    super({ settings: defaults, keys: {} });
     this.restore();
   }
 
@@ -114,9 +118,9 @@ export class SettingsStore extends Store<SettingsState> {
       const keys = keysRaw ? (JSON.parse(keysRaw) as Record<string, string>) : {};
       this.set({
         settings: {
-          ...DEFAULT_SETTINGS,
+          ...this.defaults,
           ...saved,
-          sampling: { ...DEFAULT_SETTINGS.sampling, ...saved.sampling },
+          sampling: { ...this.defaults.sampling, ...saved.sampling },
         },
         keys,
       });

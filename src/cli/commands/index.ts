@@ -31,6 +31,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./start.ts')).startCommand,
   },
   {
+    name: 'build',
+    summary: 'Write the app as a static site for any web host (works offline after one visit)',
+    load: async () => (await import('./build.ts')).buildCommand,
+  },
+  {
     name: 'bench',
     summary: 'Benchmark pp/tg tokens/s per device, dtype and threads (JSON, Markdown, CSV, SVG)',
     load: async () => (await import('./bench.ts')).benchCommand,

@@ -5,10 +5,11 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { formatParams } from '../../../core/catalog.ts';
+import { settingsForSite } from '../../services/site-config.ts';
 import type { AppServices } from '../../services.ts';
 import { AppState } from '../../state/app-state.ts';
 import { ConversationStore } from '../../state/conversation-store.ts';
-import { SettingsStore } from '../../state/settings-store.ts';
+import { DEFAULT_SETTINGS, SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
 import { appShellStyles } from './app-shell.styles.ts';
@@ -52,7 +53,10 @@ export class EtApp extends LitElement {
   constructor(services: AppServices) {
     super();
     this.view = viewFromHash();
-    this.settings = new SettingsStore();
+    this.settings = new SettingsStore(
+      undefined,
+      services.site ? settingsForSite(services.site, DEFAULT_SETTINGS) : DEFAULT_SETTINGS,
+    );
     this.app = new AppState(services, this.settings);
     this.conversations = new ConversationStore();
     new StoreController(this, this.app, this.app.network, this.settings);

@@ -1,0 +1,126 @@
+/**
+ * The static site's service worker (`edgetier build` writes it as sw.js, after a line that defines
+ * BUILD: { id, precache, lazy }). It does two jobs:
+ *
+ * 1. Cross-origin isolation on hosts that cannot send COOP/COEP (the coi-serviceworker technique):
+ *    every same-origin response it hands out carries COOP `same-origin` + COEP `require-corp`, so once
+ *    this worker controls the page (after one reload, done by src/app/services/site-config.ts),
+ *    `crossOriginIsolated` is true and ORT can run WASM threads. Hosts that send the headers need
+ *    none of this.
+ * 2. Offline after the first visit: the app shell (BUILD.precache) is cached at install and served
+ *    cache-first; ORT's .wasm files (BUILD.lazy, 14-27 MB each) are cached when first used. Models are
+ *    NOT handled here: they stay in edgetier's own model cache (workers/model-files.ts).
+ *    edgetier.config.json and models/index.json are network-first, so a presenter's edit shows
+ *    at once, with the cached copy offline.
+ *
+ * Versions: the cache is named after BUILD.id (a hash of the shell), so two deployments never share
+ * a cache. A new sw.js installs the new shell completely before taking over (skipWaiting), then
+ * deletes every other version's cache; the page reloads once when its controller changes, so a
+ * visitor never runs a mix of two versions.
+ */
+const CACHE = `edgetier-site-${BUILD.id}`;
+const PREFIX = 'edgetier-site-';
+const SCOPE = self.registration.scope;
+const NETWORK_FIRST = new Set(['edgetier.config.json', 'models/index.json']);
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      // `reload` skips the HTTP cache: a stale file from the previous deployment must not slip in.
+      await cache.addAll(BUILD.precache.map((path) => new Request(SCOPE + path, { cache: 'reload' })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      const others = (await caches.keys()).filter((name) => name.startsWith(PREFIX) && name !== CACHE);
+      // ORT's files keep their names across builds when unchanged (content-hashed): keep them.
+      for (const path of BUILD.lazy) {
+        if (await cache.match(SCOPE + path)) continue;
+        for (const name of others) {
+          const hit = await (await caches.open(name)).match(SCOPE + path);
+          if (hit) {
+            await cache.put(SCOPE + path, hit);
+            break;
+          }
+        }
+      }
+      await Promise.all(others.map((name) => caches.delete(name)));
+      await self.clients.claim();
+    })(),
+  );
+});
+
+/** The path of a URL inside this site, or null outside it. */
+function sitePath(url) {
+  if (!url.startsWith(SCOPE)) return null;
+  return url.slice(SCOPE.length).split(/[?#]/)[0];
+}
+
+/** The same response with the isolation headers added (opaque responses cannot be changed). */
+function isolated(response) {
+  if (response.type === 'opaque' || response.type === 'opaqueredirect' || response.status === 0)
+    return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+async function networkFirst(request) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request, { cache: 'no-cache' });
+    if (response.ok) await cache.put(request, response.clone());
+    return response;
+  } catch (error) {
+    const hit = await cache.match(request, { ignoreSearch: true });
+    if (hit) return hit;
+    throw error;
+  }
+}
+
+async function cacheFirst(request, path) {
+  const cache = await caches.open(CACHE);
+  const hit = await cache.match(request, { ignoreSearch: true });
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok && BUILD.lazy.includes(path)) await cache.put(request, response.clone());
+  return response;
+}
+
+async function respond(request, path) {
+  if (request.mode === 'navigate' && (path === '' || path === 'index.html')) {
+    // The app's page: its shell from this version's cache (other files open as themselves).
+    const cache = await caches.open(CACHE);
+    return isolated((await cache.match(`${SCOPE}index.html`)) ?? (await fetch(request)));
+  }
+  if (NETWORK_FIRST.has(path)) return isolated(await networkFirst(request));
+  return isolated(await cacheFirst(request, path));
+}
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  // Other origins (a remote tier, the Hub) and writes go straight to the network, untouched.
+  if (request.method !== 'GET') return;
+  const path = sitePath(request.url);
+  if (path === null) return;
+  // Model files and resumed downloads (Range) are the engine's business: its own cache.
+  if (request.headers.has('range')) return;
+  if (path.startsWith('models/') && !NETWORK_FIRST.has(path)) return;
+  if (path === 'sw.js') return;
+  event.respondWith(respond(request, path));
+});
