@@ -53,4 +53,24 @@ function ensureChromium(): number {
   return 0;
 }
 
+/**
+ * Debian's nginx serves the static build in test/browser/static-site.test.ts (the host that sends the
+ * isolation headers). Optional: where it cannot be installed, that one block says it is skipped.
+ */
+function ensureNginx(): void {
+  if (isExecutableFile(NGINX_PATH)) return;
+  if (process.getuid?.() !== 0 || onPath('apt-get') === null) {
+    process.stdout.write(
+      `${PREFIX} no nginx at ${NGINX_PATH}: the static-site test's nginx block is skipped (\`apt-get install -y ${NGINX_APT_PACKAGE}\` runs it)\n`,
+    );
+    return;
+  }
+  process.stdout.write(`${PREFIX} installing Debian's ${NGINX_APT_PACKAGE} for the static-site test\n`);
+  run('apt-get', ['update', '-qq']) || run('apt-get', ['install', '-y', '-qq', NGINX_APT_PACKAGE]);
+}
+
+const NGINX_PATH = '/usr/sbin/nginx';
+const NGINX_APT_PACKAGE = 'nginx-light';
+
 process.exitCode = ensureChromium();
+if (process.exitCode === 0) ensureNginx();
