@@ -1,9 +1,28 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync } from 'node:fs';
+import {
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, type Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHfConfig } from '../../src/builder/hf-config.ts';
+import { buildModelFolder } from '../../src/builder/model-folder.ts';
+import { BUILD_MARKER, describeFsError, MODEL_MARKER } from '../../src/builder/out-dir.ts';
+import { tinyTokenizer } from '../../src/builder/preset-tokenizers.ts';
+import { SafetensorsWeights } from '../../src/builder/safetensors.ts';
+import type { WeightSource } from '../../src/builder/weights.ts';
+import { EdgetierError } from '../../src/core/errors.ts';
 import { type CheckpointOptions, makeCheckpoint } from '../helpers/checkpoints.ts';
 import { edgetier } from '../helpers/run-cli.ts';
 
@@ -189,6 +208,194 @@ describe('edgetier convert refuses bad input with one line and leaves nothing be
   });
 });
 
+/** A pid that no process has: one of a child that has exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid!;
+}
+
+describe('--out and --force never lose anything edgetier did not create (issue 17, items 3 and 8)', () => {
+  it('refuses --out equal to the checkpoint, even with --force, and keeps its files', async () => {
+    const f = await fixture();
+    const before = (await readdir(f.dir)).sort();
+    const result = await edgetier('convert', f.dir, '--out', f.dir, '--force', '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${f.dir} is the checkpoint folder itself; choose another --out.\n`,
+    );
+    expect(result.code).toBe(1);
+    expect((await readdir(f.dir)).sort()).toEqual(before);
+  });
+
+  it('refuses --out above the checkpoint, even with --force, and keeps everything in it', async () => {
+    const parent = join(root, `parent${count++}`);
+    const f = await makeCheckpoint(join(parent, 'ckpt'), { family: 'llama' });
+    await writeFile(join(parent, 'notes.txt'), 'mine');
+    const result = await edgetier('convert', f.dir, '--out', parent, '--force', '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${parent} contains the checkpoint ${f.dir}; choose a folder outside it.\n`,
+    );
+    expect(result.code).toBe(1);
+    expect((await readdir(parent)).sort()).toEqual(['ckpt', 'notes.txt']);
+    expect(existsSync(join(f.dir, 'model.safetensors'))).toBe(true);
+  });
+
+  it('refuses --out inside the checkpoint', async () => {
+    const f = await fixture();
+    const out = join(f.dir, 'web');
+    const result = await edgetier('convert', f.dir, '--out', out, '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${out} is inside the checkpoint ${f.dir}; choose a folder outside it.\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('refuses --out reached through a symlink to the checkpoint', async () => {
+    const f = await fixture();
+    const link = join(f.outParent, 'link');
+    await symlink(f.dir, link);
+    const result = await edgetier('convert', f.dir, '--out', link, '--force', '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${link} is the checkpoint folder itself; choose another --out.\n`,
+    );
+    expect(existsSync(join(f.dir, 'model.safetensors'))).toBe(true);
+  });
+
+  it('--force refuses a folder edgetier did not build', async () => {
+    const f = await fixture();
+    await mkdir(f.out);
+    await writeFile(join(f.out, 'thesis.tex'), 'mine');
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} is not a model folder edgetier built (it has no .edgetier-model); --force only replaces those. Delete it yourself or choose another --out.\n`,
+    );
+    expect(result.code).toBe(1);
+    expect(await readdir(f.out)).toEqual(['thesis.tex']);
+  });
+
+  it('--force refuses a model folder that also holds a file edgetier did not write', async () => {
+    const f = await fixture();
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    await writeFile(join(f.out, 'onnx', 'notes.txt'), 'mine');
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} holds onnx/notes.txt, which edgetier did not write; move it out (or delete the folder yourself) and run again.\n`,
+    );
+    expect((await readdir(join(f.out, 'onnx'))).sort()).toEqual(['model.onnx', 'notes.txt']);
+  });
+
+  it('--force replaces a model folder built before the marker existed (exact layout + edgetier block)', async () => {
+    const f = await fixture();
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    await rm(join(f.out, MODEL_MARKER));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.code).toBe(0);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model_q4.onnx']);
+    expect(existsSync(join(f.out, MODEL_MARKER))).toBe(true);
+  });
+
+  it('fills an existing empty folder in place, and follows a symlink to it (the link stays)', async () => {
+    const f = await fixture();
+    const target = join(f.outParent, 'volume');
+    await mkdir(target);
+    const link = join(f.outParent, 'link');
+    await symlink(target, link);
+    const result = await edgetier('convert', f.dir, '--out', link, '--dtype', 'fp32');
+    expect(result.stderr.split('\n').at(-2)).not.toMatch(/^edgetier convert:/);
+    expect(result.code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect((await readdir(target)).sort()).toEqual([
+      '.edgetier-model',
+      'config.json',
+      'generation_config.json',
+      'onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    expect((await readdir(f.outParent)).sort()).toEqual(['link', 'volume']);
+  });
+
+  it('refuses a symlink to nothing', async () => {
+    const f = await fixture();
+    await symlink(join(f.outParent, 'gone'), f.out);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out}: ${f.out} is a symbolic link to nothing. Remove the link or choose another --out.\n`,
+    );
+    expect(await readdir(f.outParent)).toEqual(['model']);
+  });
+
+  it('--out under /proc fails with one line instead of spinning', async () => {
+    const f = await fixture();
+    const result = await edgetier('convert', f.dir, '--out', '/proc/x/model', '--dtype', 'fp32');
+    expect(result.stderr.split('\n').at(-2)).toBe(
+      'edgetier convert: cannot create /proc/x/model: a folder on its path cannot be created here (at /proc/x). Choose an --out under an existing, writable folder.',
+    );
+    expect(result.code).toBe(1);
+  });
+
+  it('removes the temporary folder a killed run left beside --out, and says so', async () => {
+    const f = await fixture();
+    const stale = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
+    await mkdir(join(stale, 'onnx'), { recursive: true });
+    await writeFile(join(stale, BUILD_MARKER), String(deadPid()));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`removed ${stale}, left by an interrupted build\n`);
+    expect(await readdir(f.outParent)).toEqual(['model']);
+  });
+
+  it('leaves a look-alike temporary folder alone when it lacks the build marker', async () => {
+    const f = await fixture();
+    const lookalike = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
+    await mkdir(lookalike);
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    expect(existsSync(lookalike)).toBe(true);
+  });
+
+  it('a failed build removes its temporary folder and the parent folders it created', async () => {
+    const f = await fixture();
+    const spec = parseHfConfig(f.config);
+    const stored = await SafetensorsWeights.openDir(f.dir);
+    const failing: WeightSource = {
+      names: () => stored.names(),
+      has: (name) => stored.has(name),
+      shape: (name) => stored.shape(name),
+      read: async () => {
+        throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+      },
+    };
+    const out = join(f.outParent, 'a', 'b', 'model');
+    const error = await buildModelFolder({
+      spec,
+      weights: failing,
+      hfConfig: f.config,
+      tokenizer: { ...tinyTokenizer(), generationConfig: {} },
+      dtypes: ['fp32'],
+      outDir: out,
+      provenance: { synthetic: false, source: f.dir },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as Error).message).toBe(`could not build ${out}: EIO: i/o error, read`);
+    expect(await readdir(f.outParent)).toEqual([]);
+  });
+
+  it('names the path the user gave, not a temporary one, for OS errors', () => {
+    const at = (code: string, path: string) =>
+      describeFsError(Object.assign(new Error(`${code}: x`), { code, path }), 'models/m').message;
+    expect(at('EACCES', 'models/.m.tmp-1-a')).toBe(
+      'cannot write models/m: permission denied (at models/.m.tmp-1-a). Choose an --out in a folder you can write to.',
+    );
+    expect(at('EROFS', 'models')).toBe(
+      'cannot write models/m: the filesystem is read-only. Choose an --out on a writable disk.',
+    );
+    expect(at('EBUSY', 'models/m')).toBe(
+      'cannot write models/m: it is busy (in use by another program, or a mount point). Close what uses it or choose another --out.',
+    );
+    expect(at('ENOSPC', 'models/m/onnx/model.onnx')).toBe(
+      'cannot write models/m: no space left on the disk. Free some space or choose another --out.',
+    );
+  });
+});
+
 describe('edgetier convert', () => {
   it('converts a sharded BF16 qwen2 checkpoint into a folder transformers.js loads and runs', async () => {
     const f = await fixture({
@@ -205,6 +412,7 @@ describe('edgetier convert', () => {
       /^wrote 6 files \(.*\) to .*: onnx\/model\.onnx .*, onnx\/model_q4\.onnx .*\n$/,
     );
     expect((await readdir(f.out)).sort()).toEqual([
+      '.edgetier-model',
       'config.json',
       'generation_config.json',
       'onnx',
@@ -233,15 +441,28 @@ describe('edgetier convert', () => {
     }
   });
 
-  it('replaces an existing model folder whole with --force', async () => {
+  it('replaces a model folder it built with --force, and marks every folder it builds', async () => {
     const f = await fixture({ family: 'qwen3', tied: true, generationConfig: false });
-    await mkdir(f.out);
-    await writeFile(join(f.out, 'stale.txt'), 'old');
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
+    expect(marker).toEqual({
+      edgetier_model: 1,
+      files: [
+        'config.json',
+        'generation_config.json',
+        'onnx/model.onnx',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ],
+    });
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
     expect(result.code).toBe(0);
-    expect(existsSync(join(f.out, 'stale.txt'))).toBe(false);
+    expect(existsSync(join(f.out, 'onnx', 'model.onnx'))).toBe(false);
     expect(existsSync(join(f.out, 'onnx', 'model_q4.onnx'))).toBe(true);
     expect((await readdir(f.outParent)).sort()).toEqual(['model']);
+    expect(JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8')).files).toContain(
+      'onnx/model_q4.onnx',
+    );
     // Without a generation_config.json in the checkpoint, one is made from config.json's token ids.
     expect(JSON.parse(await readFile(join(f.out, 'generation_config.json'), 'utf8'))).toEqual({
       bos_token_id: 1,
