@@ -20,7 +20,7 @@ import { parseHfConfig } from '../../src/builder/hf-config.ts';
 import { buildModelFolder } from '../../src/builder/model-folder.ts';
 import { BUILD_MARKER, describeFsError, MODEL_MARKER } from '../../src/builder/out-dir.ts';
 import { tinyTokenizer } from '../../src/builder/preset-tokenizers.ts';
-import { SafetensorsWeights } from '../../src/builder/safetensors.ts';
+import { SafetensorsWeights, writeSafetensors } from '../../src/builder/safetensors.ts';
 import type { WeightSource } from '../../src/builder/weights.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import { type CheckpointOptions, makeCheckpoint } from '../helpers/checkpoints.ts';
@@ -194,17 +194,295 @@ describe('edgetier convert refuses bad input with one line and leaves nothing be
     expect(await readdir(f.out)).toEqual(['keep.txt']);
   });
 
-  it('a build that fails midway (tokenizer.json unreadable) leaves no temporary folder', async () => {
+  it('a tokenizer.json that cannot be read is refused before anything is written', async () => {
     const f = await fixture();
     await rm(join(f.dir, 'tokenizer.json'));
     await mkdir(join(f.dir, 'tokenizer.json'));
-    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
-    expect(result.code).toBe(1);
-    const lastLine = result.stderr.trimEnd().split('\n').at(-1);
-    expect(lastLine).toMatch(
-      /^edgetier convert: could not build .*model: EISDIR: illegal operation on a directory/,
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `cannot read ${join(f.dir, 'tokenizer.json')}: EISDIR: illegal operation on a directory, read`,
     );
-    expect(await readdir(f.outParent)).toEqual([]);
+  });
+});
+
+type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+
+/** Rewrites a safetensors file's JSON header (and optionally appends raw bytes to its data). */
+async function rewriteHeader(file: string, edit: (header: Header) => void, append?: Uint8Array) {
+  const bytes = await readFile(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Header;
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header));
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(json.length));
+  const data = bytes.subarray(8 + headerLength);
+  await writeFile(file, Buffer.concat([head, json, data, append ?? new Uint8Array(0)]));
+}
+
+/** Overwrites element `index` of a tensor with raw little-endian bits of its dtype's width. */
+async function pokeTensor(file: string, name: string, index: number, bits: number) {
+  const bytes = await readFile(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Header;
+  const entry = header[name]!;
+  const width = entry.dtype === 'F32' ? 4 : 2;
+  const at = 8 + headerLength + entry.data_offsets[0] + index * width;
+  if (width === 4) bytes.writeUInt32LE(bits, at);
+  else bytes.writeUInt16LE(bits, at);
+  await writeFile(file, bytes);
+}
+
+const LFS_POINTER =
+  'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 2776833\n';
+
+describe('edgetier convert validates the checkpoint whole before writing (issue 17, items 4-7, 9, minors)', () => {
+  it("refuses a tokenizer with more ids than config.json's vocab_size (item 4)", async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'tokenizer.json');
+    const json = JSON.parse(await readFile(file, 'utf8'));
+    json.added_tokens.push({
+      id: 400,
+      content: '<|extra|>',
+      special: true,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+    });
+    await writeFile(file, JSON.stringify(json));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      "tokenizer.json has token ids up to 400, but config.json's vocab_size (the rows of the embedding) is 384: the tokenizer belongs to another model. Use the checkpoint's own tokenizer files.",
+    );
+  });
+
+  it('refuses a tokenizer.json that is a git-lfs pointer (item 5)', async () => {
+    const f = await fixture();
+    await writeFile(join(f.dir, 'tokenizer.json'), LFS_POINTER);
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'tokenizer.json is a git-lfs pointer, not the file itself: run `git lfs pull` in the checkpoint folder (or download tokenizer.json directly).',
+    );
+  });
+
+  it('refuses a truncated tokenizer.json (item 5)', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'tokenizer.json');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.slice(0, text.length / 2));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `${file} is not a valid JSON object (truncated?); download it again.`,
+    );
+  });
+
+  it('refuses a tokenizer.json without a model vocabulary (item 5)', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'tokenizer.json');
+    await writeFile(file, JSON.stringify({ version: '1.0' }));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `${file} has no model vocabulary: it is not a Hugging Face tokenizer.json. Copy the model's own tokenizer.json.`,
+    );
+  });
+
+  it('refuses weights that are a git-lfs pointer', async () => {
+    const f = await fixture();
+    await writeFile(join(f.dir, 'model.safetensors'), LFS_POINTER);
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'model.safetensors is a git-lfs pointer, not the file itself: run `git lfs pull` in the checkpoint folder (or download model.safetensors directly).',
+    );
+  });
+
+  it('refuses a NaN weight, naming the tensor (item 6)', async () => {
+    const f = await fixture();
+    await pokeTensor(join(f.dir, 'model.safetensors'), 'model.layers.1.mlp.up_proj.weight', 5, 0x7fc00000);
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'tensor model.layers.1.mlp.up_proj.weight in model.safetensors holds NaN or infinite values (the first at element 5): the checkpoint is damaged. Download or export it again.',
+    );
+  });
+
+  it('refuses an infinite BF16 weight in a shard (item 6)', async () => {
+    const f = await fixture({ dtype: 'BF16', sharded: true });
+    await pokeTensor(join(f.dir, 'model-00002-of-00002.safetensors'), 'model.norm.weight', 63, 0xff80);
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'tensor model.norm.weight in model-00002-of-00002.safetensors holds NaN or infinite values (the first at element 63): the checkpoint is damaged. Download or export it again.',
+    );
+  });
+
+  it('refuses data_offsets that start before the data (item 7)', async () => {
+    const f = await fixture();
+    await rewriteHeader(join(f.dir, 'model.safetensors'), (h) => {
+      h['model.norm.weight']!.data_offsets = [-256, 0];
+    });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'model.safetensors is not a valid safetensors file: model.norm.weight has data_offsets [-256,0], not a [begin, end] byte range. Download or export it again.',
+    );
+  });
+
+  it('refuses overlapping tensors (item 7)', async () => {
+    const f = await fixture();
+    await rewriteHeader(join(f.dir, 'model.safetensors'), (h) => {
+      h['model.layers.0.post_attention_layernorm.weight']!.data_offsets = [
+        ...h['model.layers.0.input_layernorm.weight']!.data_offsets,
+      ];
+    });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'model.safetensors is not a valid safetensors file: model.layers.0.post_attention_layernorm.weight overlaps model.layers.0.input_layernorm.weight. Download or export it again.',
+    );
+  });
+
+  it('refuses a gap between tensors and bytes after the last one (item 7)', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'model.safetensors');
+    await rewriteHeader(file, (h) => {
+      delete h['model.layers.0.input_layernorm.weight'];
+    });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'model.safetensors is not a valid safetensors file: 256 bytes before model.layers.0.self_attn.q_proj.weight belong to no tensor. Download or export it again.',
+    );
+    const g = await fixture();
+    await rewriteHeader(join(g.dir, 'model.safetensors'), () => {}, new Uint8Array(8));
+    await expectRefusal(
+      g.dir,
+      g.outParent,
+      'model.safetensors is not a valid safetensors file: 8 bytes after the last tensor belong to no tensor. Download or export it again.',
+    );
+  });
+
+  it('prefers model.safetensors to a stale index beside it, as transformers does (item 9)', async () => {
+    // The shards the index lists are gone: transformers loads model.safetensors, so must edgetier.
+    const f = await fixture();
+    await writeFile(
+      join(f.dir, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.norm.weight': 'model-00002-of-00002.safetensors' } }),
+    );
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    // With stale shards present, the single file's tensors win.
+    const g = await fixture({ sharded: true, seed: 2 });
+    await makeCheckpoint(join(root, `single${count}`), { family: 'llama', seed: 3 });
+    await writeFile(
+      join(g.dir, 'model.safetensors'),
+      await readFile(join(root, `single${count}`, 'model.safetensors')),
+    );
+    const opened = await SafetensorsWeights.openDir(g.dir);
+    expect(opened.files).toEqual([join(g.dir, 'model.safetensors')]);
+    const fresh = await SafetensorsWeights.openDir(join(root, `single${count}`));
+    expect(await opened.read('model.norm.weight')).toEqual(await fresh.read('model.norm.weight'));
+  });
+
+  it('refuses a tensor stored in two shards (minor)', async () => {
+    const f = await fixture({ sharded: true });
+    const second = join(f.dir, 'model-00002-of-00002.safetensors');
+    const first = await SafetensorsWeights.openFile(join(f.dir, 'model-00001-of-00002.safetensors'));
+    const copied = 'model.layers.0.input_layernorm.weight';
+    const old = await SafetensorsWeights.openFile(second);
+    const tensors = [];
+    for (const name of old.names())
+      tensors.push({ name, shape: old.shape(name), data: await old.read(name) });
+    tensors.push({
+      name: copied,
+      shape: first.shape(copied),
+      data: new Float32Array(first.shape(copied)[0]!),
+    });
+    await writeSafetensors(second, tensors);
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      `tensor ${copied} is stored twice, in model-00001-of-00002.safetensors and model-00002-of-00002.safetensors; which one transformers loads depends on the index. Remove the stale copy or export the checkpoint again.`,
+    );
+  });
+
+  it('refuses a non-string weight_map entry with one line (minor)', async () => {
+    const f = await fixture({ sharded: true });
+    const index = join(f.dir, 'model.safetensors.index.json');
+    const json = JSON.parse(await readFile(index, 'utf8'));
+    json.weight_map['model.norm.weight'] = 5;
+    await writeFile(index, JSON.stringify(json));
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'model.safetensors.index.json: its weight_map gives 5 for model.norm.weight, not a file name. Download or export it again.',
+    );
+  });
+
+  it('accepts an unused I64 tensor, refuses a used tensor stored as an integer type (minor)', async () => {
+    const f = await fixture();
+    const file = join(f.dir, 'model.safetensors');
+    const size = (await stat(file)).size;
+    await rewriteHeader(
+      file,
+      (h) => {
+        const end = Math.max(...Object.values(h).flatMap((e) => e.data_offsets ?? []));
+        h['model.rotary_emb.position_ids'] = { dtype: 'I64', shape: [4], data_offsets: [end, end + 32] };
+      },
+      new Uint8Array(32),
+    );
+    expect((await stat(file)).size).toBeGreaterThan(size);
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+
+    const g = await fixture();
+    await rewriteHeader(join(g.dir, 'model.safetensors'), (h) => {
+      h['model.norm.weight']!.dtype = 'I32';
+    });
+    await expectRefusal(
+      g.dir,
+      g.outParent,
+      'tensor model.norm.weight is stored as I32; edgetier reads F32, F16 and BF16. Export the checkpoint in one of them.',
+    );
+  });
+
+  it('without tie_word_embeddings and lm_head, suggests setting it to true (minor)', async () => {
+    const f = await fixture({ tied: true, configOverrides: { tie_word_embeddings: undefined } });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      'the checkpoint has no tensor lm_head.weight, which config.json calls for (config.json does not set tie_word_embeddings, and transformers\' default for llama is false). If the output head shares the embedding, add "tie_word_embeddings": true to config.json.',
+    );
+  });
+
+  it('converts hidden_act "swish" (SiLU in transformers) (minor)', async () => {
+    const f = await fixture({ configOverrides: { hidden_act: 'swish' } });
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+  });
+
+  it('refuses rope_theta: null and a yarn rope_parameters by name (items 1)', async () => {
+    const f = await fixture({ configOverrides: { rope_theta: null } });
+    await expectRefusal(
+      f.dir,
+      f.outParent,
+      "config.json: rope_theta is null; set it to a number (transformers' default is 10000) or remove it.",
+    );
+    const g = await fixture({
+      configOverrides: {
+        rope_theta: undefined,
+        rope_parameters: { rope_type: 'yarn', factor: 4, rope_theta: 1e4 },
+      },
+    });
+    await expectRefusal(
+      g.dir,
+      g.outParent,
+      'config.json: rope_parameters has rope_type "yarn", which edgetier does not support (it supports "default" and "llama3"); convert a checkpoint without it.',
+    );
   });
 });
 
