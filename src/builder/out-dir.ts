@@ -24,7 +24,7 @@ import {
   statSync,
 } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 
 /** In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths]}`. */
@@ -149,7 +149,14 @@ function markedFiles(dir: string): string[] | null {
   try {
     const marker = JSON.parse(readFileSync(file, 'utf8')) as { edgetier_model?: unknown; files?: unknown };
     if (marker.edgetier_model !== 1 || !Array.isArray(marker.files)) return null;
-    if (!marker.files.every((f) => typeof f === 'string')) return null;
+    // Only plain paths inside the folder: a damaged marker must not point --force elsewhere.
+    const inside = (f: unknown) =>
+      typeof f === 'string' &&
+      f.length > 0 &&
+      !isAbsolute(f) &&
+      normalize(f) === f &&
+      !f.split(/[\\/]/).includes('..');
+    if (!marker.files.every(inside)) return null;
     return marker.files as string[];
   } catch {
     return null;
@@ -198,25 +205,33 @@ function buildPid(dir: string): number | null {
 
 /**
  * Removes temporary build folders that a killed run left in `dir` (those named `pattern` that hold
- * BUILD_MARKER with the pid of a process that is gone); returns what it removed.
+ * BUILD_MARKER with the pid of a process that is gone). Look-alikes without the marker (e.g. from an
+ * edgetier older than the marker) are only named: nothing proves edgetier made them.
  */
-function removeStaleBuilds(dir: string, pattern: RegExp): string[] {
-  const removed: string[] = [];
+function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: string) => void): void {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return removed;
+    return;
   }
   for (const name of names) {
-    if (!pattern.test(name)) continue;
+    const match = pattern.exec(name);
+    if (!match) continue;
     const full = join(dir, name);
     const pid = buildPid(full);
-    if (pid === null || processAlive(pid)) continue;
+    if (pid === null) {
+      if (!processAlive(Number(match[1]))) {
+        onProgress?.(
+          `${full} looks like a folder an interrupted build left; delete it if nothing else made it`,
+        );
+      }
+      continue;
+    }
+    if (processAlive(pid)) continue;
     rmSync(full, { recursive: true, force: true });
-    removed.push(full);
+    onProgress?.(`removed ${full}, left by an interrupted build`);
   }
-  return removed;
 }
 
 function besidePattern(outDir: string): RegExp {
@@ -245,10 +260,7 @@ export function planOutDir(
       throw refuse(`--out ${given} is inside the checkpoint ${options.protect}; choose a folder outside it.`);
     }
   }
-  const note = (removed: string[]) => {
-    for (const r of removed) options.onProgress?.(`removed ${r}, left by an interrupted build`);
-  };
-  note(removeStaleBuilds(dirname(outDir), besidePattern(outDir)));
+  removeStaleBuilds(dirname(outDir), besidePattern(outDir), options.onProgress);
 
   let stat: ReturnType<typeof statSync>;
   try {
@@ -261,7 +273,7 @@ export function planOutDir(
   if (!stat.isDirectory()) throw refuse(`${given} exists and is not a folder; choose another --out.`);
   let entries: string[];
   try {
-    note(removeStaleBuilds(outDir, INSIDE_TMP));
+    removeStaleBuilds(outDir, INSIDE_TMP, options.onProgress);
     entries = readdirSync(outDir);
   } catch (error) {
     throw describeFsError(error, given);

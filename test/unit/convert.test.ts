@@ -621,12 +621,30 @@ describe('--out and --force never lose anything edgetier did not create (issue 1
     expect(await readdir(f.outParent)).toEqual(['model']);
   });
 
-  it('leaves a look-alike temporary folder alone when it lacks the build marker', async () => {
+  it('names a look-alike temporary folder without the build marker, and leaves it alone', async () => {
     const f = await fixture();
     const lookalike = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
     await mkdir(lookalike);
-    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      `${lookalike} looks like a folder an interrupted build left; delete it if nothing else made it\n`,
+    );
     expect(existsSync(lookalike)).toBe(true);
+  });
+
+  it('--force does not trust a marker that points outside its folder', async () => {
+    const f = await fixture();
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    await writeFile(join(f.outParent, 'notes.txt'), 'mine');
+    const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
+    marker.files.push('../notes.txt');
+    await writeFile(join(f.out, MODEL_MARKER), JSON.stringify(marker));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} is not a model folder edgetier built (it has no .edgetier-model); --force only replaces those. Delete it yourself or choose another --out.\n`,
+    );
+    expect(await readFile(join(f.outParent, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
   it('a failed build removes its temporary folder and the parent folders it created', async () => {
