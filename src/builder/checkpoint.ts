@@ -116,6 +116,17 @@ export function validateVocabulary(spec: ModelSpec, tokenizer: TokenizerFileSet)
 }
 
 export async function openCheckpoint(dir: string): Promise<Checkpoint> {
+  try {
+    return await readCheckpoint(dir);
+  } catch (error) {
+    if (error instanceof EdgetierError) throw error;
+    // An OS error reading the checkpoint (EACCES, EIO...): one line that names it.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new EdgetierError('io_error', `cannot read the checkpoint ${dir}: ${message}`, { cause: error });
+  }
+}
+
+async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const hfConfig = await readHfConfig(dir);
   const spec = parseHfConfig(hfConfig);
   const weights = await SafetensorsWeights.openDir(dir);
