@@ -23,7 +23,7 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 
@@ -386,7 +386,9 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
           await mkdir(dirname(join(outDir, f)), { recursive: true });
           await rename(join(tmp, f), join(outDir, f));
         }
-        await removeEmptyFolders(outDir, new Set(files.map((f) => dirname(f))));
+        const emptied = new Set(plan.previousFiles.map((f) => dirname(f)));
+        for (const f of files) emptied.delete(dirname(f));
+        await removeEmptyFolders(outDir, emptied);
         await rm(tmp, { recursive: true, force: true });
         await writeFile(join(outDir, `${MODEL_MARKER}.tmp`), marker(files));
         await rename(join(outDir, `${MODEL_MARKER}.tmp`), join(outDir, MODEL_MARKER));
@@ -397,12 +399,12 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
   };
 }
 
-/** Removes sub-folders of `root` left empty by the old model, keeping those the new one uses. */
-async function removeEmptyFolders(root: string, keep: Set<string>): Promise<void> {
-  for (const entry of await readdir(root, { withFileTypes: true })) {
-    if (!entry.isDirectory() || entry.name.startsWith('.edgetier-tmp-') || keep.has(entry.name)) continue;
+/** Removes the folders the old model's files were in, where they are now empty (deepest first). */
+async function removeEmptyFolders(root: string, folders: Set<string>): Promise<void> {
+  const deepestFirst = [...folders].filter((f) => f !== '.').sort((a, b) => b.length - a.length);
+  for (const folder of deepestFirst) {
     try {
-      await rmdir(join(root, entry.name));
+      await rmdir(join(root, folder));
     } catch {}
   }
 }

@@ -751,8 +751,11 @@ describe('edgetier convert', () => {
         'tokenizer_config.json',
       ],
     });
+    await mkdir(join(f.out, 'mine')); // an empty folder of the user's: not edgetier's to remove
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
     expect(result.code).toBe(0);
+    expect(existsSync(join(f.out, 'mine'))).toBe(true);
+    await rm(join(f.out, 'mine'));
     expect(existsSync(join(f.out, 'onnx', 'model.onnx'))).toBe(false);
     expect(existsSync(join(f.out, 'onnx', 'model_q4.onnx'))).toBe(true);
     expect((await readdir(f.outParent)).sort()).toEqual(['model']);

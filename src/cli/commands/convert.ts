@@ -16,7 +16,9 @@ Converts a Hugging Face checkpoint (config.json, model.safetensors or sharded
 model-0000N-of-0000M.safetensors + model.safetensors.index.json, F32/F16/BF16 tensors, and its
 tokenizer files) into a folder @huggingface/transformers loads: config.json, generation_config.json,
 tokenizer.json, tokenizer_config.json and onnx/<one model per dtype>. Families: llama (SmolLM2,
-Llama 3.x with llama3 rope scaling), qwen2 (Qwen2/2.5), qwen3. No Python needed.
+Llama 3.x with llama3 rope scaling, as rope_scaling or rope_parameters), qwen2 (Qwen2/2.5), qwen3
+(with its sliding window). A config.json field edgetier cannot reproduce exactly is refused by
+name. No Python needed.
 
 The checkpoint is validated whole before anything is written. The folder is built under a
 temporary name and put in place at the end: a failed build leaves nothing behind. Every model
