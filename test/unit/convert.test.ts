@@ -755,7 +755,7 @@ describe('edgetier convert', () => {
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
     expect(result.code).toBe(0);
     expect(existsSync(join(f.out, 'mine'))).toBe(true);
-    await rm(join(f.out, 'mine'));
+    await rm(join(f.out, 'mine'), { recursive: true });
     expect(existsSync(join(f.out, 'onnx', 'model.onnx'))).toBe(false);
     expect(existsSync(join(f.out, 'onnx', 'model_q4.onnx'))).toBe(true);
     expect((await readdir(f.outParent)).sort()).toEqual(['model']);
