@@ -103,6 +103,8 @@ const INERT_FIELDS = new Set([
   'begin_suppress_tokens',
   'unsloth_version',
   'unsloth_fixed',
+  // nanotron's exports (SmolLM2) say what they are; LlamaConfig ignores it.
+  'is_llama_config',
   'edgetier',
   'transformers.js_config',
 ]);
@@ -125,10 +127,11 @@ const COMMON_FIELDS = [
   'quantization_config',
 ];
 const FAMILY_FIELDS: Record<Family, readonly string[]> = {
-  llama: ['attention_bias', 'mlp_bias', 'head_dim'],
+  llama: ['attention_bias', 'mlp_bias', 'head_dim', 'rope_interleaved'],
   qwen2: [
     'attention_bias',
     'head_dim',
+    'use_mrope',
     'use_sliding_window',
     'sliding_window',
     'max_window_layers',
@@ -366,7 +369,13 @@ export function parseHfConfig(config: HfConfig): ModelSpec {
   const defaults = DEFAULTS[family];
   refuseUnknownFields(config, family);
 
-  for (const field of ['mlp_bias', 'attention_bias', 'tie_word_embeddings'] as const) {
+  for (const field of [
+    'mlp_bias',
+    'attention_bias',
+    'tie_word_embeddings',
+    'rope_interleaved',
+    'use_mrope',
+  ] as const) {
     const v = config[field];
     if (v !== undefined && v !== null && typeof v !== 'boolean') {
       throw invalid(field, `must be true or false, got ${JSON.stringify(v)}`);
@@ -378,6 +387,14 @@ export function parseHfConfig(config: HfConfig): ModelSpec {
     throw invalid('hidden_act', `is ${JSON.stringify(act)}; edgetier supports "silu"`);
   }
   if (config.mlp_bias === true) throw invalid('mlp_bias', 'is true; edgetier supports MLPs without bias');
+  // Set by nanotron (SmolLM2) and DeepSeek's Qwen2 distills; false is what transformers computes.
+  if (config.rope_interleaved === true) {
+    throw invalid(
+      'rope_interleaved',
+      'is true; edgetier supports the rotate-half RoPE transformers computes',
+    );
+  }
+  if (config.use_mrope === true) throw invalid('use_mrope', 'is true; edgetier supports text-only RoPE');
   // Llama's `attention_bias` also adds a bias to o_proj, which the graph does not carry.
   if (family !== 'qwen2' && config.attention_bias === true) {
     throw invalid('attention_bias', `is true for ${family}; edgetier supports it for qwen2 only`);

@@ -90,7 +90,11 @@ export async function readCheckpointTokenizer(dir: string, hfConfig: HfConfig): 
   const configFile = join(dir, 'tokenizer_config.json');
   const tokenizerConfig = existsSync(configFile) ? await readJson(configFile) : {};
   const jinja = join(dir, 'chat_template.jinja');
-  if (existsSync(jinja)) tokenizerConfig.chat_template = await readFile(jinja, 'utf8');
+  if (existsSync(jinja)) {
+    const template = await readFile(jinja, 'utf8');
+    if (isLfsPointerText(template)) throw lfsPointerError(jinja);
+    tokenizerConfig.chat_template = template;
+  }
   const generationFile = join(dir, 'generation_config.json');
   const generationConfig = existsSync(generationFile)
     ? await readJson(generationFile)

@@ -104,6 +104,37 @@ function errorOf(fn: () => unknown): EdgetierError {
   throw new Error('expected an EdgetierError');
 }
 
+/** SmolLM2-135M-Instruct's config.json (a nanotron export; its transformers.js_config left out). */
+const SMOLLM2_135M: HfConfig = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: 'silu',
+  hidden_size: 576,
+  initializer_range: 0.041666666666666664,
+  intermediate_size: 1536,
+  is_llama_config: true,
+  max_position_embeddings: 8192,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 9,
+  num_hidden_layers: 30,
+  num_key_value_heads: 3,
+  pad_token_id: 2,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_interleaved: false,
+  rope_scaling: null,
+  rope_theta: 100000,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.42.3',
+  use_cache: true,
+  vocab_size: 49152,
+};
+
 describe('parseHfConfig', () => {
   it('reads Llama 3.2 with its llama3 rope scaling and explicit head_dim', () => {
     expect(parseHfConfig(LLAMA_32_1B)).toEqual({
@@ -282,6 +313,17 @@ describe('parseHfConfig', () => {
       ).message,
     ).toBe(
       'config.json: layer_types marks sliding_attention layers but use_sliding_window and sliding_window turn the window off; make them agree.',
+    );
+  });
+
+  it('reads SmolLM2 (nanotron fields) and a DeepSeek Qwen2 distill (use_mrope false); refuses them set to true', () => {
+    expect(parseHfConfig(SMOLLM2_135M)).toMatchObject({ family: 'llama', headDim: 64, ropeTheta: 100000 });
+    expect(parseHfConfig({ ...QWEN25_05B, use_mrope: false }).family).toBe('qwen2');
+    expect(errorOf(() => parseHfConfig({ ...SMOLLM2_135M, rope_interleaved: true })).message).toBe(
+      'config.json: rope_interleaved is true; edgetier supports the rotate-half RoPE transformers computes.',
+    );
+    expect(errorOf(() => parseHfConfig({ ...QWEN25_05B, use_mrope: true })).message).toBe(
+      'config.json: use_mrope is true; edgetier supports text-only RoPE.',
     );
   });
 
