@@ -3,16 +3,16 @@
  * patches: config.json (with `transformers.js_config` and an `edgetier` provenance block),
  * generation_config.json, the tokenizer files and onnx/<one file per dtype>.
  *
- * Everything is written into a temporary folder beside the target and renamed at the end, so a
- * failed or interrupted build leaves nothing behind, and an existing model is only replaced whole.
+ * Everything is written into a temporary folder and put in place at the end, so a failed or
+ * interrupted build leaves nothing behind; where it may write and what it may replace is out-dir.ts.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import { DTYPES, type Dtype, isDtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import type { HfConfig } from './hf-config.ts';
+import { describeFsError, MODEL_MARKER, type OutPlan, planOutDir, startOutBuild } from './out-dir.ts';
 import { type TokenizerFileSet, writeTokenizerFiles } from './tokenizer-files.ts';
 import type { WeightSource } from './weights.ts';
 import { type OnnxWriteResult, transformersJsConfig, writeOnnxModel } from './write-onnx.ts';
@@ -39,8 +39,12 @@ export interface BuildModelFolderOptions {
   dtypes: Dtype[];
   outDir: string;
   provenance: Provenance;
-  /** Replace an existing non-empty outDir. */
+  /** Replace an existing model folder that edgetier built (see out-dir.ts). */
   force?: boolean;
+  /** A folder --out must not be, contain or lie in: the checkpoint being converted. */
+  protect?: string;
+  /** Where to write, decided beforehand by planOutDir (so refusals come before any work). */
+  plan?: OutPlan;
   onProgress?: (line: string) => void;
 }
 
@@ -76,24 +80,11 @@ export function parseDtypeList(value: string | undefined, fallback: readonly Dty
   return [...new Set(names as Dtype[])];
 }
 
-/** Refuses, before any work, to write over an existing non-empty folder unless forced. */
-export function checkOutDir(outDir: string, force: boolean): void {
-  if (!existsSync(outDir)) return;
-  if (!statSync(outDir).isDirectory()) {
-    throw new EdgetierError('io_error', `${outDir} exists and is not a folder; choose another --out.`);
-  }
-  if (!force && readdirSync(outDir).length > 0) {
-    throw new EdgetierError(
-      'io_error',
-      `${outDir} already exists and is not empty; pass --force to replace it, or choose another --out.`,
-    );
-  }
-}
-
 async function listFiles(root: string, dir = root): Promise<BuiltFile[]> {
   const out: BuiltFile[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
+    if (entry.name === MODEL_MARKER) continue; // bookkeeping, not part of the model
     if (entry.isDirectory()) out.push(...(await listFiles(root, full)));
     else out.push({ path: relative(root, full), bytes: (await stat(full)).size });
   }
@@ -111,10 +102,10 @@ export function formatBytes(bytes: number): string {
  * Removes the temporary folder if the process is interrupted (Ctrl-C) mid-build. Only when nobody
  * else handles the signal: a server with its own shutdown keeps it, and cleans up via the catch.
  */
-function removeOnSignal(tmp: string): () => void {
+function removeOnSignal(discard: () => void): () => void {
   const signals = (['SIGINT', 'SIGTERM'] as const).filter((s) => process.listenerCount(s) === 0);
   const handler = (signal: NodeJS.Signals) => {
-    rmSync(tmp, { recursive: true, force: true });
+    discard();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   for (const s of signals) process.once(s, handler);
@@ -124,20 +115,22 @@ function removeOnSignal(tmp: string): () => void {
 }
 
 export async function buildModelFolder(options: BuildModelFolderOptions): Promise<BuildResult> {
-  const outDir = resolve(options.outDir);
   const progress = options.onProgress ?? (() => {});
-  checkOutDir(outDir, options.force ?? false);
   if (options.dtypes.length === 0) {
     throw new EdgetierError('unsupported_dtype', `no dtype to build; choose from ${DTYPES.join(', ')}.`);
   }
-
-  const parent = dirname(outDir);
-  await mkdir(parent, { recursive: true });
-  const suffix = `${process.pid}-${Date.now().toString(36)}`;
-  const tmp = join(parent, `.${basename(outDir)}.tmp-${suffix}`);
-  await mkdir(join(tmp, 'onnx'), { recursive: true });
-  const release = removeOnSignal(tmp);
+  const plan =
+    options.plan ??
+    planOutDir(options.outDir, {
+      force: options.force ?? false,
+      onProgress: progress,
+      ...(options.protect !== undefined ? { protect: options.protect } : {}),
+    });
+  const build = await startOutBuild(plan);
+  const release = removeOnSignal(build.discardSync);
+  const tmp = build.dir;
   try {
+    await mkdir(join(tmp, 'onnx'));
     await writeTokenizerFiles(options.tokenizer, tmp);
     const results: Partial<Record<Dtype, OnnxWriteResult>> = {};
     for (const dtype of options.dtypes) {
@@ -155,25 +148,14 @@ export async function buildModelFolder(options: BuildModelFolderOptions): Promis
       edgetier: options.provenance,
     };
     await writeFile(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-
-    if (existsSync(outDir)) {
-      // Swap whole folders: the old model stays intact until the new one is complete.
-      const old = join(parent, `.${basename(outDir)}.old-${suffix}`);
-      await rename(outDir, old);
-      await rename(tmp, outDir);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, outDir);
-    }
+    await build.commit();
   } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    if (error instanceof EdgetierError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new EdgetierError('io_error', `could not build ${outDir}: ${message}`, { cause: error });
+    await build.discard();
+    throw describeFsError(error, plan.given);
   } finally {
     release();
   }
-  return { outDir, files: await listFiles(outDir) };
+  return { outDir: plan.outDir, files: await listFiles(plan.outDir) };
 }
 
 /** "wrote 7 files (12.3 MiB) to DIR: onnx/model_q4.onnx 10.1 MiB, ..." for the CLI's last line. */

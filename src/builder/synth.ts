@@ -5,7 +5,8 @@
  */
 import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
-import { type BuildResult, buildModelFolder, checkOutDir } from './model-folder.ts';
+import { type BuildResult, buildModelFolder } from './model-folder.ts';
+import { planOutDir } from './out-dir.ts';
 import { loadPresetTokenizer } from './preset-tokenizers.ts';
 import { findPreset, PRESETS, type PresetInfo, presetHfConfig } from './presets.ts';
 import { RandomWeights } from './random-weights.ts';
@@ -44,7 +45,10 @@ export async function synthPreset(
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new EdgetierError('usage', `--seed must be an integer from 0 to 4294967295, got ${seed}.`);
   }
-  checkOutDir(outDir, options.force ?? false);
+  const plan = planOutDir(outDir, {
+    force: options.force ?? false,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
   const tokenizer = await loadPresetTokenizer(preset.tokenizer);
   if (tokenizer.size > preset.spec.vocabSize) {
     throw new EdgetierError(
@@ -75,7 +79,7 @@ export async function synthPreset(
       preset: preset.name,
       tokenizer: tokenizer.description,
     },
-    force: options.force ?? false,
+    plan,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
 }

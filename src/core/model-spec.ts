@@ -14,6 +14,16 @@ export interface Llama3RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/**
+ * Sliding-window attention (Qwen3's `use_sliding_window`): on a layer marked true, query position i
+ * sees key positions j with i - size < j <= i (the last `size` tokens, itself included).
+ */
+export interface SlidingWindow {
+  size: number;
+  /** One entry per layer: true where the layer uses the window, false for full attention. */
+  layers: boolean[];
+}
+
 export interface ModelSpec {
   family: Family;
   vocabSize: number;
@@ -35,4 +45,6 @@ export interface ModelSpec {
   attentionBias: boolean;
   /** Per-head RMSNorm on queries and keys before RoPE (Qwen3). */
   qkNorm: boolean;
+  /** Absent (or null) when every layer attends to the whole sequence. */
+  slidingWindow?: SlidingWindow | null;
 }

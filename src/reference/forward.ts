@@ -8,6 +8,7 @@
  *               (qwen3) q,k = RMSNorm over head_dim per head
  *               q,k = q·cos + rotate_half(q)·sin   (RoPE, llama3 frequency scaling if configured)
  *               attn = softmax(q·kᵀ/√d + causal mask)·v, kv head = head / (heads / kv_heads)
+ *               (sliding layers, qwen3) keys limited to the last `sliding_window` positions
  *               x += attn·Woᵀ;  x += down(silu(gate(RMSNorm(x))) * up(RMSNorm(x)))
  *   logits = RMSNorm(x)·headᵀ   (head = embed when tied)
  *
@@ -159,7 +160,7 @@ export class ReferenceModel {
       if (!(id >= 0 && id < vocabSize)) throw new RangeError(`token id ${id} is outside the vocabulary`);
       x.set(this.embed.subarray(id * h, (id + 1) * h), t * h);
     }
-    for (const layer of this.layers) x = this.layer(layer, x, n);
+    for (const [i, layer] of this.layers.entries()) x = this.layer(layer, x, n, this.windowOf(i));
     const normed = rmsNorm(x, h, this.finalNorm, this.spec.rmsNormEps);
     return linear(normed, n, this.head, null, vocabSize);
   }
@@ -187,7 +188,13 @@ export class ReferenceModel {
     return steps;
   }
 
-  private layer(l: Layer, x: Float32Array, n: number): Float32Array {
+  /** How many of the latest positions layer i attends to: all of them unless it slides. */
+  private windowOf(i: number): number {
+    const w = this.spec.slidingWindow;
+    return w?.layers[i] ? w.size : Number.POSITIVE_INFINITY;
+  }
+
+  private layer(l: Layer, x: Float32Array, n: number, window: number): Float32Array {
     const { hiddenSize: h, numHeads, numKvHeads, headDim: d, rmsNormEps: eps } = this.spec;
     const hIn = rmsNorm(x, h, l.inputNorm, eps);
     let q: Float32Array = linear(hIn, n, l.q, l.qBias, numHeads * d);
@@ -208,8 +215,10 @@ export class ReferenceModel {
       const kvHead = Math.floor(head / group);
       for (let t = 0; t < n; t++) {
         const qo = (t * numHeads + head) * d;
+        // Keys t - window < u <= t: the causal mask, narrowed to the window on sliding layers.
+        const first = Math.max(0, t - window + 1);
         let max = Number.NEGATIVE_INFINITY;
-        for (let u = 0; u <= t; u++) {
+        for (let u = first; u <= t; u++) {
           const ko = (u * numKvHeads + kvHead) * d;
           let dot = 0;
           for (let i = 0; i < d; i++) dot += q[qo + i]! * k[ko + i]!;
@@ -217,13 +226,13 @@ export class ReferenceModel {
           if (scores[u]! > max) max = scores[u]!;
         }
         let sum = 0;
-        for (let u = 0; u <= t; u++) {
+        for (let u = first; u <= t; u++) {
           scores[u] = Math.exp(scores[u]! - max);
           sum += scores[u]!;
         }
         for (let i = 0; i < d; i++) {
           let acc = 0;
-          for (let u = 0; u <= t; u++) acc += scores[u]! * v[(u * numKvHeads + kvHead) * d + i]!;
+          for (let u = first; u <= t; u++) acc += scores[u]! * v[(u * numKvHeads + kvHead) * d + i]!;
           attn[qo + i] = acc / sum;
         }
       }

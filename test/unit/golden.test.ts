@@ -102,6 +102,59 @@ describe('golden: converted fp32 model = reference forward pass', () => {
     },
   );
 
+  // Issue 17: both were built silently wrong (rope_parameters ignored; Qwen3's window dropped).
+  it.each([
+    {
+      name: 'llama rope_parameters (transformers v5): theta 500000 + llama3 scaling',
+      family: 'llama' as const,
+      config: {
+        rope_theta: undefined,
+        rope_scaling: undefined,
+        rope_parameters: {
+          rope_type: 'llama3',
+          rope_theta: 500000,
+          factor: 8,
+          low_freq_factor: 1,
+          high_freq_factor: 4,
+          original_max_position_embeddings: 64,
+        },
+      },
+    },
+    {
+      name: 'qwen3 use_sliding_window, window 4 on every layer (max_window_layers 0)',
+      family: 'qwen3' as const,
+      config: { use_sliding_window: true, sliding_window: 4, max_window_layers: 0 },
+    },
+    {
+      name: 'qwen3 use_sliding_window, window 5 on layer 1 only (max_window_layers 1)',
+      family: 'qwen3' as const,
+      config: { use_sliding_window: true, sliding_window: 5, max_window_layers: 1 },
+    },
+  ])('$name: greedy tokens equal the reference', async ({ name, family, config }) => {
+    const dir = name.replace(/[^a-z0-9]+/gi, '-');
+    const checkpoint = join(root, dir);
+    const out = join(root, `${dir}-onnx`);
+    const made = await makeCheckpoint(checkpoint, {
+      family,
+      tied: false,
+      seed: 14,
+      linearScale: LINEAR_SCALE,
+      configOverrides: config,
+    });
+    await convert(checkpoint, out, 'fp32');
+    await engine.load({ source: { kind: 'path', path: out }, device: 'cpu', dtype: 'fp32' });
+    const result = await engine.generate({ prompt: PROMPT, sampling: { maxNewTokens: NEW_TOKENS } });
+    const { model } = await loadReferenceCheckpoint(checkpoint);
+    const steps = model.greedy(result.promptIds, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]);
+    compareGreedy(name, result.outputIds, steps);
+    expect(new Set(result.outputIds).size).toBeGreaterThan(3);
+    // Teeth: the field matters here: the model read without it gives other tokens.
+    const stored = await SafetensorsWeights.openDir(checkpoint);
+    const without = await ReferenceModel.load({ ...made.spec, ropeTheta: 10000, ropeScaling: null }, stored);
+    const plain = without.greedy(result.promptIds, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]).map((s) => s.token);
+    expect(plain).not.toEqual(steps.map((s) => s.token));
+  });
+
   it('through the CLI: `edgetier generate --raw --json` prints the reference tokens', async () => {
     const checkpoint = join(root, 'cli-qwen3');
     const out = join(root, 'cli-qwen3-onnx');

@@ -104,6 +104,37 @@ function errorOf(fn: () => unknown): EdgetierError {
   throw new Error('expected an EdgetierError');
 }
 
+/** SmolLM2-135M-Instruct's config.json (a nanotron export; its transformers.js_config left out). */
+const SMOLLM2_135M: HfConfig = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: 'silu',
+  hidden_size: 576,
+  initializer_range: 0.041666666666666664,
+  intermediate_size: 1536,
+  is_llama_config: true,
+  max_position_embeddings: 8192,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 9,
+  num_hidden_layers: 30,
+  num_key_value_heads: 3,
+  pad_token_id: 2,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_interleaved: false,
+  rope_scaling: null,
+  rope_theta: 100000,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.42.3',
+  use_cache: true,
+  vocab_size: 49152,
+};
+
 describe('parseHfConfig', () => {
   it('reads Llama 3.2 with its llama3 rope scaling and explicit head_dim', () => {
     expect(parseHfConfig(LLAMA_32_1B)).toEqual({
@@ -186,7 +217,9 @@ describe('parseHfConfig', () => {
     expect(
       errorOf(() => parseHfConfig({ ...LLAMA_32_1B, rope_scaling: { rope_type: 'yarn', factor: 4 } }))
         .message,
-    ).toBe('config.json: rope_scaling of type "yarn" is not supported (edgetier supports "llama3").');
+    ).toBe(
+      'config.json: rope_scaling has rope_type "yarn", which edgetier does not support (it supports "default" and "llama3"); convert a checkpoint without it.',
+    );
     expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, hidden_act: 'gelu' })).message).toBe(
       'config.json: hidden_act is "gelu"; edgetier supports "silu".',
     );
@@ -199,6 +232,124 @@ describe('parseHfConfig', () => {
     expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, attention_bias: true })).message).toBe(
       'config.json: attention_bias is true for llama; edgetier supports it for qwen2 only.',
     );
+  });
+
+  it('reads transformers v5 rope_parameters (theta and llama3 scaling inside it) like rope_theta + rope_scaling', () => {
+    const { rope_scaling: scaling, rope_theta: theta, ...rest } = LLAMA_32_1B;
+    const v5 = { ...rest, rope_parameters: { ...(scaling as object), rope_theta: theta } };
+    expect(parseHfConfig(v5)).toEqual(parseHfConfig(LLAMA_32_1B));
+    const plain = { ...rest, rope_parameters: { rope_type: 'default', rope_theta: 123456 } };
+    expect(parseHfConfig(plain)).toMatchObject({ ropeTheta: 123456, ropeScaling: null });
+    // rope_type may be left out: transformers reads it as "default".
+    expect(parseHfConfig({ ...rest, rope_parameters: { rope_theta: 5e5 } }).ropeTheta).toBe(5e5);
+  });
+
+  it('refuses rope_parameters it cannot reproduce, naming the field', () => {
+    const { rope_scaling: _, rope_theta: __, ...rest } = LLAMA_32_1B;
+    const message = (config: HfConfig) => errorOf(() => parseHfConfig(config)).message;
+    expect(message({ ...rest, rope_parameters: { rope_type: 'yarn', factor: 4, rope_theta: 1e4 } })).toBe(
+      'config.json: rope_parameters has rope_type "yarn", which edgetier does not support (it supports "default" and "llama3"); convert a checkpoint without it.',
+    );
+    expect(message({ ...rest, rope_parameters: { rope_type: 'default', rope_theta: 1e4, factor: 2 } })).toBe(
+      'config.json: rope_parameters.factor is not read by rope_type "default", so edgetier cannot tell what it means; remove it or convert a checkpoint without it.',
+    );
+    expect(
+      message({
+        ...rest,
+        rope_parameters: { rope_type: 'default', rope_theta: 1e4, partial_rotary_factor: 0.5 },
+      }),
+    ).toBe(
+      'config.json: rope_parameters.partial_rotary_factor is 0.5; edgetier supports RoPE over the whole head (1.0).',
+    );
+    expect(message({ ...rest, rope_theta: 1e4, rope_parameters: { rope_theta: 5e5 } })).toBe(
+      'config.json: rope_theta and rope_parameters.rope_theta disagree (10000 vs 500000); keep one.',
+    );
+    expect(
+      message({
+        ...rest,
+        rope_parameters: { full_attention: { rope_theta: 1e4 }, sliding_attention: { rope_theta: 1e4 } },
+      }),
+    ).toBe(
+      'config.json: rope_parameters holds one block per layer type; edgetier supports one RoPE for every layer.',
+    );
+  });
+
+  it('refuses rope_theta: null instead of reading it as 10000', () => {
+    expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, rope_theta: null })).message).toBe(
+      "config.json: rope_theta is null; set it to a number (transformers' default is 10000) or remove it.",
+    );
+    expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, rms_norm_eps: null })).message).toBe(
+      "config.json: rms_norm_eps is null; set it to a number (transformers' default is 0.000001) or remove it.",
+    );
+  });
+
+  it("reads Qwen3's sliding window as transformers does: max_window_layers, layer_types, defaults", () => {
+    const on: HfConfig = { ...QWEN3_06B, num_hidden_layers: 4, use_sliding_window: true };
+    expect(parseHfConfig({ ...on, sliding_window: 8, max_window_layers: 2 }).slidingWindow).toEqual({
+      size: 8,
+      layers: [false, false, true, true],
+    });
+    // Absent sliding_window: 4096; absent max_window_layers: 28 (so no layer of 4 slides).
+    const { sliding_window: _, max_window_layers: __, ...bare } = on;
+    expect(parseHfConfig({ ...bare, max_window_layers: 0 }).slidingWindow).toEqual({
+      size: 4096,
+      layers: [true, true, true, true],
+    });
+    expect(parseHfConfig(bare).slidingWindow).toBeUndefined();
+    // An explicit layer_types wins over max_window_layers.
+    const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'];
+    expect(parseHfConfig({ ...on, sliding_window: 3, layer_types: types }).slidingWindow).toEqual({
+      size: 3,
+      layers: [true, false, true, false],
+    });
+    // use_sliding_window false turns the window off whatever sliding_window says.
+    expect(
+      parseHfConfig({ ...on, use_sliding_window: false, sliding_window: 3, max_window_layers: 0 })
+        .slidingWindow,
+    ).toBeUndefined();
+    expect(
+      errorOf(() =>
+        parseHfConfig({ ...on, use_sliding_window: false, sliding_window: 3, layer_types: types }),
+      ).message,
+    ).toBe(
+      'config.json: layer_types marks sliding_attention layers but use_sliding_window and sliding_window turn the window off; make them agree.',
+    );
+  });
+
+  it('reads SmolLM2 (nanotron fields) and a DeepSeek Qwen2 distill (use_mrope false); refuses them set to true', () => {
+    expect(parseHfConfig(SMOLLM2_135M)).toMatchObject({ family: 'llama', headDim: 64, ropeTheta: 100000 });
+    expect(parseHfConfig({ ...QWEN25_05B, use_mrope: false }).family).toBe('qwen2');
+    expect(errorOf(() => parseHfConfig({ ...SMOLLM2_135M, rope_interleaved: true })).message).toBe(
+      'config.json: rope_interleaved is true; edgetier supports the rotate-half RoPE transformers computes.',
+    );
+    expect(errorOf(() => parseHfConfig({ ...QWEN25_05B, use_mrope: true })).message).toBe(
+      'config.json: use_mrope is true; edgetier supports text-only RoPE.',
+    );
+  });
+
+  it('reads hidden_act "swish" as SiLU (transformers maps both to nn.SiLU)', () => {
+    expect(parseHfConfig({ ...LLAMA_32_1B, hidden_act: 'swish' })).toEqual(parseHfConfig(LLAMA_32_1B));
+  });
+
+  it('refuses fields it does not know, since they may change the computation', () => {
+    expect(
+      errorOf(() => parseHfConfig({ ...LLAMA_32_1B, logits_scaling: 4, embedding_multiplier: 12 })).message,
+    ).toBe(
+      'config.json: logits_scaling, embedding_multiplier are not fields edgetier knows for llama and may change what the model computes; edgetier builds only what it reproduces exactly. Convert a checkpoint without them, or delete them from config.json if you know they change nothing.',
+    );
+    expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, sliding_window: 4096 })).message).toMatch(
+      /^config\.json: sliding_window is not a field edgetier knows for llama/,
+    );
+    expect(
+      errorOf(() => parseHfConfig({ ...QWEN3_06B, quantization_config: { quant_method: 'awq', bits: 4 } }))
+        .message,
+    ).toBe(
+      'config.json: quantization_config says the weights are quantised (awq); convert the unquantised checkpoint (edgetier quantises itself: --dtype q4 or q8).',
+    );
+    // Bookkeeping and private fields pass.
+    expect(() =>
+      parseHfConfig({ ...LLAMA_32_1B, _name_or_path: 'x', transformers_version: '4.45.0', id2label: {} }),
+    ).not.toThrow();
   });
 
   it('round-trips every spec through specToHfConfig', () => {

@@ -39,6 +39,34 @@ async function toMemory(source: WeightSource, rename: (name: string) => string[]
 const ids = [3, 17, 5, 42, 8, 8, 1];
 
 describe('reference forward pass', () => {
+  it('sliding window: a window as long as the input changes nothing; a window of w ignores older keys', async () => {
+    const weights = new RandomWeights(base, { seed: 4, normJitter: 0.2, biasStd: 0.3 });
+    const full = await ReferenceModel.load(base, weights);
+    const wide = await ReferenceModel.load(
+      { ...base, slidingWindow: { size: ids.length, layers: [true, true] } },
+      weights,
+    );
+    expect(Array.from(wide.forward(ids))).toEqual(Array.from(full.forward(ids)));
+    // One layer with a window of w: the logits at t depend on ids[t - w + 1 .. t] alone.
+    const one = { ...base, numLayers: 1, slidingWindow: { size: 1, layers: [true] } };
+    const oneLayer = await ReferenceModel.load(
+      one,
+      new RandomWeights(one, { seed: 5, normJitter: 0.2, biasStd: 0.3 }),
+    );
+    const a = oneLayer.lastLogits([3, 17, 5]);
+    const b = oneLayer.lastLogits([9, 30, 5]);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    const two = { ...one, slidingWindow: { size: 2, layers: [true] } };
+    const twoLayer = await ReferenceModel.load(
+      two,
+      new RandomWeights(two, { seed: 5, normJitter: 0.2, biasStd: 0.3 }),
+    );
+    expect(Array.from(twoLayer.lastLogits([3, 17, 5]))).toEqual(Array.from(twoLayer.lastLogits([9, 17, 5])));
+    expect(Array.from(twoLayer.lastLogits([3, 17, 5]))).not.toEqual(
+      Array.from(twoLayer.lastLogits([3, 30, 5])),
+    );
+  });
+
   it('is causal: appending tokens does not change earlier logits', async () => {
     const model = await ReferenceModel.load(
       base,

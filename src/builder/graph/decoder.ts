@@ -8,7 +8,8 @@
  * - Shared per run, not per layer: RoPE cos/sin [b, s, 1, D] from position_ids (the query copies
  *   carry the 1/sqrt(D) attention scale, so no per-layer scaling op), and one additive mask
  *   [b, 1, r*s, T] = causal (key j visible to new token i iff j <= past + i) AND attention_mask,
- *   as 0 / float32 min (finite, so fully padded rows give a uniform row instead of NaN).
+ *   as 0 / float32 min (finite, so fully padded rows give a uniform row instead of NaN); sliding
+ *   layers (Qwen3 `use_sliding_window`) use a second mask that also hides keys j <= past + i - window.
  * - Per layer: RMSNorm in float32; one merged q|k|v MatMul then Split; per-head q/k RMSNorm (Qwen3);
  *   RoPE as x*cos + (x R)*sin with R the rotate_half matrix (one MatMul instead of Slice/Neg/Concat);
  *   K and V transposed to [b, K, s, D] and appended to the past; grouped-query attention without
@@ -240,9 +241,19 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
   const causal = g.op('LessOrEqual', [keyPos, queryPos]); // [s,T]
   const padding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: ElemType.BOOL }), g.i64([1])]); // [b,1,T]
   const visible = g.op('And', [causal, padding]); // [b,s,T]
-  let maskBias = g.op('Where', [visible, g.f32([0], []), g.f32([F32_MIN], [])]);
-  maskBias = g.op('Unsqueeze', [maskBias, g.i64([1])]); // [b,1,s,T]
-  if (rep > 1) maskBias = g.op('Tile', [maskBias, g.i64([1, 1, rep, 1])]); // [b,1,rep*s,T]
+  const toBias = (mask: string) => {
+    let bias = g.op('Where', [mask, g.f32([0], []), g.f32([F32_MIN], [])]);
+    bias = g.op('Unsqueeze', [bias, g.i64([1])]); // [b,1,s,T]
+    return rep > 1 ? g.op('Tile', [bias, g.i64([1, 1, rep, 1])]) : bias; // [b,1,rep*s,T]
+  };
+  const maskBias = toBias(visible);
+  // Sliding layers (Qwen3): key j visible to query i only if j > i - window, as transformers masks it.
+  const window = spec.slidingWindow;
+  const slidingMaskBias = window
+    ? toBias(
+        g.op('And', [visible, g.op('Greater', [keyPos, g.op('Sub', [queryPos, g.i64([window.size], [])])])]),
+      )
+    : maskBias;
 
   const rmsNorm = (x: string, weightName: string, dims: number[]) => {
     const x32 = half ? g.op('Cast', [x], { to: ElemType.FLOAT }) : x;
@@ -305,7 +316,8 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
     ]);
     let scores = g.op('MatMul', [qGrouped, g.op('Transpose', [presentKey], { perm: [0, 1, 3, 2] })]);
     if (half) scores = g.op('Cast', [scores], { to: ElemType.FLOAT });
-    const probs = toAct(g.op('Softmax', [g.op('Add', [scores, maskBias])], { axis: -1 }));
+    const layerMask = window?.layers[i] ? slidingMaskBias : maskBias;
+    const probs = toAct(g.op('Softmax', [g.op('Add', [scores, layerMask])], { axis: -1 }));
     const context = g.op('MatMul', [probs, presentValue]); // [b,KV,rep*s,D]
     const merged = g.op('Reshape', [
       g.op('Transpose', [g.op('Reshape', [context, g.i64([0, KV, rep, -1, D])])], { perm: [0, 3, 1, 2, 4] }),

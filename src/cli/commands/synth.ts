@@ -33,7 +33,8 @@ Options:
   --dtype <list>    Comma-separated weight formats, from ${DTYPES.join(', ')}. Default: ${DEFAULT_SYNTH_DTYPES.join(',')}.
   --seed <n>        Seed of the random weights (0 to 4294967295). Default: ${DEFAULT_SYNTH_SEED}.
                     The same seed rebuilds the same weights.
-  --force           Replace <dir> if it exists and is not empty. Default: refuse.
+  --force           Replace <dir> if it is a model folder edgetier built (it has .edgetier-model)
+                    and holds nothing else. Never anything else. Default: refuse a non-empty <dir>.
   --verbose         Print the stack trace of an error.
   -h, --help        Show this help.
 

@@ -1,0 +1,410 @@
+/**
+ * Where a model folder goes, and the only things edgetier ever deletes there. The rule: nothing that
+ * edgetier did not create is removed or overwritten, whatever the command line says.
+ *
+ * - `--out` is resolved (symlinks followed) and refused when it is the checkpoint, inside it or
+ *   above it.
+ * - Every folder edgetier builds holds MODEL_MARKER, a JSON list of the files it wrote. `--force`
+ *   replaces only such a folder (or one built before the marker existed, recognised by its exact
+ *   layout and the `edgetier` block of its config.json), and only when it holds nothing else.
+ * - Building happens in a temporary folder (holding BUILD_MARKER and named after the process) beside
+ *   a new --out, or inside an existing empty/replaced one (so a mount point works). It is removed on
+ *   every failure, and a later run removes those whose process is gone.
+ * - OS errors become one line that names the user's path and what to do.
+ */
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { mkdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { EdgetierError } from '../core/errors.ts';
+
+/** In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths]}`. */
+export const MODEL_MARKER = '.edgetier-model';
+/** In every temporary build folder: the pid of the process building it. */
+export const BUILD_MARKER = '.edgetier-build';
+const INSIDE_TMP = /^\.edgetier-tmp-(\d+)-[0-9a-z]+$/;
+/** What a model folder built before MODEL_MARKER existed may hold, and nothing else. */
+const LEGACY_TOP = new Set([
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+]);
+const LEGACY_ONNX = /^model(_fp16|_quantized|_q4|_q4f16)?\.onnx(_data)?$/;
+
+export type OutMode = 'new' | 'empty' | 'replace';
+
+export interface OutPlan {
+  /** As the user typed it: the path error messages name. */
+  given: string;
+  /** Absolute, symlinks followed. */
+  outDir: string;
+  mode: OutMode;
+  /** Files of the model being replaced, relative to outDir (mode 'replace'). */
+  previousFiles: string[];
+}
+
+function refuse(message: string): EdgetierError {
+  return new EdgetierError('io_error', message);
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..';
+}
+
+/** One line for an OS error on the way to `given`; what the user can do about it. */
+export function describeFsError(error: unknown, given: string): EdgetierError {
+  if (error instanceof EdgetierError) {
+    // A writer's own wrapping of an OS error names a temporary path: describe the OS error instead.
+    const cause = error.cause as NodeJS.ErrnoException | undefined;
+    if (error.code !== 'io_error' || typeof cause?.code !== 'string') return error;
+    return describeFsError(cause, given);
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const at = (error as NodeJS.ErrnoException | undefined)?.path;
+  const where = at && resolve(at) !== resolve(given) ? ` (at ${at})` : '';
+  const line = (() => {
+    switch (code) {
+      case 'EACCES':
+      case 'EPERM':
+        return `cannot write ${given}: permission denied${where}. Choose an --out in a folder you can write to.`;
+      case 'EROFS':
+        return `cannot write ${given}: the filesystem is read-only. Choose an --out on a writable disk.`;
+      case 'ENOSPC':
+      case 'EDQUOT':
+        return `cannot write ${given}: no space left on the disk. Free some space or choose another --out.`;
+      case 'EBUSY':
+        return `cannot write ${given}: it is busy (in use by another program, or a mount point)${where}. Close what uses it or choose another --out.`;
+      case 'ENOENT':
+        return `cannot create ${given}: a folder on its path cannot be created here${where}. Choose an --out under an existing, writable folder.`;
+      case 'ENOTDIR':
+        return `cannot create ${given}: a part of its path is a file, not a folder${where}. Choose another --out.`;
+      case 'ELOOP':
+        return `cannot resolve ${given}: its path has a loop of symbolic links. Choose another --out.`;
+      case 'ENAMETOOLONG':
+        return `cannot create ${given}: the path is too long. Choose a shorter --out.`;
+      default: {
+        const message = error instanceof Error ? error.message : String(error);
+        return `could not build ${given}: ${message}`;
+      }
+    }
+  })();
+  return new EdgetierError('io_error', line, { cause: error });
+}
+
+/** `given` resolved with symlinks followed, also where its last parts do not exist yet. */
+export function resolveOutPath(given: string): string {
+  const absolute = resolve(given);
+  const missing: string[] = [];
+  let at = absolute;
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...missing);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw describeFsError(error, given);
+      let exists = false;
+      try {
+        lstatSync(at);
+        exists = true;
+      } catch {}
+      if (exists) {
+        throw refuse(
+          `${given}: ${at} is a symbolic link to nothing. Remove the link or choose another --out.`,
+        );
+      }
+      const parent = dirname(at);
+      if (parent === at) throw describeFsError(error, given);
+      missing.unshift(basename(at));
+      at = parent;
+    }
+  }
+}
+
+/** The files of a folder, relative to it (folders left out, symbolic links listed as files). */
+function filesUnder(root: string, dir = root): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory() && !entry.isSymbolicLink()) out.push(...filesUnder(root, full));
+    else out.push(relative(root, full));
+  }
+  return out;
+}
+
+/** The files a marked model folder says edgetier wrote, or null when it holds no valid marker. */
+function markedFiles(dir: string): string[] | null {
+  const file = join(dir, MODEL_MARKER);
+  if (!existsSync(file)) return null;
+  try {
+    const marker = JSON.parse(readFileSync(file, 'utf8')) as { edgetier_model?: unknown; files?: unknown };
+    if (marker.edgetier_model !== 1 || !Array.isArray(marker.files)) return null;
+    // Only plain paths inside the folder: a damaged marker must not point --force elsewhere.
+    const inside = (f: unknown) =>
+      typeof f === 'string' &&
+      f.length > 0 &&
+      !isAbsolute(f) &&
+      normalize(f) === f &&
+      !f.split(/[\\/]/).includes('..');
+    if (!marker.files.every(inside)) return null;
+    return marker.files as string[];
+  } catch {
+    return null;
+  }
+}
+
+/** A model folder built before the marker: exactly edgetier's layout and an `edgetier` block. */
+function legacyFiles(dir: string): string[] | null {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const block = config.edgetier;
+    if (!block || typeof block !== 'object' || typeof config['transformers.js_config'] !== 'object')
+      return null;
+    const files = filesUnder(dir);
+    const fits = (f: string) => {
+      const parts = f.split(sep);
+      if (parts.length === 1) return LEGACY_TOP.has(parts[0]!);
+      return parts.length === 2 && parts[0] === 'onnx' && LEGACY_ONNX.test(parts[1]!);
+    };
+    if (!files.includes('tokenizer.json') || !files.every(fits)) return null;
+    return files;
+  } catch {
+    return null;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid in a temporary build folder's BUILD_MARKER, or null when it is not one of ours. */
+function buildPid(dir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dir, BUILD_MARKER), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Removes temporary build folders that a killed run left in `dir` (those named `pattern` that hold
+ * BUILD_MARKER with the pid of a process that is gone). Look-alikes without the marker (e.g. from an
+ * edgetier older than the marker) are only named: nothing proves edgetier made them.
+ */
+function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: string) => void): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = pattern.exec(name);
+    if (!match) continue;
+    const full = join(dir, name);
+    const pid = buildPid(full);
+    if (pid === null) {
+      if (!processAlive(Number(match[1]))) {
+        onProgress?.(
+          `${full} looks like a folder an interrupted build left; delete it if nothing else made it`,
+        );
+      }
+      continue;
+    }
+    if (processAlive(pid)) continue;
+    rmSync(full, { recursive: true, force: true });
+    onProgress?.(`removed ${full}, left by an interrupted build`);
+  }
+}
+
+function besidePattern(outDir: string): RegExp {
+  const escaped = basename(outDir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${escaped}\\.tmp-(\\d+)-[0-9a-z]+$`);
+}
+
+/**
+ * Decides, before any work, where and how a model folder is written; refuses every --out that would
+ * lose something. `protect` is the checkpoint being read (never written, never above --out).
+ */
+export function planOutDir(
+  given: string,
+  options: { force: boolean; protect?: string; onProgress?: (line: string) => void },
+): OutPlan {
+  const outDir = resolveOutPath(given);
+  if (options.protect !== undefined && existsSync(options.protect)) {
+    const source = realpathSync(options.protect);
+    if (outDir === source) {
+      throw refuse(`--out ${given} is the checkpoint folder itself; choose another --out.`);
+    }
+    if (isInside(source, outDir)) {
+      throw refuse(`--out ${given} contains the checkpoint ${options.protect}; choose a folder outside it.`);
+    }
+    if (isInside(outDir, source)) {
+      throw refuse(`--out ${given} is inside the checkpoint ${options.protect}; choose a folder outside it.`);
+    }
+  }
+  removeStaleBuilds(dirname(outDir), besidePattern(outDir), options.onProgress);
+
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(outDir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { given, outDir, mode: 'new', previousFiles: [] };
+    throw describeFsError(error, given);
+  }
+  if (!stat.isDirectory()) throw refuse(`${given} exists and is not a folder; choose another --out.`);
+  let entries: string[];
+  try {
+    removeStaleBuilds(outDir, INSIDE_TMP, options.onProgress);
+    entries = readdirSync(outDir);
+  } catch (error) {
+    throw describeFsError(error, given);
+  }
+  if (entries.length === 0) return { given, outDir, mode: 'empty', previousFiles: [] };
+  if (!options.force) {
+    throw refuse(
+      `${given} already exists and is not empty; pass --force to replace it, or choose another --out.`,
+    );
+  }
+  const previous = markedFiles(outDir) ?? legacyFiles(outDir);
+  if (!previous) {
+    throw refuse(
+      `${given} is not a model folder edgetier built (it has no ${MODEL_MARKER}); --force only replaces those. Delete it yourself or choose another --out.`,
+    );
+  }
+  const known = new Set([...previous, MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER]);
+  const stranger = filesUnder(outDir).find((f) => !known.has(f));
+  if (stranger !== undefined) {
+    throw refuse(
+      `${given} holds ${stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
+    );
+  }
+  return { given, outDir, mode: 'replace', previousFiles: previous };
+}
+
+/** A temporary folder being filled; `commit` puts its files in place, `discard` removes all trace. */
+export interface OutBuild {
+  /** Write the model's files here. */
+  dir: string;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+  /** The same as discard, synchronously: for a signal handler. */
+  discardSync(): void;
+}
+
+/** Creates the missing folders above `dir` one by one (never `mkdir -p`, which spins on /proc). */
+function createParents(dir: string, given: string): string[] {
+  const created: string[] = [];
+  const missing: string[] = [];
+  for (let at = dir; !existsSync(at); at = dirname(at)) {
+    if (dirname(at) === at) break;
+    missing.unshift(at);
+  }
+  try {
+    for (const at of missing) {
+      mkdirSync(at);
+      created.unshift(at);
+    }
+  } catch (error) {
+    removeFolders(created);
+    throw describeFsError(error, given);
+  }
+  return created;
+}
+
+/** Removes folders this run created, deepest first, if they are still empty. */
+function removeFolders(created: string[]): void {
+  for (const at of created) {
+    try {
+      rmdirSync(at);
+    } catch {}
+  }
+}
+
+/** Starts a build: creates the temporary folder (and any missing parents of a new --out). */
+export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
+  const { outDir, given } = plan;
+  const suffix = `${process.pid}-${Date.now().toString(36)}`;
+  const createdParents = plan.mode === 'new' ? createParents(dirname(outDir), given) : [];
+  const tmp =
+    plan.mode === 'new'
+      ? join(dirname(outDir), `.${basename(outDir)}.tmp-${suffix}`)
+      : join(outDir, `.edgetier-tmp-${suffix}`);
+  const discardSync = () => {
+    rmSync(tmp, { recursive: true, force: true });
+    removeFolders(createdParents);
+  };
+  try {
+    await mkdir(tmp);
+    await writeFile(join(tmp, BUILD_MARKER), `${process.pid}\n`);
+  } catch (error) {
+    discardSync();
+    throw describeFsError(error, given);
+  }
+  const marker = (files: string[]) =>
+    `${JSON.stringify({ edgetier_model: 1, files: [...new Set(files)].sort() }, null, 2)}\n`;
+
+  return {
+    dir: tmp,
+    discardSync,
+    async discard() {
+      await rm(tmp, { recursive: true, force: true });
+      removeFolders(createdParents);
+    },
+    async commit() {
+      try {
+        const files = filesUnder(tmp).filter((f) => f !== BUILD_MARKER);
+        if (plan.mode === 'new') {
+          await writeFile(join(tmp, MODEL_MARKER), marker(files));
+          await unlink(join(tmp, BUILD_MARKER));
+          await rename(tmp, outDir);
+          return;
+        }
+        // Inside an existing folder (possibly a mount point, which cannot be renamed): mark every
+        // file of the old and the new model first, so an interruption leaves a folder --force knows.
+        await writeFile(join(outDir, MODEL_MARKER), marker([...plan.previousFiles, ...files]));
+        for (const f of plan.previousFiles) await rm(join(outDir, f), { force: true });
+        for (const f of files) {
+          await mkdir(dirname(join(outDir, f)), { recursive: true });
+          await rename(join(tmp, f), join(outDir, f));
+        }
+        const emptied = new Set(plan.previousFiles.map((f) => dirname(f)));
+        for (const f of files) emptied.delete(dirname(f));
+        await removeEmptyFolders(outDir, emptied);
+        await rm(tmp, { recursive: true, force: true });
+        await writeFile(join(outDir, `${MODEL_MARKER}.tmp`), marker(files));
+        await rename(join(outDir, `${MODEL_MARKER}.tmp`), join(outDir, MODEL_MARKER));
+      } catch (error) {
+        throw describeFsError(error, given);
+      }
+    },
+  };
+}
+
+/** Removes the folders the old model's files were in, where they are now empty (deepest first). */
+async function removeEmptyFolders(root: string, folders: Set<string>): Promise<void> {
+  const deepestFirst = [...folders].filter((f) => f !== '.').sort((a, b) => b.length - a.length);
+  for (const folder of deepestFirst) {
+    try {
+      await rmdir(join(root, folder));
+    } catch {}
+  }
+}
