@@ -8,7 +8,9 @@
  * `[position][layer][key | value][kvHead][headDim]`: a step appends one position's entry, and the
  * attention kernel reads every past key and value where it lies, at a stride of one entry.
  *
- * A prompt runs token by token through the same step (no batched prefill GEMM yet).
+ * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
+ * read from memory once per chunk), attention token by token over the causal prefix. Each token's
+ * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +37,8 @@ export interface CpuDecoderOptions {
 
 /** Positions the KV cache grows by at a time. */
 const CACHE_CHUNK = 64;
+/** Prompt tokens per prefill chunk. */
+export const PREFILL_CHUNK = 32;
 
 interface Scratch {
   x: number;
@@ -116,19 +120,20 @@ export class CpuDecoder {
     } = spec;
     const widest = Math.max(H, FF, NH * D);
     const f32 = (n: number) => kx.alloc(n * 4);
+    const C = PREFILL_CHUNK;
     const s: Scratch = {
-      x: f32(H),
-      xn: f32(H),
-      qkv: f32((NH + 2 * KV) * D),
-      attn: f32(NH * D),
-      tmp: f32(H),
-      gateUp: f32(2 * FF),
-      act: f32(FF),
-      xq: kx.alloc(blocksOf(widest) * BLOCK * 2),
-      xs: f32(blocksOf(widest)),
+      x: f32(C * H),
+      xn: f32(C * H),
+      qkv: f32(C * (NH + 2 * KV) * D),
+      attn: f32(C * NH * D),
+      tmp: f32(C * H),
+      gateUp: f32(C * 2 * FF),
+      act: f32(C * FF),
+      xq: kx.alloc(C * blocksOf(widest) * BLOCK * 2),
+      xs: f32(C * blocksOf(widest)),
       logits: f32(V),
-      cos: f32(D / 2),
-      sin: f32(D / 2),
+      cos: f32(C * (D / 2)),
+      sin: f32(C * (D / 2)),
       scores: f32(maxContext),
     };
     return new CpuDecoder(spec, dtype, maxContext, kx, weights, s);
@@ -164,16 +169,17 @@ export class CpuDecoder {
         `The context would hold ${this.cached + ids.length} tokens, more than this model's ${this.maxContext}.`,
       );
     }
-    for (let i = 0; i < ids.length; i++) this.step(ids[i]!, i === ids.length - 1);
+    for (let at = 0; at < ids.length; at += PREFILL_CHUNK) {
+      const chunk = ids.slice(at, at + PREFILL_CHUNK);
+      this.run(chunk, at + chunk.length === ids.length);
+    }
     return this.kx.f32(this.s.logits, this.spec.vocabSize).slice();
   }
 
-  private embed(id: number): void {
-    const { hiddenSize: H, vocabSize: V } = this.spec;
-    if (!(Number.isInteger(id) && id >= 0 && id < V)) {
-      throw new RangeError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
-    }
-    const x = this.kx.f32(this.s.x, H);
+  /** Writes token `id`'s embedding to `x` [H]. */
+  private embed(id: number, at: number): void {
+    const { hiddenSize: H } = this.spec;
+    const x = this.kx.f32(at, H);
     const e = this.weights.embedding;
     if (e.kind === 'f32') {
       x.set(this.kx.f32(e.table + id * H * 4, H));
@@ -185,15 +191,19 @@ export class CpuDecoder {
     for (let c = 0; c < H; c++) x[c] = row[(c & ~(BLOCK - 1)) + permutedIndex(c & (BLOCK - 1))]! * scale;
   }
 
-  private linear(y: number, x: number, w: LinearWeights): void {
+  /** y [n, rows] = W x[t] for the n activation rows of x [n, cols]. */
+  private linear(y: number, x: number, w: LinearWeights, n: number): void {
     const k = this.kx.k;
     if (w.kind === 'f32') {
-      k.gemvF32(y, w.w, x, w.rows, w.cols);
+      k.gemmF32(y, w.w, x, w.rows, w.cols, n);
       return;
     }
-    k.quantizeActivations(this.s.xq, this.s.xs, x, w.cols);
-    if (w.kind === 'q4') k.gemvQ4(y, w.w, w.scales, this.s.xq, this.s.xs, w.rows, w.blocks);
-    else k.gemvQ8(y, w.w, w.scales, this.s.xq, this.s.xs, w.rows, w.blocks);
+    const { xq, xs } = this.s;
+    for (let t = 0; t < n; t++) {
+      k.quantizeActivations(xq + t * w.blocks * BLOCK * 2, xs + t * w.blocks * 4, x + t * w.cols * 4, w.cols);
+    }
+    if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+    else k.gemmQ8(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
   }
 
   /** Grows the cache (in place, at the end of memory) to hold `positions`. */
@@ -202,58 +212,97 @@ export class CpuDecoder {
     this.kx.ensure(this.cacheBase + Math.min(chunks, this.maxContext) * this.positionFloats * 4);
   }
 
-  private step(id: number, wantLogits: boolean): void {
+  /** Runs `ids` (at most PREFILL_CHUNK) at the next positions; the logits of the last when asked. */
+  private run(ids: readonly number[], wantLogits: boolean): void {
     const { spec, kx, s } = this;
     const k = kx.k;
-    const { hiddenSize: H, headDim: D, numHeads: NH, numKvHeads: KV, intermediateSize: FF } = spec;
+    const {
+      hiddenSize: H,
+      headDim: D,
+      numHeads: NH,
+      numKvHeads: KV,
+      intermediateSize: FF,
+      vocabSize: V,
+    } = spec;
     const eps = spec.rmsNormEps;
-    const pos = this.cached;
-    this.reserve(pos + 1);
-    this.embed(id);
-
-    const cos = kx.f32(s.cos, D / 2);
-    const sin = kx.f32(s.sin, D / 2);
-    for (let i = 0; i < D / 2; i++) {
-      // As the graph computes it: float32 position times float32 frequency.
-      const angle = Math.fround(pos * this.invFreq[i]!);
-      cos[i] = Math.cos(angle);
-      sin[i] = Math.sin(angle);
+    const n = ids.length;
+    for (const id of ids) {
+      if (!(Number.isInteger(id) && id >= 0 && id < V)) {
+        throw new RangeError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
+      }
+    }
+    const pos0 = this.cached;
+    this.reserve(pos0 + n);
+    const half = D / 2;
+    const cos = kx.f32(s.cos, n * half);
+    const sin = kx.f32(s.sin, n * half);
+    for (let t = 0; t < n; t++) {
+      this.embed(ids[t]!, s.x + t * H * 4);
+      for (let i = 0; i < half; i++) {
+        // As the graph computes it: float32 position times float32 frequency.
+        const angle = Math.fround((pos0 + t) * this.invFreq[i]!);
+        cos[t * half + i] = Math.cos(angle);
+        sin[t * half + i] = Math.sin(angle);
+      }
     }
 
+    const qkvWidth = (NH + 2 * KV) * D;
     const kvFloats = KV * D;
     const strideBytes = this.positionFloats * 4;
-    const q = s.qkv;
-    const kNew = s.qkv + NH * D * 4;
-    const vNew = kNew + kvFloats * 4;
+    const scale = 1 / Math.sqrt(D);
     for (let l = 0; l < spec.numLayers; l++) {
       const w = this.weights.layers[l]!;
-      k.rmsNorm(s.xn, s.x, w.inputNorm, 1, H, eps);
-      this.linear(s.qkv, s.xn, w.qkv);
-      if (w.qkvBias !== null) k.addInPlace(s.qkv, w.qkvBias, (NH + 2 * KV) * D);
-      if (w.qNorm !== null && w.kNorm !== null) {
-        k.rmsNorm(q, q, w.qNorm, NH, D, eps);
-        k.rmsNorm(kNew, kNew, w.kNorm, KV, D, eps);
-      }
-      k.rope(q, NH, D, s.cos, s.sin);
-      k.rope(kNew, KV, D, s.cos, s.sin);
-      // This position's key and value go straight to their place in the cache.
+      k.rmsNorm(s.xn, s.x, w.inputNorm, n, H, eps);
+      this.linear(s.qkv, s.xn, w.qkv, n);
       const keys = this.cacheBase + l * 2 * kvFloats * 4;
       const values = keys + kvFloats * 4;
-      const bytes = new Uint8Array(kx.memory.buffer);
-      bytes.copyWithin(keys + pos * strideBytes, kNew, kNew + kvFloats * 8);
-      k.attention(s.attn, q, keys, values, strideBytes, pos + 1, NH, KV, D, 1 / Math.sqrt(D), s.scores);
-      this.linear(s.tmp, s.attn, w.o);
-      k.addInPlace(s.x, s.tmp, H);
+      for (let t = 0; t < n; t++) {
+        const q = s.qkv + t * qkvWidth * 4;
+        const kNew = q + NH * D * 4;
+        if (w.qkvBias !== null) k.addInPlace(q, w.qkvBias, qkvWidth);
+        if (w.qNorm !== null && w.kNorm !== null) {
+          k.rmsNorm(q, q, w.qNorm, NH, D, eps);
+          k.rmsNorm(kNew, kNew, w.kNorm, KV, D, eps);
+        }
+        k.rope(q, NH, D, s.cos + t * half * 4, s.sin + t * half * 4);
+        k.rope(kNew, KV, D, s.cos + t * half * 4, s.sin + t * half * 4);
+        // The token's key and value (adjacent in qkv) go straight to their place in the cache.
+        new Uint8Array(kx.memory.buffer).copyWithin(
+          keys + (pos0 + t) * strideBytes,
+          kNew,
+          kNew + kvFloats * 8,
+        );
+      }
+      for (let t = 0; t < n; t++) {
+        // Causal: token t sees the cache up to its own position.
+        const visible = pos0 + t + 1;
+        const q = s.qkv + t * qkvWidth * 4;
+        k.attention(
+          s.attn + t * NH * D * 4,
+          q,
+          keys,
+          values,
+          strideBytes,
+          visible,
+          NH,
+          KV,
+          D,
+          scale,
+          s.scores,
+        );
+      }
+      this.linear(s.tmp, s.attn, w.o, n);
+      k.addInPlace(s.x, s.tmp, n * H);
 
-      k.rmsNorm(s.xn, s.x, w.postNorm, 1, H, eps);
-      this.linear(s.gateUp, s.xn, w.gateUp);
-      k.swiglu(s.act, s.gateUp, FF);
-      this.linear(s.tmp, s.act, w.down);
-      k.addInPlace(s.x, s.tmp, H);
+      k.rmsNorm(s.xn, s.x, w.postNorm, n, H, eps);
+      this.linear(s.gateUp, s.xn, w.gateUp, n);
+      for (let t = 0; t < n; t++) k.swiglu(s.act + t * FF * 4, s.gateUp + t * 2 * FF * 4, FF);
+      this.linear(s.tmp, s.act, w.down, n);
+      k.addInPlace(s.x, s.tmp, n * H);
     }
-    this.cached = pos + 1;
+    this.cached = pos0 + n;
     if (!wantLogits) return;
-    k.rmsNorm(s.xn, s.x, this.weights.finalNorm, 1, H, eps);
-    this.linear(s.logits, s.xn, this.weights.head);
+    k.rmsNorm(s.xn, s.x + (n - 1) * H * 4, this.weights.finalNorm, 1, H, eps);
+    this.linear(s.logits, s.xn, this.weights.head, 1);
   }
 }

@@ -11,9 +11,27 @@ import { buildKernels } from './build-kernels.ts';
 /** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
 export interface KernelExports {
   quantizeActivations(xq: number, xs: number, x: number, n: number): void;
-  gemvF32(y: number, w: number, x: number, rows: number, cols: number): void;
-  gemvQ4(y: number, w: number, ws: number, xq: number, xs: number, rows: number, blocks: number): void;
-  gemvQ8(y: number, w: number, ws: number, xq: number, xs: number, rows: number, blocks: number): void;
+  gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void;
+  gemmQ4(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void;
+  gemmQ8(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void;
   addInPlace(a: number, b: number, n: number): void;
   rmsNorm(out: number, x: number, weight: number, rows: number, width: number, eps: number): void;
   rope(x: number, heads: number, d: number, cos: number, sin: number): void;

@@ -80,6 +80,24 @@ function quantizeInWasm(x: Float32Array): { xq: number; xs: number } {
   return { xq, xs };
 }
 
+/** Quantises `tokens` activation rows of `cols` into consecutive xq/xs rows, as the decoder does. */
+function quantizeTokensInWasm(x: Float32Array, tokens: number, cols: number): { xq: number; xs: number } {
+  const blocks = blocksOf(cols);
+  const xPtr = kx.putF32(x);
+  const xq = kx.alloc(tokens * blocks * BLOCK * 2);
+  const xs = kx.alloc(tokens * blocks * 4);
+  for (let t = 0; t < tokens; t++)
+    kx.k.quantizeActivations(xq + t * blocks * BLOCK * 2, xs + t * blocks * 4, xPtr + t * cols * 4, cols);
+  return { xq, xs };
+}
+
+/** y [tokens, rows] of a scalar per-token reference. */
+function perToken(tokens: number, x: Float32Array, cols: number, f: (x: Float32Array) => ArrayLike<number>) {
+  const out: number[] = [];
+  for (let t = 0; t < tokens; t++) out.push(...Array.from(f(x.subarray(t * cols, (t + 1) * cols))));
+  return out;
+}
+
 describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
   it('quantizeActivations: int16 codes and scales equal the scalar quantiser exactly', () => {
     for (const n of [1, 31, 33, 100]) {
@@ -96,62 +114,77 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     expect(Array.from(kx.f32(xs, 2))).toEqual([0, 0]);
   });
 
-  it('gemvF32 equals a double-precision dot product (rows 1, 3, 7; cols 1, 5, 103)', () => {
-    for (const [rows, cols] of [
-      [1, 1],
-      [3, 5],
-      [7, 103],
+  it('gemmF32 equals a double-precision dot product (rows 1, 3, 7; cols 1, 5, 103; 1 or 3 tokens)', () => {
+    for (const [rows, cols, tokens] of [
+      [1, 1, 1],
+      [3, 5, 3],
+      [7, 103, 1],
+      [7, 103, 3],
     ] as const) {
       const w = random(rows * cols, rows + cols);
-      const x = random(cols, 7 * cols);
-      const y = kx.alloc(rows * 4);
-      kx.k.gemvF32(y, kx.putF32(w), kx.putF32(x), rows, cols);
-      expectClose(kx.f32(y, rows), dotRows(w, x, rows, cols), 1e-6);
+      const x = random(tokens * cols, 7 * cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmF32(y, kx.putF32(w), kx.putF32(x), rows, cols, tokens);
+      expectClose(
+        kx.f32(y, tokens * rows),
+        perToken(tokens, x, cols, (xt) => dotRows(w, xt, rows, cols)),
+        1e-6,
+      );
     }
   });
 
-  it('gemvQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights', () => {
-    for (const [rows, cols] of [
-      [1, 32],
-      [7, 100],
-      [10, 64],
+  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights', () => {
+    for (const [rows, cols, tokens] of [
+      [1, 32, 1],
+      [7, 100, 1],
+      [7, 100, 3],
+      [10, 64, 2],
     ] as const) {
       const w = random(rows * cols, 3 * rows + cols);
-      const x = random(cols, cols + 1, 2);
+      const x = random(tokens * cols, cols + 1, 2);
       const q = quantizeQ4(w, rows, cols);
-      const { xq, xs } = quantizeInWasm(x);
-      const y = kx.alloc(rows * 4);
-      kx.k.gemvQ4(y, kx.putU8(q.packed), kx.putF32(q.scales), xq, xs, rows, q.blocksPerRow);
-      const got = Array.from(kx.f32(y, rows));
+      const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmQ4(y, kx.putU8(q.packed), kx.putF32(q.scales), xq, xs, rows, q.blocksPerRow, tokens);
+      const got = Array.from(kx.f32(y, tokens * rows));
 
       // Scalar: the same integer arithmetic, block by block, with the converter's nibble order.
-      const ref = quantizeRef(x);
-      const scalar = new Float64Array(rows);
-      for (let r = 0; r < rows; r++) {
-        for (let b = 0; b < q.blocksPerRow; b++) {
-          let dot = 0;
-          for (let i = 0; i < BLOCK; i++) {
-            const byte = q.packed[(r * q.blocksPerRow + b) * 16 + (i >> 1)]!;
-            const code = i & 1 ? byte >> 4 : byte & 15;
-            dot += (code - 8) * ref.xq[b * BLOCK + permutedIndex(i)]!;
+      const scalar = perToken(tokens, x, cols, (xt) => {
+        const ref = quantizeRef(xt);
+        const out = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          for (let b = 0; b < q.blocksPerRow; b++) {
+            let dot = 0;
+            for (let i = 0; i < BLOCK; i++) {
+              const byte = q.packed[(r * q.blocksPerRow + b) * 16 + (i >> 1)]!;
+              const code = i & 1 ? byte >> 4 : byte & 15;
+              dot += (code - 8) * ref.xq[b * BLOCK + permutedIndex(i)]!;
+            }
+            out[r]! += dot * Math.fround(q.scales[r * q.blocksPerRow + b]! * ref.xs[b]!);
           }
-          scalar[r]! += dot * Math.fround(q.scales[r * q.blocksPerRow + b]! * ref.xs[b]!);
         }
-      }
+        return out;
+      });
       expectClose(got, scalar, 1e-6);
       // int16 activations: within 5e-4 of the float product on the weights the file holds.
-      expectClose(got, dotRows(dequantizeQ4(q, rows, cols), x, rows, cols), 5e-4);
+      const dq = dequantizeQ4(q, rows, cols);
+      expectClose(
+        got,
+        perToken(tokens, x, cols, (xt) => dotRows(dq, xt, rows, cols)),
+        5e-4,
+      );
     }
   });
 
-  it('gemvQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product', () => {
-    for (const [rows, cols, sliceAt] of [
-      [1, 32, 1],
-      [7, 100, 3],
-      [9, 65, 9],
+  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product', () => {
+    for (const [rows, cols, sliceAt, tokens] of [
+      [1, 32, 1, 1],
+      [7, 100, 3, 1],
+      [7, 100, 3, 3],
+      [9, 65, 9, 2],
     ] as const) {
       const w = random(rows * cols, rows * cols);
-      const x = random(cols, 5 + cols);
+      const x = random(tokens * cols, 5 + cols);
       const q = quantizeQ8(w, rows, cols);
       // Two column slices when sliceAt < rows, as the converter writes a very wide weight.
       const slice = (start: number, end: number) => {
@@ -166,27 +199,35 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       q8Rows(slices, rows, cols, packedRows);
       const wPtr = kx.alloc(packedRows.length);
       kx.i8(wPtr, packedRows.length).set(packedRows);
-      const { xq, xs } = quantizeInWasm(x);
-      const y = kx.alloc(rows * 4);
-      kx.k.gemvQ8(y, wPtr, kx.putF32(q.scales), xq, xs, rows, blocks);
-      const got = Array.from(kx.f32(y, rows));
+      const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmQ8(y, wPtr, kx.putF32(q.scales), xq, xs, rows, blocks, tokens);
+      const got = Array.from(kx.f32(y, tokens * rows));
 
-      const ref = quantizeRef(x);
-      const scalar = new Float64Array(rows);
-      for (let r = 0; r < rows; r++) {
-        let sum = 0;
-        for (let b = 0; b < blocks; b++) {
-          let dot = 0;
-          for (let i = 0; i < BLOCK && b * BLOCK + i < cols; i++) {
-            const code = q.codes[(b * BLOCK + i) * rows + r]! - 128;
-            dot += code * ref.xq[b * BLOCK + permutedIndex(i)]!;
+      const scalar = perToken(tokens, x, cols, (xt) => {
+        const ref = quantizeRef(xt);
+        const out = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          let sum = 0;
+          for (let b = 0; b < blocks; b++) {
+            let dot = 0;
+            for (let i = 0; i < BLOCK && b * BLOCK + i < cols; i++) {
+              const code = q.codes[(b * BLOCK + i) * rows + r]! - 128;
+              dot += code * ref.xq[b * BLOCK + permutedIndex(i)]!;
+            }
+            sum += dot * ref.xs[b]!;
           }
-          sum += dot * ref.xs[b]!;
+          out[r] = sum * q.scales[r]!;
         }
-        scalar[r] = sum * q.scales[r]!;
-      }
+        return out;
+      });
       expectClose(got, scalar, 1e-6);
-      expectClose(got, dotRows(dequantizeQ8(q, rows, cols), x, rows, cols), 5e-4);
+      const dq = dequantizeQ8(q, rows, cols);
+      expectClose(
+        got,
+        perToken(tokens, x, cols, (xt) => dotRows(dq, xt, rows, cols)),
+        5e-4,
+      );
     }
   });
 

@@ -2,7 +2,7 @@
 // by tsc). Every function works on pointers into the one imported memory, which the TypeScript side
 // (../kernels.ts) lays out; nothing here allocates. SIMD128 only, so every engine with WASM SIMD runs it.
 //
-// Quantised GEMVs share one activation format: int16 per block of 32 values with a float scale per
+// Quantised GEMMs share one activation format: int16 per block of 32 values with a float scale per
 // block, the 32 values of a block stored "evens then odds" (x0 x2 .. x30 x1 x3 .. x31). That is the
 // order in which a 4-bit block (two codes per byte, low nibble first) unpacks with one AND and one
 // shift, so the 4-bit kernel needs no shuffle; 8-bit rows are repacked in the same order at load.
@@ -37,118 +37,147 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
   );
 }
 
-// ---- GEMV: y[rows] = W[rows, cols] x ----
+// ---- GEMM over a few tokens: y[t, rows] = W[rows, cols] x[t] for t < tokens ----
+// A decode step is tokens = 1 (a GEMV); a prompt runs in chunks of tokens, and each pair (or four)
+// of weight rows is read from memory once and reused from cache for every token of the chunk.
 
-/** float32 W row-major [rows, cols]. */
-export function gemvF32(y: usize, w: usize, x: usize, rows: i32, cols: i32): void {
+/** float32 W row-major [rows, cols]; x [tokens, cols]; y [tokens, rows]. */
+export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, tokens: i32): void {
   const c4 = cols & ~3;
   const rowBytes = <usize>cols << 2;
+  const yRow = <usize>rows << 2;
   let r = 0;
   for (; r + 3 < rows; r += 4) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
     const w2 = w1 + rowBytes;
     const w3 = w2 + rowBytes;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    for (let c = 0; c < c4; c += 4) {
-      const o = <usize>c << 2;
-      const xv = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xv));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xv));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xv));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xv));
+    for (let t = 0; t < tokens; t++) {
+      const xt = x + <usize>t * rowBytes;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let c = 0; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        const xv = v128.load(xt + o);
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xv));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xv));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xv));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xv));
+      }
+      let s0 = hsum(a0);
+      let s1 = hsum(a1);
+      let s2 = hsum(a2);
+      let s3 = hsum(a3);
+      for (let c = c4; c < cols; c++) {
+        const o = <usize>c << 2;
+        const xv = load<f32>(xt + o);
+        s0 += load<f32>(w0 + o) * xv;
+        s1 += load<f32>(w1 + o) * xv;
+        s2 += load<f32>(w2 + o) * xv;
+        s3 += load<f32>(w3 + o) * xv;
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, s0);
+      store<f32>(yt, s1, 4);
+      store<f32>(yt, s2, 8);
+      store<f32>(yt, s3, 12);
     }
-    let s0 = hsum(a0);
-    let s1 = hsum(a1);
-    let s2 = hsum(a2);
-    let s3 = hsum(a3);
-    for (let c = c4; c < cols; c++) {
-      const o = <usize>c << 2;
-      const xv = load<f32>(x + o);
-      s0 += load<f32>(w0 + o) * xv;
-      s1 += load<f32>(w1 + o) * xv;
-      s2 += load<f32>(w2 + o) * xv;
-      s3 += load<f32>(w3 + o) * xv;
-    }
-    store<f32>(y + (<usize>r << 2), s0);
-    store<f32>(y + (<usize>(r + 1) << 2), s1);
-    store<f32>(y + (<usize>(r + 2) << 2), s2);
-    store<f32>(y + (<usize>(r + 3) << 2), s3);
   }
   for (; r < rows; r++) {
     const w0 = w + <usize>r * rowBytes;
-    let a0 = f32x4.splat(0);
-    for (let c = 0; c < c4; c += 4) {
-      const o = <usize>c << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), v128.load(x + o)));
+    for (let t = 0; t < tokens; t++) {
+      const xt = x + <usize>t * rowBytes;
+      let a0 = f32x4.splat(0);
+      for (let c = 0; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), v128.load(xt + o)));
+      }
+      let s0 = hsum(a0);
+      for (let c = c4; c < cols; c++) s0 += load<f32>(w0 + (<usize>c << 2)) * load<f32>(xt + (<usize>c << 2));
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), s0);
     }
-    let s0 = hsum(a0);
-    for (let c = c4; c < cols; c++) s0 += load<f32>(w0 + (<usize>c << 2)) * load<f32>(x + (<usize>c << 2));
-    store<f32>(y + (<usize>r << 2), s0);
   }
 }
 
-@inline function q4BlockDot(p: v128, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
+@inline function q4BlockDot(p: v128, xo: usize): v128 {
   const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
   const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
-  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), xa);
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), xb));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), xc));
-  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), xd));
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xo, 48)));
+}
+
+@inline function q8BlockDot(w: usize, xo: usize): v128 {
+  const p = v128.load(w);
+  const q = v128.load(w, 16);
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
 }
 
 /**
  * 4-bit W in MatMulNBits' layout: packed [rows, blocks, 16] (code - 8 is the value, two per byte, low
- * nibble first), scales ws [rows, blocks]; xq/xs from quantizeActivations.
+ * nibble first), scales ws [rows, blocks]; xq [tokens, blocks * 32] / xs [tokens, blocks] from
+ * quantizeActivations; y [tokens, rows].
  */
-export function gemvQ4(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32): void {
+export function gemmQ4(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+): void {
   const rowBytes = <usize>blocks << 4;
   const rowScales = <usize>blocks << 2;
+  const xqRow = <usize>blocks << 6;
+  const yRow = <usize>rows << 2;
   let r = 0;
   for (; r + 1 < rows; r += 2) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
     const s0 = ws + <usize>r * rowScales;
     const s1 = s0 + rowScales;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const xo = xq + (<usize>b << 6);
-      const xa = v128.load(xo);
-      const xb = v128.load(xo, 16);
-      const xc = v128.load(xo, 32);
-      const xd = v128.load(xo, 48);
-      const sx = load<f32>(xs + (<usize>b << 2));
-      const bo = <usize>b << 4;
-      const so = <usize>b << 2;
-      const d0 = q4BlockDot(v128.load(w0 + bo), xa, xb, xc, xd);
-      const d1 = q4BlockDot(v128.load(w1 + bo), xa, xb, xc, xd);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(s0 + so) * sx)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(load<f32>(s1 + so) * sx)));
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * rowScales;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const xo = xqt + (<usize>b << 6);
+        const sx = load<f32>(xst + (<usize>b << 2));
+        const bo = <usize>b << 4;
+        const so = <usize>b << 2;
+        const d0 = q4BlockDot(v128.load(w0 + bo), xo);
+        const d1 = q4BlockDot(v128.load(w1 + bo), xo);
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(s0 + so) * sx)));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(load<f32>(s1 + so) * sx)));
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, hsum(a0));
+      store<f32>(yt, hsum(a1), 4);
     }
-    store<f32>(y + (<usize>r << 2), hsum(a0));
-    store<f32>(y + (<usize>(r + 1) << 2), hsum(a1));
   }
   for (; r < rows; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
-    let a0 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const xo = xq + (<usize>b << 6);
-      const d0 = q4BlockDot(
-        v128.load(w0 + (<usize>b << 4)),
-        v128.load(xo),
-        v128.load(xo, 16),
-        v128.load(xo, 32),
-        v128.load(xo, 48),
-      );
-      const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2));
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * rowScales;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
+        const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+      }
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0));
     }
-    store<f32>(y + (<usize>r << 2), hsum(a0));
   }
 }
 
@@ -156,55 +185,53 @@ export function gemvQ4(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows
  * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
  * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
  */
-export function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32): void {
+export function gemmQ8(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+): void {
   const rowBytes = <usize>blocks << 5;
+  const xqRow = <usize>blocks << 6;
+  const xsRow = <usize>blocks << 2;
+  const yRow = <usize>rows << 2;
   let r = 0;
   for (; r + 1 < rows; r += 2) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const xo = xq + (<usize>b << 6);
-      const xa = v128.load(xo);
-      const xb = v128.load(xo, 16);
-      const xc = v128.load(xo, 32);
-      const xd = v128.load(xo, 48);
-      const sx = f32x4.splat(load<f32>(xs + (<usize>b << 2)));
-      const bo = <usize>b << 5;
-      const p0 = v128.load(w0 + bo);
-      const q0 = v128.load(w0 + bo, 16);
-      const p1 = v128.load(w1 + bo);
-      const q1 = v128.load(w1 + bo, 16);
-      let d0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), xa);
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), xb));
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), xc));
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), xd));
-      let d1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p1), xa);
-      d1 = i32x4.add(d1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p1), xb));
-      d1 = i32x4.add(d1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), xc));
-      d1 = i32x4.add(d1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), xd));
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), sx));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), sx));
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * xsRow;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const xo = xqt + (<usize>b << 6);
+        const sx = f32x4.splat(load<f32>(xst + (<usize>b << 2)));
+        const bo = <usize>b << 5;
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w0 + bo, xo)), sx));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w1 + bo, xo)), sx));
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+      store<f32>(yt, hsum(a1) * load<f32>(ws + (<usize>(r + 1) << 2)), 4);
     }
-    store<f32>(y + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
-    store<f32>(y + (<usize>(r + 1) << 2), hsum(a1) * load<f32>(ws + (<usize>(r + 1) << 2)));
   }
   for (; r < rows; r++) {
     const w0 = w + <usize>r * rowBytes;
-    let a0 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const xo = xq + (<usize>b << 6);
-      const bo = <usize>b << 5;
-      const p0 = v128.load(w0 + bo);
-      const q0 = v128.load(w0 + bo, 16);
-      let d0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), v128.load(xo));
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), v128.load(xo, 16)));
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), v128.load(xo, 32)));
-      d0 = i32x4.add(d0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), v128.load(xo, 48)));
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * xsRow;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
+      }
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
     }
-    store<f32>(y + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
   }
 }
 
