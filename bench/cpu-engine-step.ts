@@ -9,7 +9,7 @@
  * e.g. after `npx edgetier synth smollm2-135m --out /tmp/m12 --dtype q4,q8`. Per row: the median
  * wall time of a decode step, tokens/s from it, CPU time per step (user + system of this process;
  * with one thread, far less sensitive to other processes than wall time), and the prefill of the
- * prompt (22 fixed ids; the CPU engine prefills token by token for now). Greedy, the KV cache fed
+ * prompt (22 fixed ids; `--prompt 2000` times a step at 2000 tokens of context). Greedy, the KV cache fed
  * back each step as transformers.js does, `num_logits_to_keep` = 1 as edgetier's worker feeds it.
  */
 import { readFileSync } from 'node:fs';

@@ -292,26 +292,36 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     expectClose(kx.f32(out, 13), want, 1e-6);
   });
 
-  it('attention: grouped-query, keys and values read in place from a strided cache', () => {
+  it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {
     const heads = 6;
     const kvHeads = 2;
     const d = 10;
     const t = 13;
-    const strideFloats = 3 * kvHeads * d + 4; // other layers' entries sit between positions
-    const cache = random(t * strideFloats, 6);
+    const chunk = 4;
+    // Per chunk: [another layer | keys [kvHeads][chunk][d] | values [kvHeads][chunk][d] | padding].
+    const other = 7;
+    const headFloats = chunk * d;
+    const chunkFloats = other + 2 * kvHeads * headFloats + 3;
+    const cache = random(Math.ceil(t / chunk) * chunkFloats, 6);
+    const at = (kind: 'k' | 'v', p: number, g: number, i: number) =>
+      Math.floor(p / chunk) * chunkFloats +
+      other +
+      (kind === 'v' ? kvHeads * headFloats : 0) +
+      g * headFloats +
+      (p % chunk) * d +
+      i;
     const q = random(heads * d, 7);
     const cachePtr = kx.putF32(cache);
-    const kOffset = 4; // floats into a position's entry
-    const vOffset = 4 + kvHeads * d;
     const out = kx.alloc(heads * d * 4);
     const scores = kx.alloc(t * 4);
     const scale = 1 / Math.sqrt(d);
     kx.k.attention(
       out,
       kx.putF32(q),
-      cachePtr + kOffset * 4,
-      cachePtr + vOffset * 4,
-      strideFloats * 4,
+      cachePtr + at('k', 0, 0, 0) * 4,
+      cachePtr + at('v', 0, 0, 0) * 4,
+      chunkFloats * 4,
+      chunk,
       t,
       heads,
       kvHeads,
@@ -325,7 +335,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       const s = new Float64Array(t);
       for (let p = 0; p < t; p++) {
         let dot = 0;
-        for (let i = 0; i < d; i++) dot += q[h * d + i]! * cache[p * strideFloats + kOffset + g * d + i]!;
+        for (let i = 0; i < d; i++) dot += q[h * d + i]! * cache[at('k', p, g, i)]!;
         s[p] = dot * scale;
       }
       const max = Math.max(...s);
@@ -336,7 +346,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       }
       for (let i = 0; i < d; i++) {
         let acc = 0;
-        for (let p = 0; p < t; p++) acc += s[p]! * cache[p * strideFloats + vOffset + g * d + i]!;
+        for (let p = 0; p < t; p++) acc += s[p]! * cache[at('v', p, g, i)]!;
         want[h * d + i] = acc / sum;
       }
     }

@@ -358,16 +358,18 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
 
 /**
  * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
- * h / (heads / kvHeads). q [heads, d]; keys and values of position p at k + p * stride and
- * v + p * stride ([kvHeads, d] each), read where the cache holds them; scores: t floats of scratch;
- * out [heads, d].
+ * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
+ * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
+ * scan streams through memory. k (v): the first chunk's keys (values) of this layer, kv head 0.
+ * q [heads, d]; scores: t floats of scratch; out [heads, d].
  */
 export function attention(
   out: usize,
   q: usize,
   k: usize,
   v: usize,
-  stride: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
   t: i32,
   heads: i32,
   kvHeads: i32,
@@ -377,27 +379,36 @@ export function attention(
 ): void {
   const group = heads / kvHeads;
   const headBytes = <usize>d << 2;
+  const headChunkBytes = <usize>chunkPositions * headBytes;
   const d4 = d & ~3;
   for (let h = 0; h < heads; h++) {
     const qh = q + <usize>h * headBytes;
-    const kv = <usize>(h / group) * headBytes;
-    for (let p = 0; p < t; p++) {
-      store<f32>(scores + (<usize>p << 2), dot(qh, k + kv + <usize>p * stride, d) * scale);
+    const kv = <usize>(h / group) * headChunkBytes;
+    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+      const n = min(chunkPositions, t - p0);
+      const kc = k + c + kv;
+      for (let i = 0; i < n; i++) {
+        store<f32>(scores + (<usize>(p0 + i) << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+      }
     }
     softmax(scores, t);
     const oh = out + <usize>h * headBytes;
     memory.fill(oh, 0, headBytes);
-    for (let p = 0; p < t; p++) {
-      const w = load<f32>(scores + (<usize>p << 2));
-      const wv = f32x4.splat(w);
-      const vp = v + kv + <usize>p * stride;
-      for (let i = 0; i < d4; i += 4) {
-        const o = <usize>i << 2;
-        v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
-      }
-      for (let i = d4; i < d; i++) {
-        const o = <usize>i << 2;
-        store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+      const n = min(chunkPositions, t - p0);
+      const vc = v + c + kv;
+      for (let i = 0; i < n; i++) {
+        const w = load<f32>(scores + (<usize>(p0 + i) << 2));
+        const wv = f32x4.splat(w);
+        const vp = vc + <usize>i * headBytes;
+        for (let j = 0; j < d4; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+        }
+        for (let j = d4; j < d; j++) {
+          const o = <usize>j << 2;
+          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+        }
       }
     }
   }
