@@ -8,11 +8,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseHfConfig } from '../../src/builder/hf-config.ts';
+import { parseHfConfig, specToHfConfig } from '../../src/builder/hf-config.ts';
 import { expectedTensors } from '../../src/builder/hf-tensors.ts';
 import { q4RoundTrip, q8RoundTrip } from '../../src/builder/quantize.ts';
 import { SafetensorsWeights } from '../../src/builder/safetensors.ts';
 import { MemoryWeights } from '../../src/builder/weights.ts';
+import { writeOnnxModel } from '../../src/builder/write-onnx.ts';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { Family, Llama3RopeScaling } from '../../src/core/model-spec.ts';
 import { CpuDecoder, PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
@@ -23,6 +24,7 @@ import { loadReferenceCheckpoint } from '../../src/reference/checkpoint.ts';
 import { ReferenceModel } from '../../src/reference/forward.ts';
 import { FIXTURE_TOKENS, makeCheckpoint } from '../helpers/checkpoints.ts';
 import { compareGreedy } from '../helpers/greedy.ts';
+import { memoryWeights, randomTensors, TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 const PROMPT_IDS = [1, 5, 77, 120, 33, 200, 9, 310, 64, 18, 250, 101, 7];
 const NEW_TOKENS = 24;
@@ -194,6 +196,37 @@ describe('cpu-engine decoder: chunked prefill', () => {
       expect(greedy(chunked, [3], 5)).toEqual(greedy(stepwise, [3], 5));
     },
   );
+});
+
+describe('cpu-engine decoder: file variants the converter writes', () => {
+  const spec = TINY_SPECS['qwen2 with bias']!; // tied: the q8 head's slices also serve the embedding
+  const tensors = randomTensors(spec, 4);
+  const ids = [3, 17, 250, 41, 99, 7];
+
+  it('q8 weights stored as column slices give the same logits, bit for bit, as unsliced ones', async () => {
+    const load = async (name: string, q8MaxColumns: number) => {
+      const dir = join(root, name);
+      const { file } = await writeOnnxModel(spec, memoryWeights(tensors), 'q8', dir, { q8MaxColumns });
+      return CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q8');
+    };
+    const sliced = await load('variants-q8-sliced', 40);
+    const whole = await load('variants-q8-whole', Number.POSITIVE_INFINITY);
+    expect(Array.from(sliced.forward(ids))).toEqual(Array.from(whole.forward(ids)));
+  });
+
+  it('a file with external data is refused by name', async () => {
+    const dir = join(root, 'variants-external');
+    const { file } = await writeOnnxModel(spec, memoryWeights(tensors), 'q4', dir, {
+      externalData: 'always',
+    });
+    await expect(
+      CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q4'),
+    ).rejects.toMatchObject({
+      code: 'unsupported_architecture',
+      message:
+        'Initializer model.embed_tokens.weight_q8 is stored in an external data file, which the CPU engine does not read yet.',
+    });
+  });
 });
 
 describe('cpu-engine decoder: what it refuses', () => {
