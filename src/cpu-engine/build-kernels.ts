@@ -57,7 +57,14 @@ async function exists(path: string): Promise<boolean> {
 /** Path of the built kernels, compiling them first when the cache has no build of this source. */
 export async function buildKernels(): Promise<string> {
   const compiler = compilerDir();
-  const version = JSON.parse(await readFile(join(compiler, 'package.json'), 'utf8')).version as string;
+  const version = await readFile(join(compiler, 'package.json'), 'utf8').then(
+    (text) => JSON.parse(text).version as string,
+    (error) => {
+      throw new EdgetierError('load_failed', `No AssemblyScript compiler in ${compiler}: ${String(error)}`, {
+        cause: error,
+      });
+    },
+  );
   const source = await readFile(KERNELS_SOURCE);
   const hash = createHash('sha256')
     .update(source)
@@ -89,5 +96,10 @@ export async function buildKernels(): Promise<string> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(await buildKernels());
+  try {
+    console.log(await buildKernels());
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
 }
