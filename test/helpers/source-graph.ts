@@ -1,6 +1,7 @@
 /**
  * The project's import graph, read with a few regular expressions over relative import specifiers
- * (static, dynamic, `export … from`, `new URL('…', import.meta.url)` for workers, and the module
+ * (static, dynamic, `export … from`, `new URL('…', import.meta.url)` for workers and the CPU engine's
+ * AssemblyScript source, `/// <reference path>` for ambient declarations, and the module
  * scripts of the HTML pages). Enough to answer "which files of src/ does nothing use" and "where are
  * the import cycles" without a bundler; bare specifiers (packages, `node:`) are left out.
  */
@@ -14,6 +15,7 @@ const SPECIFIERS = [
   /\bimport\s*['"]([^'"]+)['"]/g,
   /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
   /\bnew URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g,
+  /^\/\/\/\s*<reference\s+path="([^"]+)"/gm,
 ];
 const HTML_SCRIPT = /<script\b[^>]*\bsrc="([^"]+)"/g;
 

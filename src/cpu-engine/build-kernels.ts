@@ -1,0 +1,105 @@
+/**
+ * Builds the CPU engine's WebAssembly kernels from their AssemblyScript source (kernels/kernels.ts)
+ * with the project's own compiler (the `assemblyscript` devDependency), and caches the module under
+ * `.cache/cpu-engine/` keyed by a hash of the source, the compiler version and the flags: no .wasm is
+ * kept in git. The engine builds on demand; `npm run build:kernels` builds ahead of time.
+ *
+ * `EDGETIER_ASSEMBLYSCRIPT` may name an assemblyscript package folder to use instead of the project's
+ * (a compiler installed elsewhere).
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { EdgetierError } from '../core/errors.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(here, '..', '..');
+export const KERNELS_SOURCE = fileURLToPath(new URL('./kernels/kernels.ts', import.meta.url));
+const CACHE_DIR = join(ROOT, '.cache', 'cpu-engine');
+
+/** SIMD128 only (no relaxed SIMD), no GC runtime, memory imported from the engine. */
+const ASC_FLAGS = [
+  '-O3',
+  '--noAssert',
+  '--runtime',
+  'stub',
+  '--importMemory',
+  '--enable',
+  'simd',
+  '--bindings',
+  'none',
+];
+
+function compilerDir(): string {
+  const override = process.env.EDGETIER_ASSEMBLYSCRIPT;
+  if (override) return override;
+  try {
+    return dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json'));
+  } catch {
+    throw new EdgetierError(
+      'load_failed',
+      "The CPU engine's kernels are built with AssemblyScript, which is not installed: run `npm ci` (devDependency assemblyscript).",
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Path of the built kernels, compiling them first when the cache has no build of this source. */
+export async function buildKernels(): Promise<string> {
+  const compiler = compilerDir();
+  const version = await readFile(join(compiler, 'package.json'), 'utf8').then(
+    (text) => JSON.parse(text).version as string,
+    (error) => {
+      throw new EdgetierError('load_failed', `No AssemblyScript compiler in ${compiler}: ${String(error)}`, {
+        cause: error,
+      });
+    },
+  );
+  const source = await readFile(KERNELS_SOURCE);
+  const hash = createHash('sha256')
+    .update(source)
+    .update(`\0${version}\0${ASC_FLAGS.join(' ')}`)
+    .digest('hex')
+    .slice(0, 16);
+  const out = join(CACHE_DIR, `kernels-${hash}.wasm`);
+  if (await exists(out)) return out;
+  await mkdir(CACHE_DIR, { recursive: true });
+  // Build under a private name, then rename: two processes building at once never see half a file.
+  const partial = `${out}.${process.pid}.partial`;
+  try {
+    await promisify(execFile)(process.execPath, [
+      join(compiler, 'bin', 'asc.js'),
+      KERNELS_SOURCE,
+      ...ASC_FLAGS,
+      '-o',
+      partial,
+    ]);
+    await rename(partial, out);
+  } catch (error) {
+    await rm(partial, { force: true });
+    const detail = (error as { stderr?: string }).stderr?.trim() || String(error);
+    throw new EdgetierError('load_failed', `Building the CPU engine's kernels failed: ${detail}`, {
+      cause: error,
+    });
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    console.log(await buildKernels());
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
+}

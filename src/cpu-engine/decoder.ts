@@ -1,0 +1,322 @@
+/**
+ * edgetier's own CPU decoder (single thread): the model's existing files (config.json and the
+ * converter's ONNX file, read for its initializers only) run on the WebAssembly SIMD kernels, with
+ * the KV cache in the kernels' memory.
+ *
+ * Memory layout: weights, then per-step scratch, then the KV cache last, so that it grows in place
+ * (memory.grow extends it; nothing is copied) as the context lengthens. The cache is a run of chunks
+ * of CACHE_CHUNK positions, `[chunk][layer][key | value][kvHead][position in chunk][headDim]`: a new
+ * chunk is appended when the context outgrows the last, and inside a chunk one head's keys are
+ * contiguous, so the attention kernel streams through them where they lie (1.5x faster at 512
+ * tokens of context than one entry per position, which strides across every layer's entries).
+ *
+ * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
+ * read from memory once per chunk), attention token by token over the causal prefix. Each token's
+ * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ropeInvFreq } from '../builder/graph/rope.ts';
+import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
+import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
+import { EdgetierError } from '../core/errors.ts';
+import type { ModelSpec } from '../core/model-spec.ts';
+import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
+import {
+  CPU_DTYPES,
+  type CpuDtype,
+  type LinearWeights,
+  loadModelWeights,
+  type ModelWeights,
+} from './model-weights.ts';
+import { readOnnxInitializers } from './onnx-reader.ts';
+import { WasmKernels } from './wasm-kernels.ts';
+
+export interface CpuDecoderOptions {
+  /** Longest context (prompt + generated tokens); default and upper bound: max_position_embeddings. */
+  maxContext?: number;
+}
+
+/** Positions per KV cache chunk (the cache grows by one chunk at a time). */
+const CACHE_CHUNK = 64;
+/** Prompt tokens per prefill chunk. */
+export const PREFILL_CHUNK = 32;
+
+interface Scratch {
+  x: number;
+  xn: number;
+  qkv: number;
+  attn: number;
+  tmp: number;
+  gateUp: number;
+  act: number;
+  xq: number;
+  xs: number;
+  logits: number;
+  cos: number;
+  sin: number;
+  scores: number;
+}
+
+export function isCpuDtype(dtype: string): dtype is CpuDtype {
+  return (CPU_DTYPES as readonly string[]).includes(dtype);
+}
+
+export class CpuDecoder {
+  private readonly invFreq: Float32Array;
+  /** Bytes of one cache chunk: every layer's keys and values of CACHE_CHUNK positions. */
+  private readonly chunkBytes: number;
+  private cacheBase = 0;
+  private cached = 0;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly dtype: CpuDtype,
+    readonly maxContext: number,
+    private readonly kx: WasmKernels,
+    private readonly weights: ModelWeights,
+    private readonly s: Scratch,
+  ) {
+    this.invFreq = ropeInvFreq(spec);
+    this.chunkBytes = spec.numLayers * 2 * spec.numKvHeads * CACHE_CHUNK * spec.headDim * 4;
+    this.cacheBase = kx.used;
+  }
+
+  /** Loads `<dir>/config.json` and `<dir>/onnx/<file of dtype>`. */
+  static async load(dir: string, dtype: Dtype, options: CpuDecoderOptions = {}): Promise<CpuDecoder> {
+    if (!isCpuDtype(dtype)) {
+      throw new EdgetierError(
+        'unsupported_dtype',
+        `The CPU engine runs ${CPU_DTYPES.join(', ')} files; ${dtype} runs on ORT.`,
+      );
+    }
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as HfConfig;
+    const onnx = await readFile(join(dir, 'onnx', DTYPE_FILE[dtype]));
+    return CpuDecoder.fromFiles(config, onnx, dtype, options);
+  }
+
+  static async fromFiles(
+    config: HfConfig,
+    onnx: Uint8Array,
+    dtype: CpuDtype,
+    options: CpuDecoderOptions = {},
+  ): Promise<CpuDecoder> {
+    const spec = parseHfConfig(config);
+    if (spec.numHeads % spec.numKvHeads !== 0 || spec.headDim % 2 !== 0) {
+      throw new EdgetierError(
+        'unsupported_architecture',
+        `numHeads (${spec.numHeads}) must be a multiple of numKvHeads (${spec.numKvHeads}) and headDim (${spec.headDim}) even.`,
+      );
+    }
+    // Its attention reads the whole cache: a sliding-window model would get wrong answers, so it goes
+    // to ORT, whose graph masks the window.
+    if (spec.slidingWindow) {
+      throw new EdgetierError(
+        'unsupported_architecture',
+        `This model uses a sliding attention window (${spec.slidingWindow.size} tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.`,
+      );
+    }
+    const file = readOnnxInitializers(onnx);
+    const kx = await WasmKernels.create();
+    const weights = loadModelWeights(kx, spec, dtype, file);
+    const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
+    const {
+      hiddenSize: H,
+      headDim: D,
+      numHeads: NH,
+      numKvHeads: KV,
+      intermediateSize: FF,
+      vocabSize: V,
+    } = spec;
+    const widest = Math.max(H, FF, NH * D);
+    const f32 = (n: number) => kx.alloc(n * 4);
+    const C = PREFILL_CHUNK;
+    const s: Scratch = {
+      x: f32(C * H),
+      xn: f32(C * H),
+      qkv: f32(C * (NH + 2 * KV) * D),
+      attn: f32(C * NH * D),
+      tmp: f32(C * H),
+      gateUp: f32(C * 2 * FF),
+      act: f32(C * FF),
+      xq: kx.alloc(C * blocksOf(widest) * BLOCK * 2),
+      xs: f32(C * blocksOf(widest)),
+      logits: f32(V),
+      cos: f32(C * (D / 2)),
+      sin: f32(C * (D / 2)),
+      scores: f32(maxContext),
+    };
+    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s);
+  }
+
+  /** Tokens in the KV cache. */
+  get length(): number {
+    return this.cached;
+  }
+
+  /** Bytes of WebAssembly memory in use (weights, scratch, and the cache's current capacity). */
+  get memoryBytes(): number {
+    return this.kx.memory.buffer.byteLength;
+  }
+
+  /** Forgets the cache from position `length` on (0: all of it); the memory stays for reuse. */
+  truncate(length: number): void {
+    if (!(length >= 0 && length <= this.cached)) {
+      throw new RangeError(`cannot cut the cache back to ${length} tokens: it holds ${this.cached}`);
+    }
+    this.cached = length;
+  }
+
+  /**
+   * Appends `ids` to the context, one decode step each, and returns the logits after the last one
+   * (a fresh Float32Array of vocab_size).
+   */
+  forward(ids: readonly number[]): Float32Array {
+    if (ids.length === 0) throw new RangeError('forward needs at least one token');
+    if (this.cached + ids.length > this.maxContext) {
+      throw new EdgetierError(
+        'context_overflow',
+        `The context would hold ${this.cached + ids.length} tokens, more than this model's ${this.maxContext}.`,
+      );
+    }
+    for (let at = 0; at < ids.length; at += PREFILL_CHUNK) {
+      const chunk = ids.slice(at, at + PREFILL_CHUNK);
+      this.run(chunk, at + chunk.length === ids.length);
+    }
+    return this.kx.f32(this.s.logits, this.spec.vocabSize).slice();
+  }
+
+  /** Writes token `id`'s embedding to `x` [H]. */
+  private embed(id: number, at: number): void {
+    const { hiddenSize: H } = this.spec;
+    const x = this.kx.f32(at, H);
+    const e = this.weights.embedding;
+    if (e.kind === 'f32') {
+      x.set(this.kx.f32(e.table + id * H * 4, H));
+      return;
+    }
+    const width = blocksOf(H) * BLOCK;
+    const row = this.kx.i8(e.rows + id * width, width);
+    const scale = this.kx.f32(e.scales + id * 4, 1)[0]!;
+    for (let c = 0; c < H; c++) x[c] = row[(c & ~(BLOCK - 1)) + permutedIndex(c & (BLOCK - 1))]! * scale;
+  }
+
+  /** y [n, rows] = W x[t] for the n activation rows of x [n, cols]. */
+  private linear(y: number, x: number, w: LinearWeights, n: number): void {
+    const k = this.kx.k;
+    if (w.kind === 'f32') {
+      k.gemmF32(y, w.w, x, w.rows, w.cols, n);
+      return;
+    }
+    const { xq, xs } = this.s;
+    for (let t = 0; t < n; t++) {
+      k.quantizeActivations(xq + t * w.blocks * BLOCK * 2, xs + t * w.blocks * 4, x + t * w.cols * 4, w.cols);
+    }
+    if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+    else k.gemmQ8(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+  }
+
+  /** Grows the cache (in place, at the end of memory) to hold `positions`. */
+  private reserve(positions: number): void {
+    this.kx.ensure(this.cacheBase + Math.ceil(positions / CACHE_CHUNK) * this.chunkBytes);
+  }
+
+  /** Runs `ids` (at most PREFILL_CHUNK) at the next positions; the logits of the last when asked. */
+  private run(ids: readonly number[], wantLogits: boolean): void {
+    const { spec, kx, s } = this;
+    const k = kx.k;
+    const {
+      hiddenSize: H,
+      headDim: D,
+      numHeads: NH,
+      numKvHeads: KV,
+      intermediateSize: FF,
+      vocabSize: V,
+    } = spec;
+    const eps = spec.rmsNormEps;
+    const n = ids.length;
+    for (const id of ids) {
+      if (!(Number.isInteger(id) && id >= 0 && id < V)) {
+        throw new RangeError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
+      }
+    }
+    const pos0 = this.cached;
+    this.reserve(pos0 + n);
+    const half = D / 2;
+    const cos = kx.f32(s.cos, n * half);
+    const sin = kx.f32(s.sin, n * half);
+    for (let t = 0; t < n; t++) {
+      this.embed(ids[t]!, s.x + t * H * 4);
+      for (let i = 0; i < half; i++) {
+        // As the graph computes it: float32 position times float32 frequency.
+        const angle = Math.fround((pos0 + t) * this.invFreq[i]!);
+        cos[t * half + i] = Math.cos(angle);
+        sin[t * half + i] = Math.sin(angle);
+      }
+    }
+
+    const qkvWidth = (NH + 2 * KV) * D;
+    const kvFloats = KV * D;
+    const headChunkBytes = CACHE_CHUNK * D * 4;
+    const scale = 1 / Math.sqrt(D);
+    for (let l = 0; l < spec.numLayers; l++) {
+      const w = this.weights.layers[l]!;
+      k.rmsNorm(s.xn, s.x, w.inputNorm, n, H, eps);
+      this.linear(s.qkv, s.xn, w.qkv, n);
+      const keys = this.cacheBase + l * 2 * KV * headChunkBytes;
+      const values = keys + KV * headChunkBytes;
+      const bytes = new Uint8Array(kx.memory.buffer);
+      for (let t = 0; t < n; t++) {
+        const q = s.qkv + t * qkvWidth * 4;
+        const kNew = q + NH * D * 4;
+        if (w.qkvBias !== null) k.addInPlace(q, w.qkvBias, qkvWidth);
+        if (w.qNorm !== null && w.kNorm !== null) {
+          k.rmsNorm(q, q, w.qNorm, NH, D, eps);
+          k.rmsNorm(kNew, kNew, w.kNorm, KV, D, eps);
+        }
+        k.rope(q, NH, D, s.cos + t * half * 4, s.sin + t * half * 4);
+        k.rope(kNew, KV, D, s.cos + t * half * 4, s.sin + t * half * 4);
+        // The token's key and value go straight to their place in the cache.
+        const p = pos0 + t;
+        const slot = Math.floor(p / CACHE_CHUNK) * this.chunkBytes + (p % CACHE_CHUNK) * D * 4;
+        for (let g = 0; g < KV; g++) {
+          const key = kNew + g * D * 4;
+          const value = key + kvFloats * 4;
+          bytes.copyWithin(keys + slot + g * headChunkBytes, key, key + D * 4);
+          bytes.copyWithin(values + slot + g * headChunkBytes, value, value + D * 4);
+        }
+      }
+      for (let t = 0; t < n; t++) {
+        // Causal: token t sees the cache up to its own position.
+        const visible = pos0 + t + 1;
+        const q = s.qkv + t * qkvWidth * 4;
+        k.attention(
+          s.attn + t * NH * D * 4,
+          q,
+          keys,
+          values,
+          this.chunkBytes,
+          CACHE_CHUNK,
+          visible,
+          NH,
+          KV,
+          D,
+          scale,
+          s.scores,
+        );
+      }
+      this.linear(s.tmp, s.attn, w.o, n);
+      k.addInPlace(s.x, s.tmp, n * H);
+
+      k.rmsNorm(s.xn, s.x, w.postNorm, n, H, eps);
+      this.linear(s.gateUp, s.xn, w.gateUp, n);
+      for (let t = 0; t < n; t++) k.swiglu(s.act + t * FF * 4, s.gateUp + t * 2 * FF * 4, FF);
+      this.linear(s.tmp, s.act, w.down, n);
+      k.addInPlace(s.x, s.tmp, n * H);
+    }
+    this.cached = pos0 + n;
+    if (!wantLogits) return;
+    k.rmsNorm(s.xn, s.x + (n - 1) * H * 4, this.weights.finalNorm, 1, H, eps);
+    this.linear(s.logits, s.xn, this.weights.head, 1);
+  }
+}

@@ -1,0 +1,420 @@
+// AssemblyScript source of the CPU engine's WebAssembly kernels (compiled by ../build-kernels.ts, not
+// by tsc). Every function works on pointers into the one imported memory, which the TypeScript side
+// (../kernels.ts) lays out; nothing here allocates. SIMD128 only, so every engine with WASM SIMD runs it.
+//
+// Quantised GEMMs share one activation format: int16 per block of 32 values with a float scale per
+// block, the 32 values of a block stored "evens then odds" (x0 x2 .. x30 x1 x3 .. x31). That is the
+// order in which a 4-bit block (two codes per byte, low nibble first) unpacks with one AND and one
+// shift, so the 4-bit kernel needs no shuffle; 8-bit rows are repacked in the same order at load.
+
+const BLOCK: i32 = 32;
+
+// ---- activations ----
+
+/** x[n] float32 -> xq[ceil(n/32)*32] int16 (block-permuted, zero-padded) and xs[ceil(n/32)] scales. */
+export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
+  const blocks = (n + BLOCK - 1) / BLOCK;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * BLOCK;
+    const len = min(BLOCK, n - start);
+    let m: f32 = 0;
+    for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>(start + i) << 2))));
+    store<f32>(xs + (<usize>b << 2), m / 32767);
+    const inv: f32 = m > 0 ? <f32>32767 / m : 0;
+    const out = xq + (<usize>start << 1);
+    for (let j = 0; j < BLOCK; j++) {
+      const src = j < 16 ? 2 * j : 2 * (j - 16) + 1;
+      let v: f32 = 0;
+      if (src < len) v = load<f32>(x + (<usize>(start + src) << 2)) * inv;
+      store<i16>(out + (<usize>j << 1), <i16>nearest<f32>(v));
+    }
+  }
+}
+
+@inline function hsum(v: v128): f32 {
+  return (
+    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
+}
+
+// ---- GEMM over a few tokens: y[t, rows] = W[rows, cols] x[t] for t < tokens ----
+// A decode step is tokens = 1 (a GEMV); a prompt runs in chunks of tokens, and each pair (or four)
+// of weight rows is read from memory once and reused from cache for every token of the chunk.
+
+/** float32 W row-major [rows, cols]; x [tokens, cols]; y [tokens, rows]. */
+export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, tokens: i32): void {
+  const c4 = cols & ~3;
+  const rowBytes = <usize>cols << 2;
+  const yRow = <usize>rows << 2;
+  let r = 0;
+  for (; r + 3 < rows; r += 4) {
+    const w0 = w + <usize>r * rowBytes;
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    for (let t = 0; t < tokens; t++) {
+      const xt = x + <usize>t * rowBytes;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let c = 0; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        const xv = v128.load(xt + o);
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xv));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xv));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xv));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xv));
+      }
+      let s0 = hsum(a0);
+      let s1 = hsum(a1);
+      let s2 = hsum(a2);
+      let s3 = hsum(a3);
+      for (let c = c4; c < cols; c++) {
+        const o = <usize>c << 2;
+        const xv = load<f32>(xt + o);
+        s0 += load<f32>(w0 + o) * xv;
+        s1 += load<f32>(w1 + o) * xv;
+        s2 += load<f32>(w2 + o) * xv;
+        s3 += load<f32>(w3 + o) * xv;
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, s0);
+      store<f32>(yt, s1, 4);
+      store<f32>(yt, s2, 8);
+      store<f32>(yt, s3, 12);
+    }
+  }
+  for (; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    for (let t = 0; t < tokens; t++) {
+      const xt = x + <usize>t * rowBytes;
+      let a0 = f32x4.splat(0);
+      for (let c = 0; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), v128.load(xt + o)));
+      }
+      let s0 = hsum(a0);
+      for (let c = c4; c < cols; c++) s0 += load<f32>(w0 + (<usize>c << 2)) * load<f32>(xt + (<usize>c << 2));
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), s0);
+    }
+  }
+}
+
+@inline function q4BlockDot(p: v128, xo: usize): v128 {
+  const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
+  const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xo, 48)));
+}
+
+@inline function q8BlockDot(w: usize, xo: usize): v128 {
+  const p = v128.load(w);
+  const q = v128.load(w, 16);
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
+}
+
+/**
+ * 4-bit W in MatMulNBits' layout: packed [rows, blocks, 16] (code - 8 is the value, two per byte, low
+ * nibble first), scales ws [rows, blocks]; xq [tokens, blocks * 32] / xs [tokens, blocks] from
+ * quantizeActivations; y [tokens, rows].
+ */
+export function gemmQ4(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+): void {
+  const rowBytes = <usize>blocks << 4;
+  const rowScales = <usize>blocks << 2;
+  const xqRow = <usize>blocks << 6;
+  const yRow = <usize>rows << 2;
+  let r = 0;
+  for (; r + 1 < rows; r += 2) {
+    const w0 = w + <usize>r * rowBytes;
+    const w1 = w0 + rowBytes;
+    const s0 = ws + <usize>r * rowScales;
+    const s1 = s0 + rowScales;
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * rowScales;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const xo = xqt + (<usize>b << 6);
+        const sx = load<f32>(xst + (<usize>b << 2));
+        const bo = <usize>b << 4;
+        const so = <usize>b << 2;
+        const d0 = q4BlockDot(v128.load(w0 + bo), xo);
+        const d1 = q4BlockDot(v128.load(w1 + bo), xo);
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(s0 + so) * sx)));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(load<f32>(s1 + so) * sx)));
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, hsum(a0));
+      store<f32>(yt, hsum(a1), 4);
+    }
+  }
+  for (; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    const s0 = ws + <usize>r * rowScales;
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * rowScales;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
+        const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+      }
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0));
+    }
+  }
+}
+
+/**
+ * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
+ * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
+ */
+export function gemmQ8(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+): void {
+  const rowBytes = <usize>blocks << 5;
+  const xqRow = <usize>blocks << 6;
+  const xsRow = <usize>blocks << 2;
+  const yRow = <usize>rows << 2;
+  let r = 0;
+  for (; r + 1 < rows; r += 2) {
+    const w0 = w + <usize>r * rowBytes;
+    const w1 = w0 + rowBytes;
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * xsRow;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const xo = xqt + (<usize>b << 6);
+        const sx = f32x4.splat(load<f32>(xst + (<usize>b << 2)));
+        const bo = <usize>b << 5;
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w0 + bo, xo)), sx));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w1 + bo, xo)), sx));
+      }
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+      store<f32>(yt, hsum(a1) * load<f32>(ws + (<usize>(r + 1) << 2)), 4);
+    }
+  }
+  for (; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    for (let t = 0; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * xsRow;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
+      }
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+    }
+  }
+}
+
+// ---- float parts ----
+
+/** a[n] += b[n] (residual adds, biases). */
+export function addInPlace(a: usize, b: usize, n: i32): void {
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(a + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (let i = n4; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(a + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+/** RMSNorm of `rows` consecutive groups of `width`: out = x * rsqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(out: usize, x: usize, weight: usize, rows: i32, width: i32, eps: f32): void {
+  const w4 = width & ~3;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + (<usize>(r * width) << 2);
+    const yr = out + (<usize>(r * width) << 2);
+    let acc = f32x4.splat(0);
+    for (let i = 0; i < w4; i += 4) {
+      const v = v128.load(xr + (<usize>i << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+    }
+    let sq = hsum(acc);
+    for (let i = w4; i < width; i++) {
+      const v = load<f32>(xr + (<usize>i << 2));
+      sq += v * v;
+    }
+    const scale: f32 = <f32>1 / Mathf.sqrt(sq / <f32>width + eps);
+    const sv = f32x4.splat(scale);
+    for (let i = 0; i < w4; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), sv), v128.load(weight + o)));
+    }
+    for (let i = w4; i < width; i++) {
+      const o = <usize>i << 2;
+      store<f32>(yr + o, load<f32>(xr + o) * scale * load<f32>(weight + o));
+    }
+  }
+}
+
+/**
+ * RoPE in place on `heads` heads of width d (rotate_half form: pairs i and i + d/2), with cos/sin
+ * [d/2] for this position.
+ */
+export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void {
+  const half = d >> 1;
+  const h4 = half & ~3;
+  const halfBytes = <usize>half << 2;
+  for (let h = 0; h < heads; h++) {
+    const a = x + (<usize>(h * d) << 2);
+    const b = a + halfBytes;
+    for (let i = 0; i < h4; i += 4) {
+      const o = <usize>i << 2;
+      const av = v128.load(a + o);
+      const bv = v128.load(b + o);
+      const c = v128.load(cos + o);
+      const s = v128.load(sin + o);
+      v128.store(a + o, f32x4.sub(f32x4.mul(av, c), f32x4.mul(bv, s)));
+      v128.store(b + o, f32x4.add(f32x4.mul(bv, c), f32x4.mul(av, s)));
+    }
+    for (let i = h4; i < half; i++) {
+      const o = <usize>i << 2;
+      const av = load<f32>(a + o);
+      const bv = load<f32>(b + o);
+      const c = load<f32>(cos + o);
+      const s = load<f32>(sin + o);
+      store<f32>(a + o, av * c - bv * s);
+      store<f32>(b + o, bv * c + av * s);
+    }
+  }
+}
+
+/** Softmax in place over x[n]; returns nothing, the sum is folded in. */
+export function softmax(x: usize, n: i32): void {
+  let m: f32 = -Infinity;
+  for (let i = 0; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
+  let sum: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const e = Mathf.exp(load<f32>(x + o) - m);
+    store<f32>(x + o, e);
+    sum += e;
+  }
+  const inv = f32x4.splat(<f32>1 / sum);
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(x + o, f32x4.mul(v128.load(x + o), inv));
+  }
+  for (let i = n4; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, load<f32>(x + o) * (<f32>1 / sum));
+  }
+}
+
+/** out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. */
+export function swiglu(out: usize, gateUp: usize, n: i32): void {
+  const upBase = gateUp + (<usize>n << 2);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(gateUp + o);
+    store<f32>(out + o, (g / (<f32>1 + Mathf.exp(-g))) * load<f32>(upBase + o));
+  }
+}
+
+@inline function dot(a: usize, b: usize, d: i32): f32 {
+  const d4 = d & ~3;
+  let acc = f32x4.splat(0);
+  for (let i = 0; i < d4; i += 4) {
+    const o = <usize>i << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  let s = hsum(acc);
+  for (let i = d4; i < d; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/**
+ * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
+ * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
+ * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
+ * scan streams through memory. k (v): the first chunk's keys (values) of this layer, kv head 0.
+ * q [heads, d]; scores: t floats of scratch; out [heads, d].
+ */
+export function attention(
+  out: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+): void {
+  const group = heads / kvHeads;
+  const headBytes = <usize>d << 2;
+  const headChunkBytes = <usize>chunkPositions * headBytes;
+  const d4 = d & ~3;
+  for (let h = 0; h < heads; h++) {
+    const qh = q + <usize>h * headBytes;
+    const kv = <usize>(h / group) * headChunkBytes;
+    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+      const n = min(chunkPositions, t - p0);
+      const kc = k + c + kv;
+      for (let i = 0; i < n; i++) {
+        store<f32>(scores + (<usize>(p0 + i) << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+      }
+    }
+    softmax(scores, t);
+    const oh = out + <usize>h * headBytes;
+    memory.fill(oh, 0, headBytes);
+    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+      const n = min(chunkPositions, t - p0);
+      const vc = v + c + kv;
+      for (let i = 0; i < n; i++) {
+        const w = load<f32>(scores + (<usize>(p0 + i) << 2));
+        const wv = f32x4.splat(w);
+        const vp = vc + <usize>i * headBytes;
+        for (let j = 0; j < d4; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+        }
+        for (let j = d4; j < d; j++) {
+          const o = <usize>j << 2;
+          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+        }
+      }
+    }
+  }
+}
+
+/** First byte after the module's static data (Mathf.exp's tables): the engine allocates from here. */
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,147 @@
+/**
+ * The kernels module instantiated over one growable `WebAssembly.Memory`, with a bump allocator: the
+ * weights, the activations and (last, so it can grow in place) the KV cache all live in that memory,
+ * and the kernels read them where they are. Views are made fresh on each use because growing the
+ * memory detaches the old ArrayBuffer.
+ */
+/// <reference path="./webassembly.d.ts" />
+import { readFile } from 'node:fs/promises';
+import { EdgetierError } from '../core/errors.ts';
+import { buildKernels } from './build-kernels.ts';
+
+/** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
+export interface KernelExports {
+  quantizeActivations(xq: number, xs: number, x: number, n: number): void;
+  gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void;
+  gemmQ4(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void;
+  gemmQ8(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void;
+  addInPlace(a: number, b: number, n: number): void;
+  rmsNorm(out: number, x: number, weight: number, rows: number, width: number, eps: number): void;
+  rope(x: number, heads: number, d: number, cos: number, sin: number): void;
+  softmax(x: number, n: number): void;
+  swiglu(out: number, gateUp: number, n: number): void;
+  /** First byte after the module's static data. */
+  heapBase(): number;
+  attention(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    chunkBytes: number,
+    chunkPositions: number,
+    t: number,
+    heads: number,
+    kvHeads: number,
+    d: number,
+    scale: number,
+    scores: number,
+  ): void;
+}
+
+const PAGE = 65536;
+/** wasm32's limit: 4 GiB. */
+const MAX_PAGES = 65536;
+const ALIGN = 16;
+
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+/** Compiles the kernels once per process (building them first if the cache has none). */
+export function kernelModule(): Promise<WebAssembly.Module> {
+  compiled ??= buildKernels().then(async (path) => WebAssembly.compile(await readFile(path)));
+  compiled.catch(() => {
+    compiled = null;
+  });
+  return compiled;
+}
+
+export class WasmKernels {
+  /** Next free byte: allocation starts after the module's static data. */
+  private top: number;
+
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly k: KernelExports,
+  ) {
+    this.top = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
+  }
+
+  static async create(): Promise<WasmKernels> {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+    const instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory } });
+    return new WasmKernels(memory, instance.exports as unknown as KernelExports);
+  }
+
+  /** Bytes allocated so far (the end of the last buffer). */
+  get used(): number {
+    return this.top;
+  }
+
+  /** Grows the memory so that bytes [0, end) exist. */
+  ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / PAGE);
+    if (have / PAGE + pages > MAX_PAGES) {
+      throw new EdgetierError(
+        'out_of_memory',
+        `The CPU engine needs ${Math.ceil(end / 2 ** 20)} MiB, more than WebAssembly's 4 GiB: use a smaller model.`,
+      );
+    }
+    this.memory.grow(pages);
+  }
+
+  /** A fresh buffer of `bytes`, 16-byte aligned, zero-filled (memory is never reused). */
+  alloc(bytes: number): number {
+    const at = this.top;
+    this.top = Math.ceil((at + bytes) / ALIGN) * ALIGN;
+    this.ensure(this.top);
+    return at;
+  }
+
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  i16(ptr: number, length: number): Int16Array {
+    return new Int16Array(this.memory.buffer, ptr, length);
+  }
+
+  i8(ptr: number, length: number): Int8Array {
+    return new Int8Array(this.memory.buffer, ptr, length);
+  }
+
+  u8(ptr: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, length);
+  }
+
+  /** Copies float32 values into a new buffer; returns its pointer. */
+  putF32(values: Float32Array): number {
+    const ptr = this.alloc(values.length * 4);
+    this.f32(ptr, values.length).set(values);
+    return ptr;
+  }
+
+  putU8(values: Uint8Array): number {
+    const ptr = this.alloc(values.length);
+    this.u8(ptr, values.length).set(values);
+    return ptr;
+  }
+}

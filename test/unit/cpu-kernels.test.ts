@@ -1,0 +1,367 @@
+/**
+ * The CPU engine's WebAssembly SIMD kernels against scalar references written here, on odd sizes
+ * (row counts not a multiple of the unroll, widths not a multiple of 4 or of the 32-value block), and
+ * the quantised GEMVs also against the float product on the de-quantised weights (src/builder/quantize.ts).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../../src/builder/quantize.ts';
+import { BLOCK, blocksOf, permutedIndex, q8Rows } from '../../src/cpu-engine/layouts.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+
+let kx: WasmKernels;
+
+beforeAll(async () => {
+  kx = await WasmKernels.create();
+});
+
+/** Deterministic values in [-1, 1). */
+function random(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Scalar reference of quantizeActivations, in float32 arithmetic like the kernel. */
+function quantizeRef(x: Float32Array): { xq: Int16Array; xs: Float32Array } {
+  const blocks = blocksOf(x.length);
+  const xq = new Int16Array(blocks * BLOCK);
+  const xs = new Float32Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    let m = 0;
+    for (let i = b * BLOCK; i < Math.min(x.length, (b + 1) * BLOCK); i++) m = Math.max(m, Math.abs(x[i]!));
+    xs[b] = Math.fround(m / 32767);
+    const inv = m > 0 ? Math.fround(32767 / m) : 0;
+    for (let i = 0; i < BLOCK; i++) {
+      const at = b * BLOCK + i;
+      const v = at < x.length ? Math.fround(x[at]! * inv) : 0;
+      xq[b * BLOCK + permutedIndex(i)] = roundHalfEven(v);
+    }
+  }
+  return { xq, xs };
+}
+
+function dotRows(w: Float32Array, x: Float32Array, rows: number, cols: number): Float64Array {
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += w[r * cols + c]! * x[c]!;
+    y[r] = s;
+  }
+  return y;
+}
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tolerance: number): void {
+  expect(got.length).toBe(want.length);
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) {
+    if (Math.abs(got[i]! - want[i]!) > tolerance * scale) {
+      expect.fail(`element ${i}: ${got[i]} vs ${want[i]} (tolerance ${tolerance} x ${scale})`);
+    }
+  }
+}
+
+/** Puts activations in memory and quantises them with the kernel. */
+function quantizeInWasm(x: Float32Array): { xq: number; xs: number } {
+  const blocks = blocksOf(x.length);
+  const xPtr = kx.putF32(x);
+  const xq = kx.alloc(blocks * BLOCK * 2);
+  const xs = kx.alloc(blocks * 4);
+  kx.k.quantizeActivations(xq, xs, xPtr, x.length);
+  return { xq, xs };
+}
+
+/** Quantises `tokens` activation rows of `cols` into consecutive xq/xs rows, as the decoder does. */
+function quantizeTokensInWasm(x: Float32Array, tokens: number, cols: number): { xq: number; xs: number } {
+  const blocks = blocksOf(cols);
+  const xPtr = kx.putF32(x);
+  const xq = kx.alloc(tokens * blocks * BLOCK * 2);
+  const xs = kx.alloc(tokens * blocks * 4);
+  for (let t = 0; t < tokens; t++)
+    kx.k.quantizeActivations(xq + t * blocks * BLOCK * 2, xs + t * blocks * 4, xPtr + t * cols * 4, cols);
+  return { xq, xs };
+}
+
+/** y [tokens, rows] of a scalar per-token reference. */
+function perToken(tokens: number, x: Float32Array, cols: number, f: (x: Float32Array) => ArrayLike<number>) {
+  const out: number[] = [];
+  for (let t = 0; t < tokens; t++) out.push(...Array.from(f(x.subarray(t * cols, (t + 1) * cols))));
+  return out;
+}
+
+describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
+  it('quantizeActivations: int16 codes and scales equal the scalar quantiser exactly', () => {
+    for (const n of [1, 31, 33, 100]) {
+      const x = random(n, n, 3);
+      x[Math.min(5, n - 1)] = 0; // a zero inside a block
+      const { xq, xs } = quantizeInWasm(x);
+      const want = quantizeRef(x);
+      expect(Array.from(kx.i16(xq, want.xq.length)), `n=${n}`).toEqual(Array.from(want.xq));
+      expect(Array.from(kx.f32(xs, want.xs.length)), `n=${n}`).toEqual(Array.from(want.xs));
+    }
+    // An all-zero block quantises to zeros with scale 0, not NaN.
+    const { xq, xs } = quantizeInWasm(new Float32Array(40));
+    expect(Array.from(kx.i16(xq, 64)).every((v) => v === 0)).toBe(true);
+    expect(Array.from(kx.f32(xs, 2))).toEqual([0, 0]);
+  });
+
+  it('gemmF32 equals a double-precision dot product (rows 1, 3, 7; cols 1, 5, 103; 1 or 3 tokens)', () => {
+    for (const [rows, cols, tokens] of [
+      [1, 1, 1],
+      [3, 5, 3],
+      [7, 103, 1],
+      [7, 103, 3],
+    ] as const) {
+      const w = random(rows * cols, rows + cols);
+      const x = random(tokens * cols, 7 * cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmF32(y, kx.putF32(w), kx.putF32(x), rows, cols, tokens);
+      expectClose(
+        kx.f32(y, tokens * rows),
+        perToken(tokens, x, cols, (xt) => dotRows(w, xt, rows, cols)),
+        1e-6,
+      );
+    }
+  });
+
+  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights', () => {
+    for (const [rows, cols, tokens] of [
+      [1, 32, 1],
+      [7, 100, 1],
+      [7, 100, 3],
+      [10, 64, 2],
+    ] as const) {
+      const w = random(rows * cols, 3 * rows + cols);
+      const x = random(tokens * cols, cols + 1, 2);
+      const q = quantizeQ4(w, rows, cols);
+      const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmQ4(y, kx.putU8(q.packed), kx.putF32(q.scales), xq, xs, rows, q.blocksPerRow, tokens);
+      const got = Array.from(kx.f32(y, tokens * rows));
+
+      // Scalar: the same integer arithmetic, block by block, with the converter's nibble order.
+      const scalar = perToken(tokens, x, cols, (xt) => {
+        const ref = quantizeRef(xt);
+        const out = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          for (let b = 0; b < q.blocksPerRow; b++) {
+            let dot = 0;
+            for (let i = 0; i < BLOCK; i++) {
+              const byte = q.packed[(r * q.blocksPerRow + b) * 16 + (i >> 1)]!;
+              const code = i & 1 ? byte >> 4 : byte & 15;
+              dot += (code - 8) * ref.xq[b * BLOCK + permutedIndex(i)]!;
+            }
+            out[r]! += dot * Math.fround(q.scales[r * q.blocksPerRow + b]! * ref.xs[b]!);
+          }
+        }
+        return out;
+      });
+      expectClose(got, scalar, 1e-6);
+      // int16 activations: within 5e-4 of the float product on the weights the file holds.
+      const dq = dequantizeQ4(q, rows, cols);
+      expectClose(
+        got,
+        perToken(tokens, x, cols, (xt) => dotRows(dq, xt, rows, cols)),
+        5e-4,
+      );
+    }
+  });
+
+  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product', () => {
+    for (const [rows, cols, sliceAt, tokens] of [
+      [1, 32, 1, 1],
+      [7, 100, 3, 1],
+      [7, 100, 3, 3],
+      [9, 65, 9, 2],
+    ] as const) {
+      const w = random(rows * cols, rows * cols);
+      const x = random(tokens * cols, 5 + cols);
+      const q = quantizeQ8(w, rows, cols);
+      // Two column slices when sliceAt < rows, as the converter writes a very wide weight.
+      const slice = (start: number, end: number) => {
+        const out = new Uint8Array(cols * (end - start));
+        for (let c = 0; c < cols; c++)
+          out.set(q.codes.subarray(c * rows + start, c * rows + end), c * (end - start));
+        return out;
+      };
+      const slices = sliceAt < rows ? [slice(0, sliceAt), slice(sliceAt, rows)] : [q.codes];
+      const blocks = blocksOf(cols);
+      const packedRows = new Int8Array(rows * blocks * BLOCK);
+      q8Rows(slices, rows, cols, packedRows);
+      const wPtr = kx.alloc(packedRows.length);
+      kx.i8(wPtr, packedRows.length).set(packedRows);
+      const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+      const y = kx.alloc(tokens * rows * 4);
+      kx.k.gemmQ8(y, wPtr, kx.putF32(q.scales), xq, xs, rows, blocks, tokens);
+      const got = Array.from(kx.f32(y, tokens * rows));
+
+      const scalar = perToken(tokens, x, cols, (xt) => {
+        const ref = quantizeRef(xt);
+        const out = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          let sum = 0;
+          for (let b = 0; b < blocks; b++) {
+            let dot = 0;
+            for (let i = 0; i < BLOCK && b * BLOCK + i < cols; i++) {
+              const code = q.codes[(b * BLOCK + i) * rows + r]! - 128;
+              dot += code * ref.xq[b * BLOCK + permutedIndex(i)]!;
+            }
+            sum += dot * ref.xs[b]!;
+          }
+          out[r] = sum * q.scales[r]!;
+        }
+        return out;
+      });
+      expectClose(got, scalar, 1e-6);
+      const dq = dequantizeQ8(q, rows, cols);
+      expectClose(
+        got,
+        perToken(tokens, x, cols, (xt) => dotRows(dq, xt, rows, cols)),
+        5e-4,
+      );
+    }
+  });
+
+  it('rmsNorm over rows of an odd width', () => {
+    const rows = 3;
+    const width = 37;
+    const x = random(rows * width, 1, 4);
+    const weight = random(width, 2);
+    const out = kx.alloc(x.length * 4);
+    kx.k.rmsNorm(out, kx.putF32(x), kx.putF32(weight), rows, width, 1e-5);
+    const want = new Float64Array(x.length);
+    for (let r = 0; r < rows; r++) {
+      let sq = 0;
+      for (let i = 0; i < width; i++) sq += x[r * width + i]! ** 2;
+      const s = 1 / Math.sqrt(sq / width + 1e-5);
+      for (let i = 0; i < width; i++) want[r * width + i] = x[r * width + i]! * s * weight[i]!;
+    }
+    expectClose(kx.f32(out, x.length), want, 1e-6);
+  });
+
+  it('rope (rotate_half pairs) on heads of width 10 (a tail after the SIMD lanes)', () => {
+    const heads = 3;
+    const d = 10;
+    const x = random(heads * d, 3);
+    const angles = Array.from({ length: d / 2 }, (_, i) => 0.7 * (i + 1));
+    const cos = Float32Array.from(angles, Math.cos);
+    const sin = Float32Array.from(angles, Math.sin);
+    const ptr = kx.putF32(x);
+    kx.k.rope(ptr, heads, d, kx.putF32(cos), kx.putF32(sin));
+    const want = new Float64Array(x.length);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < d / 2; i++) {
+        const a = x[h * d + i]!;
+        const b = x[h * d + i + d / 2]!;
+        want[h * d + i] = a * cos[i]! - b * sin[i]!;
+        want[h * d + i + d / 2] = b * cos[i]! + a * sin[i]!;
+      }
+    }
+    expectClose(kx.f32(ptr, x.length), want, 1e-6);
+  });
+
+  it('softmax and swiglu on 13 values', () => {
+    const x = random(13, 4, 5);
+    const ptr = kx.putF32(x);
+    kx.k.softmax(ptr, 13);
+    const max = Math.max(...x);
+    const e = Array.from(x, (v) => Math.exp(v - max));
+    const sum = e.reduce((a, b) => a + b, 0);
+    expectClose(
+      kx.f32(ptr, 13),
+      e.map((v) => v / sum),
+      1e-6,
+    );
+
+    const gateUp = random(26, 5, 4);
+    const out = kx.alloc(13 * 4);
+    kx.k.swiglu(out, kx.putF32(gateUp), 13);
+    const want = Array.from({ length: 13 }, (_, i) => {
+      const g = gateUp[i]!;
+      return (g / (1 + Math.exp(-g))) * gateUp[13 + i]!;
+    });
+    expectClose(kx.f32(out, 13), want, 1e-6);
+  });
+
+  it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {
+    const heads = 6;
+    const kvHeads = 2;
+    const d = 10;
+    const t = 13;
+    const chunk = 4;
+    // Per chunk: [another layer | keys [kvHeads][chunk][d] | values [kvHeads][chunk][d] | padding].
+    const other = 7;
+    const headFloats = chunk * d;
+    const chunkFloats = other + 2 * kvHeads * headFloats + 3;
+    const cache = random(Math.ceil(t / chunk) * chunkFloats, 6);
+    const at = (kind: 'k' | 'v', p: number, g: number, i: number) =>
+      Math.floor(p / chunk) * chunkFloats +
+      other +
+      (kind === 'v' ? kvHeads * headFloats : 0) +
+      g * headFloats +
+      (p % chunk) * d +
+      i;
+    const q = random(heads * d, 7);
+    const cachePtr = kx.putF32(cache);
+    const out = kx.alloc(heads * d * 4);
+    const scores = kx.alloc(t * 4);
+    const scale = 1 / Math.sqrt(d);
+    kx.k.attention(
+      out,
+      kx.putF32(q),
+      cachePtr + at('k', 0, 0, 0) * 4,
+      cachePtr + at('v', 0, 0, 0) * 4,
+      chunkFloats * 4,
+      chunk,
+      t,
+      heads,
+      kvHeads,
+      d,
+      scale,
+      scores,
+    );
+    const want = new Float64Array(heads * d);
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads));
+      const s = new Float64Array(t);
+      for (let p = 0; p < t; p++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[h * d + i]! * cache[at('k', p, g, i)]!;
+        s[p] = dot * scale;
+      }
+      const max = Math.max(...s);
+      let sum = 0;
+      for (let p = 0; p < t; p++) {
+        s[p] = Math.exp(s[p]! - max);
+        sum += s[p]!;
+      }
+      for (let i = 0; i < d; i++) {
+        let acc = 0;
+        for (let p = 0; p < t; p++) acc += s[p]! * cache[at('v', p, g, i)]!;
+        want[h * d + i] = acc / sum;
+      }
+    }
+    expectClose(kx.f32(out, heads * d), want, 1e-5);
+  });
+
+  it('addInPlace on 7 values', () => {
+    const a = random(7, 8);
+    const b = random(7, 9);
+    const ptr = kx.putF32(a);
+    kx.k.addInPlace(ptr, kx.putF32(b), 7);
+    expectClose(
+      kx.f32(ptr, 7),
+      Array.from(a, (v, i) => v + b[i]!),
+      1e-7,
+    );
+  });
+});
