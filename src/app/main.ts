@@ -12,13 +12,17 @@ const local = new WorkerEngine();
 
 export const browserServices: AppServices = {
   createLocalEngine: () => local,
-  createRemoteEngine: (tier, apiKey) =>
-    new RemoteEngine({
-      // An empty base URL means this server's own tier (edgetier serve keeps any upstream key).
-      baseUrl: tier.baseUrl || new URL('/v1', location.href).href,
+  createRemoteEngine: (tier, apiKey) => {
+    // An empty base URL means this server's own tier (edgetier serve keeps any upstream key).
+    const baseUrl = tier.baseUrl || new URL('/v1', location.href).href;
+    return new RemoteEngine({
+      baseUrl,
       ...(apiKey ? { apiKey } : {}),
       ...(tier.model ? { model: tier.model } : {}),
-    }),
+      // Only this app's own server may say a model is a synthetic twin.
+      ownServer: new URL(baseUrl, location.href).origin === location.origin,
+    });
+  },
   async detectBudget() {
     const caps = await local.capabilities();
     // A software adapter (SwiftShader) runs WebGPU at CPU-emulation speed: plan as if absent.

@@ -6,7 +6,8 @@
  * Time limits: `connect` runs until the response headers arrive, `firstToken` from the request to the
  * first delta, `idle` between two deltas (comment keep-alives do not reset it: a server that only
  * sends keep-alives is stalled). Retries with backoff happen for 429 and 503 only, before the first
- * token, honouring `Retry-After`. A stream that breaks keeps its partial answer on the error.
+ * token, honouring `Retry-After`. A stream that breaks keeps its partial answer on the error. Every
+ * field read from the server is checked by type and size first (./wire-checks.ts).
  */
 import { EdgetierError } from '../core/errors.ts';
 import {
@@ -16,15 +17,16 @@ import {
   parseRetryAfter,
   RemoteError,
 } from './errors.ts';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  ModelList,
-  Usage,
-  WireFinishReason,
-} from './openai-wire.ts';
+import type { ChatCompletionRequest, ModelList, Usage, WireFinishReason } from './openai-wire.ts';
 import { readSseEvents } from './sse.ts';
+import {
+  capServerMessage,
+  checkChunk,
+  checkCompletion,
+  checkModelList,
+  MAX_ANSWER_CHARS,
+  WireShapeError,
+} from './wire-checks.ts';
 
 export interface RemoteEndpoint {
   /** The API root, usually ending in `/v1` (e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1`). */
@@ -179,10 +181,10 @@ export function serverMessageFrom(body: string): string | undefined {
       message?: unknown;
       detail?: unknown;
     };
-    if (typeof parsed.error === 'string') return parsed.error;
-    if (typeof parsed.error?.message === 'string') return parsed.error.message;
-    if (typeof parsed.message === 'string') return parsed.message;
-    if (typeof parsed.detail === 'string') return parsed.detail;
+    if (typeof parsed.error === 'string') return capServerMessage(parsed.error);
+    if (typeof parsed.error?.message === 'string') return capServerMessage(parsed.error.message);
+    if (typeof parsed.message === 'string') return capServerMessage(parsed.message);
+    if (typeof parsed.detail === 'string') return capServerMessage(parsed.detail);
   } catch {
     // not JSON: fall through to the text itself
   }
@@ -324,14 +326,12 @@ export async function streamChatCompletion(
       const contentType = response.headers.get('content-type') ?? '';
       if (contentType.includes('application/json')) {
         // The server ignored `stream: true` and answered in one piece: accept it as one delta.
-        const completion = (await response.json()) as ChatCompletion;
-        const choice = completion.choices?.[0];
-        if (!choice) throw new Error('the JSON answer has no choices');
+        const completion = checkCompletion(await response.json());
         result.id = completion.id;
         result.model = completion.model;
-        result.text = choice.message?.content ?? '';
-        result.reasoning = choice.message?.reasoning_content ?? '';
-        result.finishReason = choice.finish_reason ?? 'stop';
+        result.text = completion.content;
+        result.reasoning = completion.reasoning;
+        result.finishReason = completion.finishReason ?? 'stop';
         result.usage = completion.usage;
         result.deltas = 1;
         result.doneSeen = true;
@@ -350,7 +350,14 @@ export async function streamChatCompletion(
         error.partial = partial();
         throw error;
       }
-      if (error instanceof SyntaxError || (error instanceof Error && /JSON answer/.test(error.message))) {
+      if (error instanceof WireShapeError) {
+        throw new RemoteError(
+          'server_error',
+          `POST ${url} sent an answer edgetier cannot use: ${error.message}. Is it an OpenAI-compatible API?`,
+          { url, status: response.status, partial: partial(), cause: error },
+        );
+      }
+      if (error instanceof SyntaxError) {
         throw new RemoteError(
           'server_error',
           `POST ${url} sent an answer that is not valid JSON (${error.message}).`,
@@ -392,9 +399,9 @@ async function readStream(
       result.doneSeen = true;
       return;
     }
-    let chunk: ChatCompletionChunk & { error?: { message?: string; code?: string | number; type?: string } };
+    let parsed: unknown;
     try {
-      chunk = JSON.parse(event.data);
+      parsed = JSON.parse(event.data);
     } catch {
       const sample = event.data.length > 80 ? `${event.data.slice(0, 80)}…` : event.data;
       throw new RemoteError(
@@ -403,29 +410,32 @@ async function readStream(
         { url },
       );
     }
-    if (chunk === null || typeof chunk !== 'object') {
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RemoteError('server_error', `POST ${url} sent an event that is not a JSON object.`, { url });
     }
-    if (chunk.error) {
-      const said = chunk.error.message ?? JSON.stringify(chunk.error);
+    const chunk = checkChunk(parsed);
+    if (chunk.error !== undefined) {
       throw new RemoteError(
         'server_error',
-        `The stream from POST ${url} failed after ${result.text.length + result.reasoning.length} characters: ${said}. The partial answer is kept; try again.`,
+        `The stream from POST ${url} failed after ${result.text.length + result.reasoning.length} characters: ${chunk.error}. The partial answer is kept; try again.`,
         { url },
       );
     }
     result.id ??= chunk.id;
     result.model ??= chunk.model;
     if (chunk.usage) result.usage = chunk.usage;
-    const choice = chunk.choices?.[0];
-    if (!choice) continue;
     const delta: StreamDelta = {};
-    const content = choice.delta?.content;
-    const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
-    if (typeof content === 'string' && content !== '') delta.content = content;
-    if (typeof reasoning === 'string' && reasoning !== '') delta.reasoning = reasoning;
-    if (choice.finish_reason) result.finishReason = choice.finish_reason;
+    if (chunk.content) delta.content = chunk.content;
+    if (chunk.reasoning) delta.reasoning = chunk.reasoning;
+    if (chunk.finishReason) result.finishReason = chunk.finishReason;
     if (delta.content === undefined && delta.reasoning === undefined) continue;
+    if (result.text.length + (delta.content?.length ?? 0) > MAX_ANSWER_CHARS) {
+      throw new RemoteError(
+        'server_error',
+        `The stream from POST ${url} went past ${MAX_ANSWER_CHARS} characters, the most edgetier accepts in one answer. The partial answer is kept.`,
+        { url },
+      );
+    }
     if (result.deltas === 0) attempt.disarm('first_token');
     attempt.arm('idle', limits.idleTimeoutMs);
     result.deltas++;
@@ -451,15 +461,20 @@ export async function listModels(endpoint: RemoteEndpoint, options: RequestOptio
       signal: current.controller.signal,
     });
     if (!response.ok) throw await httpError('GET', url, response);
-    const list = (await response.json()) as ModelList;
-    if (!list || !Array.isArray(list.data)) {
+    let data: ModelList['data'];
+    try {
+      data = checkModelList(await response.json());
+    } catch (error) {
+      if (!(error instanceof WireShapeError)) throw error;
       throw new RemoteError(
         'server_error',
-        `GET ${url} did not answer with a model list ({"data": [...]}).`,
-        { url },
+        `GET ${url} did not answer with a usable model list: ${error.message}.`,
+        {
+          url,
+        },
       );
     }
-    return list;
+    return { object: 'list', data };
   } catch (error) {
     const none = { text: '', reasoning: '' };
     if (current.callerAborted) throw abortedError(url, none);

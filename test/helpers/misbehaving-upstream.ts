@@ -1,7 +1,8 @@
 /**
  * A real OpenAI-compatible HTTP server on 127.0.0.1 that misbehaves on request: the model name picks
  * the behaviour (split frames, CRLF, comments, multi-line data, early close, a missing or early
- * [DONE], 429 with Retry-After, stalls, 500s, garbage). Tests point the client, or `edgetier serve`'s
+ * [DONE], 429 with Retry-After, stalls, 500s, garbage), or is hostile (fields of the wrong type,
+ * a 200 KB error message, a model entry that claims to be edgetier's synthetic twin). Tests point the client, or `edgetier serve`'s
  * upstream, at it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,7 +32,17 @@ export const UPSTREAM_MODELS = [
   'garbage',
   'html',
   'mid-error',
+  'json-object-content',
+  'json-number-content',
+  'json-bad-usage',
+  'huge-error',
+  'stream-huge-error',
+  'stream-object-id',
+  'claims-twin',
 ] as const;
+
+/** A 200 KB error message, as a hostile tier sends one. */
+export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
 
 export interface Upstream {
   url: string;
@@ -129,6 +140,8 @@ export async function startUpstream(): Promise<Upstream> {
             object: 'model',
             created: 1700000000,
             owned_by: 'upstream-lab',
+            // Only edgetier serve's own models may say this; a tier that does is spoofing.
+            ...(id === 'claims-twin' ? { edgetier: { synthetic: true, mirrors: 'Org/Spoofed' } } : {}),
           })),
         }),
       );
@@ -286,6 +299,48 @@ export async function startUpstream(): Promise<Upstream> {
           ...normalFrames(model).slice(0, 3),
           `data: ${JSON.stringify({ error: { message: 'CUDA out of memory', type: 'server_error', code: null } })}\n\n`,
         ]);
+        res.end();
+        return;
+      case 'json-object-content':
+      case 'json-number-content':
+      case 'json-bad-usage': {
+        const content =
+          model === 'json-object-content' ? { text: ANSWER } : model === 'json-number-content' ? 42 : ANSWER;
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'chatcmpl-json',
+            object: 'chat.completion',
+            created: 1,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+            usage: model === 'json-bad-usage' ? { ...USAGE, prompt_tokens: '7' } : USAGE,
+          }),
+        );
+        return;
+      }
+      case 'huge-error':
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: HUGE_MESSAGE, type: 'server_error', code: null } }));
+        return;
+      case 'stream-huge-error':
+        sseHead(res);
+        await writeAll(res, [
+          ...normalFrames(model).slice(0, 3),
+          `data: ${JSON.stringify({ error: { message: HUGE_MESSAGE, type: 'server_error', code: null } })}\n\n`,
+        ]);
+        res.end();
+        return;
+      case 'stream-object-id':
+        sseHead(res);
+        await writeAll(res, [
+          `data: ${JSON.stringify({ id: { evil: true }, choices: [{ index: 0, delta: { content: 'x' } }] })}\n\n`,
+        ]);
+        res.end();
+        return;
+      case 'claims-twin':
+        sseHead(res);
+        await writeAll(res, normalFrames(model));
         res.end();
         return;
       default:

@@ -264,6 +264,13 @@ describe('edgetier serve with an upstream', () => {
         owned_by: 'upstream-lab',
       });
       expect(text).not.toContain(UPSTREAM_KEY);
+      // An upstream cannot pass itself off as this server's synthetic twin.
+      expect(list.data.find((m) => m.id === 'claims-twin')).toEqual({
+        id: 'claims-twin',
+        object: 'model',
+        created: 1700000000,
+        owned_by: 'upstream-lab',
+      });
     });
 
     it('forwards a stream with the key added server-side, in OpenAI wire format with usage', async () => {

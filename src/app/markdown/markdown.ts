@@ -6,9 +6,12 @@
  *    not http(s)/mailto or a same-page fragment, and removes images altogether (an image from the
  *    model would load a remote URL by itself: a tracking pixel or a way to leak the conversation).
  * Links that stay open in a new tab with no referrer; nothing loads until the person clicks.
+ * Nesting is limited before parsing (./limits.ts), and should marked still fail, the text is shown as
+ * it was written: rendering never throws, whatever the input.
  */
 import DOMPurify from 'dompurify';
 import { Marked } from 'marked';
+import { limitNesting } from './limits.ts';
 
 const ALLOWED_TAGS = [
   'p',
@@ -107,8 +110,16 @@ export function sanitizeHtml(html: string): string {
   });
 }
 
-/** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. */
+/** The text as written, escaped, in a paragraph that keeps its line breaks. */
+export function plainTextHtml(text: string): string {
+  return `<p class="plain-text">${escapeHtml(text)}</p>`;
+}
+
+/** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. Never throws. */
 export function renderMarkdown(markdown: string): string {
-  const html = marked.parse(markdown, { async: false });
-  return sanitizeHtml(html);
+  try {
+    return sanitizeHtml(marked.parse(limitNesting(markdown), { async: false }));
+  } catch {
+    return plainTextHtml(markdown);
+  }
 }

@@ -4,6 +4,8 @@
  * responsive; finished sentences are announced politely to screen readers.
  */
 import { html, LitElement, nothing } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
+import { repeat } from 'lit/directives/repeat.js';
 import type { ChatMessage, GenerateResult } from '../../../core/engine.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import {
@@ -351,16 +353,23 @@ export class EtChatView extends LitElement {
         <section class="messages" aria-label="Conversation" @scroll=${this.onScroll}
           @et-edit=${this.onEdit} @et-regenerate=${this.onRegenerate}>
           ${
-            messages.length === 0
-              ? this.renderEmpty()
-              : messages.map(
-                  (m) => html`<et-chat-message
-                    .message=${m}
-                    ?streaming=${m.id === this.streamingId}
-                    ?busy=${this.busy || !ready}
-                    ?canRegenerate=${m.id === lastAssistant?.id}
-                  ></et-chat-message>`,
-                )
+            // Keyed by conversation and by message: an element never carries one message's content
+            // over to another's, even if a render of it failed.
+            keyed(
+              this.current?.id ?? '',
+              messages.length === 0
+                ? this.renderEmpty()
+                : repeat(
+                    messages,
+                    (m) => m.id,
+                    (m) => html`<et-chat-message
+                      .message=${m}
+                      ?streaming=${m.id === this.streamingId}
+                      ?busy=${this.busy || !ready}
+                      ?canRegenerate=${m.id === lastAssistant?.id}
+                    ></et-chat-message>`,
+                  ),
+            )
           }
         </section>
         <div class="bottom">
