@@ -1,10 +1,15 @@
 /**
  * Hostile data against the app in real Chromium and the real `edgetier serve`: a model folder
- * holding pages and scripts, and the app's own Content-Security-Policy in every view.
- * 1. Files of a model folder (card.html, logo.svg, x.js, a .txt and a .json full of markup) opened
+ * holding pages and scripts, the app's own Content-Security-Policy in every view, and a hostile
+ * OpenAI-compatible tier (test/helpers/misbehaving-upstream.ts) set in Settings and called by the
+ * browser directly.
+ * 1. Files of a model folder (card.html, logo.svg, x.js, a .md and a .json full of markup) opened
  *    as pages on the app's origin run nothing: no dialog, no global set, no request.
  * 2. The app's pages carry the CSP and still work in every view, with no CSP violation reported
  *    (the page's and the engine worker's console both count).
+ * 3. Markdown nested thousands deep renders (as text past the limit), and the conversation survives
+ *    being reopened after another; an answer whose content is an object gives a clear error and a
+ *    saved conversation; a tier cannot claim the synthetic-twin badge.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, UPSTREAM_KEY, type Upstream } from '../helpers/misbehaving-upstream.ts';
 import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
 
 let serve: ServeProcess;
@@ -21,6 +27,7 @@ let modelsDir: string;
 /** Where the hostile files send what they steal; every hit is a failure. */
 let beacon: Server;
 let beaconUrl: string;
+let upstream: Upstream;
 const beaconHits: string[] = [];
 const dialogs: string[] = [];
 const consoleLines: string[] = [];
@@ -53,6 +60,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((done) => beacon.listen(0, '127.0.0.1', done));
   beaconUrl = `http://127.0.0.1:${(beacon.address() as AddressInfo).port}`;
+  upstream = await startUpstream();
   const app = await buildApp();
   modelsDir = synthTinyModels();
   writeHostileFiles(join(modelsDir, 'tiny'));
@@ -80,6 +88,7 @@ afterAll(async () => {
   await browser?.close();
   await serve?.stop();
   beacon?.close();
+  await upstream?.close();
   if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
 });
 
@@ -152,5 +161,125 @@ describe("the app's Content-Security-Policy", () => {
     await page.getByRole('link', { name: 'Bench', exact: true }).click();
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
     expect(cspViolations()).toEqual([]);
+  });
+});
+
+/** Tiers set in Settings that the browser calls directly, each a hostile behaviour of the upstream. */
+function hostileSettings(): string {
+  const tier = (id: string, name: string, model: string) => ({
+    id,
+    name,
+    baseUrl: upstream.url,
+    model,
+    priceInPerMTok: 0,
+    priceOutPerMTok: 0,
+    rememberKey: true,
+  });
+  return JSON.stringify({
+    tiers: [
+      tier('deep', 'Deep tier', 'deep-markdown'),
+      tier('object', 'Object tier', 'json-object-content'),
+      tier('twin', 'Twin claimer', 'claims-twin'),
+    ],
+    sampling: { temperature: 0, topP: 1, maxNewTokens: 8 },
+    backend: 'auto',
+    enableThinking: false,
+    compareTierId: 'twin',
+  });
+}
+
+async function openWithHostileTiers(): Promise<void> {
+  await page.goto(`${serve.url}#chat`);
+  await page.evaluate(
+    ([settings, keys]) => {
+      localStorage.setItem('edgetier.settings.v1', settings as string);
+      localStorage.setItem('edgetier.keys.v1', keys as string);
+    },
+    [hostileSettings(), JSON.stringify({ deep: UPSTREAM_KEY, object: UPSTREAM_KEY, twin: UPSTREAM_KEY })],
+  );
+  await page.reload();
+}
+
+async function useTier(id: string): Promise<void> {
+  await page.getByRole('combobox', { name: 'Model', exact: true }).selectOption(`remote:${id}`);
+  await page.getByText('Remote: data leaves this device').waitFor();
+}
+
+async function ask(text: string): Promise<void> {
+  const message = page.getByRole('textbox', { name: 'Message', exact: true });
+  await message.fill(text);
+  await message.press('Enter');
+  // Finished: the last message is no longer busy.
+  await page
+    .locator('et-chat-message')
+    .last()
+    .locator('article[aria-busy="false"]')
+    .waitFor({ timeout: 30_000 });
+}
+
+const messageTexts = () =>
+  page.locator('et-chat-message').evaluateAll((elements) =>
+    elements.map((e) => {
+      const root = (
+        e as unknown as { shadowRoot: { querySelector(s: string): { textContent: string } | null } }
+      ).shadowRoot;
+      return {
+        content: root.querySelector('.content')?.textContent ?? null,
+        error: root.querySelector('.error')?.textContent ?? null,
+        writing: root.querySelector('.writing') !== null,
+        edit: root.querySelector('footer')?.textContent?.includes('Edit') ?? false,
+      };
+    }),
+  );
+
+describe('a hostile tier', () => {
+  it('renders Markdown nested thousands deep as text, and the conversation survives a reopen', async () => {
+    await openWithHostileTiers();
+    await useTier('deep');
+    await ask('Deep please');
+    const [question, answer] = await messageTexts();
+    expect(question).toMatchObject({ content: 'Deep please\n', edit: true, writing: false, error: null });
+    expect(answer?.writing).toBe(false);
+    expect(answer?.error).toBeNull();
+    for (const word of ['quoted', 'listed', 'starred']) expect(answer?.content).toContain(word);
+
+    // Another conversation, whose answer is an object: a clear error, the conversation saved.
+    await page.getByRole('button', { name: 'New conversation', exact: true }).click();
+    await useTier('object');
+    await ask('Object please');
+    const [, failed] = await messageTexts();
+    expect(failed?.writing).toBe(false);
+    expect(failed?.error).toBe(
+      `POST ${upstream.url}/chat/completions sent an answer edgetier cannot use: choices[0].message.content is an object, not a string. Is it an OpenAI-compatible API?`,
+    );
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    await saved.getByRole('button', { name: 'Object please', exact: true }).waitFor();
+
+    // Reopen each: its own content, never the other's.
+    await saved.getByRole('button', { name: 'Deep please', exact: true }).click();
+    await expect.poll(async () => (await messageTexts())[0]?.content).toBe('Deep please\n');
+    const reopened = await messageTexts();
+    expect(reopened[1]?.content).toContain('starred');
+    expect(reopened[1]?.error).toBeNull();
+    await saved.getByRole('button', { name: 'Object please', exact: true }).click();
+    await expect.poll(async () => (await messageTexts())[0]?.content).toBe('Object please\n');
+    const other = await messageTexts();
+    expect(other[1]?.content).toBe('');
+    expect(other[1]?.error).toContain('is an object, not a string');
+  });
+
+  it('cannot claim the synthetic-twin badge in Compare', async () => {
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    await page.getByRole('article', { name: 'tiny' }).getByRole('button', { name: 'Use tiny' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('combobox', { name: 'Remote tier', exact: true }).selectOption('remote:twin');
+    await page.getByRole('button', { name: 'Compare', exact: true }).click();
+    await page.getByTestId('tradeoff').waitFor({ timeout: 90_000 });
+    const local = page.getByRole('region', { name: 'tiny' });
+    const remote = page.getByRole('region', { name: 'Twin claimer' });
+    await expect(local.getByText('Synthetic twin', { exact: true }).count()).resolves.toBe(1);
+    await expect(remote.getByText('serves claims-twin', { exact: true }).count()).resolves.toBe(1);
+    await expect(remote.getByText('Synthetic twin', { exact: true }).count()).resolves.toBe(0);
   });
 });

@@ -39,7 +39,11 @@ export const UPSTREAM_MODELS = [
   'stream-huge-error',
   'stream-object-id',
   'claims-twin',
+  'deep-markdown',
 ] as const;
+
+/** Markdown nested past any sane depth: 1,900 `>`, 1,200 `- `, 2,200 `*` (marked overflows its stack on each). */
+export const DEEP_MARKDOWN = `${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(2200)}starred${'*'.repeat(2200)}`;
 
 /** A 200 KB error message, as a hostile tier sends one. */
 export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
@@ -115,6 +119,16 @@ export async function startUpstream(): Promise<Upstream> {
   const sockets = new Set<import('node:net').Socket>();
 
   const server: Server = createServer(async (req, res) => {
+    // CORS, as a hosted provider answers a browser that calls it directly (a tier set in Settings).
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST',
+        'Access-Control-Allow-Headers': 'authorization, content-type',
+      });
+      res.end();
+      return;
+    }
     authorizations.push(req.headers.authorization ?? '');
     const authorized = req.headers.authorization === `Bearer ${UPSTREAM_KEY}`;
     if (!authorized) {
@@ -335,6 +349,17 @@ export async function startUpstream(): Promise<Upstream> {
         sseHead(res);
         await writeAll(res, [
           `data: ${JSON.stringify({ id: { evil: true }, choices: [{ index: 0, delta: { content: 'x' } }] })}\n\n`,
+        ]);
+        res.end();
+        return;
+      case 'deep-markdown':
+        sseHead(res);
+        await writeAll(res, [
+          ...(DEEP_MARKDOWN.match(/[\s\S]{1,1000}/g) ?? []).map(
+            (piece) => `data: ${chunk(model, { content: piece })}\n\n`,
+          ),
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
         ]);
         res.end();
         return;
