@@ -60,6 +60,9 @@ export const DEFAULT_REMOTE_LIMITS: RemoteLimits = {
   maxRetryDelayMs: 30_000,
 };
 
+/** The longest the stream reader runs before it lets the event loop run other tasks. */
+const YIELD_EVERY_MS = 25;
+
 export interface StreamDelta {
   content?: string;
   reasoning?: string;
@@ -393,8 +396,15 @@ async function readStream(
   onDelta: ((delta: StreamDelta) => void) | undefined,
 ): Promise<void> {
   let events = 0;
+  let lastYield = Date.now();
   for await (const event of readSseEvents(body)) {
     events++;
+    // Events already buffered are read in one run of microtasks: a fast server would keep the page
+    // (its rendering, its input) waiting until the whole answer is in. Give the event loop a turn.
+    if (Date.now() - lastYield > YIELD_EVERY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = Date.now();
+    }
     if (event.data === '[DONE]') {
       result.doneSeen = true;
       return;

@@ -40,10 +40,16 @@ export const UPSTREAM_MODELS = [
   'stream-object-id',
   'claims-twin',
   'deep-markdown',
+  'megabyte',
 ] as const;
 
+/** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
+export const MEGABYTE_ANSWER = Array.from({ length: (1024 * 1024) / 32 }, (_, i) =>
+  `${String(i).padStart(6, '0')} **bold** \`code\` text.\n`.padEnd(32, '.'),
+).join('');
+
 /** Markdown nested past any sane depth: 1,900 `>`, 1,200 `- `, 2,200 `*` (marked overflows its stack on each). */
-export const DEEP_MARKDOWN = `${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(2200)}starred${'*'.repeat(2200)}`;
+export const DEEP_MARKDOWN = `${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(1100)}starred${'*'.repeat(1100)}`;
 
 /** A 200 KB error message, as a hostile tier sends one. */
 export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
@@ -356,6 +362,17 @@ export async function startUpstream(): Promise<Upstream> {
         sseHead(res);
         await writeAll(res, [
           ...(DEEP_MARKDOWN.match(/[\s\S]{1,1000}/g) ?? []).map(
+            (piece) => `data: ${chunk(model, { content: piece })}\n\n`,
+          ),
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
+        ]);
+        res.end();
+        return;
+      case 'megabyte':
+        sseHead(res);
+        await writeAll(res, [
+          ...(MEGABYTE_ANSWER.match(/[\s\S]{1,4096}/g) ?? []).map(
             (piece) => `data: ${chunk(model, { content: piece })}\n\n`,
           ),
           `data: ${chunk(model, {}, 'stop')}\n\n`,

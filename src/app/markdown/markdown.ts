@@ -115,6 +115,49 @@ export function plainTextHtml(text: string): string {
   return `<p class="plain-text">${escapeHtml(text)}</p>`;
 }
 
+/**
+ * Answers longer than this are rendered up to here (at a line end), with a note: parsing and laying
+ * out a megabyte of Markdown blocks the page for seconds. The whole text stays saved and copyable.
+ */
+export const MAX_RENDERED_CHARS = 8_000;
+
+export interface RenderedAnswer {
+  html: string;
+  /** Characters rendered: the whole text unless it was longer than MAX_RENDERED_CHARS. */
+  shownChars: number;
+  totalChars: number;
+}
+
+/** The last few texts rendered, so that a streamed answer past the limit is not parsed again. */
+const recentlyRendered = new Map<string, string>();
+const RECENT_RENDERS = 8;
+
+function renderRemembered(markdown: string): string {
+  let html = recentlyRendered.get(markdown);
+  if (html === undefined) {
+    html = renderMarkdown(markdown);
+    recentlyRendered.set(markdown, html);
+    if (recentlyRendered.size > RECENT_RENDERS)
+      recentlyRendered.delete(recentlyRendered.keys().next().value!);
+  }
+  return html;
+}
+
+/** An answer for display: rendered whole, or its first MAX_RENDERED_CHARS or so. Never throws. */
+export function renderAnswer(markdown: string): RenderedAnswer {
+  if (markdown.length <= MAX_RENDERED_CHARS) {
+    return { html: renderMarkdown(markdown), shownChars: markdown.length, totalChars: markdown.length };
+  }
+  const lineEnd = markdown.lastIndexOf('\n', MAX_RENDERED_CHARS);
+  const cut = lineEnd > MAX_RENDERED_CHARS / 2 ? lineEnd : MAX_RENDERED_CHARS;
+  return { html: renderRemembered(markdown.slice(0, cut)), shownChars: cut, totalChars: markdown.length };
+}
+
+/** The note under a cut answer. */
+export function truncationNote(answer: RenderedAnswer): string {
+  return `Showing the first ${answer.shownChars.toLocaleString('en')} of ${answer.totalChars.toLocaleString('en')} characters. Copy copies the whole answer.`;
+}
+
 /** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. Never throws. */
 export function renderMarkdown(markdown: string): string {
   try {

@@ -8,7 +8,12 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
-import { renderMarkdown } from '../../markdown/markdown.ts';
+import {
+  MAX_RENDERED_CHARS,
+  type RenderedAnswer,
+  renderAnswer,
+  truncationNote,
+} from '../../markdown/markdown.ts';
 import type { StoredMessage } from '../../state/conversation-store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
 import { metricsSummary } from '../metrics-panel/metrics-panel.ts';
@@ -36,7 +41,7 @@ export class EtChatMessage extends LitElement {
   declare busy: boolean;
   declare editing: boolean;
   declare copied: boolean;
-  #html = '';
+  #rendered: RenderedAnswer = { html: '', shownChars: 0, totalChars: 0 };
   #renderedFor: string | null = null;
 
   constructor() {
@@ -48,12 +53,12 @@ export class EtChatMessage extends LitElement {
     this.copied = false;
   }
 
-  private get contentHtml(): string {
+  private get rendered(): RenderedAnswer {
     if (this.#renderedFor !== this.message.content) {
-      this.#html = renderMarkdown(this.message.content);
+      this.#rendered = renderAnswer(this.message.content);
       this.#renderedFor = this.message.content;
     }
-    return this.#html;
+    return this.#rendered;
   }
 
   private async copy(): Promise<void> {
@@ -122,11 +127,12 @@ export class EtChatMessage extends LitElement {
         m.reasoning
           ? html`<details ?open=${this.streaming && !m.content}>
               <summary>Thinking${this.streaming && !m.content ? '…' : ''}</summary>
-              <p class="reasoning">${m.reasoning}</p>
+              <p class="reasoning">${m.reasoning.length > MAX_RENDERED_CHARS ? `${m.reasoning.slice(0, MAX_RENDERED_CHARS)}…` : m.reasoning}</p>
             </details>`
           : nothing
       }
-      <div class="content">${unsafeHTML(this.contentHtml)}</div>
+      <div class="content">${unsafeHTML(this.rendered.html)}</div>
+      ${this.rendered.shownChars < this.rendered.totalChars ? html`<p class="muted truncated" data-testid="truncated">${truncationNote(this.rendered)}</p>` : nothing}
       ${m.error ? html`<p class="error" role="alert">${m.error}</p>` : nothing}
       <footer>
         ${m.metrics && !this.streaming ? html`<span class="num" data-testid="message-metrics">${metricsSummary(m.metrics)}</span>` : nothing}

@@ -27,6 +27,8 @@ import '../metrics-panel/metrics-panel.ts';
 
 /** Announce at most this often while streaming, in whole sentences. */
 const ANNOUNCE_EVERY_MS = 2000;
+/** The most one announcement reads out. */
+const MAX_ANNOUNCED_CHARS = 600;
 
 export class EtChatView extends LitElement {
   static override styles = [sharedStyles, chatViewStyles];
@@ -271,7 +273,8 @@ export class EtChatView extends LitElement {
     const rest = text.slice(this.#announcedUpTo);
     const boundary = final ? rest.length : Math.max(rest.lastIndexOf('. '), rest.lastIndexOf('\n')) + 1;
     if (boundary <= 0) return;
-    const sentence = rest.slice(0, boundary).trim();
+    // A screen reader needs the sentence, not a megabyte: long stretches are cut.
+    const sentence = rest.slice(0, Math.min(boundary, MAX_ANNOUNCED_CHARS)).trim();
     this.#announcedUpTo += boundary;
     this.#lastAnnounceMs = now;
     if (sentence) this.announcement = sentence;
