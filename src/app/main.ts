@@ -15,12 +15,19 @@ export const browserServices: AppServices = {
   createRemoteEngine: (tier, apiKey) => {
     // An empty base URL means this server's own tier (edgetier serve keeps any upstream key).
     const baseUrl = tier.baseUrl || new URL('/v1', location.href).href;
+    const ownServer = new URL(baseUrl, location.href).origin === location.origin;
     return new RemoteEngine({
       baseUrl,
       ...(apiKey ? { apiKey } : {}),
       ...(tier.model ? { model: tier.model } : {}),
       // Only this app's own server may say a model is a synthetic twin.
-      ownServer: new URL(baseUrl, location.href).origin === location.origin,
+      ownServer,
+      // This page calls the tier itself: the key is the one entered in Settings, not a server's.
+      ...(ownServer
+        ? {}
+        : {
+            authAdvice: `Check the API key entered for "${tier.name}" in Settings and that it may use this model.`,
+          }),
     });
   },
   async detectBudget() {

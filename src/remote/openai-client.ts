@@ -34,6 +34,11 @@ export interface RemoteEndpoint {
   /** Sent as `Authorization: Bearer …`; omit for servers without auth (or behind edgetier serve). */
   apiKey?: string;
   headers?: Record<string, string>;
+  /**
+   * What to check when the tier refuses the key (401/403), e.g. "the key entered in Settings".
+   * Default: the server's EDGETIER_UPSTREAM_KEY / OPENAI_API_KEY.
+   */
+  authAdvice?: string;
 }
 
 export interface RemoteLimits {
@@ -236,7 +241,12 @@ function networkError(url: string, cause: unknown, partial: PartialAnswer, strea
 }
 
 /** Turns a non-2xx response into a RemoteError, reading the body within the attempt's limits. */
-async function httpError(method: string, url: string, response: Response): Promise<RemoteError> {
+async function httpError(
+  method: string,
+  url: string,
+  response: Response,
+  authAdvice?: string,
+): Promise<RemoteError> {
   let body = '';
   try {
     body = await response.text();
@@ -251,9 +261,24 @@ async function httpError(method: string, url: string, response: Response): Promi
     response.statusText,
     serverMessageFrom(body),
     retryAfterMs,
+    authAdvice,
   );
   const details = { url, status: response.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   return new RemoteError(codeForStatus(response.status), message, details);
+}
+
+/**
+ * Redirects are not followed: the prompt goes to the host the tier names, or nowhere (and Compare's
+ * "Where the data went" stays true). A browser reports a redirect as an opaque response of status 0.
+ */
+function refuseRedirect(method: string, url: string, response: Response): void {
+  if (response.type !== 'opaqueredirect' && (response.status < 300 || response.status > 399)) return;
+  const to = response.headers.get('location');
+  throw new RemoteError(
+    'bad_request',
+    `${method} ${url} answered with a redirect${to ? ` to ${capServerMessage(to)}` : ''}. edgetier does not follow a tier's redirects, so that a prompt never reaches another host than the one configured: set the tier's base URL to the final address.`,
+    { url, status: response.status },
+  );
 }
 
 function backoffMs(attempt: number, limits: RemoteLimits): number {
@@ -297,6 +322,7 @@ export async function streamChatCompletion(
         headers: headersFor(endpoint, 'text/event-stream', true),
         body,
         signal: current.controller.signal,
+        redirect: 'manual',
       });
     } catch (error) {
       current.close();
@@ -305,9 +331,15 @@ export async function streamChatCompletion(
       throw networkError(url, error, partial(), false);
     }
     current.disarm('connect');
+    try {
+      refuseRedirect('POST', url, response);
+    } catch (error) {
+      current.close();
+      throw error;
+    }
 
     if (!response.ok) {
-      const error = await httpError('POST', url, response);
+      const error = await httpError('POST', url, response, endpoint.authAdvice);
       current.close();
       if (current.callerAborted) throw abortedError(url, partial());
       if (current.firedTimer) throw timeoutError(current.firedTimer, url, limits, partial());
@@ -469,8 +501,10 @@ export async function listModels(endpoint: RemoteEndpoint, options: RequestOptio
     const response = await fetchImpl(url, {
       headers: headersFor(endpoint, 'application/json', false),
       signal: current.controller.signal,
+      redirect: 'manual',
     });
-    if (!response.ok) throw await httpError('GET', url, response);
+    refuseRedirect('GET', url, response);
+    if (!response.ok) throw await httpError('GET', url, response, endpoint.authAdvice);
     let data: ModelList['data'];
     try {
       data = checkModelList(await response.json());

@@ -68,9 +68,21 @@ export function checkUsage(value: unknown, field = 'usage'): Usage | undefined {
   };
 }
 
-/** A server's error message, cut to MAX_SERVER_MESSAGE_CHARS; non-text becomes its JSON, cut too. */
+/** Bidi embeddings, overrides and isolates: in foreign text they could reverse the app's own words after it. */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** Foreign text made safe to set inside the app's sentences: no bidi controls. */
+export function withoutBidiControls(text: string): string {
+  return text.replace(BIDI_CONTROLS, '');
+}
+
+/**
+ * A server's error message, cut to MAX_SERVER_MESSAGE_CHARS, without bidi controls; non-text becomes
+ * its JSON, cut too.
+ */
 export function capServerMessage(message: unknown): string {
-  const text = typeof message === 'string' ? message : (JSON.stringify(message) ?? String(message));
+  const raw = typeof message === 'string' ? message : (JSON.stringify(message) ?? String(message));
+  const text = withoutBidiControls(raw);
   return text.length > MAX_SERVER_MESSAGE_CHARS ? `${text.slice(0, MAX_SERVER_MESSAGE_CHARS)}…` : text;
 }
 

@@ -236,6 +236,9 @@ const messageTexts = () =>
         content: root.querySelector('.content')?.textContent ?? null,
         error: root.querySelector('.error')?.textContent ?? null,
         writing: root.querySelector('.writing') !== null,
+        links: (
+          root.querySelector('.content') as unknown as { querySelectorAll(s: string): { length: number } }
+        ).querySelectorAll('a[href]').length,
         edit: root.querySelector('footer')?.textContent?.includes('Edit') ?? false,
       };
     }),
@@ -251,6 +254,9 @@ describe('a hostile tier', () => {
     expect(answer?.writing).toBe(false);
     expect(answer?.error).toBeNull();
     for (const word of ['quoted', 'listed', 'starred']) expect(answer?.content).toContain(word);
+    // A link to one of the app's own views is shown as text: model output cannot switch views.
+    expect(answer?.content).toContain('open settings');
+    expect(answer?.links).toBe(0);
 
     // Another conversation, whose answer is an object: a clear error, the conversation saved.
     await page.getByRole('button', { name: 'New conversation', exact: true }).click();

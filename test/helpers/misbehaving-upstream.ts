@@ -41,6 +41,7 @@ export const UPSTREAM_MODELS = [
   'claims-twin',
   'deep-markdown',
   'megabyte',
+  'redirect',
 ] as const;
 
 /** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
@@ -49,7 +50,7 @@ export const MEGABYTE_ANSWER = Array.from({ length: (1024 * 1024) / 32 }, (_, i)
 ).join('');
 
 /** Markdown nested past any sane depth: 1,900 `>`, 1,200 `- `, 2,200 `*` (marked overflows its stack on each). */
-export const DEEP_MARKDOWN = `${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(1100)}starred${'*'.repeat(1100)}`;
+export const DEEP_MARKDOWN = `[open settings](#settings)\n\n${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(1100)}starred${'*'.repeat(1100)}`;
 
 /** A 200 KB error message, as a hostile tier sends one. */
 export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
@@ -378,6 +379,11 @@ export async function startUpstream(): Promise<Upstream> {
           `data: ${chunk(model, {}, 'stop')}\n\n`,
           'data: [DONE]\n\n',
         ]);
+        res.end();
+        return;
+      case 'redirect':
+        // A tier that sends the prompt on to another host.
+        res.writeHead(307, { Location: 'http://127.0.0.2:9/v1/chat/completions' });
         res.end();
         return;
       case 'claims-twin':

@@ -3,6 +3,7 @@ import { EdgetierError } from '../../src/core/errors.ts';
 import { parseRetryAfter, RemoteError } from '../../src/remote/errors.ts';
 import { listModels, type StreamDelta, streamChatCompletion } from '../../src/remote/openai-client.ts';
 import { RemoteEngine } from '../../src/remote/remote-engine.ts';
+import { capServerMessage } from '../../src/remote/wire-checks.ts';
 import {
   ANSWER,
   HUGE_MESSAGE,
@@ -236,6 +237,30 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
       `failed after 5 characters: ${HUGE_MESSAGE.slice(0, 500)}…. The partial`,
     );
     expect(after.error.message.length).toBeLessThan(1000);
+  });
+
+  it('refuses a redirect instead of sending the prompt to another host', async () => {
+    const redirected = await failing('redirect');
+    expect(redirected.error.code).toBe('bad_request');
+    expect(redirected.error.message).toBe(
+      `POST ${upstream.url}/chat/completions answered with a redirect to http://127.0.0.2:9/v1/chat/completions. edgetier does not follow a tier's redirects, so that a prompt never reaches another host than the one configured: set the tier's base URL to the final address.`,
+    );
+  });
+
+  it("advises on the key where the tier's key is set", async () => {
+    await expect(
+      streamChatCompletion(
+        { baseUrl: upstream.url, apiKey: 'sk-wrong', authAdvice: 'Check the API key entered in Settings.' },
+        ask('ok'),
+        { limits },
+      ),
+    ).rejects.toThrow(
+      `POST ${upstream.url}/chat/completions answered 401 Unauthorized: Incorrect API key provided. Check the API key entered in Settings.`,
+    );
+  });
+
+  it('strips bidi controls from server messages, which could reverse the words after them', () => {
+    expect(capServerMessage('evil \u202Etxet\u2066 x\u2069 done')).toBe('evil txet x done');
   });
 
   it('cannot reach a closed port: a network error naming the URL', async () => {

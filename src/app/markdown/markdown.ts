@@ -3,7 +3,7 @@
  * 1. marked renders Markdown, with raw HTML written out as escaped text (a model that writes
  *    `<script>` shows the characters, it never gets an element);
  * 2. DOMPurify then keeps only a short allow-list of tags and attributes, drops every URL that is
- *    not http(s)/mailto or a same-page fragment, and removes images altogether (an image from the
+ *    not http(s)/mailto (no same-page fragment: those switch the app's views), and removes images altogether (an image from the
  *    model would load a remote URL by itself: a tracking pixel or a way to leak the conversation).
  * Links that stay open in a new tab with no referrer; nothing loads until the person clicks.
  * Nesting is limited before parsing (./limits.ts), and should marked still fail, the text is shown as
@@ -44,7 +44,8 @@ const ALLOWED_TAGS = [
   'input',
 ];
 const ALLOWED_ATTR = ['href', 'title', 'class', 'start', 'align', 'type', 'checked', 'disabled'];
-const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+// No `#` links: the app's views are fragments (#settings), and model output must not switch them.
+const SAFE_URL = /^(?:https?:|mailto:)/i;
 const LANGUAGE_CLASS = /^language-[\w+-]{1,32}$/;
 
 const escapeHtml = (text: string): string =>
@@ -81,11 +82,8 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
   });
   p.addHook('afterSanitizeAttributes', (node) => {
     if (node.nodeName === 'A' && node.hasAttribute('href')) {
-      const href = node.getAttribute('href') ?? '';
-      if (!href.startsWith('#')) {
-        node.setAttribute('target', '_blank');
-        node.setAttribute('rel', 'noopener noreferrer nofollow');
-      }
+      node.setAttribute('target', '_blank');
+      node.setAttribute('rel', 'noopener noreferrer nofollow');
     }
     // GFM task-list boxes are shown, never edited.
     if (node.nodeName === 'INPUT') {

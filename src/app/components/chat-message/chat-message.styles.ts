@@ -119,6 +119,11 @@ export const chatMessageStyles = css`
   }
   .error {
     color: var(--danger);
+    overflow-wrap: anywhere;
+  }
+  /* Foreign text (a model's name) never reorders the app's words around it. */
+  bdi {
+    unicode-bidi: isolate;
   }
   textarea {
     width: 100%;

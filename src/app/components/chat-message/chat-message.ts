@@ -118,7 +118,7 @@ export class EtChatMessage extends LitElement {
     if (this.editing) return html`<article class="user">${this.renderEditor()}</article>`;
     return html`<article class="${m.role} ${this.streaming ? 'streaming' : ''}" aria-busy=${this.streaming}>
       <div class="who">
-        <span>${isUser ? 'You' : (m.modelName ?? 'Assistant')}</span>
+        <span>${isUser ? 'You' : html`<bdi>${m.modelName ?? 'Assistant'}</bdi>`}</span>
         ${!isUser && m.local === true ? html`<span class="badge ok">on this device</span>` : nothing}
         ${!isUser && m.local === false ? html`<span class="badge">remote</span>` : nothing}
         ${this.streaming ? html`<span class="badge writing">writing…</span>` : nothing}

@@ -72,6 +72,7 @@ export const compareViewStyles = css`
   }
   .error {
     color: var(--danger);
+    overflow-wrap: anywhere;
   }
   .table-wrap {
     overflow-x: auto;

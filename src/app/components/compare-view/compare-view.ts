@@ -241,7 +241,7 @@ export class EtCompareView extends LitElement {
             : html`<span class="badge">remote</span>`
         }
         ${side.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
-        ${side.entry.remote && side.served ? html`<span class="muted served">serves ${side.served}</span>` : nothing}
+        ${side.entry.remote && side.served ? html`<span class="muted served">serves <bdi>${side.served}</bdi></span>` : nothing}
       </h2>
       <div class="answer">${unsafeHTML(side.rendered.html)}${
         side.rendered.shownChars < side.rendered.totalChars

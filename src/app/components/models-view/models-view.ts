@@ -102,7 +102,7 @@ export class EtModelsView extends LitElement {
     const loaded = loadedKey === entry.key && status === 'ready';
     return html`<article id="model-${slug(entry.key)}" class=${selectedKey === entry.key ? 'selected' : ''}
       aria-labelledby="name-${slug(entry.key)}">
-      <h3 id="name-${slug(entry.key)}">${entry.name}</h3>
+      <h3 id="name-${slug(entry.key)}"><bdi>${entry.name}</bdi></h3>
       <div class="badges">
         ${entry.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
         ${entry.reasoning ? html`<span class="badge">Reasoning</span>` : nothing}
