@@ -4,7 +4,7 @@
  */
 import { Marked } from 'marked';
 import { describe, expect, it } from 'vitest';
-import { limitNesting, MAX_BLOCK_DEPTH } from '../../src/app/markdown/limits.ts';
+import { limitNesting, MAX_BLOCK_DEPTH, splitBlocks } from '../../src/app/markdown/limits.ts';
 
 const marked = new Marked({ gfm: true, async: false });
 
@@ -56,5 +56,46 @@ describe('limitNesting', () => {
   ])('lets marked parse %s without overflowing, keeping the text', (_name, text) => {
     const html = marked.parse(limitNesting(text)) as string;
     expect(html).toContain(text.includes('hi') ? 'hi' : 'x');
+  });
+});
+
+describe('splitBlocks', () => {
+  const text = [
+    '# Title',
+    '',
+    'A paragraph',
+    'on two lines.',
+    '',
+    '- item',
+    '',
+    '  continued item',
+    '',
+    '```',
+    'code',
+    '',
+    'more code',
+    '```',
+    '',
+    'The end',
+  ].join('\n');
+
+  it('cuts at blank lines before a line at the margin, outside fences, and loses nothing', () => {
+    const blocks = splitBlocks(text);
+    expect(blocks).toEqual([
+      '# Title\n\n',
+      'A paragraph\non two lines.\n\n',
+      '- item\n\n  continued item\n\n',
+      '```\ncode\n\nmore code\n```\n\n',
+      'The end',
+    ]);
+    expect(blocks.join('')).toBe(text);
+  });
+
+  it('renders the same HTML block by block as whole', () => {
+    const whole = marked.parse(text) as string;
+    const pieces = splitBlocks(text)
+      .map((b) => marked.parse(b) as string)
+      .join('');
+    expect(pieces.replace(/\n/g, '')).toBe(whole.replace(/\n/g, ''));
   });
 });

@@ -82,3 +82,34 @@ export function limitNesting(markdown: string): string {
     })
     .join('\n');
 }
+
+/**
+ * `markdown` cut into top-level blocks that parse alike alone and together: a cut falls after a
+ * blank line outside fenced code, before a line that starts at the margin (not a list item's
+ * continuation or indented code). The pieces joined give `markdown` back.
+ */
+export function splitBlocks(markdown: string): string[] {
+  const lines = markdown.split('\n');
+  const blocks: string[] = [];
+  let current: string[] = [];
+  let fence: string | null = null;
+  let blankBefore = false;
+  for (const line of lines) {
+    const opener = FENCE.exec(line)?.[1];
+    const atMargin = line !== '' && line[0] !== ' ' && line[0] !== '\t';
+    if (fence === null && blankBefore && atMargin && current.length > 0) {
+      blocks.push(current.join('\n'));
+      current = [];
+    }
+    current.push(line);
+    if (fence !== null) {
+      if (opener && opener[0] === fence[0] && opener.length >= fence.length && line.trim() === opener)
+        fence = null;
+    } else if (opener) {
+      fence = opener;
+    }
+    blankBefore = line.trim() === '';
+  }
+  blocks.push(current.join('\n'));
+  return blocks.map((block, i) => (i < blocks.length - 1 ? `${block}\n` : block));
+}

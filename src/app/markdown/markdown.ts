@@ -11,7 +11,7 @@
  */
 import DOMPurify from 'dompurify';
 import { Marked } from 'marked';
-import { limitNesting } from './limits.ts';
+import { limitNesting, splitBlocks } from './limits.ts';
 
 const ALLOWED_TAGS = [
   'p',
@@ -141,14 +141,43 @@ function renderRemembered(markdown: string): string {
   return html;
 }
 
+/** How much of `markdown` is shown: all of it, or up to a line end near MAX_RENDERED_CHARS. */
+function shownLength(markdown: string): number {
+  if (markdown.length <= MAX_RENDERED_CHARS) return markdown.length;
+  const lineEnd = markdown.lastIndexOf('\n', MAX_RENDERED_CHARS);
+  return lineEnd > MAX_RENDERED_CHARS / 2 ? lineEnd : MAX_RENDERED_CHARS;
+}
+
 /** An answer for display: rendered whole, or its first MAX_RENDERED_CHARS or so. Never throws. */
 export function renderAnswer(markdown: string): RenderedAnswer {
-  if (markdown.length <= MAX_RENDERED_CHARS) {
-    return { html: renderMarkdown(markdown), shownChars: markdown.length, totalChars: markdown.length };
-  }
-  const lineEnd = markdown.lastIndexOf('\n', MAX_RENDERED_CHARS);
-  const cut = lineEnd > MAX_RENDERED_CHARS / 2 ? lineEnd : MAX_RENDERED_CHARS;
+  const cut = shownLength(markdown);
+  if (cut === markdown.length) return { html: renderMarkdown(markdown), shownChars: cut, totalChars: cut };
   return { html: renderRemembered(markdown.slice(0, cut)), shownChars: cut, totalChars: markdown.length };
+}
+
+/**
+ * A growing answer, rendered block by block while it streams: finished blocks are parsed once, only
+ * the last (growing) one again. Blocks rendered apart can differ in small ways from the whole (two
+ * lists where a loose list was, a reference link defined later), so a finished answer goes through
+ * `renderAnswer` once.
+ */
+export class StreamingRenderer {
+  #done = new Map<string, string>();
+
+  render(markdown: string): RenderedAnswer {
+    const cut = shownLength(markdown);
+    const blocks = splitBlocks(markdown.slice(0, cut));
+    const done = new Map<string, string>();
+    const html = blocks
+      .map((block, i) => {
+        const rendered = this.#done.get(block) ?? renderMarkdown(block);
+        if (i < blocks.length - 1) done.set(block, rendered);
+        return rendered;
+      })
+      .join('');
+    this.#done = done;
+    return { html, shownChars: cut, totalChars: markdown.length };
+  }
 }
 
 /** The note under a cut answer. */

@@ -12,6 +12,7 @@ import {
   MAX_RENDERED_CHARS,
   type RenderedAnswer,
   renderAnswer,
+  StreamingRenderer,
   truncationNote,
 } from '../../markdown/markdown.ts';
 import type { StoredMessage } from '../../state/conversation-store.ts';
@@ -43,6 +44,8 @@ export class EtChatMessage extends LitElement {
   declare copied: boolean;
   #rendered: RenderedAnswer = { html: '', shownChars: 0, totalChars: 0 };
   #renderedFor: string | null = null;
+  #renderedStreaming = false;
+  readonly #streamingRenderer = new StreamingRenderer();
 
   constructor() {
     super();
@@ -53,10 +56,13 @@ export class EtChatMessage extends LitElement {
     this.copied = false;
   }
 
+  /** While streaming, only the growing block is parsed again; once done, the whole answer once. */
   private get rendered(): RenderedAnswer {
-    if (this.#renderedFor !== this.message.content) {
-      this.#rendered = renderAnswer(this.message.content);
-      this.#renderedFor = this.message.content;
+    const content = this.message.content;
+    if (this.#renderedFor !== content || this.#renderedStreaming !== this.streaming) {
+      this.#rendered = this.streaming ? this.#streamingRenderer.render(content) : renderAnswer(content);
+      this.#renderedFor = content;
+      this.#renderedStreaming = this.streaming;
     }
     return this.#rendered;
   }

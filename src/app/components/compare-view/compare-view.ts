@@ -7,7 +7,12 @@ import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { type CatalogEntry, estimateCostUsd } from '../../../core/catalog.ts';
 import type { Engine, GenerateRequest, GenerateResult } from '../../../core/engine.ts';
-import { type RenderedAnswer, renderAnswer, truncationNote } from '../../markdown/markdown.ts';
+import {
+  type RenderedAnswer,
+  renderAnswer,
+  StreamingRenderer,
+  truncationNote,
+} from '../../markdown/markdown.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
@@ -21,6 +26,7 @@ interface Side {
   entry: CatalogEntry;
   text: string;
   rendered: RenderedAnswer;
+  renderer: StreamingRenderer;
   live: LiveMetrics;
   result: GenerateResult | null;
   error: string | null;
@@ -95,6 +101,7 @@ export class EtCompareView extends LitElement {
       entry,
       text: '',
       rendered: renderAnswer(''),
+      renderer: new StreamingRenderer(),
       live: new LiveMetrics(),
       result: null,
       error: null,
@@ -155,7 +162,7 @@ export class EtCompareView extends LitElement {
         requestAnimationFrame(() => {
           this.#frame = 0;
           for (const s of this.sides) {
-            if (s.rendered.totalChars !== s.text.length) s.rendered = renderAnswer(s.text);
+            if (s.running && s.rendered.totalChars !== s.text.length) s.rendered = s.renderer.render(s.text);
           }
           this.sides = [...this.sides];
         }),
