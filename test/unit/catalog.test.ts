@@ -71,7 +71,9 @@ describe('catalog', () => {
 
   it("strips bidi controls from a folder's mirrors, which would reverse the note's own words", () => {
     const [twin] = entriesFromServer([{ name: 'evil', synthetic: true, mirrors: 'Org/\u202Eledom' }]);
-    expect(twin!.note).toBe('Synthetic twin of Org/ledom: real shapes, random weights. For speed, not answers.');
+    expect(twin!.note).toBe(
+      'Synthetic twin of Org/ledom: real shapes, random weights. For speed, not answers.',
+    );
     expect(twin!.mirrors).toBe('Org/ledom');
   });
 
