@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
-import { APP_CSP, APP_DEV_CSP } from './src/server/content-security-policy.ts';
+import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
 import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './src/server/static-files.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -55,6 +55,21 @@ function inertModelFolders(): Plugin {
   };
 }
 
+/** The built pages carry the app's CSP themselves, for hosts that send no headers (dev keeps its own). */
+function metaContentSecurityPolicy(): Plugin {
+  return {
+    name: 'edgetier-meta-csp',
+    apply: 'build',
+    transformIndexHtml: () => [
+      {
+        tag: 'meta',
+        attrs: { 'http-equiv': 'Content-Security-Policy', content: APP_META_CSP },
+        injectTo: 'head-prepend',
+      },
+    ],
+  };
+}
+
 /** Gives transformers.js the ORT build the plan picked instead of its hard-wired one. */
 function pickedOrtBuild(): Plugin {
   return {
@@ -76,7 +91,7 @@ function pages(mode: string): Record<string, string> {
 }
 
 export default defineConfig(({ mode }) => ({
-  plugins: [pickedOrtBuild(), inertModelFolders()],
+  plugins: [pickedOrtBuild(), inertModelFolders(), metaContentSecurityPolicy()],
   server: {
     headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_DEV_CSP },
     host: '127.0.0.1',

@@ -49,3 +49,11 @@ export const APP_DEV_CSP = serialise({
 
 /** Every file of a model folder: an opaque origin, no script, nothing loaded by it. */
 export const MODEL_FILE_CSP = "sandbox; default-src 'none'";
+
+/**
+ * The app's policy as a `<meta http-equiv>` for a static build served by any host: the same rules,
+ * less `frame-ancestors`, which a meta policy cannot carry (a host must send that as a header).
+ */
+export const APP_META_CSP = serialise(
+  Object.fromEntries(Object.entries(APP_DIRECTIVES).filter(([name]) => name !== 'frame-ancestors')),
+);

@@ -148,6 +148,12 @@ describe("the app's Content-Security-Policy", () => {
     consoleLines.length = 0;
     const response = await page.goto(serve.url);
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self' 'wasm-unsafe-eval'");
+    // The built page carries it too, for a host that sends no headers.
+    await expect(
+      page.evaluate(`document.querySelector('meta[http-equiv="Content-Security-Policy"]').content`),
+    ).resolves.toBe(
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self' https: http://127.0.0.1:* http://localhost:*; img-src 'self' data:; style-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
+    );
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByLabel('Max new tokens').fill('8');
     await page.getByLabel('Max new tokens').press('Tab');
