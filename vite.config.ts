@@ -5,10 +5,13 @@
  *   import is redirected to workers/ort-for-transformers.ts, which hands it the build the backend
  *   plan picked (JSPI, plain CPU or WebGPU). Only that build's files are fetched.
  * - ORT's .mjs/.wasm come from edgetier's own origin via `?url` imports (workers/ort-build.ts).
+ * - The app's Content-Security-Policy on dev and preview (src/server/content-security-policy.ts).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
+import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './src/server/static-files.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const ortShim = fileURLToPath(new URL('./workers/ort-for-transformers.ts', import.meta.url));
@@ -18,6 +21,54 @@ export const ISOLATION_HEADERS = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
+
+/**
+ * The dev server serves every file under the project root, the model folders in models/ included:
+ * there, as in `edgetier serve`, a model folder is data (model file types only, sandboxed).
+ */
+function inertModelFolders(): Plugin {
+  return {
+    name: 'edgetier-inert-model-folders',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const path = (req.url ?? '').split('?')[0] ?? '';
+        if (!path.startsWith('/models/')) return next();
+        const notFound = () => {
+          res.statusCode = 404;
+          res.end();
+        };
+        let file: string | null = null;
+        try {
+          file = resolveInside(root, path.slice(1));
+        } catch {
+          // undecodable: a 404 like any other path that names no model file
+        }
+        const type = file ? modelFileType(file) : null;
+        if (!file || !type) return notFound();
+        for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
+        serveFile(req, res, file, { contentType: type, headers: modelFileHeaders(type) }).then(
+          (sent) => sent || notFound(),
+          next,
+        );
+      });
+    },
+  };
+}
+
+/** The built pages carry the app's CSP themselves, for hosts that send no headers (dev keeps its own). */
+function metaContentSecurityPolicy(): Plugin {
+  return {
+    name: 'edgetier-meta-csp',
+    apply: 'build',
+    transformIndexHtml: () => [
+      {
+        tag: 'meta',
+        attrs: { 'http-equiv': 'Content-Security-Policy', content: APP_META_CSP },
+        injectTo: 'head-prepend',
+      },
+    ],
+  };
+}
 
 /** Gives transformers.js the ORT build the plan picked instead of its hard-wired one. */
 function pickedOrtBuild(): Plugin {
@@ -40,9 +91,12 @@ function pages(mode: string): Record<string, string> {
 }
 
 export default defineConfig(({ mode }) => ({
-  plugins: [pickedOrtBuild()],
-  server: { headers: ISOLATION_HEADERS, host: '127.0.0.1' },
-  preview: { headers: ISOLATION_HEADERS, host: '127.0.0.1' },
+  plugins: [pickedOrtBuild(), inertModelFolders(), metaContentSecurityPolicy()],
+  server: {
+    headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_DEV_CSP },
+    host: '127.0.0.1',
+  },
+  preview: { headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_CSP }, host: '127.0.0.1' },
   // transformers.js is served unbundled in dev so that the plugin above sees its ORT import.
   optimizeDeps: {
     exclude: ['@huggingface/transformers', 'onnxruntime-web'],

@@ -16,14 +16,25 @@ const local = new WorkerEngine();
 
 export const browserServices: AppServices = {
   createLocalEngine: () => local,
-  createRemoteEngine: (tier, apiKey) =>
-    new RemoteEngine({
-      // An empty base URL means this server's own tier (edgetier serve keeps any upstream key); a
-      // static site's config may give a path on its host (a reverse proxy to edgetier serve).
-      baseUrl: new URL(tier.baseUrl || '/v1', location.href).href,
+  createRemoteEngine: (tier, apiKey) => {
+    // An empty base URL means this server's own tier (edgetier serve keeps any upstream key); a
+    // static site's config may give a path on its host (a reverse proxy to edgetier serve).
+    const baseUrl = new URL(tier.baseUrl || '/v1', location.href).href;
+    const ownServer = new URL(baseUrl).origin === location.origin;
+    return new RemoteEngine({
+      baseUrl,
       ...(apiKey ? { apiKey } : {}),
       ...(tier.model ? { model: tier.model } : {}),
-    }),
+      // Only this app's own server may say a model is a synthetic twin.
+      ownServer,
+      // This page calls the tier itself: the key is the one entered in Settings, not a server's.
+      ...(ownServer
+        ? {}
+        : {
+            authAdvice: `Check the API key entered for "${tier.name}" in Settings and that it may use this model.`,
+          }),
+    });
+  },
   async detectBudget() {
     const caps = await local.capabilities();
     // A software adapter (SwiftShader) runs WebGPU at CPU-emulation speed: plan as if absent.

@@ -1,7 +1,8 @@
 /**
  * Builds the engine test page (engine.html + the engine worker) with Vite, once per change of its
  * sources, and serves it with model folders on 127.0.0.1: cross-origin isolated (COOP/COEP), HTTP
- * Range support (resumable downloads), ETags. Used by `edgetier generate --device wasm|webgpu`, the
+ * Range support (resumable downloads), ETags; the app's Content-Security-Policy on its pages and the
+ * same inert-data rules for model folders as `edgetier serve` (model file types only, sandboxed). Used by `edgetier generate --device wasm|webgpu`, the
  * browser tests and the benchmarks.
  */
 import {
@@ -18,6 +19,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APP_CSP } from '../server/content-security-policy.ts';
+import { modelFileHeaders, modelFileType } from '../server/static-files.ts';
 import { newestMtime } from './newest-mtime.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,12 +95,18 @@ export interface EnginePageOptions {
 }
 
 /** Sends a file with Range support: 206 for `bytes=N-` / `bytes=N-M`, 416 when out of bounds. */
-function sendFile(request: IncomingMessage, response: ServerResponse, path: string): void {
+function sendFile(
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  extra: Record<string, string>,
+): void {
   const stat = statSync(path);
   const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
   const headers: Record<string, string> = {
     ...HEADERS,
     'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream',
+    ...extra,
     'Accept-Ranges': 'bytes',
     ETag: etag,
     'Cache-Control': 'no-cache',
@@ -140,10 +149,15 @@ export async function serveEnginePage(
     if (options.intercept?.(request, response)) return;
     const url = new URL(request.url ?? '/', 'http://localhost');
     let path: string | null;
+    let extra: Record<string, string> = { 'Content-Security-Policy': APP_CSP };
     const model = /^\/models\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (model) {
       const dir = models.get(decodeURIComponent(model[1]!));
       path = dir ? inside(dir, model[2]!) : null;
+      // A model folder is data: only model file types, never a page on this origin.
+      const type = path ? modelFileType(path) : null;
+      if (!type) path = null;
+      else extra = { ...modelFileHeaders(type), 'Content-Type': type };
     } else {
       path = inside(distDir, url.pathname === '/' ? 'engine.html' : url.pathname.slice(1));
     }
@@ -151,7 +165,7 @@ export async function serveEnginePage(
       response.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }).end('not found');
       return;
     }
-    sendFile(request, response, path);
+    sendFile(request, response, path, extra);
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

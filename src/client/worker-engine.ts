@@ -3,7 +3,9 @@
  * `Remote<EngineWorkerApi>`. It queues requests (one at a time), turns an AbortSignal into an
  * interrupt, rebuilds EdgetierErrors with their code, and owns the worker's lifetime: ORT fixes its
  * build and thread count once per worker, so a load that needs another starts a fresh worker.
- * `loadAuto` detects capabilities, plans backends and tries them in order.
+ * `loadAuto` detects capabilities, plans backends and tries them in order. A worker that does not
+ * answer Stop is terminated and replaced (./worker-watchdog.ts), and a load interrupts a generation
+ * first: a hung template or step never blocks Stop or a model change.
  */
 import * as Comlink from 'comlink';
 import {
@@ -36,6 +38,7 @@ import { toEdgetierError } from '../core/error-mapping.ts';
 import { registerErrorTransfer } from '../core/error-transfer.ts';
 import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
 import { type GenerationStream, toStream } from './stream.ts';
+import { engineRestartedError, STOP_ANSWER_MS, settlesWithin, WorkerWatch } from './worker-watchdog.ts';
 
 registerErrorTransfer(Comlink.transferHandlers as never, (error) =>
   toEdgetierError(error, { phase: 'load' }),
@@ -78,6 +81,8 @@ export class WorkerEngine implements Engine {
   private runsWith: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private capabilitiesCache: Capabilities | null = null;
+  /** The current worker's calls in flight (load, generate), failed at once if it is terminated. */
+  private watch = new WorkerWatch();
 
   constructor(private readonly options: WorkerEngineOptions = {}) {}
 
@@ -106,7 +111,9 @@ export class WorkerEngine implements Engine {
   }
 
   /** Ends the worker and everything it holds; the next call starts a fresh one. */
-  terminate(): void {
+  terminate(error: Error = engineRestartedError()): void {
+    this.watch.lose(error);
+    this.watch = new WorkerWatch();
     this.remote?.[Comlink.releaseProxy]();
     this.worker?.terminate();
     this.worker = null;
@@ -125,7 +132,12 @@ export class WorkerEngine implements Engine {
   }
 
   load(request: BrowserLoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadedInfo> {
-    return this.queued(() => this.loadNow(request, onProgress));
+    // Another model supersedes whatever runs now; a worker that does not stop is replaced.
+    const stopped = this.watch.busy ? this.interrupt() : Promise.resolve();
+    return this.queued(async () => {
+      await stopped;
+      return this.loadNow(request, onProgress);
+    });
   }
 
   private async loadNow(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
@@ -147,9 +159,8 @@ export class WorkerEngine implements Engine {
     if (this.runsWith !== null && this.runsWith !== key) this.terminate();
     const api = await this.api();
     try {
-      const info = await api.load(
-        { ...request, build, threads },
-        onProgress ? Comlink.proxy(onProgress) : undefined,
+      const info = await this.watch.guard(
+        api.load({ ...request, build, threads }, onProgress ? Comlink.proxy(onProgress) : undefined),
       );
       this.runsWith = key;
       return info;
@@ -166,7 +177,9 @@ export class WorkerEngine implements Engine {
     source: BrowserModelSource,
     options: { override?: PlanOverride; onProgress?: (progress: LoadProgress) => void } = {},
   ): Promise<{ info: LoadedInfo; plan: BackendPlan; attempts: LoadAttempt[] }> {
+    const stopped = this.watch.busy ? this.interrupt() : Promise.resolve();
     return this.queued(async () => {
+      await stopped;
       const plan = await this.plan(source, options.override);
       const attempts: LoadAttempt[] = [];
       for (const choice of plan.choices) {
@@ -198,7 +211,7 @@ export class WorkerEngine implements Engine {
       const stop = () => void api.interrupt();
       signal?.addEventListener('abort', stop, { once: true });
       try {
-        return await api.generate(plain, onChunk ? Comlink.proxy(onChunk) : undefined);
+        return await this.watch.guard(api.generate(plain, onChunk ? Comlink.proxy(onChunk) : undefined));
       } catch (error) {
         // ORT keeps the GPUDevice it started with for the worker's life: a reload must start a fresh worker.
         if (error instanceof EdgetierError && error.code === 'device_lost') this.terminate();
@@ -214,9 +227,17 @@ export class WorkerEngine implements Engine {
     return toStream((onChunk) => this.generate(request, onChunk));
   }
 
-  /** Not queued: it must reach the worker while a generation runs. */
+  /**
+   * Not queued: it must reach the worker while a generation runs. A busy worker that does not
+   * acknowledge within STOP_ANSWER_MS is stuck in code that never yields: it is terminated, and the
+   * calls in flight reject with code `timeout` (the next load starts a fresh worker).
+   */
   async interrupt(): Promise<void> {
-    await this.remote?.interrupt();
+    const remote = this.remote;
+    if (!remote) return;
+    const watch = this.watch;
+    if (await settlesWithin(remote.interrupt(), STOP_ANSWER_MS)) return;
+    if (watch.busy && this.watch === watch) this.terminate();
   }
 
   resetConversation(): Promise<void> {

@@ -401,7 +401,9 @@ const mirrorsRealModel = (mirrors: string | undefined): mirrors is string =>
 
 /** Turns the server's local folders into catalog entries (twins flagged). */
 export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogEntry[] {
-  return models.map((m) => {
+  return models.map((served) => {
+    // A folder's config.json is a stranger's: no bidi controls, which would reverse the note's words.
+    const m = { ...served, mirrors: served.mirrors?.replace(/[\u202A-\u202E\u2066-\u2069]/g, '') };
     const dtypes = (Object.keys(m.dtypes ?? {}) as Dtype[]).sort(
       (a, b) => ALL_WEB_DTYPES.indexOf(a) - ALL_WEB_DTYPES.indexOf(b),
     );

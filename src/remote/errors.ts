@@ -67,13 +67,16 @@ export function httpErrorMessage(
   statusText: string,
   serverMessage: string | undefined,
   retryAfterMs?: number,
+  /** Replaces the advice for a refused key (401/403): where this tier's key is set. */
+  authAdvice?: string,
 ): string {
   const code = codeForStatus(status);
   const head = `${method} ${url} answered ${status}${statusText ? ` ${statusText}` : ''}`;
   const said = serverMessage ? `: ${serverMessage.replace(/\s+$/, '').replace(/\.$/, '')}` : '';
   const wait =
     retryAfterMs !== undefined ? ` It asked to retry after ${Math.ceil(retryAfterMs / 1000)} s.` : '';
-  return `${head}${said}.${wait} ${ADVICE[code] ?? ''}`.trim();
+  const advice = code === 'auth' && authAdvice ? authAdvice : (ADVICE[code] ?? '');
+  return `${head}${said}.${wait} ${advice}`.trim();
 }
 
 /**

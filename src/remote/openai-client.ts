@@ -6,7 +6,8 @@
  * Time limits: `connect` runs until the response headers arrive, `firstToken` from the request to the
  * first delta, `idle` between two deltas (comment keep-alives do not reset it: a server that only
  * sends keep-alives is stalled). Retries with backoff happen for 429 and 503 only, before the first
- * token, honouring `Retry-After`. A stream that breaks keeps its partial answer on the error.
+ * token, honouring `Retry-After`. A stream that breaks keeps its partial answer on the error. Every
+ * field read from the server is checked by type and size first (./wire-checks.ts).
  */
 import { EdgetierError } from '../core/errors.ts';
 import {
@@ -16,15 +17,16 @@ import {
   parseRetryAfter,
   RemoteError,
 } from './errors.ts';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  ModelList,
-  Usage,
-  WireFinishReason,
-} from './openai-wire.ts';
+import type { ChatCompletionRequest, ModelList, Usage, WireFinishReason } from './openai-wire.ts';
 import { readSseEvents } from './sse.ts';
+import {
+  capServerMessage,
+  checkChunk,
+  checkCompletion,
+  checkModelList,
+  MAX_ANSWER_CHARS,
+  WireShapeError,
+} from './wire-checks.ts';
 
 export interface RemoteEndpoint {
   /** The API root, usually ending in `/v1` (e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1`). */
@@ -32,6 +34,11 @@ export interface RemoteEndpoint {
   /** Sent as `Authorization: Bearer …`; omit for servers without auth (or behind edgetier serve). */
   apiKey?: string;
   headers?: Record<string, string>;
+  /**
+   * What to check when the tier refuses the key (401/403), e.g. "the key entered in Settings".
+   * Default: the server's EDGETIER_UPSTREAM_KEY / OPENAI_API_KEY.
+   */
+  authAdvice?: string;
 }
 
 export interface RemoteLimits {
@@ -57,6 +64,9 @@ export const DEFAULT_REMOTE_LIMITS: RemoteLimits = {
   retryBaseDelayMs: 500,
   maxRetryDelayMs: 30_000,
 };
+
+/** The longest the stream reader runs before it lets the event loop run other tasks. */
+const YIELD_EVERY_MS = 25;
 
 export interface StreamDelta {
   content?: string;
@@ -179,10 +189,10 @@ export function serverMessageFrom(body: string): string | undefined {
       message?: unknown;
       detail?: unknown;
     };
-    if (typeof parsed.error === 'string') return parsed.error;
-    if (typeof parsed.error?.message === 'string') return parsed.error.message;
-    if (typeof parsed.message === 'string') return parsed.message;
-    if (typeof parsed.detail === 'string') return parsed.detail;
+    if (typeof parsed.error === 'string') return capServerMessage(parsed.error);
+    if (typeof parsed.error?.message === 'string') return capServerMessage(parsed.error.message);
+    if (typeof parsed.message === 'string') return capServerMessage(parsed.message);
+    if (typeof parsed.detail === 'string') return capServerMessage(parsed.detail);
   } catch {
     // not JSON: fall through to the text itself
   }
@@ -231,7 +241,12 @@ function networkError(url: string, cause: unknown, partial: PartialAnswer, strea
 }
 
 /** Turns a non-2xx response into a RemoteError, reading the body within the attempt's limits. */
-async function httpError(method: string, url: string, response: Response): Promise<RemoteError> {
+async function httpError(
+  method: string,
+  url: string,
+  response: Response,
+  authAdvice?: string,
+): Promise<RemoteError> {
   let body = '';
   try {
     body = await response.text();
@@ -246,9 +261,24 @@ async function httpError(method: string, url: string, response: Response): Promi
     response.statusText,
     serverMessageFrom(body),
     retryAfterMs,
+    authAdvice,
   );
   const details = { url, status: response.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   return new RemoteError(codeForStatus(response.status), message, details);
+}
+
+/**
+ * Redirects are not followed: the prompt goes to the host the tier names, or nowhere (and Compare's
+ * "Where the data went" stays true). A browser reports a redirect as an opaque response of status 0.
+ */
+function refuseRedirect(method: string, url: string, response: Response): void {
+  if (response.type !== 'opaqueredirect' && (response.status < 300 || response.status > 399)) return;
+  const to = response.headers.get('location');
+  throw new RemoteError(
+    'bad_request',
+    `${method} ${url} answered with a redirect${to ? ` to ${capServerMessage(to)}` : ''}. edgetier does not follow a tier's redirects, so that a prompt never reaches another host than the one configured: set the tier's base URL to the final address.`,
+    { url, status: response.status },
+  );
 }
 
 function backoffMs(attempt: number, limits: RemoteLimits): number {
@@ -292,6 +322,7 @@ export async function streamChatCompletion(
         headers: headersFor(endpoint, 'text/event-stream', true),
         body,
         signal: current.controller.signal,
+        redirect: 'manual',
       });
     } catch (error) {
       current.close();
@@ -300,9 +331,15 @@ export async function streamChatCompletion(
       throw networkError(url, error, partial(), false);
     }
     current.disarm('connect');
+    try {
+      refuseRedirect('POST', url, response);
+    } catch (error) {
+      current.close();
+      throw error;
+    }
 
     if (!response.ok) {
-      const error = await httpError('POST', url, response);
+      const error = await httpError('POST', url, response, endpoint.authAdvice);
       current.close();
       if (current.callerAborted) throw abortedError(url, partial());
       if (current.firedTimer) throw timeoutError(current.firedTimer, url, limits, partial());
@@ -324,14 +361,12 @@ export async function streamChatCompletion(
       const contentType = response.headers.get('content-type') ?? '';
       if (contentType.includes('application/json')) {
         // The server ignored `stream: true` and answered in one piece: accept it as one delta.
-        const completion = (await response.json()) as ChatCompletion;
-        const choice = completion.choices?.[0];
-        if (!choice) throw new Error('the JSON answer has no choices');
+        const completion = checkCompletion(await response.json());
         result.id = completion.id;
         result.model = completion.model;
-        result.text = choice.message?.content ?? '';
-        result.reasoning = choice.message?.reasoning_content ?? '';
-        result.finishReason = choice.finish_reason ?? 'stop';
+        result.text = completion.content;
+        result.reasoning = completion.reasoning;
+        result.finishReason = completion.finishReason ?? 'stop';
         result.usage = completion.usage;
         result.deltas = 1;
         result.doneSeen = true;
@@ -350,7 +385,14 @@ export async function streamChatCompletion(
         error.partial = partial();
         throw error;
       }
-      if (error instanceof SyntaxError || (error instanceof Error && /JSON answer/.test(error.message))) {
+      if (error instanceof WireShapeError) {
+        throw new RemoteError(
+          'server_error',
+          `POST ${url} sent an answer edgetier cannot use: ${error.message}. Is it an OpenAI-compatible API?`,
+          { url, status: response.status, partial: partial(), cause: error },
+        );
+      }
+      if (error instanceof SyntaxError) {
         throw new RemoteError(
           'server_error',
           `POST ${url} sent an answer that is not valid JSON (${error.message}).`,
@@ -386,15 +428,22 @@ async function readStream(
   onDelta: ((delta: StreamDelta) => void) | undefined,
 ): Promise<void> {
   let events = 0;
+  let lastYield = Date.now();
   for await (const event of readSseEvents(body)) {
     events++;
+    // Events already buffered are read in one run of microtasks: a fast server would keep the page
+    // (its rendering, its input) waiting until the whole answer is in. Give the event loop a turn.
+    if (Date.now() - lastYield > YIELD_EVERY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = Date.now();
+    }
     if (event.data === '[DONE]') {
       result.doneSeen = true;
       return;
     }
-    let chunk: ChatCompletionChunk & { error?: { message?: string; code?: string | number; type?: string } };
+    let parsed: unknown;
     try {
-      chunk = JSON.parse(event.data);
+      parsed = JSON.parse(event.data);
     } catch {
       const sample = event.data.length > 80 ? `${event.data.slice(0, 80)}…` : event.data;
       throw new RemoteError(
@@ -403,29 +452,32 @@ async function readStream(
         { url },
       );
     }
-    if (chunk === null || typeof chunk !== 'object') {
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RemoteError('server_error', `POST ${url} sent an event that is not a JSON object.`, { url });
     }
-    if (chunk.error) {
-      const said = chunk.error.message ?? JSON.stringify(chunk.error);
+    const chunk = checkChunk(parsed);
+    if (chunk.error !== undefined) {
       throw new RemoteError(
         'server_error',
-        `The stream from POST ${url} failed after ${result.text.length + result.reasoning.length} characters: ${said}. The partial answer is kept; try again.`,
+        `The stream from POST ${url} failed after ${result.text.length + result.reasoning.length} characters: ${chunk.error}. The partial answer is kept; try again.`,
         { url },
       );
     }
     result.id ??= chunk.id;
     result.model ??= chunk.model;
     if (chunk.usage) result.usage = chunk.usage;
-    const choice = chunk.choices?.[0];
-    if (!choice) continue;
     const delta: StreamDelta = {};
-    const content = choice.delta?.content;
-    const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
-    if (typeof content === 'string' && content !== '') delta.content = content;
-    if (typeof reasoning === 'string' && reasoning !== '') delta.reasoning = reasoning;
-    if (choice.finish_reason) result.finishReason = choice.finish_reason;
+    if (chunk.content) delta.content = chunk.content;
+    if (chunk.reasoning) delta.reasoning = chunk.reasoning;
+    if (chunk.finishReason) result.finishReason = chunk.finishReason;
     if (delta.content === undefined && delta.reasoning === undefined) continue;
+    if (result.text.length + (delta.content?.length ?? 0) > MAX_ANSWER_CHARS) {
+      throw new RemoteError(
+        'server_error',
+        `The stream from POST ${url} went past ${MAX_ANSWER_CHARS} characters, the most edgetier accepts in one answer. The partial answer is kept.`,
+        { url },
+      );
+    }
     if (result.deltas === 0) attempt.disarm('first_token');
     attempt.arm('idle', limits.idleTimeoutMs);
     result.deltas++;
@@ -449,17 +501,24 @@ export async function listModels(endpoint: RemoteEndpoint, options: RequestOptio
     const response = await fetchImpl(url, {
       headers: headersFor(endpoint, 'application/json', false),
       signal: current.controller.signal,
+      redirect: 'manual',
     });
-    if (!response.ok) throw await httpError('GET', url, response);
-    const list = (await response.json()) as ModelList;
-    if (!list || !Array.isArray(list.data)) {
+    refuseRedirect('GET', url, response);
+    if (!response.ok) throw await httpError('GET', url, response, endpoint.authAdvice);
+    let data: ModelList['data'];
+    try {
+      data = checkModelList(await response.json());
+    } catch (error) {
+      if (!(error instanceof WireShapeError)) throw error;
       throw new RemoteError(
         'server_error',
-        `GET ${url} did not answer with a model list ({"data": [...]}).`,
-        { url },
+        `GET ${url} did not answer with a usable model list: ${error.message}.`,
+        {
+          url,
+        },
       );
     }
-    return list;
+    return { object: 'list', data };
   } catch (error) {
     const none = { text: '', reasoning: '' };
     if (current.callerAborted) throw abortedError(url, none);

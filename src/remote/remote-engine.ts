@@ -33,6 +33,11 @@ export interface RemoteEngineOptions extends RemoteEndpoint {
   limits?: Partial<RemoteLimits>;
   fetch?: typeof fetch;
   clock?: Clock;
+  /**
+   * The tier is the app's own `edgetier serve`: only then is the `edgetier` block of its /v1/models
+   * believed (synthetic twin, mirrors). Any other tier could claim to be a twin. Default false.
+   */
+  ownServer?: boolean;
 }
 
 /** The `edgetier` block `edgetier serve` adds to its /v1/models entries. */
@@ -67,7 +72,13 @@ export class RemoteEngine implements Engine {
       );
     }
     this.model = entry.id;
-    const info = (entry.edgetier ?? {}) as EdgetierModelInfo;
+    const claimed = (this.options.ownServer ? (entry.edgetier ?? {}) : {}) as EdgetierModelInfo;
+    const info: EdgetierModelInfo = {
+      synthetic: claimed.synthetic === true,
+      ...(typeof claimed.mirrors === 'string' && claimed.mirrors.length <= 200
+        ? { mirrors: claimed.mirrors }
+        : {}),
+    };
     return {
       modelId: entry.id,
       // The model runs on the server; the device field echoes the request for the UI.

@@ -4,11 +4,12 @@
  *   GET  /v1/models               the native tier's model and/or the upstream's models
  *   POST /v1/chat/completions     streaming and not, OpenAI wire and error format
  *   GET  /models/index.json       every model folder in the --models dirs
- *   GET  /models/<name>/<file>    the folders' files (ETag, Range)
+ *   GET  /models/<name>/<file>    the folders' model files (ETag, Range), as inert data
  *   GET  /healthz                 {"ok": true, "native": "loading" | "ready" | "failed" | null}
  *   GET  /*                       the built app (dist/), index.html for app routes
  *
- * Every response carries COOP/COEP/CORP so the page is cross-origin isolated (wasm threads). API
+ * Every response carries COOP/COEP/CORP so the page is cross-origin isolated (wasm threads), and
+ * the app's Content-Security-Policy (model folder files get a sandbox instead). API
  * POSTs must be `application/json`, which a cross-site page cannot send without a CORS preflight
  * this server never grants, and on loopback the Host header must be a loopback name (no DNS
  * rebinding): both keep other web pages from spending the upstream key. Logs carry method, path,
@@ -23,8 +24,9 @@ import type { ModelList, WireModel } from '../remote/openai-wire.ts';
 import { ApiError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
 import { validateChatRequest } from './chat-request.ts';
+import { APP_CSP } from './content-security-policy.ts';
 import { findModelFolders, modelIndex } from './model-index.ts';
-import { resolveInside, serveFile } from './static-files.ts';
+import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './static-files.ts';
 import type { Tier } from './tier.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -54,11 +56,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Every response; model folder files replace the CSP with their sandbox. */
 const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
   'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': APP_CSP,
 };
 
 /** `..` as a path segment, plain or percent-encoded, with / or \\ (encoded or not) around it. */
@@ -121,7 +125,7 @@ function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
 }
 
 const NOT_BUILT_PAGE = `<!doctype html><meta charset="utf-8"><title>edgetier</title>
-<body style="font-family:system-ui;max-width:40rem;margin:3rem auto">
+<body>
 <h1>edgetier serve is running</h1>
 <p>The app is not built yet. Run <code>npm start</code> (it builds the app), or <code>npx vite build</code>,
 then reload. The API is up: <a href="/v1/models">/v1/models</a>, <a href="/models/index.json">/models/index.json</a>.</p>
@@ -223,7 +227,10 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       }
       const folder = (await findModelFolders(options.modelDirs)).find((f) => f.name === name);
       const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
-      if (!file || !(await serveFile(req, res, file))) throw notFound(path);
+      const type = file ? modelFileType(file) : null;
+      if (!file || !type) throw notFound(path);
+      if (!(await serveFile(req, res, file, { contentType: type, headers: modelFileHeaders(type) })))
+        throw notFound(path);
       return;
     }
     const app = options.appDir && existsSync(join(options.appDir, 'index.html')) ? options.appDir : null;

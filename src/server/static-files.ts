@@ -2,6 +2,8 @@
  * Static files with the headers the app needs: exact MIME types, a strong ETag with
  * If-None-Match, single byte ranges (206/416) for resumable model downloads, HEAD, and no path that
  * escapes its root. The cross-origin isolation headers are added by the server for every response.
+ * Model folders come from strangers: only the file types a model needs are served from them, each as
+ * inert data (see `modelFileType` and `MODEL_FILE_HEADERS`).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -9,7 +11,40 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from './api-error.ts';
+import { MODEL_FILE_CSP } from './content-security-policy.ts';
 import { contentTypeFor } from './mime.ts';
+
+/**
+ * The files transformers.js and edgetier read from a model folder, by how the name ends, and the
+ * type each is served as. Anything else in a folder (.html, .svg, .js, ...) is a 404: a model folder
+ * is data, and a page from it on the app's origin could read the app's storage.
+ */
+const MODEL_FILE_TYPES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\.json$/i, 'application/json; charset=utf-8'], // config, generation_config, tokenizer(_config), ...
+  [/\.onnx$/i, 'application/octet-stream'],
+  [/\.onnx_data(?:_\d+)?$/i, 'application/octet-stream'], // external weights, split past 2 GiB
+  [/\.(?:safetensors|gguf|bin)$/i, 'application/octet-stream'],
+  [/(?:^|\/)tokenizer\.model$/i, 'application/octet-stream'], // SentencePiece
+  [/\.(?:txt|jinja|md)$/i, 'text/plain; charset=utf-8'], // merges.txt, vocab.txt, chat_template.jinja, README.md
+];
+
+/** The type a model folder's file is served as, or null when a model folder has no business holding it. */
+export function modelFileType(path: string): string | null {
+  for (const [pattern, type] of MODEL_FILE_TYPES) if (pattern.test(path)) return type;
+  return null;
+}
+
+/**
+ * Sent with every model folder file: no sniffing into a runnable type, a sandbox (an opaque origin,
+ * no script) should a browser render it anyway, and a download rather than a page for binaries.
+ */
+export function modelFileHeaders(type: string): Record<string, string> {
+  return {
+    'Content-Security-Policy': MODEL_FILE_CSP,
+    'X-Content-Type-Options': 'nosniff',
+    ...(type === 'application/octet-stream' ? { 'Content-Disposition': 'attachment' } : {}),
+  };
+}
 
 /**
  * The file under `root` that the URL path `relPath` (still percent-encoded, no query) names, or
@@ -53,6 +88,10 @@ export function parseRange(header: string, size: number): [number, number] | 'un
 
 export interface ServeFileOptions {
   cacheControl?: string;
+  /** Overrides the type `contentTypeFor` would give. */
+  contentType?: string;
+  /** Sent as well (on 304 and 416 too). */
+  headers?: Record<string, string>;
 }
 
 /** Sends `file` if it is a regular file; resolves false (nothing sent) when it is not there. */
@@ -71,7 +110,8 @@ export async function serveFile(
   if (!info.isFile()) return false;
   const size = info.size;
   const etag = `"${size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
-  res.setHeader('Content-Type', contentTypeFor(file));
+  for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Content-Type', options.contentType ?? contentTypeFor(file));
   res.setHeader('ETag', etag);
   res.setHeader('Last-Modified', info.mtime.toUTCString());
   res.setHeader('Accept-Ranges', 'bytes');

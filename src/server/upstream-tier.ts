@@ -41,8 +41,10 @@ export class UpstreamTier implements Tier {
         this.endpoint,
         this.options.limits ? { limits: this.options.limits } : {},
       );
-      this.cached = { at: Date.now(), models: list.data };
-      return list.data;
+      // The `edgetier` block (synthetic twin, mirrors) is this server's to give, never an upstream's.
+      const models = list.data.map(({ edgetier: _claimed, ...model }) => model as WireModel);
+      this.cached = { at: Date.now(), models };
+      return models;
     } catch (error) {
       this.options.log?.(
         `upstream: listing models failed: ${error instanceof Error ? error.message : String(error)}`,

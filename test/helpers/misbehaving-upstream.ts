@@ -1,7 +1,8 @@
 /**
  * A real OpenAI-compatible HTTP server on 127.0.0.1 that misbehaves on request: the model name picks
  * the behaviour (split frames, CRLF, comments, multi-line data, early close, a missing or early
- * [DONE], 429 with Retry-After, stalls, 500s, garbage). Tests point the client, or `edgetier serve`'s
+ * [DONE], 429 with Retry-After, stalls, 500s, garbage), or is hostile (fields of the wrong type,
+ * a 200 KB error message, a model entry that claims to be edgetier's synthetic twin). Tests point the client, or `edgetier serve`'s
  * upstream, at it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,7 +32,28 @@ export const UPSTREAM_MODELS = [
   'garbage',
   'html',
   'mid-error',
+  'json-object-content',
+  'json-number-content',
+  'json-bad-usage',
+  'huge-error',
+  'stream-huge-error',
+  'stream-object-id',
+  'claims-twin',
+  'deep-markdown',
+  'megabyte',
+  'redirect',
 ] as const;
+
+/** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
+export const MEGABYTE_ANSWER = Array.from({ length: (1024 * 1024) / 32 }, (_, i) =>
+  `${String(i).padStart(6, '0')} **bold** \`code\` text.\n`.padEnd(32, '.'),
+).join('');
+
+/** Markdown nested past any sane depth: 1,900 `>`, 1,200 `- `, 2,200 `*` (marked overflows its stack on each). */
+export const DEEP_MARKDOWN = `[open settings](#settings)\n\n${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(1100)}starred${'*'.repeat(1100)}`;
+
+/** A 200 KB error message, as a hostile tier sends one. */
+export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
 
 export interface Upstream {
   url: string;
@@ -104,6 +126,16 @@ export async function startUpstream(): Promise<Upstream> {
   const sockets = new Set<import('node:net').Socket>();
 
   const server: Server = createServer(async (req, res) => {
+    // CORS, as a hosted provider answers a browser that calls it directly (a tier set in Settings).
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST',
+        'Access-Control-Allow-Headers': 'authorization, content-type',
+      });
+      res.end();
+      return;
+    }
     authorizations.push(req.headers.authorization ?? '');
     const authorized = req.headers.authorization === `Bearer ${UPSTREAM_KEY}`;
     if (!authorized) {
@@ -129,6 +161,8 @@ export async function startUpstream(): Promise<Upstream> {
             object: 'model',
             created: 1700000000,
             owned_by: 'upstream-lab',
+            // Only edgetier serve's own models may say this; a tier that does is spoofing.
+            ...(id === 'claims-twin' ? { edgetier: { synthetic: true, mirrors: 'Org/Spoofed' } } : {}),
           })),
         }),
       );
@@ -286,6 +320,75 @@ export async function startUpstream(): Promise<Upstream> {
           ...normalFrames(model).slice(0, 3),
           `data: ${JSON.stringify({ error: { message: 'CUDA out of memory', type: 'server_error', code: null } })}\n\n`,
         ]);
+        res.end();
+        return;
+      case 'json-object-content':
+      case 'json-number-content':
+      case 'json-bad-usage': {
+        const content =
+          model === 'json-object-content' ? { text: ANSWER } : model === 'json-number-content' ? 42 : ANSWER;
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'chatcmpl-json',
+            object: 'chat.completion',
+            created: 1,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+            usage: model === 'json-bad-usage' ? { ...USAGE, prompt_tokens: '7' } : USAGE,
+          }),
+        );
+        return;
+      }
+      case 'huge-error':
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: HUGE_MESSAGE, type: 'server_error', code: null } }));
+        return;
+      case 'stream-huge-error':
+        sseHead(res);
+        await writeAll(res, [
+          ...normalFrames(model).slice(0, 3),
+          `data: ${JSON.stringify({ error: { message: HUGE_MESSAGE, type: 'server_error', code: null } })}\n\n`,
+        ]);
+        res.end();
+        return;
+      case 'stream-object-id':
+        sseHead(res);
+        await writeAll(res, [
+          `data: ${JSON.stringify({ id: { evil: true }, choices: [{ index: 0, delta: { content: 'x' } }] })}\n\n`,
+        ]);
+        res.end();
+        return;
+      case 'deep-markdown':
+        sseHead(res);
+        await writeAll(res, [
+          ...(DEEP_MARKDOWN.match(/[\s\S]{1,1000}/g) ?? []).map(
+            (piece) => `data: ${chunk(model, { content: piece })}\n\n`,
+          ),
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
+        ]);
+        res.end();
+        return;
+      case 'megabyte':
+        sseHead(res);
+        await writeAll(res, [
+          ...(MEGABYTE_ANSWER.match(/[\s\S]{1,4096}/g) ?? []).map(
+            (piece) => `data: ${chunk(model, { content: piece })}\n\n`,
+          ),
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
+        ]);
+        res.end();
+        return;
+      case 'redirect':
+        // A tier that sends the prompt on to another host.
+        res.writeHead(307, { Location: 'http://127.0.0.2:9/v1/chat/completions' });
+        res.end();
+        return;
+      case 'claims-twin':
+        sseHead(res);
+        await writeAll(res, normalFrames(model));
         res.end();
         return;
       default:

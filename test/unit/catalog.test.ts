@@ -69,6 +69,14 @@ describe('catalog', () => {
     expect(twin!.note).toBe('Synthetic test model: random weights. For speed, not answers.');
   });
 
+  it("strips bidi controls from a folder's mirrors, which would reverse the note's own words", () => {
+    const [twin] = entriesFromServer([{ name: 'evil', synthetic: true, mirrors: 'Org/\u202Eledom' }]);
+    expect(twin!.note).toBe(
+      'Synthetic twin of Org/ledom: real shapes, random weights. For speed, not answers.',
+    );
+    expect(twin!.mirrors).toBe('Org/ledom');
+  });
+
   it('computes the KV cache from the architecture (fp32 on WASM, fp16 on WebGPU)', () => {
     // SmolLM2-135M: 2 (K and V) * 30 layers * 3 kv heads * 64 dims * 4096 tokens * 4 bytes
     expect(kvCacheBytes(smol135.shape!, 4096, 'wasm')).toBe(2 * 30 * 3 * 64 * 4096 * 4);

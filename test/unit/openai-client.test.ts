@@ -3,8 +3,10 @@ import { EdgetierError } from '../../src/core/errors.ts';
 import { parseRetryAfter, RemoteError } from '../../src/remote/errors.ts';
 import { listModels, type StreamDelta, streamChatCompletion } from '../../src/remote/openai-client.ts';
 import { RemoteEngine } from '../../src/remote/remote-engine.ts';
+import { capServerMessage } from '../../src/remote/wire-checks.ts';
 import {
   ANSWER,
+  HUGE_MESSAGE,
   startUpstream,
   UPSTREAM_KEY,
   UPSTREAM_MODELS,
@@ -199,6 +201,68 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     expect(mid.error.message).toContain('failed after 5 characters: CUDA out of memory.');
   });
 
+  it('refuses a JSON answer whose fields have the wrong type, naming the tier and the field', async () => {
+    const url = `${upstream.url}/chat/completions`;
+    const object = await failing('json-object-content');
+    expect(object.error.code).toBe('server_error');
+    expect(object.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: choices[0].message.content is an object, not a string. Is it an OpenAI-compatible API?`,
+    );
+    const number = await failing('json-number-content');
+    expect(number.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: choices[0].message.content is a number, not a string. Is it an OpenAI-compatible API?`,
+    );
+    const usage = await failing('json-bad-usage');
+    expect(usage.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: usage.prompt_tokens is a string, not a token count. Is it an OpenAI-compatible API?`,
+    );
+    const id = await failing('stream-object-id');
+    expect(id.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: id is an object, not a string. Is it an OpenAI-compatible API?`,
+    );
+  });
+
+  it('caps a 200 KB error message, before and after the first token', async () => {
+    // Generous limits: 200 KB takes a while on a busy machine, and a timeout is not what is tested.
+    const slow = {
+      limits: { ...limits, connectTimeoutMs: 10_000, firstTokenTimeoutMs: 10_000, idleTimeoutMs: 10_000 },
+    };
+    const before = await failing('huge-error', slow);
+    expect(before.error.code).toBe('server_error');
+    expect(before.error.message).toContain(`${HUGE_MESSAGE.slice(0, 500)}…`);
+    expect(before.error.message.length).toBeLessThan(1000);
+    const after = await failing('stream-huge-error', slow);
+    expect(after.error.partial?.text).toBe('Hello');
+    expect(after.error.message).toContain(
+      `failed after 5 characters: ${HUGE_MESSAGE.slice(0, 500)}…. The partial`,
+    );
+    expect(after.error.message.length).toBeLessThan(1000);
+  });
+
+  it('refuses a redirect instead of sending the prompt to another host', async () => {
+    const redirected = await failing('redirect');
+    expect(redirected.error.code).toBe('bad_request');
+    expect(redirected.error.message).toBe(
+      `POST ${upstream.url}/chat/completions answered with a redirect to http://127.0.0.2:9/v1/chat/completions. edgetier does not follow a tier's redirects, so that a prompt never reaches another host than the one configured: set the tier's base URL to the final address.`,
+    );
+  });
+
+  it("advises on the key where the tier's key is set", async () => {
+    await expect(
+      streamChatCompletion(
+        { baseUrl: upstream.url, apiKey: 'sk-wrong', authAdvice: 'Check the API key entered in Settings.' },
+        ask('ok'),
+        { limits },
+      ),
+    ).rejects.toThrow(
+      `POST ${upstream.url}/chat/completions answered 401 Unauthorized: Incorrect API key provided. Check the API key entered in Settings.`,
+    );
+  });
+
+  it('strips bidi controls from server messages, which could reverse the words after them', () => {
+    expect(capServerMessage('evil \u202Etxet\u2066 x\u2069 done')).toBe('evil txet x done');
+  });
+
   it('cannot reach a closed port: a network error naming the URL', async () => {
     let error: RemoteError | undefined;
     try {
@@ -273,6 +337,19 @@ describe('RemoteEngine', () => {
       if (c.text === 'lo') void engine.interrupt();
     });
     expect(result).toMatchObject({ text: 'Hello', finishReason: 'aborted' });
+  });
+
+  it("believes a model's synthetic-twin claim only from the app's own server", async () => {
+    const load = (ownServer: boolean) =>
+      new RemoteEngine({ ...endpoint(), model: 'claims-twin', limits, ownServer }).load({
+        source: { kind: 'url', url: upstream.url },
+        device: 'cpu',
+        dtype: 'fp32',
+      });
+    const stranger = await load(false);
+    expect(stranger.synthetic).toBe(false);
+    expect(stranger).not.toHaveProperty('mirrors');
+    expect(await load(true)).toMatchObject({ synthetic: true, mirrors: 'Org/Spoofed' });
   });
 
   it('refuses an unknown model at load with the list of models offered', async () => {

@@ -75,6 +75,15 @@ function makeFixtures(root: string) {
   writeFileSync(join(modelsA, 'fake-model', 'onnx', 'model.onnx'), randomBytes(10_000));
   writeFileSync(join(modelsA, 'fake-model', 'onnx', 'model_quantized.onnx'), randomBytes(4_000));
   writeFileSync(join(modelsA, 'fake-model', 'onnx', 'model_quantized.onnx_data'), randomBytes(2_000));
+  // What a hostile model folder may hold beside its model files.
+  const script = '<script>fetch("/steal?" + localStorage.length)</script>';
+  writeFileSync(join(modelsB, 'other-model', 'card.html'), `<!doctype html>${script}`);
+  writeFileSync(
+    join(modelsB, 'other-model', 'logo.svg'),
+    `<svg xmlns="http://www.w3.org/2000/svg">${script}</svg>`,
+  );
+  writeFileSync(join(modelsB, 'other-model', 'x.js'), 'fetch("/steal")');
+  writeFileSync(join(modelsB, 'other-model', 'notes.txt'), `<!doctype html>${script}`);
   return { app, modelsA, modelsB };
 }
 
@@ -196,6 +205,50 @@ describe('edgetier serve with an upstream', () => {
       expect(onnx.headers.get('content-type')).toBe('application/octet-stream');
       expect((await fetch(`${base}models/.half-built/config.json`)).status).toBe(404);
     });
+
+    it('serves a model folder as inert data: model file types only, sandboxed, binaries as downloads', async () => {
+      for (const name of ['card.html', 'logo.svg', 'x.js', 'CARD.HTML', 'card%2Ehtml']) {
+        const reply = await fetch(`${base}models/other-model/${name}`);
+        expect(reply.status, name).toBe(404);
+        expect(await reply.text(), name).not.toContain('<script>');
+      }
+      const expected = {
+        'other-model/config.json': 'application/json; charset=utf-8',
+        'other-model/notes.txt': 'text/plain; charset=utf-8',
+        'fake-model/onnx/model.onnx': 'application/octet-stream',
+        'fake-model/onnx/model_quantized.onnx_data': 'application/octet-stream',
+      };
+      for (const [name, type] of Object.entries(expected)) {
+        const reply = await fetch(`${base}models/${name}`);
+        expect(reply.status, name).toBe(200);
+        expect(reply.headers.get('content-type'), name).toBe(type);
+        expect(reply.headers.get('x-content-type-options'), name).toBe('nosniff');
+        expect(reply.headers.get('content-security-policy'), name).toBe("sandbox; default-src 'none'");
+        expect(reply.headers.get('content-disposition'), name).toBe(
+          type === 'application/octet-stream' ? 'attachment' : null,
+        );
+      }
+    });
+
+    it("sends the app's pages with a strict Content-Security-Policy", async () => {
+      const csp = (await fetch(base)).headers.get('content-security-policy') ?? '';
+      const directives = new Map(
+        csp.split(';').map((d) => {
+          const [name, ...sources] = d.trim().split(/\s+/);
+          return [name, sources] as const;
+        }),
+      );
+      expect(directives.get('script-src')).toEqual(["'self'", "'wasm-unsafe-eval'"]);
+      expect(directives.get('object-src')).toEqual(["'none'"]);
+      expect(directives.get('base-uri')).toEqual(["'none'"]);
+      expect(directives.get('frame-ancestors')).toEqual(["'none'"]);
+      expect(directives.get('connect-src')).toEqual([
+        "'self'",
+        'https:',
+        'http://127.0.0.1:*',
+        'http://localhost:*',
+      ]);
+    });
   });
 
   describe('the tier endpoint', () => {
@@ -211,6 +264,13 @@ describe('edgetier serve with an upstream', () => {
         owned_by: 'upstream-lab',
       });
       expect(text).not.toContain(UPSTREAM_KEY);
+      // An upstream cannot pass itself off as this server's synthetic twin.
+      expect(list.data.find((m) => m.id === 'claims-twin')).toEqual({
+        id: 'claims-twin',
+        object: 'model',
+        created: 1700000000,
+        owned_by: 'upstream-lab',
+      });
     });
 
     it('forwards a stream with the key added server-side, in OpenAI wire format with usage', async () => {

@@ -3,12 +3,15 @@
  * 1. marked renders Markdown, with raw HTML written out as escaped text (a model that writes
  *    `<script>` shows the characters, it never gets an element);
  * 2. DOMPurify then keeps only a short allow-list of tags and attributes, drops every URL that is
- *    not http(s)/mailto or a same-page fragment, and removes images altogether (an image from the
+ *    not http(s)/mailto (no same-page fragment: those switch the app's views), and removes images altogether (an image from the
  *    model would load a remote URL by itself: a tracking pixel or a way to leak the conversation).
  * Links that stay open in a new tab with no referrer; nothing loads until the person clicks.
+ * Nesting is limited before parsing (./limits.ts), and should marked still fail, the text is shown as
+ * it was written: rendering never throws, whatever the input.
  */
 import DOMPurify from 'dompurify';
 import { Marked } from 'marked';
+import { limitNesting, splitBlocks } from './limits.ts';
 
 const ALLOWED_TAGS = [
   'p',
@@ -41,7 +44,8 @@ const ALLOWED_TAGS = [
   'input',
 ];
 const ALLOWED_ATTR = ['href', 'title', 'class', 'start', 'align', 'type', 'checked', 'disabled'];
-const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+// No `#` links: the app's views are fragments (#settings), and model output must not switch them.
+const SAFE_URL = /^(?:https?:|mailto:)/i;
 const LANGUAGE_CLASS = /^language-[\w+-]{1,32}$/;
 
 const escapeHtml = (text: string): string =>
@@ -78,11 +82,8 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
   });
   p.addHook('afterSanitizeAttributes', (node) => {
     if (node.nodeName === 'A' && node.hasAttribute('href')) {
-      const href = node.getAttribute('href') ?? '';
-      if (!href.startsWith('#')) {
-        node.setAttribute('target', '_blank');
-        node.setAttribute('rel', 'noopener noreferrer nofollow');
-      }
+      node.setAttribute('target', '_blank');
+      node.setAttribute('rel', 'noopener noreferrer nofollow');
     }
     // GFM task-list boxes are shown, never edited.
     if (node.nodeName === 'INPUT') {
@@ -107,8 +108,88 @@ export function sanitizeHtml(html: string): string {
   });
 }
 
-/** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. */
+/** The text as written, escaped, in a paragraph that keeps its line breaks. */
+export function plainTextHtml(text: string): string {
+  return `<p class="plain-text">${escapeHtml(text)}</p>`;
+}
+
+/**
+ * Answers longer than this are rendered up to here (at a line end), with a note: parsing and laying
+ * out a megabyte of Markdown blocks the page for seconds. The whole text stays saved and copyable.
+ */
+export const MAX_RENDERED_CHARS = 8_000;
+
+export interface RenderedAnswer {
+  html: string;
+  /** Characters rendered: the whole text unless it was longer than MAX_RENDERED_CHARS. */
+  shownChars: number;
+  totalChars: number;
+}
+
+/** The last few texts rendered, so that a streamed answer past the limit is not parsed again. */
+const recentlyRendered = new Map<string, string>();
+const RECENT_RENDERS = 8;
+
+function renderRemembered(markdown: string): string {
+  let html = recentlyRendered.get(markdown);
+  if (html === undefined) {
+    html = renderMarkdown(markdown);
+    recentlyRendered.set(markdown, html);
+    if (recentlyRendered.size > RECENT_RENDERS)
+      recentlyRendered.delete(recentlyRendered.keys().next().value!);
+  }
+  return html;
+}
+
+/** How much of `markdown` is shown: all of it, or up to a line end near MAX_RENDERED_CHARS. */
+function shownLength(markdown: string): number {
+  if (markdown.length <= MAX_RENDERED_CHARS) return markdown.length;
+  const lineEnd = markdown.lastIndexOf('\n', MAX_RENDERED_CHARS);
+  return lineEnd > MAX_RENDERED_CHARS / 2 ? lineEnd : MAX_RENDERED_CHARS;
+}
+
+/** An answer for display: rendered whole, or its first MAX_RENDERED_CHARS or so. Never throws. */
+export function renderAnswer(markdown: string): RenderedAnswer {
+  const cut = shownLength(markdown);
+  if (cut === markdown.length) return { html: renderMarkdown(markdown), shownChars: cut, totalChars: cut };
+  return { html: renderRemembered(markdown.slice(0, cut)), shownChars: cut, totalChars: markdown.length };
+}
+
+/**
+ * A growing answer, rendered block by block while it streams: finished blocks are parsed once, only
+ * the last (growing) one again. Blocks rendered apart can differ in small ways from the whole (two
+ * lists where a loose list was, a reference link defined later), so a finished answer goes through
+ * `renderAnswer` once.
+ */
+export class StreamingRenderer {
+  #done = new Map<string, string>();
+
+  render(markdown: string): RenderedAnswer {
+    const cut = shownLength(markdown);
+    const blocks = splitBlocks(markdown.slice(0, cut));
+    const done = new Map<string, string>();
+    const html = blocks
+      .map((block, i) => {
+        const rendered = this.#done.get(block) ?? renderMarkdown(block);
+        if (i < blocks.length - 1) done.set(block, rendered);
+        return rendered;
+      })
+      .join('');
+    this.#done = done;
+    return { html, shownChars: cut, totalChars: markdown.length };
+  }
+}
+
+/** The note under a cut answer. */
+export function truncationNote(answer: RenderedAnswer): string {
+  return `Showing the first ${answer.shownChars.toLocaleString('en')} of ${answer.totalChars.toLocaleString('en')} characters. Copy copies the whole answer.`;
+}
+
+/** Markdown (possibly half-streamed) to sanitised HTML, safe for `unsafeHTML`. Never throws. */
 export function renderMarkdown(markdown: string): string {
-  const html = marked.parse(markdown, { async: false });
-  return sanitizeHtml(html);
+  try {
+    return sanitizeHtml(marked.parse(limitNesting(markdown), { async: false }));
+  } catch {
+    return plainTextHtml(markdown);
+  }
 }

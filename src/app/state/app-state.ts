@@ -53,10 +53,15 @@ const FALLBACK_BUDGET: DeviceBudget = {
 };
 
 /** A person-readable message from anything thrown (no stack traces on screen). */
+/** Error messages as shown and stored: at most this long (a tier or a template may send megabytes). */
+export const MAX_ERROR_CHARS = 1000;
+/** Bidi embeddings, overrides and isolates: foreign text in a message could reverse the advice after it. */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
 export function messageOf(error: unknown): string {
-  if (isEdgetierError(error)) return error.message;
-  if (error instanceof Error) return error.message;
-  return String(error);
+  const message = isEdgetierError(error) || error instanceof Error ? error.message : String(error);
+  const clean = message.replace(BIDI_CONTROLS, '');
+  return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS)}…` : clean;
 }
 
 export class AppState extends Store<AppStateData> {

@@ -73,6 +73,9 @@ export const appShellStyles = css`
   }
   .banner {
     margin: 0;
+    overflow-wrap: anywhere;
+    max-height: 8rem;
+    overflow-y: auto;
     padding: 0.5rem 1rem;
     background: var(--bad-bg);
     color: var(--bad-text);

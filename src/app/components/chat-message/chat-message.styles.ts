@@ -29,6 +29,10 @@ export const chatMessageStyles = css`
     color: var(--text-2);
     font-weight: 600;
   }
+  /* Text shown as written (Markdown that could not be rendered, or a long answer's tail). */
+  .plain-text {
+    white-space: pre-wrap;
+  }
   .content {
     overflow-wrap: anywhere;
     line-height: 1.55;
@@ -115,6 +119,11 @@ export const chatMessageStyles = css`
   }
   .error {
     color: var(--danger);
+    overflow-wrap: anywhere;
+  }
+  /* Foreign text (a model's name) never reorders the app's words around it. */
+  bdi {
+    unicode-bidi: isolate;
   }
   textarea {
     width: 100%;

@@ -8,7 +8,13 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
-import { renderMarkdown } from '../../markdown/markdown.ts';
+import {
+  MAX_RENDERED_CHARS,
+  type RenderedAnswer,
+  renderAnswer,
+  StreamingRenderer,
+  truncationNote,
+} from '../../markdown/markdown.ts';
 import type { StoredMessage } from '../../state/conversation-store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
 import { metricsSummary } from '../metrics-panel/metrics-panel.ts';
@@ -36,8 +42,10 @@ export class EtChatMessage extends LitElement {
   declare busy: boolean;
   declare editing: boolean;
   declare copied: boolean;
-  #html = '';
+  #rendered: RenderedAnswer = { html: '', shownChars: 0, totalChars: 0 };
   #renderedFor: string | null = null;
+  #renderedStreaming = false;
+  readonly #streamingRenderer = new StreamingRenderer();
 
   constructor() {
     super();
@@ -48,12 +56,15 @@ export class EtChatMessage extends LitElement {
     this.copied = false;
   }
 
-  private get contentHtml(): string {
-    if (this.#renderedFor !== this.message.content) {
-      this.#html = renderMarkdown(this.message.content);
-      this.#renderedFor = this.message.content;
+  /** While streaming, only the growing block is parsed again; once done, the whole answer once. */
+  private get rendered(): RenderedAnswer {
+    const content = this.message.content;
+    if (this.#renderedFor !== content || this.#renderedStreaming !== this.streaming) {
+      this.#rendered = this.streaming ? this.#streamingRenderer.render(content) : renderAnswer(content);
+      this.#renderedFor = content;
+      this.#renderedStreaming = this.streaming;
     }
-    return this.#html;
+    return this.#rendered;
   }
 
   private async copy(): Promise<void> {
@@ -113,7 +124,7 @@ export class EtChatMessage extends LitElement {
     if (this.editing) return html`<article class="user">${this.renderEditor()}</article>`;
     return html`<article class="${m.role} ${this.streaming ? 'streaming' : ''}" aria-busy=${this.streaming}>
       <div class="who">
-        <span>${isUser ? 'You' : (m.modelName ?? 'Assistant')}</span>
+        <span>${isUser ? 'You' : html`<bdi>${m.modelName ?? 'Assistant'}</bdi>`}</span>
         ${!isUser && m.local === true ? html`<span class="badge ok">on this device</span>` : nothing}
         ${!isUser && m.local === false ? html`<span class="badge">remote</span>` : nothing}
         ${this.streaming ? html`<span class="badge writing">writing…</span>` : nothing}
@@ -122,11 +133,12 @@ export class EtChatMessage extends LitElement {
         m.reasoning
           ? html`<details ?open=${this.streaming && !m.content}>
               <summary>Thinking${this.streaming && !m.content ? '…' : ''}</summary>
-              <p class="reasoning">${m.reasoning}</p>
+              <p class="reasoning">${m.reasoning.length > MAX_RENDERED_CHARS ? `${m.reasoning.slice(0, MAX_RENDERED_CHARS)}…` : m.reasoning}</p>
             </details>`
           : nothing
       }
-      <div class="content">${unsafeHTML(this.contentHtml)}</div>
+      <div class="content">${unsafeHTML(this.rendered.html)}</div>
+      ${this.rendered.shownChars < this.rendered.totalChars ? html`<p class="muted truncated" data-testid="truncated">${truncationNote(this.rendered)}</p>` : nothing}
       ${m.error ? html`<p class="error" role="alert">${m.error}</p>` : nothing}
       <footer>
         ${m.metrics && !this.streaming ? html`<span class="num" data-testid="message-metrics">${metricsSummary(m.metrics)}</span>` : nothing}

@@ -4,6 +4,8 @@
  * responsive; finished sentences are announced politely to screen readers.
  */
 import { html, LitElement, nothing } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
+import { repeat } from 'lit/directives/repeat.js';
 import type { ChatMessage, GenerateResult } from '../../../core/engine.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import {
@@ -25,6 +27,8 @@ import '../metrics-panel/metrics-panel.ts';
 
 /** Announce at most this often while streaming, in whole sentences. */
 const ANNOUNCE_EVERY_MS = 2000;
+/** The most one announcement reads out. */
+const MAX_ANNOUNCED_CHARS = 600;
 
 export class EtChatView extends LitElement {
   static override styles = [sharedStyles, chatViewStyles];
@@ -269,7 +273,8 @@ export class EtChatView extends LitElement {
     const rest = text.slice(this.#announcedUpTo);
     const boundary = final ? rest.length : Math.max(rest.lastIndexOf('. '), rest.lastIndexOf('\n')) + 1;
     if (boundary <= 0) return;
-    const sentence = rest.slice(0, boundary).trim();
+    // A screen reader needs the sentence, not a megabyte: long stretches are cut.
+    const sentence = rest.slice(0, Math.min(boundary, MAX_ANNOUNCED_CHARS)).trim();
     this.#announcedUpTo += boundary;
     this.#lastAnnounceMs = now;
     if (sentence) this.announcement = sentence;
@@ -351,16 +356,23 @@ export class EtChatView extends LitElement {
         <section class="messages" aria-label="Conversation" @scroll=${this.onScroll}
           @et-edit=${this.onEdit} @et-regenerate=${this.onRegenerate}>
           ${
-            messages.length === 0
-              ? this.renderEmpty()
-              : messages.map(
-                  (m) => html`<et-chat-message
-                    .message=${m}
-                    ?streaming=${m.id === this.streamingId}
-                    ?busy=${this.busy || !ready}
-                    ?canRegenerate=${m.id === lastAssistant?.id}
-                  ></et-chat-message>`,
-                )
+            // Keyed by conversation and by message: an element never carries one message's content
+            // over to another's, even if a render of it failed.
+            keyed(
+              this.current?.id ?? '',
+              messages.length === 0
+                ? this.renderEmpty()
+                : repeat(
+                    messages,
+                    (m) => m.id,
+                    (m) => html`<et-chat-message
+                      .message=${m}
+                      ?streaming=${m.id === this.streamingId}
+                      ?busy=${this.busy || !ready}
+                      ?canRegenerate=${m.id === lastAssistant?.id}
+                    ></et-chat-message>`,
+                  ),
+            )
           }
         </section>
         <div class="bottom">

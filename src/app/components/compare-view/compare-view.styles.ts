@@ -54,6 +54,10 @@ export const compareViewStyles = css`
     font-weight: 400;
     font-size: 0.82rem;
   }
+  /* Text shown as written (Markdown that could not be rendered, or a long answer's tail). */
+  .plain-text {
+    white-space: pre-wrap;
+  }
   .answer {
     overflow-wrap: anywhere;
     line-height: 1.5;
@@ -68,6 +72,7 @@ export const compareViewStyles = css`
   }
   .error {
     color: var(--danger);
+    overflow-wrap: anywhere;
   }
   .table-wrap {
     overflow-x: auto;

@@ -7,7 +7,12 @@ import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { type CatalogEntry, estimateCostUsd } from '../../../core/catalog.ts';
 import type { Engine, GenerateRequest, GenerateResult } from '../../../core/engine.ts';
-import { renderMarkdown } from '../../markdown/markdown.ts';
+import {
+  type RenderedAnswer,
+  renderAnswer,
+  StreamingRenderer,
+  truncationNote,
+} from '../../markdown/markdown.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
@@ -20,7 +25,8 @@ import '../metrics-panel/metrics-panel.ts';
 interface Side {
   entry: CatalogEntry;
   text: string;
-  html: string;
+  rendered: RenderedAnswer;
+  renderer: StreamingRenderer;
   live: LiveMetrics;
   result: GenerateResult | null;
   error: string | null;
@@ -47,7 +53,7 @@ export class EtCompareView extends LitElement {
   #subscribed = false;
   /** Tiers whose model list was read, by the engine that read it: the model they serve. */
   #loadedTiers = new Map<string, { engine: Engine; model: string; synthetic: boolean }>();
-  #frame = 0;
+  #frame: ReturnType<typeof setTimeout> | 0 = 0;
 
   constructor() {
     super();
@@ -94,7 +100,8 @@ export class EtCompareView extends LitElement {
     this.sides = [local, tier].map((entry) => ({
       entry,
       text: '',
-      html: '',
+      rendered: renderAnswer(''),
+      renderer: new StreamingRenderer(),
       live: new LiveMetrics(),
       result: null,
       error: null,
@@ -139,17 +146,28 @@ export class EtCompareView extends LitElement {
       side.live.finish(null);
     }
     side.running = false;
-    side.html = renderMarkdown(side.text);
+    side.rendered = renderAnswer(side.text);
     this.sides = [...this.sides];
   }
 
+  /**
+   * Applies streamed text at most once per frame, and less often as the answers grow (as the chat
+   * does); only a pane whose text changed is parsed again.
+   */
   private scheduleRender(): void {
     if (this.#frame) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = 0;
-      for (const s of this.sides) s.html = renderMarkdown(s.text);
-      this.sides = [...this.sides];
-    });
+    const longest = Math.max(...this.sides.map((s) => s.text.length));
+    this.#frame = setTimeout(
+      () =>
+        requestAnimationFrame(() => {
+          this.#frame = 0;
+          for (const s of this.sides) {
+            if (s.running && s.rendered.totalChars !== s.text.length) s.rendered = s.renderer.render(s.text);
+          }
+          this.sides = [...this.sides];
+        }),
+      Math.min(250, longest / 20),
+    );
   }
 
   private async stop(): Promise<void> {
@@ -230,9 +248,13 @@ export class EtCompareView extends LitElement {
             : html`<span class="badge">remote</span>`
         }
         ${side.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
-        ${side.entry.remote && side.served ? html`<span class="muted served">serves ${side.served}</span>` : nothing}
+        ${side.entry.remote && side.served ? html`<span class="muted served">serves <bdi>${side.served}</bdi></span>` : nothing}
       </h2>
-      <div class="answer">${unsafeHTML(side.html)}${side.error ? html`<p class="error" role="alert">${side.error}</p>` : nothing}</div>
+      <div class="answer">${unsafeHTML(side.rendered.html)}${
+        side.rendered.shownChars < side.rendered.totalChars
+          ? html`<p class="muted">${truncationNote(side.rendered)}</p>`
+          : nothing
+      }${side.error ? html`<p class="error" role="alert">${side.error}</p>` : nothing}</div>
       <et-metrics-panel .live=${side.live}></et-metrics-panel>
     </section>`;
   }

@@ -4,6 +4,7 @@
  */
 import { html, LitElement } from 'lit';
 import type { GenerationMetrics } from '../../../core/metrics.ts';
+import { widthPercent } from '../../directives/width-percent.ts';
 import type { LiveMetrics } from '../../state/live-metrics.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
@@ -49,7 +50,7 @@ export class EtMetricsPanel extends LitElement {
         <!-- One bar in the decode colour, the prefill share drawn over it from the left: only a
              width changes as figures update, nothing moves (no layout shift). -->
         <div class="split ${m && m.totalMs > 0 ? 'has-data' : ''}" aria-hidden="true">
-          <span class="prefill" style="width:${m ? (100 * m.ttftMs) / totalMs : 0}%"></span>
+          <span class="prefill" ${widthPercent(m ? (100 * m.ttftMs) / totalMs : 0)}></span>
         </div>
       </div>
       <div class="stat"><span class="label">Tokens</span><span class="value" data-testid="tokens">${m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : '—'}</span></div>

@@ -98,6 +98,8 @@ export const modelsViewStyles = css`
   article h3 {
     font-size: 1rem;
     margin: 0;
+    min-width: 0;
+    overflow-wrap: anywhere;
   }
   .badges {
     display: flex;

@@ -12,6 +12,7 @@ import {
   formatParams,
 } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
+import { widthPercent } from '../../directives/width-percent.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
@@ -82,7 +83,7 @@ export class EtModelsView extends LitElement {
               }}>
               <strong>${e.name}</strong>
               <span class="muted">${e.runs === 'remote' ? 'server' : formatParams(e.params)}</span>
-              <span class="size" style="width:${sizeBarPercent(e)}%"></span>
+              <span class="size" ${widthPercent(sizeBarPercent(e))}></span>
             </a>`,
           )}
         </div>
@@ -101,7 +102,7 @@ export class EtModelsView extends LitElement {
     const loaded = loadedKey === entry.key && status === 'ready';
     return html`<article id="model-${slug(entry.key)}" class=${selectedKey === entry.key ? 'selected' : ''}
       aria-labelledby="name-${slug(entry.key)}">
-      <h3 id="name-${slug(entry.key)}">${entry.name}</h3>
+      <h3 id="name-${slug(entry.key)}"><bdi>${entry.name}</bdi></h3>
       <div class="badges">
         ${entry.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
         ${entry.reasoning ? html`<span class="badge">Reasoning</span>` : nothing}

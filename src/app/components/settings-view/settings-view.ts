@@ -115,8 +115,8 @@ export class EtSettingsView extends LitElement {
             <input id=${id('priceOut')} name="priceOut" type="number" min="0" step="0.01" .value=${String(tier.priceOutPerMTok)} />
           </div>
         </div>
-        <label class="check"><input type="checkbox" name="remember" ?checked=${tier.rememberKey} /> Remember the key in this browser</label>
-        <p class="hint">Without "remember", the key lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
+        <label class="check"><input type="checkbox" name="remember" ?checked=${tier.rememberKey} /> Remember the key in this browser (stored unencrypted)</label>
+        <p class="hint">Remembered, the key is stored unencrypted in this browser's storage for this site: anyone who can use this browser profile, or its files, can read it. Without "remember", it lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
         <div class="actions">
           <button type="submit" class="primary">Save tier</button>
           <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
