@@ -431,6 +431,37 @@ describe('edgetier serve with an upstream', () => {
       expect(rebinding.status).toBe(421);
     });
 
+    it('answers only to real loopback Host names: look-alike names get 421 (DNS rebinding)', async () => {
+      const port = new URL(base).port;
+      for (const host of [
+        '127.attacker.example',
+        `127.attacker.example:${port}`,
+        '127.0.0.1.nip.io',
+        `127.0.0.1.nip.io:${port}`,
+        'localhost.evil',
+        'evil.localhost',
+        '127.0.0.256',
+        '127.0.0',
+        '127.0.0.1.2',
+        '[::1].evil',
+      ]) {
+        const reply = await rawGet(base, '/v1/models', { Host: host });
+        expect(reply.status, host).toBe(421);
+        expect(JSON.parse(reply.body).error.code, host).toBe('misdirected_request');
+      }
+      for (const host of [
+        '127.0.0.1',
+        `127.0.0.1:${port}`,
+        '127.1.2.3',
+        'localhost',
+        `LOCALHOST:${port}`,
+        '[::1]',
+        `[::1]:${port}`,
+      ]) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(200);
+      }
+    });
+
     it('logs requests without the key or the prompt', () => {
       const log = serve.output();
       expect(log).toMatch(/POST \/v1\/chat\/completions 200 \d+ms model=ok stream deltas=4/);
@@ -438,6 +469,41 @@ describe('edgetier serve with an upstream', () => {
       expect(log).not.toContain(UPSTREAM_KEY);
       expect(log).not.toContain(SECRET_PROMPT);
     });
+  });
+});
+
+describe('edgetier serve bound to every interface', () => {
+  it('still refuses rebinding names; answers loopback names and the --allowed-host names', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'edgetier-bind-'));
+    const serve = await startServe([
+      '--host',
+      '0.0.0.0',
+      '--allowed-host',
+      'edge.lan',
+      '--allowed-host',
+      '192.168.7.9',
+      '--no-tier',
+      '--models',
+      root,
+      '--app',
+      join(root, 'no-app'),
+    ]);
+    try {
+      const base = serve.url;
+      const port = new URL(base).port;
+      for (const host of ['127.attacker.example', 'attacker.example', 'edge.lan.evil', '192.168.7.10']) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(421);
+      }
+      for (const host of ['127.0.0.1', 'localhost', `edge.lan:${port}`, 'EDGE.LAN', '192.168.7.9']) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(200);
+      }
+      expect(serve.output()).toContain(
+        'answers to Host names: localhost, 127.0.0.0/8, [::1], edge.lan, 192.168.7.9',
+      );
+    } finally {
+      expect(await serve.stop()).toBe(0);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
