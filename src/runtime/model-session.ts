@@ -150,7 +150,8 @@ export class ModelSession {
   private readonly eosIds: Set<number>;
   private readonly clock: Clock;
   private readonly batching: { maxTokens: number; maxDelayMs: number };
-  private userInterrupted = false;
+  /** Counts interrupts: a request is interrupted when this moved since it was submitted. */
+  private interrupts = 0;
   private cache: DynamicCache | null = null;
   /** The token ids whose keys and values the cache holds, in order. */
   private cachedIds: number[] = [];
@@ -183,17 +184,40 @@ export class ModelSession {
     this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
   }
 
-  /** Runs one request; concurrent calls wait their turn. */
-  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
-    const run = this.queue.then(() => this.run(request, onChunk));
+  /**
+   * Runs one request; concurrent calls wait their turn. An `interrupt()` from now on ends it, whether
+   * it is still waiting, fitting its prompt (an `aborted` error) or generating (its partial answer).
+   * `since` is an `interruptMark()` taken earlier, when the request was accepted (defaults to now).
+   */
+  generate(
+    request: GenerateRequest,
+    onChunk?: (chunk: StreamChunk) => void,
+    since = this.interrupts,
+  ): Promise<GenerateResult> {
+    const run = this.queue.then(() => this.run(request, onChunk, since));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Stops the running generation after its current token; its partial answer is returned. */
+  /** Stops the running generation after its current token (its partial answer is returned), and every request already submitted. */
   interrupt(): void {
-    this.userInterrupted = true;
+    this.interrupts++;
     this.stopper.interrupt();
+  }
+
+  /** A mark for `generate(…, since)`: interrupts after this moment reach that request. */
+  interruptMark(): number {
+    return this.interrupts;
+  }
+
+  /**
+   * Validates a request and fits its prompt into the context window, as `generate` would, without
+   * running it: the server answers a request that can never run before its response starts. Not
+   * queued behind the running generation.
+   */
+  async fit(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+    const prepared = await this.prepare(request, () => false);
+    return { promptTokens: prepared.promptIds.length, droppedMessages: prepared.droppedMessages };
   }
 
   /**
@@ -250,26 +274,14 @@ export class ModelSession {
     return { text, ids: this.tokenizer.encode(text, { add_special_tokens: false }) };
   }
 
-  private async run(
-    request: GenerateRequest,
-    onChunk?: (chunk: StreamChunk) => void,
-  ): Promise<GenerateResult> {
-    if (this.disposed)
-      throw new EdgetierError('generation_failed', 'This model was unloaded; load it again.');
-    const startMs = this.clock();
-    // An interrupt that arrived while no request was running does not apply to this one.
-    this.userInterrupted = false;
-    this.stopper.reset();
-
+  /** Checks the request and turns it into prompt ids that fit the context window. */
+  private async prepare(request: GenerateRequest, shouldStop: () => boolean) {
     const sampling = request.sampling ?? {};
     const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-    const stops = (sampling.stop ?? []).filter((s) => s.length > 0);
     const contextTokens = this.info.maxContextTokens;
     // Room kept for the answer when fitting the prompt: at most half the window, so a large
     // max_new_tokens does not wipe out the whole history.
     const reserve = Math.min(maxNewTokens, Math.floor(contextTokens / 2));
-
-    const chat = request.messages !== undefined;
     const given = [request.messages, request.prompt, request.promptIds].filter((v) => v !== undefined);
     if (given.length !== 1) {
       throw new EdgetierError(
@@ -284,10 +296,14 @@ export class ModelSession {
     let droppedMessages = 0;
     if (request.messages) {
       if (request.messages.length === 0) throw new EdgetierError('bad_request', '`messages` is empty.');
-      const fitted = fitConversation(
+      const fitted = await fitConversation(
         request.messages,
-        (m) => this.renderChat(m, request.enableThinking).ids.length,
+        {
+          countMessage: (m) => this.tokenizer.encode(m.content, { add_special_tokens: false }).length,
+          countConversation: (m) => this.renderChat(m, request.enableThinking).ids.length,
+        },
         contextTokens - reserve,
+        { shouldStop },
       );
       droppedMessages = fitted.dropped;
       const rendered = this.renderChat(fitted.messages, request.enableThinking);
@@ -311,6 +327,32 @@ export class ModelSession {
       }
     }
     if (promptIds.length === 0) throw new EdgetierError('bad_request', 'The prompt is empty.');
+    return { promptIds, renderedPrompt, droppedMessages };
+  }
+
+  private async run(
+    request: GenerateRequest,
+    onChunk: ((chunk: StreamChunk) => void) | undefined,
+    since: number,
+  ): Promise<GenerateResult> {
+    if (this.disposed)
+      throw new EdgetierError('generation_failed', 'This model was unloaded; load it again.');
+    const startMs = this.clock();
+    // Interrupts sent before this request was submitted do not apply to it; later ones do, even
+    // those that came while it waited its turn.
+    const interrupted = () => this.interrupts !== since;
+    this.stopper.reset();
+    if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
+
+    const sampling = request.sampling ?? {};
+    const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const stops = (sampling.stop ?? []).filter((s) => s.length > 0);
+    const contextTokens = this.info.maxContextTokens;
+    const chat = request.messages !== undefined;
+    const { promptIds, renderedPrompt, droppedMessages } = await this.prepare(request, interrupted);
+    if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
+    // An interrupt from here on reaches the generation through the stopping criteria.
+    this.stopper.reset();
     const newTokenLimit = Math.max(1, Math.min(maxNewTokens, contextTokens - promptIds.length));
 
     // Reuse the cached tokens the new prompt starts with. When the conversation diverges from the cache
@@ -436,10 +478,9 @@ export class ModelSession {
 
     const last = outputIds.at(-1);
     let finishReason: GenerateResult['finishReason'];
-    if (this.userInterrupted && !stopHit) finishReason = 'aborted';
+    if (interrupted() && !stopHit) finishReason = 'aborted';
     else if (stopHit || (last !== undefined && this.eosIds.has(last))) finishReason = 'stop';
     else finishReason = 'length';
-    this.userInterrupted = false;
     this.stopper.reset();
 
     const result: GenerateResult = { text, promptIds, outputIds, finishReason, metrics };

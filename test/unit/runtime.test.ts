@@ -189,6 +189,25 @@ describe('streaming, interrupt and stop strings', () => {
     expect(result.finishReason).not.toBe('aborted');
   });
 
+  it('an interrupt sent after a request was submitted, before it started, ends it (NodeEngine)', async () => {
+    const engine = new NodeEngine();
+    await engine.load({ source: { kind: 'path', path: modelDir }, device: 'cpu', dtype: 'fp32' });
+    try {
+      // The abort lands while the request waits behind a reset (as in the native tier).
+      const reset = engine.resetConversation();
+      const run = engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 300 } });
+      await engine.interrupt();
+      await reset;
+      await expect(run).rejects.toMatchObject({ code: 'aborted' });
+      // An interrupt before the next request is submitted does not reach it.
+      const next = await engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 5 } });
+      expect(next.outputIds).toHaveLength(5);
+      expect(next.finishReason).toBe('length');
+    } finally {
+      await engine.unload();
+    }
+  });
+
   it('stops at a stop string, cuts it from the answer, and never streams it', async () => {
     session.resetConversation();
     const full = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } });
@@ -268,6 +287,73 @@ describe('context window', () => {
     const direct = await session.generate({ messages: kept, sampling: { maxNewTokens: 4 } });
     expect(direct.promptIds).toEqual(result.promptIds);
     expect(direct.droppedMessages).toBeUndefined();
+  });
+
+  /** Counts the tokenizer's work on this session: characters encoded and messages rendered. */
+  function countWork(target: ModelSession, onEncode?: () => void) {
+    const tokenizer = (target as unknown as { tokenizer: Record<string, (...args: unknown[]) => unknown> })
+      .tokenizer;
+    const encode = tokenizer.encode!.bind(tokenizer);
+    const template = tokenizer.apply_chat_template!.bind(tokenizer);
+    const work = { encodedChars: 0, renderedMessages: 0 };
+    tokenizer.encode = (text: unknown, ...rest: unknown[]) => {
+      work.encodedChars += String(text).length;
+      onEncode?.();
+      return encode(text, ...rest);
+    };
+    tokenizer.apply_chat_template = (messages: unknown, ...rest: unknown[]) => {
+      work.renderedMessages += (messages as unknown[]).length;
+      return template(messages, ...rest);
+    };
+    return {
+      work,
+      restore: () => {
+        delete tokenizer.encode;
+        delete tokenizer.apply_chat_template;
+      },
+    };
+  }
+
+  const manyTurns = (n: number): ChatMessage[] =>
+    Array.from({ length: n }, (_, i) => ({
+      role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+      content: `Turn ${i}: the keeper lit the lamp.`,
+    }));
+
+  it('fits a long conversation with tokenizer work linear in its length', async () => {
+    const conversation = manyTurns(400);
+    const chars = JSON.stringify(conversation).length;
+    const spy = countWork(session);
+    try {
+      session.resetConversation();
+      const result = await session.generate({ messages: conversation, sampling: { maxNewTokens: 2 } });
+      // 512 positions, 2 kept for the answer.
+      expect(result.droppedMessages).toBeGreaterThan(300);
+      expect(result.promptIds.length).toBeLessThanOrEqual(510);
+      // Re-rendering the whole conversation for each dropped message would be ~200 times this.
+      expect(spy.work.renderedMessages).toBeLessThanOrEqual(5 * conversation.length);
+      expect(spy.work.encodedChars).toBeLessThanOrEqual(8 * chars);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it('an interrupt while a long conversation is fitted ends the request with an aborted error', async () => {
+    let encodes = 0;
+    const spy = countWork(session, () => {
+      if (++encodes === 50) session.interrupt();
+    });
+    try {
+      session.resetConversation();
+      await expect(
+        session.generate({ messages: manyTurns(400), sampling: { maxNewTokens: 200 } }),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      expect(encodes).toBeLessThan(150);
+    } finally {
+      spy.restore();
+    }
+    const after = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 3 } });
+    expect(after.outputIds).toHaveLength(3);
   });
 
   it('refuses a last message that cannot fit, and keeps working', async () => {
