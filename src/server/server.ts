@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelList, WireModel } from '../remote/openai-wire.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, shuttingDownError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
 import { validateChatRequest } from './chat-request.ts';
 import { findModelFolders, modelIndex } from './model-index.ts';
@@ -29,6 +29,8 @@ import type { Tier } from './tier.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+/** After the grace period, how long cut requests get to report the cut before connections close. */
+const CUT_REPORT_MS = 2000;
 
 export interface ServerOptions {
   host: string;
@@ -226,7 +228,12 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     try {
       const outcome = await handleChat(res, request, tier, controller.signal);
       const note = outcome.error ? ` error=${outcome.error.code ?? outcome.error.type}` : '';
-      return `model=${request.model}${request.stream ? ' stream' : ''} deltas=${outcome.deltas}${controller.signal.aborted ? ' client-gone' : ''}${note}`;
+      const cut = !controller.signal.aborted
+        ? ''
+        : controller.signal.reason instanceof ApiError
+          ? ' shutdown'
+          : ' client-gone';
+      return `model=${request.model}${request.stream ? ' stream' : ''} deltas=${outcome.deltas}${cut}${note}`;
     } finally {
       res.off('close', onClose);
       active.delete(controller);
@@ -356,8 +363,11 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     const grace = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const deadline = Date.now() + grace;
     while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const controller of active) controller.abort();
-    await new Promise((r) => setTimeout(r, 50));
+    // Cut what is left, with a reason each answer reports (an error response, or a final error
+    // event after a stream's partial deltas), and give them a moment to send it.
+    for (const controller of active) controller.abort(shuttingDownError());
+    const cutDeadline = Date.now() + CUT_REPORT_MS;
+    while (active.size > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 20));
     server.closeAllConnections();
     await stopped;
     await options.native?.close();

@@ -76,6 +76,10 @@ export class ThreadedNodeEngine implements Engine {
     return this.call('generate', request, onChunk);
   }
 
+  fitPrompt(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+    return this.call('fitPrompt', request);
+  }
+
   async interrupt(): Promise<void> {
     if (!this.exited) this.worker.postMessage({ op: 'interrupt' } satisfies ToWorker);
   }

@@ -458,3 +458,65 @@ describe('NodeEngine', () => {
     }
   });
 });
+
+describe('the native tier on the real engine', () => {
+  /** A NodeEngine whose resetConversation runs `during` first: an abort that lands right there. */
+  class HookedEngine extends NodeEngine {
+    during: (() => void) | null = null;
+    override async resetConversation(): Promise<void> {
+      this.during?.();
+      return super.resetConversation();
+    }
+  }
+
+  async function tierWith(engine: NodeEngine) {
+    const { modelIndex } = await import('../../src/server/model-index.ts');
+    const { NativeTier } = await import('../../src/server/native-tier.ts');
+    const entry = (await modelIndex([root])).models.find((m) => m.name === 'model')!;
+    const tier = new NativeTier({ model: entry, modelDir, dtype: 'fp32', engine });
+    await tier.whenSettled();
+    return tier;
+  }
+
+  const chat = (max_tokens: number) => ({
+    model: 'model',
+    messages: [{ role: 'user' as const, content: 'Tell me a story.' }],
+    temperature: 0,
+    max_tokens,
+  });
+
+  it('an abort while the conversation is reset ends the request: no token is generated', async () => {
+    const engine = new HookedEngine();
+    const tier = await tierWith(engine);
+    try {
+      const controller = new AbortController();
+      engine.during = () => controller.abort();
+      const deltas: unknown[] = [];
+      await expect(tier.run(chat(400), (d) => deltas.push(d), controller.signal)).rejects.toMatchObject({
+        status: 499,
+        code: 'aborted',
+      });
+      expect(deltas).toEqual([]);
+      // The engine is free again and answers the next request in full.
+      engine.during = null;
+      const next = await tier.run(chat(5), () => undefined, new AbortController().signal);
+      expect(next.usage?.completion_tokens).toBe(5);
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it('a cut answer is an error naming the cause, not a complete one', async () => {
+    const engine = new NodeEngine();
+    const tier = await tierWith(engine);
+    try {
+      const controller = new AbortController();
+      const { shuttingDownError } = await import('../../src/server/api-error.ts');
+      await expect(
+        tier.run(chat(400), () => controller.abort(shuttingDownError()), controller.signal),
+      ).rejects.toMatchObject({ status: 503, code: 'shutting_down' });
+    } finally {
+      await tier.close();
+    }
+  });
+});
