@@ -30,6 +30,7 @@ import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
+import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
@@ -135,13 +136,6 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
     Object.fromEntries(entries.map(([name, t]) => [name, t.slice(null, null, [0, length], null)])),
   );
   return true;
-}
-
-/** Text from the decoder can end in half a UTF-8 sequence; hold those characters back. */
-function stableLength(text: string): number {
-  let end = text.length;
-  while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--;
-  return end;
 }
 
 export class ModelSession {
@@ -381,30 +375,40 @@ export class ModelSession {
     const startInReasoning = chat && renderedPrompt.trimEnd().endsWith(THINK_OPEN);
     const splitter = chat ? new ThinkSplitter(startInReasoning) : null;
     const batcher = onChunk ? new ChunkBatcher(onChunk, this.batching, this.clock) : null;
-    let emitted = 0;
     let stopHit = false;
     const decode = (ids: number[]) => this.tokenizer.decode(ids, { skip_special_tokens: true });
+    // Streamed pieces add up to the final text: only text that can no longer change leaves.
+    const cleanup =
+      (this.tokenizer as unknown as { clean_up_tokenization_spaces?: boolean })
+        .clean_up_tokenization_spaces !== false;
+    const stream = new TextStream(decode, cleanup);
+    const longestStop = Math.max(0, ...stops.map((s) => s.length));
+    /** The end of the text handed out so far, long enough for a stop string to straddle it. */
+    let recent = '';
 
     const onToken = (id: number) => {
       recorder.token();
       outputIds.push(id);
       if (!batcher && stops.length === 0) return;
-      let text = decode(outputIds);
-      let end = stableLength(text);
+      stream.push(id);
+      let pending = stream.pending;
+      let end = stream.settled;
       if (stops.length > 0) {
-        const at = findStop(text, stops);
+        const look = recent + pending;
+        const at = findStop(look, stops);
         if (at >= 0) {
           stopHit = true;
           this.stopper.interrupt();
-          text = text.slice(0, at);
-          end = text.length;
+          end = Math.max(0, at - recent.length);
+          pending = pending.slice(0, end);
         } else {
-          end -= stopHoldback(text.slice(0, end), stops);
+          end = Math.max(0, end - stopHoldback(look.slice(0, recent.length + end), stops));
         }
       }
+      const piece = pending.slice(0, end);
+      stream.take(piece.length);
+      if (longestStop > 0) recent = (recent + piece).slice(-longestStop);
       if (!batcher) return;
-      const piece = end > emitted ? text.slice(emitted, end) : '';
-      emitted = Math.max(emitted, end);
       batcher.add(splitter ? splitter.push(piece) : { text: piece, reasoning: '' });
     };
 
@@ -460,7 +464,8 @@ export class ModelSession {
     metrics.threads = this.backend.threads;
 
     // The final text comes from decoding every generated token at once.
-    const whole = cutAtStop(decode(outputIds), stops);
+    const whole = cutAtStop(stream.finish(), stops);
+    const emitted = stream.taken;
     let text = whole;
     let reasoning = '';
     if (splitter) {

@@ -102,13 +102,16 @@ export class NativeTier implements Tier {
     this.throwIfLoadFailed();
     // A full queue refuses at once (429, before any header); otherwise the request takes its place
     // in line now, while it is checked.
+    const refused = this.queue.full;
     const slot = this.queue.acquire(signal);
+    // Its rejection (client gone while it waits) is read once its turn matters, not before.
+    slot.catch(() => undefined);
     let release: (() => void) | null = null;
     const engine = this.options.engine;
     const onAbort = () => void engine.interrupt();
     try {
+      if (refused) await slot;
       const generateRequest = toGenerateRequest(request);
-      await Promise.race([this.ready, slot]);
       await this.ready;
       this.throwIfLoadFailed();
       // A request that can never run (over the context window, malformed) is refused before the
