@@ -10,7 +10,8 @@
  *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
  *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
  * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
- * - `interrupt()` is never queued: it stops the running generation after its current token.
+ * - `interrupt()` is never queued: it stops the running generation after its current token, and
+ *   ends the generations submitted before it that have not started.
  * - Everything else runs one at a time, in order of arrival.
  * - Errors cross as EdgetierError with their code (Comlink 'throw' handler replaced on both sides).
  *   A failed load leaves the worker without a model and ready for the next load.
@@ -53,6 +54,8 @@ const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HO
 const fetcher = new ModelFetcher();
 const cache = new ModelCache(environment.useBrowserCache);
 let session: ModelSession | null = null;
+/** Counts interrupts: a generate submitted before one is ended by it (see `generate`). */
+let interrupts = 0;
 let context: ErrorContext = { phase: 'load' };
 
 registerErrorTransfer(Comlink.transferHandlers as never, (error) =>
@@ -189,15 +192,19 @@ const api: EngineWorkerApi = {
   },
 
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void) {
+    // An interrupt from now on ends this request, even one that comes while it waits its turn.
+    const since = interrupts;
     return queued(async () => {
       const current = session;
       if (!current) throw new EdgetierError('model_not_found', 'No model is loaded: load one first.');
+      if (interrupts !== since) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
       context = { ...context, phase: 'generate' };
       return current.generate(request, (chunk) => callSafely(onChunk, chunk));
     });
   },
 
   interrupt() {
+    interrupts++;
     session?.interrupt();
   },
 
