@@ -33,7 +33,7 @@ export type NativeState = 'loading' | 'ready' | 'failed';
 
 export class NativeTier implements Tier {
   readonly id: string;
-  state: NativeState = 'loading';
+  private loadState: NativeState = 'loading';
   private readonly queue: WorkQueue;
   private readonly ready: Promise<void>;
   private loadError: EdgetierError | null = null;
@@ -45,11 +45,11 @@ export class NativeTier implements Tier {
     this.ready = options.engine
       .load({ source: { kind: 'path', path: options.modelDir }, device: 'cpu', dtype: options.dtype })
       .then(() => {
-        this.state = 'ready';
+        this.loadState = 'ready';
         options.log?.(`native tier: ${this.id} (${options.dtype}) loaded in ${Date.now() - started} ms`);
       })
       .catch((error: unknown) => {
-        this.state = 'failed';
+        this.loadState = 'failed';
         const message = error instanceof Error ? error.message : String(error);
         this.loadError = new EdgetierError(
           'load_failed',
@@ -57,6 +57,17 @@ export class NativeTier implements Tier {
         );
         options.log?.(`native tier: ${this.loadError.message}`);
       });
+  }
+
+  /** For /healthz: 'failed' also once the engine (its thread) has gone after loading. */
+  get state(): NativeState {
+    return this.engineFailure() ? 'failed' : this.loadState;
+  }
+
+  /** Why the engine is gone, for engines that can tell (the threaded one: its thread exited). */
+  private engineFailure(): Error | null {
+    const engine = this.options.engine as Engine & { failure?: Error | null };
+    return engine.failure ?? null;
   }
 
   /** Resolves once loading has ended, either way. */
@@ -175,6 +186,15 @@ export class NativeTier implements Tier {
 
   private throwIfLoadFailed(): void {
     if (this.loadError) throw new ApiError(503, this.loadError.message, 'server_error', 'load_failed');
+    const failure = this.engineFailure();
+    if (failure) {
+      throw new ApiError(
+        503,
+        `The native tier's engine thread ${failure.message.replace(/^The native engine thread /, '').replace(/\.$/, '')}. Restart edgetier serve; its log says why.`,
+        'server_error',
+        'engine_exited',
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -53,9 +53,15 @@ export class ThreadedNodeEngine implements Engine {
         new EdgetierError('internal', `The native engine thread failed: ${error.message}`, { cause: error }),
       ),
     );
-    this.worker.on('exit', (code) =>
-      fail(new EdgetierError('internal', `The native engine thread exited (code ${code}).`)),
-    );
+    this.worker.on('exit', (code) => {
+      if (!this.exited)
+        fail(new EdgetierError('internal', `The native engine thread exited (code ${code}).`));
+    });
+  }
+
+  /** Why the engine thread is gone (it exited or failed), or null while it runs. */
+  get failure(): EdgetierError | null {
+    return this.exited;
   }
 
   private call<T>(op: EngineOp, arg?: unknown, onChunk?: (chunk: StreamChunk) => void): Promise<T> {

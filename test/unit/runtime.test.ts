@@ -520,3 +520,35 @@ describe('the native tier on the real engine', () => {
     }
   });
 });
+
+describe('the native tier when its engine thread ends', () => {
+  it('says failed in its state (/healthz) and answers 503 once the thread has exited', async () => {
+    const { ThreadedNodeEngine } = await import('../../src/server/threaded-engine.ts');
+    const { modelIndex } = await import('../../src/server/model-index.ts');
+    const { NativeTier } = await import('../../src/server/native-tier.ts');
+    const engine = new ThreadedNodeEngine({ threads: 1 });
+    const entry = (await modelIndex([root])).models.find((m) => m.name === 'model')!;
+    const tier = new NativeTier({ model: entry, modelDir, dtype: 'fp32', engine });
+    await tier.whenSettled();
+    expect(tier.state).toBe('ready');
+    // The thread dies (as after a native crash): its exit is all the server sees.
+    const thread = (engine as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    await thread.terminate();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(tier.state).toBe('failed');
+    await expect(
+      tier.run(
+        { model: 'model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 },
+        () => undefined,
+        new AbortController().signal,
+      ),
+    ).rejects.toMatchObject({
+      status: 503,
+      code: 'engine_exited',
+      message: expect.stringMatching(
+        /^The native tier's engine thread exited \(code 1\)\. Restart edgetier serve/,
+      ),
+    });
+    await tier.close();
+  });
+});
