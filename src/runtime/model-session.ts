@@ -399,7 +399,8 @@ export class ModelSession {
         if (at >= 0) {
           stopHit = true;
           this.stopper.interrupt();
-          end = Math.max(0, at - recent.length);
+          // What is not settled yet leaves with the final text, cut there too.
+          end = Math.min(end, Math.max(0, at - recent.length));
           pending = pending.slice(0, end);
         } else {
           end = Math.max(0, end - stopHoldback(look.slice(0, recent.length + end), stops));
@@ -464,7 +465,7 @@ export class ModelSession {
     metrics.threads = this.backend.threads;
 
     // The final text comes from decoding every generated token at once.
-    const whole = cutAtStop(stream.finish(), stops);
+    const whole = cutAtStop(decode(outputIds), stops);
     const emitted = stream.taken;
     let text = whole;
     let reasoning = '';

@@ -85,7 +85,7 @@ export class TextStream {
 
   /** The final text: every token decoded at once. */
   finish(): string {
-    return this.decode(this.ids);
+    return this.ids.length === 0 ? '' : this.decode(this.ids);
   }
 
   /** Text of ids[from:to] as it reads after the text of ids[:from], or the whole decode's slice. */
