@@ -85,6 +85,22 @@ const harness = {
   persistStorage: () => settle(() => engine.persistStorage()),
   terminate: () => engine.terminate(),
   /**
+   * Loads a folder as if the visitor had picked it from disk: its files are fetched from `folderUrl`
+   * into Blobs (all of `paths`, relative to the folder) and handed over as a picked folder.
+   */
+  loadPicked: (folderUrl: string, paths: string[], request: Omit<BrowserLoadRequest, 'source'>) =>
+    settle(async () => {
+      const name = 'picked-model';
+      const files = await Promise.all(
+        paths.map(async (path) => {
+          const response = await fetch(new URL(path, folderUrl.replace(/\/?$/, '/')));
+          if (!response.ok) throw new Error(`fetching ${path} for the test: ${response.status}`);
+          return { path: `${name}/${path}`, blob: await response.blob() };
+        }),
+      );
+      return engine.load({ ...request, source: { kind: 'files', name, files } });
+    }),
+  /**
    * Submits a generate behind a reset and interrupts at once, before it starts: the interrupt must
    * end it (an `aborted` error), not be forgotten.
    */
