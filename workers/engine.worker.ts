@@ -54,6 +54,8 @@ const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HO
 const fetcher = new ModelFetcher();
 const cache = new ModelCache(environment.useBrowserCache);
 let session: ModelSession | null = null;
+/** The URL root picked files are served under (from memory) while a picked folder loads. */
+let pickedRoot: string | null = null;
 /** Counts interrupts: a generate submitted before one is ended by it (see `generate`). */
 let interrupts = 0;
 let context: ErrorContext = { phase: 'load' };
@@ -80,7 +82,15 @@ async function runtime() {
     import('../src/runtime/model-session.ts'),
   ]);
   const env = transformers.env as unknown as TransformersEnv;
-  env.fetch = fetcher.fetch;
+  env.fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    // A file missing from a picked folder is a 404 (transformers.js skips optional files on 404,
+    // e.g. generation_config.json), not a failed fetch of the picked files' made-up host.
+    if (pickedRoot !== null && url.startsWith(pickedRoot)) {
+      return Promise.resolve(new Response(null, { status: 404, statusText: 'Not Found' }));
+    }
+    return fetcher.fetch(input, init);
+  };
   env.useBrowserCache = false;
   env.useCustomCache = true;
   // ORT's own .wasm stays out of the model cache (it would show up as a cached model).
@@ -150,6 +160,7 @@ const api: EngineWorkerApi = {
       selectOrtBuild(request.build, threads);
       const { env, loadModelSession } = await runtime();
       const model = applySource(env, request.source, cache, environment.remoteHost, self.location.origin);
+      pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
       let lastDoneMs = startMs;
       const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));

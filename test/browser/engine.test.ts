@@ -169,18 +169,16 @@ describe('the worker lifecycle', () => {
   it('loads a picked folder that has no generation_config.json (an optional file)', async () => {
     const folder = engine.serveModel(tiny);
     const files = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
-    const outcome = await call<{ ok: boolean; code?: string; message?: string }>(
-      'loadPicked',
-      folder,
-      files,
-      {
-        device: 'wasm',
-        dtype: 'fp32',
-        warmupBudgetMs: 0,
-      },
-    );
-    expect(outcome).toMatchObject({ ok: true });
-    expect((await engine.generate(raw('Hello there', 4))).outputIds).toHaveLength(4);
+    for (const picked of [[...files, 'generation_config.json'], files]) {
+      const outcome = await call<{ ok: boolean; code?: string; message?: string }>(
+        'loadPicked',
+        folder,
+        picked,
+        { device: 'wasm', dtype: 'fp32', warmupBudgetMs: 0 },
+      );
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`, picked.join(' ')).toBe('loaded');
+      expect((await engine.generate(raw('Hello there', 4))).outputIds).toHaveLength(4);
+    }
   });
 
   it('an interrupt after a generate was submitted, before it started, ends it', async () => {
