@@ -295,6 +295,21 @@ describe('RemoteEngine', () => {
     expect(result).toMatchObject({ text: 'Hello', finishReason: 'aborted' });
   });
 
+  it('an interrupt also ends a request submitted behind the running one', async () => {
+    const engine = new RemoteEngine({
+      ...endpoint(),
+      model: 'stall-mid',
+      limits: { ...limits, idleTimeoutMs: 5000 },
+    });
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    const first = engine.generate({ messages }, (c) => {
+      if (c.text === 'lo') void engine.interrupt();
+    });
+    const second = engine.generate({ messages });
+    expect(await first).toMatchObject({ text: 'Hello', finishReason: 'aborted' });
+    await expect(second).rejects.toMatchObject({ code: 'aborted' });
+  });
+
   it('refuses an unknown model at load with the list of models offered', async () => {
     const engine = new RemoteEngine({ ...endpoint(), model: 'gpt-9', limits });
     await expect(
