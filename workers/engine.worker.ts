@@ -10,7 +10,8 @@
  *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
  *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
  * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
- * - `interrupt()` is never queued: it stops the running generation after its current token.
+ * - `interrupt()` is never queued: it stops the running generation after its current token, and
+ *   ends the generations submitted before it that have not started.
  * - Everything else runs one at a time, in order of arrival.
  * - Errors cross as EdgetierError with their code (Comlink 'throw' handler replaced on both sides).
  *   A failed load leaves the worker without a model and ready for the next load.
@@ -53,6 +54,10 @@ const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HO
 const fetcher = new ModelFetcher();
 const cache = new ModelCache(environment.useBrowserCache);
 let session: ModelSession | null = null;
+/** The URL root picked files are served under (from memory) while a picked folder loads. */
+let pickedRoot: string | null = null;
+/** Counts interrupts: a generate submitted before one is ended by it (see `generate`). */
+let interrupts = 0;
 let context: ErrorContext = { phase: 'load' };
 
 registerErrorTransfer(Comlink.transferHandlers as never, (error) =>
@@ -77,7 +82,15 @@ async function runtime() {
     import('../src/runtime/model-session.ts'),
   ]);
   const env = transformers.env as unknown as TransformersEnv;
-  env.fetch = fetcher.fetch;
+  env.fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    // A file missing from a picked folder is a 404 (transformers.js skips optional files on 404,
+    // e.g. generation_config.json), not a failed fetch of the picked files' made-up host.
+    if (pickedRoot !== null && url.startsWith(pickedRoot)) {
+      return Promise.resolve(new Response(null, { status: 404, statusText: 'Not Found' }));
+    }
+    return fetcher.fetch(input, init);
+  };
   env.useBrowserCache = false;
   env.useCustomCache = true;
   // ORT's own .wasm stays out of the model cache (it would show up as a cached model).
@@ -147,6 +160,7 @@ const api: EngineWorkerApi = {
       selectOrtBuild(request.build, threads);
       const { env, loadModelSession } = await runtime();
       const model = applySource(env, request.source, cache, environment.remoteHost, self.location.origin);
+      pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
       let lastDoneMs = startMs;
       const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));
@@ -189,15 +203,19 @@ const api: EngineWorkerApi = {
   },
 
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void) {
+    // An interrupt from now on ends this request, even one that comes while it waits its turn.
+    const since = interrupts;
     return queued(async () => {
       const current = session;
       if (!current) throw new EdgetierError('model_not_found', 'No model is loaded: load one first.');
+      if (interrupts !== since) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
       context = { ...context, phase: 'generate' };
       return current.generate(request, (chunk) => callSafely(onChunk, chunk));
     });
   },
 
   interrupt() {
+    interrupts++;
     session?.interrupt();
   },
 

@@ -8,7 +8,7 @@ import type { PlanOverride } from '../core/backend-plan.ts';
 import type { GenerateRequest, LoadProgress, StreamChunk } from '../core/engine.ts';
 import type { BrowserModelSource } from '../core/engine-protocol.ts';
 import { EdgetierError } from '../core/errors.ts';
-import { type BrowserLoadRequest, WorkerEngine } from './worker-engine.ts';
+import { type BrowserLoadRequest, defaultWorker, WorkerEngine } from './worker-engine.ts';
 
 export type HarnessResult<T> =
   | { ok: true; value: T }
@@ -84,6 +84,86 @@ const harness = {
   clearCache: () => settle(() => engine.clearCache()),
   persistStorage: () => settle(() => engine.persistStorage()),
   terminate: () => engine.terminate(),
+  /**
+   * Loads a folder as if the visitor had picked it from disk: its files are fetched from `folderUrl`
+   * into Blobs (all of `paths`, relative to the folder) and handed over as a picked folder.
+   */
+  loadPicked: (folderUrl: string, paths: string[], request: Omit<BrowserLoadRequest, 'source'>) =>
+    settle(async () => {
+      const name = 'picked-model';
+      const files = await Promise.all(
+        paths.map(async (path) => {
+          const response = await fetch(new URL(path, folderUrl.replace(/\/?$/, '/')));
+          if (!response.ok) throw new Error(`fetching ${path} for the test: ${response.status}`);
+          return { path: `${name}/${path}`, blob: await response.blob() };
+        }),
+      );
+      return engine.load({ ...request, source: { kind: 'files', name, files } });
+    }),
+  /**
+   * Submits a generate behind a reset and interrupts at once, before it starts: the interrupt must
+   * end it (an `aborted` error), not be forgotten.
+   */
+  interruptBeforeStart: (request: GenerateRequest) =>
+    settle(async () => {
+      const reset = engine.resetConversation();
+      const run = engine.generate(request);
+      await engine.interrupt();
+      await reset;
+      return run;
+    }),
+  /**
+   * A fresh engine whose workers are counted: three concurrent first calls, then terminate(), then
+   * one more call. Reports how many workers were started and how many are still running.
+   */
+  startWorkersConcurrently: () =>
+    settle(async () => {
+      const started: Worker[] = [];
+      const ended = new Set<Worker>();
+      const counted = new WorkerEngine({
+        createWorker: () => {
+          const worker = defaultWorker();
+          const terminate = worker.terminate.bind(worker);
+          worker.terminate = () => {
+            ended.add(worker);
+            terminate();
+          };
+          started.push(worker);
+          return worker;
+        },
+      });
+      await Promise.all([counted.capabilities(), counted.listCached(), counted.memory()]);
+      const firstCalls = started.length;
+      counted.terminate();
+      const runningAfterTerminate = started.filter((w) => !ended.has(w)).length;
+      await counted.listCached();
+      const afterNextCall = started.length;
+      counted.terminate();
+      return { firstCalls, runningAfterTerminate, afterNextCall };
+    }),
+  /**
+   * A worker that dies: its script is missing, or throws as it starts. Every call, in flight or
+   * later, must reject with a clear error; a call still pending after 20 s is reported as hung.
+   */
+  deadWorker: (kind: 'missing' | 'throws') =>
+    settle(async () => {
+      const url =
+        kind === 'missing'
+          ? '/no-such-engine-worker.js'
+          : URL.createObjectURL(
+              new Blob(['throw new Error("the worker crashed as it started");'], { type: 'text/javascript' }),
+            );
+      const dead = new WorkerEngine({ createWorker: () => new Worker(url, { type: 'module' }) });
+      const hung = new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 20_000));
+      const outcome = (run: () => Promise<unknown>) =>
+        Promise.race([settle(run).then((r) => (r.ok ? 'resolved' : `${r.code}: ${r.message}`)), hung]);
+      const inFlight = await Promise.all([
+        outcome(() => dead.capabilities()),
+        outcome(() => dead.listCached()),
+      ]);
+      const later = await outcome(() => dead.generate({ prompt: 'x' }));
+      return { inFlight, later };
+    }),
 };
 
 export type EngineHarness = typeof harness;

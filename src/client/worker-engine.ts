@@ -70,38 +70,83 @@ const NOT_BACKEND_RELATED: ReadonlySet<EdgetierErrorCode> = new Set([
   'bad_request',
 ]);
 
-function defaultWorker(): Worker {
+/** The bundled engine worker (workers/engine.worker.ts). */
+export function defaultWorker(): Worker {
   return new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
 }
 
 export class WorkerEngine implements Engine {
   private worker: Worker | null = null;
   private remote: Comlink.Remote<EngineWorkerApi> | null = null;
+  /** The worker being started (or started): concurrent first calls share it. */
+  private starting: Promise<Comlink.Remote<EngineWorkerApi>> | null = null;
+  /** Rejects the calls in flight when the worker dies or is terminated. */
+  private failPending: ((error: EdgetierError) => void) | null = null;
   /** build/threads the current worker's ORT runs with, once it has loaded a model. */
   private runsWith: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private capabilitiesCache: Capabilities | null = null;
   /** The current worker's calls in flight (load, generate), failed at once if it is terminated. */
   private watch = new WorkerWatch();
+  /** Counts interrupts: a generate submitted before one is ended by it, even if it has not started. */
+  private interrupts = 0;
 
   constructor(private readonly options: WorkerEngineOptions = {}) {}
 
-  private async api(): Promise<Comlink.Remote<EngineWorkerApi>> {
-    if (this.remote) return this.remote;
+  private api(): Promise<Comlink.Remote<EngineWorkerApi>> {
+    this.starting ??= this.start();
+    return this.starting;
+  }
+
+  /**
+   * Starts one worker and checks its protocol. Every call on it is raced against its end: a worker
+   * that fails (an `error` event: its script did not load, or it crashed) or is terminated rejects
+   * every call in flight with a clear error instead of leaving it pending forever, and the next call
+   * starts a fresh worker.
+   */
+  private async start(): Promise<Comlink.Remote<EngineWorkerApi>> {
     const worker = (this.options.createWorker ?? defaultWorker)();
-    const remote = Comlink.wrap<EngineWorkerApi>(worker);
-    const version = await remote.protocolVersion();
-    if (version !== ENGINE_PROTOCOL_VERSION) {
-      worker.terminate();
-      throw new EdgetierError(
-        'internal',
-        `The engine worker speaks protocol ${version}, the page ${ENGINE_PROTOCOL_VERSION}: reload the page.`,
-      );
-    }
-    if (this.options.environment) await remote.configure(this.options.environment);
     this.worker = worker;
-    this.remote = remote;
-    return remote;
+    let fail: (error: EdgetierError) => void = () => undefined;
+    const ended = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    ended.catch(() => undefined);
+    this.failPending = fail;
+    const onError = (event: Event) => {
+      const detail = event instanceof ErrorEvent && event.message ? `: ${event.message}` : '';
+      const error = new EdgetierError(
+        'internal',
+        `The engine worker failed${detail}. Reload the model; if it keeps failing, reload the page.`,
+      );
+      fail(error);
+      if (this.worker === worker) this.terminate(error);
+    };
+    worker.addEventListener('error', onError);
+    const raw = Comlink.wrap<EngineWorkerApi>(worker);
+    const guarded = new Proxy(raw, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof property === 'symbol' || typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          Promise.race([(value as (...a: unknown[]) => unknown)(...args), ended]);
+      },
+    }) as Comlink.Remote<EngineWorkerApi>;
+    try {
+      const version = await guarded.protocolVersion();
+      if (version !== ENGINE_PROTOCOL_VERSION) {
+        throw new EdgetierError(
+          'internal',
+          `The engine worker speaks protocol ${version}, the page ${ENGINE_PROTOCOL_VERSION}: reload the page.`,
+        );
+      }
+      if (this.options.environment) await guarded.configure(this.options.environment);
+    } catch (error) {
+      if (this.worker === worker) this.terminate();
+      throw error;
+    }
+    this.remote = guarded;
+    return guarded;
   }
 
   private queued<T>(task: () => Promise<T>): Promise<T> {
@@ -110,14 +155,19 @@ export class WorkerEngine implements Engine {
     return run;
   }
 
-  /** Ends the worker and everything it holds; the next call starts a fresh one. */
-  terminate(error: Error = engineRestartedError()): void {
+  /** Ends the worker and everything it holds (calls in flight reject with `error`); the next call starts a fresh one. */
+  terminate(
+    error: Error = new EdgetierError('aborted', 'The engine worker was stopped (terminate()).'),
+  ): void {
+    this.failPending?.(error as EdgetierError);
+    this.failPending = null;
     this.watch.lose(error);
     this.watch = new WorkerWatch();
     this.remote?.[Comlink.releaseProxy]();
     this.worker?.terminate();
     this.worker = null;
     this.remote = null;
+    this.starting = null;
     this.runsWith = null;
   }
 
@@ -205,9 +255,14 @@ export class WorkerEngine implements Engine {
     onChunk?: (chunk: StreamChunk) => void,
   ): Promise<GenerateResult> {
     const { signal, ...plain } = request;
+    // An interrupt or abort from now on ends this request, even while it waits its turn.
+    const since = this.interrupts;
+    const cancelled = () => signal?.aborted === true || this.interrupts !== since;
     return this.queued(async () => {
-      if (signal?.aborted) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
+      if (cancelled()) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
       const api = await this.api();
+      if (cancelled()) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
+      // Attached before the call is posted: an abort after it posts the interrupt after the request.
       const stop = () => void api.interrupt();
       signal?.addEventListener('abort', stop, { once: true });
       try {
@@ -228,16 +283,18 @@ export class WorkerEngine implements Engine {
   }
 
   /**
-   * Not queued: it must reach the worker while a generation runs. A busy worker that does not
-   * acknowledge within STOP_ANSWER_MS is stuck in code that never yields: it is terminated, and the
-   * calls in flight reject with code `timeout` (the next load starts a fresh worker).
+   * Not queued: it must reach the worker while a generation runs, and ends the generations already
+   * submitted. A busy worker that does not acknowledge within STOP_ANSWER_MS is stuck in code that
+   * never yields: it is terminated, and the calls in flight reject with code `timeout` (the next
+   * load starts a fresh worker).
    */
   async interrupt(): Promise<void> {
+    this.interrupts++;
     const remote = this.remote;
     if (!remote) return;
     const watch = this.watch;
     if (await settlesWithin(remote.interrupt(), STOP_ANSWER_MS)) return;
-    if (watch.busy && this.watch === watch) this.terminate();
+    if (watch.busy && this.watch === watch) this.terminate(engineRestartedError());
   }
 
   resetConversation(): Promise<void> {

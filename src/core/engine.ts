@@ -124,8 +124,16 @@ export interface CachedModel {
 export interface Engine {
   load(request: LoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadInfo>;
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult>;
-  /** Stops the running generation after the current token; its partial answer is returned. */
+  /**
+   * Stops the running generation after the current token (its partial answer is returned), and
+   * ends the requests already submitted that have not started (an `aborted` error).
+   */
   interrupt(): Promise<void>;
+  /**
+   * Checks a request and fits its prompt into the context window without running it, so a server
+   * can refuse what can never run before its response starts. Engines that cannot tell omit it.
+   */
+  fitPrompt?(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }>;
   /** Forgets the conversation's KV cache. */
   resetConversation(): Promise<void>;
   unload(): Promise<void>;

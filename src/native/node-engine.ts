@@ -46,6 +46,7 @@ async function folderBytes(dir: string): Promise<number> {
 
 export class NodeEngine implements Engine {
   private session: ModelSession | null = null;
+  private interrupts = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly modelsDir: string;
   private readonly threads: number;
@@ -65,14 +66,26 @@ export class NodeEngine implements Engine {
   }
 
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
+    // An interrupt from now on ends this request, even one that comes while it waits its turn.
+    const since = this.interrupts;
     return this.enqueue(() => {
       if (!this.session) throw new EdgetierError('bad_request', 'No model is loaded: call load() first.');
+      if (this.interrupts !== since) {
+        throw new EdgetierError('aborted', 'Stopped before the generation started.');
+      }
       return this.session.generate(request, onChunk);
     });
   }
 
-  /** Not queued: it must reach the generation that is running now. */
+  /** Validates a request and fits its prompt without running it (not queued); see ModelSession.fit. */
+  async fitPrompt(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+    if (!this.session) throw new EdgetierError('bad_request', 'No model is loaded: call load() first.');
+    return this.session.fit(request);
+  }
+
+  /** Not queued: it must reach the generation that is running now, and those already submitted. */
   async interrupt(): Promise<void> {
+    this.interrupts++;
     this.session?.interrupt();
   }
 

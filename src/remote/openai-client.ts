@@ -9,7 +9,7 @@
  * token, honouring `Retry-After`. A stream that breaks keeps its partial answer on the error. Every
  * field read from the server is checked by type and size first (./wire-checks.ts).
  */
-import { EdgetierError } from '../core/errors.ts';
+import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
 import {
   codeForStatus,
   httpErrorMessage,
@@ -240,7 +240,31 @@ function networkError(url: string, cause: unknown, partial: PartialAnswer, strea
   return new RemoteError('network', message, { url, cause, partial });
 }
 
-/** Turns a non-2xx response into a RemoteError, reading the body within the attempt's limits. */
+/** An error body is read up to this many bytes: its message is in the first few hundred. */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** The start of a body, at most `limit` bytes; the rest is never read (the connection is closed). */
+async function readCapped(response: Response, limit: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const part = value.subarray(0, limit - size);
+      size += part.length;
+      text += decoder.decode(part, { stream: true });
+    }
+    return text + decoder.decode();
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+}
+
+/** Turns a non-2xx response into a RemoteError, reading the start of the body within the attempt's limits. */
 async function httpError(
   method: string,
   url: string,
@@ -249,7 +273,7 @@ async function httpError(
 ): Promise<RemoteError> {
   let body = '';
   try {
-    body = await response.text();
+    body = await readCapped(response, MAX_ERROR_BODY_BYTES);
   } catch {
     // the body broke or timed out: the status alone still says enough
   }
@@ -457,6 +481,19 @@ async function readStream(
     }
     const chunk = checkChunk(parsed);
     if (chunk.error !== undefined) {
+      const said = chunk.error;
+      const chars = result.text.length + result.reasoning.length;
+      // A refusal of the request itself (edgetier's context_overflow, an invalid request) would fail
+      // the same way again: say so, instead of "try again".
+      const raw = (parsed as { error?: unknown }).error;
+      const refusal = raw !== null && typeof raw === 'object' ? refusalCode(raw) : null;
+      if (refusal) {
+        throw new RemoteError(
+          refusal,
+          `POST ${url} refused the request after ${chars} characters: ${said.replace(/\.$/, '')}.`,
+          { url },
+        );
+      }
       throw new RemoteError(
         'server_error',
         `The stream from POST ${url} failed after ${result.text.length + result.reasoning.length} characters: ${chunk.error}. The partial answer is kept; try again.`,
@@ -488,6 +525,13 @@ async function readStream(
   if (events === 0) {
     throw new RemoteError('server_error', `POST ${url} answered with an empty stream (no events).`, { url });
   }
+}
+
+/** The code of an in-stream error that refuses the request itself; null for a failure of the server. */
+function refusalCode(error: { code?: unknown; type?: unknown }): EdgetierErrorCode | null {
+  if (error.code === 'context_overflow') return 'context_overflow';
+  if (error.type === 'invalid_request_error') return 'bad_request';
+  return null;
 }
 
 /** GET /models: what the server offers. */

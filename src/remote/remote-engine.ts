@@ -51,6 +51,8 @@ export class RemoteEngine implements Engine {
   private controller: AbortController | null = null;
   /** Serialises generate calls: one request at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Counts interrupts: a generate submitted before one is ended by it. */
+  private interrupts = 0;
 
   constructor(private readonly options: RemoteEngineOptions) {
     this.model = options.model;
@@ -94,7 +96,13 @@ export class RemoteEngine implements Engine {
   }
 
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
-    const run = this.queue.then(() => this.generateNow(request, onChunk));
+    // An interrupt from now on ends this request, even while it waits its turn.
+    const since = this.interrupts;
+    const run = this.queue.then(() => {
+      if (this.interrupts !== since)
+        throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
+      return this.generateNow(request, onChunk);
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -156,6 +164,7 @@ export class RemoteEngine implements Engine {
   }
 
   async interrupt(): Promise<void> {
+    this.interrupts++;
     this.controller?.abort();
   }
 

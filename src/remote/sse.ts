@@ -29,6 +29,8 @@ export class SseParser {
 
   /** Adds decoded text; returns the events it completed. */
   push(text: string): SseEvent[] {
+    // An empty piece (an empty network chunk) must not forget a CR that waits for its LF.
+    if (text === '') return [];
     if (this.pendingCr && text.startsWith('\n')) text = text.slice(1);
     this.pendingCr = false;
     this.buffer += text;

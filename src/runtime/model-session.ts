@@ -30,6 +30,7 @@ import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
+import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
@@ -137,20 +138,14 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
   return true;
 }
 
-/** Text from the decoder can end in half a UTF-8 sequence; hold those characters back. */
-function stableLength(text: string): number {
-  let end = text.length;
-  while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--;
-  return end;
-}
-
 export class ModelSession {
   readonly info: ModelInfo;
   private readonly stopper = new InterruptableStoppingCriteria();
   private readonly eosIds: Set<number>;
   private readonly clock: Clock;
   private readonly batching: { maxTokens: number; maxDelayMs: number };
-  private userInterrupted = false;
+  /** Counts interrupts: a request is interrupted when this moved since it was submitted. */
+  private interrupts = 0;
   private cache: DynamicCache | null = null;
   /** The token ids whose keys and values the cache holds, in order. */
   private cachedIds: number[] = [];
@@ -183,17 +178,40 @@ export class ModelSession {
     this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
   }
 
-  /** Runs one request; concurrent calls wait their turn. */
-  generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
-    const run = this.queue.then(() => this.run(request, onChunk));
+  /**
+   * Runs one request; concurrent calls wait their turn. An `interrupt()` from now on ends it, whether
+   * it is still waiting, fitting its prompt (an `aborted` error) or generating (its partial answer).
+   * `since` is an `interruptMark()` taken earlier, when the request was accepted (defaults to now).
+   */
+  generate(
+    request: GenerateRequest,
+    onChunk?: (chunk: StreamChunk) => void,
+    since = this.interrupts,
+  ): Promise<GenerateResult> {
+    const run = this.queue.then(() => this.run(request, onChunk, since));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Stops the running generation after its current token; its partial answer is returned. */
+  /** Stops the running generation after its current token (its partial answer is returned), and every request already submitted. */
   interrupt(): void {
-    this.userInterrupted = true;
+    this.interrupts++;
     this.stopper.interrupt();
+  }
+
+  /** A mark for `generate(…, since)`: interrupts after this moment reach that request. */
+  interruptMark(): number {
+    return this.interrupts;
+  }
+
+  /**
+   * Validates a request and fits its prompt into the context window, as `generate` would, without
+   * running it: the server answers a request that can never run before its response starts. Not
+   * queued behind the running generation.
+   */
+  async fit(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+    const prepared = await this.prepare(request, () => false);
+    return { promptTokens: prepared.promptIds.length, droppedMessages: prepared.droppedMessages };
   }
 
   /**
@@ -250,26 +268,14 @@ export class ModelSession {
     return { text, ids: this.tokenizer.encode(text, { add_special_tokens: false }) };
   }
 
-  private async run(
-    request: GenerateRequest,
-    onChunk?: (chunk: StreamChunk) => void,
-  ): Promise<GenerateResult> {
-    if (this.disposed)
-      throw new EdgetierError('generation_failed', 'This model was unloaded; load it again.');
-    const startMs = this.clock();
-    // An interrupt that arrived while no request was running does not apply to this one.
-    this.userInterrupted = false;
-    this.stopper.reset();
-
+  /** Checks the request and turns it into prompt ids that fit the context window. */
+  private async prepare(request: GenerateRequest, shouldStop: () => boolean) {
     const sampling = request.sampling ?? {};
     const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-    const stops = (sampling.stop ?? []).filter((s) => s.length > 0);
     const contextTokens = this.info.maxContextTokens;
     // Room kept for the answer when fitting the prompt: at most half the window, so a large
     // max_new_tokens does not wipe out the whole history.
     const reserve = Math.min(maxNewTokens, Math.floor(contextTokens / 2));
-
-    const chat = request.messages !== undefined;
     const given = [request.messages, request.prompt, request.promptIds].filter((v) => v !== undefined);
     if (given.length !== 1) {
       throw new EdgetierError(
@@ -284,10 +290,14 @@ export class ModelSession {
     let droppedMessages = 0;
     if (request.messages) {
       if (request.messages.length === 0) throw new EdgetierError('bad_request', '`messages` is empty.');
-      const fitted = fitConversation(
+      const fitted = await fitConversation(
         request.messages,
-        (m) => this.renderChat(m, request.enableThinking).ids.length,
+        {
+          countMessage: (m) => this.tokenizer.encode(m.content, { add_special_tokens: false }).length,
+          countConversation: (m) => this.renderChat(m, request.enableThinking).ids.length,
+        },
         contextTokens - reserve,
+        { shouldStop },
       );
       droppedMessages = fitted.dropped;
       const rendered = this.renderChat(fitted.messages, request.enableThinking);
@@ -311,6 +321,32 @@ export class ModelSession {
       }
     }
     if (promptIds.length === 0) throw new EdgetierError('bad_request', 'The prompt is empty.');
+    return { promptIds, renderedPrompt, droppedMessages };
+  }
+
+  private async run(
+    request: GenerateRequest,
+    onChunk: ((chunk: StreamChunk) => void) | undefined,
+    since: number,
+  ): Promise<GenerateResult> {
+    if (this.disposed)
+      throw new EdgetierError('generation_failed', 'This model was unloaded; load it again.');
+    const startMs = this.clock();
+    // Interrupts sent before this request was submitted do not apply to it; later ones do, even
+    // those that came while it waited its turn.
+    const interrupted = () => this.interrupts !== since;
+    this.stopper.reset();
+    if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
+
+    const sampling = request.sampling ?? {};
+    const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const stops = (sampling.stop ?? []).filter((s) => s.length > 0);
+    const contextTokens = this.info.maxContextTokens;
+    const chat = request.messages !== undefined;
+    const { promptIds, renderedPrompt, droppedMessages } = await this.prepare(request, interrupted);
+    if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
+    // An interrupt from here on reaches the generation through the stopping criteria.
+    this.stopper.reset();
     const newTokenLimit = Math.max(1, Math.min(maxNewTokens, contextTokens - promptIds.length));
 
     // Reuse the cached tokens the new prompt starts with. When the conversation diverges from the cache
@@ -339,30 +375,41 @@ export class ModelSession {
     const startInReasoning = chat && renderedPrompt.trimEnd().endsWith(THINK_OPEN);
     const splitter = chat ? new ThinkSplitter(startInReasoning) : null;
     const batcher = onChunk ? new ChunkBatcher(onChunk, this.batching, this.clock) : null;
-    let emitted = 0;
     let stopHit = false;
     const decode = (ids: number[]) => this.tokenizer.decode(ids, { skip_special_tokens: true });
+    // Streamed pieces add up to the final text: only text that can no longer change leaves.
+    const cleanup =
+      (this.tokenizer as unknown as { clean_up_tokenization_spaces?: boolean })
+        .clean_up_tokenization_spaces !== false;
+    const stream = new TextStream(decode, cleanup);
+    const longestStop = Math.max(0, ...stops.map((s) => s.length));
+    /** The end of the text handed out so far, long enough for a stop string to straddle it. */
+    let recent = '';
 
     const onToken = (id: number) => {
       recorder.token();
       outputIds.push(id);
       if (!batcher && stops.length === 0) return;
-      let text = decode(outputIds);
-      let end = stableLength(text);
+      stream.push(id);
+      let pending = stream.pending;
+      let end = stream.settled;
       if (stops.length > 0) {
-        const at = findStop(text, stops);
+        const look = recent + pending;
+        const at = findStop(look, stops);
         if (at >= 0) {
           stopHit = true;
           this.stopper.interrupt();
-          text = text.slice(0, at);
-          end = text.length;
+          // What is not settled yet leaves with the final text, cut there too.
+          end = Math.min(end, Math.max(0, at - recent.length));
+          pending = pending.slice(0, end);
         } else {
-          end -= stopHoldback(text.slice(0, end), stops);
+          end = Math.max(0, end - stopHoldback(look.slice(0, recent.length + end), stops));
         }
       }
+      const piece = pending.slice(0, end);
+      stream.take(piece.length);
+      if (longestStop > 0) recent = (recent + piece).slice(-longestStop);
       if (!batcher) return;
-      const piece = end > emitted ? text.slice(emitted, end) : '';
-      emitted = Math.max(emitted, end);
       batcher.add(splitter ? splitter.push(piece) : { text: piece, reasoning: '' });
     };
 
@@ -419,6 +466,7 @@ export class ModelSession {
 
     // The final text comes from decoding every generated token at once.
     const whole = cutAtStop(decode(outputIds), stops);
+    const emitted = stream.taken;
     let text = whole;
     let reasoning = '';
     if (splitter) {
@@ -436,10 +484,9 @@ export class ModelSession {
 
     const last = outputIds.at(-1);
     let finishReason: GenerateResult['finishReason'];
-    if (this.userInterrupted && !stopHit) finishReason = 'aborted';
+    if (interrupted() && !stopHit) finishReason = 'aborted';
     else if (stopHit || (last !== undefined && this.eosIds.has(last))) finishReason = 'stop';
     else finishReason = 'length';
-    this.userInterrupted = false;
     this.stopper.reset();
 
     const result: GenerateResult = { text, promptIds, outputIds, finishReason, metrics };

@@ -45,6 +45,8 @@ export function apiErrorFromUpstream(error: EdgetierError): ApiError {
   switch (error.code) {
     case 'bad_request':
       return new ApiError(400, message, 'invalid_request_error', 'upstream_bad_request');
+    case 'context_overflow':
+      return new ApiError(400, message, 'invalid_request_error', 'context_overflow');
     case 'model_not_found':
       return new ApiError(404, message, 'not_found_error', 'model_not_found');
     case 'rate_limited':
@@ -65,4 +67,20 @@ export function apiErrorFromUpstream(error: EdgetierError): ApiError {
     default:
       return new ApiError(502, message, 'upstream_error', `upstream_${error.code}`);
   }
+}
+
+/** The reason the server gives a request's signal when it cuts it at shutdown. */
+export function shuttingDownError(): ApiError {
+  return new ApiError(
+    503,
+    'The server is shutting down: this request was cut before it completed. Retry once it is back.',
+    'server_error',
+    'shutting_down',
+  );
+}
+
+/** Why a request's signal fired: the reason the server gave it (shutdown), or the client went away. */
+export function abortError(signal: AbortSignal): ApiError {
+  if (signal.reason instanceof ApiError) return signal.reason;
+  return new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted');
 }

@@ -1,14 +1,16 @@
 /**
  * The embedded default tier: one local model run natively on onnxruntime-node (NodeEngine), behind
  * a bounded queue. Loading starts with the server; requests that arrive meanwhile wait in the
- * queue. A client that disconnects leaves the queue at once, or interrupts its generation (the
- * engine stops after the current token) and frees the slot.
+ * queue. A request is checked and fitted before its response starts (a plain 400 when it can never
+ * run). A client that disconnects leaves the queue at once, or interrupts its generation (the
+ * engine stops after the current token) and frees the slot; a cut answer is an error naming why
+ * (client gone, server shutting down), never a complete one.
  */
 import type { Dtype } from '../core/dtypes.ts';
 import type { Engine, GenerateRequest } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ChatCompletionRequest, WireModel } from '../remote/openai-wire.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, abortError } from './api-error.ts';
 import type { ModelIndexEntry } from './model-index.ts';
 import type { Tier, TierDelta, TierOutcome } from './tier.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -31,7 +33,7 @@ export type NativeState = 'loading' | 'ready' | 'failed';
 
 export class NativeTier implements Tier {
   readonly id: string;
-  state: NativeState = 'loading';
+  private loadState: NativeState = 'loading';
   private readonly queue: WorkQueue;
   private readonly ready: Promise<void>;
   private loadError: EdgetierError | null = null;
@@ -43,11 +45,11 @@ export class NativeTier implements Tier {
     this.ready = options.engine
       .load({ source: { kind: 'path', path: options.modelDir }, device: 'cpu', dtype: options.dtype })
       .then(() => {
-        this.state = 'ready';
+        this.loadState = 'ready';
         options.log?.(`native tier: ${this.id} (${options.dtype}) loaded in ${Date.now() - started} ms`);
       })
       .catch((error: unknown) => {
-        this.state = 'failed';
+        this.loadState = 'failed';
         const message = error instanceof Error ? error.message : String(error);
         this.loadError = new EdgetierError(
           'load_failed',
@@ -55,6 +57,17 @@ export class NativeTier implements Tier {
         );
         options.log?.(`native tier: ${this.loadError.message}`);
       });
+  }
+
+  /** For /healthz: 'failed' also once the engine (its thread) has gone after loading. */
+  get state(): NativeState {
+    return this.engineFailure() ? 'failed' : this.loadState;
+  }
+
+  /** Why the engine is gone, for engines that can tell (the threaded one: its thread exited). */
+  private engineFailure(): Error | null {
+    const engine = this.options.engine as Engine & { failure?: Error | null };
+    return engine.failure ?? null;
   }
 
   /** Resolves once loading has ended, either way. */
@@ -98,31 +111,46 @@ export class NativeTier implements Tier {
     onAccepted?: () => void,
   ): Promise<TierOutcome> {
     this.throwIfLoadFailed();
-    // A full queue refuses at once (429, before any header); a request it takes may wait, so the
-    // response opens now and keep-alives flow until the first token.
+    // A full queue refuses at once (429, before any header); otherwise the request takes its place
+    // in line now, while it is checked.
     const refused = this.queue.full;
     const slot = this.queue.acquire(signal);
-    if (!refused) onAccepted?.();
-    const release = await slot;
-    const onAbort = () => void this.options.engine.interrupt();
+    // Its rejection (client gone while it waits) is read once its turn matters, not before.
+    slot.catch(() => undefined);
+    let release: (() => void) | null = null;
+    const engine = this.options.engine;
+    const onAbort = () => void engine.interrupt();
     try {
+      if (refused) await slot;
+      const generateRequest = toGenerateRequest(request);
       await this.ready;
       this.throwIfLoadFailed();
-      if (signal.aborted)
-        throw new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted');
-      signal.addEventListener('abort', onAbort, { once: true });
+      // A request that can never run (over the context window, malformed) is refused before the
+      // response starts, streaming or not: a plain HTTP 400.
+      await engine.fitPrompt?.(generateRequest);
+      if (signal.aborted) throw abortError(signal);
+      // Taken: a streaming response opens now and keep-alives flow while it waits for its turn.
+      onAccepted?.();
+      release = await slot;
+      if (signal.aborted) throw abortError(signal);
       // Each request is a whole conversation of its own: no KV reuse across clients.
-      await this.options.engine.resetConversation();
-      const result = await this.options.engine.generate(toGenerateRequest(request), (chunk) => {
+      await engine.resetConversation();
+      // From the moment generate() is called (synchronously after this check), an abort reaches it:
+      // the engine ends a submitted request that an interrupt follows.
+      if (signal.aborted) throw abortError(signal);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const result = await engine.generate(generateRequest, (chunk) => {
         const delta: TierDelta = {};
         if (chunk.text) delta.content = chunk.text;
         if (chunk.reasoning) delta.reasoning = chunk.reasoning;
         if (delta.content !== undefined || delta.reasoning !== undefined) onDelta(delta);
       });
+      // A cut answer is never reported as complete: the cut is an error naming its cause.
+      if (result.finishReason === 'aborted') throw abortError(signal);
       const promptTokens =
         result.promptIds.length || result.metrics.prefillTokens + result.metrics.cachedPromptTokens;
       return {
-        finishReason: result.finishReason === 'length' ? 'length' : 'stop',
+        finishReason: result.finishReason,
         usage: {
           prompt_tokens: promptTokens,
           completion_tokens: result.outputIds.length,
@@ -132,6 +160,7 @@ export class NativeTier implements Tier {
     } catch (error) {
       if (error instanceof ApiError) throw error;
       if (error instanceof EdgetierError) {
+        if (error.code === 'aborted') throw abortError(signal);
         const status = error.code === 'context_overflow' || error.code === 'bad_request' ? 400 : 500;
         throw new ApiError(
           status,
@@ -146,12 +175,26 @@ export class NativeTier implements Tier {
       );
     } finally {
       signal.removeEventListener('abort', onAbort);
-      release();
+      if (release) release();
+      else
+        slot.then(
+          (r) => r(),
+          () => undefined,
+        );
     }
   }
 
   private throwIfLoadFailed(): void {
     if (this.loadError) throw new ApiError(503, this.loadError.message, 'server_error', 'load_failed');
+    const failure = this.engineFailure();
+    if (failure) {
+      throw new ApiError(
+        503,
+        `The native tier's engine thread ${failure.message.replace(/^The native engine thread /, '').replace(/\.$/, '')}. Restart edgetier serve; its log says why.`,
+        'server_error',
+        'engine_exited',
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,8 @@
  * running it (both hold the thread for seconds at a time) never stall the HTTP server's event loop.
  *
  * Protocol (structured clone over the worker port), stated here once:
- *   main → worker  { id, op: 'load' | 'generate' | 'resetConversation' | 'unload' | 'listCached' | 'deleteCached', arg }
+ *   main → worker  { id, op: 'load' | 'generate' | 'fitPrompt' | 'resetConversation' | 'unload' | 'listCached' | 'deleteCached', arg }
+ *                  (fitPrompt is not queued behind the running generation)
  *                  { op: 'interrupt' }                          (not queued, no reply)
  *   worker → main  { id, type: 'chunk', chunk }                  (generate only, any number)
  *                  { id, type: 'done', result }
@@ -14,7 +15,14 @@ import type { Engine, StreamChunk } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { NodeEngine, type NodeEngineOptions } from '../native/node-engine.ts';
 
-export type EngineOp = 'load' | 'generate' | 'resetConversation' | 'unload' | 'listCached' | 'deleteCached';
+export type EngineOp =
+  | 'load'
+  | 'generate'
+  | 'fitPrompt'
+  | 'resetConversation'
+  | 'unload'
+  | 'listCached'
+  | 'deleteCached';
 
 export type ToWorker = { id: number; op: EngineOp; arg?: unknown } | { op: 'interrupt' };
 
@@ -25,7 +33,7 @@ export type FromWorker =
 
 if (parentPort) {
   const port = parentPort;
-  const engine: Engine = new NodeEngine(workerData as NodeEngineOptions);
+  const engine = new NodeEngine(workerData as NodeEngineOptions);
   port.on('message', async (message: ToWorker) => {
     if (message.op === 'interrupt') {
       await engine.interrupt();
@@ -42,6 +50,9 @@ if (parentPort) {
           result = await engine.generate(arg as Parameters<Engine['generate']>[0], (chunk) =>
             port.postMessage({ id, type: 'chunk', chunk } satisfies FromWorker),
           );
+          break;
+        case 'fitPrompt':
+          result = await engine.fitPrompt(arg as Parameters<Engine['generate']>[0]);
           break;
         case 'resetConversation':
           result = await engine.resetConversation();

@@ -11,8 +11,8 @@
  * Every response carries COOP/COEP/CORP so the page is cross-origin isolated (wasm threads), and
  * the app's Content-Security-Policy (model folder files get a sandbox instead). API
  * POSTs must be `application/json`, which a cross-site page cannot send without a CORS preflight
- * this server never grants, and on loopback the Host header must be a loopback name (no DNS
- * rebinding): both keep other web pages from spending the upstream key. Logs carry method, path,
+ * this server never grants, and the Host header must be a loopback literal, the bound address or an
+ * --allowed-host name (no DNS rebinding): both keep other web pages from spending the upstream key. Logs carry method, path,
  * status, model and timing; never a prompt, a body or a key.
  */
 import { existsSync } from 'node:fs';
@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelList, WireModel } from '../remote/openai-wire.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, shuttingDownError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
 import { validateChatRequest } from './chat-request.ts';
 import { APP_CSP } from './content-security-policy.ts';
@@ -31,6 +31,8 @@ import type { Tier } from './tier.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+/** After the grace period, how long cut requests get to report the cut before connections close. */
+const CUT_REPORT_MS = 2000;
 
 export interface ServerOptions {
   host: string;
@@ -44,6 +46,8 @@ export interface ServerOptions {
   upstream: Tier | null;
   maxBodyBytes?: number;
   shutdownGraceMs?: number;
+  /** Host names (besides loopback literals and the bound address) the server answers to. */
+  allowedHosts?: string[];
   log?: (line: string) => void;
 }
 
@@ -68,15 +72,42 @@ const ISOLATION_HEADERS = {
 /** `..` as a path segment, plain or percent-encoded, with / or \\ (encoded or not) around it. */
 const DOT_SEGMENT = /(^|\/|%2f|%5c|\\)(\.|%2e){2}($|\/|%2f|%5c|\\)/i;
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]\\d|\\d)';
+/** A full dotted-quad in 127.0.0.0/8: `127.attacker.example` or `127.0.0.1.nip.io` are names, not this. */
+const IPV4_LOOPBACK = new RegExp(`^127\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
+/** A loopback literal: `localhost`, `[::1]` (or `::1` as a bind address), an IPv4 in 127.0.0.0/8. */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '[::1]' || h === '::1' || IPV4_LOOPBACK.test(h);
 }
 
-function hostname(hostHeader: string): string {
-  if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1);
-  return hostHeader.replace(/:\d+$/, '');
+/** The Host header without its port; null when it is not `name`, `name:port`, `[v6]` or `[v6]:port`. */
+export function hostname(hostHeader: string): string | null {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/i.exec(hostHeader);
+  return match ? (match[1] as string).toLowerCase() : null;
+}
+
+/**
+ * Whether a request's Host header names this server. A page on a name its owner re-points at
+ * 127.0.0.1 (DNS rebinding) sends that name, so only loopback literals, the bound address itself and
+ * the names the operator allowed (--allowed-host) pass; every other name gets 421.
+ */
+export function hostAllowed(hostHeader: string, bindHost: string, allowedHosts: readonly string[]): boolean {
+  const name = hostname(hostHeader);
+  if (name === null) return false;
+  if (isLoopback(name)) return true;
+  const bound = bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost;
+  if (!['0.0.0.0', '[::]'].includes(bound) && name === bound.toLowerCase()) return true;
+  return allowedHosts.some((allowed) => allowed.toLowerCase() === name);
+}
+
+/** What the Host check lets through, for the start-up line. */
+export function describeAllowedHosts(bindHost: string, allowedHosts: readonly string[]): string {
+  const names = ['localhost', '127.0.0.0/8', '[::1]'];
+  const bound = bindHost.includes(':') ? `[${bindHost}]` : bindHost;
+  if (!isLoopback(bindHost) && !['0.0.0.0', '[::]'].includes(bound)) names.push(bound);
+  return [...names, ...allowedHosts.filter((h) => !names.includes(h))].join(', ');
 }
 
 /** Reads a JSON body up to `limit` bytes; 413 past it, 400 for bad JSON. */
@@ -136,7 +167,7 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
   const log = options.log ?? (() => {});
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const active = new Set<AbortController>();
-  const checkHost = isLoopback(options.host);
+  const allowedHosts = options.allowedHosts ?? [];
   let closing = false;
 
   async function listModels(): Promise<ModelList> {
@@ -201,7 +232,12 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     try {
       const outcome = await handleChat(res, request, tier, controller.signal);
       const note = outcome.error ? ` error=${outcome.error.code ?? outcome.error.type}` : '';
-      return `model=${request.model}${request.stream ? ' stream' : ''} deltas=${outcome.deltas}${controller.signal.aborted ? ' client-gone' : ''}${note}`;
+      const cut = !controller.signal.aborted
+        ? ''
+        : controller.signal.reason instanceof ApiError
+          ? ' shutdown'
+          : ' client-gone';
+      return `model=${request.model}${request.stream ? ' stream' : ''} deltas=${outcome.deltas}${cut}${note}`;
     } finally {
       res.off('close', onClose);
       active.delete(controller);
@@ -264,10 +300,10 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       path = url.pathname;
       // URL parsing folds dot segments away; a request that sends them is probing, not browsing.
       if (DOT_SEGMENT.test((req.url ?? '').split('?')[0] ?? '')) throw notFound(path);
-      if (checkHost && !isLoopback(hostname(req.headers.host ?? ''))) {
+      if (!hostAllowed(req.headers.host ?? '', options.host, allowedHosts)) {
         throw new ApiError(
           421,
-          `This server answers to localhost / 127.0.0.1 only (got Host "${req.headers.host ?? ''}"). Start it with --host to expose it.`,
+          `This server answers to ${describeAllowedHosts(options.host, allowedHosts)} only (got Host "${req.headers.host ?? ''}"). Name others with --allowed-host.`,
           'invalid_request_error',
           'misdirected_request',
         );
@@ -334,8 +370,11 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     const grace = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const deadline = Date.now() + grace;
     while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const controller of active) controller.abort();
-    await new Promise((r) => setTimeout(r, 50));
+    // Cut what is left, with a reason each answer reports (an error response, or a final error
+    // event after a stream's partial deltas), and give them a moment to send it.
+    for (const controller of active) controller.abort(shuttingDownError());
+    const cutDeadline = Date.now() + CUT_REPORT_MS;
+    while (active.size > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 20));
     server.closeAllConnections();
     await stopped;
     await options.native?.close();

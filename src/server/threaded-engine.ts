@@ -53,9 +53,15 @@ export class ThreadedNodeEngine implements Engine {
         new EdgetierError('internal', `The native engine thread failed: ${error.message}`, { cause: error }),
       ),
     );
-    this.worker.on('exit', (code) =>
-      fail(new EdgetierError('internal', `The native engine thread exited (code ${code}).`)),
-    );
+    this.worker.on('exit', (code) => {
+      if (!this.exited)
+        fail(new EdgetierError('internal', `The native engine thread exited (code ${code}).`));
+    });
+  }
+
+  /** Why the engine thread is gone (it exited or failed), or null while it runs. */
+  get failure(): EdgetierError | null {
+    return this.exited;
   }
 
   private call<T>(op: EngineOp, arg?: unknown, onChunk?: (chunk: StreamChunk) => void): Promise<T> {
@@ -74,6 +80,10 @@ export class ThreadedNodeEngine implements Engine {
 
   generate(request: GenerateRequest, onChunk?: (chunk: StreamChunk) => void): Promise<GenerateResult> {
     return this.call('generate', request, onChunk);
+  }
+
+  fitPrompt(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+    return this.call('fitPrompt', request);
   }
 
   async interrupt(): Promise<void> {

@@ -72,6 +72,8 @@ export class UpstreamTier implements Tier {
       });
       return { finishReason: result.finishReason === 'length' ? 'length' : 'stop', usage: result.usage };
     } catch (error) {
+      // Cut by the server (shutdown): say so, not "the client went away".
+      if (signal.aborted && signal.reason instanceof ApiError) throw signal.reason;
       if (error instanceof EdgetierError) throw apiErrorFromUpstream(error);
       throw new ApiError(
         502,

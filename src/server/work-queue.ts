@@ -1,9 +1,10 @@
 /**
  * A bounded queue in front of the native engine: `concurrency` requests run, at most `maxWaiting`
  * wait, the rest are refused at once (the caller answers 429 with Retry-After). A waiter whose
- * client went away leaves the queue immediately.
+ * signal fires (its client went away, or the server shuts down) leaves the queue immediately, with
+ * the signal's reason.
  */
-import { ApiError } from './api-error.ts';
+import { ApiError, abortError } from './api-error.ts';
 
 interface Waiter {
   resolve: (release: () => void) => void;
@@ -39,8 +40,7 @@ export class WorkQueue {
 
   /** Resolves with a release function once a slot is free; rejects with a 429 when the queue is full. */
   acquire(signal: AbortSignal): Promise<() => void> {
-    if (signal.aborted)
-      return Promise.reject(new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted'));
+    if (signal.aborted) return Promise.reject(abortError(signal));
     if (this.running < this.concurrency) return Promise.resolve(this.slot());
     if (this.waiting.length >= this.maxWaiting) {
       const seconds = this.retryAfterSec();
@@ -66,7 +66,7 @@ export class WorkQueue {
       const onAbort = () => {
         const index = this.waiting.indexOf(waiter);
         if (index !== -1) this.waiting.splice(index, 1);
-        reject(new ApiError(499, 'The client went away.', 'invalid_request_error', 'aborted'));
+        reject(abortError(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(waiter);

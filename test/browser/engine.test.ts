@@ -134,6 +134,65 @@ describe('the engine worker on wasm', () => {
   });
 });
 
+describe('the worker lifecycle', () => {
+  type Evaluate = <T>(name: string, ...args: unknown[]) => Promise<T>;
+  const call: Evaluate = async (name, ...args) => {
+    const outcome = (await engine.page.evaluate(
+      ([n, a]) =>
+        (
+          (globalThis as unknown as { edgetier: Record<string, (...x: unknown[]) => unknown> }).edgetier[
+            n as string
+          ] as (...x: unknown[]) => unknown
+        )(...(a as unknown[])),
+      [name, args] as const,
+    )) as { ok: boolean; value?: unknown; code?: string; message?: string };
+    return outcome as never;
+  };
+
+  it('concurrent first calls start one worker, and terminate() ends it', async () => {
+    const outcome = await call<{ ok: true; value: Record<string, number> }>('startWorkersConcurrently');
+    expect(outcome.value).toEqual({ firstCalls: 1, runningAfterTerminate: 0, afterNextCall: 2 });
+  });
+
+  it('a dead worker rejects every call in flight and every later one with a clear error, none hang', async () => {
+    for (const kind of ['missing', 'throws']) {
+      const outcome = await call<{ ok: true; value: { inFlight: string[]; later: string } }>(
+        'deadWorker',
+        kind,
+      );
+      for (const result of [...outcome.value.inFlight, outcome.value.later]) {
+        expect(result, kind).toMatch(/^internal: The engine worker failed.*Reload the model/);
+      }
+    }
+  });
+
+  it('loads a picked folder that has no generation_config.json (an optional file)', async () => {
+    const folder = engine.serveModel(tiny);
+    const files = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
+    for (const picked of [[...files, 'generation_config.json'], files]) {
+      const outcome = await call<{ ok: boolean; code?: string; message?: string }>(
+        'loadPicked',
+        folder,
+        picked,
+        { device: 'wasm', dtype: 'fp32', warmupBudgetMs: 0 },
+      );
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`, picked.join(' ')).toBe('loaded');
+      expect((await engine.generate(raw('Hello there', 4))).outputIds).toHaveLength(4);
+    }
+  });
+
+  it('an interrupt after a generate was submitted, before it started, ends it', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const outcome = await call<{ ok: boolean; code?: string }>(
+      'interruptBeforeStart',
+      raw('Once upon a time', 300),
+    );
+    expect(outcome).toMatchObject({ ok: false, code: 'aborted' });
+    const next = await engine.generate(raw('Again', 4));
+    expect(next.outputIds).toHaveLength(4);
+  });
+});
+
 describe('errors a person can act on, provoked for real', () => {
   it('model_not_found for a folder the server does not have (404)', async () => {
     const e = await failureOf(

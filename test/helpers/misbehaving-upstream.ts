@@ -36,6 +36,7 @@ export const UPSTREAM_MODELS = [
   'json-number-content',
   'json-bad-usage',
   'huge-error',
+  'huge-error-body',
   'stream-huge-error',
   'stream-object-id',
   'claims-twin',
@@ -65,6 +66,8 @@ export interface Upstream {
   bodies: Record<string, unknown>[];
   /** Models whose streamed response the client (edgetier serve) closed before it ended. */
   abandoned: string[];
+  /** Bytes of the 64 MB error body of `huge-error-body` written before the client hung up. */
+  hugeErrorBytesWritten: () => number;
   close(): Promise<void>;
 }
 
@@ -124,6 +127,7 @@ export async function startUpstream(): Promise<Upstream> {
   const bodies: Record<string, unknown>[] = [];
   const abandoned: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  let hugeErrorBytes = 0;
 
   const server: Server = createServer(async (req, res) => {
     // CORS, as a hosted provider answers a browser that calls it directly (a tier set in Settings).
@@ -314,6 +318,31 @@ export async function startUpstream(): Promise<Upstream> {
         res.writeHead(200, { 'Content-Type': 'text/html' });
         res.end('<html><body>Welcome to nginx!</body></html>');
         return;
+      case 'huge-error-body': {
+        // A 500 whose body is 64 MB: a client must read a bounded part of it, then hang up.
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        const piece = Buffer.alloc(64 * 1024, 'x');
+        hugeErrorBytes = 0;
+        while (!res.destroyed && hugeErrorBytes < 64 * 1024 * 1024) {
+          hugeErrorBytes += piece.length;
+          if (!res.write(piece)) {
+            await new Promise<void>((resolve) => {
+              res.once('drain', resolve);
+              res.once('close', resolve);
+            });
+          }
+        }
+        res.end();
+        return;
+      }
+      case 'mid-overflow':
+        sseHead(res);
+        await writeAll(res, [
+          ...normalFrames(model).slice(0, 3),
+          `data: ${JSON.stringify({ error: { message: 'The last message alone needs 900 tokens but only 500 fit.', type: 'invalid_request_error', param: null, code: 'context_overflow' } })}\n\n`,
+        ]);
+        res.end();
+        return;
       case 'mid-error':
         sseHead(res);
         await writeAll(res, [
@@ -416,6 +445,7 @@ export async function startUpstream(): Promise<Upstream> {
     authorizations,
     bodies,
     abandoned,
+    hugeErrorBytesWritten: () => hugeErrorBytes,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -16,6 +16,8 @@ export interface ServeProcess {
   rssBytes: () => number;
   /** Sends SIGTERM and resolves with the exit code. */
   stop: () => Promise<number | null>;
+  /** Resolves with the exit code once the process has exited (sends nothing). */
+  exited: Promise<number | null>;
 }
 
 export async function startServe(
@@ -64,6 +66,7 @@ export async function startServe(
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
     },
+    exited,
   };
 }
 

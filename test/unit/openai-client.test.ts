@@ -263,6 +263,26 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     expect(capServerMessage('evil \u202Etxet\u2066 x\u2069 done')).toBe('evil txet x done');
   });
 
+  it('maps an in-stream context_overflow error to its own code, without "try again"', async () => {
+    const overflow = await failing('mid-overflow');
+    expect(overflow.error.code).toBe('context_overflow');
+    expect(overflow.error.partial?.text).toBe('Hello');
+    expect(overflow.error.message).toBe(
+      `POST ${upstream.url}/chat/completions refused the request after 5 characters: The last message alone needs 900 tokens but only 500 fit.`,
+    );
+  });
+
+  it('reads at most 64 KiB of an error body, then hangs up', async () => {
+    const streamed = await failing('huge-error-body');
+    expect(streamed.error.code).toBe('server_error');
+    expect(streamed.error.message).toMatch(
+      new RegExp(`^POST ${upstream.url}/chat/completions answered 500 Internal Server Error: x{200}…\\. `),
+    );
+    // The upstream saw the connection close long before its 64 MB were written (socket buffers aside).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(upstream.hugeErrorBytesWritten()).toBeLessThan(16 * 1024 * 1024);
+  });
+
   it('cannot reach a closed port: a network error naming the URL', async () => {
     let error: RemoteError | undefined;
     try {
@@ -350,6 +370,21 @@ describe('RemoteEngine', () => {
     expect(stranger.synthetic).toBe(false);
     expect(stranger).not.toHaveProperty('mirrors');
     expect(await load(true)).toMatchObject({ synthetic: true, mirrors: 'Org/Spoofed' });
+  });
+
+  it('an interrupt also ends a request submitted behind the running one', async () => {
+    const engine = new RemoteEngine({
+      ...endpoint(),
+      model: 'stall-mid',
+      limits: { ...limits, idleTimeoutMs: 5000 },
+    });
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    const first = engine.generate({ messages }, (c) => {
+      if (c.text === 'lo') void engine.interrupt();
+    });
+    const second = engine.generate({ messages });
+    expect(await first).toMatchObject({ text: 'Hello', finishReason: 'aborted' });
+    await expect(second).rejects.toMatchObject({ code: 'aborted' });
   });
 
   it('refuses an unknown model at load with the list of models offered', async () => {

@@ -82,7 +82,8 @@ describe('ChunkBatcher', () => {
 
 describe('fitConversation', () => {
   // One "token" per character of content plus 2 per message: easy to reason about.
-  const count = (m: ChatMessage[]) => m.reduce((n, x) => n + x.content.length + 2, 0);
+  const countConversation = (m: ChatMessage[]) => m.reduce((n, x) => n + x.content.length + 2, 0);
+  const count = { countConversation, countMessage: (m: ChatMessage) => m.content.length };
   const conversation: ChatMessage[] = [
     { role: 'system', content: 'sys' },
     { role: 'user', content: 'aaaa' },
@@ -90,26 +91,123 @@ describe('fitConversation', () => {
     { role: 'user', content: 'cc' },
   ];
 
-  it('keeps everything that fits', () => {
-    expect(fitConversation(conversation, count, 100)).toEqual({
+  /** The old one-message-at-a-time scan: the reference for which messages to keep. */
+  function linearFit(messages: ChatMessage[], budget: number) {
+    const system = messages.filter((m) => m.role === 'system');
+    let turns = messages.filter((m) => m.role !== 'system');
+    let dropped = 0;
+    for (;;) {
+      const tokens = countConversation([...system, ...turns]);
+      if (tokens <= budget) return { dropped, promptTokens: tokens };
+      if (turns.length <= 1) return null;
+      turns = turns.slice(1);
+      dropped++;
+      while (turns.length > 1 && turns[0]!.role === 'assistant') {
+        turns = turns.slice(1);
+        dropped++;
+      }
+    }
+  }
+
+  it('keeps everything that fits', async () => {
+    expect(await fitConversation(conversation, count, 100)).toEqual({
       messages: conversation,
       dropped: 0,
       promptTokens: 21,
     });
   });
 
-  it('drops the oldest turns, keeps the system message, and never starts with an assistant turn', () => {
-    const fitted = fitConversation(conversation, count, 12);
+  it('drops the oldest turns, keeps the system message, and never starts with an assistant turn', async () => {
+    const fitted = await fitConversation(conversation, count, 12);
     expect(fitted.messages).toEqual([conversation[0], conversation[3]]);
     expect(fitted.dropped).toBe(2);
   });
 
-  it('refuses a last message that alone does not fit', () => {
-    expect(() => fitConversation(conversation, count, 5)).toThrowError(
-      expect.objectContaining({
-        code: 'context_overflow',
-        message: expect.stringContaining('needs 9 tokens but only 5'),
-      }),
-    );
+  it('refuses a last message that alone does not fit', async () => {
+    await expect(fitConversation(conversation, count, 5)).rejects.toMatchObject({
+      code: 'context_overflow',
+      message: expect.stringContaining('needs 9 tokens but only 5'),
+    });
+  });
+
+  it('keeps exactly what the one-at-a-time scan keeps (random conversations, fixed seed)', async () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 300; round++) {
+      const n = 1 + Math.floor(random() * 40);
+      const messages: ChatMessage[] = random() < 0.5 ? [{ role: 'system', content: 's'.repeat(5) }] : [];
+      for (let i = 0; i < n; i++) {
+        const role = random() < 0.15 ? 'assistant' : i % 2 === 0 ? 'user' : 'assistant';
+        messages.push({ role, content: 'x'.repeat(Math.floor(random() * 30)) });
+      }
+      // Estimates that are off by up to ±50 %: the renders must still find the same cut.
+      const noisy = {
+        countConversation,
+        countMessage: (m: ChatMessage) => Math.round(m.content.length * (0.5 + random())),
+      };
+      const budget = Math.floor(random() * countConversation(messages) * 1.1);
+      const expected = linearFit(messages, budget);
+      if (expected === null) {
+        await expect(fitConversation(messages, noisy, budget), `round ${round}`).rejects.toMatchObject({
+          code: 'context_overflow',
+        });
+      } else {
+        const fitted = await fitConversation(messages, noisy, budget);
+        expect({ dropped: fitted.dropped, promptTokens: fitted.promptTokens }, `round ${round}`).toEqual(
+          expected,
+        );
+      }
+    }
+  });
+
+  it('does work linear in the conversation: each message counted once, a few renders', async () => {
+    for (const n of [250, 2000]) {
+      const messages: ChatMessage[] = Array.from({ length: n }, (_, i) => ({
+        role: i % 2 === 0 ? 'user' : 'assistant',
+        content: `message ${i} ${'word '.repeat(i % 7)}`,
+      }));
+      let counted = 0;
+      let renderedMessages = 0;
+      const counting = {
+        countMessage: (m: ChatMessage) => {
+          counted++;
+          return count.countMessage(m);
+        },
+        countConversation: (m: ChatMessage[]) => {
+          renderedMessages += m.length;
+          return countConversation(m);
+        },
+      };
+      const budget = Math.floor(countConversation(messages) / 3);
+      const fitted = await fitConversation(messages, counting, budget);
+      expect(fitted).toMatchObject(linearFit(messages, budget)!);
+      expect(counted).toBe(n);
+      // The whole conversation once, then the candidate and its neighbour: at most 4 n messages.
+      expect(renderedMessages, `n=${n}`).toBeLessThanOrEqual(4 * n);
+    }
+  });
+
+  it('stops between steps when asked to, with an aborted error', async () => {
+    const messages: ChatMessage[] = Array.from({ length: 1000 }, (_, i) => ({
+      role: i % 2 === 0 ? 'user' : 'assistant',
+      content: `message ${i}`,
+    }));
+    let stop = false;
+    let counted = 0;
+    const counting = {
+      countMessage: (m: ChatMessage) => {
+        if (++counted === 300) stop = true;
+        return m.content.length;
+      },
+      countConversation,
+    };
+    await expect(fitConversation(messages, counting, 100, { shouldStop: () => stop })).rejects.toMatchObject({
+      code: 'aborted',
+      message: 'Stopped while fitting the conversation into the context window.',
+    });
+    expect(counted).toBeLessThan(400);
   });
 });

@@ -189,6 +189,25 @@ describe('streaming, interrupt and stop strings', () => {
     expect(result.finishReason).not.toBe('aborted');
   });
 
+  it('an interrupt sent after a request was submitted, before it started, ends it (NodeEngine)', async () => {
+    const engine = new NodeEngine();
+    await engine.load({ source: { kind: 'path', path: modelDir }, device: 'cpu', dtype: 'fp32' });
+    try {
+      // The abort lands while the request waits behind a reset (as in the native tier).
+      const reset = engine.resetConversation();
+      const run = engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 300 } });
+      await engine.interrupt();
+      await reset;
+      await expect(run).rejects.toMatchObject({ code: 'aborted' });
+      // An interrupt before the next request is submitted does not reach it.
+      const next = await engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 5 } });
+      expect(next.outputIds).toHaveLength(5);
+      expect(next.finishReason).toBe('length');
+    } finally {
+      await engine.unload();
+    }
+  });
+
   it('stops at a stop string, cuts it from the answer, and never streams it', async () => {
     session.resetConversation();
     const full = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 40 } });
@@ -268,6 +287,73 @@ describe('context window', () => {
     const direct = await session.generate({ messages: kept, sampling: { maxNewTokens: 4 } });
     expect(direct.promptIds).toEqual(result.promptIds);
     expect(direct.droppedMessages).toBeUndefined();
+  });
+
+  /** Counts the tokenizer's work on this session: characters encoded and messages rendered. */
+  function countWork(target: ModelSession, onEncode?: () => void) {
+    const tokenizer = (target as unknown as { tokenizer: Record<string, (...args: unknown[]) => unknown> })
+      .tokenizer;
+    const encode = tokenizer.encode!.bind(tokenizer);
+    const template = tokenizer.apply_chat_template!.bind(tokenizer);
+    const work = { encodedChars: 0, renderedMessages: 0 };
+    tokenizer.encode = (text: unknown, ...rest: unknown[]) => {
+      work.encodedChars += String(text).length;
+      onEncode?.();
+      return encode(text, ...rest);
+    };
+    tokenizer.apply_chat_template = (messages: unknown, ...rest: unknown[]) => {
+      work.renderedMessages += (messages as unknown[]).length;
+      return template(messages, ...rest);
+    };
+    return {
+      work,
+      restore: () => {
+        delete tokenizer.encode;
+        delete tokenizer.apply_chat_template;
+      },
+    };
+  }
+
+  const manyTurns = (n: number): ChatMessage[] =>
+    Array.from({ length: n }, (_, i) => ({
+      role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+      content: `Turn ${i}: the keeper lit the lamp.`,
+    }));
+
+  it('fits a long conversation with tokenizer work linear in its length', async () => {
+    const conversation = manyTurns(400);
+    const chars = JSON.stringify(conversation).length;
+    const spy = countWork(session);
+    try {
+      session.resetConversation();
+      const result = await session.generate({ messages: conversation, sampling: { maxNewTokens: 2 } });
+      // 512 positions, 2 kept for the answer.
+      expect(result.droppedMessages).toBeGreaterThan(300);
+      expect(result.promptIds.length).toBeLessThanOrEqual(510);
+      // Re-rendering the whole conversation for each dropped message would be ~200 times this.
+      expect(spy.work.renderedMessages).toBeLessThanOrEqual(5 * conversation.length);
+      expect(spy.work.encodedChars).toBeLessThanOrEqual(8 * chars);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it('an interrupt while a long conversation is fitted ends the request with an aborted error', async () => {
+    let encodes = 0;
+    const spy = countWork(session, () => {
+      if (++encodes === 50) session.interrupt();
+    });
+    try {
+      session.resetConversation();
+      await expect(
+        session.generate({ messages: manyTurns(400), sampling: { maxNewTokens: 200 } }),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      expect(encodes).toBeLessThan(150);
+    } finally {
+      spy.restore();
+    }
+    const after = await session.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 3 } });
+    expect(after.outputIds).toHaveLength(3);
   });
 
   it('refuses a last message that cannot fit, and keeps working', async () => {
@@ -370,5 +456,99 @@ describe('NodeEngine', () => {
     } finally {
       await engine.unload();
     }
+  });
+});
+
+describe('the native tier on the real engine', () => {
+  /** A NodeEngine whose resetConversation runs `during` first: an abort that lands right there. */
+  class HookedEngine extends NodeEngine {
+    during: (() => void) | null = null;
+    override async resetConversation(): Promise<void> {
+      this.during?.();
+      return super.resetConversation();
+    }
+  }
+
+  async function tierWith(engine: NodeEngine) {
+    const { modelIndex } = await import('../../src/server/model-index.ts');
+    const { NativeTier } = await import('../../src/server/native-tier.ts');
+    const entry = (await modelIndex([root])).models.find((m) => m.name === 'model')!;
+    const tier = new NativeTier({ model: entry, modelDir, dtype: 'fp32', engine });
+    await tier.whenSettled();
+    return tier;
+  }
+
+  const chat = (max_tokens: number) => ({
+    model: 'model',
+    messages: [{ role: 'user' as const, content: 'Tell me a story.' }],
+    temperature: 0,
+    max_tokens,
+  });
+
+  it('an abort while the conversation is reset ends the request: no token is generated', async () => {
+    const engine = new HookedEngine();
+    const tier = await tierWith(engine);
+    try {
+      const controller = new AbortController();
+      engine.during = () => controller.abort();
+      const deltas: unknown[] = [];
+      await expect(tier.run(chat(400), (d) => deltas.push(d), controller.signal)).rejects.toMatchObject({
+        status: 499,
+        code: 'aborted',
+      });
+      expect(deltas).toEqual([]);
+      // The engine is free again and answers the next request in full.
+      engine.during = null;
+      const next = await tier.run(chat(5), () => undefined, new AbortController().signal);
+      expect(next.usage?.completion_tokens).toBe(5);
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it('a cut answer is an error naming the cause, not a complete one', async () => {
+    const engine = new NodeEngine();
+    const tier = await tierWith(engine);
+    try {
+      const controller = new AbortController();
+      const { shuttingDownError } = await import('../../src/server/api-error.ts');
+      await expect(
+        tier.run(chat(400), () => controller.abort(shuttingDownError()), controller.signal),
+      ).rejects.toMatchObject({ status: 503, code: 'shutting_down' });
+    } finally {
+      await tier.close();
+    }
+  });
+});
+
+describe('the native tier when its engine thread ends', () => {
+  it('says failed in its state (/healthz) and answers 503 once the thread has exited', async () => {
+    const { ThreadedNodeEngine } = await import('../../src/server/threaded-engine.ts');
+    const { modelIndex } = await import('../../src/server/model-index.ts');
+    const { NativeTier } = await import('../../src/server/native-tier.ts');
+    const engine = new ThreadedNodeEngine({ threads: 1 });
+    const entry = (await modelIndex([root])).models.find((m) => m.name === 'model')!;
+    const tier = new NativeTier({ model: entry, modelDir, dtype: 'fp32', engine });
+    await tier.whenSettled();
+    expect(tier.state).toBe('ready');
+    // The thread dies (as after a native crash): its exit is all the server sees.
+    const thread = (engine as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    await thread.terminate();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(tier.state).toBe('failed');
+    await expect(
+      tier.run(
+        { model: 'model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 },
+        () => undefined,
+        new AbortController().signal,
+      ),
+    ).rejects.toMatchObject({
+      status: 503,
+      code: 'engine_exited',
+      message: expect.stringMatching(
+        /^The native tier's engine thread exited \(code 1\)\. Restart edgetier serve/,
+      ),
+    });
+    await tier.close();
   });
 });

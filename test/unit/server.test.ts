@@ -491,6 +491,37 @@ describe('edgetier serve with an upstream', () => {
       expect(rebinding.status).toBe(421);
     });
 
+    it('answers only to real loopback Host names: look-alike names get 421 (DNS rebinding)', async () => {
+      const port = new URL(base).port;
+      for (const host of [
+        '127.attacker.example',
+        `127.attacker.example:${port}`,
+        '127.0.0.1.nip.io',
+        `127.0.0.1.nip.io:${port}`,
+        'localhost.evil',
+        'evil.localhost',
+        '127.0.0.256',
+        '127.0.0',
+        '127.0.0.1.2',
+        '[::1].evil',
+      ]) {
+        const reply = await rawGet(base, '/v1/models', { Host: host });
+        expect(reply.status, host).toBe(421);
+        expect(JSON.parse(reply.body).error.code, host).toBe('misdirected_request');
+      }
+      for (const host of [
+        '127.0.0.1',
+        `127.0.0.1:${port}`,
+        '127.1.2.3',
+        'localhost',
+        `LOCALHOST:${port}`,
+        '[::1]',
+        `[::1]:${port}`,
+      ]) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(200);
+      }
+    });
+
     it('logs requests without the key or the prompt', () => {
       const log = serve.output();
       expect(log).toMatch(/POST \/v1\/chat\/completions 200 \d+ms model=ok stream deltas=4/);
@@ -498,6 +529,41 @@ describe('edgetier serve with an upstream', () => {
       expect(log).not.toContain(UPSTREAM_KEY);
       expect(log).not.toContain(SECRET_PROMPT);
     });
+  });
+});
+
+describe('edgetier serve bound to every interface', () => {
+  it('still refuses rebinding names; answers loopback names and the --allowed-host names', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'edgetier-bind-'));
+    const serve = await startServe([
+      '--host',
+      '0.0.0.0',
+      '--allowed-host',
+      'edge.lan',
+      '--allowed-host',
+      '192.168.7.9',
+      '--no-tier',
+      '--models',
+      root,
+      '--app',
+      join(root, 'no-app'),
+    ]);
+    try {
+      const base = serve.url;
+      const port = new URL(base).port;
+      for (const host of ['127.attacker.example', 'attacker.example', 'edge.lan.evil', '192.168.7.10']) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(421);
+      }
+      for (const host of ['127.0.0.1', 'localhost', `edge.lan:${port}`, 'EDGE.LAN', '192.168.7.9']) {
+        expect((await rawGet(base, '/v1/models', { Host: host })).status, host).toBe(200);
+      }
+      expect(serve.output()).toContain(
+        'answers to Host names: localhost, 127.0.0.0/8, [::1], edge.lan, 192.168.7.9',
+      );
+    } finally {
+      expect(await serve.stop()).toBe(0);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
@@ -627,6 +693,22 @@ describe('edgetier serve with the native tier', () => {
     expect(replies.map((r) => r.status)).toEqual(Array(9).fill(200));
   });
 
+  it('refuses a streaming request that cannot fit with HTTP 400 before any SSE byte, as without streaming', async () => {
+    const huge = 'the keeper lit the lamp again '.repeat(1500);
+    for (const stream of [true, false]) {
+      const reply = await postChat(base, {
+        model: 'tiny-twin',
+        messages: [{ role: 'user', content: huge }],
+        max_tokens: 8,
+        stream,
+      });
+      expect(reply.status, `stream=${stream}`).toBe(400);
+      expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(reply.json?.error).toMatchObject({ type: 'invalid_request_error', code: 'context_overflow' });
+      expect(reply.json?.error?.message).toMatch(/^The last message alone needs \d+ tokens but only \d+ fit/);
+    }
+  });
+
   it('shuts down gracefully on SIGTERM while a stream runs: the stream ends, the process exits 0', async () => {
     const reply = postChat(base, ask('tiny-twin', { stream: true, temperature: 0, max_tokens: 1500 }));
     await new Promise((r) => setTimeout(r, 300));
@@ -637,5 +719,95 @@ describe('edgetier serve with the native tier', () => {
     expect(last === '[DONE]' || JSON.parse(last).error !== undefined).toBe(true);
     expect(code).toBe(0);
     expect(serve.output()).toContain('SIGTERM: shutting down…');
+  });
+});
+
+describe('edgetier serve shutting down mid-request (--grace 0.1)', () => {
+  let root: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'edgetier-shutdown-'));
+    await synthPreset('tiny', join(root, 'tiny-twin'), { dtypes: ['fp32'] });
+  });
+
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  async function startTiny(): Promise<ServeProcess> {
+    const serve = await startServe(['--models', root, '--app', join(root, 'no-app'), '--grace', '0.1']);
+    await vi.waitFor(
+      async () => {
+        const health = (await (await fetch(`${serve.url}healthz`)).json()) as { native: string };
+        expect(health.native).toBe('ready');
+      },
+      { timeout: 60_000, interval: 100 },
+    );
+    return serve;
+  }
+
+  const long = (stream: boolean) => ask('tiny-twin', { stream, temperature: 0, max_tokens: 1900 });
+
+  /** Resolves once a streaming reply has sent `count` SSE events (its headers and first delta). */
+  async function openStream(base: string, body: unknown, count: number) {
+    const response = await fetch(`${base}v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let raw = '';
+    const events = () => raw.split('\n\n').filter((e) => e.startsWith('data: '));
+    while (events().length < count) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      raw += decoder.decode(value, { stream: true });
+    }
+    const rest = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        raw += decoder.decode(value, { stream: true });
+      }
+      return events().map((e) => e.slice('data: '.length));
+    })();
+    return { status: response.status, rest };
+  }
+
+  it('a cut running answer is an error naming the shutdown, never finish_reason "stop"; a queued stream is told why', async () => {
+    const serve = await startTiny();
+    // A runs (not streaming); B waits behind it, its stream opened (role event) while queued.
+    const a = postChat(serve.url, long(false));
+    await new Promise((r) => setTimeout(r, 200));
+    const b = await openStream(serve.url, long(true), 1);
+    expect(b.status).toBe(200);
+    serve.child.kill('SIGINT');
+    const cutA = await a;
+    const eventsB = await b.rest;
+    expect(await serve.exited).toBe(0);
+    expect(cutA.status).toBe(503);
+    expect(cutA.json?.error).toMatchObject({ type: 'server_error', code: 'shutting_down' });
+    expect(cutA.json?.error?.message).toMatch(/^The server is shutting down/);
+    const lastB = JSON.parse(eventsB.at(-1)!) as { error?: { code: string; message: string } };
+    expect(lastB.error).toMatchObject({ code: 'shutting_down' });
+    expect(lastB.error?.message).toMatch(/^The server is shutting down/);
+    expect(eventsB).not.toContain('[DONE]');
+    const log = serve.output();
+    expect(log.match(/POST \/v1\/chat\/completions .* shutdown/g)).toHaveLength(2);
+    expect(log).not.toContain('client-gone');
+  });
+
+  it('a running stream ends with an error event naming the shutdown', async () => {
+    const serve = await startTiny();
+    const a = await openStream(serve.url, long(true), 2);
+    expect(a.status).toBe(200);
+    serve.child.kill('SIGINT');
+    const events = await a.rest;
+    expect(await serve.exited).toBe(0);
+    const last = JSON.parse(events.at(-1)!) as { error?: { code: string; message: string } };
+    expect(last.error).toMatchObject({ type: 'server_error', code: 'shutting_down' });
+    expect(events).not.toContain('[DONE]');
+    expect(serve.output()).toMatch(/POST \/v1\/chat\/completions 200 .* stream deltas=\d+ shutdown/);
   });
 });

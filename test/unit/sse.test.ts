@@ -44,6 +44,28 @@ describe('SseParser', () => {
     ]);
   });
 
+  it('keeps a CR and its LF together when an empty chunk comes between them', () => {
+    const parser = new SseParser();
+    const events = [...parser.push('data: a\r'), ...parser.push(''), ...parser.push('\ndata: b\r\n\r\n')];
+    expect(events).toEqual([{ event: 'message', data: 'a\nb' }]);
+  });
+
+  it('keeps CR and LF together when the byte stream delivers an empty chunk between them', async () => {
+    const bytes = new TextEncoder().encode('data: a\r\ndata: é\r\n\r\n');
+    const crAt = bytes.indexOf(13);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.subarray(0, crAt + 1));
+        controller.enqueue(new Uint8Array(0));
+        controller.enqueue(bytes.subarray(crAt + 1));
+        controller.close();
+      },
+    });
+    const events = [];
+    for await (const event of readSseEvents(body)) events.push(event);
+    expect(events).toEqual([{ event: 'message', data: 'a\né' }]);
+  });
+
   it('decodes UTF-8 split across byte chunks', async () => {
     const bytes = new TextEncoder().encode('data: héllo ✓ 🙂\n\n');
     const body = new ReadableStream<Uint8Array>({

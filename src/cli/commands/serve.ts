@@ -12,6 +12,9 @@ import { NativeTier } from '../../server/native-tier.ts';
 import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  describeAllowedHosts,
+  hostname,
+  isLoopback,
   type RunningServer,
   startServer,
 } from '../../server/server.ts';
@@ -48,6 +51,8 @@ Options:
   --port <n>                 Port; 0 picks a free one. Default: ${DEFAULT_PORT}.
   --host <addr>              Address to bind. Default: 127.0.0.1. Anything else exposes the
                              server (and an upstream key's use) to the network: only on purpose.
+  --allowed-host <name>      A Host name the server answers to besides localhost, 127.x.x.x, [::1]
+                             and the bound address (others get 421: DNS rebinding); repeat for more.
   --models <dir>             A folder of model folders; repeat for more. Default: ${DEFAULT_MODELS_DIR}.
   --app <dir>                The built app. Default: dist/ of this checkout.
   --tier <name|dir>          The model the native tier runs: a folder name in --models or a path.
@@ -71,6 +76,7 @@ Stop it with Ctrl+C (SIGINT) or SIGTERM: running answers get a few seconds to fi
 export interface ServeConfig {
   port: number;
   host: string;
+  allowedHosts: string[];
   modelDirs: string[];
   appDir: string;
   tier: string | null;
@@ -86,6 +92,7 @@ export interface ServeConfig {
 export const SERVE_OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
+  'allowed-host': { type: 'string', multiple: true },
   models: { type: 'string', multiple: true },
   app: { type: 'string' },
   tier: { type: 'string' },
@@ -111,6 +118,7 @@ function seconds(name: string, value: string | undefined): number | undefined {
 export function serveConfig(values: {
   port?: string | undefined;
   host?: string | undefined;
+  'allowed-host'?: string[] | undefined;
   models?: string[] | undefined;
   app?: string | undefined;
   tier?: string | undefined;
@@ -140,6 +148,15 @@ export function serveConfig(values: {
   return {
     port,
     host: values.host ?? '127.0.0.1',
+    allowedHosts: (values['allowed-host'] ?? []).map((name) => {
+      if (hostname(name) !== name.toLowerCase() || (name.includes(':') && !name.startsWith('['))) {
+        throw new EdgetierError(
+          'usage',
+          `--allowed-host takes a host name without port or scheme (e.g. edge.lan), got "${name}".`,
+        );
+      }
+      return name.toLowerCase();
+    }),
     modelDirs: (values.models?.length ? values.models : [DEFAULT_MODELS_DIR]).map((d) => resolve(d)),
     appDir: resolve(values.app ?? DEFAULT_APP_DIR),
     tier: values.tier ?? null,
@@ -244,6 +261,7 @@ export async function serve(
   }
   const server = await startServer({
     host: config.host,
+    allowedHosts: config.allowedHosts,
     port: config.port,
     appDir: config.appDir,
     modelDirs: config.modelDirs,
@@ -264,7 +282,10 @@ export async function serve(
       `tier: none (no model folder in ${config.modelDirs.join(', ')}; run \`npm start\` or \`edgetier synth\`)`,
     );
   }
-  if (!isLoopbackHost(config.host)) out(`warning: bound to ${config.host}: reachable from the network.`);
+  if (!isLoopback(config.host)) out(`warning: bound to ${config.host}: reachable from the network.`);
+  if (!isLoopback(config.host) || config.allowedHosts.length > 0) {
+    out(`answers to Host names: ${describeAllowedHosts(config.host, config.allowedHosts)}`);
+  }
   out(`edgetier serve: ${server.url}`);
   return server;
 }
@@ -283,10 +304,6 @@ export async function nativeTierFor(
     maxQueue: config.queue,
     log,
   });
-}
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** Resolves on SIGINT/SIGTERM; a second signal exits at once. */

@@ -204,7 +204,9 @@ export class EtChatView extends LitElement {
     this.streamingId = assistant.id;
     this.#announcedUpTo = 0;
     this.#stickToBottom = true;
-    if (reset) await engine.resetConversation().catch(() => undefined);
+    // Not awaited: the engine runs the reset, then the answer, in order; submitting the answer now
+    // lets a Stop pressed during the reset end it (an interrupt ends what was submitted before it).
+    if (reset) void engine.resetConversation().catch(() => undefined);
     this.live.start();
     let text = '';
     let reasoning = '';
