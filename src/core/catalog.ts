@@ -483,15 +483,17 @@ export function defaultSelection(
 
 /**
  * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
- * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing), else none:
- * a Hub download waits for the visitor's choice.
+ * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing) and it fits
+ * this device (defaultSelection falls back to an entry that does not fit), else none: a Hub download
+ * or a model too big for the device waits for the visitor's choice.
  */
 export function firstVisitChoice(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
 ): CatalogEntry | null {
   const entry = defaultSelection(catalog, budget);
-  return entry?.origin === 'server' ? entry : null;
+  if (entry?.origin !== 'server') return null;
+  return assessFit(entry, preferredDtype(entry, budget), budget).verdict === 'fits' ? entry : null;
 }
 
 /** Estimated cost in US dollars of one exchange on a tier; on-device is free. */

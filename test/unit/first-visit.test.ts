@@ -37,4 +37,15 @@ describe('first visit', () => {
     const server = entriesFromServer([folder('big', 8e9, 32e9)]);
     expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, server, tiers), wasmOnly)).toBeNull();
   });
+
+  // A phone that reports 0.5 GiB: no Hub model fits either, and the newcomer entry falls back to the
+  // catalog's first device entry, the server's 30 GiB folder. It must not be loaded by itself.
+  it('starts with no model on a small device where nothing fits, however the catalog falls back', () => {
+    const phone: DeviceBudget = { ...wasmOnly, deviceMemoryGiB: 0.5 };
+    const big = entriesFromServer([folder('big', 8e9, 32e9)]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, big, tiers), phone)).toBeNull();
+    // Size unknown (no dtype sizes in the server's list): "may not fit" is not "fits".
+    const unknown = entriesFromServer([{ name: 'nosize' }]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, unknown, tiers), phone)).toBeNull();
+  });
 });
