@@ -64,9 +64,9 @@ async function nativeAnswer(content: string): Promise<string> {
 
 /** Waits for the app's start-up (server list, cache list, the first-visit choice) and reads its choice. */
 async function afterStart(): Promise<{ selectedKey: string | null; status: string }> {
-  return page.evaluate(async () => {
+  return page.locator('et-app').evaluate(async (el) => {
     type App = { init(): Promise<void>; state: { selectedKey: string | null; status: string } };
-    const { app } = document.querySelector('et-app') as unknown as { app: App };
+    const { app } = el as unknown as { app: App };
     await app.init();
     return { selectedKey: app.state.selectedKey, status: app.state.status };
   });
@@ -115,7 +115,9 @@ describe('first visit', () => {
     expect(await afterStart()).toMatchObject({ selectedKey: 'local:tiny' });
 
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    await page.getByRole('button', { name: 'Delete from cache: tiny', exact: true }).click({ timeout: 120_000 });
+    await page
+      .getByRole('button', { name: 'Delete from cache: tiny', exact: true })
+      .click({ timeout: 120_000 });
     await expect.poll(() => menu.inputValue(), { timeout: 60_000 }).toBe('');
     const before = requests.length;
     await page.reload();
