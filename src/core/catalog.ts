@@ -471,14 +471,23 @@ export function buildCatalog(
   return out;
 }
 
-/** The entry a newcomer gets: the first local folder that fits, else the smallest Hub model that fits. */
+/**
+ * The entry a newcomer gets: the local folder that fits with the smallest memory estimate (a folder
+ * of unknown architecture has no parameter count and sorts first in the catalog), else the smallest
+ * Hub model that fits, else the first device entry.
+ */
 export function defaultSelection(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
 ): CatalogEntry | null {
   const device = catalog.filter((e) => e.runs === 'device');
-  const fits = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget).verdict === 'fits';
-  return device.find((e) => e.origin === 'server' && fits(e)) ?? device.find(fits) ?? device[0] ?? null;
+  const fit = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget);
+  const fits = (e: CatalogEntry) => fit(e).verdict === 'fits';
+  const memory = (e: CatalogEntry) => fit(e).memoryBytes ?? Number.POSITIVE_INFINITY;
+  const server = device
+    .filter((e) => e.origin === 'server' && fits(e))
+    .reduce<CatalogEntry | null>((best, e) => (best === null || memory(e) < memory(best) ? e : best), null);
+  return server ?? device.find(fits) ?? device[0] ?? null;
 }
 
 /**

@@ -48,4 +48,14 @@ describe('first visit', () => {
     const unknown = entriesFromServer([{ name: 'nosize' }]);
     expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, unknown, tiers), phone)).toBeNull();
   });
+
+  // A folder whose architecture the server cannot read has no parameter count, so the catalog sorts it
+  // first; a newcomer still gets the smallest folder that fits, not a 3 GB unknown one.
+  it('starts with the smallest folder that fits, whatever the catalog order', () => {
+    const unknownArchitecture = { name: 'unknown-arch', dtypes: { fp32: 3e9 } };
+    const server = entriesFromServer([folder('tiny', 1e5, 400_000), unknownArchitecture]);
+    const catalog = buildCatalog(BUILTIN_MODELS, server, tiers);
+    expect(catalog[0]?.key).toBe('local:unknown-arch');
+    expect(firstVisitChoice(catalog, wasmOnly)?.key).toBe('local:tiny');
+  });
 });
