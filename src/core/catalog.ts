@@ -481,9 +481,9 @@ export function defaultSelection(
   budget: DeviceBudget,
 ): CatalogEntry | null {
   const device = catalog.filter((e) => e.runs === 'device');
-  const fit = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget);
-  const fits = (e: CatalogEntry) => fit(e).verdict === 'fits';
-  const memory = (e: CatalogEntry) => fit(e).memoryBytes ?? Number.POSITIVE_INFINITY;
+  const assess = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget);
+  const fits = (e: CatalogEntry) => assess(e).verdict === 'fits';
+  const memory = (e: CatalogEntry) => assess(e).memoryBytes ?? Number.POSITIVE_INFINITY;
   const server = device
     .filter((e) => e.origin === 'server' && fits(e))
     .reduce<CatalogEntry | null>((best, e) => (best === null || memory(e) < memory(best) ? e : best), null);
