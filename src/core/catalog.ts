@@ -490,16 +490,23 @@ export function defaultSelection(
   return server ?? device.find(fits) ?? device[0] ?? null;
 }
 
+/** The memory a first visit assumes when the browser does not report it: a low-end phone's. */
+export const FIRST_VISIT_UNKNOWN_MEMORY_GIB = 2;
+
 /**
  * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
  * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing) and it fits
- * this device (defaultSelection falls back to an entry that does not fit), else none: a Hub download
- * or a model too big for the device waits for the visitor's choice.
+ * this device (defaultSelection falls back to an entry that does not fit; a device that hides its
+ * memory counts as a 2 GiB phone), else none: a Hub download or a model too big for the device waits
+ * for the visitor's choice.
  */
 export function firstVisitChoice(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
 ): CatalogEntry | null {
+  // Where the browser hides its memory (Safari, Firefox), a choice made for the visitor assumes a phone.
+  if (budget.deviceMemoryGiB === null)
+    budget = { ...budget, deviceMemoryGiB: FIRST_VISIT_UNKNOWN_MEMORY_GIB };
   const entry = defaultSelection(catalog, budget);
   if (entry?.origin !== 'server') return null;
   return assessFit(entry, preferredDtype(entry, budget), budget).verdict === 'fits' ? entry : null;

@@ -58,4 +58,14 @@ describe('first visit', () => {
     expect(catalog[0]?.key).toBe('local:unknown-arch');
     expect(firstVisitChoice(catalog, wasmOnly)?.key).toBe('local:tiny');
   });
+
+  // Safari and Firefox (every iPhone) hide navigator.deviceMemory. Without the visitor's say, a first
+  // visit then assumes a low-end phone (2 GiB): a 3 GB folder waits for their choice; a small one loads.
+  it('on a browser that hides its memory, starts only with a folder that fits a 2 GiB phone', () => {
+    const hidden: DeviceBudget = { ...wasmOnly, deviceMemoryGiB: null };
+    const large = entriesFromServer([{ name: 'large', params: 3e9, dtypes: { q8: 3.3e9 } }]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, large, tiers), hidden)).toBeNull();
+    const small = entriesFromServer([{ name: 'small', params: 1.35e8, dtypes: { q8: 1.6e8 } }]);
+    expect(firstVisitChoice(buildCatalog(BUILTIN_MODELS, small, tiers), hidden)?.key).toBe('local:small');
+  });
 });
