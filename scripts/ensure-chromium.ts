@@ -3,15 +3,18 @@
  * drive Debian's Chromium. When it is there, this prints nothing. When it is missing, it installs
  * Debian's package where it can (root, apt-get, the default path), as CI needs; otherwise it stops
  * the run before anything else starts, with one line that names the browser and the install command.
+ * A file there that does not run as Chromium (`--version`) stops the run in one line as well.
  *
  *   npx tsx scripts/ensure-chromium.ts
  */
 import { spawnSync } from 'node:child_process';
 import {
+  brokenChromiumMessage,
   CHROMIUM_APT_PACKAGE,
   CHROMIUM_INSTALL_COMMAND,
   chromiumAction,
   chromiumLocation,
+  chromiumVersionProblem,
   isExecutableFile,
   missingChromiumMessage,
   onPath,
@@ -29,13 +32,20 @@ function run(command: string, args: string[]): number {
 
 function ensureChromium(): number {
   const location = chromiumLocation();
+  const present = isExecutableFile(location.path);
+  const problem = present ? chromiumVersionProblem(location.path) : null;
   const action = chromiumAction({
     location,
-    present: isExecutableFile(location.path),
+    present,
+    runs: problem === null,
     root: process.getuid?.() === 0,
     aptGet: onPath('apt-get') !== null,
   });
   if (action === 'present') return 0;
+  if (action === 'broken') {
+    process.stderr.write(`${PREFIX} ${brokenChromiumMessage(location, problem ?? '')}\n`);
+    return 1;
+  }
   if (action === 'missing') {
     process.stderr.write(`${PREFIX} ${missingChromiumMessage(location)}\n`);
     return 1;

@@ -78,6 +78,7 @@ export class BrowserEngine implements Engine {
     } catch (error) {
       await browser?.close();
       await server.close();
+      if (error instanceof EdgetierError) throw error; // already one line that says what to do
       throw new EdgetierError('internal', `Could not start the browser engine: ${(error as Error).message}`, {
         cause: error,
       });

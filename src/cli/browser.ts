@@ -3,7 +3,8 @@
  * profile and the flags that keep it off Google's hosts. `webgpu: true` adds
  * `--enable-unsafe-webgpu` (on a machine without a GPU the adapter is SwiftShader: correct, slow).
  * Shared by `edgetier generate --device wasm|webgpu`, the browser tests and the benchmarks. A missing
- * browser is a one-line `browser_missing` error that says how to install it, before Playwright runs.
+ * browser is a one-line `browser_missing` error that says how to install it, before Playwright runs;
+ * one that does not start is a one-line `browser_failed` error.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,15 @@ export async function launchChromium(
     });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });
-    throw error;
+    // Playwright's message carries the browser's whole log: one line says what failed and what to do.
+    const { path, fromEnv } = chromiumLocation();
+    const first = ((error as Error).message ?? String(error)).split('\n')[0];
+    throw new EdgetierError(
+      'browser_failed',
+      `Chromium at ${path}${fromEnv ? ' (EDGETIER_CHROMIUM)' : ''} did not start (${first}): check that ` +
+        `\`${path} --version\` runs, or point EDGETIER_CHROMIUM at a working Chromium binary.`,
+      { cause: error },
+    );
   }
   const page = context.pages()[0] ?? (await context.newPage());
   return {

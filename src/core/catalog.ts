@@ -473,27 +473,55 @@ export function buildCatalog(
   return out;
 }
 
-/** The entry a newcomer gets: the first local folder that fits, else the smallest Hub model that fits. */
+/**
+ * The entry a newcomer gets: the local folder that fits with the smallest memory estimate (a folder
+ * of unknown architecture has no parameter count and sorts first in the catalog), else the smallest
+ * Hub model that fits, else the first device entry.
+ */
 export function defaultSelection(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
 ): CatalogEntry | null {
   const device = catalog.filter((e) => e.runs === 'device');
-  const fits = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget).verdict === 'fits';
-  return device.find((e) => e.origin === 'server' && fits(e)) ?? device.find(fits) ?? device[0] ?? null;
+  const assess = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget);
+  const fits = (e: CatalogEntry) => assess(e).verdict === 'fits';
+  const memory = (e: CatalogEntry) => assess(e).memoryBytes ?? Number.POSITIVE_INFINITY;
+  const server = device
+    .filter((e) => e.origin === 'server' && fits(e))
+    .reduce<CatalogEntry | null>((best, e) => (best === null || memory(e) < memory(best) ? e : best), null);
+  return server ?? device.find(fits) ?? device[0] ?? null;
 }
+
+/** The memory a first visit assumes when the browser does not report it: a low-end phone's. */
+export const FIRST_VISIT_UNKNOWN_MEMORY_GIB = 2;
 
 /**
  * The model a first visit starts with: the catalog's newcomer entry when it is a folder on this
- * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing), else none:
- * a Hub download waits for the visitor's choice.
+ * server (nothing to fetch from the Hub, so loading it at once costs the visitor nothing) and it fits
+ * this device (defaultSelection falls back to an entry that does not fit; a device that hides its
+ * memory counts as a 2 GiB phone), else none: a Hub download or a model too big for the device waits
+ * for the visitor's choice.
  */
 export function firstVisitChoice(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
 ): CatalogEntry | null {
-  const entry = defaultSelection(catalog, budget);
-  return entry?.origin === 'server' ? entry : null;
+  const entry = defaultSelection(catalog, withPhoneMemory(budget));
+  if (entry?.origin !== 'server') return null;
+  return loadsUnasked(entry, budget) ? entry : null;
+}
+
+/** Whether `entry` may be loaded without the visitor's choice: it fits this device (see firstVisitChoice). */
+export function loadsUnasked(entry: CatalogEntry, budget: DeviceBudget): boolean {
+  const assumed = withPhoneMemory(budget);
+  return assessFit(entry, preferredDtype(entry, assumed), assumed).verdict === 'fits';
+}
+
+/** Where the browser hides its memory (Safari, Firefox), a choice made for the visitor assumes a phone. */
+function withPhoneMemory(budget: DeviceBudget): DeviceBudget {
+  return budget.deviceMemoryGiB === null
+    ? { ...budget, deviceMemoryGiB: FIRST_VISIT_UNKNOWN_MEMORY_GIB }
+    : budget;
 }
 
 /** Estimated cost in US dollars of one exchange on a tier; on-device is free. */

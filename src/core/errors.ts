@@ -15,6 +15,7 @@ export type EdgetierErrorCode =
   // engine
   | 'no_webgpu'
   | 'browser_missing'
+  | 'browser_failed'
   | 'out_of_memory'
   | 'download_failed'
   | 'model_not_found'

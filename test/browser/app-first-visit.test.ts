@@ -62,6 +62,16 @@ async function nativeAnswer(content: string): Promise<string> {
   return body.choices[0]!.message.content;
 }
 
+/** Waits for the app's start-up (server list, cache list, the first-visit choice) and reads its choice. */
+async function afterStart(): Promise<{ selectedKey: string | null; status: string }> {
+  return page.locator('et-app').evaluate(async (el) => {
+    type App = { init(): Promise<void>; state: { selectedKey: string | null; status: string } };
+    const { app } = el as unknown as { app: App };
+    await app.init();
+    return { selectedKey: app.state.selectedKey, status: app.state.status };
+  });
+}
+
 describe('first visit', () => {
   it("opens with the server's model chosen and loading; typing and pressing Send answers", async () => {
     await page.goto(serve.url);
@@ -85,5 +95,33 @@ describe('first visit', () => {
     expect(text).toBe(await nativeAnswer('Hello'));
 
     expect(requests.filter((url) => !url.startsWith(serve.url) && !url.startsWith('blob:'))).toEqual([]);
+  });
+
+  // Only the first visit chooses for the visitor: their own choice on an earlier visit, a remote tier
+  // or "none" (they deleted the model from the cache), is not replaced by the server's folder.
+  it('a later visit keeps the remote tier the visitor chose instead of loading the folder', async () => {
+    const menu = page.getByRole('combobox', { name: 'Model', exact: true });
+    await menu.selectOption('remote:server');
+    await page.reload();
+    expect(await afterStart()).toEqual({ selectedKey: null, status: 'idle' });
+    await expect(menu.inputValue()).resolves.toBe('');
+  });
+
+  it('a later visit restores the folder the visitor chose, and keeps "none" once they deleted it', async () => {
+    const menu = page.getByRole('combobox', { name: 'Model', exact: true });
+    await menu.selectOption('local:tiny');
+    await expect.poll(async () => (await afterStart()).status, { timeout: 120_000 }).toBe('ready');
+    await page.reload();
+    expect(await afterStart()).toMatchObject({ selectedKey: 'local:tiny' });
+
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    await page
+      .getByRole('button', { name: 'Delete from cache: tiny', exact: true })
+      .click({ timeout: 120_000 });
+    await expect.poll(() => menu.inputValue(), { timeout: 60_000 }).toBe('');
+    const before = requests.length;
+    await page.reload();
+    expect(await afterStart()).toEqual({ selectedKey: null, status: 'idle' });
+    expect(requests.slice(before).filter((url) => url.includes('/models/tiny/'))).toEqual([]);
   });
 });

@@ -1,23 +1,64 @@
 /**
- * The project's import graph, read with a few regular expressions over relative import specifiers
- * (static, dynamic, `export … from`, `new URL('…', import.meta.url)` for workers and the CPU engine's
- * AssemblyScript source, `/// <reference path>` for ambient declarations, and the module
- * scripts of the HTML pages). Enough to answer "which files of src/ does nothing use" and "where are
- * the import cycles" without a bundler; bare specifiers (packages, `node:`) are left out.
+ * The project's import graph, read from each module's syntax tree (Vite's parser, so comments and
+ * strings that merely look like imports are not taken for them): static imports (`import type`
+ * included), `export … from`, dynamic `import('…')`, `new URL('…', import.meta.url)` for workers and
+ * assets, `/// <reference path>` directives for ambient declarations, and the module scripts of the HTML pages. Enough to answer "which files of src/ does
+ * nothing use" and "where are the import cycles" without a bundler; bare specifiers (packages,
+ * `node:`) are left out. A computed dynamic import or URL is refused by name: the graph cannot follow it.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { type ESTree, parseSync, Visitor } from 'vite';
 
 const SOURCE = /\.(ts|mts|mjs|js|html)$/;
 
-const SPECIFIERS = [
-  /\b(?:import|export)\s[^'";]*?\sfrom\s*['"]([^'"]+)['"]/g,
-  /\bimport\s*['"]([^'"]+)['"]/g,
-  /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
-  /\bnew URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g,
-  /^\/\/\/\s*<reference\s+path="([^"]+)"/gm,
-];
 const HTML_SCRIPT = /<script\b[^>]*\bsrc="([^"]+)"/g;
+/** A triple-slash directive naming an ambient declaration file (TypeScript reads it; no import does). */
+const REFERENCE_PATH = /^\/\/\/\s*<reference\s+path="([^"]+)"\s*\/>/gm;
+const HTML_COMMENT = /<!--[\s\S]*?-->/g;
+
+/** The text of a string literal or a template literal without expressions; null for anything computed. */
+function constantString(node: ESTree.Expression): string | null {
+  if (node.type === 'Literal' && typeof node.value === 'string') return node.value;
+  if (node.type === 'TemplateLiteral' && node.expressions.length === 0)
+    return node.quasis[0]?.value.cooked ?? null;
+  return null;
+}
+
+const isImportMetaUrl = (node: ESTree.Node | undefined): boolean =>
+  node?.type === 'MemberExpression' &&
+  node.object.type === 'MetaProperty' &&
+  node.property.type === 'Identifier' &&
+  node.property.name === 'url';
+
+/** Every module specifier `file` names in its code (not in its comments or strings). */
+function moduleSpecifiers(file: string, text: string): string[] {
+  const parsed = parseSync(file, text);
+  if (parsed.errors.length > 0) throw new Error(`${file} does not parse: ${parsed.errors[0]!.message}`);
+  const specs: string[] = [];
+  const computed = (what: string) => {
+    throw new Error(`${file} has a ${what} with a computed specifier, which the source graph cannot follow`);
+  };
+  new Visitor({
+    ImportDeclaration: (node) => void specs.push(node.source.value),
+    ExportNamedDeclaration: (node) => void (node.source && specs.push(node.source.value)),
+    ExportAllDeclaration: (node) => void specs.push(node.source.value),
+    ImportExpression: (node) => {
+      const spec = constantString(node.source);
+      if (spec === null) computed('dynamic import()');
+      else specs.push(spec);
+    },
+    NewExpression: (node) => {
+      if (node.callee.type !== 'Identifier' || node.callee.name !== 'URL') return;
+      if (!isImportMetaUrl(node.arguments[1] as ESTree.Node | undefined)) return;
+      const spec = constantString(node.arguments[0] as ESTree.Expression);
+      if (spec === null) computed('new URL(…, import.meta.url)');
+      else specs.push(spec);
+    },
+  }).visit(parsed.program);
+  for (const m of text.matchAll(REFERENCE_PATH)) specs.push(m[1]!);
+  return specs;
+}
 
 /** Every source file under `dir` (relative to `root`, with `/`), node_modules and dot folders skipped. */
 export function sourceFiles(root: string, dir: string): string[] {
@@ -38,9 +79,9 @@ export function sourceFiles(root: string, dir: string): string[] {
 export function importsOf(root: string, file: string): string[] {
   const abs = join(root, file);
   const text = readFileSync(abs, 'utf8');
-  const specs: string[] = [];
-  const patterns = file.endsWith('.html') ? [HTML_SCRIPT] : SPECIFIERS;
-  for (const pattern of patterns) for (const m of text.matchAll(pattern)) specs.push(m[1]!);
+  const specs = file.endsWith('.html')
+    ? [...text.replace(HTML_COMMENT, '').matchAll(HTML_SCRIPT)].map((m) => m[1]!)
+    : moduleSpecifiers(file, text);
   const out = new Set<string>();
   for (const raw of specs) {
     const spec = raw.replace(/[?#].*$/, '');

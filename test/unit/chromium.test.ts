@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../src/cli/browser.ts';
-import { type ChromiumLocation, chromiumAction, missingChromiumMessage } from '../../src/cli/chromium.ts';
+import {
+  brokenChromiumMessage,
+  type ChromiumLocation,
+  chromiumAction,
+  missingChromiumMessage,
+} from '../../src/cli/chromium.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -55,8 +60,11 @@ describe('the Chromium check', () => {
     const standard: ChromiumLocation = { path: '/usr/bin/chromium', fromEnv: false };
     const custom: ChromiumLocation = { path: '/opt/chromium', fromEnv: true };
     const action = (location: ChromiumLocation, present: boolean, root: boolean, aptGet: boolean) =>
-      chromiumAction({ location, present, root, aptGet });
+      chromiumAction({ location, present, runs: present, root, aptGet });
     expect(action(standard, true, false, false)).toBe('present');
+    expect(chromiumAction({ location: standard, present: true, runs: false, root: true, aptGet: true })).toBe(
+      'broken',
+    );
     expect(action(standard, false, true, true)).toBe('install');
     expect(action(standard, false, false, true)).toBe('missing');
     expect(action(standard, false, true, false)).toBe('missing');
@@ -77,9 +85,28 @@ describe('the Chromium check', () => {
   });
 
   it('prints nothing and lets the run go on when the browser is there', async () => {
-    // Any executable file passes the check; the launcher is what proves it is a browser.
-    const result = await ensureChromium({ EDGETIER_CHROMIUM: process.execPath });
+    const result = await ensureChromium({ EDGETIER_CHROMIUM: '/usr/bin/chromium' });
     expect(result).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  // An executable that is not a working browser (a broken install, EDGETIER_CHROMIUM at the wrong
+  // binary) stops the run in one line too, rather than failing every browser test with Playwright's log.
+  it('stops the run with one line when the file there does not run as Chromium', async () => {
+    expect(await ensureChromium({ EDGETIER_CHROMIUM: '/bin/false' })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `npm test: ${brokenChromiumMessage({ path: '/bin/false', fromEnv: true }, 'exited with code 1')}\n`,
+    });
+    expect(brokenChromiumMessage({ path: '/bin/false', fromEnv: true }, 'exited with code 1')).toBe(
+      'Chromium at /bin/false (EDGETIER_CHROMIUM) does not run: `/bin/false --version` exited with code 1. Point ' +
+        "EDGETIER_CHROMIUM at a working Chromium binary, or unset it and install Debian's Chromium with " +
+        '`sudo apt-get install -y chromium`.',
+    );
+    const node = await ensureChromium({ EDGETIER_CHROMIUM: process.execPath });
+    expect(node.code).toBe(1);
+    expect(node.stderr).toBe(
+      `npm test: ${brokenChromiumMessage({ path: process.execPath, fromEnv: true }, `printed "${process.version}", not a Chromium version`)}\n`,
+    );
   });
 
   it('launchChromium throws browser_missing with the same line, before Playwright runs', async () => {
@@ -101,6 +128,28 @@ describe('the Chromium check', () => {
         },
       );
       expect(result).toEqual({ code: 1, stdout: '', stderr: `edgetier generate: ${MISSING_OVERRIDE}\n` });
+    } finally {
+      rmSync(model, { recursive: true, force: true });
+    }
+  });
+
+  it('`edgetier generate --device wasm` says in one line that the browser did not start', async () => {
+    const model = mkdtempSync(join(tmpdir(), 'edgetier-broken-browser-'));
+    try {
+      const result = await node(
+        ['bin/edgetier.mjs', 'generate', model, '--prompt', 'Hi', '--device', 'wasm'],
+        {
+          EDGETIER_CHROMIUM: '/bin/false',
+        },
+      );
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          'edgetier generate: Chromium at /bin/false (EDGETIER_CHROMIUM) did not start ' +
+          '(browserType.launchPersistentContext: Target page, context or browser has been closed): ' +
+          'check that `/bin/false --version` runs, or point EDGETIER_CHROMIUM at a working Chromium binary.\n',
+      });
     } finally {
       rmSync(model, { recursive: true, force: true });
     }

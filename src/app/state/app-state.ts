@@ -3,7 +3,9 @@
  * progress, errors, what is cached) and whether the conversation is fully local. Views read it
  * through StoreController and change it only through these methods. A first visit starts with the
  * server's own model chosen and loading (see firstVisitChoice); a Hub model is only ever loaded
- * because the visitor picked it.
+ * because the visitor picked it. The visitor's own choice is remembered, so a later visit never
+ * replaces it with the server's model: it restores a server folder they chose, and otherwise
+ * (a Hub model, a remote tier, or none after they deleted the loaded model) starts with none.
  */
 import {
   assessFit,
@@ -15,6 +17,7 @@ import {
   entriesFromTiers,
   type FitAssessment,
   firstVisitChoice,
+  loadsUnasked,
   preferredDtype,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
@@ -45,6 +48,9 @@ interface AppStateData {
   storage: { usageBytes: number; quotaBytes: number } | null;
 }
 
+/** localStorage key of the visitor's last explicit choice: a catalog key, or '' for none. */
+export const MODEL_CHOICE_STORAGE_KEY = 'edgetier.modelChoice.v1';
+
 const FALLBACK_BUDGET: DeviceBudget = {
   webgpu: false,
   shaderF16: false,
@@ -69,10 +75,12 @@ export class AppState extends Store<AppStateData> {
   #local: Engine | null = null;
   #remote = new Map<string, Engine>();
   #loadToken = 0;
+  #started: Promise<void> | null = null;
 
   constructor(
     readonly services: AppServices,
     private readonly settings: SettingsStore,
+    private readonly storage: Storage | null = globalThis.localStorage ?? null,
   ) {
     super({
       budget: null,
@@ -102,7 +110,13 @@ export class AppState extends Store<AppStateData> {
     });
   }
 
-  async init(): Promise<void> {
+  /** Reads the device and the server's models, then makes the start-up choice; once per page. */
+  init(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
     const [budget, server] = await Promise.all([
       this.services.detectBudget().catch(() => FALLBACK_BUDGET),
       this.services.fetchServerModels().catch(() => []),
@@ -111,20 +125,48 @@ export class AppState extends Store<AppStateData> {
     this.rebuildCatalog();
     await this.refreshCached();
     if (this.state.selectedKey !== null) return;
-    // A static build's default model comes first. A folder published with the site is chosen and
-    // loaded like the first-visit pick below; a Hub model is only shown selected (never downloaded
-    // without the visitor's choice).
-    const preset = this.services.site?.defaultModel;
-    const presetKey = preset ? catalogKeyFor(preset, new Set(this.state.catalog.map((e) => e.key))) : null;
-    const presetEntry = this.entry(presetKey);
-    if (presetEntry && presetEntry.origin !== 'server') {
-      this.set({ selectedKey: presetEntry.key });
-      return;
-    }
     // Chosen and loading before the visitor does anything (unless they already picked one), so the
     // Model menu shows it, the progress strip runs, and Send works as soon as it is ready.
-    const first = presetEntry ?? firstVisitChoice(this.state.catalog, budget);
-    if (first) await this.select(first.key);
+    const start = this.#startChoice(budget);
+    if (start && this.state.selectedKey === null) await this.#choose(start.key);
+  }
+
+  /**
+   * First visit: a static build's default model, else the server's newcomer entry; a folder is
+   * chosen and loaded only where it fits (see loadsUnasked), a Hub model only shown selected (never
+   * downloaded without the visitor's choice). Later: the visitor's own choice when it is a server folder.
+   */
+  #startChoice(budget: DeviceBudget): CatalogEntry | null {
+    const previous = this.#readChoice();
+    if (previous === null) {
+      const preset = this.services.site?.defaultModel;
+      const keys = new Set(this.state.catalog.map((e) => e.key));
+      const presetEntry = this.entry(preset ? catalogKeyFor(preset, keys) : null);
+      if (presetEntry) {
+        if (presetEntry.origin === 'server' && loadsUnasked(presetEntry, budget)) return presetEntry;
+        this.set({ selectedKey: presetEntry.key });
+        return null;
+      }
+      return firstVisitChoice(this.state.catalog, budget);
+    }
+    const entry = this.entry(previous);
+    return entry?.origin === 'server' ? entry : null;
+  }
+
+  #readChoice(): string | null {
+    try {
+      return this.storage?.getItem(MODEL_CHOICE_STORAGE_KEY) ?? null;
+    } catch {
+      return null; // storage refused (private mode): every visit is a first visit
+    }
+  }
+
+  #recordChoice(key: string): void {
+    try {
+      this.storage?.setItem(MODEL_CHOICE_STORAGE_KEY, key);
+    } catch {
+      // storage refused or full: the choice holds for this page only
+    }
   }
 
   get budget(): DeviceBudget {
@@ -169,8 +211,15 @@ export class AppState extends Store<AppStateData> {
     return this.#local;
   }
 
-  /** Picks a model and loads it (download for device models, a model check for remote tiers). */
+  /** The visitor picks a model (remembered for later visits) and it loads. */
   async select(key: string): Promise<void> {
+    if (!this.entry(key)) return;
+    this.#recordChoice(key);
+    await this.#choose(key);
+  }
+
+  /** Selects a model and loads it (download for device models, a model check for remote tiers). */
+  async #choose(key: string): Promise<void> {
     const entry = this.entry(key);
     if (!entry) return;
     this.set({ selectedKey: key });
@@ -223,6 +272,7 @@ export class AppState extends Store<AppStateData> {
       await engine.unload();
       this.network.stop();
       this.set({ status: 'idle', loadedKey: null, loadInfo: null, selectedKey: null });
+      this.#recordChoice(''); // the visitor chose none: a later visit must not load it again
     }
     await engine.deleteCached(id);
     await this.refreshCached();
