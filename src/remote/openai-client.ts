@@ -194,7 +194,15 @@ export function serverMessageFrom(body: string): string | undefined {
     if (typeof parsed.message === 'string') return capServerMessage(parsed.message);
     if (typeof parsed.detail === 'string') return capServerMessage(parsed.detail);
   } catch {
-    // not JSON: fall through to the text itself
+    // not JSON (or cut at MAX_ERROR_BODY_BYTES): a cut JSON body still holds its message's start
+    const cut = /"message"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(trimmed);
+    if (cut) {
+      try {
+        return capServerMessage(JSON.parse(`"${cut[1]}"`) as string);
+      } catch {
+        return capServerMessage(cut[1]!);
+      }
+    }
   }
   const text = trimmed
     .replace(/<[^>]*>/g, ' ')

@@ -15,6 +15,7 @@ const SOURCE = /\.(ts|mts|mjs|js|html)$/;
 const HTML_SCRIPT = /<script\b[^>]*\bsrc="([^"]+)"/g;
 /** A triple-slash directive naming an ambient declaration file (TypeScript reads it; no import does). */
 const REFERENCE_PATH = /^\/\/\/\s*<reference\s+path="([^"]+)"\s*\/>/gm;
+const ASSEMBLYSCRIPT = /^src\/cpu-engine\/kernels\//;
 const HTML_COMMENT = /<!--[\s\S]*?-->/g;
 
 /** The text of a string literal or a template literal without expressions; null for anything computed. */
@@ -77,6 +78,8 @@ export function sourceFiles(root: string, dir: string): string[] {
 
 /** The project files `file` imports (relative to `root`); throws on a relative import that names nothing. */
 export function importsOf(root: string, file: string): string[] {
+  // AssemblyScript (the CPU engine's kernels): compiled by asc, not a module of the project's realms.
+  if (ASSEMBLYSCRIPT.test(file)) return [];
   const abs = join(root, file);
   const text = readFileSync(abs, 'utf8');
   const specs = file.endsWith('.html')
