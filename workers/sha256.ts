@@ -4,7 +4,7 @@
  * package.json offers an incremental SHA-256, and the algorithm is short; it is tested against
  * node:crypto on odd chunkings (test/unit/sha256.test.ts).
  */
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
   0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
   0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
@@ -16,11 +16,11 @@ const K = new Uint32Array([
 ]);
 
 export class Sha256 {
-  private readonly state = new Uint32Array([
+  private readonly state = new Int32Array([
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
   ]);
   private readonly block = new Uint8Array(64);
-  private readonly words = new Uint32Array(64);
+  private readonly words = new Int32Array(64);
   private blockLength = 0;
   private bytes = 0;
   private finished = false;
@@ -49,7 +49,7 @@ export class Sha256 {
   /** The digest as lowercase hex; the hasher cannot be updated afterwards. */
   hex(): string {
     if (!this.finished) this.finish();
-    return [...this.state].map((w) => w.toString(16).padStart(8, '0')).join('');
+    return [...this.state].map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
   }
 
   private finish(): void {
@@ -68,14 +68,14 @@ export class Sha256 {
     const w = this.words;
     for (let i = 0; i < 16; i++) {
       const j = offset + i * 4;
-      w[i] = ((data[j]! << 24) | (data[j + 1]! << 16) | (data[j + 2]! << 8) | data[j + 3]!) >>> 0;
+      w[i] = (data[j]! << 24) | (data[j + 1]! << 16) | (data[j + 2]! << 8) | data[j + 3]!;
     }
     for (let i = 16; i < 64; i++) {
       const a = w[i - 15]!;
       const b = w[i - 2]!;
       const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
       const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-      w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) >>> 0;
+      w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0;
     }
     const s = this.state;
     let a = s[0]!;

@@ -16,6 +16,7 @@ export type EdgetierErrorCode =
   | 'no_webgpu'
   | 'out_of_memory'
   | 'download_failed'
+  | 'storage_full'
   | 'model_not_found'
   | 'context_overflow'
   | 'device_lost'

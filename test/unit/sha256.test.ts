@@ -15,14 +15,16 @@ describe('Sha256', () => {
 
   it('matches node:crypto for every length 0..200 in one update', () => {
     const data = randomBytes(200);
-    for (let n = 0; n <= 200; n++) expect(new Sha256().update(data.subarray(0, n)).hex()).toBe(reference(data.subarray(0, n)));
+    for (let n = 0; n <= 200; n++)
+      expect(new Sha256().update(data.subarray(0, n)).hex()).toBe(reference(data.subarray(0, n)));
   });
 
   it('matches node:crypto when the input arrives in uneven chunks', () => {
     const data = randomBytes(100_003);
     for (const step of [1, 7, 63, 64, 65, 4096, 33_333]) {
       const hasher = new Sha256();
-      for (let offset = 0; offset < data.length; offset += step) hasher.update(data.subarray(offset, offset + step));
+      for (let offset = 0; offset < data.length; offset += step)
+        hasher.update(data.subarray(offset, offset + step));
       expect(hasher.hex()).toBe(reference(data));
     }
   });

@@ -1,0 +1,335 @@
+/**
+ * edgetier's model cache as returning visitors meet it: Debian's Chromium with a persistent profile,
+ * the real `edgetier serve` (the built engine page and a tiny model folder), and a counting proxy in
+ * front of it that records every byte the browser asks for and can cut or stall a download.
+ * Each test proves one failure of issue 20 fixed (stale weights after a rebuild, damaged cached
+ * bytes, a full disk, a delete undone by another tab) or issue 15's resume across a retried load.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../src/cli/browser.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+import { type CountingProxy, startCountingProxy } from '../helpers/counting-proxy.ts';
+import { type ServeProcess, startServe } from '../helpers/serve-process.ts';
+import { buildApp } from './app-fixture.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WEIGHTS = '/models/tiny/onnx/model.onnx';
+const PROMPT = 'Hello there';
+
+/** Downloads of the weights since log index `from`; transformers.js's 1-byte size probes (bytes=0-0) left out. */
+const weightDownloads = (from: number) => proxy.requestsFor(WEIGHTS, from).filter((r) => r.range !== 'bytes=0-0');
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+interface LoadedInfo {
+  cacheNotes?: string[];
+}
+interface Harness {
+  load(request: unknown): Promise<Outcome<LoadedInfo>>;
+  generate(request: unknown): Promise<Outcome<{ result: { outputIds: number[] } }>>;
+  listCached(): Promise<Outcome<{ id: string; bytes: number }[]>>;
+  deleteCached(id: string): Promise<Outcome<void>>;
+  clearCache(): Promise<Outcome<void>>;
+}
+
+/** The page's CacheStorage, typed here: this file compiles in the Node realm (no DOM types). */
+interface PageCaches {
+  keys(): Promise<string[]>;
+  open(name: string): Promise<{
+    keys(): Promise<{ url: string }[]>;
+    match(request: unknown): Promise<Response | undefined>;
+    put(request: unknown, response: Response): Promise<void>;
+  }>;
+}
+
+let dir: string;
+let models: string;
+let serve: ServeProcess;
+let proxy: CountingProxy;
+let profile: string;
+let context: BrowserContext | null = null;
+
+function synth(seed: number): void {
+  execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin/edgetier.mjs'),
+      'synth',
+      'tiny',
+      '--out',
+      join(models, 'tiny'),
+      '--dtype',
+      'fp32',
+      '--seed',
+      String(seed),
+      '--force',
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
+/** Greedy ids from the native engine on the folder as it is now: the independent reference. */
+async function referenceIds(): Promise<number[]> {
+  const native = new NodeEngine({ threads: 1 });
+  await native.load({ source: { kind: 'path', path: join(models, 'tiny') }, device: 'cpu', dtype: 'fp32' });
+  const result = await native.generate({ prompt: PROMPT, sampling: { maxNewTokens: 8 } });
+  await native.unload();
+  return result.outputIds;
+}
+
+/** Opens (or reopens) the persistent profile on the engine page. */
+async function openBrowser(): Promise<Page> {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  return openTab(context.pages()[0]);
+}
+
+async function openTab(existing?: Page): Promise<Page> {
+  const page = existing ?? (await context!.newPage());
+  await page.goto(`${proxy.url}engine.html`);
+  await page.waitForFunction(() => 'edgetier' in globalThis);
+  return page;
+}
+
+async function closeBrowser(): Promise<void> {
+  await context?.close();
+  context = null;
+}
+
+/** Calls a method of the page's `window.edgetier` (src/client/engine-harness.ts). */
+function call<K extends keyof Harness>(
+  page: Page,
+  method: K,
+  ...args: Parameters<Harness[K]>
+): ReturnType<Harness[K]> {
+  return page.evaluate(
+    ([name, values]) =>
+      (globalThis as unknown as { edgetier: Record<string, (...a: unknown[]) => unknown> }).edgetier[name]!(
+        ...values,
+      ),
+    [method, args] as const,
+  ) as ReturnType<Harness[K]>;
+}
+
+const modelUrl = () => `${proxy.url}models/tiny`;
+const load = (page: Page) =>
+  call(page, 'load', {
+    source: { kind: 'url', url: modelUrl() },
+    device: 'wasm',
+    dtype: 'fp32',
+    warmupBudgetMs: 0,
+  });
+
+async function greedy(page: Page): Promise<number[]> {
+  const outcome = await call(page, 'generate', { prompt: PROMPT, sampling: { maxNewTokens: 8 } });
+  if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+  return outcome.value.result.outputIds;
+}
+
+async function listed(page: Page): Promise<{ id: string; bytes: number }[]> {
+  const outcome = await call(page, 'listCached');
+  if (!outcome.ok) throw new Error(outcome.message);
+  return outcome.value;
+}
+
+/** Every Cache API entry (in any store of the origin) whose URL names the model's weights. */
+function editCachedWeights(page: Page, edit: 'flip' | 'truncate'): Promise<number> {
+  return page.evaluate(async (how) => {
+    const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+    let edited = 0;
+    for (const name of await caches.keys()) {
+      const cache = await caches.open(name);
+      for (const request of await cache.keys()) {
+        if (!new URL(request.url).pathname.endsWith('/onnx/model.onnx')) continue;
+        const response = (await cache.match(request))!;
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const headers = new Headers(response.headers);
+        let body = bytes;
+        if (how === 'flip') {
+          const middle = Math.floor(bytes.length / 2);
+          for (let i = middle; i < middle + 4096; i++) bytes[i] = bytes[i]! ^ 0xff;
+        } else {
+          // 99.9 % of the file, its original length still declared: transformers.js pads it with zeros.
+          body = bytes.subarray(0, Math.floor(bytes.length * 0.999));
+        }
+        headers.set('content-length', String(bytes.length));
+        await cache.put(request, new Response(body, { headers }));
+        edited++;
+      }
+    }
+    return edited;
+  }, edit);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'edgetier-model-cache-'));
+  models = join(dir, 'models');
+  synth(3);
+  const app = await buildApp();
+  serve = await startServe(['--app', app, '--models', models, '--no-tier', '--quiet']);
+  proxy = await startCountingProxy(serve.url);
+});
+
+afterEach(async () => {
+  await closeBrowser();
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  await proxy?.close();
+  await serve?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the model cache with a persistent profile and edgetier serve', () => {
+  it('re-fetches a folder rebuilt on the server on the next visit, says so, and runs the new weights', async () => {
+    profile = join(dir, 'profile-rebuild');
+    synth(3);
+    let page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(await greedy(page)).toEqual(await referenceIds());
+    // A second visit with nothing changed asks for no model file again.
+    await closeBrowser();
+    page = await openBrowser();
+    let from = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(from)).toEqual([]);
+    await closeBrowser();
+
+    synth(7);
+    page = await openBrowser();
+    from = proxy.log.length;
+    const reloaded = await load(page);
+    expect(reloaded.ok).toBe(true);
+    const weights = weightDownloads(from);
+    expect(weights.map((r) => [r.range, r.bytes])).toEqual([
+      [null, statSync(join(models, 'tiny/onnx/model.onnx')).size],
+    ]);
+    expect(reloaded.ok && reloaded.value.cacheNotes?.join(' ')).toMatch(
+      /models\/tiny changed on the server since it was cached \(.*onnx\/model\.onnx.*\): downloaded again\./,
+    );
+    expect(await greedy(page)).toEqual(await referenceIds());
+  });
+
+  for (const damage of ['flip', 'truncate'] as const) {
+    it(`detects a cached weights file ${damage === 'flip' ? 'with 4 KiB flipped' : 'cut to 99.9 % and zero-padded'} and repairs it with one download`, async () => {
+      profile = join(dir, `profile-${damage}`);
+      synth(3);
+      const reference = await referenceIds();
+      let page = await openBrowser();
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(await editCachedWeights(page, damage)).toBeGreaterThan(0);
+      await closeBrowser();
+
+      page = await openBrowser();
+      const from = proxy.log.length;
+      const repaired = await load(page);
+      expect(repaired.ok).toBe(true);
+      const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+      expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
+      expect(repaired.ok && repaired.value.cacheNotes?.join(' ')).toMatch(
+        /The cached onnx\/model\.onnx of .*models\/tiny was damaged \(.+\): downloaded again\./,
+      );
+      expect(await greedy(page)).toEqual(reference);
+      // Repaired for good: the next load reads it from the cache again.
+      const next = proxy.log.length;
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(weightDownloads(next)).toEqual([]);
+    });
+  }
+
+  it('resumes a download cut in one load from the bytes kept, in the retried load (a fresh worker)', async () => {
+    profile = join(dir, 'profile-resume');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    proxy.cut(WEIGHTS, 65_536);
+    const from = proxy.log.length;
+    const failed = await load(page);
+    proxy.heal();
+    expect(failed).toMatchObject({ ok: false, code: 'download_failed' });
+    expect(failed.ok || failed.message).toMatch(
+      /broke off after 65536 of \d+ bytes .*Retry the load: it resumes where it stopped\./,
+    );
+    expect(weightDownloads(from)[0]).toMatchObject({ range: null, bytes: 65_536 });
+
+    const retry = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(retry).map((r) => [r.range, r.bytes])).toEqual([['bytes=65536-', size - 65_536]]);
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+  });
+
+  it('stops with storage_full when the origin has no room, says what the model needs, and lists nothing', async () => {
+    profile = join(dir, 'profile-quota');
+    synth(3);
+    const page = await openBrowser();
+    const cdp = await context!.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: proxy.url.replace(/\/$/, ''),
+      quotaSize: 100_000,
+    });
+    const outcome = await load(page);
+    expect(outcome).toMatchObject({ ok: false, code: 'storage_full' });
+    expect(outcome.ok || outcome.message).toMatch(
+      /^Storage is full: .*models\/tiny needs 0\.4 MB .*\. Free disk space \(or allow this site more storage\), then load it again\.$/,
+    );
+    expect(await listed(page)).toEqual([]);
+  });
+
+  it('stops with storage_full when the disk fills during the download, and keeps nothing of the model', async () => {
+    profile = join(dir, 'profile-fills');
+    synth(3);
+    const page = await openBrowser();
+    const stall = proxy.stall(WEIGHTS, 65_536);
+    const loading = load(page);
+    await stall.reached;
+    const cdp = await context!.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: proxy.url.replace(/\/$/, ''),
+      quotaSize: 50_000,
+    });
+    stall.release();
+    const outcome = await loading;
+    expect(outcome).toMatchObject({ ok: false, code: 'storage_full' });
+    expect(outcome.ok || outcome.message).toMatch(/^Storage is full: .*models\/tiny/);
+    expect(await listed(page)).toEqual([]);
+  });
+
+  it("keeps a model deleted in one tab deleted while another tab's download of it is in flight", async () => {
+    profile = join(dir, 'profile-delete');
+    synth(3);
+    const tabA = await openBrowser();
+    const tabB = await openTab();
+    const stall = proxy.stall(WEIGHTS, 65_536);
+    const loading = load(tabA);
+    await stall.reached;
+    const deleted = await call(tabB, 'deleteCached', modelUrl());
+    expect(deleted).toMatchObject({ ok: true });
+    stall.release();
+    const loaded = await loading;
+    expect(loaded.ok).toBe(true);
+    expect(loaded.ok && loaded.value.cacheNotes?.join(' ')).toMatch(
+      /deleted from the cache while it loaded: it is not kept/,
+    );
+    expect(await listed(tabB)).toEqual([]);
+    const leftovers = await tabB.evaluate(async (base) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      const urls: string[] = [];
+      for (const name of await caches.keys()) {
+        for (const request of await (await caches.open(name)).keys()) urls.push(request.url);
+      }
+      return urls.filter((u) => u.startsWith(base) && !u.endsWith('/.edgetier/generation'));
+    }, modelUrl());
+    expect(leftovers).toEqual([]);
+    // The tab that loaded still runs the model from memory.
+    expect(await greedy(tabA)).toEqual(await referenceIds());
+  });
+});
