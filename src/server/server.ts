@@ -223,7 +223,9 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       }
       const folder = (await findModelFolders(options.modelDirs)).find((f) => f.name === name);
       const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
-      if (!file || !(await serveFile(req, res, file))) throw notFound(path);
+      // no-store: the browser engine keeps model files in its own cache (checked by size and SHA-256);
+      // Chromium's HTTP cache kept a second copy of every file served with no-cache.
+      if (!file || !(await serveFile(req, res, file, { cacheControl: 'no-store' }))) throw notFound(path);
       return;
     }
     const app = options.appDir && existsSync(join(options.appDir, 'index.html')) ? options.appDir : null;

@@ -22,7 +22,8 @@ const WEIGHTS = '/models/tiny/onnx/model.onnx';
 const PROMPT = 'Hello there';
 
 /** Downloads of the weights since log index `from`; transformers.js's 1-byte size probes (bytes=0-0) left out. */
-const weightDownloads = (from: number) => proxy.requestsFor(WEIGHTS, from).filter((r) => r.range !== 'bytes=0-0');
+const weightDownloads = (from: number) =>
+  proxy.requestsFor(WEIGHTS, from).filter((r) => r.range !== 'bytes=0-0');
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
 interface LoadedInfo {
@@ -216,6 +217,25 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
       /models\/tiny changed on the server since it was cached \(.*onnx\/model\.onnx.*\): downloaded again\./,
     );
     expect(await greedy(page)).toEqual(await referenceIds());
+  });
+
+  it('uses the cached copy as it is when the server cannot be reached, and says so', async () => {
+    profile = join(dir, 'profile-offline');
+    synth(3);
+    const reference = await referenceIds();
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    proxy.refuse('/models/');
+    try {
+      const offline = await load(page);
+      expect(offline.ok).toBe(true);
+      expect(offline.ok && offline.value.cacheNotes).toEqual([
+        `Offline: the cached copy of ${modelUrl()} is used as it is, without asking the server for a newer one.`,
+      ]);
+      expect(await greedy(page)).toEqual(reference);
+    } finally {
+      proxy.heal();
+    }
   });
 
   for (const damage of ['flip', 'truncate'] as const) {

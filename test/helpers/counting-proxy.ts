@@ -37,6 +37,8 @@ export interface CountingProxy {
   cut(path: string, afterBytes: number): void;
   /** Holds the next response for `path` after `afterBytes`; resolves once that point is reached. */
   stall(path: string, afterBytes: number): { reached: Promise<void>; release: () => void };
+  /** Drops every request whose path starts with `prefix` (as if the network were down) until `heal()`. */
+  refuse(prefix: string): void;
   heal(): void;
   close(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const upstream = new URL(target);
   const log: ProxiedRequest[] = [];
   let fault: Fault | null = null;
+  let refused: string | null = null;
 
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
@@ -57,6 +60,12 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       done: false,
     };
     log.push(entry);
+    if (refused !== null && path.startsWith(refused)) {
+      entry.status = -1;
+      entry.done = true;
+      req.socket.destroy();
+      return;
+    }
     const active = fault && fault.path === path && entry.method === 'GET' ? fault : null;
     if (active?.kind === 'cut' && active.tripped) {
       entry.status = -1;
@@ -138,8 +147,12 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       fault = active;
       return { reached, release: () => active.release?.() };
     },
+    refuse(prefix) {
+      refused = prefix;
+    },
     heal() {
       fault = null;
+      refused = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
