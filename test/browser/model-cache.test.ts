@@ -323,6 +323,20 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect(await listed(page)).toEqual([]);
   });
 
+  it('downloads and writes a model once when two tabs load it at the same time', async () => {
+    profile = join(dir, 'profile-two-tabs');
+    synth(3);
+    const tabA = await openBrowser();
+    const tabB = await openTab();
+    const from = proxy.log.length;
+    const [a, b] = await Promise.all([load(tabA), load(tabB)]);
+    expect(a).toMatchObject({ ok: true });
+    expect(b).toMatchObject({ ok: true });
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
+    expect(await listed(tabB)).toEqual([{ id: modelUrl(), bytes: expect.any(Number) }]);
+  });
+
   it("keeps a model deleted in one tab deleted while another tab's download of it is in flight", async () => {
     profile = join(dir, 'profile-delete');
     synth(3);
