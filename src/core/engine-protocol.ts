@@ -61,12 +61,6 @@ export interface LoadedInfo extends LoadInfo {
   build: OrtBuild;
   /** Bytes of model files fetched or read from the cache. */
   bytes: number;
-  /**
-   * What the model cache did that the visitor should know: a model that changed on the server and
-   * was downloaded again, a damaged cached file replaced, an offline load not revalidated, a model
-   * deleted in another tab while it loaded (so not kept).
-   */
-  cacheNotes?: string[];
 }
 
 export interface EngineWorkerApi {
