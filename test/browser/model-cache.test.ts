@@ -265,6 +265,33 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     });
   }
 
+  it('downloads a file again once when it arrives damaged, and reports clearly when it does again', async () => {
+    profile = join(dir, 'profile-transit');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    proxy.corrupt(WEIGHTS, 1);
+    let from = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([
+      [null, size],
+      [null, size],
+    ]);
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect(await call(page, 'clearCache')).toMatchObject({ ok: true });
+
+    proxy.corrupt(WEIGHTS, 2);
+    from = proxy.log.length;
+    const failed = await load(page);
+    proxy.heal();
+    expect(failed).toMatchObject({ ok: false, code: 'weights_corrupt' });
+    expect(failed.ok || failed.message).toMatch(
+      /^The downloaded onnx\/model\.onnx is damaged: its SHA-256 is [0-9a-f]{12}…, the server's index says [0-9a-f]{12}…\. It was not kept; load the model again/,
+    );
+    expect(weightDownloads(from)).toHaveLength(2);
+    expect(await listed(page)).toEqual([]);
+  });
+
   it('resumes a download cut in one load from the bytes kept, in the retried load (a fresh worker)', async () => {
     profile = join(dir, 'profile-resume');
     synth(3);

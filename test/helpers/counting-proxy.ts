@@ -37,6 +37,8 @@ export interface CountingProxy {
   cut(path: string, afterBytes: number): void;
   /** Holds the next response for `path` after `afterBytes`; resolves once that point is reached. */
   stall(path: string, afterBytes: number): { reached: Promise<void>; release: () => void };
+  /** Flips one byte in the middle of the next `times` full responses for `path` (a bad network or disk). */
+  corrupt(path: string, times: number): void;
   /** Drops every request whose path starts with `prefix` (as if the network were down) until `heal()`. */
   refuse(prefix: string): void;
   heal(): void;
@@ -48,6 +50,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const log: ProxiedRequest[] = [];
   let fault: Fault | null = null;
   let refused: string | null = null;
+  let corruption: { path: string; left: number } | null = null;
 
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
@@ -83,10 +86,18 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       },
       (reply) => {
         entry.status = reply.statusCode ?? 0;
+        const size = Number(reply.headers['content-length'] ?? 0);
+        const flipAt =
+          corruption && corruption.path === path && corruption.left > 0 && entry.status === 200 && size > 1
+            ? Math.floor(size / 2)
+            : -1;
+        if (flipAt >= 0 && corruption) corruption.left--;
         res.writeHead(entry.status, reply.headers);
         let stalled = false;
-        reply.on('data', (chunk: Buffer) => {
-          let data = chunk;
+        reply.on('data', (data: Buffer) => {
+          if (flipAt >= entry.bytes && flipAt < entry.bytes + data.length) {
+            data[flipAt - entry.bytes] = data[flipAt - entry.bytes]! ^ 0xff;
+          }
           if (active && entry.status < 300 && entry.bytes + data.length >= active.afterBytes && !stalled) {
             const keep = active.afterBytes - entry.bytes;
             const head = data.subarray(0, keep);
@@ -116,7 +127,6 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
           }
           entry.bytes += data.length;
           res.write(data);
-          data = Buffer.alloc(0);
         });
         reply.on('end', () => {
           entry.done = true;
@@ -147,12 +157,16 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       fault = active;
       return { reached, release: () => active.release?.() };
     },
+    corrupt(path, times) {
+      corruption = { path, left: times };
+    },
     refuse(prefix) {
       refused = prefix;
     },
     heal() {
       fault = null;
       refused = null;
+      corruption = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
