@@ -355,6 +355,16 @@ export class ModelFiles {
     const etag = prefix ? prefix.etag : (response.headers.get('etag') ?? undefined);
     const lastModified = prefix ? prefix.lastModified : (response.headers.get('last-modified') ?? undefined);
     const ranges = prefix !== undefined || response.headers.get('accept-ranges') === 'bytes';
+    const json = url.endsWith('.json');
+    if (json && response.headers.get('content-length') === '0') {
+      await response.body?.cancel();
+      if (scope) scope.integrityFailure = true;
+      throw new EdgetierError(
+        'weights_corrupt',
+        `The downloaded ${name} is damaged: it is empty, not JSON. It was not kept; load the model again, and ` +
+          'if this repeats, rebuild or re-upload the file on the server.',
+      );
+    }
     if (!response.body || !total) return response;
     const expected = scope?.expected.get(url);
     if (expected && expected.bytes !== total) {
@@ -376,7 +386,7 @@ export class ModelFiles {
     }
 
     const hasher = new Sha256();
-    const json: Uint8Array[] | null = url.endsWith('.json') ? [] : null;
+    const jsonChunks: Uint8Array[] | null = json ? [] : null;
     let received = offset;
     let resumes = 0;
     let reader = response.body.getReader();
@@ -385,7 +395,7 @@ export class ModelFiles {
     let held: Uint8Array | null = null;
     const see = (chunk: Uint8Array) => {
       hasher.update(chunk);
-      json?.push(chunk);
+      jsonChunks?.push(chunk);
     };
     const storageError = async (error: unknown) => {
       await sink?.abort();
@@ -399,8 +409,8 @@ export class ModelFiles {
       const problem =
         expected?.sha256 && digest !== expected.sha256
           ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
-          : json
-            ? jsonProblem(json)
+          : jsonChunks
+            ? jsonProblem(jsonChunks)
             : null;
       if (problem) {
         await sink?.abort();

@@ -6,7 +6,7 @@
  * bytes, a full disk, a delete undone by another tab) or issue 15's resume across a retried load.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -31,6 +31,7 @@ interface LoadedInfo {
 }
 interface Harness {
   load(request: unknown): Promise<Outcome<LoadedInfo>>;
+  loadAuto(source: unknown): Promise<Outcome<{ info: LoadedInfo }>>;
   generate(request: unknown): Promise<Outcome<{ result: { outputIds: number[] } }>>;
   listCached(): Promise<Outcome<{ id: string; bytes: number }[]>>;
   deleteCached(id: string): Promise<Outcome<void>>;
@@ -140,33 +141,36 @@ async function listed(page: Page): Promise<{ id: string; bytes: number }[]> {
   return outcome.value;
 }
 
-/** Every Cache API entry (in any store of the origin) whose URL names the model's weights. */
-function editCachedWeights(page: Page, edit: 'flip' | 'truncate'): Promise<number> {
-  return page.evaluate(async (how) => {
-    const caches = (globalThis as unknown as { caches: PageCaches }).caches;
-    let edited = 0;
-    for (const name of await caches.keys()) {
-      const cache = await caches.open(name);
-      for (const request of await cache.keys()) {
-        if (!new URL(request.url).pathname.endsWith('/onnx/model.onnx')) continue;
-        const response = (await cache.match(request))!;
-        const bytes = new Uint8Array(await response.arrayBuffer());
-        const headers = new Headers(response.headers);
-        let body = bytes;
-        if (how === 'flip') {
-          const middle = Math.floor(bytes.length / 2);
-          for (let i = middle; i < middle + 4096; i++) bytes[i] = bytes[i]! ^ 0xff;
-        } else {
-          // 99.9 % of the file, its original length still declared: transformers.js pads it with zeros.
-          body = bytes.subarray(0, Math.floor(bytes.length * 0.999));
+/** Damages every Cache API entry (in any store of the origin) whose URL names `file` of the model. */
+function damageCached(page: Page, file: string, edit: 'flip' | 'truncate'): Promise<number> {
+  return page.evaluate(
+    async ([suffix, how]) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      let edited = 0;
+      for (const name of await caches.keys()) {
+        const cache = await caches.open(name);
+        for (const request of await cache.keys()) {
+          if (!new URL(request.url).pathname.endsWith(`/tiny/${suffix}`)) continue;
+          const response = (await cache.match(request))!;
+          const bytes = new Uint8Array(await response.arrayBuffer());
+          const headers = new Headers(response.headers);
+          let body = bytes;
+          if (how === 'flip') {
+            const middle = Math.floor(bytes.length / 2);
+            for (let i = middle; i < Math.min(bytes.length, middle + 4096); i++) bytes[i] = bytes[i]! ^ 0xff;
+          } else {
+            // 99.9 % of the file, its original length still declared: transformers.js pads it with zeros.
+            body = bytes.subarray(0, Math.floor(bytes.length * 0.999));
+          }
+          headers.set('content-length', String(bytes.length));
+          await cache.put(request, new Response(body, { headers }));
+          edited++;
         }
-        headers.set('content-length', String(bytes.length));
-        await cache.put(request, new Response(body, { headers }));
-        edited++;
       }
-    }
-    return edited;
-  }, edit);
+      return edited;
+    },
+    [file, edit] as const,
+  );
 }
 
 beforeAll(async () => {
@@ -238,32 +242,64 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     }
   });
 
-  for (const damage of ['flip', 'truncate'] as const) {
-    it(`detects a cached weights file ${damage === 'flip' ? 'with 4 KiB flipped' : 'cut to 99.9 % and zero-padded'} and repairs it with one download`, async () => {
-      profile = join(dir, `profile-${damage}`);
+  const damages = [
+    { file: 'onnx/model.onnx', how: 'flip', what: 'a cached weights file with 4 KiB flipped' },
+    { file: 'onnx/model.onnx', how: 'truncate', what: 'a cached weights file cut to 99.9 % and zero-padded' },
+    { file: 'tokenizer.json', how: 'truncate', what: 'a cached tokenizer.json cut short' },
+  ] as const;
+  for (const { file, how, what } of damages) {
+    it(`detects ${what} and repairs it with one download`, async () => {
+      profile = join(dir, `profile-${how}-${file.replace(/\W/g, '-')}`);
       synth(3);
       const reference = await referenceIds();
+      const path = `/models/tiny/${file}`;
       let page = await openBrowser();
       expect(await load(page)).toMatchObject({ ok: true });
-      expect(await editCachedWeights(page, damage)).toBeGreaterThan(0);
+      expect(await damageCached(page, file, how)).toBeGreaterThan(0);
       await closeBrowser();
 
       page = await openBrowser();
       const from = proxy.log.length;
       const repaired = await load(page);
-      expect(repaired.ok).toBe(true);
-      const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
-      expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
-      expect(repaired.ok && repaired.value.cacheNotes?.join(' ')).toMatch(
-        /The cached onnx\/model\.onnx of .*models\/tiny was damaged \(.+\): downloaded again\./,
+      expect(repaired).toMatchObject({ ok: true });
+      const size = statSync(join(models, 'tiny', file)).size;
+      const downloads = proxy.requestsFor(path, from).filter((r) => r.range !== 'bytes=0-0');
+      expect(downloads.map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
+      expect(repaired.ok && repaired.value.cacheNotes?.join(' ')).toContain(
+        `The cached ${file} of ${modelUrl()} was damaged (`,
       );
       expect(await greedy(page)).toEqual(reference);
       // Repaired for good: the next load reads it from the cache again.
       const next = proxy.log.length;
       expect(await load(page)).toMatchObject({ ok: true });
-      expect(weightDownloads(next)).toEqual([]);
+      expect(proxy.requestsFor(path, next)).toEqual([]);
     });
   }
+
+  it('refuses an empty config.json from the server by name, keeps nothing, and does not walk the backends', async () => {
+    profile = join(dir, 'profile-empty-config');
+    synth(3);
+    const broken = join(models, 'broken');
+    cpSync(join(models, 'tiny'), broken, { recursive: true });
+    writeFileSync(join(broken, 'config.json'), '');
+    // A second dtype, so the plan has a second backend to (wrongly) walk to.
+    cpSync(join(broken, 'onnx/model.onnx'), join(broken, 'onnx/model_quantized.onnx'));
+    try {
+      const page = await openBrowser();
+      const from = proxy.log.length;
+      const url = `${proxy.url}models/broken`;
+      const outcome = await call(page, 'loadAuto', { kind: 'url', url });
+      expect(outcome).toMatchObject({ ok: false, code: 'weights_corrupt' });
+      expect(outcome.ok || outcome.message).toMatch(
+        /^The downloaded config\.json is damaged: it is empty, not JSON\. It was not kept; load the model again/,
+      );
+      // Downloaded, then once more: no second backend was tried on the same broken file.
+      expect(proxy.requestsFor('/models/broken/config.json', from)).toHaveLength(2);
+      expect(await listed(page)).toEqual([]);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
+  });
 
   it('downloads a file again once when it arrives damaged, and reports clearly when it does again', async () => {
     profile = join(dir, 'profile-transit');
