@@ -391,8 +391,6 @@ export class ModelFiles {
     let resumes = 0;
     let reader = response.body.getReader();
     const replay = prefixBlobs.map((blob) => blob.stream().getReader());
-    /** The last chunk waits until the whole file is checked and stored. */
-    let held: Uint8Array | null = null;
     const see = (chunk: Uint8Array) => {
       hasher.update(chunk);
       jsonChunks?.push(chunk);
@@ -452,7 +450,6 @@ export class ModelFiles {
           scope.used.add(url);
         } else scope.deleted = true;
       }
-      if (held) controller.enqueue(held);
       controller.close();
     };
 
@@ -479,73 +476,79 @@ export class ModelFiles {
       }
     };
 
-    return new Response(
-      new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          const stored = replay[0];
-          if (stored) {
-            const { done, value } = await stored.read();
-            if (done) replay.shift();
-            else {
-              see(value);
-              controller.enqueue(value);
-            }
+    let cancelled = false;
+    /**
+     * Reads the network eagerly, one read always in flight: Chromium drops bytes that arrived but
+     * were not read yet when the connection then fails, and those are exactly the bytes a resume
+     * must not ask for again. Disk writes pace the reads (the cache entry's backpressure).
+     */
+    const pump = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      for (const stored of replay) {
+        for (;;) {
+          const { done, value } = await stored.read();
+          if (done) break;
+          see(value);
+          controller.enqueue(value);
+        }
+      }
+      let pending = reader.read();
+      for (;;) {
+        let chunk: Uint8Array;
+        try {
+          const { done, value } = await pending;
+          if (done) {
+            if (received < total) throw new Error('the connection closed early');
+            await finish(controller);
             return;
           }
-          for (;;) {
-            let chunk: Uint8Array;
-            try {
-              const { done, value } = await reader.read();
-              if (done) {
-                if (received < total) throw new Error('the connection closed early');
-                try {
-                  await finish(controller);
-                } catch (error) {
-                  controller.error(error);
-                }
-                return;
-              }
-              chunk = value;
-            } catch (error) {
-              const next =
-                ranges && resumes < MAX_RESUMES
-                  ? await this.reopen(url, received, etag ?? lastModified, init)
-                  : null;
-              resumes++;
-              if (next) {
-                reader = next.getReader();
-                continue;
-              }
-              await keepPartial();
-              this.lastFailure = { url, status: 0 };
-              controller.error(
-                new EdgetierError(
-                  'download_failed',
-                  `Download failed: ${url} broke off after ${received} of ${total} bytes ` +
-                    `(${error instanceof Error ? error.message : error}). ` +
-                    (scope && received > 0
-                      ? 'Retry the load: it resumes where it stopped.'
-                      : 'Check your connection and retry the load.'),
-                ),
-              );
-              return;
-            }
-            see(chunk);
-            received += chunk.byteLength;
-            if (sink) {
-              try {
-                await sink.write(chunk);
-              } catch (error) {
-                controller.error(await storageError(error));
-                return;
-              }
-            }
-            if (held) controller.enqueue(held);
-            held = chunk;
-            if (controller.desiredSize !== null && controller.desiredSize <= 0) return;
+          chunk = value;
+        } catch (error) {
+          if (error instanceof EdgetierError) throw error;
+          const next =
+            ranges && resumes < MAX_RESUMES
+              ? await this.reopen(url, received, etag ?? lastModified, init)
+              : null;
+          resumes++;
+          if (next) {
+            reader = next.getReader();
+            pending = reader.read();
+            continue;
           }
+          await keepPartial();
+          this.lastFailure = { url, status: 0 };
+          throw new EdgetierError(
+            'download_failed',
+            `Download failed: ${url} broke off after ${received} of ${total} bytes ` +
+              `(${error instanceof Error ? error.message : error}). ` +
+              (scope && received > 0
+                ? 'Retry the load: it resumes where it stopped.'
+                : 'Check your connection and retry the load.'),
+          );
+        }
+        pending = reader.read();
+        pending.catch(() => undefined);
+        see(chunk);
+        received += chunk.byteLength;
+        controller.enqueue(chunk);
+        if (sink) {
+          try {
+            await sink.write(chunk);
+          } catch (error) {
+            await reader.cancel().catch(() => undefined);
+            throw await storageError(error);
+          }
+        }
+        if (cancelled) return;
+      }
+    };
+
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start: (controller) => {
+          pump(controller).catch((error: unknown) => controller.error(error));
         },
         cancel: async () => {
+          cancelled = true;
           await reader.cancel().catch(() => undefined);
           await keepPartial();
         },

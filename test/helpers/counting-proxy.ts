@@ -106,10 +106,15 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
             if (active.kind === 'cut') {
               active.tripped = true;
               fault = active;
-              reply.destroy();
+              // Stop reading upstream, send the bytes up to the cut, then drop the connection.
+              reply.pause();
+              reply.removeAllListeners('data');
+              reply.removeAllListeners('error');
+              reply.on('error', () => undefined);
               res.write(head, () => {
                 entry.done = true;
                 res.socket?.destroy();
+                reply.destroy();
               });
               return;
             }
