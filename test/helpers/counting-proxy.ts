@@ -1,8 +1,8 @@
 /**
  * An HTTP proxy on 127.0.0.1 in front of a real server (`edgetier serve`) that records every
  * request (method, path, Range, status, body bytes actually sent) and can misbehave on purpose for
- * one path: cut a response after some bytes and refuse the next requests until healed, or stall a
- * response after some bytes until released. Tests count what the browser really re-requested.
+ * one path: hold a response after some bytes (then release it, feed it a few bytes at a time, or drop
+ * the connection), refuse requests as if the network were down, or flip a byte in transit. Tests count what the browser really re-requested.
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,7 @@ export interface ProxiedRequest {
   path: string;
   range: string | null;
   status: number;
-  /** Body bytes sent to the browser (0 until the response ends or is cut). */
+  /** Body bytes sent to the browser so far. */
   bytes: number;
   done: boolean;
 }
@@ -20,12 +20,22 @@ export interface ProxiedRequest {
 interface Fault {
   path: string;
   afterBytes: number;
-  kind: 'cut' | 'stall';
-  /** Cut: the first response was cut; later ones are refused until healed. */
-  tripped: boolean;
   release?: () => void;
+  drip?: (bytes: number) => void;
+  drop?: () => void;
   reached?: Promise<void>;
   onReached?: () => void;
+}
+
+export interface Stall {
+  /** Resolves once the response is held. */
+  reached: Promise<void>;
+  /** Sends the rest of the response. */
+  release(): void;
+  /** Sends a few more bytes of the held response and holds it again. */
+  drip(bytes: number): void;
+  /** Drops the connection of the held response. */
+  drop(): void;
 }
 
 export interface CountingProxy {
@@ -33,10 +43,8 @@ export interface CountingProxy {
   log: ProxiedRequest[];
   /** Requests for `path` since `from` (an index into `log`). */
   requestsFor(path: string, from?: number): ProxiedRequest[];
-  /** Cuts the next response for `path` after `afterBytes`, then refuses requests for it until `heal()`. */
-  cut(path: string, afterBytes: number): void;
   /** Holds the next response for `path` after `afterBytes`; resolves once that point is reached. */
-  stall(path: string, afterBytes: number): { reached: Promise<void>; release: () => void };
+  stall(path: string, afterBytes: number): Stall;
   /** Flips one byte in the middle of the next `times` full responses for `path` (a bad network or disk). */
   corrupt(path: string, times: number): void;
   /** Drops every request whose path starts with `prefix` (as if the network were down) until `heal()`. */
@@ -70,12 +78,6 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       return;
     }
     const active = fault && fault.path === path && entry.method === 'GET' ? fault : null;
-    if (active?.kind === 'cut' && active.tripped) {
-      entry.status = -1;
-      entry.done = true;
-      req.socket.destroy();
-      return;
-    }
     const forward = httpRequest(
       {
         host: upstream.hostname,
@@ -103,29 +105,29 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
             const head = data.subarray(0, keep);
             const rest = data.subarray(keep);
             entry.bytes += head.length;
-            if (active.kind === 'cut') {
-              active.tripped = true;
-              fault = active;
-              // Stop reading upstream, send the bytes up to the cut, then drop the connection.
-              reply.pause();
-              reply.removeAllListeners('data');
-              reply.removeAllListeners('error');
-              reply.on('error', () => undefined);
-              res.write(head, () => {
-                entry.done = true;
-                res.socket?.destroy();
-                reply.destroy();
-              });
-              return;
-            }
             stalled = true;
             reply.pause();
             res.write(head);
             active.onReached?.();
+            let left = rest;
             active.release = () => {
-              entry.bytes += rest.length;
-              res.write(rest);
+              entry.bytes += left.length;
+              res.write(left);
+              left = Buffer.alloc(0);
               reply.resume();
+            };
+            active.drip = (bytes) => {
+              const next = left.subarray(0, bytes);
+              left = left.subarray(next.length);
+              entry.bytes += next.length;
+              res.write(next);
+            };
+            active.drop = () => {
+              reply.removeAllListeners('error');
+              reply.on('error', () => undefined);
+              entry.done = true;
+              res.socket?.destroy();
+              reply.destroy();
             };
             fault = null;
             return;
@@ -150,17 +152,19 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     url: `http://127.0.0.1:${port}/`,
     log,
     requestsFor: (path, from = 0) => log.slice(from).filter((r) => r.path === path && r.method === 'GET'),
-    cut(path, afterBytes) {
-      fault = { path, afterBytes, kind: 'cut', tripped: false };
-    },
     stall(path, afterBytes) {
       let onReached: () => void = () => undefined;
       const reached = new Promise<void>((resolve) => {
         onReached = resolve;
       });
-      const active: Fault = { path, afterBytes, kind: 'stall', tripped: false, onReached };
+      const active: Fault = { path, afterBytes, onReached };
       fault = active;
-      return { reached, release: () => active.release?.() };
+      return {
+        reached,
+        release: () => active.release?.(),
+        drip: (bytes) => active.drip?.(bytes),
+        drop: () => active.drop?.(),
+      };
     },
     corrupt(path, times) {
       corruption = { path, left: times };
