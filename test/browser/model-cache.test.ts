@@ -429,9 +429,6 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     stall.release();
     const loaded = await loading;
     expect(loaded.ok).toBe(true);
-    expect(loaded.ok && loaded.value.cacheNotes?.join(' ')).toMatch(
-      /deleted from the cache while it loaded: it is not kept/,
-    );
     expect(await listed(tabB)).toEqual([]);
     const leftovers = await tabB.evaluate(async (base) => {
       const caches = (globalThis as unknown as { caches: PageCaches }).caches;
@@ -442,6 +439,9 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
       return urls.filter((u) => u.startsWith(base) && !u.endsWith('/.edgetier/generation'));
     }, modelUrl());
     expect(leftovers).toEqual([]);
+    expect(loaded.ok && loaded.value.cacheNotes?.join(' ')).toMatch(
+      /deleted from the cache while it loaded: it is not kept/,
+    );
     // The tab that loaded still runs the model from memory.
     expect(await greedy(tabA)).toEqual(await referenceIds());
   });
