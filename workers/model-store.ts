@@ -213,8 +213,8 @@ export class ModelStore {
   }
 
   /**
-   * Reads a file's stored parts as one stream, checking sizes; `onChunk` sees every chunk (the
-   * hasher). Throws a message naming what is wrong when a part is missing or has the wrong size.
+   * A file's stored parts as disk-backed Blobs, in order; throws a message naming what is wrong
+   * when a part is missing, out of place or of the wrong size.
    */
   async partBlobs(url: string, record: CachedFileRecord): Promise<Blob[]> {
     const cache = await this.open();
