@@ -42,17 +42,20 @@ import {
   clearCached,
   DEFAULT_REMOTE_HOST,
   deleteCached,
+  type LoadScope,
   listCached,
-  ModelCache,
-  ModelFetcher,
+  ModelFiles,
+  modelBase,
   probeModel,
   type TransformersEnv,
 } from './model-files.ts';
 import { selectedOrtBuild, selectOrtBuild, wasmHeapBytes } from './ort-build.ts';
 
 const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HOST, useBrowserCache: true };
-const fetcher = new ModelFetcher();
-const cache = new ModelCache(environment.useBrowserCache);
+const files = new ModelFiles(environment.useBrowserCache);
+const fetcher = files;
+// The store before files carried validators: nothing in it can be checked.
+void files.store.dropLegacy();
 let session: ModelSession | null = null;
 /** The URL root picked files are served under (from memory) while a picked folder loads. */
 let pickedRoot: string | null = null;
@@ -89,13 +92,13 @@ async function runtime() {
     if (pickedRoot !== null && url.startsWith(pickedRoot)) {
       return Promise.resolve(new Response(null, { status: 404, statusText: 'Not Found' }));
     }
-    return fetcher.fetch(input, init);
+    return files.fetch(input, init);
   };
   env.useBrowserCache = false;
   env.useCustomCache = true;
   // ORT's own .wasm stays out of the model cache (it would show up as a cached model).
   (env as unknown as { useWasmCache: boolean }).useWasmCache = false;
-  env.customCache = cache;
+  env.customCache = files.cache;
   return { env, loadModelSession: modelSession.loadModelSession };
 }
 
@@ -118,7 +121,7 @@ const api: EngineWorkerApi = {
     if (next.remoteHost) environment.remoteHost = next.remoteHost;
     if (next.useBrowserCache !== undefined) {
       environment.useBrowserCache = next.useBrowserCache;
-      cache.enabled = next.useBrowserCache;
+      files.enabled = next.useBrowserCache;
     }
   },
   capabilities: () => detectCapabilities(),
@@ -159,24 +162,49 @@ const api: EngineWorkerApi = {
       const threads = request.device === 'webgpu' ? 1 : Math.max(1, request.threads ?? 1);
       selectOrtBuild(request.build, threads);
       const { env, loadModelSession } = await runtime();
-      const model = applySource(env, request.source, cache, environment.remoteHost, self.location.origin);
+      const model = applySource(env, request.source, files, environment.remoteHost, self.location.origin);
       pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
       let lastDoneMs = startMs;
       const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));
-      session = await loadModelSession({
-        model,
-        dtype: request.dtype,
-        device: request.device,
-        threads,
-        progressCallback: (raw) => {
-          const event = raw as { status: string; file?: string; loaded?: number; total?: number };
-          if (event.status === 'done') lastDoneMs = performance.now();
-          tracker.onEvent(event);
-        },
-      }).catch((error: unknown) => {
-        throw refineLoadError(error);
+      const loadOnce = () =>
+        loadModelSession({
+          model,
+          dtype: request.dtype,
+          device: request.device,
+          threads,
+          progressCallback: (raw) => {
+            const event = raw as { status: string; file?: string; loaded?: number; total?: number };
+            if (event.status === 'done') lastDoneMs = performance.now();
+            tracker.onEvent(event);
+          },
+        });
+      let scope: LoadScope | null = null;
+      session = await withModelLock(request.source, async () => {
+        try {
+          scope = await files.beginLoad(request.source, environment.remoteHost, self.location.origin);
+          let loaded: ModelSession;
+          try {
+            loaded = await loadOnce();
+          } catch (error) {
+            // A download that did not match the server's published hash was dropped: one more try.
+            if (!scope?.integrityFailure) throw error;
+            scope = await files.beginLoad(request.source, environment.remoteHost, self.location.origin);
+            loaded = await loadOnce();
+          }
+          // Listed as cached only now: every file the model needed is there, whole and checked.
+          const done = scope as LoadScope | null;
+          if (done && !(await files.store.markComplete(done.base, done.generation, [...done.used]))) {
+            done.notes.push(`${done.base} was deleted from the cache while it loaded: it is not kept.`);
+          }
+          return loaded;
+        } catch (error) {
+          throw refineLoadError(error);
+        } finally {
+          files.endLoad();
+        }
       });
+      const notes = (scope as LoadScope | null)?.notes ?? [];
       const endMs = performance.now();
       let warmupMs: number;
       try {
@@ -198,6 +226,7 @@ const api: EngineWorkerApi = {
         synthetic: session.info.synthetic,
       };
       if (session.info.mirrors) info.mirrors = session.info.mirrors;
+      if (notes.length > 0) info.cacheNotes = notes;
       return info;
     });
   },
@@ -222,10 +251,21 @@ const api: EngineWorkerApi = {
   resetConversation: () => queued(async () => session?.resetConversation()),
   unload: () => queued(release),
   memory: () => ({ wasmHeapBytes: wasmHeapBytes(), gpuBufferBytes: null }),
-  listCached: () => queued(listCached),
-  deleteCached: (id) => queued(() => deleteCached(id)),
-  clearCache: () => queued(clearCached),
+  listCached: () => queued(() => listCached(files.store)),
+  // Not queued behind a load in this worker: a delete must win over a download in flight.
+  deleteCached: (id) => deleteCached(files.store, id),
+  clearCache: () => clearCached(files.store),
 };
+
+/**
+ * Two tabs (or workers) loading the same model take turns, so its files are downloaded and written
+ * once: the second finds them in the cache.
+ */
+function withModelLock<T>(source: WorkerLoadRequest['source'], task: () => Promise<T>): Promise<T> {
+  const base = modelBase(source, environment.remoteHost, self.location.origin);
+  if (!base || !files.enabled || !navigator.locks) return task();
+  return navigator.locks.request(`edgetier-load:${base}`, task) as Promise<T>;
+}
 
 /**
  * The runtime classifies load errors without knowing the worker's fetch; a generic verdict

@@ -1,20 +1,35 @@
 /**
- * Where model files come from and where they are kept, on the worker side:
+ * Where model files come from and how they reach transformers.js, on the worker side:
  * - points transformers.js at the source (a Hub id or mirror, a folder on edgetier's server, or a
  *   folder the visitor picked from disk) through its `env`;
- * - fetches through `modelFetch`, which records the URL and status of the last failure (for errors
- *   a person can act on) and resumes a download that broke off with an HTTP Range request, within
- *   one load and across a retried load;
- * - keeps files in edgetier's own Cache API store, so cached models can be listed with their sizes,
- *   deleted one by one or all at once.
+ * - `ModelFiles.beginLoad` revalidates what edgetier's model cache (model-store.ts) holds for the
+ *   model: against the server's /models/index.json (size and SHA-256 per file) for a served folder,
+ *   with one conditional request per file elsewhere, or not at all when offline (with a note);
+ * - `ModelFiles.fetch` (transformers.js's `env.fetch`) records the URL and status of the last
+ *   failure, resumes a download that broke off with an HTTP Range request (within one load, and
+ *   across loads from the bytes the cache kept), hashes every byte as it passes and streams it into
+ *   the cache as it arrives: nothing is held twice;
+ * - `ModelFiles.cache` (transformers.js's `env.customCache`) serves picked files from memory and
+ *   cached files after checking their size and SHA-256; a damaged file is dropped and downloaded again.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { CachedModel } from '../src/core/engine.ts';
 import type { BlobLike, BrowserModelSource } from '../src/core/engine-protocol.ts';
 import { EdgetierError } from '../src/core/errors.ts';
+import {
+  type CachedFileRecord,
+  fileName,
+  isQuotaError,
+  jsonProblem,
+  type ModelManifest,
+  ModelStore,
+  partKey,
+  storedBytes,
+} from './model-store.ts';
+import { Sha256 } from './sha256.ts';
 
-export const MODEL_CACHE_NAME = 'edgetier-models';
+export { MODEL_CACHE_NAME } from './model-store.ts';
 export const DEFAULT_REMOTE_HOST = 'https://huggingface.co/';
 /** Where picked files appear to transformers.js; served from memory by the custom cache. */
 const PICKED_PREFIX = 'https://picked.edgetier.invalid/';
@@ -40,62 +55,244 @@ export interface HttpFailure {
   status: number;
 }
 
-interface PartialDownload {
-  chunks: Uint8Array[];
-  received: number;
-  total: number;
-  validator: string | null;
+/** What the server publishes about one file (edgetier's /models/index.json). */
+interface ExpectedFile {
+  bytes: number;
+  sha256?: string;
 }
 
-/** fetch with failure tracking and Range resume. */
-export class ModelFetcher {
+/** What one load knows about the cached model it loads. */
+export interface LoadScope {
+  base: string;
+  /** The model's delete counter when the load began: writes after a delete are dropped. */
+  generation: number;
+  manifest: ModelManifest | null;
+  expected: Map<string, ExpectedFile>;
+  /** Files this load used whole: read from the cache or stored by it. */
+  used: Set<string>;
+  /** Files this load stored; transformers.js's own `put` for them is a no-op. */
+  stored: Set<string>;
+  notes: string[];
+  /** A download did not match the server's published SHA-256: worth one more try. */
+  integrityFailure: boolean;
+  /** The model was deleted (in another tab) while this load ran: nothing more is written. */
+  deleted: boolean;
+}
+
+/** The folder URL (served folder) or repo URL (Hub) a source's files sit under; null for picked files. */
+export function modelBase(source: BrowserModelSource, remoteHost: string, origin: string): string | null {
+  if (source.kind === 'hub') return `${(source.host ?? remoteHost).replace(/\/+$/, '')}/${source.id}`;
+  if (source.kind === 'url') return new URL(source.url, origin).href.replace(/\/+$/, '');
+  return null;
+}
+
+/** A cache entry written as a stream: bytes go to disk as they arrive. */
+interface PartWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Resolves once the entry is stored; rejects with the browser's error (QuotaExceededError). */
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+function openPart(cache: Cache, key: string): PartWriter {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const stored = cache.put(
+    key,
+    new Response(readable, { headers: { 'content-type': 'application/octet-stream' } }),
+  );
+  stored.catch(() => undefined);
+  const writer = writable.getWriter();
+  const failure = async (error: unknown) =>
+    (await stored.then(
+      () => null,
+      (e: unknown) => e,
+    )) ?? error;
+  return {
+    async write(chunk) {
+      try {
+        await writer.ready;
+        writer.write(chunk).catch(() => undefined);
+      } catch (error) {
+        throw await failure(error);
+      }
+    },
+    async close() {
+      try {
+        await writer.close();
+      } catch (error) {
+        throw await failure(error);
+      }
+      await stored;
+    },
+    async abort() {
+      await writer.abort().catch(() => undefined);
+      await stored.catch(() => undefined);
+      await cache.delete(key).catch(() => false);
+    },
+  };
+}
+
+/** Model files for transformers.js: fetch with resume and integrity checks, and the cache. */
+export class ModelFiles {
   lastFailure: HttpFailure | null = null;
-  private readonly partials = new Map<string, PartialDownload>();
+  /** Copy downloads into edgetier's cache; off, files stream straight to transformers.js. */
+  enabled: boolean;
+  picked = new Map<string, BlobLike>();
+  private scope: LoadScope | null = null;
 
-  constructor(private readonly baseFetch: typeof fetch = (...args) => fetch(...args)) {}
+  constructor(
+    enabled: boolean,
+    readonly store = new ModelStore(),
+    private readonly baseFetch: typeof fetch = (...args) => fetch(...args),
+  ) {
+    this.enabled = enabled;
+  }
 
+  /**
+   * Opens a load of `source`: revalidates what the cache holds for it (dropping changed files) and
+   * returns the scope the fetch and cache work in; null for sources that are not cached.
+   */
+  async beginLoad(source: BrowserModelSource, remoteHost: string, origin: string): Promise<LoadScope | null> {
+    this.scope = null;
+    const base = modelBase(source, remoteHost, origin);
+    if (!this.enabled || !base) return null;
+    const store = this.store;
+    const generation = await store.generation(base);
+    const scope: LoadScope = {
+      base,
+      generation,
+      manifest: await store.manifest(base),
+      expected: new Map(),
+      used: new Set(),
+      stored: new Set(),
+      notes: [],
+      integrityFailure: false,
+      deleted: false,
+    };
+    let offline = false;
+    let indexed = false;
+    if (source.kind === 'url') {
+      const parent = base.slice(0, base.lastIndexOf('/') + 1);
+      try {
+        const response = await this.baseFetch(`${parent}index.json`, { cache: 'no-store' });
+        if (response.ok) {
+          const index = (await response.json()) as {
+            models?: { url: string; files?: { path: string; bytes: number; sha256?: string }[] }[];
+          };
+          const entry = index.models?.find((m) => new URL(m.url, parent).href.replace(/\/+$/, '') === base);
+          if (entry?.files) {
+            indexed = true;
+            for (const f of entry.files) {
+              scope.expected.set(`${base}/${f.path}`, {
+                bytes: f.bytes,
+                ...(f.sha256 ? { sha256: f.sha256 } : {}),
+              });
+            }
+          }
+        } else await response.body?.cancel();
+      } catch {
+        offline = true;
+      }
+    }
+    const changed: string[] = [];
+    for (const [url, record] of Object.entries(scope.manifest?.files ?? {})) {
+      let same = true;
+      if (indexed) {
+        const expected = scope.expected.get(url);
+        same =
+          expected !== undefined &&
+          expected.bytes === record.bytes &&
+          (!record.complete || !expected.sha256 || expected.sha256 === record.sha256);
+      } else if (!offline && record.complete) {
+        const verdict = await this.stillCurrent(url, record);
+        if (verdict === 'offline') offline = true;
+        else same = verdict;
+      }
+      if (!same) {
+        changed.push(fileName(base, url));
+        await store.dropFile(base, generation, url);
+      }
+    }
+    if (changed.length > 0) {
+      scope.notes.push(
+        `${base} changed on the server since it was cached (${changed.join(', ')}): downloaded again.`,
+      );
+    }
+    if (offline && scope.manifest) {
+      scope.notes.push(
+        `Offline: the cached copy of ${base} is used as it is, without asking the server for a newer one.`,
+      );
+    }
+    scope.manifest = await store.manifest(base);
+    this.scope = scope;
+    return scope;
+  }
+
+  endLoad(): void {
+    this.scope = null;
+  }
+
+  /** One conditional request: is the cached file still what the server has? */
+  private async stillCurrent(url: string, record: CachedFileRecord): Promise<boolean | 'offline'> {
+    const headers = new Headers();
+    if (record.etag) headers.set('If-None-Match', record.etag);
+    else if (record.lastModified) headers.set('If-Modified-Since', record.lastModified);
+    else return true; // nothing to compare with: the size and hash checks on read still run
+    try {
+      const response = await this.baseFetch(url, { method: 'HEAD', headers, cache: 'no-store' });
+      if (response.status === 304) return true;
+      // A server error says nothing about the file: keep the copy (its size and hash are still checked).
+      if (!response.ok) return response.status >= 500;
+      const etag = response.headers.get('x-linked-etag') ?? response.headers.get('etag');
+      const size = Number(response.headers.get('x-linked-size') ?? response.headers.get('content-length'));
+      if (record.etag && etag) return etag === record.etag;
+      return size === record.bytes && response.headers.get('last-modified') === record.lastModified;
+    } catch {
+      return 'offline';
+    }
+  }
+
+  /** transformers.js's `env.customCache`. */
+  readonly cache = {
+    match: (key: string): Promise<Response | undefined> => this.match(key),
+    // Files are stored while they download (see fetch); transformers.js's copy would be a second one.
+    put: async (_key: string, _response: Response): Promise<void> => undefined,
+  };
+
+  private async match(key: string): Promise<Response | undefined> {
+    const file = this.picked.get(key);
+    if (file) {
+      return new Response(await file.arrayBuffer(), { headers: { 'content-length': String(file.size) } });
+    }
+    const scope = this.scope;
+    if (!scope || !key.startsWith(`${scope.base}/`)) return undefined;
+    // transformers.js asks again after a download, only to skip its own put.
+    if (scope.stored.has(key)) return new Response(null);
+    const record = scope.manifest?.files[key];
+    if (!record?.complete) return undefined;
+    const problem = await this.store.verify(key, record, scope.expected.get(key)?.sha256);
+    if (problem) {
+      scope.notes.push(
+        `The cached ${fileName(scope.base, key)} of ${scope.base} was damaged (${problem}): downloaded again.`,
+      );
+      await this.store.dropFile(scope.base, scope.generation, key);
+      delete scope.manifest?.files[key];
+      return undefined;
+    }
+    const blobs = await this.store.partBlobs(key, record);
+    scope.used.add(key);
+    return new Response(new Blob(blobs), { headers: { 'content-length': String(record.bytes) } });
+  }
+
+  /** transformers.js's `env.fetch`. */
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : String(input);
     const headers = new Headers(init?.headers);
     // Requests that manage ranges themselves (transformers.js probes sizes with bytes=0-0) or that
     // are not plain downloads pass through untouched.
     if (headers.has('Range') || (init?.method && init.method !== 'GET')) return this.tracked(url, init);
-    const partial = this.partials.get(url);
-    if (partial) {
-      headers.set('Range', `bytes=${partial.received}-`);
-      if (partial.validator) headers.set('If-Range', partial.validator);
-    }
-    let response: Response;
-    try {
-      response = await this.baseFetch(url, { ...init, headers });
-    } catch (error) {
-      this.lastFailure = { url, status: 0 };
-      throw error;
-    }
-    if (!response.ok) {
-      this.lastFailure = { url, status: response.status };
-      return response;
-    }
-    const resumed = partial && response.status === 206 ? partial : null;
-    if (partial && !resumed) this.partials.delete(url); // the server sent the whole file again
-    const total = resumed ? resumed.total : Number(response.headers.get('content-length') ?? 0);
-    const ranges =
-      resumed !== null || (response.status === 200 && response.headers.get('accept-ranges') === 'bytes');
-    if (!response.body || !ranges || !total) return response;
-    const state: PartialDownload = resumed ?? {
-      chunks: [],
-      received: 0,
-      total,
-      validator: response.headers.get('etag') ?? response.headers.get('last-modified'),
-    };
-    this.partials.delete(url);
-    return new Response(this.resumingStream(url, response.body, state, init), {
-      status: 200,
-      headers: {
-        'content-length': String(total),
-        'content-type': response.headers.get('content-type') ?? 'application/octet-stream',
-      },
-    });
+    const scope = this.scope && url.startsWith(`${this.scope.base}/`) ? this.scope : null;
+    return this.download(url, init, scope);
   };
 
   private async tracked(url: string, init?: RequestInit): Promise<Response> {
@@ -109,63 +306,269 @@ export class ModelFetcher {
     }
   }
 
-  private resumingStream(
+  private async download(
     url: string,
-    body: ReadableStream<Uint8Array>,
-    state: PartialDownload,
-    init?: RequestInit,
-  ) {
-    let reader = body.getReader();
+    init: RequestInit | undefined,
+    scope: LoadScope | null,
+  ): Promise<Response> {
+    const store = this.store;
+    const name = scope ? fileName(scope.base, url) : url;
+    // Bytes an earlier load kept (in this worker or another): ask only for the rest.
+    let prefix = scope?.manifest?.files[url];
+    let prefixBlobs: Blob[] = [];
+    if (prefix && (prefix.complete || prefix.parts.length === 0)) prefix = undefined;
+    if (prefix && scope) {
+      try {
+        prefixBlobs = await store.partBlobs(url, prefix);
+      } catch {
+        await store.dropFile(scope.base, scope.generation, url);
+        prefix = undefined;
+      }
+    }
+    const headers = new Headers(init?.headers);
+    if (prefix) {
+      headers.set('Range', `bytes=${storedBytes(prefix)}-`);
+      const validator = prefix.etag ?? prefix.lastModified;
+      if (validator) headers.set('If-Range', validator);
+    }
+    // no-store: edgetier's cache keeps the file; Chromium's HTTP cache would keep a second copy.
+    const request: RequestInit = { ...init, headers, cache: 'no-store' };
+    let response: Response;
+    try {
+      response = await this.baseFetch(url, request);
+    } catch (error) {
+      this.lastFailure = { url, status: 0 };
+      throw error;
+    }
+    if (!response.ok) {
+      this.lastFailure = { url, status: response.status };
+      return response;
+    }
+    if (prefix && scope && response.status !== 206) {
+      // The file changed since those bytes were kept (If-Range failed): start over.
+      await store.dropFile(scope.base, scope.generation, url);
+      prefix = undefined;
+      prefixBlobs = [];
+    }
+    const offset = prefix ? storedBytes(prefix) : 0;
+    const total = prefix ? prefix.bytes : Number(response.headers.get('content-length') ?? 0);
+    const etag = prefix ? prefix.etag : (response.headers.get('etag') ?? undefined);
+    const lastModified = prefix ? prefix.lastModified : (response.headers.get('last-modified') ?? undefined);
+    const ranges = prefix !== undefined || response.headers.get('accept-ranges') === 'bytes';
+    const json = url.endsWith('.json');
+    if (json && response.headers.get('content-length') === '0') {
+      await response.body?.cancel();
+      if (scope) scope.integrityFailure = true;
+      throw new EdgetierError(
+        'weights_corrupt',
+        `The downloaded ${name} is damaged: it is empty, not JSON. It was not kept; load the model again, and ` +
+          'if this repeats, rebuild or re-upload the file on the server.',
+      );
+    }
+    if (!response.body || !total) return response;
+    const expected = scope?.expected.get(url);
+    if (expected && expected.bytes !== total) {
+      await response.body.cancel();
+      throw new EdgetierError(
+        'download_failed',
+        `${url} has ${total} bytes but the server's index says ${expected.bytes}: the model is changing on the ` +
+          'server. Load it again once it is rebuilt.',
+      );
+    }
+    let sink: PartWriter | null = null;
+    if (scope && !scope.deleted) {
+      const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
+      if (estimate?.quota !== undefined && estimate.quota - (estimate.usage ?? 0) < total - offset) {
+        await response.body.cancel();
+        throw await store.storageFull(scope.base, total - offset);
+      }
+      sink = openPart(await store.open(), partKey(url, offset));
+    }
+
+    const hasher = new Sha256();
+    const jsonChunks: Uint8Array[] | null = json ? [] : null;
+    let received = offset;
     let resumes = 0;
-    const earlier = [...state.chunks];
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        const replay = earlier.shift();
-        if (replay) {
-          controller.enqueue(replay);
-          return;
+    let reader = response.body.getReader();
+    const replay = prefixBlobs.map((blob) => blob.stream().getReader());
+    const see = (chunk: Uint8Array) => {
+      hasher.update(chunk);
+      jsonChunks?.push(chunk);
+    };
+    const storageError = async (error: unknown) => {
+      await sink?.abort();
+      sink = null;
+      if (scope) await store.deleteModel(scope.base).catch(() => false);
+      return scope && isQuotaError(error) ? await store.storageFull(scope.base, total, error) : error;
+    };
+
+    const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      const digest = hasher.hex();
+      const problem =
+        expected?.sha256 && digest !== expected.sha256
+          ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
+          : jsonChunks
+            ? jsonProblem(jsonChunks)
+            : null;
+      if (problem) {
+        await sink?.abort();
+        if (scope) {
+          await store.dropFile(scope.base, scope.generation, url);
+          scope.integrityFailure = true;
         }
+        throw new EdgetierError(
+          'weights_corrupt',
+          `The downloaded ${name} is damaged: ${problem}. It was not kept; load the model again, and if this ` +
+            'repeats, rebuild or re-upload the file on the server.',
+        );
+      }
+      if (sink && scope) {
+        try {
+          await sink.close();
+        } catch (error) {
+          throw await storageError(error);
+        }
+        const kept = await store
+          .commitPart(
+            scope.base,
+            scope.generation,
+            url,
+            { offset, bytes: received - offset },
+            {
+              bytes: total,
+              sha256: digest,
+              ...(etag ? { etag } : {}),
+              ...(lastModified ? { lastModified } : {}),
+              complete: true,
+            },
+          )
+          .catch(async (error: unknown) => {
+            throw await storageError(error);
+          });
+        if (kept) {
+          scope.stored.add(url);
+          scope.used.add(url);
+        } else scope.deleted = true;
+      }
+      controller.close();
+    };
+
+    const keepPartial = async () => {
+      if (!sink || !scope) return;
+      const writer = sink;
+      sink = null;
+      try {
+        await writer.close();
+        await store.commitPart(
+          scope.base,
+          scope.generation,
+          url,
+          { offset, bytes: received - offset },
+          {
+            bytes: total,
+            ...(etag ? { etag } : {}),
+            ...(lastModified ? { lastModified } : {}),
+            complete: false,
+          },
+        );
+      } catch {
+        await writer.abort();
+      }
+    };
+
+    let cancelled = false;
+    /**
+     * Reads the network eagerly, one read always in flight: Chromium drops bytes that arrived but
+     * were not read yet when the connection then fails, and those are exactly the bytes a resume
+     * must not ask for again. Disk writes pace the reads (the cache entry's backpressure).
+     */
+    const pump = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      for (const stored of replay) {
         for (;;) {
-          try {
-            const { done, value } = await reader.read();
-            if (done) {
-              if (state.received < state.total) throw new Error('the connection closed early');
-              controller.close();
-              return;
-            }
-            state.chunks.push(value);
-            state.received += value.byteLength;
-            controller.enqueue(value);
-            return;
-          } catch (error) {
-            const next = resumes < MAX_RESUMES ? await this.reopen(url, state, init) : null;
-            resumes++;
-            if (next) {
-              reader = next.getReader();
-              continue;
-            }
-            this.partials.set(url, state);
-            this.lastFailure = { url, status: 0 };
-            controller.error(
-              new EdgetierError(
-                'download_failed',
-                `Download failed: ${url} broke off after ${state.received} of ${state.total} bytes ` +
-                  `(${error instanceof Error ? error.message : error}). Retry the load: it resumes where it stopped.`,
-              ),
-            );
+          const { done, value } = await stored.read();
+          if (done) break;
+          see(value);
+          controller.enqueue(value);
+        }
+      }
+      let pending = reader.read();
+      for (;;) {
+        let chunk: Uint8Array;
+        try {
+          const { done, value } = await pending;
+          if (done) {
+            if (received < total) throw new Error('the connection closed early');
+            await finish(controller);
             return;
           }
+          chunk = value;
+        } catch (error) {
+          if (error instanceof EdgetierError) throw error;
+          const next =
+            ranges && resumes < MAX_RESUMES
+              ? await this.reopen(url, received, etag ?? lastModified, init)
+              : null;
+          resumes++;
+          if (next) {
+            reader = next.getReader();
+            pending = reader.read();
+            continue;
+          }
+          await keepPartial();
+          this.lastFailure = { url, status: 0 };
+          throw new EdgetierError(
+            'download_failed',
+            `Download failed: ${url} broke off after ${received} of ${total} bytes ` +
+              `(${error instanceof Error ? error.message : error}). ` +
+              (scope && received > 0
+                ? 'Retry the load: it resumes where it stopped.'
+                : 'Check your connection and retry the load.'),
+          );
         }
+        pending = reader.read();
+        pending.catch(() => undefined);
+        see(chunk);
+        received += chunk.byteLength;
+        controller.enqueue(chunk);
+        if (sink) {
+          try {
+            await sink.write(chunk);
+          } catch (error) {
+            await reader.cancel().catch(() => undefined);
+            throw await storageError(error);
+          }
+        }
+        if (cancelled) return;
+      }
+    };
+
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start: (controller) => {
+          pump(controller).catch((error: unknown) => controller.error(error));
+        },
+        cancel: async () => {
+          cancelled = true;
+          await reader.cancel().catch(() => undefined);
+          await keepPartial();
+        },
+      }),
+      {
+        status: 200,
+        headers: {
+          'content-length': String(total),
+          'content-type': response.headers.get('content-type') ?? 'application/octet-stream',
+        },
       },
-    });
+    );
   }
 
-  private async reopen(url: string, state: PartialDownload, init?: RequestInit) {
+  private async reopen(url: string, from: number, validator: string | undefined, init?: RequestInit) {
     const headers = new Headers(init?.headers);
-    headers.set('Range', `bytes=${state.received}-`);
-    if (state.validator) headers.set('If-Range', state.validator);
+    headers.set('Range', `bytes=${from}-`);
+    if (validator) headers.set('If-Range', validator);
     try {
-      const response = await this.baseFetch(url, { ...init, headers });
+      const response = await this.baseFetch(url, { ...init, headers, cache: 'no-store' });
       return response.status === 206 && response.body ? response.body : null;
     } catch {
       return null;
@@ -173,35 +576,15 @@ export class ModelFetcher {
   }
 }
 
-/** Serves picked files from memory and everything else from edgetier's Cache API store. */
-export class ModelCache {
-  picked = new Map<string, BlobLike>();
-  constructor(public enabled: boolean) {}
-
-  async match(key: string): Promise<Response | undefined> {
-    const file = this.picked.get(key);
-    if (file) {
-      return new Response(await file.arrayBuffer(), { headers: { 'content-length': String(file.size) } });
-    }
-    if (!this.enabled || key.startsWith(PICKED_PREFIX)) return undefined;
-    return (await caches.open(MODEL_CACHE_NAME)).match(key);
-  }
-
-  async put(key: string, response: Response): Promise<void> {
-    if (!this.enabled || key.startsWith(PICKED_PREFIX)) return;
-    await (await caches.open(MODEL_CACHE_NAME)).put(key, response);
-  }
-}
-
 /** Points transformers.js at a source; returns the model id to pass to it. */
 export function applySource(
   env: TransformersEnv,
   source: BrowserModelSource,
-  cache: ModelCache,
+  files: ModelFiles,
   remoteHost: string,
   origin: string,
 ): string {
-  cache.picked.clear();
+  files.picked.clear();
   // Folders are fetched as "remote" files under their parent URL: transformers.js skips its local
   // path for absolute URLs, and this also serves folders on another host.
   env.allowLocalModels = false;
@@ -225,7 +608,7 @@ export function applySource(
           .split('/')
           .slice(path.includes('/') ? 1 : 0)
           .join('/');
-        cache.picked.set(`${PICKED_PREFIX}${name}/${relative}`, blob);
+        files.picked.set(`${PICKED_PREFIX}${name}/${relative}`, blob);
       }
       env.remoteHost = PICKED_PREFIX;
       env.remotePathTemplate = '{model}/';
@@ -292,41 +675,19 @@ export async function probeModel(
   return { dtypes, bytesByDtype };
 }
 
-/** The model a cached file belongs to: its Hub repo URL or its folder URL. */
-export function modelOfCacheKey(url: string): string {
-  const hub = /^(.*)\/resolve\/[^/]+\/.+$/.exec(url);
-  if (hub) return hub[1]!;
-  // A folder's weights sit in its onnx/ subfolder, its other files at its top: strip one or the other.
-  const weights = /^(.*)\/onnx\/[^/]+$/.exec(url);
-  if (weights) return weights[1]!;
-  return url.replace(/\/[^/]+$/, '');
+export async function listCached(store: ModelStore): Promise<CachedModel[]> {
+  return store.list();
 }
 
-export async function listCached(): Promise<CachedModel[]> {
-  const cache = await caches.open(MODEL_CACHE_NAME);
-  const sizes = new Map<string, number>();
-  for (const request of await cache.keys()) {
-    const response = await cache.match(request);
-    let bytes = Number(response?.headers.get('content-length') ?? 0);
-    if (!bytes && response) bytes = (await response.blob()).size;
-    const id = modelOfCacheKey(request.url);
-    sizes.set(id, (sizes.get(id) ?? 0) + bytes);
-  }
-  return [...sizes].map(([id, bytes]) => ({ id, bytes })).sort((a, b) => a.id.localeCompare(b.id));
-}
-
-export async function deleteCached(id: string): Promise<void> {
-  const cache = await caches.open(MODEL_CACHE_NAME);
-  const keys = (await cache.keys()).filter((r) => modelOfCacheKey(r.url) === id);
-  if (keys.length === 0) {
+export async function deleteCached(store: ModelStore, id: string): Promise<void> {
+  if (!(await store.deleteModel(id.replace(/\/+$/, '')))) {
     throw new EdgetierError(
       'model_not_found',
       `No cached model "${id}": list the cached models to see their ids.`,
     );
   }
-  await Promise.all(keys.map((k) => cache.delete(k)));
 }
 
-export async function clearCached(): Promise<void> {
-  await caches.delete(MODEL_CACHE_NAME);
+export async function clearCached(store: ModelStore): Promise<void> {
+  await store.clear();
 }

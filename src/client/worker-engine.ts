@@ -61,10 +61,12 @@ export interface LoadAttempt {
   error?: { code: EdgetierErrorCode; message: string };
 }
 
-/** Failures that no other backend would fix: stop trying the plan. */
+/** Failures that no other backend would fix (missing, damaged or unstorable files): stop trying the plan. */
 const NOT_BACKEND_RELATED: ReadonlySet<EdgetierErrorCode> = new Set([
   'model_not_found',
   'download_failed',
+  'weights_corrupt',
+  'storage_full',
   'aborted',
   'unsupported_architecture',
   'bad_request',

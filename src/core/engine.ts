@@ -114,6 +114,12 @@ export interface LoadInfo {
   /** The model's config says it is a synthetic shape twin (random weights). */
   synthetic: boolean;
   mirrors?: string;
+  /**
+   * What the model cache did that the visitor should know: a model that changed on the server and
+   * was downloaded again, a damaged cached file replaced, an offline load not revalidated, a model
+   * deleted in another tab while it loaded (so not kept).
+   */
+  cacheNotes?: string[];
 }
 
 export interface CachedModel {

@@ -18,6 +18,7 @@ export type EdgetierErrorCode =
   | 'browser_failed'
   | 'out_of_memory'
   | 'download_failed'
+  | 'storage_full'
   | 'model_not_found'
   | 'context_overflow'
   | 'device_lost'

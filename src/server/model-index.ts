@@ -3,7 +3,8 @@
  * --models dirs (first dir wins on a name clash), described for the app's catalog. Scanned on each
  * request, so a folder built by `convert` or `synth` appears without a restart.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseHfConfig } from '../builder/hf-config.ts';
@@ -16,6 +17,22 @@ const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export interface ModelFile {
   path: string;
   bytes: number;
+  /** Lowercase hex SHA-256 of the file: the browser checks its cached copy against it. */
+  sha256: string;
+}
+
+/** Hashes by absolute path, valid while the file's size and mtime stay the same. */
+const hashes = new Map<string, { bytes: number; mtimeMs: number; sha256: string }>();
+
+/** The file's SHA-256, computed once per (size, mtime): later index requests cost a stat. */
+export async function fileSha256(path: string, bytes: number, mtimeMs: number): Promise<string> {
+  const known = hashes.get(path);
+  if (known && known.bytes === bytes && known.mtimeMs === mtimeMs) return known.sha256;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const sha256 = hash.digest('hex');
+  hashes.set(path, { bytes, mtimeMs, sha256 });
+  return sha256;
 }
 
 /** One entry of /models/index.json (a superset of the catalog's ServerModelEntry). */
@@ -66,8 +83,14 @@ async function listFiles(dir: string, root = dir): Promise<ModelFile[]> {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) files.push(...(await listFiles(path, root)));
-    else if (entry.isFile())
-      files.push({ path: relative(root, path).split(sep).join('/'), bytes: (await stat(path)).size });
+    else if (entry.isFile()) {
+      const info = await stat(path);
+      files.push({
+        path: relative(root, path).split(sep).join('/'),
+        bytes: info.size,
+        sha256: await fileSha256(path, info.size, info.mtimeMs),
+      });
+    }
   }
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }

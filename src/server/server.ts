@@ -265,8 +265,14 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
       const type = file ? modelFileType(file) : null;
       if (!file || !type) throw notFound(path);
-      if (!(await serveFile(req, res, file, { contentType: type, headers: modelFileHeaders(type) })))
-        throw notFound(path);
+      // no-store: the browser engine keeps model files in its own cache (checked by size and SHA-256);
+      // Chromium's HTTP cache kept a second copy of every file served with no-cache.
+      const served = await serveFile(req, res, file, {
+        contentType: type,
+        headers: modelFileHeaders(type),
+        cacheControl: 'no-store',
+      });
+      if (!served) throw notFound(path);
       return;
     }
     const app = options.appDir && existsSync(join(options.appDir, 'index.html')) ? options.appDir : null;

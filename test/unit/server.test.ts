@@ -198,11 +198,17 @@ describe('edgetier serve with an upstream', () => {
         dtypes: { fp32: 10_000, q8: 6_000 },
         totalBytes: 16_000 + (index.models[0]!.files as { bytes: number }[])[0]!.bytes,
       });
+      // Every file with its size and SHA-256, for the browser's cache to check its copy against.
+      for (const file of index.models[0]!.files as { path: string; bytes: number; sha256: string }[]) {
+        expect(file.sha256).toMatch(/^[0-9a-f]{64}$/);
+      }
       const onnx = await fetch(`${base}models/fake-model/onnx/model.onnx`, {
         headers: { Range: 'bytes=0-99' },
       });
       expect(onnx.status).toBe(206);
       expect(onnx.headers.get('content-type')).toBe('application/octet-stream');
+      // The browser engine keeps its own checked copy: Chromium's HTTP cache must not keep a second one.
+      expect(onnx.headers.get('cache-control')).toBe('no-store');
       expect((await fetch(`${base}models/.half-built/config.json`)).status).toBe(404);
     });
 

@@ -44,6 +44,8 @@ interface AppStateData {
   /** The catalog key whose model is loaded and ready. */
   loadedKey: string | null;
   error: string | null;
+  /** What the model cache did on the last load that the visitor should know (a changed model, a repair). */
+  notice: string | null;
   cached: CachedModel[];
   storage: { usageBytes: number; quotaBytes: number } | null;
 }
@@ -93,6 +95,7 @@ export class AppState extends Store<AppStateData> {
       loadInfo: null,
       loadedKey: null,
       error: null,
+      notice: null,
       cached: [],
       storage: null,
     });
@@ -232,7 +235,7 @@ export class AppState extends Store<AppStateData> {
     const fit = assessFit(entry, dtype, this.budget);
     const override = this.settings.settings.backend;
     const device = override === 'auto' ? (fit.device === 'webgpu' ? 'webgpu' : 'wasm') : override;
-    this.set({ status: 'loading', progress: null, error: null });
+    this.set({ status: 'loading', progress: null, error: null, notice: null });
     this.network.stop();
     try {
       const engine = this.engineFor(entry);
@@ -241,7 +244,13 @@ export class AppState extends Store<AppStateData> {
         if (token === this.#loadToken) this.set({ progress });
       });
       if (token !== this.#loadToken) return;
-      this.set({ status: 'ready', loadInfo: info, loadedKey: entry.key, progress: null });
+      this.set({
+        status: 'ready',
+        loadInfo: info,
+        loadedKey: entry.key,
+        progress: null,
+        notice: info.cacheNotes?.join(' ') ?? null,
+      });
       // From here on, a local conversation should make no request at all.
       if (entry.runs === 'device') this.network.reset();
       await this.refreshCached();

@@ -81,6 +81,10 @@ export const appShellStyles = css`
     color: var(--bad-text);
     border-bottom: 1px solid var(--border);
   }
+  .banner.notice {
+    background: var(--surface-2);
+    color: inherit;
+  }
   .loading-bar {
     padding: 0.4rem 1rem;
     border-bottom: 1px solid var(--border);

@@ -141,7 +141,7 @@ export class EtApp extends LitElement {
   }
 
   override render() {
-    const { status, progress, error } = this.app.state;
+    const { status, progress, error, notice } = this.app.state;
     const selected = this.app.selected;
     return html`
       <header part="header">
@@ -168,6 +168,7 @@ export class EtApp extends LitElement {
           : nothing
       }
       ${error ? html`<p class="banner" role="alert">${error}</p>` : nothing}
+      ${notice ? html`<p class="banner notice" role="status">${notice}</p>` : nothing}
       <main id="main">${this.renderView()}</main>
     `;
   }

@@ -1,0 +1,448 @@
+/**
+ * edgetier's model cache as returning visitors meet it: Debian's Chromium with a persistent profile,
+ * the real `edgetier serve` (the built engine page and a tiny model folder), and a counting proxy in
+ * front of it that records every byte the browser asks for and can cut or stall a download.
+ * Each test proves one failure of issue 20 fixed (stale weights after a rebuild, damaged cached
+ * bytes, a full disk, a delete undone by another tab) or issue 15's resume across a retried load.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, requireChromium } from '../../src/cli/browser.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+import { type CountingProxy, startCountingProxy } from '../helpers/counting-proxy.ts';
+import { type ServeProcess, startServe } from '../helpers/serve-process.ts';
+import { buildApp } from './app-fixture.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WEIGHTS = '/models/tiny/onnx/model.onnx';
+const PROMPT = 'Hello there';
+
+/** Downloads of the weights since log index `from`; transformers.js's 1-byte size probes (bytes=0-0) left out. */
+const weightDownloads = (from: number) =>
+  proxy.requestsFor(WEIGHTS, from).filter((r) => r.range !== 'bytes=0-0');
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+interface LoadedInfo {
+  cacheNotes?: string[];
+}
+interface Harness {
+  load(request: unknown): Promise<Outcome<LoadedInfo>>;
+  loadAuto(source: unknown): Promise<Outcome<{ info: LoadedInfo }>>;
+  progress(): Promise<{ file: string; loadedBytes: number }[]>;
+  generate(request: unknown): Promise<Outcome<{ result: { outputIds: number[] } }>>;
+  listCached(): Promise<Outcome<{ id: string; bytes: number }[]>>;
+  deleteCached(id: string): Promise<Outcome<void>>;
+  clearCache(): Promise<Outcome<void>>;
+}
+
+/** The page's CacheStorage, typed here: this file compiles in the Node realm (no DOM types). */
+interface PageCaches {
+  keys(): Promise<string[]>;
+  open(name: string): Promise<{
+    keys(): Promise<{ url: string }[]>;
+    match(request: unknown): Promise<Response | undefined>;
+    put(request: unknown, response: Response): Promise<void>;
+  }>;
+}
+
+let dir: string;
+let models: string;
+let serve: ServeProcess;
+let proxy: CountingProxy;
+let profile: string;
+let context: BrowserContext | null = null;
+
+function synth(seed: number): void {
+  execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin/edgetier.mjs'),
+      'synth',
+      'tiny',
+      '--out',
+      join(models, 'tiny'),
+      '--dtype',
+      'fp32',
+      '--seed',
+      String(seed),
+      '--force',
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
+/** Greedy ids from the native engine on the folder as it is now: the independent reference. */
+async function referenceIds(): Promise<number[]> {
+  const native = new NodeEngine({ threads: 1 });
+  await native.load({ source: { kind: 'path', path: join(models, 'tiny') }, device: 'cpu', dtype: 'fp32' });
+  const result = await native.generate({ prompt: PROMPT, sampling: { maxNewTokens: 8 } });
+  await native.unload();
+  return result.outputIds;
+}
+
+/** Opens (or reopens) the persistent profile on the engine page. */
+async function openBrowser(): Promise<Page> {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: requireChromium(),
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  return openTab(context.pages()[0]);
+}
+
+async function openTab(existing?: Page): Promise<Page> {
+  const page = existing ?? (await context!.newPage());
+  await page.goto(`${proxy.url}engine.html`);
+  await page.waitForFunction(() => 'edgetier' in globalThis);
+  return page;
+}
+
+async function closeBrowser(): Promise<void> {
+  await context?.close();
+  context = null;
+}
+
+/** Calls a method of the page's `window.edgetier` (src/client/engine-harness.ts). */
+function call<K extends keyof Harness>(
+  page: Page,
+  method: K,
+  ...args: Parameters<Harness[K]>
+): ReturnType<Harness[K]> {
+  return page.evaluate(
+    ([name, values]) =>
+      (globalThis as unknown as { edgetier: Record<string, (...a: unknown[]) => unknown> }).edgetier[name]!(
+        ...values,
+      ),
+    [method, args] as const,
+  ) as ReturnType<Harness[K]>;
+}
+
+const modelUrl = () => `${proxy.url}models/tiny`;
+const load = (page: Page) =>
+  call(page, 'load', {
+    source: { kind: 'url', url: modelUrl() },
+    device: 'wasm',
+    dtype: 'fp32',
+    warmupBudgetMs: 0,
+  });
+
+async function greedy(page: Page): Promise<number[]> {
+  const outcome = await call(page, 'generate', { prompt: PROMPT, sampling: { maxNewTokens: 8 } });
+  if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+  return outcome.value.result.outputIds;
+}
+
+async function listed(page: Page): Promise<{ id: string; bytes: number }[]> {
+  const outcome = await call(page, 'listCached');
+  if (!outcome.ok) throw new Error(outcome.message);
+  return outcome.value;
+}
+
+/** Damages every Cache API entry (in any store of the origin) whose URL names `file` of the model. */
+function damageCached(page: Page, file: string, edit: 'flip' | 'truncate'): Promise<number> {
+  return page.evaluate(
+    async ([suffix, how]) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      let edited = 0;
+      for (const name of await caches.keys()) {
+        const cache = await caches.open(name);
+        for (const request of await cache.keys()) {
+          if (!new URL(request.url).pathname.endsWith(`/tiny/${suffix}`)) continue;
+          const response = (await cache.match(request))!;
+          const bytes = new Uint8Array(await response.arrayBuffer());
+          const headers = new Headers(response.headers);
+          let body = bytes;
+          if (how === 'flip') {
+            const middle = Math.floor(bytes.length / 2);
+            for (let i = middle; i < Math.min(bytes.length, middle + 4096); i++) bytes[i] = bytes[i]! ^ 0xff;
+          } else {
+            // 99.9 % of the file, its original length still declared: transformers.js pads it with zeros.
+            body = bytes.subarray(0, Math.floor(bytes.length * 0.999));
+          }
+          headers.set('content-length', String(bytes.length));
+          await cache.put(request, new Response(body, { headers }));
+          edited++;
+        }
+      }
+      return edited;
+    },
+    [file, edit] as const,
+  );
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'edgetier-model-cache-'));
+  models = join(dir, 'models');
+  synth(3);
+  const app = await buildApp();
+  serve = await startServe(['--app', app, '--models', models, '--no-tier', '--quiet']);
+  proxy = await startCountingProxy(serve.url);
+});
+
+afterEach(async () => {
+  await closeBrowser();
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  await proxy?.close();
+  await serve?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the model cache with a persistent profile and edgetier serve', () => {
+  it('re-fetches a folder rebuilt on the server on the next visit, says so, and runs the new weights', async () => {
+    profile = join(dir, 'profile-rebuild');
+    synth(3);
+    let page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(await greedy(page)).toEqual(await referenceIds());
+    // A second visit with nothing changed asks for no model file again.
+    await closeBrowser();
+    page = await openBrowser();
+    let from = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(from)).toEqual([]);
+    await closeBrowser();
+
+    synth(7);
+    page = await openBrowser();
+    from = proxy.log.length;
+    const reloaded = await load(page);
+    expect(reloaded.ok).toBe(true);
+    const weights = weightDownloads(from);
+    expect(weights.map((r) => [r.range, r.bytes])).toEqual([
+      [null, statSync(join(models, 'tiny/onnx/model.onnx')).size],
+    ]);
+    expect(reloaded.ok && reloaded.value.cacheNotes?.join(' ')).toMatch(
+      /models\/tiny changed on the server since it was cached \(.*onnx\/model\.onnx.*\): downloaded again\./,
+    );
+    expect(await greedy(page)).toEqual(await referenceIds());
+  });
+
+  it('uses the cached copy as it is when the server cannot be reached, and says so', async () => {
+    profile = join(dir, 'profile-offline');
+    synth(3);
+    const reference = await referenceIds();
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    proxy.refuse('/models/');
+    try {
+      const offline = await load(page);
+      expect(offline.ok).toBe(true);
+      expect(offline.ok && offline.value.cacheNotes).toEqual([
+        `Offline: the cached copy of ${modelUrl()} is used as it is, without asking the server for a newer one.`,
+      ]);
+      expect(await greedy(page)).toEqual(reference);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  const damages = [
+    { file: 'onnx/model.onnx', how: 'flip', what: 'a cached weights file with 4 KiB flipped' },
+    { file: 'onnx/model.onnx', how: 'truncate', what: 'a cached weights file cut to 99.9 % and zero-padded' },
+    { file: 'tokenizer.json', how: 'truncate', what: 'a cached tokenizer.json cut short' },
+  ] as const;
+  for (const { file, how, what } of damages) {
+    it(`detects ${what} and repairs it with one download`, async () => {
+      profile = join(dir, `profile-${how}-${file.replace(/\W/g, '-')}`);
+      synth(3);
+      const reference = await referenceIds();
+      const path = `/models/tiny/${file}`;
+      let page = await openBrowser();
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(await damageCached(page, file, how)).toBeGreaterThan(0);
+      await closeBrowser();
+
+      page = await openBrowser();
+      const from = proxy.log.length;
+      const repaired = await load(page);
+      expect(repaired).toMatchObject({ ok: true });
+      const size = statSync(join(models, 'tiny', file)).size;
+      const downloads = proxy.requestsFor(path, from).filter((r) => r.range !== 'bytes=0-0');
+      expect(downloads.map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
+      expect(repaired.ok && repaired.value.cacheNotes?.join(' ')).toContain(
+        `The cached ${file} of ${modelUrl()} was damaged (`,
+      );
+      expect(await greedy(page)).toEqual(reference);
+      // Repaired for good: the next load reads it from the cache again.
+      const next = proxy.log.length;
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(proxy.requestsFor(path, next)).toEqual([]);
+    });
+  }
+
+  it('refuses an empty config.json from the server by name, keeps nothing, and does not walk the backends', async () => {
+    profile = join(dir, 'profile-empty-config');
+    synth(3);
+    const broken = join(models, 'broken');
+    cpSync(join(models, 'tiny'), broken, { recursive: true });
+    writeFileSync(join(broken, 'config.json'), '');
+    // A second dtype, so the plan has a second backend to (wrongly) walk to.
+    cpSync(join(broken, 'onnx/model.onnx'), join(broken, 'onnx/model_quantized.onnx'));
+    try {
+      const page = await openBrowser();
+      const from = proxy.log.length;
+      const url = `${proxy.url}models/broken`;
+      const outcome = await call(page, 'loadAuto', { kind: 'url', url });
+      expect(outcome).toMatchObject({ ok: false, code: 'weights_corrupt' });
+      expect(outcome.ok || outcome.message).toMatch(
+        /^The downloaded config\.json is damaged: it is empty, not JSON\. It was not kept; load the model again/,
+      );
+      // Downloaded, then once more: no second backend was tried on the same broken file.
+      expect(proxy.requestsFor('/models/broken/config.json', from)).toHaveLength(2);
+      expect(await listed(page)).toEqual([]);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
+  });
+
+  it('downloads a file again once when it arrives damaged, and reports clearly when it does again', async () => {
+    profile = join(dir, 'profile-transit');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    proxy.corrupt(WEIGHTS, 1);
+    let from = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([
+      [null, size],
+      [null, size],
+    ]);
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect(await call(page, 'clearCache')).toMatchObject({ ok: true });
+
+    proxy.corrupt(WEIGHTS, 2);
+    from = proxy.log.length;
+    const failed = await load(page);
+    proxy.heal();
+    expect(failed).toMatchObject({ ok: false, code: 'weights_corrupt' });
+    expect(failed.ok || failed.message).toMatch(
+      /^The downloaded onnx\/model\.onnx is damaged: its SHA-256 is [0-9a-f]{12}…, the server's index says [0-9a-f]{12}…\. It was not kept; load the model again/,
+    );
+    expect(weightDownloads(from)).toHaveLength(2);
+    expect(await listed(page)).toEqual([]);
+  });
+
+  it('resumes a download cut in one load from the bytes kept, in the retried load (a fresh worker)', async () => {
+    profile = join(dir, 'profile-resume');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    const from = proxy.log.length;
+    const stall = proxy.stall(WEIGHTS, 32_768);
+    const failing = load(page);
+    await stall.reached;
+    // Feed a few bytes at a time until the worker has visibly read some of the weights, then cut:
+    // Chromium may drop bytes that arrived just before a connection fails, so the cut comes after.
+    const weightsRead = () =>
+      call(page, 'progress').then((events) =>
+        events.some((p) => p.file === 'onnx/model.onnx' && p.loadedBytes > 0),
+      );
+    while (!(await weightsRead())) {
+      stall.drip(1024);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    proxy.refuse(WEIGHTS);
+    stall.drop();
+    const failed = await failing;
+    proxy.heal();
+    expect(failed).toMatchObject({ ok: false, code: 'download_failed' });
+    const kept = Number(/broke off after (\d+) of \d+ bytes/.exec(failed.ok ? '' : failed.message)?.[1]);
+    expect(failed.ok || failed.message).toMatch(/Retry the load: it resumes where it stopped\.$/);
+    const sent = weightDownloads(from)[0]!.bytes;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(sent);
+
+    const retry = proxy.log.length;
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(weightDownloads(retry).map((r) => [r.range, r.bytes])).toEqual([[`bytes=${kept}-`, size - kept]]);
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+  });
+
+  it('stops with storage_full when the origin has no room, says what the model needs, and lists nothing', async () => {
+    profile = join(dir, 'profile-quota');
+    synth(3);
+    const page = await openBrowser();
+    const cdp = await context!.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: proxy.url.replace(/\/$/, ''),
+      quotaSize: 100_000,
+    });
+    const outcome = await load(page);
+    expect(outcome).toMatchObject({ ok: false, code: 'storage_full' });
+    expect(outcome.ok || outcome.message).toMatch(
+      /^Storage is full: .*models\/tiny needs 0\.4 MB .*\. Free disk space \(or allow this site more storage\), then load it again\.$/,
+    );
+    expect(await listed(page)).toEqual([]);
+  });
+
+  it('stops with storage_full when the disk fills during the download, and keeps nothing of the model', async () => {
+    profile = join(dir, 'profile-fills');
+    synth(3);
+    const page = await openBrowser();
+    const stall = proxy.stall(WEIGHTS, 65_536);
+    const loading = load(page);
+    await stall.reached;
+    const cdp = await context!.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: proxy.url.replace(/\/$/, ''),
+      quotaSize: 50_000,
+    });
+    stall.release();
+    const outcome = await loading;
+    expect(outcome).toMatchObject({ ok: false, code: 'storage_full' });
+    expect(outcome.ok || outcome.message).toMatch(/^Storage is full: .*models\/tiny/);
+    expect(await listed(page)).toEqual([]);
+  });
+
+  it('downloads and writes a model once when two tabs load it at the same time', async () => {
+    profile = join(dir, 'profile-two-tabs');
+    synth(3);
+    const tabA = await openBrowser();
+    const tabB = await openTab();
+    const from = proxy.log.length;
+    const [a, b] = await Promise.all([load(tabA), load(tabB)]);
+    expect(a).toMatchObject({ ok: true });
+    expect(b).toMatchObject({ ok: true });
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
+    expect(await listed(tabB)).toEqual([{ id: modelUrl(), bytes: expect.any(Number) }]);
+  });
+
+  it("keeps a model deleted in one tab deleted while another tab's download of it is in flight", async () => {
+    profile = join(dir, 'profile-delete');
+    synth(3);
+    const tabA = await openBrowser();
+    const tabB = await openTab();
+    const stall = proxy.stall(WEIGHTS, 65_536);
+    const loading = load(tabA);
+    await stall.reached;
+    const deleted = await call(tabB, 'deleteCached', modelUrl());
+    expect(deleted).toMatchObject({ ok: true });
+    stall.release();
+    const loaded = await loading;
+    expect(loaded.ok).toBe(true);
+    expect(await listed(tabB)).toEqual([]);
+    const leftovers = await tabB.evaluate(async (base) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      const urls: string[] = [];
+      for (const name of await caches.keys()) {
+        for (const request of await (await caches.open(name)).keys()) urls.push(request.url);
+      }
+      return urls.filter((u) => u.startsWith(base) && !u.endsWith('/.edgetier/generation'));
+    }, modelUrl());
+    expect(leftovers).toEqual([]);
+    expect(loaded.ok && loaded.value.cacheNotes?.join(' ')).toMatch(
+      /deleted from the cache while it loaded: it is not kept/,
+    );
+    // The tab that loaded still runs the model from memory.
+    expect(await greedy(tabA)).toEqual(await referenceIds());
+  });
+});

@@ -1,0 +1,32 @@
+/** /models/index.json publishes each file's size and SHA-256; hashes are recomputed only when a file changes. */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { modelIndex } from '../../src/server/model-index.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'edgetier-model-index-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+describe('modelIndex', () => {
+  it('lists size and SHA-256 per file, and a rebuilt file gets its new hash', async () => {
+    const folder = join(root, 'm');
+    mkdirSync(join(folder, 'onnx'), { recursive: true });
+    writeFileSync(join(folder, 'config.json'), JSON.stringify({ model_type: 'x' }));
+    const onnx = join(folder, 'onnx/model.onnx');
+    writeFileSync(onnx, Buffer.alloc(5000, 1));
+    const first = (await modelIndex([root])).models[0]!;
+    expect(first.files).toEqual([
+      { path: 'config.json', bytes: 18, sha256: sha(join(folder, 'config.json')) },
+      { path: 'onnx/model.onnx', bytes: 5000, sha256: sha(onnx) },
+    ]);
+    // Same size, new bytes, a later mtime: the cached hash must not be reused.
+    writeFileSync(onnx, Buffer.alloc(5000, 2));
+    utimesSync(onnx, new Date(), new Date(Date.now() + 5000));
+    const second = (await modelIndex([root])).models[0]!;
+    expect(second.files[1]).toEqual({ path: 'onnx/model.onnx', bytes: 5000, sha256: sha(onnx) });
+    expect(second.files[1]!.sha256).not.toBe(first.files[1]!.sha256);
+  });
+});
