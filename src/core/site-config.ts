@@ -130,9 +130,20 @@ export function parseSiteConfig(value: unknown): SiteConfig {
   };
   if (typeof value.about === 'string') config.about = value.about;
   const names = new Set<string>();
+  const ids = new Map<string, string>();
   for (const tier of config.tiers) {
     if (names.has(tier.name)) throw bad(`two tiers are named "${tier.name}"; names must differ.`);
     names.add(tier.name);
+    // Settings keep a visitor's key by tier id: two tiers of one id would share it.
+    const id = siteTierId(tier);
+    const same = ids.get(id);
+    if (same !== undefined) {
+      throw bad(
+        `tiers "${same}" and "${tier.name}" would share the id "${id}" ` +
+          "(a visitor's key for one would be sent to the other); rename one.",
+      );
+    }
+    ids.set(id, tier.name);
   }
   return config;
 }

@@ -67,6 +67,17 @@ describe('parseSiteConfig', () => {
     expect(() => parseSiteConfig({ version: 1, tiers: [tier, tier] })).toThrow(
       'two tiers are named "Hosted"',
     );
+    // Names that differ but give one id: the settings keep a visitor's key by that id, so the key
+    // typed for one endpoint would be sent to the other.
+    expect(() =>
+      parseSiteConfig({
+        version: 1,
+        tiers: [tier, { ...tier, name: 'hosted!', baseUrl: 'https://other.example.net/v1' }],
+      }),
+    ).toThrow(
+      'edgetier.config.json: tiers "Hosted" and "hosted!" would share the id "site-hosted" ' +
+        "(a visitor's key for one would be sent to the other); rename one.",
+    );
   });
 });
 
