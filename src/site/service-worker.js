@@ -13,14 +13,16 @@
  *    edgetier.config.json and models/index.json are network-first, so a presenter's edit shows
  *    at once, with the cached copy offline.
  *
- * Versions: the cache is named after BUILD.id (a hash of the shell), so two deployments never share
- * a cache. A new sw.js installs the new shell completely before taking over (skipWaiting), then
+ * Versions: the cache is named after BUILD.id (a hash of the shell) and the scope, so two
+ * deployments never share a cache, and two sites on one origin never delete each other's. A new sw.js installs the new shell completely before taking over (skipWaiting), then
  * deletes every other version's cache; the page reloads once when its controller changes, so a
  * visitor never runs a mix of two versions.
  */
-const CACHE = `edgetier-site-${BUILD.id}`;
-const PREFIX = 'edgetier-site-';
 const SCOPE = self.registration.scope;
+// Named after the scope too: sites under sub-paths of one origin (GitHub Pages project sites) share
+// one CacheStorage, and each must delete only its own older versions.
+const CACHE = `edgetier-site-${BUILD.id} ${SCOPE}`;
+const OWN = (name) => name.startsWith('edgetier-site-') && name.endsWith(` ${SCOPE}`);
 const NETWORK_FIRST = new Set(['edgetier.config.json', 'models/index.json']);
 const ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -34,6 +36,9 @@ self.addEventListener('install', (event) => {
       const cache = await caches.open(CACHE);
       // `reload` skips the HTTP cache: a stale file from the previous deployment must not slip in.
       await cache.addAll(BUILD.precache.map((path) => new Request(SCOPE + path, { cache: 'reload' })));
+      // The network-first files too: a first visit that needs no reload (the host sends COOP/COEP)
+      // read them before this worker controlled the page, and offline the page needs them.
+      await cache.addAll([...NETWORK_FIRST].map((path) => new Request(SCOPE + path, { cache: 'reload' })));
       await self.skipWaiting();
     })(),
   );
@@ -43,7 +48,7 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
-      const others = (await caches.keys()).filter((name) => name.startsWith(PREFIX) && name !== CACHE);
+      const others = (await caches.keys()).filter((name) => OWN(name) && name !== CACHE);
       // ORT's files keep their names across builds when unchanged (content-hashed): keep them.
       for (const path of BUILD.lazy) {
         if (await cache.match(SCOPE + path)) continue;

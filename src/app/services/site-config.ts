@@ -15,8 +15,12 @@ import { EdgetierError } from '../../core/errors.ts';
 import { parseSiteConfig, SITE_CONFIG_FILE, type SiteConfig, siteTierId } from '../../core/site-config.ts';
 import type { Settings } from '../state/settings-store.ts';
 
-/** Set before the one isolation reload, so a worker that cannot isolate never causes a reload loop. */
-const RELOAD_FLAG = 'edgetier.isolation-reload';
+/**
+ * Set before the one isolation reload, so a worker that cannot isolate never causes a reload loop.
+ * Per site folder: sessionStorage is per tab and origin, and another site under a sibling path of
+ * the origin (GitHub Pages project sites) must not have used up this one's reload.
+ */
+const reloadFlag = () => `edgetier.isolation-reload ${new URL('.', document.baseURI).pathname}`;
 /** How long the first visit waits for the new service worker to take control. */
 const CONTROL_TIMEOUT_MS = 10_000;
 
@@ -58,7 +62,7 @@ function until<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
 }
 
 function isolationReload(): void {
-  sessionStorage.setItem(RELOAD_FLAG, '1');
+  sessionStorage.setItem(reloadFlag(), '1');
   location.reload();
 }
 
@@ -94,13 +98,13 @@ async function startServiceWorker(): Promise<string | null> {
     // never runs one version's code against another version's files.
     if (!first) location.reload();
     // A first claim that came after the wait above: reload only if it brings isolation.
-    else if (!crossOriginIsolated && sessionStorage.getItem(RELOAD_FLAG) === null) isolationReload();
+    else if (!crossOriginIsolated && sessionStorage.getItem(reloadFlag()) === null) isolationReload();
   });
   if (crossOriginIsolated) {
-    sessionStorage.removeItem(RELOAD_FLAG);
+    sessionStorage.removeItem(reloadFlag());
     return null;
   }
-  if (container.controller && sessionStorage.getItem(RELOAD_FLAG) === null) {
+  if (container.controller && sessionStorage.getItem(reloadFlag()) === null) {
     isolationReload();
     return new Promise(() => {});
   }
