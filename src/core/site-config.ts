@@ -178,9 +178,12 @@ export function offerFirst<T extends { key: string }>(catalog: readonly T[], nam
   return [...new Set(picked), ...catalog.filter((e) => !first.includes(e.key))];
 }
 
+/** What every configured tier's id starts with. */
+export const SITE_TIER_PREFIX = 'site-';
+
 /** A stable id for a configured tier, from its name. */
 export function siteTierId(tier: SiteTier): string {
-  return `site-${tier.name
+  return `${SITE_TIER_PREFIX}${tier.name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '')}`;
