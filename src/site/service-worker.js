@@ -38,7 +38,12 @@ self.addEventListener('install', (event) => {
       await cache.addAll(BUILD.precache.map((path) => new Request(SCOPE + path, { cache: 'reload' })));
       // The network-first files too: a first visit that needs no reload (the host sends COOP/COEP)
       // read them before this worker controlled the page, and offline the page needs them.
-      await cache.addAll([...NETWORK_FIRST].map((path) => new Request(SCOPE + path, { cache: 'reload' })));
+      // Each on its own: one the presenter removed must not stop this version from installing.
+      await Promise.all(
+        [...NETWORK_FIRST].map((path) =>
+          cache.add(new Request(SCOPE + path, { cache: 'reload' })).catch(() => undefined),
+        ),
+      );
       await self.skipWaiting();
     })(),
   );
