@@ -25,7 +25,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, parse, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, parse, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODELS } from '../core/catalog.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -268,6 +268,14 @@ export async function writeStaticSite(options: StaticSiteOptions): Promise<Stati
   if (!existsSync(join(options.appDir, 'index.html')))
     throw new EdgetierError('config_missing', `${options.appDir} holds no built app (no index.html).`);
   const out = siteTarget(options.out);
+  const appDir = realpathSync(options.appDir);
+  const inApp = relative(appDir, out);
+  if (inApp !== '' && !inApp.startsWith('..') && !isAbsolute(inApp)) {
+    throw new EdgetierError(
+      'usage',
+      `--out ${options.out} is inside the app folder ${options.appDir}, which it would copy into itself; choose a folder outside it.`,
+    );
+  }
   const folders = modelFoldersToPublish(options.modelDirs);
   const staging = `${out}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });

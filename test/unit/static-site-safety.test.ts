@@ -96,6 +96,14 @@ describe('--out', () => {
     expect(existsSync(join(target, 'sw.js'))).toBe(true);
   });
 
+  it('refuses a folder inside the app it publishes, with a one-line reason', async () => {
+    const out = join(app, 'site');
+    await expect(build(out)).rejects.toThrow(
+      `--out ${out} is inside the app folder ${app}, which it would copy into itself; choose a folder outside it.`,
+    );
+    expect(readdirSync(app)).toEqual(['index.html']);
+  });
+
   it('refuses the filesystem root with a one-line reason', async () => {
     await expect(build('/')).rejects.toThrow(
       '--out / is the root of the filesystem; choose a folder for the site.',
