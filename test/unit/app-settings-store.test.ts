@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { settingsForSite } from '../../src/app/services/site-config.ts';
 import { DEFAULT_SETTINGS, SettingsStore } from '../../src/app/state/settings-store.ts';
-import { parseSiteConfig } from '../../src/core/site-config.ts';
+import { parseSiteConfig, siteTierId } from '../../src/core/site-config.ts';
 
 /** A real Storage-shaped map (the browser's localStorage contract), to see what would persist. */
 class MemoryStorage implements Storage {
@@ -68,8 +67,14 @@ describe('settings store', () => {
   it("takes a static site's tiers from its current config, keeping the visitor's own", () => {
     const storage = new MemoryStorage();
     const siteStore = (tiers: unknown[]) => {
-      const defaults = settingsForSite(parseSiteConfig({ version: 1, tiers }), DEFAULT_SETTINGS);
-      return new SettingsStore(storage, defaults, defaults.tiers);
+      // What src/app/services/site-config.ts settingsForSite gives the app shell (a DOM module).
+      const siteTiers = parseSiteConfig({ version: 1, tiers }).tiers.map((t) => ({
+        ...t,
+        id: siteTierId(t),
+        rememberKey: false,
+      }));
+      const defaults = { ...DEFAULT_SETTINGS, tiers: siteTiers, compareTierId: siteTiers[0]?.id ?? '' };
+      return new SettingsStore(storage, defaults, siteTiers);
     };
     // A returning visitor who changed a setting under the presenter's first config, and added a tier.
     const first = siteStore([{ name: 'Old host', baseUrl: 'https://old.example/v1', model: 'm' }]);
