@@ -68,12 +68,21 @@ function checkFields(where: string, value: Record<string, unknown>, known: reado
 
 /** An absolute http(s) URL, or a path on this host starting with "/". */
 function checkBaseUrl(where: string, url: string): void {
-  if (url.startsWith('/') && !url.startsWith('//')) return;
+  const neither = () =>
+    bad(
+      `${where}.baseUrl ${JSON.stringify(url)} is neither an http(s) URL nor a path on this host starting with "/".`,
+    );
+  if (url.startsWith('/')) {
+    // Resolved as the page will: a browser reads "/\\x" or "/<tab>/x" as "//x", another host.
+    const host = 'site.invalid';
+    if (new URL(url, `https://${host}/`).host !== host) throw neither();
+    return;
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw bad(`${where}.baseUrl "${url}" is neither an http(s) URL nor a path starting with "/".`);
+    throw neither();
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
     throw bad(`${where}.baseUrl "${url}" must use http or https.`);
