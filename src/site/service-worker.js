@@ -13,6 +13,9 @@
  *    edgetier.config.json and models/index.json are network-first, so a presenter's edit shows
  *    at once, with the cached copy offline.
  *
+ * A site taken off its host (edgetier.config.json answers 404) unregisters this worker and drops
+ * its caches, so visitors then get the host's answer instead of the cached app forever.
+ *
  * Versions: the cache is named after BUILD.id (a hash of the shell) and the scope, so two
  * deployments never share a cache, and two sites on one origin never delete each other's. A new sw.js installs the new shell completely before taking over (skipWaiting), then
  * deletes every other version's cache; the page reloads once when its controller changes, so a
@@ -90,11 +93,24 @@ function isolated(response) {
   });
 }
 
-async function networkFirst(request) {
+/**
+ * The site was taken off its host (its config now answers 404): leave, with every version's cache,
+ * so the next load is the host's answer rather than the cached app, forever.
+ */
+let gone = false;
+async function leave() {
+  gone = true; // from now on every request goes to the network untouched (no cache is reopened)
+  await self.registration.unregister();
+  const own = (await caches.keys()).filter(OWN);
+  await Promise.all(own.map((name) => caches.delete(name)));
+}
+
+async function networkFirst(request, path) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request, { cache: 'no-cache' });
     if (response.ok) await cache.put(request, response.clone());
+    else if (response.status === 404 && path === 'edgetier.config.json') await leave();
     return response;
   } catch (error) {
     const hit = await cache.match(request, { ignoreSearch: true });
@@ -118,14 +134,14 @@ async function respond(request, path) {
     const cache = await caches.open(CACHE);
     return isolated((await cache.match(`${SCOPE}index.html`)) ?? (await fetch(request)));
   }
-  if (NETWORK_FIRST.has(path)) return isolated(await networkFirst(request));
+  if (NETWORK_FIRST.has(path)) return isolated(await networkFirst(request, path));
   return isolated(await cacheFirst(request, path));
 }
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   // Other origins (a remote tier, the Hub) and writes go straight to the network, untouched.
-  if (request.method !== 'GET') return;
+  if (request.method !== 'GET' || gone) return;
   const path = sitePath(request.url);
   if (path === null) return;
   // Model files and resumed downloads (Range) are the engine's business: its own cache.

@@ -81,10 +81,12 @@ describe('two sites under sub-paths of one origin', () => {
     expect(buildIdOf(join(root, 'a'))).not.toBe(buildIdOf(join(root, 'b')));
     await openSite(page, `${server.url}a/`);
     await openSite(page, `${server.url}b/`);
-    expect(await siteCaches(page)).toEqual([
-      `edgetier-site-${buildIdOf(join(root, 'a'))} ${server.url}a/`,
-      `edgetier-site-${buildIdOf(join(root, 'b'))} ${server.url}b/`,
-    ]);
+    expect(await siteCaches(page)).toEqual(
+      [
+        `edgetier-site-${buildIdOf(join(root, 'a'))} ${server.url}a/`,
+        `edgetier-site-${buildIdOf(join(root, 'b'))} ${server.url}b/`,
+      ].sort(),
+    );
     // So the first one still reopens offline.
     await browser.context.setOffline(true);
     try {
@@ -93,6 +95,33 @@ describe('two sites under sub-paths of one origin', () => {
     } finally {
       await browser.context.setOffline(false);
     }
+  });
+});
+
+describe('a site taken off its host', () => {
+  let server: StaticServer;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+  beforeAll(async () => {
+    cpSync(join(root, 'b'), join(root, 'gone'), { recursive: true });
+    server = await startPythonServer(root);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('is not served from the cache forever: its worker leaves once the host answers 404', async () => {
+    const page = browser.page;
+    await openSite(page, `${server.url}gone/`);
+    rmSync(join(root, 'gone'), { recursive: true });
+    // The load after the removal may still come from the cache; the next one is the host's 404.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+    await expect.poll(async () => (await page.reload())?.status(), { timeout: 30_000 }).toBe(404);
+    expect(await siteCaches(page)).not.toContainEqual(expect.stringMatching(/ http:.*\/gone\/$/));
   });
 });
 
