@@ -162,13 +162,22 @@ export function parseSiteConfig(value: unknown): SiteConfig {
  * known Hub id. Returns the first unknown name's error, or null.
  */
 export function unknownModelError(config: SiteConfig, known: ReadonlySet<string>): string | null {
+  const unknown = firstUnknownModel(config, known);
+  return unknown
+    ? `${SITE_CONFIG_FILE}: ${unknown.field} names "${unknown.name}", which this site does not offer (offered: ${[...known].join(', ')}).`
+    : null;
+}
+
+/** The first model the config names that is not in `known`, with the field naming it. */
+export function firstUnknownModel(
+  config: SiteConfig,
+  known: ReadonlySet<string>,
+): { field: 'offerFirst' | 'defaultModel'; name: string } | null {
   for (const [field, name] of [
     ...config.offerFirst.map((m) => ['offerFirst', m] as const),
     ...(config.defaultModel ? [['defaultModel', config.defaultModel] as const] : []),
   ]) {
-    if (!known.has(name)) {
-      return `${SITE_CONFIG_FILE}: ${field} names "${name}", which this site does not offer (offered: ${[...known].join(', ')}).`;
-    }
+    if (!known.has(name)) return { field, name };
   }
   return null;
 }

@@ -98,6 +98,37 @@ describe('two sites under sub-paths of one origin', () => {
   });
 });
 
+describe('a config edited after the build', () => {
+  let server: StaticServer;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+  beforeAll(async () => {
+    const site = join(root, 'typo');
+    cpSync(join(root, 'b'), site, { recursive: true });
+    const file = join(site, 'edgetier.config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...config, offerFirst: ['onnx-community/Qwen3-0.6B-ONNX', 'tiyn'] }),
+    );
+    server = await startPythonServer(root);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('names a model the site does not offer, rather than leaving it out in silence', async () => {
+    const page = browser.page;
+    await openSite(page, `${server.url}typo/`);
+    await expect(page.getByTestId('site-notice').textContent()).resolves.toBe(
+      'edgetier.config.json: offerFirst names "tiyn", which this site does not offer; the page leaves it out.',
+    );
+  });
+});
+
 describe('a site taken off its host', () => {
   let server: StaticServer;
   let browser: Awaited<ReturnType<typeof launchChromium>>;

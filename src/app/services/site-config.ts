@@ -11,8 +11,16 @@
  * first visit; else (no service worker: a private window, a browser setting) one WASM thread, and a
  * notice that says so.
  */
+
+import { BUILTIN_MODELS } from '../../core/catalog.ts';
 import { EdgetierError } from '../../core/errors.ts';
-import { parseSiteConfig, SITE_CONFIG_FILE, type SiteConfig, siteTierId } from '../../core/site-config.ts';
+import {
+  firstUnknownModel,
+  parseSiteConfig,
+  SITE_CONFIG_FILE,
+  type SiteConfig,
+  siteTierId,
+} from '../../core/site-config.ts';
 import type { Settings } from '../state/settings-store.ts';
 
 /**
@@ -55,6 +63,17 @@ export async function fetchSiteConfig(): Promise<SiteConfig | null> {
     throw new EdgetierError('bad_request', `${SITE_CONFIG_FILE} is not valid JSON.`);
   }
   return parseSiteConfig(body);
+}
+
+/** What a config may name: the site's published folders and the built-in Hub models; null unknown. */
+async function offeredModels(): Promise<Set<string> | null> {
+  try {
+    const response = await fetch(new URL('models/index.json', document.baseURI));
+    const body = (await response.json()) as { models?: { name: string }[] };
+    return new Set([...BUILTIN_MODELS.map((m) => m.key), ...(body.models ?? []).map((m) => m.name)]);
+  } catch {
+    return null; // no index to check against (offline before it was cached): no false alarm
+  }
 }
 
 function until<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
@@ -143,6 +162,14 @@ export async function prepareStaticSite(): Promise<StaticSite | null> {
   }
   if (!config) return null;
   const singleThreadReason = await startServiceWorker();
+  // The build checked the names; an edit made since is checked here, and said, not skipped in silence.
+  const offered = await offeredModels();
+  const unknown = offered && firstUnknownModel(config, offered);
+  if (unknown) {
+    showSiteNotice(
+      `${SITE_CONFIG_FILE}: ${unknown.field} names "${unknown.name}", which this site does not offer; the page leaves it out.`,
+    );
+  }
   if (singleThreadReason) {
     showSiteNotice(`Running on one thread, so more slowly: ${singleThreadReason}.`);
   }
