@@ -68,12 +68,21 @@ function checkFields(where: string, value: Record<string, unknown>, known: reado
 
 /** An absolute http(s) URL, or a path on this host starting with "/". */
 function checkBaseUrl(where: string, url: string): void {
-  if (url.startsWith('/') && !url.startsWith('//')) return;
+  const neither = () =>
+    bad(
+      `${where}.baseUrl ${JSON.stringify(url)} is neither an http(s) URL nor a path on this host starting with "/".`,
+    );
+  if (url.startsWith('/')) {
+    // Resolved as the page will: a browser reads "/\\x" or "/<tab>/x" as "//x", another host.
+    const host = 'site.invalid';
+    if (new URL(url, `https://${host}/`).host !== host) throw neither();
+    return;
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw bad(`${where}.baseUrl "${url}" is neither an http(s) URL nor a path starting with "/".`);
+    throw neither();
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
     throw bad(`${where}.baseUrl "${url}" must use http or https.`);
@@ -130,9 +139,20 @@ export function parseSiteConfig(value: unknown): SiteConfig {
   };
   if (typeof value.about === 'string') config.about = value.about;
   const names = new Set<string>();
+  const ids = new Map<string, string>();
   for (const tier of config.tiers) {
     if (names.has(tier.name)) throw bad(`two tiers are named "${tier.name}"; names must differ.`);
     names.add(tier.name);
+    // Settings keep a visitor's key by tier id: two tiers of one id would share it.
+    const id = siteTierId(tier);
+    const same = ids.get(id);
+    if (same !== undefined) {
+      throw bad(
+        `tiers "${same}" and "${tier.name}" would share the id "${id}" ` +
+          "(a visitor's key for one would be sent to the other); rename one.",
+      );
+    }
+    ids.set(id, tier.name);
   }
   return config;
 }
@@ -142,13 +162,22 @@ export function parseSiteConfig(value: unknown): SiteConfig {
  * known Hub id. Returns the first unknown name's error, or null.
  */
 export function unknownModelError(config: SiteConfig, known: ReadonlySet<string>): string | null {
+  const unknown = firstUnknownModel(config, known);
+  return unknown
+    ? `${SITE_CONFIG_FILE}: ${unknown.field} names "${unknown.name}", which this site does not offer (offered: ${[...known].join(', ')}).`
+    : null;
+}
+
+/** The first model the config names that is not in `known`, with the field naming it. */
+export function firstUnknownModel(
+  config: SiteConfig,
+  known: ReadonlySet<string>,
+): { field: 'offerFirst' | 'defaultModel'; name: string } | null {
   for (const [field, name] of [
     ...config.offerFirst.map((m) => ['offerFirst', m] as const),
     ...(config.defaultModel ? [['defaultModel', config.defaultModel] as const] : []),
   ]) {
-    if (!known.has(name)) {
-      return `${SITE_CONFIG_FILE}: ${field} names "${name}", which this site does not offer (offered: ${[...known].join(', ')}).`;
-    }
+    if (!known.has(name)) return { field, name };
   }
   return null;
 }
@@ -167,9 +196,12 @@ export function offerFirst<T extends { key: string }>(catalog: readonly T[], nam
   return [...new Set(picked), ...catalog.filter((e) => !first.includes(e.key))];
 }
 
+/** What every configured tier's id starts with. */
+export const SITE_TIER_PREFIX = 'site-';
+
 /** A stable id for a configured tier, from its name. */
 export function siteTierId(tier: SiteTier): string {
-  return `site-${tier.name
+  return `${SITE_TIER_PREFIX}${tier.name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '')}`;

@@ -12,7 +12,7 @@ import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 
 /** Folder names served under /models/: no dot files (temp dirs of a build in progress), no odd characters. */
-const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export interface ModelFile {
   path: string;

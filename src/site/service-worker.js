@@ -13,14 +13,19 @@
  *    edgetier.config.json and models/index.json are network-first, so a presenter's edit shows
  *    at once, with the cached copy offline.
  *
- * Versions: the cache is named after BUILD.id (a hash of the shell), so two deployments never share
- * a cache. A new sw.js installs the new shell completely before taking over (skipWaiting), then
+ * A site taken off its host (edgetier.config.json answers 404) unregisters this worker and drops
+ * its caches, so visitors then get the host's answer instead of the cached app forever.
+ *
+ * Versions: the cache is named after BUILD.id (a hash of the shell) and the scope, so two
+ * deployments never share a cache, and two sites on one origin never delete each other's. A new sw.js installs the new shell completely before taking over (skipWaiting), then
  * deletes every other version's cache; the page reloads once when its controller changes, so a
  * visitor never runs a mix of two versions.
  */
-const CACHE = `edgetier-site-${BUILD.id}`;
-const PREFIX = 'edgetier-site-';
 const SCOPE = self.registration.scope;
+// Named after the scope too: sites under sub-paths of one origin (GitHub Pages project sites) share
+// one CacheStorage, and each must delete only its own older versions.
+const CACHE = `edgetier-site-${BUILD.id} ${SCOPE}`;
+const OWN = (name) => name.startsWith('edgetier-site-') && name.endsWith(` ${SCOPE}`);
 const NETWORK_FIRST = new Set(['edgetier.config.json', 'models/index.json']);
 const ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -34,6 +39,14 @@ self.addEventListener('install', (event) => {
       const cache = await caches.open(CACHE);
       // `reload` skips the HTTP cache: a stale file from the previous deployment must not slip in.
       await cache.addAll(BUILD.precache.map((path) => new Request(SCOPE + path, { cache: 'reload' })));
+      // The network-first files too: a first visit that needs no reload (the host sends COOP/COEP)
+      // read them before this worker controlled the page, and offline the page needs them.
+      // Each on its own: one the presenter removed must not stop this version from installing.
+      await Promise.all(
+        [...NETWORK_FIRST].map((path) =>
+          cache.add(new Request(SCOPE + path, { cache: 'reload' })).catch(() => undefined),
+        ),
+      );
       await self.skipWaiting();
     })(),
   );
@@ -43,7 +56,7 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
-      const others = (await caches.keys()).filter((name) => name.startsWith(PREFIX) && name !== CACHE);
+      const others = (await caches.keys()).filter((name) => OWN(name) && name !== CACHE);
       // ORT's files keep their names across builds when unchanged (content-hashed): keep them.
       for (const path of BUILD.lazy) {
         if (await cache.match(SCOPE + path)) continue;
@@ -80,11 +93,24 @@ function isolated(response) {
   });
 }
 
-async function networkFirst(request) {
+/**
+ * The site was taken off its host (its config now answers 404): leave, with every version's cache,
+ * so the next load is the host's answer rather than the cached app, forever.
+ */
+let gone = false;
+async function leave() {
+  gone = true; // from now on every request goes to the network untouched (no cache is reopened)
+  await self.registration.unregister();
+  const own = (await caches.keys()).filter(OWN);
+  await Promise.all(own.map((name) => caches.delete(name)));
+}
+
+async function networkFirst(request, path) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request, { cache: 'no-cache' });
     if (response.ok) await cache.put(request, response.clone());
+    else if (response.status === 404 && path === 'edgetier.config.json') await leave();
     return response;
   } catch (error) {
     const hit = await cache.match(request, { ignoreSearch: true });
@@ -108,14 +134,14 @@ async function respond(request, path) {
     const cache = await caches.open(CACHE);
     return isolated((await cache.match(`${SCOPE}index.html`)) ?? (await fetch(request)));
   }
-  if (NETWORK_FIRST.has(path)) return isolated(await networkFirst(request));
+  if (NETWORK_FIRST.has(path)) return isolated(await networkFirst(request, path));
   return isolated(await cacheFirst(request, path));
 }
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   // Other origins (a remote tier, the Hub) and writes go straight to the network, untouched.
-  if (request.method !== 'GET') return;
+  if (request.method !== 'GET' || gone) return;
   const path = sitePath(request.url);
   if (path === null) return;
   // Model files and resumed downloads (Range) are the engine's business: its own cache.

@@ -184,7 +184,7 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     await setSampling(page, 12);
     expect(await chatWithTiny(page, 'Hello')).toMatch(/ · 12 tokens · /);
     expect(await loadedThreads(page)).toBe(await isolatedThreads(page));
-    expect(await siteCaches(page)).toEqual([`edgetier-site-${buildIdOf(site)}`]);
+    expect(await siteCaches(page)).toEqual([`edgetier-site-${buildIdOf(site)} ${server.url}`]);
   });
 
   it('reopens and chats with the network cut off', async () => {
@@ -236,7 +236,7 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     // reloads itself once into the new version (documented in README, Deploy).
     await expect.poll(marker, { timeout: 60_000 }).toBe('v2');
     await viewLink(page, 'Chat').waitFor();
-    expect(await siteCaches(page)).toEqual([`edgetier-site-${second}`]);
+    expect(await siteCaches(page)).toEqual([`edgetier-site-${second} ${server.url}`]);
     expect(await isolated(page)).toBe(true);
     // And the load after that is the new version straight away.
     await page.reload();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, SettingsStore } from '../../src/app/state/settings-store.ts';
+import { parseSiteConfig, siteTierId } from '../../src/core/site-config.ts';
 
 /** A real Storage-shaped map (the browser's localStorage contract), to see what would persist. */
 class MemoryStorage implements Storage {
@@ -61,5 +62,32 @@ describe('settings store', () => {
 
     storage.setItem('edgetier.settings.v1', '{not json');
     expect(new SettingsStore(storage).settings).toEqual(DEFAULT_SETTINGS);
+  });
+
+  it("takes a static site's tiers from its current config, keeping the visitor's own", () => {
+    const storage = new MemoryStorage();
+    const siteStore = (tiers: unknown[]) => {
+      // What src/app/services/site-config.ts settingsForSite gives the app shell (a DOM module).
+      const siteTiers = parseSiteConfig({ version: 1, tiers }).tiers.map((t) => ({
+        ...t,
+        id: siteTierId(t),
+        rememberKey: false,
+      }));
+      const defaults = { ...DEFAULT_SETTINGS, tiers: siteTiers, compareTierId: siteTiers[0]?.id ?? '' };
+      return new SettingsStore(storage, defaults, siteTiers);
+    };
+    // A returning visitor who changed a setting under the presenter's first config, and added a tier.
+    const first = siteStore([{ name: 'Old host', baseUrl: 'https://old.example/v1', model: 'm' }]);
+    first.upsertTier({ ...tier, id: 'mine', name: 'Mine', rememberKey: false });
+    first.update({ sampling: { ...DEFAULT_SETTINGS.sampling, maxNewTokens: 99 } });
+    expect(first.settings.compareTierId).toBe('site-old-host');
+    // The presenter retires that endpoint (or a sibling site on the origin lists others).
+    const next = siteStore([{ name: 'New host', baseUrl: 'https://new.example/v1', model: 'm' }]);
+    expect(next.settings.tiers.map((t) => [t.id, t.baseUrl])).toEqual([
+      ['site-new-host', 'https://new.example/v1'],
+      ['mine', 'https://api.example/v1'],
+    ]);
+    expect(next.settings.compareTierId).toBe('site-new-host');
+    expect(next.settings.sampling.maxNewTokens).toBe(99);
   });
 });

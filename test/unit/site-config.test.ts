@@ -58,6 +58,11 @@ describe('parseSiteConfig', () => {
     expect(() => parseSiteConfig({ version: 1, tiers: [{ ...tier, baseUrl: 'ftp://x/v1' }] })).toThrow(
       'tiers[0].baseUrl "ftp://x/v1" must use http or https.',
     );
+    // Paths that a browser's URL parser turns into another host ("\\" is "/", tabs are dropped).
+    for (const baseUrl of ['/\\evil.example/v1', '/\t/evil.example/v1'])
+      expect(() => parseSiteConfig({ version: 1, tiers: [{ ...tier, baseUrl }] })).toThrow(
+        `edgetier.config.json: tiers[0].baseUrl ${JSON.stringify(baseUrl)} is neither an http(s) URL nor a path on this host starting with "/".`,
+      );
     expect(() => parseSiteConfig({ version: 1, tiers: [{ ...tier, baseUrl: 'https://u:p@x/v1' }] })).toThrow(
       'holds credentials',
     );
@@ -66,6 +71,17 @@ describe('parseSiteConfig', () => {
     );
     expect(() => parseSiteConfig({ version: 1, tiers: [tier, tier] })).toThrow(
       'two tiers are named "Hosted"',
+    );
+    // Names that differ but give one id: the settings keep a visitor's key by that id, so the key
+    // typed for one endpoint would be sent to the other.
+    expect(() =>
+      parseSiteConfig({
+        version: 1,
+        tiers: [tier, { ...tier, name: 'hosted!', baseUrl: 'https://other.example.net/v1' }],
+      }),
+    ).toThrow(
+      'edgetier.config.json: tiers "Hosted" and "hosted!" would share the id "site-hosted" ' +
+        "(a visitor's key for one would be sent to the other); rename one.",
     );
   });
 });

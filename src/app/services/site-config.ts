@@ -11,12 +11,24 @@
  * first visit; else (no service worker: a private window, a browser setting) one WASM thread, and a
  * notice that says so.
  */
+
+import { BUILTIN_MODELS } from '../../core/catalog.ts';
 import { EdgetierError } from '../../core/errors.ts';
-import { parseSiteConfig, SITE_CONFIG_FILE, type SiteConfig, siteTierId } from '../../core/site-config.ts';
+import {
+  firstUnknownModel,
+  parseSiteConfig,
+  SITE_CONFIG_FILE,
+  type SiteConfig,
+  siteTierId,
+} from '../../core/site-config.ts';
 import type { Settings } from '../state/settings-store.ts';
 
-/** Set before the one isolation reload, so a worker that cannot isolate never causes a reload loop. */
-const RELOAD_FLAG = 'edgetier.isolation-reload';
+/**
+ * Set before the one isolation reload, so a worker that cannot isolate never causes a reload loop.
+ * Per site folder: sessionStorage is per tab and origin, and another site under a sibling path of
+ * the origin (GitHub Pages project sites) must not have used up this one's reload.
+ */
+const reloadFlag = () => `edgetier.isolation-reload ${new URL('.', document.baseURI).pathname}`;
 /** How long the first visit waits for the new service worker to take control. */
 const CONTROL_TIMEOUT_MS = 10_000;
 
@@ -53,12 +65,23 @@ export async function fetchSiteConfig(): Promise<SiteConfig | null> {
   return parseSiteConfig(body);
 }
 
+/** What a config may name: the site's published folders and the built-in Hub models; null unknown. */
+async function offeredModels(): Promise<Set<string> | null> {
+  try {
+    const response = await fetch(new URL('models/index.json', document.baseURI));
+    const body = (await response.json()) as { models?: { name: string }[] };
+    return new Set([...BUILTIN_MODELS.map((m) => m.key), ...(body.models ?? []).map((m) => m.name)]);
+  } catch {
+    return null; // no index to check against (offline before it was cached): no false alarm
+  }
+}
+
 function until<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([promise, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
 }
 
 function isolationReload(): void {
-  sessionStorage.setItem(RELOAD_FLAG, '1');
+  sessionStorage.setItem(reloadFlag(), '1');
   location.reload();
 }
 
@@ -94,13 +117,13 @@ async function startServiceWorker(): Promise<string | null> {
     // never runs one version's code against another version's files.
     if (!first) location.reload();
     // A first claim that came after the wait above: reload only if it brings isolation.
-    else if (!crossOriginIsolated && sessionStorage.getItem(RELOAD_FLAG) === null) isolationReload();
+    else if (!crossOriginIsolated && sessionStorage.getItem(reloadFlag()) === null) isolationReload();
   });
   if (crossOriginIsolated) {
-    sessionStorage.removeItem(RELOAD_FLAG);
+    sessionStorage.removeItem(reloadFlag());
     return null;
   }
-  if (container.controller && sessionStorage.getItem(RELOAD_FLAG) === null) {
+  if (container.controller && sessionStorage.getItem(reloadFlag()) === null) {
     isolationReload();
     return new Promise(() => {});
   }
@@ -139,6 +162,14 @@ export async function prepareStaticSite(): Promise<StaticSite | null> {
   }
   if (!config) return null;
   const singleThreadReason = await startServiceWorker();
+  // The build checked the names; an edit made since is checked here, and said, not skipped in silence.
+  const offered = await offeredModels();
+  const unknown = offered && firstUnknownModel(config, offered);
+  if (unknown) {
+    showSiteNotice(
+      `${SITE_CONFIG_FILE}: ${unknown.field} names "${unknown.name}", which this site does not offer; the page leaves it out.`,
+    );
+  }
   if (singleThreadReason) {
     showSiteNotice(`Running on one thread, so more slowly: ${singleThreadReason}.`);
   }

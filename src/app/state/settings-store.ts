@@ -4,6 +4,7 @@
  */
 import type { RemoteTier } from '../../core/catalog.ts';
 import type { SamplingOptions } from '../../core/engine.ts';
+import { SITE_TIER_PREFIX } from '../../core/site-config.ts';
 import { Store } from './store.ts';
 
 export type BackendOverride = 'auto' | 'webgpu' | 'wasm';
@@ -51,10 +52,17 @@ interface SettingsState {
 }
 
 export class SettingsStore extends Store<SettingsState> {
-  /** `defaults`: what a first visit gets (a static build's config replaces the server tier). */
+  /**
+   * `defaults`: what a first visit gets (a static build's config replaces the server tier).
+   * `siteTiers`: a static build's configured tiers, which always come from its current config: they
+   * replace every saved `site-` tier (an older config's, or a sibling site's on the same origin, since
+   * localStorage is per origin), so a tier the presenter retired is never called again. Tiers the
+   * visitor added are kept.
+   */
   constructor(
     private readonly storage: Storage | null = globalThis.localStorage ?? null,
     private readonly defaults: Settings = DEFAULT_SETTINGS,
+    private readonly siteTiers: readonly TierSettings[] | null = null,
   ) {
     super({ settings: defaults, keys: {} });
     this.restore();
@@ -116,14 +124,20 @@ export class SettingsStore extends Store<SettingsState> {
       const saved = raw ? (JSON.parse(raw) as Partial<Settings>) : {};
       const keysRaw = this.storage.getItem(KEYS_STORAGE_KEY);
       const keys = keysRaw ? (JSON.parse(keysRaw) as Record<string, string>) : {};
-      this.set({
-        settings: {
-          ...this.defaults,
-          ...saved,
-          sampling: { ...this.defaults.sampling, ...saved.sampling },
-        },
-        keys,
-      });
+      const settings: Settings = {
+        ...this.defaults,
+        ...saved,
+        sampling: { ...this.defaults.sampling, ...saved.sampling },
+      };
+      if (this.siteTiers) {
+        settings.tiers = [
+          ...this.siteTiers,
+          ...settings.tiers.filter((t) => !t.id.startsWith(SITE_TIER_PREFIX)),
+        ];
+        if (!settings.tiers.some((t) => t.id === settings.compareTierId))
+          settings.compareTierId = settings.tiers[0]?.id ?? '';
+      }
+      this.set({ settings, keys });
     } catch {
       // Corrupt storage: start from the defaults rather than fail to open the app.
     }

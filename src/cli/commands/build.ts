@@ -31,7 +31,8 @@ Writes the app as static files that any web host serves (no edgetier process nee
 
 Options:
   --out <dir>       Where to write the site (replaced as a whole). Default: ${DEFAULT_SITE_DIR}.
-                    An ${SITE_CONFIG_FILE} already there is kept (and checked).
+                    An ${SITE_CONFIG_FILE} already there is kept (and checked); a folder
+                    holding files no build wrote is refused, never replaced.
   --models <dir>    A folder of model folders (from convert or synth) to publish; repeat for
                     more. Default: none (the page offers the Hub models).
   --app <dir>       Publish this already-built app (a Vite output) instead of building one.

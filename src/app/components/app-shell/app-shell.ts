@@ -53,10 +53,8 @@ export class EtApp extends LitElement {
   constructor(services: AppServices) {
     super();
     this.view = viewFromHash();
-    this.settings = new SettingsStore(
-      undefined,
-      services.site ? settingsForSite(services.site, DEFAULT_SETTINGS) : DEFAULT_SETTINGS,
-    );
+    const defaults = services.site ? settingsForSite(services.site, DEFAULT_SETTINGS) : DEFAULT_SETTINGS;
+    this.settings = new SettingsStore(undefined, defaults, services.site ? defaults.tiers : null);
     this.app = new AppState(services, this.settings);
     this.conversations = new ConversationStore();
     new StoreController(this, this.app, this.app.network, this.settings);
