@@ -269,7 +269,7 @@ export interface ComparedRows {
   model: string;
   /** edgetier's default WASM row. */
   edge: BenchRow;
-  /** Stock transformers.js at ORT's numThreads = the default row's threads. */
+  /** Stock transformers.js at ORT's numThreads = the default row's threads, where ORT ran that many. */
   stockSameThreads: BenchRow | undefined;
   /** Stock transformers.js as a visitor gets it (ORT's own thread count). */
   stockDefaults: BenchRow | undefined;
@@ -300,7 +300,11 @@ export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
       return {
         model: edge.model,
         edge,
-        stockSameThreads: sameModel.find((r) => stockSetup(r) === 'same threads'),
+        // ORT runs 1 thread without cross-origin isolation whatever it was asked: a "same threads"
+        // row that ran another count (its threads column says so) is no same-threads denominator.
+        stockSameThreads: sameModel.find(
+          (r) => stockSetup(r) === 'same threads' && r.threads === edge.threads,
+        ),
         stockDefaults: sameModel.find((r) => stockSetup(r) === 'defaults'),
         nativeSameDtype:
           sameFile.find((r) => r.threads === edge.threads) ?? fastest(sameFile, (r) => r.tg_tok_s),
