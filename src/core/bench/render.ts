@@ -12,6 +12,8 @@ function fixed(value: number, digits: number): string {
 
 export function formatStats(stats: BenchStats | null, digits = 2): string {
   if (!stats) return '—';
+  // One value has no spread: "± 0.00" would claim a perfectly steady run.
+  if (stats.n < 2) return `${fixed(stats.mean, digits)} (n = ${stats.n})`;
   return `${fixed(stats.mean, digits)} ± ${fixed(stats.sd, digits)}`;
 }
 
@@ -24,7 +26,7 @@ function formatMiB(bytes: number | null): string {
 }
 
 /** Pipes and newlines would break a table cell. */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
 
@@ -43,7 +45,7 @@ function environmentLines(report: BenchReport): string[] {
     lines.push(`- load average at start: ${e.load_average.map((v) => fixed(v, 2)).join(', ')}`);
   for (const m of report.models) {
     lines.push(
-      `- model ${m.id}${m.synthetic ? `: synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''} (random weights; speed is real)` : ''}`,
+      `- model ${cell(m.id)}${m.synthetic ? `: synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''} (random weights; speed is real)` : ''}`,
     );
   }
   return lines;
@@ -159,8 +161,10 @@ const CSV_HEADER = [
 
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  const text = String(value);
-  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  // A text field starting with = + - @ (or a tab or CR) is a formula to a spreadsheet: a model
+  // folder's name or an error message must not become one, so it gets a leading apostrophe.
+  const text = typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function toCsv(report: BenchReport): string {
