@@ -321,7 +321,7 @@ export async function runBench(
   } finally {
     await browser?.close();
   }
-  if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps));
+  if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps, options.params.warmup));
   const rounds = options.params.rounds ?? 1;
   if (rounds > 1)
     notes.push(

@@ -66,7 +66,7 @@ describe('Bench view', () => {
     expect(report.command).toBe('app');
     expect(report.params).toEqual({ pp: 8, tg: 4, reps: 2, warmup: 0 });
     // The app runs under the same row budget as the CLI, and says so.
-    expect(report.notes).toContain(rowBudgetNote(DEFAULT_ROW_BUDGET_S, 2));
+    expect(report.notes).toContain(rowBudgetNote(DEFAULT_ROW_BUDGET_S, 2, 0));
     expect(report.rows).toHaveLength(1);
     const row = report.rows[0]!;
     expect(row.error).toBeNull();

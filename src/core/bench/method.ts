@@ -67,11 +67,15 @@ export const MAX_WARMUP_RUNS = 20;
 export const DEFAULT_ROW_BUDGET_S = 60;
 
 /** The report note that states the row budget (CLI and app alike). */
-export function rowBudgetNote(budgetS: number, reps: number): string {
+export function rowBudgetNote(budgetS: number, reps: number, warmup: number): string {
+  const timedOn =
+    warmup > 0
+      ? 'the last warm-up run of its first round'
+      : 'the first counted run of its first round (there is no warm-up)';
   return (
-    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run of its ` +
-    `first round, means ${reps} repetitions would take longer runs fewer, the same number in every ` +
-    `round (at least 2 in all); its note and n say how many.`
+    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on ${timedOn}, means ${reps} ` +
+    `repetitions would take longer runs fewer, the same number in every round (at least 2 in all); ` +
+    `its note and n say how many.`
   );
 }
 

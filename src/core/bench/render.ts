@@ -61,14 +61,30 @@ function times(value: number | null): string {
   return value === null ? '—' : `${fixed(value, 2)}×`;
 }
 
+/**
+ * The warm-up as it ran: "1 warm-up", or under a time floor "at least 1 warm-up run and 2 s of
+ * warm-up (1-5 runs per row; …)", since a fast row then ran many more than `warmup`.
+ */
+function warmupText(report: BenchReport): string {
+  const { warmup, warmup_s: seconds } = report.params;
+  if (!(warmup > 0 && seconds && seconds > 0)) return `${warmup} warm-up`;
+  const runs = report.rows.flatMap((r) => r.warmup_runs ?? []);
+  const range = runs.length > 0 ? `${Math.min(...runs)}-${Math.max(...runs)} runs per row; ` : '';
+  return (
+    `at least ${warmup} warm-up run${warmup > 1 ? 's' : ''} and ${seconds} s of warm-up ` +
+    `(${range}warmup_runs in bench.json)`
+  );
+}
+
 export function toMarkdown(report: BenchReport): string {
-  const { pp, tg, reps, warmup } = report.params;
+  const { pp, tg, reps } = report.params;
   const rounds = report.params.rounds ?? 1;
+  const warmup = warmupText(report);
   const method =
     rounds > 1
-      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} warm-up per row and round; ` +
+      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} per row and round; ` +
         `every row runs the same repetitions in every round), mean ± sd.`
-      : `${reps} repetitions after ${warmup} warm-up, mean ± sd.`;
+      : `${reps} repetitions after ${warmup}, mean ± sd.`;
   const header = [
     'model',
     'engine',
