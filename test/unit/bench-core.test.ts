@@ -8,10 +8,11 @@ import {
   mergeRounds,
   ppTokPerSec,
   repsPerRound,
+  rowBudgetNote,
   syntheticPromptIds,
   tgTokPerSec,
 } from '../../src/core/bench/method.ts';
-import { toCsv, toMarkdown, toSvg } from '../../src/core/bench/render.ts';
+import { formatStats, toCsv, toMarkdown, toSvg } from '../../src/core/bench/render.ts';
 import {
   BENCH_SCHEMA,
   type BenchReport,
@@ -785,5 +786,90 @@ describe('bench summary across reports', () => {
     const report = sampleReport();
     report.rows = report.rows.filter((r) => !r.is_default);
     expect(toSummaryMarkdown([report])).toBe('No report holds an edgetier default WASM row that ran.\n');
+  });
+});
+
+describe('bench report under hostile input (review of issue 19)', () => {
+  it('states no "same threads" ratio against a stock row that ORT ran at another thread count', () => {
+    const report = sampleReport();
+    // Without cross-origin isolation ORT runs 1 thread whatever was asked; run-bench records it.
+    Object.assign(report.rows[4]!, { threads: 1, note: 'ORT ran 1 threads, not the 2 asked' });
+    const labels = computeRatios(report.rows).map((r) => r.label);
+    expect(labels).not.toContain('edgetier default wasm / stock transformers.js, same threads');
+    expect(labels[0]).toBe('edgetier default wasm / stock transformers.js, defaults');
+    const line = toSummaryMarkdown([{ ...report, ratios: computeRatios(report.rows) }]).split('\n')[2]!;
+    expect(line.split(' | ')[3]).toBe('—');
+    expect(line.split(' | ')[6]).toBe('—, —');
+  });
+
+  it('CSV: a text field cannot start a formula, and a carriage return is quoted', () => {
+    const report = sampleReport();
+    report.rows = [
+      { ...report.rows[0]!, model: '=HYPERLINK("http://x","y")' },
+      { ...report.rows[5]!, model: '@SUM(1)', error: { code: 'x', message: '+1\rbad' } },
+      { ...report.rows[1]!, model: '-2', dtype: '\tq8' },
+    ];
+    const lines = toCsv(report).split('\n');
+    expect(lines[1]!.startsWith(`"'=HYPERLINK(""http://x"",""y"")",native,`)).toBe(true);
+    expect(lines[2]!.startsWith(`'@SUM(1),edgetier,`)).toBe(true);
+    expect(lines[2]!.endsWith(`,"x: +1\rbad",`)).toBe(true);
+    expect(lines[3]!.startsWith(`'-2,native,cpu,'\tq8,2,`)).toBe(true);
+  });
+
+  it('summary: a model id with a pipe or a newline stays in its cell', () => {
+    const report = sampleReport();
+    report.rows = report.rows.map((r) => ({ ...r, model: 'a|b\nc' }));
+    report.models = [{ id: 'a|b\nc', synthetic: false, mirrors: null, vocab_size: 100 }];
+    const lines = toSummaryMarkdown([report]).split('\n');
+    expect(lines[2]!.startsWith('| a\\|b c | 1.00 | ')).toBe(true);
+    expect(toMarkdown(report)).toContain('\n- model a\\|b c\n');
+  });
+
+  it('renders a single value without a spread it does not have', () => {
+    const one = { mean: 20, sd: 0, n: 1, values: [20] };
+    expect(formatStats(one)).toBe('20.00 (n = 1)');
+    expect(formatStats({ mean: 20, sd: 0, n: 2, values: [20, 20] })).toBe('20.00 ± 0.00');
+  });
+
+  it('Markdown states the warm-up that ran: the time floor and the runs per row', () => {
+    const report = sampleReport();
+    report.params = { ...report.params, warmup_s: 2 };
+    report.rows = report.rows.map((r, i) => ({ ...r, warmup_runs: r.error ? undefined : [i + 1] }));
+    expect(toMarkdown(report)).toContain(
+      '; 2 repetitions after at least 1 warm-up run and 2 s of warm-up (1-5 runs per row; warmup_runs in bench.json), mean ± sd.',
+    );
+    report.params = { ...report.params, rounds: 2, reps: 2 };
+    expect(toMarkdown(report)).toContain(
+      '2 repetitions in 2 rounds (the rows take turns; at least 1 warm-up run and 2 s of warm-up (1-5 runs per row; warmup_runs in bench.json) per row and round; ',
+    );
+  });
+
+  it('the row budget note says which run timed the repetition when there is no warm-up', () => {
+    expect(rowBudgetNote(60, 5, 0)).toBe(
+      'Row budget 60 s: a row whose repetition (pp + tg), timed on the first counted run of its ' +
+        'first round (there is no warm-up), means 5 repetitions would take longer runs fewer, the same ' +
+        'number in every round (at least 2 in all); its note and n say how many.',
+    );
+    expect(rowBudgetNote(60, 5, 1)).toContain('timed on the last warm-up run of its first round, means');
+  });
+
+  it('refuses reports whose numbers are not numbers, negative or inconsistent, instead of crashing the summary', () => {
+    const bad = JSON.parse(JSON.stringify(sampleReport()));
+    bad.rows[0].tg_tok_s = { mean: 80, sd: 2, n: 2, values: ['79', '81'] };
+    bad.rows[1].pp_tok_s = { mean: -400, sd: 10, n: 2, values: [390, 410] };
+    bad.rows[2].tg_tok_s = { mean: 20, sd: 1, n: 3, values: [19, 21] };
+    bad.rows[2].reps_by_round = 'abc';
+    bad.rows[3].warmup_runs = [1, -1];
+    bad.environment.load_average = ['x'];
+    bad.models = [null];
+    expect(validateBenchReport(bad)).toEqual([
+      'environment.load_average must be null or an array of numbers',
+      'models[0] must be {id, synthetic, mirrors, vocab_size}',
+      'rows[0].tg_tok_s must be null or {mean, sd, n, values}',
+      'rows[1].pp_tok_s must be null or {mean, sd, n, values}',
+      'rows[2].tg_tok_s must be null or {mean, sd, n, values}',
+      'rows[2].reps_by_round must be an array of integers of at least 0 when present',
+      'rows[3].warmup_runs must be an array of integers of at least 0 when present',
+    ]);
   });
 });
