@@ -141,6 +141,19 @@ export async function runBench(
 ): Promise<BenchReport> {
   const environment = nodeEnvironment();
   const models = await Promise.all(options.models.map((m) => resolveModel(m, options.dtypes)));
+  // Rows, ratios and the summary tell models apart by id (a folder's name): two of one name would
+  // share one set of ratios, each row's denominator possibly the other model's.
+  for (const [i, model] of models.entries()) {
+    const twin = models.slice(0, i).find((m) => m.id === model.id);
+    if (!twin) continue;
+    const where = (m: ResolvedModel) => m.dir ?? m.arg;
+    throw new EdgetierError(
+      'usage',
+      where(twin) === where(model)
+        ? `${where(model)} is given twice.`
+        : `Two models are named "${model.id}" (${where(twin)} and ${where(model)}): the report tells models apart by name; give each folder its own name.`,
+    );
+  }
   const needsBrowser = options.baseline || options.devices.some((d) => d !== 'cpu');
   let browser: BrowserBench | null = null;
   let browserError: { code: string; message: string } | null = null;
@@ -321,7 +334,8 @@ export async function runBench(
   } finally {
     await browser?.close();
   }
-  if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps, options.params.warmup));
+  if (options.rowBudgetS > 0)
+    notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps, options.params.warmup));
   const rounds = options.params.rounds ?? 1;
   if (rounds > 1)
     notes.push(

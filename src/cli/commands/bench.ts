@@ -226,6 +226,15 @@ export const benchCommand: Command = {
       warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
       warmup_s: parseIntegerOption('warmup-s', values['warmup-s'], DEFAULT_WARMUP_S),
     };
+    if (params.warmup === 0) {
+      // warmup_s only extends a warm-up: refused where there is none, and recorded as 0 then.
+      if (values['warmup-s'] !== undefined && params.warmup_s !== 0)
+        throw new EdgetierError(
+          'usage',
+          '--warmup-s needs --warmup 1 or more: with --warmup 0 nothing warms up.',
+        );
+      params.warmup_s = 0;
+    }
     const rounds = parseIntegerOption('rounds', values.rounds, 1);
     // One round is the plain method: its reports stay as they were.
     if (rounds !== 1) params.rounds = rounds;
