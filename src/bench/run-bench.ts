@@ -130,6 +130,36 @@ interface Planned {
   threadsUsed?: () => number;
 }
 
+/** A native row's configuration. */
+export interface NativeConfig {
+  dtype: Dtype;
+  threads: number;
+}
+
+/**
+ * The native rows `--baseline` adds to a model's plan: without cpu rows every dtype; in any case the
+ * default row's dtype (its same-file denominator, even when --dtype leaves it out); all at the
+ * default row's threads where there is one (else the largest count asked), so that the same-dtype
+ * ratio compares one file at one thread count. Rows already planned are not repeated.
+ */
+export function baselineNativeRows(
+  devices: readonly Device[],
+  dtypes: readonly Dtype[],
+  threads: readonly number[],
+  defaultChoice: NativeConfig | null,
+  planned: readonly NativeConfig[],
+): NativeConfig[] {
+  const at = defaultChoice?.threads ?? Math.max(...threads);
+  const wanted: NativeConfig[] = [
+    ...(defaultChoice ? [{ dtype: defaultChoice.dtype, threads: at }] : []),
+    ...(devices.includes('cpu') ? [] : dtypes.map((dtype) => ({ dtype, threads: at }))),
+  ];
+  const out: NativeConfig[] = [];
+  for (const c of wanted)
+    if (![...planned, ...out].some((p) => p.dtype === c.dtype && p.threads === c.threads)) out.push(c);
+  return out;
+}
+
 function errorOf(error: unknown): { code: string; message: string } {
   if (error instanceof EdgetierError) return { code: error.code, message: error.message };
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
@@ -238,10 +268,17 @@ export async function runBench(
       if (options.baseline) {
         if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default))
           inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
-        if (!options.devices.includes('cpu')) {
-          const threads = Math.max(...options.threads);
-          for (const dtype of model.dtypes) native(dtype, threads);
-        }
+        const plannedNative = plannedRows
+          .filter((p) => p.key.model === model.id && p.key.engine === 'native')
+          .map((p) => ({ dtype: p.key.dtype as Dtype, threads: p.key.threads }));
+        for (const c of baselineNativeRows(
+          options.devices,
+          model.dtypes,
+          options.threads,
+          defaultChoice,
+          plannedNative,
+        ))
+          native(c.dtype, c.threads);
         // The stock setup twice: as a visitor gets it, and with the one change that gives it the
         // threads edgetier's default row runs with (ORT's default is half the cores, at most 4).
         const stock = (setup: 'defaults' | 'same threads', threads: number | null) => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchEvent, runBench } from '../../src/bench/run-bench.ts';
+import { type BenchEvent, baselineNativeRows, runBench } from '../../src/bench/run-bench.ts';
 import { synthPreset } from '../../src/builder/synth.ts';
 import { type BenchReport, rowLabel, validateBenchReport } from '../../src/core/bench/schema.ts';
 
@@ -330,6 +330,24 @@ describe('edgetier bench', () => {
       code: 2,
       stderr: `edgetier bench: ${file} is not an edgetier-bench/1 report: environment.load_average must be null or an array of numbers; rows[0].reps_by_round must be an array of integers of at least 0 when present.\n`,
     });
+  });
+
+  it("--baseline plans native on the default row's file at the default row's threads, whatever --dtype and --threads say", () => {
+    const q8at2 = { dtype: 'q8', threads: 2 } as const;
+    // Without cpu rows: every dtype natively, at the default row's threads (not ORT's own count).
+    expect(baselineNativeRows(['wasm'], ['q8', 'q4'], [0], q8at2, [])).toEqual([
+      { dtype: 'q8', threads: 2 },
+      { dtype: 'q4', threads: 2 },
+    ]);
+    // --dtype q4: the default row still runs q8, so native q8 is its same-file denominator.
+    expect(baselineNativeRows(['cpu', 'wasm'], ['q4'], [0], q8at2, [{ dtype: 'q4', threads: 0 }])).toEqual([
+      { dtype: 'q8', threads: 2 },
+    ]);
+    expect(baselineNativeRows(['cpu', 'wasm'], ['q8'], [2], q8at2, [{ dtype: 'q8', threads: 2 }])).toEqual(
+      [],
+    );
+    // No default row (Chromium did not start): the largest thread count asked, as before.
+    expect(baselineNativeRows(['wasm'], ['q8'], [0, 1], null, [])).toEqual([{ dtype: 'q8', threads: 1 }]);
   });
 
   it('--summary reads reports (files or folders) and refuses what is not one', async () => {
