@@ -873,3 +873,21 @@ describe('bench report under hostile input (review of issue 19)', () => {
     ]);
   });
 });
+
+describe('bench summary when a default row failed', () => {
+  it('keeps the model on its own line with the error, instead of dropping it', () => {
+    const failed = sampleReport();
+    failed.rows[2] = { ...failed.rows[2]!, error: { code: 'load_failed', message: 'out of memory' } };
+    const lines = toSummaryMarkdown([sampleReport(), failed]).split('\n');
+    expect(lines).toHaveLength(7);
+    expect(lines[3]).toBe(
+      `| twin (twin of Org/Model: random weights) | 1.00 | edgetier default failed (load_failed): out of memory | ${Array(9).fill('—').join(' | ')} |`,
+    );
+    expect(toSummaryMarkdown([failed]).split('\n')).toEqual([
+      expect.any(String),
+      expect.any(String),
+      lines[3],
+      '',
+    ]);
+  });
+});

@@ -88,6 +88,17 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
       ];
       lines.push(`| ${cells.map(cell).join(' | ')} |`);
     }
+    // A model whose default row failed has no ratios, but dropping it would hide the failure.
+    for (const failed of report.rows.filter((r) => r.is_default && r.engine === 'edgetier' && r.error)) {
+      if (comparedRows(report.rows).some((c) => c.model === failed.model)) continue;
+      const cells = [
+        modelCell(report, failed.model),
+        load === undefined ? '—' : load.toFixed(2),
+        `edgetier default failed (${failed.error!.code}): ${failed.error!.message}`,
+        ...Array<string>(9).fill('—'),
+      ];
+      lines.push(`| ${cells.map(cell).join(' | ')} |`);
+    }
   }
   if (lines.length === 2) return 'No report holds an edgetier default WASM row that ran.\n';
   const footer = lowest
