@@ -592,6 +592,7 @@ describe('bench report', () => {
     expect(sampleReport().ratios).toEqual([
       {
         label: 'edgetier default wasm / stock transformers.js, same threads',
+        model: 'twin',
         numerator: edge,
         denominator: 'stock transformers.js (same threads) wasm default 2t (webgpu)',
         pp: 0.8,
@@ -599,6 +600,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / stock transformers.js, defaults',
+        model: 'twin',
         numerator: edge,
         denominator: 'stock transformers.js (defaults) wasm default 1t (webgpu)',
         pp: 2,
@@ -606,6 +608,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q8 2t (onnxruntime-node)',
         pp: 0.5,
@@ -614,6 +617,7 @@ describe('bench report', () => {
       {
         // pp against the row that prefills fastest (q8), not the one that decodes fastest.
         label: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q8 2t (onnxruntime-node)',
         pp: 0.5,
@@ -621,6 +625,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q4 2t (onnxruntime-node)',
         pp: null,
@@ -888,6 +893,23 @@ describe('bench summary when a default row failed', () => {
       expect.any(String),
       lines[3],
       '',
+    ]);
+  });
+});
+
+describe('bench ratios of a report with two models', () => {
+  it('say which model each ratio is of, in the JSON and the Markdown', () => {
+    const report = sampleReport();
+    const other = report.rows.map((r) => ({ ...r, model: 'other' }));
+    report.rows = [...report.rows, ...other];
+    report.ratios = computeRatios(report.rows);
+    expect(report.ratios.map((r) => r.model)).toEqual([...Array(5).fill('twin'), ...Array(5).fill('other')]);
+    const lines = toMarkdown(report)
+      .split('\n')
+      .filter((l) => l.startsWith('- edgetier default wasm / stock transformers.js, same threads'));
+    expect(lines.map((l) => l.split(':')[0])).toEqual([
+      '- edgetier default wasm / stock transformers.js, same threads (twin)',
+      '- edgetier default wasm / stock transformers.js, same threads (other)',
     ]);
   });
 });

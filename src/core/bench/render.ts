@@ -135,6 +135,8 @@ export function toMarkdown(report: BenchReport): string {
   }
   if (report.ratios.length > 0) {
     lines.push('', '## Ratios', '');
+    // With several models the row labels (which leave the model out) would read alike.
+    const manyModels = new Set(report.ratios.map((r) => r.model)).size > 1;
     for (const r of report.ratios) {
       // A ratio against native's fastest row states one metric only: the other is another row's.
       const metrics = [r.pp === null && r.label.endsWith('(tg only)') ? '' : `pp ${times(r.pp)}`]
@@ -142,7 +144,7 @@ export function toMarkdown(report: BenchReport): string {
         .filter(Boolean)
         .join(', ');
       lines.push(
-        `- ${r.label}: ${metrics} (${r.numerator} against ${r.denominator})` +
+        `- ${r.label}${manyModels && r.model ? ` (${r.model})` : ''}: ${metrics} (${r.numerator} against ${r.denominator})` +
           `${byRound('pp', r.pp_by_round)}${byRound('tg', r.tg_by_round)}`,
       );
     }

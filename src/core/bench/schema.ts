@@ -138,6 +138,8 @@ export interface BenchModel {
 export interface BenchRatio {
   /** e.g. "edgetier default wasm / stock transformers.js, same threads": names the denominator. */
   label: string;
+  /** The model both rows ran (a report may hold several); absent in reports written before it. */
+  model?: string;
   numerator: string;
   /** The denominator row (rowLabel). */
   denominator: string;
@@ -339,6 +341,7 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
       const tg = key !== 'nativeFastestPp';
       out.push({
         label: RATIO_LABELS[key],
+        model: compared.model,
         numerator: rowLabel(edge),
         denominator: rowLabel(other),
         pp: pp ? statsRatio(edge.pp_tok_s, other.pp_tok_s) : null,
