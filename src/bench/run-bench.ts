@@ -10,7 +10,9 @@ import {
   type BenchParams,
   type BenchStep,
   type BenchTarget,
+  type ConfigMeasurement,
   measureInRounds,
+  roundFailureMessage,
   rowBudgetNote,
 } from '../core/bench/method.ts';
 import {
@@ -350,7 +352,12 @@ export async function runBench(
           }),
         onDone: (i, round, outcome) => {
           const planned = plannedRows[i]!;
-          const row = benchRow(planned.key, 'error' in outcome ? errorOf(outcome.error) : outcome);
+          let measured: ConfigMeasurement | { code: string; message: string };
+          if ('error' in outcome) {
+            const { code, message } = errorOf(outcome.error);
+            measured = { code, message: roundFailureMessage(message, outcome.round, rounds) };
+          } else measured = outcome;
+          const row = benchRow(planned.key, measured);
           const used = planned.threadsUsed?.();
           if (!row.error && used) {
             // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.

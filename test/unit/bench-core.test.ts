@@ -8,6 +8,7 @@ import {
   mergeRounds,
   ppTokPerSec,
   repsPerRound,
+  roundFailureMessage,
   rowBudgetNote,
   syntheticPromptIds,
   tgTokPerSec,
@@ -347,7 +348,7 @@ describe('rounds', () => {
     expect(kept!.note).toBeNull();
   });
 
-  it('a row that fails in a later round becomes its error and runs no more turns', async () => {
+  it('a row that fails in its first round becomes its error and runs no more turns', async () => {
     let opened = 0;
     const target: BenchTarget = {
       async load() {
@@ -911,5 +912,43 @@ describe('bench ratios of a report with two models', () => {
       '- edgetier default wasm / stock transformers.js, same threads (twin)',
       '- edgetier default wasm / stock transformers.js, same threads (other)',
     ]);
+  });
+});
+
+describe('a row that fails in a later round', () => {
+  it('says which round failed, and runs no more turns', async () => {
+    let loads = 0;
+    const target: BenchTarget = {
+      async load() {
+        // Round 1 loads cold then warm (loads 1 and 2); round 2 loads warm only (load 3).
+        if (++loads === 3) throw new Error('worker died');
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: 10 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10 });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    const turns: string[] = [];
+    const done: number[] = [];
+    const [outcome] = await measureInRounds(
+      [{ open: async () => target, vocabSize: 1000 }],
+      { pp: 16, tg: 4, reps: 3, warmup: 0, rounds: 3 },
+      {},
+      { onTurn: (i, r) => turns.push(`${i}/${r}`), onDone: (_i, r) => done.push(r) },
+    );
+    expect(turns).toEqual(['0/0', '0/1']);
+    expect(done).toEqual([1]);
+    expect(outcome).toMatchObject({ round: 1 });
+    expect((outcome as { error: Error }).error.message).toBe('worker died');
+    expect(roundFailureMessage('worker died', 1, 3)).toBe(
+      "round 2 of 3 (the row's earlier rounds are not reported: its rounds must all run): worker died",
+    );
+    expect(roundFailureMessage('worker died', 0, 3)).toBe('worker died');
   });
 });

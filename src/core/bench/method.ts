@@ -337,7 +337,20 @@ export interface RoundsHooks {
   onTurn?(row: number, round: number): void;
   onStep?(row: number, round: number, step: BenchStep): void;
   /** A row is done: all its rounds merged, or the error that stopped it (it runs no later turn). */
-  onDone?(row: number, round: number, outcome: ConfigMeasurement | { error: unknown }): void;
+  onDone?(row: number, round: number, outcome: RoundsOutcome): void;
+}
+
+/** A row's merged rounds, or the error that stopped it and the round (from 0) it stopped in. */
+export type RoundsOutcome = ConfigMeasurement | { error: unknown; round: number };
+
+/**
+ * A failed row's error message: a failure after the first round says which round, since the
+ * rounds that ran are not reported (a row's rounds are merged only when all of them ran, so that
+ * every reported row weighs every round alike).
+ */
+export function roundFailureMessage(message: string, round: number, rounds: number): string {
+  if (round === 0) return message;
+  return `round ${round + 1} of ${rounds} (the row's earlier rounds are not reported: its rounds must all run): ${message}`;
 }
 
 /**
@@ -350,11 +363,11 @@ export async function measureInRounds(
   params: BenchParams,
   options: Pick<MeasureOptions, 'rowBudgetMs' | 'now'> = {},
   hooks: RoundsHooks = {},
-): Promise<(ConfigMeasurement | { error: unknown })[]> {
+): Promise<RoundsOutcome[]> {
   const rounds = params.rounds ?? 1;
   repsPerRound(params.reps, rounds, 0, 0);
   const parts: ConfigMeasurement[][] = rows.map(() => []);
-  const outcomes: (ConfigMeasurement | { error: unknown })[] = [];
+  const outcomes: RoundsOutcome[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const [i, row] of rows.entries()) {
       if (outcomes[i]) continue;
@@ -370,7 +383,7 @@ export async function measureInRounds(
           }),
         );
       } catch (error) {
-        outcomes[i] = { error };
+        outcomes[i] = { error, round };
         hooks.onDone?.(i, round, outcomes[i]!);
         continue;
       }
