@@ -244,7 +244,7 @@ describe('edgetier bench', () => {
     expect(await edgetier('bench', tiny, '--reps', '4', '--rounds', '3')).toMatchObject({
       code: 2,
       stderr:
-        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions.\n',
+        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions; use --reps 3 or 6.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });
@@ -296,6 +296,10 @@ describe('edgetier bench', () => {
     const report = JSON.parse(result.stdout) as BenchReport;
     expect(report.params).toEqual({ pp: 4, tg: 2, reps: 1, warmup: 0, warmup_s: 0 });
     expect(report.rows[0]!.tg_tok_s!.n).toBe(1);
+    // One value has no spread: the progress line does not print "± 0.0".
+    expect(result.stderr).toMatch(
+      /^\[1\/1\] native cpu fp32 1t: pp [\d.]+ \(n = 1\) tok\/s, tg [\d.]+ \(n = 1\) tok\/s\n$/,
+    );
   });
 
   it('--summary refuses a report whose numbers are not numbers, in one line', async () => {
