@@ -10,7 +10,9 @@ import {
   type BenchParams,
   type BenchStep,
   type BenchTarget,
+  type ConfigMeasurement,
   measureInRounds,
+  roundFailureMessage,
   rowBudgetNote,
 } from '../core/bench/method.ts';
 import {
@@ -130,6 +132,36 @@ interface Planned {
   threadsUsed?: () => number;
 }
 
+/** A native row's configuration. */
+export interface NativeConfig {
+  dtype: Dtype;
+  threads: number;
+}
+
+/**
+ * The native rows `--baseline` adds to a model's plan: without cpu rows every dtype; in any case the
+ * default row's dtype (its same-file denominator, even when --dtype leaves it out); all at the
+ * default row's threads where there is one (else the largest count asked), so that the same-dtype
+ * ratio compares one file at one thread count. Rows already planned are not repeated.
+ */
+export function baselineNativeRows(
+  devices: readonly Device[],
+  dtypes: readonly Dtype[],
+  threads: readonly number[],
+  defaultChoice: NativeConfig | null,
+  planned: readonly NativeConfig[],
+): NativeConfig[] {
+  const at = defaultChoice?.threads ?? Math.max(...threads);
+  const wanted: NativeConfig[] = [
+    ...(defaultChoice ? [{ dtype: defaultChoice.dtype, threads: at }] : []),
+    ...(devices.includes('cpu') ? [] : dtypes.map((dtype) => ({ dtype, threads: at }))),
+  ];
+  const out: NativeConfig[] = [];
+  for (const c of wanted)
+    if (![...planned, ...out].some((p) => p.dtype === c.dtype && p.threads === c.threads)) out.push(c);
+  return out;
+}
+
 function errorOf(error: unknown): { code: string; message: string } {
   if (error instanceof EdgetierError) return { code: error.code, message: error.message };
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
@@ -141,6 +173,19 @@ export async function runBench(
 ): Promise<BenchReport> {
   const environment = nodeEnvironment();
   const models = await Promise.all(options.models.map((m) => resolveModel(m, options.dtypes)));
+  // Rows, ratios and the summary tell models apart by id (a folder's name): two of one name would
+  // share one set of ratios, each row's denominator possibly the other model's.
+  for (const [i, model] of models.entries()) {
+    const twin = models.slice(0, i).find((m) => m.id === model.id);
+    if (!twin) continue;
+    const where = (m: ResolvedModel) => m.dir ?? m.arg;
+    throw new EdgetierError(
+      'usage',
+      where(twin) === where(model)
+        ? `${where(model)} is given twice.`
+        : `Two models are named "${model.id}" (${where(twin)} and ${where(model)}): the report tells models apart by name; give each folder its own name.`,
+    );
+  }
   const needsBrowser = options.baseline || options.devices.some((d) => d !== 'cpu');
   let browser: BrowserBench | null = null;
   let browserError: { code: string; message: string } | null = null;
@@ -225,10 +270,17 @@ export async function runBench(
       if (options.baseline) {
         if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default))
           inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
-        if (!options.devices.includes('cpu')) {
-          const threads = Math.max(...options.threads);
-          for (const dtype of model.dtypes) native(dtype, threads);
-        }
+        const plannedNative = plannedRows
+          .filter((p) => p.key.model === model.id && p.key.engine === 'native')
+          .map((p) => ({ dtype: p.key.dtype as Dtype, threads: p.key.threads }));
+        for (const c of baselineNativeRows(
+          options.devices,
+          model.dtypes,
+          options.threads,
+          defaultChoice,
+          plannedNative,
+        ))
+          native(c.dtype, c.threads);
         // The stock setup twice: as a visitor gets it, and with the one change that gives it the
         // threads edgetier's default row runs with (ORT's default is half the cores, at most 4).
         const stock = (setup: 'defaults' | 'same threads', threads: number | null) => {
@@ -300,7 +352,12 @@ export async function runBench(
           }),
         onDone: (i, round, outcome) => {
           const planned = plannedRows[i]!;
-          const row = benchRow(planned.key, 'error' in outcome ? errorOf(outcome.error) : outcome);
+          let measured: ConfigMeasurement | { code: string; message: string };
+          if ('error' in outcome) {
+            const { code, message } = errorOf(outcome.error);
+            measured = { code, message: roundFailureMessage(message, outcome.round, rounds) };
+          } else measured = outcome;
+          const row = benchRow(planned.key, measured);
           const used = planned.threadsUsed?.();
           if (!row.error && used) {
             // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.
@@ -321,7 +378,8 @@ export async function runBench(
   } finally {
     await browser?.close();
   }
-  if (options.rowBudgetS > 0) notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps));
+  if (options.rowBudgetS > 0)
+    notes.push(rowBudgetNote(options.rowBudgetS, options.params.reps, options.params.warmup));
   const rounds = options.params.rounds ?? 1;
   if (rounds > 1)
     notes.push(

@@ -50,8 +50,8 @@ describe('Bench view', () => {
     await results.waitFor({ timeout: 120_000 });
     await expect(results.getByRole('columnheader', { name: 'pp8 tok/s' }).count()).resolves.toBe(1);
     // The caption states the runs really counted and whether the first load was a cold one.
-    const caption = ((await results.locator('caption').textContent()) ?? '').replace(/\s+/g, ' ').trim();
-    expect(caption).toMatch(
+    const captionText = ((await results.locator('caption').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    expect(captionText).toMatch(
       /^Mean ± standard deviation over 2 runs, after 0 warm-up run\(s\) not counted\. (Both loads read the model from the browser cache\.|The first load downloaded the model\.)$/,
     );
     await expect(results.getByRole('columnheader', { name: 'Load first / second ms' }).count()).resolves.toBe(
@@ -66,7 +66,7 @@ describe('Bench view', () => {
     expect(report.command).toBe('app');
     expect(report.params).toEqual({ pp: 8, tg: 4, reps: 2, warmup: 0 });
     // The app runs under the same row budget as the CLI, and says so.
-    expect(report.notes).toContain(rowBudgetNote(DEFAULT_ROW_BUDGET_S, 2));
+    expect(report.notes).toContain(rowBudgetNote(DEFAULT_ROW_BUDGET_S, 2, 0));
     expect(report.rows).toHaveLength(1);
     const row = report.rows[0]!;
     expect(row.error).toBeNull();
@@ -76,13 +76,29 @@ describe('Bench view', () => {
     // The table's cells after the model: device, dtype, threads.
     expect(await results.locator('tbody tr td').nth(2).textContent()).toBe(String(row.threads));
     const cachedNote = report.notes.find((n) => n.startsWith('Run in the app'))!;
-    expect(caption.endsWith('Both loads read the model from the browser cache.')).toBe(
+    expect(captionText.endsWith('Both loads read the model from the browser cache.')).toBe(
       cachedNote.includes('was in the browser cache before the run'),
     );
     expect(row.pp_tok_s?.values).toHaveLength(2);
     expect(row.tg_tok_s?.values).toHaveLength(2);
     expect(report.environment.cross_origin_isolated).toBe(true);
     expect(report.models[0]).toMatchObject({ synthetic: true });
+    expect(serious(await axeViolations(page))).toEqual([]);
+
+    // On a phone the table scrolls sideways in its own box, not the page, and a keyboard can reach
+    // and scroll that box in any browser (Chromium alone makes scrollers focusable by itself).
+    await page.setViewportSize({ width: 360, height: 740 });
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360);
+    const scroller = results.getByRole('region', { name: 'Benchmark table' });
+    expect(await scroller.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
+    expect(await scroller.getAttribute('tabindex')).toBe('0');
+    // The caption (what the numbers mean) is readable without scrolling sideways.
+    const box = await scroller.evaluate((el) => el.getBoundingClientRect().right);
+    const captionRight = await results.locator('caption').evaluate((el) => el.getBoundingClientRect().right);
+    expect(captionRight).toBeLessThanOrEqual(box);
+    await scroller.focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await scroller.evaluate((el) => el.scrollLeft)).toBeGreaterThan(0);
     expect(serious(await axeViolations(page))).toEqual([]);
   });
 });

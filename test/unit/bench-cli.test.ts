@@ -5,13 +5,13 @@
  * Never asserts a speed.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchEvent, runBench } from '../../src/bench/run-bench.ts';
+import { type BenchEvent, baselineNativeRows, runBench } from '../../src/bench/run-bench.ts';
 import { synthPreset } from '../../src/builder/synth.ts';
 import { type BenchReport, rowLabel, validateBenchReport } from '../../src/core/bench/schema.ts';
 
@@ -244,9 +244,114 @@ describe('edgetier bench', () => {
     expect(await edgetier('bench', tiny, '--reps', '4', '--rounds', '3')).toMatchObject({
       code: 2,
       stderr:
-        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions.\n',
+        'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions; use --reps 3 or 6.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
+  });
+
+  it('refuses what it would not measure as asked: --warmup-s without warm-up, two models of one name', async () => {
+    expect(
+      await edgetier('bench', tiny, '--device', 'cpu', '--warmup', '0', '--warmup-s', '3'),
+    ).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: --warmup-s needs --warmup 1 or more: with --warmup 0 nothing warms up.\n',
+    });
+    // Rows are keyed by the folder's name: two folders called tiny would share one set of ratios.
+    const copy = join(root, 'copy', 'tiny');
+    mkdirSync(copy, { recursive: true });
+    copyFileSync(join(tiny, 'config.json'), join(copy, 'config.json'));
+    expect(await edgetier('bench', tiny, copy, '--device', 'cpu')).toMatchObject({
+      code: 2,
+      stderr: `edgetier bench: Two models are named "tiny" (${tiny} and ${copy}): the report tells models apart by name; give each folder its own name.\n`,
+    });
+    expect(await edgetier('bench', tiny, tiny, '--device', 'cpu')).toMatchObject({
+      code: 2,
+      stderr: `edgetier bench: ${tiny} is given twice.\n`,
+    });
+  });
+
+  it('without warm-up records warmup_s 0, and one repetition renders without a spread', async () => {
+    const result = await edgetier(
+      'bench',
+      tiny,
+      '--device',
+      'cpu',
+      '--dtype',
+      'fp32',
+      '--threads',
+      '1',
+      '--pp',
+      '4',
+      '--tg',
+      '2',
+      '--reps',
+      '1',
+      '--warmup',
+      '0',
+      '--row-budget',
+      '0',
+      '--json',
+    );
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as BenchReport;
+    expect(report.params).toEqual({ pp: 4, tg: 2, reps: 1, warmup: 0, warmup_s: 0 });
+    expect(report.rows[0]!.tg_tok_s!.n).toBe(1);
+    // One value has no spread: the progress line does not print "± 0.0".
+    expect(result.stderr).toMatch(
+      /^\[1\/1\] native cpu fp32 1t: pp [\d.]+ \(n = 1\) tok\/s, tg [\d.]+ \(n = 1\) tok\/s\n$/,
+    );
+  });
+
+  it('--summary refuses a report whose numbers are not numbers, in one line', async () => {
+    const file = join(root, 'odd.json');
+    const stats = { mean: 20, sd: 1, n: 2, values: [19, 21] };
+    const report = {
+      schema: 'edgetier-bench/1',
+      created_at: '2026-01-01T00:00:00.000Z',
+      command: 'edgetier bench tiny',
+      params: { pp: 4, tg: 2, reps: 2, warmup: 1 },
+      environment: { cpu_cores: 2, os: 'Debian', load_average: ['x'] },
+      models: [],
+      ratios: [],
+      notes: [],
+      rows: [
+        {
+          ...{
+            model: 'tiny',
+            engine: 'edgetier',
+            device: 'wasm',
+            dtype: 'q8',
+            threads: 2,
+            ort_build: 'jspi',
+          },
+          ...{ is_default: true, pp_tok_s: stats, tg_tok_s: stats, ttft_ms: null, load: null },
+          ...{ peak_memory_bytes: null, peak_memory_note: '', error: null, reps_by_round: 'ab' },
+        },
+      ],
+    };
+    writeFileSync(file, JSON.stringify(report));
+    expect(await edgetier('bench', '--summary', file)).toMatchObject({
+      code: 2,
+      stderr: `edgetier bench: ${file} is not an edgetier-bench/1 report: environment.load_average must be null or an array of numbers; rows[0].reps_by_round must be an array of integers of at least 0 when present.\n`,
+    });
+  });
+
+  it("--baseline plans native on the default row's file at the default row's threads, whatever --dtype and --threads say", () => {
+    const q8at2 = { dtype: 'q8', threads: 2 } as const;
+    // Without cpu rows: every dtype natively, at the default row's threads (not ORT's own count).
+    expect(baselineNativeRows(['wasm'], ['q8', 'q4'], [0], q8at2, [])).toEqual([
+      { dtype: 'q8', threads: 2 },
+      { dtype: 'q4', threads: 2 },
+    ]);
+    // --dtype q4: the default row still runs q8, so native q8 is its same-file denominator.
+    expect(baselineNativeRows(['cpu', 'wasm'], ['q4'], [0], q8at2, [{ dtype: 'q4', threads: 0 }])).toEqual([
+      { dtype: 'q8', threads: 2 },
+    ]);
+    expect(baselineNativeRows(['cpu', 'wasm'], ['q8'], [2], q8at2, [{ dtype: 'q8', threads: 2 }])).toEqual(
+      [],
+    );
+    // No default row (Chromium did not start): the largest thread count asked, as before.
+    expect(baselineNativeRows(['wasm'], ['q8'], [0, 1], null, [])).toEqual([{ dtype: 'q8', threads: 1 }]);
   });
 
   it('--summary reads reports (files or folders) and refuses what is not one', async () => {

@@ -8,10 +8,12 @@ import {
   mergeRounds,
   ppTokPerSec,
   repsPerRound,
+  roundFailureMessage,
+  rowBudgetNote,
   syntheticPromptIds,
   tgTokPerSec,
 } from '../../src/core/bench/method.ts';
-import { toCsv, toMarkdown, toSvg } from '../../src/core/bench/render.ts';
+import { formatStats, toCsv, toMarkdown, toSvg } from '../../src/core/bench/render.ts';
 import {
   BENCH_SCHEMA,
   type BenchReport,
@@ -346,7 +348,7 @@ describe('rounds', () => {
     expect(kept!.note).toBeNull();
   });
 
-  it('a row that fails in a later round becomes its error and runs no more turns', async () => {
+  it('a row that fails in its first round becomes its error and runs no more turns', async () => {
     let opened = 0;
     const target: BenchTarget = {
       async load() {
@@ -591,6 +593,7 @@ describe('bench report', () => {
     expect(sampleReport().ratios).toEqual([
       {
         label: 'edgetier default wasm / stock transformers.js, same threads',
+        model: 'twin',
         numerator: edge,
         denominator: 'stock transformers.js (same threads) wasm default 2t (webgpu)',
         pp: 0.8,
@@ -598,6 +601,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / stock transformers.js, defaults',
+        model: 'twin',
         numerator: edge,
         denominator: 'stock transformers.js (defaults) wasm default 1t (webgpu)',
         pp: 2,
@@ -605,6 +609,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q8 2t (onnxruntime-node)',
         pp: 0.5,
@@ -613,6 +618,7 @@ describe('bench report', () => {
       {
         // pp against the row that prefills fastest (q8), not the one that decodes fastest.
         label: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q8 2t (onnxruntime-node)',
         pp: 0.5,
@@ -620,6 +626,7 @@ describe('bench report', () => {
       },
       {
         label: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+        model: 'twin',
         numerator: edge,
         denominator: 'native cpu q4 2t (onnxruntime-node)',
         pp: null,
@@ -785,5 +792,163 @@ describe('bench summary across reports', () => {
     const report = sampleReport();
     report.rows = report.rows.filter((r) => !r.is_default);
     expect(toSummaryMarkdown([report])).toBe('No report holds an edgetier default WASM row that ran.\n');
+  });
+});
+
+describe('bench report under hostile input (review of issue 19)', () => {
+  it('states no "same threads" ratio against a stock row that ORT ran at another thread count', () => {
+    const report = sampleReport();
+    // Without cross-origin isolation ORT runs 1 thread whatever was asked; run-bench records it.
+    Object.assign(report.rows[4]!, { threads: 1, note: 'ORT ran 1 threads, not the 2 asked' });
+    const labels = computeRatios(report.rows).map((r) => r.label);
+    expect(labels).not.toContain('edgetier default wasm / stock transformers.js, same threads');
+    expect(labels[0]).toBe('edgetier default wasm / stock transformers.js, defaults');
+    const line = toSummaryMarkdown([{ ...report, ratios: computeRatios(report.rows) }]).split('\n')[2]!;
+    expect(line.split(' | ')[3]).toBe('—');
+    expect(line.split(' | ')[6]).toBe('—, —');
+  });
+
+  it('CSV: a text field cannot start a formula, and a carriage return is quoted', () => {
+    const report = sampleReport();
+    report.rows = [
+      { ...report.rows[0]!, model: '=HYPERLINK("http://x","y")' },
+      { ...report.rows[5]!, model: '@SUM(1)', error: { code: 'x', message: '+1\rbad' } },
+      { ...report.rows[1]!, model: '-2', dtype: '\tq8' },
+    ];
+    const lines = toCsv(report).split('\n');
+    expect(lines[1]!.startsWith(`"'=HYPERLINK(""http://x"",""y"")",native,`)).toBe(true);
+    expect(lines[2]!.startsWith(`'@SUM(1),edgetier,`)).toBe(true);
+    expect(lines[2]!.endsWith(`,"x: +1\rbad",`)).toBe(true);
+    expect(lines[3]!.startsWith(`'-2,native,cpu,'\tq8,2,`)).toBe(true);
+  });
+
+  it('summary: a model id with a pipe or a newline stays in its cell', () => {
+    const report = sampleReport();
+    report.rows = report.rows.map((r) => ({ ...r, model: 'a|b\nc' }));
+    report.models = [{ id: 'a|b\nc', synthetic: false, mirrors: null, vocab_size: 100 }];
+    const lines = toSummaryMarkdown([report]).split('\n');
+    expect(lines[2]!.startsWith('| a\\|b c | 1.00 | ')).toBe(true);
+    expect(toMarkdown(report)).toContain('\n- model a\\|b c\n');
+  });
+
+  it('renders a single value without a spread it does not have', () => {
+    const one = { mean: 20, sd: 0, n: 1, values: [20] };
+    expect(formatStats(one)).toBe('20.00 (n = 1)');
+    expect(formatStats({ mean: 20, sd: 0, n: 2, values: [20, 20] })).toBe('20.00 ± 0.00');
+  });
+
+  it('Markdown states the warm-up that ran: the time floor and the runs per row', () => {
+    const report = sampleReport();
+    report.params = { ...report.params, warmup_s: 2 };
+    report.rows = report.rows.map((r, i) => ({ ...r, warmup_runs: r.error ? undefined : [i + 1] }));
+    expect(toMarkdown(report)).toContain(
+      '; 2 repetitions after at least 1 warm-up run and 2 s of warm-up (1-5 runs per row; warmup_runs in bench.json), mean ± sd.',
+    );
+    report.params = { ...report.params, rounds: 2, reps: 2 };
+    expect(toMarkdown(report)).toContain(
+      '2 repetitions in 2 rounds (the rows take turns; at least 1 warm-up run and 2 s of warm-up (1-5 runs per row; warmup_runs in bench.json) per row and round; ',
+    );
+  });
+
+  it('the row budget note says which run timed the repetition when there is no warm-up', () => {
+    expect(rowBudgetNote(60, 5, 0)).toBe(
+      'Row budget 60 s: a row whose repetition (pp + tg), timed on the first counted run of its ' +
+        'first round (there is no warm-up), means 5 repetitions would take longer runs fewer, the same ' +
+        'number in every round (at least 2 in all); its note and n say how many.',
+    );
+    expect(rowBudgetNote(60, 5, 1)).toContain('timed on the last warm-up run of its first round, means');
+  });
+
+  it('refuses reports whose numbers are not numbers, negative or inconsistent, instead of crashing the summary', () => {
+    const bad = JSON.parse(JSON.stringify(sampleReport()));
+    bad.rows[0].tg_tok_s = { mean: 80, sd: 2, n: 2, values: ['79', '81'] };
+    bad.rows[1].pp_tok_s = { mean: -400, sd: 10, n: 2, values: [390, 410] };
+    bad.rows[2].tg_tok_s = { mean: 20, sd: 1, n: 3, values: [19, 21] };
+    bad.rows[2].reps_by_round = 'abc';
+    bad.rows[3].warmup_runs = [1, -1];
+    bad.environment.load_average = ['x'];
+    bad.models = [null];
+    expect(validateBenchReport(bad)).toEqual([
+      'environment.load_average must be null or an array of numbers',
+      'models[0] must be {id, synthetic, mirrors, vocab_size}',
+      'rows[0].tg_tok_s must be null or {mean, sd, n, values}',
+      'rows[1].pp_tok_s must be null or {mean, sd, n, values}',
+      'rows[2].tg_tok_s must be null or {mean, sd, n, values}',
+      'rows[2].reps_by_round must be an array of integers of at least 0 when present',
+      'rows[3].warmup_runs must be an array of integers of at least 0 when present',
+    ]);
+  });
+});
+
+describe('bench summary when a default row failed', () => {
+  it('keeps the model on its own line with the error, instead of dropping it', () => {
+    const failed = sampleReport();
+    failed.rows[2] = { ...failed.rows[2]!, error: { code: 'load_failed', message: 'out of memory' } };
+    const lines = toSummaryMarkdown([sampleReport(), failed]).split('\n');
+    expect(lines).toHaveLength(7);
+    expect(lines[3]).toBe(
+      `| twin (twin of Org/Model: random weights) | 1.00 | edgetier default failed (load_failed): out of memory | ${Array(9).fill('—').join(' | ')} |`,
+    );
+    expect(toSummaryMarkdown([failed]).split('\n')).toEqual([
+      expect.any(String),
+      expect.any(String),
+      lines[3],
+      '',
+    ]);
+  });
+});
+
+describe('bench ratios of a report with two models', () => {
+  it('say which model each ratio is of, in the JSON and the Markdown', () => {
+    const report = sampleReport();
+    const other = report.rows.map((r) => ({ ...r, model: 'other' }));
+    report.rows = [...report.rows, ...other];
+    report.ratios = computeRatios(report.rows);
+    expect(report.ratios.map((r) => r.model)).toEqual([...Array(5).fill('twin'), ...Array(5).fill('other')]);
+    const lines = toMarkdown(report)
+      .split('\n')
+      .filter((l) => l.startsWith('- edgetier default wasm / stock transformers.js, same threads'));
+    expect(lines.map((l) => l.split(':')[0])).toEqual([
+      '- edgetier default wasm / stock transformers.js, same threads (twin)',
+      '- edgetier default wasm / stock transformers.js, same threads (other)',
+    ]);
+  });
+});
+
+describe('a row that fails in a later round', () => {
+  it('says which round failed, and runs no more turns', async () => {
+    let loads = 0;
+    const target: BenchTarget = {
+      async load() {
+        // Round 1 loads cold then warm (loads 1 and 2); round 2 loads warm only (load 3).
+        if (++loads === 3) throw new Error('worker died');
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n) {
+        return ids.length === 16
+          ? metrics({ prefillTokens: 16, ttftMs: 10 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10 });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'test' };
+      },
+    };
+    const turns: string[] = [];
+    const done: number[] = [];
+    const [outcome] = await measureInRounds(
+      [{ open: async () => target, vocabSize: 1000 }],
+      { pp: 16, tg: 4, reps: 3, warmup: 0, rounds: 3 },
+      {},
+      { onTurn: (i, r) => turns.push(`${i}/${r}`), onDone: (_i, r) => done.push(r) },
+    );
+    expect(turns).toEqual(['0/0', '0/1']);
+    expect(done).toEqual([1]);
+    expect(outcome).toMatchObject({ round: 1 });
+    expect((outcome as { error: Error }).error.message).toBe('worker died');
+    expect(roundFailureMessage('worker died', 1, 3)).toBe(
+      "round 2 of 3 (the row's earlier rounds are not reported: its rounds must all run): worker died",
+    );
+    expect(roundFailureMessage('worker died', 0, 3)).toBe('worker died');
   });
 });

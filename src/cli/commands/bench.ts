@@ -23,7 +23,7 @@ import {
   DEFAULT_WARMUP_S,
   MAX_WARMUP_RUNS,
 } from '../../core/bench/method.ts';
-import { toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
+import { formatStats, toCsv, toMarkdown, toSvg } from '../../core/bench/render.ts';
 import { BENCH_SCHEMA, type BenchReport, validateBenchReport } from '../../core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../core/bench/summary.ts';
 import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
@@ -152,8 +152,10 @@ function readReport(path: string): BenchReport {
   return parsed as BenchReport;
 }
 
-function fmt(stats: { mean: number; sd: number } | null): string {
-  return stats ? `${stats.mean.toFixed(1)} ± ${stats.sd.toFixed(1)}` : '—';
+/** The multiples of `of` around `n` (at least `of`): what to give --reps instead. */
+function nearestMultiples(n: number, of: number): number[] {
+  const below = Math.floor(n / of) * of;
+  return below >= of ? [below, below + of] : [of];
 }
 
 /** A live line on a terminal; one line per finished configuration otherwise. */
@@ -165,7 +167,7 @@ function progressReporter(stream: NodeJS.WriteStream) {
       const r = event.row;
       const line = r.error
         ? `${head}: error (${r.error.code}): ${r.error.message}`
-        : `${head}: pp ${fmt(r.pp_tok_s)} tok/s, tg ${fmt(r.tg_tok_s)} tok/s`;
+        : `${head}: pp ${formatStats(r.pp_tok_s, 1)} tok/s, tg ${formatStats(r.tg_tok_s, 1)} tok/s`;
       stream.write(tty ? `\r\x1b[K${line}\n` : `${line}\n`);
       return;
     }
@@ -226,6 +228,15 @@ export const benchCommand: Command = {
       warmup: parseIntegerOption('warmup', values.warmup, DEFAULT_BENCH_PARAMS.warmup),
       warmup_s: parseIntegerOption('warmup-s', values['warmup-s'], DEFAULT_WARMUP_S),
     };
+    if (params.warmup === 0) {
+      // warmup_s only extends a warm-up: refused where there is none, and recorded as 0 then.
+      if (values['warmup-s'] !== undefined && params.warmup_s !== 0)
+        throw new EdgetierError(
+          'usage',
+          '--warmup-s needs --warmup 1 or more: with --warmup 0 nothing warms up.',
+        );
+      params.warmup_s = 0;
+    }
     const rounds = parseIntegerOption('rounds', values.rounds, 1);
     // One round is the plain method: its reports stay as they were.
     if (rounds !== 1) params.rounds = rounds;
@@ -239,7 +250,8 @@ export const benchCommand: Command = {
     if (params.reps % rounds !== 0)
       throw new EdgetierError(
         'usage',
-        `--reps (${params.reps}) must be a multiple of --rounds (${rounds}): every round runs the same repetitions.`,
+        `--reps (${params.reps}) must be a multiple of --rounds (${rounds}): every round runs the same ` +
+          `repetitions; use --reps ${nearestMultiples(params.reps, rounds).join(' or ')}.`,
       );
     if (params.pp === 0 && params.tg === 0)
       throw new EdgetierError('usage', '--pp and --tg cannot both be 0.');

@@ -67,11 +67,15 @@ export const MAX_WARMUP_RUNS = 20;
 export const DEFAULT_ROW_BUDGET_S = 60;
 
 /** The report note that states the row budget (CLI and app alike). */
-export function rowBudgetNote(budgetS: number, reps: number): string {
+export function rowBudgetNote(budgetS: number, reps: number, warmup: number): string {
+  const timedOn =
+    warmup > 0
+      ? 'the last warm-up run of its first round'
+      : 'the first counted run of its first round (there is no warm-up)';
   return (
-    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on the last warm-up run of its ` +
-    `first round, means ${reps} repetitions would take longer runs fewer, the same number in every ` +
-    `round (at least 2 in all); its note and n say how many.`
+    `Row budget ${budgetS} s: a row whose repetition (pp + tg), timed on ${timedOn}, means ${reps} ` +
+    `repetitions would take longer runs fewer, the same number in every round (at least 2 in all); ` +
+    `its note and n say how many.`
   );
 }
 
@@ -333,7 +337,20 @@ export interface RoundsHooks {
   onTurn?(row: number, round: number): void;
   onStep?(row: number, round: number, step: BenchStep): void;
   /** A row is done: all its rounds merged, or the error that stopped it (it runs no later turn). */
-  onDone?(row: number, round: number, outcome: ConfigMeasurement | { error: unknown }): void;
+  onDone?(row: number, round: number, outcome: RoundsOutcome): void;
+}
+
+/** A row's merged rounds, or the error that stopped it and the round (from 0) it stopped in. */
+export type RoundsOutcome = ConfigMeasurement | { error: unknown; round: number };
+
+/**
+ * A failed row's error message: a failure after the first round says which round, since the
+ * rounds that ran are not reported (a row's rounds are merged only when all of them ran, so that
+ * every reported row weighs every round alike).
+ */
+export function roundFailureMessage(message: string, round: number, rounds: number): string {
+  if (round === 0) return message;
+  return `round ${round + 1} of ${rounds} (the row's earlier rounds are not reported: its rounds must all run): ${message}`;
 }
 
 /**
@@ -346,11 +363,11 @@ export async function measureInRounds(
   params: BenchParams,
   options: Pick<MeasureOptions, 'rowBudgetMs' | 'now'> = {},
   hooks: RoundsHooks = {},
-): Promise<(ConfigMeasurement | { error: unknown })[]> {
+): Promise<RoundsOutcome[]> {
   const rounds = params.rounds ?? 1;
   repsPerRound(params.reps, rounds, 0, 0);
   const parts: ConfigMeasurement[][] = rows.map(() => []);
-  const outcomes: (ConfigMeasurement | { error: unknown })[] = [];
+  const outcomes: RoundsOutcome[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const [i, row] of rows.entries()) {
       if (outcomes[i]) continue;
@@ -366,7 +383,7 @@ export async function measureInRounds(
           }),
         );
       } catch (error) {
-        outcomes[i] = { error };
+        outcomes[i] = { error, round };
         hooks.onDone?.(i, round, outcomes[i]!);
         continue;
       }

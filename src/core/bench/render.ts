@@ -12,6 +12,8 @@ function fixed(value: number, digits: number): string {
 
 export function formatStats(stats: BenchStats | null, digits = 2): string {
   if (!stats) return '—';
+  // One value has no spread: "± 0.00" would claim a perfectly steady run.
+  if (stats.n < 2) return `${fixed(stats.mean, digits)} (n = ${stats.n})`;
   return `${fixed(stats.mean, digits)} ± ${fixed(stats.sd, digits)}`;
 }
 
@@ -24,7 +26,7 @@ function formatMiB(bytes: number | null): string {
 }
 
 /** Pipes and newlines would break a table cell. */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
 
@@ -43,7 +45,7 @@ function environmentLines(report: BenchReport): string[] {
     lines.push(`- load average at start: ${e.load_average.map((v) => fixed(v, 2)).join(', ')}`);
   for (const m of report.models) {
     lines.push(
-      `- model ${m.id}${m.synthetic ? `: synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''} (random weights; speed is real)` : ''}`,
+      `- model ${cell(m.id)}${m.synthetic ? `: synthetic shape twin${m.mirrors ? ` of ${m.mirrors}` : ''} (random weights; speed is real)` : ''}`,
     );
   }
   return lines;
@@ -59,14 +61,30 @@ function times(value: number | null): string {
   return value === null ? '—' : `${fixed(value, 2)}×`;
 }
 
+/**
+ * The warm-up as it ran: "1 warm-up", or under a time floor "at least 1 warm-up run and 2 s of
+ * warm-up (1-5 runs per row; …)", since a fast row then ran many more than `warmup`.
+ */
+function warmupText(report: BenchReport): string {
+  const { warmup, warmup_s: seconds } = report.params;
+  if (!(warmup > 0 && seconds && seconds > 0)) return `${warmup} warm-up`;
+  const runs = report.rows.flatMap((r) => r.warmup_runs ?? []);
+  const range = runs.length > 0 ? `${Math.min(...runs)}-${Math.max(...runs)} runs per row; ` : '';
+  return (
+    `at least ${warmup} warm-up run${warmup > 1 ? 's' : ''} and ${seconds} s of warm-up ` +
+    `(${range}warmup_runs in bench.json)`
+  );
+}
+
 export function toMarkdown(report: BenchReport): string {
-  const { pp, tg, reps, warmup } = report.params;
+  const { pp, tg, reps } = report.params;
   const rounds = report.params.rounds ?? 1;
+  const warmup = warmupText(report);
   const method =
     rounds > 1
-      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} warm-up per row and round; ` +
+      ? `${reps} repetitions in ${rounds} rounds (the rows take turns; ${warmup} per row and round; ` +
         `every row runs the same repetitions in every round), mean ± sd.`
-      : `${reps} repetitions after ${warmup} warm-up, mean ± sd.`;
+      : `${reps} repetitions after ${warmup}, mean ± sd.`;
   const header = [
     'model',
     'engine',
@@ -117,6 +135,8 @@ export function toMarkdown(report: BenchReport): string {
   }
   if (report.ratios.length > 0) {
     lines.push('', '## Ratios', '');
+    // With several models the row labels (which leave the model out) would read alike.
+    const manyModels = new Set(report.ratios.map((r) => r.model)).size > 1;
     for (const r of report.ratios) {
       // A ratio against native's fastest row states one metric only: the other is another row's.
       const metrics = [r.pp === null && r.label.endsWith('(tg only)') ? '' : `pp ${times(r.pp)}`]
@@ -124,7 +144,7 @@ export function toMarkdown(report: BenchReport): string {
         .filter(Boolean)
         .join(', ');
       lines.push(
-        `- ${r.label}: ${metrics} (${r.numerator} against ${r.denominator})` +
+        `- ${r.label}${manyModels && r.model ? ` (${r.model})` : ''}: ${metrics} (${r.numerator} against ${r.denominator})` +
           `${byRound('pp', r.pp_by_round)}${byRound('tg', r.tg_by_round)}`,
       );
     }
@@ -159,8 +179,10 @@ const CSV_HEADER = [
 
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  const text = String(value);
-  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  // A text field starting with = + - @ (or a tab or CR) is a formula to a spreadsheet: a model
+  // folder's name or an error message must not become one, so it gets a leading apostrophe.
+  const text = typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function toCsv(report: BenchReport): string {

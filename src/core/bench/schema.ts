@@ -138,6 +138,8 @@ export interface BenchModel {
 export interface BenchRatio {
   /** e.g. "edgetier default wasm / stock transformers.js, same threads": names the denominator. */
   label: string;
+  /** The model both rows ran (a report may hold several); absent in reports written before it. */
+  model?: string;
   numerator: string;
   /** The denominator row (rowLabel). */
   denominator: string;
@@ -269,7 +271,7 @@ export interface ComparedRows {
   model: string;
   /** edgetier's default WASM row. */
   edge: BenchRow;
-  /** Stock transformers.js at ORT's numThreads = the default row's threads. */
+  /** Stock transformers.js at ORT's numThreads = the default row's threads, where ORT ran that many. */
   stockSameThreads: BenchRow | undefined;
   /** Stock transformers.js as a visitor gets it (ORT's own thread count). */
   stockDefaults: BenchRow | undefined;
@@ -300,7 +302,11 @@ export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
       return {
         model: edge.model,
         edge,
-        stockSameThreads: sameModel.find((r) => stockSetup(r) === 'same threads'),
+        // ORT runs 1 thread without cross-origin isolation whatever it was asked: a "same threads"
+        // row that ran another count (its threads column says so) is no same-threads denominator.
+        stockSameThreads: sameModel.find(
+          (r) => stockSetup(r) === 'same threads' && r.threads === edge.threads,
+        ),
         stockDefaults: sameModel.find((r) => stockSetup(r) === 'defaults'),
         nativeSameDtype:
           sameFile.find((r) => r.threads === edge.threads) ?? fastest(sameFile, (r) => r.tg_tok_s),
@@ -335,6 +341,7 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
       const tg = key !== 'nativeFastestPp';
       out.push({
         label: RATIO_LABELS[key],
+        model: compared.model,
         numerator: rowLabel(edge),
         denominator: rowLabel(other),
         pp: pp ? statsRatio(edge.pp_tok_s, other.pp_tok_s) : null,
@@ -356,6 +363,8 @@ export function validateBenchReport(value: unknown): string[] {
   const problems: string[] = [];
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const isCount = (v: unknown) => Number.isInteger(v) && Number(v) >= 0;
   if (!isObject(value)) return ['the report is not a JSON object'];
   if (value.schema !== BENCH_SCHEMA)
     problems.push(`schema is ${JSON.stringify(value.schema)}, not "${BENCH_SCHEMA}"`);
@@ -383,8 +392,22 @@ export function validateBenchReport(value: unknown): string[] {
   else {
     if (!Number.isInteger(env.cpu_cores)) problems.push('environment.cpu_cores must be an integer');
     if (typeof env.os !== 'string') problems.push('environment.os must be a string');
+    const load = env.load_average;
+    if (load !== undefined && load !== null && !(Array.isArray(load) && load.every(isFiniteNumber)))
+      problems.push('environment.load_average must be null or an array of numbers');
   }
   if (!Array.isArray(value.models)) problems.push('models must be an array');
+  else
+    value.models.forEach((m: unknown, i) => {
+      if (
+        !isObject(m) ||
+        typeof m.id !== 'string' ||
+        typeof m.synthetic !== 'boolean' ||
+        !(m.mirrors === null || m.mirrors === undefined || typeof m.mirrors === 'string') ||
+        !isFiniteNumber(m.vocab_size)
+      )
+        problems.push(`models[${i}] must be {id, synthetic, mirrors, vocab_size}`);
+    });
   if (!Array.isArray(value.ratios)) problems.push('ratios must be an array');
   if (!Array.isArray(value.notes)) problems.push('notes must be an array');
   if (!Array.isArray(value.rows)) return [...problems, 'rows must be an array'];
@@ -405,8 +428,21 @@ export function validateBenchReport(value: unknown): string[] {
     for (const key of ['pp_tok_s', 'tg_tok_s', 'ttft_ms']) {
       const s = row[key];
       if (s === null) continue;
-      if (!isObject(s) || typeof s.mean !== 'number' || typeof s.sd !== 'number' || !Array.isArray(s.values))
+      // The summary computes ratios and per-round means from these: strings or negatives would
+      // give wrong figures rather than an error.
+      if (
+        !isObject(s) ||
+        !(isFiniteNumber(s.mean) && s.mean >= 0 && isFiniteNumber(s.sd) && s.sd >= 0) ||
+        !Array.isArray(s.values) ||
+        !s.values.every((v) => isFiniteNumber(v) && v >= 0) ||
+        s.n !== s.values.length
+      )
         problems.push(`rows[${i}].${key} must be null or {mean, sd, n, values}`);
+    }
+    for (const key of ['reps_by_round', 'warmup_runs']) {
+      const counts = row[key];
+      if (counts !== undefined && !(Array.isArray(counts) && counts.every(isCount)))
+        problems.push(`rows[${i}].${key} must be an array of integers of at least 0 when present`);
     }
   });
   return problems;

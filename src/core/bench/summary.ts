@@ -4,7 +4,7 @@
  * threads and at its defaults, native on the same file, native's fastest row per metric. What
  * `edgetier bench --summary` prints; pure, so it is tested on reports built in the test.
  */
-import { formatStats } from './render.ts';
+import { cell, formatStats } from './render.ts';
 import {
   type BenchReport,
   type BenchRow,
@@ -86,7 +86,18 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
         one(edge, c.nativeFastestTg, (r) => r.tg_tok_s),
         `${ttft(edge)}, ${ttft(c.stockSameThreads)}, ${ttft(c.stockDefaults)} (pp ${report.params.pp})`,
       ];
-      lines.push(`| ${cells.join(' | ')} |`);
+      lines.push(`| ${cells.map(cell).join(' | ')} |`);
+    }
+    // A model whose default row failed has no ratios, but dropping it would hide the failure.
+    for (const failed of report.rows.filter((r) => r.is_default && r.engine === 'edgetier' && r.error)) {
+      if (comparedRows(report.rows).some((c) => c.model === failed.model)) continue;
+      const cells = [
+        modelCell(report, failed.model),
+        load === undefined ? '—' : load.toFixed(2),
+        `edgetier default failed (${failed.error!.code}): ${failed.error!.message}`,
+        ...Array<string>(9).fill('—'),
+      ];
+      lines.push(`| ${cells.map(cell).join(' | ')} |`);
     }
   }
   if (lines.length === 2) return 'No report holds an edgetier default WASM row that ran.\n';

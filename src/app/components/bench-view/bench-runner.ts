@@ -204,7 +204,7 @@ export async function runDeviceBench(
       config.cachedBefore
         ? 'Run in the app on the visitor’s device. The model was in the browser cache before the run, so both loads read it from there: load.cold_ms is the first load of this run, not a cold one.'
         : 'Run in the app on the visitor’s device. The first load (load.cold_ms) downloaded the model: a cold load.',
-      ...(rowBudgetS > 0 ? [rowBudgetNote(rowBudgetS, config.params.reps)] : []),
+      ...(rowBudgetS > 0 ? [rowBudgetNote(rowBudgetS, config.params.reps, config.params.warmup)] : []),
     ],
   };
 }

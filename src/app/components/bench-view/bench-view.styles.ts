@@ -26,11 +26,17 @@ export const benchViewStyles = css`
   .table-wrap {
     overflow-x: auto;
   }
+  .table-wrap:focus-visible {
+    outline: 2px solid currentColor;
+    outline-offset: 2px;
+  }
   table {
     border-collapse: collapse;
     font-size: 0.85rem;
   }
   caption {
+    /* The caption is as wide as the table by default: on a phone it would run off sideways. */
+    max-width: min(40rem, calc(100vw - 2rem));
     text-align: start;
     padding-bottom: 0.4rem;
     color: var(--muted, inherit);

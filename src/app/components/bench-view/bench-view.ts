@@ -159,7 +159,8 @@ export class EtBenchView extends LitElement {
     const row = report.rows[0];
     // The runs the row really counted: the row budget may have cut `reps`.
     const n = row?.tg_tok_s?.n ?? row?.pp_tok_s?.n ?? 0;
-    return html`<div class="table-wrap">
+    // A narrow screen scrolls the table sideways in this box: focusable, so a keyboard can scroll it.
+    return html`<div class="table-wrap" role="region" aria-label="Benchmark table" tabindex="0">
       <table>
         <caption>
           Mean ± standard deviation over ${n} runs${n < reps ? ` (${reps} asked; the row budget cut the rest)` : ''},
