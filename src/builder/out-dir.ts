@@ -59,7 +59,8 @@ function refuse(message: string): EdgetierError {
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
-  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..';
+  // `..web` is a child named "..web", not a way up: only `..` as a whole part leaves `parent`.
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** One line for an OS error on the way to `given`; what the user can do about it. */
@@ -131,12 +132,16 @@ export function resolveOutPath(given: string): string {
   }
 }
 
-/** The files of a folder, relative to it (folders left out, symbolic links listed as files). */
-function filesUnder(root: string, dir = root): string[] {
+/**
+ * The files of a folder, relative to it (folders left out, symbolic links listed as files and never
+ * followed). `skip` is a top-level entry left out: the temporary folder of the build in progress.
+ */
+function filesUnder(root: string, skip?: string, dir = root): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (dir === root && entry.name === skip) continue;
     const full = join(dir, entry.name);
-    if (entry.isDirectory() && !entry.isSymbolicLink()) out.push(...filesUnder(root, full));
+    if (entry.isDirectory() && !entry.isSymbolicLink()) out.push(...filesUnder(root, skip, full));
     else out.push(relative(root, full));
   }
   return out;
@@ -164,13 +169,13 @@ function markedFiles(dir: string): string[] | null {
 }
 
 /** A model folder built before the marker: exactly edgetier's layout and an `edgetier` block. */
-function legacyFiles(dir: string): string[] | null {
+function legacyFiles(dir: string, skip?: string): string[] | null {
   try {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     const block = config.edgetier;
     if (!block || typeof block !== 'object' || typeof config['transformers.js_config'] !== 'object')
       return null;
-    const files = filesUnder(dir);
+    const files = filesUnder(dir, skip);
     const fits = (f: string) => {
       const parts = f.split(sep);
       if (parts.length === 1) return LEGACY_TOP.has(parts[0]!);
@@ -284,20 +289,64 @@ export function planOutDir(
       `${given} already exists and is not empty; pass --force to replace it, or choose another --out.`,
     );
   }
-  const previous = markedFiles(outDir) ?? legacyFiles(outDir);
-  if (!previous) {
+  const previous = replaceableFiles(outDir);
+  if (previous === null) {
     throw refuse(
       `${given} is not a model folder edgetier built (it has no ${MODEL_MARKER}); --force only replaces those. Delete it yourself or choose another --out.`,
     );
   }
-  const known = new Set([...previous, MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER]);
-  const stranger = filesUnder(outDir).find((f) => !known.has(f));
-  if (stranger !== undefined) {
+  if ('stranger' in previous) {
     throw refuse(
-      `${given} holds ${stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
+      `${given} holds ${previous.stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
     );
   }
-  return { given, outDir, mode: 'replace', previousFiles: previous };
+  return { given, outDir, mode: 'replace', previousFiles: previous.files };
+}
+
+/** Bookkeeping files of ours that --force may find in a model folder besides its model files. */
+const BOOKKEEPING = [MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER];
+
+/**
+ * What --force would remove from a model folder: the files its marker (or legacy layout) lists that
+ * are really there, found by a walk that never follows a symbolic link, so a listed path below a
+ * link (`onnx/model.onnx` with `onnx` a link) is never reached. Null when the folder is not one of
+ * ours; `stranger` when it holds a file edgetier did not write.
+ */
+function replaceableFiles(dir: string, skip?: string): { files: string[] } | { stranger: string } | null {
+  const listed = markedFiles(dir) ?? legacyFiles(dir, skip);
+  if (listed === null) return null;
+  const known = new Set([...listed, ...BOOKKEEPING]);
+  const present = filesUnder(dir, skip);
+  const stranger = present.find((f) => !known.has(f));
+  if (stranger !== undefined) return { stranger };
+  return { files: present.filter((f) => !BOOKKEEPING.includes(f)) };
+}
+
+/**
+ * Right before anything in an existing --out is replaced: the folder must still be what planOutDir
+ * saw (a real folder, empty or one of our model folders holding nothing else), since a build takes
+ * minutes and the user may have changed it meanwhile. Returns the files to remove.
+ */
+function recheckOutDir(plan: OutPlan, tmpName: string): string[] {
+  const changed = (how: string) =>
+    refuse(`${plan.given} changed while edgetier was building it (${how}); nothing was replaced. Run again.`);
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(plan.outDir);
+  } catch {
+    throw changed('it is gone');
+  }
+  if (stat.isSymbolicLink()) throw changed('it is now a symbolic link');
+  if (!stat.isDirectory()) throw changed('it is no longer a folder');
+  if (plan.mode === 'empty') {
+    const entries = readdirSync(plan.outDir).filter((e) => e !== tmpName);
+    if (entries.length > 0) throw changed(`it now holds ${entries.sort().join(', ')}`);
+    return [];
+  }
+  const now = replaceableFiles(plan.outDir, tmpName);
+  if (now === null) throw changed(`it no longer holds a valid ${MODEL_MARKER}`);
+  if ('stranger' in now) throw changed(`it now holds ${now.stranger}`);
+  return now.files;
 }
 
 /** A temporary folder being filled; `commit` puts its files in place, `discard` removes all trace. */
@@ -378,20 +427,28 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
           await rename(tmp, outDir);
           return;
         }
-        // Inside an existing folder (possibly a mount point, which cannot be renamed): mark every
-        // file of the old and the new model first, so an interruption leaves a folder --force knows.
-        await writeFile(join(outDir, MODEL_MARKER), marker([...plan.previousFiles, ...files]));
-        for (const f of plan.previousFiles) await rm(join(outDir, f), { force: true });
+        // Inside an existing folder (possibly a mount point, which cannot be renamed). Nothing there
+        // is ever written in place, only replaced by a rename of a file made in `tmp`: an existing
+        // name may be a link (symbolic or hard) to a file that is not ours.
+        const previous = recheckOutDir(plan, basename(tmp));
+        const putMarker = async (list: string[]) => {
+          const staged = join(tmp, `${MODEL_MARKER}.staged`);
+          await writeFile(staged, marker(list));
+          await rename(staged, join(outDir, MODEL_MARKER));
+        };
+        // Mark every file of the old and the new model first, so an interruption leaves a folder
+        // --force knows.
+        await putMarker([...previous, ...files]);
+        for (const f of [...previous, `${MODEL_MARKER}.tmp`]) await rm(join(outDir, f), { force: true });
         for (const f of files) {
           await mkdir(dirname(join(outDir, f)), { recursive: true });
           await rename(join(tmp, f), join(outDir, f));
         }
-        const emptied = new Set(plan.previousFiles.map((f) => dirname(f)));
+        const emptied = new Set(previous.map((f) => dirname(f)));
         for (const f of files) emptied.delete(dirname(f));
         await removeEmptyFolders(outDir, emptied);
+        await putMarker(files);
         await rm(tmp, { recursive: true, force: true });
-        await writeFile(join(outDir, `${MODEL_MARKER}.tmp`), marker(files));
-        await rename(join(outDir, `${MODEL_MARKER}.tmp`), join(outDir, MODEL_MARKER));
       } catch (error) {
         throw describeFsError(error, given);
       }

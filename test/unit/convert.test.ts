@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync } from 'node:fs';
 import {
+  link,
   mkdir,
   mkdtemp,
   open,
   readdir,
   readFile,
+  rename,
   rm,
   stat,
   symlink,
@@ -18,7 +20,7 @@ import { AutoModelForCausalLM, AutoTokenizer, type Tensor } from '@huggingface/t
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHfConfig } from '../../src/builder/hf-config.ts';
 import { buildModelFolder } from '../../src/builder/model-folder.ts';
-import { BUILD_MARKER, describeFsError, MODEL_MARKER } from '../../src/builder/out-dir.ts';
+import { BUILD_MARKER, describeFsError, MODEL_MARKER, planOutDir } from '../../src/builder/out-dir.ts';
 import { tinyTokenizer } from '../../src/builder/preset-tokenizers.ts';
 import { SafetensorsWeights, writeSafetensors } from '../../src/builder/safetensors.ts';
 import type { WeightSource } from '../../src/builder/weights.ts';
@@ -689,6 +691,120 @@ describe('--out and --force never lose anything edgetier did not create (issue 1
     expect(at('ENOSPC', 'models/m/onnx/model.onnx')).toBe(
       'cannot write models/m: no space left on the disk. Free some space or choose another --out.',
     );
+  });
+});
+
+describe('--force never writes or deletes through a link, and rechecks the folder before replacing it', () => {
+  /** Converts once into f.out (fp32), so that f.out is a marked model folder edgetier built. */
+  async function built() {
+    const f = await fixture();
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    return f;
+  }
+
+  it('does not delete through a symlinked folder that a doctored marker lists', async () => {
+    const f = await built();
+    const victim = join(f.outParent, 'victim');
+    await mkdir(victim);
+    await writeFile(join(victim, 'model.onnx'), 'mine');
+    await rm(join(f.out, 'onnx'), { recursive: true });
+    await symlink(victim, join(f.out, 'onnx'));
+    const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
+    // The file below the link first, then the link: removing them in this order reaches outside.
+    marker.files = ['onnx/model.onnx', 'onnx', ...marker.files.filter((p: string) => !p.startsWith('onnx'))];
+    await writeFile(join(f.out, MODEL_MARKER), JSON.stringify(marker));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(await readFile(join(victim, 'model.onnx'), 'utf8')).toBe('mine');
+    expect(lstatSync(join(f.out, 'onnx')).isSymbolicLink()).toBe(false);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
+  it('does not write the marker through a symlink left in the folder', async () => {
+    const f = await built();
+    const thesis = join(f.outParent, 'thesis.tex');
+    await writeFile(thesis, 'mine');
+    await symlink(thesis, join(f.out, `${MODEL_MARKER}.tmp`));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.code).toBe(0);
+    expect(await readFile(thesis, 'utf8')).toBe('mine');
+    expect(lstatSync(join(f.out, MODEL_MARKER)).isFile()).toBe(true);
+    expect(existsSync(join(f.out, `${MODEL_MARKER}.tmp`))).toBe(false);
+  });
+
+  it('does not rewrite a marker hard-linked with another model folder (a `cp -al` copy)', async () => {
+    const f = await built();
+    const copy = join(f.outParent, 'copy');
+    await mkdir(join(copy, 'onnx'), { recursive: true });
+    for (const file of JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8')).files as string[]) {
+      await link(join(f.out, file), join(copy, file));
+    }
+    await link(join(f.out, MODEL_MARKER), join(copy, MODEL_MARKER));
+    const before = await readFile(join(f.out, MODEL_MARKER), 'utf8');
+    const result = await edgetier('convert', f.dir, '--out', copy, '--force', '--dtype', 'q4');
+    expect(result.code).toBe(0);
+    expect(await readFile(join(f.out, MODEL_MARKER), 'utf8')).toBe(before);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
+  it('refuses --out inside the checkpoint even when its name starts with two dots', async () => {
+    const f = await fixture();
+    const out = join(f.dir, '..web');
+    const result = await edgetier('convert', f.dir, '--out', out, '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${out} is inside the checkpoint ${f.dir}; choose a folder outside it.\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  /** Builds f's checkpoint with a plan made before `meanwhile` changed the folder. */
+  async function buildAfter(
+    f: Awaited<ReturnType<typeof fixture>>,
+    force: boolean,
+    meanwhile: () => Promise<void>,
+  ) {
+    const plan = planOutDir(f.out, { force, protect: f.dir });
+    await meanwhile();
+    const stored = await SafetensorsWeights.openDir(f.dir);
+    return buildModelFolder({
+      spec: parseHfConfig(f.config),
+      weights: stored,
+      hfConfig: f.config,
+      tokenizer: { ...tinyTokenizer(), generationConfig: {} },
+      dtypes: ['fp32'],
+      outDir: f.out,
+      provenance: { synthetic: false, source: f.dir },
+      plan,
+    }).catch((e: unknown) => e);
+  }
+
+  it('does not overwrite a file put into an empty --out while it was building', async () => {
+    const f = await fixture();
+    await mkdir(f.out);
+    const error = await buildAfter(f, false, () => writeFile(join(f.out, 'config.json'), 'mine'));
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as Error).message).toBe(
+      `${f.out} changed while edgetier was building it (it now holds config.json); nothing was replaced. Run again.`,
+    );
+    expect(await readdir(f.out)).toEqual(['config.json']);
+    expect(await readFile(join(f.out, 'config.json'), 'utf8')).toBe('mine');
+  });
+
+  it('does not delete through --out replaced by a symlink while it was building', async () => {
+    const f = await built();
+    const victim = join(f.outParent, 'victim');
+    await mkdir(victim);
+    await writeFile(join(victim, 'config.json'), 'mine');
+    const error = await buildAfter(f, true, async () => {
+      await rename(f.out, join(f.outParent, 'moved'));
+      await symlink(victim, f.out);
+    });
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as Error).message).toBe(
+      `${f.out} changed while edgetier was building it (it is now a symbolic link); nothing was replaced. Run again.`,
+    );
+    expect(await readdir(victim)).toEqual(['config.json']);
+    expect(await readFile(join(victim, 'config.json'), 'utf8')).toBe('mine');
   });
 });
 
