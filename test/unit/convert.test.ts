@@ -314,6 +314,19 @@ describe('edgetier convert validates the checkpoint whole before writing (issue 
     );
   });
 
+  it('refuses a float16 build of a finite weight float16 cannot hold, naming it; fp32 still builds', async () => {
+    const f = await fixture();
+    // 100000.0 as float32 bits: finite, beyond float16's largest value (65504), which makes it infinite.
+    await pokeTensor(join(f.dir, 'model.safetensors'), 'model.layers.1.mlp.up_proj.weight', 5, 0x47c35000);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp16');
+    expect(result.stderr.split('\n').at(-2)).toBe(
+      "edgetier convert: cannot build a float16 model (fp16, q4f16): model.layers.1.mlp.gate_proj.weight or model.layers.1.mlp.up_proj.weight holds 100000, beyond float16's range (±65504). Build fp32, q8 or q4 instead.",
+    );
+    expect(result.code).toBe(1);
+    expect(await readdir(f.outParent)).toEqual([]);
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+  });
+
   it('refuses an infinite BF16 weight in a shard (item 6)', async () => {
     const f = await fixture({ dtype: 'BF16', sharded: true });
     await pokeTensor(join(f.dir, 'model-00002-of-00002.safetensors'), 'model.norm.weight', 63, 0xff80);
