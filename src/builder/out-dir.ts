@@ -12,6 +12,8 @@
  *   every failure, and a later run removes those whose process is gone.
  * - OS errors become one line that names the user's path and what to do.
  */
+
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -147,12 +149,40 @@ function filesUnder(root: string, skip?: string, dir = root): string[] {
   return out;
 }
 
+/** Files up to this size are fingerprinted by content, larger ones (ONNX weights) by size. */
+const HASHED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a file of a model folder looked like when edgetier wrote it: `sha256:<hex>` of its content,
+ * or `size:<bytes>` for a large one. Null for anything but a regular file (a link put in its place).
+ */
+function fingerprint(file: string): string | null {
+  try {
+    const stat = lstatSync(file);
+    if (!stat.isFile()) return null;
+    if (stat.size > HASHED_BYTES) return `size:${stat.size}`;
+    return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+  } catch {
+    return null;
+  }
+}
+
+interface Marked {
+  files: string[];
+  /** By file: its fingerprint when written (absent in markers older than fingerprints). */
+  fingerprints: Record<string, string>;
+}
+
 /** The files a marked model folder says edgetier wrote, or null when it holds no valid marker. */
-function markedFiles(dir: string): string[] | null {
+function markedFiles(dir: string): Marked | null {
   const file = join(dir, MODEL_MARKER);
   if (!existsSync(file)) return null;
   try {
-    const marker = JSON.parse(readFileSync(file, 'utf8')) as { edgetier_model?: unknown; files?: unknown };
+    const marker = JSON.parse(readFileSync(file, 'utf8')) as {
+      edgetier_model?: unknown;
+      files?: unknown;
+      fingerprints?: unknown;
+    };
     if (marker.edgetier_model !== 1 || !Array.isArray(marker.files)) return null;
     // Only plain paths inside the folder: a damaged marker must not point --force elsewhere.
     const inside = (f: unknown) =>
@@ -162,7 +192,10 @@ function markedFiles(dir: string): string[] | null {
       normalize(f) === f &&
       !f.split(/[\\/]/).includes('..');
     if (!marker.files.every(inside)) return null;
-    return marker.files as string[];
+    const fingerprints = marker.fingerprints ?? {};
+    if (typeof fingerprints !== 'object' || fingerprints === null || Array.isArray(fingerprints)) return null;
+    if (!Object.values(fingerprints).every((v) => typeof v === 'string')) return null;
+    return { files: marker.files as string[], fingerprints: fingerprints as Record<string, string> };
   } catch {
     return null;
   }
@@ -300,6 +333,11 @@ export function planOutDir(
       `${given} holds ${previous.stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
     );
   }
+  if ('edited' in previous) {
+    throw refuse(
+      `${given} holds ${previous.edited}, changed since edgetier wrote it; move it out (or delete the folder yourself) and run again.`,
+    );
+  }
   return { given, outDir, mode: 'replace', previousFiles: previous.files };
 }
 
@@ -312,14 +350,25 @@ const BOOKKEEPING = [MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER];
  * link (`onnx/model.onnx` with `onnx` a link) is never reached. Null when the folder is not one of
  * ours; `stranger` when it holds a file edgetier did not write.
  */
-function replaceableFiles(dir: string, skip?: string): { files: string[] } | { stranger: string } | null {
-  const listed = markedFiles(dir) ?? legacyFiles(dir, skip);
+function replaceableFiles(
+  dir: string,
+  skip?: string,
+): { files: string[] } | { stranger: string } | { edited: string } | null {
+  const marked = markedFiles(dir);
+  const listed = marked?.files ?? legacyFiles(dir, skip);
   if (listed === null) return null;
   const known = new Set([...listed, ...BOOKKEEPING]);
   const present = filesUnder(dir, skip);
   const stranger = present.find((f) => !known.has(f));
   if (stranger !== undefined) return { stranger };
-  return { files: present.filter((f) => !BOOKKEEPING.includes(f)) };
+  const files = present.filter((f) => !BOOKKEEPING.includes(f));
+  // A file the user edited since (a chat template, generation settings) is theirs now.
+  const edited = files.find((f) => {
+    const expected = marked?.fingerprints[f];
+    return expected !== undefined && fingerprint(join(dir, f)) !== expected;
+  });
+  if (edited !== undefined) return { edited };
+  return { files };
 }
 
 /**
@@ -346,6 +395,7 @@ function recheckOutDir(plan: OutPlan, tmpName: string): string[] {
   const now = replaceableFiles(plan.outDir, tmpName);
   if (now === null) throw changed(`it no longer holds a valid ${MODEL_MARKER}`);
   if ('stranger' in now) throw changed(`it now holds ${now.stranger}`);
+  if ('edited' in now) throw changed(`${now.edited} was edited`);
   return now.files;
 }
 
@@ -408,8 +458,10 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
     discardSync();
     throw describeFsError(error, given);
   }
-  const marker = (files: string[]) =>
-    `${JSON.stringify({ edgetier_model: 1, files: [...new Set(files)].sort() }, null, 2)}\n`;
+  const marker = (files: string[], fingerprints: Record<string, string> = {}) => {
+    const listed = [...new Set(files)].sort();
+    return `${JSON.stringify({ edgetier_model: 1, files: listed, fingerprints }, null, 2)}\n`;
+  };
 
   return {
     dir: tmp,
@@ -421,8 +473,14 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
     async commit() {
       try {
         const files = filesUnder(tmp).filter((f) => f !== BUILD_MARKER);
+        // So that a later --force can tell a file the user edited since from one edgetier wrote.
+        const fingerprints: Record<string, string> = {};
+        for (const f of [...files].sort()) {
+          const print = fingerprint(join(tmp, f));
+          if (print !== null) fingerprints[f] = print;
+        }
         if (plan.mode === 'new') {
-          await writeFile(join(tmp, MODEL_MARKER), marker(files));
+          await writeFile(join(tmp, MODEL_MARKER), marker(files, fingerprints));
           await unlink(join(tmp, BUILD_MARKER));
           await rename(tmp, outDir);
           return;
@@ -431,13 +489,13 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
         // is ever written in place, only replaced by a rename of a file made in `tmp`: an existing
         // name may be a link (symbolic or hard) to a file that is not ours.
         const previous = recheckOutDir(plan, basename(tmp));
-        const putMarker = async (list: string[]) => {
+        const putMarker = async (list: string[], prints?: Record<string, string>) => {
           const staged = join(tmp, `${MODEL_MARKER}.staged`);
-          await writeFile(staged, marker(list));
+          await writeFile(staged, marker(list, prints));
           await rename(staged, join(outDir, MODEL_MARKER));
         };
-        // Mark every file of the old and the new model first, so an interruption leaves a folder
-        // --force knows.
+        // Mark every file of the old and the new model first (without fingerprints: old and new
+        // files may share names), so an interruption leaves a folder --force knows.
         await putMarker([...previous, ...files]);
         for (const f of [...previous, `${MODEL_MARKER}.tmp`]) await rm(join(outDir, f), { force: true });
         for (const f of files) {
@@ -447,7 +505,7 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
         const emptied = new Set(previous.map((f) => dirname(f)));
         for (const f of files) emptied.delete(dirname(f));
         await removeEmptyFolders(outDir, emptied);
-        await putMarker(files);
+        await putMarker(files, fingerprints);
         await rm(tmp, { recursive: true, force: true });
       } catch (error) {
         throw describeFsError(error, given);

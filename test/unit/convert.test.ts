@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync } from 'node:fs';
 import {
   link,
@@ -760,6 +761,20 @@ describe('--force never writes or deletes through a link, and rechecks the folde
     expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
   });
 
+  it('does not replace a file of the model that the user edited since edgetier wrote it', async () => {
+    const f = await built();
+    const file = join(f.out, 'tokenizer_config.json');
+    const edited = (await readFile(file, 'utf8')).replace('{', '{"chat_template": "mine", ');
+    await writeFile(file, edited);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} holds tokenizer_config.json, changed since edgetier wrote it; move it out (or delete the folder yourself) and run again.\n`,
+    );
+    expect(result.code).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe(edited);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
   it('refuses --out inside the checkpoint even when its name starts with two dots', async () => {
     const f = await fixture();
     const out = join(f.dir, '..web');
@@ -870,16 +885,20 @@ describe('edgetier convert', () => {
     const f = await fixture({ family: 'qwen3', tied: true, generationConfig: false });
     expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
     const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
-    expect(marker).toEqual({
-      edgetier_model: 1,
-      files: [
-        'config.json',
-        'generation_config.json',
-        'onnx/model.onnx',
-        'tokenizer.json',
-        'tokenizer_config.json',
-      ],
-    });
+    const files = [
+      'config.json',
+      'generation_config.json',
+      'onnx/model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ];
+    expect(marker).toEqual({ edgetier_model: 1, files, fingerprints: expect.any(Object) });
+    // Each file's SHA-256 as written, so that --force can tell a file the user edited since.
+    const config = await readFile(join(f.out, 'config.json'));
+    expect(Object.keys(marker.fingerprints)).toEqual(files);
+    expect(marker.fingerprints['config.json']).toBe(
+      `sha256:${createHash('sha256').update(config).digest('hex')}`,
+    );
     await mkdir(join(f.out, 'mine')); // an empty folder of the user's: not edgetier's to remove
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
     expect(result.code).toBe(0);
