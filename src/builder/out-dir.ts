@@ -26,12 +26,13 @@ import {
   statSync,
 } from 'node:fs';
 import { mkdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 
 /** In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths]}`. */
 export const MODEL_MARKER = '.edgetier-model';
-/** In every temporary build folder: the pid of the process building it. */
+/** In every temporary build folder: the pid of the process building it and its host. */
 export const BUILD_MARKER = '.edgetier-build';
 const INSIDE_TMP = /^\.edgetier-tmp-(\d+)-[0-9a-z]+$/;
 /** What a model folder built before MODEL_MARKER existed may hold, and nothing else. */
@@ -231,11 +232,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The pid in a temporary build folder's BUILD_MARKER, or null when it is not one of ours. */
-function buildPid(dir: string): number | null {
+/** What BUILD_MARKER holds: the pid of the build and the host it runs on. */
+function buildMarkerText(): string {
+  return `${process.pid} ${hostname()}\n`;
+}
+
+/**
+ * The pid (and host, absent in the first markers) in a temporary build folder's BUILD_MARKER, or null
+ * when it is not one of ours.
+ */
+function buildOwner(dir: string): { pid: number; host: string | null } | null {
   try {
-    const pid = Number(readFileSync(join(dir, BUILD_MARKER), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    const [pidText, host, ...rest] = readFileSync(join(dir, BUILD_MARKER), 'utf8').trim().split(' ');
+    const pid = Number(pidText);
+    if (!Number.isInteger(pid) || pid <= 0 || rest.length > 0) return null;
+    return { pid, host: host ?? null };
   } catch {
     return null;
   }
@@ -257,8 +268,8 @@ function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: str
     const match = pattern.exec(name);
     if (!match) continue;
     const full = join(dir, name);
-    const pid = buildPid(full);
-    if (pid === null) {
+    const owner = buildOwner(full);
+    if (owner === null) {
       if (!processAlive(Number(match[1]))) {
         onProgress?.(
           `${full} looks like a folder an interrupted build left; delete it if nothing else made it`,
@@ -266,7 +277,12 @@ function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: str
       }
       continue;
     }
-    if (processAlive(pid)) continue;
+    // On a volume shared between machines (or containers), a pid from elsewhere proves nothing here.
+    if (owner.host !== null && owner.host !== hostname()) {
+      onProgress?.(`${full} belongs to a build on ${owner.host}; delete it once that build is over`);
+      continue;
+    }
+    if (processAlive(owner.pid)) continue;
     rmSync(full, { recursive: true, force: true });
     onProgress?.(`removed ${full}, left by an interrupted build`);
   }
@@ -453,7 +469,7 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
   };
   try {
     await mkdir(tmp);
-    await writeFile(join(tmp, BUILD_MARKER), `${process.pid}\n`);
+    await writeFile(join(tmp, BUILD_MARKER), buildMarkerText());
   } catch (error) {
     discardSync();
     throw describeFsError(error, given);

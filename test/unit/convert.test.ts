@@ -15,7 +15,7 @@ import {
   truncate,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, type Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -635,6 +635,25 @@ describe('--out and --force never lose anything edgetier did not create (issue 1
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`removed ${stale}, left by an interrupted build\n`);
     expect(await readdir(f.outParent)).toEqual(['model']);
+  });
+
+  it("removes a killed run's temporary folder only when the marker names this host", async () => {
+    const f = await fixture();
+    const here = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
+    await mkdir(here);
+    await writeFile(join(here, BUILD_MARKER), `${deadPid()} ${hostname()}\n`);
+    // On a shared volume a pid from another machine (or container) says nothing about that build.
+    const there = join(f.outParent, `.model.tmp-${deadPid()}-def`);
+    await mkdir(there);
+    await writeFile(join(there, BUILD_MARKER), `${deadPid()} another-host\n`);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`removed ${here}, left by an interrupted build\n`);
+    expect(result.stderr).toContain(
+      `${there} belongs to a build on another-host; delete it once that build is over\n`,
+    );
+    expect(existsSync(there)).toBe(true);
+    expect(existsSync(here)).toBe(false);
   });
 
   it('names a look-alike temporary folder without the build marker, and leaves it alone', async () => {
