@@ -389,6 +389,7 @@ export function parseHfConfig(config: HfConfig): ModelSpec {
     }
   }
   // transformers' ACT2FN maps both "silu" and "swish" to SiLU.
+  if (config.hidden_act === null) throw invalid('hidden_act', 'is null; set it to "silu" or remove it');
   const act = config.hidden_act ?? 'silu';
   if (act !== 'silu' && act !== 'swish') {
     throw invalid('hidden_act', `is ${JSON.stringify(act)}; edgetier supports "silu"`);

@@ -344,6 +344,12 @@ describe('parseHfConfig', () => {
     expect(parseHfConfig({ ...LLAMA_32_1B, hidden_act: 'swish' })).toEqual(parseHfConfig(LLAMA_32_1B));
   });
 
+  it('refuses hidden_act: null instead of reading it as "silu" (transformers fails on it)', () => {
+    expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, hidden_act: null })).message).toBe(
+      'config.json: hidden_act is null; set it to "silu" or remove it.',
+    );
+  });
+
   it('refuses fields it does not know, since they may change the computation', () => {
     expect(
       errorOf(() => parseHfConfig({ ...LLAMA_32_1B, logits_scaling: 4, embedding_multiplier: 12 })).message,
