@@ -4,15 +4,18 @@
  *
  * - `--out` is resolved (symlinks followed) and refused when it is the checkpoint, inside it or
  *   above it.
- * - Every folder edgetier builds holds MODEL_MARKER, a JSON list of the files it wrote. `--force`
- *   replaces only such a folder (or one built before the marker existed, recognised by its exact
- *   layout and the `edgetier` block of its config.json), and only when it holds nothing else.
- * - Building happens in a temporary folder (holding BUILD_MARKER and named after the process) beside
- *   a new --out, or inside an existing empty/replaced one (so a mount point works). It is removed on
- *   every failure, and a later run removes those whose process is gone.
+ * - Every folder edgetier builds holds MODEL_MARKER, a JSON list of the files it wrote with their
+ *   fingerprints. `--force` replaces only such a folder (or one built before the marker existed,
+ *   recognised by its exact layout and the `edgetier` block of its config.json), and only when it
+ *   holds nothing else and no file was edited since. It never follows a symbolic link inside the
+ *   folder, never writes through an existing name (only renames over it), and checks the folder
+ *   again right before replacing anything.
+ * - Building happens in a temporary folder (holding BUILD_MARKER with the pid and host, and named
+ *   after the process) beside a new --out, or inside an existing empty/replaced one (so a mount point
+ *   works). It is removed on every failure, and a later run on the same host removes those whose
+ *   process is gone.
  * - OS errors become one line that names the user's path and what to do.
  */
-
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -30,7 +33,10 @@ import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 
-/** In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths]}`. */
+/**
+ * In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths], "fingerprints":
+ * {path: "sha256:<hex>" | "size:<bytes>"}}`.
+ */
 export const MODEL_MARKER = '.edgetier-model';
 /** In every temporary build folder: the pid of the process building it and its host. */
 export const BUILD_MARKER = '.edgetier-build';
@@ -364,7 +370,8 @@ const BOOKKEEPING = [MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER];
  * What --force would remove from a model folder: the files its marker (or legacy layout) lists that
  * are really there, found by a walk that never follows a symbolic link, so a listed path below a
  * link (`onnx/model.onnx` with `onnx` a link) is never reached. Null when the folder is not one of
- * ours; `stranger` when it holds a file edgetier did not write.
+ * ours; `stranger` when it holds a file edgetier did not write; `edited` when a file's fingerprint
+ * no longer matches the marker's.
  */
 function replaceableFiles(
   dir: string,
