@@ -224,6 +224,13 @@ interface RopeBlock {
  * other type, and every key neither of them reads, refused by name.
  */
 function parseRopeBlock(field: RopeBlock['field'], r: Record<string, unknown>): RopeBlock {
+  // transformers v4 copies `type` over `rope_type`, edgetier and v5 read rope_type first: refuse a conflict.
+  if (r.type !== undefined && r.rope_type !== undefined && r.type !== r.rope_type) {
+    throw invalid(
+      `${field}.type (${JSON.stringify(r.type)}) and ${field}.rope_type (${JSON.stringify(r.rope_type)})`,
+      'disagree (transformers v4 lets type win); keep one',
+    );
+  }
   const kind = r.rope_type ?? r.type ?? 'default';
   if (kind !== 'default' && kind !== 'llama3') {
     throw invalid(
@@ -382,6 +389,7 @@ export function parseHfConfig(config: HfConfig): ModelSpec {
     }
   }
   // transformers' ACT2FN maps both "silu" and "swish" to SiLU.
+  if (config.hidden_act === null) throw invalid('hidden_act', 'is null; set it to "silu" or remove it');
   const act = config.hidden_act ?? 'silu';
   if (act !== 'silu' && act !== 'swish') {
     throw invalid('hidden_act', `is ${JSON.stringify(act)}; edgetier supports "silu"`);

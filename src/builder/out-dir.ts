@@ -4,14 +4,19 @@
  *
  * - `--out` is resolved (symlinks followed) and refused when it is the checkpoint, inside it or
  *   above it.
- * - Every folder edgetier builds holds MODEL_MARKER, a JSON list of the files it wrote. `--force`
- *   replaces only such a folder (or one built before the marker existed, recognised by its exact
- *   layout and the `edgetier` block of its config.json), and only when it holds nothing else.
- * - Building happens in a temporary folder (holding BUILD_MARKER and named after the process) beside
- *   a new --out, or inside an existing empty/replaced one (so a mount point works). It is removed on
- *   every failure, and a later run removes those whose process is gone.
+ * - Every folder edgetier builds holds MODEL_MARKER, a JSON list of the files it wrote with their
+ *   fingerprints. `--force` replaces only such a folder (or one built before the marker existed,
+ *   recognised by its exact layout and the `edgetier` block of its config.json), and only when it
+ *   holds nothing else and no file was edited since. It never follows a symbolic link inside the
+ *   folder, never writes through an existing name (only renames over it), and checks the folder
+ *   again right before replacing anything.
+ * - Building happens in a temporary folder (holding BUILD_MARKER with the pid and host, and named
+ *   after the process) beside a new --out, or inside an existing empty/replaced one (so a mount point
+ *   works). It is removed on every failure, and a later run on the same host removes those whose
+ *   process is gone.
  * - OS errors become one line that names the user's path and what to do.
  */
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -24,12 +29,16 @@ import {
   statSync,
 } from 'node:fs';
 import { mkdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
 
-/** In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths]}`. */
+/**
+ * In every folder edgetier builds: `{"edgetier_model": 1, "files": [relative paths], "fingerprints":
+ * {path: "sha256:<hex>" | "size:<bytes>"}}`.
+ */
 export const MODEL_MARKER = '.edgetier-model';
-/** In every temporary build folder: the pid of the process building it. */
+/** In every temporary build folder: the pid of the process building it and its host. */
 export const BUILD_MARKER = '.edgetier-build';
 const INSIDE_TMP = /^\.edgetier-tmp-(\d+)-[0-9a-z]+$/;
 /** What a model folder built before MODEL_MARKER existed may hold, and nothing else. */
@@ -59,7 +68,8 @@ function refuse(message: string): EdgetierError {
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
-  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..';
+  // `..web` is a child named "..web", not a way up: only `..` as a whole part leaves `parent`.
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** One line for an OS error on the way to `given`; what the user can do about it. */
@@ -131,23 +141,55 @@ export function resolveOutPath(given: string): string {
   }
 }
 
-/** The files of a folder, relative to it (folders left out, symbolic links listed as files). */
-function filesUnder(root: string, dir = root): string[] {
+/**
+ * The files of a folder, relative to it (folders left out, symbolic links listed as files and never
+ * followed). `skip` is a top-level entry left out: the temporary folder of the build in progress.
+ */
+function filesUnder(root: string, skip?: string, dir = root): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (dir === root && entry.name === skip) continue;
     const full = join(dir, entry.name);
-    if (entry.isDirectory() && !entry.isSymbolicLink()) out.push(...filesUnder(root, full));
+    if (entry.isDirectory() && !entry.isSymbolicLink()) out.push(...filesUnder(root, skip, full));
     else out.push(relative(root, full));
   }
   return out;
 }
 
+/** Files up to this size are fingerprinted by content, larger ones (ONNX weights) by size. */
+const HASHED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a file of a model folder looked like when edgetier wrote it: `sha256:<hex>` of its content,
+ * or `size:<bytes>` for a large one. Null for anything but a regular file (a link put in its place).
+ */
+function fingerprint(file: string): string | null {
+  try {
+    const stat = lstatSync(file);
+    if (!stat.isFile()) return null;
+    if (stat.size > HASHED_BYTES) return `size:${stat.size}`;
+    return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+  } catch {
+    return null;
+  }
+}
+
+interface Marked {
+  files: string[];
+  /** By file: its fingerprint when written (absent in markers older than fingerprints). */
+  fingerprints: Record<string, string>;
+}
+
 /** The files a marked model folder says edgetier wrote, or null when it holds no valid marker. */
-function markedFiles(dir: string): string[] | null {
+function markedFiles(dir: string): Marked | null {
   const file = join(dir, MODEL_MARKER);
   if (!existsSync(file)) return null;
   try {
-    const marker = JSON.parse(readFileSync(file, 'utf8')) as { edgetier_model?: unknown; files?: unknown };
+    const marker = JSON.parse(readFileSync(file, 'utf8')) as {
+      edgetier_model?: unknown;
+      files?: unknown;
+      fingerprints?: unknown;
+    };
     if (marker.edgetier_model !== 1 || !Array.isArray(marker.files)) return null;
     // Only plain paths inside the folder: a damaged marker must not point --force elsewhere.
     const inside = (f: unknown) =>
@@ -157,20 +199,23 @@ function markedFiles(dir: string): string[] | null {
       normalize(f) === f &&
       !f.split(/[\\/]/).includes('..');
     if (!marker.files.every(inside)) return null;
-    return marker.files as string[];
+    const fingerprints = marker.fingerprints ?? {};
+    if (typeof fingerprints !== 'object' || fingerprints === null || Array.isArray(fingerprints)) return null;
+    if (!Object.values(fingerprints).every((v) => typeof v === 'string')) return null;
+    return { files: marker.files as string[], fingerprints: fingerprints as Record<string, string> };
   } catch {
     return null;
   }
 }
 
 /** A model folder built before the marker: exactly edgetier's layout and an `edgetier` block. */
-function legacyFiles(dir: string): string[] | null {
+function legacyFiles(dir: string, skip?: string): string[] | null {
   try {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     const block = config.edgetier;
     if (!block || typeof block !== 'object' || typeof config['transformers.js_config'] !== 'object')
       return null;
-    const files = filesUnder(dir);
+    const files = filesUnder(dir, skip);
     const fits = (f: string) => {
       const parts = f.split(sep);
       if (parts.length === 1) return LEGACY_TOP.has(parts[0]!);
@@ -193,11 +238,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The pid in a temporary build folder's BUILD_MARKER, or null when it is not one of ours. */
-function buildPid(dir: string): number | null {
+/** What BUILD_MARKER holds: the pid of the build and the host it runs on. */
+function buildMarkerText(): string {
+  return `${process.pid} ${hostname()}\n`;
+}
+
+/**
+ * The pid (and host, absent in the first markers) in a temporary build folder's BUILD_MARKER, or null
+ * when it is not one of ours.
+ */
+function buildOwner(dir: string): { pid: number; host: string | null } | null {
   try {
-    const pid = Number(readFileSync(join(dir, BUILD_MARKER), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    const [pidText, host, ...rest] = readFileSync(join(dir, BUILD_MARKER), 'utf8').trim().split(' ');
+    const pid = Number(pidText);
+    if (!Number.isInteger(pid) || pid <= 0 || rest.length > 0) return null;
+    return { pid, host: host ?? null };
   } catch {
     return null;
   }
@@ -219,8 +274,8 @@ function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: str
     const match = pattern.exec(name);
     if (!match) continue;
     const full = join(dir, name);
-    const pid = buildPid(full);
-    if (pid === null) {
+    const owner = buildOwner(full);
+    if (owner === null) {
       if (!processAlive(Number(match[1]))) {
         onProgress?.(
           `${full} looks like a folder an interrupted build left; delete it if nothing else made it`,
@@ -228,7 +283,12 @@ function removeStaleBuilds(dir: string, pattern: RegExp, onProgress?: (line: str
       }
       continue;
     }
-    if (processAlive(pid)) continue;
+    // On a volume shared between machines (or containers), a pid from elsewhere proves nothing here.
+    if (owner.host !== null && owner.host !== hostname()) {
+      onProgress?.(`${full} belongs to a build on ${owner.host}; delete it once that build is over`);
+      continue;
+    }
+    if (processAlive(owner.pid)) continue;
     rmSync(full, { recursive: true, force: true });
     onProgress?.(`removed ${full}, left by an interrupted build`);
   }
@@ -284,20 +344,82 @@ export function planOutDir(
       `${given} already exists and is not empty; pass --force to replace it, or choose another --out.`,
     );
   }
-  const previous = markedFiles(outDir) ?? legacyFiles(outDir);
-  if (!previous) {
+  const previous = replaceableFiles(outDir);
+  if (previous === null) {
     throw refuse(
       `${given} is not a model folder edgetier built (it has no ${MODEL_MARKER}); --force only replaces those. Delete it yourself or choose another --out.`,
     );
   }
-  const known = new Set([...previous, MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER]);
-  const stranger = filesUnder(outDir).find((f) => !known.has(f));
-  if (stranger !== undefined) {
+  if ('stranger' in previous) {
     throw refuse(
-      `${given} holds ${stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
+      `${given} holds ${previous.stranger}, which edgetier did not write; move it out (or delete the folder yourself) and run again.`,
     );
   }
-  return { given, outDir, mode: 'replace', previousFiles: previous };
+  if ('edited' in previous) {
+    throw refuse(
+      `${given} holds ${previous.edited}, changed since edgetier wrote it; move it out (or delete the folder yourself) and run again.`,
+    );
+  }
+  return { given, outDir, mode: 'replace', previousFiles: previous.files };
+}
+
+/** Bookkeeping files of ours that --force may find in a model folder besides its model files. */
+const BOOKKEEPING = [MODEL_MARKER, `${MODEL_MARKER}.tmp`, BUILD_MARKER];
+
+/**
+ * What --force would remove from a model folder: the files its marker (or legacy layout) lists that
+ * are really there, found by a walk that never follows a symbolic link, so a listed path below a
+ * link (`onnx/model.onnx` with `onnx` a link) is never reached. Null when the folder is not one of
+ * ours; `stranger` when it holds a file edgetier did not write; `edited` when a file's fingerprint
+ * no longer matches the marker's.
+ */
+function replaceableFiles(
+  dir: string,
+  skip?: string,
+): { files: string[] } | { stranger: string } | { edited: string } | null {
+  const marked = markedFiles(dir);
+  const listed = marked?.files ?? legacyFiles(dir, skip);
+  if (listed === null) return null;
+  const known = new Set([...listed, ...BOOKKEEPING]);
+  const present = filesUnder(dir, skip);
+  const stranger = present.find((f) => !known.has(f));
+  if (stranger !== undefined) return { stranger };
+  const files = present.filter((f) => !BOOKKEEPING.includes(f));
+  // A file the user edited since (a chat template, generation settings) is theirs now.
+  const edited = files.find((f) => {
+    const expected = marked?.fingerprints[f];
+    return expected !== undefined && fingerprint(join(dir, f)) !== expected;
+  });
+  if (edited !== undefined) return { edited };
+  return { files };
+}
+
+/**
+ * Right before anything in an existing --out is replaced: the folder must still be what planOutDir
+ * saw (a real folder, empty or one of our model folders holding nothing else), since a build takes
+ * minutes and the user may have changed it meanwhile. Returns the files to remove.
+ */
+function recheckOutDir(plan: OutPlan, tmpName: string): string[] {
+  const changed = (how: string) =>
+    refuse(`${plan.given} changed while edgetier was building it (${how}); nothing was replaced. Run again.`);
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(plan.outDir);
+  } catch {
+    throw changed('it is gone');
+  }
+  if (stat.isSymbolicLink()) throw changed('it is now a symbolic link');
+  if (!stat.isDirectory()) throw changed('it is no longer a folder');
+  if (plan.mode === 'empty') {
+    const entries = readdirSync(plan.outDir).filter((e) => e !== tmpName);
+    if (entries.length > 0) throw changed(`it now holds ${entries.sort().join(', ')}`);
+    return [];
+  }
+  const now = replaceableFiles(plan.outDir, tmpName);
+  if (now === null) throw changed(`it no longer holds a valid ${MODEL_MARKER}`);
+  if ('stranger' in now) throw changed(`it now holds ${now.stranger}`);
+  if ('edited' in now) throw changed(`${now.edited} was edited`);
+  return now.files;
 }
 
 /** A temporary folder being filled; `commit` puts its files in place, `discard` removes all trace. */
@@ -354,13 +476,15 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
   };
   try {
     await mkdir(tmp);
-    await writeFile(join(tmp, BUILD_MARKER), `${process.pid}\n`);
+    await writeFile(join(tmp, BUILD_MARKER), buildMarkerText());
   } catch (error) {
     discardSync();
     throw describeFsError(error, given);
   }
-  const marker = (files: string[]) =>
-    `${JSON.stringify({ edgetier_model: 1, files: [...new Set(files)].sort() }, null, 2)}\n`;
+  const marker = (files: string[], fingerprints: Record<string, string> = {}) => {
+    const listed = [...new Set(files)].sort();
+    return `${JSON.stringify({ edgetier_model: 1, files: listed, fingerprints }, null, 2)}\n`;
+  };
 
   return {
     dir: tmp,
@@ -372,26 +496,40 @@ export async function startOutBuild(plan: OutPlan): Promise<OutBuild> {
     async commit() {
       try {
         const files = filesUnder(tmp).filter((f) => f !== BUILD_MARKER);
+        // So that a later --force can tell a file the user edited since from one edgetier wrote.
+        const fingerprints: Record<string, string> = {};
+        for (const f of [...files].sort()) {
+          const print = fingerprint(join(tmp, f));
+          if (print !== null) fingerprints[f] = print;
+        }
         if (plan.mode === 'new') {
-          await writeFile(join(tmp, MODEL_MARKER), marker(files));
+          await writeFile(join(tmp, MODEL_MARKER), marker(files, fingerprints));
           await unlink(join(tmp, BUILD_MARKER));
           await rename(tmp, outDir);
           return;
         }
-        // Inside an existing folder (possibly a mount point, which cannot be renamed): mark every
-        // file of the old and the new model first, so an interruption leaves a folder --force knows.
-        await writeFile(join(outDir, MODEL_MARKER), marker([...plan.previousFiles, ...files]));
-        for (const f of plan.previousFiles) await rm(join(outDir, f), { force: true });
+        // Inside an existing folder (possibly a mount point, which cannot be renamed). Nothing there
+        // is ever written in place, only replaced by a rename of a file made in `tmp`: an existing
+        // name may be a link (symbolic or hard) to a file that is not ours.
+        const previous = recheckOutDir(plan, basename(tmp));
+        const putMarker = async (list: string[], prints?: Record<string, string>) => {
+          const staged = join(tmp, `${MODEL_MARKER}.staged`);
+          await writeFile(staged, marker(list, prints));
+          await rename(staged, join(outDir, MODEL_MARKER));
+        };
+        // Mark every file of the old and the new model first (without fingerprints: old and new
+        // files may share names), so an interruption leaves a folder --force knows.
+        await putMarker([...previous, ...files]);
+        for (const f of [...previous, `${MODEL_MARKER}.tmp`]) await rm(join(outDir, f), { force: true });
         for (const f of files) {
           await mkdir(dirname(join(outDir, f)), { recursive: true });
           await rename(join(tmp, f), join(outDir, f));
         }
-        const emptied = new Set(plan.previousFiles.map((f) => dirname(f)));
+        const emptied = new Set(previous.map((f) => dirname(f)));
         for (const f of files) emptied.delete(dirname(f));
         await removeEmptyFolders(outDir, emptied);
+        await putMarker(files, fingerprints);
         await rm(tmp, { recursive: true, force: true });
-        await writeFile(join(outDir, `${MODEL_MARKER}.tmp`), marker(files));
-        await rename(join(outDir, `${MODEL_MARKER}.tmp`), join(outDir, MODEL_MARKER));
       } catch (error) {
         throw describeFsError(error, given);
       }

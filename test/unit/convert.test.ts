@@ -1,24 +1,27 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync } from 'node:fs';
 import {
+  link,
   mkdir,
   mkdtemp,
   open,
   readdir,
   readFile,
+  rename,
   rm,
   stat,
   symlink,
   truncate,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, type Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHfConfig } from '../../src/builder/hf-config.ts';
 import { buildModelFolder } from '../../src/builder/model-folder.ts';
-import { BUILD_MARKER, describeFsError, MODEL_MARKER } from '../../src/builder/out-dir.ts';
+import { BUILD_MARKER, describeFsError, MODEL_MARKER, planOutDir } from '../../src/builder/out-dir.ts';
 import { tinyTokenizer } from '../../src/builder/preset-tokenizers.ts';
 import { SafetensorsWeights, writeSafetensors } from '../../src/builder/safetensors.ts';
 import type { WeightSource } from '../../src/builder/weights.ts';
@@ -310,6 +313,19 @@ describe('edgetier convert validates the checkpoint whole before writing (issue 
       f.outParent,
       'tensor model.layers.1.mlp.up_proj.weight in model.safetensors holds NaN or infinite values (the first at element 5): the checkpoint is damaged. Download or export it again.',
     );
+  });
+
+  it('refuses a float16 build of a finite weight float16 cannot hold, naming it; fp32 still builds', async () => {
+    const f = await fixture();
+    // 100000.0 as float32 bits: finite, beyond float16's largest value (65504), which makes it infinite.
+    await pokeTensor(join(f.dir, 'model.safetensors'), 'model.layers.1.mlp.up_proj.weight', 5, 0x47c35000);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp16');
+    expect(result.stderr.split('\n').at(-2)).toBe(
+      "edgetier convert: cannot build a float16 model (fp16, q4f16): model.layers.1.mlp.gate_proj.weight or model.layers.1.mlp.up_proj.weight holds 100000, beyond float16's range (±65504). Build fp32, q8 or q4 instead.",
+    );
+    expect(result.code).toBe(1);
+    expect(await readdir(f.outParent)).toEqual([]);
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
   });
 
   it('refuses an infinite BF16 weight in a shard (item 6)', async () => {
@@ -621,6 +637,25 @@ describe('--out and --force never lose anything edgetier did not create (issue 1
     expect(await readdir(f.outParent)).toEqual(['model']);
   });
 
+  it("removes a killed run's temporary folder only when the marker names this host", async () => {
+    const f = await fixture();
+    const here = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
+    await mkdir(here);
+    await writeFile(join(here, BUILD_MARKER), `${deadPid()} ${hostname()}\n`);
+    // On a shared volume a pid from another machine (or container) says nothing about that build.
+    const there = join(f.outParent, `.model.tmp-${deadPid()}-def`);
+    await mkdir(there);
+    await writeFile(join(there, BUILD_MARKER), `${deadPid()} another-host\n`);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`removed ${here}, left by an interrupted build\n`);
+    expect(result.stderr).toContain(
+      `${there} belongs to a build on another-host; delete it once that build is over\n`,
+    );
+    expect(existsSync(there)).toBe(true);
+    expect(existsSync(here)).toBe(false);
+  });
+
   it('names a look-alike temporary folder without the build marker, and leaves it alone', async () => {
     const f = await fixture();
     const lookalike = join(f.outParent, `.model.tmp-${deadPid()}-abc`);
@@ -692,6 +727,134 @@ describe('--out and --force never lose anything edgetier did not create (issue 1
   });
 });
 
+describe('--force never writes or deletes through a link, and rechecks the folder before replacing it', () => {
+  /** Converts once into f.out (fp32), so that f.out is a marked model folder edgetier built. */
+  async function built() {
+    const f = await fixture();
+    expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
+    return f;
+  }
+
+  it('does not delete through a symlinked folder that a doctored marker lists', async () => {
+    const f = await built();
+    const victim = join(f.outParent, 'victim');
+    await mkdir(victim);
+    await writeFile(join(victim, 'model.onnx'), 'mine');
+    await rm(join(f.out, 'onnx'), { recursive: true });
+    await symlink(victim, join(f.out, 'onnx'));
+    const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
+    // The file below the link first, then the link: removing them in this order reaches outside.
+    marker.files = ['onnx/model.onnx', 'onnx', ...marker.files.filter((p: string) => !p.startsWith('onnx'))];
+    await writeFile(join(f.out, MODEL_MARKER), JSON.stringify(marker));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'fp32');
+    expect(result.code).toBe(0);
+    expect(await readFile(join(victim, 'model.onnx'), 'utf8')).toBe('mine');
+    expect(lstatSync(join(f.out, 'onnx')).isSymbolicLink()).toBe(false);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
+  it('does not write the marker through a symlink left in the folder', async () => {
+    const f = await built();
+    const thesis = join(f.outParent, 'thesis.tex');
+    await writeFile(thesis, 'mine');
+    await symlink(thesis, join(f.out, `${MODEL_MARKER}.tmp`));
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.code).toBe(0);
+    expect(await readFile(thesis, 'utf8')).toBe('mine');
+    expect(lstatSync(join(f.out, MODEL_MARKER)).isFile()).toBe(true);
+    expect(existsSync(join(f.out, `${MODEL_MARKER}.tmp`))).toBe(false);
+  });
+
+  it('does not rewrite a marker hard-linked with another model folder (a `cp -al` copy)', async () => {
+    const f = await built();
+    const copy = join(f.outParent, 'copy');
+    await mkdir(join(copy, 'onnx'), { recursive: true });
+    for (const file of JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8')).files as string[]) {
+      await link(join(f.out, file), join(copy, file));
+    }
+    await link(join(f.out, MODEL_MARKER), join(copy, MODEL_MARKER));
+    const before = await readFile(join(f.out, MODEL_MARKER), 'utf8');
+    const result = await edgetier('convert', f.dir, '--out', copy, '--force', '--dtype', 'q4');
+    expect(result.code).toBe(0);
+    expect(await readFile(join(f.out, MODEL_MARKER), 'utf8')).toBe(before);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
+  it('does not replace a file of the model that the user edited since edgetier wrote it', async () => {
+    const f = await built();
+    const file = join(f.out, 'tokenizer_config.json');
+    const edited = (await readFile(file, 'utf8')).replace('{', '{"chat_template": "mine", ');
+    await writeFile(file, edited);
+    const result = await edgetier('convert', f.dir, '--out', f.out, '--force', '--dtype', 'q4');
+    expect(result.stderr).toBe(
+      `edgetier convert: ${f.out} holds tokenizer_config.json, changed since edgetier wrote it; move it out (or delete the folder yourself) and run again.\n`,
+    );
+    expect(result.code).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe(edited);
+    expect(await readdir(join(f.out, 'onnx'))).toEqual(['model.onnx']);
+  });
+
+  it('refuses --out inside the checkpoint even when its name starts with two dots', async () => {
+    const f = await fixture();
+    const out = join(f.dir, '..web');
+    const result = await edgetier('convert', f.dir, '--out', out, '--dtype', 'fp32');
+    expect(result.stderr).toBe(
+      `edgetier convert: --out ${out} is inside the checkpoint ${f.dir}; choose a folder outside it.\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  /** Builds f's checkpoint with a plan made before `meanwhile` changed the folder. */
+  async function buildAfter(
+    f: Awaited<ReturnType<typeof fixture>>,
+    force: boolean,
+    meanwhile: () => Promise<void>,
+  ) {
+    const plan = planOutDir(f.out, { force, protect: f.dir });
+    await meanwhile();
+    const stored = await SafetensorsWeights.openDir(f.dir);
+    return buildModelFolder({
+      spec: parseHfConfig(f.config),
+      weights: stored,
+      hfConfig: f.config,
+      tokenizer: { ...tinyTokenizer(), generationConfig: {} },
+      dtypes: ['fp32'],
+      outDir: f.out,
+      provenance: { synthetic: false, source: f.dir },
+      plan,
+    }).catch((e: unknown) => e);
+  }
+
+  it('does not overwrite a file put into an empty --out while it was building', async () => {
+    const f = await fixture();
+    await mkdir(f.out);
+    const error = await buildAfter(f, false, () => writeFile(join(f.out, 'config.json'), 'mine'));
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as Error).message).toBe(
+      `${f.out} changed while edgetier was building it (it now holds config.json); nothing was replaced. Run again.`,
+    );
+    expect(await readdir(f.out)).toEqual(['config.json']);
+    expect(await readFile(join(f.out, 'config.json'), 'utf8')).toBe('mine');
+  });
+
+  it('does not delete through --out replaced by a symlink while it was building', async () => {
+    const f = await built();
+    const victim = join(f.outParent, 'victim');
+    await mkdir(victim);
+    await writeFile(join(victim, 'config.json'), 'mine');
+    const error = await buildAfter(f, true, async () => {
+      await rename(f.out, join(f.outParent, 'moved'));
+      await symlink(victim, f.out);
+    });
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as Error).message).toBe(
+      `${f.out} changed while edgetier was building it (it is now a symbolic link); nothing was replaced. Run again.`,
+    );
+    expect(await readdir(victim)).toEqual(['config.json']);
+    expect(await readFile(join(victim, 'config.json'), 'utf8')).toBe('mine');
+  });
+});
+
 describe('edgetier convert', () => {
   it('converts a sharded BF16 qwen2 checkpoint into a folder transformers.js loads and runs', async () => {
     const f = await fixture({
@@ -741,16 +904,20 @@ describe('edgetier convert', () => {
     const f = await fixture({ family: 'qwen3', tied: true, generationConfig: false });
     expect((await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'fp32')).code).toBe(0);
     const marker = JSON.parse(await readFile(join(f.out, MODEL_MARKER), 'utf8'));
-    expect(marker).toEqual({
-      edgetier_model: 1,
-      files: [
-        'config.json',
-        'generation_config.json',
-        'onnx/model.onnx',
-        'tokenizer.json',
-        'tokenizer_config.json',
-      ],
-    });
+    const files = [
+      'config.json',
+      'generation_config.json',
+      'onnx/model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ];
+    expect(marker).toEqual({ edgetier_model: 1, files, fingerprints: expect.any(Object) });
+    // Each file's SHA-256 as written, so that --force can tell a file the user edited since.
+    const config = await readFile(join(f.out, 'config.json'));
+    expect(Object.keys(marker.fingerprints)).toEqual(files);
+    expect(marker.fingerprints['config.json']).toBe(
+      `sha256:${createHash('sha256').update(config).digest('hex')}`,
+    );
     await mkdir(join(f.out, 'mine')); // an empty folder of the user's: not edgetier's to remove
     const result = await edgetier('convert', f.dir, '--out', f.out, '--dtype', 'q4', '--force');
     expect(result.code).toBe(0);

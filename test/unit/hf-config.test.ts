@@ -168,6 +168,19 @@ describe('parseHfConfig', () => {
     expect(spec.ropeScaling?.factor).toBe(32);
   });
 
+  it('refuses rope_type and type that disagree (transformers v4 lets `type` overwrite rope_type)', () => {
+    const scaling = LLAMA_32_1B.rope_scaling as Record<string, unknown>;
+    expect(
+      errorOf(() => parseHfConfig({ ...LLAMA_32_1B, rope_scaling: { ...scaling, type: 'default' } })).message,
+    ).toBe(
+      'config.json: rope_scaling.type ("default") and rope_scaling.rope_type ("llama3") disagree (transformers v4 lets type win); keep one.',
+    );
+    // The same value under both names is what transformers v4 itself saves.
+    expect(parseHfConfig({ ...LLAMA_32_1B, rope_scaling: { ...scaling, type: 'llama3' } })).toEqual(
+      parseHfConfig(LLAMA_32_1B),
+    );
+  });
+
   it('reads Qwen2.5 with q/k/v bias and head_dim from hidden_size / heads', () => {
     const spec = parseHfConfig(QWEN25_05B);
     expect(spec).toMatchObject({
@@ -329,6 +342,12 @@ describe('parseHfConfig', () => {
 
   it('reads hidden_act "swish" as SiLU (transformers maps both to nn.SiLU)', () => {
     expect(parseHfConfig({ ...LLAMA_32_1B, hidden_act: 'swish' })).toEqual(parseHfConfig(LLAMA_32_1B));
+  });
+
+  it('refuses hidden_act: null instead of reading it as "silu" (transformers fails on it)', () => {
+    expect(errorOf(() => parseHfConfig({ ...LLAMA_32_1B, hidden_act: null })).message).toBe(
+      'config.json: hidden_act is null; set it to "silu" or remove it.',
+    );
   });
 
   it('refuses fields it does not know, since they may change the computation', () => {

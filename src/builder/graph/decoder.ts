@@ -88,6 +88,7 @@ function stackedWeight(weights: WeightSource, key: string, names: string[], cols
     key,
     rows,
     cols,
+    sources: names,
     async read() {
       if (names.length === 1) return weights.read(names[0]!);
       const out = new Float32Array(rows * cols);
@@ -136,7 +137,7 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
       shape,
       lazy(shape.reduce((a, b) => a * b, 1) * (half ? 2 : 4), async () => {
         const x = await weights.read(name);
-        return floatBytes(transform ? transform(x) : x, A);
+        return floatBytes(transform ? transform(x) : x, A, name);
       }),
     );
   const toAct = (x: string) => (half ? g.op('Cast', [x], { to: A }) : x);
@@ -196,7 +197,9 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
       'model.embed_tokens.weight_T',
       A,
       [H, V],
-      lazy(V * H * (half ? 2 : 4), async () => floatBytes(transpose(await embedWeight.read(), V, H), A)),
+      lazy(V * H * (half ? 2 : 4), async () =>
+        floatBytes(transpose(await embedWeight.read(), V, H), A, 'model.embed_tokens.weight'),
+      ),
     );
     hidden = g.op('Transpose', [g.op('Gather', [table, inputIds], { axis: 1 })], { perm: [1, 2, 0] });
     tiedHead = (x) => g.op('MatMul', [x, table]);
@@ -277,7 +280,7 @@ export function buildDecoderModel(spec: ModelSpec, weights: WeightSource, plan: 
         [n],
         lazy(n * (half ? 2 : 4), async () => {
           const w = await stackedWeight(weights, '', biasNames, 1).read();
-          return floatBytes(w, A);
+          return floatBytes(w, A, biasNames.join(' or '));
         }),
       );
       qkv = g.op('Add', [qkv, bias]);

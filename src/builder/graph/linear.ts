@@ -11,6 +11,7 @@
  * Weight bytes are produced lazily (when the writer reaches them) and each source tensor is read and
  * quantised once even when it yields several initializers.
  */
+import { EdgetierError } from '../../core/errors.ts';
 import { f32ToF16 } from '../half.ts';
 import { ElemType } from '../onnx/model.ts';
 import type { LazyBytes } from '../onnx/proto.ts';
@@ -23,7 +24,14 @@ export interface LinearWeight {
   key: string;
   rows: number;
   cols: number;
+  /** The checkpoint tensors it is made of, for messages (when not just `${key}.weight`). */
+  sources?: string[];
   read(): Promise<Float32Array>;
+}
+
+/** How a message names a weight: its checkpoint tensor(s). */
+export function weightLabel(w: LinearWeight): string {
+  return w.sources?.join(' or ') ?? `${w.key}.weight`;
 }
 
 export interface LinearLowering {
@@ -49,8 +57,25 @@ export function lazy(byteLength: number, produce: () => Promise<Uint8Array>): La
   return { byteLength, produce };
 }
 
-export function floatBytes(values: Float32Array, elem: ElemType): Uint8Array {
-  return elem === ElemType.FLOAT16 ? bytesOf(f32ToF16(values)) : bytesOf(values);
+/** Largest finite float16. */
+const F16_MAX = 65504;
+
+/**
+ * A weight's bytes as float32 or float16. A finite value float16 cannot hold would become infinite
+ * and the model would emit garbage, so that build is refused, naming the weight (`name`).
+ */
+export function floatBytes(values: Float32Array, elem: ElemType, name: string): Uint8Array {
+  if (elem !== ElemType.FLOAT16) return bytesOf(values);
+  const half = f32ToF16(values);
+  for (let i = 0; i < half.length; i++) {
+    if ((half[i]! & 0x7fff) === 0x7c00 && Number.isFinite(values[i]!)) {
+      throw new EdgetierError(
+        'unsupported_dtype',
+        `cannot build a float16 model (fp16, q4f16): ${name} holds ${values[i]}, beyond float16's range (±${F16_MAX}). Build fp32, q8 or q4 instead.`,
+      );
+    }
+  }
+  return bytesOf(half);
 }
 
 /** MatMul against W^T stored in `elem` (float32 or float16). */
@@ -62,7 +87,7 @@ export function floatLinear(elem: ElemType): LinearLowering {
         `${w.key}.weight_T`,
         elem,
         [w.cols, w.rows],
-        lazy(bytes, async () => floatBytes(transpose(await w.read(), w.rows, w.cols), elem)),
+        lazy(bytes, async () => floatBytes(transpose(await w.read(), w.rows, w.cols), elem, weightLabel(w))),
       );
       return g.op('MatMul', [x, weight]);
     },
@@ -198,7 +223,9 @@ export function q4Linear(elem: ElemType, accuracyLevel = 4): LinearLowering {
         `${w.key}.weight_scales`,
         elem,
         [w.rows, blocks],
-        lazy(w.rows * blocks * scaleBytes, async () => floatBytes((await q()).scales, elem)),
+        lazy(w.rows * blocks * scaleBytes, async () =>
+          floatBytes((await q()).scales, elem, `the q4 scales of ${weightLabel(w)}`),
+        ),
       );
       return g.op(
         'MatMulNBits',

@@ -31,7 +31,8 @@ Options:
                     q8 -> model_quantized.onnx, q4 -> model_q4.onnx (MatMulNBits, block 32),
                     q4f16 -> model_q4f16.onnx.
   --force           Replace <dir> if it is a model folder edgetier built (it has .edgetier-model)
-                    and holds nothing else. Never anything else. Default: refuse a non-empty <dir>.
+                    and holds nothing else, none of its files edited since. Never anything else.
+                    Default: refuse a non-empty <dir>.
   --verbose         Print the stack trace of an error.
   -h, --help        Show this help.
 

@@ -34,7 +34,8 @@ Options:
   --seed <n>        Seed of the random weights (0 to 4294967295). Default: ${DEFAULT_SYNTH_SEED}.
                     The same seed rebuilds the same weights.
   --force           Replace <dir> if it is a model folder edgetier built (it has .edgetier-model)
-                    and holds nothing else. Never anything else. Default: refuse a non-empty <dir>.
+                    and holds nothing else, none of its files edited since. Never anything else.
+                    Default: refuse a non-empty <dir>.
   --verbose         Print the stack trace of an error.
   -h, --help        Show this help.
 
