@@ -245,7 +245,8 @@ export class BrowserBench {
     threads: number | null,
   ): Promise<{ target: BenchTarget; threads: () => number }> {
     const name = basename(resolve(modelDir));
-    if (!this.stockServer) this.stockServer = await serveEnginePage(await buildStockPage());
+    if (!this.stockServer)
+      this.stockServer = await serveEnginePage(await buildStockPage(), { appCsp: false });
     const setting = threads === null ? 'default' : String(threads);
     let page = this.stockPages.get(setting);
     if (!page) {

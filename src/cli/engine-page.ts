@@ -92,6 +92,12 @@ export interface EnginePageOptions {
   models?: Record<string, string>;
   /** Runs first for every request; returning true means it answered (tests inject faults here). */
   intercept?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /**
+   * The app's Content-Security-Policy on the pages (default true). The stock transformers.js page of
+   * `bench --baseline` goes without it: it is measured as a visitor's stock page, and ORT there loads
+   * its wasm glue through a blob: module import that the app's policy refuses.
+   */
+  appCsp?: boolean;
 }
 
 /** Sends a file with Range support: 206 for `bytes=N-` / `bytes=N-M`, 416 when out of bounds. */
@@ -149,7 +155,8 @@ export async function serveEnginePage(
     if (options.intercept?.(request, response)) return;
     const url = new URL(request.url ?? '/', 'http://localhost');
     let path: string | null;
-    let extra: Record<string, string> = { 'Content-Security-Policy': APP_CSP };
+    let extra: Record<string, string> =
+      options.appCsp === false ? {} : { 'Content-Security-Policy': APP_CSP };
     const model = /^\/models\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (model) {
       const dir = models.get(decodeURIComponent(model[1]!));
