@@ -79,6 +79,8 @@ describe('the CPU engine answers as the ORT path does', () => {
     ['greedy, chat template', { messages: [question], sampling: { maxNewTokens: 24 } }],
     ['ignoreEos runs to the cap', { prompt: PROMPT, sampling: { maxNewTokens: 30, ignoreEos: true } }],
     ['repetition penalty', { prompt: PROMPT, sampling: { maxNewTokens: 24, repetitionPenalty: 1.5 } }],
+    // Sampling from the top-1 token is deterministic: the sampled path, compared exactly.
+    ['sampling, top-k 1', { prompt: PROMPT, sampling: { maxNewTokens: 24, temperature: 0.7, topK: 1 } }],
   ])('%s: same tokens, text and finish reason', async (_label, request) => {
     ort.resetConversation();
     cpu.resetConversation();
