@@ -1,17 +1,23 @@
 /**
- * The native benchmark target: edgetier's NodeEngine on onnxruntime-node (device `cpu`), a fresh
- * engine per configuration, streaming like every row. Peak memory is the bench process's resident set size, sampled while the
+ * The native benchmark target: edgetier's NodeEngine on onnxruntime-node (device `cpu`), or on
+ * edgetier's own CPU engine (`runtime: 'edgetier'`), a fresh engine per configuration, streaming like every row. Peak memory is the bench process's resident set size, sampled while the
  * configuration runs.
  */
 import type { BenchTarget, PeakMemory } from '../core/bench/method.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { ModelSource } from '../core/engine.ts';
-import { NodeEngine } from '../native/node-engine.ts';
+import { NodeEngine, type NodeRuntime } from '../native/node-engine.ts';
 
 const RSS_SAMPLE_MS = 25;
 
-export function nativeTarget(source: ModelSource, config: { dtype: Dtype; threads: number }): BenchTarget {
-  const engine = new NodeEngine({ threads: config.threads });
+export function nativeTarget(
+  source: ModelSource,
+  config: { dtype: Dtype; threads: number; runtime?: NodeRuntime },
+): BenchTarget {
+  const engine = new NodeEngine({
+    threads: config.threads,
+    ...(config.runtime ? { runtime: config.runtime } : {}),
+  });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());

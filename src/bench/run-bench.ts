@@ -28,7 +28,7 @@ import type { Capabilities } from '../core/capabilities.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, ModelSource } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
-import { availableDtypes } from '../native/node-engine.ts';
+import { availableDtypes, type NodeRuntime } from '../native/node-engine.ts';
 import { BrowserBench } from './browser-targets.ts';
 import { nodeEnvironment } from './environment.ts';
 import { nativeTarget } from './native-target.ts';
@@ -41,6 +41,11 @@ export interface BenchOptions {
   dtypes: Dtype[] | null;
   /** 0 means the engine's own choice. */
   threads: number[];
+  /**
+   * What runs the `cpu` rows: onnxruntime-node (`native` rows) and/or edgetier's own CPU engine
+   * (`edgetier` rows on device cpu, one thread). Default: onnxruntime only.
+   */
+  cpuEngines?: NodeRuntime[];
   params: BenchParams;
   /** Wall-time budget of one row's counted repetitions, in seconds; 0: always run params.reps. */
   rowBudgetS: number;
@@ -234,6 +239,20 @@ export async function runBench(
           },
           target: async () => nativeTarget(model.source, { dtype, threads }),
         });
+      // edgetier's CPU engine in this process: one thread, whatever --threads says.
+      const cpuEngine = (dtype: Dtype) =>
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device: 'cpu',
+            dtype,
+            threads: 1,
+            ort_build: 'edgetier-wasm',
+          },
+          target: async () => nativeTarget(model.source, { dtype, threads: 1, runtime: 'edgetier' }),
+        });
+      const cpuEngines = options.cpuEngines ?? ['onnxruntime'];
       const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number) => {
         const build = device === 'webgpu' ? 'webgpu' : caps ? cpuBuild(caps) : 'jspi';
         const threads = device === 'webgpu' ? 1 : asked > 0 ? asked : caps ? wasmThreads(caps) : 0;
@@ -262,8 +281,10 @@ export async function runBench(
       };
       for (const device of options.devices) {
         for (const dtype of model.dtypes) {
-          if (device === 'cpu') for (const t of options.threads) native(dtype, t);
-          else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
+          if (device === 'cpu') {
+            if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) native(dtype, t);
+            if (cpuEngines.includes('edgetier')) cpuEngine(dtype);
+          } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
           else for (const t of options.threads) inBrowser('wasm', dtype, t);
         }
       }

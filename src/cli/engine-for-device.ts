@@ -4,7 +4,8 @@
  * here by the browser engine (src/cli/browser-engine.ts).
  */
 import type { Device, Engine } from '../core/engine.ts';
-import { NodeEngine } from '../native/node-engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { NODE_RUNTIMES, NodeEngine, type NodeRuntime } from '../native/node-engine.ts';
 
 export const DEVICES: readonly Device[] = ['cpu', 'wasm', 'webgpu'];
 
@@ -15,11 +16,28 @@ export function isDevice(value: string): value is Device {
 export interface EngineForDeviceOptions {
   /** ONNX Runtime threads; 0 or absent lets the engine choose. */
   threads?: number;
+  /** What runs the forward passes on device cpu (default onnxruntime); see NodeEngineOptions. */
+  runtime?: NodeRuntime;
+}
+
+export function isNodeRuntime(value: string): value is NodeRuntime {
+  return (NODE_RUNTIMES as readonly string[]).includes(value);
 }
 
 /** An engine that can load a local model folder on `device`; the caller must unload it when done. */
 export async function engineForDevice(device: Device, options: EngineForDeviceOptions = {}): Promise<Engine> {
-  if (device === 'cpu') return new NodeEngine({ threads: options.threads ?? 0 });
+  if (device === 'cpu') {
+    return new NodeEngine({
+      threads: options.threads ?? 0,
+      ...(options.runtime ? { runtime: options.runtime } : {}),
+    });
+  }
+  if (options.runtime === 'edgetier') {
+    throw new EdgetierError(
+      'usage',
+      `--engine edgetier runs in Node on --device cpu only for now, not on ${device} (the browser still runs onnxruntime-web).`,
+    );
+  }
   // The browser engine: the engine worker in headless Chromium; unload() closes the browser.
   const { BrowserEngine } = await import('./browser-engine.ts');
   return BrowserEngine.start({

@@ -4,3 +4,9 @@
  * importing each other.
  */
 export type Device = 'cpu' | 'wasm' | 'webgpu';
+
+/**
+ * The runtime that runs a model's forward passes: ONNX Runtime natively or on the web, or edgetier's
+ * own WebAssembly CPU engine (src/cpu-engine).
+ */
+export type EngineName = 'onnxruntime-node' | 'onnxruntime-web' | 'edgetier-wasm';

@@ -3,11 +3,11 @@
  * in-process Node engine (onnxruntime-node) and the remote tier. Callers never care which one
  * they hold.
  */
-import type { Device } from './device.ts';
+import type { Device, EngineName } from './device.ts';
 import type { Dtype } from './dtypes.ts';
 import type { GenerationMetrics } from './metrics.ts';
 
-export type { Device } from './device.ts';
+export type { Device, EngineName } from './device.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -120,6 +120,8 @@ export interface LoadInfo {
    * deleted in another tab while it loaded (so not kept).
    */
   cacheNotes?: string[];
+  /** The runtime that runs the model; absent from engines that do not say. */
+  engine?: EngineName;
 }
 
 export interface CachedModel {

@@ -3,7 +3,7 @@
  * (start, first token, each later token, end) by the engine itself, on an injectable clock, so the
  * figures do not depend on how often a UI repaints. Every name carries its unit.
  */
-import type { Device } from './device.ts';
+import type { Device, EngineName } from './device.ts';
 
 export interface GenerationMetrics {
   /** Tokens of the prompt that were actually run through the model (cached prefix excluded). */
@@ -23,6 +23,8 @@ export interface GenerationMetrics {
   device?: Device;
   dtype?: string;
   threads?: number;
+  /** The runtime that ran the forward passes. */
+  engine?: EngineName;
 }
 
 export type Clock = () => number;

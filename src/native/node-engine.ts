@@ -1,5 +1,6 @@
 /**
- * The in-process engine for Node: the runtime's ModelSession on onnxruntime-node (device `cpu`).
+ * The in-process engine for Node: the runtime's ModelSession on onnxruntime-node (device `cpu`), or,
+ * opted into with `runtime: 'edgetier'`, on edgetier's own CPU engine (src/cpu-engine).
  * The CLI (`edgetier generate`), the server's native tier and the golden tests use it. Requests run
  * one at a time in order of arrival; a failed load leaves the engine empty and ready for the next.
  */
@@ -18,8 +19,12 @@ import type {
   LoadRequest,
   StreamChunk,
 } from '../core/engine.ts';
+import { toEdgetierError } from '../core/error-mapping.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { LoadProgressTracker } from '../core/load-progress.ts';
+import { loadCpuModelSession } from '../cpu-engine/cpu-generator.ts';
+import { isCpuDtype } from '../cpu-engine/decoder.ts';
+import { CPU_DTYPES } from '../cpu-engine/model-weights.ts';
 import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
 
 export interface NodeEngineOptions {
@@ -27,7 +32,15 @@ export interface NodeEngineOptions {
   modelsDir?: string;
   /** ONNX Runtime intra-op threads when a load request does not say; 0 lets ORT choose. */
   threads?: number;
+  /**
+   * What runs the forward passes: `onnxruntime` (default: onnxruntime-node) or `edgetier` (edgetier's
+   * WebAssembly CPU engine: one thread, local folders, fp32/q8/q4 files of edgetier's converter).
+   */
+  runtime?: NodeRuntime;
 }
+
+export const NODE_RUNTIMES = ['onnxruntime', 'edgetier'] as const;
+export type NodeRuntime = (typeof NODE_RUNTIMES)[number];
 
 /** The dtypes a model folder holds, from the ONNX files present. */
 export function availableDtypes(modelDir: string): Dtype[] {
@@ -50,10 +63,12 @@ export class NodeEngine implements Engine {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly modelsDir: string;
   private readonly threads: number;
+  private readonly runtime: NodeRuntime;
 
   constructor(options: NodeEngineOptions = {}) {
     this.modelsDir = resolve(options.modelsDir ?? 'models');
     this.threads = options.threads ?? 0;
+    this.runtime = options.runtime ?? 'onnxruntime';
   }
 
   /** The loaded session's model facts (synthetic twin, context size …), or null. */
@@ -174,8 +189,9 @@ export class NodeEngine implements Engine {
         'The Node engine loads a model folder on disk or a Hub id; download the folder and pass its path.',
       );
     }
-    const tracker = onProgress ? new LoadProgressTracker(onProgress) : null;
     const threads = request.threads && request.threads > 0 ? request.threads : this.threads;
+    if (this.runtime === 'edgetier') return this.loadCpuEngine(request, model, threads);
+    const tracker = onProgress ? new LoadProgressTracker(onProgress) : null;
     const startMs = performance.now();
     // The end of the last file fetch separates downloading from building the session. A local folder
     // downloads nothing: ONNX Runtime reads its file while it builds the session, so all of it is init.
@@ -203,6 +219,48 @@ export class NodeEngine implements Engine {
       warmupMs: 0,
       synthetic: info.synthetic,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
+      engine: this.session.engine,
+    };
+  }
+
+  /** Loads `model` (a checked local folder) on edgetier's CPU engine; refuses what it does not run, by name. */
+  private async loadCpuEngine(request: LoadRequest, model: string, threads: number): Promise<LoadInfo> {
+    if (request.source.kind !== 'path') {
+      throw new EdgetierError(
+        'bad_request',
+        "edgetier's CPU engine loads a model folder on disk, not a Hub id; download the folder and pass its path.",
+      );
+    }
+    if (!isCpuDtype(request.dtype)) {
+      throw new EdgetierError(
+        'unsupported_dtype',
+        `edgetier's CPU engine runs ${CPU_DTYPES.join(', ')} files, not ${request.dtype}; use onnxruntime for ${request.dtype}.`,
+      );
+    }
+    if (threads > 1) {
+      throw new EdgetierError(
+        'bad_request',
+        `edgetier's CPU engine runs on one thread for now, not ${threads}; drop --threads or use onnxruntime.`,
+      );
+    }
+    const startMs = performance.now();
+    try {
+      this.session = await loadCpuModelSession({ model, dtype: request.dtype });
+    } catch (error) {
+      throw toEdgetierError(error, { phase: 'load', model, dtype: request.dtype, device: 'cpu' });
+    }
+    const info = this.session.info;
+    return {
+      modelId: model,
+      device: 'cpu',
+      dtype: request.dtype,
+      threads: 1,
+      downloadMs: 0,
+      initMs: performance.now() - startMs,
+      warmupMs: 0,
+      synthetic: info.synthetic,
+      ...(info.mirrors ? { mirrors: info.mirrors } : {}),
+      engine: this.session.engine,
     };
   }
 }

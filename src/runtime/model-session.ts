@@ -1,6 +1,7 @@
 /**
  * The generation core shared by the Node engine and the Web Worker: one loaded model (tokenizer +
- * ONNX session through transformers.js) and one conversation's KV cache.
+ * a TokenGenerator: ONNX Runtime through transformers.js, or edgetier's CPU engine) and one
+ * conversation's KV cache.
  *
  * Isomorphic on purpose: no Node or DOM API is used here. The caller configures transformers.js's
  * `env` (local model paths, remote host, wasm paths) before `loadModelSession`.
@@ -14,13 +15,9 @@
 import {
   AutoModelForCausalLM,
   AutoTokenizer,
-  BaseStreamer,
-  type DynamicCache,
   env,
-  InterruptableStoppingCriteria,
   type PreTrainedModel,
   type PreTrainedTokenizer,
-  Tensor,
 } from '@huggingface/transformers';
 import type { Dtype } from '../core/dtypes.ts';
 import type { ChatMessage, Device, GenerateRequest, GenerateResult, StreamChunk } from '../core/engine.ts';
@@ -32,6 +29,8 @@ import { fitConversation } from './context-window.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
+import type { TokenGenerator } from './token-generator.ts';
+import { TransformersGenerator } from './transformers-generator.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
 /** The warm-up stops here even within its budget (a small model needs no more). */
@@ -88,31 +87,12 @@ export async function loadModelSession(options: LoadModelOptions): Promise<Model
   } catch (error) {
     throw toEdgetierError(error, { phase: 'load', model, dtype, device });
   }
-  return new ModelSession(tokenizer, loaded, { dtype, device, threads: threads ?? 0 }, options);
-}
-
-/** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
-class TokenStreamer extends BaseStreamer {
-  private seenPrompt = false;
-
-  constructor(private readonly onToken: (id: number) => void) {
-    super();
-  }
-
-  override put(value: bigint[][]): void {
-    if (!this.seenPrompt) {
-      this.seenPrompt = true;
-      return;
-    }
-    const id = value[0]?.[0];
-    if (id !== undefined) this.onToken(Number(id));
-  }
-
-  override end(): void {}
-}
-
-function toIds(tensor: Tensor): number[] {
-  return Array.from(tensor.data as BigInt64Array, (v) => Number(v));
+  return new ModelSession(
+    tokenizer,
+    new TransformersGenerator(loaded, device),
+    { dtype, device, threads: threads ?? 0 },
+    options,
+  );
 }
 
 function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
@@ -122,46 +102,26 @@ function commonPrefixLength(a: readonly number[], b: readonly number[]): number 
   return i;
 }
 
-/**
- * Cuts a cache back to its first `length` positions, in place. Keys and values of a position depend
- * only on the tokens up to it (causal attention), so the kept part is exactly what a fresh prefill
- * of those tokens would give. Only for caches in CPU memory; returns false for GPU-resident ones.
- */
-function truncateCache(cache: DynamicCache, length: number): boolean {
-  const entries = Object.entries(cache as Record<string, Tensor>).filter(([name]) =>
-    name.startsWith('past_key_values.'),
-  );
-  if (entries.some(([, t]) => t.location !== 'cpu')) return false;
-  cache.update(
-    Object.fromEntries(entries.map(([name, t]) => [name, t.slice(null, null, [0, length], null)])),
-  );
-  return true;
-}
-
 export class ModelSession {
   readonly info: ModelInfo;
-  private readonly stopper = new InterruptableStoppingCriteria();
-  private readonly eosIds: Set<number>;
+  private readonly eosIds: ReadonlySet<number>;
   private readonly clock: Clock;
   private readonly batching: { maxTokens: number; maxDelayMs: number };
   /** Counts interrupts: a request is interrupted when this moved since it was submitted. */
   private interrupts = 0;
-  private cache: DynamicCache | null = null;
-  /** The token ids whose keys and values the cache holds, in order. */
-  private cachedIds: number[] = [];
   /** Requests run one at a time, in order of arrival. */
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
   constructor(
     private readonly tokenizer: PreTrainedTokenizer,
-    private readonly model: PreTrainedModel,
+    private readonly generator: TokenGenerator,
     private readonly backend: { dtype: Dtype; device: Device; threads: number },
     options: Pick<LoadModelOptions, 'batching' | 'clock'> = {},
   ) {
     this.clock = options.clock ?? defaultClock;
     this.batching = options.batching ?? DEFAULT_BATCHING;
-    const config = model.config as unknown as Record<string, unknown>;
+    const config = generator.config;
     const edgetier = (config.edgetier ?? {}) as { synthetic?: unknown; mirrors?: unknown };
     const template = tokenizer.chat_template;
     const templateText = typeof template === 'string' ? template : JSON.stringify(template ?? '');
@@ -174,8 +134,7 @@ export class ModelSession {
         typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : DEFAULT_CONTEXT_TOKENS,
       hasThinking: templateText.includes('enable_thinking'),
     };
-    const eos = model.generation_config?.eos_token_id ?? config.eos_token_id;
-    this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+    this.eosIds = generator.eosIds;
   }
 
   /**
@@ -196,7 +155,7 @@ export class ModelSession {
   /** Stops the running generation after its current token (its partial answer is returned), and every request already submitted. */
   interrupt(): void {
     this.interrupts++;
-    this.stopper.interrupt();
+    this.generator.stop();
   }
 
   /** A mark for `generate(…, since)`: interrupts after this moment reach that request. */
@@ -240,10 +199,12 @@ export class ModelSession {
 
   /** Forgets the KV cache: the next request prefills its whole prompt. */
   resetConversation(): void {
-    const cache = this.cache;
-    this.cache = null;
-    this.cachedIds = [];
-    if (cache) void cache.dispose();
+    this.generator.reset();
+  }
+
+  /** Which runtime runs the forward passes. */
+  get engine(): TokenGenerator['engine'] {
+    return this.generator.engine;
   }
 
   async dispose(): Promise<void> {
@@ -251,8 +212,7 @@ export class ModelSession {
     this.disposed = true;
     this.interrupt();
     await this.queue;
-    this.resetConversation();
-    await this.model.dispose();
+    await this.generator.dispose();
   }
 
   /** Token ids of a chat rendered through the template, with the generation prompt. */
@@ -335,7 +295,7 @@ export class ModelSession {
     // Interrupts sent before this request was submitted do not apply to it; later ones do, even
     // those that came while it waited its turn.
     const interrupted = () => this.interrupts !== since;
-    this.stopper.reset();
+    this.generator.clearStop();
     if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
 
     const sampling = request.sampling ?? {};
@@ -345,24 +305,22 @@ export class ModelSession {
     const chat = request.messages !== undefined;
     const { promptIds, renderedPrompt, droppedMessages } = await this.prepare(request, interrupted);
     if (interrupted()) throw new EdgetierError('aborted', 'Stopped before the generation started.');
-    // An interrupt from here on reaches the generation through the stopping criteria.
-    this.stopper.reset();
+    // An interrupt from here on reaches the generation through the generator's stop().
+    this.generator.clearStop();
     const newTokenLimit = Math.max(1, Math.min(maxNewTokens, contextTokens - promptIds.length));
 
     // Reuse the cached tokens the new prompt starts with. When the conversation diverges from the cache
     // part-way (an edited turn, or an answer whose text re-tokenises differently), the cache is cut
     // back to the shared prefix. At least one prompt token must remain to run.
     let reuse = false;
-    if (this.cache) {
-      const shared = Math.min(commonPrefixLength(promptIds, this.cachedIds), promptIds.length - 1);
-      if (shared === this.cachedIds.length) reuse = shared > 0;
-      else if (shared > 0 && truncateCache(this.cache, shared)) {
-        this.cachedIds = this.cachedIds.slice(0, shared);
-        reuse = true;
-      }
+    const cachedIds = this.generator.cachedIds;
+    if (cachedIds.length > 0) {
+      const shared = Math.min(commonPrefixLength(promptIds, cachedIds), promptIds.length - 1);
+      if (shared === cachedIds.length) reuse = shared > 0;
+      else if (shared > 0 && this.generator.truncate(shared)) reuse = true;
     }
     if (!reuse) this.resetConversation();
-    const cachedPromptTokens = reuse ? this.cachedIds.length : 0;
+    const cachedPromptTokens = reuse ? this.generator.cachedIds.length : 0;
     const recorder = new MetricsRecorder(
       promptIds.length - cachedPromptTokens,
       cachedPromptTokens,
@@ -398,7 +356,7 @@ export class ModelSession {
         const at = findStop(look, stops);
         if (at >= 0) {
           stopHit = true;
-          this.stopper.interrupt();
+          this.generator.stop();
           // What is not settled yet leaves with the final text, cut there too.
           end = Math.min(end, Math.max(0, at - recent.length));
           pending = pending.slice(0, end);
@@ -413,44 +371,23 @@ export class ModelSession {
       batcher.add(splitter ? splitter.push(piece) : { text: piece, reasoning: '' });
     };
 
-    let sequences: number[];
     try {
-      const dims = [1, promptIds.length];
-      const input_ids = new Tensor(
-        'int64',
-        BigInt64Array.from(promptIds, (v) => BigInt(v)),
-        dims,
-      );
-      const attention_mask = new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), dims);
       const temperature = sampling.temperature ?? 0;
-      const options: Record<string, unknown> = {
-        input_ids,
-        attention_mask,
-        max_new_tokens: newTokenLimit,
-        ...(sampling.ignoreEos ? { min_new_tokens: newTokenLimit } : {}),
-        do_sample: temperature > 0,
-        ...(temperature > 0 ? { temperature } : {}),
-        ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
-        ...(sampling.topK !== undefined ? { top_k: sampling.topK } : {}),
-        ...(sampling.repetitionPenalty !== undefined
-          ? { repetition_penalty: sampling.repetitionPenalty }
-          : {}),
-        stopping_criteria: [this.stopper],
-        streamer: new TokenStreamer(onToken),
-        return_dict_in_generate: true,
-        ...(reuse && this.cache ? { past_key_values: this.cache } : {}),
-      };
-      // The option types of generate() do not admit a custom streamer; the runtime accepts any BaseStreamer.
-      const output = (await this.model.generate(
-        options as Parameters<PreTrainedModel['generate']>[0],
-      )) as unknown as {
-        sequences: Tensor;
-        past_key_values: DynamicCache;
-      };
-      sequences = toIds(output.sequences);
-      // The cache now holds every token but the last one generated (it was never fed back).
-      this.cache = output.past_key_values;
-      this.cachedIds = sequences.slice(0, this.cache.get_seq_length());
+      await this.generator.generate({
+        promptIds,
+        reuse,
+        maxNewTokens: newTokenLimit,
+        ignoreEos: sampling.ignoreEos === true,
+        sampling: {
+          temperature,
+          ...(sampling.topP !== undefined ? { topP: sampling.topP } : {}),
+          ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
+          ...(sampling.repetitionPenalty !== undefined
+            ? { repetitionPenalty: sampling.repetitionPenalty }
+            : {}),
+        },
+        onToken,
+      });
     } catch (error) {
       this.resetConversation();
       throw toEdgetierError(error, {
@@ -463,9 +400,11 @@ export class ModelSession {
     metrics.device = this.backend.device;
     metrics.dtype = this.backend.dtype;
     metrics.threads = this.backend.threads;
+    metrics.engine = this.generator.engine;
 
     // The final text comes from decoding every generated token at once.
-    const whole = cutAtStop(decode(outputIds), stops);
+    // None when an interrupt came during the prompt (the CPU engine checks between prefill chunks).
+    const whole = outputIds.length > 0 ? cutAtStop(decode(outputIds), stops) : '';
     const emitted = stream.taken;
     let text = whole;
     let reasoning = '';
@@ -487,7 +426,7 @@ export class ModelSession {
     if (interrupted() && !stopHit) finishReason = 'aborted';
     else if (stopHit || (last !== undefined && this.eosIds.has(last))) finishReason = 'stop';
     else finishReason = 'length';
-    this.stopper.reset();
+    this.generator.clearStop();
 
     const result: GenerateResult = { text, promptIds, outputIds, finishReason, metrics };
     if (reasoning) result.reasoning = reasoning;

@@ -162,6 +162,45 @@ describe('edgetier bench', () => {
     expect(validateBenchReport(report)).toEqual([]);
   });
 
+  it('--engine onnxruntime,edgetier: a native row and an edgetier CPU-engine row in one run', async () => {
+    const events: BenchEvent[] = [];
+    const report = await runBench(
+      {
+        models: [tiny],
+        devices: ['cpu'],
+        dtypes: ['fp32'],
+        threads: [1],
+        cpuEngines: ['onnxruntime', 'edgetier'],
+        params: { pp: 8, tg: 4, reps: 1, warmup: 0 },
+        rowBudgetS: 0,
+        baseline: false,
+        command: 'test',
+      },
+      (event) => events.push(event),
+    );
+    expect(events.filter((e) => e.kind === 'config').map((e) => e.label)).toEqual([
+      'native cpu fp32 1t',
+      'edgetier cpu fp32 1t',
+    ]);
+    const [native, cpuEngine] = report.rows;
+    expect(native).toMatchObject({
+      engine: 'native',
+      device: 'cpu',
+      ort_build: 'onnxruntime-node',
+      error: null,
+    });
+    expect(cpuEngine).toMatchObject({
+      engine: 'edgetier',
+      device: 'cpu',
+      threads: 1,
+      ort_build: 'edgetier-wasm',
+      error: null,
+    });
+    expect(cpuEngine?.tg_tok_s?.n).toBe(1);
+    expect(cpuEngine?.pp_tok_s?.n).toBe(1);
+    expect(validateBenchReport(report)).toEqual([]);
+  });
+
   it("--baseline: stock at its defaults and at the default row's threads, and every ratio names its denominator", async () => {
     const q8 = join(root, 'tiny-q8');
     await synthPreset('tiny', q8, { dtypes: ['q8'], seed: 3 });
@@ -245,6 +284,14 @@ describe('edgetier bench', () => {
       code: 2,
       stderr:
         'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions; use --reps 3 or 6.\n',
+    });
+    expect(await edgetier('bench', tiny, '--device', 'wasm', '--engine', 'edgetier')).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: --engine edgetier makes cpu rows: add cpu to --device.\n',
+    });
+    expect(await edgetier('bench', tiny, '--engine', 'tvm')).toMatchObject({
+      code: 2,
+      stderr: 'edgetier bench: Unknown --engine "tvm"; use onnxruntime, edgetier.\n',
     });
     expect(await edgetier('bench', join(root, 'nowhere'))).toMatchObject({ code: 1 });
   });

@@ -17,6 +17,7 @@ import {
 import type { StreamChunk } from '../../src/core/engine.ts';
 import { ModelSession } from '../../src/runtime/model-session.ts';
 import { TextStream } from '../../src/runtime/text-stream.ts';
+import { TransformersGenerator } from '../../src/runtime/transformers-generator.ts';
 
 let root: string;
 const tokenizers = new Map<TokenizerSource, PreTrainedTokenizer>();
@@ -198,7 +199,7 @@ describe("ModelSession's stream with the real Llama 3 tokenizer", () => {
     const script = idsOf(llama, ['Hello', ' ', '.', ' Bye']);
     const session = new ModelSession(
       llama,
-      scriptedModel(script) as never,
+      new TransformersGenerator(scriptedModel(script) as never, 'cpu'),
       { dtype: 'fp32', device: 'cpu', threads: 1 },
       { batching: { maxTokens: 1, maxDelayMs: 1e9 } },
     );

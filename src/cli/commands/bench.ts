@@ -29,10 +29,11 @@ import { toSummaryMarkdown } from '../../core/bench/summary.ts';
 import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
 import type { Device } from '../../core/engine.ts';
 import { EdgetierError } from '../../core/errors.ts';
+import { NODE_RUNTIMES, type NodeRuntime } from '../../native/node-engine.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import { requireChromium } from '../browser.ts';
 import type { Command } from '../command.ts';
-import { DEVICES, isDevice } from '../engine-for-device.ts';
+import { DEVICES, isDevice, isNodeRuntime } from '../engine-for-device.ts';
 
 const help = `
 Usage: edgetier bench <model-dir|hub-id>… [options]
@@ -51,6 +52,9 @@ Options:
   --device LIST      Comma-separated: ${DEVICES.join(', ')} (default cpu,wasm).
   --dtype LIST       Comma-separated: ${DTYPES.join(', ')} (default: every dtype the folder holds).
   --threads LIST     Comma-separated thread counts; 0 = the engine's choice (default 0).
+  --engine LIST      What runs the cpu rows, comma-separated: onnxruntime (onnxruntime-node),
+                     edgetier (edgetier's own WebAssembly CPU engine in Node, one thread, fp32/q8/q4)
+                     (default onnxruntime).
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
@@ -188,6 +192,7 @@ export const benchCommand: Command = {
   async run(args) {
     const { values, positionals } = parseCommandArgs('bench', args, {
       device: { type: 'string', default: 'cpu,wasm' },
+      engine: { type: 'string', default: 'onnxruntime' },
       dtype: { type: 'string' },
       threads: { type: 'string', default: '0' },
       pp: { type: 'string' },
@@ -220,6 +225,9 @@ export const benchCommand: Command = {
     const devices = parseList<Device>('device', values.device, isDevice, DEVICES);
     const dtypes =
       values.dtype === undefined ? null : parseList<Dtype>('dtype', values.dtype, isDtype, DTYPES);
+    const cpuEngines = parseList<NodeRuntime>('engine', values.engine, isNodeRuntime, NODE_RUNTIMES);
+    if (cpuEngines.includes('edgetier') && !devices.includes('cpu'))
+      throw new EdgetierError('usage', '--engine edgetier makes cpu rows: add cpu to --device.');
     const threads = values.threads.split(',').map((t) => parseIntegerOption('threads', t.trim(), 0));
     const params: BenchParams = {
       pp: parseIntegerOption('pp', values.pp, DEFAULT_BENCH_PARAMS.pp),
@@ -264,6 +272,7 @@ export const benchCommand: Command = {
         devices,
         dtypes,
         threads: [...new Set(threads)],
+        cpuEngines,
         params,
         rowBudgetS,
         baseline: values.baseline,

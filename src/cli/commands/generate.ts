@@ -11,7 +11,7 @@ import { EdgetierError } from '../../core/errors.ts';
 import { availableDtypes } from '../../native/node-engine.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
-import { DEVICES, engineForDevice, isDevice } from '../engine-for-device.ts';
+import { DEVICES, engineForDevice, isDevice, isNodeRuntime } from '../engine-for-device.ts';
 
 const DEFAULT_MAX_NEW_TOKENS = 64;
 
@@ -31,6 +31,9 @@ Options:
                            else the first one it holds).
   --device D               ${DEVICES.join(', ')} (default cpu: onnxruntime-node in this process).
   --threads N              ONNX Runtime threads (default 0: the runtime's choice).
+  --engine E               What runs the model on --device cpu: onnxruntime (default,
+                           onnxruntime-node) or edgetier (edgetier's own WebAssembly CPU engine;
+                           opt-in, one thread, fp32/q8/q4 files of edgetier's converter).
   --temperature T          0 means greedy (default 0).
   --top-p P                Nucleus sampling threshold (sampling only).
   --top-k K                Keep the K most likely tokens (sampling only).
@@ -38,7 +41,8 @@ Options:
   --stop TEXT              Stop when the answer contains TEXT (repeatable); TEXT is cut off.
   --think / --no-think     Turn the template's thinking switch on or off (Qwen3 enable_thinking).
   --json                   Print one JSON object: prompt_ids, output_ids, text, finish_reason,
-                           model, metrics (load_ms, ttft_ms, prefill_tokens, prefill_tok_s,
+                           model, engine (onnxruntime-node, onnxruntime-web or edgetier-wasm),
+                           metrics (load_ms, ttft_ms, prefill_tokens, prefill_tok_s,
                            decode_tokens, decode_tok_s, itl_p50_ms, itl_p95_ms, total_ms, …).
   --verbose                Print stack traces on errors.
 `;
@@ -74,6 +78,7 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
     text: result.text,
     ...(result.reasoning !== undefined ? { reasoning: result.reasoning } : {}),
     finish_reason: result.finishReason,
+    ...((m.engine ?? load.engine) ? { engine: m.engine ?? load.engine } : {}),
     ...(result.droppedMessages ? { dropped_messages: result.droppedMessages } : {}),
     model: {
       id: load.modelId,
@@ -113,6 +118,7 @@ export const generateCommand: Command = {
       dtype: { type: 'string' },
       device: { type: 'string', default: 'cpu' },
       threads: { type: 'string' },
+      engine: { type: 'string', default: 'onnxruntime' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
       'top-k': { type: 'string' },
@@ -133,6 +139,9 @@ export const generateCommand: Command = {
         'usage',
         `Unknown --device "${values.device}"; use one of ${DEVICES.join(', ')}.`,
       );
+    }
+    if (!isNodeRuntime(values.engine)) {
+      throw new EdgetierError('usage', `Unknown --engine "${values.engine}"; use onnxruntime or edgetier.`);
     }
     if (values.think && values['no-think'])
       throw new EdgetierError('usage', 'Give --think or --no-think, not both.');
@@ -166,7 +175,7 @@ export const generateCommand: Command = {
       if (values['no-think']) request.enableThinking = false;
     }
 
-    const engine = await engineForDevice(values.device, { threads });
+    const engine = await engineForDevice(values.device, { threads, runtime: values.engine });
     try {
       const loadStart = performance.now();
       const load = await engine.load({
@@ -196,7 +205,7 @@ export const generateCommand: Command = {
         const m = result.metrics;
         process.stdout.write('\n');
         process.stderr.write(
-          `[${m.device} ${m.dtype}] load ${loadMs.toFixed(0)} ms · ttft ${m.ttftMs.toFixed(0)} ms · prefill ` +
+          `[${m.device} ${m.dtype}${m.engine ? ` ${m.engine}` : ''}] load ${loadMs.toFixed(0)} ms · ttft ${m.ttftMs.toFixed(0)} ms · prefill ` +
             `${m.prefillTokens} tok at ${m.prefillTokPerSec.toFixed(1)} tok/s · decode ${m.decodeTokens} tok at ` +
             `${m.decodeTokPerSec.toFixed(1)} tok/s · itl p50 ${m.itlP50Ms.toFixed(1)} ms p95 ${m.itlP95Ms.toFixed(1)} ms · ` +
             `${result.finishReason}\n`,

@@ -11,7 +11,10 @@ export const BENCH_SCHEMA = 'edgetier-bench/1';
 
 /** Who runs the model in a row. */
 export type BenchEngine =
-  /** edgetier's engine: the worker (wasm/webgpu) or NodeEngine (cpu). */
+  /**
+   * edgetier's engine: the worker (wasm/webgpu), or on device cpu edgetier's own WebAssembly CPU
+   * engine in Node (`ort_build` 'edgetier-wasm').
+   */
   | 'edgetier'
   /** Stock @huggingface/transformers `pipeline('text-generation')`, same browser (see BenchRow.setup). */
   | 'transformers.js'
@@ -54,7 +57,10 @@ export interface BenchRow {
    * row is `defaults`.
    */
   setup?: StockSetup;
-  /** ORT build: 'jspi' | 'wasm' | 'webgpu' (asyncify) in the browser, 'onnxruntime-node' natively. */
+  /**
+   * ORT build: 'jspi' | 'wasm' | 'webgpu' (asyncify) in the browser, 'onnxruntime-node' natively;
+   * 'edgetier-wasm' for edgetier's own CPU engine (no ORT).
+   */
   ort_build: string;
   /** This row is edgetier's default WASM configuration (what the backend planner picks). */
   is_default: boolean;

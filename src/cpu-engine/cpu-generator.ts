@@ -1,0 +1,198 @@
+/**
+ * TokenGenerator on edgetier's CPU engine: CpuDecoder's forward passes, the KV cache in its
+ * WebAssembly memory (cut back in place by `truncate`), the next token chosen by src/runtime/sampling.
+ *
+ * The decoder runs synchronously, so between prefill chunks and between tokens the loop yields to
+ * the event loop: an interrupt (or any other request) gets through within one chunk or one token.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import type { Dtype } from '../core/dtypes.ts';
+import type { EngineName } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
+import { type LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
+import {
+  applyRepetitionPenalty,
+  argmax,
+  DEFAULT_TOP_K,
+  sampleToken,
+  suppressTokens,
+} from '../runtime/sampling.ts';
+import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.ts';
+import { CpuDecoder, PREFILL_CHUNK } from './decoder.ts';
+
+/**
+ * generation_config.json fields transformers.js would act on that this runner does not implement,
+ * with the value that means "off": a file that sets one otherwise is refused by name.
+ */
+const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
+  no_repeat_ngram_size: [null, 0],
+  bad_words_ids: [null],
+  suppress_tokens: [null],
+  begin_suppress_tokens: [null],
+  forced_bos_token_id: [null],
+  forced_eos_token_id: [null],
+  guidance_scale: [null, 1],
+  min_length: [null, 0],
+  min_new_tokens: [null, 0],
+  num_beams: [null, 1],
+};
+
+/** The defaults generation_config.json gives every request: repetition penalty and top-k. */
+export interface GenerationDefaults {
+  repetitionPenalty: number;
+  topK: number;
+}
+
+export function generationDefaults(generationConfig: Record<string, unknown>): GenerationDefaults {
+  for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
+    const value = generationConfig[key];
+    if (value !== undefined && !off.includes(value)) {
+      throw new EdgetierError(
+        'unsupported_architecture',
+        `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`,
+      );
+    }
+  }
+  const penalty = generationConfig.repetition_penalty;
+  const topK = generationConfig.top_k;
+  return {
+    repetitionPenalty: typeof penalty === 'number' && penalty > 0 ? penalty : 1,
+    topK: typeof topK === 'number' && Number.isInteger(topK) && topK >= 0 ? topK : DEFAULT_TOP_K,
+  };
+}
+
+/** Lets timers and I/O run (an interrupt arrives that way) without the 1 ms clamp of setTimeout. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export class CpuGenerator implements TokenGenerator {
+  readonly engine: EngineName = 'edgetier-wasm';
+  readonly eosIds: ReadonlySet<number>;
+  /** Prompt tokens run through the decoder since load, over all requests (cache hits excluded). */
+  prefilledTokens = 0;
+  private ids: number[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly decoder: CpuDecoder,
+    readonly config: Record<string, unknown>,
+    generationConfig: Record<string, unknown>,
+    private readonly defaults: GenerationDefaults = generationDefaults(generationConfig),
+    /** For sampling; Math.random by default. */
+    private readonly random: () => number = Math.random,
+  ) {
+    const eos = generationConfig.eos_token_id ?? config.eos_token_id;
+    this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+  }
+
+  get cachedIds(): readonly number[] {
+    return this.ids;
+  }
+
+  truncate(length: number): boolean {
+    if (length > this.ids.length) return false;
+    this.decoder.truncate(length);
+    this.ids = this.ids.slice(0, length);
+    return true;
+  }
+
+  reset(): void {
+    this.decoder.truncate(0);
+    this.ids = [];
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  clearStop(): void {
+    this.stopped = false;
+  }
+
+  async generate({
+    promptIds,
+    reuse,
+    maxNewTokens,
+    ignoreEos,
+    sampling,
+    onToken,
+  }: GenerationArgs): Promise<void> {
+    try {
+      if (!reuse) this.reset();
+      const from = this.ids.length;
+      if (from >= promptIds.length)
+        throw new RangeError('the cache must leave at least one prompt token to run');
+      const temperature = sampling.temperature ?? 0;
+      const penalty = sampling.repetitionPenalty ?? this.defaults.repetitionPenalty;
+      const params = {
+        temperature,
+        topK: sampling.topK ?? this.defaults.topK,
+        topP: sampling.topP ?? 1,
+      };
+      const seen = new Set(promptIds);
+      let logits: Float32Array | null = null;
+      for (let at = from; at < promptIds.length; at += PREFILL_CHUNK) {
+        if (this.stopped) return;
+        const chunk = promptIds.slice(at, at + PREFILL_CHUNK);
+        logits = this.decoder.forward(chunk);
+        this.prefilledTokens += chunk.length;
+        this.ids.push(...chunk);
+        await yieldToEventLoop();
+      }
+      for (let made = 0; logits !== null; made++) {
+        if (penalty !== 1) applyRepetitionPenalty(logits, seen, penalty);
+        if (ignoreEos && made < maxNewTokens) suppressTokens(logits, this.eosIds);
+        const id = temperature > 0 ? sampleToken(logits, params, this.random) : argmax(logits);
+        seen.add(id);
+        onToken(id);
+        if (made + 1 >= maxNewTokens || this.stopped || (!ignoreEos && this.eosIds.has(id))) break;
+        await yieldToEventLoop();
+        if (this.stopped) break;
+        logits = this.decoder.forward([id]);
+        this.ids.push(id);
+      }
+    } catch (error) {
+      this.reset();
+      throw error;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.reset();
+  }
+}
+
+/**
+ * A ModelSession on the CPU engine for a local model folder: the tokenizer through transformers.js
+ * (chat template and detokenising as on the ORT path), the weights from the folder's ONNX file.
+ */
+export async function loadCpuModelSession(
+  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock'> & { dtype: Dtype },
+): Promise<ModelSession> {
+  const { model: dir, dtype } = options;
+  env.allowLocalModels = true;
+  env.allowRemoteModels = false;
+  const readJson = async (name: string, required: boolean) => {
+    try {
+      return JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw new EdgetierError(
+        'model_not_found',
+        `Cannot read ${join(dir, name)}: ${(error as Error).message}`,
+      );
+    }
+  };
+  const config = await readJson('config.json', true);
+  const generationConfig = await readJson('generation_config.json', false);
+  const defaults = generationDefaults(generationConfig);
+  const tokenizer = await AutoTokenizer.from_pretrained(dir);
+  const decoder = await CpuDecoder.load(dir, dtype);
+  return new ModelSession(
+    tokenizer,
+    new CpuGenerator(decoder, config, generationConfig, defaults),
+    { dtype, device: 'cpu', threads: 1 },
+    options,
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * Next-token choice from a step's logits, for runtimes that return raw logits (edgetier's CPU
+ * engine). The steps and their order are transformers.js's (4.3.1), so a request means the same on
+ * either runtime: repetition penalty, end-of-sequence suppression while a minimum length is not
+ * reached, then greedy argmax, or temperature, top-k, softmax and a weighted draw. One difference:
+ * transformers.js 4.3.1 ignores top_p (its TopPLogitsWarper is never applied); here it is applied,
+ * as the nucleus of the top-k tokens.
+ */
+
+/** transformers.js's GenerationConfig default, used when generation_config.json sets no top_k. */
+export const DEFAULT_TOP_K = 50;
+
+/** Divides positive logits of tokens already present by `penalty` and multiplies negative ones (once per distinct id). */
+export function applyRepetitionPenalty(logits: Float32Array, ids: Iterable<number>, penalty: number): void {
+  for (const id of new Set(ids)) {
+    const v = logits[id];
+    if (v === undefined) continue;
+    logits[id] = v < 0 ? v * penalty : v / penalty;
+  }
+}
+
+/** Sets the logits of `ids` to -Infinity (the end-of-sequence tokens before min_new_tokens). */
+export function suppressTokens(logits: Float32Array, ids: Iterable<number>): void {
+  for (const id of ids) if (id >= 0 && id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
+}
+
+/** The index of the largest logit; the first one among equals. */
+export function argmax(logits: Float32Array): number {
+  let best = 0;
+  let max = logits[0] ?? Number.NEGATIVE_INFINITY;
+  for (let i = 1; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (v > max) {
+      max = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/**
+ * The `k` largest logits' indices, largest first (lower index first among equals). A partial
+ * insertion sort for small k (a 50-of-49152 selection each step), a full sort otherwise.
+ */
+export function topKIndices(logits: Float32Array, k: number): number[] {
+  const n = logits.length;
+  const want = Math.max(1, Math.min(k, n));
+  if (want * 8 >= n) {
+    const all = Array.from({ length: n }, (_, i) => i);
+    return all.sort((a, b) => logits[b]! - logits[a]! || a - b).slice(0, want);
+  }
+  const idx: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = logits[i]!;
+    if (idx.length < want) idx.push(i);
+    else if (v > logits[idx[want - 1]!]!) idx[want - 1] = i;
+    else continue;
+    // Bubble it up past smaller values; an equal value stays ahead (lower index first).
+    for (let at = idx.length - 1; at > 0 && logits[idx[at - 1]!]! < v; at--) {
+      idx[at] = idx[at - 1]!;
+      idx[at - 1] = i;
+    }
+  }
+  return idx;
+}
+
+export interface SamplingParams {
+  /** Above 0. */
+  temperature: number;
+  /** 0 keeps every token. */
+  topK: number;
+  /** Keep the smallest set of top tokens whose probability reaches this; 1 keeps all. */
+  topP: number;
+}
+
+/**
+ * A token drawn from softmax(logits / temperature) over the top-k (then top-p) tokens. `random`
+ * gives numbers in [0, 1). Divides `logits` in place by the temperature, as transformers.js does.
+ */
+export function sampleToken(logits: Float32Array, params: SamplingParams, random: () => number): number {
+  for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / params.temperature;
+  const ids = topKIndices(logits, params.topK > 0 ? params.topK : logits.length);
+  const top = logits[ids[0]!]!;
+  const weights = ids.map((id) => Math.exp(logits[id]! - top));
+  let total = weights.reduce((a, b) => a + b, 0);
+  let keep = ids.length;
+  if (params.topP < 1) {
+    let sum = 0;
+    keep = 0;
+    while (keep < ids.length && sum < params.topP * total) sum += weights[keep++]!;
+    keep = Math.max(1, keep);
+    total = sum;
+  }
+  let r = random() * total;
+  for (let i = 0; i < keep; i++) {
+    r -= weights[i]!;
+    if (r < 0) return ids[i]!;
+  }
+  return ids[keep - 1]!;
+}
