@@ -49,7 +49,9 @@ beforeAll(async () => {
     server: { port: 0, host: '127.0.0.1', hmr: false },
   });
   await server.listen();
-  port = (server.httpServer?.address() as AddressInfo).port;
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error('the dev server has no TCP address');
+  port = (address as AddressInfo).port;
 });
 
 afterAll(async () => {
