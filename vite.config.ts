@@ -11,7 +11,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, normalizePath, type Plugin } from 'vite';
 import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
-import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './src/server/static-files.ts';
+import {
+  modelFileHeaders,
+  modelFileType,
+  realPathInside,
+  resolveInside,
+  serveFile,
+} from './src/server/static-files.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const ortShim = fileURLToPath(new URL('./workers/ort-for-transformers.ts', import.meta.url));
@@ -47,10 +53,11 @@ function inertModelFolders(): Plugin {
         const type = file ? modelFileType(file) : null;
         if (!file || !type) return notFound();
         for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
-        serveFile(req, res, file, { contentType: type, headers: modelFileHeaders(type) }).then(
-          (sent) => sent || notFound(),
-          next,
-        );
+        realPathInside(`${root}models`, file)
+          .then((real) =>
+            real ? serveFile(req, res, real, { contentType: type, headers: modelFileHeaders(type) }) : false,
+          )
+          .then((sent) => sent || notFound(), next);
       });
     },
   };

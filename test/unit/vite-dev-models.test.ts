@@ -5,9 +5,10 @@
  * folder's page or script on the app's origin. A real dev server on 127.0.0.1, real files.
  */
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ const MARKER = 'HOSTILE_DEV_MARKER';
 
 let server: ViteDevServer;
 let port: number;
+let outside: string;
 
 /** GET with the path sent exactly as written (fetch would fold `/./` and `//` away). */
 function get(path: string): Promise<{ status: number; body: string; type: string }> {
@@ -43,6 +45,9 @@ beforeAll(async () => {
   writeFileSync(join(FOLDER, 'config.json'), '{"model_type":"llama"}');
   writeFileSync(join(FOLDER, 'card.html'), `<script type="module" src="x.js"></script>${MARKER}`);
   writeFileSync(join(FOLDER, 'x.js'), `globalThis.${MARKER} = 1;`);
+  outside = mkdtempSync(join(tmpdir(), 'edgetier-outside-'));
+  writeFileSync(join(outside, 'private'), MARKER);
+  symlinkSync(join(outside, 'private'), join(FOLDER, 'vocab.txt'));
   server = await createServer({
     configFile: join(ROOT, 'vite.config.ts'),
     logLevel: 'silent',
@@ -57,6 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   rmSync(FOLDER, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
 });
 
 describe('the dev server and a model folder', () => {
@@ -66,6 +72,12 @@ describe('the dev server and a model folder', () => {
     expect(config.type).toBe('application/json; charset=utf-8');
     expect((await get(`/models/${NAME}/card.html`)).status).toBe(404);
     expect((await get(`/models/${NAME}/x.js`)).status).toBe(404);
+  });
+
+  it('does not follow a link out of the model folder', async () => {
+    const answer = await get(`/models/${NAME}/vocab.txt`);
+    expect(answer.status).toBe(404);
+    expect(answer.body).not.toContain(MARKER);
   });
 
   it.each([
