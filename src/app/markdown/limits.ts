@@ -71,7 +71,7 @@ const escapeAll = (text: string): string => text.replace(/./g, '\\$&');
  * escaped. Code spans and escaped characters are left as they are (a backslash shows in code).
  */
 function limitEmphasis(text: string, budget: { left: number }): string {
-  const pieces = text.match(INLINE_PIECE) ?? [];
+  const pieces: string[] = text.match(INLINE_PIECE) ?? [];
   let out = '';
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i] as string;
