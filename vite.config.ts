@@ -9,9 +9,15 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defineConfig, type Plugin } from 'vite';
+import { defineConfig, normalizePath, type Plugin } from 'vite';
 import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
-import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './src/server/static-files.ts';
+import {
+  modelFileHeaders,
+  modelFileType,
+  realPathInside,
+  resolveInside,
+  serveFile,
+} from './src/server/static-files.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const ortShim = fileURLToPath(new URL('./workers/ort-for-transformers.ts', import.meta.url));
@@ -24,7 +30,8 @@ export const ISOLATION_HEADERS = {
 
 /**
  * The dev server serves every file under the project root, the model folders in models/ included:
- * there, as in `edgetier serve`, a model folder is data (model file types only, sandboxed).
+ * there, as in `edgetier serve`, a model folder is data (model file types only, sandboxed). Only
+ * this middleware may serve them: `server.fs.deny` refuses models/ to Vite's own file serving.
  */
 function inertModelFolders(): Plugin {
   return {
@@ -46,10 +53,11 @@ function inertModelFolders(): Plugin {
         const type = file ? modelFileType(file) : null;
         if (!file || !type) return notFound();
         for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
-        serveFile(req, res, file, { contentType: type, headers: modelFileHeaders(type) }).then(
-          (sent) => sent || notFound(),
-          next,
-        );
+        realPathInside(`${root}models`, file)
+          .then((real) =>
+            real ? serveFile(req, res, real, { contentType: type, headers: modelFileHeaders(type) }) : false,
+          )
+          .then((sent) => sent || notFound(), next);
       });
     },
   };
@@ -95,6 +103,20 @@ export default defineConfig(({ mode }) => ({
   server: {
     headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_DEV_CSP },
     host: '127.0.0.1',
+    // Vite reaches models/ by other spellings than the middleware's `/models/` (`//models/`,
+    // `/%6dodels/`, `/@fs/...`, `/@id/...`): refuse them all, the middleware serves the model files.
+    // Vite's own default list, then models/ (matched without case, as Vite does).
+    fs: {
+      deny: [
+        '.env',
+        '.env.*',
+        '*.{crt,pem,key,p12,pfx,cer,der}',
+        '.npmrc',
+        '.yarnrc.yml',
+        '**/.git/**',
+        `${normalizePath(root)}models/**`,
+      ],
+    },
   },
   preview: { headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_CSP }, host: '127.0.0.1' },
   // transformers.js is served unbundled in dev so that the plugin above sees its ORT import.

@@ -10,6 +10,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -140,10 +141,32 @@ function sendFile(
   else createReadStream(path).pipe(response);
 }
 
-/** A path inside `base`, or null when the request tries to leave it. */
+/** Percent-decoded, or null: thrown in the request handler, a URIError would end the process. */
+function decoded(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A path inside `base`, or null when the request tries to leave it or is not valid percent-encoding. */
 function inside(base: string, relative: string): string | null {
-  const full = normalize(join(base, decodeURIComponent(relative)));
+  const path = decoded(relative);
+  if (path === null) return null;
+  const full = normalize(join(base, path));
   return full === base || full.startsWith(base + sep) ? full : null;
+}
+
+/** `file` when, links followed, it stays inside `base` (a model folder's link may name any file). */
+function realInside(base: string, file: string): string | null {
+  try {
+    const real = realpathSync(file);
+    const root = realpathSync(base);
+    return real.startsWith(root + sep) ? real : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function serveEnginePage(
@@ -159,8 +182,9 @@ export async function serveEnginePage(
       options.appCsp === false ? {} : { 'Content-Security-Policy': APP_CSP };
     const model = /^\/models\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (model) {
-      const dir = models.get(decodeURIComponent(model[1]!));
+      const dir = models.get(decoded(model[1]!) ?? '');
       path = dir ? inside(dir, model[2]!) : null;
+      if (dir && path) path = realInside(dir, path);
       // A model folder is data: only model file types, never a page on this origin.
       const type = path ? modelFileType(path) : null;
       if (!type) path = null;

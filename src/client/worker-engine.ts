@@ -92,6 +92,8 @@ export class WorkerEngine implements Engine {
   private watch = new WorkerWatch();
   /** Counts interrupts: a generate submitted before one is ended by it, even if it has not started. */
   private interrupts = 0;
+  /** Loads running now (not waiting their turn). */
+  private loadsRunning = 0;
 
   constructor(private readonly options: WorkerEngineOptions = {}) {}
 
@@ -184,12 +186,37 @@ export class WorkerEngine implements Engine {
   }
 
   load(request: BrowserLoadRequest, onProgress?: (progress: LoadProgress) => void): Promise<LoadedInfo> {
-    // Another model supersedes whatever runs now; a worker that does not stop is replaced.
-    const stopped = this.watch.busy ? this.interrupt() : Promise.resolve();
-    return this.queued(async () => {
-      await stopped;
-      return this.loadNow(request, onProgress);
-    });
+    const stopped = this.supersede();
+    return this.queued(() =>
+      this.loading(async () => {
+        await stopped;
+        return this.loadNow(request, onProgress);
+      }),
+    );
+  }
+
+  /**
+   * Another model supersedes whatever runs now. A generation is interrupted (a worker that does not
+   * stop is replaced). A load is ended by replacing the worker: its download may have stalled, and
+   * the worker, not stuck, would acknowledge Stop and go on waiting, the next load queued behind it.
+   */
+  private supersede(): Promise<void> {
+    if (this.loadsRunning > 0) {
+      this.terminate(
+        new EdgetierError('aborted', 'Stopped: another model was chosen before this one finished loading.'),
+      );
+      return Promise.resolve();
+    }
+    return this.watch.busy ? this.interrupt() : Promise.resolve();
+  }
+
+  private async loading<T>(task: () => Promise<T>): Promise<T> {
+    this.loadsRunning++;
+    try {
+      return await task();
+    } finally {
+      this.loadsRunning--;
+    }
   }
 
   private async loadNow(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
@@ -229,27 +256,29 @@ export class WorkerEngine implements Engine {
     source: BrowserModelSource,
     options: { override?: PlanOverride; onProgress?: (progress: LoadProgress) => void } = {},
   ): Promise<{ info: LoadedInfo; plan: BackendPlan; attempts: LoadAttempt[] }> {
-    const stopped = this.watch.busy ? this.interrupt() : Promise.resolve();
-    return this.queued(async () => {
-      await stopped;
-      const plan = await this.plan(source, options.override);
-      const attempts: LoadAttempt[] = [];
-      for (const choice of plan.choices) {
-        try {
-          const info = await this.loadNow({ source, ...choice }, options.onProgress);
-          attempts.push({ choice });
-          return { info, plan, attempts };
-        } catch (error) {
-          const e = error instanceof EdgetierError ? error : toEdgetierError(error, { phase: 'load' });
-          attempts.push({ choice, error: { code: e.code, message: e.message } });
-          if (NOT_BACKEND_RELATED.has(e.code)) throw e;
+    const stopped = this.supersede();
+    return this.queued(() =>
+      this.loading(async () => {
+        await stopped;
+        const plan = await this.plan(source, options.override);
+        const attempts: LoadAttempt[] = [];
+        for (const choice of plan.choices) {
+          try {
+            const info = await this.loadNow({ source, ...choice }, options.onProgress);
+            attempts.push({ choice });
+            return { info, plan, attempts };
+          } catch (error) {
+            const e = error instanceof EdgetierError ? error : toEdgetierError(error, { phase: 'load' });
+            attempts.push({ choice, error: { code: e.code, message: e.message } });
+            if (NOT_BACKEND_RELATED.has(e.code)) throw e;
+          }
         }
-      }
-      const tried = attempts
-        .map((a) => `${a.choice.device}/${a.choice.dtype}: ${a.error?.message}`)
-        .join(' | ');
-      throw new EdgetierError('load_failed', `No backend could load the model. Tried ${tried}`);
-    });
+        const tried = attempts
+          .map((a) => `${a.choice.device}/${a.choice.dtype}: ${a.error?.message}`)
+          .join(' | ');
+        throw new EdgetierError('load_failed', `No backend could load the model. Tried ${tried}`);
+      }),
+    );
   }
 
   generate(

@@ -523,6 +523,14 @@ async function readStream(
         { url },
       );
     }
+    // Reasoning is held and stored as the answer is: thinking that never ends must end too.
+    if (result.reasoning.length + (delta.reasoning?.length ?? 0) > MAX_ANSWER_CHARS) {
+      throw new RemoteError(
+        'server_error',
+        `The stream from POST ${url} went past ${MAX_ANSWER_CHARS} characters of reasoning, the most edgetier accepts in one answer. The partial answer is kept.`,
+        { url },
+      );
+    }
     if (result.deltas === 0) attempt.disarm('first_token');
     attempt.arm('idle', limits.idleTimeoutMs);
     result.deltas++;

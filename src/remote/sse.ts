@@ -5,6 +5,8 @@
  * (keep-alives); one optional space after the colon is dropped. Feed it decoded text in whatever
  * pieces the network delivers; it returns the events completed so far.
  */
+import { WireShapeError } from './wire-checks.ts';
+
 export interface SseEvent {
   /** `event:` field; "message" when absent. */
   event: string;
@@ -15,8 +17,19 @@ export interface SseEvent {
   retryMs?: number;
 }
 
+/**
+ * The most characters one event may hold (its data lines and the line being read): the largest
+ * answer a tier may send in one chunk, JSON-escaped, fits; a stream that never ends its line is
+ * refused before it fills the memory.
+ */
+export const MAX_SSE_EVENT_CHARS = 64 * 1024 * 1024;
+
 export class SseParser {
-  private buffer = '';
+  /** Pieces of the line not ended yet: scanned once each, joined when its end comes. */
+  private pending: string[] = [];
+  private pendingChars = 0;
+  /** Characters in `data` so far. */
+  private dataChars = 0;
   /** The previous chunk ended in CR: an LF at the start of the next one belongs to it. */
   private pendingCr = false;
   private data: string[] = [];
@@ -33,16 +46,18 @@ export class SseParser {
     if (text === '') return [];
     if (this.pendingCr && text.startsWith('\n')) text = text.slice(1);
     this.pendingCr = false;
-    this.buffer += text;
     const events: SseEvent[] = [];
     let start = 0;
-    for (let i = 0; i < this.buffer.length; i++) {
-      const c = this.buffer.charCodeAt(i);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      const line = this.buffer.slice(start, i);
+      const end = text.slice(start, i);
+      const line = this.pending.length > 0 ? this.pending.join('') + end : end;
+      this.pending = [];
+      this.pendingChars = 0;
       if (c === 13) {
-        if (i + 1 < this.buffer.length) {
-          if (this.buffer.charCodeAt(i + 1) === 10) i++;
+        if (i + 1 < text.length) {
+          if (text.charCodeAt(i + 1) === 10) i++;
         } else {
           this.pendingCr = true;
         }
@@ -51,7 +66,11 @@ export class SseParser {
       const event = this.line(line);
       if (event) events.push(event);
     }
-    this.buffer = this.buffer.slice(start);
+    if (start < text.length) {
+      this.pending.push(start === 0 ? text : text.slice(start));
+      this.pendingChars += text.length - start;
+      this.checkSize();
+    }
     return events;
   }
 
@@ -60,12 +79,21 @@ export class SseParser {
    * unterminated last line is still processed as a line first.
    */
   end(): SseEvent[] {
-    if (this.buffer.length > 0) {
-      this.line(this.buffer);
-      this.buffer = '';
+    if (this.pending.length > 0) {
+      this.line(this.pending.join(''));
+      this.pending = [];
+      this.pendingChars = 0;
     }
     this.reset();
     return [];
+  }
+
+  private checkSize(): void {
+    if (this.pendingChars + this.dataChars > MAX_SSE_EVENT_CHARS)
+      throw new WireShapeError(
+        'the event stream',
+        `is over ${MAX_SSE_EVENT_CHARS} characters in one event, the most edgetier reads`,
+      );
   }
 
   private line(line: string): SseEvent | null {
@@ -81,7 +109,9 @@ export class SseParser {
     switch (field) {
       case 'data':
         this.data.push(value);
+        this.dataChars += value.length + 1;
         this.hasData = true;
+        this.checkSize();
         break;
       case 'event':
         this.eventType = value;
@@ -113,6 +143,7 @@ export class SseParser {
 
   private reset(): void {
     this.data = [];
+    this.dataChars = 0;
     this.hasData = false;
     this.eventType = '';
     this.retryMs = undefined;

@@ -26,7 +26,7 @@ import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
 import { validateChatRequest } from './chat-request.ts';
 import { APP_CSP } from './content-security-policy.ts';
 import { findModelFolders, modelIndex } from './model-index.ts';
-import { modelFileHeaders, modelFileType, resolveInside, serveFile } from './static-files.ts';
+import { modelFileHeaders, modelFileType, realPathInside, resolveInside, serveFile } from './static-files.ts';
 import type { Tier } from './tier.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -264,10 +264,11 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       const folder = (await findModelFolders(options.modelDirs)).find((f) => f.name === name);
       const file = folder && slash !== -1 ? resolveInside(folder.dir, rest.slice(slash + 1)) : null;
       const type = file ? modelFileType(file) : null;
-      if (!file || !type) throw notFound(path);
+      const real = folder && file && type ? await realPathInside(folder.dir, file) : null;
+      if (!real || !type) throw notFound(path);
       // no-store: the browser engine keeps model files in its own cache (checked by size and SHA-256);
       // Chromium's HTTP cache kept a second copy of every file served with no-cache.
-      const served = await serveFile(req, res, file, {
+      const served = await serveFile(req, res, real, {
         contentType: type,
         headers: modelFileHeaders(type),
         cacheControl: 'no-store',

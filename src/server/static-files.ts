@@ -6,7 +6,7 @@
  * inert data (see `modelFileType` and `MODEL_FILE_HEADERS`).
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -62,6 +62,22 @@ export function resolveInside(root: string, relPath: string): string | null {
   const full = resolve(join(base, decoded));
   if (full !== base && !full.startsWith(base + sep)) return null;
   return full;
+}
+
+/**
+ * `file`'s real path when, links followed, it stays inside `folder`'s real path; null otherwise (or
+ * when it is not there). A model folder from a stranger (a cloned repository keeps its links) may
+ * hold `vocab.txt -> ~/.ssh/id_ed25519`: `resolveInside` checks the name, this checks the target.
+ */
+export async function realPathInside(folder: string, file: string): Promise<string | null> {
+  let real: string;
+  let base: string;
+  try {
+    [real, base] = await Promise.all([realpath(file), realpath(folder)]);
+  } catch {
+    return null;
+  }
+  return real === base || real.startsWith(base + sep) ? real : null;
 }
 
 /** `bytes=a-b`, `bytes=a-`, `bytes=-n` → [start, end] inclusive; 'unsatisfiable'; null to ignore. */

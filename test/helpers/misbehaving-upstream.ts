@@ -410,6 +410,19 @@ export async function startUpstream(): Promise<Upstream> {
         ]);
         res.end();
         return;
+      case 'endless-reasoning': {
+        // Thinking that never ends: 1 MiB reasoning deltas, past the answer limit, then one word.
+        sseHead(res);
+        const mebibyte = 'thinking '.repeat((1024 * 1024) / 9 + 1).slice(0, 1024 * 1024);
+        await writeAll(res, [
+          ...Array.from({ length: 9 }, () => `data: ${chunk(model, { reasoning_content: mebibyte })}\n\n`),
+          `data: ${chunk(model, { content: 'Answer.' })}\n\n`,
+          `data: ${chunk(model, {}, 'stop')}\n\n`,
+          'data: [DONE]\n\n',
+        ]);
+        res.end();
+        return;
+      }
       case 'redirect':
         // A tier that sends the prompt on to another host.
         res.writeHead(307, { Location: 'http://127.0.0.2:9/v1/chat/completions' });

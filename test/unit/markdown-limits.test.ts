@@ -4,7 +4,12 @@
  */
 import { Marked } from 'marked';
 import { describe, expect, it } from 'vitest';
-import { limitNesting, MAX_BLOCK_DEPTH, splitBlocks } from '../../src/app/markdown/limits.ts';
+import {
+  limitNesting,
+  MAX_BLOCK_DEPTH,
+  MAX_EMPHASIS_DELIMITERS,
+  splitBlocks,
+} from '../../src/app/markdown/limits.ts';
 
 const marked = new Marked({ gfm: true, async: false });
 
@@ -56,6 +61,42 @@ describe('limitNesting', () => {
   ])('lets marked parse %s without overflowing, keeping the text', (_name, text) => {
     const html = marked.parse(limitNesting(text)) as string;
     expect(html).toContain(text.includes('hi') ? 'hi' : 'x');
+  });
+});
+
+describe('limitNesting and emphasis delimiters', () => {
+  // marked matches each emphasis opener against the rest of its paragraph: 8 KB of `_a*` took
+  // seconds (quadratic), a page frozen by one answer. Past the budget the delimiters are text.
+  it('keeps the first MAX_EMPHASIS_DELIMITERS runs and escapes the rest', () => {
+    const runs = MAX_EMPHASIS_DELIMITERS + 50;
+    const text = '_a*'.repeat(runs / 2);
+    const kept = '_a*'.repeat(MAX_EMPHASIS_DELIMITERS / 2);
+    expect(limitNesting(text)).toBe(kept + '\\_a\\*'.repeat(25));
+    // The budget holds for the whole text, not per line.
+    const lines = Array.from({ length: runs }, () => 'x *y').join('\n');
+    const limited = limitNesting(lines).split('\n');
+    expect(limited.slice(0, MAX_EMPHASIS_DELIMITERS)).toEqual(Array(MAX_EMPHASIS_DELIMITERS).fill('x *y'));
+    expect(limited.slice(MAX_EMPHASIS_DELIMITERS)).toEqual(Array(50).fill('x \\*y'));
+  });
+
+  it('leaves code spans, escaped characters and list markers alone', () => {
+    const code = '`a*b_c` \\* '.repeat(MAX_EMPHASIS_DELIMITERS + 10);
+    expect(limitNesting(code)).toBe(code);
+    expect(limitNesting('`****` and ``a*`*b``')).toBe('`****` and ``a*`*b``');
+    const list = Array.from({ length: MAX_EMPHASIS_DELIMITERS + 10 }, () => '* item').join('\n');
+    expect(limitNesting(list)).toBe(list);
+  });
+
+  it('lets marked parse 8 KB of every delimiter pattern tried into the same text', () => {
+    for (const unit of ['_a*', '[*a', '**a_', '*_a', '~a*', '_a__']) {
+      const text = unit.repeat(Math.ceil(8000 / unit.length)).slice(0, 8000);
+      const html = marked.parse(limitNesting(text), { async: false });
+      const shown = html
+        .replace(/<[^>]+>/g, '')
+        .replace(/&amp;/g, '&')
+        .trim();
+      expect(shown.replace(/[*_~]/g, '').length, unit).toBe(text.replace(/[*_~]/g, '').length);
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import { EdgetierError } from '../../src/core/errors.ts';
 import { parseRetryAfter, RemoteError } from '../../src/remote/errors.ts';
 import { listModels, type StreamDelta, streamChatCompletion } from '../../src/remote/openai-client.ts';
 import { RemoteEngine } from '../../src/remote/remote-engine.ts';
-import { capServerMessage } from '../../src/remote/wire-checks.ts';
+import { capServerMessage, MAX_ANSWER_CHARS } from '../../src/remote/wire-checks.ts';
 import {
   ANSWER,
   HUGE_MESSAGE,
@@ -45,6 +45,20 @@ async function failing(model: string, extra: Parameters<typeof streamChatComplet
   }
   throw new Error(`${model}: expected a failure`);
 }
+
+describe('a stream whose reasoning never ends', () => {
+  it('stops past MAX_ANSWER_CHARS of reasoning as it does for the answer, keeping the partial', async () => {
+    const { error, deltas } = await failing('endless-reasoning', {
+      limits: { ...limits, connectTimeoutMs: 20_000, firstTokenTimeoutMs: 20_000, idleTimeoutMs: 20_000 },
+    });
+    expect(error.message).toBe(
+      `The stream from POST ${upstream.url}/chat/completions went past ${MAX_ANSWER_CHARS} characters of reasoning, the most edgetier accepts in one answer. The partial answer is kept.`,
+    );
+    expect(error.code).toBe('server_error');
+    expect(deltas.map((d) => d.reasoning?.length)).toEqual(Array(8).fill(1024 * 1024));
+    expect(error.partial?.reasoning.length).toBe(8 * 1024 * 1024);
+  });
+});
 
 describe('streamChatCompletion against a misbehaving upstream', () => {
   it('streams a well-formed answer with usage, and sends the key and include_usage', async () => {

@@ -5,7 +5,7 @@
  * concurrent streams.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,11 @@ function makeFixtures(root: string) {
   );
   writeFileSync(join(modelsB, 'other-model', 'x.js'), 'fetch("/steal")');
   writeFileSync(join(modelsB, 'other-model', 'notes.txt'), `<!doctype html>${script}`);
+  // Links a cloned repository may carry: out of the folder (a private file), and within it.
+  writeFileSync(join(root, 'private.txt'), 'PRIVATE-OUTSIDE-THE-MODELS');
+  symlinkSync(join(root, 'private.txt'), join(modelsB, 'other-model', 'vocab.txt'));
+  symlinkSync('../private.txt', join(modelsB, 'other-model', 'merges.txt'));
+  symlinkSync('config.json', join(modelsB, 'other-model', 'generation_config.json'));
   return { app, modelsA, modelsB };
 }
 
@@ -218,6 +223,15 @@ describe('edgetier serve with an upstream', () => {
         expect(reply.status, name).toBe(404);
         expect(await reply.text(), name).not.toContain('<script>');
       }
+      // A link that leaves its folder is not followed (the folder could name any file of the machine).
+      for (const name of ['vocab.txt', 'merges.txt']) {
+        const reply = await fetch(`${base}models/other-model/${name}`, { headers: { Range: 'bytes=0-' } });
+        expect(reply.status, name).toBe(404);
+        expect(await reply.text(), name).not.toContain('PRIVATE');
+      }
+      const inside = await fetch(`${base}models/other-model/generation_config.json`);
+      expect(inside.status).toBe(200);
+      expect(await inside.json()).toMatchObject({ model_type: 'llama' });
       const expected = {
         'other-model/config.json': 'application/json; charset=utf-8',
         'other-model/notes.txt': 'text/plain; charset=utf-8',

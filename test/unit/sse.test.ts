@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { readSseEvents, SseParser } from '../../src/remote/sse.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { MAX_SSE_EVENT_CHARS, readSseEvents, SseParser } from '../../src/remote/sse.ts';
+import { WireShapeError } from '../../src/remote/wire-checks.ts';
 
 /** Feeds `text` to a fresh parser in pieces of `size` characters and collects every event. */
 function parseIn(text: string, size: number) {
@@ -77,5 +78,42 @@ describe('SseParser', () => {
     const events = [];
     for await (const event of readSseEvents(body)) events.push(event);
     expect(events).toEqual([{ event: 'message', data: 'héllo ✓ 🙂' }]);
+  });
+});
+
+describe('SseParser on a hostile stream', () => {
+  // A tier that sends one line of many megabytes in network-sized pieces: each piece used to make
+  // the parser scan the whole line again (8 MB in 64 KiB pieces: 11 s of a busy thread).
+  it('looks at each character once, however the line is cut', () => {
+    const parser = new SseParser();
+    const piece = 'x'.repeat(200);
+    const spy = vi.spyOn(String.prototype, 'charCodeAt');
+    try {
+      parser.push('data: ');
+      for (let i = 0; i < 50; i++) parser.push(piece);
+      expect(parser.push('\n\n')).toEqual([{ event: 'message', data: 'x'.repeat(10_000) }]);
+      expect(spy.mock.calls.length).toBeLessThan(2 * 10_000);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('refuses a line or an event past MAX_SSE_EVENT_CHARS, naming the limit', () => {
+    const piece = 'x'.repeat(1024 * 1024);
+    const oneLine = new SseParser();
+    oneLine.push('data: ');
+    const tooLong = `the event stream is over ${MAX_SSE_EVENT_CHARS} characters in one event, the most edgetier reads`;
+    expect(() => {
+      for (let i = 0; i <= MAX_SSE_EVENT_CHARS / piece.length; i++) oneLine.push(piece);
+    }).toThrow(
+      new WireShapeError(
+        'the event stream',
+        `is over ${MAX_SSE_EVENT_CHARS} characters in one event, the most edgetier reads`,
+      ),
+    );
+    const manyLines = new SseParser();
+    expect(() => {
+      for (let i = 0; i <= MAX_SSE_EVENT_CHARS / piece.length; i++) manyLines.push(`data: ${piece}\n`);
+    }).toThrow(tooLong);
   });
 });

@@ -11,10 +11,17 @@ export const MAX_BLOCK_DEPTH = 16;
 export const MAX_LIST_INDENT = 2 * MAX_BLOCK_DEPTH;
 /** Longest run of one emphasis character (`***` is bold italic; longer runs mean nothing more). */
 export const MAX_EMPHASIS_RUN = 3;
+/**
+ * Emphasis delimiter runs (`*`, `_`, `~`) one text may use. marked matches each opener against the
+ * rest of its paragraph, so the time grows with their number times the length: 8 KB of `_a*` took
+ * seconds on the main thread. Past this many the delimiters are escaped and show as written.
+ */
+export const MAX_EMPHASIS_DELIMITERS = 256;
 
 /** Spaces or tabs, then one container marker: `>`, or a list marker followed by a blank or the end. */
 const CONTAINER = /[ \t]*(?:>|(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$))/y;
-const EMPHASIS_RUN = new RegExp(`([*_~])\\1{${MAX_EMPHASIS_RUN},}`, 'g');
+/** A backslash escape, a backtick run, a run of emphasis characters, or other text. */
+const INLINE_PIECE = /\\[\s\S]|`+|[*_~]+|[^\\`*_~]+/g;
 const THEMATIC_BREAK = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 
 function indentColumns(line: string): number {
@@ -35,7 +42,7 @@ function escapeMarkerAt(line: string, at: number): string {
   return `${line.slice(0, i + digits)}\\${line.slice(i + digits)}`;
 }
 
-function limitLine(line: string): string {
+function limitLine(line: string, budget: { left: number }): string {
   if (indentColumns(line) > MAX_LIST_INDENT) {
     // Deeper indentation nests nothing more; cut to the limit, as marked re-reads it once per level.
     line = ' '.repeat(MAX_LIST_INDENT) + line.trimStart();
@@ -54,7 +61,39 @@ function limitLine(line: string): string {
     at = CONTAINER.lastIndex;
   }
   if (THEMATIC_BREAK.test(line)) return line;
-  return line.replace(EMPHASIS_RUN, (run) => run.replace(/./g, '\\$&'));
+  return line.slice(0, at) + limitEmphasis(line.slice(at), budget);
+}
+
+const escapeAll = (text: string): string => text.replace(/./g, '\\$&');
+
+/**
+ * `text` with emphasis runs longer than MAX_EMPHASIS_RUN, and every run once `budget` is spent,
+ * escaped. Code spans and escaped characters are left as they are (a backslash shows in code).
+ */
+function limitEmphasis(text: string, budget: { left: number }): string {
+  const pieces: string[] = text.match(INLINE_PIECE) ?? [];
+  let out = '';
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i] as string;
+    if (piece[0] === '`') {
+      const close = pieces.indexOf(piece, i + 1);
+      if (close !== -1) {
+        out += pieces.slice(i, close + 1).join('');
+        i = close;
+        continue;
+      }
+      out += piece;
+    } else if (/^[*_~]/.test(piece)) {
+      for (const run of piece.match(/([*_~])\1*/g) ?? []) {
+        if (run.length > MAX_EMPHASIS_RUN || budget.left <= 0) out += escapeAll(run);
+        else {
+          budget.left--;
+          out += run;
+        }
+      }
+    } else out += piece;
+  }
+  return out;
 }
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
@@ -65,6 +104,7 @@ const FENCE = /^ {0,3}(`{3,}|~{3,})/;
  */
 export function limitNesting(markdown: string): string {
   let fence: string | null = null;
+  const budget = { left: MAX_EMPHASIS_DELIMITERS };
   return markdown
     .split('\n')
     .map((line) => {
@@ -78,7 +118,7 @@ export function limitNesting(markdown: string): string {
         fence = opener;
         return line;
       }
-      return limitLine(line);
+      return limitLine(line, budget);
     })
     .join('\n');
 }
