@@ -18,7 +18,7 @@ import {
   RemoteError,
 } from './errors.ts';
 import type { ChatCompletionRequest, ModelList, Usage, WireFinishReason } from './openai-wire.ts';
-import { readSseEvents } from './sse.ts';
+import { readSseEvents, SseEventTooLargeError } from './sse.ts';
 import {
   capServerMessage,
   checkChunk,
@@ -421,6 +421,13 @@ export async function streamChatCompletion(
         throw new RemoteError(
           'server_error',
           `POST ${url} sent an answer edgetier cannot use: ${error.message}. Is it an OpenAI-compatible API?`,
+          { url, status: response.status, partial: partial(), cause: error },
+        );
+      }
+      if (error instanceof SseEventTooLargeError) {
+        throw new RemoteError(
+          'server_error',
+          `POST ${url} ${error.message.replace(/^The event stream /, '').replace(/\.$/, '')}. Is the URL an OpenAI-compatible API?`,
           { url, status: response.status, partial: partial(), cause: error },
         );
       }

@@ -15,17 +15,34 @@ export interface SseEvent {
   retryMs?: number;
 }
 
+/**
+ * The most characters one event may hold (its data and the line still open) before it ends: no
+ * OpenAI-compatible chunk comes close, and a stream that never ends a line or an event would
+ * otherwise grow without bound.
+ */
+export const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
+/** An event grew past MAX_EVENT_CHARS without ending. */
+export class SseEventTooLargeError extends Error {
+  override name = 'SseEventTooLargeError' as const;
+}
+
 export class SseParser {
-  private buffer = '';
+  /** The line not ended yet, in the pieces it arrived in (joined once, when it ends). */
+  private open: string[] = [];
+  private openChars = 0;
   /** The previous chunk ended in CR: an LF at the start of the next one belongs to it. */
   private pendingCr = false;
   private data: string[] = [];
+  private dataChars = 0;
   private hasData = false;
   private eventType = '';
   private id: string | undefined;
   private retryMs: number | undefined;
   /** Comment lines seen so far (keep-alives); a caller may count them, never needs them. */
   comments = 0;
+  /** Characters read so far: each is read once, whatever the pieces (for tests). */
+  scannedChars = 0;
 
   /** Adds decoded text; returns the events it completed. */
   push(text: string): SseEvent[] {
@@ -33,16 +50,21 @@ export class SseParser {
     if (text === '') return [];
     if (this.pendingCr && text.startsWith('\n')) text = text.slice(1);
     this.pendingCr = false;
-    this.buffer += text;
+    this.scannedChars += text.length;
     const events: SseEvent[] = [];
     let start = 0;
-    for (let i = 0; i < this.buffer.length; i++) {
-      const c = this.buffer.charCodeAt(i);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      const line = this.buffer.slice(start, i);
+      let line = text.slice(start, i);
+      if (this.open.length > 0) {
+        line = this.open.join('') + line;
+        this.open = [];
+        this.openChars = 0;
+      }
       if (c === 13) {
-        if (i + 1 < this.buffer.length) {
-          if (this.buffer.charCodeAt(i + 1) === 10) i++;
+        if (i + 1 < text.length) {
+          if (text.charCodeAt(i + 1) === 10) i++;
         } else {
           this.pendingCr = true;
         }
@@ -51,7 +73,11 @@ export class SseParser {
       const event = this.line(line);
       if (event) events.push(event);
     }
-    this.buffer = this.buffer.slice(start);
+    if (start < text.length) {
+      this.open.push(text.slice(start));
+      this.openChars += text.length - start;
+    }
+    this.checkSize();
     return events;
   }
 
@@ -60,9 +86,10 @@ export class SseParser {
    * unterminated last line is still processed as a line first.
    */
   end(): SseEvent[] {
-    if (this.buffer.length > 0) {
-      this.line(this.buffer);
-      this.buffer = '';
+    if (this.open.length > 0) {
+      this.line(this.open.join(''));
+      this.open = [];
+      this.openChars = 0;
     }
     this.reset();
     return [];
@@ -81,7 +108,9 @@ export class SseParser {
     switch (field) {
       case 'data':
         this.data.push(value);
+        this.dataChars += value.length + 1;
         this.hasData = true;
+        this.checkSize();
         break;
       case 'event':
         this.eventType = value;
@@ -111,8 +140,17 @@ export class SseParser {
     return event;
   }
 
+  private checkSize(): void {
+    if (this.dataChars + this.openChars > MAX_EVENT_CHARS) {
+      throw new SseEventTooLargeError(
+        `The event stream sent an event of more than ${MAX_EVENT_CHARS} characters without ending it.`,
+      );
+    }
+  }
+
   private reset(): void {
     this.data = [];
+    this.dataChars = 0;
     this.hasData = false;
     this.eventType = '';
     this.retryMs = undefined;

@@ -237,6 +237,18 @@ export async function startUpstream(): Promise<Upstream> {
           }),
         );
         return;
+      case 'endless-line': {
+        // One data line that never ends, in small writes, past the parser's event limit.
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 2));
+        const piece = 'x'.repeat(64 * 1024);
+        res.write('data: {"choices":[{"delta":{"content":"');
+        for (let sent = 0; sent <= 17 * 1024 * 1024 && !res.destroyed; sent += piece.length) {
+          if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
+        }
+        res.end();
+        return;
+      }
       case 'no-done':
         sseHead(res);
         await writeAll(res, normalFrames(model).slice(0, -1));

@@ -185,6 +185,16 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     }
   });
 
+  it('refuses an event that never ends (past 16 Mi characters) by name, keeping the partial text', async () => {
+    // Its bytes flow, but no event completes: a long idle limit lets it reach the event limit.
+    const { error } = await failing('endless-line', { limits: { ...limits, idleTimeoutMs: 60_000 } });
+    expect(error.code).toBe('server_error');
+    expect(error.partial?.text).toBe('Hel');
+    expect(error.message).toBe(
+      `POST ${upstream.url}/chat/completions sent an event of more than 16777216 characters without ending it. Is the URL an OpenAI-compatible API?`,
+    );
+  });
+
   it('reports garbage events, HTML pages and in-stream errors clearly', async () => {
     const garbage = await failing('garbage');
     expect(garbage.error.code).toBe('server_error');

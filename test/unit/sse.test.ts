@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readSseEvents, SseParser } from '../../src/remote/sse.ts';
+import { MAX_EVENT_CHARS, readSseEvents, SseEventTooLargeError, SseParser } from '../../src/remote/sse.ts';
 
 /** Feeds `text` to a fresh parser in pieces of `size` characters and collects every event. */
 function parseIn(text: string, size: number) {
@@ -23,6 +23,40 @@ describe('SseParser', () => {
     const { events, comments } = parseIn(stream, stream.length);
     expect(events).toEqual(expected);
     expect(comments).toBe(1);
+  });
+
+  it('reads each character once: a long line arriving in small pieces is not rescanned per piece', () => {
+    const parser = new SseParser();
+    const line = `data: ${'x'.repeat(256 * 1024)}\n\n`;
+    const events = [];
+    for (let i = 0; i < line.length; i += 64) events.push(...parser.push(line.slice(i, i + 64)));
+    expect(events).toEqual([{ event: 'message', data: 'x'.repeat(256 * 1024) }]);
+    // Rescanning the held line for every piece reads ~ n²/128 characters (512 million here).
+    expect(parser.scannedChars).toBe(line.length);
+  });
+
+  it('refuses an event that grows past MAX_EVENT_CHARS without ending, by name', () => {
+    for (const unended of [
+      `data: ${'x'.repeat(MAX_EVENT_CHARS)}`,
+      'data: xxxxxxxx\n'.repeat(MAX_EVENT_CHARS / 8),
+    ]) {
+      const parser = new SseParser();
+      let error: unknown;
+      try {
+        for (let i = 0; i < unended.length; i += 1 << 20) parser.push(unended.slice(i, i + (1 << 20)));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SseEventTooLargeError);
+      expect((error as Error).message).toBe(
+        `The event stream sent an event of more than ${MAX_EVENT_CHARS} characters without ending it.`,
+      );
+    }
+    // One just under the limit is read.
+    const parser = new SseParser();
+    expect(parser.push(`data: ${'y'.repeat(MAX_EVENT_CHARS - 16)}\n\n`)[0]?.data.length).toBe(
+      MAX_EVENT_CHARS - 16,
+    );
   });
 
   it('gives the same events whatever the chunk borders (CR and LF split apart included)', () => {
