@@ -310,7 +310,9 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     let path = '/';
     let note: string | undefined;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      // Origin-form targets are paths (`//x/y` included, which a base URL would read as host x).
+      const target = req.url ?? '/';
+      const url = new URL(target.startsWith('/') ? `http://localhost${target}` : target, 'http://localhost');
       path = url.pathname;
       // URL parsing folds dot segments away; a request that sends them is probing, not browsing.
       if (DOT_SEGMENT.test((req.url ?? '').split('?')[0] ?? '')) throw notFound(path);

@@ -538,6 +538,11 @@ describe('edgetier serve with an upstream', () => {
       expect((await rawGet(base, `http://localhost:${port}/v1/models`, { Host: 'localhost' })).status).toBe(
         200,
       );
+      // An origin-form path that starts with // is a path, not an authority followed by one.
+      // (here an app route, so the app's page), never the model list.
+      const doubleSlash = await rawGet(base, '//attacker.example/v1/models', { Host: 'localhost' });
+      expect(doubleSlash.body).not.toContain('"object":"list"');
+      expect(doubleSlash.body).toMatch(/^<!doctype html>/i);
       for (const hosts of [
         [`127.0.0.1:${port}`, 'attacker.example'],
         ['attacker.example', `127.0.0.1:${port}`],
