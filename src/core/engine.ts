@@ -140,8 +140,13 @@ export interface Engine {
   /**
    * Checks a request and fits its prompt into the context window without running it, so a server
    * can refuse what can never run before its response starts. Engines that cannot tell omit it.
+   * `signal` ends the check (an `aborted` error): a long conversation takes seconds to fit, and
+   * `interrupt()` is no way to stop it, since it would also cut another client's generation.
    */
-  fitPrompt?(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }>;
+  fitPrompt?(
+    request: GenerateRequest,
+    signal?: AbortSignal,
+  ): Promise<{ promptTokens: number; droppedMessages: number }>;
   /** Forgets the conversation's KV cache. */
   resetConversation(): Promise<void>;
   unload(): Promise<void>;

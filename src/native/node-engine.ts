@@ -93,9 +93,12 @@ export class NodeEngine implements Engine {
   }
 
   /** Validates a request and fits its prompt without running it (not queued); see ModelSession.fit. */
-  async fitPrompt(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
+  async fitPrompt(
+    request: GenerateRequest,
+    signal?: AbortSignal,
+  ): Promise<{ promptTokens: number; droppedMessages: number }> {
     if (!this.session) throw new EdgetierError('bad_request', 'No model is loaded: call load() first.');
-    return this.session.fit(request);
+    return this.session.fit(request, () => signal?.aborted === true);
   }
 
   /** Not queued: it must reach the generation that is running now, and those already submitted. */

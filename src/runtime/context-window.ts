@@ -4,9 +4,12 @@
  * the caller is told how many were dropped. A conversation whose last message alone does not fit is
  * refused.
  *
- * Near-linear: each message is tokenised once on its own to estimate its share, the whole
- * conversation is rendered once, and the estimate picks where to cut; renders of the candidate then
- * confirm it (about two, at most O(log n) when the estimate is off). Between steps it checks
+ * Near-linear: a conversation about the window's size is rendered whole and usually fits. A longer
+ * one: the last turn is rendered first (a last message that alone does not fit is refused at
+ * once), each message is tokenised once on its own to estimate its share, and the estimate picks
+ * where to cut; renders of the candidate then confirm it (about two, at most O(log n) when the
+ * estimate is off). The whole conversation is rendered only when its content could fit, since one
+ * render is one step that cannot be interrupted. Between steps it checks
  * `shouldStop` and yields to the event loop, so an interrupt that arrives while a long conversation
  * is fitted ends the request.
  */
@@ -32,6 +35,13 @@ export interface FitOptions {
   /** Checked between steps; true ends the fit with an `aborted` error. */
   shouldStop?: () => boolean;
 }
+
+/**
+ * A conversation of up to this many characters per budget token is rendered whole at once (a
+ * token is rarely longer); a longer one is counted message by message first, so that it is never
+ * rendered whole when it cannot fit.
+ */
+const CHEAP_RENDER_CHARS_PER_TOKEN = 8;
 
 /** Messages counted between two yields to the event loop. */
 const MESSAGES_PER_YIELD = 64;
@@ -84,40 +94,55 @@ export async function fitConversation(
     promptTokens: await render(index),
   });
 
-  if (await fits(0)) return result(0);
+  // A conversation about the window's size is rendered whole first: one exact answer, usually yes.
+  let chars = 0;
+  for (const m of messages) chars += m.content.length;
+  if (chars <= budgetTokens * CHEAP_RENDER_CHARS_PER_TOKEN && (await fits(0))) return result(0);
+
   const last = starts.length - 1;
-  const refuse = async (): Promise<never> => {
+  // Then the last turn alone: a huge last message is measured by one render and refused, before
+  // anything else is counted.
+  if (!(await fits(last))) {
     throw new EdgetierError(
       'context_overflow',
       `The last message alone needs ${await render(last)} tokens but only ${budgetTokens} fit in this model's ` +
         'context window (after the room kept for the answer). Shorten the message or lower max new tokens.',
     );
-  };
-  if (last === 0) return refuse();
+  }
+  if (last === 0) return result(0);
 
-  // Estimate: the whole render minus what each dropped turn is thought to take (its content's tokens
-  // plus an even share of the template's framing).
+  // Estimate: each message's content on its own, plus an even share of the template's framing
+  // (measured on the last turn's render).
   const cost: number[] = [];
   let contentTokens = 0;
+  let systemTokens = 0;
   for (let i = 0; i < messages.length; i++) {
     if (i % MESSAGES_PER_YIELD === 0) await checkpoint();
     const tokens = counter.countMessage(messages[i]!);
     contentTokens += tokens;
-    if (messages[i]!.role !== 'system') cost.push(tokens);
+    if (messages[i]!.role === 'system') systemTokens += tokens;
+    else cost.push(tokens);
   }
-  const framing = Math.max(0, (await render(0)) - contentTokens) / messages.length;
+  // The whole conversation is rendered (one step that cannot be stopped) only when its content
+  // could fit; a long conversation is never rendered whole.
+  if (contentTokens <= budgetTokens && !exact.has(0) && (await fits(0))) return result(0);
+  let lastContent = systemTokens;
+  for (let turn = starts[last]!; turn < turns.length; turn++) lastContent += cost[turn]!;
+  const lastMessages = system.length + turns.length - starts[last]!;
+  const framing = Math.max(0, (await render(last)) - lastContent) / lastMessages;
+  const total = contentTokens + framing * messages.length;
   let removed = 0;
   let guess = last;
   for (let index = 1, turn = 0; index <= last; index++) {
     for (; turn < starts[index]!; turn++) removed += cost[turn]! + framing;
-    if ((await render(0)) - removed <= budgetTokens) {
+    if (total - removed <= budgetTokens) {
       guess = index;
       break;
     }
   }
 
   // Find the first start that fits, trusting that a shorter conversation never renders longer:
-  // gallop from the guess, then bisect.
+  // gallop from the guess, then bisect. The last start fits (checked above).
   let lo: number; // does not fit
   let hi: number; // fits
   if (await fits(guess)) {
@@ -129,12 +154,13 @@ export async function fitConversation(
       step *= 2;
       lo = Math.max(0, hi - step);
     }
+    // Everything from the second start fits: whether the first does too is a render away.
+    if (lo === 0 && !exact.has(0) && (await fits(0))) return result(0);
   } else {
     lo = guess;
     let step = 1;
     hi = Math.min(last, guess + step);
     while (!(await fits(hi))) {
-      if (hi === last) return refuse();
       lo = hi;
       step *= 2;
       hi = Math.min(last, lo + step);

@@ -168,8 +168,11 @@ export class ModelSession {
    * running it: the server answers a request that can never run before its response starts. Not
    * queued behind the running generation.
    */
-  async fit(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
-    const prepared = await this.prepare(request, () => false);
+  async fit(
+    request: GenerateRequest,
+    shouldStop: () => boolean = () => false,
+  ): Promise<{ promptTokens: number; droppedMessages: number }> {
+    const prepared = await this.prepare(request, shouldStop);
     return { promptTokens: prepared.promptIds.length, droppedMessages: prepared.droppedMessages };
   }
 

@@ -127,7 +127,7 @@ export class NativeTier implements Tier {
       this.throwIfLoadFailed();
       // A request that can never run (over the context window, malformed) is refused before the
       // response starts, streaming or not: a plain HTTP 400.
-      await engine.fitPrompt?.(generateRequest);
+      await engine.fitPrompt?.(generateRequest, signal);
       if (signal.aborted) throw abortError(signal);
       // Taken: a streaming response opens now and keep-alives flow while it waits for its turn.
       onAccepted?.();

@@ -6,6 +6,7 @@
  *   main → worker  { id, op: 'load' | 'generate' | 'fitPrompt' | 'resetConversation' | 'unload' | 'listCached' | 'deleteCached', arg }
  *                  (fitPrompt is not queued behind the running generation)
  *                  { op: 'interrupt' }                          (not queued, no reply)
+ *                  { op: 'cancel', id }                         (ends that fitPrompt alone, no reply)
  *   worker → main  { id, type: 'chunk', chunk }                  (generate only, any number)
  *                  { id, type: 'done', result }
  *                  { id, type: 'error', code, message }         (EdgetierError code kept)
@@ -24,7 +25,10 @@ export type EngineOp =
   | 'listCached'
   | 'deleteCached';
 
-export type ToWorker = { id: number; op: EngineOp; arg?: unknown } | { op: 'interrupt' };
+export type ToWorker =
+  | { id: number; op: EngineOp; arg?: unknown }
+  | { op: 'interrupt' }
+  | { op: 'cancel'; id: number };
 
 export type FromWorker =
   | { id: number; type: 'chunk'; chunk: StreamChunk }
@@ -34,9 +38,15 @@ export type FromWorker =
 if (parentPort) {
   const port = parentPort;
   const engine = new NodeEngine(workerData as NodeEngineOptions);
+  /** The fits running now, by request id, so a `cancel` ends one of them. */
+  const fits = new Map<number, AbortController>();
   port.on('message', async (message: ToWorker) => {
     if (message.op === 'interrupt') {
       await engine.interrupt();
+      return;
+    }
+    if (message.op === 'cancel') {
+      fits.get(message.id)?.abort();
       return;
     }
     const { id, op, arg } = message;
@@ -51,9 +61,16 @@ if (parentPort) {
             port.postMessage({ id, type: 'chunk', chunk } satisfies FromWorker),
           );
           break;
-        case 'fitPrompt':
-          result = await engine.fitPrompt(arg as Parameters<Engine['generate']>[0]);
+        case 'fitPrompt': {
+          const controller = new AbortController();
+          fits.set(id, controller);
+          try {
+            result = await engine.fitPrompt(arg as Parameters<Engine['generate']>[0], controller.signal);
+          } finally {
+            fits.delete(id);
+          }
           break;
+        }
         case 'resetConversation':
           result = await engine.resetConversation();
           break;

@@ -102,6 +102,20 @@ export function hostAllowed(hostHeader: string, bindHost: string, allowedHosts: 
   return allowedHosts.some((allowed) => allowed.toLowerCase() === name);
 }
 
+/**
+ * The host a request is for: the authority of an absolute-form target (`GET http://name/ HTTP/1.1`,
+ * which replaces Host, RFC 9112 3.2.2), else the Host header.
+ */
+function requestHost(req: IncomingMessage): string {
+  const target = req.url ?? '/';
+  if (target.startsWith('/') || target === '*') return req.headers.host ?? '';
+  try {
+    return new URL(target).host;
+  } catch {
+    return '';
+  }
+}
+
 /** What the Host check lets through, for the start-up line. */
 export function describeAllowedHosts(bindHost: string, allowedHosts: readonly string[]): string {
   const names = ['localhost', '127.0.0.0/8', '[::1]'];
@@ -303,14 +317,26 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     let path = '/';
     let note: string | undefined;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      // Origin-form targets are paths (`//x/y` included, which a base URL would read as host x).
+      const target = req.url ?? '/';
+      const url = new URL(target.startsWith('/') ? `http://localhost${target}` : target, 'http://localhost');
       path = url.pathname;
       // URL parsing folds dot segments away; a request that sends them is probing, not browsing.
       if (DOT_SEGMENT.test((req.url ?? '').split('?')[0] ?? '')) throw notFound(path);
-      if (!hostAllowed(req.headers.host ?? '', options.host, allowedHosts)) {
+      const hosts = req.headersDistinct.host ?? [];
+      if (hosts.length > 1) {
+        throw new ApiError(
+          400,
+          `The request has ${hosts.length} Host headers; send one.`,
+          'invalid_request_error',
+          'duplicate_host',
+        );
+      }
+      const host = requestHost(req);
+      if (!hostAllowed(host, options.host, allowedHosts)) {
         throw new ApiError(
           421,
-          `This server answers to ${describeAllowedHosts(options.host, allowedHosts)} only (got Host "${req.headers.host ?? ''}"). Name others with --allowed-host.`,
+          `This server answers to ${describeAllowedHosts(options.host, allowedHosts)} only (got Host "${host}"). Name others with --allowed-host.`,
           'invalid_request_error',
           'misdirected_request',
         );
@@ -332,7 +358,8 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
     } catch (error) {
       const apiError = toApiError(error);
       if (apiError.status >= 500) note = `error=${apiError.message}`;
-      if (apiError.status === 413 || apiError.status === 421) res.setHeader('Connection', 'close');
+      if (apiError.status === 413 || apiError.status === 421 || apiError.code === 'duplicate_host')
+        res.setHeader('Connection', 'close');
       sendApiError(res, apiError);
     }
     if (path.startsWith('/v1/') || res.statusCode >= 400) {

@@ -82,8 +82,22 @@ export class ThreadedNodeEngine implements Engine {
     return this.call('generate', request, onChunk);
   }
 
-  fitPrompt(request: GenerateRequest): Promise<{ promptTokens: number; droppedMessages: number }> {
-    return this.call('fitPrompt', request);
+  /** An abort of `signal` reaches the thread as a `cancel` of this fit alone. */
+  fitPrompt(
+    request: GenerateRequest,
+    signal?: AbortSignal,
+  ): Promise<{ promptTokens: number; droppedMessages: number }> {
+    if (signal?.aborted) {
+      return Promise.reject(new EdgetierError('aborted', 'Stopped before the conversation was fitted.'));
+    }
+    const id = this.nextId; // the id `call` gives this request
+    const cancel = () => {
+      if (!this.exited) this.worker.postMessage({ op: 'cancel', id } satisfies ToWorker);
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    return this.call<{ promptTokens: number; droppedMessages: number }>('fitPrompt', request).finally(() =>
+      signal?.removeEventListener('abort', cancel),
+    );
   }
 
   async interrupt(): Promise<void> {

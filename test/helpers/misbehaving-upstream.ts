@@ -5,8 +5,10 @@
  * a 200 KB error message, a model entry that claims to be edgetier's synthetic twin). Tests point the client, or `edgetier serve`'s
  * upstream, at it.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_SSE_EVENT_CHARS } from '../../src/remote/sse.ts';
 
 export const UPSTREAM_KEY = 'sk-test-upstream-key-0123456789';
 export const ANSWER = 'Hello, world';
@@ -237,6 +239,22 @@ export async function startUpstream(): Promise<Upstream> {
           }),
         );
         return;
+      case 'endless-line': {
+        // One data line that never ends, in small writes, past the parser's event limit.
+        sseHead(res);
+        await writeAll(res, normalFrames(model).slice(0, 2));
+        const piece = 'x'.repeat(64 * 1024);
+        res.write('data: {"choices":[{"delta":{"content":"');
+        for (
+          let sent = 0;
+          sent <= MAX_SSE_EVENT_CHARS + piece.length && !res.destroyed;
+          sent += piece.length
+        ) {
+          if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
+        }
+        res.end();
+        return;
+      }
       case 'no-done':
         sseHead(res);
         await writeAll(res, normalFrames(model).slice(0, -1));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { serveConfig } from '../../src/cli/commands/serve.ts';
 import { edgetier } from '../helpers/run-cli.ts';
 
 describe('edgetier CLI', () => {
@@ -14,5 +15,25 @@ describe('edgetier CLI', () => {
     expect(result.stderr).toBe(
       'edgetier: unknown command "frobnicate". Run `edgetier --help` for the list.\n',
     );
+  });
+
+  it('serve refuses an --allowed-host it could never match (a wildcard, a space, a path), by name', () => {
+    for (const name of ['*', '*.lan', 'edge lan', 'edge.lan/x', 'user@edge.lan', 'edge..lan', '-edge.lan']) {
+      expect(() => serveConfig({ 'allowed-host': [name] }), name).toThrow(
+        `--allowed-host takes a host name without port or scheme (e.g. edge.lan), got "${name}". Wildcards are not supported: name each host.`,
+      );
+    }
+    expect(
+      serveConfig({
+        'allowed-host': [
+          'Edge.LAN',
+          'edge.lan.',
+          '192.168.7.9',
+          '[fe80::1]',
+          'xn--bcher-kva.example',
+          'my_service',
+        ],
+      }).allowedHosts,
+    ).toEqual(['edge.lan', 'edge.lan.', '192.168.7.9', '[fe80::1]', 'xn--bcher-kva.example', 'my_service']);
   });
 });

@@ -3,6 +3,7 @@ import { EdgetierError } from '../../src/core/errors.ts';
 import { parseRetryAfter, RemoteError } from '../../src/remote/errors.ts';
 import { listModels, type StreamDelta, streamChatCompletion } from '../../src/remote/openai-client.ts';
 import { RemoteEngine } from '../../src/remote/remote-engine.ts';
+import { MAX_SSE_EVENT_CHARS } from '../../src/remote/sse.ts';
 import { capServerMessage, MAX_ANSWER_CHARS } from '../../src/remote/wire-checks.ts';
 import {
   ANSWER,
@@ -197,6 +198,16 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
       );
       expect(ms).toBeLessThan(1500);
     }
+  });
+
+  it('refuses an event that never ends (past MAX_SSE_EVENT_CHARS) by name, keeping the partial text', async () => {
+    // Its bytes flow, but no event completes: a long idle limit lets it reach the event limit.
+    const { error } = await failing('endless-line', { limits: { ...limits, idleTimeoutMs: 60_000 } });
+    expect(error.code).toBe('server_error');
+    expect(error.partial?.text).toBe('Hel');
+    expect(error.message).toBe(
+      `POST ${upstream.url}/chat/completions sent an answer edgetier cannot use: the event stream is over ${MAX_SSE_EVENT_CHARS} characters in one event, the most edgetier reads. Is it an OpenAI-compatible API?`,
+    );
   });
 
   it('reports garbage events, HTML pages and in-stream errors clearly', async () => {

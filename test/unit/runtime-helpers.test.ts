@@ -190,6 +190,36 @@ describe('fitConversation', () => {
     }
   });
 
+  it('never renders the whole conversation when its content alone is over the budget (one render cannot be stopped)', async () => {
+    const n = 2000;
+    const messages: ChatMessage[] = Array.from({ length: n }, (_, i) => ({
+      role: i % 2 === 0 ? 'user' : 'assistant',
+      content: `message ${i}`,
+    }));
+    let largestRender = 0;
+    const counting = {
+      countMessage: count.countMessage,
+      countConversation: (m: ChatMessage[]) => {
+        largestRender = Math.max(largestRender, m.length);
+        return countConversation(m);
+      },
+    };
+    const budget = 400;
+    const fitted = await fitConversation(messages, counting, budget);
+    expect(fitted).toMatchObject(linearFit(messages, budget)!);
+    // The largest render holds about what fits (~30 messages here), never all 2000.
+    expect(largestRender).toBeLessThan(100);
+    // A huge last message is measured once, by its own render, and refused.
+    largestRender = 0;
+    await expect(
+      fitConversation([...messages, { role: 'user', content: 'x'.repeat(5000) }], counting, budget),
+    ).rejects.toMatchObject({
+      code: 'context_overflow',
+      message: expect.stringContaining('needs 5002 tokens'),
+    });
+    expect(largestRender).toBe(1);
+  });
+
   it('stops between steps when asked to, with an aborted error', async () => {
     const messages: ChatMessage[] = Array.from({ length: 1000 }, (_, i) => ({
       role: i % 2 === 0 ? 'user' : 'assistant',

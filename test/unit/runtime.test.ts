@@ -506,6 +506,58 @@ describe('the native tier on the real engine', () => {
     }
   });
 
+  it("a client gone while its conversation is checked ends the check (it holds the tier's slot), not only the generation", async () => {
+    const engine = new NodeEngine();
+    const tier = await tierWith(engine);
+    const tokenizer = (engine as unknown as { session: { tokenizer: Record<string, unknown> } }).session
+      .tokenizer;
+    const encode = (tokenizer.encode as (...args: unknown[]) => unknown).bind(tokenizer);
+    const controller = new AbortController();
+    let encodes = 0;
+    tokenizer.encode = (...args: unknown[]) => {
+      if (++encodes === 50) controller.abort();
+      return encode(...args);
+    };
+    try {
+      const messages = Array.from({ length: 400 }, (_, i) => ({
+        role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+        content: `Turn ${i}: the keeper lit the lamp.`,
+      }));
+      await expect(
+        tier.run({ model: 'model', messages, max_tokens: 4 }, () => undefined, controller.signal),
+      ).rejects.toMatchObject({ status: 499, code: 'aborted' });
+      // Without the signal the check tokenises all 400 messages (and renders them) before it looks.
+      expect(encodes).toBeLessThan(150);
+    } finally {
+      delete tokenizer.encode;
+      await tier.close();
+    }
+  });
+
+  it('the threaded engine ends a fit whose signal fires, on its thread', async () => {
+    const { ThreadedNodeEngine } = await import('../../src/server/threaded-engine.ts');
+    const engine = new ThreadedNodeEngine({ threads: 1 });
+    try {
+      await engine.load({ source: { kind: 'path', path: modelDir }, device: 'cpu', dtype: 'fp32' });
+      const messages = Array.from({ length: 3000 }, (_, i) => ({
+        role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+        content: `Turn ${i}: the keeper lit the lamp.`,
+      }));
+      const controller = new AbortController();
+      const fit = engine.fitPrompt({ messages, sampling: { maxNewTokens: 4 } }, controller.signal);
+      controller.abort();
+      await expect(fit).rejects.toMatchObject({ code: 'aborted' });
+      // An already-aborted signal is refused without a round trip; the engine still fits.
+      await expect(
+        engine.fitPrompt({ messages, sampling: { maxNewTokens: 4 } }, controller.signal),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      const ok = await engine.fitPrompt({ messages: messages.slice(-3), sampling: { maxNewTokens: 4 } });
+      expect(ok.droppedMessages).toBe(0);
+    } finally {
+      await engine.unload();
+    }
+  });
+
   it('a cut answer is an error naming the cause, not a complete one', async () => {
     const engine = new NodeEngine();
     const tier = await tierWith(engine);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -46,6 +47,21 @@ function rawGet(
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Sends `text` as it is on a fresh connection and returns everything the server answers until it closes. */
+function rawExchange(base: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(text));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      answer += c;
+    });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
   });
 }
 
@@ -528,6 +544,37 @@ describe('edgetier serve with an upstream', () => {
         const reply = await rawGet(base, '/v1/models', { Host: host });
         expect(reply.status, host).toBe(421);
         expect(JSON.parse(reply.body).error.code, host).toBe('misdirected_request');
+      }
+      // The authority of an absolute-form target replaces Host (RFC 9112 3.2.2), and a request with
+      // two Host headers is refused (400), whatever its first one says.
+      for (const target of [
+        'http://attacker.example/v1/models',
+        `http://127.0.0.1.nip.io:${port}/v1/models`,
+      ]) {
+        const reply = await rawGet(base, target, { Host: `127.0.0.1:${port}` });
+        expect(reply.status, target).toBe(421);
+        expect(JSON.parse(reply.body).error.code, target).toBe('misdirected_request');
+      }
+      expect((await rawGet(base, `http://localhost:${port}/v1/models`, { Host: 'localhost' })).status).toBe(
+        200,
+      );
+      // An origin-form path that starts with // is a path, not an authority followed by one.
+      // (here an app route, so the app's page), never the model list.
+      const doubleSlash = await rawGet(base, '//attacker.example/v1/models', { Host: 'localhost' });
+      expect(doubleSlash.body).not.toContain('"object":"list"');
+      expect(doubleSlash.body).toMatch(/^<!doctype html>/i);
+      for (const hosts of [
+        [`127.0.0.1:${port}`, 'attacker.example'],
+        ['attacker.example', `127.0.0.1:${port}`],
+      ]) {
+        const head = `GET /v1/models HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}Connection: close\r\n\r\n`;
+        const reply = await rawExchange(base, head);
+        expect(reply.split('\r\n')[0], hosts.join(' + ')).toBe('HTTP/1.1 400 Bad Request');
+        // The body (chunked): the one JSON object in it.
+        expect(JSON.parse(reply.slice(reply.indexOf('{'), reply.lastIndexOf('}') + 1)).error).toMatchObject({
+          code: 'duplicate_host',
+          message: 'The request has 2 Host headers; send one.',
+        });
       }
       for (const host of [
         '127.0.0.1',

@@ -107,6 +107,10 @@ export const SERVE_OPTIONS = {
   quiet: { type: 'boolean', default: false },
 } as const;
 
+/** A DNS name or IPv4 address: dot-separated labels of letters, digits, `-` inside and `_`, an optional root dot. */
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
+
 function seconds(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -149,10 +153,11 @@ export function serveConfig(values: {
     port,
     host: values.host ?? '127.0.0.1',
     allowedHosts: (values['allowed-host'] ?? []).map((name) => {
-      if (hostname(name) !== name.toLowerCase() || (name.includes(':') && !name.startsWith('['))) {
+      // Compared as it is with each Host header: a wildcard or a malformed name would never match.
+      if (!HOST_NAME.test(name) && !(name.startsWith('[') && hostname(name) === name.toLowerCase())) {
         throw new EdgetierError(
           'usage',
-          `--allowed-host takes a host name without port or scheme (e.g. edge.lan), got "${name}".`,
+          `--allowed-host takes a host name without port or scheme (e.g. edge.lan), got "${name}". Wildcards are not supported: name each host.`,
         );
       }
       return name.toLowerCase();
