@@ -64,8 +64,9 @@ describe('a stream whose reasoning never ends', () => {
 describe('streamChatCompletion against a misbehaving upstream', () => {
   it('streams a well-formed answer with usage, and sends the key and include_usage', async () => {
     const deltas: StreamDelta[] = [];
+    // Generous limits: no time limit is tested here, and a busy machine must not fail it.
     const result = await streamChatCompletion(endpoint(), ask('ok'), {
-      limits,
+      limits: { ...limits, connectTimeoutMs: 10_000, firstTokenTimeoutMs: 10_000, idleTimeoutMs: 10_000 },
       onDelta: (d) => deltas.push(d),
     });
     expect(result.text).toBe(ANSWER);

@@ -3,6 +3,7 @@
  * files: an --out that holds someone's files is refused, never replaced; --models that name nothing,
  * clash or hold symlinks are refused by name or published as real files.
  */
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -165,9 +166,10 @@ describe('--models', () => {
     expect(lstatSync(published).isFile()).toBe(true);
     expect(readFileSync(published, 'utf8')).toBe('REAL-WEIGHTS');
     const index = JSON.parse(readFileSync(join(out, 'models', 'index.json'), 'utf8'));
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
     expect(index.models[0].files).toEqual([
-      { path: 'config.json', bytes: 2 },
-      { path: 'onnx/model.onnx', bytes: 12 },
+      { path: 'config.json', bytes: 2, sha256: sha256('{}') },
+      { path: 'onnx/model.onnx', bytes: 12, sha256: sha256('REAL-WEIGHTS') },
     ]);
   });
 
