@@ -366,6 +366,57 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
   });
 
+  it('finishes a download the network cuts every 32 KiB within one load, resuming each time', async () => {
+    profile = join(dir, 'profile-chopped');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    proxy.chop(WEIGHTS, 32_768);
+    const from = proxy.log.length;
+    let outcome: Outcome<LoadedInfo>;
+    try {
+      outcome = await load(page);
+    } finally {
+      proxy.heal();
+    }
+    expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+    const weights = weightDownloads(from);
+    // Never started over: every request after the first asks for the rest only.
+    expect(weights[0]!.range).toBeNull();
+    expect(weights.slice(1).every((r) => /^bytes=\d+-$/.test(r.range ?? ''))).toBe(true);
+    expect(weights.length).toBeGreaterThan(Math.floor(size / 32_768));
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+  });
+
+  for (const framing of ['length', 'chunked'] as const) {
+    it(`caches a tokenizer.json a CDN gzips (${framing === 'length' ? 'compressed Content-Length' : 'no Content-Length'}) and loads it offline from the cache`, async () => {
+      profile = join(dir, `profile-gzip-${framing}`);
+      synth(3);
+      const reference = await referenceIds();
+      const page = await openBrowser();
+      proxy.compress('/models/tiny/tokenizer.json', framing);
+      let outcome: Outcome<LoadedInfo>;
+      try {
+        outcome = await load(page);
+      } finally {
+        proxy.heal();
+      }
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+      expect(await greedy(page)).toEqual(reference);
+      expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+      // Listed as cached means every file is there: it loads with the server gone.
+      proxy.refuse('/models/');
+      try {
+        const offline = await load(page);
+        expect(offline.ok ? 'loaded' : `${offline.code}: ${offline.message}`).toBe('loaded');
+        expect(await greedy(page)).toEqual(reference);
+      } finally {
+        proxy.heal();
+      }
+    });
+  }
+
   it('stops with storage_full when the origin has no room, says what the model needs, and lists nothing', async () => {
     profile = join(dir, 'profile-quota');
     synth(3);

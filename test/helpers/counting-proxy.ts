@@ -6,6 +6,7 @@
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 export interface ProxiedRequest {
   method: string;
@@ -49,6 +50,13 @@ export interface CountingProxy {
   corrupt(path: string, times: number): void;
   /** Drops every request whose path starts with `prefix` (as if the network were down) until `heal()`. */
   refuse(prefix: string): void;
+  /**
+   * Gzips every full (200) response for `path` until `heal()`, as a CDN does: `length` keeps a
+   * Content-Length (the compressed size), `chunked` sends none.
+   */
+  compress(path: string, framing: 'length' | 'chunked'): void;
+  /** Drops the connection of every response for `path` after `everyBytes` body bytes, until `heal()`. */
+  chop(path: string, everyBytes: number): void;
   heal(): void;
   close(): Promise<void>;
 }
@@ -59,6 +67,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   let fault: Fault | null = null;
   let refused: string | null = null;
   let corruption: { path: string; left: number } | null = null;
+  let compression: { path: string; framing: 'length' | 'chunked' } | null = null;
+  let chopping: { path: string; everyBytes: number } | null = null;
 
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
@@ -94,6 +104,24 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
             ? Math.floor(size / 2)
             : -1;
         if (flipAt >= 0 && corruption) corruption.left--;
+        if (compression?.path === path && entry.status === 200 && entry.method === 'GET') {
+          const framing = compression.framing;
+          const chunks: Buffer[] = [];
+          reply.on('data', (data: Buffer) => chunks.push(data));
+          reply.on('end', () => {
+            const body = gzipSync(Buffer.concat(chunks));
+            const headers = { ...reply.headers, 'content-encoding': 'gzip' };
+            delete headers['content-length'];
+            delete headers['accept-ranges'];
+            if (framing === 'length') headers['content-length'] = String(body.length);
+            res.writeHead(entry.status, headers);
+            entry.bytes = body.length;
+            entry.done = true;
+            res.end(body);
+          });
+          return;
+        }
+        const chop = chopping?.path === path && entry.method === 'GET' ? chopping.everyBytes : 0;
         res.writeHead(entry.status, reply.headers);
         let stalled = false;
         reply.on('data', (data: Buffer) => {
@@ -130,6 +158,20 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
               reply.destroy();
             };
             fault = null;
+            return;
+          }
+          if (chop > 0 && entry.bytes + data.length >= chop) {
+            res.write(data.subarray(0, chop - entry.bytes));
+            entry.bytes = chop;
+            reply.removeAllListeners('error');
+            reply.on('error', () => undefined);
+            entry.done = true;
+            // Flushed first, so the browser sees the bytes before the connection fails.
+            setTimeout(() => {
+              res.socket?.destroy();
+              reply.destroy();
+            }, 50);
+            reply.pause();
             return;
           }
           entry.bytes += data.length;
@@ -172,10 +214,18 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     refuse(prefix) {
       refused = prefix;
     },
+    compress(path, framing) {
+      compression = { path, framing };
+    },
+    chop(path, everyBytes) {
+      chopping = { path, everyBytes };
+    },
     heal() {
       fault = null;
       refused = null;
       corruption = null;
+      compression = null;
+      chopping = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
