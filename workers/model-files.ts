@@ -33,7 +33,7 @@ export { MODEL_CACHE_NAME } from './model-store.ts';
 export const DEFAULT_REMOTE_HOST = 'https://huggingface.co/';
 /** Where picked files appear to transformers.js; served from memory by the custom cache. */
 const PICKED_PREFIX = 'https://picked.edgetier.invalid/';
-/** Times one download is resumed before it fails. */
+/** Times in a row one download is resumed without a byte arriving in between before it fails. */
 const MAX_RESUMES = 3;
 const HUB_PATH_TEMPLATE = '{model}/resolve/{revision}/';
 
@@ -344,19 +344,36 @@ export class ModelFiles {
       this.lastFailure = { url, status: response.status };
       return response;
     }
-    if (prefix && scope && response.status !== 206) {
+    // A CDN may compress a file on the fly: its Content-Length is then the compressed size (or
+    // absent) and a Range would address compressed bytes, so the size comes from the server's index
+    // or from the bytes themselves, and such a download is neither kept partly nor resumed.
+    const encoding = response.headers.get('content-encoding');
+    const encoded = encoding !== null && encoding.toLowerCase() !== 'identity';
+    if (prefix && scope && (response.status !== 206 || encoded)) {
       // The file changed since those bytes were kept (If-Range failed): start over.
       await store.dropFile(scope.base, scope.generation, url);
+      if (response.status === 206) {
+        await response.body?.cancel();
+        delete scope.manifest?.files[url];
+        return this.download(url, init, scope);
+      }
       prefix = undefined;
       prefixBlobs = [];
     }
+    const expected = scope?.expected.get(url);
     const offset = prefix ? storedBytes(prefix) : 0;
-    const total = prefix ? prefix.bytes : Number(response.headers.get('content-length') ?? 0);
+    const declared = response.headers.get('content-length');
+    /** The file's size; null when the server does not say it (then known once it has arrived). */
+    const total: number | null = prefix
+      ? prefix.bytes
+      : !encoded && declared !== null
+        ? Number(declared)
+        : (expected?.bytes ?? null);
     const etag = prefix ? prefix.etag : (response.headers.get('etag') ?? undefined);
     const lastModified = prefix ? prefix.lastModified : (response.headers.get('last-modified') ?? undefined);
-    const ranges = prefix !== undefined || response.headers.get('accept-ranges') === 'bytes';
+    const ranges = !encoded && (prefix !== undefined || response.headers.get('accept-ranges') === 'bytes');
     const json = url.endsWith('.json');
-    if (json && response.headers.get('content-length') === '0') {
+    if (json && !encoded && declared === '0') {
       await response.body?.cancel();
       if (scope) scope.integrityFailure = true;
       throw new EdgetierError(
@@ -365,9 +382,8 @@ export class ModelFiles {
           'if this repeats, rebuild or re-upload the file on the server.',
       );
     }
-    if (!response.body || !total) return response;
-    const expected = scope?.expected.get(url);
-    if (expected && expected.bytes !== total) {
+    if (!response.body) return response;
+    if (expected && total !== null && expected.bytes !== total) {
       await response.body.cancel();
       throw new EdgetierError(
         'download_failed',
@@ -378,7 +394,11 @@ export class ModelFiles {
     let sink: PartWriter | null = null;
     if (scope && !scope.deleted) {
       const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
-      if (estimate?.quota !== undefined && estimate.quota - (estimate.usage ?? 0) < total - offset) {
+      if (
+        total !== null &&
+        estimate?.quota !== undefined &&
+        estimate.quota - (estimate.usage ?? 0) < total - offset
+      ) {
         await response.body.cancel();
         throw await store.storageFull(scope.base, total - offset);
       }
@@ -389,6 +409,7 @@ export class ModelFiles {
     const jsonChunks: Uint8Array[] | null = json ? [] : null;
     let received = offset;
     let resumes = 0;
+    let resumedAt = offset;
     let reader = response.body.getReader();
     const replay = prefixBlobs.map((blob) => blob.stream().getReader());
     const see = (chunk: Uint8Array) => {
@@ -399,17 +420,21 @@ export class ModelFiles {
       await sink?.abort();
       sink = null;
       if (scope) await store.deleteModel(scope.base).catch(() => false);
-      return scope && isQuotaError(error) ? await store.storageFull(scope.base, total, error) : error;
+      return scope && isQuotaError(error)
+        ? await store.storageFull(scope.base, total ?? received, error)
+        : error;
     };
 
     const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
       const digest = hasher.hex();
       const problem =
-        expected?.sha256 && digest !== expected.sha256
-          ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
-          : jsonChunks
-            ? jsonProblem(jsonChunks)
-            : null;
+        total !== null && received !== total
+          ? `it has ${received} bytes, the server says ${total}`
+          : expected?.sha256 && digest !== expected.sha256
+            ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
+            : jsonChunks
+              ? jsonProblem(jsonChunks)
+              : null;
       if (problem) {
         await sink?.abort();
         if (scope) {
@@ -435,7 +460,7 @@ export class ModelFiles {
             url,
             { offset, bytes: received - offset },
             {
-              bytes: total,
+              bytes: received,
               sha256: digest,
               ...(etag ? { etag } : {}),
               ...(lastModified ? { lastModified } : {}),
@@ -457,6 +482,11 @@ export class ModelFiles {
       if (!sink || !scope) return;
       const writer = sink;
       sink = null;
+      if (total === null || encoded) {
+        // Bytes that cannot be resumed from (an unknown size, a compressed download) are not kept.
+        await writer.abort();
+        return;
+      }
       try {
         await writer.close();
         await store.commitPart(
@@ -497,13 +527,19 @@ export class ModelFiles {
         try {
           const { done, value } = await pending;
           if (done) {
-            if (received < total) throw new Error('the connection closed early');
+            if (total !== null && received < total) throw new Error('the connection closed early');
             await finish(controller);
             return;
           }
           chunk = value;
         } catch (error) {
           if (error instanceof EdgetierError) throw error;
+          // Only resumes that brought nothing count: a connection that keeps breaking off but keeps
+          // delivering converges, one that delivers nothing fails after a few tries.
+          if (received > resumedAt) {
+            resumes = 0;
+            resumedAt = received;
+          }
           const next =
             ranges && resumes < MAX_RESUMES
               ? await this.reopen(url, received, etag ?? lastModified, init)
@@ -518,9 +554,9 @@ export class ModelFiles {
           this.lastFailure = { url, status: 0 };
           throw new EdgetierError(
             'download_failed',
-            `Download failed: ${url} broke off after ${received} of ${total} bytes ` +
+            `Download failed: ${url} broke off after ${received} of ${total ?? 'its'} bytes ` +
               `(${error instanceof Error ? error.message : error}). ` +
-              (scope && received > 0
+              (scope && received > 0 && !encoded && total !== null
                 ? 'Retry the load: it resumes where it stopped.'
                 : 'Check your connection and retry the load.'),
           );
@@ -556,7 +592,7 @@ export class ModelFiles {
       {
         status: 200,
         headers: {
-          'content-length': String(total),
+          ...(total !== null ? { 'content-length': String(total) } : {}),
           'content-type': response.headers.get('content-type') ?? 'application/octet-stream',
         },
       },
