@@ -417,6 +417,66 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     });
   }
 
+  it('accepts SHA-256 digests an index writes in uppercase', async () => {
+    profile = join(dir, 'profile-index-uppercase');
+    synth(3);
+    const page = await openBrowser();
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) for (const f of model.files ?? []) f.sha256 = f.sha256?.toUpperCase();
+    });
+    try {
+      const outcome = await load(page);
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+      expect(await greedy(page)).toEqual(await referenceIds());
+      // Cached under the same digest: the next load downloads nothing.
+      const from = proxy.log.length;
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(weightDownloads(from)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('refuses by name an index whose sha256 for a file is not 64 hex digits', async () => {
+    profile = join(dir, 'profile-index-bogus');
+    synth(3);
+    const page = await openBrowser();
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) {
+        for (const f of model.files ?? []) if (f.path === 'onnx/model.onnx') f.sha256 = 'sha256:0123abcd';
+      }
+    });
+    try {
+      const outcome = await load(page);
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe(
+        `download_failed: The server's models/index.json gives ${modelUrl()}/onnx/model.onnx the sha256 ` +
+          '"sha256:0123abcd", which is not 64 hex digits: rebuild the index on the server (edgetier serve ' +
+          'or edgetier build writes it).',
+      );
+      expect(await listed(page)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('does not download again, every visit, a cached file the index does not list', async () => {
+    profile = join(dir, 'profile-index-unlisted');
+    synth(3);
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) model.files = model.files?.filter((f) => f.path !== 'tokenizer.json');
+    });
+    try {
+      const from = proxy.log.length;
+      const again = await load(page);
+      expect(again.ok ? (again.value.cacheNotes ?? []) : again.message).toEqual([]);
+      expect(proxy.requestsFor('/models/tiny/tokenizer.json', from)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
+  });
+
   it('stops with storage_full when the origin has no room, says what the model needs, and lists nothing', async () => {
     profile = join(dir, 'profile-quota');
     synth(3);

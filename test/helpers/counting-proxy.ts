@@ -39,6 +39,11 @@ export interface Stall {
   drop(): void;
 }
 
+export interface ModelIndexLike {
+  url: string;
+  files?: { path: string; bytes: number; sha256?: string }[];
+}
+
 export interface CountingProxy {
   url: string;
   log: ProxiedRequest[];
@@ -55,6 +60,8 @@ export interface CountingProxy {
    * Content-Length (the compressed size), `chunked` sends none.
    */
   compress(path: string, framing: 'length' | 'chunked'): void;
+  /** Serves /models/index.json edited by `edit` (an index that lies or is malformed), until `heal()`. */
+  rewriteIndex(edit: (index: { models: ModelIndexLike[] }) => void): void;
   /** Drops the connection of every response for `path` after `everyBytes` body bytes, until `heal()`. */
   chop(path: string, everyBytes: number): void;
   heal(): void;
@@ -69,6 +76,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   let corruption: { path: string; left: number } | null = null;
   let compression: { path: string; framing: 'length' | 'chunked' } | null = null;
   let chopping: { path: string; everyBytes: number } | null = null;
+  let indexEdit: ((index: { models: ModelIndexLike[] }) => void) | null = null;
 
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
@@ -104,6 +112,23 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
             ? Math.floor(size / 2)
             : -1;
         if (flipAt >= 0 && corruption) corruption.left--;
+        if (indexEdit && path === '/models/index.json' && entry.status === 200) {
+          const edit = indexEdit;
+          const chunks: Buffer[] = [];
+          reply.on('data', (data: Buffer) => chunks.push(data));
+          reply.on('end', () => {
+            const index = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { models: ModelIndexLike[] };
+            edit(index);
+            const body = Buffer.from(JSON.stringify(index));
+            const headers = { ...reply.headers, 'content-length': String(body.length) };
+            delete headers.etag;
+            res.writeHead(entry.status, headers);
+            entry.bytes = body.length;
+            entry.done = true;
+            res.end(body);
+          });
+          return;
+        }
         if (compression?.path === path && entry.status === 200 && entry.method === 'GET') {
           const framing = compression.framing;
           const chunks: Buffer[] = [];
@@ -217,6 +242,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     compress(path, framing) {
       compression = { path, framing };
     },
+    rewriteIndex(edit) {
+      indexEdit = edit;
+    },
     chop(path, everyBytes) {
       chopping = { path, everyBytes };
     },
@@ -226,6 +254,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       corruption = null;
       compression = null;
       chopping = null;
+      indexEdit = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
