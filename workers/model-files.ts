@@ -170,7 +170,6 @@ export class ModelFiles {
       deleted: false,
     };
     let offline = false;
-    let indexed = false;
     if (source.kind === 'url') {
       const parent = base.slice(0, base.lastIndexOf('/') + 1);
       try {
@@ -181,29 +180,38 @@ export class ModelFiles {
           };
           const entry = index.models?.find((m) => new URL(m.url, parent).href.replace(/\/+$/, '') === base);
           if (entry?.files) {
-            indexed = true;
             for (const f of entry.files) {
-              scope.expected.set(`${base}/${f.path}`, {
+              const url = `${base}/${f.path}`;
+              // Hex digits in either case; anything else is a broken index, refused by name.
+              if (f.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(f.sha256)) {
+                throw new EdgetierError(
+                  'download_failed',
+                  `The server's models/index.json gives ${url} the sha256 ${JSON.stringify(f.sha256)}, which ` +
+                    'is not 64 hex digits: rebuild the index on the server (edgetier serve or edgetier build writes it).',
+                );
+              }
+              scope.expected.set(url, {
                 bytes: f.bytes,
-                ...(f.sha256 ? { sha256: f.sha256 } : {}),
+                ...(f.sha256 ? { sha256: f.sha256.toLowerCase() } : {}),
               });
             }
           }
         } else await response.body?.cancel();
-      } catch {
+      } catch (error) {
+        if (error instanceof EdgetierError) throw error;
         offline = true;
       }
     }
     const changed: string[] = [];
     for (const [url, record] of Object.entries(scope.manifest?.files ?? {})) {
       let same = true;
-      if (indexed) {
-        const expected = scope.expected.get(url);
+      const expected = scope.expected.get(url);
+      if (expected) {
         same =
-          expected !== undefined &&
           expected.bytes === record.bytes &&
           (!record.complete || !expected.sha256 || expected.sha256 === record.sha256);
       } else if (!offline && record.complete) {
+        // Not in the index (or no index): ask the server about this file itself.
         const verdict = await this.stillCurrent(url, record);
         if (verdict === 'offline') offline = true;
         else same = verdict;
