@@ -25,6 +25,7 @@ import {
   type ModelManifest,
   ModelStore,
   partKey,
+  SliceDigests,
   storedBytes,
 } from './model-store.ts';
 import { Sha256 } from './sha256.ts';
@@ -414,6 +415,7 @@ export class ModelFiles {
     }
 
     const hasher = new Sha256();
+    const slices = new SliceDigests();
     const jsonChunks: Uint8Array[] | null = json ? [] : null;
     let received = offset;
     let resumes = 0;
@@ -422,6 +424,7 @@ export class ModelFiles {
     const replay = prefixBlobs.map((blob) => blob.stream().getReader());
     const see = (chunk: Uint8Array) => {
       hasher.update(chunk);
+      slices.add(chunk);
       jsonChunks?.push(chunk);
     };
     const storageError = async (error: unknown) => {
@@ -435,6 +438,7 @@ export class ModelFiles {
 
     const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
       const digest = hasher.hex();
+      const sliceDigests = await slices.done();
       const problem =
         total !== null && received !== total
           ? `it has ${received} bytes, the server says ${total}`
@@ -470,6 +474,7 @@ export class ModelFiles {
             {
               bytes: received,
               sha256: digest,
+              ...(sliceDigests ? { slices: sliceDigests } : {}),
               ...(etag ? { etag } : {}),
               ...(lastModified ? { lastModified } : {}),
               complete: true,

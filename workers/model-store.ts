@@ -30,6 +30,12 @@ export interface CachedFileRecord {
   bytes: number;
   /** Lowercase hex SHA-256 of the whole file; set once it is complete. */
   sha256?: string;
+  /**
+   * Lowercase hex SHA-256 of each SLICE_BYTES slice of the file from byte 0, taken from the same
+   * bytes as `sha256` while they downloaded; set once it is complete. A load checks these with Web
+   * Crypto (native speed, one slice in memory at a time) instead of hashing the file in JavaScript.
+   */
+  slices?: string[];
   etag?: string;
   lastModified?: string;
   /** Contiguous byte ranges from 0, each stored as its own entry. */
@@ -44,6 +50,50 @@ export interface ModelManifest {
   files: Record<string, CachedFileRecord>;
   /** A load used every file it needed from here, whole and checked. */
   complete: boolean;
+}
+
+/** Bytes per verified slice: bounds the memory a check holds at once. */
+export const SLICE_BYTES = 8 * 1024 * 1024;
+
+const hex = (digest: ArrayBuffer) =>
+  Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** SHA-256 of each SLICE_BYTES slice of a stream of chunks, with Web Crypto; null where it is missing. */
+export class SliceDigests {
+  private chunks: Uint8Array[] = [];
+  private filled = 0;
+  private readonly digests: Promise<string>[] = [];
+  private readonly subtle = globalThis.crypto?.subtle;
+
+  add(chunk: Uint8Array): void {
+    if (!this.subtle) return;
+    let rest = chunk;
+    while (rest.byteLength > 0) {
+      const take = Math.min(SLICE_BYTES - this.filled, rest.byteLength);
+      this.chunks.push(rest.subarray(0, take));
+      this.filled += take;
+      rest = rest.subarray(take);
+      if (this.filled === SLICE_BYTES) this.flush();
+    }
+  }
+
+  private flush(): void {
+    const slice = new Uint8Array(this.filled);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      slice.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    this.chunks = [];
+    this.filled = 0;
+    this.digests.push(this.subtle!.digest('SHA-256', slice).then(hex));
+  }
+
+  async done(): Promise<string[] | null> {
+    if (!this.subtle) return null;
+    if (this.filled > 0) this.flush();
+    return Promise.all(this.digests);
+  }
 }
 
 export const manifestKey = (base: string) => `${base}/.edgetier/manifest.json`;
@@ -144,6 +194,7 @@ export class ModelStore {
       if (meta.etag) record.etag = meta.etag;
       if (meta.lastModified) record.lastModified = meta.lastModified;
       if (meta.sha256) record.sha256 = meta.sha256;
+      if (meta.slices) record.slices = meta.slices;
       record.parts = [...record.parts.filter((p) => p.offset < part.offset), part];
       record.complete = meta.complete;
       manifest.files[url] = record;
@@ -247,8 +298,22 @@ export class ModelStore {
     }
     const size = blobs.reduce((s, b) => s + b.size, 0);
     if (size !== record.bytes) return `it holds ${size} bytes instead of ${record.bytes}`;
-    const wanted = expectedSha256 ?? record.sha256;
     const isJson = url.endsWith('.json');
+    const subtle = globalThis.crypto?.subtle;
+    if (record.sha256 && record.slices?.length === Math.ceil(size / SLICE_BYTES) && subtle) {
+      // The slices' digests were taken from the very bytes whose whole-file digest is record.sha256.
+      if (expectedSha256 && expectedSha256 !== record.sha256)
+        return `its SHA-256 is ${record.sha256.slice(0, 12)}…, not ${expectedSha256.slice(0, 12)}…`;
+      const whole = new Blob(blobs);
+      for (const [i, digest] of record.slices.entries()) {
+        const start = i * SLICE_BYTES;
+        const slice = whole.slice(start, start + SLICE_BYTES);
+        if (hex(await subtle.digest('SHA-256', await slice.arrayBuffer())) !== digest)
+          return `bytes ${start}-${start + slice.size - 1} do not match the SHA-256 taken when they downloaded`;
+      }
+      return isJson ? jsonProblem([new Uint8Array(await whole.arrayBuffer())]) : null;
+    }
+    const wanted = expectedSha256 ?? record.sha256;
     if (!wanted && !isJson) return null;
     const hasher = new Sha256();
     const text: Uint8Array[] = [];

@@ -6,7 +6,8 @@
  * bytes, a full disk, a delete undone by another tab) or issue 15's resume across a retried load.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -276,6 +277,24 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
       expect(proxy.requestsFor(path, next)).toEqual([]);
     });
   }
+
+  it('records a Web Crypto SHA-256 per 8 MiB slice of each cached file, the digests a load checks', async () => {
+    profile = join(dir, 'profile-slices');
+    synth(3);
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    const manifest = await page.evaluate(async (base) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      const response = await (await caches.open('edgetier-models-v2')).match(
+        `${base}/.edgetier/manifest.json`,
+      );
+      return (await response!.json()) as { files: Record<string, { sha256?: string; slices?: string[] }> };
+    }, modelUrl());
+    const weights = readFileSync(join(models, 'tiny/onnx/model.onnx'));
+    const sha256 = createHash('sha256').update(weights).digest('hex');
+    // The tiny model's weights fit in one slice: its digest is the file's.
+    expect(manifest.files[`${modelUrl()}/onnx/model.onnx`]).toMatchObject({ sha256, slices: [sha256] });
+  });
 
   it('refuses an empty config.json from the server by name, keeps nothing, and does not walk the backends', async () => {
     profile = join(dir, 'profile-empty-config');
