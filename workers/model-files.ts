@@ -358,7 +358,9 @@ export class ModelFiles {
     // or from the bytes themselves, and such a download is neither kept partly nor resumed.
     const encoding = response.headers.get('content-encoding');
     const encoded = encoding !== null && encoding.toLowerCase() !== 'identity';
-    if (prefix && scope && (response.status !== 206 || encoded)) {
+    const wrongRange =
+      prefix && response.status === 206 && rangeProblem(response, storedBytes(prefix), prefix.bytes);
+    if (prefix && scope && (response.status !== 206 || encoded || wrongRange)) {
       // The file changed since those bytes were kept (If-Range failed): start over.
       await store.dropFile(scope.base, scope.generation, url);
       if (response.status === 206) {
@@ -554,24 +556,36 @@ export class ModelFiles {
             resumedAt = received;
           }
           const next =
-            ranges && resumes < MAX_RESUMES
-              ? await this.reopen(url, received, etag ?? lastModified, init)
+            ranges && resumes < MAX_RESUMES && total !== null
+              ? await this.reopen(url, received, total, etag ?? lastModified, init)
               : null;
           resumes++;
-          if (next) {
+          if (next && typeof next !== 'string') {
             reader = next.getReader();
             pending = reader.read();
             continue;
           }
+          const why =
+            typeof next === 'string' ? next : error instanceof Error ? error.message : String(error);
           await keepPartial();
           this.lastFailure = { url, status: 0 };
           throw new EdgetierError(
             'download_failed',
             `Download failed: ${url} broke off after ${received} of ${total ?? 'its'} bytes ` +
-              `(${error instanceof Error ? error.message : error}). ` +
+              `(${why}). ` +
               (scope && received > 0 && !encoded && total !== null
                 ? 'Retry the load: it resumes where it stopped.'
                 : 'Check your connection and retry the load.'),
+          );
+        }
+        if (total !== null && received + chunk.byteLength > total) {
+          await reader.cancel().catch(() => undefined);
+          await sink?.abort();
+          sink = null;
+          throw new EdgetierError(
+            'download_failed',
+            `Download failed: the server sent more of ${url} than its ${total} bytes. Load it again; if this ` +
+              'repeats, the server (or a proxy in between) is broken.',
           );
         }
         pending = reader.read();
@@ -612,17 +626,47 @@ export class ModelFiles {
     );
   }
 
-  private async reopen(url: string, from: number, validator: string | undefined, init?: RequestInit) {
+  /**
+   * The rest of a file from byte `from`: its body, null when the server cannot be reached or does
+   * not resume (another try may help), or why its answer is wrong (none will).
+   */
+  private async reopen(
+    url: string,
+    from: number,
+    total: number,
+    validator: string | undefined,
+    init?: RequestInit,
+  ): Promise<ReadableStream<Uint8Array<ArrayBuffer>> | string | null> {
     const headers = new Headers(init?.headers);
     headers.set('Range', `bytes=${from}-`);
     if (validator) headers.set('If-Range', validator);
     try {
       const response = await this.baseFetch(url, { ...init, headers, cache: 'no-store' });
-      return response.status === 206 && response.body ? response.body : null;
+      if (response.status !== 206 || !response.body) {
+        await response.body?.cancel().catch(() => undefined);
+        return null;
+      }
+      const problem = rangeProblem(response, from, total);
+      if (problem) await response.body.cancel().catch(() => undefined);
+      return problem ?? response.body;
     } catch {
       return null;
     }
   }
+}
+
+/** Why a 206 answer to `bytes=from-` is not the rest of a file of `total` bytes, or null when it is. */
+function rangeProblem(response: Response, from: number, total: number): string | null {
+  const range = response.headers.get('content-range');
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range ?? '');
+  if (
+    match &&
+    Number(match[1]) === from &&
+    Number(match[2]) === total - 1 &&
+    (match[3] === '*' || Number(match[3]) === total)
+  )
+    return null;
+  return `the server answered bytes=${from}- with ${range ?? 'no Content-Range'}`;
 }
 
 /** Points transformers.js at a source; returns the model id to pass to it. */

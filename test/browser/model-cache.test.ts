@@ -408,6 +408,32 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
   });
 
+  it('never appends a resumed range the server answers from the wrong byte (no hash in the index to catch it)', async () => {
+    profile = join(dir, 'profile-misrange');
+    synth(3);
+    const page = await openBrowser();
+    // No per-file facts in the index, as for a Hub model: only the ranges themselves can be checked.
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) delete model.files;
+    });
+    proxy.chop(WEIGHTS, 32_768);
+    proxy.misrange(WEIGHTS);
+    let outcome: Outcome<LoadedInfo>;
+    try {
+      outcome = await load(page);
+    } finally {
+      proxy.heal();
+    }
+    expect(outcome.ok ? 'loaded' : outcome.code).toBe('download_failed');
+    expect(outcome.ok || outcome.message).toMatch(
+      /onnx\/model\.onnx broke off after \d+ of \d+ bytes \(the server answered bytes=\d+- with bytes 0-\d+\/\d+\)/,
+    );
+    expect(await listed(page)).toEqual([]);
+    // What was kept is sound: the next load resumes from it and runs the right weights.
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(await greedy(page)).toEqual(await referenceIds());
+  });
+
   for (const framing of ['length', 'chunked'] as const) {
     it(`caches a tokenizer.json a CDN gzips (${framing === 'length' ? 'compressed Content-Length' : 'no Content-Length'}) and loads it offline from the cache`, async () => {
       profile = join(dir, `profile-gzip-${framing}`);

@@ -62,6 +62,11 @@ export interface CountingProxy {
   compress(path: string, framing: 'length' | 'chunked'): void;
   /** Serves /models/index.json edited by `edit` (an index that lies or is malformed), until `heal()`. */
   rewriteIndex(edit: (index: { models: ModelIndexLike[] }) => void): void;
+  /**
+   * Answers every Range request for `path` that does not start at byte 0 with the whole file as a
+   * 206 whose Content-Range says so (a broken cache or proxy), until `heal()`.
+   */
+  misrange(path: string): void;
   /** Drops the connection of every response for `path` after `everyBytes` body bytes, until `heal()`. */
   chop(path: string, everyBytes: number): void;
   heal(): void;
@@ -76,6 +81,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   let corruption: { path: string; left: number } | null = null;
   let compression: { path: string; framing: 'length' | 'chunked' } | null = null;
   let chopping: { path: string; everyBytes: number } | null = null;
+  let misranged: string | null = null;
   let indexEdit: ((index: { models: ModelIndexLike[] }) => void) | null = null;
 
   const server: Server = createServer((req, res) => {
@@ -96,13 +102,19 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       return;
     }
     const active = fault && fault.path === path && entry.method === 'GET' ? fault : null;
+    const forwarded: Record<string, string | string[] | undefined> = { ...req.headers, host: upstream.host };
+    const wrongRange = misranged === path && entry.range !== null && !entry.range.startsWith('bytes=0-');
+    if (wrongRange) {
+      delete forwarded.range;
+      delete forwarded['if-range'];
+    }
     const forward = httpRequest(
       {
         host: upstream.hostname,
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host },
+        headers: forwarded,
       },
       (reply) => {
         entry.status = reply.statusCode ?? 0;
@@ -147,6 +159,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
           return;
         }
         const chop = chopping?.path === path && entry.method === 'GET' ? chopping.everyBytes : 0;
+        if (wrongRange && entry.status === 200) {
+          entry.status = 206;
+          const size = Number(reply.headers['content-length']);
+          reply.headers['content-range'] = `bytes 0-${size - 1}/${size}`;
+        }
         res.writeHead(entry.status, reply.headers);
         let stalled = false;
         reply.on('data', (data: Buffer) => {
@@ -242,6 +259,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     compress(path, framing) {
       compression = { path, framing };
     },
+    misrange(path) {
+      misranged = path;
+    },
     rewriteIndex(edit) {
       indexEdit = edit;
     },
@@ -255,6 +275,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       compression = null;
       chopping = null;
       indexEdit = null;
+      misranged = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
