@@ -25,10 +25,10 @@ import {
   type ModelManifest,
   ModelStore,
   partKey,
-  SliceDigests,
   storedBytes,
 } from './model-store.ts';
 import { Sha256 } from './sha256.ts';
+import { SliceDigests } from './slice-digests.ts';
 
 export { MODEL_CACHE_NAME } from './model-store.ts';
 export const DEFAULT_REMOTE_HOST = 'https://huggingface.co/';

@@ -2,7 +2,7 @@
  * edgetier's model cache, one model at a time, in the Cache API store `edgetier-models-v2`:
  * - a model (a served folder's URL or a Hub repo's URL: its `base`) keeps a manifest
  *   (`<base>/.edgetier/manifest.json`) that records, per file URL, its size, its SHA-256 (computed
- *   while it downloaded), the server's validators (ETag, Last-Modified) and the byte ranges stored so
+ *   while it downloaded, whole and per 8 MiB slice: a load checks the slices with Web Crypto), the server's validators (ETag, Last-Modified) and the byte ranges stored so
  *   far (`parts`, each its own cache entry `<file>?edgetier-part=<offset>`): a download that broke
  *   off keeps its bytes, and the next load (in any worker or tab) asks only for the rest;
  * - a model is listed only once a load marked it complete: every file it needed was there, whole and
@@ -14,6 +14,7 @@
 import type { CachedModel } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import { Sha256 } from './sha256.ts';
+import { hex, SLICE_BYTES } from './slice-digests.ts';
 
 export const MODEL_CACHE_NAME = 'edgetier-models-v2';
 /** The store before files carried validators: nothing in it can be checked, so it is dropped. */
@@ -50,50 +51,6 @@ export interface ModelManifest {
   files: Record<string, CachedFileRecord>;
   /** A load used every file it needed from here, whole and checked. */
   complete: boolean;
-}
-
-/** Bytes per verified slice: bounds the memory a check holds at once. */
-export const SLICE_BYTES = 8 * 1024 * 1024;
-
-const hex = (digest: ArrayBuffer) =>
-  Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-
-/** SHA-256 of each SLICE_BYTES slice of a stream of chunks, with Web Crypto; null where it is missing. */
-export class SliceDigests {
-  private chunks: Uint8Array[] = [];
-  private filled = 0;
-  private readonly digests: Promise<string>[] = [];
-  private readonly subtle = globalThis.crypto?.subtle;
-
-  add(chunk: Uint8Array): void {
-    if (!this.subtle) return;
-    let rest = chunk;
-    while (rest.byteLength > 0) {
-      const take = Math.min(SLICE_BYTES - this.filled, rest.byteLength);
-      this.chunks.push(rest.subarray(0, take));
-      this.filled += take;
-      rest = rest.subarray(take);
-      if (this.filled === SLICE_BYTES) this.flush();
-    }
-  }
-
-  private flush(): void {
-    const slice = new Uint8Array(this.filled);
-    let at = 0;
-    for (const chunk of this.chunks) {
-      slice.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    this.chunks = [];
-    this.filled = 0;
-    this.digests.push(this.subtle!.digest('SHA-256', slice).then(hex));
-  }
-
-  async done(): Promise<string[] | null> {
-    if (!this.subtle) return null;
-    if (this.filled > 0) this.flush();
-    return Promise.all(this.digests);
-  }
 }
 
 export const manifestKey = (base: string) => `${base}/.edgetier/manifest.json`;

@@ -1,7 +1,7 @@
-/** The model cache's per-slice digests (workers/model-store.ts) against node:crypto, over uneven chunks and slice edges. */
+/** The model cache's per-slice digests (workers/slice-digests.ts) against node:crypto, over uneven chunks and slice edges. */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SLICE_BYTES, SliceDigests } from '../../workers/model-store.ts';
+import { SLICE_BYTES, SliceDigests } from '../../workers/slice-digests.ts';
 
 const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
