@@ -28,12 +28,13 @@ import {
   storedBytes,
 } from './model-store.ts';
 import { Sha256 } from './sha256.ts';
+import { SliceDigests } from './slice-digests.ts';
 
 export { MODEL_CACHE_NAME } from './model-store.ts';
 export const DEFAULT_REMOTE_HOST = 'https://huggingface.co/';
 /** Where picked files appear to transformers.js; served from memory by the custom cache. */
 const PICKED_PREFIX = 'https://picked.edgetier.invalid/';
-/** Times one download is resumed before it fails. */
+/** Times in a row one download is resumed without a byte arriving in between before it fails. */
 const MAX_RESUMES = 3;
 const HUB_PATH_TEMPLATE = '{model}/resolve/{revision}/';
 
@@ -170,7 +171,6 @@ export class ModelFiles {
       deleted: false,
     };
     let offline = false;
-    let indexed = false;
     if (source.kind === 'url') {
       const parent = base.slice(0, base.lastIndexOf('/') + 1);
       try {
@@ -181,29 +181,38 @@ export class ModelFiles {
           };
           const entry = index.models?.find((m) => new URL(m.url, parent).href.replace(/\/+$/, '') === base);
           if (entry?.files) {
-            indexed = true;
             for (const f of entry.files) {
-              scope.expected.set(`${base}/${f.path}`, {
+              const url = `${base}/${f.path}`;
+              // Hex digits in either case; anything else is a broken index, refused by name.
+              if (f.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(f.sha256)) {
+                throw new EdgetierError(
+                  'download_failed',
+                  `The server's models/index.json gives ${url} the sha256 ${JSON.stringify(f.sha256)}, which ` +
+                    'is not 64 hex digits: rebuild the index on the server (edgetier serve or edgetier build writes it).',
+                );
+              }
+              scope.expected.set(url, {
                 bytes: f.bytes,
-                ...(f.sha256 ? { sha256: f.sha256 } : {}),
+                ...(f.sha256 ? { sha256: f.sha256.toLowerCase() } : {}),
               });
             }
           }
         } else await response.body?.cancel();
-      } catch {
+      } catch (error) {
+        if (error instanceof EdgetierError) throw error;
         offline = true;
       }
     }
     const changed: string[] = [];
     for (const [url, record] of Object.entries(scope.manifest?.files ?? {})) {
       let same = true;
-      if (indexed) {
-        const expected = scope.expected.get(url);
+      const expected = scope.expected.get(url);
+      if (expected) {
         same =
-          expected !== undefined &&
           expected.bytes === record.bytes &&
           (!record.complete || !expected.sha256 || expected.sha256 === record.sha256);
       } else if (!offline && record.complete) {
+        // Not in the index (or no index): ask the server about this file itself.
         const verdict = await this.stillCurrent(url, record);
         if (verdict === 'offline') offline = true;
         else same = verdict;
@@ -344,19 +353,38 @@ export class ModelFiles {
       this.lastFailure = { url, status: response.status };
       return response;
     }
-    if (prefix && scope && response.status !== 206) {
+    // A CDN may compress a file on the fly: its Content-Length is then the compressed size (or
+    // absent) and a Range would address compressed bytes, so the size comes from the server's index
+    // or from the bytes themselves, and such a download is neither kept partly nor resumed.
+    const encoding = response.headers.get('content-encoding');
+    const encoded = encoding !== null && encoding.toLowerCase() !== 'identity';
+    const wrongRange =
+      prefix && response.status === 206 && rangeProblem(response, storedBytes(prefix), prefix.bytes);
+    if (prefix && scope && (response.status !== 206 || encoded || wrongRange)) {
       // The file changed since those bytes were kept (If-Range failed): start over.
       await store.dropFile(scope.base, scope.generation, url);
+      if (response.status === 206) {
+        await response.body?.cancel();
+        delete scope.manifest?.files[url];
+        return this.download(url, init, scope);
+      }
       prefix = undefined;
       prefixBlobs = [];
     }
+    const expected = scope?.expected.get(url);
     const offset = prefix ? storedBytes(prefix) : 0;
-    const total = prefix ? prefix.bytes : Number(response.headers.get('content-length') ?? 0);
+    const declared = response.headers.get('content-length');
+    /** The file's size; null when the server does not say it (then known once it has arrived). */
+    const total: number | null = prefix
+      ? prefix.bytes
+      : !encoded && declared !== null
+        ? Number(declared)
+        : (expected?.bytes ?? null);
     const etag = prefix ? prefix.etag : (response.headers.get('etag') ?? undefined);
     const lastModified = prefix ? prefix.lastModified : (response.headers.get('last-modified') ?? undefined);
-    const ranges = prefix !== undefined || response.headers.get('accept-ranges') === 'bytes';
+    const ranges = !encoded && (prefix !== undefined || response.headers.get('accept-ranges') === 'bytes');
     const json = url.endsWith('.json');
-    if (json && response.headers.get('content-length') === '0') {
+    if (json && !encoded && declared === '0') {
       await response.body?.cancel();
       if (scope) scope.integrityFailure = true;
       throw new EdgetierError(
@@ -365,9 +393,8 @@ export class ModelFiles {
           'if this repeats, rebuild or re-upload the file on the server.',
       );
     }
-    if (!response.body || !total) return response;
-    const expected = scope?.expected.get(url);
-    if (expected && expected.bytes !== total) {
+    if (!response.body) return response;
+    if (expected && total !== null && expected.bytes !== total) {
       await response.body.cancel();
       throw new EdgetierError(
         'download_failed',
@@ -378,7 +405,11 @@ export class ModelFiles {
     let sink: PartWriter | null = null;
     if (scope && !scope.deleted) {
       const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
-      if (estimate?.quota !== undefined && estimate.quota - (estimate.usage ?? 0) < total - offset) {
+      if (
+        total !== null &&
+        estimate?.quota !== undefined &&
+        estimate.quota - (estimate.usage ?? 0) < total - offset
+      ) {
         await response.body.cancel();
         throw await store.storageFull(scope.base, total - offset);
       }
@@ -386,30 +417,38 @@ export class ModelFiles {
     }
 
     const hasher = new Sha256();
+    const slices = new SliceDigests();
     const jsonChunks: Uint8Array[] | null = json ? [] : null;
     let received = offset;
     let resumes = 0;
+    let resumedAt = offset;
     let reader = response.body.getReader();
     const replay = prefixBlobs.map((blob) => blob.stream().getReader());
     const see = (chunk: Uint8Array) => {
       hasher.update(chunk);
+      slices.add(chunk);
       jsonChunks?.push(chunk);
     };
     const storageError = async (error: unknown) => {
       await sink?.abort();
       sink = null;
       if (scope) await store.deleteModel(scope.base).catch(() => false);
-      return scope && isQuotaError(error) ? await store.storageFull(scope.base, total, error) : error;
+      return scope && isQuotaError(error)
+        ? await store.storageFull(scope.base, total ?? received, error)
+        : error;
     };
 
     const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
       const digest = hasher.hex();
+      const sliceDigests = await slices.done();
       const problem =
-        expected?.sha256 && digest !== expected.sha256
-          ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
-          : jsonChunks
-            ? jsonProblem(jsonChunks)
-            : null;
+        total !== null && received !== total
+          ? `it has ${received} bytes, the server says ${total}`
+          : expected?.sha256 && digest !== expected.sha256
+            ? `its SHA-256 is ${digest.slice(0, 12)}…, the server's index says ${expected.sha256.slice(0, 12)}…`
+            : jsonChunks
+              ? jsonProblem(jsonChunks)
+              : null;
       if (problem) {
         await sink?.abort();
         if (scope) {
@@ -435,8 +474,9 @@ export class ModelFiles {
             url,
             { offset, bytes: received - offset },
             {
-              bytes: total,
+              bytes: received,
               sha256: digest,
+              ...(sliceDigests ? { slices: sliceDigests } : {}),
               ...(etag ? { etag } : {}),
               ...(lastModified ? { lastModified } : {}),
               complete: true,
@@ -457,6 +497,11 @@ export class ModelFiles {
       if (!sink || !scope) return;
       const writer = sink;
       sink = null;
+      if (total === null || encoded) {
+        // Bytes that cannot be resumed from (an unknown size, a compressed download) are not kept.
+        await writer.abort();
+        return;
+      }
       try {
         await writer.close();
         await store.commitPart(
@@ -497,32 +542,50 @@ export class ModelFiles {
         try {
           const { done, value } = await pending;
           if (done) {
-            if (received < total) throw new Error('the connection closed early');
+            if (total !== null && received < total) throw new Error('the connection closed early');
             await finish(controller);
             return;
           }
           chunk = value;
         } catch (error) {
           if (error instanceof EdgetierError) throw error;
+          // Only resumes that brought nothing count: a connection that keeps breaking off but keeps
+          // delivering converges, one that delivers nothing fails after a few tries.
+          if (received > resumedAt) {
+            resumes = 0;
+            resumedAt = received;
+          }
           const next =
-            ranges && resumes < MAX_RESUMES
-              ? await this.reopen(url, received, etag ?? lastModified, init)
+            ranges && resumes < MAX_RESUMES && total !== null
+              ? await this.reopen(url, received, total, etag ?? lastModified, init)
               : null;
           resumes++;
-          if (next) {
+          if (next && typeof next !== 'string') {
             reader = next.getReader();
             pending = reader.read();
             continue;
           }
+          const why =
+            typeof next === 'string' ? next : error instanceof Error ? error.message : String(error);
           await keepPartial();
           this.lastFailure = { url, status: 0 };
           throw new EdgetierError(
             'download_failed',
-            `Download failed: ${url} broke off after ${received} of ${total} bytes ` +
-              `(${error instanceof Error ? error.message : error}). ` +
-              (scope && received > 0
+            `Download failed: ${url} broke off after ${received} of ${total ?? 'its'} bytes ` +
+              `(${why}). ` +
+              (scope && received > 0 && !encoded && total !== null
                 ? 'Retry the load: it resumes where it stopped.'
                 : 'Check your connection and retry the load.'),
+          );
+        }
+        if (total !== null && received + chunk.byteLength > total) {
+          await reader.cancel().catch(() => undefined);
+          await sink?.abort();
+          sink = null;
+          throw new EdgetierError(
+            'download_failed',
+            `Download failed: the server sent more of ${url} than its ${total} bytes. Load it again; if this ` +
+              'repeats, the server (or a proxy in between) is broken.',
           );
         }
         pending = reader.read();
@@ -556,24 +619,54 @@ export class ModelFiles {
       {
         status: 200,
         headers: {
-          'content-length': String(total),
+          ...(total !== null ? { 'content-length': String(total) } : {}),
           'content-type': response.headers.get('content-type') ?? 'application/octet-stream',
         },
       },
     );
   }
 
-  private async reopen(url: string, from: number, validator: string | undefined, init?: RequestInit) {
+  /**
+   * The rest of a file from byte `from`: its body, null when the server cannot be reached or does
+   * not resume (another try may help), or why its answer is wrong (none will).
+   */
+  private async reopen(
+    url: string,
+    from: number,
+    total: number,
+    validator: string | undefined,
+    init?: RequestInit,
+  ): Promise<ReadableStream<Uint8Array<ArrayBuffer>> | string | null> {
     const headers = new Headers(init?.headers);
     headers.set('Range', `bytes=${from}-`);
     if (validator) headers.set('If-Range', validator);
     try {
       const response = await this.baseFetch(url, { ...init, headers, cache: 'no-store' });
-      return response.status === 206 && response.body ? response.body : null;
+      if (response.status !== 206 || !response.body) {
+        await response.body?.cancel().catch(() => undefined);
+        return null;
+      }
+      const problem = rangeProblem(response, from, total);
+      if (problem) await response.body.cancel().catch(() => undefined);
+      return problem ?? response.body;
     } catch {
       return null;
     }
   }
+}
+
+/** Why a 206 answer to `bytes=from-` is not the rest of a file of `total` bytes, or null when it is. */
+function rangeProblem(response: Response, from: number, total: number): string | null {
+  const range = response.headers.get('content-range');
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range ?? '');
+  if (
+    match &&
+    Number(match[1]) === from &&
+    Number(match[2]) === total - 1 &&
+    (match[3] === '*' || Number(match[3]) === total)
+  )
+    return null;
+  return `the server answered bytes=${from}- with ${range ?? 'no Content-Range'}`;
 }
 
 /** Points transformers.js at a source; returns the model id to pass to it. */

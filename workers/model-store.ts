@@ -2,7 +2,7 @@
  * edgetier's model cache, one model at a time, in the Cache API store `edgetier-models-v2`:
  * - a model (a served folder's URL or a Hub repo's URL: its `base`) keeps a manifest
  *   (`<base>/.edgetier/manifest.json`) that records, per file URL, its size, its SHA-256 (computed
- *   while it downloaded), the server's validators (ETag, Last-Modified) and the byte ranges stored so
+ *   while it downloaded, whole and per 8 MiB slice: a load checks the slices with Web Crypto), the server's validators (ETag, Last-Modified) and the byte ranges stored so
  *   far (`parts`, each its own cache entry `<file>?edgetier-part=<offset>`): a download that broke
  *   off keeps its bytes, and the next load (in any worker or tab) asks only for the rest;
  * - a model is listed only once a load marked it complete: every file it needed was there, whole and
@@ -14,6 +14,7 @@
 import type { CachedModel } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import { Sha256 } from './sha256.ts';
+import { hex, SLICE_BYTES } from './slice-digests.ts';
 
 export const MODEL_CACHE_NAME = 'edgetier-models-v2';
 /** The store before files carried validators: nothing in it can be checked, so it is dropped. */
@@ -30,6 +31,12 @@ export interface CachedFileRecord {
   bytes: number;
   /** Lowercase hex SHA-256 of the whole file; set once it is complete. */
   sha256?: string;
+  /**
+   * Lowercase hex SHA-256 of each SLICE_BYTES slice of the file from byte 0, taken from the same
+   * bytes as `sha256` while they downloaded; set once it is complete. A load checks these with Web
+   * Crypto (native speed, one slice in memory at a time) instead of hashing the file in JavaScript.
+   */
+  slices?: string[];
   etag?: string;
   lastModified?: string;
   /** Contiguous byte ranges from 0, each stored as its own entry. */
@@ -144,6 +151,7 @@ export class ModelStore {
       if (meta.etag) record.etag = meta.etag;
       if (meta.lastModified) record.lastModified = meta.lastModified;
       if (meta.sha256) record.sha256 = meta.sha256;
+      if (meta.slices) record.slices = meta.slices;
       record.parts = [...record.parts.filter((p) => p.offset < part.offset), part];
       record.complete = meta.complete;
       manifest.files[url] = record;
@@ -247,8 +255,22 @@ export class ModelStore {
     }
     const size = blobs.reduce((s, b) => s + b.size, 0);
     if (size !== record.bytes) return `it holds ${size} bytes instead of ${record.bytes}`;
-    const wanted = expectedSha256 ?? record.sha256;
     const isJson = url.endsWith('.json');
+    const subtle = globalThis.crypto?.subtle;
+    if (record.sha256 && record.slices?.length === Math.ceil(size / SLICE_BYTES) && subtle) {
+      // The slices' digests were taken from the very bytes whose whole-file digest is record.sha256.
+      if (expectedSha256 && expectedSha256 !== record.sha256)
+        return `its SHA-256 is ${record.sha256.slice(0, 12)}…, not ${expectedSha256.slice(0, 12)}…`;
+      const whole = new Blob(blobs);
+      for (const [i, digest] of record.slices.entries()) {
+        const start = i * SLICE_BYTES;
+        const slice = whole.slice(start, start + SLICE_BYTES);
+        if (hex(await subtle.digest('SHA-256', await slice.arrayBuffer())) !== digest)
+          return `bytes ${start}-${start + slice.size - 1} do not match the SHA-256 taken when they downloaded`;
+      }
+      return isJson ? jsonProblem([new Uint8Array(await whole.arrayBuffer())]) : null;
+    }
+    const wanted = expectedSha256 ?? record.sha256;
     if (!wanted && !isJson) return null;
     const hasher = new Sha256();
     const text: Uint8Array[] = [];

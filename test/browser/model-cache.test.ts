@@ -6,7 +6,8 @@
  * bytes, a full disk, a delete undone by another tab) or issue 15's resume across a retried load.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -277,6 +278,24 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     });
   }
 
+  it('records a Web Crypto SHA-256 per 8 MiB slice of each cached file, the digests a load checks', async () => {
+    profile = join(dir, 'profile-slices');
+    synth(3);
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    const manifest = await page.evaluate(async (base) => {
+      const caches = (globalThis as unknown as { caches: PageCaches }).caches;
+      const response = await (await caches.open('edgetier-models-v2')).match(
+        `${base}/.edgetier/manifest.json`,
+      );
+      return (await response!.json()) as { files: Record<string, { sha256?: string; slices?: string[] }> };
+    }, modelUrl());
+    const weights = readFileSync(join(models, 'tiny/onnx/model.onnx'));
+    const sha256 = createHash('sha256').update(weights).digest('hex');
+    // The tiny model's weights fit in one slice: its digest is the file's.
+    expect(manifest.files[`${modelUrl()}/onnx/model.onnx`]).toMatchObject({ sha256, slices: [sha256] });
+  });
+
   it('refuses an empty config.json from the server by name, keeps nothing, and does not walk the backends', async () => {
     profile = join(dir, 'profile-empty-config');
     synth(3);
@@ -364,6 +383,143 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect(weightDownloads(retry).map((r) => [r.range, r.bytes])).toEqual([[`bytes=${kept}-`, size - kept]]);
     expect(await greedy(page)).toEqual(await referenceIds());
     expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+  });
+
+  it('finishes a download the network cuts every 32 KiB within one load, resuming each time', async () => {
+    profile = join(dir, 'profile-chopped');
+    synth(3);
+    const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
+    const page = await openBrowser();
+    proxy.chop(WEIGHTS, 32_768);
+    const from = proxy.log.length;
+    let outcome: Outcome<LoadedInfo>;
+    try {
+      outcome = await load(page);
+    } finally {
+      proxy.heal();
+    }
+    expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+    const weights = weightDownloads(from);
+    // Never started over: every request after the first asks for the rest only.
+    expect(weights[0]!.range).toBeNull();
+    expect(weights.slice(1).every((r) => /^bytes=\d+-$/.test(r.range ?? ''))).toBe(true);
+    expect(weights.length).toBeGreaterThan(Math.floor(size / 32_768));
+    expect(await greedy(page)).toEqual(await referenceIds());
+    expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+  });
+
+  it('never appends a resumed range the server answers from the wrong byte (no hash in the index to catch it)', async () => {
+    profile = join(dir, 'profile-misrange');
+    synth(3);
+    const page = await openBrowser();
+    // No per-file facts in the index, as for a Hub model: only the ranges themselves can be checked.
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) delete model.files;
+    });
+    proxy.chop(WEIGHTS, 32_768);
+    proxy.misrange(WEIGHTS);
+    let outcome: Outcome<LoadedInfo>;
+    try {
+      outcome = await load(page);
+    } finally {
+      proxy.heal();
+    }
+    expect(outcome.ok ? 'loaded' : outcome.code).toBe('download_failed');
+    expect(outcome.ok || outcome.message).toMatch(
+      /onnx\/model\.onnx broke off after \d+ of \d+ bytes \(the server answered bytes=\d+- with bytes 0-\d+\/\d+\)/,
+    );
+    expect(await listed(page)).toEqual([]);
+    // What was kept is sound: the next load resumes from it and runs the right weights.
+    expect(await load(page)).toMatchObject({ ok: true });
+    expect(await greedy(page)).toEqual(await referenceIds());
+  });
+
+  for (const framing of ['length', 'chunked'] as const) {
+    it(`caches a tokenizer.json a CDN gzips (${framing === 'length' ? 'compressed Content-Length' : 'no Content-Length'}) and loads it offline from the cache`, async () => {
+      profile = join(dir, `profile-gzip-${framing}`);
+      synth(3);
+      const reference = await referenceIds();
+      const page = await openBrowser();
+      proxy.compress('/models/tiny/tokenizer.json', framing);
+      let outcome: Outcome<LoadedInfo>;
+      try {
+        outcome = await load(page);
+      } finally {
+        proxy.heal();
+      }
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+      expect(await greedy(page)).toEqual(reference);
+      expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
+      // Listed as cached means every file is there: it loads with the server gone.
+      proxy.refuse('/models/');
+      try {
+        const offline = await load(page);
+        expect(offline.ok ? 'loaded' : `${offline.code}: ${offline.message}`).toBe('loaded');
+        expect(await greedy(page)).toEqual(reference);
+      } finally {
+        proxy.heal();
+      }
+    });
+  }
+
+  it('accepts SHA-256 digests an index writes in uppercase', async () => {
+    profile = join(dir, 'profile-index-uppercase');
+    synth(3);
+    const page = await openBrowser();
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) for (const f of model.files ?? []) f.sha256 = f.sha256?.toUpperCase();
+    });
+    try {
+      const outcome = await load(page);
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe('loaded');
+      expect(await greedy(page)).toEqual(await referenceIds());
+      // Cached under the same digest: the next load downloads nothing.
+      const from = proxy.log.length;
+      expect(await load(page)).toMatchObject({ ok: true });
+      expect(weightDownloads(from)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('refuses by name an index whose sha256 for a file is not 64 hex digits', async () => {
+    profile = join(dir, 'profile-index-bogus');
+    synth(3);
+    const page = await openBrowser();
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) {
+        for (const f of model.files ?? []) if (f.path === 'onnx/model.onnx') f.sha256 = 'sha256:0123abcd';
+      }
+    });
+    try {
+      const outcome = await load(page);
+      expect(outcome.ok ? 'loaded' : `${outcome.code}: ${outcome.message}`).toBe(
+        `download_failed: The server's models/index.json gives ${modelUrl()}/onnx/model.onnx the sha256 ` +
+          '"sha256:0123abcd", which is not 64 hex digits: rebuild the index on the server (edgetier serve ' +
+          'or edgetier build writes it).',
+      );
+      expect(await listed(page)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('does not download again, every visit, a cached file the index does not list', async () => {
+    profile = join(dir, 'profile-index-unlisted');
+    synth(3);
+    const page = await openBrowser();
+    expect(await load(page)).toMatchObject({ ok: true });
+    proxy.rewriteIndex((index) => {
+      for (const model of index.models) model.files = model.files?.filter((f) => f.path !== 'tokenizer.json');
+    });
+    try {
+      const from = proxy.log.length;
+      const again = await load(page);
+      expect(again.ok ? (again.value.cacheNotes ?? []) : again.message).toEqual([]);
+      expect(proxy.requestsFor('/models/tiny/tokenizer.json', from)).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
   });
 
   it('stops with storage_full when the origin has no room, says what the model needs, and lists nothing', async () => {

@@ -6,6 +6,7 @@
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 export interface ProxiedRequest {
   method: string;
@@ -38,6 +39,11 @@ export interface Stall {
   drop(): void;
 }
 
+export interface ModelIndexLike {
+  url: string;
+  files?: { path: string; bytes: number; sha256?: string }[];
+}
+
 export interface CountingProxy {
   url: string;
   log: ProxiedRequest[];
@@ -49,6 +55,20 @@ export interface CountingProxy {
   corrupt(path: string, times: number): void;
   /** Drops every request whose path starts with `prefix` (as if the network were down) until `heal()`. */
   refuse(prefix: string): void;
+  /**
+   * Gzips every full (200) response for `path` until `heal()`, as a CDN does: `length` keeps a
+   * Content-Length (the compressed size), `chunked` sends none.
+   */
+  compress(path: string, framing: 'length' | 'chunked'): void;
+  /** Serves /models/index.json edited by `edit` (an index that lies or is malformed), until `heal()`. */
+  rewriteIndex(edit: (index: { models: ModelIndexLike[] }) => void): void;
+  /**
+   * Answers every Range request for `path` that does not start at byte 0 with the whole file as a
+   * 206 whose Content-Range says so (a broken cache or proxy), until `heal()`.
+   */
+  misrange(path: string): void;
+  /** Drops the connection of every response for `path` after `everyBytes` body bytes, until `heal()`. */
+  chop(path: string, everyBytes: number): void;
   heal(): void;
   close(): Promise<void>;
 }
@@ -59,6 +79,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   let fault: Fault | null = null;
   let refused: string | null = null;
   let corruption: { path: string; left: number } | null = null;
+  let compression: { path: string; framing: 'length' | 'chunked' } | null = null;
+  let chopping: { path: string; everyBytes: number } | null = null;
+  let misranged: string | null = null;
+  let indexEdit: ((index: { models: ModelIndexLike[] }) => void) | null = null;
 
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
@@ -78,13 +102,19 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       return;
     }
     const active = fault && fault.path === path && entry.method === 'GET' ? fault : null;
+    const forwarded: Record<string, string | string[] | undefined> = { ...req.headers, host: upstream.host };
+    const wrongRange = misranged === path && entry.range !== null && !entry.range.startsWith('bytes=0-');
+    if (wrongRange) {
+      delete forwarded.range;
+      delete forwarded['if-range'];
+    }
     const forward = httpRequest(
       {
         host: upstream.hostname,
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host },
+        headers: forwarded,
       },
       (reply) => {
         entry.status = reply.statusCode ?? 0;
@@ -94,6 +124,46 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
             ? Math.floor(size / 2)
             : -1;
         if (flipAt >= 0 && corruption) corruption.left--;
+        if (indexEdit && path === '/models/index.json' && entry.status === 200) {
+          const edit = indexEdit;
+          const chunks: Buffer[] = [];
+          reply.on('data', (data: Buffer) => chunks.push(data));
+          reply.on('end', () => {
+            const index = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { models: ModelIndexLike[] };
+            edit(index);
+            const body = Buffer.from(JSON.stringify(index));
+            const headers = { ...reply.headers, 'content-length': String(body.length) };
+            delete headers.etag;
+            res.writeHead(entry.status, headers);
+            entry.bytes = body.length;
+            entry.done = true;
+            res.end(body);
+          });
+          return;
+        }
+        if (compression?.path === path && entry.status === 200 && entry.method === 'GET') {
+          const framing = compression.framing;
+          const chunks: Buffer[] = [];
+          reply.on('data', (data: Buffer) => chunks.push(data));
+          reply.on('end', () => {
+            const body = gzipSync(Buffer.concat(chunks));
+            const headers = { ...reply.headers, 'content-encoding': 'gzip' };
+            delete headers['content-length'];
+            delete headers['accept-ranges'];
+            if (framing === 'length') headers['content-length'] = String(body.length);
+            res.writeHead(entry.status, headers);
+            entry.bytes = body.length;
+            entry.done = true;
+            res.end(body);
+          });
+          return;
+        }
+        const chop = chopping?.path === path && entry.method === 'GET' ? chopping.everyBytes : 0;
+        if (wrongRange && entry.status === 200) {
+          entry.status = 206;
+          const size = Number(reply.headers['content-length']);
+          reply.headers['content-range'] = `bytes 0-${size - 1}/${size}`;
+        }
         res.writeHead(entry.status, reply.headers);
         let stalled = false;
         reply.on('data', (data: Buffer) => {
@@ -130,6 +200,20 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
               reply.destroy();
             };
             fault = null;
+            return;
+          }
+          if (chop > 0 && entry.bytes + data.length >= chop) {
+            res.write(data.subarray(0, chop - entry.bytes));
+            entry.bytes = chop;
+            reply.removeAllListeners('error');
+            reply.on('error', () => undefined);
+            entry.done = true;
+            // Flushed first, so the browser sees the bytes before the connection fails.
+            setTimeout(() => {
+              res.socket?.destroy();
+              reply.destroy();
+            }, 50);
+            reply.pause();
             return;
           }
           entry.bytes += data.length;
@@ -172,10 +256,26 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     refuse(prefix) {
       refused = prefix;
     },
+    compress(path, framing) {
+      compression = { path, framing };
+    },
+    misrange(path) {
+      misranged = path;
+    },
+    rewriteIndex(edit) {
+      indexEdit = edit;
+    },
+    chop(path, everyBytes) {
+      chopping = { path, everyBytes };
+    },
     heal() {
       fault = null;
       refused = null;
       corruption = null;
+      compression = null;
+      chopping = null;
+      indexEdit = null;
+      misranged = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
