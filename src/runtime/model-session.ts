@@ -26,6 +26,7 @@ import { EdgetierError } from '../core/errors.ts';
 import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
+import { checkSampling } from './sampling-check.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
@@ -231,6 +232,7 @@ export class ModelSession {
   /** Checks the request and turns it into prompt ids that fit the context window. */
   private async prepare(request: GenerateRequest, shouldStop: () => boolean) {
     const sampling = request.sampling ?? {};
+    checkSampling(sampling);
     const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     const contextTokens = this.info.maxContextTokens;
     // Room kept for the answer when fitting the prompt: at most half the window, so a large
