@@ -266,10 +266,18 @@ export class ModelSession {
       promptIds = rendered.ids;
       renderedPrompt = rendered.text;
     } else {
+      const vocab = this.generator.config.vocab_size;
       promptIds = request.promptIds
         ? request.promptIds.map((id) => {
             if (!Number.isInteger(id) || id < 0) {
               throw new EdgetierError('bad_request', `promptIds must be non-negative integers, got ${id}.`);
+            }
+            // Past the embedding table ORT fails deep in a Gather node (and resets the conversation).
+            if (typeof vocab === 'number' && id >= vocab) {
+              throw new EdgetierError(
+                'bad_request',
+                `promptIds must be token ids below the vocabulary size ${vocab}, got ${id}.`,
+              );
             }
             return id;
           })

@@ -244,7 +244,10 @@ describe('both runtimes refuse a sampling value they cannot honour, by name', ()
     [{ maxNewTokens: 0 }, 'maxNewTokens must be a whole number of at least 1, got 0.'],
     [{ maxNewTokens: -3 }, 'maxNewTokens must be a whole number of at least 1, got -3.'],
     [{ maxNewTokens: 2.5 }, 'maxNewTokens must be a whole number of at least 1, got 2.5.'],
-    [{ temperature: Number.NaN }, 'temperature must be a finite number of at least 0 (0 means greedy), got NaN.'],
+    [
+      { temperature: Number.NaN },
+      'temperature must be a finite number of at least 0 (0 means greedy), got NaN.',
+    ],
     [{ temperature: -1 }, 'temperature must be a finite number of at least 0 (0 means greedy), got -1.'],
     [
       { temperature: Number.POSITIVE_INFINITY },
@@ -268,6 +271,24 @@ describe('both runtimes refuse a sampling value they cannot honour, by name', ()
         expect((error as EdgetierError).code).toBe('bad_request');
         expect((error as EdgetierError).message).toBe(message);
       }
+    }
+  });
+
+  it('a prompt id outside the vocabulary is a bad request, refused by name before anything runs', async () => {
+    // Before: generation_failed with ORT's raw Gather message (and its input dump on stderr) on one
+    // runtime, a RangeError's text on the other, and the conversation reset.
+    for (const session of [ort, cpu]) {
+      const vocab = Number(
+        (session as unknown as { generator: { config: { vocab_size: number } } }).generator.config.vocab_size,
+      );
+      const error = await session
+        .generate({ promptIds: [5, vocab], sampling: { maxNewTokens: 2 } })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EdgetierError);
+      expect((error as EdgetierError).code).toBe('bad_request');
+      expect((error as EdgetierError).message).toBe(
+        `promptIds must be token ids below the vocabulary size ${vocab}, got ${vocab}.`,
+      );
     }
   });
 
