@@ -26,6 +26,7 @@ import { EdgetierError } from '../core/errors.ts';
 import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
+import { checkSampling } from './sampling-check.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
@@ -234,6 +235,7 @@ export class ModelSession {
   /** Checks the request and turns it into prompt ids that fit the context window. */
   private async prepare(request: GenerateRequest, shouldStop: () => boolean) {
     const sampling = request.sampling ?? {};
+    checkSampling(sampling);
     const maxNewTokens = sampling.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     const contextTokens = this.info.maxContextTokens;
     // Room kept for the answer when fitting the prompt: at most half the window, so a large
@@ -267,10 +269,18 @@ export class ModelSession {
       promptIds = rendered.ids;
       renderedPrompt = rendered.text;
     } else {
+      const vocab = this.generator.config.vocab_size;
       promptIds = request.promptIds
         ? request.promptIds.map((id) => {
             if (!Number.isInteger(id) || id < 0) {
               throw new EdgetierError('bad_request', `promptIds must be non-negative integers, got ${id}.`);
+            }
+            // Past the embedding table ORT fails deep in a Gather node (and resets the conversation).
+            if (typeof vocab === 'number' && id >= vocab) {
+              throw new EdgetierError(
+                'bad_request',
+                `promptIds must be token ids below the vocabulary size ${vocab}, got ${id}.`,
+              );
             }
             return id;
           })

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { generateCommand } from '../../src/cli/commands/generate.ts';
-import type { ChatMessage, GenerateRequest, StreamChunk } from '../../src/core/engine.ts';
+import type { ChatMessage, GenerateRequest, SamplingOptions, StreamChunk } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import { CpuGenerator, loadCpuModelSession } from '../../src/cpu-engine/cpu-generator.ts';
 import { PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
@@ -233,5 +233,76 @@ describe('generate --engine edgetier', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EdgetierError);
     expect((error as EdgetierError).code).toBe('unsupported_dtype');
+  });
+});
+
+describe('both runtimes refuse a sampling value they cannot honour, by name', () => {
+  // Before: maxNewTokens 0 or -3 generated one token, 2.5 three; temperature NaN or -1 fell back to
+  // greedy; topK 2.5 failed inside ORT with a BigInt error and drew token 0 every step on the CPU
+  // engine; a repetition penalty of 0 made every seen token's logit infinite.
+  it.each<[SamplingOptions, string]>([
+    [{ maxNewTokens: 0 }, 'maxNewTokens must be a whole number of at least 1, got 0.'],
+    [{ maxNewTokens: -3 }, 'maxNewTokens must be a whole number of at least 1, got -3.'],
+    [{ maxNewTokens: 2.5 }, 'maxNewTokens must be a whole number of at least 1, got 2.5.'],
+    [
+      { temperature: Number.NaN },
+      'temperature must be a finite number of at least 0 (0 means greedy), got NaN.',
+    ],
+    [{ temperature: -1 }, 'temperature must be a finite number of at least 0 (0 means greedy), got -1.'],
+    [
+      { temperature: Number.POSITIVE_INFINITY },
+      'temperature must be a finite number of at least 0 (0 means greedy), got Infinity.',
+    ],
+    [{ topK: 2.5 }, 'topK must be a whole number of at least 0 (0 keeps every token), got 2.5.'],
+    [{ topK: -4 }, 'topK must be a whole number of at least 0 (0 keeps every token), got -4.'],
+    [{ topP: 2 }, 'topP must be a number from 0 to 1, got 2.'],
+    [{ topP: -0.5 }, 'topP must be a number from 0 to 1, got -0.5.'],
+    [{ topP: Number.NaN }, 'topP must be a number from 0 to 1, got NaN.'],
+    [{ repetitionPenalty: 0 }, 'repetitionPenalty must be a finite number above 0 (1 means none), got 0.'],
+    [{ repetitionPenalty: -1 }, 'repetitionPenalty must be a finite number above 0 (1 means none), got -1.'],
+  ])('%j: %s', async (sampling, message) => {
+    for (const session of [ort, cpu]) {
+      for (const attempt of [
+        session.generate({ prompt: PROMPT, sampling: { temperature: 1, ...sampling } }),
+        session.fit({ prompt: PROMPT, sampling }),
+      ]) {
+        const error = await attempt.catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(EdgetierError);
+        expect((error as EdgetierError).code).toBe('bad_request');
+        expect((error as EdgetierError).message).toBe(message);
+      }
+    }
+  });
+
+  it('a prompt id outside the vocabulary is a bad request, refused by name before anything runs', async () => {
+    // Before: generation_failed with ORT's raw Gather message (and its input dump on stderr) on one
+    // runtime, a RangeError's text on the other, and the conversation reset.
+    for (const session of [ort, cpu]) {
+      const vocab = Number(
+        (session as unknown as { generator: { config: { vocab_size: number } } }).generator.config.vocab_size,
+      );
+      const error = await session
+        .generate({ promptIds: [5, vocab], sampling: { maxNewTokens: 2 } })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EdgetierError);
+      expect((error as EdgetierError).code).toBe('bad_request');
+      expect((error as EdgetierError).message).toBe(
+        `promptIds must be token ids below the vocabulary size ${vocab}, got ${vocab}.`,
+      );
+    }
+  });
+
+  it('the edges that mean something still run: temperature 1e-9 is greedy, top-k 0 and larger than the vocabulary keep every token', async () => {
+    cpu.resetConversation();
+    const greedy = await cpu.generate({ prompt: PROMPT, sampling: { maxNewTokens: 8 } });
+    for (const sampling of [
+      { temperature: 1e-9 },
+      { temperature: 1e-9, topK: 0 },
+      { temperature: 1e-9, topK: 10_000_000 },
+      { temperature: 1e-9, topP: 1 },
+    ]) {
+      const got = await cpu.generate({ prompt: PROMPT, sampling: { maxNewTokens: 8, ...sampling } });
+      expect(got.outputIds).toEqual(greedy.outputIds);
+    }
   });
 });
