@@ -2,9 +2,10 @@
  * Next-token choice from a step's logits, for runtimes that return raw logits (edgetier's CPU
  * engine). The steps and their order are transformers.js's (4.3.1), so a request means the same on
  * either runtime: repetition penalty, end-of-sequence suppression while a minimum length is not
- * reached, then greedy argmax, or temperature, top-k, softmax and a weighted draw. One difference:
- * transformers.js 4.3.1 ignores top_p (its TopPLogitsWarper is never applied); here it is applied,
- * as the nucleus of the top-k tokens.
+ * reached, then greedy argmax, or temperature, top-k, top-p (the nucleus of the top-k tokens),
+ * softmax and a weighted draw. transformers.js 4.3.1 never applies top_p by itself (its
+ * TopPLogitsWarper is commented out); edgetier's TransformersGenerator adds `nucleus` as a logits
+ * processor so that the onnxruntime path applies it the same way.
  */
 
 /** transformers.js's GenerationConfig default, used when generation_config.json sets no top_k. */
@@ -74,27 +75,38 @@ export interface SamplingParams {
 }
 
 /**
+ * The candidates of a draw from `logits` (already divided by the temperature): the top-k ids,
+ * largest first, cut to the smallest run whose weight reaches `topP` of the top-k's total (at
+ * least one id), with their weights exp(logit - max) and the kept weights' sum.
+ */
+export function nucleus(
+  logits: Float32Array,
+  topK: number,
+  topP: number,
+): { ids: number[]; weights: number[]; total: number } {
+  const ids = topKIndices(logits, topK > 0 ? topK : logits.length);
+  const top = logits[ids[0]!]!;
+  const weights = ids.map((id) => Math.exp(logits[id]! - top));
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (topP >= 1) return { ids, weights, total };
+  let sum = 0;
+  let keep = 0;
+  while (keep < ids.length && sum < topP * total) sum += weights[keep++]!;
+  if (keep === 0) return { ids: ids.slice(0, 1), weights: weights.slice(0, 1), total: weights[0]! };
+  return { ids: ids.slice(0, keep), weights: weights.slice(0, keep), total: sum };
+}
+
+/**
  * A token drawn from softmax(logits / temperature) over the top-k (then top-p) tokens. `random`
  * gives numbers in [0, 1). Divides `logits` in place by the temperature, as transformers.js does.
  */
 export function sampleToken(logits: Float32Array, params: SamplingParams, random: () => number): number {
   for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / params.temperature;
-  const ids = topKIndices(logits, params.topK > 0 ? params.topK : logits.length);
-  const top = logits[ids[0]!]!;
-  const weights = ids.map((id) => Math.exp(logits[id]! - top));
-  let total = weights.reduce((a, b) => a + b, 0);
-  let keep = ids.length;
-  if (params.topP < 1) {
-    let sum = 0;
-    keep = 0;
-    while (keep < ids.length && sum < params.topP * total) sum += weights[keep++]!;
-    keep = Math.max(1, keep);
-    total = sum;
-  }
+  const { ids, weights, total } = nucleus(logits, params.topK, params.topP);
   let r = random() * total;
-  for (let i = 0; i < keep; i++) {
+  for (let i = 0; i < ids.length; i++) {
     r -= weights[i]!;
     if (r < 0) return ids[i]!;
   }
-  return ids[keep - 1]!;
+  return ids[ids.length - 1]!;
 }

@@ -1,16 +1,19 @@
 /**
  * TokenGenerator on transformers.js's generate() (ONNX Runtime: onnxruntime-node for device `cpu`,
  * onnxruntime-web for `wasm` and `webgpu`). The cache is transformers.js's DynamicCache, passed back
- * to generate() for the next turn; an InterruptableStoppingCriteria carries `stop()`.
+ * to generate() for the next turn; an InterruptableStoppingCriteria carries `stop()`. transformers.js
+ * 4.3.1 never applies top_p (its TopPLogitsWarper is commented out), so a NucleusLogitsProcessor does.
  */
 import {
   BaseStreamer,
   type DynamicCache,
   InterruptableStoppingCriteria,
+  LogitsProcessor,
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
 import type { Device, EngineName } from '../core/engine.ts';
+import { DEFAULT_TOP_K, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
 
 /** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
@@ -31,6 +34,45 @@ class TokenStreamer extends BaseStreamer {
   }
 
   override end(): void {}
+}
+
+/**
+ * Top-p for transformers.js's generate(): masks (to -Infinity) every logit outside the nucleus of
+ * the top-k tokens, as edgetier's CPU sampler draws. generate() runs custom processors after its
+ * own (repetition penalty, minimum length, temperature) and before its sampler's top-k and softmax,
+ * so the order is temperature, top-k, top-p, as in src/runtime/sampling.ts.
+ */
+export class NucleusLogitsProcessor extends LogitsProcessor {
+  constructor(
+    private readonly topK: number,
+    private readonly topP: number,
+  ) {
+    super();
+  }
+
+  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
+    const data = logits.data as Float32Array;
+    const vocab = logits.dims.at(-1)!;
+    for (let at = 0; at < data.length; at += vocab) {
+      const row = data.subarray(at, at + vocab);
+      const { ids } = nucleus(row, this.topK, this.topP);
+      const kept = ids.map((id) => row[id]!);
+      row.fill(Number.NEGATIVE_INFINITY);
+      for (let i = 0; i < ids.length; i++) row[ids[i]!] = kept[i]!;
+    }
+    return logits;
+  }
+}
+
+/** The top_k generate() samples with when the request sets none: generation_config.json's, else config.json's, else 50. */
+function defaultTopK(model: PreTrainedModel): number {
+  for (const value of [
+    (model.generation_config as { top_k?: unknown } | null)?.top_k,
+    (model.config as unknown as { top_k?: unknown }).top_k,
+  ]) {
+    if (typeof value === 'number') return value;
+  }
+  return DEFAULT_TOP_K;
 }
 
 function toIds(tensor: Tensor): number[] {
@@ -113,6 +155,9 @@ export class TransformersGenerator implements TokenGenerator {
       );
       const attention_mask = new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), dims);
       const temperature = sampling.temperature ?? 0;
+      const topP = sampling.topP ?? 1;
+      // Top-p only matters when sampling; the processor and the sampler then use the same top-k.
+      const topK = sampling.topK ?? (temperature > 0 && topP < 1 ? defaultTopK(this.model) : undefined);
       const options: Record<string, unknown> = {
         input_ids,
         attention_mask,
@@ -120,8 +165,10 @@ export class TransformersGenerator implements TokenGenerator {
         ...(ignoreEos ? { min_new_tokens: maxNewTokens } : {}),
         do_sample: temperature > 0,
         ...(temperature > 0 ? { temperature } : {}),
-        ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
-        ...(sampling.topK !== undefined ? { top_k: sampling.topK } : {}),
+        ...(topK !== undefined ? { top_k: topK } : {}),
+        ...(temperature > 0 && topP < 1
+          ? { logits_processor: [new NucleusLogitsProcessor(topK ?? DEFAULT_TOP_K, topP)] }
+          : {}),
         ...(sampling.repetitionPenalty !== undefined
           ? { repetition_penalty: sampling.repetitionPenalty }
           : {}),

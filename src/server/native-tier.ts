@@ -111,6 +111,8 @@ export class NativeTier implements Tier {
     onAccepted?: () => void,
   ): Promise<TierOutcome> {
     this.throwIfLoadFailed();
+    // A parameter the tier cannot apply is refused before the request takes a place in line.
+    const generateRequest = toGenerateRequest(request);
     // A full queue refuses at once (429, before any header); otherwise the request takes its place
     // in line now, while it is checked.
     const refused = this.queue.full;
@@ -122,7 +124,6 @@ export class NativeTier implements Tier {
     const onAbort = () => void engine.interrupt();
     try {
       if (refused) await slot;
-      const generateRequest = toGenerateRequest(request);
       await this.ready;
       this.throwIfLoadFailed();
       // A request that can never run (over the context window, malformed) is refused before the
@@ -204,7 +205,37 @@ export class NativeTier implements Tier {
   }
 }
 
+/**
+ * OpenAI parameters that the native tier's sampler has no counterpart for are refused by name (a
+ * 400 in OpenAI's shape), never ignored. Zero penalties ask for nothing, and many clients send them.
+ */
+function refuseUnapplied(request: ChatCompletionRequest): void {
+  for (const param of ['frequency_penalty', 'presence_penalty'] as const) {
+    const value = request[param];
+    if (value !== undefined && value !== 0) {
+      throw new ApiError(
+        400,
+        `The native tier does not apply '${param}' (got ${value}): send 0 or leave it out ('repetition_penalty' is applied), or ask a model of the upstream tier.`,
+        'invalid_request_error',
+        'unsupported_parameter',
+        param,
+      );
+    }
+  }
+  if (request.seed !== undefined) {
+    throw new ApiError(
+      400,
+      `The native tier cannot seed its sampling (got 'seed' ${request.seed}): leave 'seed' out ('temperature' 0 gives the same answer every time), or ask a model of the upstream tier.`,
+      'invalid_request_error',
+      'unsupported_parameter',
+      'seed',
+    );
+  }
+}
+
+/** The engine's request for a validated chat request; throws a 400 ApiError for what it cannot apply. */
 export function toGenerateRequest(request: ChatCompletionRequest): GenerateRequest {
+  refuseUnapplied(request);
   const sampling: NonNullable<GenerateRequest['sampling']> = {
     maxNewTokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_NATIVE_MAX_TOKENS,
   };

@@ -70,6 +70,17 @@ describe('the engine worker on wasm', () => {
     expect(wasm.metrics.device).toBe('wasm');
   });
 
+  it('applies top_p (transformers.js 4.3.1 does not): one that keeps only the top token gives the greedy tokens at temperature 20', async () => {
+    const greedy = await engine.generate(raw('Hello there', 16));
+    for (let run = 0; run < 3; run++) {
+      const sampled = await engine.generate({
+        prompt: 'Hello there',
+        sampling: { maxNewTokens: 16, temperature: 20, topP: 0.001 },
+      });
+      expect(sampled.outputIds).toEqual(greedy.outputIds);
+    }
+  });
+
   it('prefills only the new turn with the KV cache, with the tokens of a fresh run', async () => {
     const info = await engine.load({
       source: { kind: 'path', path: tiny },

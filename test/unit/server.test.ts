@@ -361,6 +361,19 @@ describe('edgetier serve with an upstream', () => {
       expect(whole.choices[0]?.finish_reason).toBe('stop');
     });
 
+    it('forwards frequency_penalty, presence_penalty and seed to the upstream as they are', async () => {
+      const reply = await postChat(
+        base,
+        ask('ok', { frequency_penalty: 0.5, presence_penalty: -1, seed: 42 }),
+      );
+      expect(reply.status).toBe(200);
+      expect(upstream.bodies.at(-1)).toMatchObject({
+        frequency_penalty: 0.5,
+        presence_penalty: -1,
+        seed: 42,
+      });
+    });
+
     it('passes an upstream error after the first token as a final SSE error event after the partial deltas', async () => {
       for (const model of ['early-close', 'stall-mid', 'mid-error', 'truncated']) {
         const started = Date.now();
@@ -783,6 +796,48 @@ describe('edgetier serve with the native tier', () => {
       expect(reply.json?.error).toMatchObject({ type: 'invalid_request_error', code: 'context_overflow' });
       expect(reply.json?.error?.message).toMatch(/^The last message alone needs \d+ tokens but only \d+ fit/);
     }
+  });
+
+  it('refuses a frequency or presence penalty and a seed by name with HTTP 400 (it applies none of them); zero penalties pass', async () => {
+    const cases = [
+      [
+        'frequency_penalty',
+        0.5,
+        "The native tier does not apply 'frequency_penalty' (got 0.5): send 0 or leave it out ('repetition_penalty' is applied), or ask a model of the upstream tier.",
+      ],
+      [
+        'presence_penalty',
+        -1,
+        "The native tier does not apply 'presence_penalty' (got -1): send 0 or leave it out ('repetition_penalty' is applied), or ask a model of the upstream tier.",
+      ],
+      [
+        'seed',
+        42,
+        "The native tier cannot seed its sampling (got 'seed' 42): leave 'seed' out ('temperature' 0 gives the same answer every time), or ask a model of the upstream tier.",
+      ],
+    ] as const;
+    for (const [param, value, message] of cases) {
+      for (const stream of [true, false]) {
+        const reply = await postChat(base, ask('tiny-twin', { [param]: value, max_tokens: 2, stream }));
+        expect(reply.status, `${param} stream=${stream}`).toBe(400);
+        expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+        expect(reply.json).toEqual({
+          error: { message, type: 'invalid_request_error', param, code: 'unsupported_parameter' },
+        });
+      }
+    }
+    const accepted = await postChat(
+      base,
+      ask('tiny-twin', {
+        frequency_penalty: 0,
+        presence_penalty: 0,
+        seed: null,
+        temperature: 0,
+        max_tokens: 2,
+      }),
+    );
+    expect(accepted.status).toBe(200);
+    expect(accepted.json).toMatchObject({ usage: { completion_tokens: 2 } });
   });
 
   it('shuts down gracefully on SIGTERM while a stream runs: the stream ends, the process exits 0', async () => {
