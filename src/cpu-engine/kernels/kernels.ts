@@ -101,6 +101,14 @@ export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, toke
   }
 }
 
+/** One block's dot product: its 32 weights widened to four int16x8 vectors, against xo's 32 int16. */
+@inline function blockDot(w0: v128, w1: v128, w2: v128, w3: v128, xo: usize): v128 {
+  let d = i32x4.dot_i16x8_s(w0, v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(w1, v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(w2, v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(w3, v128.load(xo, 48)));
+}
+
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
   const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
   const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
@@ -134,6 +142,10 @@ export function gemmQ4(
   blocks: i32,
   tokens: i32,
 ): void {
+  if (tokens >= TOKEN_TILE) {
+    gemmQ4Tiled(y, w, ws, xq, xs, rows, blocks, tokens);
+    return;
+  }
   const rowBytes = <usize>blocks << 4;
   const rowScales = <usize>blocks << 2;
   const xqRow = <usize>blocks << 6;
@@ -195,6 +207,10 @@ export function gemmQ8(
   blocks: i32,
   tokens: i32,
 ): void {
+  if (tokens >= TOKEN_TILE) {
+    gemmQ8Tiled(y, w, ws, xq, xs, rows, blocks, tokens);
+    return;
+  }
   const rowBytes = <usize>blocks << 5;
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
@@ -231,6 +247,128 @@ export function gemmQ8(
         a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
       }
       store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+    }
+  }
+}
+
+// ---- Prefill: the same products, each weight block unpacked once for TOKEN_TILE tokens ----
+// Per (row, token) the arithmetic is exactly the GEMV's (same blocks in the same order, same float
+// operations), so a prompt's logits do not depend on how it was cut into chunks.
+
+const TOKEN_TILE: i32 = 4;
+
+function gemmQ4Tiled(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32, tokens: i32): void {
+  const rowBytes = <usize>blocks << 4;
+  const rowScales = <usize>blocks << 2;
+  const xqRow = <usize>blocks << 6;
+  const yRow = <usize>rows << 2;
+  for (let r = 0; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    const s0 = ws + <usize>r * rowScales;
+    const yr = y + (<usize>r << 2);
+    let t = 0;
+    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE) {
+      const x0 = xq + <usize>t * xqRow;
+      const x1 = x0 + xqRow;
+      const x2 = x1 + xqRow;
+      const x3 = x2 + xqRow;
+      const e0 = xs + <usize>t * rowScales;
+      const e1 = e0 + rowScales;
+      const e2 = e1 + rowScales;
+      const e3 = e2 + rowScales;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const p = v128.load(w0 + (<usize>b << 4));
+        const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
+        const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+        const v0 = i16x8.extend_low_i8x16_s(lo);
+        const v1 = i16x8.extend_high_i8x16_s(lo);
+        const v2 = i16x8.extend_low_i8x16_s(hi);
+        const v3 = i16x8.extend_high_i8x16_s(hi);
+        const so = <usize>b << 2;
+        const xo = <usize>b << 6;
+        const sw = load<f32>(s0 + so);
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x0 + xo)), f32x4.splat(sw * load<f32>(e0 + so))));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x1 + xo)), f32x4.splat(sw * load<f32>(e1 + so))));
+        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x2 + xo)), f32x4.splat(sw * load<f32>(e2 + so))));
+        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x3 + xo)), f32x4.splat(sw * load<f32>(e3 + so))));
+      }
+      const yt = yr + <usize>t * yRow;
+      store<f32>(yt, hsum(a0));
+      store<f32>(yt + yRow, hsum(a1));
+      store<f32>(yt + 2 * yRow, hsum(a2));
+      store<f32>(yt + 3 * yRow, hsum(a3));
+    }
+    for (; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * rowScales;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
+        const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+      }
+      store<f32>(yr + <usize>t * yRow, hsum(a0));
+    }
+  }
+}
+
+function gemmQ8Tiled(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32, tokens: i32): void {
+  const rowBytes = <usize>blocks << 5;
+  const xqRow = <usize>blocks << 6;
+  const xsRow = <usize>blocks << 2;
+  const yRow = <usize>rows << 2;
+  for (let r = 0; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    const sr = load<f32>(ws + (<usize>r << 2));
+    const yr = y + (<usize>r << 2);
+    let t = 0;
+    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE) {
+      const x0 = xq + <usize>t * xqRow;
+      const x1 = x0 + xqRow;
+      const x2 = x1 + xqRow;
+      const x3 = x2 + xqRow;
+      const e0 = xs + <usize>t * xsRow;
+      const e1 = e0 + xsRow;
+      const e2 = e1 + xsRow;
+      const e3 = e2 + xsRow;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const wb = w0 + (<usize>b << 5);
+        const p = v128.load(wb);
+        const q = v128.load(wb, 16);
+        const v0 = i16x8.extend_low_i8x16_s(p);
+        const v1 = i16x8.extend_high_i8x16_s(p);
+        const v2 = i16x8.extend_low_i8x16_s(q);
+        const v3 = i16x8.extend_high_i8x16_s(q);
+        const so = <usize>b << 2;
+        const xo = <usize>b << 6;
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x0 + xo)), f32x4.splat(load<f32>(e0 + so))));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x1 + xo)), f32x4.splat(load<f32>(e1 + so))));
+        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x2 + xo)), f32x4.splat(load<f32>(e2 + so))));
+        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x3 + xo)), f32x4.splat(load<f32>(e3 + so))));
+      }
+      const yt = yr + <usize>t * yRow;
+      store<f32>(yt, hsum(a0) * sr);
+      store<f32>(yt + yRow, hsum(a1) * sr);
+      store<f32>(yt + 2 * yRow, hsum(a2) * sr);
+      store<f32>(yt + 3 * yRow, hsum(a3) * sr);
+    }
+    for (; t < tokens; t++) {
+      const xqt = xq + <usize>t * xqRow;
+      const xst = xs + <usize>t * xsRow;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
+      }
+      store<f32>(yr + <usize>t * yRow, hsum(a0) * sr);
     }
   }
 }
@@ -360,8 +498,10 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
  * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
  * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
  * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
- * scan streams through memory. k (v): the first chunk's keys (values) of this layer, kv head 0.
- * q [heads, d]; scores: t floats of scratch; out [heads, d].
+ * scan streams through memory. The query heads of a group take each key and value in turn while it
+ * is in cache, so the cache is read once per kv head, not once per query head; each head's
+ * arithmetic is the same as scanning it alone. k (v): the first chunk's keys (values) of this layer,
+ * kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch; out [heads, d].
  */
 export function attention(
   out: usize,
@@ -380,34 +520,45 @@ export function attention(
   const group = heads / kvHeads;
   const headBytes = <usize>d << 2;
   const headChunkBytes = <usize>chunkPositions * headBytes;
+  const scoreBytes = <usize>t << 2;
   const d4 = d & ~3;
-  for (let h = 0; h < heads; h++) {
-    const qh = q + <usize>h * headBytes;
-    const kv = <usize>(h / group) * headChunkBytes;
+  for (let g = 0; g < kvHeads; g++) {
+    const kv = <usize>g * headChunkBytes;
+    const h0 = g * group;
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
       const kc = k + c + kv;
       for (let i = 0; i < n; i++) {
-        store<f32>(scores + (<usize>(p0 + i) << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+        const kp = kc + <usize>i * headBytes;
+        const so = <usize>(p0 + i) << 2;
+        for (let j = 0; j < group; j++) {
+          const qh = q + <usize>(h0 + j) * headBytes;
+          store<f32>(scores + <usize>j * scoreBytes + so, dot(qh, kp, d) * scale);
+        }
       }
     }
-    softmax(scores, t);
-    const oh = out + <usize>h * headBytes;
-    memory.fill(oh, 0, headBytes);
+    for (let j = 0; j < group; j++) {
+      softmax(scores + <usize>j * scoreBytes, t);
+      memory.fill(out + <usize>(h0 + j) * headBytes, 0, headBytes);
+    }
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
       const vc = v + c + kv;
       for (let i = 0; i < n; i++) {
-        const w = load<f32>(scores + (<usize>(p0 + i) << 2));
-        const wv = f32x4.splat(w);
         const vp = vc + <usize>i * headBytes;
-        for (let j = 0; j < d4; j += 4) {
-          const o = <usize>j << 2;
-          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
-        }
-        for (let j = d4; j < d; j++) {
-          const o = <usize>j << 2;
-          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+        const so = <usize>(p0 + i) << 2;
+        for (let jh = 0; jh < group; jh++) {
+          const oh = out + <usize>(h0 + jh) * headBytes;
+          const w = load<f32>(scores + <usize>jh * scoreBytes + so);
+          const wv = f32x4.splat(w);
+          for (let j = 0; j < d4; j += 4) {
+            const o = <usize>j << 2;
+            v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+          }
+          for (let j = d4; j < d; j++) {
+            const o = <usize>j << 2;
+            store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+          }
         }
       }
     }
