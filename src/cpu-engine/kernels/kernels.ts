@@ -101,14 +101,6 @@ export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, toke
   }
 }
 
-/** One block's dot product: its 32 weights widened to four int16x8 vectors, against xo's 32 int16. */
-@inline function blockDot(w0: v128, w1: v128, w2: v128, w3: v128, xo: usize): v128 {
-  let d = i32x4.dot_i16x8_s(w0, v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(w1, v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(w2, v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(w3, v128.load(xo, 48)));
-}
-
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
   const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
   const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
@@ -116,15 +108,6 @@ export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, toke
   d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xo, 16)));
   d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xo, 32)));
   return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xo, 48)));
-}
-
-@inline function q8BlockDot(w: usize, xo: usize): v128 {
-  const p = v128.load(w);
-  const q = v128.load(w, 16);
-  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
 }
 
 /**
@@ -142,10 +125,6 @@ export function gemmQ4(
   blocks: i32,
   tokens: i32,
 ): void {
-  if (tokens >= TOKEN_TILE) {
-    gemmQ4Tiled(y, w, ws, xq, xs, rows, blocks, tokens);
-    return;
-  }
   const rowBytes = <usize>blocks << 4;
   const rowScales = <usize>blocks << 2;
   const xqRow = <usize>blocks << 6;
@@ -193,6 +172,15 @@ export function gemmQ4(
   }
 }
 
+@inline function q8BlockDot(w: usize, xo: usize): v128 {
+  const p = v128.load(w);
+  const q = v128.load(w, 16);
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
+}
+
 /**
  * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
  * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
@@ -207,14 +195,14 @@ export function gemmQ8(
   blocks: i32,
   tokens: i32,
 ): void {
-  if (tokens >= TOKEN_TILE) {
-    gemmQ8Tiled(y, w, ws, xq, xs, rows, blocks, tokens);
-    return;
-  }
   const rowBytes = <usize>blocks << 5;
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
   const yRow = <usize>rows << 2;
+  if (tokens === 1) {
+    gemvQ8(y, w, ws, xq, xs, rows, blocks);
+    return;
+  }
   let r = 0;
   for (; r + 1 < rows; r += 2) {
     const w0 = w + <usize>r * rowBytes;
@@ -251,125 +239,21 @@ export function gemmQ8(
   }
 }
 
-// ---- Prefill: the same products, each weight block unpacked once for TOKEN_TILE tokens ----
-// Per (row, token) the arithmetic is exactly the GEMV's (same blocks in the same order, same float
-// operations), so a prompt's logits do not depend on how it was cut into chunks.
-
-const TOKEN_TILE: i32 = 4;
-
-function gemmQ4Tiled(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32, tokens: i32): void {
-  const rowBytes = <usize>blocks << 4;
-  const rowScales = <usize>blocks << 2;
-  const xqRow = <usize>blocks << 6;
-  const yRow = <usize>rows << 2;
-  for (let r = 0; r < rows; r++) {
-    const w0 = w + <usize>r * rowBytes;
-    const s0 = ws + <usize>r * rowScales;
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE) {
-      const x0 = xq + <usize>t * xqRow;
-      const x1 = x0 + xqRow;
-      const x2 = x1 + xqRow;
-      const x3 = x2 + xqRow;
-      const e0 = xs + <usize>t * rowScales;
-      const e1 = e0 + rowScales;
-      const e2 = e1 + rowScales;
-      const e3 = e2 + rowScales;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const p = v128.load(w0 + (<usize>b << 4));
-        const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-        const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
-        const v0 = i16x8.extend_low_i8x16_s(lo);
-        const v1 = i16x8.extend_high_i8x16_s(lo);
-        const v2 = i16x8.extend_low_i8x16_s(hi);
-        const v3 = i16x8.extend_high_i8x16_s(hi);
-        const so = <usize>b << 2;
-        const xo = <usize>b << 6;
-        const sw = load<f32>(s0 + so);
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x0 + xo)), f32x4.splat(sw * load<f32>(e0 + so))));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x1 + xo)), f32x4.splat(sw * load<f32>(e1 + so))));
-        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x2 + xo)), f32x4.splat(sw * load<f32>(e2 + so))));
-        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x3 + xo)), f32x4.splat(sw * load<f32>(e3 + so))));
-      }
-      const yt = yr + <usize>t * yRow;
-      store<f32>(yt, hsum(a0));
-      store<f32>(yt + yRow, hsum(a1));
-      store<f32>(yt + 2 * yRow, hsum(a2));
-      store<f32>(yt + 3 * yRow, hsum(a3));
-    }
-    for (; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * rowScales;
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
-        const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
-      }
-      store<f32>(yr + <usize>t * yRow, hsum(a0));
-    }
-  }
-}
-
-function gemmQ8Tiled(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32, tokens: i32): void {
+/**
+ * gemmQ8 for one token (a decode step), the same arithmetic: one row at a time, so the weights are
+ * one sequential stream (2x faster than two rows interleaved block by block on the 135M shapes,
+ * which are memory-bound here: bench/experiments/cpu-kernels-gemm.ts).
+ */
+function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32): void {
   const rowBytes = <usize>blocks << 5;
-  const xqRow = <usize>blocks << 6;
-  const xsRow = <usize>blocks << 2;
-  const yRow = <usize>rows << 2;
   for (let r = 0; r < rows; r++) {
     const w0 = w + <usize>r * rowBytes;
-    const sr = load<f32>(ws + (<usize>r << 2));
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE) {
-      const x0 = xq + <usize>t * xqRow;
-      const x1 = x0 + xqRow;
-      const x2 = x1 + xqRow;
-      const x3 = x2 + xqRow;
-      const e0 = xs + <usize>t * xsRow;
-      const e1 = e0 + xsRow;
-      const e2 = e1 + xsRow;
-      const e3 = e2 + xsRow;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const wb = w0 + (<usize>b << 5);
-        const p = v128.load(wb);
-        const q = v128.load(wb, 16);
-        const v0 = i16x8.extend_low_i8x16_s(p);
-        const v1 = i16x8.extend_high_i8x16_s(p);
-        const v2 = i16x8.extend_low_i8x16_s(q);
-        const v3 = i16x8.extend_high_i8x16_s(q);
-        const so = <usize>b << 2;
-        const xo = <usize>b << 6;
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x0 + xo)), f32x4.splat(load<f32>(e0 + so))));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x1 + xo)), f32x4.splat(load<f32>(e1 + so))));
-        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x2 + xo)), f32x4.splat(load<f32>(e2 + so))));
-        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(v0, v1, v2, v3, x3 + xo)), f32x4.splat(load<f32>(e3 + so))));
-      }
-      const yt = yr + <usize>t * yRow;
-      store<f32>(yt, hsum(a0) * sr);
-      store<f32>(yt + yRow, hsum(a1) * sr);
-      store<f32>(yt + 2 * yRow, hsum(a2) * sr);
-      store<f32>(yt + 3 * yRow, hsum(a3) * sr);
+    let a0 = f32x4.splat(0);
+    for (let b = 0; b < blocks; b++) {
+      const d0 = q8BlockDot(w0 + (<usize>b << 5), xq + (<usize>b << 6));
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
     }
-    for (; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * xsRow;
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
-      }
-      store<f32>(yr + <usize>t * yRow, hsum(a0) * sr);
-    }
+    store<f32>(y + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
   }
 }
 
