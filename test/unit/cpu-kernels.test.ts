@@ -274,7 +274,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     expectClose(kx.f32(ptr, x.length), want, 1e-6);
   });
 
-  it('softmax and swiglu on 13 values', () => {
+  it('softmax (SIMD exp) and swiglu on 13 values; softmax over a wide range and of one value', () => {
     const x = random(13, 4, 5);
     const ptr = kx.putF32(x);
     kx.k.softmax(ptr, 13);
@@ -286,6 +286,21 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       e.map((v) => v / sum),
       1e-6,
     );
+
+    // Far below the maximum (exp underflows: the SIMD exp clamps at -87), and one value alone.
+    const wide = Float32Array.from([3, -200, -90, -86, 0, -1e30, 2.5, -40, -87.5]);
+    const widePtr = kx.putF32(wide);
+    kx.k.softmax(widePtr, wide.length);
+    const wideE = Array.from(wide, (v) => Math.exp(v - 3));
+    const wideSum = wideE.reduce((a, b) => a + b, 0);
+    expectClose(
+      kx.f32(widePtr, wide.length),
+      wideE.map((v) => v / wideSum),
+      1e-6,
+    );
+    const one = kx.putF32(Float32Array.from([-7]));
+    kx.k.softmax(one, 1);
+    expect(kx.f32(one, 1)[0]).toBe(1);
 
     const gateUp = random(26, 5, 4);
     const out = kx.alloc(13 * 4);

@@ -333,19 +333,49 @@ export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void
   }
 }
 
+/**
+ * exp of four lanes (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], within 2 ulp
+ * of Mathf.exp) for x <= 0, as softmax feeds it; below -87 it gives about 1e-38 instead of 0.
+ */
+@inline function exp4(x: v128): v128 {
+  const v = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
 /** Softmax in place over x[n]; returns nothing, the sum is folded in. */
 export function softmax(x: usize, n: i32): void {
-  let m: f32 = -Infinity;
-  for (let i = 0; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
-  let sum: f32 = 0;
-  for (let i = 0; i < n; i++) {
+  const n4 = n & ~3;
+  let mv = f32x4.splat(-Infinity);
+  for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
+  let m: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (let i = n4; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
+  const ms = f32x4.splat(m);
+  let sv = f32x4.splat(0);
+  for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const e = Mathf.exp(load<f32>(x + o) - m);
+    const e = exp4(f32x4.sub(v128.load(x + o), ms));
+    v128.store(x + o, e);
+    sv = f32x4.add(sv, e);
+  }
+  let sum = hsum(sv);
+  for (let i = n4; i < n; i++) {
+    const o = <usize>i << 2;
+    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - m)), 0);
     store<f32>(x + o, e);
     sum += e;
   }
   const inv = f32x4.splat(<f32>1 / sum);
-  const n4 = n & ~3;
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
     v128.store(x + o, f32x4.mul(v128.load(x + o), inv));
