@@ -133,13 +133,13 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights, for a decode step and prefill tiles', () => {
+  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights, for a decode step and prefill chunks', () => {
     for (const [rows, cols, tokens] of [
       [1, 32, 1],
       [7, 100, 1],
       [7, 100, 3],
       [10, 64, 2],
-      // Prefill: token tiles of 4 with a tail (5, 9), rows and widths not a multiple of anything.
+      // Prefill chunks of 5 and 9 tokens, rows and widths not a multiple of anything.
       [5, 100, 5],
       [3, 161, 9],
     ] as const) {
@@ -179,7 +179,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product, for a decode step and prefill tiles', () => {
+  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product, for a decode step and prefill chunks', () => {
     for (const [rows, cols, sliceAt, tokens] of [
       [1, 32, 1, 1],
       [7, 100, 3, 1],
