@@ -4,13 +4,16 @@
  * browser path, run in Node, 1 thread) on the same model files, in one process, rows interleaved
  * round after round (A B C …, A B C …) so that a machine whose speed drifts slows every row alike.
  *
- *   npx tsx bench/cpu-engine-step.ts [--dtype q4,q8] [--web q8] [--rounds 3] [--steps 32] [--prompt 22] <model-dir>
+ *   npx tsx bench/cpu-engine-step.ts [--dtype q4,q8] [--web q8] [--native 1,2] [--rounds 3] [--steps 32]
+ *     [--prompt 22 | --pp 512] <model-dir>
  *
  * e.g. after `npx edgetier synth smollm2-135m --out /tmp/m12 --dtype q4,q8`. Per row: the median
  * wall time of a decode step, tokens/s from it, CPU time per step (user + system of this process;
  * with one thread, far less sensitive to other processes than wall time), and the prefill of the
  * prompt (22 fixed ids; `--prompt 2000` times a step at 2000 tokens of context). Greedy, the KV cache fed
  * back each step as transformers.js does, `num_logits_to_keep` = 1 as edgetier's worker feeds it.
+ * `--pp N` is `--prompt N` (llama-bench's name); the prefill is reported in wall and CPU time.
+ * `--native none` and `--web none` leave the onnxruntime rows out (the CPU engine alone).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,6 +24,7 @@ import { CpuDecoder } from '../src/cpu-engine/decoder.ts';
 
 interface Result {
   prefillMs: number;
+  prefillCpuMs: number;
   stepMs: number[];
   cpuMsPerStep: number;
 }
@@ -44,7 +48,10 @@ function cpuEngineRow(label: string, decoder: CpuDecoder): Row {
     async run(steps, prompt) {
       decoder.truncate(0);
       const t0 = performance.now();
+      const prefillCpu0 = process.cpuUsage();
       let next = argmax(decoder.forward(prompt));
+      const prefillCpu = process.cpuUsage(prefillCpu0);
+      const prefillCpuMs = (prefillCpu.user + prefillCpu.system) / 1000;
       const prefillMs = performance.now() - t0;
       const stepMs: number[] = [];
       const cpu0 = process.cpuUsage();
@@ -54,7 +61,7 @@ function cpuEngineRow(label: string, decoder: CpuDecoder): Row {
         stepMs.push(performance.now() - t);
       }
       const cpu = process.cpuUsage(cpu0);
-      return { prefillMs, stepMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
+      return { prefillMs, prefillCpuMs, stepMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
     },
   };
 }
@@ -83,10 +90,15 @@ function ortRow(label: string, ort: Ort, session: ortWeb.InferenceSession, c: Re
       let ids = prompt;
       let seen = 0;
       let prefillMs = 0;
+      let prefillCpuMs = 0;
       const stepMs: number[] = [];
       let cpu0 = process.cpuUsage();
       for (let s = 0; s <= steps; s++) {
-        if (s === 1) cpu0 = process.cpuUsage();
+        if (s === 1) {
+          const prefillCpu = process.cpuUsage(cpu0);
+          prefillCpuMs = (prefillCpu.user + prefillCpu.system) / 1000;
+          cpu0 = process.cpuUsage();
+        }
         const t = performance.now();
         const out = await session.run({
           input_ids: int64(ids),
@@ -106,7 +118,7 @@ function ortRow(label: string, ort: Ort, session: ortWeb.InferenceSession, c: Re
         else stepMs.push(ms);
       }
       const cpu = process.cpuUsage(cpu0);
-      return { prefillMs, stepMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
+      return { prefillMs, prefillCpuMs, stepMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
     },
   };
 }
@@ -119,6 +131,9 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       steps: { type: 'string', default: '32' },
       prompt: { type: 'string', default: '22' },
+      pp: { type: 'string' },
+      // onnxruntime-node's thread counts, or `none`.
+      native: { type: 'string', default: '1,2' },
       // onnxruntime-web's q4 takes seconds per step (bench/results/wasm-cpu-speed.md): off by default.
       web: { type: 'string', default: 'q8' },
     },
@@ -127,7 +142,10 @@ async function main(): Promise<void> {
   if (!dir || positionals.length > 1) throw new Error('give one model folder');
   const config = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, number>;
   const steps = Number(values.steps);
-  const prompt = Array.from({ length: Number(values.prompt) }, (_, i) => (100 + i * 7) % config.vocab_size!);
+  const prompt = Array.from(
+    { length: Number(values.pp ?? values.prompt) },
+    (_, i) => (100 + i * 7) % config.vocab_size!,
+  );
   ortWeb.env.wasm.numThreads = 1;
   ortWeb.env.logLevel = 'error';
 
@@ -138,7 +156,7 @@ async function main(): Promise<void> {
     const decoder = await CpuDecoder.load(dir, dtype);
     console.error(`loaded ${dtype} into the CPU engine in ${(performance.now() - t0).toFixed(0)} ms`);
     rows.push(cpuEngineRow(`edgetier cpu-engine ${dtype}, 1 thread`, decoder));
-    for (const threads of [1, 2]) {
+    for (const threads of values.native === 'none' ? [] : values.native.split(',').map(Number)) {
       const session = await ortNode.InferenceSession.create(file, {
         intraOpNumThreads: threads,
         logSeverityLevel: 3,
@@ -168,15 +186,18 @@ async function main(): Promise<void> {
       if (round > 0) results.set(row.label, [...(results.get(row.label) ?? []), r]);
     }
   }
-  console.log(`| row | decode step ms (median) | tok/s | CPU ms/step | prefill ${prompt.length} tokens ms |`);
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log(
+    `| row | decode step ms (median) | tok/s | CPU ms/step | prefill ${prompt.length} tokens ms | prefill CPU ms |`,
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
     const rs = results.get(row.label)!;
     const step = median(rs.flatMap((r) => r.stepMs));
     const cpu = median(rs.map((r) => r.cpuMsPerStep));
     const prefill = median(rs.map((r) => r.prefillMs));
+    const prefillCpu = median(rs.map((r) => r.prefillCpuMs));
     console.log(
-      `| ${row.label} | ${step.toFixed(2)} | ${(1000 / step).toFixed(1)} | ${cpu.toFixed(2)} | ${prefill.toFixed(0)} |`,
+      `| ${row.label} | ${step.toFixed(2)} | ${(1000 / step).toFixed(1)} | ${cpu.toFixed(2)} | ${prefill.toFixed(0)} | ${prefillCpu.toFixed(0)} |`,
     );
   }
 }

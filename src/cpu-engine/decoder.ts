@@ -144,7 +144,8 @@ export class CpuDecoder {
       logits: f32(V),
       cos: f32(C * (D / 2)),
       sin: f32(C * (D / 2)),
-      scores: f32(maxContext),
+      // One row of scores per query head of a kv group (attention scans a group at once).
+      scores: f32((NH / KV) * maxContext),
     };
     return new CpuDecoder(spec, dtype, maxContext, kx, weights, s);
   }

@@ -83,9 +83,10 @@ export class WasmKernels {
     this.top = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
   }
 
-  static async create(): Promise<WasmKernels> {
+  /** Over a fresh memory; `module` defaults to the kernels built from this source. */
+  static async create(module?: WebAssembly.Module): Promise<WasmKernels> {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory } });
+    const instance = await WebAssembly.instantiate(module ?? (await kernelModule()), { env: { memory } });
     return new WasmKernels(memory, instance.exports as unknown as KernelExports);
   }
 

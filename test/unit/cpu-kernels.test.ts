@@ -133,12 +133,15 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights', () => {
+  it('gemmQ4 (MatMulNBits block-32 layout) equals the scalar integer GEMV, and the float product on the de-quantised weights, for a decode step and prefill chunks', () => {
     for (const [rows, cols, tokens] of [
       [1, 32, 1],
       [7, 100, 1],
       [7, 100, 3],
       [10, 64, 2],
+      // Prefill chunks of 5 and 9 tokens, rows and widths not a multiple of anything.
+      [5, 100, 5],
+      [3, 161, 9],
     ] as const) {
       const w = random(rows * cols, 3 * rows + cols);
       const x = random(tokens * cols, cols + 1, 2);
@@ -176,12 +179,14 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product', () => {
+  it('gemmQ8 (the q8 MatMulInteger weights, repacked to rows) equals the scalar GEMV and the de-quantised product, for a decode step and prefill chunks', () => {
     for (const [rows, cols, sliceAt, tokens] of [
       [1, 32, 1, 1],
       [7, 100, 3, 1],
       [7, 100, 3, 3],
       [9, 65, 9, 2],
+      [5, 100, 2, 5],
+      [3, 161, 3, 9],
     ] as const) {
       const w = random(rows * cols, rows * cols);
       const x = random(tokens * cols, 5 + cols);
@@ -269,7 +274,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     expectClose(kx.f32(ptr, x.length), want, 1e-6);
   });
 
-  it('softmax and swiglu on 13 values', () => {
+  it('softmax (SIMD exp) and swiglu on 13 values; softmax over a wide range and of one value', () => {
     const x = random(13, 4, 5);
     const ptr = kx.putF32(x);
     kx.k.softmax(ptr, 13);
@@ -281,6 +286,21 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       e.map((v) => v / sum),
       1e-6,
     );
+
+    // Far below the maximum (exp underflows: the SIMD exp clamps at -87), and one value alone.
+    const wide = Float32Array.from([3, -200, -90, -86, 0, -1e30, 2.5, -40, -87.5]);
+    const widePtr = kx.putF32(wide);
+    kx.k.softmax(widePtr, wide.length);
+    const wideE = Array.from(wide, (v) => Math.exp(v - 3));
+    const wideSum = wideE.reduce((a, b) => a + b, 0);
+    expectClose(
+      kx.f32(widePtr, wide.length),
+      wideE.map((v) => v / wideSum),
+      1e-6,
+    );
+    const one = kx.putF32(Float32Array.from([-7]));
+    kx.k.softmax(one, 1);
+    expect(kx.f32(one, 1)[0]).toBe(1);
 
     const gateUp = random(26, 5, 4);
     const out = kx.alloc(13 * 4);
@@ -313,7 +333,9 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     const q = random(heads * d, 7);
     const cachePtr = kx.putF32(cache);
     const out = kx.alloc(heads * d * 4);
-    const scores = kx.alloc(t * 4);
+    // A row of scores per query head of a group, then a guard that must stay untouched.
+    const scores = kx.alloc((heads / kvHeads) * t * 4);
+    const guard = kx.putF32(new Float32Array(4).fill(42));
     const scale = 1 / Math.sqrt(d);
     kx.k.attention(
       out,
@@ -351,6 +373,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       }
     }
     expectClose(kx.f32(out, heads * d), want, 1e-5);
+    expect(Array.from(kx.f32(guard, 4))).toEqual([42, 42, 42, 42]);
   });
 
   it('addInPlace on 7 values', () => {

@@ -110,15 +110,6 @@ export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, toke
   return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xo, 48)));
 }
 
-@inline function q8BlockDot(w: usize, xo: usize): v128 {
-  const p = v128.load(w);
-  const q = v128.load(w, 16);
-  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
-}
-
 /**
  * 4-bit W in MatMulNBits' layout: packed [rows, blocks, 16] (code - 8 is the value, two per byte, low
  * nibble first), scales ws [rows, blocks]; xq [tokens, blocks * 32] / xs [tokens, blocks] from
@@ -181,6 +172,15 @@ export function gemmQ4(
   }
 }
 
+@inline function q8BlockDot(w: usize, xo: usize): v128 {
+  const p = v128.load(w);
+  const q = v128.load(w, 16);
+  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
+}
+
 /**
  * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
  * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
@@ -199,6 +199,10 @@ export function gemmQ8(
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
   const yRow = <usize>rows << 2;
+  if (tokens === 1) {
+    gemvQ8(y, w, ws, xq, xs, rows, blocks);
+    return;
+  }
   let r = 0;
   for (; r + 1 < rows; r += 2) {
     const w0 = w + <usize>r * rowBytes;
@@ -232,6 +236,24 @@ export function gemmQ8(
       }
       store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
     }
+  }
+}
+
+/**
+ * gemmQ8 for one token (a decode step), the same arithmetic: one row at a time, so the weights are
+ * one sequential stream (2x faster than two rows interleaved block by block on the 135M shapes,
+ * which are memory-bound here: bench/experiments/cpu-kernels-gemm.ts).
+ */
+function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32): void {
+  const rowBytes = <usize>blocks << 5;
+  for (let r = 0; r < rows; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    let a0 = f32x4.splat(0);
+    for (let b = 0; b < blocks; b++) {
+      const d0 = q8BlockDot(w0 + (<usize>b << 5), xq + (<usize>b << 6));
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+    }
+    store<f32>(y + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
   }
 }
 
@@ -311,19 +333,49 @@ export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void
   }
 }
 
+/**
+ * exp of four lanes (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], within 2 ulp
+ * of Mathf.exp) for x <= 0, as softmax feeds it; below -87 it gives about 1e-38 instead of 0.
+ */
+@inline function exp4(x: v128): v128 {
+  const v = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
 /** Softmax in place over x[n]; returns nothing, the sum is folded in. */
 export function softmax(x: usize, n: i32): void {
-  let m: f32 = -Infinity;
-  for (let i = 0; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
-  let sum: f32 = 0;
-  for (let i = 0; i < n; i++) {
+  const n4 = n & ~3;
+  let mv = f32x4.splat(-Infinity);
+  for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
+  let m: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (let i = n4; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
+  const ms = f32x4.splat(m);
+  let sv = f32x4.splat(0);
+  for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const e = Mathf.exp(load<f32>(x + o) - m);
+    const e = exp4(f32x4.sub(v128.load(x + o), ms));
+    v128.store(x + o, e);
+    sv = f32x4.add(sv, e);
+  }
+  let sum = hsum(sv);
+  for (let i = n4; i < n; i++) {
+    const o = <usize>i << 2;
+    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - m)), 0);
     store<f32>(x + o, e);
     sum += e;
   }
   const inv = f32x4.splat(<f32>1 / sum);
-  const n4 = n & ~3;
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
     v128.store(x + o, f32x4.mul(v128.load(x + o), inv));
@@ -360,8 +412,10 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
  * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
  * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
  * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
- * scan streams through memory. k (v): the first chunk's keys (values) of this layer, kv head 0.
- * q [heads, d]; scores: t floats of scratch; out [heads, d].
+ * scan streams through memory. The query heads of a group take each key and value in turn while it
+ * is in cache, so the cache is read once per kv head, not once per query head; each head's
+ * arithmetic is the same as scanning it alone. k (v): the first chunk's keys (values) of this layer,
+ * kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch; out [heads, d].
  */
 export function attention(
   out: usize,
@@ -380,34 +434,45 @@ export function attention(
   const group = heads / kvHeads;
   const headBytes = <usize>d << 2;
   const headChunkBytes = <usize>chunkPositions * headBytes;
+  const scoreBytes = <usize>t << 2;
   const d4 = d & ~3;
-  for (let h = 0; h < heads; h++) {
-    const qh = q + <usize>h * headBytes;
-    const kv = <usize>(h / group) * headChunkBytes;
+  for (let g = 0; g < kvHeads; g++) {
+    const kv = <usize>g * headChunkBytes;
+    const h0 = g * group;
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
       const kc = k + c + kv;
       for (let i = 0; i < n; i++) {
-        store<f32>(scores + (<usize>(p0 + i) << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+        const kp = kc + <usize>i * headBytes;
+        const so = <usize>(p0 + i) << 2;
+        for (let j = 0; j < group; j++) {
+          const qh = q + <usize>(h0 + j) * headBytes;
+          store<f32>(scores + <usize>j * scoreBytes + so, dot(qh, kp, d) * scale);
+        }
       }
     }
-    softmax(scores, t);
-    const oh = out + <usize>h * headBytes;
-    memory.fill(oh, 0, headBytes);
+    for (let j = 0; j < group; j++) {
+      softmax(scores + <usize>j * scoreBytes, t);
+      memory.fill(out + <usize>(h0 + j) * headBytes, 0, headBytes);
+    }
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
       const vc = v + c + kv;
       for (let i = 0; i < n; i++) {
-        const w = load<f32>(scores + (<usize>(p0 + i) << 2));
-        const wv = f32x4.splat(w);
         const vp = vc + <usize>i * headBytes;
-        for (let j = 0; j < d4; j += 4) {
-          const o = <usize>j << 2;
-          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
-        }
-        for (let j = d4; j < d; j++) {
-          const o = <usize>j << 2;
-          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+        const so = <usize>(p0 + i) << 2;
+        for (let jh = 0; jh < group; jh++) {
+          const oh = out + <usize>(h0 + jh) * headBytes;
+          const w = load<f32>(scores + <usize>jh * scoreBytes + so);
+          const wv = f32x4.splat(w);
+          for (let j = 0; j < d4; j += 4) {
+            const o = <usize>j << 2;
+            v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+          }
+          for (let j = d4; j < d; j++) {
+            const o = <usize>j << 2;
+            store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
+          }
         }
       }
     }
