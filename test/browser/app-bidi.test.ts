@@ -52,37 +52,44 @@ afterAll(async () => {
   if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
 });
 
+/** Runs in the page (its body is a string: the Node realm's types have no DOM). */
+const LAYOUT_SCRIPT = new Function(
+  'root',
+  'args',
+  `const [wanted, rlo] = args;
+  const positions = {};
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n);
+  for (const word of wanted) {
+    positions[word] = null;
+    for (const node of nodes) {
+      const at = node.data.indexOf(word);
+      if (at < 0) continue;
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + word.length);
+      const rect = range.getClientRects()[0];
+      if (rect) positions[word] = { top: Math.round(rect.top), left: rect.left };
+      break;
+    }
+  }
+  const unisolated = nodes.some((n) => n.data.includes(rlo) && !n.parentElement?.closest('bdi'));
+  return { text: root.textContent ?? '', positions, unisolated };`,
+) as (root: unknown, args: [string[], string]) => Layout;
+
+interface Layout {
+  text: string;
+  positions: Record<string, { top: number; left: number } | null>;
+  unisolated: boolean;
+}
+
 /**
- * Where each word first appears on screen, in reading order (line, then x), and whether a U+202E
- * outside a <bdi> is in the element's text.
+ * Where each word first appears on screen (line, then x), and whether a U+202E outside a <bdi> is in
+ * the element's text.
  */
-async function layout(element: Locator, words: string[]) {
-  return element.evaluate(
-    (root, [wanted, rlo]) => {
-      const positions: Record<string, { top: number; left: number } | null> = {};
-      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-      const nodes: Text[] = [];
-      for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n as Text);
-      for (const word of wanted as string[]) {
-        positions[word] = null;
-        for (const node of nodes) {
-          const at = node.data.indexOf(word);
-          if (at < 0) continue;
-          const range = document.createRange();
-          range.setStart(node, at);
-          range.setEnd(node, at + word.length);
-          const rect = range.getClientRects()[0];
-          if (rect) positions[word] = { top: Math.round(rect.top), left: rect.left };
-          break;
-        }
-      }
-      const unisolated = nodes.some(
-        (n) => n.data.includes(rlo as string) && !n.parentElement?.closest('bdi'),
-      );
-      return { text: root.textContent ?? '', positions, unisolated };
-    },
-    [words, RLO] as const,
-  );
+async function layout(element: Locator, words: string[]): Promise<Layout> {
+  return element.evaluate(LAYOUT_SCRIPT, [words, RLO] as [string[], string]);
 }
 
 /** The words appear on screen in the order given (left to right, line by line). */
