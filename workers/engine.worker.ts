@@ -50,6 +50,7 @@ import {
   type TransformersEnv,
 } from './model-files.ts';
 import { selectedOrtBuild, selectOrtBuild, wasmHeapBytes } from './ort-build.ts';
+import { browserTemplateRenderer } from './template-thread.ts';
 
 const environment: Required<WorkerEnvironment> = { remoteHost: DEFAULT_REMOTE_HOST, useBrowserCache: true };
 const files = new ModelFiles(environment.useBrowserCache);
@@ -173,6 +174,7 @@ const api: EngineWorkerApi = {
           dtype: request.dtype,
           device: request.device,
           threads,
+          templateRenderer: browserTemplateRenderer(),
           progressCallback: (raw) => {
             const event = raw as { status: string; file?: string; loaded?: number; total?: number };
             if (event.status === 'done') lastDoneMs = performance.now();

@@ -25,6 +25,8 @@ export type EdgetierErrorCode =
   | 'aborted'
   | 'load_failed'
   | 'generation_failed'
+  /** The model's chat template failed, looped past its time budget or produced too much. */
+  | 'template_failed'
   // remote tier
   | 'auth'
   | 'rate_limited'

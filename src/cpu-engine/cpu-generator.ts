@@ -168,7 +168,7 @@ export class CpuGenerator implements TokenGenerator {
  * (chat template and detokenising as on the ORT path), the weights from the folder's ONNX file.
  */
 export async function loadCpuModelSession(
-  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock'> & { dtype: Dtype },
+  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & { dtype: Dtype },
 ): Promise<ModelSession> {
   const { model: dir, dtype } = options;
   env.allowLocalModels = true;

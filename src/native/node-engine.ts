@@ -26,6 +26,7 @@ import { loadCpuModelSession } from '../cpu-engine/cpu-generator.ts';
 import { isCpuDtype } from '../cpu-engine/decoder.ts';
 import { CPU_DTYPES } from '../cpu-engine/model-weights.ts';
 import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
+import { nodeTemplateRenderer } from './template-thread.ts';
 
 export interface NodeEngineOptions {
   /** Where listCached/deleteCached look: one model folder per entry. Default `models/`. */
@@ -204,6 +205,7 @@ export class NodeEngine implements Engine {
       dtype: request.dtype,
       device: 'cpu',
       ...(threads > 0 ? { threads } : {}),
+      templateRenderer: nodeTemplateRenderer(),
       progressCallback: (event) => {
         const e = event as { status?: string; file?: string; loaded?: number; total?: number };
         if (e.status === 'done' && request.source.kind !== 'path') fetchedMs = performance.now();
@@ -248,7 +250,11 @@ export class NodeEngine implements Engine {
     }
     const startMs = performance.now();
     try {
-      this.session = await loadCpuModelSession({ model, dtype: request.dtype });
+      this.session = await loadCpuModelSession({
+        model,
+        dtype: request.dtype,
+        templateRenderer: nodeTemplateRenderer(),
+      });
     } catch (error) {
       throw toEdgetierError(error, { phase: 'load', model, dtype: request.dtype, device: 'cpu' });
     }

@@ -28,7 +28,7 @@ export interface ConversationCounter {
   /** Tokens of one message's content on its own: an estimate of its share of the rendered prompt. */
   countMessage(message: ChatMessage): number;
   /** Renders messages through the chat template and counts the tokens: the exact figure. */
-  countConversation(messages: ChatMessage[]): number;
+  countConversation(messages: ChatMessage[]): number | Promise<number>;
 }
 
 export interface FitOptions {
@@ -82,7 +82,7 @@ export async function fitConversation(
     let tokens = exact.get(index);
     if (tokens === undefined) {
       await checkpoint();
-      tokens = counter.countConversation(candidate(starts[index]!));
+      tokens = await counter.countConversation(candidate(starts[index]!));
       exact.set(index, tokens);
     }
     return tokens;

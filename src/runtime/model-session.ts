@@ -12,6 +12,7 @@
  * EOS, a stop string, max new tokens or an interrupt, then split `<think>` reasoning from the answer
  * and report measured metrics.
  */
+import { Template } from '@huggingface/jinja';
 import {
   AutoModelForCausalLM,
   AutoTokenizer,
@@ -28,6 +29,12 @@ import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
 import { checkSampling } from './sampling-check.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
+import {
+  chatTemplateJob,
+  DEFAULT_TEMPLATE_BUDGET,
+  InThreadTemplateRenderer,
+  type TemplateRenderer,
+} from './template-budget.ts';
 import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 import type { TokenGenerator } from './token-generator.ts';
@@ -52,6 +59,11 @@ export interface LoadModelOptions {
   batching?: { maxTokens: number; maxDelayMs: number };
   /** For tests; defaults to performance.now(). */
   clock?: Clock;
+  /**
+   * Renders the chat template under its time and output budget (a helper thread per realm); defaults
+   * to rendering on this thread with the output budget only.
+   */
+  templateRenderer?: TemplateRenderer;
 }
 
 export interface ModelInfo {
@@ -113,14 +125,16 @@ export class ModelSession {
   /** Requests run one at a time, in order of arrival. */
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  private readonly templateRenderer: TemplateRenderer;
 
   constructor(
     private readonly tokenizer: PreTrainedTokenizer,
     private readonly generator: TokenGenerator,
     private readonly backend: { dtype: Dtype; device: Device; threads: number },
-    options: Pick<LoadModelOptions, 'batching' | 'clock'> = {},
+    options: Pick<LoadModelOptions, 'batching' | 'clock' | 'templateRenderer'> = {},
   ) {
     this.clock = options.clock ?? defaultClock;
+    this.templateRenderer = options.templateRenderer ?? new InThreadTemplateRenderer(Template);
     this.batching = options.batching ?? DEFAULT_BATCHING;
     const config = generator.config;
     const edgetier = (config.edgetier ?? {}) as { synthetic?: unknown; mirrors?: unknown };
@@ -216,19 +230,25 @@ export class ModelSession {
     this.disposed = true;
     this.interrupt();
     await this.queue;
+    this.templateRenderer.dispose();
     await this.generator.dispose();
   }
 
-  /** Token ids of a chat rendered through the template, with the generation prompt. */
-  private renderChat(
+  /**
+   * Token ids of a chat rendered through the template, with the generation prompt: what
+   * `apply_chat_template` renders, under the template's time and output budget.
+   */
+  private async renderChat(
     messages: ChatMessage[],
     enableThinking: boolean | undefined,
-  ): { text: string; ids: number[] } {
-    const text = this.tokenizer.apply_chat_template(messages, {
-      tokenize: false,
-      add_generation_prompt: true,
-      ...(enableThinking === undefined ? {} : { enable_thinking: enableThinking }),
-    }) as string;
+  ): Promise<{ text: string; ids: number[] }> {
+    const job = chatTemplateJob(
+      this.tokenizer as unknown as Parameters<typeof chatTemplateJob>[0],
+      messages,
+      enableThinking,
+      DEFAULT_TEMPLATE_BUDGET,
+    );
+    const text = await this.templateRenderer.render(job);
     return { text, ids: this.tokenizer.encode(text, { add_special_tokens: false }) };
   }
 
@@ -259,13 +279,13 @@ export class ModelSession {
         request.messages,
         {
           countMessage: (m) => this.tokenizer.encode(m.content, { add_special_tokens: false }).length,
-          countConversation: (m) => this.renderChat(m, request.enableThinking).ids.length,
+          countConversation: async (m) => (await this.renderChat(m, request.enableThinking)).ids.length,
         },
         contextTokens - reserve,
         { shouldStop },
       );
       droppedMessages = fitted.dropped;
-      const rendered = this.renderChat(fitted.messages, request.enableThinking);
+      const rendered = await this.renderChat(fitted.messages, request.enableThinking);
       promptIds = rendered.ids;
       renderedPrompt = rendered.text;
     } else {

@@ -1,8 +1,8 @@
 /**
  * A hostile chat template through the real engine worker in Chromium: a model folder whose
- * tokenizer_config.json holds a template that loops 400 million times. The worker is stuck in the
- * template and answers no message; Stop must still end the answer (the worker is terminated and
- * replaced), and a model change must still load the next model.
+ * tokenizer_config.json holds a template that loops 400 million times. The template renders in a
+ * helper thread under a time budget: the request fails with `template_failed` naming the chat
+ * template, and the engine worker, its loaded model and its queue carry on.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,24 +42,50 @@ const chat = { messages: [{ role: 'user' as const, content: 'hi' }], sampling: {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a chat template that never ends', () => {
-  it('is stopped by Stop: the worker is replaced and the answer fails with what happened', async () => {
+  it('is stopped by its time budget; the engine worker and its model survive', async () => {
     await engine.load({ source: { kind: 'path', path: looping }, device: 'wasm', dtype: 'fp32' });
-    const hung = failureOf(engine.generate(chat));
-    await sleep(1000); // inside the template by now
-    await engine.interrupt();
-    const e = await hung;
-    expect(e.code).toBe('timeout');
-    expect(e.message).toMatch(/^Stopped: the engine did not answer within 1 s .* so it was restarted\./);
+    const e = await failureOf(engine.generate(chat));
+    expect(e.code).toBe('template_failed');
+    expect(e.message).toBe(
+      "The model's chat template did not finish within 2 s, so it was stopped. " +
+        "Fix or replace the chat_template in the model folder's tokenizer_config.json.",
+    );
+    // Same worker, same model: a plain prompt (no template) runs without a reload.
+    const plain = await engine.generate({ prompt: 'hello', sampling: { maxNewTokens: 3 } });
+    expect(plain.outputIds).toHaveLength(3);
+    // And the next model loads and chats.
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const next = await engine.generate(chat);
+    expect(next.outputIds.length).toBeGreaterThan(0);
   });
 
-  it('does not block a model change: the next model loads and answers', async () => {
+  it('shows what the template raised as quoted, capped foreign text', async () => {
+    const raising = join(dir, 'raising');
+    cpSync(tiny, raising, { recursive: true });
+    const configPath = join(raising, 'tokenizer_config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    const said = `Your key expired \u202Eevil\u202C. ${'x'.repeat(300)}`;
+    writeFileSync(
+      configPath,
+      JSON.stringify({ ...config, chat_template: `{{ raise_exception("${said}") }}` }),
+    );
+    await engine.load({ source: { kind: 'path', path: raising }, device: 'wasm', dtype: 'fp32' });
+    const e = await failureOf(engine.generate(chat));
+    expect(e.code).toBe('template_failed');
+    expect(e.message).toBe(
+      `The model's chat template failed on this conversation; its own words: “Your key expired evil. ${'x'.repeat(177)}…”. ` +
+        "Fix or replace the chat_template in the model folder's tokenizer_config.json.",
+    );
+  });
+
+  it('still lets Stop end a request waiting on the template', async () => {
     await engine.load({ source: { kind: 'path', path: looping }, device: 'wasm', dtype: 'fp32' });
     const hung = failureOf(engine.generate(chat));
-    await sleep(1000);
-    // No Stop first: choosing another model is enough.
-    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
-    expect((await hung).code).toBe('timeout');
-    const next = await engine.generate({ prompt: 'hello', sampling: { maxNewTokens: 3 } });
-    expect(next.outputIds).toHaveLength(3);
+    await sleep(500);
+    await engine.interrupt();
+    const e = await hung;
+    expect(['aborted', 'template_failed']).toContain(e.code);
+    const plain = await engine.generate({ prompt: 'hello', sampling: { maxNewTokens: 3 } });
+    expect(plain.outputIds).toHaveLength(3);
   });
 });

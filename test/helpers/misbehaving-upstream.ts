@@ -38,6 +38,7 @@ export const UPSTREAM_MODELS = [
   'json-number-content',
   'json-bad-usage',
   'huge-error',
+  'rtl-error',
   'huge-error-body',
   'stream-huge-error',
   'stream-object-id',
@@ -54,6 +55,9 @@ export const MEGABYTE_ANSWER = Array.from({ length: (1024 * 1024) / 32 }, (_, i)
 
 /** Markdown nested past any sane depth: 1,900 `>`, 1,200 `- `, 2,200 `*` (marked overflows its stack on each). */
 export const DEEP_MARKDOWN = `[open settings](#settings)\n\n${'>'.repeat(1900)} quoted\n\n${'- '.repeat(1200)}listed\n\n${'*'.repeat(1100)}starred${'*'.repeat(1100)}`;
+
+/** An error message that tries to reverse the app's advice after it (U+202E, then Hebrew). */
+export const RTL_MESSAGE = '\u202Edaolrevo si reviser \u05E9\u05DC\u05D5\u05DD';
 
 /** A 200 KB error message, as a hostile tier sends one. */
 export const HUGE_MESSAGE = `Overloaded ${'x'.repeat(200_000)}`;
@@ -390,6 +394,10 @@ export async function startUpstream(): Promise<Upstream> {
       case 'huge-error':
         res.writeHead(500, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ error: { message: HUGE_MESSAGE, type: 'server_error', code: null } }));
+        return;
+      case 'rtl-error':
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: RTL_MESSAGE, type: 'server_error', code: null } }));
         return;
       case 'stream-huge-error':
         sseHead(res);
