@@ -1,0 +1,145 @@
+/**
+ * What a live demo needs from the app (issue 16), in real Chromium against the real `edgetier serve`
+ * (the app's fresh Vite build, the tiny synthetic model folder, the native tier on that same model):
+ * the Model menu loads only on a confirmed choice and agrees with the badge after a failed load; the
+ * privacy badge counts per view, so a Compare run does not mark the chat as having left the device.
+ */
+import { rmSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  browser = await launchChromium();
+  page = browser.page;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+const menu = () => page.getByRole('combobox', { name: 'Model', exact: true });
+const badge = () => page.locator('et-app header .status');
+
+/** The app's load state, read from its store. */
+function appState(): Promise<{ selectedKey: string | null; loadedKey: string | null; status: string }> {
+  return page.locator('et-app').evaluate((el) => {
+    const { state } = (el as unknown as { app: { state: Record<string, unknown> } }).app;
+    return {
+      selectedKey: state.selectedKey as string | null,
+      loadedKey: state.loadedKey as string | null,
+      status: state.status as string,
+    };
+  });
+}
+
+/** Counts the loads the app starts from now on (each turns the status to "loading"). */
+async function countLoads(): Promise<void> {
+  await page.locator('et-app').evaluate((el) => {
+    const app = (el as unknown as { app: EventTarget & { state: { status: string } } }).app;
+    const w = window as unknown as { __loads: number };
+    w.__loads = 0;
+    let last = app.state.status;
+    app.addEventListener('change', () => {
+      if (app.state.status === 'loading' && last !== 'loading') w.__loads++;
+      last = app.state.status;
+    });
+  });
+}
+const loads = () => page.evaluate(() => (window as unknown as { __loads: number }).__loads);
+
+/** The tiny folder, loaded (chosen in the menu unless it already is). */
+async function loadTiny(): Promise<void> {
+  if (!page.url().startsWith(serve.url)) await page.goto(serve.url);
+  if ((await appState()).loadedKey !== 'local:tiny') await menu().selectOption('local:tiny');
+  await expect.poll(async () => (await appState()).status, { timeout: 120_000 }).toBe('ready');
+}
+
+async function setSampling(temperature: number, maxNewTokens: number): Promise<void> {
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByLabel('Temperature', { exact: false }).fill(String(temperature));
+  await page.getByLabel('Temperature', { exact: false }).press('Tab');
+  await page.getByLabel('Max new tokens').fill(String(maxNewTokens));
+  await page.getByLabel('Max new tokens').press('Tab');
+}
+
+describe('the Model menu', () => {
+  it('loads nothing on arrow keys, loads on Enter, and after a failed load agrees with the badge and offers Retry', async () => {
+    await page.goto(serve.url);
+    await badge().getByText('Fully local', { exact: true }).waitFor({ timeout: 120_000 });
+    await countLoads();
+    await menu().focus();
+    for (let i = 0; i < 3; i++) await menu().press('ArrowDown');
+    // The menu moved to the third entry after tiny (a Hub model) but nothing started loading.
+    const moved = await menu().inputValue();
+    expect(moved).not.toBe('local:tiny');
+    expect(await loads()).toBe(0);
+    expect(await appState()).toMatchObject({ loadedKey: 'local:tiny', status: 'ready' });
+    await badge().getByText('Fully local', { exact: true }).waitFor();
+    await page.getByRole('button', { name: /^Load / }).waitFor();
+
+    // Enter confirms: the Hub model loads, and fails here (no network to the Hub).
+    await menu().press('Enter');
+    const alert = page.getByRole('alert');
+    await alert.waitFor({ timeout: 120_000 });
+    expect(await loads()).toBe(1);
+    // Menu and badge agree: no model is loaded and none is shown chosen.
+    await expect(menu().inputValue()).resolves.toBe('');
+    await badge().getByText('No model loaded', { exact: true }).waitFor();
+    expect(await appState()).toMatchObject({ selectedKey: null, loadedKey: null, status: 'error' });
+
+    // The banner's Retry is a real button that loads the same model again.
+    await alert.getByRole('button', { name: 'Retry', exact: true }).click();
+    await expect.poll(loads, { timeout: 30_000 }).toBe(2);
+    await alert.waitFor({ timeout: 120_000 });
+    await expect.poll(async () => (await appState()).status, { timeout: 120_000 }).toBe('error');
+    await expect(menu().inputValue()).resolves.toBe('');
+
+    // Choosing the local folder again (a click in the menu) loads it.
+    await menu().selectOption('local:tiny');
+    await badge().getByText('Fully local', { exact: true }).waitFor({ timeout: 120_000 });
+    expect(await loads()).toBe(3);
+    await expect(menu().inputValue()).resolves.toBe('local:tiny');
+  });
+});
+
+describe('the privacy badge', () => {
+  it('after a Compare run still says "Fully local" on Chat, while Compare shows its own count', async () => {
+    await loadTiny();
+    await setSampling(0, 8);
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('button', { name: 'Compare', exact: true }).click();
+    await page.getByTestId('tradeoff').waitFor({ timeout: 90_000 });
+    await badge()
+      .getByText(/^\d+ requests? from Compare$/)
+      .waitFor();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await badge().getByText('Fully local', { exact: true }).waitFor();
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await badge()
+      .getByText(/^\d+ requests? from Compare$/)
+      .waitFor();
+  });
+});
