@@ -143,3 +143,93 @@ describe('the privacy badge', () => {
       .waitFor();
   });
 });
+
+const message = () => page.getByRole('textbox', { name: 'Message', exact: true });
+const send = () => page.getByRole('button', { name: 'Send', exact: true });
+const assistantMessages = () =>
+  page.locator('et-chat-message').filter({ has: page.locator('article.assistant') });
+
+/** The conversation's scroll position: how far from its bottom, and whether it can scroll at all. */
+function scrollState(): Promise<{ fromBottom: number; scrollable: boolean }> {
+  return page.locator('et-chat-view').evaluate((el) => {
+    const list = el.shadowRoot!.querySelector('.messages')!;
+    return {
+      fromBottom: list.scrollHeight - list.scrollTop - list.clientHeight,
+      scrollable: list.scrollHeight > list.clientHeight + 100,
+    };
+  });
+}
+const scrollToTop = () =>
+  page.locator('et-chat-view').evaluate((el) => {
+    el.shadowRoot!.querySelector('.messages')!.scrollTop = 0;
+  });
+
+/** Whether the locator's box lies inside the conversation's visible area. */
+async function inView(locator: ReturnType<Page['locator']>): Promise<boolean> {
+  const list = await page.locator('et-chat-view').evaluate((el) => {
+    const r = el.shadowRoot!.querySelector('.messages')!.getBoundingClientRect();
+    return { top: r.top, bottom: r.bottom };
+  });
+  const box = await locator.boundingBox();
+  return box !== null && box.y >= list.top - 1 && box.y + box.height <= list.bottom + 1;
+}
+
+describe('following the conversation', () => {
+  it('brings a turn sent while scrolled up into view with its figures, and a reopened one opens at the bottom', async () => {
+    await loadTiny();
+    await setSampling(0, 48);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await page.getByRole('button', { name: 'New conversation', exact: true }).click();
+    for (const question of ['First question', 'Second question', 'Third question']) {
+      await message().fill(question);
+      await message().press('Enter');
+      await assistantMessages().last().getByTestId('message-metrics').waitFor({ timeout: 60_000 });
+      await send().waitFor();
+    }
+    expect((await scrollState()).scrollable).toBe(true);
+    await scrollToTop();
+    await message().fill('Fourth question');
+    await message().press('Enter');
+    await send().waitFor({ timeout: 60_000 });
+    const last = assistantMessages().nth(3);
+    await last.getByTestId('message-metrics').waitFor();
+    // The answer's figures and Regenerate end in view, at the bottom.
+    await expect.poll(() => inView(last.getByTestId('message-metrics'))).toBe(true);
+    await expect.poll(() => inView(last.getByRole('button', { name: 'Regenerate' }))).toBe(true);
+    expect((await scrollState()).fromBottom).toBeLessThan(2);
+
+    // Reopened from the list, the conversation opens at its latest turn.
+    await page.getByRole('button', { name: 'New conversation', exact: true }).click();
+    await page
+      .getByRole('complementary', { name: 'Conversations' })
+      .getByRole('button', { name: 'First question', exact: true })
+      .click();
+    await expect.poll(() => page.locator('et-chat-message').count()).toBe(8);
+    await expect.poll(async () => (await scrollState()).fromBottom).toBeLessThan(2);
+  });
+
+  it('stops following when the visitor scrolls up during an answer, and offers "Jump to latest"', async () => {
+    await setSampling(0, 2000);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await message().fill('Tell me a long story');
+    await message().press('Enter');
+    const tokens = () => page.getByTestId('tokens').textContent().then(Number);
+    // Until the answer overflows the view (it follows the stream to the bottom meanwhile).
+    await expect.poll(async () => (await scrollState()).scrollable, { timeout: 60_000 }).toBe(true);
+    expect((await scrollState()).fromBottom).toBeLessThan(48);
+    await scrollToTop();
+    const jump = page.getByRole('button', { name: 'Jump to latest', exact: false });
+    await jump.waitFor();
+    // More tokens arrive and the view stays where the visitor put it.
+    const seen = await tokens();
+    await expect.poll(tokens, { timeout: 60_000 }).toBeGreaterThan(seen + 16);
+    await expect(
+      page.locator('et-chat-view').evaluate((el) => el.shadowRoot!.querySelector('.messages')!.scrollTop),
+    ).resolves.toBe(0);
+    await jump.click();
+    await expect.poll(async () => (await scrollState()).fromBottom).toBeLessThan(48);
+    await expect(jump.count()).resolves.toBe(0);
+    await page.keyboard.press('Escape');
+    await send().waitFor({ timeout: 30_000 });
+  });
+});

@@ -65,7 +65,7 @@ export class NetworkMonitor extends Store<NetworkState> {
     // Only what counting can still need: the segment in force when counting started, and later ones.
     const since = this.state.sinceMs ?? now;
     this.#scopes = [
-      ...this.#scopes.filter((s, i, all) => (all[i + 1]?.fromMs ?? now) > since),
+      ...this.#scopes.filter((_s, i, all) => (all[i + 1]?.fromMs ?? now) > since),
       { fromMs: now, scope },
     ];
   }

@@ -92,6 +92,18 @@ export const chatViewStyles = css`
     font-size: 1.4rem;
   }
   .bottom {
+    position: relative;
+  }
+  .bottom > .jump {
+    position: absolute;
+    top: 0;
+    left: 50%;
+    width: auto;
+    transform: translate(-50%, -130%);
+    z-index: 2;
+    box-shadow: 0 2px 8px rgb(0 0 0 / 0.2);
+  }
+  .bottom {
     border-top: 1px solid var(--border);
     background: var(--surface);
     padding: 0.5rem clamp(0.6rem, 3vw, 2rem) 0.6rem;

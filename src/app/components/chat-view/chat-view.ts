@@ -41,6 +41,7 @@ export class EtChatView extends LitElement {
     streamingId: { state: true },
     sidebarOpen: { state: true },
     announcement: { state: true },
+    awayFromLatest: { state: true },
   };
 
   declare app: AppState;
@@ -51,13 +52,17 @@ export class EtChatView extends LitElement {
   declare streamingId: string | null;
   declare sidebarOpen: boolean;
   declare announcement: string;
+  /** The visitor scrolled up from the latest turn: the view stops following and offers a jump back. */
+  declare awayFromLatest: boolean;
   readonly live = new LiveMetrics();
   #subscribed = false;
   #renderTimer: ReturnType<typeof setTimeout> | 0 = 0;
   #pendingRender: (() => void) | null = null;
   #announcedUpTo = 0;
   #lastAnnounceMs = 0;
-  #stickToBottom = true;
+  /** Keep the latest turn in view (set on send and on open; cleared when the visitor scrolls up). */
+  #follow = true;
+  #scrollFrame = 0;
   readonly #onKey = (event: KeyboardEvent) => {
     if (event.key === 'Escape' && this.streamingId) {
       event.preventDefault();
@@ -72,6 +77,7 @@ export class EtChatView extends LitElement {
     this.streamingId = null;
     this.sidebarOpen = false;
     this.announcement = '';
+    this.awayFromLatest = false;
   }
 
   override connectedCallback(): void {
@@ -116,6 +122,7 @@ export class EtChatView extends LitElement {
     if (this.busy) await this.stop();
     this.current = (await this.store.get(id)) ?? null;
     this.sidebarOpen = false;
+    this.followLatest(); // a reopened conversation opens at its latest turn
     await this.resetEngine();
   }
 
@@ -200,10 +207,10 @@ export class EtChatView extends LitElement {
       conversation.messages = messages;
       this.current = { ...conversation };
     };
+    this.followLatest(); // the new turn comes into view, wherever the visitor had scrolled
     put(assistant);
     this.streamingId = assistant.id;
     this.#announcedUpTo = 0;
-    this.#stickToBottom = true;
     // Not awaited: the engine runs the reset, then the answer, in order; submitting the answer now
     // lets a Stop pressed during the reset end it (an interrupt ends what was submitted before it).
     if (reset) void engine.resetConversation().catch(() => undefined);
@@ -287,14 +294,37 @@ export class EtChatView extends LitElement {
     if (entry) await this.app.engineFor(entry).interrupt();
   }
 
-  override updated(): void {
-    const list = this.renderRoot.querySelector('.messages');
-    if (list && this.#stickToBottom && this.busy) list.scrollTop = list.scrollHeight;
+  private followLatest(): void {
+    this.#follow = true;
+    this.awayFromLatest = false;
+    this.requestUpdate();
   }
 
+  /**
+   * While following, scrolls to the bottom after the messages have rendered (they render after this
+   * view, so in the next frame): the streamed answer and, once it ends, its figures and actions.
+   */
+  override updated(): void {
+    if (!this.#follow || this.#scrollFrame) return;
+    this.#scrollFrame = requestAnimationFrame(() => {
+      this.#scrollFrame = 0;
+      const list = this.renderRoot.querySelector('.messages');
+      if (list && this.#follow) list.scrollTop = list.scrollHeight;
+    });
+  }
+
+  /** Scrolling up stops the following; scrolling back to the bottom resumes it. */
   private onScroll(event: Event): void {
     const list = event.target as HTMLElement;
-    this.#stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    this.#follow = atBottom;
+    this.awayFromLatest = !atBottom;
+  }
+
+  private jumpToLatest(): void {
+    this.followLatest();
+    const list = this.renderRoot.querySelector('.messages');
+    if (list) list.scrollTop = list.scrollHeight;
   }
 
   private renderEmpty() {
@@ -378,6 +408,11 @@ export class EtChatView extends LitElement {
           }
         </section>
         <div class="bottom">
+          ${
+            this.awayFromLatest && messages.length > 0
+              ? html`<button class="jump" @click=${this.jumpToLatest}>Jump to latest ↓</button>`
+              : nothing
+          }
           <et-metrics-panel .live=${this.live}></et-metrics-panel>
           <et-composer
             ?busy=${this.busy}
