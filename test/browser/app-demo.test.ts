@@ -233,3 +233,42 @@ describe('following the conversation', () => {
     await send().waitFor({ timeout: 30_000 });
   });
 });
+
+describe('sampling', () => {
+  it('samples by default (temperature 0.7, explained in Settings): two Regenerates give different answers', async () => {
+    // A first visit's settings: nothing saved.
+    if (!page.url().startsWith(serve.url)) await page.goto(serve.url);
+    await page.evaluate(() => localStorage.removeItem('edgetier.settings.v1'));
+    await page.reload();
+    await loadTiny();
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    const temperature = page.getByLabel('Temperature', { exact: false });
+    await expect(temperature.inputValue()).resolves.toBe('0.7');
+    await expect(
+      temperature.evaluate(
+        (input) =>
+          document
+            .querySelector('et-app')!
+            .shadowRoot!.querySelector('et-settings-view')!
+            .shadowRoot!.getElementById(input.getAttribute('aria-describedby')!)?.textContent,
+      ),
+    ).resolves.toMatch(/0 always gives the same, most likely answer/);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await message().fill('Hello');
+    await message().press('Enter');
+    const answer = assistantMessages().last();
+    const text = async () => {
+      await answer.getByTestId('message-metrics').waitFor({ timeout: 120_000 });
+      return answer.evaluate((el) => (el as unknown as { message: { content: string } }).message.content);
+    };
+    await text();
+    const answers: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await answer.getByRole('button', { name: 'Regenerate', exact: true }).click({ timeout: 60_000 });
+      await send().waitFor({ timeout: 120_000 });
+      answers.push(await text());
+    }
+    expect(answers[0]!.length).toBeGreaterThan(0);
+    expect(answers[1]).not.toBe(answers[0]);
+  });
+});
