@@ -239,7 +239,14 @@ const api: EngineWorkerApi = {
       if (!current) throw new EdgetierError('model_not_found', 'No model is loaded: load one first.');
       if (interrupts !== since) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
       context = { ...context, phase: 'generate' };
-      return current.generate(request, (chunk) => callSafely(onChunk, chunk));
+      // The prompt's length first, so the page can say "reading the prompt (N tokens)" until the
+      // first token; an interrupt during the fit still ends the request (the mark is taken before).
+      const mark = current.interruptMark();
+      if (onChunk) {
+        const fit = await current.fit(request).catch(() => null); // generate reports what fit refused
+        if (fit) callSafely(onChunk, { text: '', tokens: 0, promptTokens: fit.promptTokens });
+      }
+      return current.generate(request, (chunk) => callSafely(onChunk, chunk), mark);
     });
   },
 

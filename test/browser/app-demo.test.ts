@@ -272,3 +272,62 @@ describe('sampling', () => {
     expect(answers[1]).not.toBe(answers[0]);
   });
 });
+
+/** Records every text the metrics panel's status line and the composer's button show from now on. */
+async function recordPhases(): Promise<void> {
+  await page.locator('et-chat-view').evaluate((view) => {
+    const seen: string[] = [];
+    (window as unknown as { __phases: string[] }).__phases = seen;
+    const roots = [
+      view.shadowRoot!.querySelector('et-metrics-panel')!.shadowRoot!,
+      view.shadowRoot!.querySelector('et-composer')!.shadowRoot!,
+    ];
+    const record = () => {
+      for (const root of roots) {
+        for (const el of root.querySelectorAll('[data-testid="phase"], button')) {
+          const text = el.textContent?.trim() ?? '';
+          if (text && seen.at(-1) !== text) seen.push(text);
+        }
+      }
+    };
+    for (const root of roots) {
+      new MutationObserver(record).observe(root, { subtree: true, childList: true, characterData: true });
+    }
+  });
+}
+const phases = () => page.evaluate(() => (window as unknown as { __phases: string[] }).__phases);
+
+describe('waiting for the first token, and stopping', () => {
+  it('says "Reading the prompt (N tokens)…" (N as the server counts it) instead of 0 tok/s, and "Stopping…" after Stop', async () => {
+    await loadTiny();
+    await setSampling(0, 1000);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    const question =
+      `Please summarise this: ${'the quick brown fox jumps over the lazy dog '.repeat(8)}`.trim();
+    const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
+    const native = (await (
+      await fetch(`${serve.url}v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: models.data[0]!.id,
+          messages: [{ role: 'user', content: question }],
+          max_tokens: 1,
+        }),
+      })
+    ).json()) as { usage: { prompt_tokens: number } };
+    await recordPhases();
+    await message().fill(question);
+    await message().press('Enter');
+    await expect
+      .poll(() => page.getByTestId('tokens').textContent().then(Number), { timeout: 60_000 })
+      .toBeGreaterThanOrEqual(8);
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await send().waitFor({ timeout: 30_000 });
+    const seen = await phases();
+    expect(seen).toContain(`Reading the prompt (${native.usage.prompt_tokens} tokens)…`);
+    expect(seen).toContain('Stopping…');
+    expect(seen.indexOf('Stopping…')).toBeGreaterThan(seen.indexOf('Stop'));
+    expect(seen.some((t) => /^0(\.0)? tok\/s$/.test(t))).toBe(false);
+  });
+});

@@ -42,6 +42,7 @@ export class EtChatView extends LitElement {
     sidebarOpen: { state: true },
     announcement: { state: true },
     awayFromLatest: { state: true },
+    stopping: { state: true },
   };
 
   declare app: AppState;
@@ -54,6 +55,8 @@ export class EtChatView extends LitElement {
   declare announcement: string;
   /** The visitor scrolled up from the latest turn: the view stops following and offers a jump back. */
   declare awayFromLatest: boolean;
+  /** Stop was pressed; the engine has not ended the answer yet. */
+  declare stopping: boolean;
   readonly live = new LiveMetrics();
   #subscribed = false;
   #renderTimer: ReturnType<typeof setTimeout> | 0 = 0;
@@ -78,6 +81,7 @@ export class EtChatView extends LitElement {
     this.sidebarOpen = false;
     this.announcement = '';
     this.awayFromLatest = false;
+    this.stopping = false;
   }
 
   override connectedCallback(): void {
@@ -221,6 +225,7 @@ export class EtChatView extends LitElement {
     const { sampling, enableThinking } = this.settings.settings;
     try {
       result = await engine.generate({ messages: history, sampling, enableThinking }, (chunk) => {
+        if (chunk.promptTokens !== undefined) this.live.prompt(chunk.promptTokens);
         text += chunk.text;
         if (chunk.reasoning) reasoning += chunk.reasoning;
         this.live.chunk(chunk.tokens);
@@ -243,6 +248,7 @@ export class EtChatView extends LitElement {
     }
     this.live.finish(result?.metrics ?? null);
     this.streamingId = null;
+    this.stopping = false;
     this.announce(assistant.content, true);
     conversation.updatedAt = Date.now();
     await this.store.put(structuredClone(conversation)).catch(() => undefined);
@@ -290,6 +296,8 @@ export class EtChatView extends LitElement {
   }
 
   private async stop(): Promise<void> {
+    if (this.busy) this.stopping = true;
+    this.live.stopping();
     const entry = this.app.entry(this.app.state.loadedKey);
     if (entry) await this.app.engineFor(entry).interrupt();
   }
@@ -416,6 +424,7 @@ export class EtChatView extends LitElement {
           <et-metrics-panel .live=${this.live}></et-metrics-panel>
           <et-composer
             ?busy=${this.busy}
+            ?stopping=${this.busy && this.stopping}
             ?disabled=${!ready}
             placeholder=${ready ? 'Ask anything' : 'Load a model to start'}
             @et-send=${(e: CustomEvent<{ text: string }>) => this.send(e.detail.text)}
