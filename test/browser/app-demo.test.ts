@@ -331,3 +331,47 @@ describe('waiting for the first token, and stopping', () => {
     expect(seen.some((t) => /^0(\.0)? tok\/s$/.test(t))).toBe(false);
   });
 });
+
+/** The focused element, through shadow roots: its tag and id, or its text for a button. */
+function focused(): Promise<string> {
+  return page.evaluate(() => {
+    let active = document.activeElement;
+    while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+    if (!active) return 'none';
+    return active.id ? `${active.tagName.toLowerCase()}#${active.id}` : `${active.tagName.toLowerCase()}:${active.textContent?.trim()}`;
+  });
+}
+
+describe('focus', () => {
+  it('lands on the message box after Regenerate, a sent edit and a load; Edit focuses its box', async () => {
+    await loadTiny();
+    await setSampling(0, 8);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await message().fill('Hi');
+    await message().press('Enter');
+    await send().waitFor({ timeout: 60_000 });
+    await assistantMessages().last().getByTestId('message-metrics').waitFor();
+
+    await assistantMessages().last().getByRole('button', { name: 'Regenerate', exact: true }).press('Enter');
+    await send().waitFor({ timeout: 60_000 });
+    await expect.poll(focused).toBe('textarea#message');
+
+    const question = page.locator('et-chat-message').first();
+    await question.getByRole('button', { name: 'Edit', exact: true }).press('Enter');
+    await expect.poll(focused).toBe('textarea#edit');
+    await page.keyboard.press('Escape');
+    await expect.poll(focused).toBe('button:Edit');
+    await question.getByRole('button', { name: 'Edit', exact: true }).press('Enter');
+    await page.keyboard.type(' again');
+    await page.keyboard.press('Enter');
+    await send().waitFor({ timeout: 60_000 });
+    await expect.poll(focused).toBe('textarea#message');
+
+    // A load chosen from the keyboard: the focus goes to the message box once it is ready.
+    await menu().focus();
+    await menu().press('End');
+    await menu().press('Enter');
+    await expect.poll(async () => (await appState()).loadedKey, { timeout: 60_000 }).toMatch(/^remote:/);
+    await expect.poll(focused).toBe('textarea#message');
+  });
+});

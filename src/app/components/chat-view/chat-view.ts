@@ -66,6 +66,7 @@ export class EtChatView extends LitElement {
   /** Keep the latest turn in view (set on send and on open; cleared when the visitor scrolls up). */
   #follow = true;
   #scrollFrame = 0;
+  #lastStatus = '';
   readonly #onKey = (event: KeyboardEvent) => {
     if (event.key === 'Escape' && this.streamingId) {
       event.preventDefault();
@@ -99,6 +100,24 @@ export class EtChatView extends LitElement {
       this.#subscribed = true;
       new StoreController(this, this.app).hostConnected();
       void this.reloadList();
+      this.#lastStatus = this.app.state.status;
+    }
+    if (this.app) this.focusAfterLoad();
+  }
+
+  /**
+   * When a load ends ready, the message box takes the focus, unless the visitor has moved on to
+   * something else: only from the page, the Model menu, its Load button or the error banner's Retry.
+   */
+  private focusAfterLoad(): void {
+    const status = this.app.state.status;
+    const loaded = this.#lastStatus === 'loading' && status === 'ready';
+    this.#lastStatus = status;
+    if (!loaded) return;
+    let active = document.activeElement;
+    while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+    if (!active || active === document.body || active.closest('.model-picker, .banner')) {
+      void this.updateComplete.then(() => this.composer?.focus());
     }
   }
 
@@ -174,6 +193,7 @@ export class EtChatView extends LitElement {
       ...(index === 0 ? { title: titleFrom(edited.content) } : {}),
       messages: [...this.current.messages.slice(0, index), edited],
     };
+    this.composer?.focus(); // the editor closed with its box: the focus goes to the message box
     await this.answer({ reset: true });
   }
 
@@ -182,6 +202,8 @@ export class EtChatView extends LitElement {
     const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
     if (index < 0) return;
     this.current = { ...this.current, messages: this.current.messages.slice(0, index) };
+    // The pressed button goes with the old answer: the focus goes to the message box (Esc stops).
+    this.composer?.focus();
     await this.answer({ reset: true });
   }
 
