@@ -338,7 +338,9 @@ function focused(): Promise<string> {
     let active = document.activeElement;
     while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
     if (!active) return 'none';
-    return active.id ? `${active.tagName.toLowerCase()}#${active.id}` : `${active.tagName.toLowerCase()}:${active.textContent?.trim()}`;
+    return active.id
+      ? `${active.tagName.toLowerCase()}#${active.id}`
+      : `${active.tagName.toLowerCase()}:${active.textContent?.trim()}`;
   });
 }
 
@@ -373,5 +375,44 @@ describe('focus', () => {
     await menu().press('Enter');
     await expect.poll(async () => (await appState()).loadedKey, { timeout: 60_000 }).toMatch(/^remote:/);
     await expect.poll(focused).toBe('textarea#message');
+  });
+});
+
+describe('the conversation list', () => {
+  const LONG = 'Supercalifragilisticexpialidociousandthensomemorewordsjoined';
+  const aside = () => page.getByRole('complementary', { name: 'Conversations' });
+
+  it('cuts a long title and keeps its delete button inside the sidebar', async () => {
+    await loadTiny();
+    await setSampling(0, 4);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await page.getByRole('button', { name: 'New conversation', exact: true }).click();
+    await message().fill(LONG);
+    await message().press('Enter');
+    await send().waitFor({ timeout: 60_000 });
+    const title = `${LONG.slice(0, 47)}…`;
+    const remove = aside().getByRole('button', { name: `Delete conversation: ${title}`, exact: true });
+    await remove.waitFor();
+    const box = (await remove.boundingBox())!;
+    const side = (await aside().boundingBox())!;
+    expect(box.x + box.width).toBeLessThanOrEqual(side.x + side.width);
+  });
+
+  it('at 360 px, closes its overlay with Esc (focus back on its toggle) and with a close button', async () => {
+    await page.setViewportSize({ width: 360, height: 780 });
+    try {
+      const toggle = page.getByRole('button', { name: 'Conversations', exact: true });
+      await toggle.click();
+      await aside().waitFor({ state: 'visible' });
+      await page.keyboard.press('Escape');
+      await aside().waitFor({ state: 'hidden' });
+      await expect(toggle.getAttribute('aria-expanded')).resolves.toBe('false');
+      await expect.poll(focused).toBe('button:Conversations');
+      await toggle.click();
+      await aside().getByRole('button', { name: 'Close conversations', exact: true }).click();
+      await aside().waitFor({ state: 'hidden' });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
   });
 });

@@ -23,7 +23,20 @@ export const chatViewStyles = css`
     color: var(--text-2);
     margin: 0.4rem 0 0;
   }
+  .aside-top {
+    display: flex;
+    gap: 0.4rem;
+  }
+  .aside-top .primary {
+    flex: 1;
+  }
+  /* Only the overlay of narrow screens closes. */
+  .aside-top .close {
+    display: none;
+  }
   aside ul {
+    /* One column that never grows past the sidebar: a long title is cut, its delete button stays. */
+    grid-template-columns: minmax(0, 1fr);
     list-style: none;
     margin: 0;
     padding: 0;
@@ -32,6 +45,7 @@ export const chatViewStyles = css`
     gap: 0.15rem;
   }
   aside li {
+    min-width: 0;
     display: flex;
     align-items: center;
     border-radius: var(--radius);
@@ -50,6 +64,7 @@ export const chatViewStyles = css`
     text-align: left;
   }
   aside li .delete {
+    flex: none;
     padding: 0.2rem 0.45rem;
   }
   .column {
@@ -134,6 +149,9 @@ export const chatViewStyles = css`
     }
     .toolbar {
       display: flex;
+    }
+    .aside-top .close {
+      display: inline-flex;
     }
     et-metrics-panel {
       font-size: 0.72rem;

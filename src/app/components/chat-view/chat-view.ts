@@ -68,7 +68,10 @@ export class EtChatView extends LitElement {
   #scrollFrame = 0;
   #lastStatus = '';
   readonly #onKey = (event: KeyboardEvent) => {
-    if (event.key === 'Escape' && this.streamingId) {
+    if (event.key === 'Escape' && this.sidebarOpen) {
+      event.preventDefault();
+      this.closeSidebar();
+    } else if (event.key === 'Escape' && this.streamingId) {
       event.preventDefault();
       void this.stop();
     }
@@ -127,6 +130,15 @@ export class EtChatView extends LitElement {
     } catch {
       this.conversations = [];
     }
+  }
+
+  /** Closes the conversation overlay (narrow screens), the focus back on its toggle. */
+  private async closeSidebar(): Promise<void> {
+    this.sidebarOpen = false;
+    await this.updateComplete;
+    this.renderRoot
+      .querySelector<HTMLButtonElement>('.toolbar button[aria-controls="conversations"]')
+      ?.focus();
   }
 
   private get busy(): boolean {
@@ -390,7 +402,10 @@ export class EtChatView extends LitElement {
     const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
     return html`
       <aside class=${this.sidebarOpen ? 'open' : ''} aria-label="Conversations" id="conversations">
-        <button class="primary" @click=${this.newConversation}>New conversation</button>
+        <div class="aside-top">
+          <button class="primary" @click=${this.newConversation}>New conversation</button>
+          <button class="close" aria-label="Close conversations" @click=${this.closeSidebar}>✕</button>
+        </div>
         <h2>Saved in this browser</h2>
         <ul>
           ${this.conversations.map(
