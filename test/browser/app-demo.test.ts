@@ -416,3 +416,44 @@ describe('the conversation list', () => {
     }
   });
 });
+
+describe('Bench', () => {
+  const results = () => page.getByRole('region', { name: 'Results' });
+  async function setParams(pp: number, tg: number, reps: number): Promise<void> {
+    await page.getByLabel('Prompt tokens (pp)').fill(String(pp));
+    await page.getByLabel('Generated tokens (tg)').fill(String(tg));
+    await page.getByLabel('Repetitions').fill(String(reps));
+    await page.getByLabel('Warm-up runs').fill('0');
+  }
+
+  it('refuses pp = tg = 0 with a message, names the model with its key on hover, and stops on Stop', async () => {
+    await loadTiny();
+    await page.getByRole('link', { name: 'Bench', exact: true }).click();
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny');
+    await setParams(0, 0, 1);
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toBe(
+      'Nothing to measure: set Prompt tokens (pp) or Generated tokens (tg) above 0, or both.',
+    );
+    await expect(results().count()).resolves.toBe(0);
+
+    await setParams(8, 4, 1);
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const name = results().getByRole('rowheader');
+    await name.waitFor({ timeout: 120_000 });
+    await expect(name.textContent()).resolves.toBe('tiny');
+    await expect(name.getAttribute('title')).resolves.toBe('local:tiny');
+
+    await setParams(8, 64, 20);
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    await page.getByText(/run 1 of 20…$/).waitFor({ timeout: 120_000 });
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.getByRole('button', { name: 'Run benchmark' }).waitFor({ timeout: 60_000 });
+    await expect(page.getByRole('alert').textContent()).resolves.toBe(
+      'Stopped: no figures, since the run did not finish.',
+    );
+    await expect(results().count()).resolves.toBe(0);
+    // The model loaded before the run is loaded again.
+    await expect.poll(async () => (await appState()).status, { timeout: 120_000 }).toBe('ready');
+  });
+});
