@@ -233,14 +233,11 @@ export class EtApp extends LitElement {
       }
       ${
         error
-          ? html`<div class="banner" role="alert">
-              ${error}
-              ${
-                this.app.state.failedKey
-                  ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
-                  : nothing
-              }
-            </div>`
+          ? html`<div class="banner" role="alert">${error}${
+              this.app.state.failedKey
+                ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
+                : nothing
+            }</div>`
           : nothing
       }
       ${notice ? html`<p class="banner notice" role="status">${notice}</p>` : nothing}
