@@ -59,7 +59,7 @@ function appState(): Promise<{ selectedKey: string | null; loadedKey: string | n
 async function countLoads(): Promise<void> {
   await page.locator('et-app').evaluate((el) => {
     const app = (el as unknown as { app: EventTarget & { state: { status: string } } }).app;
-    const w = window as unknown as { __loads: number };
+    const w = globalThis as unknown as { __loads: number };
     w.__loads = 0;
     let last = app.state.status;
     app.addEventListener('change', () => {
@@ -68,7 +68,7 @@ async function countLoads(): Promise<void> {
     });
   });
 }
-const loads = () => page.evaluate(() => (window as unknown as { __loads: number }).__loads);
+const loads = () => page.evaluate(() => (globalThis as unknown as { __loads: number }).__loads);
 
 /** The tiny folder, loaded (chosen in the menu unless it already is). */
 async function loadTiny(): Promise<void> {
@@ -245,13 +245,12 @@ describe('sampling', () => {
     const temperature = page.getByLabel('Temperature', { exact: false });
     await expect(temperature.inputValue()).resolves.toBe('0.7');
     await expect(
-      temperature.evaluate(
-        (input) =>
-          document
-            .querySelector('et-app')!
-            .shadowRoot!.querySelector('et-settings-view')!
-            .shadowRoot!.getElementById(input.getAttribute('aria-describedby')!)?.textContent,
-      ),
+      temperature.evaluate((input) => {
+        const root = input.getRootNode() as unknown as {
+          getElementById(id: string): { textContent: string } | null;
+        };
+        return root.getElementById(input.getAttribute('aria-describedby')!)?.textContent;
+      }),
     ).resolves.toMatch(/0 always gives the same, most likely answer/);
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await message().fill('Hello');
@@ -277,7 +276,7 @@ describe('sampling', () => {
 async function recordPhases(): Promise<void> {
   await page.locator('et-chat-view').evaluate((view) => {
     const seen: string[] = [];
-    (window as unknown as { __phases: string[] }).__phases = seen;
+    (globalThis as unknown as { __phases: string[] }).__phases = seen;
     const roots = [
       view.shadowRoot!.querySelector('et-metrics-panel')!.shadowRoot!,
       view.shadowRoot!.querySelector('et-composer')!.shadowRoot!,
@@ -291,11 +290,14 @@ async function recordPhases(): Promise<void> {
       }
     };
     for (const root of roots) {
-      new MutationObserver(record).observe(root, { subtree: true, childList: true, characterData: true });
+      const { MutationObserver: Observer } = globalThis as unknown as {
+        MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void };
+      };
+      new Observer(record).observe(root, { subtree: true, childList: true, characterData: true });
     }
   });
 }
-const phases = () => page.evaluate(() => (window as unknown as { __phases: string[] }).__phases);
+const phases = () => page.evaluate(() => (globalThis as unknown as { __phases: string[] }).__phases);
 
 describe('waiting for the first token, and stopping', () => {
   it('says "Reading the prompt (N tokens)…" (N as the server counts it) instead of 0 tok/s, and "Stopping…" after Stop', async () => {
@@ -334,14 +336,15 @@ describe('waiting for the first token, and stopping', () => {
 
 /** The focused element, through shadow roots: its tag and id, or its text for a button. */
 function focused(): Promise<string> {
-  return page.evaluate(() => {
+  // A string, evaluated in the page: this file is type-checked in the Node realm (no DOM types).
+  return page.evaluate(`(() => {
     let active = document.activeElement;
     while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
     if (!active) return 'none';
     return active.id
-      ? `${active.tagName.toLowerCase()}#${active.id}`
-      : `${active.tagName.toLowerCase()}:${active.textContent?.trim()}`;
-  });
+      ? active.tagName.toLowerCase() + '#' + active.id
+      : active.tagName.toLowerCase() + ':' + active.textContent?.trim();
+  })()`);
 }
 
 describe('focus', () => {
