@@ -9,7 +9,8 @@
  *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
  *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
  *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
- * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
+ * - `generate(request, onChunk)`: `onChunk` gets a first chunk with the prompt's length (`promptTokens`,
+ *   no text, 0 tokens), then batched StreamChunks; resolves to the GenerateResult.
  * - `interrupt()` is never queued: it stops the running generation after its current token, and
  *   ends the generations submitted before it that have not started.
  * - Everything else runs one at a time, in order of arrival.
