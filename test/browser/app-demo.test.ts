@@ -447,11 +447,14 @@ describe('Bench', () => {
     await expect(name.textContent()).resolves.toBe('tiny');
     await expect(name.getAttribute('title')).resolves.toBe('local:tiny');
 
+    // From the keyboard: the focus follows Run to Stop and back.
     await setParams(8, 64, 20);
-    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    await page.getByRole('button', { name: 'Run benchmark' }).press('Enter');
     await page.getByText(/run 1 of 20…$/).waitFor({ timeout: 120_000 });
-    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expect.poll(focused).toBe('button:Stop');
+    await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Run benchmark' }).waitFor({ timeout: 60_000 });
+    await expect.poll(focused).toBe('button:Run benchmark');
     await expect(page.getByRole('alert').textContent()).resolves.toBe(
       'Stopped: no figures, since the run did not finish.',
     );

@@ -135,6 +135,7 @@ export class EtBenchView extends LitElement {
     this.running = true;
     this.report = null;
     this.copied = false;
+    void this.keepFocusOn('button.danger'); // Run turned into Stop: the focus follows it
     try {
       const engine = app.localEngine();
       // What the backend planner picks (the visitor's own dtype choice first, where they made one).
@@ -155,9 +156,19 @@ export class EtBenchView extends LitElement {
     } finally {
       this.running = false;
       this.step = '';
+      void this.keepFocusOn('button[type="submit"]');
       // The benchmark unloaded the engine: give the visitor back the model they had.
       if (wasLoaded && wasLoaded.runs === 'device') await app.load(wasLoaded);
     }
+  }
+
+  /** Moves the focus to the button that replaced the focused one (else the focus falls to the page). */
+  private async keepFocusOn(selector: string): Promise<void> {
+    const root = this.renderRoot as ShadowRoot;
+    const focused = root.activeElement;
+    const hadFocus = focused !== null && root.querySelector('form')?.contains(focused) === true;
+    await this.updateComplete;
+    if (hadFocus) root.querySelector<HTMLButtonElement>(selector)?.focus();
   }
 
   private stop(): void {
