@@ -9,7 +9,8 @@
  *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
  *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
  *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
- * - `generate(request, onChunk)`: `onChunk` gets batched StreamChunks; resolves to the GenerateResult.
+ * - `generate(request, onChunk)`: `onChunk` gets a first chunk with the prompt's length (`promptTokens`,
+ *   no text, 0 tokens), then batched StreamChunks; resolves to the GenerateResult.
  * - `interrupt()` is never queued: it stops the running generation after its current token, and
  *   ends the generations submitted before it that have not started.
  * - Everything else runs one at a time, in order of arrival.
@@ -241,7 +242,14 @@ const api: EngineWorkerApi = {
       if (!current) throw new EdgetierError('model_not_found', 'No model is loaded: load one first.');
       if (interrupts !== since) throw new EdgetierError('aborted', 'Stopped: the request was cancelled.');
       context = { ...context, phase: 'generate' };
-      return current.generate(request, (chunk) => callSafely(onChunk, chunk));
+      // The prompt's length first, so the page can say "reading the prompt (N tokens)" until the
+      // first token; an interrupt during the fit still ends the request (the mark is taken before).
+      const mark = current.interruptMark();
+      if (onChunk) {
+        const fit = await current.fit(request).catch(() => null); // generate reports what fit refused
+        if (fit) callSafely(onChunk, { text: '', tokens: 0, promptTokens: fit.promptTokens });
+      }
+      return current.generate(request, (chunk) => callSafely(onChunk, chunk), mark);
     });
   },
 

@@ -76,6 +76,11 @@ export interface StreamChunk {
   /** Text that belongs to the reasoning part (inside <think>…</think>), kept apart from the answer. */
   reasoning?: string;
   tokens: number;
+  /**
+   * The prompt's length in tokens, in a first chunk with no text and 0 tokens sent before the prompt
+   * is read, so a page can say what it waits for (engines that cannot tell send none).
+   */
+  promptTokens?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'aborted';

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/app/state/settings-store.ts';
 import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
 
-const { sampling } = DEFAULT_SETTINGS;
+/** The app's default sampling but greedy: the answer is compared exactly with the server's. */
+const sampling = { ...DEFAULT_SETTINGS.sampling, temperature: 0 };
 
 let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -44,7 +45,7 @@ afterAll(async () => {
   if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
 });
 
-/** The server's native answer to the same conversation, at the app's default sampling (greedy). */
+/** The server's native answer to the same conversation, greedy like the app after the test sets 0. */
 async function nativeAnswer(content: string): Promise<string> {
   const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
   const response = await fetch(`${serve.url}v1/chat/completions`, {
@@ -80,6 +81,11 @@ describe('first visit', () => {
     await expect.poll(() => menu.inputValue(), { timeout: 60_000 }).toBe('local:tiny');
     await expect(menu.locator('option:checked').textContent()).resolves.toMatch(/^\s*tiny\b/);
 
+    // Chat samples by default (temperature 0.7); greedy makes the answer comparable exactly.
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByLabel('Temperature (0 = greedy)').fill('0');
+    await page.getByLabel('Temperature (0 = greedy)').press('Tab');
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     const message = page.getByRole('textbox', { name: 'Message', exact: true });
     await message.fill('Hello');
     // Send is enabled as soon as the model is ready; the click waits for that.
@@ -90,7 +96,6 @@ describe('first visit', () => {
     const text = await answer.evaluate(
       (el) => (el as unknown as { message: { content: string } }).message.content,
     );
-    expect(sampling.temperature).toBe(0);
     expect(text.length).toBeGreaterThan(0);
     expect(text).toBe(await nativeAnswer('Hello'));
 

@@ -191,7 +191,7 @@ describe('the newcomer flow', () => {
     expect(row('Estimated cost')[2]).toMatch(/^\$0\.\d{6}$/);
     expect(row('Tokens generated').slice(1)).toEqual(['24', '24']);
     expect(requests.some((r) => r === `POST ${serve.url}v1/chat/completions`)).toBe(true);
-    await expect(page.getByText(/\d+ requests? since load/).isVisible()).resolves.toBe(true);
+    await expect(page.getByText(/^\d+ requests? from Compare$/).isVisible()).resolves.toBe(true);
     expect(serious(await axeViolations(page))).toEqual([]);
     await shoot('compare');
   });

@@ -44,6 +44,8 @@ interface AppStateData {
   /** The catalog key whose model is loaded and ready. */
   loadedKey: string | null;
   error: string | null;
+  /** The catalog key whose last load failed: the error banner's Retry loads it again. */
+  failedKey: string | null;
   /** What the model cache did on the last load that the visitor should know (a changed model, a repair). */
   notice: string | null;
   cached: CachedModel[];
@@ -95,6 +97,7 @@ export class AppState extends Store<AppStateData> {
       loadInfo: null,
       loadedKey: null,
       error: null,
+      failedKey: null,
       notice: null,
       cached: [],
       storage: null,
@@ -221,6 +224,12 @@ export class AppState extends Store<AppStateData> {
     await this.#choose(key);
   }
 
+  /** Loads again the model whose last load failed (the error banner's Retry). */
+  async retry(): Promise<void> {
+    const key = this.state.failedKey;
+    if (key !== null) await this.select(key);
+  }
+
   /** Selects a model and loads it (download for device models, a model check for remote tiers). */
   async #choose(key: string): Promise<void> {
     const entry = this.entry(key);
@@ -235,7 +244,7 @@ export class AppState extends Store<AppStateData> {
     const fit = assessFit(entry, dtype, this.budget);
     const override = this.settings.settings.backend;
     const device = override === 'auto' ? (fit.device === 'webgpu' ? 'webgpu' : 'wasm') : override;
-    this.set({ status: 'loading', progress: null, error: null, notice: null });
+    this.set({ status: 'loading', progress: null, error: null, failedKey: null, notice: null });
     this.network.stop();
     try {
       const engine = this.engineFor(entry);
@@ -256,7 +265,16 @@ export class AppState extends Store<AppStateData> {
       await this.refreshCached();
     } catch (error) {
       if (token !== this.#loadToken) return;
-      this.set({ status: 'error', error: messageOf(error), progress: null, loadedKey: null });
+      // Nothing is loaded now, so the Model menu shows nothing chosen (it must agree with the badge);
+      // choosing the same model again, or Retry, loads it again.
+      this.set({
+        status: 'error',
+        error: messageOf(error),
+        failedKey: entry.key,
+        progress: null,
+        loadedKey: null,
+        selectedKey: null,
+      });
     }
   }
 

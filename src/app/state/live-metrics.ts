@@ -17,6 +17,10 @@ interface LiveState {
   /** Inter-token latency in ms, one point per chunk after the first. */
   itlMs: number[];
   tokens: number;
+  /** The prompt's length in tokens, when the engine said (see StreamChunk.promptTokens). */
+  promptTokens: number | null;
+  /** Stop was pressed and the engine has not ended the answer yet. */
+  stopping: boolean;
 }
 
 export class LiveMetrics extends Store<LiveState> {
@@ -24,14 +28,29 @@ export class LiveMetrics extends Store<LiveState> {
   #lastChunkMs = 0;
 
   constructor(private readonly clock: Clock = defaultClock) {
-    super({ running: false, metrics: null, itlMs: [], tokens: 0 });
+    super({ running: false, metrics: null, itlMs: [], tokens: 0, promptTokens: null, stopping: false });
   }
 
   start(): void {
     this.#recorder = new MetricsRecorder(0, 0, this.clock);
     this.#recorder.start();
     this.#lastChunkMs = 0;
-    this.set({ running: true, metrics: this.#recorder.snapshot(), itlMs: [], tokens: 0 });
+    this.set({
+      running: true,
+      metrics: this.#recorder.snapshot(),
+      itlMs: [],
+      tokens: 0,
+      promptTokens: null,
+      stopping: false,
+    });
+  }
+
+  prompt(promptTokens: number): void {
+    if (this.state.running) this.set({ promptTokens });
+  }
+
+  stopping(): void {
+    if (this.state.running) this.set({ stopping: true });
   }
 
   chunk(tokens: number): void {
@@ -50,6 +69,6 @@ export class LiveMetrics extends Store<LiveState> {
   /** The engine's measured figures are the final word. */
   finish(final: GenerationMetrics | null): void {
     this.#recorder = null;
-    this.set({ running: false, metrics: final ?? this.state.metrics });
+    this.set({ running: false, stopping: false, metrics: final ?? this.state.metrics });
   }
 }

@@ -36,7 +36,8 @@ export const DEFAULT_SETTINGS: Settings = {
       rememberKey: false,
     },
   ],
-  sampling: { temperature: 0, topP: 1, maxNewTokens: 256 },
+  // Chat samples, so Regenerate gives a new answer; benchmarks and exactness tests set 0 (greedy).
+  sampling: { temperature: 0.7, topP: 1, maxNewTokens: 256 },
   backend: 'auto',
   enableThinking: true,
   compareTierId: 'server',

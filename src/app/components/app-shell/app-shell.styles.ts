@@ -81,6 +81,9 @@ export const appShellStyles = css`
     color: var(--bad-text);
     border-bottom: 1px solid var(--border);
   }
+  .banner button {
+    margin-left: 0.6rem;
+  }
   .banner.notice {
     background: var(--surface-2);
     color: inherit;

@@ -9,6 +9,7 @@ import { settingsForSite } from '../../services/site-config.ts';
 import type { AppServices } from '../../services.ts';
 import { AppState } from '../../state/app-state.ts';
 import { ConversationStore } from '../../state/conversation-store.ts';
+import type { NetworkScope } from '../../state/network-monitor.ts';
 import { DEFAULT_SETTINGS, SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles } from '../../styles/shared.styles.ts';
@@ -30,6 +31,12 @@ const VIEW_LABEL: Record<ViewName, string> = {
   settings: 'Settings',
 };
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The view whose requests the privacy badge counts. */
+const scopeOf = (view: ViewName): NetworkScope =>
+  view === 'chat' ? 'chat' : view === 'compare' ? 'compare' : 'other';
+
 const viewFromHash = (): ViewName => {
   const name = location.hash.replace(/^#\/?/, '');
   return (VIEWS as readonly string[]).includes(name) ? (name as ViewName) : 'chat';
@@ -40,9 +47,13 @@ const viewFromHash = (): ViewName => {
  */
 export class EtApp extends LitElement {
   static override styles = [sharedStyles, appShellStyles];
-  static override properties = { view: { state: true } };
+  static override properties = { view: { state: true }, pendingKey: { state: true } };
 
   declare view: ViewName;
+  /** A model the visitor moved to in the Model menu with the keyboard but has not confirmed yet. */
+  declare pendingKey: string | null;
+  /** The menu's last change came from a key that only moves (an arrow, a letter): not a choice. */
+  #moving = false;
   readonly settings: SettingsStore;
   readonly app: AppState;
   readonly conversations: ConversationStore;
@@ -53,6 +64,7 @@ export class EtApp extends LitElement {
   constructor(services: AppServices) {
     super();
     this.view = viewFromHash();
+    this.pendingKey = null;
     const defaults = services.site ? settingsForSite(services.site, DEFAULT_SETTINGS) : DEFAULT_SETTINGS;
     this.settings = new SettingsStore(undefined, defaults, services.site ? defaults.tiers : null);
     this.app = new AppState(services, this.settings);
@@ -71,17 +83,54 @@ export class EtApp extends LitElement {
     super.disconnectedCallback();
   }
 
-  override updated(changed: Map<string, unknown>): void {
-    if (changed.has('view')) document.title = `${VIEW_LABEL[this.view]} · edgetier`;
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('view')) this.app.network.setScope(scopeOf(this.view));
   }
 
+  override updated(changed: Map<string, unknown>): void {
+    if (changed.has('view')) document.title = `${VIEW_LABEL[this.view]} · edgetier`;
+    // The menu shows the pending choice, else the chosen model, else none (never a failed one).
+    const menu = this.renderRoot.querySelector<HTMLSelectElement>('#model');
+    if (menu) menu.value = this.pendingKey ?? this.app.state.selectedKey ?? '';
+  }
+
+  /**
+   * A change from a click in the open menu (or a pick by a script) loads at once; one from an arrow
+   * or a letter on the closed menu only moves it, since Chromium fires change on every such key:
+   * Enter or the Load button confirms it.
+   */
   private onModelChange(event: Event): void {
     const key = (event.target as HTMLSelectElement).value;
-    if (key) void this.app.select(key);
+    if (!key) return;
+    if (this.#moving) {
+      this.pendingKey = key === this.app.state.selectedKey ? null : key;
+      return;
+    }
+    this.pendingKey = null;
+    void this.app.select(key);
+  }
+
+  private onModelKey(event: KeyboardEvent): void {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      this.#moving = false;
+      this.confirmPending();
+    } else if (event.key !== 'Tab' && event.key !== 'Escape' && event.key !== ' ') {
+      this.#moving = true;
+    }
+  }
+
+  private confirmPending(): void {
+    const key = this.pendingKey;
+    if (key === null) return;
+    this.pendingKey = null;
+    void this.app.select(key);
   }
 
   private renderPicker() {
-    const { catalog, selectedKey } = this.app.state;
+    const { catalog } = this.app.state;
+    const selectedKey = this.pendingKey ?? this.app.state.selectedKey;
+    const pending = this.app.entry(this.pendingKey);
     const groups: [string, typeof catalog][] = [
       ['Local folders (this server)', catalog.filter((e) => e.origin === 'server')],
       ['On this device (Hugging Face Hub)', catalog.filter((e) => e.origin === 'builtin')],
@@ -89,7 +138,12 @@ export class EtApp extends LitElement {
     ];
     return html`<div class="model-picker">
       <label for="model">Model</label>
-      <select id="model" @change=${this.onModelChange}>
+      <select
+        id="model"
+        @change=${this.onModelChange}
+        @keydown=${this.onModelKey}
+        @pointerdown=${() => (this.#moving = false)}
+      >
         <option value="" ?selected=${selectedKey === null} disabled>Choose a model…</option>
         ${groups.map(([label, entries]) =>
           entries.length === 0
@@ -104,22 +158,34 @@ export class EtApp extends LitElement {
               </optgroup>`,
         )}
       </select>
+      ${
+        pending
+          ? html`<button type="button" class="primary" @click=${this.confirmPending}>Load ${pending.name}</button>`
+          : nothing
+      }
     </div>`;
   }
 
   private renderStatus() {
     const { status, loadedKey } = this.app.state;
     const loaded = this.app.entry(loadedKey);
-    const net = this.app.network.state;
     if (status === 'loading') return html`<span class="badge" role="status">Loading…</span>`;
     if (!loaded) return html`<span class="badge">No model loaded</span>`;
+    const compare = this.app.network.count('compare');
+    // Compare calls a remote tier on purpose: its requests are shown there, never charged to the chat.
+    if (this.view === 'compare' && compare.requests > 0) {
+      return html`<span class="badge bad" title=${`Sent by Compare to ${compare.origins.join(', ')}`}
+        >${plural(compare.requests, 'request')} from Compare</span
+      >`;
+    }
     if (loaded.runs === 'remote') return html`<span class="badge">Remote: data leaves this device</span>`;
+    const chat = this.app.network.count('chat');
     return this.app.network.fullyLocal
-      ? html`<span class="badge ok" title="No request has left this page since the model loaded"
+      ? html`<span class="badge ok" title="No request has left this page from the Chat view since the model loaded"
           >Fully local</span
         >`
-      : html`<span class="badge bad" title=${net.origins.join(', ')}
-          >${net.requests} request${net.requests === 1 ? '' : 's'} since load</span
+      : html`<span class="badge bad" title=${`Sent from the Chat view to ${chat.origins.join(', ')}`}
+          >${plural(chat.requests, 'request')} since load</span
         >`;
   }
 
@@ -165,7 +231,15 @@ export class EtApp extends LitElement {
             </div>`
           : nothing
       }
-      ${error ? html`<p class="banner" role="alert">${error}</p>` : nothing}
+      ${
+        error
+          ? html`<div class="banner" role="alert">${error}${
+              this.app.state.failedKey
+                ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
+                : nothing
+            }</div>`
+          : nothing
+      }
       ${notice ? html`<p class="banner notice" role="status">${notice}</p>` : nothing}
       <main id="main">${this.renderView()}</main>
     `;

@@ -60,6 +60,7 @@ export class EtBenchView extends LitElement {
     report: { state: true },
     copied: { state: true },
     cachedBefore: { state: true },
+    refusal: { state: true },
   };
 
   declare app: AppState | undefined;
@@ -71,7 +72,10 @@ export class EtBenchView extends LitElement {
   declare copied: boolean;
   /** The model was in the browser cache when the run started: its first load was not cold. */
   declare cachedBefore: boolean;
+  /** Why the last Run was refused or ended early (shown until the next run). */
+  declare refusal: string;
   #subscribed = false;
+  #stopRequested = false;
 
   constructor() {
     super();
@@ -82,6 +86,7 @@ export class EtBenchView extends LitElement {
     this.report = null;
     this.copied = false;
     this.cachedBefore = false;
+    this.refusal = '';
   }
 
   override willUpdate(changed: Map<string, unknown>): void {
@@ -118,12 +123,19 @@ export class EtBenchView extends LitElement {
         : DEFAULT_BENCH_PARAMS[f.key];
     }
     this.params = params;
+    if (params.pp === 0 && params.tg === 0) {
+      this.refusal = 'Nothing to measure: set Prompt tokens (pp) or Generated tokens (tg) above 0, or both.';
+      return;
+    }
+    this.refusal = '';
+    this.#stopRequested = false;
     const wasLoaded = app.entry(app.state.loadedKey);
     const cachedBefore = app.isCached(entry) !== undefined;
     this.cachedBefore = cachedBefore;
     this.running = true;
     this.report = null;
     this.copied = false;
+    void this.keepFocusOn('button.danger'); // Run turned into Stop: the focus follows it
     try {
       const engine = app.localEngine();
       // What the backend planner picks (the visitor's own dtype choice first, where they made one).
@@ -134,15 +146,41 @@ export class EtBenchView extends LitElement {
         { device: app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm', dtype: app.dtypeFor(entry) },
         chosen ? { dtype: chosen } : undefined,
       );
-      this.report = await runDeviceBench(engine, { entry, ...planned, params, cachedBefore }, (step) => {
+      const report = await runDeviceBench(engine, { entry, ...planned, params, cachedBefore }, (step) => {
+        // Stop ends the run at the next step (the running generation is interrupted at once).
+        if (this.#stopRequested) throw new Error('stopped');
         this.step = describeStep(step);
       });
+      if (this.#stopRequested) this.refusal = 'Stopped: no figures, since the run did not finish.';
+      else this.report = report;
     } finally {
       this.running = false;
       this.step = '';
+      void this.keepFocusOn('button[type="submit"]');
       // The benchmark unloaded the engine: give the visitor back the model they had.
       if (wasLoaded && wasLoaded.runs === 'device') await app.load(wasLoaded);
     }
+  }
+
+  /** Moves the focus to the button that replaced the focused one (else the focus falls to the page). */
+  private async keepFocusOn(selector: string): Promise<void> {
+    const root = this.renderRoot as ShadowRoot;
+    const focused = root.activeElement;
+    const hadFocus = focused !== null && root.querySelector('form')?.contains(focused) === true;
+    await this.updateComplete;
+    if (hadFocus) root.querySelector<HTMLButtonElement>(selector)?.focus();
+  }
+
+  private stop(): void {
+    if (!this.running || !this.app) return;
+    this.#stopRequested = true;
+    this.step = 'Stopping…';
+    void this.app.localEngine().interrupt();
+  }
+
+  /** The catalog's name for a model key (the key itself for one the catalog does not hold). */
+  private nameOf(key: string): string {
+    return this.app?.entry(key)?.name ?? key;
   }
 
   private get json(): string {
@@ -176,7 +214,9 @@ export class EtBenchView extends LitElement {
             <th scope="col">Device</th>
             <th scope="col">dtype</th>
             <th scope="col">Threads</th>
-            <th scope="col">ORT build</th>
+            <th scope="col" title="Which build of ONNX Runtime Web ran the model: jspi or wasm on the CPU, webgpu on the GPU">
+              ORT build
+            </th>
             <th scope="col">pp${pp} tok/s</th>
             <th scope="col">tg${tg} tok/s</th>
             <th scope="col">TTFT ms</th>
@@ -188,7 +228,7 @@ export class EtBenchView extends LitElement {
           ${report.rows.map(
             (r) =>
               html`<tr>
-                <th scope="row">${r.model}</th>
+                <th scope="row" title=${r.model}>${this.nameOf(r.model)}</th>
                 <td>${r.device}</td>
                 <td>${r.dtype}</td>
                 <td class="num">${r.threads > 0 ? r.threads : 'auto'}</td>
@@ -262,10 +302,13 @@ export class EtBenchView extends LitElement {
                     /></label>`,
                 )}
               </div>
-              <button class="primary" type="submit" ?disabled=${this.running || !model}>
-                ${this.running ? 'Running…' : 'Run benchmark'}
-              </button>
+              ${
+                this.running
+                  ? html`<button class="danger" type="button" @click=${this.stop}>Stop</button>`
+                  : html`<button class="primary" type="submit" ?disabled=${!model}>Run benchmark</button>`
+              }
               <p class="muted" role="status" aria-live="polite">${this.step}</p>
+              ${this.refusal ? html`<p class="error" role="alert">${this.refusal}</p>` : nothing}
             </form>`
         }
         ${

@@ -86,6 +86,22 @@ export class EtChatMessage extends LitElement {
     }
   }
 
+  /** Opens the editor with the focus in its box, the text selected to its end. */
+  private async startEdit(): Promise<void> {
+    this.editing = true;
+    await this.updateComplete;
+    const box = this.renderRoot.querySelector('textarea');
+    box?.focus();
+    box?.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  /** Closes the editor, the focus back on its Edit button. */
+  private async cancelEdit(): Promise<void> {
+    this.editing = false;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLButtonElement>('button.edit')?.focus();
+  }
+
   private submitEdit(event: Event): void {
     event.preventDefault();
     const text = (this.renderRoot.querySelector('textarea') as HTMLTextAreaElement).value.trim();
@@ -108,11 +124,11 @@ export class EtChatMessage extends LitElement {
         .value=${this.message.content}
         @keydown=${(e: KeyboardEvent) => {
           if (e.key === 'Enter' && !e.shiftKey) this.submitEdit(e);
-          if (e.key === 'Escape') this.editing = false;
+          if (e.key === 'Escape') this.cancelEdit();
         }}
       ></textarea>
       <div class="actions">
-        <button type="button" @click=${() => (this.editing = false)}>Cancel</button>
+        <button type="button" @click=${this.cancelEdit}>Cancel</button>
         <button type="submit" class="primary" ?disabled=${this.busy}>Save and send</button>
       </div>
     </form>`;
@@ -148,7 +164,7 @@ export class EtChatMessage extends LitElement {
           <button class="quiet" @click=${this.copy} aria-label=${isUser ? 'Copy question' : 'Copy answer'}>
             ${this.copied ? 'Copied' : 'Copy'}
           </button>
-          ${isUser ? html`<button class="quiet" ?disabled=${this.busy} @click=${() => (this.editing = true)}>Edit</button>` : nothing}
+          ${isUser ? html`<button class="quiet edit" ?disabled=${this.busy} @click=${this.startEdit}>Edit</button>` : nothing}
           ${
             !isUser && this.canRegenerate
               ? html`<button

@@ -23,7 +23,20 @@ export const chatViewStyles = css`
     color: var(--text-2);
     margin: 0.4rem 0 0;
   }
+  .aside-top {
+    display: flex;
+    gap: 0.4rem;
+  }
+  .aside-top .primary {
+    flex: 1;
+  }
+  /* Only the overlay of narrow screens closes. */
+  .aside-top .close {
+    display: none;
+  }
   aside ul {
+    /* One column that never grows past the sidebar: a long title is cut, its delete button stays. */
+    grid-template-columns: minmax(0, 1fr);
     list-style: none;
     margin: 0;
     padding: 0;
@@ -32,6 +45,7 @@ export const chatViewStyles = css`
     gap: 0.15rem;
   }
   aside li {
+    min-width: 0;
     display: flex;
     align-items: center;
     border-radius: var(--radius);
@@ -50,6 +64,7 @@ export const chatViewStyles = css`
     text-align: left;
   }
   aside li .delete {
+    flex: none;
     padding: 0.2rem 0.45rem;
   }
   .column {
@@ -92,6 +107,18 @@ export const chatViewStyles = css`
     font-size: 1.4rem;
   }
   .bottom {
+    position: relative;
+  }
+  .bottom > .jump {
+    position: absolute;
+    top: 0;
+    left: 50%;
+    width: auto;
+    transform: translate(-50%, -130%);
+    z-index: 2;
+    box-shadow: 0 2px 8px rgb(0 0 0 / 0.2);
+  }
+  .bottom {
     border-top: 1px solid var(--border);
     background: var(--surface);
     padding: 0.5rem clamp(0.6rem, 3vw, 2rem) 0.6rem;
@@ -122,6 +149,9 @@ export const chatViewStyles = css`
     }
     .toolbar {
       display: flex;
+    }
+    .aside-top .close {
+      display: inline-flex;
     }
     et-metrics-panel {
       font-size: 0.72rem;

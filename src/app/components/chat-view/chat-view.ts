@@ -41,6 +41,8 @@ export class EtChatView extends LitElement {
     streamingId: { state: true },
     sidebarOpen: { state: true },
     announcement: { state: true },
+    awayFromLatest: { state: true },
+    stopping: { state: true },
   };
 
   declare app: AppState;
@@ -51,15 +53,25 @@ export class EtChatView extends LitElement {
   declare streamingId: string | null;
   declare sidebarOpen: boolean;
   declare announcement: string;
+  /** The visitor scrolled up from the latest turn: the view stops following and offers a jump back. */
+  declare awayFromLatest: boolean;
+  /** Stop was pressed; the engine has not ended the answer yet. */
+  declare stopping: boolean;
   readonly live = new LiveMetrics();
   #subscribed = false;
   #renderTimer: ReturnType<typeof setTimeout> | 0 = 0;
   #pendingRender: (() => void) | null = null;
   #announcedUpTo = 0;
   #lastAnnounceMs = 0;
-  #stickToBottom = true;
+  /** Keep the latest turn in view (set on send and on open; cleared when the visitor scrolls up). */
+  #follow = true;
+  #scrollFrame = 0;
+  #lastStatus = '';
   readonly #onKey = (event: KeyboardEvent) => {
-    if (event.key === 'Escape' && this.streamingId) {
+    if (event.key === 'Escape' && this.sidebarOpen) {
+      event.preventDefault();
+      this.closeSidebar();
+    } else if (event.key === 'Escape' && this.streamingId) {
       event.preventDefault();
       void this.stop();
     }
@@ -72,6 +84,8 @@ export class EtChatView extends LitElement {
     this.streamingId = null;
     this.sidebarOpen = false;
     this.announcement = '';
+    this.awayFromLatest = false;
+    this.stopping = false;
   }
 
   override connectedCallback(): void {
@@ -89,6 +103,24 @@ export class EtChatView extends LitElement {
       this.#subscribed = true;
       new StoreController(this, this.app).hostConnected();
       void this.reloadList();
+      this.#lastStatus = this.app.state.status;
+    }
+    if (this.app) this.focusAfterLoad();
+  }
+
+  /**
+   * When a load ends ready, the message box takes the focus, unless the visitor has moved on to
+   * something else: only from the page, the Model menu, its Load button or the error banner's Retry.
+   */
+  private focusAfterLoad(): void {
+    const status = this.app.state.status;
+    const loaded = this.#lastStatus === 'loading' && status === 'ready';
+    this.#lastStatus = status;
+    if (!loaded) return;
+    let active = document.activeElement;
+    while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+    if (!active || active === document.body || active.closest('.model-picker, .banner')) {
+      void this.updateComplete.then(() => this.composer?.focus());
     }
   }
 
@@ -98,6 +130,15 @@ export class EtChatView extends LitElement {
     } catch {
       this.conversations = [];
     }
+  }
+
+  /** Closes the conversation overlay (narrow screens), the focus back on its toggle. */
+  private async closeSidebar(): Promise<void> {
+    this.sidebarOpen = false;
+    await this.updateComplete;
+    this.renderRoot
+      .querySelector<HTMLButtonElement>('.toolbar button[aria-controls="conversations"]')
+      ?.focus();
   }
 
   private get busy(): boolean {
@@ -116,6 +157,7 @@ export class EtChatView extends LitElement {
     if (this.busy) await this.stop();
     this.current = (await this.store.get(id)) ?? null;
     this.sidebarOpen = false;
+    this.followLatest(); // a reopened conversation opens at its latest turn
     await this.resetEngine();
   }
 
@@ -163,6 +205,7 @@ export class EtChatView extends LitElement {
       ...(index === 0 ? { title: titleFrom(edited.content) } : {}),
       messages: [...this.current.messages.slice(0, index), edited],
     };
+    this.composer?.focus(); // the editor closed with its box: the focus goes to the message box
     await this.answer({ reset: true });
   }
 
@@ -171,6 +214,8 @@ export class EtChatView extends LitElement {
     const index = this.current.messages.findIndex((m) => m.id === event.detail.id);
     if (index < 0) return;
     this.current = { ...this.current, messages: this.current.messages.slice(0, index) };
+    // The pressed button goes with the old answer: the focus goes to the message box (Esc stops).
+    this.composer?.focus();
     await this.answer({ reset: true });
   }
 
@@ -200,10 +245,10 @@ export class EtChatView extends LitElement {
       conversation.messages = messages;
       this.current = { ...conversation };
     };
+    this.followLatest(); // the new turn comes into view, wherever the visitor had scrolled
     put(assistant);
     this.streamingId = assistant.id;
     this.#announcedUpTo = 0;
-    this.#stickToBottom = true;
     // Not awaited: the engine runs the reset, then the answer, in order; submitting the answer now
     // lets a Stop pressed during the reset end it (an interrupt ends what was submitted before it).
     if (reset) void engine.resetConversation().catch(() => undefined);
@@ -214,6 +259,7 @@ export class EtChatView extends LitElement {
     const { sampling, enableThinking } = this.settings.settings;
     try {
       result = await engine.generate({ messages: history, sampling, enableThinking }, (chunk) => {
+        if (chunk.promptTokens !== undefined) this.live.prompt(chunk.promptTokens);
         text += chunk.text;
         if (chunk.reasoning) reasoning += chunk.reasoning;
         this.live.chunk(chunk.tokens);
@@ -236,6 +282,7 @@ export class EtChatView extends LitElement {
     }
     this.live.finish(result?.metrics ?? null);
     this.streamingId = null;
+    this.stopping = false;
     this.announce(assistant.content, true);
     conversation.updatedAt = Date.now();
     await this.store.put(structuredClone(conversation)).catch(() => undefined);
@@ -283,18 +330,43 @@ export class EtChatView extends LitElement {
   }
 
   private async stop(): Promise<void> {
+    if (this.busy) this.stopping = true;
+    this.live.stopping();
     const entry = this.app.entry(this.app.state.loadedKey);
     if (entry) await this.app.engineFor(entry).interrupt();
   }
 
-  override updated(): void {
-    const list = this.renderRoot.querySelector('.messages');
-    if (list && this.#stickToBottom && this.busy) list.scrollTop = list.scrollHeight;
+  private followLatest(): void {
+    this.#follow = true;
+    this.awayFromLatest = false;
+    this.requestUpdate();
   }
 
+  /**
+   * While following, scrolls to the bottom after the messages have rendered (they render after this
+   * view, so in the next frame): the streamed answer and, once it ends, its figures and actions.
+   */
+  override updated(): void {
+    if (!this.#follow || this.#scrollFrame) return;
+    this.#scrollFrame = requestAnimationFrame(() => {
+      this.#scrollFrame = 0;
+      const list = this.renderRoot.querySelector('.messages');
+      if (list && this.#follow) list.scrollTop = list.scrollHeight;
+    });
+  }
+
+  /** Scrolling up stops the following; scrolling back to the bottom resumes it. */
   private onScroll(event: Event): void {
     const list = event.target as HTMLElement;
-    this.#stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    this.#follow = atBottom;
+    this.awayFromLatest = !atBottom;
+  }
+
+  private jumpToLatest(): void {
+    this.followLatest();
+    const list = this.renderRoot.querySelector('.messages');
+    if (list) list.scrollTop = list.scrollHeight;
   }
 
   private renderEmpty() {
@@ -330,7 +402,10 @@ export class EtChatView extends LitElement {
     const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
     return html`
       <aside class=${this.sidebarOpen ? 'open' : ''} aria-label="Conversations" id="conversations">
-        <button class="primary" @click=${this.newConversation}>New conversation</button>
+        <div class="aside-top">
+          <button class="primary" @click=${this.newConversation}>New conversation</button>
+          <button class="close" aria-label="Close conversations" @click=${this.closeSidebar}>✕</button>
+        </div>
         <h2>Saved in this browser</h2>
         <ul>
           ${this.conversations.map(
@@ -378,9 +453,15 @@ export class EtChatView extends LitElement {
           }
         </section>
         <div class="bottom">
+          ${
+            this.awayFromLatest && messages.length > 0
+              ? html`<button class="jump" @click=${this.jumpToLatest}>Jump to latest ↓</button>`
+              : nothing
+          }
           <et-metrics-panel .live=${this.live}></et-metrics-panel>
           <et-composer
             ?busy=${this.busy}
+            ?stopping=${this.busy && this.stopping}
             ?disabled=${!ready}
             placeholder=${ready ? 'Ask anything' : 'Load a model to start'}
             @et-send=${(e: CustomEvent<{ text: string }>) => this.send(e.detail.text)}

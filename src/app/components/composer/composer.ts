@@ -12,17 +12,21 @@ export class EtComposer extends LitElement {
   static override styles = [sharedStyles, composerStyles];
   static override properties = {
     busy: { type: Boolean },
+    stopping: { type: Boolean },
     disabled: { type: Boolean },
     placeholder: {},
   };
 
   declare busy: boolean;
+  /** Stop was pressed; the answer has not ended yet. */
+  declare stopping: boolean;
   declare disabled: boolean;
   declare placeholder: string;
 
   constructor() {
     super();
     this.busy = false;
+    this.stopping = false;
     this.disabled = false;
     this.placeholder = 'Ask anything';
   }
@@ -89,7 +93,10 @@ export class EtComposer extends LitElement {
         <div class="buttons">
           ${
             this.busy
-              ? html`<button type="button" class="danger" @click=${this.stop}>Stop</button>`
+              ? this.stopping
+                ? // Not disabled: the focus stays on it until Send comes back.
+                  html`<button type="button" class="danger" aria-disabled="true">Stopping…</button>`
+                : html`<button type="button" class="danger" @click=${this.stop}>Stop</button>`
               : html`<button type="submit" class="primary" ?disabled=${this.disabled}>Send</button>`
           }
         </div>

@@ -12,6 +12,17 @@ export const metricsPanelStyles = css`
     align-items: end;
     /* Fixed height: the figures update in place and never push the conversation around. */
     min-height: 3.4rem;
+    position: relative;
+  }
+  .phase {
+    position: absolute;
+    inset: 0;
+    z-index: 1;
+    margin: 0;
+    display: flex;
+    align-items: center;
+    background: var(--surface);
+    font-weight: 600;
   }
   .stat {
     display: flex;

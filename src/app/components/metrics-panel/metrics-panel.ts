@@ -2,7 +2,7 @@
  * Live generation figures: tok/s, time to first token, the prefill/decode split and a chart of
  * inter-token latency. Fed by a LiveMetrics store while streaming; shows its final figures after.
  */
-import { html, LitElement } from 'lit';
+import { html, LitElement, nothing } from 'lit';
 import type { GenerationMetrics } from '../../../core/metrics.ts';
 import { widthPercent } from '../../directives/width-percent.ts';
 import type { LiveMetrics } from '../../state/live-metrics.ts';
@@ -18,6 +18,14 @@ export const fmtRate = (perSec: number): string => (perSec >= 100 ? perSec.toFix
 export function metricsSummary(m: GenerationMetrics): string {
   const tokens = m.decodeTokens + (m.ttftMs > 0 ? 1 : 0);
   return `${fmtRate(m.decodeTokPerSec)} tok/s · TTFT ${fmtMs(m.ttftMs)} · ${tokens} tokens · ${fmtMs(m.totalMs)}`;
+}
+
+/** What an answer waits for before its first token. */
+function phaseText(state: LiveMetrics['state']): string {
+  if (state.stopping) return 'Stopping…';
+  const prompt = state.promptTokens;
+  if (prompt === null) return 'Reading the prompt…';
+  return `Reading the prompt (${prompt} token${prompt === 1 ? '' : 's'})…`;
 }
 
 export class EtMetricsPanel extends LitElement {
@@ -41,7 +49,11 @@ export class EtMetricsPanel extends LitElement {
     const totalMs = m ? Math.max(1, m.totalMs) : 1;
     const itl = state?.itlMs ?? [];
     const lastItl = itl.at(-1);
+    // Before the first token there is no rate to show: say what the engine is doing instead, over
+    // the figures (an overlay, so nothing under it moves).
+    const phase = state?.running === true && (state.tokens === 0 || state.stopping) ? phaseText(state) : null;
     return html`<div class="panel" role="group" aria-label="Generation metrics">
+      ${phase ? html`<p class="phase" data-testid="phase">${phase}</p>` : nothing}
       <div class="stat"><span class="label">Decode</span><span class="value" data-testid="tok-s">${m ? `${fmtRate(m.decodeTokPerSec)} tok/s` : '—'}</span></div>
       <div class="stat"><span class="label">Time to first token</span><span class="value" data-testid="ttft">${m && m.ttftMs > 0 ? fmtMs(m.ttftMs) : '—'}</span></div>
       <div class="stat">

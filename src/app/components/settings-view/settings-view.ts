@@ -144,7 +144,12 @@ export class EtSettingsView extends LitElement {
           <div class="field">
             <label for="temperature">Temperature (0 = greedy)</label>
             <input id="temperature" type="number" min="0" max="2" step="0.1" .value=${String(s.sampling.temperature)}
+              aria-describedby="temperature-hint"
               @change=${(e: Event) => this.settings.update({ sampling: { ...s.sampling, temperature: num(e) } })} />
+            <p class="hint" id="temperature-hint">
+              How much the answer varies: 0 always gives the same, most likely answer (greedy); 0.7, the
+              default, varies the wording, so Regenerate gives a new answer. Bench always runs greedy.
+            </p>
           </div>
           <div class="field">
             <label for="topP">Top-p</label>
