@@ -175,7 +175,7 @@ const api: EngineWorkerApi = {
           dtype: request.dtype,
           device: request.device,
           threads,
-          templateRenderer: browserTemplateRenderer(),
+          templateRenderer: browserTemplateRenderer().start(),
           progressCallback: (raw) => {
             const event = raw as { status: string; file?: string; loaded?: number; total?: number };
             if (event.status === 'done') lastDoneMs = performance.now();

@@ -205,7 +205,7 @@ export class NodeEngine implements Engine {
       dtype: request.dtype,
       device: 'cpu',
       ...(threads > 0 ? { threads } : {}),
-      templateRenderer: nodeTemplateRenderer(),
+      templateRenderer: nodeTemplateRenderer().start(),
       progressCallback: (event) => {
         const e = event as { status?: string; file?: string; loaded?: number; total?: number };
         if (e.status === 'done' && request.source.kind !== 'path') fetchedMs = performance.now();
@@ -253,7 +253,7 @@ export class NodeEngine implements Engine {
       this.session = await loadCpuModelSession({
         model,
         dtype: request.dtype,
-        templateRenderer: nodeTemplateRenderer(),
+        templateRenderer: nodeTemplateRenderer().start(),
       });
     } catch (error) {
       throw toEdgetierError(error, { phase: 'load', model, dtype: request.dtype, device: 'cpu' });

@@ -204,6 +204,15 @@ export class ThreadTemplateRenderer implements TemplateRenderer {
     return run;
   }
 
+  /**
+   * Starts the helper thread now, at load: its script is fetched and compiled before the first chat
+   * (no request while chatting, and the first render's time budget is not spent on start-up).
+   */
+  start(): this {
+    if (!this.disposed) this.ensureThread();
+    return this;
+  }
+
   dispose(): void {
     this.disposed = true;
     this.kill();
