@@ -216,7 +216,8 @@ describe('following the conversation', () => {
     const tokens = () => page.getByTestId('tokens').textContent().then(Number);
     // Until the answer overflows the view (it follows the stream to the bottom meanwhile).
     await expect.poll(async () => (await scrollState()).scrollable, { timeout: 60_000 }).toBe(true);
-    expect((await scrollState()).fromBottom).toBeLessThan(48);
+    // It scrolls in the frame after each render, so poll rather than read once.
+    await expect.poll(async () => (await scrollState()).fromBottom).toBeLessThan(48);
     await scrollToTop();
     const jump = page.getByRole('button', { name: 'Jump to latest', exact: false });
     await jump.waitFor();

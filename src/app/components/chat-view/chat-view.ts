@@ -65,6 +65,8 @@ export class EtChatView extends LitElement {
   #lastAnnounceMs = 0;
   /** Keep the latest turn in view (set on send and on open; cleared when the visitor scrolls up). */
   #follow = true;
+  /** Where the view last scrolled itself to while following. */
+  #autoScrollTop = 0;
   #scrollFrame = 0;
   #lastStatus = '';
   readonly #onKey = (event: KeyboardEvent) => {
@@ -351,13 +353,19 @@ export class EtChatView extends LitElement {
     this.#scrollFrame = requestAnimationFrame(() => {
       this.#scrollFrame = 0;
       const list = this.renderRoot.querySelector('.messages');
-      if (list && this.#follow) list.scrollTop = list.scrollHeight;
+      if (list && this.#follow) {
+        list.scrollTop = list.scrollHeight;
+        this.#autoScrollTop = list.scrollTop;
+      }
     });
   }
 
   /** Scrolling up stops the following; scrolling back to the bottom resumes it. */
   private onScroll(event: Event): void {
     const list = event.target as HTMLElement;
+    // The scroll event of our own scroll arrives a frame later, when a fast stream may already have
+    // grown the answer by more than the margin: only a move up from where we put it is the visitor's.
+    if (this.#follow && list.scrollTop >= this.#autoScrollTop - 1) return;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
     this.#follow = atBottom;
     this.awayFromLatest = !atBottom;
@@ -366,7 +374,10 @@ export class EtChatView extends LitElement {
   private jumpToLatest(): void {
     this.followLatest();
     const list = this.renderRoot.querySelector('.messages');
-    if (list) list.scrollTop = list.scrollHeight;
+    if (list) {
+      list.scrollTop = list.scrollHeight;
+      this.#autoScrollTop = list.scrollTop;
+    }
   }
 
   private renderEmpty() {
