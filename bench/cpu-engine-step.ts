@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
-import { CpuDecoder } from '../src/cpu-engine/decoder.ts';
+import type { CpuDecoder } from '../src/cpu-engine/decoder.ts';
+import { loadCpuDecoder } from '../src/cpu-engine/node-session.ts';
 
 interface Result {
   prefillMs: number;
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
   for (const dtype of values.dtype.split(',') as Dtype[]) {
     const file = `${dir}/onnx/${DTYPE_FILE[dtype]}`;
     const t0 = performance.now();
-    const decoder = await CpuDecoder.load(dir, dtype);
+    const decoder = await loadCpuDecoder(dir, dtype);
     console.error(`loaded ${dtype} into the CPU engine in ${(performance.now() - t0).toFixed(0)} ms`);
     rows.push(cpuEngineRow(`edgetier cpu-engine ${dtype}, 1 thread`, decoder));
     for (const threads of values.native === 'none' ? [] : values.native.split(',').map(Number)) {

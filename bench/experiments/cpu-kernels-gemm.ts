@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { kernelModule, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
 const { values } = parseArgs({
   options: {

@@ -42,8 +42,10 @@ export interface BenchOptions {
   /** 0 means the engine's own choice. */
   threads: number[];
   /**
-   * What runs the `cpu` rows: onnxruntime-node (`native` rows) and/or edgetier's own CPU engine
-   * (`edgetier` rows on device cpu, one thread). Default: onnxruntime only.
+   * What runs the `cpu` and `wasm` rows: ONNX Runtime (onnxruntime-node `native` rows, onnxruntime-web
+   * in the engine worker) and/or edgetier's own CPU engine (`edgetier` rows with ort_build
+   * 'edgetier-wasm', one thread: in this process for cpu, in the engine worker for wasm). Default:
+   * onnxruntime only.
    */
   cpuEngines?: NodeRuntime[];
   params: BenchParams;
@@ -262,7 +264,8 @@ export async function runBench(
               p.key.model === model.id &&
               p.key.device === device &&
               p.key.dtype === dtype &&
-              p.key.threads === threads,
+              p.key.threads === threads &&
+              p.key.ort_build === build,
           )
         )
           return;
@@ -279,13 +282,36 @@ export async function runBench(
           target: async () => browser!.edgetierTarget(urlOf(), { device, dtype, threads, build }),
         });
       };
+      // edgetier's CPU engine in the engine worker: one thread, whatever --threads says.
+      const inBrowserCpuEngine = (dtype: Dtype) =>
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device: 'wasm',
+            dtype,
+            threads: 1,
+            ort_build: 'edgetier-wasm',
+          },
+          target: async () =>
+            browser!.edgetierTarget(urlOf(), {
+              device: 'wasm',
+              dtype,
+              threads: 1,
+              build: caps ? cpuBuild(caps) : 'jspi',
+              runtime: 'edgetier',
+            }),
+        });
       for (const device of options.devices) {
         for (const dtype of model.dtypes) {
           if (device === 'cpu') {
             if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) native(dtype, t);
             if (cpuEngines.includes('edgetier')) cpuEngine(dtype);
           } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
-          else for (const t of options.threads) inBrowser('wasm', dtype, t);
+          else {
+            if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) inBrowser('wasm', dtype, t);
+            if (cpuEngines.includes('edgetier')) inBrowserCpuEngine(dtype);
+          }
         }
       }
       if (options.baseline) {

@@ -13,12 +13,13 @@
  * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
  * read from memory once per chunk), attention token by token over the causal prefix. Each token's
  * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
+ *
+ * Realm-neutral: the caller reads the files and compiles the kernels (node-decoder.ts in Node,
+ * workers/cpu-model.ts in the browser's engine worker).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ropeInvFreq } from '../builder/graph/rope.ts';
 import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
-import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
+import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
@@ -35,6 +36,8 @@ import { WasmKernels } from './wasm-kernels.ts';
 export interface CpuDecoderOptions {
   /** Longest context (prompt + generated tokens); default and upper bound: max_position_embeddings. */
   maxContext?: number;
+  /** A memory to build in, left by a decoder that is gone (WasmKernels.create); default a fresh one. */
+  memory?: WebAssembly.Memory;
 }
 
 /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
@@ -62,6 +65,15 @@ export function isCpuDtype(dtype: string): dtype is CpuDtype {
   return (CPU_DTYPES as readonly string[]).includes(dtype);
 }
 
+/** `dtype` when the CPU engine runs it; an `unsupported_dtype` error naming it otherwise. */
+export function requireCpuDtype(dtype: Dtype): CpuDtype {
+  if (isCpuDtype(dtype)) return dtype;
+  throw new EdgetierError(
+    'unsupported_dtype',
+    `The CPU engine runs ${CPU_DTYPES.join(', ')} files; ${dtype} runs on ORT.`,
+  );
+}
+
 export class CpuDecoder {
   private readonly invFreq: Float32Array;
   /** Bytes of one cache chunk: every layer's keys and values of CACHE_CHUNK positions. */
@@ -82,23 +94,12 @@ export class CpuDecoder {
     this.cacheBase = kx.used;
   }
 
-  /** Loads `<dir>/config.json` and `<dir>/onnx/<file of dtype>`. */
-  static async load(dir: string, dtype: Dtype, options: CpuDecoderOptions = {}): Promise<CpuDecoder> {
-    if (!isCpuDtype(dtype)) {
-      throw new EdgetierError(
-        'unsupported_dtype',
-        `The CPU engine runs ${CPU_DTYPES.join(', ')} files; ${dtype} runs on ORT.`,
-      );
-    }
-    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as HfConfig;
-    const onnx = await readFile(join(dir, 'onnx', DTYPE_FILE[dtype]));
-    return CpuDecoder.fromFiles(config, onnx, dtype, options);
-  }
-
+  /** config.json, the bytes of the ONNX file of `dtype`, and the compiled kernels module. */
   static async fromFiles(
     config: HfConfig,
     onnx: Uint8Array,
     dtype: CpuDtype,
+    kernels: WebAssembly.Module,
     options: CpuDecoderOptions = {},
   ): Promise<CpuDecoder> {
     const spec = parseHfConfig(config);
@@ -117,7 +118,7 @@ export class CpuDecoder {
       );
     }
     const file = readOnnxInitializers(onnx);
-    const kx = await WasmKernels.create();
+    const kx = await WasmKernels.create(kernels, options.memory);
     const weights = loadModelWeights(kx, spec, dtype, file);
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {

@@ -3,11 +3,12 @@
  * weights, the activations and (last, so it can grow in place) the KV cache all live in that memory,
  * and the kernels read them where they are. Views are made fresh on each use because growing the
  * memory detaches the old ArrayBuffer.
+ *
+ * Realm-neutral (Node and the browser's engine worker): the compiled module comes from the realm's
+ * own loader, `node-kernels.ts` (built from source on demand) or `workers/cpu-kernels.ts` (the asset
+ * the Vite build emits).
  */
-/// <reference path="./webassembly.d.ts" />
-import { readFile } from 'node:fs/promises';
 import { EdgetierError } from '../core/errors.ts';
-import { buildKernels } from './build-kernels.ts';
 
 /** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
 export interface KernelExports {
@@ -61,17 +62,6 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 const ALIGN = 16;
 
-let compiled: Promise<WebAssembly.Module> | null = null;
-
-/** Compiles the kernels once per process (building them first if the cache has none). */
-export function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= buildKernels().then(async (path) => WebAssembly.compile(await readFile(path)));
-  compiled.catch(() => {
-    compiled = null;
-  });
-  return compiled;
-}
-
 export class WasmKernels {
   /** Next free byte: allocation starts after the module's static data. */
   private top: number;
@@ -83,10 +73,19 @@ export class WasmKernels {
     this.top = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
   }
 
-  /** Over a fresh memory; `module` defaults to the kernels built from this source. */
-  static async create(module?: WebAssembly.Module): Promise<WasmKernels> {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const instance = await WebAssembly.instantiate(module ?? (await kernelModule()), { env: { memory } });
+  /**
+   * The kernels `module` (compiled by the realm's loader) over a fresh memory, or over `reuse`, a
+   * memory an earlier WasmKernels made whose user is gone: allocation starts again at its beginning
+   * and it grows only past its size (the engine worker keeps one for its life, as ORT keeps its heap).
+   */
+  static async create(
+    module: WebAssembly.Module,
+    reuse?: WebAssembly.Memory,
+  ): Promise<WasmKernels> {
+    const memory = reuse ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+    // Buffers start zero-filled (see alloc), as in a fresh memory.
+    if (reuse) new Uint8Array(reuse.buffer).fill(0);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new WasmKernels(memory, instance.exports as unknown as KernelExports);
   }
 

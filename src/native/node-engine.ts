@@ -22,7 +22,7 @@ import type {
 import { toEdgetierError } from '../core/error-mapping.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { LoadProgressTracker } from '../core/load-progress.ts';
-import { loadCpuModelSession } from '../cpu-engine/cpu-generator.ts';
+import { loadCpuModelSession } from '../cpu-engine/node-session.ts';
 import { isCpuDtype } from '../cpu-engine/decoder.ts';
 import { CPU_DTYPES } from '../cpu-engine/model-weights.ts';
 import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
