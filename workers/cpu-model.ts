@@ -98,6 +98,10 @@ export async function loadCpuModelSession(
   );
   return cpuModelSession(
     { config, generationConfig, onnx, kernels, tokenizer, memory },
-    { dtype, device: 'wasm', ...(options.templateRenderer ? { templateRenderer: options.templateRenderer } : {}) },
+    {
+      dtype,
+      device: 'wasm',
+      ...(options.templateRenderer ? { templateRenderer: options.templateRenderer } : {}),
+    },
   );
 }

@@ -37,7 +37,7 @@ interface Setup {
 }
 
 async function setup(label: string, module?: WebAssembly.Module): Promise<Setup> {
-  const kx = await WasmKernels.create(module);
+  const kx = await WasmKernels.create(module ?? (await kernelModule()));
   let seed = 1;
   const fill = (ptr: number, bytes: number) => {
     const u8 = kx.u8(ptr, bytes);

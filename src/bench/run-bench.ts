@@ -309,7 +309,8 @@ export async function runBench(
             if (cpuEngines.includes('edgetier')) cpuEngine(dtype);
           } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
           else {
-            if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) inBrowser('wasm', dtype, t);
+            if (cpuEngines.includes('onnxruntime'))
+              for (const t of options.threads) inBrowser('wasm', dtype, t);
             if (cpuEngines.includes('edgetier')) inBrowserCpuEngine(dtype);
           }
         }

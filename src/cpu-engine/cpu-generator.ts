@@ -203,7 +203,10 @@ export interface CpuModelParts {
  */
 export async function cpuModelSession(
   parts: CpuModelParts,
-  options: Pick<LoadModelOptions, 'batching' | 'clock' | 'templateRenderer'> & { dtype: Dtype; device: Device },
+  options: Pick<LoadModelOptions, 'batching' | 'clock' | 'templateRenderer'> & {
+    dtype: Dtype;
+    device: Device;
+  },
 ): Promise<ModelSession> {
   const dtype = requireCpuDtype(options.dtype);
   const defaults = generationDefaults(parts.generationConfig);

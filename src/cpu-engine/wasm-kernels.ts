@@ -78,10 +78,7 @@ export class WasmKernels {
    * memory an earlier WasmKernels made whose user is gone: allocation starts again at its beginning
    * and it grows only past its size (the engine worker keeps one for its life, as ORT keeps its heap).
    */
-  static async create(
-    module: WebAssembly.Module,
-    reuse?: WebAssembly.Memory,
-  ): Promise<WasmKernels> {
+  static async create(module: WebAssembly.Module, reuse?: WebAssembly.Memory): Promise<WasmKernels> {
     const memory = reuse ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
     // Buffers start zero-filled (see alloc), as in a fresh memory.
     if (reuse) new Uint8Array(reuse.buffer).fill(0);

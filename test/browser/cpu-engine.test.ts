@@ -14,8 +14,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedTensors } from '../../src/builder/hf-tensors.ts';
 import { parseHfConfig } from '../../src/builder/hf-config.ts';
+import { expectedTensors } from '../../src/builder/hf-tensors.ts';
 import { q4RoundTrip, q8RoundTrip } from '../../src/builder/quantize.ts';
 import { SafetensorsWeights } from '../../src/builder/safetensors.ts';
 import { MemoryWeights } from '../../src/builder/weights.ts';
@@ -48,7 +48,6 @@ interface Harness {
   unload(): Promise<Outcome<void>>;
   memory(): Promise<Outcome<MemoryStats>>;
 }
-const harness = () => (globalThis as unknown as { edgetier: Harness }).edgetier;
 
 let dir: string;
 let tiny: string;
@@ -63,9 +62,13 @@ const cpu = (path: string, dtype: LoadRequest['dtype'] = 'fp32'): LoadRequest =>
 });
 
 function convert(checkpoint: string, out: string, dtypes: string): void {
-  execFileSync('node', [join(ROOT, 'bin/edgetier.mjs'), 'convert', checkpoint, '--out', out, '--dtype', dtypes], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'node',
+    [join(ROOT, 'bin/edgetier.mjs'), 'convert', checkpoint, '--out', out, '--dtype', dtypes],
+    {
+      stdio: 'ignore',
+    },
+  );
 }
 
 beforeAll(async () => {
@@ -86,33 +89,38 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
   it.each([
     { family: 'qwen3', tied: false },
     { family: 'qwen2', tied: true },
-  ] as const)('$family tied=$tied fp32: greedy tokens equal the reference forward pass', async ({
-    family,
-    tied,
-  }) => {
-    const checkpoint = join(dir, `${family}-${tied}`);
-    const model = join(dir, `${family}-${tied}-onnx`);
-    await makeCheckpoint(checkpoint, { family, tied, seed: 21, linearScale: 3 });
-    convert(checkpoint, model, 'fp32');
-    const { model: ref } = await loadReferenceCheckpoint(checkpoint);
-    const reference = ref.greedy(PROMPT_IDS, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]);
-    expect(new Set(reference.map((s) => s.token)).size).toBeGreaterThan(3);
+  ] as const)(
+    '$family tied=$tied fp32: greedy tokens equal the reference forward pass',
+    async ({ family, tied }) => {
+      const checkpoint = join(dir, `${family}-${tied}`);
+      const model = join(dir, `${family}-${tied}-onnx`);
+      await makeCheckpoint(checkpoint, { family, tied, seed: 21, linearScale: 3 });
+      convert(checkpoint, model, 'fp32');
+      const { model: ref } = await loadReferenceCheckpoint(checkpoint);
+      const reference = ref.greedy(PROMPT_IDS, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]);
+      expect(new Set(reference.map((s) => s.token)).size).toBeGreaterThan(3);
 
-    const info = await engine.load(cpu(model));
-    expect(info.engine).toBe('edgetier-wasm');
-    expect(info.threads).toBe(1);
-    const result = await engine.generate({ promptIds: PROMPT_IDS, sampling: { maxNewTokens: NEW_TOKENS } });
-    expect(result.metrics.engine).toBe('edgetier-wasm');
-    expect(result.metrics.device).toBe('wasm');
-    compareGreedy(`cpu engine ${family} tied=${tied}`, result.outputIds, reference);
-  });
+      const info = await engine.load(cpu(model));
+      expect(info.engine).toBe('edgetier-wasm');
+      expect(info.threads).toBe(1);
+      const result = await engine.generate({ promptIds: PROMPT_IDS, sampling: { maxNewTokens: NEW_TOKENS } });
+      expect(result.metrics.engine).toBe('edgetier-wasm');
+      expect(result.metrics.device).toBe('wasm');
+      compareGreedy(`cpu engine ${family} tied=${tied}`, result.outputIds, reference);
+    },
+  );
 
   it.each(['q8', 'q4'] as const)(
     '%s: tokens equal Node’s CPU engine, and follow the de-quantised reference within tolerance',
     async (dtype) => {
       const checkpoint = join(dir, `quantised-${dtype}`);
       const model = join(dir, `quantised-${dtype}-onnx`);
-      const made = await makeCheckpoint(checkpoint, { family: 'llama', tied: false, seed: 13, linearScale: 3 });
+      const made = await makeCheckpoint(checkpoint, {
+        family: 'llama',
+        tied: false,
+        seed: 13,
+        linearScale: 3,
+      });
       convert(checkpoint, model, dtype);
 
       // Node: the same kernels on the same file.
@@ -142,8 +150,10 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
         const shape = stored.shape(name);
         const data = await stored.read(name);
         const role = roles.get(name);
-        if (role === 'linear' || role === 'head') tensors.set(name, { shape, data: linear(data, shape[0]!, shape[1]!) });
-        else if (role === 'embedding') tensors.set(name, { shape, data: q8RoundTrip(data, shape[0]!, shape[1]!) });
+        if (role === 'linear' || role === 'head')
+          tensors.set(name, { shape, data: linear(data, shape[0]!, shape[1]!) });
+        else if (role === 'embedding')
+          tensors.set(name, { shape, data: q8RoundTrip(data, shape[0]!, shape[1]!) });
         else tensors.set(name, { shape, data });
       }
       const dequantised = await ReferenceModel.load(spec, new MemoryWeights(tensors));
@@ -151,9 +161,10 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
       let compared = 0;
       for (const [i, step] of reference.entries()) {
         if (result.outputIds[i] !== step.token) {
-          expect(step.margin, `token ${i}: ${result.outputIds[i]} against the reference's ${step.token}`).toBeLessThan(
-            QUANTISED_MARGIN,
-          );
+          expect(
+            step.margin,
+            `token ${i}: ${result.outputIds[i]} against the reference's ${step.token}`,
+          ).toBeLessThan(QUANTISED_MARGIN);
           break;
         }
         compared++;
@@ -168,7 +179,8 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
   it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {
     await engine.load(cpu(tiny));
     const outcome = await engine.page.evaluate(
-      (req) => (globalThis as unknown as { edgetier: Harness }).edgetier.generate(req, { interruptAfterTokens: 3 }),
+      (req) =>
+        (globalThis as unknown as { edgetier: Harness }).edgetier.generate(req, { interruptAfterTokens: 3 }),
       { prompt: 'Once upon a time', sampling: { maxNewTokens: 400 } },
     );
     if (!outcome.ok) throw new Error(outcome.message);
@@ -264,7 +276,10 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
   it('a graph edgetier did not convert, by name; with the fallback, ONNX Runtime runs it and LoadInfo says why', async () => {
     const message =
       'The fp32 ONNX file has initializers the CPU engine does not recognise (onnx::MatMul_1234): it runs only graphs edgetier converted; run this one on ORT.';
-    await expect(engine.load(cpu(foreign))).rejects.toMatchObject({ code: 'unsupported_architecture', message });
+    await expect(engine.load(cpu(foreign))).rejects.toMatchObject({
+      code: 'unsupported_architecture',
+      message,
+    });
 
     const url = engine.serveModel(foreign);
     const outcome = await engine.page.evaluate(
@@ -273,7 +288,11 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
     );
     if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
     expect(outcome.value.engine).toBe('onnxruntime-web');
-    expect(outcome.value.fallback).toEqual({ asked: 'edgetier', code: 'unsupported_architecture', reason: message });
+    expect(outcome.value.fallback).toEqual({
+      asked: 'edgetier',
+      code: 'unsupported_architecture',
+      reason: message,
+    });
     const result = await engine.generate({ prompt: 'Hello', sampling: { maxNewTokens: 3 } });
     expect(result.metrics.engine).toBe('onnxruntime-web');
     expect(result.outputIds).toHaveLength(3);

@@ -17,9 +17,9 @@ import { writeOnnxModel } from '../../src/builder/write-onnx.ts';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { Family, Llama3RopeScaling } from '../../src/core/model-spec.ts';
 import { CpuDecoder, PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
+import { loadModelWeights } from '../../src/cpu-engine/model-weights.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
-import { loadModelWeights } from '../../src/cpu-engine/model-weights.ts';
 import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import type { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 import { loadReferenceCheckpoint } from '../../src/reference/checkpoint.ts';
@@ -255,7 +255,9 @@ describe('cpu-engine decoder: what it refuses', () => {
       sliding_window: 4,
       max_window_layers: 0,
     };
-    await expect(CpuDecoder.fromFiles(config, new Uint8Array(0), 'fp32', await kernelModule())).rejects.toMatchObject({
+    await expect(
+      CpuDecoder.fromFiles(config, new Uint8Array(0), 'fp32', await kernelModule()),
+    ).rejects.toMatchObject({
       code: 'unsupported_architecture',
       message:
         "This model uses a sliding attention window (4 tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.",

@@ -270,7 +270,9 @@ export class AppState extends Store<AppStateData> {
         notice:
           [
             ...(info.fallback
-              ? [`edgetier's CPU engine could not run this model (${info.fallback.reason}) ONNX Runtime runs it instead.`]
+              ? [
+                  `edgetier's CPU engine could not run this model (${info.fallback.reason}) ONNX Runtime runs it instead.`,
+                ]
               : []),
             ...(info.cacheNotes ?? []),
           ].join(' ') || null,

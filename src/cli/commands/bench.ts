@@ -228,7 +228,10 @@ export const benchCommand: Command = {
       values.dtype === undefined ? null : parseList<Dtype>('dtype', values.dtype, isDtype, DTYPES);
     const cpuEngines = parseList<NodeRuntime>('engine', values.engine, isNodeRuntime, NODE_RUNTIMES);
     if (cpuEngines.includes('edgetier') && !devices.includes('cpu') && !devices.includes('wasm'))
-      throw new EdgetierError('usage', '--engine edgetier makes cpu and wasm rows: add cpu or wasm to --device.');
+      throw new EdgetierError(
+        'usage',
+        '--engine edgetier makes cpu and wasm rows: add cpu or wasm to --device.',
+      );
     const threads = values.threads.split(',').map((t) => parseIntegerOption('threads', t.trim(), 0));
     const params: BenchParams = {
       pp: parseIntegerOption('pp', values.pp, DEFAULT_BENCH_PARAMS.pp),

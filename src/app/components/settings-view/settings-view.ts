@@ -4,9 +4,9 @@
  * is ticked for its tier.
  */
 import { html, LitElement } from 'lit';
+import type { CpuRuntime } from '../../../core/engine.ts';
 import type { AppState } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
-import type { CpuRuntime } from '../../../core/engine.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
