@@ -174,7 +174,7 @@ describe('the trade-off table', () => {
       'random weights: quality not comparable',
     ]);
     // The tier is this server's twin: its model as the tier names it, labelled a twin, its size.
-    expect(row('Model')[1]).toMatch(/^tiny · fp32 on (WASM|WebGPU) Synthetic twin$/);
+    expect(row('Model')[1]).toMatch(/^tiny · fp32 on (WASM|WebGPU|CPU) Synthetic twin$/);
     expect(row('Model')[2]).toBe(`${servedModel} Synthetic twin`);
     expect(row('Parameters')[1]).toMatch(/^\d+(\.\d)?[MB]$/);
     expect(row('Parameters')[2]).toBe(row('Parameters')[1]);

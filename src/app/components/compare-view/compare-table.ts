@@ -12,6 +12,7 @@ import {
   formatBytes,
   formatParams,
 } from '../../../core/catalog.ts';
+import type { Device } from '../../../core/device.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
 import type { GenerateResult } from '../../../core/engine.ts';
 import type { RenderedAnswer, StreamingRenderer } from '../../markdown/markdown.ts';
@@ -39,7 +40,7 @@ export interface Side {
   params: number | null;
   /** The on-device side: the weight format and backend it runs in. */
   dtype: Dtype | null;
-  device: 'webgpu' | 'wasm' | null;
+  device: Device | null;
 }
 
 export type RunMode = 'sequential' | 'at-once';
@@ -96,7 +97,8 @@ function modelCell(side: Side) {
   if (side.entry.remote) {
     return html`<bdi>${side.served || 'not reached'}</bdi>${twin}`;
   }
-  const runtime = side.dtype ? ` · ${side.dtype} on ${side.device === 'webgpu' ? 'WebGPU' : 'WASM'}` : '';
+  const backend = side.device === 'webgpu' ? 'WebGPU' : side.device === 'cpu' ? 'CPU' : 'WASM';
+  const runtime = side.dtype ? ` · ${side.dtype} on ${backend}` : '';
   return html`<bdi>${side.entry.name}</bdi>${runtime}${twin}`;
 }
 

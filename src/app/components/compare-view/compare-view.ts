@@ -106,7 +106,7 @@ export class EtCompareView extends LitElement {
       synthetic: entry.synthetic,
       params: entry.params,
       dtype: info?.dtype ?? null,
-      device: info ? (info.device === 'webgpu' ? 'webgpu' : 'wasm') : null,
+      device: info?.device ?? null,
     };
   }
 
