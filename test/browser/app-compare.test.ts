@@ -92,7 +92,9 @@ const prompt = () => page.getByRole('textbox', { name: 'Prompt', exact: true });
 async function rows(): Promise<(name: string) => string[]> {
   const all = await table()
     .locator('tbody tr')
-    .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent?.replace(/\s+/g, ' ').trim() ?? '')));
+    .evaluateAll((trs) =>
+      trs.map((tr) => [...tr.children].map((c) => c.textContent?.replace(/\s+/g, ' ').trim() ?? '')),
+    );
   return (name) => all.find((r) => r[0] === name) ?? [];
 }
 
@@ -145,7 +147,9 @@ async function watchRun(localName: string): Promise<void> {
 /** When the local answer ended, and when the last request to the tier's chat endpoint started (page time). */
 async function timings(): Promise<{ localEnd: number; tierStart: number; phases: string[] }> {
   // The entry is reported once its response has ended: wait for it.
-  await expect.poll(() => page.evaluate('window.__tierStarts.length'), { timeout: 30_000 }).toBeGreaterThan(0);
+  await expect
+    .poll(() => page.evaluate('window.__tierStarts.length'), { timeout: 30_000 })
+    .toBeGreaterThan(0);
   return page.evaluate(`(() => ({
     localEnd: window.__localEnd,
     tierStart: window.__tierStarts.at(-1),
@@ -153,7 +157,8 @@ async function timings(): Promise<{ localEnd: number; tierStart: number; phases:
   }))()`);
 }
 
-const LONG_PROMPT = `Please summarise this: ${'the quick brown fox jumps over the lazy dog '.repeat(8)}`.trim();
+const LONG_PROMPT =
+  `Please summarise this: ${'the quick brown fox jumps over the lazy dog '.repeat(8)}`.trim();
 
 describe('the trade-off table', () => {
   it('comes first and fits the first screen at 1280x800, with what each side is and a quality note for twins; the sides ran one after the other', async () => {
@@ -201,7 +206,9 @@ describe('the trade-off table', () => {
     const atOnce = page.getByRole('checkbox', { name: 'Run both at once', exact: true });
     await expect(
       atOnce.evaluate((input) => {
-        const root = input.getRootNode() as unknown as { getElementById(id: string): { textContent: string } };
+        const root = input.getRootNode() as unknown as {
+          getElementById(id: string): { textContent: string };
+        };
         return root.getElementById(input.getAttribute('aria-describedby')!).textContent;
       }),
     ).resolves.toMatch(/At once, both share this computer/);
@@ -233,7 +240,9 @@ describe('the trade-off table', () => {
     await table().waitFor({ timeout: 120_000 });
     const row = await rows();
     expect(row('Estimated cost')).toEqual(['Estimated cost', 'free tie', 'free tie']);
-    const cost = table().locator('tbody tr').filter({ has: page.getByRole('rowheader', { name: 'Estimated cost' }) });
+    const cost = table()
+      .locator('tbody tr')
+      .filter({ has: page.getByRole('rowheader', { name: 'Estimated cost' }) });
     await expect(cost.locator('td.better').count()).resolves.toBe(0);
     await expect(cost.locator('.mark.tie').count()).resolves.toBe(2);
     // A contest with a winner is marked on the winner alone.
@@ -256,7 +265,11 @@ describe('a tier that cannot be reached', () => {
     const check = fast.getByTestId('tier-check');
     await expect
       .poll(() => check.textContent(), { timeout: 60_000 })
-      .toMatch(new RegExp(`^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes: no server is running`));
+      .toMatch(
+        new RegExp(
+          `^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes: no server is running`,
+        ),
+      );
     const explained = (await check.textContent())!;
     expect(explained).toContain('CORS: it must allow the origin');
     expect(explained).toContain('Correct the fields above, then Test connection again.');
@@ -264,7 +277,9 @@ describe('a tier that cannot be reached', () => {
     await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
 
     await page.getByRole('link', { name: 'Compare', exact: true }).click();
-    await page.getByRole('combobox', { name: 'Remote tier', exact: true }).selectOption({ label: 'Fast tier' });
+    await page
+      .getByRole('combobox', { name: 'Remote tier', exact: true })
+      .selectOption({ label: 'Fast tier' });
     let attempts = 0;
     page.on('requestfailed', (request) => {
       if (request.url().startsWith(`http://127.0.0.1:${port}/`)) attempts++;
@@ -274,8 +289,15 @@ describe('a tier that cannot be reached', () => {
     const alert = page.getByTestId('tier-error');
     await expect(alert.getAttribute('role')).resolves.toBe('alert');
     const message = (await alert.locator('p').textContent())!;
-    expect(message).toMatch(new RegExp(`^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes:`));
-    for (const cause of ['no server is running', 'a firewall or proxy blocks port', 'CORS', 'the base URL is wrong']) {
+    expect(message).toMatch(
+      new RegExp(`^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes:`),
+    );
+    for (const cause of [
+      'no server is running',
+      'a firewall or proxy blocks port',
+      'CORS',
+      'the base URL is wrong',
+    ]) {
       expect(message).toContain(cause);
     }
     expect(message).toContain("Check the tier's address in Settings, then Retry.");

@@ -18,7 +18,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const refusal = async (baseUrl: string) => listModels({ baseUrl }).then(() => null, (error: unknown) => error);
+const refusal = async (baseUrl: string) =>
+  listModels({ baseUrl }).then(
+    () => null,
+    (error: unknown) => error,
+  );
 
 describe('explainTierError', () => {
   it('names the causes of a refused connection to another origin, the advice, then what the runtime said', async () => {
@@ -43,18 +47,37 @@ describe('explainTierError', () => {
   it("says the page's own policy blocks plain http off this computer, and drops CORS for the page's own server", async () => {
     const port = await closedPort();
     const error = await refusal(`http://127.0.0.1:${port}/v1`);
-    const lan = explainTierError(error, { name: 'LAN tier', baseUrl: 'http://192.168.1.20:8000/v1' }, 'https://demo.example/', 'Retry.');
-    expect(lan).toMatch(/^Could not reach LAN tier at http:\/\/192\.168\.1\.20:8000\/v1\. Likely causes: this page may call only https: addresses and plain http on this computer/);
-    const own = explainTierError(error, { name: 'This server', baseUrl: '' }, 'http://127.0.0.1:8080/', 'Retry.');
-    expect(own).toMatch(/^Could not reach This server at http:\/\/127\.0\.0\.1:8080\/v1\. Likely causes: this page’s own server stopped or restarted; the base URL is wrong/);
+    const lan = explainTierError(
+      error,
+      { name: 'LAN tier', baseUrl: 'http://192.168.1.20:8000/v1' },
+      'https://demo.example/',
+      'Retry.',
+    );
+    expect(lan).toMatch(
+      /^Could not reach LAN tier at http:\/\/192\.168\.1\.20:8000\/v1\. Likely causes: this page may call only https: addresses and plain http on this computer/,
+    );
+    const own = explainTierError(
+      error,
+      { name: 'This server', baseUrl: '' },
+      'http://127.0.0.1:8080/',
+      'Retry.',
+    );
+    expect(own).toMatch(
+      /^Could not reach This server at http:\/\/127\.0\.0\.1:8080\/v1\. Likely causes: this page’s own server stopped or restarted; the base URL is wrong/,
+    );
     expect(own).not.toContain('CORS');
   });
 
-  it('keeps the message of a tier that answered (a status, a model it lacks)', () => {
+  it('leaves a tier that answered (a status, a model it lacks) to its own message', () => {
     const error = new EdgetierError('auth', 'GET https://api.example/v1/models answered 401 Unauthorized.');
-    expect(explainTierError(error, { name: 'T', baseUrl: 'https://api.example/v1' }, 'https://demo.example/', 'Retry.')).toBe(
-      'GET https://api.example/v1/models answered 401 Unauthorized.',
-    );
+    expect(
+      explainTierError(
+        error,
+        { name: 'T', baseUrl: 'https://api.example/v1' },
+        'https://demo.example/',
+        'Retry.',
+      ),
+    ).toBeNull();
   });
 });
 
@@ -63,6 +86,8 @@ describe('tierOnThisComputer', () => {
     expect(tierOnThisComputer({ baseUrl: '' }, 'http://127.0.0.1:8080/')).toBe(true);
     expect(tierOnThisComputer({ baseUrl: 'http://localhost:11434/v1' }, 'https://demo.example/')).toBe(true);
     expect(tierOnThisComputer({ baseUrl: '' }, 'https://demo.example/')).toBe(false);
-    expect(tierOnThisComputer({ baseUrl: 'https://api.openai.com/v1' }, 'http://127.0.0.1:8080/')).toBe(false);
+    expect(tierOnThisComputer({ baseUrl: 'https://api.openai.com/v1' }, 'http://127.0.0.1:8080/')).toBe(
+      false,
+    );
   });
 });

@@ -50,7 +50,11 @@ export type Verdict = 'better' | 'tie' | null;
  * Which side wins a contested row: none when a figure is missing; a tie when the figures read the
  * same as shown (12.3 tok/s against 12.3 tok/s is no win, whatever the next digit says).
  */
-export function verdicts(shown: readonly string[], values: readonly (number | null)[], lowIsGood: boolean): Verdict[] {
+export function verdicts(
+  shown: readonly string[],
+  values: readonly (number | null)[],
+  lowIsGood: boolean,
+): Verdict[] {
   if (values.some((v) => v === null || !Number.isFinite(v))) return values.map(() => null);
   if (new Set(shown).size === 1) return values.map(() => 'tie');
   const numbers = values as number[];

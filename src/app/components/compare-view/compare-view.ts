@@ -15,7 +15,7 @@ import type { SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
 import { explainTierError, tierOnThisComputer } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
-import { renderTradeoff, type RunMode, type Side } from './compare-table.ts';
+import { type RunMode, renderTradeoff, type Side } from './compare-table.ts';
 import { compareViewStyles } from './compare-view.styles.ts';
 import '../metrics-panel/metrics-panel.ts';
 
@@ -191,7 +191,7 @@ export class EtCompareView extends LitElement {
       side.live.finish(side.result.metrics);
     } catch (error) {
       side.error = side.entry.remote
-        ? explainTierError(error, side.entry.remote, location.href, TIER_ADVICE)
+        ? (explainTierError(error, side.entry.remote, location.href, TIER_ADVICE) ?? messageOf(error))
         : messageOf(error);
       side.live.finish(null);
     }
@@ -268,9 +268,11 @@ export class EtCompareView extends LitElement {
     if (side.queued) {
       return html`<p class="muted">Waits for ${this.sides[0]?.entry.name} to finish: one after the other, neither slows the other.</p>`;
     }
-    if (side.error && side.entry.remote) return html`<p class="error">No answer: the message above says why.</p>`;
+    if (side.error && side.entry.remote)
+      return html`<p class="error">No answer: the message above says why.</p>`;
     if (side.error) return html`<p class="error" role="alert">${side.error}</p>`;
-    if (!side.running && !side.result) return html`<p class="muted">Not run: Stop was pressed before its turn.</p>`;
+    if (!side.running && !side.result)
+      return html`<p class="muted">Not run: Stop was pressed before its turn.</p>`;
     return nothing;
   }
 
@@ -316,7 +318,9 @@ export class EtCompareView extends LitElement {
             ${!local ? html`<a href="#models">Load one</a>` : nothing}
             <label for="tier">Remote tier</label>
             <select id="tier" ?disabled=${this.running} @change=${(e: Event) =>
-              this.settings.update({ compareTierId: (e.target as HTMLSelectElement).value.replace(/^remote:/, '') })}>
+              this.settings.update({
+                compareTierId: (e.target as HTMLSelectElement).value.replace(/^remote:/, ''),
+              })}>
               ${tiers.map((t) => html`<option value=${t.key} ?selected=${t.key === tier?.key}>${t.name}</option>`)}
             </select>
             <label class="check">

@@ -6,7 +6,7 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { formatParams, type RemoteTier } from '../../../core/catalog.ts';
-import type { AppState } from '../../state/app-state.ts';
+import { type AppState, messageOf } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
@@ -125,7 +125,13 @@ export class EtSettingsView extends LitElement {
     } catch (error) {
       check = {
         state: 'failed',
-        text: explainTierError(error, remote, location.href, 'Correct the fields above, then Test connection again.'),
+        text:
+          explainTierError(
+            error,
+            remote,
+            location.href,
+            'Correct the fields above, then Test connection again.',
+          ) ?? messageOf(error),
       };
     }
     this.checks = { ...this.checks, [tier.id]: check };
