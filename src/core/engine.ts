@@ -94,6 +94,8 @@ export interface GenerateResult {
   metrics: GenerationMetrics;
   /** Oldest messages left out so the conversation fits the context window (absent when none). */
   droppedMessages?: number;
+  /** The model that answered, as a remote tier's response names it (the `model` field). */
+  model?: string;
 }
 
 export interface LoadProgress {
@@ -119,6 +121,8 @@ export interface LoadInfo {
   /** The model's config says it is a synthetic shape twin (random weights). */
   synthetic: boolean;
   mirrors?: string;
+  /** Parameter count, where the engine is told it (the app's own `edgetier serve` tier says). */
+  params?: number;
   /**
    * What the model cache did that the visitor should know: a model that changed on the server and
    * was downloaded again, a damaged cached file replaced, an offline load not revalidated, a model

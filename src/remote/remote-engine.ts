@@ -44,6 +44,7 @@ export interface RemoteEngineOptions extends RemoteEndpoint {
 interface EdgetierModelInfo {
   synthetic?: boolean;
   mirrors?: string;
+  params?: number;
 }
 
 export class RemoteEngine implements Engine {
@@ -80,6 +81,9 @@ export class RemoteEngine implements Engine {
       ...(typeof claimed.mirrors === 'string' && claimed.mirrors.length <= 200
         ? { mirrors: claimed.mirrors }
         : {}),
+      ...(typeof claimed.params === 'number' && Number.isSafeInteger(claimed.params) && claimed.params > 0
+        ? { params: claimed.params }
+        : {}),
     };
     return {
       modelId: entry.id,
@@ -92,6 +96,7 @@ export class RemoteEngine implements Engine {
       warmupMs: 0,
       synthetic: info.synthetic === true,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
+      ...(info.params ? { params: info.params } : {}),
     };
   }
 
@@ -160,6 +165,7 @@ export class RemoteEngine implements Engine {
       outputIds: [],
       finishReason: result.finishReason === 'length' ? 'length' : 'stop',
       metrics: withUsage(recorder.finish(), result),
+      ...(result.model ? { model: result.model } : {}),
     };
   }
 

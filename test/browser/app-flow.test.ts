@@ -185,9 +185,9 @@ describe('the newcomer flow', () => {
       'Nowhere: stayed in this tab',
       new URL(serve.url).host,
     ]);
-    expect(row('Bytes that left the device')[1]).toBe('0');
+    expect(row('Bytes that left the device')[1]).toBe('0 better');
     expect(Number(row('Bytes that left the device')[2]!.replace(/,/g, ''))).toBeGreaterThan(100);
-    expect(row('Estimated cost')[1]).toBe('free');
+    expect(row('Estimated cost')[1]).toBe('free better');
     expect(row('Estimated cost')[2]).toMatch(/^\$0\.\d{6}$/);
     expect(row('Tokens generated').slice(1)).toEqual(['24', '24']);
     expect(requests.some((r) => r === `POST ${serve.url}v1/chat/completions`)).toBe(true);

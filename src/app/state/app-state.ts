@@ -19,6 +19,7 @@ import {
   firstVisitChoice,
   loadsUnasked,
   preferredDtype,
+  type RemoteTier,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type { CachedModel, Engine, LoadInfo, LoadProgress } from '../../core/engine.ts';
@@ -210,6 +211,20 @@ export class AppState extends Store<AppStateData> {
       return engine;
     }
     return this.localEngine();
+  }
+
+  /**
+   * Settings' "Test connection": asks the tier, as given (unsaved values included), which model it
+   * serves, through a fresh engine that is dropped afterwards. The page calls the tier as Compare
+   * does: the key is the one entered for it, or none for this server's own tier (which keeps its own).
+   */
+  async checkTier(tier: RemoteTier, apiKey: string | null): Promise<LoadInfo> {
+    const engine = this.services.createRemoteEngine(tier, apiKey);
+    try {
+      return await engine.load({ source: { kind: 'hub', id: tier.model }, device: 'wasm', dtype: 'fp32' });
+    } finally {
+      await engine.unload().catch(() => undefined);
+    }
   }
 
   localEngine(): Engine {
