@@ -6,7 +6,9 @@
  * waits until every claimed chunk is done. Each output row is computed whole by one thread with the
  * same arithmetic as on one thread, so the results are bit-identical whatever the thread count.
  *
- * Synchronisation (chosen by measurement, bench/cpu-engine-step.ts `--threads`, ARCHITECTURE.md):
+ * Synchronisation (designed against the collapse an earlier spin-barrier probe showed; NOT yet measured:
+ * THREAD_POOL_DEFAULTS are first guesses, to be tuned with bench/cpu-engine-step.ts `--threads 1,2
+ * --spin N --min-split N --chunks N`, idle and with the cores busy):
  * - Chunks are claimed dynamically (a compare-and-swap on one word), never assigned: a worker that the
  *   OS has not scheduled takes no chunk, and the calling thread does its share as well, so a busy
  *   machine slows a step down to one thread's speed rather than stalling on a sleeping thread. That
@@ -73,6 +75,7 @@ export interface ThreadPoolOptions {
   startMs?: number;
 }
 
+/** First guesses, not yet measured (see the top comment). */
 export const THREAD_POOL_DEFAULTS = {
   spin: 20_000,
   minSplitWork: 65_536,
