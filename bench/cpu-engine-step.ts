@@ -175,7 +175,9 @@ async function main(): Promise<void> {
       console.error(
         `loaded ${dtype} into the CPU engine (${threads} thread${threads > 1 ? 's' : ''}) in ${(performance.now() - t0).toFixed(0)} ms`,
       );
-      rows.push(cpuEngineRow(`edgetier cpu-engine ${dtype}, ${threads} thread${threads > 1 ? 's' : ''}`, decoder));
+      rows.push(
+        cpuEngineRow(`edgetier cpu-engine ${dtype}, ${threads} thread${threads > 1 ? 's' : ''}`, decoder),
+      );
     }
     for (const threads of values.native === 'none' ? [] : values.native.split(',').map(Number)) {
       const session = await ortNode.InferenceSession.create(file, {
@@ -222,7 +224,10 @@ async function main(): Promise<void> {
     );
   }
   for (const decoder of decoders) {
-    if (decoder.pool) console.error(`${decoder.dtype} ${decoder.threads} threads: GEMMs split ${decoder.pool.split}, alone ${decoder.pool.local}`);
+    if (decoder.pool)
+      console.error(
+        `${decoder.dtype} ${decoder.threads} threads: GEMMs split ${decoder.pool.split}, alone ${decoder.pool.local}`,
+      );
     await decoder.dispose();
   }
 }

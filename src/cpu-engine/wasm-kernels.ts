@@ -24,7 +24,16 @@ export interface KernelExports {
     tokens: number,
   ): void;
   /** gemmF32/gemmQ4/gemmQ8 for output rows [r0, r1) of `rows` (a thread's share). */
-  gemmF32Rows(y: number, w: number, x: number, rows: number, cols: number, tokens: number, r0: number, r1: number): void;
+  gemmF32Rows(
+    y: number,
+    w: number,
+    x: number,
+    rows: number,
+    cols: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
   gemmQ4Rows(
     y: number,
     w: number,
@@ -125,7 +134,9 @@ export class WasmKernels {
   static async create(module?: WebAssembly.Module, options: { shared?: boolean } = {}): Promise<WasmKernels> {
     const shared = options.shared === true;
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, ...(shared ? { shared } : {}) });
-    const instance = await WebAssembly.instantiate(module ?? (await kernelModule(shared)), { env: { memory } });
+    const instance = await WebAssembly.instantiate(module ?? (await kernelModule(shared)), {
+      env: { memory },
+    });
     return new WasmKernels(memory, instance.exports as unknown as KernelExports);
   }
 

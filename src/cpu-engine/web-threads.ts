@@ -36,7 +36,9 @@ export function webKernelThreadSpawner(scope: WebScope = globalThis as WebScope)
       // A Web Worker has no exit event: one that dies reports through 'error'.
       listen(handlers) {
         worker.addEventListener('message', (event) => handlers.message(event.data));
-        worker.addEventListener('error', (event) => handlers.error(new Error(event.message ?? 'worker error')));
+        worker.addEventListener('error', (event) =>
+          handlers.error(new Error(event.message ?? 'worker error')),
+        );
       },
       terminate: async () => {
         worker.terminate();

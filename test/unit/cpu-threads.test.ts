@@ -13,7 +13,11 @@ import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import { CpuDecoder } from '../../src/cpu-engine/decoder.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
-import { type KernelThread, KernelThreadPool, type KernelThreadSpawner } from '../../src/cpu-engine/thread-pool.ts';
+import {
+  type KernelThread,
+  KernelThreadPool,
+  type KernelThreadSpawner,
+} from '../../src/cpu-engine/thread-pool.ts';
 import { kernelModule, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
@@ -137,9 +141,9 @@ describe('the pool ends its threads and never hangs', () => {
     const counting = countingSpawner();
     const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
     // The plain build imports an unshared memory: instantiating it over the shared one fails.
-    const error = await KernelThreadPool.start(kx, await kernelModule(false), counting.spawn, { threads: 3 }).catch(
-      (e: unknown) => e,
-    );
+    const error = await KernelThreadPool.start(kx, await kernelModule(false), counting.spawn, {
+      threads: 3,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EdgetierError);
     expect((error as EdgetierError).code).toBe('load_failed');
     expect((error as Error).message).toMatch(
@@ -209,7 +213,10 @@ describe('the pool ends its threads and never hangs', () => {
       workers.push(thread);
       return thread;
     };
-    const pool = await KernelThreadPool.start(kx, await kernelModule(true), spawn, { threads: 2, minSplitWork: 0 });
+    const pool = await KernelThreadPool.start(kx, await kernelModule(true), spawn, {
+      threads: 2,
+      minSplitWork: 0,
+    });
     try {
       const rows = 64;
       const x = kx.putF32(new Float32Array(32).fill(1));
