@@ -107,9 +107,8 @@ const compiled: { plain: Promise<WebAssembly.Module> | null; shared: Promise<Web
  */
 export function kernelModule(shared = false): Promise<WebAssembly.Module> {
   const key = shared ? 'shared' : 'plain';
-  const module = (compiled[key] ??= buildKernels(shared).then(async (path) =>
-    WebAssembly.compile(await readFile(path)),
-  ));
+  compiled[key] ??= buildKernels(shared).then(async (path) => WebAssembly.compile(await readFile(path)));
+  const module = compiled[key];
   module.catch(() => {
     compiled[key] = null;
   });
