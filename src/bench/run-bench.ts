@@ -43,7 +43,7 @@ export interface BenchOptions {
   threads: number[];
   /**
    * What runs the `cpu` rows: onnxruntime-node (`native` rows) and/or edgetier's own CPU engine
-   * (`edgetier` rows on device cpu, one thread). Default: onnxruntime only.
+   * (`edgetier` rows on device cpu, at each of `threads`, 0 meaning 1). Default: onnxruntime only.
    */
   cpuEngines?: NodeRuntime[];
   params: BenchParams;
@@ -239,19 +239,32 @@ export async function runBench(
           },
           target: async () => nativeTarget(model.source, { dtype, threads }),
         });
-      // edgetier's CPU engine in this process: one thread, whatever --threads says.
-      const cpuEngine = (dtype: Dtype) =>
+      // edgetier's CPU engine in this process: --threads N (0: one thread; its pool never picks a count).
+      const cpuEngine = (dtype: Dtype, asked: number) => {
+        const threads = asked > 0 ? asked : 1;
+        if (
+          plannedRows.some(
+            (p) =>
+              p.key.model === model.id &&
+              p.key.engine === 'edgetier' &&
+              p.key.device === 'cpu' &&
+              p.key.dtype === dtype &&
+              p.key.threads === threads,
+          )
+        )
+          return;
         plannedRows.push({
           key: {
             model: model.id,
             engine: 'edgetier',
             device: 'cpu',
             dtype,
-            threads: 1,
+            threads,
             ort_build: 'edgetier-wasm',
           },
-          target: async () => nativeTarget(model.source, { dtype, threads: 1, runtime: 'edgetier' }),
+          target: async () => nativeTarget(model.source, { dtype, threads, runtime: 'edgetier' }),
         });
+      };
       const cpuEngines = options.cpuEngines ?? ['onnxruntime'];
       const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number) => {
         const build = device === 'webgpu' ? 'webgpu' : caps ? cpuBuild(caps) : 'jspi';
@@ -283,7 +296,7 @@ export async function runBench(
         for (const dtype of model.dtypes) {
           if (device === 'cpu') {
             if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) native(dtype, t);
-            if (cpuEngines.includes('edgetier')) cpuEngine(dtype);
+            if (cpuEngines.includes('edgetier')) for (const t of options.threads) cpuEngine(dtype, t);
           } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
           else for (const t of options.threads) inBrowser('wasm', dtype, t);
         }

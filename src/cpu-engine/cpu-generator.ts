@@ -21,6 +21,7 @@ import {
 } from '../runtime/sampling.ts';
 import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.ts';
 import { CpuDecoder, PREFILL_CHUNK } from './decoder.ts';
+import { nodeKernelThreadSpawner } from './node-threads.ts';
 
 /**
  * generation_config.json fields transformers.js would act on that this runner does not implement,
@@ -160,6 +161,7 @@ export class CpuGenerator implements TokenGenerator {
 
   async dispose(): Promise<void> {
     this.reset();
+    await this.decoder.dispose();
   }
 }
 
@@ -168,7 +170,11 @@ export class CpuGenerator implements TokenGenerator {
  * (chat template and detokenising as on the ORT path), the weights from the folder's ONNX file.
  */
 export async function loadCpuModelSession(
-  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & { dtype: Dtype },
+  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & {
+    dtype: Dtype;
+    /** Threads (default 1); above 1, a pool of worker_threads (thread-pool.ts). */
+    threads?: number;
+  },
 ): Promise<ModelSession> {
   const { model: dir, dtype } = options;
   env.allowLocalModels = true;
@@ -188,11 +194,12 @@ export async function loadCpuModelSession(
   const generationConfig = await readJson('generation_config.json', false);
   const defaults = generationDefaults(generationConfig);
   const tokenizer = await AutoTokenizer.from_pretrained(dir);
-  const decoder = await CpuDecoder.load(dir, dtype);
+  const threads = options.threads ?? 1;
+  const decoder = await CpuDecoder.load(dir, dtype, { threads, spawn: nodeKernelThreadSpawner });
   return new ModelSession(
     tokenizer,
     new CpuGenerator(decoder, config, generationConfig, defaults),
-    { dtype, device: 'cpu', threads: 1 },
+    { dtype, device: 'cpu', threads },
     options,
   );
 }

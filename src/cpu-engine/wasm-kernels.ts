@@ -23,6 +23,41 @@ export interface KernelExports {
     blocks: number,
     tokens: number,
   ): void;
+  /** gemmF32/gemmQ4/gemmQ8 for output rows [r0, r1) of `rows` (a thread's share). */
+  gemmF32Rows(
+    y: number,
+    w: number,
+    x: number,
+    rows: number,
+    cols: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
+  gemmQ4Rows(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
+  gemmQ8Rows(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
   gemmQ8(
     y: number,
     w: number,
@@ -61,15 +96,23 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 const ALIGN = 16;
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled: { plain: Promise<WebAssembly.Module> | null; shared: Promise<WebAssembly.Module> | null } = {
+  plain: null,
+  shared: null,
+};
 
-/** Compiles the kernels once per process (building them first if the cache has none). */
-export function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= buildKernels().then(async (path) => WebAssembly.compile(await readFile(path)));
-  compiled.catch(() => {
-    compiled = null;
+/**
+ * Compiles the kernels once per process (building them first if the cache has none); `shared`: the
+ * threaded build, whose memory is a shared one (thread-pool.ts).
+ */
+export function kernelModule(shared = false): Promise<WebAssembly.Module> {
+  const key = shared ? 'shared' : 'plain';
+  compiled[key] ??= buildKernels(shared).then(async (path) => WebAssembly.compile(await readFile(path)));
+  const module = compiled[key];
+  module.catch(() => {
+    compiled[key] = null;
   });
-  return compiled;
+  return module;
 }
 
 export class WasmKernels {
@@ -83,10 +126,16 @@ export class WasmKernels {
     this.top = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
   }
 
-  /** Over a fresh memory; `module` defaults to the kernels built from this source. */
-  static async create(module?: WebAssembly.Module): Promise<WasmKernels> {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const instance = await WebAssembly.instantiate(module ?? (await kernelModule()), { env: { memory } });
+  /**
+   * Over a fresh memory; `module` defaults to the kernels built from this source. `shared`: a shared
+   * memory and the threaded build, which thread-pool.ts's threads instantiate over the same memory.
+   */
+  static async create(module?: WebAssembly.Module, options: { shared?: boolean } = {}): Promise<WasmKernels> {
+    const shared = options.shared === true;
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, ...(shared ? { shared } : {}) });
+    const instance = await WebAssembly.instantiate(module ?? (await kernelModule(shared)), {
+      env: { memory },
+    });
     return new WasmKernels(memory, instance.exports as unknown as KernelExports);
   }
 

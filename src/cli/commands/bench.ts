@@ -53,8 +53,8 @@ Options:
   --dtype LIST       Comma-separated: ${DTYPES.join(', ')} (default: every dtype the folder holds).
   --threads LIST     Comma-separated thread counts; 0 = the engine's choice (default 0).
   --engine LIST      What runs the cpu rows, comma-separated: onnxruntime (onnxruntime-node),
-                     edgetier (edgetier's own WebAssembly CPU engine in Node, one thread, fp32/q8/q4)
-                     (default onnxruntime).
+                     edgetier (edgetier's own WebAssembly CPU engine in Node, fp32/q8/q4; at each
+                     --threads count, 0 meaning one thread) (default onnxruntime).
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
