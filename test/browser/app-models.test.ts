@@ -129,24 +129,22 @@ describe('the Models view', () => {
       .getByRole('navigation', { name: 'Spectrum by parameter count' })
       .getByRole('link')
       .evaluateAll((links) =>
-        links.map((a) => {
-          const el = a as unknown as {
+        links.map((link) => {
+          type Box = { getBoundingClientRect(): { width: number } };
+          const a = link as unknown as {
             dataset: { key: string };
-            querySelector(s: string): { getBoundingClientRect(): { width: number } } | null;
-          };
-          const label = a.querySelector('.label') as unknown as {
             textContent: string;
-            scrollWidth: number;
-            clientWidth: number;
+            querySelector(s: string): (Box & { textContent: string; scrollWidth: number; clientWidth: number }) | null;
           };
-          const track = el.querySelector('.track')?.getBoundingClientRect().width ?? 0;
-          const bar = el.querySelector('.size')?.getBoundingClientRect().width ?? null;
+          const label = a.querySelector('.label')!;
+          const track = a.querySelector('.track')?.getBoundingClientRect().width ?? 0;
+          const bar = a.querySelector('.size')?.getBoundingClientRect().width ?? null;
           return {
-            key: el.dataset.key,
+            key: a.dataset.key,
             label: label.textContent.trim(),
             cut: label.scrollWidth > label.clientWidth + 1,
             share: bar === null || track === 0 ? null : bar / track,
-            text: (a.textContent ?? '').replace(/\s+/g, ' ').trim(),
+            text: a.textContent.replace(/\s+/g, ' ').trim(),
           };
         }),
       );

@@ -38,7 +38,7 @@ export class EtDownloadProgress extends LitElement {
     return html`
       <div class="row">
         <span>${this.label}</span>
-        <span class="num muted" data-testid="download-figures">${describe(p)}</span>
+        <span class="num muted" data-testid="download-figures">${describeProgress(p)}</span>
       </div>
       <progress
         aria-label=${this.label}
@@ -51,7 +51,7 @@ export class EtDownloadProgress extends LitElement {
 }
 
 /** The strip's figures: what arrived, from where, and at what rate (downloads only). */
-export function describe(p: LoadProgress | null): string {
+export function describeProgress(p: LoadProgress | null): string {
   if (!p) return 'starting…';
   const total = p.allTotalBytes;
   const done = p.allLoadedBytes;

@@ -189,7 +189,7 @@ export class EtModelsView extends LitElement {
             `
             : html`
               <dt>Model</dt><dd data-testid="served-model"><bdi>${
-                served?.id ?? (entry.remote?.model || (served === null ? 'not told by the server' : 'asking the server…'))
+                served?.id ?? (entry.remote?.model || (served === null ? 'its default (the server was not asked or did not say)' : 'asking the server…'))
               }</bdi></dd>
               <dt>Parameters</dt><dd>${served?.params ? formatParams(served.params) : 'unknown'}</dd>
               ${
