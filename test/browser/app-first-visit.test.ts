@@ -113,7 +113,9 @@ describe('first visit', () => {
     await expect(menu.inputValue()).resolves.toBe('remote:server');
     const load = page.getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true });
     await load.click();
-    await expect.poll(afterStart, { timeout: 60_000 }).toEqual({ selectedKey: 'remote:server', status: 'ready' });
+    await expect
+      .poll(afterStart, { timeout: 60_000 })
+      .toEqual({ selectedKey: 'remote:server', status: 'ready' });
     await load.waitFor({ state: 'detached' });
   });
 

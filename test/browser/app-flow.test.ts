@@ -93,7 +93,9 @@ describe('the newcomer flow', () => {
     await progress.waitFor();
     // The strip shows the bytes downloaded out of the total, then stays while the runtime starts.
     await page
-      .getByText(/^(\d+ KiB of \d+ KiB · \d+ (B|KiB|MiB)\/s · |Setting up the model… \(\d+ KiB downloaded\)$)/)
+      .getByText(
+        /^(\d+ KiB of \d+ KiB · \d+ (B|KiB|MiB)\/s · |Setting up the model… \(\d+ KiB downloaded\)$)/,
+      )
       .waitFor();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
     await expect(progress.count()).resolves.toBe(0);

@@ -134,7 +134,9 @@ describe('the Models view', () => {
           const a = link as unknown as {
             dataset: { key: string };
             textContent: string;
-            querySelector(s: string): (Box & { textContent: string; scrollWidth: number; clientWidth: number }) | null;
+            querySelector(
+              s: string,
+            ): (Box & { textContent: string; scrollWidth: number; clientWidth: number }) | null;
           };
           const label = a.querySelector('.label')!;
           const track = a.querySelector('.track')?.getBoundingClientRect().width ?? 0;
@@ -164,9 +166,11 @@ describe('the Models view', () => {
     await expect(card.textContent()).resolves.not.toContain('server default');
 
     const params = new Map(
-      await page.locator('et-app').evaluate((el) =>
-        (el as unknown as AppView).app.state.catalog.map((e) => [e.key, e.params] as const),
-      ),
+      await page
+        .locator('et-app')
+        .evaluate((el) =>
+          (el as unknown as AppView).app.state.catalog.map((e) => [e.key, e.params] as const),
+        ),
     );
     params.set('remote:server', tier.edgetier.params);
     const largest = Math.max(...[...params.values()].map((p) => p ?? 0));
@@ -178,10 +182,9 @@ describe('the Models view', () => {
       expect(chip.share!, chip.key).toBeCloseTo(params.get(chip.key)! / largest, 2);
     }
     const share = (key: string) => drawn.find((c) => c.key === key)!.share!;
-    expect(share('onnx-community/SmolLM2-135M-Instruct-ONNX') / share('onnx-community/Qwen3-1.7B-ONNX')).toBeCloseTo(
-      134.5 / 1720,
-      2,
-    );
+    expect(
+      share('onnx-community/SmolLM2-135M-Instruct-ONNX') / share('onnx-community/Qwen3-1.7B-ONNX'),
+    ).toBeCloseTo(134.5 / 1720, 2);
     // The tier sits where its twin's size says (it is the smallest here), badged a twin, not "full scale".
     const remote = drawn.find((c) => c.key === 'remote:server')!;
     expect(remote.share!).toBeLessThan(share('onnx-community/SmolLM2-135M-Instruct-ONNX'));
@@ -192,7 +195,7 @@ describe('the Models view', () => {
     expect(drawn.map((c) => c.label)).toEqual(expect.arrayContaining(['Qwen2.5 0.5B', 'Qwen2.5 Coder 0.5B']));
   });
 
-  it("gives each on-device model a speed expectation from the plan, with its source", async () => {
+  it('gives each on-device model a speed expectation from the plan, with its source', async () => {
     const wasm = await page
       .locator('et-app')
       .evaluate((el) => (el as unknown as AppView).app.budget.wasm ?? null);
@@ -292,6 +295,8 @@ describe('Bench', () => {
     await viewLink('Models').click();
     await expect(
       page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
-    ).resolves.toMatch(/^\s*\d+(\.\d)? tok\/s\s*\(Measured by Bench on this device \(tg4, WASM fp32, \d threads?\)\.\)\s*$/);
+    ).resolves.toMatch(
+      /^\s*\d+(\.\d)? tok\/s\s*\(Measured by Bench on this device \(tg4, WASM fp32, \d threads?\)\.\)\s*$/,
+    );
   });
 });

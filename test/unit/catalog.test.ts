@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { wasmSpeed } from '../../src/core/backend-plan.ts';
 import {
   assessFit,
   BUILTIN_MODELS,
@@ -19,7 +20,6 @@ import {
   SPEED_REFERENCE_PARAMS,
   spectrumLabels,
 } from '../../src/core/catalog.ts';
-import { wasmSpeed } from '../../src/core/backend-plan.ts';
 
 const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
 const gpuF16: DeviceBudget = {
@@ -205,7 +205,9 @@ describe('the spectrum and speed expectations', () => {
       "Estimate: the backend plan's 20 tok/s for q8 on the jspi build with 2 threads, measured on the 135M twin on a 2-core machine, scaled by parameter count. Run Bench to measure it here.",
     );
     // A model smaller than the reference one: the reference speed is a floor, not scaled up.
-    const twin = entriesFromServer([{ name: 'tiny', synthetic: true, params: 98_000, dtypes: { fp32: 1 } }])[0]!;
+    const twin = entriesFromServer([
+      { name: 'tiny', synthetic: true, params: 98_000, dtypes: { fp32: 1 } },
+    ])[0]!;
     expect(expectedDecodeSpeed(twin, 'fp32', 'wasm', jspi2)).toMatchObject({
       decodeTokPerSec: wasmSpeed('jspi', 'fp32', 2),
       atLeast: true,
@@ -213,7 +215,13 @@ describe('the spectrum and speed expectations', () => {
   });
 
   it("prefers Bench's own measurement in the same format, and says nothing it cannot back", () => {
-    const measured = { decodeTokPerSec: 3.2, device: 'wasm' as const, dtype: 'q8' as const, threads: 2, tg: 64 };
+    const measured = {
+      decodeTokPerSec: 3.2,
+      device: 'wasm' as const,
+      dtype: 'q8' as const,
+      threads: 2,
+      tg: 64,
+    };
     expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, measured)).toEqual({
       decodeTokPerSec: 3.2,
       source: 'bench',

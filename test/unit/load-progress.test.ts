@@ -46,17 +46,31 @@ it('counts bytes read from the browser cache apart from the download rate, and m
   // The tokenizer still downloads; the weights are not in yet: no set-up.
   now = 1000;
   tracker.onEvent({ status: 'progress', file: 'tokenizer.json', loaded: 400, total: 1000 });
-  expect(seen.at(-1)).toMatchObject({ phase: 'download', localBytes: 100, allLoadedBytes: 500, bytesPerSec: 400 });
+  expect(seen.at(-1)).toMatchObject({
+    phase: 'download',
+    localBytes: 100,
+    allLoadedBytes: 500,
+    bytesPerSec: 400,
+  });
   tracker.onEvent({ status: 'done', file: 'tokenizer.json' });
   // Every file seen so far is in, but no weights among them: still downloading.
   expect(seen.at(-1)?.phase).toBe('download');
   tracker.onEvent({ status: 'initiate', file: 'onnx/model.onnx' });
   tracker.onEvent({ status: 'progress', file: 'onnx/model.onnx', loaded: 5000, total: 5000 });
-  expect(seen.at(-1)).toMatchObject({ phase: 'setup', localBytes: 5100, allLoadedBytes: 6100, bytesPerSec: 1000 });
+  expect(seen.at(-1)).toMatchObject({
+    phase: 'setup',
+    localBytes: 5100,
+    allLoadedBytes: 6100,
+    bytesPerSec: 1000,
+  });
   expect(tracker.setup()).toMatchObject({ phase: 'setup', allTotalBytes: 6100 });
 
   // Without a way to tell, nothing is claimed local.
-  const plain = new LoadProgressTracker(() => undefined, () => now, 0);
+  const plain = new LoadProgressTracker(
+    () => undefined,
+    () => now,
+    0,
+  );
   expect(plain.setup()).toBeNull();
   plain.onEvent({ status: 'done', file: 'onnx/model.onnx_data' });
   expect(plain.snapshot('onnx/model.onnx_data')).not.toHaveProperty('localBytes');

@@ -116,7 +116,9 @@ export class EtModelsView extends LitElement {
                     : formatParams(p)
                 }${twin ? html` <span class="badge synthetic">twin</span>` : nothing}</span>
                 <span class="track ${p === null ? 'unknown' : ''}">${
-                  p === null ? nothing : html`<span class="size" ${widthPercent(sizeBarPercent(p, largest))}></span>`
+                  p === null
+                    ? nothing
+                    : html`<span class="size" ${widthPercent(sizeBarPercent(p, largest))}></span>`
                 }</span>
               </a>
             </li>`;
@@ -189,7 +191,11 @@ export class EtModelsView extends LitElement {
             `
             : html`
               <dt>Model</dt><dd data-testid="served-model"><bdi>${
-                served?.id ?? (entry.remote?.model || (served === null ? 'its default (the server was not asked or did not say)' : 'asking the server…'))
+                served?.id ??
+                (entry.remote?.model ||
+                  (served === null
+                    ? 'its default (the server was not asked or did not say)'
+                    : 'asking the server…'))
               }</bdi></dd>
               <dt>Parameters</dt><dd>${served?.params ? formatParams(served.params) : 'unknown'}</dd>
               ${
