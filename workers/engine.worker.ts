@@ -168,7 +168,12 @@ const api: EngineWorkerApi = {
       pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
       let lastDoneMs = startMs;
-      const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));
+      const tracker = new LoadProgressTracker(
+        (p) => callSafely(onProgress, p),
+        undefined,
+        undefined,
+        (file) => files.readLocally(file),
+      );
       const loadOnce = () =>
         loadModelSession({
           model,
@@ -207,6 +212,9 @@ const api: EngineWorkerApi = {
           files.endLoad();
         }
       });
+      // The files are in: the strip says "Setting up the model" through the warm-up too.
+      const setup = tracker.setup();
+      if (setup) callSafely(onProgress, setup);
       const notes = (scope as LoadScope | null)?.notes ?? [];
       const endMs = performance.now();
       let warmupMs: number;

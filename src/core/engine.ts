@@ -105,8 +105,19 @@ export interface LoadProgress {
   /** Totals over every file of the model. */
   allLoadedBytes: number;
   allTotalBytes: number;
+  /**
+   * Download rate: bytes per second fetched over the network (bytes read from the browser cache or
+   * from files the visitor picked are not a download and are left out of it).
+   */
   bytesPerSec: number;
   etaSec: number | null;
+  /** Of `allLoadedBytes`, those read on this device (browser cache, picked files); absent when not told. */
+  localBytes?: number;
+  /**
+   * 'setup' once every file has arrived and the runtime builds the model (and warms it up); absent
+   * from engines that do not tell.
+   */
+  phase?: 'download' | 'setup';
 }
 
 export interface LoadInfo {
