@@ -218,10 +218,7 @@ describe('generate --engine edgetier', () => {
       ['--engine', 'edgetier', '--device', 'wasm'],
       '--engine edgetier runs in Node on --device cpu only for now, not on wasm (the browser still runs onnxruntime-web).',
     ],
-    [
-      ['--engine', 'edgetier', '--threads', '65'],
-      "edgetier's CPU engine runs on 1 to 64 threads, not 65.",
-    ],
+    [['--engine', 'edgetier', '--threads', '65'], "edgetier's CPU engine runs on 1 to 64 threads, not 65."],
   ])('refuses %j by name', async (args, message) => {
     await expect(generateCommand.run([modelDir, '--prompt', 'hi', ...args])).rejects.toThrow(message);
   });
