@@ -1,11 +1,11 @@
 /**
- * Decode-step time of edgetier's own CPU engine (src/cpu-engine, WebAssembly SIMD128, one thread)
+ * Decode-step time of edgetier's own CPU engine (src/cpu-engine, WebAssembly SIMD128, `--threads`: 1 or its pool)
  * against onnxruntime-node (native, 1 and 2 threads) and onnxruntime-web's WASM build (the product's
  * browser path, run in Node, 1 thread) on the same model files, in one process, rows interleaved
  * round after round (A B C …, A B C …) so that a machine whose speed drifts slows every row alike.
  *
- *   npx tsx bench/cpu-engine-step.ts [--dtype q4,q8] [--web q8] [--native 1,2] [--rounds 3] [--steps 32]
- *     [--prompt 22 | --pp 512] <model-dir>
+ *   npx tsx bench/cpu-engine-step.ts [--dtype q4,q8] [--threads 1,2] [--web q8] [--native 1,2]
+ *     [--rounds 3] [--steps 32] [--prompt 22 | --pp 512] [--spin N] [--min-split N] [--chunks N] <model-dir>
  *
  * e.g. after `npx edgetier synth smollm2-135m --out /tmp/m12 --dtype q4,q8`. Per row: the median
  * wall time of a decode step, tokens/s from it, CPU time per step (user + system of this process;
@@ -22,6 +22,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
 import type { CpuDecoder } from '../src/cpu-engine/decoder.ts';
 import { loadCpuDecoder } from '../src/cpu-engine/node-session.ts';
+import { nodeKernelThreadSpawner } from '../src/cpu-engine/node-threads.ts';
 
 interface Result {
   prefillMs: number;
@@ -133,6 +134,12 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '32' },
       prompt: { type: 'string', default: '22' },
       pp: { type: 'string' },
+      // The CPU engine's thread counts (above 1: its thread pool, src/cpu-engine/thread-pool.ts).
+      threads: { type: 'string', default: '1' },
+      // The pool's tuning (THREAD_POOL_DEFAULTS when not given): spin loads, split threshold, chunks.
+      spin: { type: 'string' },
+      'min-split': { type: 'string' },
+      chunks: { type: 'string' },
       // onnxruntime-node's thread counts, or `none`.
       native: { type: 'string', default: '1,2' },
       // onnxruntime-web's q4 takes seconds per step (bench/results/wasm-cpu-speed.md): off by default.
@@ -151,12 +158,28 @@ async function main(): Promise<void> {
   ortWeb.env.logLevel = 'error';
 
   const rows: Row[] = [];
+  const decoders: CpuDecoder[] = [];
   for (const dtype of values.dtype.split(',') as Dtype[]) {
     const file = `${dir}/onnx/${DTYPE_FILE[dtype]}`;
-    const t0 = performance.now();
-    const decoder = await loadCpuDecoder(dir, dtype);
-    console.error(`loaded ${dtype} into the CPU engine in ${(performance.now() - t0).toFixed(0)} ms`);
-    rows.push(cpuEngineRow(`edgetier cpu-engine ${dtype}, 1 thread`, decoder));
+    for (const threads of values.threads.split(',').map(Number)) {
+      const t0 = performance.now();
+      const decoder = await loadCpuDecoder(dir, dtype, {
+        threads,
+        spawn: nodeKernelThreadSpawner,
+        pool: {
+          ...(values.spin ? { spin: Number(values.spin) } : {}),
+          ...(values['min-split'] ? { minSplitWork: Number(values['min-split']) } : {}),
+          ...(values.chunks ? { chunksPerThread: Number(values.chunks) } : {}),
+        },
+      });
+      decoders.push(decoder);
+      console.error(
+        `loaded ${dtype} into the CPU engine (${threads} thread${threads > 1 ? 's' : ''}) in ${(performance.now() - t0).toFixed(0)} ms`,
+      );
+      rows.push(
+        cpuEngineRow(`edgetier cpu-engine ${dtype}, ${threads} thread${threads > 1 ? 's' : ''}`, decoder),
+      );
+    }
     for (const threads of values.native === 'none' ? [] : values.native.split(',').map(Number)) {
       const session = await ortNode.InferenceSession.create(file, {
         intraOpNumThreads: threads,
@@ -200,6 +223,13 @@ async function main(): Promise<void> {
     console.log(
       `| ${row.label} | ${step.toFixed(2)} | ${(1000 / step).toFixed(1)} | ${cpu.toFixed(2)} | ${prefill.toFixed(0)} | ${prefillCpu.toFixed(0)} |`,
     );
+  }
+  for (const decoder of decoders) {
+    if (decoder.pool)
+      console.error(
+        `${decoder.dtype} ${decoder.threads} threads: GEMMs split ${decoder.pool.split}, alone ${decoder.pool.local}`,
+      );
+    await decoder.dispose();
   }
 }
 

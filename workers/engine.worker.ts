@@ -195,7 +195,12 @@ const api: EngineWorkerApi = {
       pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
       let lastDoneMs = startMs;
-      const tracker = new LoadProgressTracker((p) => callSafely(onProgress, p));
+      const tracker = new LoadProgressTracker(
+        (p) => callSafely(onProgress, p),
+        undefined,
+        undefined,
+        (file) => files.readLocally(file),
+      );
       const progressCallback = (raw: unknown) => {
         const event = raw as { status: string; file?: string; loaded?: number; total?: number };
         if (event.status === 'done') lastDoneMs = performance.now();
@@ -244,6 +249,9 @@ const api: EngineWorkerApi = {
           files.endLoad();
         }
       });
+      // The files are in: the strip says "Setting up the model" through the warm-up too.
+      const setup = tracker.setup();
+      if (setup) callSafely(onProgress, setup);
       const notes = (scope as LoadScope | null)?.notes ?? [];
       const endMs = performance.now();
       let warmupMs: number;

@@ -140,6 +140,8 @@ export class ModelFiles {
   enabled: boolean;
   picked = new Map<string, BlobLike>();
   private scope: LoadScope | null = null;
+  /** Keys this load read on the device (picked files, whole files from the cache): no download. */
+  #readLocally = new Set<string>();
 
   constructor(
     enabled: boolean,
@@ -155,6 +157,7 @@ export class ModelFiles {
    */
   async beginLoad(source: BrowserModelSource, remoteHost: string, origin: string): Promise<LoadScope | null> {
     this.scope = null;
+    this.#readLocally.clear();
     const base = modelBase(source, remoteHost, origin);
     if (!this.enabled || !base) return null;
     const store = this.store;
@@ -261,6 +264,15 @@ export class ModelFiles {
     }
   }
 
+  /**
+   * Whether this load read `file` (as transformers.js names it: a path inside the model) on the
+   * device, from the cache or the visitor's picked files, rather than downloading it.
+   */
+  readLocally(file: string): boolean {
+    for (const key of this.#readLocally) if (key === file || key.endsWith(`/${file}`)) return true;
+    return false;
+  }
+
   /** transformers.js's `env.customCache`. */
   readonly cache = {
     match: (key: string): Promise<Response | undefined> => this.match(key),
@@ -271,6 +283,7 @@ export class ModelFiles {
   private async match(key: string): Promise<Response | undefined> {
     const file = this.picked.get(key);
     if (file) {
+      this.#readLocally.add(key);
       return new Response(await file.arrayBuffer(), { headers: { 'content-length': String(file.size) } });
     }
     const scope = this.scope;
@@ -290,6 +303,7 @@ export class ModelFiles {
     }
     const blobs = await this.store.partBlobs(key, record);
     scope.used.add(key);
+    this.#readLocally.add(key);
     return new Response(new Blob(blobs), { headers: { 'content-length': String(record.bytes) } });
   }
 

@@ -4,7 +4,8 @@
  * build (`edgetier build`) first reads its edgetier.config.json and starts its service worker.
  */
 import { WorkerEngine } from '../client/worker-engine.ts';
-import type { ServerModelEntry } from '../core/catalog.ts';
+import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import type { RemoteTier, ServerModelEntry } from '../core/catalog.ts';
 import { RemoteEngine, toWireRequest } from '../remote/remote-engine.ts';
 import { EtApp } from './components/app-shell/app-shell.ts';
 import { prepareStaticSite } from './services/site-config.ts';
@@ -14,13 +15,18 @@ import type { AppServices } from './services.ts';
 const site = await prepareStaticSite();
 const local = new WorkerEngine();
 
+/** A tier's base URL, absolute, and whether it is this page's own server. */
+function tierUrl(tier: RemoteTier): { baseUrl: string; ownServer: boolean } {
+  // An empty base URL means this server's own tier (edgetier serve keeps any upstream key); a
+  // static site's config may give a path on its host (a reverse proxy to edgetier serve).
+  const baseUrl = new URL(tier.baseUrl || '/v1', location.href).href;
+  return { baseUrl, ownServer: new URL(baseUrl).origin === location.origin };
+}
+
 export const browserServices: AppServices = {
   createLocalEngine: () => local,
   createRemoteEngine: (tier, apiKey) => {
-    // An empty base URL means this server's own tier (edgetier serve keeps any upstream key); a
-    // static site's config may give a path on its host (a reverse proxy to edgetier serve).
-    const baseUrl = new URL(tier.baseUrl || '/v1', location.href).href;
-    const ownServer = new URL(baseUrl).origin === location.origin;
+    const { baseUrl, ownServer } = tierUrl(tier);
     return new RemoteEngine({
       baseUrl,
       ...(apiKey ? { apiKey } : {}),
@@ -35,6 +41,12 @@ export const browserServices: AppServices = {
           }),
     });
   },
+  async describeTier(tier) {
+    const { baseUrl, ownServer } = tierUrl(tier);
+    // Only this page's own server is asked unasked: its list is same-origin and keyless.
+    if (!ownServer) return null;
+    return new RemoteEngine({ baseUrl, ownServer, ...(tier.model ? { model: tier.model } : {}) }).describe();
+  },
   async detectBudget() {
     const caps = await local.capabilities();
     // A software adapter (SwiftShader) runs WebGPU at CPU-emulation speed: plan as if absent.
@@ -44,6 +56,7 @@ export const browserServices: AppServices = {
       shaderF16: gpu?.shaderF16 ?? false,
       deviceMemoryGiB: caps.deviceMemoryGiB,
       maxBufferBytes: gpu?.maxBufferSizeBytes ?? null,
+      wasm: { build: cpuBuild(caps), threads: wasmThreads(caps) },
     };
   },
   async fetchServerModels() {

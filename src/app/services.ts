@@ -2,7 +2,7 @@
  * What the app needs from the outside world, in one interface: the engines, the device check and
  * the server's model list. main.ts wires the real ones; nothing in the components imports an engine.
  */
-import type { DeviceBudget, RemoteTier, ServerModelEntry } from '../core/catalog.ts';
+import type { DeviceBudget, RemoteTier, ServedModel, ServerModelEntry } from '../core/catalog.ts';
 import type { Engine, GenerateRequest } from '../core/engine.ts';
 import type { SiteConfig } from '../core/site-config.ts';
 
@@ -17,6 +17,11 @@ export interface AppServices {
   fetchServerModels(): Promise<ServerModelEntry[]>;
   /** A static build's edgetier.config.json (models offered first, default model, tiers); null otherwise. */
   site?: SiteConfig | null;
+  /**
+   * What a tier serves (its model, and for the app's own server whether it is a twin and its size),
+   * or null where the app does not ask: a tier on another origin is never called unasked.
+   */
+  describeTier?(tier: RemoteTier): Promise<ServedModel | null>;
   /** Bytes of the request body a remote tier is sent for `request` (what leaves the device). */
   remoteRequestBytes(model: string, request: GenerateRequest): number;
 }

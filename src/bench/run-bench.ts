@@ -44,8 +44,8 @@ export interface BenchOptions {
   /**
    * What runs the `cpu` and `wasm` rows: ONNX Runtime (onnxruntime-node `native` rows, onnxruntime-web
    * in the engine worker) and/or edgetier's own CPU engine (`edgetier` rows with ort_build
-   * 'edgetier-wasm', one thread: in this process for cpu, in the engine worker for wasm). Default:
-   * onnxruntime only.
+   * 'edgetier-wasm': in this process for cpu, at each of `threads`, 0 meaning 1; in the engine worker
+   * for wasm, one thread). Default: onnxruntime only.
    */
   cpuEngines?: NodeRuntime[];
   params: BenchParams;
@@ -241,19 +241,32 @@ export async function runBench(
           },
           target: async () => nativeTarget(model.source, { dtype, threads }),
         });
-      // edgetier's CPU engine in this process: one thread, whatever --threads says.
-      const cpuEngine = (dtype: Dtype) =>
+      // edgetier's CPU engine in this process: --threads N (0: one thread; its pool never picks a count).
+      const cpuEngine = (dtype: Dtype, asked: number) => {
+        const threads = asked > 0 ? asked : 1;
+        if (
+          plannedRows.some(
+            (p) =>
+              p.key.model === model.id &&
+              p.key.engine === 'edgetier' &&
+              p.key.device === 'cpu' &&
+              p.key.dtype === dtype &&
+              p.key.threads === threads,
+          )
+        )
+          return;
         plannedRows.push({
           key: {
             model: model.id,
             engine: 'edgetier',
             device: 'cpu',
             dtype,
-            threads: 1,
+            threads,
             ort_build: 'edgetier-wasm',
           },
-          target: async () => nativeTarget(model.source, { dtype, threads: 1, runtime: 'edgetier' }),
+          target: async () => nativeTarget(model.source, { dtype, threads, runtime: 'edgetier' }),
         });
+      };
       const cpuEngines = options.cpuEngines ?? ['onnxruntime'];
       const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number) => {
         const build = device === 'webgpu' ? 'webgpu' : caps ? cpuBuild(caps) : 'jspi';
@@ -306,7 +319,7 @@ export async function runBench(
         for (const dtype of model.dtypes) {
           if (device === 'cpu') {
             if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) native(dtype, t);
-            if (cpuEngines.includes('edgetier')) cpuEngine(dtype);
+            if (cpuEngines.includes('edgetier')) for (const t of options.threads) cpuEngine(dtype, t);
           } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
           else {
             if (cpuEngines.includes('onnxruntime'))

@@ -7,6 +7,7 @@
  * Download sizes and memory are estimates from the parameter count and the architecture (the
  * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
  */
+import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
 import type { Dtype } from './dtypes.ts';
 import type { ModelSource } from './engine.ts';
 
@@ -72,6 +73,47 @@ export interface DeviceBudget {
   deviceMemoryGiB: number | null;
   /** GPUAdapter limits.maxBufferSize in bytes; null without WebGPU. */
   maxBufferBytes: number | null;
+  /** The ORT build and threads the backend planner gives WASM here (cpuBuild, wasmThreads); absent when unknown. */
+  wasm?: { build: OrtBuild; threads: number };
+}
+
+/**
+ * What a remote tier serves, as its server lists it in /v1/models. Only the app's own server
+ * (edgetier serve) is believed about twins and parameter counts; any other tier could claim anything.
+ */
+export interface ServedModel {
+  /** The model id the server answers with. */
+  id: string;
+  synthetic: boolean;
+  /** For twins: the real model whose shapes it copies. */
+  mirrors?: string;
+  /** Parameter count, where the server says it. */
+  params?: number;
+}
+
+/** Parameters of the model the planner's WASM speed table was measured on (the SmolLM2-135M shape twin). */
+export const SPEED_REFERENCE_PARAMS = 134.5e6;
+/** Decode below this many tokens per second reads slower than a person reads: "slow here". */
+export const SLOW_DECODE_TOK_PER_SEC = 5;
+
+/** A decode speed the in-app Bench measured on this device. */
+export interface MeasuredSpeed {
+  decodeTokPerSec: number;
+  device: 'wasm' | 'webgpu';
+  dtype: Dtype;
+  threads: number;
+  /** Tokens generated per run (tg). */
+  tg: number;
+}
+
+export interface SpeedExpectation {
+  decodeTokPerSec: number;
+  /** 'bench': measured by Bench on this device; 'plan': scaled from the planner's reference runs. */
+  source: 'bench' | 'plan';
+  /** The figure is a floor: a model smaller than the reference one decodes at least as fast. */
+  atLeast: boolean;
+  /** Where the figure comes from, in one sentence a person can check. */
+  basis: string;
 }
 
 export type FitVerdict = 'fits' | 'tight' | 'too-big' | 'remote';
@@ -207,6 +249,77 @@ export function assessFit(entry: CatalogEntry, dtype: Dtype, budget: DeviceBudge
     reason: `Needs about ${formatBytes(memoryBytes)} on ${device === 'webgpu' ? 'WebGPU' : 'WASM'}.`,
     memoryBytes,
   };
+}
+
+/**
+ * How fast `entry` should decode here, and where that figure comes from: the in-app Bench's own
+ * measurement on this device when it ran this model in this format, else (WASM only) the planner's
+ * reference speed for the format, build and threads (measured on the 135M twin) scaled by the
+ * parameter count, since a decode step reads every weight once. Null where nothing honest can be
+ * said: a remote tier, an unknown size, or WebGPU (no reference run on a GPU).
+ */
+export function expectedDecodeSpeed(
+  entry: CatalogEntry,
+  dtype: Dtype,
+  device: 'webgpu' | 'wasm',
+  wasm: DeviceBudget['wasm'],
+  measured?: MeasuredSpeed,
+): SpeedExpectation | null {
+  if (entry.runs === 'remote') return null;
+  if (measured && measured.dtype === dtype && measured.device === device) {
+    const threads = measured.device === 'wasm' ? `, ${plural(measured.threads, 'thread')}` : '';
+    return {
+      decodeTokPerSec: measured.decodeTokPerSec,
+      source: 'bench',
+      atLeast: false,
+      basis: `Measured by Bench on this device (tg${measured.tg}, ${measured.device.toUpperCase()} ${measured.dtype}${threads}).`,
+    };
+  }
+  if (entry.params === null || entry.params <= 0 || device !== 'wasm' || !wasm) return null;
+  const reference = wasmSpeed(wasm.build, dtype, wasm.threads);
+  if (reference === undefined) return null;
+  const measuredOn = `${reference} tok/s for ${dtype} on the ${wasm.build} build with ${plural(wasm.threads, 'thread')}, measured on the 135M twin on a 2-core machine`;
+  // Below the reference size, fixed costs per step dominate: a smaller model is not proportionally faster.
+  if (entry.params <= SPEED_REFERENCE_PARAMS) {
+    return {
+      decodeTokPerSec: reference,
+      source: 'plan',
+      atLeast: true,
+      basis: `Estimate: no smaller than the backend plan's ${measuredOn}. Run Bench to measure it here.`,
+    };
+  }
+  return {
+    decodeTokPerSec: (reference * SPEED_REFERENCE_PARAMS) / entry.params,
+    source: 'plan',
+    atLeast: false,
+    basis: `Estimate: the backend plan's ${measuredOn}, scaled by parameter count. Run Bench to measure it here.`,
+  };
+}
+
+/** A speed as people read it: one decimal under 10 tok/s, whole numbers above. */
+export function formatTokPerSec(tokPerSec: number): string {
+  return `${tokPerSec < 10 ? tokPerSec.toFixed(1) : Math.round(tokPerSec)} tok/s`;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * Short names for the spectrum's chips: a model's name without the usual suffixes ("Instruct",
+ * "IT", "ONNX"), or its full name where two would read alike.
+ */
+export function spectrumLabels(entries: readonly CatalogEntry[]): Map<string, string> {
+  const short = (name: string) => {
+    let out = name.trim();
+    for (let prev = ''; prev !== out; ) {
+      prev = out;
+      out = out.replace(/[\s_-]+(instruct|it|onnx|chat)$/i, '').trim();
+    }
+    return out || name;
+  };
+  const proposed = entries.map((e) => [e.key, short(e.name), e.name] as const);
+  const counts = new Map<string, number>();
+  for (const [, label] of proposed) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return new Map(proposed.map(([key, label, name]) => [key, (counts.get(label) ?? 0) > 1 ? name : label]));
 }
 
 export function formatBytes(bytes: number): string {
@@ -449,7 +562,7 @@ export function entriesFromTiers(tiers: readonly RemoteTier[]): CatalogEntry[] {
     reasoning: false,
     origin: 'settings',
     remote: t,
-    note: `${t.model} at ${t.baseUrl || 'this server'}`,
+    note: `${t.model || 'The model it serves by default'} at ${t.baseUrl || 'this server'}.`,
   }));
 }
 

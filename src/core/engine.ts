@@ -111,6 +111,8 @@ export interface GenerateResult {
   metrics: GenerationMetrics;
   /** Oldest messages left out so the conversation fits the context window (absent when none). */
   droppedMessages?: number;
+  /** The model that answered, as a remote tier's response names it (the `model` field). */
+  model?: string;
 }
 
 export interface LoadProgress {
@@ -120,8 +122,19 @@ export interface LoadProgress {
   /** Totals over every file of the model. */
   allLoadedBytes: number;
   allTotalBytes: number;
+  /**
+   * Download rate: bytes per second fetched over the network (bytes read from the browser cache or
+   * from files the visitor picked are not a download and are left out of it).
+   */
   bytesPerSec: number;
   etaSec: number | null;
+  /** Of `allLoadedBytes`, those read on this device (browser cache, picked files); absent when not told. */
+  localBytes?: number;
+  /**
+   * 'setup' once every file has arrived and the runtime builds the model (and warms it up); absent
+   * from engines that do not tell.
+   */
+  phase?: 'download' | 'setup';
 }
 
 export interface LoadInfo {
@@ -136,6 +149,8 @@ export interface LoadInfo {
   /** The model's config says it is a synthetic shape twin (random weights). */
   synthetic: boolean;
   mirrors?: string;
+  /** Parameter count, where the engine is told it (the app's own `edgetier serve` tier says). */
+  params?: number;
   /**
    * What the model cache did that the visitor should know: a model that changed on the server and
    * was downloaded again, a damaged cached file replaced, an offline load not revalidated, a model

@@ -19,7 +19,12 @@ export interface LibraryProgressEvent {
 interface FileState {
   loaded: number;
   total: number;
+  /** Arrived whole ('done', or every byte of a known size). */
+  done: boolean;
 }
+
+/** The model's weights (and their external data): once they are in, the runtime builds the model. */
+const WEIGHT_FILE = /\.onnx(_data(_\d+)?)?$/;
 
 export const DEFAULT_PROGRESS_INTERVAL_MS = 100;
 
@@ -32,6 +37,8 @@ export class LoadProgressTracker {
     private readonly emit: (progress: LoadProgress) => void,
     private readonly clock: Clock = defaultClock,
     private readonly minIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
+    /** Whether a file (as the library names it) is read on this device rather than downloaded. */
+    private readonly readLocally?: (file: string) => boolean,
   ) {}
 
   /** Feed one library event; emits a LoadProgress when it is worth sending. */
@@ -39,16 +46,18 @@ export class LoadProgressTracker {
     const file = event.file;
     if (!file) return;
     if (this.startMs === null) this.startMs = this.clock();
-    const state = this.files.get(file) ?? { loaded: 0, total: 0 };
+    const state = this.files.get(file) ?? { loaded: 0, total: 0, done: false };
     this.files.set(file, state);
     let final = false;
     if (event.status === 'progress') {
       state.loaded = Math.max(state.loaded, event.loaded ?? 0);
       state.total = Math.max(state.total, event.total ?? 0, state.loaded);
       final = state.total > 0 && state.loaded >= state.total;
+      state.done ||= final;
     } else if (event.status === 'done') {
       state.total = Math.max(state.total, state.loaded);
       state.loaded = state.total;
+      state.done = true;
       final = true;
     } else {
       return;
@@ -66,19 +75,31 @@ export class LoadProgressTracker {
     return sum;
   }
 
+  /**
+   * The figures now. The rate counts downloaded bytes only: a file read from the browser cache
+   * arrives at disk speed and is no download. The phase turns to 'setup' once every file seen so far
+   * has arrived whole and the weights are among them.
+   */
   snapshot(file: string, nowMs = this.clock()): LoadProgress {
-    const state = this.files.get(file) ?? { loaded: 0, total: 0 };
+    const state = this.files.get(file) ?? { loaded: 0, total: 0, done: false };
     let allLoaded = 0;
     let allTotal = 0;
-    for (const s of this.files.values()) {
+    let local = 0;
+    let allDone = true;
+    let weightsDone = false;
+    for (const [name, s] of this.files) {
       allLoaded += s.loaded;
       allTotal += s.total;
+      if (this.readLocally?.(name)) local += s.loaded;
+      allDone &&= s.done;
+      if (s.done && WEIGHT_FILE.test(name)) weightsDone = true;
     }
     const elapsedSec = this.startMs === null ? 0 : (nowMs - this.startMs) / 1000;
-    const bytesPerSec = elapsedSec > 0 ? allLoaded / elapsedSec : 0;
+    const downloaded = allLoaded - local;
+    const bytesPerSec = elapsedSec > 0 ? downloaded / elapsedSec : 0;
     const remaining = Math.max(0, allTotal - allLoaded);
     const etaSec = remaining === 0 ? 0 : bytesPerSec > 0 ? remaining / bytesPerSec : null;
-    return {
+    const progress: LoadProgress = {
       file,
       loadedBytes: state.loaded,
       totalBytes: state.total,
@@ -86,6 +107,16 @@ export class LoadProgressTracker {
       allTotalBytes: allTotal,
       bytesPerSec,
       etaSec,
+      phase: allDone && weightsDone ? 'setup' : 'download',
     };
+    if (this.readLocally) progress.localBytes = local;
+    return progress;
+  }
+
+  /** The last figures again, as the set-up phase (the files are in; the model is being built). */
+  setup(): LoadProgress | null {
+    const last = [...this.files.keys()].at(-1);
+    if (last === undefined) return null;
+    return { ...this.snapshot(last), phase: 'setup' };
   }
 }

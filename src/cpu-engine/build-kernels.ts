@@ -34,6 +34,19 @@ const ASC_FLAGS = [
   'none',
 ];
 
+/**
+ * The threaded build (thread-pool.ts): the same source over a shared imported memory (wasm32's whole
+ * 4 GiB as its maximum, as a shared memory must declare one), with the threads feature (atomics).
+ */
+export const SHARED_ASC_FLAGS = [
+  ...ASC_FLAGS,
+  '--enable',
+  'threads',
+  '--sharedMemory',
+  '--maximumMemory',
+  '65536',
+];
+
 function compilerDir(): string {
   const override = process.env.EDGETIER_ASSEMBLYSCRIPT;
   if (override) return override;
@@ -54,8 +67,12 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Path of the built kernels, compiling them first when the cache has no build of this source. */
-export async function buildKernels(): Promise<string> {
+/**
+ * Path of the built kernels, compiling them first when the cache has no build of this source; `shared`:
+ * the threaded build over a shared memory.
+ */
+export async function buildKernels(shared = false): Promise<string> {
+  const flags = shared ? SHARED_ASC_FLAGS : ASC_FLAGS;
   const compiler = compilerDir();
   const version = await readFile(join(compiler, 'package.json'), 'utf8').then(
     (text) => JSON.parse(text).version as string,
@@ -68,7 +85,7 @@ export async function buildKernels(): Promise<string> {
   const source = await readFile(KERNELS_SOURCE);
   const hash = createHash('sha256')
     .update(source)
-    .update(`\0${version}\0${ASC_FLAGS.join(' ')}`)
+    .update(`\0${version}\0${flags.join(' ')}`)
     .digest('hex')
     .slice(0, 16);
   const out = join(CACHE_DIR, `kernels-${hash}.wasm`);
@@ -80,7 +97,7 @@ export async function buildKernels(): Promise<string> {
     await promisify(execFile)(process.execPath, [
       join(compiler, 'bin', 'asc.js'),
       KERNELS_SOURCE,
-      ...ASC_FLAGS,
+      ...flags,
       '-o',
       partial,
     ]);
@@ -98,6 +115,7 @@ export async function buildKernels(): Promise<string> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     console.log(await buildKernels());
+    console.log(await buildKernels(true));
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     process.exitCode = 1;

@@ -21,6 +21,7 @@ import {
 } from '../runtime/sampling.ts';
 import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.ts';
 import { CpuDecoder, PREFILL_CHUNK, requireCpuDtype } from './decoder.ts';
+import type { KernelThreadSpawner } from './thread-pool.ts';
 
 /**
  * generation_config.json fields transformers.js would act on that this runner does not implement,
@@ -179,6 +180,7 @@ export class CpuGenerator implements TokenGenerator {
 
   async dispose(): Promise<void> {
     this.reset();
+    await this.decoder.dispose();
   }
 }
 
@@ -206,21 +208,25 @@ export async function cpuModelSession(
   options: Pick<LoadModelOptions, 'batching' | 'clock' | 'templateRenderer'> & {
     dtype: Dtype;
     device: Device;
+    /**
+     * Threads (default 1); above 1, a pool started with `spawn` (thread-pool.ts), and `parts.kernels`
+     * must be the threaded build.
+     */
+    threads?: number;
+    spawn?: KernelThreadSpawner;
   },
 ): Promise<ModelSession> {
   const dtype = requireCpuDtype(options.dtype);
   const defaults = generationDefaults(parts.generationConfig);
-  const decoder = await CpuDecoder.fromFiles(
-    parts.config as HfConfig,
-    parts.onnx,
-    dtype,
-    parts.kernels,
-    parts.memory ? { memory: parts.memory } : {},
-  );
+  const decoder = await CpuDecoder.fromFiles(parts.config as HfConfig, parts.onnx, dtype, parts.kernels, {
+    memory: parts.memory,
+    threads: options.threads,
+    spawn: options.spawn,
+  });
   return new ModelSession(
     parts.tokenizer,
     new CpuGenerator(decoder, parts.config, parts.generationConfig, defaults),
-    { dtype, device: options.device, threads: 1 },
+    { dtype, device: options.device, threads: decoder.threads },
     options,
   );
 }

@@ -1,5 +1,5 @@
 /**
- * edgetier's own CPU decoder (single thread): the model's existing files (config.json and the
+ * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows: `threads`): the model's existing files (config.json and the
  * converter's ONNX file, read for its initializers only) run on the WebAssembly SIMD kernels, with
  * the KV cache in the kernels' memory.
  *
@@ -14,7 +14,7 @@
  * read from memory once per chunk), attention token by token over the causal prefix. Each token's
  * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
  *
- * Realm-neutral: the caller reads the files and compiles the kernels (node-decoder.ts in Node,
+ * Realm-neutral: the caller reads the files and compiles the kernels (node-session.ts in Node,
  * workers/cpu-model.ts in the browser's engine worker).
  */
 import { ropeInvFreq } from '../builder/graph/rope.ts';
@@ -31,13 +31,27 @@ import {
   type ModelWeights,
 } from './model-weights.ts';
 import { readOnnxInitializers } from './onnx-reader.ts';
+import { KernelThreadPool, type KernelThreadSpawner, type ThreadPoolOptions } from './thread-pool.ts';
 import { WasmKernels } from './wasm-kernels.ts';
 
 export interface CpuDecoderOptions {
   /** Longest context (prompt + generated tokens); default and upper bound: max_position_embeddings. */
   maxContext?: number;
-  /** A memory to build in, left by a decoder that is gone (WasmKernels.create); default a fresh one. */
+  /**
+   * A memory to build in, left by a decoder that is gone (WasmKernels.create); default a fresh one.
+   * Shared exactly when `threads` is above 1.
+   */
   memory?: WebAssembly.Memory;
+  /**
+   * Threads, the calling one included (default 1: no pool, the plain build over an unshared memory).
+   * Above 1 the Linear layers' GEMMs are split by output rows across a thread pool (thread-pool.ts)
+   * started with `spawn`, and the kernels module must be the threaded build (node-kernels.ts
+   * kernelModule(true)); the results are bit-identical to one thread's.
+   */
+  threads?: number;
+  spawn?: KernelThreadSpawner;
+  /** The pool's tuning (spin, split threshold, chunks); defaults in THREAD_POOL_DEFAULTS. */
+  pool?: Omit<ThreadPoolOptions, 'threads'>;
 }
 
 /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
@@ -88,13 +102,18 @@ export class CpuDecoder {
     private readonly kx: WasmKernels,
     private readonly weights: ModelWeights,
     private readonly s: Scratch,
+    /** The thread pool when running on more than one thread. */
+    readonly pool: KernelThreadPool | null = null,
   ) {
     this.invFreq = ropeInvFreq(spec);
     this.chunkBytes = spec.numLayers * 2 * spec.numKvHeads * CACHE_CHUNK * spec.headDim * 4;
     this.cacheBase = kx.used;
   }
 
-  /** config.json, the bytes of the ONNX file of `dtype`, and the compiled kernels module. */
+  /**
+   * config.json, the bytes of the ONNX file of `dtype`, and the compiled kernels module (the threaded
+   * build when `options.threads` is above 1).
+   */
   static async fromFiles(
     config: HfConfig,
     onnx: Uint8Array,
@@ -118,8 +137,35 @@ export class CpuDecoder {
       );
     }
     const file = readOnnxInitializers(onnx);
-    const kx = await WasmKernels.create(kernels, options.memory);
-    const weights = loadModelWeights(kx, spec, dtype, file);
+    const threads = options.threads ?? 1;
+    if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {
+      throw new EdgetierError('bad_request', `The CPU engine runs on 1 to 64 threads, not ${threads}.`);
+    }
+    const reuse = options.memory ? { reuse: options.memory } : {};
+    if (threads === 1) {
+      const kx = await WasmKernels.create(kernels, reuse);
+      return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, null);
+    }
+    if (!options.spawn) throw new EdgetierError('bad_request', `${threads} threads need a thread spawner.`);
+    const kx = await WasmKernels.create(kernels, { shared: true, ...reuse });
+    // The threads start first: each instantiation writes the module's static data into the memory.
+    const pool = await KernelThreadPool.start(kx, kernels, options.spawn, { ...options.pool, threads });
+    try {
+      return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, pool);
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+  }
+
+  private static assemble(
+    spec: ModelSpec,
+    dtype: CpuDtype,
+    kx: WasmKernels,
+    weights: ModelWeights,
+    options: CpuDecoderOptions,
+    pool: KernelThreadPool | null,
+  ): CpuDecoder {
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {
       hiddenSize: H,
@@ -148,7 +194,17 @@ export class CpuDecoder {
       // One row of scores per query head of a kv group (attention scans a group at once).
       scores: f32((NH / KV) * maxContext),
     };
-    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s);
+    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, pool);
+  }
+
+  /** Threads the GEMMs run on (1: the calling thread alone). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** Stops the thread pool's workers (nothing to do on one thread); the decoder is unusable after. */
+  async dispose(): Promise<void> {
+    await this.pool?.close();
   }
 
   /** Tokens in the KV cache. */
@@ -205,16 +261,19 @@ export class CpuDecoder {
 
   /** y [n, rows] = W x[t] for the n activation rows of x [n, cols]. */
   private linear(y: number, x: number, w: LinearWeights, n: number): void {
-    const k = this.kx.k;
+    const { k } = this.kx;
+    const { pool } = this;
     if (w.kind === 'f32') {
-      k.gemmF32(y, w.w, x, w.rows, w.cols, n);
+      if (pool) pool.gemmF32(y, w.w, x, w.rows, w.cols, n);
+      else k.gemmF32(y, w.w, x, w.rows, w.cols, n);
       return;
     }
     const { xq, xs } = this.s;
     for (let t = 0; t < n; t++) {
       k.quantizeActivations(xq + t * w.blocks * BLOCK * 2, xs + t * w.blocks * 4, x + t * w.cols * 4, w.cols);
     }
-    if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+    if (pool) pool.gemmQ(w.kind, y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+    else if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
     else k.gemmQ8(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
   }
 

@@ -7,13 +7,21 @@
 import { readFile } from 'node:fs/promises';
 import { buildKernels } from './build-kernels.ts';
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled: { plain: Promise<WebAssembly.Module> | null; shared: Promise<WebAssembly.Module> | null } = {
+  plain: null,
+  shared: null,
+};
 
-/** Compiles the kernels once per process (building them first if the cache has none). */
-export function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= buildKernels().then(async (path) => WebAssembly.compile(await readFile(path)));
-  compiled.catch(() => {
-    compiled = null;
+/**
+ * Compiles the kernels once per process (building them first if the cache has none); `shared`: the
+ * threaded build, whose memory is a shared one (thread-pool.ts).
+ */
+export function kernelModule(shared = false): Promise<WebAssembly.Module> {
+  const key = shared ? 'shared' : 'plain';
+  compiled[key] ??= buildKernels(shared).then(async (path) => WebAssembly.compile(await readFile(path)));
+  const module = compiled[key];
+  module.catch(() => {
+    compiled[key] = null;
   });
-  return compiled;
+  return module;
 }

@@ -12,8 +12,13 @@ import type { LoadModelOptions, ModelSession } from '../runtime/model-session.ts
 import { cpuModelSession } from './cpu-generator.ts';
 import { CpuDecoder, type CpuDecoderOptions, requireCpuDtype } from './decoder.ts';
 import { kernelModule } from './node-kernels.ts';
+import { nodeKernelThreadSpawner } from './node-threads.ts';
 
-/** A decoder over `<dir>/config.json` and `<dir>/onnx/<file of dtype>`. */
+/**
+ * A decoder over `<dir>/config.json` and `<dir>/onnx/<file of dtype>`, on the kernels build the
+ * thread count needs (`options.threads` above 1: the threaded one; `spawn` then defaults to
+ * worker_threads).
+ */
 export async function loadCpuDecoder(
   dir: string,
   dtype: Dtype,
@@ -22,12 +27,20 @@ export async function loadCpuDecoder(
   const cpuDtype = requireCpuDtype(dtype);
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as HfConfig;
   const onnx = await readFile(join(dir, 'onnx', DTYPE_FILE[cpuDtype]));
-  return CpuDecoder.fromFiles(config, onnx, cpuDtype, await kernelModule(), options);
+  const threaded = (options.threads ?? 1) > 1;
+  return CpuDecoder.fromFiles(config, onnx, cpuDtype, await kernelModule(threaded), {
+    ...options,
+    spawn: options.spawn ?? (threaded ? nodeKernelThreadSpawner : undefined),
+  });
 }
 
-/** A ModelSession on the CPU engine for a local model folder (device `cpu`, one thread). */
+/** A ModelSession on the CPU engine for a local model folder (device `cpu`). */
 export async function loadCpuModelSession(
-  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & { dtype: Dtype },
+  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & {
+    dtype: Dtype;
+    /** Threads (default 1); above 1, a pool of worker_threads (thread-pool.ts). */
+    threads?: number;
+  },
 ): Promise<ModelSession> {
   const { model: dir, dtype } = options;
   requireCpuDtype(dtype);
@@ -50,8 +63,9 @@ export async function loadCpuModelSession(
   const generationConfig = json(await read('generation_config.json', false));
   const tokenizer = await AutoTokenizer.from_pretrained(dir);
   const onnx = (await read(join('onnx', DTYPE_FILE[dtype]), true)) as Uint8Array;
+  const threads = options.threads ?? 1;
   return cpuModelSession(
-    { config, generationConfig, onnx, kernels: await kernelModule(), tokenizer },
-    { ...options, device: 'cpu' },
+    { config, generationConfig, onnx, kernels: await kernelModule(threads > 1), tokenizer },
+    { ...options, device: 'cpu', threads, spawn: nodeKernelThreadSpawner },
   );
 }

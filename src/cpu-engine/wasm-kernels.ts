@@ -24,6 +24,41 @@ export interface KernelExports {
     blocks: number,
     tokens: number,
   ): void;
+  /** gemmF32/gemmQ4/gemmQ8 for output rows [r0, r1) of `rows` (a thread's share). */
+  gemmF32Rows(
+    y: number,
+    w: number,
+    x: number,
+    rows: number,
+    cols: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
+  gemmQ4Rows(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
+  gemmQ8Rows(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
   gemmQ8(
     y: number,
     w: number,
@@ -77,9 +112,26 @@ export class WasmKernels {
    * The kernels `module` (compiled by the realm's loader) over a fresh memory, or over `reuse`, a
    * memory an earlier WasmKernels made whose user is gone: allocation starts again at its beginning
    * and it grows only past its size (the engine worker keeps one for its life, as ORT keeps its heap).
+   * `shared`: a shared memory and the threaded build (kernelModule(true) in node-kernels.ts), which
+   * thread-pool.ts's threads instantiate over the same memory.
    */
-  static async create(module: WebAssembly.Module, reuse?: WebAssembly.Memory): Promise<WasmKernels> {
-    const memory = reuse ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+  static async create(
+    module: WebAssembly.Module,
+    options: { shared?: boolean; reuse?: WebAssembly.Memory } = {},
+  ): Promise<WasmKernels> {
+    const shared = options.shared === true;
+    const { reuse } = options;
+    // SharedArrayBuffer is undefined where a page is not cross-origin isolated.
+    const reuseShared =
+      typeof SharedArrayBuffer !== 'undefined' && reuse?.buffer instanceof SharedArrayBuffer;
+    if (reuse && reuseShared !== shared) {
+      throw new EdgetierError(
+        'bad_request',
+        `The CPU engine cannot reuse ${shared ? 'an unshared' : 'a shared'} memory for ${shared ? 'threads' : 'one thread'}.`,
+      );
+    }
+    const memory =
+      reuse ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, ...(shared ? { shared } : {}) });
     // Buffers start zero-filled (see alloc), as in a fresh memory.
     if (reuse) new Uint8Array(reuse.buffer).fill(0);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });

@@ -35,7 +35,8 @@ export interface NodeEngineOptions {
   threads?: number;
   /**
    * What runs the forward passes: `onnxruntime` (default: onnxruntime-node) or `edgetier` (edgetier's
-   * WebAssembly CPU engine: one thread, local folders, fp32/q8/q4 files of edgetier's converter).
+   * WebAssembly CPU engine: local folders, fp32/q8/q4 files of edgetier's converter; one thread unless
+   * `threads` (or the load request's) says more).
    */
   runtime?: NodeRuntime;
 }
@@ -242,10 +243,12 @@ export class NodeEngine implements Engine {
         `edgetier's CPU engine runs ${CPU_DTYPES.join(', ')} files, not ${request.dtype}; use onnxruntime for ${request.dtype}.`,
       );
     }
-    if (threads > 1) {
+    // 0 (not given) is one thread: the engine never picks a thread count by itself.
+    const cpuThreads = threads > 0 ? threads : 1;
+    if (!Number.isInteger(cpuThreads) || cpuThreads > 64) {
       throw new EdgetierError(
         'bad_request',
-        `edgetier's CPU engine runs on one thread for now, not ${threads}; drop --threads or use onnxruntime.`,
+        `edgetier's CPU engine runs on 1 to 64 threads, not ${threads}.`,
       );
     }
     const startMs = performance.now();
@@ -253,6 +256,7 @@ export class NodeEngine implements Engine {
       this.session = await loadCpuModelSession({
         model,
         dtype: request.dtype,
+        threads: cpuThreads,
         templateRenderer: nodeTemplateRenderer().start(),
       });
     } catch (error) {
@@ -263,7 +267,7 @@ export class NodeEngine implements Engine {
       modelId: model,
       device: 'cpu',
       dtype: request.dtype,
-      threads: 1,
+      threads: cpuThreads,
       downloadMs: 0,
       initMs: performance.now() - startMs,
       warmupMs: 0,

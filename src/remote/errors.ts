@@ -18,12 +18,16 @@ export interface RemoteErrorDetails {
   /** What had streamed before the failure. */
   partial?: PartialAnswer;
   cause?: unknown;
+  /** No response came back at all (nothing listening, a port blocked, CORS, a wrong URL). */
+  unreachable?: boolean;
 }
 
 export class RemoteError extends EdgetierError {
   readonly url: string;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /** The request got no response at all: see RemoteErrorDetails.unreachable. */
+  readonly unreachable: boolean;
   partial: PartialAnswer | undefined;
 
   constructor(code: EdgetierErrorCode, message: string, details: RemoteErrorDetails) {
@@ -31,6 +35,7 @@ export class RemoteError extends EdgetierError {
     this.url = details.url;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.unreachable = details.unreachable === true;
     this.partial = details.partial;
   }
 }

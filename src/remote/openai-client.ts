@@ -245,7 +245,7 @@ function networkError(url: string, cause: unknown, partial: PartialAnswer, strea
   const message = streaming
     ? `The stream from POST ${url} broke after ${partial.text.length + partial.reasoning.length} characters (${reason}). The partial answer is kept; try again.`
     : `Could not reach ${url} (${reason}). Check that the server is running and the URL is right.`;
-  return new RemoteError('network', message, { url, cause, partial });
+  return new RemoteError('network', message, { url, cause, partial, unreachable: !streaming });
 }
 
 /** An error body is read up to this many bytes: its message is in the first few hundred. */

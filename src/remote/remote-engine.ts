@@ -5,6 +5,7 @@
  * with every request. Metrics come from a MetricsRecorder fed as deltas arrive; token counts are
  * corrected from the server's `usage` when it sends one.
  */
+import type { ServedModel } from '../core/catalog.ts';
 import type {
   CachedModel,
   Engine,
@@ -44,6 +45,7 @@ export interface RemoteEngineOptions extends RemoteEndpoint {
 interface EdgetierModelInfo {
   synthetic?: boolean;
   mirrors?: string;
+  params?: number;
 }
 
 export class RemoteEngine implements Engine {
@@ -58,11 +60,14 @@ export class RemoteEngine implements Engine {
     this.model = options.model;
   }
 
-  /** Asks the server which models it has and checks the chosen one is among them. */
-  async load(request: LoadRequest, _onProgress?: (progress: LoadProgress) => void): Promise<LoadInfo> {
-    const started = (this.options.clock ?? defaultClock)();
+  /**
+   * Asks the server which models it has and checks the chosen one (or, with none chosen, the first
+   * it lists) is among them: what this tier serves. The `edgetier` block (twin, mirrors, parameter
+   * count) is believed only from the app's own server.
+   */
+  async describe(wantedId?: string): Promise<ServedModel> {
     const list = await listModels(this.options, this.requestOptions());
-    const wanted = this.model ?? (request.source.kind === 'hub' ? request.source.id : undefined);
+    const wanted = this.model ?? wantedId;
     const entry: WireModel | undefined = wanted ? list.data.find((m) => m.id === wanted) : list.data[0];
     if (!entry) {
       const offered = list.data.map((m) => m.id).join(', ') || 'none';
@@ -73,16 +78,26 @@ export class RemoteEngine implements Engine {
           : `The tier at ${this.options.baseUrl} lists no models. Configure one on the server.`,
       );
     }
-    this.model = entry.id;
     const claimed = (this.options.ownServer ? (entry.edgetier ?? {}) : {}) as EdgetierModelInfo;
-    const info: EdgetierModelInfo = {
+    return {
+      id: entry.id,
       synthetic: claimed.synthetic === true,
       ...(typeof claimed.mirrors === 'string' && claimed.mirrors.length <= 200
         ? { mirrors: claimed.mirrors }
         : {}),
+      ...(typeof claimed.params === 'number' && Number.isSafeInteger(claimed.params) && claimed.params > 0
+        ? { params: claimed.params }
+        : {}),
     };
+  }
+
+  /** Asks the server which models it has and checks the chosen one is among them. */
+  async load(request: LoadRequest, _onProgress?: (progress: LoadProgress) => void): Promise<LoadInfo> {
+    const started = (this.options.clock ?? defaultClock)();
+    const served = await this.describe(request.source.kind === 'hub' ? request.source.id : undefined);
+    this.model = served.id;
     return {
-      modelId: entry.id,
+      modelId: served.id,
       // The model runs on the server; the device field echoes the request for the UI.
       device: request.device,
       dtype: request.dtype,
@@ -90,8 +105,9 @@ export class RemoteEngine implements Engine {
       downloadMs: 0,
       initMs: (this.options.clock ?? defaultClock)() - started,
       warmupMs: 0,
-      synthetic: info.synthetic === true,
-      ...(info.mirrors ? { mirrors: info.mirrors } : {}),
+      synthetic: served.synthetic,
+      ...(served.mirrors ? { mirrors: served.mirrors } : {}),
+      ...(served.params ? { params: served.params } : {}),
     };
   }
 
@@ -160,6 +176,7 @@ export class RemoteEngine implements Engine {
       outputIds: [],
       finishReason: result.finishReason === 'length' ? 'length' : 'stop',
       metrics: withUsage(recorder.finish(), result),
+      ...(result.model ? { model: result.model } : {}),
     };
   }
 

@@ -104,12 +104,19 @@ describe('first visit', () => {
 
   // Only the first visit chooses for the visitor: their own choice on an earlier visit, a remote tier
   // or "none" (they deleted the model from the cache), is not replaced by the server's folder.
-  it('a later visit keeps the remote tier the visitor chose instead of loading the folder', async () => {
+  it('a later visit offers back the remote tier the visitor chose, without calling it or loading the folder', async () => {
     const menu = page.getByRole('combobox', { name: 'Model', exact: true });
     await menu.selectOption('remote:server');
     await page.reload();
     expect(await afterStart()).toEqual({ selectedKey: null, status: 'idle' });
-    await expect(menu.inputValue()).resolves.toBe('');
+    // Remembered: the menu shows it with a Load button, and it loads only when confirmed.
+    await expect(menu.inputValue()).resolves.toBe('remote:server');
+    const load = page.getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true });
+    await load.click();
+    await expect
+      .poll(afterStart, { timeout: 60_000 })
+      .toEqual({ selectedKey: 'remote:server', status: 'ready' });
+    await load.waitFor({ state: 'detached' });
   });
 
   it('a later visit restores the folder the visitor chose, and keeps "none" once they deleted it', async () => {

@@ -172,7 +172,9 @@ export async function startUpstream(): Promise<Upstream> {
             created: 1700000000,
             owned_by: 'upstream-lab',
             // Only edgetier serve's own models may say this; a tier that does is spoofing.
-            ...(id === 'claims-twin' ? { edgetier: { synthetic: true, mirrors: 'Org/Spoofed' } } : {}),
+            ...(id === 'claims-twin'
+              ? { edgetier: { synthetic: true, mirrors: 'Org/Spoofed', params: 494000000 } }
+              : {}),
           })),
         }),
       );

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { wasmSpeed } from '../../src/core/backend-plan.ts';
 import {
   assessFit,
   BUILTIN_MODELS,
@@ -10,10 +11,14 @@ import {
   entriesFromTiers,
   estimateCostUsd,
   estimateDownloadBytes,
+  expectedDecodeSpeed,
   formatBytes,
   formatParams,
+  formatTokPerSec,
   kvCacheBytes,
   preferredDtype,
+  SPEED_REFERENCE_PARAMS,
+  spectrumLabels,
 } from '../../src/core/catalog.ts';
 
 const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
@@ -158,5 +163,81 @@ describe('catalog', () => {
     expect(formatParams(98_000)).toBe('0.1M');
     expect(formatBytes(141_225_000)).toBe('135 MiB');
     expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+  });
+});
+
+describe('the spectrum and speed expectations', () => {
+  it('gives every chip a distinct short label: suffixes dropped, full names where two would read alike', () => {
+    const labels = spectrumLabels(buildCatalog(BUILTIN_MODELS, [], entriesFromTiers([])));
+    expect([...labels.values()]).toEqual([
+      'SmolLM2 135M',
+      'SmolLM2 360M',
+      'Qwen2.5 0.5B',
+      'Qwen2.5 Coder 0.5B',
+      'Qwen3 0.6B',
+      'Gemma 3 1B',
+      'Llama 3.2 1B',
+      'Qwen3 1.7B',
+      'DeepSeek R1 Distill Qwen 1.5B',
+    ]);
+    const alike = [
+      { ...smol135, key: 'a', name: 'Model Instruct' },
+      { ...smol135, key: 'b', name: 'Model' },
+      { ...smol135, key: 'c', name: 'Other-IT' },
+    ];
+    expect([...spectrumLabels(alike).entries()]).toEqual([
+      ['a', 'Model Instruct'],
+      ['b', 'Model'],
+      ['c', 'Other'],
+    ]);
+  });
+
+  const jspi2 = { build: 'jspi' as const, threads: 2 };
+  const qwen17 = byKey('onnx-community/Qwen3-1.7B-ONNX');
+
+  it("scales the plan's reference WASM speed by parameter count, and says so", () => {
+    const reference = wasmSpeed('jspi', 'q8', 2)!;
+    const speed = expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2)!;
+    expect(speed.decodeTokPerSec).toBeCloseTo((reference * SPEED_REFERENCE_PARAMS) / 1.72e9, 10);
+    expect(formatTokPerSec(speed.decodeTokPerSec)).toBe('1.6 tok/s');
+    expect(speed).toMatchObject({ source: 'plan', atLeast: false });
+    expect(speed.basis).toBe(
+      "Estimate: the backend plan's 20 tok/s for q8 on the jspi build with 2 threads, measured on the 135M twin on a 2-core machine, scaled by parameter count. Run Bench to measure it here.",
+    );
+    // A model smaller than the reference one: the reference speed is a floor, not scaled up.
+    const twin = entriesFromServer([
+      { name: 'tiny', synthetic: true, params: 98_000, dtypes: { fp32: 1 } },
+    ])[0]!;
+    expect(expectedDecodeSpeed(twin, 'fp32', 'wasm', jspi2)).toMatchObject({
+      decodeTokPerSec: wasmSpeed('jspi', 'fp32', 2),
+      atLeast: true,
+    });
+  });
+
+  it("prefers Bench's own measurement in the same format, and says nothing it cannot back", () => {
+    const measured = {
+      decodeTokPerSec: 3.2,
+      device: 'wasm' as const,
+      dtype: 'q8' as const,
+      threads: 2,
+      tg: 64,
+    };
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, measured)).toEqual({
+      decodeTokPerSec: 3.2,
+      source: 'bench',
+      atLeast: false,
+      basis: 'Measured by Bench on this device (tg64, WASM q8, 2 threads).',
+    });
+    // Measured in another format: the plan's estimate for the chosen one.
+    expect(expectedDecodeSpeed(qwen17, 'fp32', 'wasm', jspi2, measured)?.source).toBe('plan');
+    // No reference run on a GPU, no size for a remote tier, no plan: nothing.
+    expect(expectedDecodeSpeed(qwen17, 'q4f16', 'webgpu', jspi2)).toBeNull();
+    const [remote] = entriesFromTiers([
+      { id: 's', name: 'S', baseUrl: '', model: '', priceInPerMTok: 0, priceOutPerMTok: 0 },
+    ]);
+    expect(remote!.note).toBe('The model it serves by default at this server.');
+    expect(expectedDecodeSpeed(remote!, 'q8', 'wasm', jspi2)).toBeNull();
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', undefined)).toBeNull();
+    expect(formatTokPerSec(21.26)).toBe('21 tok/s');
   });
 });

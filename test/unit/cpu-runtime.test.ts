@@ -219,10 +219,7 @@ describe('generate --engine edgetier', () => {
       ['--engine', 'edgetier', '--device', 'webgpu'],
       '--engine edgetier runs on --device cpu (Node) or wasm (the browser), not on webgpu (WebGPU runs onnxruntime-web).',
     ],
-    [
-      ['--engine', 'edgetier', '--threads', '2'],
-      "edgetier's CPU engine runs on one thread for now, not 2; drop --threads or use onnxruntime.",
-    ],
+    [['--engine', 'edgetier', '--threads', '65'], "edgetier's CPU engine runs on 1 to 64 threads, not 65."],
   ])('refuses %j by name', async (args, message) => {
     await expect(generateCommand.run([modelDir, '--prompt', 'hi', ...args])).rejects.toThrow(message);
   });

@@ -29,3 +29,50 @@ it('reports per-file and total bytes, rate and ETA, throttled but never dropping
   expect(seen.at(-1)).toMatchObject({ loadedBytes: 1000, allLoadedBytes: 1200, etaSec: 0 });
   expect(tracker.totalBytes).toBe(1200);
 });
+
+it('counts bytes read from the browser cache apart from the download rate, and marks the set-up phase', () => {
+  let now = 0;
+  const seen: LoadProgress[] = [];
+  const cached = new Set(['config.json', 'onnx/model.onnx']);
+  const tracker = new LoadProgressTracker(
+    (p) => seen.push(p),
+    () => now,
+    0,
+    (file) => cached.has(file),
+  );
+  tracker.onEvent({ status: 'initiate', file: 'config.json' });
+  tracker.onEvent({ status: 'done', file: 'config.json' });
+  tracker.onEvent({ status: 'progress', file: 'config.json', loaded: 100, total: 100 });
+  // The tokenizer still downloads; the weights are not in yet: no set-up.
+  now = 1000;
+  tracker.onEvent({ status: 'progress', file: 'tokenizer.json', loaded: 400, total: 1000 });
+  expect(seen.at(-1)).toMatchObject({
+    phase: 'download',
+    localBytes: 100,
+    allLoadedBytes: 500,
+    bytesPerSec: 400,
+  });
+  tracker.onEvent({ status: 'done', file: 'tokenizer.json' });
+  // Every file seen so far is in, but no weights among them: still downloading.
+  expect(seen.at(-1)?.phase).toBe('download');
+  tracker.onEvent({ status: 'initiate', file: 'onnx/model.onnx' });
+  tracker.onEvent({ status: 'progress', file: 'onnx/model.onnx', loaded: 5000, total: 5000 });
+  expect(seen.at(-1)).toMatchObject({
+    phase: 'setup',
+    localBytes: 5100,
+    allLoadedBytes: 6100,
+    bytesPerSec: 1000,
+  });
+  expect(tracker.setup()).toMatchObject({ phase: 'setup', allTotalBytes: 6100 });
+
+  // Without a way to tell, nothing is claimed local.
+  const plain = new LoadProgressTracker(
+    () => undefined,
+    () => now,
+    0,
+  );
+  expect(plain.setup()).toBeNull();
+  plain.onEvent({ status: 'done', file: 'onnx/model.onnx_data' });
+  expect(plain.snapshot('onnx/model.onnx_data')).not.toHaveProperty('localBytes');
+  expect(plain.snapshot('onnx/model.onnx_data').phase).toBe('setup');
+});

@@ -116,6 +116,7 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
   it('turns an early connection close into a network error with the partial text', async () => {
     const { error, deltas } = await failing('early-close');
     expect(error.code).toBe('network');
+    expect(error.unreachable).toBe(false);
     expect(error.partial?.text).toBe('Hello');
     expect(deltas.map((d) => d.content).join('')).toBe('Hello');
     expect(error.message).toMatch(
@@ -317,6 +318,8 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
       error = e as RemoteError;
     }
     expect(error?.code).toBe('network');
+    // No response at all: the app explains the likely causes (see app/state/tier-errors.ts).
+    expect(error?.unreachable).toBe(true);
     expect(error?.message).toMatch(
       /^Could not reach http:\/\/127\.0\.0\.1:9\/v1\/chat\/completions \(.+\)\. Check that the server is running and the URL is right\.$/,
     );
@@ -363,6 +366,8 @@ describe('RemoteEngine', () => {
     expect(chunks).toEqual(['Hel', 'lo', ',', ' world']);
     expect(result.text).toBe(ANSWER);
     expect(result.finishReason).toBe('stop');
+    // The model as the response names it (Compare shows it as the tier's model).
+    expect(result.model).toBe('ok');
     // Clock: start 10, tokens at 20, 30, 40, 50 → ttft 10 ms, decode window 30 ms over 3 tokens.
     expect(result.metrics).toMatchObject({
       prefillTokens: 7,
@@ -395,7 +400,8 @@ describe('RemoteEngine', () => {
     const stranger = await load(false);
     expect(stranger.synthetic).toBe(false);
     expect(stranger).not.toHaveProperty('mirrors');
-    expect(await load(true)).toMatchObject({ synthetic: true, mirrors: 'Org/Spoofed' });
+    expect(stranger).not.toHaveProperty('params');
+    expect(await load(true)).toMatchObject({ synthetic: true, mirrors: 'Org/Spoofed', params: 494000000 });
   });
 
   it('an interrupt also ends a request submitted behind the running one', async () => {

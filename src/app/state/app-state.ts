@@ -4,8 +4,10 @@
  * through StoreController and change it only through these methods. A first visit starts with the
  * server's own model chosen and loading (see firstVisitChoice); a Hub model is only ever loaded
  * because the visitor picked it. The visitor's own choice is remembered, so a later visit never
- * replaces it with the server's model: it restores a server folder they chose, and otherwise
- * (a Hub model, a remote tier, or none after they deleted the loaded model) starts with none.
+ * replaces it with the server's model: it loads again a server folder they chose, or a Hub model
+ * whose files are whole in the browser cache (both where they fit the device); a Hub model still to
+ * download and a remote tier are offered back (the Model menu shows it with a Load button) and load
+ * only when confirmed; none (after they deleted the loaded model) stays none.
  */
 import {
   assessFit,
@@ -15,10 +17,15 @@ import {
   type DeviceBudget,
   entriesFromServer,
   entriesFromTiers,
+  expectedDecodeSpeed,
   type FitAssessment,
   firstVisitChoice,
   loadsUnasked,
+  type MeasuredSpeed,
   preferredDtype,
+  type RemoteTier,
+  type ServedModel,
+  type SpeedExpectation,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type { CachedModel, Engine, LoadInfo, LoadProgress, LoadRequest } from '../../core/engine.ts';
@@ -50,10 +57,21 @@ interface AppStateData {
   notice: string | null;
   cached: CachedModel[];
   storage: { usageBytes: number; quotaBytes: number } | null;
+  /**
+   * The visitor's choice from an earlier visit, offered back but not loaded (a Hub model still to
+   * download, a remote tier): the Model menu shows it with a Load button.
+   */
+  offeredKey: string | null;
+  /** What each remote tier serves, by catalog key; null once asked without an answer. */
+  served: Record<string, ServedModel | null>;
+  /** Decode speeds the Bench view measured on this device, by catalog key (the latest run). */
+  benchSpeeds: Record<string, MeasuredSpeed>;
 }
 
 /** localStorage key of the visitor's last explicit choice: a catalog key, or '' for none. */
 export const MODEL_CHOICE_STORAGE_KEY = 'edgetier.modelChoice.v1';
+/** localStorage key of the Bench view's measured decode speeds (MeasuredSpeed by catalog key). */
+export const BENCH_SPEEDS_STORAGE_KEY = 'edgetier.benchSpeeds.v1';
 
 const FALLBACK_BUDGET: DeviceBudget = {
   webgpu: false,
@@ -80,6 +98,7 @@ export class AppState extends Store<AppStateData> {
   #remote = new Map<string, Engine>();
   #loadToken = 0;
   #started: Promise<void> | null = null;
+  #describing: Promise<void> | null = null;
 
   constructor(
     readonly services: AppServices,
@@ -101,7 +120,11 @@ export class AppState extends Store<AppStateData> {
       notice: null,
       cached: [],
       storage: null,
+      offeredKey: null,
+      served: {},
+      benchSpeeds: {},
     });
+    this.set({ benchSpeeds: this.#readBenchSpeeds() });
     let tiers = tiersSignature(settings);
     settings.addEventListener('change', () => {
       // Sampling or backend changes keep the engines; a changed tier or key needs a fresh one.
@@ -109,6 +132,8 @@ export class AppState extends Store<AppStateData> {
       if (now === tiers) return;
       tiers = now;
       this.#remote.clear();
+      this.#describing = null;
+      this.set({ served: {} });
       if (this.entry(this.state.loadedKey)?.runs === 'remote') {
         this.set({ status: 'idle', loadedKey: null, loadInfo: null });
       }
@@ -156,7 +181,12 @@ export class AppState extends Store<AppStateData> {
       return firstVisitChoice(this.state.catalog, budget);
     }
     const entry = this.entry(previous);
-    return entry?.origin === 'server' ? entry : null;
+    if (!entry) return null;
+    // Loading it costs nothing (a server folder, or files whole in the browser cache) and it fits.
+    const free = entry.origin === 'server' || (entry.runs === 'device' && this.isCached(entry) !== undefined);
+    if (free && entry.runs === 'device' && loadsUnasked(entry, budget)) return entry;
+    this.set({ offeredKey: entry.key });
+    return null;
   }
 
   #readChoice(): string | null {
@@ -165,6 +195,74 @@ export class AppState extends Store<AppStateData> {
     } catch {
       return null; // storage refused (private mode): every visit is a first visit
     }
+  }
+
+  #readBenchSpeeds(): Record<string, MeasuredSpeed> {
+    try {
+      const parsed: unknown = JSON.parse(this.storage?.getItem(BENCH_SPEEDS_STORAGE_KEY) ?? '{}');
+      if (!parsed || typeof parsed !== 'object') return {};
+      const out: Record<string, MeasuredSpeed> = {};
+      for (const [key, v] of Object.entries(parsed as Record<string, Partial<MeasuredSpeed>>)) {
+        if (
+          typeof v?.decodeTokPerSec === 'number' &&
+          Number.isFinite(v.decodeTokPerSec) &&
+          v.decodeTokPerSec > 0 &&
+          (v.device === 'wasm' || v.device === 'webgpu') &&
+          typeof v.dtype === 'string' &&
+          typeof v.threads === 'number' &&
+          typeof v.tg === 'number'
+        ) {
+          out[key] = v as MeasuredSpeed;
+        }
+      }
+      return out;
+    } catch {
+      return {}; // storage refused or a damaged record: nothing measured
+    }
+  }
+
+  /** Keeps the decode speed Bench measured for a model on this device (shown on the Models view). */
+  recordBenchSpeed(key: string, speed: MeasuredSpeed): void {
+    const benchSpeeds = { ...this.state.benchSpeeds, [key]: speed };
+    this.set({ benchSpeeds });
+    try {
+      this.storage?.setItem(BENCH_SPEEDS_STORAGE_KEY, JSON.stringify(benchSpeeds));
+    } catch {
+      // storage refused or full: the figure holds for this page only
+    }
+  }
+
+  /** How fast an entry should decode here, and from where the figure comes (null: nothing honest to say). */
+  speed(entry: CatalogEntry): SpeedExpectation | null {
+    const fit = this.fit(entry);
+    if (fit.device === 'server') return null;
+    return expectedDecodeSpeed(
+      entry,
+      this.dtypeFor(entry),
+      fit.device,
+      this.budget.wasm,
+      this.state.benchSpeeds[entry.key],
+    );
+  }
+
+  /**
+   * Asks each remote tier what it serves (once per tier settings): the Models view places a tier by
+   * its served model. Only the app's own server is asked (see AppServices.describeTier); a tier that
+   * does not answer stays "size unknown", and nothing is shown as an error.
+   */
+  describeTiers(): Promise<void> {
+    this.#describing ??= (async () => {
+      const tiers = this.state.catalog.filter((e) => e.remote);
+      await Promise.all(
+        tiers.map(async (e) => {
+          const served = await (this.services.describeTier?.(e.remote!) ?? Promise.resolve(null)).catch(
+            () => null,
+          );
+          this.set({ served: { ...this.state.served, [e.key]: served } });
+        }),
+      );
+    })();
+    return this.#describing;
   }
 
   #recordChoice(key: string): void {
@@ -212,6 +310,20 @@ export class AppState extends Store<AppStateData> {
     return this.localEngine();
   }
 
+  /**
+   * Settings' "Test connection": asks the tier, as given (unsaved values included), which model it
+   * serves, through a fresh engine that is dropped afterwards. The page calls the tier as Compare
+   * does: the key is the one entered for it, or none for this server's own tier (which keeps its own).
+   */
+  async checkTier(tier: RemoteTier, apiKey: string | null): Promise<LoadInfo> {
+    const engine = this.services.createRemoteEngine(tier, apiKey);
+    try {
+      return await engine.load({ source: { kind: 'hub', id: tier.model }, device: 'wasm', dtype: 'fp32' });
+    } finally {
+      await engine.unload().catch(() => undefined);
+    }
+  }
+
   localEngine(): Engine {
     this.#local ??= this.services.createLocalEngine();
     return this.#local;
@@ -221,6 +333,7 @@ export class AppState extends Store<AppStateData> {
   async select(key: string): Promise<void> {
     if (!this.entry(key)) return;
     this.#recordChoice(key);
+    this.set({ offeredKey: null });
     await this.#choose(key);
   }
 
@@ -315,7 +428,7 @@ export class AppState extends Store<AppStateData> {
     if (loaded && cachedIdMatches(loaded, id)) {
       await engine.unload();
       this.network.stop();
-      this.set({ status: 'idle', loadedKey: null, loadInfo: null, selectedKey: null });
+      this.set({ status: 'idle', loadedKey: null, loadInfo: null, selectedKey: null, offeredKey: null });
       this.#recordChoice(''); // the visitor chose none: a later visit must not load it again
     }
     await engine.deleteCached(id);

@@ -14,6 +14,8 @@ export interface StoredMessage {
   /** Assistant messages: the figures measured for this answer. */
   metrics?: GenerationMetrics;
   modelName?: string;
+  /** Assistant messages: the catalog key of the model that wrote it. */
+  modelKey?: string;
   finishReason?: FinishReason;
   /** Assistant messages: whether it was answered on this device. */
   local?: boolean;
@@ -26,6 +28,19 @@ export interface Conversation {
   createdAt: number;
   updatedAt: number;
   messages: StoredMessage[];
+  /** The catalog key and name of the model that wrote the latest answer (offered back on reopening). */
+  modelKey?: string;
+  modelName?: string;
+}
+
+/**
+ * The model that wrote a conversation's latest answer: its own record, else (conversations saved
+ * before it was kept) the latest answer's key or name. Null when no answer has been written.
+ */
+export function writerOf(conversation: Conversation): { key: string | null; name: string } | null {
+  if (conversation.modelName) return { key: conversation.modelKey ?? null, name: conversation.modelName };
+  const last = [...conversation.messages].reverse().find((m) => m.role === 'assistant' && m.modelName);
+  return last?.modelName ? { key: last.modelKey ?? null, name: last.modelName } : null;
 }
 
 const DB_NAME = 'edgetier';

@@ -113,6 +113,9 @@ export const sharedStyles = css`
 export const viewPageStyles = css`
   :host {
     display: block;
+    /* The containing block of what it positions (visually hidden text): else that text sits at its
+       place in the long page, outside this scroller, and the document grows a blank tail. */
+    position: relative;
     overflow-y: auto;
     padding: 1rem clamp(0.6rem, 3vw, 2rem) 2rem;
   }

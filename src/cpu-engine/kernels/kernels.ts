@@ -43,11 +43,19 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
 
 /** float32 W row-major [rows, cols]; x [tokens, cols]; y [tokens, rows]. */
 export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, tokens: i32): void {
+  gemmF32Rows(y, w, x, rows, cols, tokens, 0, rows);
+}
+
+/**
+ * gemmF32 for output rows [r0, r1) only (a thread's share; ../thread-pool.ts): every row's arithmetic
+ * is the same whichever range it falls in, so a split gives bit-identical results.
+ */
+export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, tokens: i32, r0: i32, r1: i32): void {
   const c4 = cols & ~3;
   const rowBytes = <usize>cols << 2;
   const yRow = <usize>rows << 2;
-  let r = 0;
-  for (; r + 3 < rows; r += 4) {
+  let r = r0;
+  for (; r + 3 < r1; r += 4) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
     const w2 = w1 + rowBytes;
@@ -85,7 +93,7 @@ export function gemmF32(y: usize, w: usize, x: usize, rows: i32, cols: i32, toke
       store<f32>(yt, s3, 12);
     }
   }
-  for (; r < rows; r++) {
+  for (; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     for (let t = 0; t < tokens; t++) {
       const xt = x + <usize>t * rowBytes;
@@ -125,12 +133,28 @@ export function gemmQ4(
   blocks: i32,
   tokens: i32,
 ): void {
+  gemmQ4Rows(y, w, ws, xq, xs, rows, blocks, tokens, 0, rows);
+}
+
+/** gemmQ4 for output rows [r0, r1) only (as gemmF32Rows). */
+export function gemmQ4Rows(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+  r0: i32,
+  r1: i32,
+): void {
   const rowBytes = <usize>blocks << 4;
   const rowScales = <usize>blocks << 2;
   const xqRow = <usize>blocks << 6;
   const yRow = <usize>rows << 2;
-  let r = 0;
-  for (; r + 1 < rows; r += 2) {
+  let r = r0;
+  for (; r + 1 < r1; r += 2) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
     const s0 = ws + <usize>r * rowScales;
@@ -155,7 +179,7 @@ export function gemmQ4(
       store<f32>(yt, hsum(a1), 4);
     }
   }
-  for (; r < rows; r++) {
+  for (; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
     for (let t = 0; t < tokens; t++) {
@@ -195,16 +219,32 @@ export function gemmQ8(
   blocks: i32,
   tokens: i32,
 ): void {
+  gemmQ8Rows(y, w, ws, xq, xs, rows, blocks, tokens, 0, rows);
+}
+
+/** gemmQ8 for output rows [r0, r1) only (as gemmF32Rows). */
+export function gemmQ8Rows(
+  y: usize,
+  w: usize,
+  ws: usize,
+  xq: usize,
+  xs: usize,
+  rows: i32,
+  blocks: i32,
+  tokens: i32,
+  r0: i32,
+  r1: i32,
+): void {
   const rowBytes = <usize>blocks << 5;
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
   const yRow = <usize>rows << 2;
   if (tokens === 1) {
-    gemvQ8(y, w, ws, xq, xs, rows, blocks);
+    gemvQ8(y, w, ws, xq, xs, r0, r1, blocks);
     return;
   }
-  let r = 0;
-  for (; r + 1 < rows; r += 2) {
+  let r = r0;
+  for (; r + 1 < r1; r += 2) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w0 + rowBytes;
     for (let t = 0; t < tokens; t++) {
@@ -224,7 +264,7 @@ export function gemmQ8(
       store<f32>(yt, hsum(a1) * load<f32>(ws + (<usize>(r + 1) << 2)), 4);
     }
   }
-  for (; r < rows; r++) {
+  for (; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     for (let t = 0; t < tokens; t++) {
       const xqt = xq + <usize>t * xqRow;
@@ -244,9 +284,9 @@ export function gemmQ8(
  * one sequential stream (2x faster than two rows interleaved block by block on the 135M shapes,
  * which are memory-bound here: bench/experiments/cpu-kernels-gemm.ts).
  */
-function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, rows: i32, blocks: i32): void {
+function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, r0: i32, r1: i32, blocks: i32): void {
   const rowBytes = <usize>blocks << 5;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     let a0 = f32x4.splat(0);
     for (let b = 0; b < blocks; b++) {

@@ -91,7 +91,7 @@ export class EtApp extends LitElement {
     if (changed.has('view')) document.title = `${VIEW_LABEL[this.view]} · edgetier`;
     // The menu shows the pending choice, else the chosen model, else none (never a failed one).
     const menu = this.renderRoot.querySelector<HTMLSelectElement>('#model');
-    if (menu) menu.value = this.pendingKey ?? this.app.state.selectedKey ?? '';
+    if (menu) menu.value = this.pending ?? this.app.state.selectedKey ?? '';
   }
 
   /**
@@ -120,8 +120,13 @@ export class EtApp extends LitElement {
     }
   }
 
+  /** A choice shown in the menu but not loaded: moved to with the keys, or offered back from a past visit. */
+  private get pending(): string | null {
+    return this.pendingKey ?? (this.app.state.selectedKey === null ? this.app.state.offeredKey : null);
+  }
+
   private confirmPending(): void {
-    const key = this.pendingKey;
+    const key = this.pending;
     if (key === null) return;
     this.pendingKey = null;
     void this.app.select(key);
@@ -129,8 +134,8 @@ export class EtApp extends LitElement {
 
   private renderPicker() {
     const { catalog } = this.app.state;
-    const selectedKey = this.pendingKey ?? this.app.state.selectedKey;
-    const pending = this.app.entry(this.pendingKey);
+    const selectedKey = this.pending ?? this.app.state.selectedKey;
+    const pending = this.app.entry(this.pending);
     const groups: [string, typeof catalog][] = [
       ['Local folders (this server)', catalog.filter((e) => e.origin === 'server')],
       ['On this device (Hugging Face Hub)', catalog.filter((e) => e.origin === 'builtin')],

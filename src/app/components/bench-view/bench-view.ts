@@ -152,7 +152,20 @@ export class EtBenchView extends LitElement {
         this.step = describeStep(step);
       });
       if (this.#stopRequested) this.refusal = 'Stopped: no figures, since the run did not finish.';
-      else this.report = report;
+      else {
+        this.report = report;
+        // The Models view's speed expectation for this model becomes this measurement.
+        const row = report.rows[0];
+        if (row && !row.error && row.tg_tok_s && (row.device === 'wasm' || row.device === 'webgpu')) {
+          app.recordBenchSpeed(entry.key, {
+            decodeTokPerSec: row.tg_tok_s.mean,
+            device: row.device,
+            dtype: row.dtype as Dtype,
+            threads: row.threads,
+            tg: params.tg,
+          });
+        }
+      }
     } finally {
       this.running = false;
       this.step = '';
@@ -201,7 +214,10 @@ export class EtBenchView extends LitElement {
     return html`<div class="table-wrap" role="region" aria-label="Benchmark table" tabindex="0">
       <table>
         <caption>
-          Mean ± standard deviation over ${n} runs${n < reps ? ` (${reps} asked; the row budget cut the rest)` : ''},
+          ${
+            // One run has no spread: no "±" to explain, and "1 run", not "1 runs".
+            n === 1 ? 'One run, no spread to show' : `Mean ± standard deviation over ${n} runs`
+          }${n < reps ? ` (${reps} asked; the row budget cut the rest)` : ''},
           after ${warmup} warm-up run(s) not counted. ${
             this.cachedBefore
               ? 'Both loads read the model from the browser cache.'

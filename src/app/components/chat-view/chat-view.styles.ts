@@ -80,6 +80,18 @@ export const chatViewStyles = css`
     padding: 0.4rem 0.6rem;
     border-bottom: 1px solid var(--border);
   }
+  .writer {
+    margin: 0;
+    display: flex;
+    flex-wrap: wrap;
+    align-items: center;
+    gap: 0.3rem 0.75rem;
+    padding: 0.4rem clamp(0.6rem, 3vw, 2rem);
+    border-bottom: 1px solid var(--border);
+    background: var(--surface-2);
+    font-size: 0.88rem;
+    overflow-wrap: anywhere;
+  }
   .messages {
     flex: 1;
     min-height: 0;

@@ -14,6 +14,7 @@ import {
   newId,
   type StoredMessage,
   titleFrom,
+  writerOf,
 } from '../../state/conversation-store.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
@@ -239,8 +240,11 @@ export class EtChatView extends LitElement {
       role: 'assistant',
       content: '',
       modelName: entry.name,
+      modelKey: entry.key,
       local: entry.runs === 'device',
     };
+    conversation.modelKey = entry.key;
+    conversation.modelName = entry.name;
     const put = (message: StoredMessage) => {
       assistant = message;
       const messages = [...conversation.messages.filter((m) => m.id !== message.id), message];
@@ -380,6 +384,36 @@ export class EtChatView extends LitElement {
     }
   }
 
+  /**
+   * A reopened conversation written by another model than the loaded one says so, and offers to
+   * load that model (when this app still lists it).
+   */
+  private renderWriter() {
+    const conversation = this.current;
+    if (!conversation || this.busy) return nothing;
+    const writer = writerOf(conversation);
+    if (!writer) return nothing;
+    const { loadedKey, selectedKey, status } = this.app.state;
+    const entry =
+      this.app.entry(writer.key) ??
+      (writer.key === null ? this.app.state.catalog.find((e) => e.name === writer.name) : undefined);
+    if (entry && entry.key === loadedKey && status === 'ready') return nothing;
+    const loaded = this.app.entry(loadedKey);
+    const loading = entry !== undefined && status === 'loading' && selectedKey === entry.key;
+    return html`<p class="writer" role="note" data-testid="written-with">
+      <span>Written with <bdi>${entry?.name ?? writer.name}</bdi>${
+        loaded && status === 'ready' ? html`; <bdi>${loaded.name}</bdi> is loaded` : nothing
+      }${entry ? '.' : ', which this app no longer lists.'}</span>
+      ${
+        entry && !loading
+          ? html`<button type="button" @click=${() => this.app.select(entry.key)}>Load ${entry.name}</button>`
+          : loading
+            ? html`<span class="muted">Loading…</span>`
+            : nothing
+      }
+    </p>`;
+  }
+
   private renderEmpty() {
     const { status, loadedKey } = this.app.state;
     const loaded = this.app.entry(loadedKey);
@@ -441,6 +475,7 @@ export class EtChatView extends LitElement {
           </button>
           <button @click=${this.newConversation}>New</button>
         </div>
+        ${this.renderWriter()}
         <section class="messages" aria-label="Conversation" @scroll=${this.onScroll}
           @et-edit=${this.onEdit} @et-regenerate=${this.onRegenerate}>
           ${

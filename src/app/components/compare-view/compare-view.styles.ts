@@ -23,8 +23,41 @@ export const compareViewStyles = css`
   }
   textarea {
     width: 100%;
-    min-height: 4rem;
+    min-height: 3.2rem;
     resize: vertical;
+  }
+  .check {
+    display: inline-flex;
+    align-items: center;
+    gap: 0.35rem;
+  }
+  .check input {
+    min-height: auto;
+    width: 1.1rem;
+    height: 1.1rem;
+    margin: 0;
+  }
+  .hint {
+    font-size: 0.8rem;
+    color: var(--text-2);
+    margin: 0;
+  }
+  .tier-error {
+    margin-top: 1rem;
+    padding: 0.6rem 0.8rem;
+    border: 1px solid var(--danger);
+    border-radius: var(--radius-lg);
+    background: var(--surface);
+    overflow-wrap: anywhere;
+  }
+  .tier-error p {
+    margin: 0 0 0.5rem;
+  }
+  .tier-error .actions {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.6rem;
+    align-items: center;
   }
   .panes {
     display: grid;
@@ -61,7 +94,7 @@ export const compareViewStyles = css`
   .answer {
     overflow-wrap: anywhere;
     line-height: 1.5;
-    max-height: 22rem;
+    max-height: 18rem;
     overflow-y: auto;
   }
   .answer pre {
@@ -74,9 +107,11 @@ export const compareViewStyles = css`
     color: var(--danger);
     overflow-wrap: anywhere;
   }
+  .tradeoff {
+    margin-top: 1rem;
+  }
   .table-wrap {
     overflow-x: auto;
-    margin-top: 1rem;
   }
   table {
     border-collapse: collapse;
@@ -92,14 +127,37 @@ export const compareViewStyles = css`
   th,
   td {
     text-align: left;
-    padding: 0.4rem 0.6rem;
+    padding: 0.25rem 0.6rem;
     border-bottom: 1px solid var(--border);
+    vertical-align: baseline;
   }
   td {
     font-variant-numeric: tabular-nums;
+    overflow-wrap: anywhere;
   }
-  .better {
+  td.better .value {
     color: var(--ok-text);
     font-weight: 600;
+  }
+  /* The word says it; the colour only repeats it. A tie is neutral. */
+  .mark {
+    display: inline-block;
+    font-size: 0.72rem;
+    font-weight: 600;
+    padding: 0 0.4rem;
+    border-radius: 999px;
+    border: 1px solid var(--border);
+    color: var(--text-2);
+    background: var(--surface-2);
+  }
+  .mark.better {
+    color: var(--ok-text);
+    background: var(--ok-bg);
+    border-color: transparent;
+  }
+  .legend {
+    font-size: 0.8rem;
+    color: var(--text-2);
+    margin: 0.35rem 0 0;
   }
 `;

@@ -1,40 +1,32 @@
 /**
- * Compare: one prompt to the on-device model and to a remote tier at once, both streaming side by
- * side, then the trade-off table (speed, cost, what left the device and where it went). The screen
- * a presenter shows.
+ * Compare: one prompt to the on-device model and to a remote tier, one after the other by default
+ * (or at once, which says what the two share), then the trade-off table first (what each side is
+ * and what the run measured), the two answers under it. A tier that cannot be reached keeps the
+ * local side's figures and says why, with Retry and a link to Settings. The screen a presenter shows.
  */
 import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
-import { type CatalogEntry, estimateCostUsd } from '../../../core/catalog.ts';
-import type { Engine, GenerateRequest, GenerateResult } from '../../../core/engine.ts';
-import {
-  type RenderedAnswer,
-  renderAnswer,
-  StreamingRenderer,
-  truncationNote,
-} from '../../markdown/markdown.ts';
+import type { CatalogEntry } from '../../../core/catalog.ts';
+import type { Engine, GenerateRequest } from '../../../core/engine.ts';
+import { renderAnswer, StreamingRenderer, truncationNote } from '../../markdown/markdown.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
+import { explainTierError, tierOnThisComputer } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
-import { fmtMs, fmtRate } from '../metrics-panel/metrics-panel.ts';
+import { type RunMode, renderTradeoff, type Side } from './compare-table.ts';
 import { compareViewStyles } from './compare-view.styles.ts';
 import '../metrics-panel/metrics-panel.ts';
 
-interface Side {
-  entry: CatalogEntry;
-  text: string;
-  rendered: RenderedAnswer;
-  renderer: StreamingRenderer;
-  live: LiveMetrics;
-  result: GenerateResult | null;
-  error: string | null;
-  running: boolean;
-  bytesOut: number;
-  /** The model that answered, as the server names it, and whether it is a synthetic twin. */
-  served: string;
+/** What a tier's failure in Compare ends with. */
+const TIER_ADVICE = "Check the tier's address in Settings, then Retry.";
+
+interface LoadedTier {
+  engine: Engine;
+  model: string;
   synthetic: boolean;
+  params: number | null;
 }
 
 export class EtCompareView extends LitElement {
@@ -43,22 +35,32 @@ export class EtCompareView extends LitElement {
     app: { attribute: false },
     settings: { attribute: false },
     sides: { state: true },
-    tierKey: { state: true },
+    atOnce: { state: true },
+    mode: { state: true },
   };
 
   declare app: AppState;
   declare settings: SettingsStore;
   declare sides: Side[];
-  declare tierKey: string;
+  /** The visitor's choice for the next run: both sides at once instead of one after the other. */
+  declare atOnce: boolean;
+  /** How the last run ran. */
+  declare mode: RunMode;
   #subscribed = false;
   /** Tiers whose model list was read, by the engine that read it: the model they serve. */
-  #loadedTiers = new Map<string, { engine: Engine; model: string; synthetic: boolean }>();
+  #loadedTiers = new Map<string, LoadedTier>();
   #frame: ReturnType<typeof setTimeout> | 0 = 0;
+  /** The last run's request (Retry sends it to the tier again). */
+  #request: GenerateRequest | null = null;
+  #stopped = false;
+  /** Retry is sending the prompt to the tier again: the local side's figures stay on screen. */
+  #retrying = false;
 
   constructor() {
     super();
     this.sides = [];
-    this.tierKey = '';
+    this.atOnce = false;
+    this.mode = 'sequential';
   }
 
   override willUpdate(changed: Map<string, unknown>): void {
@@ -72,8 +74,10 @@ export class EtCompareView extends LitElement {
     return this.app.state.catalog.filter((e) => e.runs === 'remote');
   }
 
+  /** The tier chosen here (remembered in Settings as compareTierId), else the first one. */
   private get tier(): CatalogEntry | undefined {
-    return this.tiers.find((t) => t.key === this.tierKey) ?? this.tiers[0];
+    const key = `remote:${this.settings.settings.compareTierId}`;
+    return this.tiers.find((t) => t.key === key) ?? this.tiers[0];
   }
 
   private get local(): CatalogEntry | undefined {
@@ -83,6 +87,27 @@ export class EtCompareView extends LitElement {
 
   private get running(): boolean {
     return this.sides.some((s) => s.running);
+  }
+
+  private newSide(entry: CatalogEntry): Side {
+    const info = entry.runs === 'device' ? this.app.state.loadInfo : null;
+    return {
+      entry,
+      text: '',
+      rendered: renderAnswer(''),
+      renderer: new StreamingRenderer(),
+      live: new LiveMetrics(),
+      result: null,
+      error: null,
+      running: true,
+      queued: false,
+      bytesOut: 0,
+      served: entry.remote ? entry.remote.model : entry.name,
+      synthetic: entry.synthetic,
+      params: entry.params,
+      dtype: info?.dtype ?? null,
+      device: info?.device ?? null,
+    };
   }
 
   private async run(event: Event): Promise<void> {
@@ -97,23 +122,32 @@ export class EtCompareView extends LitElement {
       sampling,
       enableThinking: false,
     };
-    this.sides = [local, tier].map((entry) => ({
-      entry,
-      text: '',
-      rendered: renderAnswer(''),
-      renderer: new StreamingRenderer(),
-      live: new LiveMetrics(),
-      result: null,
-      error: null,
-      running: true,
-      bytesOut: 0,
-      served: entry.remote ? entry.remote.model : entry.name,
-      synthetic: entry.synthetic,
-    }));
-    await Promise.all(this.sides.map((side) => this.runSide(side, request)));
+    this.#request = request;
+    this.#stopped = false;
+    this.mode = this.atOnce ? 'at-once' : 'sequential';
+    const [localSide, tierSide] = [this.newSide(local), this.newSide(tier)];
+    this.sides = [localSide, tierSide];
+    if (this.mode === 'at-once') {
+      await Promise.all([this.runSide(localSide, request), this.runSide(tierSide, request)]);
+      return;
+    }
+    tierSide.queued = true;
+    await this.runSide(localSide, request);
+    // The local answer is on screen, ended, before the tier's request starts.
+    await this.updateComplete;
+    if (!this.#stopped) {
+      await this.runSide(tierSide, request);
+      return;
+    }
+    tierSide.queued = false;
+    tierSide.running = false;
+    this.sides = [...this.sides];
   }
 
   private async runSide(side: Side, request: GenerateRequest): Promise<void> {
+    side.queued = false;
+    side.running = true;
+    this.sides = [...this.sides];
     const engine = this.app.engineFor(side.entry);
     try {
       if (side.entry.remote) {
@@ -123,11 +157,17 @@ export class EtCompareView extends LitElement {
             device: 'wasm',
             dtype: 'fp32',
           });
-          this.#loadedTiers.set(side.entry.key, { engine, model: info.modelId, synthetic: info.synthetic });
+          this.#loadedTiers.set(side.entry.key, {
+            engine,
+            model: info.modelId,
+            synthetic: info.synthetic,
+            params: info.params ?? null,
+          });
         }
         const served = this.#loadedTiers.get(side.entry.key)!;
         side.served = served.model;
         side.synthetic = served.synthetic;
+        side.params = served.params;
         side.entry = { ...side.entry, remote: { ...side.entry.remote, model: served.model } };
         side.bytesOut = this.app.services.remoteRequestBytes(side.entry.remote!.model, request);
       } else {
@@ -135,19 +175,46 @@ export class EtCompareView extends LitElement {
       }
       side.live.start();
       side.result = await engine.generate(request, (chunk) => {
+        if (chunk.promptTokens !== undefined) side.live.prompt(chunk.promptTokens);
         side.text += chunk.text;
         side.live.chunk(chunk.tokens);
         this.scheduleRender();
       });
+      // The model the response names is the one that answered: what the list said no longer holds
+      // for another one (its twin flag, its size).
+      if (side.result.model && side.result.model !== side.served) {
+        side.served = side.result.model;
+        side.synthetic = false;
+        side.params = null;
+      }
       side.text = side.result.text;
       side.live.finish(side.result.metrics);
     } catch (error) {
-      side.error = messageOf(error);
+      side.error = side.entry.remote
+        ? (explainTierError(error, side.entry.remote, location.href, TIER_ADVICE) ?? messageOf(error))
+        : messageOf(error);
       side.live.finish(null);
     }
     side.running = false;
     side.rendered = renderAnswer(side.text);
     this.sides = [...this.sides];
+  }
+
+  /** Sends the last prompt to the tier again (the local side's answer and figures stay). */
+  private async retryTier(): Promise<void> {
+    const old = this.sides[1];
+    const request = this.#request;
+    if (!old || !request || this.running) return;
+    const side = this.newSide(this.app.entry(old.entry.key) ?? old.entry);
+    this.#stopped = false;
+    this.#retrying = true;
+    this.sides = [this.sides[0]!, side];
+    await this.runSide(side, request);
+    this.#retrying = false;
+    this.requestUpdate();
+    await this.updateComplete;
+    // Failed again: the focus stays on Retry rather than falling to the page.
+    if (side.error) this.renderRoot.querySelector<HTMLButtonElement>('#retry-tier')?.focus();
   }
 
   /**
@@ -171,71 +238,42 @@ export class EtCompareView extends LitElement {
   }
 
   private async stop(): Promise<void> {
-    await Promise.all(
-      this.sides.filter((s) => s.running).map((s) => this.app.engineFor(s.entry).interrupt()),
-    );
+    this.#stopped = true;
+    const started = this.sides.filter((s) => s.running && !s.queued);
+    for (const s of started) s.live.stopping();
+    await Promise.all(started.map((s) => this.app.engineFor(s.entry).interrupt()));
+  }
+
+  private renderTierError() {
+    const side = this.sides[1];
+    if (!side?.entry.remote || !side.error || side.running) return nothing;
+    return html`<div class="tier-error" role="alert" data-testid="tier-error">
+      <p>${side.error}</p>
+      <div class="actions">
+        <button type="button" id="retry-tier" @click=${this.retryTier}>Retry</button>
+        <a href="#settings">Check the tier in Settings</a>
+      </div>
+    </div>`;
   }
 
   private renderTable() {
-    const done = this.sides.filter((s) => s.result);
-    if (done.length < 2 || this.running) return nothing;
-    const rows = this.sides.map((s) => {
-      const m = s.result!.metrics;
-      const outTokens = m.decodeTokens + (m.ttftMs > 0 ? 1 : 0);
-      const promptTokens = m.prefillTokens + m.cachedPromptTokens;
-      return {
-        s,
-        m,
-        outTokens,
-        cost: estimateCostUsd(s.entry, promptTokens, outTokens),
-        where: s.entry.remote
-          ? new URL(s.entry.remote.baseUrl || '/v1', location.href).host
-          : 'Nowhere: stayed in this tab',
-      };
-    });
-    const best = (values: number[], lowIsGood: boolean) => {
-      const target = lowIsGood ? Math.min(...values) : Math.max(...values);
-      return values.map((v) => v === target && values.some((x) => x !== v));
-    };
-    const ttftBest = best(
-      rows.map((r) => r.m.ttftMs),
-      true,
-    );
-    const rateBest = best(
-      rows.map((r) => r.m.decodeTokPerSec),
-      false,
-    );
-    const totalBest = best(
-      rows.map((r) => r.m.totalMs),
-      true,
-    );
-    const costBest = best(
-      rows.map((r) => r.cost),
-      true,
-    );
-    const bytesBest = best(
-      rows.map((r) => r.s.bytesOut),
-      true,
-    );
-    const cell = (text: string, good: boolean | undefined) =>
-      html`<td class=${good ? 'better' : ''}>${text}</td>`;
-    return html`<div class="table-wrap">
-      <table data-testid="tradeoff">
-        <caption>The trade-off</caption>
-        <thead>
-          <tr><th scope="col">Measure</th>${rows.map((r) => html`<th scope="col">${r.s.entry.name}</th>`)}</tr>
-        </thead>
-        <tbody>
-          <tr><th scope="row">Time to first token</th>${rows.map((r, i) => cell(fmtMs(r.m.ttftMs), ttftBest[i]))}</tr>
-          <tr><th scope="row">Decode speed</th>${rows.map((r, i) => cell(`${fmtRate(r.m.decodeTokPerSec)} tok/s`, rateBest[i]))}</tr>
-          <tr><th scope="row">Total time</th>${rows.map((r, i) => cell(fmtMs(r.m.totalMs), totalBest[i]))}</tr>
-          <tr><th scope="row">Tokens generated</th>${rows.map((r) => cell(String(r.outTokens), false))}</tr>
-          <tr><th scope="row">Estimated cost</th>${rows.map((r, i) => cell(r.cost === 0 ? 'free' : `$${r.cost.toFixed(6)}`, costBest[i]))}</tr>
-          <tr><th scope="row">Bytes that left the device</th>${rows.map((r, i) => cell(r.s.bytesOut.toLocaleString('en'), bytesBest[i]))}</tr>
-          <tr><th scope="row">Where the data went</th>${rows.map((r) => cell(r.where, false))}</tr>
-        </tbody>
-      </table>
-    </div>`;
+    const local = this.sides[0];
+    if (!local?.result || (this.running && !this.#retrying)) return nothing;
+    const tier = this.sides[1]?.entry.remote;
+    const shared = tier ? tierOnThisComputer(tier, location.href) : false;
+    return renderTradeoff(this.sides, this.mode, shared, location.href);
+  }
+
+  private renderAnswerBody(side: Side) {
+    if (side.queued) {
+      return html`<p class="muted">Waits for ${this.sides[0]?.entry.name} to finish: one after the other, neither slows the other.</p>`;
+    }
+    if (side.error && side.entry.remote)
+      return html`<p class="error">No answer: the message above says why.</p>`;
+    if (side.error) return html`<p class="error" role="alert">${side.error}</p>`;
+    if (!side.running && !side.result)
+      return html`<p class="muted">Not run: Stop was pressed before its turn.</p>`;
+    return nothing;
   }
 
   private renderSide(side: Side) {
@@ -254,7 +292,7 @@ export class EtCompareView extends LitElement {
         side.rendered.shownChars < side.rendered.totalChars
           ? html`<p class="muted">${truncationNote(side.rendered)}</p>`
           : nothing
-      }${side.error ? html`<p class="error" role="alert">${side.error}</p>` : nothing}</div>
+      }${this.renderAnswerBody(side)}</div>
       <et-metrics-panel .live=${side.live}></et-metrics-panel>
     </section>`;
   }
@@ -263,9 +301,11 @@ export class EtCompareView extends LitElement {
     if (!this.app) return nothing;
     const local = this.local;
     const tiers = this.tiers;
+    const tier = this.tier;
+    const shared = tier?.remote ? tierOnThisComputer(tier.remote, location.href) : false;
     return html`
       <h1>Compare</h1>
-      <p class="intro">One prompt, two places: the model in this tab and a full-scale tier, streaming side by side.</p>
+      <p class="intro">One prompt, two places: the model in this tab and a full-scale tier, then what each costs you.</p>
       <form @submit=${this.run}>
         <div class="fields">
           <label for="prompt">Prompt</label>
@@ -277,10 +317,24 @@ export class EtCompareView extends LitElement {
             <span>On this device: <strong>${local ? local.name : 'none loaded'}</strong></span>
             ${!local ? html`<a href="#models">Load one</a>` : nothing}
             <label for="tier">Remote tier</label>
-            <select id="tier" @change=${(e: Event) => (this.tierKey = (e.target as HTMLSelectElement).value)}>
-              ${tiers.map((t) => html`<option value=${t.key} ?selected=${t.key === this.tier?.key}>${t.name}</option>`)}
+            <select id="tier" ?disabled=${this.running} @change=${(e: Event) =>
+              this.settings.update({
+                compareTierId: (e.target as HTMLSelectElement).value.replace(/^remote:/, ''),
+              })}>
+              ${tiers.map((t) => html`<option value=${t.key} ?selected=${t.key === tier?.key}>${t.name}</option>`)}
             </select>
+            <label class="check">
+              <input type="checkbox" id="at-once" aria-describedby="at-once-hint" .checked=${this.atOnce}
+                ?disabled=${this.running}
+                @change=${(e: Event) => (this.atOnce = (e.target as HTMLInputElement).checked)} />
+              Run both at once
+            </label>
           </div>
+          <p class="hint" id="at-once-hint">${
+            shared
+              ? 'One after the other by default. At once, both share this computer (the tier runs here too), so each runs slower.'
+              : 'One after the other by default. At once, both share this device’s network and page.'
+          }</p>
         </div>
         ${
           this.running
@@ -288,8 +342,9 @@ export class EtCompareView extends LitElement {
             : html`<button type="submit" class="primary" ?disabled=${!local || tiers.length === 0}>Compare</button>`
         }
       </form>
-      ${this.sides.length > 0 ? html`<div class="panes">${this.sides.map((s) => this.renderSide(s))}</div>` : nothing}
+      ${this.renderTierError()}
       ${this.renderTable()}
+      ${this.sides.length > 0 ? html`<div class="panes">${this.sides.map((s) => this.renderSide(s))}</div>` : nothing}
     `;
   }
 }

@@ -17,18 +17,22 @@ export const modelsViewStyles = css`
     align-items: center;
     font-size: 0.85rem;
   }
+  /* One chip per model, all the same width, so the bars share one linear scale. */
   .spectrum {
-    display: flex;
-    align-items: stretch;
+    display: grid;
+    grid-template-columns: repeat(auto-fit, minmax(5.6rem, 1fr));
     gap: 2px;
     margin: 0.8rem 0 0.2rem;
-    overflow-x: auto;
-    padding-bottom: 0.3rem;
+    padding: 0;
+    list-style: none;
+  }
+  .spectrum li {
+    display: flex;
+    min-width: 0;
   }
   .spectrum a {
-    flex: 1 1 0;
-    min-width: 4.75rem;
-    overflow: hidden;
+    flex: 1;
+    min-width: 0;
     display: flex;
     flex-direction: column;
     align-items: stretch;
@@ -37,45 +41,61 @@ export const modelsViewStyles = css`
     padding: 0.35rem 0.5rem;
     background: var(--surface);
     border: 1px solid var(--border);
+    border-radius: var(--radius);
     color: var(--text);
     text-decoration: none;
     font-size: 0.75rem;
   }
+  .spectrum a.remote {
+    background: var(--surface-2);
+  }
+  .spectrum .label {
+    font-size: 0.8rem;
+    line-height: 1.2;
+    overflow-wrap: anywhere;
+  }
+  .spectrum .size-text {
+    margin-top: auto;
+  }
+  .spectrum .size-text .badge {
+    font-size: 0.65rem;
+    padding: 0 0.3rem;
+  }
+  .spectrum .track {
+    display: block;
+    height: 0.35rem;
+    border-radius: 999px;
+    background: var(--surface-2);
+    overflow: hidden;
+  }
+  .spectrum a.remote .track {
+    background: var(--bg);
+  }
+  .spectrum .track.unknown {
+    background: repeating-linear-gradient(
+      -45deg,
+      var(--border) 0 0.25rem,
+      transparent 0.25rem 0.5rem
+    );
+  }
   .spectrum .size {
     display: block;
-    max-width: 100%;
-    height: 0.3rem;
+    height: 100%;
     border-radius: 999px;
     background: var(--accent);
   }
   .spectrum a.remote .size {
     background: var(--accent-2);
   }
-  .spectrum a:first-child {
-    border-radius: var(--radius) 0 0 var(--radius);
-  }
-  .spectrum a:last-child {
-    border-radius: 0 var(--radius) var(--radius) 0;
-  }
-  .spectrum a.remote {
-    background: var(--surface-2);
-  }
-  .spectrum strong,
-  .spectrum .muted {
-    display: block;
-    max-width: 100%;
-  }
-  .spectrum strong {
-    font-size: 0.8rem;
-    white-space: nowrap;
-    overflow: hidden;
-    text-overflow: ellipsis;
-  }
   .axis {
-    display: flex;
-    justify-content: space-between;
-    font-size: 0.72rem;
+    margin: 0.2rem 0 0;
+    font-size: 0.75rem;
     color: var(--text-2);
+  }
+  .badge.warn {
+    background: var(--warn-bg);
+    color: var(--warn-text);
+    border-color: transparent;
   }
   .grid {
     display: grid;

@@ -1,7 +1,9 @@
 /**
- * The variant spectrum: every tier from the smallest on-device model to the full-scale remote one,
- * with what a person needs to choose (size, format, memory, context, licence, where it runs,
- * whether it fits here, whether it is cached), and the browser cache's contents with delete.
+ * The variant spectrum: every tier from the smallest on-device model to the remote one, drawn on a
+ * linear parameter axis (a remote tier placed by the model its server says it serves, else marked
+ * "size unknown"), with what a person needs to choose (size, format, memory, context, licence,
+ * where it runs, whether it fits here and how fast it should run here, whether it is cached), and
+ * the browser cache's contents with delete.
  */
 import { html, LitElement, nothing } from 'lit';
 import {
@@ -10,6 +12,10 @@ import {
   type FitVerdict,
   formatBytes,
   formatParams,
+  formatTokPerSec,
+  SLOW_DECODE_TOK_PER_SEC,
+  type SpeedExpectation,
+  spectrumLabels,
 } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
 import type { LoadInfo } from '../../../core/engine.ts';
@@ -26,10 +32,18 @@ const VERDICT: Record<FitVerdict, { label: string; cls: string }> = {
   remote: { label: 'Runs on a server', cls: '' },
 };
 
-/** Bar length on a log scale from 100K to 100B parameters; remote tiers fill it. */
-export function sizeBarPercent(entry: CatalogEntry): number {
-  if (entry.runs === 'remote' || entry.params === null) return 100;
-  return Math.max(4, Math.min(100, ((Math.log10(entry.params) - 5) / 6) * 100));
+/**
+ * The parameter count a spectrum bar stands for: a device model's own, a remote tier's served
+ * model's where its server says it; null when unknown.
+ */
+export function spectrumParams(entry: CatalogEntry, servedParams?: number): number | null {
+  if (entry.runs === 'remote') return servedParams ?? null;
+  return entry.params;
+}
+
+/** Bar length on a linear scale: `params` as a share of the largest model on the spectrum. */
+export function sizeBarPercent(params: number, largest: number): number {
+  return largest > 0 ? Math.min(100, (params / largest) * 100) : 0;
 }
 
 /** The loaded model's device and runtime, and why ORT runs it when edgetier's CPU engine was asked for. */
@@ -55,6 +69,8 @@ export class EtModelsView extends LitElement {
       this.#subscribed = true;
       new StoreController(this, this.app).hostConnected();
       void this.app.refreshCached();
+      // Asked from this view (counted here, never against the Chat view's privacy badge).
+      void this.app.describeTiers();
     }
   }
 
@@ -83,22 +99,60 @@ export class EtModelsView extends LitElement {
   }
 
   private renderSpectrum(catalog: CatalogEntry[]) {
-    return html`<nav aria-label="Spectrum, smallest to full scale">
-        <div class="spectrum">
-          ${catalog.map(
-            (e) => html`<a href="#model-${slug(e.key)}" class=${e.runs} title=${e.name}
-              @click=${(ev: Event) => {
-                ev.preventDefault();
-                this.renderRoot.querySelector(`#model-${slug(e.key)}`)?.scrollIntoView({ block: 'center' });
-              }}>
-              <strong>${e.name}</strong>
-              <span class="muted">${e.runs === 'remote' ? 'server' : formatParams(e.params)}</span>
-              <span class="size" ${widthPercent(sizeBarPercent(e))}></span>
-            </a>`,
-          )}
-        </div>
+    const labels = spectrumLabels(catalog);
+    const params = new Map(
+      catalog.map((e) => [e.key, spectrumParams(e, this.app.state.served[e.key]?.params)] as const),
+    );
+    const largest = Math.max(0, ...[...params.values()].map((p) => p ?? 0));
+    return html`<nav aria-label="Spectrum by parameter count">
+        <ol class="spectrum">
+          ${catalog.map((e) => {
+            const p = params.get(e.key) ?? null;
+            const served = this.app.state.served[e.key];
+            const twin = e.runs === 'remote' ? served?.synthetic === true : e.synthetic;
+            return html`<li>
+              <a href="#model-${slug(e.key)}" class=${e.runs} data-key=${e.key} data-params=${p ?? ''}
+                title=${`${e.name}: ${p === null ? 'size unknown' : `${formatParams(p)} parameters`}`}
+                @click=${(ev: Event) => {
+                  ev.preventDefault();
+                  this.renderRoot.querySelector(`#model-${slug(e.key)}`)?.scrollIntoView({ block: 'center' });
+                }}>
+                <strong class="label"><bdi>${labels.get(e.key)}</bdi></strong>
+                <span class="muted size-text">${
+                  e.runs === 'remote'
+                    ? p === null
+                      ? 'server · size unknown'
+                      : `server · ${formatParams(p)}`
+                    : formatParams(p)
+                }${twin ? html` <span class="badge synthetic">twin</span>` : nothing}</span>
+                <span class="track ${p === null ? 'unknown' : ''}">${
+                  p === null
+                    ? nothing
+                    : html`<span class="size" ${widthPercent(sizeBarPercent(p, largest))}></span>`
+                }</span>
+              </a>
+            </li>`;
+          })}
+        </ol>
       </nav>
-      <div class="axis" aria-hidden="true"><span>← smallest, private, free</span><span>full scale, remote →</span></div>`;
+      <p class="axis">
+        Bars: parameter count on a linear scale, a full bar is ${formatParams(largest)}. A remote tier is placed by
+        the model its server says it serves.
+      </p>`;
+  }
+
+  /** The speed expectation a card shows: the figure and where it comes from. */
+  private renderSpeed(speed: SpeedExpectation | null, device: string) {
+    if (!speed) {
+      return html`<dt>Speed here</dt><dd>${
+        device === 'webgpu' ? 'not measured on a GPU yet: run Bench' : 'unknown: run Bench to measure it'
+      }</dd>`;
+    }
+    return html`<dt>Speed here</dt>
+      <dd data-testid="speed">
+        ${speed.atLeast ? 'at least ' : speed.source === 'plan' ? 'about ' : ''}${formatTokPerSec(speed.decodeTokPerSec)}
+        <span class="muted">(${speed.basis})</span>
+      </dd>`;
   }
 
   private renderCard(entry: CatalogEntry) {
@@ -108,13 +162,18 @@ export class EtModelsView extends LitElement {
     const cached = this.app.isCached(entry);
     const download = estimateDownloadBytes(entry, dtype);
     const exact = entry.downloadBytes[dtype] !== undefined;
-    const verdict = VERDICT[fit.verdict];
+    const speed = this.app.speed(entry);
+    const slow = speed !== null && speed.decodeTokPerSec < SLOW_DECODE_TOK_PER_SEC;
+    const verdict =
+      fit.verdict === 'fits' && slow ? { label: 'Fits, but slow here', cls: 'warn' } : VERDICT[fit.verdict];
     const loaded = loadedKey === entry.key && status === 'ready';
+    const served = entry.runs === 'remote' ? this.app.state.served[entry.key] : undefined;
+    const twin = entry.synthetic || served?.synthetic === true;
     return html`<article id="model-${slug(entry.key)}" class=${selectedKey === entry.key ? 'selected' : ''}
       aria-labelledby="name-${slug(entry.key)}">
       <h3 id="name-${slug(entry.key)}"><bdi>${entry.name}</bdi></h3>
       <div class="badges">
-        ${entry.synthetic ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
+        ${twin ? html`<span class="badge synthetic">Synthetic twin</span>` : nothing}
         ${entry.reasoning ? html`<span class="badge">Reasoning</span>` : nothing}
         ${cached ? html`<span class="badge ok">Cached</span>` : nothing}
         ${loaded ? html`<span class="badge ok">Loaded</span>` : nothing}
@@ -137,10 +196,23 @@ export class EtModelsView extends LitElement {
               <dt>Context</dt><dd>${entry.contextLength ? `${entry.contextLength.toLocaleString('en')} tokens` : 'unknown'}</dd>
               <dt>Licence</dt><dd>${entry.licence}</dd>
               <dt>Runs</dt><dd>In this tab (${loaded ? runsOn(this.app.state.loadInfo) : fit.device === 'webgpu' ? 'WebGPU' : 'WASM'})</dd>
+              ${this.renderSpeed(speed, fit.device)}
               <dt>Cached</dt><dd>${cached ? formatBytes(cached.bytes) : 'not yet'}</dd>
             `
             : html`
-              <dt>Model</dt><dd>${entry.remote?.model || 'server default'}</dd>
+              <dt>Model</dt><dd data-testid="served-model"><bdi>${
+                served?.id ??
+                (entry.remote?.model ||
+                  (served === null
+                    ? 'its default (the server was not asked or did not say)'
+                    : 'asking the server…'))
+              }</bdi></dd>
+              <dt>Parameters</dt><dd>${served?.params ? formatParams(served.params) : 'unknown'}</dd>
+              ${
+                served?.synthetic
+                  ? html`<dt>Twin of</dt><dd><bdi>${served.mirrors ?? 'no real model (a test shape)'}</bdi></dd>`
+                  : nothing
+              }
               <dt>Runs</dt><dd>${entry.remote?.baseUrl || 'this server (edgetier serve)'}</dd>
               <dt>Price</dt><dd>$${entry.remote?.priceInPerMTok} in / $${entry.remote?.priceOutPerMTok} out per M tokens</dd>
               <dt>Privacy</dt><dd>Messages leave this device</dd>
@@ -148,7 +220,13 @@ export class EtModelsView extends LitElement {
         }
       </dl>
       <p class="fit">${fit.reason}</p>
-      ${entry.note ? html`<p class="note">${entry.note}</p>` : nothing}
+      ${
+        served?.synthetic
+          ? html`<p class="note">This tier serves a synthetic twin: random weights, so its answers are noise, not a full-scale model's.</p>`
+          : entry.note
+            ? html`<p class="note">${entry.note}</p>`
+            : nothing
+      }
       <div class="actions">
         <button class="primary" aria-label=${`Use ${entry.name}`} ?disabled=${fit.verdict === 'too-big'}
           @click=${() => this.use(entry)}>Use</button>
@@ -192,8 +270,8 @@ export class EtModelsView extends LitElement {
     return html`
       <h1>Models</h1>
       <p class="intro">
-        From the smallest model that runs privately in this tab to the full-scale tier on a server. Sizes
-        marked ≈ are estimates from the parameter count.
+        From the smallest model that runs privately in this tab to the tier on a server. Sizes marked ≈ are
+        estimates from the parameter count; speeds are estimates until Bench measures them on this device.
       </p>
       ${this.renderDevice()} ${this.renderSpectrum(catalog)}
       ${

@@ -58,4 +58,18 @@ export const settingsViewStyles = css`
     color: var(--text-2);
     margin: 0.3rem 0 0;
   }
+  .check-result {
+    font-size: 0.88rem;
+    margin: 0.5rem 0 0;
+    overflow-wrap: anywhere;
+  }
+  .check-result:empty {
+    display: none;
+  }
+  .check-result.ok {
+    color: var(--ok-text);
+  }
+  .check-result.failed {
+    color: var(--danger);
+  }
 `;

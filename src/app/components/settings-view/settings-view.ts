@@ -1,14 +1,17 @@
 /**
- * Settings: remote tiers (name, base URL, model, optional key, price), sampling defaults, backend
- * override, and the data this browser keeps. A key stays in this tab's memory unless "remember"
- * is ticked for its tier.
+ * Settings: remote tiers (name, base URL, model, optional key, price) with "Test connection",
+ * sampling defaults, backend override and CPU engine, and the data this browser keeps. A key stays in this tab's
+ * memory unless "remember" is ticked for its tier; this server's own tier needs none (the server
+ * keeps its upstream key, which never reaches the page).
  */
-import { html, LitElement } from 'lit';
+import { html, LitElement, nothing } from 'lit';
+import { formatParams, type RemoteTier } from '../../../core/catalog.ts';
 import type { CpuRuntime } from '../../../core/engine.ts';
-import type { AppState } from '../../state/app-state.ts';
+import { type AppState, messageOf } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
+import { explainTierError, tierUrl } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { settingsViewStyles } from './settings-view.styles.ts';
 
@@ -39,6 +42,11 @@ const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
   },
 ];
 
+interface TierCheck {
+  state: 'running' | 'ok' | 'failed';
+  text: string;
+}
+
 export class EtSettingsView extends LitElement {
   static override styles = [sharedStyles, viewPageStyles, settingsViewStyles];
   static override properties = {
@@ -46,17 +54,21 @@ export class EtSettingsView extends LitElement {
     settings: { attribute: false },
     store: { attribute: false },
     notice: { state: true },
+    checks: { state: true },
   };
 
   declare app: AppState;
   declare settings: SettingsStore;
   declare store: ConversationStore;
   declare notice: string;
+  /** "Test connection" per tier id: running, or what it found. */
+  declare checks: Record<string, TierCheck>;
   #subscribed = false;
 
   constructor() {
     super();
     this.notice = '';
+    this.checks = {};
   }
 
   override willUpdate(changed: Map<string, unknown>): void {
@@ -66,25 +78,64 @@ export class EtSettingsView extends LitElement {
     }
   }
 
-  private saveTier(event: SubmitEvent, tier: TierSettings): void {
-    event.preventDefault();
-    const form = new FormData(event.target as HTMLFormElement);
-    const text = (name: string) => String(form.get(name) ?? '').trim();
+  /** The tier as its form now reads (saved or not), and the key typed for it. */
+  private fromForm(form: HTMLFormElement, tier: TierSettings): { tier: TierSettings; key: string } {
+    const data = new FormData(form);
+    const text = (name: string) => String(data.get(name) ?? '').trim();
     const price = (name: string) => Math.max(0, Number(text(name)) || 0);
-    const key = text('key');
-    this.settings.upsertTier(
-      {
+    return {
+      tier: {
         ...tier,
         name: text('name') || tier.name,
         baseUrl: text('baseUrl').replace(/\/+$/, ''),
         model: text('model'),
         priceInPerMTok: price('priceIn'),
         priceOutPerMTok: price('priceOut'),
-        rememberKey: form.get('remember') === 'on',
+        rememberKey: data.get('remember') === 'on',
       },
-      key,
-    );
-    this.notice = `Saved ${text('name') || tier.name}.`;
+      key: text('key'),
+    };
+  }
+
+  private saveTier(event: SubmitEvent, tier: TierSettings): void {
+    event.preventDefault();
+    const { tier: saved, key } = this.fromForm(event.target as HTMLFormElement, tier);
+    this.settings.upsertTier(saved, key);
+    this.notice = `Saved ${saved.name}.`;
+  }
+
+  /** Asks the tier, as the form reads now, which model it serves (GET /v1/models). */
+  private async testTier(event: Event, tier: TierSettings): Promise<void> {
+    const form = (event.target as HTMLElement).closest('form');
+    if (!form || this.checks[tier.id]?.state === 'running') return;
+    const { tier: typed, key } = this.fromForm(form, tier);
+    const remote: RemoteTier = typed;
+    this.checks = { ...this.checks, [tier.id]: { state: 'running', text: 'Testing the connection…' } };
+    let check: TierCheck;
+    try {
+      const info = await this.app.checkTier(remote, key || null);
+      const url = tierUrl(remote, location.href);
+      const twin = info.synthetic
+        ? ` It is a synthetic twin${info.mirrors && !info.mirrors.startsWith('none') ? ` of ${info.mirrors}` : ''}: random weights, so its answers are noise.`
+        : '';
+      const size = info.params ? ` (${formatParams(info.params)} parameters)` : '';
+      check = {
+        state: 'ok',
+        text: `Connected: ${url.origin}${url.pathname.replace(/\/+$/, '')} serves ${info.modelId}${size}.${twin}`,
+      };
+    } catch (error) {
+      check = {
+        state: 'failed',
+        text:
+          explainTierError(
+            error,
+            remote,
+            location.href,
+            'Correct the fields above, then Test connection again.',
+          ) ?? messageOf(error),
+      };
+    }
+    this.checks = { ...this.checks, [tier.id]: check };
   }
 
   private addTier(preset: Omit<TierSettings, 'id'>): void {
@@ -93,6 +144,7 @@ export class EtSettingsView extends LitElement {
 
   private renderTier(tier: TierSettings) {
     const id = (name: string) => `${name}-${tier.id}`;
+    const check = this.checks[tier.id];
     return html`<form @submit=${(e: SubmitEvent) => this.saveTier(e, tier)}>
       <fieldset>
         <legend>${tier.name}</legend>
@@ -120,8 +172,12 @@ export class EtSettingsView extends LitElement {
         <p class="hint">Remembered, the key is stored unencrypted in this browser's storage for this site: anyone who can use this browser profile, or its files, can read it. Without "remember", it lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
         <div class="actions">
           <button type="submit" class="primary">Save tier</button>
+          <button type="button" @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
           <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
         </div>
+        <p class="check-result ${check?.state ?? ''}" role="status" data-testid="tier-check">${
+          check ? check.text : nothing
+        }</p>
       </fieldset>
     </form>`;
   }

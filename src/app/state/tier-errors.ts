@@ -1,0 +1,68 @@
+/**
+ * What to tell a visitor when a remote tier fails, shared by Compare and Settings' "Test connection".
+ * A browser says only "Failed to fetch" for every request that got no response (nothing listening,
+ * a blocked port, a CORS refusal, a wrong host, this page's own connect-src policy): the message
+ * names the likely causes for this tier's address and what to do, and keeps the browser's words last.
+ */
+import type { RemoteTier } from '../../core/catalog.ts';
+import { isRemoteError } from '../../remote/errors.ts';
+
+/** The tier's API root as the browser calls it: '' is this page's own server (edgetier serve). */
+export function tierUrl(tier: Pick<RemoteTier, 'baseUrl'>, pageHref: string): URL {
+  return new URL(tier.baseUrl || '/v1', pageHref);
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The tier runs on this computer (this page's server, or a loopback address): it shares the CPU. */
+export function tierOnThisComputer(tier: Pick<RemoteTier, 'baseUrl'>, pageHref: string): boolean {
+  const url = tierUrl(tier, pageHref);
+  const page = new URL(pageHref);
+  return LOOPBACK.has(url.hostname) || (url.origin === page.origin && LOOPBACK.has(page.hostname));
+}
+
+/**
+ * A person-readable message for a tier that gave no response at all. `advice` is the sentence that
+ * says what to do where the message is shown ("Check the tier's address in Settings, then Retry.").
+ * Null for any other failure: its own message already names the status, the server's words and what
+ * to do (callers show messageOf(error)).
+ */
+export function explainTierError(
+  error: unknown,
+  tier: Pick<RemoteTier, 'name' | 'baseUrl'>,
+  pageHref: string,
+  advice: string,
+): string | null {
+  if (!isRemoteError(error) || !error.unreachable) return null;
+  const url = tierUrl(tier, pageHref);
+  const page = new URL(pageHref);
+  const where = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  const causes: string[] = [];
+  const blockedByPage = url.origin !== page.origin && url.protocol === 'http:' && !LOOPBACK.has(url.hostname);
+  if (blockedByPage) {
+    causes.push(
+      'this page may call only https: addresses and plain http on this computer (127.0.0.1, localhost), so the browser blocks this one: put the tier behind https, or behind this server (EDGETIER_UPSTREAM_URL)',
+    );
+  }
+  causes.push(
+    url.origin === page.origin
+      ? 'this page’s own server stopped or restarted'
+      : `no server is running at ${url.host}`,
+  );
+  if (url.origin !== page.origin) {
+    causes.push(`a firewall or proxy blocks port ${url.port || (url.protocol === 'https:' ? '443' : '80')}`);
+    causes.push(`the server refuses requests from this page (CORS: it must allow the origin ${page.origin})`);
+  }
+  causes.push('the base URL is wrong (it usually ends in /v1)');
+  const cause = error.cause instanceof Error ? (error.cause.cause ?? error.cause) : error.cause;
+  const said = cause instanceof Error ? cause.message : cause === undefined ? '' : String(cause);
+  return (
+    `Could not reach ${tier.name} at ${where}. Likely causes: ${causes.join('; ')}. ${advice}` +
+    (said
+      ? ` (The browser said: ${said
+          .replace(/[\u202A-\u202E\u2066-\u2069]/g, '')
+          .slice(0, 200)
+          .replace(/\.$/, '')}.)`
+      : '')
+  );
+}

@@ -1,0 +1,358 @@
+/**
+ * The CPU engine's threads: a pool of workers over the kernels' one shared `WebAssembly.Memory`, each
+ * with its own instance of the same threaded kernels build. A big GEMV/GEMM (a Linear layer's
+ * weights: q/k/v, o, gate/up, down, the LM head) is split by output rows into chunks; the calling
+ * thread publishes the job in a control block in that memory, claims chunks like every worker, then
+ * waits until every claimed chunk is done. Each output row is computed whole by one thread with the
+ * same arithmetic as on one thread, so the results are bit-identical whatever the thread count.
+ *
+ * Synchronisation (designed against the collapse an earlier spin-barrier probe showed; NOT yet measured:
+ * THREAD_POOL_DEFAULTS are first guesses, to be tuned with bench/cpu-engine-step.ts `--threads 1,2
+ * --spin N --min-split N --chunks N`, idle and with the cores busy):
+ * - Chunks are claimed dynamically (a compare-and-swap on one word), never assigned: a worker that the
+ *   OS has not scheduled takes no chunk, and the calling thread does its share as well, so a busy
+ *   machine slows a step down to one thread's speed rather than stalling on a sleeping thread. That
+ *   is what a fixed split with a spin barrier lacks (it collapsed to 1 tok/s with the cores busy).
+ * - Idle workers spin a bounded number of loads on the generation word, then sleep in Atomics.wait;
+ *   the caller notifies only when some worker sleeps. The caller waits for the last chunks the same
+ *   way (a bounded spin, then Atomics.wait in slices, giving up past `stallMs`).
+ * - A Linear with fewer multiply-adds than `minSplitWork` runs on the calling thread alone.
+ *
+ * Platform-free: threads come from a `KernelThreadSpawner` (node-threads.ts: worker_threads;
+ * a browser's Web Workers where the page is cross-origin isolated).
+ */
+import { EdgetierError } from '../core/errors.ts';
+import type { KernelExports, WasmKernels } from './wasm-kernels.ts';
+
+/** One thread as the pool sees it. */
+export interface KernelThread {
+  post(message: unknown): void;
+  /** Its messages, an uncaught error, its exit. */
+  listen(handlers: {
+    message(message: unknown): void;
+    error(error: unknown): void;
+    exit(code: number): void;
+  }): void;
+  terminate(): Promise<void>;
+}
+
+/** Starts thread number `index` (1-based; the calling thread is 0) running the kernel thread source. */
+export type KernelThreadSpawner = (index: number) => KernelThread;
+
+/** Int32 indices of the control block (kernel-thread-source.ts reads the same layout). */
+const CONTROL = {
+  GEN: 0,
+  CLAIM: 16,
+  DONE: 32,
+  STOP: 48,
+  SLEEPERS: 49,
+  ERROR: 50,
+  SPIN: 51,
+  KIND: 52,
+  ARGS: 53,
+  ERROR_TEXT: 64,
+} as const;
+const ERROR_CHARS = 256;
+const CONTROL_BYTES = CONTROL.ERROR_TEXT * 4 + ERROR_CHARS * 2;
+/** The claim word holds the chunk count and the next chunk in 8 bits each. */
+const MAX_CHUNKS = 255;
+
+export const KERNEL_KINDS = ['f32', 'q4', 'q8'] as const;
+export type KernelKind = (typeof KERNEL_KINDS)[number];
+
+export interface ThreadPoolOptions {
+  /** Threads in all, the calling one included (2 or more). */
+  threads: number;
+  /** Loads of the generation (or done) word before sleeping in Atomics.wait. */
+  spin?: number;
+  /** Multiply-adds below which a GEMM runs on the calling thread alone. */
+  minSplitWork?: number;
+  /** Chunks per thread a GEMM is cut into (more: finer balance, more claims). */
+  chunksPerThread?: number;
+  /** How long the caller waits for a claimed chunk before calling the pool broken. */
+  stallMs?: number;
+  /** How long a thread may take to start. */
+  startMs?: number;
+}
+
+/** First guesses, not yet measured (see the top comment). */
+export const THREAD_POOL_DEFAULTS = {
+  spin: 20_000,
+  minSplitWork: 65_536,
+  chunksPerThread: 4,
+  stallMs: 60_000,
+  startMs: 30_000,
+} as const;
+
+export class KernelThreadPool {
+  readonly threads: number;
+  /** GEMMs run split, and on the calling thread alone (for the profile). */
+  split = 0;
+  local = 0;
+  private readonly i32: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly k: KernelExports;
+  private readonly spin: number;
+  private readonly minSplitWork: number;
+  private readonly chunksPerThread: number;
+  private readonly stallMs: number;
+  private gen = 0;
+  private broken: string | null = null;
+  private closed: Promise<void> | null = null;
+
+  private constructor(
+    kx: WasmKernels,
+    control: number,
+    private readonly workers: KernelThread[],
+    options: ThreadPoolOptions,
+  ) {
+    this.threads = options.threads;
+    this.k = kx.k;
+    this.i32 = new Int32Array(kx.memory.buffer, control, CONTROL_BYTES / 4);
+    this.u32 = new Uint32Array(kx.memory.buffer, control, CONTROL.ERROR_TEXT);
+    this.spin = options.spin ?? THREAD_POOL_DEFAULTS.spin;
+    this.minSplitWork = options.minSplitWork ?? THREAD_POOL_DEFAULTS.minSplitWork;
+    this.chunksPerThread = options.chunksPerThread ?? THREAD_POOL_DEFAULTS.chunksPerThread;
+    this.stallMs = options.stallMs ?? THREAD_POOL_DEFAULTS.stallMs;
+    Atomics.store(this.i32, CONTROL.SPIN, this.spin);
+  }
+
+  /**
+   * Starts `threads - 1` workers over `kx`'s memory (which must be shared), each instantiating
+   * `module` (the threaded build `kx` runs); resolves once every one is ready, or rejects with the
+   * first one's failure, every started thread terminated.
+   */
+  static async start(
+    kx: WasmKernels,
+    module: WebAssembly.Module,
+    spawn: KernelThreadSpawner,
+    options: ThreadPoolOptions,
+  ): Promise<KernelThreadPool> {
+    const { threads } = options;
+    if (!(Number.isInteger(threads) && threads >= 2 && threads <= 64)) {
+      throw new RangeError(`a kernel thread pool has 2 to 64 threads, not ${threads}`);
+    }
+    if (!(typeof SharedArrayBuffer !== 'undefined' && kx.memory.buffer instanceof SharedArrayBuffer)) {
+      throw new EdgetierError(
+        'load_failed',
+        "The CPU engine's threads need a shared WebAssembly memory (WasmKernels.create with shared: true).",
+      );
+    }
+    const control = kx.alloc(CONTROL_BYTES + 64);
+    const aligned = Math.ceil(control / 64) * 64;
+    const workers: KernelThread[] = [];
+    const startMs = options.startMs ?? THREAD_POOL_DEFAULTS.startMs;
+    const pool = new KernelThreadPool(kx, aligned, workers, options);
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: threads - 1 }, (_, i) => {
+          const index = i + 1;
+          const thread = spawn(index);
+          workers.push(thread);
+          return new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error(`thread ${index} did not start within ${startMs} ms`)),
+              startMs,
+            );
+            timers.push(timer);
+            const fail = (why: string) => {
+              clearTimeout(timer);
+              pool.broken ??= why;
+              reject(new Error(why));
+            };
+            thread.listen({
+              message(message) {
+                const m = message as { type?: string; message?: string };
+                if (m.type === 'ready') {
+                  clearTimeout(timer);
+                  resolve();
+                } else if (m.type === 'failed') fail(`thread ${index} failed to start: ${m.message}`);
+              },
+              error: (error) =>
+                fail(`thread ${index} failed: ${error instanceof Error ? error.message : String(error)}`),
+              exit: (code) => {
+                if (pool.closed === null) fail(`thread ${index} exited (code ${code})`);
+              },
+            });
+            thread.post({ index, module, memory: kx.memory, control: aligned });
+          });
+        }),
+      );
+    } catch (error) {
+      for (const timer of timers) clearTimeout(timer);
+      await pool.close();
+      throw new EdgetierError(
+        'load_failed',
+        `The CPU engine could not start its ${threads} threads: ${(error as Error).message}. Use one thread (no --threads).`,
+        { cause: error },
+      );
+    }
+    return pool;
+  }
+
+  /** Workers alive (not yet terminated by close). */
+  get running(): number {
+    return this.closed === null ? this.workers.length : 0;
+  }
+
+  /** Workers asleep in Atomics.wait right now (idle past their spin). */
+  get sleeping(): number {
+    return Atomics.load(this.i32, CONTROL.SLEEPERS);
+  }
+
+  /** y [tokens, rows] = W x: float32 weights (gemmF32's arguments). */
+  gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void {
+    if (rows * cols * tokens < this.minSplitWork) {
+      this.local++;
+      this.k.gemmF32(y, w, x, rows, cols, tokens);
+      return;
+    }
+    this.run(0, y, w, 0, x, 0, rows, cols, tokens);
+  }
+
+  /** 4-bit (kind 'q4') or 8-bit ('q8') weights: gemmQ4's / gemmQ8's arguments. */
+  gemmQ(
+    kind: 'q4' | 'q8',
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void {
+    if (rows * blocks * 32 * tokens < this.minSplitWork) {
+      this.local++;
+      if (kind === 'q4') this.k.gemmQ4(y, w, ws, xq, xs, rows, blocks, tokens);
+      else this.k.gemmQ8(y, w, ws, xq, xs, rows, blocks, tokens);
+      return;
+    }
+    this.run(kind === 'q4' ? 1 : 2, y, w, ws, xq, xs, rows, blocks, tokens);
+  }
+
+  /**
+   * Stops every worker and waits for them to end. Idempotent; a pool is closed once, for good.
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      Atomics.store(this.i32, CONTROL.STOP, 1);
+      Atomics.add(this.i32, CONTROL.GEN, 1);
+      Atomics.notify(this.i32, CONTROL.GEN);
+      await Promise.all(this.workers.map((worker) => worker.terminate()));
+    })();
+    return this.closed;
+  }
+
+  private run(
+    kind: number,
+    y: number,
+    w: number,
+    ws: number,
+    x: number,
+    xs: number,
+    rows: number,
+    width: number,
+    tokens: number,
+  ): void {
+    if (this.closed !== null) throw new EdgetierError('internal', "The CPU engine's threads were shut down.");
+    if (this.broken !== null) {
+      throw new EdgetierError('generation_failed', `The CPU engine's threads stopped: ${this.broken}.`);
+    }
+    this.split++;
+    const { i32, u32 } = this;
+    const target = Math.min(MAX_CHUNKS, this.threads * this.chunksPerThread, Math.ceil(rows / 4));
+    // Chunks of a multiple of 4 rows (the f32 kernel's row group), so every chunk but the last is full.
+    const chunkRows = Math.ceil(rows / target / 4) * 4;
+    const chunks = Math.ceil(rows / chunkRows);
+    i32[CONTROL.KIND] = kind;
+    u32[CONTROL.ARGS] = y;
+    u32[CONTROL.ARGS + 1] = w;
+    u32[CONTROL.ARGS + 2] = ws;
+    u32[CONTROL.ARGS + 3] = x;
+    u32[CONTROL.ARGS + 4] = xs;
+    u32[CONTROL.ARGS + 5] = rows;
+    u32[CONTROL.ARGS + 6] = width;
+    u32[CONTROL.ARGS + 7] = tokens;
+    u32[CONTROL.ARGS + 8] = chunkRows;
+    Atomics.store(i32, CONTROL.DONE, 0);
+    this.gen = (this.gen + 1) | 0;
+    const tag = (this.gen & 0x7fff) << 16;
+    // Publishing the claim word opens the job; the generation word wakes the workers.
+    Atomics.store(i32, CONTROL.CLAIM, tag | chunks);
+    Atomics.add(i32, CONTROL.GEN, 1);
+    if (Atomics.load(i32, CONTROL.SLEEPERS) > 0) Atomics.notify(i32, CONTROL.GEN);
+
+    let failure: unknown = null;
+    let claimed = chunks;
+    for (;;) {
+      const v = Atomics.load(i32, CONTROL.CLAIM);
+      const next = (v >>> 8) & 0xff;
+      if (next >= chunks) break;
+      if (failure !== null) {
+        // Close the job to further claims; wait only for the chunks already claimed.
+        if (Atomics.compareExchange(i32, CONTROL.CLAIM, v, tag | (chunks << 8) | chunks) === v) {
+          claimed = next;
+          break;
+        }
+        continue;
+      }
+      if (Atomics.compareExchange(i32, CONTROL.CLAIM, v, v + 256) !== v) continue;
+      const r0 = next * chunkRows;
+      const r1 = Math.min(rows, r0 + chunkRows);
+      try {
+        if (kind === 0) this.k.gemmF32Rows(y, w, x, rows, width, tokens, r0, r1);
+        else if (kind === 1) this.k.gemmQ4Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+        else this.k.gemmQ8Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+      } catch (error) {
+        failure = error;
+      }
+      Atomics.add(i32, CONTROL.DONE, 1);
+    }
+    this.waitDone(claimed);
+    // Every claimed chunk is counted: read (and clear) a worker's failure before the next job.
+    let threadFailure: string | null = null;
+    if (Atomics.load(i32, CONTROL.ERROR) !== 0) {
+      const chars = new Uint16Array(i32.buffer, i32.byteOffset + CONTROL.ERROR_TEXT * 4, ERROR_CHARS);
+      threadFailure = '';
+      for (let i = 0; i < ERROR_CHARS && chars[i] !== 0; i++) threadFailure += String.fromCharCode(chars[i]!);
+      Atomics.store(i32, CONTROL.ERROR, 0);
+    }
+    if (failure !== null) {
+      throw new EdgetierError(
+        'generation_failed',
+        `The CPU engine failed in ${KERNEL_KINDS[kind]} GEMM on the calling thread: ${(failure as Error).message ?? String(failure)}`,
+        { cause: failure },
+      );
+    }
+    if (threadFailure !== null) {
+      throw new EdgetierError('generation_failed', `A CPU engine thread failed: ${threadFailure}`);
+    }
+  }
+
+  /** Waits until `count` chunks are counted done: a bounded spin, then Atomics.wait in slices. */
+  private waitDone(count: number): void {
+    const { i32 } = this;
+    let done = Atomics.load(i32, CONTROL.DONE);
+    for (let i = 0; done < count && i < this.spin; i++) done = Atomics.load(i32, CONTROL.DONE);
+    if (done >= count) return;
+    let last = done;
+    let since = performance.now();
+    while (done < count) {
+      Atomics.wait(i32, CONTROL.DONE, done, 20);
+      done = Atomics.load(i32, CONTROL.DONE);
+      const now = performance.now();
+      if (done !== last) {
+        last = done;
+        since = now;
+      } else if (now - since > this.stallMs) {
+        this.broken = `a thread held a chunk for more than ${this.stallMs} ms`;
+        throw new EdgetierError(
+          'generation_failed',
+          `The CPU engine's threads stopped responding (${this.broken}); unload and load the model again.`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * Compare delivers the trade-off (issue 16, item 9), in real Chromium against the real `edgetier
+ * serve` (the app's fresh Vite build, the tiny synthetic model folder on this device, the native tier
+ * serving the same twin): the table comes first and fits the first screen at 1280x800, with what each
+ * side is (parameters, download, memory, a quality note that says a twin's quality is no measure);
+ * the sides run one after the other unless "at once" is ticked, and the table says which ran; equal
+ * figures are a tie, not a win; a tier nobody listens at keeps the local figures, says why with Retry
+ * and a link to Settings; Settings' "Test connection" reports what a tier serves, or why it failed.
+ */
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  axeViolations,
+  buildApp,
+  launchChromium,
+  type ServeProcess,
+  serious,
+  startServe,
+  synthTinyModels,
+} from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+/** The model the native tier serves (its /v1/models id). */
+let servedModel: string;
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
+  servedModel = models.data[0]!.id;
+  browser = await launchChromium();
+  page = browser.page;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+/** A loopback port nothing listens on: one the OS just handed out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+type AppLike = { app: { state: { status: string; loadedKey: string | null } } };
+const status = () => page.locator('et-app').evaluate((el) => (el as unknown as AppLike).app.state.status);
+const loaded = () => page.locator('et-app').evaluate((el) => (el as unknown as AppLike).app.state.loadedKey);
+
+/** The tiny folder loaded on this device, greedy sampling, `maxNewTokens` per answer, on Compare. */
+async function ready(maxNewTokens: number): Promise<void> {
+  if (!page.url().startsWith(serve.url)) await page.goto(serve.url);
+  if ((await loaded()) !== 'local:tiny') {
+    await page.getByRole('combobox', { name: 'Model', exact: true }).selectOption('local:tiny');
+  }
+  await expect.poll(status, { timeout: 120_000 }).toBe('ready');
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByLabel('Temperature', { exact: false }).fill('0');
+  await page.getByLabel('Temperature', { exact: false }).press('Tab');
+  await page.getByLabel('Max new tokens').fill(String(maxNewTokens));
+  await page.getByLabel('Max new tokens').press('Tab');
+  await page.getByRole('link', { name: 'Compare', exact: true }).click();
+}
+
+const table = () => page.getByTestId('tradeoff');
+const compare = () => page.getByRole('button', { name: 'Compare', exact: true });
+const prompt = () => page.getByRole('textbox', { name: 'Prompt', exact: true });
+
+/** The table's body rows as text: [row header, local cell, tier cell]. */
+async function rows(): Promise<(name: string) => string[]> {
+  const all = await table()
+    .locator('tbody tr')
+    .evaluateAll((trs) =>
+      trs.map((tr) => [...tr.children].map((c) => c.textContent?.replace(/\s+/g, ' ').trim() ?? '')),
+    );
+  return (name) => all.find((r) => r[0] === name) ?? [];
+}
+
+/**
+ * From now on, records (in page time) when the local pane stops being busy, and every text the
+ * local pane's metrics shows over its figures ("Reading the prompt (N tokens)…").
+ */
+async function watchRun(localName: string): Promise<void> {
+  // A string, evaluated in the page: this file is type-checked in the Node realm (no DOM types).
+  await page.evaluate(`(() => {
+    const view = document.querySelector('et-app').shadowRoot.querySelector('et-compare-view');
+    const w = window;
+    w.__localEnd = null;
+    w.__phases = [];
+    w.__watch?.forEach((o) => o.disconnect());
+    w.__watch = [];
+    const panels = new WeakSet();
+    let sawBusy = false;
+    const record = (root) => {
+      const text = root.querySelector('[data-testid="phase"]')?.textContent?.trim();
+      if (text && w.__phases.at(-1) !== text) w.__phases.push(text);
+    };
+    const watch = () => {
+      const local = view.shadowRoot.querySelector('section[aria-label="${localName}"]');
+      const busy = local?.getAttribute('aria-busy');
+      if (busy === 'true') sawBusy = true;
+      if (busy === 'false' && sawBusy && w.__localEnd === null) w.__localEnd = performance.now();
+      const panel = local?.querySelector('et-metrics-panel');
+      if (panel?.shadowRoot && !panels.has(panel)) {
+        panels.add(panel);
+        record(panel.shadowRoot);
+        const o = new MutationObserver(() => record(panel.shadowRoot));
+        o.observe(panel.shadowRoot, { subtree: true, childList: true, characterData: true });
+        w.__watch.push(o);
+      }
+    };
+    // An observer rather than the timeline's buffer, which stops taking entries once full.
+    w.__tierStarts = [];
+    w.__resources?.disconnect();
+    w.__resources = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.name.endsWith('/v1/chat/completions')) w.__tierStarts.push(e.startTime);
+    });
+    w.__resources.observe({ type: 'resource' });
+    const o = new MutationObserver(watch);
+    o.observe(view.shadowRoot, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-busy'] });
+    w.__watch.push(o);
+  })()`);
+}
+
+/** When the local answer ended, and when the last request to the tier's chat endpoint started (page time). */
+async function timings(): Promise<{ localEnd: number; tierStart: number; phases: string[] }> {
+  // The entry is reported once its response has ended: wait for it.
+  await expect
+    .poll(() => page.evaluate('window.__tierStarts.length'), { timeout: 30_000 })
+    .toBeGreaterThan(0);
+  return page.evaluate(`(() => ({
+    localEnd: window.__localEnd,
+    tierStart: window.__tierStarts.at(-1),
+    phases: window.__phases,
+  }))()`);
+}
+
+const LONG_PROMPT =
+  `Please summarise this: ${'the quick brown fox jumps over the lazy dog '.repeat(8)}`.trim();
+
+describe('the trade-off table', () => {
+  it('comes first and fits the first screen at 1280x800, with what each side is and a quality note for twins; the sides ran one after the other', async () => {
+    await ready(48);
+    await prompt().fill(LONG_PROMPT);
+    await watchRun('tiny');
+    await compare().click();
+    await table().waitFor({ timeout: 120_000 });
+
+    // In the first screen, whole, without scrolling.
+    const box = (await table().boundingBox())!;
+    expect(box.y).toBeGreaterThanOrEqual(0);
+    expect(box.y + box.height).toBeLessThanOrEqual(800);
+    const row = await rows();
+    expect(row('Quality')).toEqual([
+      'Quality',
+      'random weights: quality not comparable',
+      'random weights: quality not comparable',
+    ]);
+    // The tier is this server's twin: its model as the tier names it, labelled a twin, its size.
+    expect(row('Model')[1]).toMatch(/^tiny · fp32 on (WASM|WebGPU|CPU) Synthetic twin$/);
+    expect(row('Model')[2]).toBe(`${servedModel} Synthetic twin`);
+    expect(row('Parameters')[1]).toMatch(/^\d+(\.\d)?[MB]$/);
+    expect(row('Parameters')[2]).toBe(row('Parameters')[1]);
+    expect(row('Download')[1]).toMatch(/^\d+ (KiB|MiB)$/);
+    expect(row('Download')[2]).toBe('none: runs on the server');
+    expect(row('Memory')[1]).toMatch(/^about \d+ (KiB|MiB|GiB)$/);
+    expect(row('Memory')[2]).toBe('the server’s, none here');
+    await expect(page.getByTestId('legend').textContent()).resolves.toMatch(/better.+tie.+not a contest/s);
+
+    // One after the other: the tier's request started once the local answer had ended.
+    const t = await timings();
+    expect(t.localEnd).not.toBeNull();
+    expect(t.tierStart).toBeGreaterThanOrEqual(t.localEnd);
+    await expect(page.getByTestId('run-mode').textContent()).resolves.toMatch(
+      /^Ran one after the other: tiny first, then Full-scale tier \(this server\)/,
+    );
+    // While the local side read the prompt, its pane said so (the count is the engine's).
+    expect(t.phases.some((p) => /^Reading the prompt \(\d+ tokens\)…$/.test(p))).toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+  });
+
+  it('runs both at once when asked, says that they share this computer, and labels the run so', async () => {
+    await ready(96);
+    const atOnce = page.getByRole('checkbox', { name: 'Run both at once', exact: true });
+    await expect(
+      atOnce.evaluate((input) => {
+        const root = input.getRootNode() as unknown as {
+          getElementById(id: string): { textContent: string };
+        };
+        return root.getElementById(input.getAttribute('aria-describedby')!).textContent;
+      }),
+    ).resolves.toMatch(/At once, both share this computer/);
+    await atOnce.check();
+    try {
+      await watchRun('tiny');
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      const t = await timings();
+      expect(t.tierStart).toBeGreaterThan(0);
+      expect(t.tierStart).toBeLessThan(t.localEnd);
+      await expect(page.getByTestId('run-mode').textContent()).resolves.toMatch(
+        /^Ran at once: the tier runs on this computer too, so both shared its processor/,
+      );
+    } finally {
+      await atOnce.uncheck();
+    }
+  });
+
+  it('shows equal figures as a tie, not as a win', async () => {
+    // Both free: the tier's prices set to 0.
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    const tier = page.getByRole('group', { name: 'Full-scale tier (this server)' });
+    await tier.getByLabel('$ per M input tokens').fill('0');
+    await tier.getByLabel('$ per M output tokens').fill('0');
+    await tier.getByRole('button', { name: 'Save tier', exact: true }).click();
+    await ready(8);
+    await compare().click();
+    await table().waitFor({ timeout: 120_000 });
+    const row = await rows();
+    expect(row('Estimated cost')).toEqual(['Estimated cost', 'free tie', 'free tie']);
+    const cost = table()
+      .locator('tbody tr')
+      .filter({ has: page.getByRole('rowheader', { name: 'Estimated cost' }) });
+    await expect(cost.locator('td.better').count()).resolves.toBe(0);
+    await expect(cost.locator('.mark.tie').count()).resolves.toBe(2);
+    // A contest with a winner is marked on the winner alone.
+    expect(row('Bytes that left the device')[1]).toBe('0 better');
+    expect(row('Bytes that left the device')[2]).toMatch(/^[\d,]+$/);
+  });
+});
+
+describe('a tier that cannot be reached', () => {
+  it('fails Test connection with the causes, and in Compare keeps the local figures, explains, retries and links to Settings', async () => {
+    const port = await closedPort();
+    const base = `http://127.0.0.1:${port}/v1`;
+    await ready(8);
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByRole('button', { name: 'Add fast tier', exact: true }).click();
+    const fast = page.getByRole('group', { name: 'Fast tier' });
+    await fast.getByLabel('Base URL').fill(base);
+    // Test connection reads the form as it is, before it is saved.
+    await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+    const check = fast.getByTestId('tier-check');
+    await expect
+      .poll(() => check.textContent(), { timeout: 60_000 })
+      .toMatch(
+        new RegExp(
+          `^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes: no server is running`,
+        ),
+      );
+    const explained = (await check.textContent())!;
+    expect(explained).toContain('CORS: it must allow the origin');
+    expect(explained).toContain('Correct the fields above, then Test connection again.');
+    expect(explained).toMatch(/\(The browser said: Failed to fetch\.\)$/);
+    await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
+
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page
+      .getByRole('combobox', { name: 'Remote tier', exact: true })
+      .selectOption({ label: 'Fast tier' });
+    let attempts = 0;
+    page.on('requestfailed', (request) => {
+      if (request.url().startsWith(`http://127.0.0.1:${port}/`)) attempts++;
+    });
+    await compare().click();
+    await table().waitFor({ timeout: 120_000 });
+    const alert = page.getByTestId('tier-error');
+    await expect(alert.getAttribute('role')).resolves.toBe('alert');
+    const message = (await alert.locator('p').textContent())!;
+    expect(message).toMatch(
+      new RegExp(`^Could not reach Fast tier at ${base.replace(/[.]/g, '\\.')}\\. Likely causes:`),
+    );
+    for (const cause of [
+      'no server is running',
+      'a firewall or proxy blocks port',
+      'CORS',
+      'the base URL is wrong',
+    ]) {
+      expect(message).toContain(cause);
+    }
+    expect(message).toContain("Check the tier's address in Settings, then Retry.");
+    // The local side's figures stay; the tier's are blank.
+    const row = await rows();
+    expect(row('Time to first token')[1]).toMatch(/^\d+ ms$/);
+    expect(row('Time to first token')[2]).toBe('—');
+    expect(row('Where the data went')[2]).toBe(`127.0.0.1:${port} (no answer)`);
+    expect(serious(await axeViolations(page))).toEqual([]);
+
+    // Retry asks the tier again, and says the same when it still cannot.
+    const before = attempts;
+    await alert.getByRole('button', { name: 'Retry', exact: true }).click();
+    await expect.poll(() => attempts, { timeout: 30_000 }).toBeGreaterThan(before);
+    await alert.waitFor({ timeout: 30_000 });
+    await expect(table().count()).resolves.toBe(1);
+
+    await alert.getByRole('link', { name: 'Check the tier in Settings', exact: true }).click();
+    await page.getByRole('heading', { name: 'Settings', exact: true }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#settings');
+  });
+});
+
+describe('Test connection', () => {
+  it("reports the model this server's tier serves, with its twin label and size", async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    const tier = page.getByRole('group', { name: 'Full-scale tier (this server)' });
+    await tier.getByRole('button', { name: 'Test connection', exact: true }).click();
+    const check = tier.getByTestId('tier-check');
+    await expect
+      .poll(() => check.textContent(), { timeout: 60_000 })
+      .toMatch(
+        new RegExp(
+          `^Connected: ${new URL(serve.url).origin.replace(/[.]/g, '\\.')}/v1 serves ${servedModel} \\(\\d+(\\.\\d)?M parameters\\)\\. It is a synthetic twin: random weights, so its answers are noise\\.$`,
+        ),
+      );
+  });
+});
+
+describe('at 360 px', () => {
+  it('lays out a run with an unreachable tier without sideways scrolling', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      await page.getByRole('link', { name: 'Compare', exact: true }).click();
+      // The tier chosen in Compare is remembered (Settings' compareTierId).
+      await expect(
+        page.getByRole('combobox', { name: 'Remote tier', exact: true }).evaluate((s) => {
+          const select = s as unknown as { selectedOptions: { textContent: string }[] };
+          return select.selectedOptions[0]?.textContent;
+        }),
+      ).resolves.toBe('Fast tier');
+      await compare().click();
+      await page.getByTestId('tier-error').waitFor({ timeout: 120_000 });
+      const widths = (await page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+      )) as { scroll: number; viewport: number };
+      expect(widths.scroll).toBeLessThanOrEqual(widths.viewport);
+      const alert = (await page.getByTestId('tier-error').boundingBox())!;
+      expect(alert.x + alert.width).toBeLessThanOrEqual(360);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+});

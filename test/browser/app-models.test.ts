@@ -1,0 +1,302 @@
+/**
+ * The Models view tells the size story truthfully, and loads say what they are doing (issue 16,
+ * items 7, 10 and 11), in real Chromium against the real `edgetier serve` (the app's fresh Vite
+ * build, the tiny synthetic folder, the native tier on that same model): the strip labels the set-up
+ * after a download and a cached load says "from the browser cache" with no MiB/s; the spectrum's bars
+ * are linear in parameter count, the tier is placed by the model it serves (a twin, badged), chip
+ * labels are unique, each card gives a speed expectation with its source, and the page scrolls once at
+ * 1280 and 360 px; a reopened conversation offers the model that wrote it; one Bench run prints no
+ * spread.
+ */
+import { rmSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wasmSpeed } from '../../src/core/backend-plan.ts';
+import { formatTokPerSec, SPEED_REFERENCE_PARAMS } from '../../src/core/catalog.ts';
+import {
+  axeViolations,
+  buildApp,
+  launchChromium,
+  type ServeProcess,
+  serious,
+  startServe,
+  synthTinyModels,
+} from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let modelsDir: string;
+
+/**
+ * Records every text the load strip's figures show (each render, not only each frame), from every
+ * load of the page; read with `figures()`. A string: this file is type-checked without DOM types.
+ */
+const RECORD_FIGURES = `(() => {
+  window.__figures = [];
+  const seen = new WeakSet();
+  const attach = () => {
+    const bar = document.querySelector('et-app')?.shadowRoot?.querySelector('et-download-progress');
+    const root = bar?.shadowRoot;
+    if (root && !seen.has(root)) {
+      seen.add(root);
+      const read = () => {
+        const text = root.querySelector('[data-testid="download-figures"]')?.textContent?.trim();
+        if (text && window.__figures.at(-1) !== text) window.__figures.push(text);
+      };
+      read();
+      new MutationObserver(read).observe(root, { subtree: true, childList: true, characterData: true });
+    }
+    requestAnimationFrame(attach);
+  };
+  requestAnimationFrame(attach);
+})()`;
+const figures = () => page.evaluate('window.__figures') as Promise<string[]>;
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  browser = await launchChromium();
+  page = browser.page;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.addInitScript(RECORD_FIGURES);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+type AppView = {
+  app: {
+    state: { loadedKey: string | null; status: string; catalog: { key: string; params: number | null }[] };
+    budget: { wasm?: { build: 'jspi' | 'wasm' | 'webgpu'; threads: number } };
+  };
+};
+const appState = () =>
+  page.locator('et-app').evaluate((el) => {
+    const { state } = (el as unknown as AppView).app;
+    return { loadedKey: state.loadedKey, status: state.status };
+  });
+const ready = (key: string) =>
+  expect.poll(appState, { timeout: 120_000 }).toEqual({ loadedKey: key, status: 'ready' });
+const viewLink = (name: string) =>
+  page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name, exact: true });
+
+describe('the load strip', () => {
+  it('after the download reaches 100 % says "Setting up the model…"', async () => {
+    await page.goto(serve.url);
+    // A first visit loads the server's folder by itself, downloading it into the browser cache.
+    await ready('local:tiny');
+    const seen = await figures();
+    // A download shows its rate; once every file is in, the set-up has its own label.
+    expect(seen.some((t) => / of .* · \d+ (B|KiB|MiB)\/s · /.test(t))).toBe(true);
+    expect(seen).toContainEqual(
+      expect.stringMatching(/^Setting up the model… \(\d+(\.\d)? (KiB|MiB) downloaded\)$/),
+    );
+    expect(seen.filter((t) => t.includes('cache'))).toEqual([]);
+  });
+
+  it('on a load from the browser cache says so, with no download rate', async () => {
+    await page.reload();
+    await ready('local:tiny');
+    const seen = await figures();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((t) => t.includes('/s'))).toEqual([]);
+    expect(seen).toContainEqual(
+      expect.stringMatching(/^Setting up the model… \(\d+(\.\d)? (KiB|MiB) read from the browser cache\)$/),
+    );
+  });
+});
+
+describe('the Models view', () => {
+  /** Each chip: its key, the parameters the app knows for it, its label, and its bar's share of the track. */
+  const chips = () =>
+    page
+      .getByRole('navigation', { name: 'Spectrum by parameter count' })
+      .getByRole('link')
+      .evaluateAll((links) =>
+        links.map((link) => {
+          type Box = { getBoundingClientRect(): { width: number } };
+          const a = link as unknown as {
+            dataset: { key: string };
+            textContent: string;
+            querySelector(
+              s: string,
+            ): (Box & { textContent: string; scrollWidth: number; clientWidth: number }) | null;
+          };
+          const label = a.querySelector('.label')!;
+          const track = a.querySelector('.track')?.getBoundingClientRect().width ?? 0;
+          const bar = a.querySelector('.size')?.getBoundingClientRect().width ?? null;
+          return {
+            key: a.dataset.key,
+            label: label.textContent.trim(),
+            cut: label.scrollWidth > label.clientWidth + 1,
+            share: bar === null || track === 0 ? null : bar / track,
+            text: a.textContent.replace(/\s+/g, ' ').trim(),
+          };
+        }),
+      );
+
+  it('draws sizes on a linear axis, places the tier by its served twin, and labels every chip uniquely', async () => {
+    await viewLink('Models').click();
+    const served = (await (await fetch(`${serve.url}v1/models`)).json()) as {
+      data: { id: string; edgetier: { params: number; synthetic: boolean } }[];
+    };
+    const tier = served.data[0]!;
+    expect(tier.edgetier).toMatchObject({ synthetic: true });
+    expect(tier.edgetier.params).toBeGreaterThan(0);
+    const card = page.getByRole('article', { name: 'Full-scale tier (this server)' });
+    // The card names the served model and badges it a twin, as Compare does.
+    await card.getByTestId('served-model').getByText(tier.id, { exact: true }).waitFor();
+    await card.getByText('Synthetic twin', { exact: true }).waitFor();
+    await expect(card.textContent()).resolves.not.toContain('server default');
+
+    const params = new Map(
+      await page
+        .locator('et-app')
+        .evaluate((el) =>
+          (el as unknown as AppView).app.state.catalog.map((e) => [e.key, e.params] as const),
+        ),
+    );
+    params.set('remote:server', tier.edgetier.params);
+    const largest = Math.max(...[...params.values()].map((p) => p ?? 0));
+    const drawn = await chips();
+    expect(drawn.map((c) => c.key)).toEqual([...params.keys()]);
+    // Every bar's length is its parameter count over the largest one: 135M is 7.6 % of 1.78B, not 52 %.
+    for (const chip of drawn) {
+      expect(chip.share, chip.key).not.toBeNull();
+      expect(chip.share!, chip.key).toBeCloseTo(params.get(chip.key)! / largest, 2);
+    }
+    const share = (key: string) => drawn.find((c) => c.key === key)!.share!;
+    expect(
+      share('onnx-community/SmolLM2-135M-Instruct-ONNX') / share('onnx-community/Qwen3-1.7B-ONNX'),
+    ).toBeCloseTo(134.5 / 1720, 2);
+    // The tier sits where its twin's size says (it is the smallest here), badged a twin, not "full scale".
+    const remote = drawn.find((c) => c.key === 'remote:server')!;
+    expect(remote.share!).toBeLessThan(share('onnx-community/SmolLM2-135M-Instruct-ONNX'));
+    expect(remote.text).toMatch(/server · 0\.1M twin$/);
+    // Unique labels, none cut short.
+    expect(new Set(drawn.map((c) => c.label)).size).toBe(drawn.length);
+    expect(drawn.filter((c) => c.cut)).toEqual([]);
+    expect(drawn.map((c) => c.label)).toEqual(expect.arrayContaining(['Qwen2.5 0.5B', 'Qwen2.5 Coder 0.5B']));
+  });
+
+  it('gives each on-device model a speed expectation from the plan, with its source', async () => {
+    const wasm = await page
+      .locator('et-app')
+      .evaluate((el) => (el as unknown as AppView).app.budget.wasm ?? null);
+    expect(wasm).not.toBeNull();
+    const reference = wasmSpeed(wasm!.build, 'q8', wasm!.threads)!;
+    const card = page.getByRole('article', { name: 'Qwen3 1.7B' });
+    const speed = card.getByTestId('speed');
+    await expect(speed.textContent()).resolves.toContain(
+      `about ${formatTokPerSec((reference * SPEED_REFERENCE_PARAMS) / 1.72e9)}`,
+    );
+    await expect(speed.textContent()).resolves.toContain(
+      `the backend plan's ${reference} tok/s for q8 on the ${wasm!.build} build`,
+    );
+    // Slower than reading: the verdict says so instead of a plain "Fits this device".
+    await card.getByText('Fits, but slow here', { exact: true }).waitFor();
+    await expect(
+      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+    ).resolves.toMatch(/^\s*at least \d+ tok\/s/);
+  });
+
+  it('scrolls once (the view, no blank page tail) at 1280 and 360 px, with a model cached', async () => {
+    await page.getByRole('heading', { name: 'Cached in this browser' }).waitFor();
+    await page.getByRole('table', { name: 'Cached in this browser' }).waitFor();
+    for (const [width, height] of [
+      [1280, 800],
+      [360, 740],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      const scroll = await page.evaluate(`(() => {
+        const view = document.querySelector('et-app').shadowRoot.querySelector('et-models-view');
+        const doc = document.scrollingElement;
+        return {
+          document: doc.scrollHeight - doc.clientHeight,
+          documentWide: doc.scrollWidth - doc.clientWidth,
+          view: view.scrollHeight - view.clientHeight,
+        };
+      })()`);
+      expect(scroll, `${width} px`).toMatchObject({ document: 0, documentWide: 0 });
+      expect((scroll as { view: number }).view, `${width} px`).toBeGreaterThan(0);
+      expect(serious(await axeViolations(page))).toEqual([]);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});
+
+describe('a reopened conversation', () => {
+  it('written by another model offers to load it', async () => {
+    await page.getByLabel('Model', { exact: true }).selectOption('remote:server');
+    await ready('remote:server');
+    await viewLink('Chat').click();
+    await page.getByRole('button', { name: 'New conversation', exact: true }).first().click();
+    const box = page.getByRole('textbox', { name: 'Message', exact: true });
+    await box.fill('Written remotely');
+    await box.press('Enter');
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    await saved.getByRole('button', { name: 'Written remotely', exact: true }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: 60_000 });
+    // Its own model loaded: nothing to offer.
+    await expect(page.getByTestId('written-with').count()).resolves.toBe(0);
+
+    await page.getByLabel('Model', { exact: true }).selectOption('local:tiny');
+    await ready('local:tiny');
+    await page.reload();
+    await ready('local:tiny');
+    await saved.getByRole('button', { name: 'Written remotely', exact: true }).click();
+    const note = page.getByTestId('written-with');
+    await expect(note.textContent()).resolves.toMatch(
+      /^\s*Written with Full-scale tier \(this server\); tiny is loaded\.\s*Load Full-scale tier \(this server\)\s*$/,
+    );
+    await note.getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true }).click();
+    await ready('remote:server');
+    await note.waitFor({ state: 'detached' });
+    expect(serious(await axeViolations(page))).toEqual([]);
+  });
+});
+
+describe('Bench', () => {
+  it('prints one run without a spread, and the Models view then shows the measured speed', async () => {
+    await page.getByLabel('Model', { exact: true }).selectOption('local:tiny');
+    await ready('local:tiny');
+    await viewLink('Bench').click();
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny');
+    await page.getByLabel('Prompt tokens (pp)').fill('8');
+    await page.getByLabel('Generated tokens (tg)').fill('4');
+    await page.getByLabel('Repetitions').fill('1');
+    await page.getByLabel('Warm-up runs').fill('0');
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const results = page.getByRole('region', { name: 'Results' });
+    await results.waitFor({ timeout: 120_000 });
+    const caption = ((await results.locator('caption').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    expect(caption).toMatch(/^One run, no spread to show, after 0 warm-up run\(s\) not counted\. /);
+    const table = (await results.locator('table').textContent()) ?? '';
+    expect(table).not.toContain('±');
+    expect(caption).not.toContain('1 runs');
+    await ready('local:tiny'); // the bench gives the model back
+
+    await viewLink('Models').click();
+    await expect(
+      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+    ).resolves.toMatch(
+      /^\s*\d+(\.\d)? tok\/s\s*\(Measured by Bench on this device \(tg4, WASM fp32, \d threads?\)\.\)\s*$/,
+    );
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * The CPU engine's thread pool (src/cpu-engine/thread-pool.ts) on real worker_threads over one shared
+ * WebAssembly.Memory: two threads give the same tokens and the same logits, bit for bit, as one
+ * (every GEMM split, prefill chunks and decode steps, fp32/q8/q4); closing the pool, unloading the
+ * engine and an interrupt leave no thread working; a thread that fails, at start or in a kernel, or
+ * dies, surfaces as a clear error instead of a hang; a reused memory of the other kind is refused;
+ * the browser side grants threads only to a cross-origin isolated page.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertCommand } from '../../src/cli/commands/convert.ts';
+import { EdgetierError } from '../../src/core/errors.ts';
+import type { CpuDecoder } from '../../src/cpu-engine/decoder.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
+import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
+import {
+  type KernelThread,
+  KernelThreadPool,
+  type KernelThreadSpawner,
+} from '../../src/cpu-engine/thread-pool.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { webKernelThreadSpawner, webKernelThreads } from '../../src/cpu-engine/web-threads.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+import { makeCheckpoint } from '../helpers/checkpoints.ts';
+
+let root: string;
+const PROMPT = Array.from({ length: 45 }, (_, i) => (i * 53 + 7) % 384);
+
+async function model(name: string, dtype: 'fp32' | 'q8' | 'q4', family: 'llama' | 'qwen3' = 'qwen3') {
+  const checkpoint = join(root, `${name}-ckpt`);
+  const out = join(root, name);
+  await makeCheckpoint(checkpoint, { family, tied: false, seed: 31, linearScale: 3 });
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await convertCommand.run([checkpoint, '--out', out, '--dtype', dtype]);
+  } finally {
+    process.stderr.write = write;
+  }
+  return out;
+}
+
+/** worker_threads threads whose exits are counted. */
+function countingSpawner(): { spawn: KernelThreadSpawner; started: () => number; exited: () => number } {
+  let started = 0;
+  let exited = 0;
+  const spawn: KernelThreadSpawner = (index) => {
+    const thread = nodeKernelThreadSpawner(index);
+    started++;
+    return {
+      ...thread,
+      listen(handlers) {
+        thread.listen({
+          ...handlers,
+          exit(code) {
+            exited++;
+            handlers.exit(code);
+          },
+        });
+      },
+    } satisfies KernelThread;
+  };
+  return { spawn, started: () => started, exited: () => exited };
+}
+
+const until = async (done: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  return done();
+};
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edgetier-cpu-threads-'));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('two threads = one thread, bit for bit', () => {
+  it.each(['fp32', 'q8', 'q4'] as const)(
+    '%s: prefill logits, greedy tokens and every step’s logits are identical',
+    async (dtype) => {
+      const dir = await model(`same-${dtype}`, dtype);
+      const one = await loadCpuDecoder(dir, dtype);
+      const counting = countingSpawner();
+      // Every GEMM split (no size threshold), in many small chunks, so both threads take rows.
+      const two = await loadCpuDecoder(dir, dtype, {
+        threads: 2,
+        spawn: counting.spawn,
+        pool: { minSplitWork: 0, chunksPerThread: 16 },
+      });
+      try {
+        expect(one.threads).toBe(1);
+        expect(one.pool).toBeNull();
+        expect(two.threads).toBe(2);
+        let a = one.forward(PROMPT);
+        let b = two.forward(PROMPT);
+        expect(bits(b)).toEqual(bits(a));
+        const tokens: number[][] = [[], []];
+        for (let step = 0; step < 16; step++) {
+          const next = [a, b].map((logits) => logits.indexOf(Math.max(...logits)));
+          tokens[0]!.push(next[0]!);
+          tokens[1]!.push(next[1]!);
+          a = one.forward([next[0]!]);
+          b = two.forward([next[1]!]);
+          expect(bits(b), `step ${step}`).toEqual(bits(a));
+        }
+        expect(tokens[1]).toEqual(tokens[0]);
+        expect(new Set(tokens[0]).size).toBeGreaterThan(3);
+        expect(two.pool!.split).toBeGreaterThan(0);
+        expect(two.pool!.local).toBe(0);
+      } finally {
+        await two.dispose();
+      }
+      // Closing the pool ends its worker.
+      expect(counting.started()).toBe(1);
+      expect(await until(() => counting.exited() === 1)).toBe(true);
+      expect(two.pool!.running).toBe(0);
+      expect(() => two.forward([1])).toThrow(/shut down/);
+    },
+  );
+
+  it('four threads too, with the default split threshold', async () => {
+    const dir = await model('four-q4', 'q4', 'llama');
+    const one = await loadCpuDecoder(dir, 'q4');
+    const four = await loadCpuDecoder(dir, 'q4', { threads: 4, spawn: nodeKernelThreadSpawner });
+    try {
+      expect(bits(four.forward(PROMPT))).toEqual(bits(one.forward(PROMPT)));
+      expect(bits(four.forward([5]))).toEqual(bits(one.forward([5])));
+      expect(four.pool!.split + four.pool!.local).toBeGreaterThan(0);
+    } finally {
+      await four.dispose();
+    }
+  });
+});
+
+describe('the pool ends its threads and never hangs', () => {
+  it('a thread that cannot start fails the start with a clear error, every thread ended', async () => {
+    const counting = countingSpawner();
+    const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+    // The plain build imports an unshared memory: instantiating it over the shared one fails.
+    const error = await KernelThreadPool.start(kx, await kernelModule(false), counting.spawn, {
+      threads: 3,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as EdgetierError).code).toBe('load_failed');
+    expect((error as Error).message).toMatch(
+      /^The CPU engine could not start its 3 threads: thread \d failed to start: .+\. Use one thread \(no --threads\)\.$/,
+    );
+    expect(counting.started()).toBe(2);
+    expect(await until(() => counting.exited() === 2)).toBe(true);
+  });
+
+  it('a reused memory of the other kind is refused by name', async () => {
+    const shared = await WasmKernels.create(await kernelModule(true), { shared: true });
+    await expect(WasmKernels.create(await kernelModule(), { reuse: shared.memory })).rejects.toThrow(
+      'The CPU engine cannot reuse a shared memory for one thread.',
+    );
+    const plain = await WasmKernels.create(await kernelModule());
+    await expect(
+      WasmKernels.create(await kernelModule(true), { shared: true, reuse: plain.memory }),
+    ).rejects.toThrow('The CPU engine cannot reuse an unshared memory for threads.');
+  });
+
+  it('an unshared memory is refused by name', async () => {
+    const kx = await WasmKernels.create(await kernelModule());
+    await expect(
+      KernelThreadPool.start(kx, await kernelModule(true), nodeKernelThreadSpawner, { threads: 2 }),
+    ).rejects.toThrow("The CPU engine's threads need a shared WebAssembly memory");
+  });
+
+  it('a kernel that traps on any thread throws a clear error, and the pool still works after', async () => {
+    const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+    const pool = await KernelThreadPool.start(kx, await kernelModule(true), nodeKernelThreadSpawner, {
+      threads: 2,
+      minSplitWork: 0,
+      chunksPerThread: 32,
+    });
+    try {
+      const rows = 256;
+      const cols = 64;
+      const x = kx.putF32(Float32Array.from({ length: cols }, (_, i) => Math.sin(i)));
+      const w = kx.putF32(Float32Array.from({ length: rows * cols }, (_, i) => Math.cos(i)));
+      const y = kx.alloc(rows * 4);
+      const yLocal = kx.alloc(rows * 4);
+      const messages: string[] = [];
+      for (let attempt = 0; attempt < 20; attempt++) {
+        // Rows past the end of memory: whichever thread claims them traps.
+        const error = (() => {
+          try {
+            pool.gemmF32(y, kx.memory.buffer.byteLength - 4 * cols * 8, x, rows, cols, 1);
+          } catch (e) {
+            return e;
+          }
+          return null;
+        })();
+        expect(error).toBeInstanceOf(EdgetierError);
+        expect((error as EdgetierError).code).toBe('generation_failed');
+        messages.push((error as Error).message);
+      }
+      for (const message of messages) {
+        expect(message).toMatch(
+          /^(The CPU engine failed in f32 GEMM on the calling thread|A CPU engine thread failed: thread 1 in gemmF32Rows): .*out of bounds/,
+        );
+      }
+      console.info(
+        `trapping GEMMs: ${messages.filter((m) => m.includes('thread 1')).length} of ${messages.length} reported by the worker`,
+      );
+      pool.gemmF32(y, w, x, rows, cols, 1);
+      kx.k.gemmF32(yLocal, w, x, rows, cols, 1);
+      expect(bits(kx.f32(y, rows))).toEqual(bits(kx.f32(yLocal, rows)));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a thread that dies: the next GEMM says so instead of waiting for it', async () => {
+    const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+    const workers: KernelThread[] = [];
+    const spawn: KernelThreadSpawner = (index) => {
+      const thread = nodeKernelThreadSpawner(index);
+      workers.push(thread);
+      return thread;
+    };
+    const pool = await KernelThreadPool.start(kx, await kernelModule(true), spawn, {
+      threads: 2,
+      minSplitWork: 0,
+    });
+    try {
+      const rows = 64;
+      const x = kx.putF32(new Float32Array(32).fill(1));
+      const w = kx.putF32(new Float32Array(rows * 32).fill(0.5));
+      const y = kx.alloc(rows * 4);
+      pool.gemmF32(y, w, x, rows, 32, 1);
+      expect(Array.from(kx.f32(y, rows))).toEqual(new Array(rows).fill(16));
+      await workers[0]!.terminate();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(() => pool.gemmF32(y, w, x, rows, 32, 1)).toThrow(
+        /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\.$/,
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('NodeEngine on two threads', () => {
+  it('generates as one thread does; an interrupt leaves the workers asleep; unload ends them', async () => {
+    const dir = await model('engine-fp32', 'fp32', 'llama');
+    const source = { kind: 'path', path: dir } as const;
+    const sampling = { maxNewTokens: 24, ignoreEos: true };
+    const single = new NodeEngine({ runtime: 'edgetier' });
+    const threaded = new NodeEngine({ runtime: 'edgetier', threads: 2 });
+    try {
+      expect((await single.load({ source, device: 'cpu', dtype: 'fp32' })).threads).toBe(1);
+      const info = await threaded.load({ source, device: 'cpu', dtype: 'fp32' });
+      expect(info.threads).toBe(2);
+      expect(info.engine).toBe('edgetier-wasm');
+      const want = await single.generate({ prompt: 'Once upon a time', sampling });
+      const got = await threaded.generate({ prompt: 'Once upon a time', sampling });
+      expect(got.outputIds).toEqual(want.outputIds);
+      expect(got.metrics.threads).toBe(2);
+
+      const session = (threaded as unknown as { session: { generator: { decoder: CpuDecoder } } }).session;
+      const pool = session.generator.decoder.pool!;
+      const partial = await threaded.generate({ prompt: 'Once upon a time', sampling }, () => {
+        void threaded.interrupt();
+      });
+      expect(partial.finishReason).toBe('aborted');
+      expect(partial.outputIds.length).toBeLessThan(24);
+      // Idle past its bounded spin, the worker sleeps in Atomics.wait instead of burning a core.
+      expect(await until(() => pool.sleeping === 1)).toBe(true);
+      expect(pool.running).toBe(1);
+      await threaded.unload();
+      expect(pool.running).toBe(0);
+    } finally {
+      await single.unload();
+      await threaded.unload();
+    }
+  });
+});
+
+describe("the browser's threads (web-threads.ts; the engine worker does not start a pool yet)", () => {
+  it('more than one thread only where the page is cross-origin isolated', () => {
+    expect(webKernelThreads(4, { crossOriginIsolated: true })).toBe(4);
+    expect(webKernelThreads(4, { crossOriginIsolated: false })).toBe(1);
+    expect(webKernelThreads(4, {})).toBe(1);
+    // Node is no cross-origin isolated page.
+    expect(webKernelThreads(4)).toBe(1);
+  });
+
+  it('a context without Web Workers is refused by name', () => {
+    expect(() => webKernelThreadSpawner({})).toThrow('this browser context cannot start Web Workers');
+  });
+});
