@@ -6,10 +6,13 @@
  *   plan picked (JSPI, plain CPU or WebGPU). Only that build's files are fetched.
  * - ORT's .mjs/.wasm come from edgetier's own origin via `?url` imports (workers/ort-build.ts).
  * - The app's Content-Security-Policy on dev and preview (src/server/content-security-policy.ts).
+ * - The CPU engine's kernels are built from their AssemblyScript source (src/cpu-engine/build-kernels.ts)
+ *   and reach the engine worker as an asset (`virtual:edgetier-cpu-kernels`, the .wasm's URL).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, normalizePath, type Plugin } from 'vite';
+import { buildKernels, KERNELS_SOURCE } from './src/cpu-engine/build-kernels.ts';
 import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
 import {
   modelFileHeaders,
@@ -91,6 +94,27 @@ function pickedOrtBuild(): Plugin {
   };
 }
 
+/**
+ * `virtual:edgetier-cpu-kernels` is the URL of the CPU engine's kernels: built from source on first
+ * use (cached in .cache/cpu-engine/ by a hash of the source, the compiler and its flags), then a
+ * `?url` asset like ORT's .wasm files: emitted with a content hash by a build, served by the dev
+ * server. No .wasm is kept in git.
+ */
+function cpuKernels(): Plugin {
+  const id = 'virtual:edgetier-cpu-kernels';
+  const resolved = `\0${id}`;
+  return {
+    name: 'edgetier-cpu-kernels',
+    resolveId: (source) => (source === id ? resolved : null),
+    async load(moduleId) {
+      if (moduleId !== resolved) return null;
+      this.addWatchFile(KERNELS_SOURCE);
+      const wasm = normalizePath(await buildKernels());
+      return `export { default } from ${JSON.stringify(`${wasm}?url`)};`;
+    },
+  };
+}
+
 /** Mode `engine` builds the engine test page alone (browser tests, `edgetier generate --device wasm`). */
 function pages(mode: string): Record<string, string> {
   const input: Record<string, string> = { engine: `${root}engine.html` };
@@ -99,7 +123,7 @@ function pages(mode: string): Record<string, string> {
 }
 
 export default defineConfig(({ mode }) => ({
-  plugins: [pickedOrtBuild(), inertModelFolders(), metaContentSecurityPolicy()],
+  plugins: [pickedOrtBuild(), cpuKernels(), inertModelFolders(), metaContentSecurityPolicy()],
   server: {
     headers: { ...ISOLATION_HEADERS, 'Content-Security-Policy': APP_DEV_CSP },
     host: '127.0.0.1',
@@ -128,7 +152,7 @@ export default defineConfig(({ mode }) => ({
       '@huggingface/transformers > @huggingface/tokenizers',
     ],
   },
-  worker: { format: 'es', plugins: () => [pickedOrtBuild()] },
+  worker: { format: 'es', plugins: () => [pickedOrtBuild(), cpuKernels()] },
   build: {
     target: 'es2022',
     rolldownOptions: { input: pages(mode) },

@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
-import { CpuDecoder } from '../src/cpu-engine/decoder.ts';
+import type { CpuDecoder } from '../src/cpu-engine/decoder.ts';
+import { loadCpuDecoder } from '../src/cpu-engine/node-session.ts';
 import { nodeKernelThreadSpawner } from '../src/cpu-engine/node-threads.ts';
 
 interface Result {
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
     const file = `${dir}/onnx/${DTYPE_FILE[dtype]}`;
     for (const threads of values.threads.split(',').map(Number)) {
       const t0 = performance.now();
-      const decoder = await CpuDecoder.load(dir, dtype, {
+      const decoder = await loadCpuDecoder(dir, dtype, {
         threads,
         spawn: nodeKernelThreadSpawner,
         pool: {

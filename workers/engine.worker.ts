@@ -6,6 +6,10 @@
  * - `protocolVersion()` first: the page refuses a worker of another version.
  * - `load(request, onProgress)`: `request.build` and `request.threads` fix the ORT build and thread
  *   count for the worker's life (ORT initialises once); the page starts a fresh worker for another.
+ *   `request.runtime: 'edgetier'` (device wasm) runs the model on edgetier's CPU engine instead of
+ *   ORT (./cpu-model.ts), reading the same files; what it cannot run it refuses by name
+ *   (`no_wasm_simd`, `unsupported_dtype`, `unsupported_architecture`), and LoadedInfo.engine says
+ *   which runtime runs the model.
  *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
  *   The load ends with a silent warm-up generation (`request.warmupBudgetMs`, default
  *   DEFAULT_WARMUP_BUDGET_MS; 0 skips it) and a reset, so the first reply runs on tiered-up WASM code.
@@ -38,6 +42,7 @@ import { EdgetierError } from '../src/core/errors.ts';
 import { LoadProgressTracker } from '../src/core/load-progress.ts';
 import type { ModelSession } from '../src/runtime/model-session.ts';
 import { detectCapabilities } from './capabilities-probe.ts';
+import { cpuEngineBytes, requireWasmSimd } from './cpu-kernels.ts';
 import {
   applySource,
   clearCached,
@@ -82,9 +87,10 @@ function queued<T>(task: () => Promise<T>): Promise<T> {
 
 /** Imported after the ORT build is fixed: transformers.js takes the build from ort-for-transformers. */
 async function runtime() {
-  const [transformers, modelSession] = await Promise.all([
+  const [transformers, modelSession, cpuModel] = await Promise.all([
     import('@huggingface/transformers'),
     import('../src/runtime/model-session.ts'),
+    import('./cpu-model.ts'),
   ]);
   const env = transformers.env as unknown as TransformersEnv;
   env.fetch = (input, init) => {
@@ -101,7 +107,11 @@ async function runtime() {
   // ORT's own .wasm stays out of the model cache (it would show up as a cached model).
   (env as unknown as { useWasmCache: boolean }).useWasmCache = false;
   env.customCache = files.cache;
-  return { env, loadModelSession: modelSession.loadModelSession };
+  return {
+    env,
+    loadModelSession: modelSession.loadModelSession,
+    loadCpuModelSession: cpuModel.loadCpuModelSession,
+  };
 }
 
 /** Callbacks from the page are Comlink proxies: a page that went away must not fail the worker. */
@@ -161,9 +171,26 @@ const api: EngineWorkerApi = {
           );
         }
       }
-      const threads = request.device === 'webgpu' ? 1 : Math.max(1, request.threads ?? 1);
+      const cpuEngine = request.runtime === 'edgetier';
+      if (cpuEngine) {
+        if (request.device !== 'wasm') {
+          throw new EdgetierError(
+            'bad_request',
+            `edgetier's CPU engine runs on device wasm, not ${request.device}; ${request.device} runs on ONNX Runtime.`,
+          );
+        }
+        if ((request.threads ?? 1) > 1) {
+          throw new EdgetierError(
+            'bad_request',
+            `edgetier's CPU engine runs on one thread for now, not ${request.threads}; ask for 1 thread or use ONNX Runtime.`,
+          );
+        }
+        // Before any download: a browser that cannot run the kernels is refused at once.
+        requireWasmSimd();
+      }
+      const threads = request.device === 'webgpu' || cpuEngine ? 1 : Math.max(1, request.threads ?? 1);
       selectOrtBuild(request.build, threads);
-      const { env, loadModelSession } = await runtime();
+      const { env, loadModelSession, loadCpuModelSession } = await runtime();
       const model = applySource(env, request.source, files, environment.remoteHost, self.location.origin);
       pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
       const startMs = performance.now();
@@ -174,19 +201,29 @@ const api: EngineWorkerApi = {
         undefined,
         (file) => files.readLocally(file),
       );
+      const progressCallback = (raw: unknown) => {
+        const event = raw as { status: string; file?: string; loaded?: number; total?: number };
+        if (event.status === 'done') lastDoneMs = performance.now();
+        tracker.onEvent(event);
+      };
       const loadOnce = () =>
-        loadModelSession({
-          model,
-          dtype: request.dtype,
-          device: request.device,
-          threads,
-          templateRenderer: browserTemplateRenderer().start(),
-          progressCallback: (raw) => {
-            const event = raw as { status: string; file?: string; loaded?: number; total?: number };
-            if (event.status === 'done') lastDoneMs = performance.now();
-            tracker.onEvent(event);
-          },
-        });
+        cpuEngine
+          ? loadCpuModelSession({
+              model,
+              dtype: request.dtype,
+              env,
+              files,
+              templateRenderer: browserTemplateRenderer().start(),
+              progressCallback,
+            })
+          : loadModelSession({
+              model,
+              dtype: request.dtype,
+              device: request.device,
+              threads,
+              templateRenderer: browserTemplateRenderer().start(),
+              progressCallback,
+            });
       let scope: LoadScope | null = null;
       session = await withModelLock(request.source, async () => {
         try {
@@ -235,6 +272,7 @@ const api: EngineWorkerApi = {
         initMs: endMs - lastDoneMs,
         warmupMs,
         synthetic: session.info.synthetic,
+        engine: session.engine,
       };
       if (session.info.mirrors) info.mirrors = session.info.mirrors;
       if (notes.length > 0) info.cacheNotes = notes;
@@ -268,7 +306,7 @@ const api: EngineWorkerApi = {
 
   resetConversation: () => queued(async () => session?.resetConversation()),
   unload: () => queued(release),
-  memory: () => ({ wasmHeapBytes: wasmHeapBytes(), gpuBufferBytes: null }),
+  memory: () => ({ wasmHeapBytes: wasmHeapBytes(), gpuBufferBytes: null, cpuEngineBytes: cpuEngineBytes() }),
   listCached: () => queued(() => listCached(files.store)),
   // Not queued behind a load in this worker: a delete must win over a download in flight.
   deleteCached: (id) => deleteCached(files.store, id),

@@ -3,3 +3,9 @@ declare module '*?url' {
   const url: string;
   export default url;
 }
+
+// The CPU engine's kernels (vite.config.ts's cpuKernels plugin): the .wasm's URL.
+declare module 'virtual:edgetier-cpu-kernels' {
+  const url: string;
+  export default url;
+}

@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { kernelModule, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +37,7 @@ interface Setup {
 }
 
 async function setup(label: string, module?: WebAssembly.Module): Promise<Setup> {
-  const kx = await WasmKernels.create(module);
+  const kx = await WasmKernels.create(module ?? (await kernelModule()));
   let seed = 1;
   const fill = (ptr: number, bytes: number) => {
     const u8 = kx.u8(ptr, bytes);

@@ -12,7 +12,7 @@ import type { BenchTarget, LoadTiming, PeakMemory } from '../core/bench/method.t
 import { type BenchEnvironment, webgpuFields } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import type { Dtype } from '../core/dtypes.ts';
-import type { GenerateRequest, GenerateResult } from '../core/engine.ts';
+import type { CpuRuntime, GenerateRequest, GenerateResult } from '../core/engine.ts';
 import type { LoadedInfo, MemoryStats } from '../core/engine-protocol.ts';
 import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
 import type { GenerationMetrics } from '../core/metrics.ts';
@@ -155,7 +155,14 @@ export class BrowserBench {
   /** edgetier's worker engine on one configuration. */
   edgetierTarget(
     modelDir: string,
-    config: { device: 'wasm' | 'webgpu'; dtype: Dtype; threads: number; build: string },
+    config: {
+      device: 'wasm' | 'webgpu';
+      dtype: Dtype;
+      threads: number;
+      build: string;
+      /** edgetier's CPU engine instead of ORT (device wasm). */
+      runtime?: CpuRuntime;
+    },
   ): BenchTarget {
     const url = this.serveModel(modelDir);
     const page = this.page;
@@ -225,6 +232,14 @@ export class BrowserBench {
       },
       async peakMemory(): Promise<PeakMemory> {
         const stats = unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.memory()));
+        if (config.runtime === 'edgetier') {
+          return stats.cpuEngineBytes === null
+            ? { bytes: null, note: "the worker reported no memory of edgetier's CPU engine" }
+            : {
+                bytes: stats.cpuEngineBytes,
+                note: "edgetier's CPU engine's WebAssembly memory in the engine worker (weights, scratch, KV cache; it never shrinks: its peak)",
+              };
+        }
         return stats.wasmHeapBytes === null
           ? { bytes: null, note: 'the worker reported no WebAssembly heap' }
           : {

@@ -42,8 +42,10 @@ export interface BenchOptions {
   /** 0 means the engine's own choice. */
   threads: number[];
   /**
-   * What runs the `cpu` rows: onnxruntime-node (`native` rows) and/or edgetier's own CPU engine
-   * (`edgetier` rows on device cpu, at each of `threads`, 0 meaning 1). Default: onnxruntime only.
+   * What runs the `cpu` and `wasm` rows: ONNX Runtime (onnxruntime-node `native` rows, onnxruntime-web
+   * in the engine worker) and/or edgetier's own CPU engine (`edgetier` rows with ort_build
+   * 'edgetier-wasm': in this process for cpu, at each of `threads`, 0 meaning 1; in the engine worker
+   * for wasm, one thread). Default: onnxruntime only.
    */
   cpuEngines?: NodeRuntime[];
   params: BenchParams;
@@ -275,7 +277,8 @@ export async function runBench(
               p.key.model === model.id &&
               p.key.device === device &&
               p.key.dtype === dtype &&
-              p.key.threads === threads,
+              p.key.threads === threads &&
+              p.key.ort_build === build,
           )
         )
           return;
@@ -292,13 +295,37 @@ export async function runBench(
           target: async () => browser!.edgetierTarget(urlOf(), { device, dtype, threads, build }),
         });
       };
+      // edgetier's CPU engine in the engine worker: one thread, whatever --threads says.
+      const inBrowserCpuEngine = (dtype: Dtype) =>
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device: 'wasm',
+            dtype,
+            threads: 1,
+            ort_build: 'edgetier-wasm',
+          },
+          target: async () =>
+            browser!.edgetierTarget(urlOf(), {
+              device: 'wasm',
+              dtype,
+              threads: 1,
+              build: caps ? cpuBuild(caps) : 'jspi',
+              runtime: 'edgetier',
+            }),
+        });
       for (const device of options.devices) {
         for (const dtype of model.dtypes) {
           if (device === 'cpu') {
             if (cpuEngines.includes('onnxruntime')) for (const t of options.threads) native(dtype, t);
             if (cpuEngines.includes('edgetier')) for (const t of options.threads) cpuEngine(dtype, t);
           } else if (device === 'webgpu') inBrowser('webgpu', dtype, 1);
-          else for (const t of options.threads) inBrowser('wasm', dtype, t);
+          else {
+            if (cpuEngines.includes('onnxruntime'))
+              for (const t of options.threads) inBrowser('wasm', dtype, t);
+            if (cpuEngines.includes('edgetier')) inBrowserCpuEngine(dtype);
+          }
         }
       }
       if (options.baseline) {

@@ -7,6 +7,7 @@
 import { basename, resolve } from 'node:path';
 import type {
   CachedModel,
+  CpuRuntime,
   Engine,
   GenerateRequest,
   GenerateResult,
@@ -53,6 +54,8 @@ export interface BrowserEngineOptions {
   webgpu?: boolean;
   /** WASM threads; 0 or absent lets the plan choose. */
   threads?: number;
+  /** What runs device wasm when a load request does not say: ONNX Runtime (default) or edgetier's CPU engine. */
+  runtime?: CpuRuntime;
   /** Answers requests before the page server does (tests inject HTTP faults here). */
   intercept?: EnginePageOptions['intercept'];
 }
@@ -112,6 +115,7 @@ export class BrowserEngine implements Engine {
         ...request,
         source,
         ...(threads ? { threads } : {}),
+        ...(!request.runtime && this.options.runtime ? { runtime: this.options.runtime } : {}),
       },
     );
     if (onProgress)

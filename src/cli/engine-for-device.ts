@@ -1,7 +1,8 @@
 /**
  * Which engine runs `edgetier generate` for a device. `cpu` is the in-process Node engine on
  * onnxruntime-node; `wasm` and `webgpu` run the browser engine in headless Chromium and are added
- * here by the browser engine (src/cli/browser-engine.ts).
+ * here by the browser engine (src/cli/browser-engine.ts). `runtime: 'edgetier'` runs edgetier's own
+ * CPU engine instead of ONNX Runtime: in Node on cpu, in the engine worker on wasm.
  */
 import type { Device, Engine } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -32,10 +33,10 @@ export async function engineForDevice(device: Device, options: EngineForDeviceOp
       ...(options.runtime ? { runtime: options.runtime } : {}),
     });
   }
-  if (options.runtime === 'edgetier') {
+  if (options.runtime === 'edgetier' && device !== 'wasm') {
     throw new EdgetierError(
       'usage',
-      `--engine edgetier runs in Node on --device cpu only for now, not on ${device} (the browser still runs onnxruntime-web).`,
+      `--engine edgetier runs on --device cpu (Node) or wasm (the browser), not on ${device} (WebGPU runs onnxruntime-web).`,
     );
   }
   // The browser engine: the engine worker in headless Chromium; unload() closes the browser.
@@ -43,5 +44,6 @@ export async function engineForDevice(device: Device, options: EngineForDeviceOp
   return BrowserEngine.start({
     webgpu: device === 'webgpu',
     ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.runtime ? { runtime: options.runtime } : {}),
   });
 }

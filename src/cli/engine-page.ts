@@ -33,6 +33,8 @@ const SOURCES = [
   'src/core',
   'src/client',
   'src/runtime',
+  'src/cpu-engine',
+  'src/builder',
   'package.json',
 ];
 

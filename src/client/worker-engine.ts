@@ -54,7 +54,21 @@ export interface BrowserLoadRequest extends Omit<LoadRequest, 'source'> {
   source: BrowserModelSource;
   /** ORT build; by default the fastest that can run `device` here. */
   build?: OrtBuild;
+  /**
+   * With `runtime: 'edgetier'`: when the CPU engine refuses the browser or the model (CPU_ENGINE_REFUSALS),
+   * load it on ONNX Runtime instead and say why in LoadedInfo.fallback (the app sets it; benchmarks and
+   * tests do not, so a row labelled edgetier is never ORT's).
+   */
+  fallbackToOrt?: boolean;
 }
+
+/** The CPU engine's refusals that ONNX Runtime may not share: a fallback can still run the model. */
+export const CPU_ENGINE_REFUSALS: ReadonlySet<EdgetierErrorCode> = new Set([
+  'no_wasm_simd',
+  'unsupported_architecture',
+  'unsupported_dtype',
+  'shape_mismatch',
+]);
 
 export interface LoadAttempt {
   choice: BackendChoice;
@@ -219,7 +233,22 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  private async loadNow(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
+  private async loadNow(
+    request: BrowserLoadRequest,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<LoadedInfo> {
+    const { fallbackToOrt, ...plain } = request;
+    if (request.runtime !== 'edgetier' || !fallbackToOrt) return this.loadOnce(plain, onProgress);
+    try {
+      return await this.loadOnce(plain, onProgress);
+    } catch (error) {
+      if (!(error instanceof EdgetierError) || !CPU_ENGINE_REFUSALS.has(error.code)) throw error;
+      const info = await this.loadOnce({ ...plain, runtime: 'onnxruntime' }, onProgress);
+      return { ...info, fallback: { asked: 'edgetier', code: error.code, reason: error.message } };
+    }
+  }
+
+  private async loadOnce(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
     if (request.device === 'cpu') {
       throw new EdgetierError(
         'bad_request',
@@ -228,12 +257,15 @@ export class WorkerEngine implements Engine {
     }
     const capabilities = await this.capabilities();
     const build = request.build ?? buildForDevice(request.device, capabilities);
+    // edgetier's CPU engine runs one thread (the worker refuses more by name).
     const threads =
       request.device === 'webgpu'
         ? 1
         : request.threads && request.threads > 0
           ? request.threads
-          : wasmThreads(capabilities);
+          : request.runtime === 'edgetier'
+            ? 1
+            : wasmThreads(capabilities);
     const key = `${build}/${threads}`;
     if (this.runsWith !== null && this.runsWith !== key) this.terminate();
     const api = await this.api();

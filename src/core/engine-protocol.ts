@@ -18,7 +18,7 @@ import type {
   StreamChunk,
 } from './engine.ts';
 
-export const ENGINE_PROTOCOL_VERSION = 1;
+export const ENGINE_PROTOCOL_VERSION = 2;
 
 /** The part of a DOM Blob/File the engine reads; keeps src/core free of DOM types. */
 export interface BlobLike {
@@ -55,6 +55,8 @@ export interface MemoryStats {
   wasmHeapBytes: number | null;
   /** Bytes of WebGPU buffers the session holds, where known. */
   gpuBufferBytes: number | null;
+  /** Bytes of edgetier's CPU engine's WebAssembly memory (kept and reused, never shrinks); null before it ran. */
+  cpuEngineBytes: number | null;
 }
 
 export interface LoadedInfo extends LoadInfo {

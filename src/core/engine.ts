@@ -5,6 +5,7 @@
  */
 import type { Device, EngineName } from './device.ts';
 import type { Dtype } from './dtypes.ts';
+import type { EdgetierErrorCode } from './errors.ts';
 import type { GenerationMetrics } from './metrics.ts';
 
 export type { Device, EngineName } from './device.ts';
@@ -42,6 +43,22 @@ export interface LoadRequest {
    * engine has nothing to warm up and ignores it. 0 turns it off (benchmarks measure the load alone).
    */
   warmupBudgetMs?: number;
+  /**
+   * What runs the forward passes on a CPU: ONNX Runtime (default) or, opted into, edgetier's own
+   * WebAssembly CPU engine (experimental: fp32/q8/q4 files of edgetier's converter, one thread). The
+   * browser engine takes it for device wasm; the Node engine takes its runtime from its constructor.
+   */
+  runtime?: CpuRuntime;
+}
+
+export const CPU_RUNTIMES = ['onnxruntime', 'edgetier'] as const;
+export type CpuRuntime = (typeof CPU_RUNTIMES)[number];
+
+/** Why the runtime asked for did not run the model, and the error it refused it with. */
+export interface RuntimeFallback {
+  asked: CpuRuntime;
+  code: EdgetierErrorCode;
+  reason: string;
 }
 
 export interface SamplingOptions {
@@ -142,6 +159,11 @@ export interface LoadInfo {
   cacheNotes?: string[];
   /** The runtime that runs the model; absent from engines that do not say. */
   engine?: EngineName;
+  /**
+   * Set when the load asked for edgetier's CPU engine, which refused the model or the browser, and
+   * ONNX Runtime runs it instead (the page's WorkerEngine with `fallbackToOrt`).
+   */
+  fallback?: RuntimeFallback;
 }
 
 export interface CachedModel {

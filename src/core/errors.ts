@@ -14,6 +14,8 @@ export type EdgetierErrorCode =
   | 'io_error'
   // engine
   | 'no_webgpu'
+  /** The browser's WebAssembly has no SIMD128: edgetier's CPU engine cannot run (ORT's plain build can). */
+  | 'no_wasm_simd'
   | 'browser_missing'
   | 'browser_failed'
   | 'out_of_memory'

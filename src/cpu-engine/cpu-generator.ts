@@ -4,12 +4,12 @@
  *
  * The decoder runs synchronously, so between prefill chunks and between tokens the loop yields to
  * the event loop: an interrupt (or any other request) gets through within one chunk or one token.
+ * Realm-neutral: Node's loader is node-session.ts, the browser's workers/cpu-model.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { AutoTokenizer, env } from '@huggingface/transformers';
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
+import type { HfConfig } from '../builder/hf-config.ts';
 import type { Dtype } from '../core/dtypes.ts';
-import type { EngineName } from '../core/engine.ts';
+import type { Device, EngineName } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { type LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
 import {
@@ -20,8 +20,8 @@ import {
   suppressTokens,
 } from '../runtime/sampling.ts';
 import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.ts';
-import { CpuDecoder, PREFILL_CHUNK } from './decoder.ts';
-import { nodeKernelThreadSpawner } from './node-threads.ts';
+import { CpuDecoder, PREFILL_CHUNK, requireCpuDtype } from './decoder.ts';
+import type { KernelThreadSpawner } from './thread-pool.ts';
 
 /**
  * generation_config.json fields transformers.js would act on that this runner does not implement,
@@ -64,8 +64,27 @@ export function generationDefaults(generationConfig: Record<string, unknown>): G
   };
 }
 
-/** Lets timers and I/O run (an interrupt arrives that way) without the 1 ms clamp of setTimeout. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets timers, I/O and messages run (an interrupt arrives that way) without the 1 ms (4 ms when
+ * nested) clamp of setTimeout: setImmediate in Node, a MessageChannel message in a worker.
+ */
+const yieldToEventLoop: () => Promise<void> = (() => {
+  const immediate = (globalThis as unknown as { setImmediate?: (callback: () => void) => unknown })
+    .setImmediate;
+  if (immediate) return () => new Promise<void>((resolve) => immediate(resolve));
+  // The DOM's MessageChannel (Node's, typed as worker_threads', is not used: Node has setImmediate).
+  const channel = new MessageChannel() as unknown as {
+    port1: { onmessage: (() => void) | null };
+    port2: { postMessage(message: null): void };
+  };
+  const waiting: (() => void)[] = [];
+  channel.port1.onmessage = () => waiting.shift()?.();
+  return () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      channel.port2.postMessage(null);
+    });
+})();
 
 export class CpuGenerator implements TokenGenerator {
   readonly engine: EngineName = 'edgetier-wasm';
@@ -165,41 +184,49 @@ export class CpuGenerator implements TokenGenerator {
   }
 }
 
+/** What the CPU engine reads of a model, however the realm got it. */
+export interface CpuModelParts {
+  config: Record<string, unknown>;
+  /** generation_config.json; {} when the model has none. */
+  generationConfig: Record<string, unknown>;
+  /** The whole ONNX file of the dtype (its initializers are read where they lie). */
+  onnx: Uint8Array;
+  /** The compiled kernels (node-kernels.ts or workers/cpu-kernels.ts). */
+  kernels: WebAssembly.Module;
+  tokenizer: PreTrainedTokenizer;
+  /** The memory to build in (CpuDecoderOptions.memory); default a fresh one. */
+  memory?: WebAssembly.Memory;
+}
+
 /**
- * A ModelSession on the CPU engine for a local model folder: the tokenizer through transformers.js
- * (chat template and detokenising as on the ORT path), the weights from the folder's ONNX file.
+ * A ModelSession on the CPU engine: the tokenizer through transformers.js (chat template and
+ * detokenising as on the ORT path), the weights from the ONNX file. Refuses by name (EdgetierError
+ * unsupported_dtype, unsupported_architecture, shape_mismatch) what it does not run.
  */
-export async function loadCpuModelSession(
-  options: Pick<LoadModelOptions, 'model' | 'batching' | 'clock' | 'templateRenderer'> & {
+export async function cpuModelSession(
+  parts: CpuModelParts,
+  options: Pick<LoadModelOptions, 'batching' | 'clock' | 'templateRenderer'> & {
     dtype: Dtype;
-    /** Threads (default 1); above 1, a pool of worker_threads (thread-pool.ts). */
+    device: Device;
+    /**
+     * Threads (default 1); above 1, a pool started with `spawn` (thread-pool.ts), and `parts.kernels`
+     * must be the threaded build.
+     */
     threads?: number;
+    spawn?: KernelThreadSpawner;
   },
 ): Promise<ModelSession> {
-  const { model: dir, dtype } = options;
-  env.allowLocalModels = true;
-  env.allowRemoteModels = false;
-  const readJson = async (name: string, required: boolean) => {
-    try {
-      return JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw new EdgetierError(
-        'model_not_found',
-        `Cannot read ${join(dir, name)}: ${(error as Error).message}`,
-      );
-    }
-  };
-  const config = await readJson('config.json', true);
-  const generationConfig = await readJson('generation_config.json', false);
-  const defaults = generationDefaults(generationConfig);
-  const tokenizer = await AutoTokenizer.from_pretrained(dir);
-  const threads = options.threads ?? 1;
-  const decoder = await CpuDecoder.load(dir, dtype, { threads, spawn: nodeKernelThreadSpawner });
+  const dtype = requireCpuDtype(options.dtype);
+  const defaults = generationDefaults(parts.generationConfig);
+  const decoder = await CpuDecoder.fromFiles(parts.config as HfConfig, parts.onnx, dtype, parts.kernels, {
+    memory: parts.memory,
+    threads: options.threads,
+    spawn: options.spawn,
+  });
   return new ModelSession(
-    tokenizer,
-    new CpuGenerator(decoder, config, generationConfig, defaults),
-    { dtype, device: 'cpu', threads },
+    parts.tokenizer,
+    new CpuGenerator(decoder, parts.config, parts.generationConfig, defaults),
+    { dtype, device: options.device, threads: decoder.threads },
     options,
   );
 }

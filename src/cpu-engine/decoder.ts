@@ -13,12 +13,13 @@
  * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
  * read from memory once per chunk), attention token by token over the causal prefix. Each token's
  * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
+ *
+ * Realm-neutral: the caller reads the files and compiles the kernels (node-session.ts in Node,
+ * workers/cpu-model.ts in the browser's engine worker).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ropeInvFreq } from '../builder/graph/rope.ts';
 import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
-import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
+import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
@@ -31,15 +32,21 @@ import {
 } from './model-weights.ts';
 import { readOnnxInitializers } from './onnx-reader.ts';
 import { KernelThreadPool, type KernelThreadSpawner, type ThreadPoolOptions } from './thread-pool.ts';
-import { kernelModule, WasmKernels } from './wasm-kernels.ts';
+import { WasmKernels } from './wasm-kernels.ts';
 
 export interface CpuDecoderOptions {
   /** Longest context (prompt + generated tokens); default and upper bound: max_position_embeddings. */
   maxContext?: number;
   /**
+   * A memory to build in, left by a decoder that is gone (WasmKernels.create); default a fresh one.
+   * Shared exactly when `threads` is above 1.
+   */
+  memory?: WebAssembly.Memory;
+  /**
    * Threads, the calling one included (default 1: no pool, the plain build over an unshared memory).
    * Above 1 the Linear layers' GEMMs are split by output rows across a thread pool (thread-pool.ts)
-   * started with `spawn`; the results are bit-identical to one thread's.
+   * started with `spawn`, and the kernels module must be the threaded build (node-kernels.ts
+   * kernelModule(true)); the results are bit-identical to one thread's.
    */
   threads?: number;
   spawn?: KernelThreadSpawner;
@@ -72,6 +79,15 @@ export function isCpuDtype(dtype: string): dtype is CpuDtype {
   return (CPU_DTYPES as readonly string[]).includes(dtype);
 }
 
+/** `dtype` when the CPU engine runs it; an `unsupported_dtype` error naming it otherwise. */
+export function requireCpuDtype(dtype: Dtype): CpuDtype {
+  if (isCpuDtype(dtype)) return dtype;
+  throw new EdgetierError(
+    'unsupported_dtype',
+    `The CPU engine runs ${CPU_DTYPES.join(', ')} files; ${dtype} runs on ORT.`,
+  );
+}
+
 export class CpuDecoder {
   private readonly invFreq: Float32Array;
   /** Bytes of one cache chunk: every layer's keys and values of CACHE_CHUNK positions. */
@@ -94,23 +110,15 @@ export class CpuDecoder {
     this.cacheBase = kx.used;
   }
 
-  /** Loads `<dir>/config.json` and `<dir>/onnx/<file of dtype>`. */
-  static async load(dir: string, dtype: Dtype, options: CpuDecoderOptions = {}): Promise<CpuDecoder> {
-    if (!isCpuDtype(dtype)) {
-      throw new EdgetierError(
-        'unsupported_dtype',
-        `The CPU engine runs ${CPU_DTYPES.join(', ')} files; ${dtype} runs on ORT.`,
-      );
-    }
-    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as HfConfig;
-    const onnx = await readFile(join(dir, 'onnx', DTYPE_FILE[dtype]));
-    return CpuDecoder.fromFiles(config, onnx, dtype, options);
-  }
-
+  /**
+   * config.json, the bytes of the ONNX file of `dtype`, and the compiled kernels module (the threaded
+   * build when `options.threads` is above 1).
+   */
   static async fromFiles(
     config: HfConfig,
     onnx: Uint8Array,
     dtype: CpuDtype,
+    kernels: WebAssembly.Module,
     options: CpuDecoderOptions = {},
   ): Promise<CpuDecoder> {
     const spec = parseHfConfig(config);
@@ -133,15 +141,15 @@ export class CpuDecoder {
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {
       throw new EdgetierError('bad_request', `The CPU engine runs on 1 to 64 threads, not ${threads}.`);
     }
+    const reuse = options.memory ? { reuse: options.memory } : {};
     if (threads === 1) {
-      const kx = await WasmKernels.create();
+      const kx = await WasmKernels.create(kernels, reuse);
       return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, null);
     }
     if (!options.spawn) throw new EdgetierError('bad_request', `${threads} threads need a thread spawner.`);
-    const module = await kernelModule(true);
-    const kx = await WasmKernels.create(module, { shared: true });
+    const kx = await WasmKernels.create(kernels, { shared: true, ...reuse });
     // The threads start first: each instantiation writes the module's static data into the memory.
-    const pool = await KernelThreadPool.start(kx, module, options.spawn, { ...options.pool, threads });
+    const pool = await KernelThreadPool.start(kx, kernels, options.spawn, { ...options.pool, threads });
     try {
       return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, pool);
     } catch (error) {

@@ -3,11 +3,12 @@
  * weights, the activations and (last, so it can grow in place) the KV cache all live in that memory,
  * and the kernels read them where they are. Views are made fresh on each use because growing the
  * memory detaches the old ArrayBuffer.
+ *
+ * Realm-neutral (Node and the browser's engine worker): the compiled module comes from the realm's
+ * own loader, `node-kernels.ts` (built from source on demand) or `workers/cpu-kernels.ts` (the asset
+ * the Vite build emits).
  */
-/// <reference path="./webassembly.d.ts" />
-import { readFile } from 'node:fs/promises';
 import { EdgetierError } from '../core/errors.ts';
-import { buildKernels } from './build-kernels.ts';
 
 /** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
 export interface KernelExports {
@@ -96,25 +97,6 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 const ALIGN = 16;
 
-const compiled: { plain: Promise<WebAssembly.Module> | null; shared: Promise<WebAssembly.Module> | null } = {
-  plain: null,
-  shared: null,
-};
-
-/**
- * Compiles the kernels once per process (building them first if the cache has none); `shared`: the
- * threaded build, whose memory is a shared one (thread-pool.ts).
- */
-export function kernelModule(shared = false): Promise<WebAssembly.Module> {
-  const key = shared ? 'shared' : 'plain';
-  compiled[key] ??= buildKernels(shared).then(async (path) => WebAssembly.compile(await readFile(path)));
-  const module = compiled[key];
-  module.catch(() => {
-    compiled[key] = null;
-  });
-  return module;
-}
-
 export class WasmKernels {
   /** Next free byte: allocation starts after the module's static data. */
   private top: number;
@@ -127,15 +109,32 @@ export class WasmKernels {
   }
 
   /**
-   * Over a fresh memory; `module` defaults to the kernels built from this source. `shared`: a shared
-   * memory and the threaded build, which thread-pool.ts's threads instantiate over the same memory.
+   * The kernels `module` (compiled by the realm's loader) over a fresh memory, or over `reuse`, a
+   * memory an earlier WasmKernels made whose user is gone: allocation starts again at its beginning
+   * and it grows only past its size (the engine worker keeps one for its life, as ORT keeps its heap).
+   * `shared`: a shared memory and the threaded build (kernelModule(true) in node-kernels.ts), which
+   * thread-pool.ts's threads instantiate over the same memory.
    */
-  static async create(module?: WebAssembly.Module, options: { shared?: boolean } = {}): Promise<WasmKernels> {
+  static async create(
+    module: WebAssembly.Module,
+    options: { shared?: boolean; reuse?: WebAssembly.Memory } = {},
+  ): Promise<WasmKernels> {
     const shared = options.shared === true;
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, ...(shared ? { shared } : {}) });
-    const instance = await WebAssembly.instantiate(module ?? (await kernelModule(shared)), {
-      env: { memory },
-    });
+    const { reuse } = options;
+    // SharedArrayBuffer is undefined where a page is not cross-origin isolated.
+    const reuseShared =
+      typeof SharedArrayBuffer !== 'undefined' && reuse?.buffer instanceof SharedArrayBuffer;
+    if (reuse && reuseShared !== shared) {
+      throw new EdgetierError(
+        'bad_request',
+        `The CPU engine cannot reuse ${shared ? 'an unshared' : 'a shared'} memory for ${shared ? 'threads' : 'one thread'}.`,
+      );
+    }
+    const memory =
+      reuse ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, ...(shared ? { shared } : {}) });
+    // Buffers start zero-filled (see alloc), as in a fresh memory.
+    if (reuse) new Uint8Array(reuse.buffer).fill(0);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new WasmKernels(memory, instance.exports as unknown as KernelExports);
   }
 

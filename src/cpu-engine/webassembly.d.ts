@@ -1,6 +1,7 @@
 /**
  * The few WebAssembly JS API declarations the CPU engine uses. TypeScript ships them only in the DOM
  * and web-worker libs, which the Node realm (tsconfig.node.json) must not load; Node has the API itself.
+ * Referenced from the Node-only node-kernels.ts: the worker realm has the WebWorker lib's declarations.
  */
 declare global {
   namespace WebAssembly {

@@ -22,9 +22,9 @@ import type {
 import { toEdgetierError } from '../core/error-mapping.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { LoadProgressTracker } from '../core/load-progress.ts';
-import { loadCpuModelSession } from '../cpu-engine/cpu-generator.ts';
 import { isCpuDtype } from '../cpu-engine/decoder.ts';
 import { CPU_DTYPES } from '../cpu-engine/model-weights.ts';
+import { loadCpuModelSession } from '../cpu-engine/node-session.ts';
 import { loadModelSession, type ModelSession } from '../runtime/model-session.ts';
 import { nodeTemplateRenderer } from './template-thread.ts';
 

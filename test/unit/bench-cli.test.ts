@@ -285,9 +285,9 @@ describe('edgetier bench', () => {
       stderr:
         'edgetier bench: --reps (4) must be a multiple of --rounds (3): every round runs the same repetitions; use --reps 3 or 6.\n',
     });
-    expect(await edgetier('bench', tiny, '--device', 'wasm', '--engine', 'edgetier')).toMatchObject({
+    expect(await edgetier('bench', tiny, '--device', 'webgpu', '--engine', 'edgetier')).toMatchObject({
       code: 2,
-      stderr: 'edgetier bench: --engine edgetier makes cpu rows: add cpu to --device.\n',
+      stderr: 'edgetier bench: --engine edgetier makes cpu and wasm rows: add cpu or wasm to --device.\n',
     });
     expect(await edgetier('bench', tiny, '--engine', 'tvm')).toMatchObject({
       code: 2,

@@ -18,6 +18,8 @@ import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { Family, Llama3RopeScaling } from '../../src/core/model-spec.ts';
 import { CpuDecoder, PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
 import { loadModelWeights } from '../../src/cpu-engine/model-weights.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
 import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import type { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 import { loadReferenceCheckpoint } from '../../src/reference/checkpoint.ts';
@@ -98,7 +100,7 @@ describe('cpu-engine decoder: fp32 file = reference forward pass', () => {
         ropeScaling: family === 'llama' ? LLAMA3_SCALING : null,
       });
       await convert(checkpoint, out, 'fp32');
-      const decoder = await CpuDecoder.load(out, 'fp32');
+      const decoder = await loadCpuDecoder(out, 'fp32');
       const got = greedy(decoder, PROMPT_IDS, NEW_TOKENS);
       const { model } = await loadReferenceCheckpoint(checkpoint);
       compareGreedy(name, got, model.greedy(PROMPT_IDS, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]));
@@ -153,7 +155,7 @@ describe('cpu-engine decoder: q8 and q4 files = reference on the de-quantised we
       );
       const { model: original } = await loadReferenceCheckpoint(checkpoint);
 
-      const decoder = await CpuDecoder.load(out, dtype);
+      const decoder = await loadCpuDecoder(out, dtype);
       const v = spec.vocabSize;
       const got = new Float32Array(PROMPT_IDS.length * v);
       for (const [t, id] of PROMPT_IDS.entries()) got.set(decoder.forward([id]), t * v);
@@ -186,8 +188,8 @@ describe('cpu-engine decoder: chunked prefill', () => {
       await convert(checkpoint, out, dtype);
       const prompt = Array.from({ length: 70 }, (_, i) => (i * 37 + 11) % 384);
       expect(prompt.length).toBeGreaterThan(2 * PREFILL_CHUNK);
-      const chunked = await CpuDecoder.load(out, dtype);
-      const stepwise = await CpuDecoder.load(out, dtype);
+      const chunked = await loadCpuDecoder(out, dtype);
+      const stepwise = await loadCpuDecoder(out, dtype);
       const a = chunked.forward(prompt);
       let b: Float32Array = new Float32Array(0);
       for (const id of prompt) b = stepwise.forward([id]);
@@ -207,7 +209,7 @@ describe('cpu-engine decoder: file variants the converter writes', () => {
     const load = async (name: string, q8MaxColumns: number) => {
       const dir = join(root, name);
       const { file } = await writeOnnxModel(spec, memoryWeights(tensors), 'q8', dir, { q8MaxColumns });
-      return CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q8');
+      return CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q8', await kernelModule());
     };
     const sliced = await load('variants-q8-sliced', 40);
     const whole = await load('variants-q8-whole', Number.POSITIVE_INFINITY);
@@ -220,7 +222,7 @@ describe('cpu-engine decoder: file variants the converter writes', () => {
       externalData: 'always',
     });
     await expect(
-      CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q4'),
+      CpuDecoder.fromFiles(specToHfConfig(spec), await readFile(file), 'q4', await kernelModule()),
     ).rejects.toMatchObject({
       code: 'unsupported_architecture',
       message:
@@ -253,7 +255,9 @@ describe('cpu-engine decoder: what it refuses', () => {
       sliding_window: 4,
       max_window_layers: 0,
     };
-    await expect(CpuDecoder.fromFiles(config, new Uint8Array(0), 'fp32')).rejects.toMatchObject({
+    await expect(
+      CpuDecoder.fromFiles(config, new Uint8Array(0), 'fp32', await kernelModule()),
+    ).rejects.toMatchObject({
       code: 'unsupported_architecture',
       message:
         "This model uses a sliding attention window (4 tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.",
@@ -261,11 +265,11 @@ describe('cpu-engine decoder: what it refuses', () => {
   });
 
   it('fp16 and q4f16 files, by dtype', async () => {
-    await expect(CpuDecoder.load(dir, 'fp16')).rejects.toMatchObject({
+    await expect(loadCpuDecoder(dir, 'fp16')).rejects.toMatchObject({
       code: 'unsupported_dtype',
       message: 'The CPU engine runs fp32, q8, q4 files; fp16 runs on ORT.',
     });
-    await expect(CpuDecoder.load(dir, 'q4f16')).rejects.toMatchObject({ code: 'unsupported_dtype' });
+    await expect(loadCpuDecoder(dir, 'q4f16')).rejects.toMatchObject({ code: 'unsupported_dtype' });
   });
 
   it('an initializer the converter would not write, by name', async () => {
@@ -295,7 +299,7 @@ describe('cpu-engine decoder: what it refuses', () => {
   });
 
   it('a context longer than max_position_embeddings, and the cache grows past its first chunk', async () => {
-    const decoder = await CpuDecoder.load(dir, 'fp32', { maxContext: 100 });
+    const decoder = await loadCpuDecoder(dir, 'fp32', { maxContext: 100 });
     const before = decoder.memoryBytes;
     decoder.forward(Array.from({ length: 90 }, (_, i) => (i * 7) % 300));
     expect(decoder.length).toBe(90);

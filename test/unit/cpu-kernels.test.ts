@@ -6,12 +6,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../../src/builder/quantize.ts';
 import { BLOCK, blocksOf, permutedIndex, q8Rows } from '../../src/cpu-engine/layouts.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
 let kx: WasmKernels;
 
 beforeAll(async () => {
-  kx = await WasmKernels.create();
+  kx = await WasmKernels.create(await kernelModule());
 });
 
 /** Deterministic values in [-1, 1). */

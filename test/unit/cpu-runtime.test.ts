@@ -16,8 +16,9 @@ import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { generateCommand } from '../../src/cli/commands/generate.ts';
 import type { ChatMessage, GenerateRequest, SamplingOptions, StreamChunk } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
-import { CpuGenerator, loadCpuModelSession } from '../../src/cpu-engine/cpu-generator.ts';
+import { CpuGenerator } from '../../src/cpu-engine/cpu-generator.ts';
 import { PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
+import { loadCpuModelSession } from '../../src/cpu-engine/node-session.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { loadReferenceCheckpoint } from '../../src/reference/checkpoint.ts';
 import { loadModelSession, type ModelSession } from '../../src/runtime/model-session.ts';
@@ -215,8 +216,8 @@ describe('generate --engine edgetier', () => {
   it.each([
     [['--engine', 'tvm'], 'Unknown --engine "tvm"; use onnxruntime or edgetier.'],
     [
-      ['--engine', 'edgetier', '--device', 'wasm'],
-      '--engine edgetier runs in Node on --device cpu only for now, not on wasm (the browser still runs onnxruntime-web).',
+      ['--engine', 'edgetier', '--device', 'webgpu'],
+      '--engine edgetier runs on --device cpu (Node) or wasm (the browser), not on webgpu (WebGPU runs onnxruntime-web).',
     ],
     [['--engine', 'edgetier', '--threads', '65'], "edgetier's CPU engine runs on 1 to 64 threads, not 65."],
   ])('refuses %j by name', async (args, message) => {

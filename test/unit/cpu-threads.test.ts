@@ -3,7 +3,8 @@
  * WebAssembly.Memory: two threads give the same tokens and the same logits, bit for bit, as one
  * (every GEMM split, prefill chunks and decode steps, fp32/q8/q4); closing the pool, unloading the
  * engine and an interrupt leave no thread working; a thread that fails, at start or in a kernel, or
- * dies, surfaces as a clear error instead of a hang.
+ * dies, surfaces as a clear error instead of a hang; a reused memory of the other kind is refused;
+ * the browser side grants threads only to a cross-origin isolated page.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,14 +12,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
-import { CpuDecoder } from '../../src/cpu-engine/decoder.ts';
+import type { CpuDecoder } from '../../src/cpu-engine/decoder.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import {
   type KernelThread,
   KernelThreadPool,
   type KernelThreadSpawner,
 } from '../../src/cpu-engine/thread-pool.ts';
-import { kernelModule, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { webKernelThreadSpawner, webKernelThreads } from '../../src/cpu-engine/web-threads.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 
@@ -83,10 +87,10 @@ describe('two threads = one thread, bit for bit', () => {
     '%s: prefill logits, greedy tokens and every step’s logits are identical',
     async (dtype) => {
       const dir = await model(`same-${dtype}`, dtype);
-      const one = await CpuDecoder.load(dir, dtype);
+      const one = await loadCpuDecoder(dir, dtype);
       const counting = countingSpawner();
       // Every GEMM split (no size threshold), in many small chunks, so both threads take rows.
-      const two = await CpuDecoder.load(dir, dtype, {
+      const two = await loadCpuDecoder(dir, dtype, {
         threads: 2,
         spawn: counting.spawn,
         pool: { minSplitWork: 0, chunksPerThread: 16 },
@@ -124,8 +128,8 @@ describe('two threads = one thread, bit for bit', () => {
 
   it('four threads too, with the default split threshold', async () => {
     const dir = await model('four-q4', 'q4', 'llama');
-    const one = await CpuDecoder.load(dir, 'q4');
-    const four = await CpuDecoder.load(dir, 'q4', { threads: 4, spawn: nodeKernelThreadSpawner });
+    const one = await loadCpuDecoder(dir, 'q4');
+    const four = await loadCpuDecoder(dir, 'q4', { threads: 4, spawn: nodeKernelThreadSpawner });
     try {
       expect(bits(four.forward(PROMPT))).toEqual(bits(one.forward(PROMPT)));
       expect(bits(four.forward([5]))).toEqual(bits(one.forward([5])));
@@ -153,8 +157,19 @@ describe('the pool ends its threads and never hangs', () => {
     expect(await until(() => counting.exited() === 2)).toBe(true);
   });
 
+  it('a reused memory of the other kind is refused by name', async () => {
+    const shared = await WasmKernels.create(await kernelModule(true), { shared: true });
+    await expect(WasmKernels.create(await kernelModule(), { reuse: shared.memory })).rejects.toThrow(
+      'The CPU engine cannot reuse a shared memory for one thread.',
+    );
+    const plain = await WasmKernels.create(await kernelModule());
+    await expect(
+      WasmKernels.create(await kernelModule(true), { shared: true, reuse: plain.memory }),
+    ).rejects.toThrow('The CPU engine cannot reuse an unshared memory for threads.');
+  });
+
   it('an unshared memory is refused by name', async () => {
-    const kx = await WasmKernels.create();
+    const kx = await WasmKernels.create(await kernelModule());
     await expect(
       KernelThreadPool.start(kx, await kernelModule(true), nodeKernelThreadSpawner, { threads: 2 }),
     ).rejects.toThrow("The CPU engine's threads need a shared WebAssembly memory");
@@ -268,5 +283,19 @@ describe('NodeEngine on two threads', () => {
       await single.unload();
       await threaded.unload();
     }
+  });
+});
+
+describe("the browser's threads (web-threads.ts; the engine worker does not start a pool yet)", () => {
+  it('more than one thread only where the page is cross-origin isolated', () => {
+    expect(webKernelThreads(4, { crossOriginIsolated: true })).toBe(4);
+    expect(webKernelThreads(4, { crossOriginIsolated: false })).toBe(1);
+    expect(webKernelThreads(4, {})).toBe(1);
+    // Node is no cross-origin isolated page.
+    expect(webKernelThreads(4)).toBe(1);
+  });
+
+  it('a context without Web Workers is refused by name', () => {
+    expect(() => webKernelThreadSpawner({})).toThrow('this browser context cannot start Web Workers');
   });
 });

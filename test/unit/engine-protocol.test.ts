@@ -19,7 +19,7 @@ it('exposes the engine worker API through Comlink with promise-returning methods
   expectTypeOf<Api['generate']>().returns.toEqualTypeOf<Promise<GenerateResult>>();
   expectTypeOf<Api['interrupt']>().returns.toEqualTypeOf<Promise<void>>();
   expectTypeOf<Api['memory']>().returns.toEqualTypeOf<
-    Promise<{ wasmHeapBytes: number | null; gpuBufferBytes: number | null }>
+    Promise<{ wasmHeapBytes: number | null; gpuBufferBytes: number | null; cpuEngineBytes: number | null }>
   >();
   expectTypeOf<keyof EngineWorkerApi>().toEqualTypeOf<
     | 'protocolVersion'
@@ -38,5 +38,5 @@ it('exposes the engine worker API through Comlink with promise-returning methods
     | 'deleteCached'
     | 'clearCache'
   >();
-  expect(ENGINE_PROTOCOL_VERSION).toBe(1);
+  expect(ENGINE_PROTOCOL_VERSION).toBe(2);
 });

@@ -28,7 +28,7 @@ import {
   type SpeedExpectation,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
-import type { CachedModel, Engine, LoadInfo, LoadProgress } from '../../core/engine.ts';
+import type { CachedModel, Engine, LoadInfo, LoadProgress, LoadRequest } from '../../core/engine.ts';
 import { isEdgetierError } from '../../core/errors.ts';
 import { catalogKeyFor, offerFirst } from '../../core/site-config.ts';
 import type { AppServices } from '../services.ts';
@@ -362,7 +362,16 @@ export class AppState extends Store<AppStateData> {
     try {
       const engine = this.engineFor(entry);
       const source = entry.source ?? { kind: 'hub' as const, id: entry.remote?.model ?? entry.key };
-      const info = await engine.load({ source, device, dtype }, (progress) => {
+      // edgetier's CPU engine when the visitor opted in; ORT runs what it refuses (LoadInfo.fallback).
+      const cpuEngine =
+        entry.runs === 'device' && device === 'wasm' && this.settings.settings.cpuEngine === 'edgetier';
+      const request: LoadRequest & { fallbackToOrt?: boolean } = {
+        source,
+        device,
+        dtype,
+        ...(cpuEngine ? { runtime: 'edgetier' as const, fallbackToOrt: true } : {}),
+      };
+      const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });
       });
       if (token !== this.#loadToken) return;
@@ -371,7 +380,15 @@ export class AppState extends Store<AppStateData> {
         loadInfo: info,
         loadedKey: entry.key,
         progress: null,
-        notice: info.cacheNotes?.join(' ') ?? null,
+        notice:
+          [
+            ...(info.fallback
+              ? [
+                  `edgetier's CPU engine could not run this model (${info.fallback.reason}) ONNX Runtime runs it instead.`,
+                ]
+              : []),
+            ...(info.cacheNotes ?? []),
+          ].join(' ') || null,
       });
       // From here on, a local conversation should make no request at all.
       if (entry.runs === 'device') this.network.reset();

@@ -3,7 +3,7 @@
  * keys: a key lives only in this tab's memory unless the person ticks "remember" for that tier.
  */
 import type { RemoteTier } from '../../core/catalog.ts';
-import type { SamplingOptions } from '../../core/engine.ts';
+import type { CpuRuntime, SamplingOptions } from '../../core/engine.ts';
 import { SITE_TIER_PREFIX } from '../../core/site-config.ts';
 import { Store } from './store.ts';
 
@@ -18,6 +18,11 @@ export interface Settings {
   tiers: TierSettings[];
   sampling: Required<Pick<SamplingOptions, 'temperature' | 'topP' | 'maxNewTokens'>>;
   backend: BackendOverride;
+  /**
+   * What runs a model on WASM (CPU): ONNX Runtime, or edgetier's own CPU engine (experimental; a
+   * model or browser it cannot run falls back to ONNX Runtime, and the app says why).
+   */
+  cpuEngine: CpuRuntime;
   /** Qwen3-style models: let the model think before answering. */
   enableThinking: boolean;
   /** Which tier Compare uses. */
@@ -39,6 +44,7 @@ export const DEFAULT_SETTINGS: Settings = {
   // Chat samples, so Regenerate gives a new answer; benchmarks and exactness tests set 0 (greedy).
   sampling: { temperature: 0.7, topP: 1, maxNewTokens: 256 },
   backend: 'auto',
+  cpuEngine: 'onnxruntime',
   enableThinking: true,
   compareTierId: 'server',
 };

@@ -52,9 +52,10 @@ Options:
   --device LIST      Comma-separated: ${DEVICES.join(', ')} (default cpu,wasm).
   --dtype LIST       Comma-separated: ${DTYPES.join(', ')} (default: every dtype the folder holds).
   --threads LIST     Comma-separated thread counts; 0 = the engine's choice (default 0).
-  --engine LIST      What runs the cpu rows, comma-separated: onnxruntime (onnxruntime-node),
-                     edgetier (edgetier's own WebAssembly CPU engine in Node, fp32/q8/q4; at each
-                     --threads count, 0 meaning one thread) (default onnxruntime).
+  --engine LIST      What runs the cpu and wasm rows, comma-separated: onnxruntime (onnxruntime-node,
+                     onnxruntime-web), edgetier (edgetier's own WebAssembly CPU engine, fp32/q8/q4:
+                     in Node for cpu, at each --threads count, 0 meaning one thread; in the engine
+                     worker for wasm, one thread) (default onnxruntime).
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
@@ -226,8 +227,11 @@ export const benchCommand: Command = {
     const dtypes =
       values.dtype === undefined ? null : parseList<Dtype>('dtype', values.dtype, isDtype, DTYPES);
     const cpuEngines = parseList<NodeRuntime>('engine', values.engine, isNodeRuntime, NODE_RUNTIMES);
-    if (cpuEngines.includes('edgetier') && !devices.includes('cpu'))
-      throw new EdgetierError('usage', '--engine edgetier makes cpu rows: add cpu to --device.');
+    if (cpuEngines.includes('edgetier') && !devices.includes('cpu') && !devices.includes('wasm'))
+      throw new EdgetierError(
+        'usage',
+        '--engine edgetier makes cpu and wasm rows: add cpu or wasm to --device.',
+      );
     const threads = values.threads.split(',').map((t) => parseIntegerOption('threads', t.trim(), 0));
     const params: BenchParams = {
       pp: parseIntegerOption('pp', values.pp, DEFAULT_BENCH_PARAMS.pp),

@@ -31,10 +31,11 @@ Options:
                            else the first one it holds).
   --device D               ${DEVICES.join(', ')} (default cpu: onnxruntime-node in this process).
   --threads N              ONNX Runtime threads (default 0: the runtime's choice); with
-                           --engine edgetier, the CPU engine's threads (default 0: one).
-  --engine E               What runs the model on --device cpu: onnxruntime (default,
-                           onnxruntime-node) or edgetier (edgetier's own WebAssembly CPU engine;
-                           opt-in, fp32/q8/q4 files of edgetier's converter).
+                           --engine edgetier on cpu, the CPU engine's threads (default 0: one).
+  --engine E               What runs the model on --device cpu or wasm: onnxruntime (default:
+                           onnxruntime-node, onnxruntime-web) or edgetier (edgetier's own
+                           WebAssembly CPU engine, in Node or in the browser's engine worker, one
+                           thread there; opt-in, fp32/q8/q4 files of edgetier's converter).
   --temperature T          0 means greedy (default 0).
   --top-p P                Nucleus sampling threshold (sampling only).
   --top-k K                Keep the K most likely tokens (sampling only).

@@ -70,6 +70,9 @@ const APP_SOURCES = [
   'src/remote',
   'src/runtime',
   'src/engine',
+  // The engine worker bundles the CPU engine (and the parts of the builder it reads configs with).
+  'src/cpu-engine',
+  'src/builder',
 ];
 
 /** Why dist/ needs a build, or null when it is up to date (or there is no app to build). */

@@ -12,8 +12,8 @@ export const BENCH_SCHEMA = 'edgetier-bench/1';
 /** Who runs the model in a row. */
 export type BenchEngine =
   /**
-   * edgetier's engine: the worker (wasm/webgpu), or on device cpu edgetier's own WebAssembly CPU
-   * engine in Node (`ort_build` 'edgetier-wasm').
+   * edgetier's engine: the worker (wasm/webgpu) on ORT, or edgetier's own WebAssembly CPU engine
+   * (`ort_build` 'edgetier-wasm'): in Node on device cpu, in the worker on device wasm.
    */
   | 'edgetier'
   /** Stock @huggingface/transformers `pipeline('text-generation')`, same browser (see BenchRow.setup). */

@@ -18,6 +18,7 @@ import {
   spectrumLabels,
 } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
+import type { LoadInfo } from '../../../core/engine.ts';
 import { widthPercent } from '../../directives/width-percent.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
@@ -43,6 +44,15 @@ export function spectrumParams(entry: CatalogEntry, servedParams?: number): numb
 /** Bar length on a linear scale: `params` as a share of the largest model on the spectrum. */
 export function sizeBarPercent(params: number, largest: number): number {
   return largest > 0 ? Math.min(100, (params / largest) * 100) : 0;
+}
+
+/** The loaded model's device and runtime, and why ORT runs it when edgetier's CPU engine was asked for. */
+function runsOn(info: LoadInfo | null): string {
+  if (!info) return 'WASM';
+  const device = info.device === 'webgpu' ? 'WebGPU' : 'WASM';
+  const runtime = info.engine === 'edgetier-wasm' ? "edgetier's CPU engine" : 'ONNX Runtime';
+  const why = info.fallback ? `; edgetier's CPU engine refused it: ${info.fallback.reason}` : '';
+  return `${device}, ${runtime}${why}`;
 }
 
 const slug = (key: string) => key.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
@@ -185,7 +195,7 @@ export class EtModelsView extends LitElement {
               <dt>Memory</dt><dd>${fit.memoryBytes === null ? 'unknown' : `≈ ${formatBytes(fit.memoryBytes)}`}</dd>
               <dt>Context</dt><dd>${entry.contextLength ? `${entry.contextLength.toLocaleString('en')} tokens` : 'unknown'}</dd>
               <dt>Licence</dt><dd>${entry.licence}</dd>
-              <dt>Runs</dt><dd>In this tab (${fit.device === 'webgpu' ? 'WebGPU' : 'WASM'})</dd>
+              <dt>Runs</dt><dd>In this tab (${loaded ? runsOn(this.app.state.loadInfo) : fit.device === 'webgpu' ? 'WebGPU' : 'WASM'})</dd>
               ${this.renderSpeed(speed, fit.device)}
               <dt>Cached</dt><dd>${cached ? formatBytes(cached.bytes) : 'not yet'}</dd>
             `

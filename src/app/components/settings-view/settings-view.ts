@@ -1,11 +1,12 @@
 /**
  * Settings: remote tiers (name, base URL, model, optional key, price) with "Test connection",
- * sampling defaults, backend override, and the data this browser keeps. A key stays in this tab's
+ * sampling defaults, backend override and CPU engine, and the data this browser keeps. A key stays in this tab's
  * memory unless "remember" is ticked for its tier; this server's own tier needs none (the server
  * keeps its upstream key, which never reaches the page).
  */
 import { html, LitElement, nothing } from 'lit';
 import { formatParams, type RemoteTier } from '../../../core/catalog.ts';
+import type { CpuRuntime } from '../../../core/engine.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
@@ -233,6 +234,14 @@ export class EtSettingsView extends LitElement {
             <option value="wasm" ?selected=${s.backend === 'wasm'}>WASM (CPU)</option>
           </select>
         </div>
+        <div class="field">
+          <label for="cpuEngine">CPU engine</label>
+          <select id="cpuEngine" @change=${(e: Event) => this.settings.update({ cpuEngine: (e.target as HTMLSelectElement).value as CpuRuntime })}>
+            <option value="onnxruntime" ?selected=${s.cpuEngine === 'onnxruntime'}>ONNX Runtime (default)</option>
+            <option value="edgetier" ?selected=${s.cpuEngine === 'edgetier'}>edgetier (experimental)</option>
+          </select>
+        </div>
+        <p class="hint">The CPU engine runs models on WASM. edgetier's own runs fp32, q8 and q4 models that edgetier converted, on one thread; for any other, ONNX Runtime runs it and the app says why.</p>
         <p class="hint">Applies the next time a model loads.</p>
       </fieldset>
       <h2>Your data</h2>
