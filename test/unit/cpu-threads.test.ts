@@ -153,6 +153,58 @@ describe('the pool ends its threads and never hangs', () => {
     expect(await until(() => counting.exited() === 2)).toBe(true);
   });
 
+  it.each([
+    // 0 (or NaN) chunks per thread used to start a pool whose GEMMs cut 0 chunks: y left untouched.
+    ['chunksPerThread must be an integer from 1 to 255, not 0', { chunksPerThread: 0 }],
+    ['chunksPerThread must be an integer from 1 to 255, not NaN', { chunksPerThread: Number.NaN }],
+    ['chunksPerThread must be an integer from 1 to 255, not 1.5', { chunksPerThread: 1.5 }],
+    // The spin count lives in an Int32 word: 2^31 would wrap negative (no spin at all on the workers).
+    ['spin must be an integer from 0 to 2147483647, not -1', { spin: -1 }],
+    ['spin must be an integer from 0 to 2147483647, not 2147483648', { spin: 2 ** 31 }],
+    ['minSplitWork must be 0 or more, not NaN', { minSplitWork: Number.NaN }],
+    ['stallMs must be a positive number of milliseconds, not 0', { stallMs: 0 }],
+    // setTimeout fires at once for a delay past 2^31 - 1 ms: "did not start within Infinity ms".
+    ['startMs must be from 1 to 2147483647 ms, not Infinity', { startMs: Number.POSITIVE_INFINITY }],
+  ] as const)(
+    'a pool tuning that cannot work is refused by name, before any thread starts: %s',
+    async (message, tuning) => {
+      const counting = countingSpawner();
+      const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+      const error = await KernelThreadPool.start(kx, await kernelModule(true), counting.spawn, {
+        threads: 2,
+        ...tuning,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toBe(`a kernel thread pool's ${message}`);
+      expect(counting.started()).toBe(0);
+    },
+  );
+
+  it('the smallest tuning still computes every row (1 chunk per thread, no spin)', async () => {
+    const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+    const pool = await KernelThreadPool.start(kx, await kernelModule(true), nodeKernelThreadSpawner, {
+      threads: 3,
+      minSplitWork: 0,
+      chunksPerThread: 1,
+      spin: 0,
+    });
+    try {
+      for (const rows of [1, 3, 7, 29, 101]) {
+        const cols = 48;
+        const x = kx.putF32(Float32Array.from({ length: cols * 3 }, (_, i) => Math.sin(i)));
+        const w = kx.putF32(Float32Array.from({ length: rows * cols }, (_, i) => Math.cos(i)));
+        const y = kx.alloc(rows * 3 * 4);
+        const yLocal = kx.alloc(rows * 3 * 4);
+        kx.f32(y, rows * 3).fill(Number.NaN);
+        pool.gemmF32(y, w, x, rows, cols, 3);
+        kx.k.gemmF32(yLocal, w, x, rows, cols, 3);
+        expect(bits(kx.f32(y, rows * 3)), `rows ${rows}`).toEqual(bits(kx.f32(yLocal, rows * 3)));
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('an unshared memory is refused by name', async () => {
     const kx = await WasmKernels.create();
     await expect(
