@@ -5,7 +5,7 @@
  * engine and an interrupt leave no thread working; a thread that fails, at start or in a kernel, or
  * dies, surfaces as a clear error instead of a hang.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,9 +62,9 @@ function countingSpawner(): { spawn: KernelThreadSpawner; started: () => number;
   return { spawn, started: () => started, exited: () => exited };
 }
 
-const until = async (done: () => boolean, ms = 5000) => {
+const until = async (done: () => boolean | Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
-  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  while (!(await done()) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   return done();
 };
 
@@ -320,5 +320,29 @@ describe('NodeEngine on two threads', () => {
       await single.unload();
       await threaded.unload();
     }
+  });
+
+  it('a load that fails (a damaged ONNX file) leaves no thread behind, load after load', async () => {
+    const dir = await model('engine-damaged', 'q8', 'llama');
+    const file = join(dir, 'onnx', 'model_quantized.onnx');
+    const good = join(root, 'good.onnx');
+    await copyFile(file, good);
+    const osThreads = async () =>
+      Number(/Threads:\s+(\d+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]);
+    const source = { kind: 'path', path: dir } as const;
+    const engine = new NodeEngine({ runtime: 'edgetier', threads: 2 });
+    // A load that succeeds first, so that every thread the process keeps for good already runs.
+    await engine.load({ source, device: 'cpu', dtype: 'q8' });
+    await engine.unload();
+    await truncate(file, 4000);
+    const before = await osThreads();
+    for (let i = 0; i < 4; i++) {
+      await expect(engine.load({ source, device: 'cpu', dtype: 'q8' })).rejects.toThrow(/damaged/);
+    }
+    // Each failed load used to leave its chat-template thread running (one more OS thread each).
+    expect(await until(async () => (await osThreads()) <= before)).toBe(true);
+    await copyFile(good, file);
+    expect((await engine.load({ source, device: 'cpu', dtype: 'q8' })).threads).toBe(2);
+    await engine.unload();
   });
 });
