@@ -122,6 +122,51 @@ describe('two threads = one thread, bit for bit', () => {
     },
   );
 
+  it("three threads over odd row counts (the LM head's 1001 rows, an fp32 MLP of 685), decode and prefill", async () => {
+    const dims = { hiddenSize: 128, numHeads: 4, numKvHeads: 2, vocabSize: 1001 };
+    for (const [dtype, intermediateSize] of [
+      ['fp32', 685],
+      ['q8', 352],
+    ] as const) {
+      const checkpoint = join(root, `odd-${dtype}-ckpt`);
+      const dir = join(root, `odd-${dtype}`);
+      await makeCheckpoint(checkpoint, {
+        family: 'llama',
+        tied: false,
+        seed: 5,
+        linearScale: 3,
+        intermediateSize,
+        ...dims,
+      });
+      const write = process.stderr.write;
+      process.stderr.write = (() => true) as typeof process.stderr.write;
+      try {
+        await convertCommand.run([checkpoint, '--out', dir, '--dtype', dtype]);
+      } finally {
+        process.stderr.write = write;
+      }
+      const one = await CpuDecoder.load(dir, dtype);
+      const three = await CpuDecoder.load(dir, dtype, {
+        threads: 3,
+        spawn: nodeKernelThreadSpawner,
+        pool: { minSplitWork: 0, chunksPerThread: 5 },
+      });
+      try {
+        expect(bits(three.forward(PROMPT.slice(0, 37))), dtype).toEqual(
+          bits(one.forward(PROMPT.slice(0, 37))),
+        );
+        for (let step = 0; step < 6; step++) {
+          expect(bits(three.forward([step * 41])), `${dtype} step ${step}`).toEqual(
+            bits(one.forward([step * 41])),
+          );
+        }
+        expect(three.pool!.local).toBe(0);
+      } finally {
+        await three.dispose();
+      }
+    }
+  });
+
   it('four threads too, with the default split threshold', async () => {
     const dir = await model('four-q4', 'q4', 'llama');
     const one = await CpuDecoder.load(dir, 'q4');
@@ -303,6 +348,14 @@ describe('NodeEngine on two threads', () => {
       const got = await threaded.generate({ prompt: 'Once upon a time', sampling });
       expect(got.outputIds).toEqual(want.outputIds);
       expect(got.metrics.threads).toBe(2);
+      // Two requests at once on one engine share its scratch and KV cache: they run one after the
+      // other (the engine's queue), each as it would alone.
+      const other = await single.generate({ prompt: 'The cat sat', sampling });
+      const both = await Promise.all([
+        threaded.generate({ prompt: 'Once upon a time', sampling }),
+        threaded.generate({ prompt: 'The cat sat', sampling }),
+      ]);
+      expect(both.map((r) => r.outputIds)).toEqual([want.outputIds, other.outputIds]);
 
       const session = (threaded as unknown as { session: { generator: { decoder: CpuDecoder } } }).session;
       const pool = session.generator.decoder.pool!;
