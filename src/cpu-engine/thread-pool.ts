@@ -289,7 +289,10 @@ export class KernelThreadPool {
   ): void {
     if (this.closed !== null) throw new EdgetierError('internal', "The CPU engine's threads were shut down.");
     if (this.broken !== null) {
-      throw new EdgetierError('generation_failed', `The CPU engine's threads stopped: ${this.broken}.`);
+      throw new EdgetierError(
+        'generation_failed',
+        `The CPU engine's threads stopped: ${this.broken}. Unload and load the model again, or run on one thread (no --threads).`,
+      );
     }
     this.split++;
     const { i32, u32 } = this;

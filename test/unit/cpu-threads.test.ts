@@ -324,7 +324,7 @@ describe('the pool ends its threads and never hangs', () => {
       await workers[0]!.terminate();
       await new Promise((r) => setTimeout(r, 50));
       expect(() => pool.gemmF32(y, w, x, rows, 32, 1)).toThrow(
-        /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\.$/,
+        /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\. Unload and load the model again, or run on one thread \(no --threads\)\.$/,
       );
     } finally {
       await pool.close();
