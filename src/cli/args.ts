@@ -17,7 +17,8 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 
 export function parseIntegerOption(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  // Number('') and Number(' ') are 0: a blank value would pass as 0 (for --threads, the engine's choice).
+  const n = value.trim() === '' ? Number.NaN : Number(value);
   if (!Number.isInteger(n) || n < 0) {
     throw new EdgetierError('usage', `--${name} must be a non-negative integer, got "${value}".`);
   }

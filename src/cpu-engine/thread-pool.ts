@@ -67,7 +67,7 @@ export interface ThreadPoolOptions {
   spin?: number;
   /** Multiply-adds below which a GEMM runs on the calling thread alone. */
   minSplitWork?: number;
-  /** Chunks per thread a GEMM is cut into (more: finer balance, more claims). */
+  /** Chunks per thread a GEMM is cut into (more: finer balance, more claims); 1 to 255, 255 chunks at most in all. */
   chunksPerThread?: number;
   /** How long the caller waits for a claimed chunk before calling the pool broken. */
   stallMs?: number;
@@ -83,6 +83,36 @@ export const THREAD_POOL_DEFAULTS = {
   stallMs: 60_000,
   startMs: 30_000,
 } as const;
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+/**
+ * Refuses, by name, a tuning the pool cannot honour (bench/cpu-engine-step.ts passes them from its
+ * command line): 0 or NaN chunks per thread would cut a GEMM into no chunks and leave its output
+ * unwritten, a spin past Int32 wraps in the control word, and setTimeout fires at once past 2^31 - 1 ms.
+ */
+function checkTuning(options: ThreadPoolOptions): void {
+  const bad = (what: string) => new RangeError(`a kernel thread pool's ${what}`);
+  const { spin, minSplitWork, chunksPerThread, stallMs, startMs } = options;
+  if (
+    chunksPerThread !== undefined &&
+    !(Number.isInteger(chunksPerThread) && chunksPerThread >= 1 && chunksPerThread <= MAX_CHUNKS)
+  ) {
+    throw bad(`chunksPerThread must be an integer from 1 to ${MAX_CHUNKS}, not ${chunksPerThread}`);
+  }
+  if (spin !== undefined && !(Number.isInteger(spin) && spin >= 0 && spin <= MAX_INT32)) {
+    throw bad(`spin must be an integer from 0 to ${MAX_INT32}, not ${spin}`);
+  }
+  if (minSplitWork !== undefined && !(minSplitWork >= 0)) {
+    throw bad(`minSplitWork must be 0 or more, not ${minSplitWork}`);
+  }
+  if (stallMs !== undefined && !(stallMs > 0)) {
+    throw bad(`stallMs must be a positive number of milliseconds, not ${stallMs}`);
+  }
+  if (startMs !== undefined && !(startMs >= 1 && startMs <= MAX_INT32)) {
+    throw bad(`startMs must be from 1 to ${MAX_INT32} ms, not ${startMs}`);
+  }
+}
 
 export class KernelThreadPool {
   readonly threads: number;
@@ -132,6 +162,7 @@ export class KernelThreadPool {
     if (!(Number.isInteger(threads) && threads >= 2 && threads <= 64)) {
       throw new RangeError(`a kernel thread pool has 2 to 64 threads, not ${threads}`);
     }
+    checkTuning(options);
     if (!(typeof SharedArrayBuffer !== 'undefined' && kx.memory.buffer instanceof SharedArrayBuffer)) {
       throw new EdgetierError(
         'load_failed',
@@ -258,7 +289,10 @@ export class KernelThreadPool {
   ): void {
     if (this.closed !== null) throw new EdgetierError('internal', "The CPU engine's threads were shut down.");
     if (this.broken !== null) {
-      throw new EdgetierError('generation_failed', `The CPU engine's threads stopped: ${this.broken}.`);
+      throw new EdgetierError(
+        'generation_failed',
+        `The CPU engine's threads stopped: ${this.broken}. Unload and load the model again, or run on one thread (no --threads).`,
+      );
     }
     this.split++;
     const { i32, u32 } = this;

@@ -201,18 +201,25 @@ export class NodeEngine implements Engine {
     // The end of the last file fetch separates downloading from building the session. A local folder
     // downloads nothing: ONNX Runtime reads its file while it builds the session, so all of it is init.
     let fetchedMs = startMs;
-    this.session = await loadModelSession({
-      model,
-      dtype: request.dtype,
-      device: 'cpu',
-      ...(threads > 0 ? { threads } : {}),
-      templateRenderer: nodeTemplateRenderer().start(),
-      progressCallback: (event) => {
-        const e = event as { status?: string; file?: string; loaded?: number; total?: number };
-        if (e.status === 'done' && request.source.kind !== 'path') fetchedMs = performance.now();
-        tracker?.onEvent({ status: String(e.status), ...e });
-      },
-    });
+    const templateRenderer = nodeTemplateRenderer().start();
+    try {
+      this.session = await loadModelSession({
+        model,
+        dtype: request.dtype,
+        device: 'cpu',
+        ...(threads > 0 ? { threads } : {}),
+        templateRenderer,
+        progressCallback: (event) => {
+          const e = event as { status?: string; file?: string; loaded?: number; total?: number };
+          if (e.status === 'done' && request.source.kind !== 'path') fetchedMs = performance.now();
+          tracker?.onEvent({ status: String(e.status), ...e });
+        },
+      });
+    } catch (error) {
+      // The session that would have owned the template thread never came: end the thread here.
+      templateRenderer.dispose();
+      throw error;
+    }
     const endMs = performance.now();
     const info = this.session.info;
     return {
@@ -252,14 +259,17 @@ export class NodeEngine implements Engine {
       );
     }
     const startMs = performance.now();
+    const templateRenderer = nodeTemplateRenderer().start();
     try {
       this.session = await loadCpuModelSession({
         model,
         dtype: request.dtype,
         threads: cpuThreads,
-        templateRenderer: nodeTemplateRenderer().start(),
+        templateRenderer,
       });
     } catch (error) {
+      // A failed load (a damaged file, threads that did not start) used to leave the template thread running.
+      templateRenderer.dispose();
       throw toEdgetierError(error, { phase: 'load', model, dtype: request.dtype, device: 'cpu' });
     }
     const info = this.session.info;

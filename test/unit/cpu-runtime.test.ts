@@ -213,6 +213,20 @@ describe('generate --engine edgetier', () => {
     expect(edgetier.metrics.threads).toBe(1);
   });
 
+  it('--threads 2 prints the same tokens and the process exits on its own (no worker keeps it alive)', async () => {
+    const common = ['--prompt', PROMPT, '--raw', '--json', '--max-new-tokens', '16', '--engine', 'edgetier'];
+    const one = JSON.parse((await cli(...common)).stdout);
+    // execFile's timeout kills a process that hangs after its answer; a hang fails here, not later.
+    const run = promisify(execFile)(
+      process.execPath,
+      ['bin/edgetier.mjs', 'generate', modelDir, ...common, '--threads', '2'],
+      { cwd: REPO, timeout: 60_000 },
+    );
+    const two = JSON.parse((await run).stdout);
+    expect(two.metrics.threads).toBe(2);
+    expect(two.output_ids).toEqual(one.output_ids);
+  });
+
   it.each([
     [['--engine', 'tvm'], 'Unknown --engine "tvm"; use onnxruntime or edgetier.'],
     [
@@ -220,6 +234,12 @@ describe('generate --engine edgetier', () => {
       '--engine edgetier runs on --device cpu (Node) or wasm (the browser), not on webgpu (WebGPU runs onnxruntime-web).',
     ],
     [['--engine', 'edgetier', '--threads', '65'], "edgetier's CPU engine runs on 1 to 64 threads, not 65."],
+    // An empty value is not 0 (one thread): Number('') is 0, so it used to pass unseen.
+    [['--engine', 'edgetier', '--threads', ''], '--threads must be a non-negative integer, got "".'],
+    [['--engine', 'edgetier', '--threads', ' '], '--threads must be a non-negative integer, got " ".'],
+    [['--engine', 'edgetier', '--threads=-1'], '--threads must be a non-negative integer, got "-1".'],
+    [['--engine', 'edgetier', '--threads', '1.5'], '--threads must be a non-negative integer, got "1.5".'],
+    [['--engine', 'edgetier', '--threads', 'abc'], '--threads must be a non-negative integer, got "abc".'],
   ])('refuses %j by name', async (args, message) => {
     await expect(generateCommand.run([modelDir, '--prompt', 'hi', ...args])).rejects.toThrow(message);
   });

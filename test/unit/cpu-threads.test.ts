@@ -6,7 +6,7 @@
  * dies, surfaces as a clear error instead of a hang; a reused memory of the other kind is refused;
  * the browser side grants threads only to a cross-origin isolated page.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,9 +66,9 @@ function countingSpawner(): { spawn: KernelThreadSpawner; started: () => number;
   return { spawn, started: () => started, exited: () => exited };
 }
 
-const until = async (done: () => boolean, ms = 5000) => {
+const until = async (done: () => boolean | Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
-  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  while (!(await done()) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   return done();
 };
 
@@ -126,6 +126,51 @@ describe('two threads = one thread, bit for bit', () => {
     },
   );
 
+  it("three threads over odd row counts (the LM head's 1001 rows, an fp32 MLP of 685), decode and prefill", async () => {
+    const dims = { hiddenSize: 128, numHeads: 4, numKvHeads: 2, vocabSize: 1001 };
+    for (const [dtype, intermediateSize] of [
+      ['fp32', 685],
+      ['q8', 352],
+    ] as const) {
+      const checkpoint = join(root, `odd-${dtype}-ckpt`);
+      const dir = join(root, `odd-${dtype}`);
+      await makeCheckpoint(checkpoint, {
+        family: 'llama',
+        tied: false,
+        seed: 5,
+        linearScale: 3,
+        intermediateSize,
+        ...dims,
+      });
+      const write = process.stderr.write;
+      process.stderr.write = (() => true) as typeof process.stderr.write;
+      try {
+        await convertCommand.run([checkpoint, '--out', dir, '--dtype', dtype]);
+      } finally {
+        process.stderr.write = write;
+      }
+      const one = await loadCpuDecoder(dir, dtype);
+      const three = await loadCpuDecoder(dir, dtype, {
+        threads: 3,
+        spawn: nodeKernelThreadSpawner,
+        pool: { minSplitWork: 0, chunksPerThread: 5 },
+      });
+      try {
+        expect(bits(three.forward(PROMPT.slice(0, 37))), dtype).toEqual(
+          bits(one.forward(PROMPT.slice(0, 37))),
+        );
+        for (let step = 0; step < 6; step++) {
+          expect(bits(three.forward([step * 41])), `${dtype} step ${step}`).toEqual(
+            bits(one.forward([step * 41])),
+          );
+        }
+        expect(three.pool!.local).toBe(0);
+      } finally {
+        await three.dispose();
+      }
+    }
+  });
+
   it('four threads too, with the default split threshold', async () => {
     const dir = await model('four-q4', 'q4', 'llama');
     const one = await loadCpuDecoder(dir, 'q4');
@@ -166,6 +211,58 @@ describe('the pool ends its threads and never hangs', () => {
     await expect(
       WasmKernels.create(await kernelModule(true), { shared: true, reuse: plain.memory }),
     ).rejects.toThrow('The CPU engine cannot reuse an unshared memory for threads.');
+  });
+
+  it.each([
+    // 0 (or NaN) chunks per thread used to start a pool whose GEMMs cut 0 chunks: y left untouched.
+    ['chunksPerThread must be an integer from 1 to 255, not 0', { chunksPerThread: 0 }],
+    ['chunksPerThread must be an integer from 1 to 255, not NaN', { chunksPerThread: Number.NaN }],
+    ['chunksPerThread must be an integer from 1 to 255, not 1.5', { chunksPerThread: 1.5 }],
+    // The spin count lives in an Int32 word: 2^31 would wrap negative (no spin at all on the workers).
+    ['spin must be an integer from 0 to 2147483647, not -1', { spin: -1 }],
+    ['spin must be an integer from 0 to 2147483647, not 2147483648', { spin: 2 ** 31 }],
+    ['minSplitWork must be 0 or more, not NaN', { minSplitWork: Number.NaN }],
+    ['stallMs must be a positive number of milliseconds, not 0', { stallMs: 0 }],
+    // setTimeout fires at once for a delay past 2^31 - 1 ms: "did not start within Infinity ms".
+    ['startMs must be from 1 to 2147483647 ms, not Infinity', { startMs: Number.POSITIVE_INFINITY }],
+  ] as const)(
+    'a pool tuning that cannot work is refused by name, before any thread starts: %s',
+    async (message, tuning) => {
+      const counting = countingSpawner();
+      const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+      const error = await KernelThreadPool.start(kx, await kernelModule(true), counting.spawn, {
+        threads: 2,
+        ...tuning,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toBe(`a kernel thread pool's ${message}`);
+      expect(counting.started()).toBe(0);
+    },
+  );
+
+  it('the smallest tuning still computes every row (1 chunk per thread, no spin)', async () => {
+    const kx = await WasmKernels.create(await kernelModule(true), { shared: true });
+    const pool = await KernelThreadPool.start(kx, await kernelModule(true), nodeKernelThreadSpawner, {
+      threads: 3,
+      minSplitWork: 0,
+      chunksPerThread: 1,
+      spin: 0,
+    });
+    try {
+      for (const rows of [1, 3, 7, 29, 101]) {
+        const cols = 48;
+        const x = kx.putF32(Float32Array.from({ length: cols * 3 }, (_, i) => Math.sin(i)));
+        const w = kx.putF32(Float32Array.from({ length: rows * cols }, (_, i) => Math.cos(i)));
+        const y = kx.alloc(rows * 3 * 4);
+        const yLocal = kx.alloc(rows * 3 * 4);
+        kx.f32(y, rows * 3).fill(Number.NaN);
+        pool.gemmF32(y, w, x, rows, cols, 3);
+        kx.k.gemmF32(yLocal, w, x, rows, cols, 3);
+        expect(bits(kx.f32(y, rows * 3)), `rows ${rows}`).toEqual(bits(kx.f32(yLocal, rows * 3)));
+      }
+    } finally {
+      await pool.close();
+    }
   });
 
   it('an unshared memory is refused by name', async () => {
@@ -242,7 +339,7 @@ describe('the pool ends its threads and never hangs', () => {
       await workers[0]!.terminate();
       await new Promise((r) => setTimeout(r, 50));
       expect(() => pool.gemmF32(y, w, x, rows, 32, 1)).toThrow(
-        /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\.$/,
+        /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\. Unload and load the model again, or run on one thread \(no --threads\)\.$/,
       );
     } finally {
       await pool.close();
@@ -266,6 +363,14 @@ describe('NodeEngine on two threads', () => {
       const got = await threaded.generate({ prompt: 'Once upon a time', sampling });
       expect(got.outputIds).toEqual(want.outputIds);
       expect(got.metrics.threads).toBe(2);
+      // Two requests at once on one engine share its scratch and KV cache: they run one after the
+      // other (the engine's queue), each as it would alone.
+      const other = await single.generate({ prompt: 'The cat sat', sampling });
+      const both = await Promise.all([
+        threaded.generate({ prompt: 'Once upon a time', sampling }),
+        threaded.generate({ prompt: 'The cat sat', sampling }),
+      ]);
+      expect(both.map((r) => r.outputIds)).toEqual([want.outputIds, other.outputIds]);
 
       const session = (threaded as unknown as { session: { generator: { decoder: CpuDecoder } } }).session;
       const pool = session.generator.decoder.pool!;
@@ -283,6 +388,30 @@ describe('NodeEngine on two threads', () => {
       await single.unload();
       await threaded.unload();
     }
+  });
+
+  it('a load that fails (a damaged ONNX file) leaves no thread behind, load after load', async () => {
+    const dir = await model('engine-damaged', 'q8', 'llama');
+    const file = join(dir, 'onnx', 'model_quantized.onnx');
+    const good = join(root, 'good.onnx');
+    await copyFile(file, good);
+    const osThreads = async () =>
+      Number(/Threads:\s+(\d+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]);
+    const source = { kind: 'path', path: dir } as const;
+    const engine = new NodeEngine({ runtime: 'edgetier', threads: 2 });
+    // A load that succeeds first, so that every thread the process keeps for good already runs.
+    await engine.load({ source, device: 'cpu', dtype: 'q8' });
+    await engine.unload();
+    await truncate(file, 4000);
+    const before = await osThreads();
+    for (let i = 0; i < 4; i++) {
+      await expect(engine.load({ source, device: 'cpu', dtype: 'q8' })).rejects.toThrow(/damaged/);
+    }
+    // Each failed load used to leave its chat-template thread running (one more OS thread each).
+    expect(await until(async () => (await osThreads()) <= before)).toBe(true);
+    await copyFile(good, file);
+    expect((await engine.load({ source, device: 'cpu', dtype: 'q8' })).threads).toBe(2);
+    await engine.unload();
   });
 });
 
