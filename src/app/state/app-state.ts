@@ -22,6 +22,7 @@ import {
   firstVisitChoice,
   loadsUnasked,
   type MeasuredSpeed,
+  parseMeasuredSpeeds,
   preferredDtype,
   type RemoteTier,
   type ServedModel,
@@ -199,25 +200,9 @@ export class AppState extends Store<AppStateData> {
 
   #readBenchSpeeds(): Record<string, MeasuredSpeed> {
     try {
-      const parsed: unknown = JSON.parse(this.storage?.getItem(BENCH_SPEEDS_STORAGE_KEY) ?? '{}');
-      if (!parsed || typeof parsed !== 'object') return {};
-      const out: Record<string, MeasuredSpeed> = {};
-      for (const [key, v] of Object.entries(parsed as Record<string, Partial<MeasuredSpeed>>)) {
-        if (
-          typeof v?.decodeTokPerSec === 'number' &&
-          Number.isFinite(v.decodeTokPerSec) &&
-          v.decodeTokPerSec > 0 &&
-          (v.device === 'wasm' || v.device === 'webgpu') &&
-          typeof v.dtype === 'string' &&
-          typeof v.threads === 'number' &&
-          typeof v.tg === 'number'
-        ) {
-          out[key] = v as MeasuredSpeed;
-        }
-      }
-      return out;
+      return parseMeasuredSpeeds(this.storage?.getItem(BENCH_SPEEDS_STORAGE_KEY) ?? null);
     } catch {
-      return {}; // storage refused or a damaged record: nothing measured
+      return {}; // storage refused: nothing measured
     }
   }
 
