@@ -373,7 +373,13 @@ export function parseMeasuredSpeeds(raw: string | null): Record<string, Measured
     ) {
       kept.push([
         key,
-        { decodeTokPerSec: m.decodeTokPerSec, device: m.device, dtype: m.dtype, threads: m.threads, tg: m.tg },
+        {
+          decodeTokPerSec: m.decodeTokPerSec,
+          device: m.device,
+          dtype: m.dtype,
+          threads: m.threads,
+          tg: m.tg,
+        },
       ]);
     }
   }

@@ -16,9 +16,9 @@ import {
   formatParams,
   formatTokPerSec,
   kvCacheBytes,
+  parseMeasuredSpeeds,
   preferredDtype,
   SPEED_REFERENCE_PARAMS,
-  parseMeasuredSpeeds,
   spectrumLabels,
 } from '../../src/core/catalog.ts';
 

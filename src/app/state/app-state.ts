@@ -170,7 +170,9 @@ export class AppState extends Store<AppStateData> {
    */
   #startChoice(budget: DeviceBudget): CatalogEntry | null {
     const previous = this.#readChoice();
-    if (previous === null) {
+    // A remembered key this app no longer lists (a model gone from the server, a tier removed, a
+    // damaged record) is no choice of the visitor's: start as a first visit would. '' is their "none".
+    if (previous === null || (previous !== '' && !this.entry(previous))) {
       const preset = this.services.site?.defaultModel;
       const keys = new Set(this.state.catalog.map((e) => e.key));
       const presetEntry = this.entry(preset ? catalogKeyFor(preset, keys) : null);
