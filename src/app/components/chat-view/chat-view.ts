@@ -412,8 +412,9 @@ export class EtChatView extends LitElement {
       : '';
     return html`<p class="writer" role="note" data-testid="written-with">
       <span>Written with <bdi>${entry?.name ?? writer.name}</bdi>${
-        loaded && status === 'ready' ? html`; <bdi>${loaded.name}</bdi> is loaded` : nothing
-      }${entry ? (tooBig ? ', which does not fit this device.' : '.') : ', which this app no longer lists.'}</span>
+        // The aside about the writer comes right after its name, before the loaded model's.
+        entry ? (tooBig ? ', which does not fit this device' : '') : ', which this app no longer lists'
+      }${loaded && status === 'ready' ? html`; <bdi>${loaded.name}</bdi> is loaded` : nothing}.</span>
       ${
         entry && !loading && !tooBig
           ? html`<button type="button" @click=${() => this.app.select(entry.key)}>${action}</button>`
