@@ -91,6 +91,12 @@ export interface ServedModel {
   params?: number;
 }
 
+/**
+ * No language model has this many parameters (the largest published are a few trillion): a claim
+ * above it is a damaged or hostile figure, never drawn (it would shrink every other bar to nothing).
+ */
+export const MAX_PLAUSIBLE_PARAMS = 1e14;
+
 /** Parameters of the model the planner's WASM speed table was measured on (the SmolLM2-135M shape twin). */
 export const SPEED_REFERENCE_PARAMS = 134.5e6;
 /** Decode below this many tokens per second reads slower than a person reads: "slow here". */
