@@ -416,3 +416,22 @@ describe('hostile saved state', () => {
     expect(lists).toBe(1);
   });
 });
+
+describe('the Models view by keyboard', () => {
+  it('a chip followed with Enter moves focus to its card, so Tab goes on inside that card', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    await viewLink('Models').click();
+    const chip = page
+      .getByRole('navigation', { name: 'Spectrum by parameter count' })
+      .locator('a[data-key="onnx-community/Qwen3-1.7B-ONNX"]');
+    await chip.focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    const inCard = await page
+      .getByRole('article', { name: 'Qwen3 1.7B' })
+      .evaluate((card) => (card as unknown as { matches(s: string): boolean }).matches(':focus-within'));
+    expect(inCard).toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});
