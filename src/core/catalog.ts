@@ -8,7 +8,7 @@
  * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
  */
 import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
-import type { Dtype } from './dtypes.ts';
+import { type Dtype, isDtype } from './dtypes.ts';
 import type { ModelSource } from './engine.ts';
 
 /** The parts of the architecture that decide memory: KV cache per token and the largest tensor. */
@@ -90,6 +90,12 @@ export interface ServedModel {
   /** Parameter count, where the server says it. */
   params?: number;
 }
+
+/**
+ * No language model has this many parameters (the largest published are a few trillion): a claim
+ * above it is a damaged or hostile figure, never drawn (it would shrink every other bar to nothing).
+ */
+export const MAX_PLAUSIBLE_PARAMS = 1e14;
 
 /** Parameters of the model the planner's WASM speed table was measured on (the SmolLM2-135M shape twin). */
 export const SPEED_REFERENCE_PARAMS = 134.5e6;
@@ -305,7 +311,8 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
  * Short names for the spectrum's chips: a model's name without the usual suffixes ("Instruct",
- * "IT", "ONNX"), or its full name where two would read alike.
+ * "IT", "ONNX"), or its full name where two would read alike (letter case aside); where even full
+ * names read alike (a tier named as a server folder), where it comes from, then a number.
  */
 export function spectrumLabels(entries: readonly CatalogEntry[]): Map<string, string> {
   const short = (name: string) => {
@@ -316,10 +323,74 @@ export function spectrumLabels(entries: readonly CatalogEntry[]): Map<string, st
     }
     return out || name;
   };
-  const proposed = entries.map((e) => [e.key, short(e.name), e.name] as const);
-  const counts = new Map<string, number>();
-  for (const [, label] of proposed) counts.set(label, (counts.get(label) ?? 0) + 1);
-  return new Map(proposed.map(([key, label, name]) => [key, (counts.get(label) ?? 0) > 1 ? name : label]));
+  const alike = (label: string) => label.trim().toLowerCase();
+  /** Replaces every label that reads like another's with `longer(...)`. */
+  const separate = (labels: string[], longer: (i: number) => string) => {
+    const counts = new Map<string, number>();
+    for (const label of labels) counts.set(alike(label), (counts.get(alike(label)) ?? 0) + 1);
+    return labels.map((label, i) => ((counts.get(alike(label)) ?? 0) > 1 ? longer(i) : label));
+  };
+  const WHERE: Record<CatalogEntry['origin'], string> = {
+    server: 'folder',
+    builtin: 'Hub',
+    settings: 'tier',
+  };
+  let labels = separate(
+    entries.map((e) => short(e.name)),
+    (i) => entries[i]!.name.trim(),
+  );
+  labels = separate(labels, (i) => `${labels[i]} (${WHERE[entries[i]!.origin] ?? entries[i]!.origin})`);
+  labels = separate(labels, (i) => `${labels[i]} #${i + 1}`);
+  return new Map(entries.map((e, i) => [e.key, labels[i]!]));
+}
+
+/** A Bench speed above this is no measurement of a language model decoding (a damaged record). */
+export const MAX_PLAUSIBLE_TOK_PER_SEC = 100_000;
+const isCount = (n: unknown, max: number): n is number =>
+  typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 && n <= max;
+
+/**
+ * The Bench speeds saved in localStorage, keeping only records whose every field is a plausible
+ * figure (a speed in (0, 100 000] tok/s, a known device and format, whole threads and tokens); a
+ * damaged record is nothing measured.
+ */
+export function parseMeasuredSpeeds(raw: string | null): Record<string, MeasuredSpeed> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw ?? '{}');
+  } catch {
+    return {};
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+  const kept: [string, MeasuredSpeed][] = [];
+  for (const [key, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!v || typeof v !== 'object') continue;
+    const m = v as Record<string, unknown>;
+    if (
+      typeof m.decodeTokPerSec === 'number' &&
+      Number.isFinite(m.decodeTokPerSec) &&
+      m.decodeTokPerSec > 0 &&
+      m.decodeTokPerSec <= MAX_PLAUSIBLE_TOK_PER_SEC &&
+      (m.device === 'wasm' || m.device === 'webgpu') &&
+      typeof m.dtype === 'string' &&
+      isDtype(m.dtype) &&
+      isCount(m.threads, 1024) &&
+      isCount(m.tg, 1_000_000)
+    ) {
+      kept.push([
+        key,
+        {
+          decodeTokPerSec: m.decodeTokPerSec,
+          device: m.device,
+          dtype: m.dtype,
+          threads: m.threads,
+          tg: m.tg,
+        },
+      ]);
+    }
+  }
+  // fromEntries defines each key as its own property: a "__proto__" key never reaches the prototype.
+  return Object.fromEntries(kept);
 }
 
 export function formatBytes(bytes: number): string {

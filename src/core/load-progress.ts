@@ -5,6 +5,7 @@
  * `minIntervalMs` (plus the last event of each file), so a large download does not flood the
  * message channel.
  */
+import { formatBytes } from './catalog.ts';
 import type { LoadProgress } from './engine.ts';
 import { type Clock, defaultClock } from './metrics.ts';
 
@@ -119,4 +120,33 @@ export class LoadProgressTracker {
     if (last === undefined) return null;
     return { ...this.snapshot(last), phase: 'setup' };
   }
+}
+
+/** Time left as people read it. */
+export function formatEta(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return 'estimating…';
+  if (seconds < 1) return 'under a second left';
+  if (seconds < 90) return `${Math.round(seconds)} s left`;
+  return `${Math.round(seconds / 60)} min left`;
+}
+
+/**
+ * The load strip's figures: what arrived, from where, and at what rate (downloads only). The set-up
+ * says how much was downloaded and how much read from the browser cache, each where there was some.
+ */
+export function describeProgress(p: LoadProgress | null): string {
+  if (!p) return 'starting…';
+  const total = p.allTotalBytes;
+  const done = p.allLoadedBytes;
+  const local = Math.min(p.localBytes ?? 0, done);
+  const allLocal = p.localBytes !== undefined && done > 0 && local >= done;
+  if (p.phase === 'setup') {
+    if (allLocal) return `Setting up the model… (${formatBytes(total)} read from the browser cache)`;
+    if (local <= 0) return `Setting up the model… (${formatBytes(total)} downloaded)`;
+    return `Setting up the model… (${formatBytes(done - local)} downloaded, ${formatBytes(local)} read from the browser cache)`;
+  }
+  const bytes = `${formatBytes(done)} of ${total > 0 ? formatBytes(total) : '?'}`;
+  // Bytes read from the cache come at disk speed: a rate would read as an impossible download.
+  if (allLocal) return `${bytes} · from the browser cache`;
+  return `${bytes} · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`;
 }

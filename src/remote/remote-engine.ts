@@ -5,7 +5,7 @@
  * with every request. Metrics come from a MetricsRecorder fed as deltas arrive; token counts are
  * corrected from the server's `usage` when it sends one.
  */
-import type { ServedModel } from '../core/catalog.ts';
+import { MAX_PLAUSIBLE_PARAMS, type ServedModel } from '../core/catalog.ts';
 import type {
   CachedModel,
   Engine,
@@ -85,7 +85,10 @@ export class RemoteEngine implements Engine {
       ...(typeof claimed.mirrors === 'string' && claimed.mirrors.length <= 200
         ? { mirrors: claimed.mirrors }
         : {}),
-      ...(typeof claimed.params === 'number' && Number.isSafeInteger(claimed.params) && claimed.params > 0
+      ...(typeof claimed.params === 'number' &&
+      Number.isSafeInteger(claimed.params) &&
+      claimed.params > 0 &&
+      claimed.params <= MAX_PLAUSIBLE_PARAMS
         ? { params: claimed.params }
         : {}),
     };

@@ -300,3 +300,138 @@ describe('Bench', () => {
     );
   });
 });
+
+/**
+ * A hostile visitor's own storage (review of issue 16 items 7 and 10): saved values that are damaged
+ * or crafted must neither show absurd figures, nor inject markup, nor leave the app with nothing loaded.
+ */
+describe('hostile saved state', () => {
+  const HOSTILE_NAME = `<img src=x onerror="window.__pwned=1">${'W'.repeat(10_000)}`;
+  const SEED = (records: unknown[]) => `new Promise((resolve, reject) => {
+    localStorage.setItem('edgetier.benchSpeeds.v1', JSON.stringify({
+      'local:tiny': { decodeTokPerSec: 1e300, device: 'wasm', dtype: 'fp32', threads: -3, tg: 0.5 },
+    }));
+    // A Hub id with odd characters that this app does not list (a removed model, a damaged record).
+    localStorage.setItem('edgetier.modelChoice.v1', 'onnx-community/<script>gone</script>?x=1&y=%00');
+    const open = indexedDB.open('edgetier', 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction('conversations', 'readwrite');
+      for (const r of ${JSON.stringify(records)}) tx.objectStore('conversations').put(r);
+      tx.oncomplete = () => { open.result.close(); resolve(true); };
+      tx.onerror = () => reject(tx.error);
+    };
+  })`;
+  const conversation = (id: string, title: string, modelKey: string, modelName: string) => ({
+    id,
+    title,
+    createdAt: Date.now(),
+    updatedAt: Date.now(),
+    messages: [
+      { id: `${id}-u`, role: 'user', content: title },
+      { id: `${id}-a`, role: 'assistant', content: 'ok', modelKey, modelName, local: false },
+    ],
+    modelKey,
+    modelName,
+  });
+
+  it('a stale remembered model starts as a first visit; an absurd saved speed is not shown', async () => {
+    await viewLink('Chat').click();
+    await page.evaluate(
+      SEED([
+        conversation('hostile', 'Hostile writer', '<b>gone</b>'.repeat(1000), HOSTILE_NAME),
+        conversation(
+          'hub',
+          'Hub writer',
+          'onnx-community/SmolLM2-135M-Instruct-ONNX',
+          'SmolLM2 135M Instruct',
+        ),
+        conversation('remote', 'Remote writer', 'remote:server', 'Full-scale tier (this server)'),
+      ]),
+    );
+    await page.reload();
+    // Not "No model loaded": the server's folder loads as on a first visit.
+    await expect.poll(appState, { timeout: 30_000 }).toEqual({ loadedKey: 'local:tiny', status: 'ready' });
+    await viewLink('Models').click();
+    const speed = page.getByRole('article', { name: 'tiny' }).getByTestId('speed');
+    await speed.waitFor();
+    const text = (await speed.textContent()) ?? '';
+    expect(text).toMatch(/^\s*at least \d+ tok\/s/);
+    expect(text).not.toMatch(/e\+|-3 thread|tg0\.5/);
+  });
+
+  it('a conversation whose model is markup and 10 KB long shows it inert and cut', async () => {
+    await viewLink('Chat').click();
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    await saved.getByRole('button', { name: 'Hostile writer', exact: true }).click();
+    const note = page.getByTestId('written-with');
+    const text = ((await note.textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    expect(text).toMatch(
+      /^Written with <img src=x onerror="window\.__pwned=1">W+…, which this app no longer lists; tiny is loaded\.$/,
+    );
+    expect(text.length).toBeLessThan(160);
+    await expect(note.locator('img').count()).resolves.toBe(0);
+    await expect(note.getByRole('button').count()).resolves.toBe(0);
+    await expect(page.evaluate('window.__pwned')).resolves.toBeUndefined();
+  });
+
+  it('offers a Hub model gone from the cache as a download, reachable by keyboard at 360 px', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    // At 360 px the list is a drawer, opened from the toolbar.
+    await page.getByRole('button', { name: 'Conversations', exact: true }).click();
+    await saved.getByRole('button', { name: 'Hub writer', exact: true }).click();
+    const button = page.getByTestId('written-with').getByRole('button');
+    await expect(button.textContent()).resolves.toMatch(
+      /^\s*Load SmolLM2 135M Instruct \(downloads ≈ \d+ MiB\)\s*$/,
+    );
+    const box = (await button.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(360);
+    await page.getByRole('button', { name: 'Conversations', exact: true }).focus();
+    let reached = false;
+    for (let i = 0; i < 12 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await button.evaluate((b) => b.matches(':focus'));
+    }
+    expect(reached).toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('a double click on "Load X" loads it once', async () => {
+    const saved = page.getByRole('complementary', { name: 'Conversations' });
+    await saved.getByRole('button', { name: 'Remote writer', exact: true }).click();
+    let lists = 0;
+    const count = (r: { url(): string }) => {
+      if (r.url().endsWith('/v1/models')) lists++;
+    };
+    page.on('request', count);
+    await page
+      .getByTestId('written-with')
+      .getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true })
+      .dblclick();
+    await ready('remote:server');
+    page.off('request', count);
+    expect(lists).toBe(1);
+  });
+});
+
+describe('the Models view by keyboard', () => {
+  it('a chip followed with Enter moves focus to its card, so Tab goes on inside that card', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    await viewLink('Models').click();
+    const chip = page
+      .getByRole('navigation', { name: 'Spectrum by parameter count' })
+      .locator('a[data-key="onnx-community/Qwen3-1.7B-ONNX"]');
+    await chip.focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    const inCard = await page
+      .getByRole('article', { name: 'Qwen3 1.7B' })
+      .evaluate((card) => (card as unknown as { matches(s: string): boolean }).matches(':focus-within'));
+    expect(inCard).toBe(true);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});

@@ -16,6 +16,7 @@ import {
   formatParams,
   formatTokPerSec,
   kvCacheBytes,
+  parseMeasuredSpeeds,
   preferredDtype,
   SPEED_REFERENCE_PARAMS,
   spectrumLabels,
@@ -239,5 +240,50 @@ describe('the spectrum and speed expectations', () => {
     expect(expectedDecodeSpeed(remote!, 'q8', 'wasm', jspi2)).toBeNull();
     expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', undefined)).toBeNull();
     expect(formatTokPerSec(21.26)).toBe('21 tok/s');
+  });
+});
+
+describe('hostile saved values (review of issue 16 items 7 and 10)', () => {
+  const good = { decodeTokPerSec: 12.5, device: 'wasm', dtype: 'q8', threads: 2, tg: 32 };
+  it('keeps a measured speed only where every field is a plausible figure', () => {
+    const raw = JSON.stringify({
+      ok: good,
+      huge: { ...good, decodeTokPerSec: 1e300 },
+      negativeThreads: { ...good, threads: -3 },
+      fractionalThreads: { ...good, threads: 1.5 },
+      hugeThreads: { ...good, threads: 1e30 },
+      zeroTg: { ...good, tg: 0 },
+      fractionalTg: { ...good, tg: 0.5 },
+      stringSpeed: { ...good, decodeTokPerSec: '12' },
+      badDtype: { ...good, dtype: '<img src=x onerror=alert(1)>' },
+      nan: { ...good, decodeTokPerSec: null },
+      zero: { ...good, decodeTokPerSec: 0 },
+      negative: { ...good, decodeTokPerSec: -4 },
+      notAnObject: 'fast',
+    });
+    expect(parseMeasuredSpeeds(raw)).toEqual({ ok: good });
+  });
+
+  it('reads a damaged, absent or non-object record as nothing measured, and no key reaches the prototype', () => {
+    expect(parseMeasuredSpeeds(null)).toEqual({});
+    expect(parseMeasuredSpeeds('{not json')).toEqual({});
+    expect(parseMeasuredSpeeds('[1,2]')).toEqual({});
+    expect(parseMeasuredSpeeds('"x"')).toEqual({});
+    const parsed = parseMeasuredSpeeds(`{"__proto__": ${JSON.stringify(good)}}`);
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+    expect((parsed as Record<string, unknown>).decodeTokPerSec).toBeUndefined();
+  });
+
+  it('labels chips uniquely even where two models share a name, or differ only in letter case', () => {
+    const twins = [
+      { ...smol135, key: 'local:tiny', origin: 'server' as const, name: 'tiny' },
+      { ...smol135, key: 'remote:a', origin: 'settings' as const, name: 'tiny' },
+      { ...smol135, key: 'remote:b', origin: 'settings' as const, name: 'tiny ' },
+      { ...smol135, key: 'x', name: 'Foo Instruct' },
+      { ...smol135, key: 'y', name: 'foo' },
+    ];
+    const labels = [...spectrumLabels(twins).values()];
+    expect(new Set(labels.map((l) => l.trim().toLowerCase())).size).toBe(twins.length);
+    expect(labels.slice(3)).toEqual(['Foo Instruct', 'foo']);
   });
 });

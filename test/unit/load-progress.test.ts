@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import type { LoadProgress } from '../../src/core/engine.ts';
-import { LoadProgressTracker } from '../../src/core/load-progress.ts';
+import { describeProgress, LoadProgressTracker } from '../../src/core/load-progress.ts';
 
 it('reports per-file and total bytes, rate and ETA, throttled but never dropping a finished file', () => {
   let now = 0;
@@ -75,4 +75,30 @@ it('counts bytes read from the browser cache apart from the download rate, and m
   plain.onEvent({ status: 'done', file: 'onnx/model.onnx_data' });
   expect(plain.snapshot('onnx/model.onnx_data')).not.toHaveProperty('localBytes');
   expect(plain.snapshot('onnx/model.onnx_data').phase).toBe('setup');
+});
+
+it('a set-up after a load partly read from the browser cache says how much came from where', () => {
+  const base: LoadProgress = {
+    file: 'onnx/model.onnx',
+    loadedBytes: 3 * 1024 ** 2,
+    totalBytes: 3 * 1024 ** 2,
+    allLoadedBytes: 4 * 1024 ** 2,
+    allTotalBytes: 4 * 1024 ** 2,
+    bytesPerSec: 1024 ** 2,
+    etaSec: 0,
+    phase: 'setup',
+  };
+  // Not "4 MiB downloaded": 3 MiB of it was read from the cache.
+  expect(describeProgress({ ...base, localBytes: 3 * 1024 ** 2 })).toBe(
+    'Setting up the model… (1 MiB downloaded, 3 MiB read from the browser cache)',
+  );
+  expect(describeProgress({ ...base, localBytes: 0 })).toBe('Setting up the model… (4 MiB downloaded)');
+  expect(describeProgress({ ...base, localBytes: 4 * 1024 ** 2 })).toBe(
+    'Setting up the model… (4 MiB read from the browser cache)',
+  );
+  expect(describeProgress(base)).toBe('Setting up the model… (4 MiB downloaded)');
+  // While it downloads, the rate is the download's own (cached bytes left out), as before.
+  expect(describeProgress({ ...base, phase: 'download', localBytes: 3 * 1024 ** 2, etaSec: 5 })).toBe(
+    '4 MiB of 4 MiB · 1 MiB/s · 5 s left',
+  );
 });

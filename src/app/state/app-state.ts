@@ -22,6 +22,7 @@ import {
   firstVisitChoice,
   loadsUnasked,
   type MeasuredSpeed,
+  parseMeasuredSpeeds,
   preferredDtype,
   type RemoteTier,
   type ServedModel,
@@ -169,7 +170,9 @@ export class AppState extends Store<AppStateData> {
    */
   #startChoice(budget: DeviceBudget): CatalogEntry | null {
     const previous = this.#readChoice();
-    if (previous === null) {
+    // A remembered key this app no longer lists (a model gone from the server, a tier removed, a
+    // damaged record) is no choice of the visitor's: start as a first visit would. '' is their "none".
+    if (previous === null || (previous !== '' && !this.entry(previous))) {
       const preset = this.services.site?.defaultModel;
       const keys = new Set(this.state.catalog.map((e) => e.key));
       const presetEntry = this.entry(preset ? catalogKeyFor(preset, keys) : null);
@@ -199,25 +202,9 @@ export class AppState extends Store<AppStateData> {
 
   #readBenchSpeeds(): Record<string, MeasuredSpeed> {
     try {
-      const parsed: unknown = JSON.parse(this.storage?.getItem(BENCH_SPEEDS_STORAGE_KEY) ?? '{}');
-      if (!parsed || typeof parsed !== 'object') return {};
-      const out: Record<string, MeasuredSpeed> = {};
-      for (const [key, v] of Object.entries(parsed as Record<string, Partial<MeasuredSpeed>>)) {
-        if (
-          typeof v?.decodeTokPerSec === 'number' &&
-          Number.isFinite(v.decodeTokPerSec) &&
-          v.decodeTokPerSec > 0 &&
-          (v.device === 'wasm' || v.device === 'webgpu') &&
-          typeof v.dtype === 'string' &&
-          typeof v.threads === 'number' &&
-          typeof v.tg === 'number'
-        ) {
-          out[key] = v as MeasuredSpeed;
-        }
-      }
-      return out;
+      return parseMeasuredSpeeds(this.storage?.getItem(BENCH_SPEEDS_STORAGE_KEY) ?? null);
     } catch {
-      return {}; // storage refused or a damaged record: nothing measured
+      return {}; // storage refused: nothing measured
     }
   }
 

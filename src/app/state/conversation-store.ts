@@ -33,14 +33,24 @@ export interface Conversation {
   modelName?: string;
 }
 
+/** A stored model name longer than this is shown cut, with an ellipsis (a damaged or hostile record). */
+export const WRITER_NAME_MAX = 80;
+
 /**
  * The model that wrote a conversation's latest answer: its own record, else (conversations saved
- * before it was kept) the latest answer's key or name. Null when no answer has been written.
+ * before it was kept) the latest answer's key or name. Null when no answer has been written. Only
+ * strings are believed (a damaged record's key or name is dropped), and the name is cut to
+ * WRITER_NAME_MAX characters.
  */
 export function writerOf(conversation: Conversation): { key: string | null; name: string } | null {
-  if (conversation.modelName) return { key: conversation.modelKey ?? null, name: conversation.modelName };
-  const last = [...conversation.messages].reverse().find((m) => m.role === 'assistant' && m.modelName);
-  return last?.modelName ? { key: last.modelKey ?? null, name: last.modelName } : null;
+  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : null);
+  const cut = (name: string) =>
+    name.length > WRITER_NAME_MAX ? `${name.slice(0, WRITER_NAME_MAX - 1)}…` : name;
+  const own = text(conversation.modelName);
+  if (own) return { key: text(conversation.modelKey), name: cut(own) };
+  const messages = Array.isArray(conversation.messages) ? conversation.messages : [];
+  const last = [...messages].reverse().find((m) => m?.role === 'assistant' && text(m.modelName));
+  return last ? { key: text(last.modelKey), name: cut(last.modelName!) } : null;
 }
 
 const DB_NAME = 'edgetier';

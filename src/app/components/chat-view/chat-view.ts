@@ -6,6 +6,7 @@
 import { html, LitElement, nothing } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import { repeat } from 'lit/directives/repeat.js';
+import { estimateDownloadBytes, formatBytes } from '../../../core/catalog.ts';
 import type { ChatMessage, GenerateResult } from '../../../core/engine.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import {
@@ -400,13 +401,23 @@ export class EtChatView extends LitElement {
     if (entry && entry.key === loadedKey && status === 'ready') return nothing;
     const loaded = this.app.entry(loadedKey);
     const loading = entry !== undefined && status === 'loading' && selectedKey === entry.key;
+    // The offer never loads what the Models view would refuse, and says when it is a download.
+    const tooBig = entry !== undefined && this.app.fit(entry).verdict === 'too-big';
+    const download =
+      entry?.origin === 'builtin' && !this.app.isCached(entry)
+        ? estimateDownloadBytes(entry, this.app.dtypeFor(entry))
+        : null;
+    const action = entry
+      ? `Load ${entry.name}${download !== null ? ` (downloads ≈ ${formatBytes(download)})` : ''}`
+      : '';
     return html`<p class="writer" role="note" data-testid="written-with">
       <span>Written with <bdi>${entry?.name ?? writer.name}</bdi>${
-        loaded && status === 'ready' ? html`; <bdi>${loaded.name}</bdi> is loaded` : nothing
-      }${entry ? '.' : ', which this app no longer lists.'}</span>
+        // The aside about the writer comes right after its name, before the loaded model's.
+        entry ? (tooBig ? ', which does not fit this device' : '') : ', which this app no longer lists'
+      }${loaded && status === 'ready' ? html`; <bdi>${loaded.name}</bdi> is loaded` : nothing}.</span>
       ${
-        entry && !loading
-          ? html`<button type="button" @click=${() => this.app.select(entry.key)}>Load ${entry.name}</button>`
+        entry && !loading && !tooBig
+          ? html`<button type="button" @click=${() => this.app.select(entry.key)}>${action}</button>`
           : loading
             ? html`<span class="muted">Loading…</span>`
             : nothing

@@ -115,7 +115,10 @@ export class EtModelsView extends LitElement {
                 title=${`${e.name}: ${p === null ? 'size unknown' : `${formatParams(p)} parameters`}`}
                 @click=${(ev: Event) => {
                   ev.preventDefault();
-                  this.renderRoot.querySelector(`#model-${slug(e.key)}`)?.scrollIntoView({ block: 'center' });
+                  const card = this.renderRoot.querySelector<HTMLElement>(`#model-${slug(e.key)}`);
+                  card?.scrollIntoView({ block: 'center' });
+                  // As a followed in-page link does: focus moves there, so Tab goes on inside the card.
+                  card?.focus({ preventScroll: true });
                 }}>
                 <strong class="label"><bdi>${labels.get(e.key)}</bdi></strong>
                 <span class="muted size-text">${
@@ -169,7 +172,7 @@ export class EtModelsView extends LitElement {
     const loaded = loadedKey === entry.key && status === 'ready';
     const served = entry.runs === 'remote' ? this.app.state.served[entry.key] : undefined;
     const twin = entry.synthetic || served?.synthetic === true;
-    return html`<article id="model-${slug(entry.key)}" class=${selectedKey === entry.key ? 'selected' : ''}
+    return html`<article id="model-${slug(entry.key)}" tabindex="-1" class=${selectedKey === entry.key ? 'selected' : ''}
       aria-labelledby="name-${slug(entry.key)}">
       <h3 id="name-${slug(entry.key)}"><bdi>${entry.name}</bdi></h3>
       <div class="badges">
