@@ -161,7 +161,7 @@ export function renderTradeoff(
   };
   const facts = (values: readonly unknown[]) => values.map((v) => html`<td>${v}</td>`);
   return html`<div class="tradeoff">
-    <div class="table-wrap">
+    <div class="table-wrap" tabindex="-1" data-testid="tradeoff-wrap">
       <table data-testid="tradeoff">
         <caption>The trade-off</caption>
         <thead>
