@@ -375,6 +375,8 @@ interface TestTier {
   modelsDelayMs: number;
   /** How many of the next GET /v1/models answer 500. */
   modelsFailures: number;
+  /** The model it lists and answers as. */
+  modelId: string;
   close(): Promise<void>;
 }
 
@@ -386,6 +388,7 @@ async function startTestTier(): Promise<TestTier> {
     authorizations: [] as string[],
     modelsDelayMs: 0,
     modelsFailures: 0,
+    modelId: 'test-model',
     close: async () => undefined,
   };
   const server = createHttpServer(async (req, res) => {
@@ -413,7 +416,7 @@ async function startTestTier(): Promise<TestTier> {
       res.end(
         JSON.stringify({
           object: 'list',
-          data: [{ id: 'test-model', object: 'model', created: 1, owned_by: 'test' }],
+          data: [{ id: tier.modelId, object: 'model', created: 1, owned_by: 'test' }],
         }),
       );
       return;
@@ -421,7 +424,7 @@ async function startTestTier(): Promise<TestTier> {
     if (req.method === 'POST' && req.url === '/v1/chat/completions') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       const frame = (delta: object, finish: string | null = null) =>
-        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'test-model', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: tier.modelId, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       res.end(
         `${frame({ role: 'assistant', content: 'Hi' })}${frame({ content: ' there' })}${frame({}, 'stop')}data: [DONE]\n\n`,
       );
@@ -575,6 +578,41 @@ describe('hostile and slow tiers (review)', () => {
     } finally {
       await saved.close();
       await other.close();
+    }
+  });
+
+  it('keeps a 256-character model name and bidi controls from the tier inside a 360 px screen, isolated', async () => {
+    const tier = await startTestTier();
+    tier.modelId = `\u202E${'m'.repeat(255)}`;
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      await expect.poll(async () => (await rows())('Model')[2], { timeout: 30_000 }).toContain('mmmm');
+      const widths = (await page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+      )) as { scroll: number; viewport: number };
+      expect(widths.scroll).toBeLessThanOrEqual(widths.viewport);
+      // Every element of the view ends inside the screen (a pane's header included).
+      const overflowing = await page.evaluate(`(() => {
+        const view = document.querySelector('et-app').shadowRoot.querySelector('et-compare-view');
+        return [...view.shadowRoot.querySelectorAll('*')]
+          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+          .filter((el) => !el.closest('.table-wrap'))
+          .map((el) => el.tagName + '.' + el.className);
+      })()`);
+      expect(overflowing).toEqual([]);
+      // Shown inside <bdi>, so its override does not reach the text around it.
+      const isolated = await page.evaluate(`(() => {
+        const view = document.querySelector('et-app').shadowRoot.querySelector('et-compare-view');
+        return [...view.shadowRoot.querySelectorAll('bdi')].filter((b) => b.textContent.includes('mmmm')).length;
+      })()`);
+      expect(isolated).toBeGreaterThanOrEqual(2);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await tier.close();
     }
   });
 });
