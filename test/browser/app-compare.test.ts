@@ -377,6 +377,9 @@ interface TestTier {
   modelsFailures: number;
   /** The model it lists and answers as. */
   modelId: string;
+  /** How many words its answer has, and how long it waits before each. */
+  words: number;
+  wordDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -389,6 +392,8 @@ async function startTestTier(): Promise<TestTier> {
     modelsDelayMs: 0,
     modelsFailures: 0,
     modelId: 'test-model',
+    words: 2,
+    wordDelayMs: 0,
     close: async () => undefined,
   };
   const server = createHttpServer(async (req, res) => {
@@ -425,9 +430,12 @@ async function startTestTier(): Promise<TestTier> {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       const frame = (delta: object, finish: string | null = null) =>
         `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: tier.modelId, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      res.end(
-        `${frame({ role: 'assistant', content: 'Hi' })}${frame({ content: ' there' })}${frame({}, 'stop')}data: [DONE]\n\n`,
-      );
+      res.flushHeaders();
+      for (let i = 0; i < tier.words && !res.destroyed; i++) {
+        if (tier.wordDelayMs) await new Promise((r) => setTimeout(r, tier.wordDelayMs));
+        res.write(frame(i === 0 ? { role: 'assistant', content: 'Hi' } : { content: ' there' }));
+      }
+      if (!res.destroyed) res.end(`${frame({}, 'stop')}data: [DONE]\n\n`);
       return;
     }
     res.writeHead(404);
@@ -614,5 +622,55 @@ describe('hostile and slow tiers (review)', () => {
       await page.setViewportSize({ width: 1280, height: 800 });
       await tier.close();
     }
+  });
+
+  it("Stop during the tier's answer: its total time and cost are marked stopped and win no contest", async () => {
+    const tier = await startTestTier();
+    tier.words = 200;
+    tier.wordDelayMs = 100;
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      await compare().click();
+      await expect
+        .poll(() => page.locator('section[aria-label="Fast tier"] .answer').textContent(), {
+          timeout: 120_000,
+        })
+        .toContain('there');
+      await page.getByRole('button', { name: 'Stop', exact: true }).click();
+      await table().waitFor({ timeout: 10_000 });
+      const row = await rows();
+      expect(row('Tokens generated')[2]).toMatch(/^\d+ \(stopped\)$/);
+      expect(row('Total time')[2]).toMatch(/\(stopped\)$/);
+      expect(row('Total time')[1]).not.toMatch(/better|tie/);
+      expect(row('Total time')[2]).not.toMatch(/better|tie/);
+      expect(row('Estimated cost')[1]).not.toMatch(/better|tie/);
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it('a stored tier address that does not parse is refused by name in Compare, and the view keeps working', async () => {
+    await ready(8);
+    await useFastTier('http://127.0.0.1:9/v1');
+    await page.evaluate(`(() => {
+      const s = JSON.parse(localStorage.getItem('edgetier.settings.v1'));
+      for (const t of s.tiers) if (t.name === 'Fast tier') t.baseUrl = 'https://[bad';
+      localStorage.setItem('edgetier.settings.v1', JSON.stringify(s));
+    })()`);
+    await page.reload();
+    await ready(8);
+    await page
+      .getByRole('combobox', { name: 'Remote tier', exact: true })
+      .selectOption({ label: 'Fast tier' });
+    await compare().click();
+    const alert = page.getByTestId('tier-error');
+    await alert.waitFor({ timeout: 120_000 });
+    await expect(alert.textContent()).resolves.toMatch(/is not a full web address/);
+    const row = await rows();
+    expect(row('Where the data went')[2]).toBe('Nowhere: the address was refused');
+    expect(row('Time to first token')[1]).toMatch(/\d/);
+    // Settings shows it and a fix saves.
+    await useFastTier('http://127.0.0.1:9/v1');
   });
 });

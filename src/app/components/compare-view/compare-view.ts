@@ -149,11 +149,12 @@ export class EtCompareView extends LitElement {
     side.queued = false;
     side.running = true;
     this.sides = [...this.sides];
-    const engine = this.app.engineFor(side.entry);
     try {
+      // Refused before an engine is made for it: an address that does not parse would throw there.
+      const problem = side.entry.remote ? tierUrlProblem(side.entry.remote, location.href) : null;
+      if (problem) throw new EdgetierError('bad_request', `${problem} ${TIER_ADVICE}`);
+      const engine = this.app.engineFor(side.entry);
       if (side.entry.remote) {
-        const problem = tierUrlProblem(side.entry.remote, location.href);
-        if (problem) throw new EdgetierError('bad_request', `${problem} ${TIER_ADVICE}`);
         if (this.#loadedTiers.get(side.entry.key)?.engine !== engine) {
           const info = await engine.load({
             source: { kind: 'hub', id: side.entry.remote.model || '' },
