@@ -55,6 +55,8 @@ export class RemoteEngine implements Engine {
   private queue: Promise<unknown> = Promise.resolve();
   /** Counts interrupts: a generate submitted before one is ended by it. */
   private interrupts = 0;
+  /** The model-list requests of loads in flight: an interrupt aborts them. */
+  private readonly loadControllers = new Set<AbortController>();
 
   constructor(private readonly options: RemoteEngineOptions) {
     this.model = options.model;
@@ -66,7 +68,15 @@ export class RemoteEngine implements Engine {
    * count) is believed only from the app's own server.
    */
   async describe(wantedId?: string): Promise<ServedModel> {
-    const list = await listModels(this.options, this.requestOptions());
+    // An interrupt ends the model list's request too (Compare's Stop while a slow tier answers it).
+    const controller = new AbortController();
+    this.loadControllers.add(controller);
+    let list: Awaited<ReturnType<typeof listModels>>;
+    try {
+      list = await listModels(this.options, { ...this.requestOptions(), signal: controller.signal });
+    } finally {
+      this.loadControllers.delete(controller);
+    }
     const wanted = this.model ?? wantedId;
     const entry: WireModel | undefined = wanted ? list.data.find((m) => m.id === wanted) : list.data[0];
     if (!entry) {
@@ -186,6 +196,7 @@ export class RemoteEngine implements Engine {
   async interrupt(): Promise<void> {
     this.interrupts++;
     this.controller?.abort();
+    for (const c of this.loadControllers) c.abort();
   }
 
   async resetConversation(): Promise<void> {

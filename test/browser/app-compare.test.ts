@@ -362,3 +362,315 @@ describe('at 360 px', () => {
     }
   });
 });
+
+/**
+ * A tier on 127.0.0.1 that answers as a hosted provider does (CORS for any origin), slowly or
+ * failing on request, and records what reached it: paths, and the Authorization headers.
+ */
+interface TestTier {
+  base: string;
+  seen: string[];
+  authorizations: string[];
+  /** How long GET /v1/models waits before it answers. */
+  modelsDelayMs: number;
+  /** How many of the next GET /v1/models answer 500. */
+  modelsFailures: number;
+  /** The model it lists and answers as. */
+  modelId: string;
+  /** How many words its answer has, and how long it waits before each. */
+  words: number;
+  wordDelayMs: number;
+  close(): Promise<void>;
+}
+
+async function startTestTier(): Promise<TestTier> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const tier = {
+    base: '',
+    seen: [] as string[],
+    authorizations: [] as string[],
+    modelsDelayMs: 0,
+    modelsFailures: 0,
+    modelId: 'test-model',
+    words: 2,
+    wordDelayMs: 0,
+    close: async () => undefined,
+  };
+  const server = createHttpServer(async (req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST',
+        'Access-Control-Allow-Headers': 'authorization, content-type',
+      });
+      res.end();
+      return;
+    }
+    tier.seen.push(`${req.method} ${req.url}`);
+    tier.authorizations.push(req.headers.authorization ?? '');
+    req.resume();
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      await new Promise((r) => setTimeout(r, tier.modelsDelayMs));
+      if (tier.modelsFailures > 0) {
+        tier.modelsFailures--;
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'Warming up.', type: 'server_error' } }));
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          object: 'list',
+          data: [{ id: tier.modelId, object: 'model', created: 1, owned_by: 'test' }],
+        }),
+      );
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const frame = (delta: object, finish: string | null = null) =>
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: tier.modelId, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      res.flushHeaders();
+      for (let i = 0; i < tier.words && !res.destroyed; i++) {
+        if (tier.wordDelayMs) await new Promise((r) => setTimeout(r, tier.wordDelayMs));
+        res.write(frame(i === 0 ? { role: 'assistant', content: 'Hi' } : { content: ' there' }));
+      }
+      if (!res.destroyed) res.end(`${frame({}, 'stop')}data: [DONE]\n\n`);
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  tier.base = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+  tier.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return tier;
+}
+
+/** Settings' "Fast tier" (added when missing) set to `base` (and `key`), saved; Compare shows it. */
+async function useFastTier(base: string, key = ''): Promise<void> {
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  if ((await page.getByRole('group', { name: 'Fast tier' }).count()) === 0) {
+    await page.getByRole('button', { name: 'Add fast tier', exact: true }).click();
+  }
+  const fast = page.getByRole('group', { name: 'Fast tier' });
+  await fast.getByLabel('Base URL').fill(base);
+  await fast.getByLabel('API key (optional)').fill(key);
+  await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
+  await page.getByRole('link', { name: 'Compare', exact: true }).click();
+  await page.getByRole('combobox', { name: 'Remote tier', exact: true }).selectOption({ label: 'Fast tier' });
+}
+
+describe('hostile and slow tiers (review)', () => {
+  it("Stop while the tier's model list is on its way ends the run there: no chat request follows", async () => {
+    const tier = await startTestTier();
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      tier.modelsDelayMs = 4000;
+      await compare().click();
+      await expect.poll(() => tier.seen.includes('GET /v1/models'), { timeout: 120_000 }).toBe(true);
+      const stopped = Date.now();
+      await page.getByRole('button', { name: 'Stop', exact: true }).click();
+      await compare().waitFor({ timeout: 10_000 });
+      expect(Date.now() - stopped).toBeLessThan(2000);
+      // Past the list's delay: still no prompt sent to the tier.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(tier.seen).not.toContain('POST /v1/chat/completions');
+      await expect(page.getByTestId('tier-error').count()).resolves.toBe(0);
+    } finally {
+      tier.modelsDelayMs = 0;
+      await tier.close();
+    }
+  });
+
+  it('moves the focus to Stop while Retry runs, and to the table when it succeeds', async () => {
+    const tier = await startTestTier();
+    try {
+      await ready(8);
+      tier.modelsFailures = 1;
+      await useFastTier(tier.base);
+      await compare().click();
+      const retry = page.getByTestId('tier-error').getByRole('button', { name: 'Retry', exact: true });
+      await retry.waitFor({ timeout: 120_000 });
+      await retry.focus();
+      tier.modelsDelayMs = 1500;
+      await page.keyboard.press('Enter');
+      const focused = () =>
+        page.evaluate(`(() => {
+          let el = document.activeElement;
+          while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+          return el ? el.tagName + '|' + (el.textContent ?? '').trim().slice(0, 20) + '|' + (el.getAttribute('data-testid') ?? '') : 'none';
+        })()`);
+      await expect.poll(focused, { timeout: 1000 }).toBe('BUTTON|Stop|');
+      await expect.poll(async () => (await rows())('Model')[2], { timeout: 30_000 }).toBe('test-model');
+      await expect.poll(focused, { timeout: 5000 }).toMatch(/^DIV\|.*\|tradeoff-wrap$/s);
+    } finally {
+      tier.modelsDelayMs = 0;
+      await tier.close();
+    }
+  });
+
+  it('never shows a user name or password written into the base URL, and says such a URL is refused', async () => {
+    const tier = await startTestTier();
+    try {
+      const withCredentials = tier.base.replace('http://', 'http://someone:s3cret-pass@');
+      await page.getByRole('link', { name: 'Settings', exact: true }).click();
+      if ((await page.getByRole('group', { name: 'Fast tier' }).count()) === 0) {
+        await page.getByRole('button', { name: 'Add fast tier', exact: true }).click();
+      }
+      const fast = page.getByRole('group', { name: 'Fast tier' });
+      await fast.getByLabel('Base URL').fill(withCredentials);
+      await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+      const check = fast.getByTestId('tier-check');
+      await expect.poll(() => check.textContent(), { timeout: 30_000 }).toMatch(/user name or password/);
+      expect(await check.textContent()).not.toContain('s3cret-pass');
+
+      // Saving it is refused by name: the password is not stored.
+      await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
+      await expect
+        .poll(
+          () =>
+            page.evaluate(
+              'document.querySelector("et-app").shadowRoot.querySelector("et-settings-view").shadowRoot.textContent',
+            ),
+          { timeout: 5000 },
+        )
+        .toMatch(/Not saved\. The base URL of Fast tier holds a user name or password/);
+      const stored = (await page.evaluate(
+        'JSON.stringify(Object.assign({}, localStorage, sessionStorage))',
+      )) as string;
+      expect(stored).not.toContain('s3cret-pass');
+      // An address that is no URL, or another scheme, is refused by name too (not "Testing…" forever).
+      for (const [bad, said] of [
+        ['http://', /is not a full web address/],
+        ['api.example.com/v1', /is not a full web address/],
+        ['ftp://127.0.0.1/v1', /starts with "ftp:"/],
+      ] as const) {
+        await fast.getByLabel('Base URL').fill(bad);
+        await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+        await expect.poll(() => check.textContent(), { timeout: 10_000 }).toMatch(said);
+      }
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it("Test connection against an unsaved address of another origin does not send the tier's saved key there", async () => {
+    const saved = await startTestTier();
+    const other = await startTestTier();
+    try {
+      await ready(8);
+      await useFastTier(saved.base, 'sk-saved-secret-123');
+      await page.getByRole('link', { name: 'Settings', exact: true }).click();
+      const fast = page.getByRole('group', { name: 'Fast tier' });
+      // The key field still holds the saved key (masked); only the address is changed, not saved.
+      await fast.getByLabel('Base URL').fill(other.base);
+      await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+      const check = fast.getByTestId('tier-check');
+      await expect.poll(() => check.textContent(), { timeout: 30_000 }).toMatch(/^Connected/);
+      expect(other.authorizations.join(' ')).not.toContain('sk-saved-secret-123');
+      expect(await check.textContent()).toMatch(/saved key was not sent/);
+      // Typed again for this address, it is sent.
+      await fast.getByLabel('API key (optional)').fill('sk-typed-for-other');
+      await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+      await expect
+        .poll(() => other.authorizations.at(-1), { timeout: 30_000 })
+        .toBe('Bearer sk-typed-for-other');
+      // Put the saved form back as it was.
+      await useFastTier(saved.base, '');
+    } finally {
+      await saved.close();
+      await other.close();
+    }
+  });
+
+  it('keeps a 256-character model name and bidi controls from the tier inside a 360 px screen, isolated', async () => {
+    const tier = await startTestTier();
+    tier.modelId = `\u202E${'m'.repeat(255)}`;
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      await expect.poll(async () => (await rows())('Model')[2], { timeout: 30_000 }).toContain('mmmm');
+      const widths = (await page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+      )) as { scroll: number; viewport: number };
+      expect(widths.scroll).toBeLessThanOrEqual(widths.viewport);
+      // Every element of the view ends inside the screen (a pane's header included).
+      const overflowing = await page.evaluate(`(() => {
+        const view = document.querySelector('et-app').shadowRoot.querySelector('et-compare-view');
+        return [...view.shadowRoot.querySelectorAll('*')]
+          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+          .filter((el) => !el.closest('.table-wrap'))
+          .map((el) => el.tagName + '.' + el.className);
+      })()`);
+      expect(overflowing).toEqual([]);
+      // Shown inside <bdi>, so its override does not reach the text around it.
+      const isolated = await page.evaluate(`(() => {
+        const view = document.querySelector('et-app').shadowRoot.querySelector('et-compare-view');
+        return [...view.shadowRoot.querySelectorAll('bdi')].filter((b) => b.textContent.includes('mmmm')).length;
+      })()`);
+      expect(isolated).toBeGreaterThanOrEqual(2);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await tier.close();
+    }
+  });
+
+  it("Stop during the tier's answer: its total time and cost are marked stopped and win no contest", async () => {
+    const tier = await startTestTier();
+    tier.words = 200;
+    tier.wordDelayMs = 100;
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      await compare().click();
+      await expect
+        .poll(() => page.locator('section[aria-label="Fast tier"] .answer').textContent(), {
+          timeout: 120_000,
+        })
+        .toContain('there');
+      await page.getByRole('button', { name: 'Stop', exact: true }).click();
+      await table().waitFor({ timeout: 10_000 });
+      const row = await rows();
+      expect(row('Tokens generated')[2]).toMatch(/^\d+ \(stopped\)$/);
+      expect(row('Total time')[2]).toMatch(/\(stopped\)$/);
+      expect(row('Total time')[1]).not.toMatch(/better|tie/);
+      expect(row('Total time')[2]).not.toMatch(/better|tie/);
+      expect(row('Estimated cost')[1]).not.toMatch(/better|tie/);
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it('a stored tier address that does not parse is refused by name in Compare, and the view keeps working', async () => {
+    await ready(8);
+    await useFastTier('http://127.0.0.1:9/v1');
+    await page.evaluate(`(() => {
+      const s = JSON.parse(localStorage.getItem('edgetier.settings.v1'));
+      for (const t of s.tiers) if (t.name === 'Fast tier') t.baseUrl = 'https://[bad';
+      localStorage.setItem('edgetier.settings.v1', JSON.stringify(s));
+    })()`);
+    await page.reload();
+    await ready(8);
+    await page
+      .getByRole('combobox', { name: 'Remote tier', exact: true })
+      .selectOption({ label: 'Fast tier' });
+    await compare().click();
+    const alert = page.getByTestId('tier-error');
+    await alert.waitFor({ timeout: 120_000 });
+    await expect(alert.textContent()).resolves.toMatch(/is not a full web address/);
+    const row = await rows();
+    expect(row('Where the data went')[2]).toBe('Nowhere: the address was refused');
+    expect(row('Time to first token')[1]).toMatch(/\d/);
+    // Settings shows it and a fix saves.
+    await useFastTier('http://127.0.0.1:9/v1');
+  });
+});

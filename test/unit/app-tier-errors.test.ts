@@ -5,7 +5,12 @@
  */
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { explainTierError, tierOnThisComputer } from '../../src/app/state/tier-errors.ts';
+import {
+  explainTierError,
+  tierOnThisComputer,
+  tierUrlProblem,
+  withoutCredentials,
+} from '../../src/app/state/tier-errors.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import { listModels } from '../../src/remote/openai-client.ts';
 
@@ -88,6 +93,48 @@ describe('tierOnThisComputer', () => {
     expect(tierOnThisComputer({ baseUrl: '' }, 'https://demo.example/')).toBe(false);
     expect(tierOnThisComputer({ baseUrl: 'https://api.openai.com/v1' }, 'http://127.0.0.1:8080/')).toBe(
       false,
+    );
+  });
+});
+
+describe('tierUrlProblem', () => {
+  const page = 'http://127.0.0.1:8080/';
+  const problem = (baseUrl: string) => tierUrlProblem({ name: 'T', baseUrl }, page);
+
+  it('accepts this server (empty), a path on it, and absolute http(s) addresses', () => {
+    for (const ok of ['', '/v1', 'https://api.example.com/v1', 'http://127.0.0.1:9/v1']) {
+      expect(problem(ok)).toBeNull();
+    }
+  });
+
+  it('refuses by name an address with credentials, without repeating them', () => {
+    const said = problem('https://me:hunter2@api.example.com/v1')!;
+    expect(said).toMatch(/user name or password/);
+    expect(said).not.toContain('hunter2');
+    expect(said).not.toContain('me:');
+  });
+
+  it('refuses other schemes and addresses that would be read relative to this page', () => {
+    expect(problem('ftp://api.example.com/v1')).toMatch(/starts with "ftp:"/);
+    expect(problem('javascript:alert(1)')).toMatch(/starts with "javascript:"/);
+    for (const relative of ['api.example.com/v1', 'http://', 'https://[bad']) {
+      expect(problem(relative)).toMatch(/not a full web address/);
+    }
+  });
+
+  it('keeps tierOnThisComputer from throwing on an address that does not parse', () => {
+    expect(tierOnThisComputer({ baseUrl: 'https://[bad' }, page)).toBe(false);
+  });
+});
+
+describe('withoutCredentials', () => {
+  it('takes the user name and password out of every URL in a text', () => {
+    expect(
+      withoutCredentials(
+        'Request cannot be constructed from a URL that includes credentials: http://u:p4ss@127.0.0.1:1/v1/models',
+      ),
+    ).toBe(
+      'Request cannot be constructed from a URL that includes credentials: http://127.0.0.1:1/v1/models',
     );
   });
 });

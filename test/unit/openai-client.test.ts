@@ -426,3 +426,35 @@ describe('RemoteEngine', () => {
     ).rejects.toThrow(EdgetierError);
   });
 });
+
+describe('RemoteEngine.load and interrupt', () => {
+  it("an interrupt ends a load whose model list has not come back (Compare's Stop on a slow tier)", async () => {
+    const { createServer } = await import('node:http');
+    // A server that takes the request and never answers it.
+    const held: import('node:http').ServerResponse[] = [];
+    const server = createServer((_req, res) => {
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const engine = new RemoteEngine({ baseUrl: `http://127.0.0.1:${port}/v1` });
+      const load = engine.load({ source: { kind: 'hub', id: 'x' }, device: 'wasm', dtype: 'fp32' });
+      const outcome = load.then(
+        () => 'loaded',
+        (error: unknown) => error,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const started = performance.now();
+      await engine.interrupt();
+      const error = await outcome;
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(error).toBeInstanceOf(EdgetierError);
+      expect((error as EdgetierError).code).toBe('aborted');
+    } finally {
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

@@ -14,8 +14,48 @@ export function tierUrl(tier: Pick<RemoteTier, 'baseUrl'>, pageHref: string): UR
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/**
+ * Why a tier's base URL cannot be called, before anything is sent; null when it can. Refused by name:
+ * an address that does not parse, a scheme other than http(s), and a user name or password written
+ * into it (browsers refuse to fetch such a URL, and their message would show the password on screen).
+ * The message never repeats the credentials.
+ */
+export function tierUrlProblem(tier: Pick<RemoteTier, 'name' | 'baseUrl'>, pageHref: string): string | null {
+  const notAddress = `The base URL of ${tier.name} is not a full web address: write it as https://host/v1 (or leave it empty for this server).`;
+  const raw = tier.baseUrl;
+  // Anything but a path on this server or an absolute URL would be read relative to this page
+  // ("api.example.com/v1", even "http://"), and call this page's own server instead.
+  if (raw && !raw.startsWith('/')) {
+    if (!/^[a-z][a-z\d+.-]*:/i.test(raw)) return notAddress;
+    try {
+      new URL(raw);
+    } catch {
+      return notAddress;
+    }
+  }
+  let url: URL;
+  try {
+    url = tierUrl(tier, pageHref);
+  } catch {
+    return notAddress;
+  }
+  if (url.username || url.password) {
+    return `The base URL of ${tier.name} holds a user name or password (the part before "@"): browsers refuse to call such an address, and it would be stored and shown in clear. Remove it, and put the key in the API key field.`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return `The base URL of ${tier.name} starts with "${url.protocol}": a tier is called over https:// (or http:// on this computer).`;
+  }
+  return null;
+}
+
+/** Text with any user name or password written into a URL (`//user:pass@`) taken out. */
+export function withoutCredentials(text: string): string {
+  return text.replace(/\/\/[^/\s@]*@/g, '//');
+}
+
 /** The tier runs on this computer (this page's server, or a loopback address): it shares the CPU. */
 export function tierOnThisComputer(tier: Pick<RemoteTier, 'baseUrl'>, pageHref: string): boolean {
+  if (tierUrlProblem({ name: '', ...tier }, pageHref)) return false;
   const url = tierUrl(tier, pageHref);
   const page = new URL(pageHref);
   return LOOPBACK.has(url.hostname) || (url.origin === page.origin && LOOPBACK.has(page.hostname));
@@ -34,6 +74,8 @@ export function explainTierError(
   advice: string,
 ): string | null {
   if (!isRemoteError(error) || !error.unreachable) return null;
+  const problem = tierUrlProblem(tier, pageHref);
+  if (problem) return `${problem} ${advice}`;
   const url = tierUrl(tier, pageHref);
   const page = new URL(pageHref);
   const where = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
@@ -59,7 +101,7 @@ export function explainTierError(
   return (
     `Could not reach ${tier.name} at ${where}. Likely causes: ${causes.join('; ')}. ${advice}` +
     (said
-      ? ` (The browser said: ${said
+      ? ` (The browser said: ${withoutCredentials(said)
           .replace(/[\u202A-\u202E\u2066-\u2069]/g, '')
           .slice(0, 200)
           .replace(/\.$/, '')}.)`

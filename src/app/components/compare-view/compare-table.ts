@@ -17,7 +17,7 @@ import type { Dtype } from '../../../core/dtypes.ts';
 import type { GenerateResult } from '../../../core/engine.ts';
 import type { RenderedAnswer, StreamingRenderer } from '../../markdown/markdown.ts';
 import type { LiveMetrics } from '../../state/live-metrics.ts';
-import { tierUrl } from '../../state/tier-errors.ts';
+import { tierUrl, tierUrlProblem } from '../../state/tier-errors.ts';
 import { fmtMs, fmtRate } from '../metrics-panel/metrics-panel.ts';
 
 export interface Side {
@@ -84,16 +84,31 @@ function measures(side: Side, pageHref: string) {
   const m = side.result?.metrics;
   const outTokens = m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : 0;
   const cost = m ? estimateCostUsd(side.entry, m.prefillTokens + m.cachedPromptTokens, outTokens) : null;
-  const host = side.entry.remote ? tierUrl(side.entry.remote, pageHref).host : '';
+  const host = side.entry.remote ? tierHost(side.entry.remote, pageHref) : '';
+  // A side Stop cut short: its total time and cost cover part of an answer, no contest for them.
+  const stopped = side.result?.finishReason === 'aborted';
+  const partial = (measured: Measured): Measured =>
+    stopped ? { text: `${measured.text} (stopped)`, value: null } : measured;
   return {
     ttft: m ? { text: fmtMs(m.ttftMs), value: m.ttftMs } : DASH,
     rate: m ? { text: `${fmtRate(m.decodeTokPerSec)} tok/s`, value: m.decodeTokPerSec } : DASH,
-    total: m ? { text: fmtMs(m.totalMs), value: m.totalMs } : DASH,
-    tokens: m ? String(outTokens) : '—',
-    cost: cost === null ? DASH : { text: cost === 0 ? 'free' : `$${cost.toFixed(6)}`, value: cost },
+    total: m ? partial({ text: fmtMs(m.totalMs), value: m.totalMs }) : DASH,
+    tokens: m ? `${outTokens}${stopped ? ' (stopped)' : ''}` : '—',
+    cost: cost === null ? DASH : partial({ text: cost === 0 ? 'free' : `$${cost.toFixed(6)}`, value: cost }),
     bytes: m ? { text: side.bytesOut.toLocaleString('en'), value: side.bytesOut } : DASH,
-    where: side.entry.remote ? (m ? host : `${host} (no answer)`) : 'Nowhere: stayed in this tab',
+    where: side.entry.remote
+      ? host.startsWith('nowhere')
+        ? `N${host.slice(1)}`
+        : m
+          ? host
+          : `${host} (no answer)`
+      : 'Nowhere: stayed in this tab',
   };
+}
+
+/** The tier's host as called; an address that does not parse (refused before any call) says so. */
+function tierHost(tier: Parameters<typeof tierUrl>[0] & { name: string }, pageHref: string): string {
+  return tierUrlProblem(tier, pageHref) ? 'nowhere: the address was refused' : tierUrl(tier, pageHref).host;
 }
 
 function modelCell(side: Side) {
@@ -161,7 +176,7 @@ export function renderTradeoff(
   };
   const facts = (values: readonly unknown[]) => values.map((v) => html`<td>${v}</td>`);
   return html`<div class="tradeoff">
-    <div class="table-wrap">
+    <div class="table-wrap" tabindex="-1" data-testid="tradeoff-wrap">
       <table data-testid="tradeoff">
         <caption>The trade-off</caption>
         <thead>

@@ -83,9 +83,12 @@ export const compareViewStyles = css`
     gap: 0.4rem;
     align-items: center;
   }
+  /* A tier names its model as it likes (up to 256 characters, no spaces): it wraps, not the pane. */
   .served {
     font-weight: 400;
     font-size: 0.82rem;
+    overflow-wrap: anywhere;
+    min-width: 0;
   }
   /* Text shown as written (Markdown that could not be rendered, or a long answer's tail). */
   .plain-text {

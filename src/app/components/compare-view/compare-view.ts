@@ -8,12 +8,13 @@ import { html, LitElement, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import type { CatalogEntry } from '../../../core/catalog.ts';
 import type { Engine, GenerateRequest } from '../../../core/engine.ts';
+import { EdgetierError, isEdgetierError } from '../../../core/errors.ts';
 import { renderAnswer, StreamingRenderer, truncationNote } from '../../markdown/markdown.ts';
 import { type AppState, messageOf } from '../../state/app-state.ts';
 import { LiveMetrics } from '../../state/live-metrics.ts';
 import type { SettingsStore } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
-import { explainTierError, tierOnThisComputer } from '../../state/tier-errors.ts';
+import { explainTierError, tierOnThisComputer, tierUrlProblem } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { type RunMode, renderTradeoff, type Side } from './compare-table.ts';
 import { compareViewStyles } from './compare-view.styles.ts';
@@ -148,8 +149,11 @@ export class EtCompareView extends LitElement {
     side.queued = false;
     side.running = true;
     this.sides = [...this.sides];
-    const engine = this.app.engineFor(side.entry);
     try {
+      // Refused before an engine is made for it: an address that does not parse would throw there.
+      const problem = side.entry.remote ? tierUrlProblem(side.entry.remote, location.href) : null;
+      if (problem) throw new EdgetierError('bad_request', `${problem} ${TIER_ADVICE}`);
+      const engine = this.app.engineFor(side.entry);
       if (side.entry.remote) {
         if (this.#loadedTiers.get(side.entry.key)?.engine !== engine) {
           const info = await engine.load({
@@ -169,6 +173,12 @@ export class EtCompareView extends LitElement {
         side.synthetic = served.synthetic;
         side.params = served.params;
         side.entry = { ...side.entry, remote: { ...side.entry.remote, model: served.model } };
+        // Stop pressed while the model list was on its way: the prompt is not sent.
+        if (this.#stopped) {
+          side.running = false;
+          this.sides = [...this.sides];
+          return;
+        }
         side.bytesOut = this.app.services.remoteRequestBytes(side.entry.remote!.model, request);
       } else {
         await engine.resetConversation();
@@ -190,6 +200,13 @@ export class EtCompareView extends LitElement {
       side.text = side.result.text;
       side.live.finish(side.result.metrics);
     } catch (error) {
+      // Stop ended the tier's model-list request: stopped, not failed.
+      if (this.#stopped && isEdgetierError(error) && error.code === 'aborted') {
+        side.running = false;
+        side.live.finish(null);
+        this.sides = [...this.sides];
+        return;
+      }
       side.error = side.entry.remote
         ? (explainTierError(error, side.entry.remote, location.href, TIER_ADVICE) ?? messageOf(error))
         : messageOf(error);
@@ -209,12 +226,17 @@ export class EtCompareView extends LitElement {
     this.#stopped = false;
     this.#retrying = true;
     this.sides = [this.sides[0]!, side];
-    await this.runSide(side, request);
+    // Retry leaves the page while the tier is asked again: the focus goes to Stop, not to the page.
+    const run = this.runSide(side, request);
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLButtonElement>('#stop')?.focus();
+    await run;
     this.#retrying = false;
     this.requestUpdate();
     await this.updateComplete;
-    // Failed again: the focus stays on Retry rather than falling to the page.
+    // Failed again: the focus goes back to Retry; answered (or stopped): to the table it completed.
     if (side.error) this.renderRoot.querySelector<HTMLButtonElement>('#retry-tier')?.focus();
+    else this.renderRoot.querySelector<HTMLElement>('[data-testid="tradeoff-wrap"]')?.focus();
   }
 
   /**
@@ -272,7 +294,7 @@ export class EtCompareView extends LitElement {
       return html`<p class="error">No answer: the message above says why.</p>`;
     if (side.error) return html`<p class="error" role="alert">${side.error}</p>`;
     if (!side.running && !side.result)
-      return html`<p class="muted">Not run: Stop was pressed before its turn.</p>`;
+      return html`<p class="muted">Not run: Stop was pressed before it answered.</p>`;
     return nothing;
   }
 
@@ -338,7 +360,7 @@ export class EtCompareView extends LitElement {
         </div>
         ${
           this.running
-            ? html`<button type="button" class="danger" @click=${this.stop}>Stop</button>`
+            ? html`<button type="button" id="stop" class="danger" @click=${this.stop}>Stop</button>`
             : html`<button type="submit" class="primary" ?disabled=${!local || tiers.length === 0}>Compare</button>`
         }
       </form>

@@ -11,7 +11,7 @@ import { type AppState, messageOf } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
-import { explainTierError, tierUrl } from '../../state/tier-errors.ts';
+import { explainTierError, tierUrl, tierUrlProblem } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { settingsViewStyles } from './settings-view.styles.ts';
 
@@ -100,6 +100,12 @@ export class EtSettingsView extends LitElement {
   private saveTier(event: SubmitEvent, tier: TierSettings): void {
     event.preventDefault();
     const { tier: saved, key } = this.fromForm(event.target as HTMLFormElement, tier);
+    // Refused by name rather than stored: a password in the address would sit in storage in clear.
+    const problem = tierUrlProblem(saved, location.href);
+    if (problem) {
+      this.notice = `Not saved. ${problem}`;
+      return;
+    }
     this.settings.upsertTier(saved, key);
     this.notice = `Saved ${saved.name}.`;
   }
@@ -108,8 +114,23 @@ export class EtSettingsView extends LitElement {
   private async testTier(event: Event, tier: TierSettings): Promise<void> {
     const form = (event.target as HTMLElement).closest('form');
     if (!form || this.checks[tier.id]?.state === 'running') return;
-    const { tier: typed, key } = this.fromForm(form, tier);
+    const { tier: typed, key: typedKey } = this.fromForm(form, tier);
     const remote: RemoteTier = typed;
+    const problem = tierUrlProblem(remote, location.href);
+    if (problem) {
+      this.checks = { ...this.checks, [tier.id]: { state: 'failed', text: problem } };
+      return;
+    }
+    // The key field shows the saved key: it goes only to the address it was saved for. Against an
+    // unsaved address of another origin it is left out, unless typed again.
+    const savedKey = this.settings.keyFor(tier.id);
+    const savedOrigin = tierUrlProblem(tier, location.href) ? null : tierUrl(tier, location.href).origin;
+    const withheld =
+      !!savedKey && typedKey === savedKey && savedOrigin !== tierUrl(remote, location.href).origin;
+    const key = withheld ? '' : typedKey;
+    const withheldNote = withheld
+      ? ` The saved key was not sent to this new address (it was saved for ${savedOrigin ?? 'another address'}): type it again to test with it.`
+      : '';
     this.checks = { ...this.checks, [tier.id]: { state: 'running', text: 'Testing the connection…' } };
     let check: TierCheck;
     try {
@@ -121,18 +142,18 @@ export class EtSettingsView extends LitElement {
       const size = info.params ? ` (${formatParams(info.params)} parameters)` : '';
       check = {
         state: 'ok',
-        text: `Connected: ${url.origin}${url.pathname.replace(/\/+$/, '')} serves ${info.modelId}${size}.${twin}`,
+        text: `Connected: ${url.origin}${url.pathname.replace(/\/+$/, '')} serves ${info.modelId.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, '')}${size}.${twin}${withheldNote}`,
       };
     } catch (error) {
       check = {
         state: 'failed',
         text:
-          explainTierError(
+          (explainTierError(
             error,
             remote,
             location.href,
             'Correct the fields above, then Test connection again.',
-          ) ?? messageOf(error),
+          ) ?? messageOf(error)) + withheldNote,
       };
     }
     this.checks = { ...this.checks, [tier.id]: check };
