@@ -394,7 +394,7 @@ async function startTestTier(): Promise<TestTier> {
     modelId: 'test-model',
     words: 2,
     wordDelayMs: 0,
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
   const server = createHttpServer(async (req, res) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
