@@ -3,10 +3,16 @@
  * onnxruntime-web for `wasm` and `webgpu`). The cache is transformers.js's DynamicCache, passed back
  * to generate() for the next turn; an InterruptableStoppingCriteria carries `stop()`. transformers.js
  * 4.3.1 never applies top_p (its TopPLogitsWarper is commented out), so a NucleusLogitsProcessor does.
+ *
+ * generate() checks its stopping criteria only after a token, so a long prompt read in one forward
+ * pass could not be stopped (in a worker, not even heard: ORT-web's run holds the thread). A prompt
+ * whose new part is longer than a chunk is therefore read in chunks through the cache, with a yield
+ * to the event loop and a look at the stop flag between them; generate() then runs the last chunk
+ * on top of that cache, exactly as it runs a cached conversation's new turn.
  */
 import {
   BaseStreamer,
-  type DynamicCache,
+  DynamicCache,
   InterruptableStoppingCriteria,
   LogitsProcessor,
   type PreTrainedModel,
@@ -95,6 +101,52 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
   return true;
 }
 
+/**
+ * How a long prompt is read in chunks. Chunks are sized to take about `targetMs` each at the prefill
+ * rate this generator last measured (its chunks, and the time to first token of generate()'s part),
+ * so that a Stop lands within about that long on a small model and a large one alike (the page's
+ * watchdog replaces a worker that does not answer Stop within 1 s): a fixed token count would be
+ * 0.2 s on one model and 5 s on another.
+ */
+export interface PrefillChunking {
+  /** A new (uncached) prompt part up to this many tokens is read in one pass; the first chunk's size before any rate is known. */
+  onePassTokens: number;
+  /** Bounds of a chunk's size. */
+  minChunkTokens: number;
+  maxChunkTokens: number;
+  /** The time a chunk is sized to take. */
+  targetMs: number;
+}
+
+/** Chosen by measurement: ARCHITECTURE.md, bench/experiments/prefill-chunks.ts. */
+export const DEFAULT_PREFILL_CHUNKING: PrefillChunking = {
+  onePassTokens: 64,
+  minChunkTokens: 8,
+  maxChunkTokens: 256,
+  targetMs: 250,
+};
+
+/** A chunk may be at most this many times the previous one (a fast short run overstates the rate). */
+const MAX_GROWTH = 2;
+
+/** Lets queued messages (an interrupt) and timers run: ORT-web's run may hold the thread for a whole chunk. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Whether a model's cache is attention keys and values only (`present.N.key`/`.value` out,
+ * `past_key_values.N.…` in): only then is a prompt read in chunks (a hybrid model's recurrent
+ * state, Mamba's or LFM2's, would need its own naming and is read in one pass).
+ */
+function chunkableCache(model: PreTrainedModel): boolean {
+  const names: unknown = model.sessions?.model?.outputNames;
+  return (
+    Array.isArray(names) &&
+    names.includes('logits') &&
+    names.some((n) => n.startsWith('present.')) &&
+    names.every((n) => n === 'logits' || /^present\.\d+\.(key|value)$/.test(n))
+  );
+}
+
 export class TransformersGenerator implements TokenGenerator {
   readonly engine: EngineName;
   readonly config: Record<string, unknown>;
@@ -102,12 +154,40 @@ export class TransformersGenerator implements TokenGenerator {
   private readonly stopper = new InterruptableStoppingCriteria();
   private cache: DynamicCache | null = null;
   private ids: number[] = [];
+  /** null: every prompt is read in one pass. */
+  private readonly chunking: PrefillChunking | null;
+  /** Prompt tokens per millisecond, last measured (0: not yet). */
+  private prefillRate = 0;
+  /** The model takes `num_logits_to_keep`: a prefill chunk computes no logits but the last position's. */
+  private readonly keepsLogits: boolean;
+  /** Prefill chunks run through the cache before generate() (since load, over all requests). */
+  prefillChunks = 0;
 
+  /** `chunking`: how long prompts are read (null: in one pass, as generate() alone would). */
   constructor(
     private readonly model: PreTrainedModel,
     device: Device,
+    chunking: PrefillChunking | null = DEFAULT_PREFILL_CHUNKING,
+    private readonly clock: () => number = () => performance.now(),
   ) {
+    if (
+      chunking &&
+      !(
+        Number.isInteger(chunking.minChunkTokens) &&
+        chunking.minChunkTokens >= 1 &&
+        Number.isInteger(chunking.maxChunkTokens) &&
+        chunking.maxChunkTokens >= chunking.minChunkTokens &&
+        Number.isInteger(chunking.onePassTokens) &&
+        chunking.onePassTokens >= 1 &&
+        chunking.targetMs > 0
+      )
+    ) {
+      throw new RangeError(`Bad prefill chunking: ${JSON.stringify(chunking)}.`);
+    }
     this.engine = device === 'cpu' ? 'onnxruntime-node' : 'onnxruntime-web';
+    this.chunking = chunking && chunkableCache(model) ? chunking : null;
+    const inputs: unknown = model.sessions?.model?.inputNames;
+    this.keepsLogits = Array.isArray(inputs) && inputs.includes('num_logits_to_keep');
     this.config = model.config as unknown as Record<string, unknown>;
     const eos = model.generation_config?.eos_token_id ?? this.config.eos_token_id;
     this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
@@ -147,6 +227,34 @@ export class TransformersGenerator implements TokenGenerator {
     onToken,
   }: GenerationArgs): Promise<void> {
     try {
+      if (!reuse || !this.cache) this.reset();
+      // Every chunk but the last, through the cache; an interrupt (heard during the yield) ends the
+      // request here with no token, the cache holding the chunks read (a prefix of the prompt).
+      const chunking = this.chunking;
+      if (chunking && promptIds.length - this.ids.length > chunking.onePassTokens) {
+        let size = this.chunkSize(chunking, chunking.onePassTokens);
+        while (promptIds.length - this.ids.length > size) {
+          if (this.stopper.interrupted) return;
+          const startMs = this.clock();
+          await this.prefillChunk(promptIds.slice(this.ids.length, this.ids.length + size));
+          this.prefillRate = size / Math.max(1e-3, this.clock() - startMs);
+          size = this.chunkSize(chunking, size * MAX_GROWTH);
+          await yieldToEventLoop();
+        }
+      }
+      if (this.stopper.interrupted) return;
+      // generate()'s part of the prompt, timed to its first token, tells the rate when long enough
+      // (a few tokens' time is mostly the run's fixed cost).
+      const lastPart = promptIds.length - this.ids.length;
+      const partStartMs = this.clock();
+      let first = true;
+      const onEachToken = (id: number) => {
+        if (first && chunking && 2 * lastPart >= chunking.onePassTokens) {
+          this.prefillRate = lastPart / Math.max(1e-3, this.clock() - partStartMs);
+        }
+        first = false;
+        onToken(id);
+      };
       const dims = [1, promptIds.length];
       const input_ids = new Tensor(
         'int64',
@@ -173,9 +281,9 @@ export class TransformersGenerator implements TokenGenerator {
           ? { repetition_penalty: sampling.repetitionPenalty }
           : {}),
         stopping_criteria: [this.stopper],
-        streamer: new TokenStreamer(onToken),
+        streamer: new TokenStreamer(onEachToken),
         return_dict_in_generate: true,
-        ...(reuse && this.cache ? { past_key_values: this.cache } : {}),
+        ...(this.cache ? { past_key_values: this.cache } : {}),
       };
       // The option types of generate() do not admit a custom streamer; the runtime accepts any BaseStreamer.
       const output = (await this.model.generate(
@@ -192,6 +300,37 @@ export class TransformersGenerator implements TokenGenerator {
       this.reset();
       throw error;
     }
+  }
+
+  /** The next chunk's size: what takes about `targetMs` at the last measured rate, at most `cap`. */
+  private chunkSize(chunking: PrefillChunking, cap: number): number {
+    const wanted = this.prefillRate > 0 ? Math.floor(chunking.targetMs * this.prefillRate) : cap;
+    return Math.max(chunking.minChunkTokens, Math.min(chunking.maxChunkTokens, cap, wanted));
+  }
+
+  /**
+   * Runs `ids` (the prompt's next tokens) through the model on top of the cache, which then holds
+   * them too. Only the last position's logits are computed where the model allows it; they are not used.
+   */
+  private async prefillChunk(ids: readonly number[]): Promise<void> {
+    const past = this.ids.length;
+    const total = past + ids.length;
+    const inputs: Record<string, unknown> = {
+      input_ids: new Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]),
+      attention_mask: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      past_key_values: this.cache,
+      ...(this.keepsLogits ? { num_logits_to_keep: new Tensor('int64', [1n], []) } : {}),
+    };
+    const outputs = (await this.model.forward(inputs)) as Record<string, Tensor>;
+    const entries: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(outputs)) {
+      if (name.startsWith('present.')) entries[`past_key_values.${name.slice('present.'.length)}`] = tensor;
+      else if (tensor.location === 'gpu-buffer') tensor.dispose();
+    }
+    if (this.cache) this.cache.update(entries);
+    else this.cache = new DynamicCache(entries);
+    this.ids.push(...ids);
+    this.prefillChunks++;
   }
 
   async dispose(): Promise<void> {
