@@ -60,7 +60,7 @@ const configs = sizes.map((size) => {
       ? DEFAULT_PREFILL_CHUNKING
       : n === 0
         ? null
-        : { onePassTokens: n, minChunkTokens: n, maxChunkTokens: n, targetMs: 1 };
+        : { onePassTokens: n, firstChunkTokens: n, minChunkTokens: n, maxChunkTokens: n, targetMs: 1 };
   const generator = new TransformersGenerator(model, 'cpu', chunking);
   const session = new ModelSession(tokenizer, generator, { dtype, device: 'cpu', threads });
   const label = size === 'auto' ? 'auto' : n === 0 ? 'one pass' : `chunks of ${size}`;

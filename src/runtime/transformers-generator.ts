@@ -109,8 +109,10 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
  * 0.2 s on one model and 5 s on another.
  */
 export interface PrefillChunking {
-  /** A new (uncached) prompt part up to this many tokens is read in one pass; the first chunk's size before any rate is known. */
+  /** A new (uncached) prompt part up to this many tokens is read in one pass. */
   onePassTokens: number;
+  /** The first chunk's size while no rate is known (small: the model may be a slow one). */
+  firstChunkTokens: number;
   /** Bounds of a chunk's size. */
   minChunkTokens: number;
   maxChunkTokens: number;
@@ -121,6 +123,7 @@ export interface PrefillChunking {
 /** Chosen by measurement: ARCHITECTURE.md, bench/experiments/prefill-chunks.ts. */
 export const DEFAULT_PREFILL_CHUNKING: PrefillChunking = {
   onePassTokens: 64,
+  firstChunkTokens: 16,
   minChunkTokens: 8,
   maxChunkTokens: 256,
   targetMs: 250,
@@ -179,6 +182,8 @@ export class TransformersGenerator implements TokenGenerator {
         chunking.maxChunkTokens >= chunking.minChunkTokens &&
         Number.isInteger(chunking.onePassTokens) &&
         chunking.onePassTokens >= 1 &&
+        Number.isInteger(chunking.firstChunkTokens) &&
+        chunking.firstChunkTokens >= 1 &&
         chunking.targetMs > 0
       )
     ) {
@@ -232,7 +237,10 @@ export class TransformersGenerator implements TokenGenerator {
       // request here with no token, the cache holding the chunks read (a prefix of the prompt).
       const chunking = this.chunking;
       if (chunking && promptIds.length - this.ids.length > chunking.onePassTokens) {
-        let size = this.chunkSize(chunking, chunking.onePassTokens);
+        let size = this.chunkSize(
+          chunking,
+          this.prefillRate > 0 ? chunking.onePassTokens : chunking.firstChunkTokens,
+        );
         while (promptIds.length - this.ids.length > size) {
           if (this.stopper.interrupted) return;
           const startMs = this.clock();

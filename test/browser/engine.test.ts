@@ -118,8 +118,8 @@ describe('the engine worker on wasm', () => {
       threads: 0,
     });
     try {
-      const story = (n: number) =>
-        Array.from({ length: n }, (_, i) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`).join(' ');
+      const line = (i: number) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`;
+      const story = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join(' ');
       const long = raw(story(16), 16);
       const reference = await onePass.generate(long);
       // Several chunks at any rate the worker measures (at most 2x the last one, from onePassTokens).

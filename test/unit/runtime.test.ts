@@ -248,7 +248,13 @@ describe('a long prompt read in chunks through the cache', () => {
   async function sessionWithChunks(chunk: number | null) {
     const tokenizer = await AutoTokenizer.from_pretrained(modelDir);
     const model = await AutoModelForCausalLM.from_pretrained(modelDir, { dtype: 'fp32', device: 'cpu' });
-    const fixed = chunk && { onePassTokens: chunk, minChunkTokens: chunk, maxChunkTokens: chunk, targetMs: 250 };
+    const fixed = chunk && {
+      onePassTokens: chunk,
+      firstChunkTokens: chunk,
+      minChunkTokens: chunk,
+      maxChunkTokens: chunk,
+      targetMs: 250,
+    };
     const generator = new TransformersGenerator(model, 'cpu', fixed);
     const chunked = new ModelSession(tokenizer, generator, { dtype: 'fp32', device: 'cpu', threads: 0 });
     return { model, generator, session: chunked };
@@ -278,8 +284,8 @@ describe('a long prompt read in chunks through the cache', () => {
     }
   }
 
-  const story = (n: number) =>
-    Array.from({ length: n }, (_, i) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`).join(' ');
+  const line = (i: number) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`;
+  const story = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join(' ');
   let oneRun: Awaited<ReturnType<typeof sessionWithChunks>>;
   let chunked: Awaited<ReturnType<typeof sessionWithChunks>>;
 
