@@ -31,7 +31,9 @@ const { values, positionals } = parseArgs({
 });
 const [dir, ...sizes] = positionals;
 if (!dir || sizes.length === 0) {
-  console.error('usage: prefill-chunks.ts [--tokens N] [--rounds N] [--threads N] [--dtype D] <model-dir> <chunk>…');
+  console.error(
+    'usage: prefill-chunks.ts [--tokens N] [--rounds N] [--threads N] [--dtype D] <model-dir> <chunk>…',
+  );
   process.exit(2);
 }
 const tokens = Number(values.tokens);

@@ -324,7 +324,11 @@ export class TransformersGenerator implements TokenGenerator {
     const past = this.ids.length;
     const total = past + ids.length;
     const inputs: Record<string, unknown> = {
-      input_ids: new Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]),
+      input_ids: new Tensor(
+        'int64',
+        BigInt64Array.from(ids, (v) => BigInt(v)),
+        [1, ids.length],
+      ),
       attention_mask: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       past_key_values: this.cache,
       ...(this.keepsLogits ? { num_logits_to_keep: new Tensor('int64', [1n], []) } : {}),

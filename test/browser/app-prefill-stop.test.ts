@@ -84,7 +84,7 @@ describe('Stop while the prompt is read', () => {
     const wait = sentAt + 1000 - Date.now();
     if (wait > 0) await page.waitForTimeout(wait);
     // Still reading: no token has come (so the Stop below lands in the prefill, not in the answer).
-    await expect(page.getByText(/Reading the prompt \(\d+ tokens\)…/)).toBeVisible();
+    expect(await page.getByText(/Reading the prompt \(\d+ tokens\)…/).isVisible()).toBe(true);
     const stopAt = Date.now();
     await page.keyboard.press('Escape');
     await send().waitFor({ timeout: 30_000 });
@@ -93,8 +93,8 @@ describe('Stop while the prompt is read', () => {
 
     // Stopped, not failed: the "stopped" badge, no error, no text, and the model still loaded.
     const stopped = assistantMessages().last();
-    await expect(stopped.getByText('stopped', { exact: true })).toBeVisible();
-    await expect(stopped.locator('.error')).toHaveCount(0);
+    expect(await stopped.getByText('stopped', { exact: true }).isVisible()).toBe(true);
+    expect(await stopped.locator('.error').count()).toBe(0);
     expect((await stopped.locator('article.assistant .content').textContent())?.trim() ?? '').toBe('');
     expect(await status()).toBe('ready');
 
@@ -104,7 +104,7 @@ describe('Stop while the prompt is read', () => {
     await expect.poll(tokens, { timeout: 120_000 }).toBeGreaterThan(0);
     await page.keyboard.press('Escape');
     await send().waitFor({ timeout: 30_000 });
-    await expect(assistantMessages().last().locator('.error')).toHaveCount(0);
+    expect(await assistantMessages().last().locator('.error').count()).toBe(0);
     expect(await status()).toBe('ready');
   });
 });

@@ -12,15 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
-import {
-  loadModelSession,
-  ModelSession,
-  WARMUP_MAX_TOKENS,
-} from '../../src/runtime/model-session.ts';
-import {
-  DEFAULT_PREFILL_CHUNKING,
-  TransformersGenerator,
-} from '../../src/runtime/transformers-generator.ts';
+import { loadModelSession, ModelSession, WARMUP_MAX_TOKENS } from '../../src/runtime/model-session.ts';
+import { DEFAULT_PREFILL_CHUNKING, TransformersGenerator } from '../../src/runtime/transformers-generator.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 
 let root: string;
@@ -248,13 +241,16 @@ describe('a long prompt read in chunks through the cache', () => {
   async function sessionWithChunks(chunk: number | null) {
     const tokenizer = await AutoTokenizer.from_pretrained(modelDir);
     const model = await AutoModelForCausalLM.from_pretrained(modelDir, { dtype: 'fp32', device: 'cpu' });
-    const fixed = chunk && {
-      onePassTokens: chunk,
-      firstChunkTokens: chunk,
-      minChunkTokens: chunk,
-      maxChunkTokens: chunk,
-      targetMs: 250,
-    };
+    const fixed =
+      chunk === null
+        ? null
+        : {
+            onePassTokens: chunk,
+            firstChunkTokens: chunk,
+            minChunkTokens: chunk,
+            maxChunkTokens: chunk,
+            targetMs: 250,
+          };
     const generator = new TransformersGenerator(model, 'cpu', fixed);
     const chunked = new ModelSession(tokenizer, generator, { dtype: 'fp32', device: 'cpu', threads: 0 });
     return { model, generator, session: chunked };
