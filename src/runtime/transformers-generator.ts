@@ -102,21 +102,21 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
 }
 
 /**
- * How a long prompt is read in chunks. Chunks are sized to take about `targetMs` each at the prefill
- * rate this generator last measured (its chunks, and the time to first token of generate()'s part),
- * so that a Stop lands within about that long on a small model and a large one alike (the page's
- * watchdog replaces a worker that does not answer Stop within 1 s): a fixed token count would be
- * 0.2 s on one model and 5 s on another.
+ * How a long prompt is read in chunks. Chunks are sized by the time the previous one took (doubled
+ * under `targetMs`, halved past twice it; the next prompt starts where the last one ended), so that
+ * a Stop lands within about that long on a small model and a large one alike (the page's watchdog
+ * replaces a worker that does not answer Stop within 1 s): a fixed token count would be 0.2 s on
+ * one model and 5 s on another.
  */
 export interface PrefillChunking {
   /** A new (uncached) prompt part up to this many tokens is read in one pass. */
   onePassTokens: number;
-  /** The first chunk's size while no rate is known (small: the model may be a slow one). */
+  /** The first chunk's size before any chunk was timed (small: the model may be a slow one). */
   firstChunkTokens: number;
   /** Bounds of a chunk's size. */
   minChunkTokens: number;
   maxChunkTokens: number;
-  /** The time a chunk is sized to take. */
+  /** A chunk shorter than this doubles the next one's size. */
   targetMs: number;
 }
 
@@ -129,8 +129,16 @@ export const DEFAULT_PREFILL_CHUNKING: PrefillChunking = {
   targetMs: 250,
 };
 
-/** A chunk may be at most this many times the previous one (a fast short run overstates the rate). */
-const MAX_GROWTH = 2;
+/**
+ * The chunk after one of `size` tokens that took `ms`: twice as long while under the target, half as
+ * long past twice the target, else the same. Not sized from the rate the chunk gives: a run has a
+ * fixed cost (the q8 135M twin's is about a decode step's), so a rate read off short chunks sizes
+ * them shorter still, down to the minimum, where that cost is most of the time.
+ */
+function nextChunkSize(chunking: PrefillChunking, size: number, ms: number): number {
+  const next = ms < chunking.targetMs ? size * 2 : ms > 2 * chunking.targetMs ? Math.floor(size / 2) : size;
+  return Math.max(chunking.minChunkTokens, Math.min(chunking.maxChunkTokens, next));
+}
 
 /** Lets queued messages (an interrupt) and timers run: ORT-web's run may hold the thread for a whole chunk. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -159,8 +167,8 @@ export class TransformersGenerator implements TokenGenerator {
   private ids: number[] = [];
   /** null: every prompt is read in one pass. */
   private readonly chunking: PrefillChunking | null;
-  /** Prompt tokens per millisecond, last measured (0: not yet). */
-  private prefillRate = 0;
+  /** The size the last chunk run ended on (0: none run yet): the next prompt starts there. */
+  private chunkTokens = 0;
   /** The model takes `num_logits_to_keep`: a prefill chunk computes no logits but the last position's. */
   private readonly keepsLogits: boolean;
   /** Prefill chunks run through the cache before generate() (since load, over all requests). */
@@ -237,32 +245,17 @@ export class TransformersGenerator implements TokenGenerator {
       // request here with no token, the cache holding the chunks read (a prefix of the prompt).
       const chunking = this.chunking;
       if (chunking && promptIds.length - this.ids.length > chunking.onePassTokens) {
-        let size = this.chunkSize(
-          chunking,
-          this.prefillRate > 0 ? chunking.onePassTokens : chunking.firstChunkTokens,
-        );
+        let size = this.chunkTokens || chunking.firstChunkTokens;
         while (promptIds.length - this.ids.length > size) {
           if (this.stopper.interrupted) return;
           const startMs = this.clock();
           await this.prefillChunk(promptIds.slice(this.ids.length, this.ids.length + size));
-          this.prefillRate = size / Math.max(1e-3, this.clock() - startMs);
-          size = this.chunkSize(chunking, size * MAX_GROWTH);
+          size = nextChunkSize(chunking, size, this.clock() - startMs);
+          this.chunkTokens = size;
           await yieldToEventLoop();
         }
       }
       if (this.stopper.interrupted) return;
-      // generate()'s part of the prompt, timed to its first token, tells the rate when long enough
-      // (a few tokens' time is mostly the run's fixed cost).
-      const lastPart = promptIds.length - this.ids.length;
-      const partStartMs = this.clock();
-      let first = true;
-      const onEachToken = (id: number) => {
-        if (first && chunking && 2 * lastPart >= chunking.onePassTokens) {
-          this.prefillRate = lastPart / Math.max(1e-3, this.clock() - partStartMs);
-        }
-        first = false;
-        onToken(id);
-      };
       const dims = [1, promptIds.length];
       const input_ids = new Tensor(
         'int64',
@@ -289,7 +282,7 @@ export class TransformersGenerator implements TokenGenerator {
           ? { repetition_penalty: sampling.repetitionPenalty }
           : {}),
         stopping_criteria: [this.stopper],
-        streamer: new TokenStreamer(onEachToken),
+        streamer: new TokenStreamer(onToken),
         return_dict_in_generate: true,
         ...(this.cache ? { past_key_values: this.cache } : {}),
       };
@@ -308,12 +301,6 @@ export class TransformersGenerator implements TokenGenerator {
       this.reset();
       throw error;
     }
-  }
-
-  /** The next chunk's size: what takes about `targetMs` at the last measured rate, at most `cap`. */
-  private chunkSize(chunking: PrefillChunking, cap: number): number {
-    const wanted = this.prefillRate > 0 ? Math.floor(chunking.targetMs * this.prefillRate) : cap;
-    return Math.max(chunking.minChunkTokens, Math.min(chunking.maxChunkTokens, cap, wanted));
   }
 
   /**
