@@ -436,7 +436,7 @@ export class ModelSession {
     metrics.engine = this.generator.engine;
 
     // The final text comes from decoding every generated token at once.
-    // None when an interrupt came during the prompt (the CPU engine checks between prefill chunks).
+    // None when an interrupt came while the prompt was read (both generators check between prefill chunks).
     const whole = outputIds.length > 0 ? cutAtStop(decode(outputIds), stops) : '';
     const emitted = stream.taken;
     let text = whole;

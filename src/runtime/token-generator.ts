@@ -35,7 +35,9 @@ export interface TokenGenerator {
   reset(): void;
   /**
    * Runs the prompt and generates until EOS, `maxNewTokens` or `stop()`. Afterwards the cache holds
-   * every token but the last one generated (it was never fed back); on an error it is reset.
+   * every token but the last one generated (it was never fed back); on an error it is reset. A long
+   * prompt is read in chunks: a `stop()` while it is read ends the call with no token, the cache then
+   * holding the chunks read (a prefix of the prompt, reusable by the next request).
    */
   generate(args: GenerationArgs): Promise<void>;
   /** Ends the running generation after its current token; stays set until `clearStop()`. */

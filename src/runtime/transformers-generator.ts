@@ -3,10 +3,16 @@
  * onnxruntime-web for `wasm` and `webgpu`). The cache is transformers.js's DynamicCache, passed back
  * to generate() for the next turn; an InterruptableStoppingCriteria carries `stop()`. transformers.js
  * 4.3.1 never applies top_p (its TopPLogitsWarper is commented out), so a NucleusLogitsProcessor does.
+ *
+ * generate() checks its stopping criteria only after a token, so a long prompt read in one forward
+ * pass could not be stopped (in a worker, not even heard: ORT-web's run holds the thread). A prompt
+ * whose new part is longer than a chunk is therefore read in chunks through the cache, with a yield
+ * to the event loop and a look at the stop flag between them; generate() then runs the last chunk
+ * on top of that cache, exactly as it runs a cached conversation's new turn.
  */
 import {
   BaseStreamer,
-  type DynamicCache,
+  DynamicCache,
   InterruptableStoppingCriteria,
   LogitsProcessor,
   type PreTrainedModel,
@@ -95,6 +101,63 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
   return true;
 }
 
+/**
+ * How a long prompt is read in chunks. Chunks are sized by the time the previous one took (doubled
+ * under `targetMs`, halved past twice it; the next prompt starts where the last one ended), so that
+ * a Stop lands within about that long on a small model and a large one alike (the page's watchdog
+ * replaces a worker that does not answer Stop within 1 s): a fixed token count would be 0.2 s on
+ * one model and 5 s on another.
+ */
+export interface PrefillChunking {
+  /** A new (uncached) prompt part up to this many tokens is read in one pass. */
+  onePassTokens: number;
+  /** The first chunk's size before any chunk was timed (small: the model may be a slow one). */
+  firstChunkTokens: number;
+  /** Bounds of a chunk's size. */
+  minChunkTokens: number;
+  maxChunkTokens: number;
+  /** A chunk shorter than this doubles the next one's size. */
+  targetMs: number;
+}
+
+/** Chosen by measurement: ARCHITECTURE.md, bench/experiments/prefill-chunks.ts. */
+export const DEFAULT_PREFILL_CHUNKING: PrefillChunking = {
+  onePassTokens: 64,
+  firstChunkTokens: 16,
+  minChunkTokens: 8,
+  maxChunkTokens: 256,
+  targetMs: 250,
+};
+
+/**
+ * The chunk after one of `size` tokens that took `ms`: twice as long while under the target, half as
+ * long past twice the target, else the same. Not sized from the rate the chunk gives: a run has a
+ * fixed cost (the q8 135M twin's is about a decode step's), so a rate read off short chunks sizes
+ * them shorter still, down to the minimum, where that cost is most of the time.
+ */
+function nextChunkSize(chunking: PrefillChunking, size: number, ms: number): number {
+  const next = ms < chunking.targetMs ? size * 2 : ms > 2 * chunking.targetMs ? Math.floor(size / 2) : size;
+  return Math.max(chunking.minChunkTokens, Math.min(chunking.maxChunkTokens, next));
+}
+
+/** Lets queued messages (an interrupt) and timers run: ORT-web's run may hold the thread for a whole chunk. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Whether a model's cache is attention keys and values only (`present.N.key`/`.value` out,
+ * `past_key_values.N.…` in): only then is a prompt read in chunks (a hybrid model's recurrent
+ * state, Mamba's or LFM2's, would need its own naming and is read in one pass).
+ */
+function chunkableCache(model: PreTrainedModel): boolean {
+  const names: unknown = model.sessions?.model?.outputNames;
+  return (
+    Array.isArray(names) &&
+    names.includes('logits') &&
+    names.some((n) => n.startsWith('present.')) &&
+    names.every((n) => n === 'logits' || /^present\.\d+\.(key|value)$/.test(n))
+  );
+}
+
 export class TransformersGenerator implements TokenGenerator {
   readonly engine: EngineName;
   readonly config: Record<string, unknown>;
@@ -102,12 +165,42 @@ export class TransformersGenerator implements TokenGenerator {
   private readonly stopper = new InterruptableStoppingCriteria();
   private cache: DynamicCache | null = null;
   private ids: number[] = [];
+  /** null: every prompt is read in one pass. */
+  private readonly chunking: PrefillChunking | null;
+  /** The size the last chunk run ended on (0: none run yet): the next prompt starts there. */
+  private chunkTokens = 0;
+  /** The model takes `num_logits_to_keep`: a prefill chunk computes no logits but the last position's. */
+  private readonly keepsLogits: boolean;
+  /** Prefill chunks run through the cache before generate() (since load, over all requests). */
+  prefillChunks = 0;
 
+  /** `chunking`: how long prompts are read (null: in one pass, as generate() alone would). */
   constructor(
     private readonly model: PreTrainedModel,
     device: Device,
+    chunking: PrefillChunking | null = DEFAULT_PREFILL_CHUNKING,
+    private readonly clock: () => number = () => performance.now(),
   ) {
+    if (
+      chunking &&
+      !(
+        Number.isInteger(chunking.minChunkTokens) &&
+        chunking.minChunkTokens >= 1 &&
+        Number.isInteger(chunking.maxChunkTokens) &&
+        chunking.maxChunkTokens >= chunking.minChunkTokens &&
+        Number.isInteger(chunking.onePassTokens) &&
+        chunking.onePassTokens >= 1 &&
+        Number.isInteger(chunking.firstChunkTokens) &&
+        chunking.firstChunkTokens >= 1 &&
+        chunking.targetMs > 0
+      )
+    ) {
+      throw new RangeError(`Bad prefill chunking: ${JSON.stringify(chunking)}.`);
+    }
     this.engine = device === 'cpu' ? 'onnxruntime-node' : 'onnxruntime-web';
+    this.chunking = chunking && chunkableCache(model) ? chunking : null;
+    const inputs: unknown = model.sessions?.model?.inputNames;
+    this.keepsLogits = Array.isArray(inputs) && inputs.includes('num_logits_to_keep');
     this.config = model.config as unknown as Record<string, unknown>;
     const eos = model.generation_config?.eos_token_id ?? this.config.eos_token_id;
     this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
@@ -147,6 +240,22 @@ export class TransformersGenerator implements TokenGenerator {
     onToken,
   }: GenerationArgs): Promise<void> {
     try {
+      if (!reuse || !this.cache) this.reset();
+      // Every chunk but the last, through the cache; an interrupt (heard during the yield) ends the
+      // request here with no token, the cache holding the chunks read (a prefix of the prompt).
+      const chunking = this.chunking;
+      if (chunking && promptIds.length - this.ids.length > chunking.onePassTokens) {
+        let size = this.chunkTokens || chunking.firstChunkTokens;
+        while (promptIds.length - this.ids.length > size) {
+          if (this.stopper.interrupted) return;
+          const startMs = this.clock();
+          await this.prefillChunk(promptIds.slice(this.ids.length, this.ids.length + size));
+          size = nextChunkSize(chunking, size, this.clock() - startMs);
+          this.chunkTokens = size;
+          await yieldToEventLoop();
+        }
+      }
+      if (this.stopper.interrupted) return;
       const dims = [1, promptIds.length];
       const input_ids = new Tensor(
         'int64',
@@ -175,7 +284,7 @@ export class TransformersGenerator implements TokenGenerator {
         stopping_criteria: [this.stopper],
         streamer: new TokenStreamer(onToken),
         return_dict_in_generate: true,
-        ...(reuse && this.cache ? { past_key_values: this.cache } : {}),
+        ...(this.cache ? { past_key_values: this.cache } : {}),
       };
       // The option types of generate() do not admit a custom streamer; the runtime accepts any BaseStreamer.
       const output = (await this.model.generate(
@@ -192,6 +301,35 @@ export class TransformersGenerator implements TokenGenerator {
       this.reset();
       throw error;
     }
+  }
+
+  /**
+   * Runs `ids` (the prompt's next tokens) through the model on top of the cache, which then holds
+   * them too. Only the last position's logits are computed where the model allows it; they are not used.
+   */
+  private async prefillChunk(ids: readonly number[]): Promise<void> {
+    const past = this.ids.length;
+    const total = past + ids.length;
+    const inputs: Record<string, unknown> = {
+      input_ids: new Tensor(
+        'int64',
+        BigInt64Array.from(ids, (v) => BigInt(v)),
+        [1, ids.length],
+      ),
+      attention_mask: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      past_key_values: this.cache,
+      ...(this.keepsLogits ? { num_logits_to_keep: new Tensor('int64', [1n], []) } : {}),
+    };
+    const outputs = (await this.model.forward(inputs)) as Record<string, Tensor>;
+    const entries: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(outputs)) {
+      if (name.startsWith('present.')) entries[`past_key_values.${name.slice('present.'.length)}`] = tensor;
+      else if (tensor.location === 'gpu-buffer') tensor.dispose();
+    }
+    if (this.cache) this.cache.update(entries);
+    else this.cache = new DynamicCache(entries);
+    this.ids.push(...ids);
+    this.prefillChunks++;
   }
 
   async dispose(): Promise<void> {

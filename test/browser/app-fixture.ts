@@ -27,6 +27,8 @@ const SOURCES = [
   'src/core',
   'src/client',
   'src/remote',
+  // The engine worker bundles the generation runtime: a change there needs a fresh build too.
+  'src/runtime',
   'workers',
 ];
 

@@ -7,12 +7,15 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
 import type { GenerateRequest, GenerateResult } from '../../src/core/engine.ts';
 import type { MemoryStats } from '../../src/core/engine-protocol.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { DEFAULT_BATCHING } from '../../src/runtime/chunk-batcher.ts';
+import { ModelSession } from '../../src/runtime/model-session.ts';
+import { DEFAULT_PREFILL_CHUNKING, TransformersGenerator } from '../../src/runtime/transformers-generator.ts';
 import { failureOf } from '../helpers/failure.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -103,6 +106,49 @@ describe('the engine worker on wasm', () => {
     expect(second.metrics.cachedPromptTokens).toBeGreaterThan(0);
     expect(second.metrics.prefillTokens + second.metrics.cachedPromptTokens).toBe(fresh.promptIds.length);
     expect(second.outputIds).toEqual(fresh.outputIds);
+  });
+
+  it('reads a long prompt in chunks through the cache, with the tokens of a one-pass native run, fresh and on a cached turn', async () => {
+    // The reference: onnxruntime-node through the same ModelSession, every prompt read in one pass.
+    const tokenizer = await AutoTokenizer.from_pretrained(tiny);
+    const model = await AutoModelForCausalLM.from_pretrained(tiny, { dtype: 'fp32', device: 'cpu' });
+    const onePass = new ModelSession(tokenizer, new TransformersGenerator(model, 'cpu', null), {
+      dtype: 'fp32',
+      device: 'cpu',
+      threads: 0,
+    });
+    try {
+      const line = (i: number) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`;
+      const story = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join(' ');
+      const long = raw(story(16), 16);
+      const reference = await onePass.generate(long);
+      // Several chunks at any rate the worker measures (at most 2x the last one, from onePassTokens).
+      expect(reference.promptIds.length).toBeGreaterThan(8 * DEFAULT_PREFILL_CHUNKING.onePassTokens);
+      await engine.resetConversation();
+      const wasm = await engine.generate(long);
+      expect(wasm.promptIds).toEqual(reference.promptIds);
+      expect(wasm.outputIds).toEqual(reference.outputIds);
+      expect(wasm.metrics.prefillTokens).toBe(reference.promptIds.length);
+
+      // A long new turn on a cached one.
+      const turn = [{ role: 'user' as const, content: 'Hi' }];
+      await engine.resetConversation();
+      const first = await engine.generate({ messages: turn, sampling: { maxNewTokens: 1 } });
+      const conversation = [
+        ...turn,
+        { role: 'assistant' as const, content: first.text },
+        { role: 'user' as const, content: story(10) },
+      ];
+      const second = await engine.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+      expect(second.metrics.cachedPromptTokens).toBe(first.promptIds.length);
+      expect(second.metrics.prefillTokens).toBeGreaterThan(4 * DEFAULT_PREFILL_CHUNKING.onePassTokens);
+      onePass.resetConversation();
+      const fresh = await onePass.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+      expect(second.promptIds).toEqual(fresh.promptIds);
+      expect(second.outputIds).toEqual(fresh.outputIds);
+    } finally {
+      await onePass.dispose();
+    }
   });
 
   it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {

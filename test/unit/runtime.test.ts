@@ -7,11 +7,13 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, type PreTrainedModel } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
-import { loadModelSession, type ModelSession, WARMUP_MAX_TOKENS } from '../../src/runtime/model-session.ts';
+import { loadModelSession, ModelSession, WARMUP_MAX_TOKENS } from '../../src/runtime/model-session.ts';
+import { DEFAULT_PREFILL_CHUNKING, TransformersGenerator } from '../../src/runtime/transformers-generator.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 
 let root: string;
@@ -231,6 +233,169 @@ describe('streaming, interrupt and stop strings', () => {
     expect(streamed).toBe(expected);
     expect(stopped.outputIds.length).toBeLessThan(full.outputIds.length);
     expect(stopped.outputIds).toEqual(full.outputIds.slice(0, stopped.outputIds.length));
+  });
+});
+
+describe('a long prompt read in chunks through the cache', () => {
+  /** A ModelSession over the test model whose generator reads long prompts in chunks of `chunk` tokens (null: in one pass). */
+  async function sessionWithChunks(chunk: number | null) {
+    const tokenizer = await AutoTokenizer.from_pretrained(modelDir);
+    const model = await AutoModelForCausalLM.from_pretrained(modelDir, { dtype: 'fp32', device: 'cpu' });
+    const fixed =
+      chunk === null
+        ? null
+        : {
+            onePassTokens: chunk,
+            firstChunkTokens: chunk,
+            minChunkTokens: chunk,
+            maxChunkTokens: chunk,
+            targetMs: 250,
+          };
+    const generator = new TransformersGenerator(model, 'cpu', fixed);
+    const chunked = new ModelSession(tokenizer, generator, { dtype: 'fp32', device: 'cpu', threads: 0 });
+    return { model, generator, session: chunked };
+  }
+
+  /**
+   * Counts the model's forward passes (prefill chunks and generate()'s steps) during `run`;
+   * `during(n)` is called inside the n-th, after ONNX Runtime's run.
+   */
+  async function countForwards<T>(
+    model: PreTrainedModel,
+    run: () => Promise<T>,
+    during?: (n: number) => void,
+  ): Promise<{ forwards: number; result: T }> {
+    const forward = model.forward.bind(model);
+    let forwards = 0;
+    model.forward = async (inputs: Record<string, unknown>) => {
+      const n = ++forwards;
+      const out = await forward(inputs);
+      during?.(n);
+      return out;
+    };
+    try {
+      return { result: await run(), forwards };
+    } finally {
+      delete (model as { forward?: unknown }).forward;
+    }
+  }
+
+  const line = (i: number) => `Line ${i}: the keeper climbed the stairs and lit the lamp.`;
+  const story = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join(' ');
+  let oneRun: Awaited<ReturnType<typeof sessionWithChunks>>;
+  let chunked: Awaited<ReturnType<typeof sessionWithChunks>>;
+
+  beforeAll(async () => {
+    oneRun = await sessionWithChunks(null);
+    chunked = await sessionWithChunks(32);
+  });
+
+  afterAll(async () => {
+    await oneRun?.session.dispose();
+    await chunked?.session.dispose();
+  });
+
+  it('gives the tokens, counts and cache of one pass, for a fresh prompt and a long new turn on a cached one', async () => {
+    const prompt = story(6);
+    const reference = await oneRun.session.generate({ prompt, sampling: { maxNewTokens: 16 } });
+    const length = reference.promptIds.length;
+    expect(length).toBeGreaterThan(3 * 32);
+    expect(length % 32).not.toBe(0); // a last chunk shorter than the others
+    // The default session reads it in chunks too.
+    expect(length).toBeGreaterThan(DEFAULT_PREFILL_CHUNKING.onePassTokens);
+    expect(oneRun.generator.prefillChunks).toBe(0);
+
+    const { forwards, result } = await countForwards(chunked.model, () =>
+      chunked.session.generate({ prompt, sampling: { maxNewTokens: 16 } }),
+    );
+    // Every full chunk but one through the cache, the rest (1 to 32 tokens) by generate().
+    const chunks = Math.ceil(length / 32) - 1;
+    expect(chunked.generator.prefillChunks).toBe(chunks);
+    expect(forwards).toBe(chunks + result.outputIds.length);
+    expect(result.promptIds).toEqual(reference.promptIds);
+    expect(result.outputIds).toEqual(reference.outputIds);
+    expect(new Set(result.outputIds).size).toBeGreaterThan(3);
+    expect(result.metrics.prefillTokens).toBe(length);
+    expect(result.metrics.cachedPromptTokens).toBe(0);
+    expect(result.metrics.ttftMs).toBeGreaterThan(0);
+    expect(chunked.generator.cachedIds).toEqual(oneRun.generator.cachedIds);
+
+    session.resetConversation();
+    const byDefault = await session.generate({ prompt, sampling: { maxNewTokens: 16 } });
+    expect(byDefault.outputIds).toEqual(reference.outputIds);
+
+    // A second turn whose new part is longer than a chunk: read in chunks on top of the cache.
+    const turn: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+    const first = await chunked.session.generate({ messages: turn, sampling: { maxNewTokens: 1 } });
+    const conversation: ChatMessage[] = [
+      ...turn,
+      { role: 'assistant', content: first.text },
+      { role: 'user', content: story(4) },
+    ];
+    const before = chunked.generator.prefillChunks;
+    const second = await chunked.session.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+    expect(second.metrics.cachedPromptTokens).toBe(first.promptIds.length);
+    expect(second.metrics.prefillTokens).toBeGreaterThan(2 * 32);
+    expect(chunked.generator.prefillChunks - before).toBe(Math.ceil(second.metrics.prefillTokens / 32) - 1);
+    oneRun.session.resetConversation();
+    const fresh = await oneRun.session.generate({ messages: conversation, sampling: { maxNewTokens: 12 } });
+    expect(fresh.promptIds).toEqual(second.promptIds);
+    expect(second.outputIds).toEqual(fresh.outputIds);
+    chunked.session.resetConversation();
+  });
+
+  it('an interrupt while the prompt is read ends it after the chunk in flight, with no token; the next request is exact', async () => {
+    const prompt = story(6);
+    oneRun.session.resetConversation();
+    const reference = await oneRun.session.generate({ prompt, sampling: { maxNewTokens: 16 } });
+    expect(Math.ceil(reference.promptIds.length / 32) - 1).toBeGreaterThan(3);
+
+    chunked.session.resetConversation();
+    const chunksBefore = chunked.generator.prefillChunks;
+    // The interrupt comes while the second chunk runs (as a Stop arrives during a forward pass).
+    const chunks: StreamChunk[] = [];
+    const { forwards, result: stopped } = await countForwards(
+      chunked.model,
+      () => chunked.session.generate({ prompt, sampling: { maxNewTokens: 16 } }, (c) => chunks.push(c)),
+      (n) => {
+        if (n === 2) chunked.session.interrupt();
+      },
+    );
+    expect(forwards).toBe(2);
+    expect(chunked.generator.prefillChunks - chunksBefore).toBe(2);
+    expect(stopped.finishReason).toBe('aborted');
+    expect(stopped.outputIds).toEqual([]);
+    expect(stopped.text).toBe('');
+    expect(chunks.map((c) => c.text).join('')).toBe('');
+    expect(stopped.metrics.ttftMs).toBe(0);
+    // The cache holds the two chunks read, a prefix of the prompt.
+    expect(chunked.generator.cachedIds).toEqual(reference.promptIds.slice(0, 64));
+
+    // The same prompt again resumes from those chunks and answers as a fresh one-pass run.
+    const again = await chunked.session.generate({ prompt, sampling: { maxNewTokens: 16 } });
+    expect(again.finishReason).toBe(reference.finishReason);
+    expect(again.metrics.cachedPromptTokens).toBe(64);
+    expect(again.metrics.prefillTokens).toBe(reference.promptIds.length - 64);
+    expect(again.outputIds).toEqual(reference.outputIds);
+
+    // Another prompt after another interrupted read: cut back to what it shares, and exact.
+    chunked.session.resetConversation();
+    const { forwards: forwards2, result: stopped2 } = await countForwards(
+      chunked.model,
+      () => chunked.session.generate({ prompt, sampling: { maxNewTokens: 16 } }),
+      (n) => {
+        if (n === 1) chunked.session.interrupt();
+      },
+    );
+    expect(forwards2).toBe(1);
+    expect(chunked.generator.cachedIds).toEqual(reference.promptIds.slice(0, 32));
+    expect(stopped2.outputIds).toEqual([]);
+    const other = `${story(1)} And then the storm came.`;
+    const next = await chunked.session.generate({ prompt: other, sampling: { maxNewTokens: 16 } });
+    oneRun.session.resetConversation();
+    const freshOther = await oneRun.session.generate({ prompt: other, sampling: { maxNewTokens: 16 } });
+    expect(next.outputIds).toEqual(freshOther.outputIds);
+    expect(next.finishReason).toBe(freshOther.finishReason);
   });
 });
 
