@@ -176,6 +176,35 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
 });
 
 describe("edgetier's CPU engine in Chromium: generation semantics", () => {
+  it("switching between ONNX Runtime and the CPU engine keeps neither runtime's memory (same build and threads)", async () => {
+    const url = engine.serveModel(tiny);
+    const cpuRequest = { ...cpu(tiny), source: { kind: 'url', url } };
+    // One thread for ORT too: the same build and thread count as the CPU engine's load.
+    const ortRequest = { ...cpuRequest, runtime: 'onnxruntime', threads: 1 };
+    const step = async (req: unknown) => {
+      const outcome = await engine.page.evaluate(async (r) => {
+        const h = (globalThis as unknown as { edgetier: Harness }).edgetier;
+        const loaded = await h.load(r);
+        if (!loaded.ok) return loaded;
+        const generated = await h.generate({ prompt: 'warm', sampling: { maxNewTokens: 2 } });
+        if (!generated.ok) return generated;
+        return h.memory();
+      }, req);
+      if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+      return outcome.value as MemoryStats;
+    };
+    const onCpu = await step(cpuRequest);
+    expect(onCpu.cpuEngineBytes).toBeGreaterThan(0);
+    // ORT after the CPU engine: the CPU engine's memory (weights, KV cache) is not held beside ORT's heap.
+    const onOrt = await step(ortRequest);
+    expect(onOrt.wasmHeapBytes).toBeGreaterThan(0);
+    expect(onOrt.cpuEngineBytes).toBeNull();
+    // And back: ORT's heap is not held beside the CPU engine's memory.
+    const back = await step(cpuRequest);
+    expect(back.wasmHeapBytes).toBeNull();
+    expect(back.cpuEngineBytes).toBeGreaterThan(0);
+  });
+
   it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {
     await engine.load(cpu(tiny));
     const outcome = await engine.page.evaluate(
