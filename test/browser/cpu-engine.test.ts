@@ -327,6 +327,19 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
     expect(result.outputIds).toHaveLength(3);
   });
 
+  it('a config field it does not know, by name, before the ONNX file is read', async () => {
+    // No ONNX file at all: a refusal by the config must not wait for (or fail on) the weights.
+    const odd = join(dir, 'odd-config');
+    cpSync(tiny, odd, { recursive: true });
+    rmSync(join(odd, 'onnx'), { recursive: true });
+    const config = JSON.parse(readFileSync(join(odd, 'config.json'), 'utf8'));
+    writeFileSync(join(odd, 'config.json'), JSON.stringify({ ...config, attn_logit_softcapping: 50 }));
+    await expect(engine.load(cpu(odd))).rejects.toMatchObject({
+      code: 'unsupported_architecture',
+      message: expect.stringContaining('config.json: attn_logit_softcapping is not a field'),
+    });
+  });
+
   it('a dtype it does not run, and more than one thread, by name', async () => {
     await expect(engine.load({ ...cpu(tiny), dtype: 'fp16' })).rejects.toMatchObject({
       code: 'unsupported_dtype',
