@@ -340,6 +340,45 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
     });
   });
 
+  it('a truncated ONNX file, and a config.json that is not JSON, by name', async () => {
+    const cut = join(dir, 'truncated');
+    cpSync(tiny, cut, { recursive: true });
+    const file = join(cut, 'onnx', 'model.onnx');
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await expect(engine.load(cpu(cut))).rejects.toMatchObject({ code: 'weights_corrupt' });
+
+    const broken = join(dir, 'broken-config');
+    cpSync(tiny, broken, { recursive: true });
+    writeFileSync(join(broken, 'config.json'), '{"model_type": "llama",');
+    const refused = await engine.load(cpu(broken)).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ message: expect.stringContaining('config.json') });
+    // The engine still serves the next load.
+    await engine.load(cpu(tiny));
+    expect((await engine.generate({ prompt: 'Hi', sampling: { maxNewTokens: 2 } })).outputIds).toHaveLength(
+      2,
+    );
+  });
+
+  it("a context longer than the model's window: refused by name, or the answer stops at the window", async () => {
+    const short = join(dir, 'short-window');
+    cpSync(tiny, short, { recursive: true });
+    const config = JSON.parse(readFileSync(join(short, 'config.json'), 'utf8'));
+    writeFileSync(join(short, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 64 }));
+    await engine.load(cpu(short));
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => PROMPT_IDS[i % PROMPT_IDS.length]!);
+    await expect(
+      engine.generate({ promptIds: ids(70), sampling: { maxNewTokens: 4 } }),
+    ).rejects.toMatchObject({
+      code: 'context_overflow',
+    });
+    const full = await engine.generate({ promptIds: ids(30), sampling: { maxNewTokens: 100 } });
+    expect(full.outputIds.length).toBeLessThanOrEqual(34);
+    // Twice over the same cache, near the window.
+    const again = await engine.generate({ promptIds: ids(40), sampling: { maxNewTokens: 24 } });
+    expect(again.outputIds.length).toBeLessThanOrEqual(24);
+  });
+
   it('a dtype it does not run, and more than one thread, by name', async () => {
     await expect(engine.load({ ...cpu(tiny), dtype: 'fp16' })).rejects.toMatchObject({
       code: 'unsupported_dtype',
