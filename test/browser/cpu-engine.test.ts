@@ -223,6 +223,27 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(next.outputIds).toHaveLength(4);
   });
 
+  it('two generate calls at once: each gets the tokens it gets alone', async () => {
+    await engine.load(cpu(tiny));
+    const a = { promptIds: PROMPT_IDS, sampling: { maxNewTokens: 8 } };
+    const b = { promptIds: [...PROMPT_IDS].reverse(), sampling: { maxNewTokens: 8 } };
+    const both = await engine.page.evaluate(
+      ([x, y]) => {
+        const h = (globalThis as unknown as { edgetier: Harness }).edgetier;
+        return Promise.all([h.generate(x), h.generate(y)]);
+      },
+      [a, b] as const,
+    );
+    await engine.resetConversation();
+    const aloneB = await engine.generate(b);
+    await engine.resetConversation();
+    const aloneA = await engine.generate(a);
+    for (const outcome of both) if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+    const [gotA, gotB] = both.map((o) => (o.ok ? o.value.result.outputIds : []));
+    expect(gotA).toEqual(aloneA.outputIds);
+    expect(gotB).toEqual(aloneB.outputIds);
+  });
+
   it('prefills only the new turn with the KV cache, with the tokens of a fresh run', async () => {
     await engine.load(cpu(tiny));
     const turn1 = [{ role: 'user' as const, content: 'Hi' }];
