@@ -223,6 +223,28 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(next.outputIds).toHaveLength(4);
   });
 
+  it('an interrupt during the prefill leaves a cache that the same prompt then reuses correctly', async () => {
+    await engine.load(cpu(tiny));
+    const config = JSON.parse(readFileSync(join(tiny, 'config.json'), 'utf8'));
+    const n = Math.min(1500, (config.max_position_embeddings ?? 2048) - 40);
+    const long = Array.from({ length: n }, (_, i) => PROMPT_IDS[(i * 7) % PROMPT_IDS.length]!);
+    const request = { promptIds: long, sampling: { maxNewTokens: 6 } };
+    const interrupted = await engine.page.evaluate(async (req) => {
+      const h = (globalThis as unknown as { edgetier: Harness & { interrupt(): Promise<void> } }).edgetier;
+      const run = h.generate(req);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      await h.interrupt();
+      return run;
+    }, request);
+    if (interrupted.ok) expect(interrupted.value.result.finishReason).toBe('aborted');
+    else expect(interrupted.code).toBe('aborted');
+    const again = await engine.generate(request);
+    await engine.resetConversation();
+    const fresh = await engine.generate(request);
+    expect(fresh.metrics.cachedPromptTokens).toBe(0);
+    expect(again.outputIds).toEqual(fresh.outputIds);
+  });
+
   it('two generate calls at once: each gets the tokens it gets alone', async () => {
     await engine.load(cpu(tiny));
     const a = { promptIds: PROMPT_IDS, sampling: { maxNewTokens: 8 } };
