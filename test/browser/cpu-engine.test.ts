@@ -284,6 +284,30 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(second.outputIds).toEqual(fresh.outputIds);
   });
 
+  it('reuses its memory across models of other sizes without stale weights or cache', async () => {
+    const checkpoint = join(dir, 'other-size');
+    const other = join(dir, 'other-size-onnx');
+    await makeCheckpoint(checkpoint, { family: 'qwen3', tied: false, seed: 5, linearScale: 3 });
+    convert(checkpoint, other, 'fp32');
+    const ids = Array.from({ length: 300 }, (_, i) => PROMPT_IDS[(i * 5) % PROMPT_IDS.length]!);
+    const run = async (model: string) => {
+      await engine.load(cpu(model));
+      const out = await engine.generate({ promptIds: ids, sampling: { maxNewTokens: 12 } });
+      const stats = unwrapMemory(
+        await engine.page.evaluate(() => (globalThis as unknown as { edgetier: Harness }).edgetier.memory()),
+      );
+      return { ids: out.outputIds, bytes: stats.cpuEngineBytes };
+    };
+    const tiny1 = await run(tiny);
+    const other1 = await run(other);
+    const tiny2 = await run(tiny);
+    const other2 = await run(other);
+    expect(tiny2.ids).toEqual(tiny1.ids);
+    expect(other2.ids).toEqual(other1.ids);
+    // The memory is the largest model's, reused: it grows no further.
+    expect(other2.bytes).toBe(Math.max(tiny1.bytes!, other1.bytes!, tiny2.bytes!));
+  });
+
   it('keeps one memory over 20 load/unload cycles (ORT never starts)', async () => {
     const url = engine.serveModel(tiny);
     const request = { ...cpu(tiny), source: { kind: 'url', url } };
@@ -311,6 +335,11 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(last.wasmHeapBytes).toBeNull();
   });
 });
+
+function unwrapMemory(outcome: Outcome<MemoryStats>): MemoryStats {
+  if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+  return outcome.value;
+}
 
 /** A protobuf varint. */
 function varint(n: number): number[] {
