@@ -7,11 +7,12 @@
  * transformers.js).
  */
 import { AutoTokenizer } from '@huggingface/transformers';
+import type { HfConfig } from '../src/builder/hf-config.ts';
 import { DTYPE_FILE } from '../src/core/dtypes.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import type { LibraryProgressEvent } from '../src/core/load-progress.ts';
 import { cpuModelSession } from '../src/cpu-engine/cpu-generator.ts';
-import { requireCpuDtype } from '../src/cpu-engine/decoder.ts';
+import { cpuModelSpec, requireCpuDtype } from '../src/cpu-engine/decoder.ts';
 import type { LoadModelOptions, ModelSession } from '../src/runtime/model-session.ts';
 import { engineMemory, kernelModule } from './cpu-kernels.ts';
 import type { ModelFiles, TransformersEnv } from './model-files.ts';
@@ -91,6 +92,8 @@ export async function loadCpuModelSession(
     readFile(files, fileUrl(env, model, file), file, required, progress);
   const config = json(await read('config.json', true));
   const generationConfig = json(await read('generation_config.json', false));
+  // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
+  cpuModelSpec(config as HfConfig);
   const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true)) as Uint8Array;
   const tokenizer = await AutoTokenizer.from_pretrained(
     model,

@@ -26,15 +26,21 @@ import { newestMtime } from './newest-mtime.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/engine-dist');
-const SOURCES = [
+/** What the engine page's build reads: every file engine.html and vite.config.ts reach (start.test.ts). */
+export const ENGINE_PAGE_SOURCES = [
   'engine.html',
   'vite.config.ts',
   'workers',
   'src/core',
   'src/client',
   'src/runtime',
+  'src/remote',
   'src/cpu-engine',
   'src/builder',
+  'src/server/content-security-policy.ts',
+  'src/server/static-files.ts',
+  'src/server/api-error.ts',
+  'src/server/mime.ts',
   'package.json',
 ];
 
@@ -56,7 +62,7 @@ const TYPES: Record<string, string> = {
 /** The built engine page's folder; rebuilt only when a source changed since the last build. */
 export async function buildEnginePage(): Promise<string> {
   const stamp = join(BUILD_DIR, '.sources-mtime');
-  const newest = Math.max(...SOURCES.map((path) => newestMtime(join(ROOT, path))));
+  const newest = Math.max(...ENGINE_PAGE_SOURCES.map((path) => newestMtime(join(ROOT, path))));
   if (existsSync(stamp) && Number(readText(stamp)) >= newest) return BUILD_DIR;
   const { build } = await import('vite');
   const tmp = `${BUILD_DIR}.tmp-${process.pid}-${Date.now()}`;

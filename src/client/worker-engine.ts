@@ -98,7 +98,7 @@ export class WorkerEngine implements Engine {
   private starting: Promise<Comlink.Remote<EngineWorkerApi>> | null = null;
   /** Rejects the calls in flight when the worker dies or is terminated. */
   private failPending: ((error: EdgetierError) => void) | null = null;
-  /** build/threads the current worker's ORT runs with, once it has loaded a model. */
+  /** build/threads/runtime the current worker runs with, once it has loaded a model. */
   private runsWith: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private capabilitiesCache: Capabilities | null = null;
@@ -266,7 +266,9 @@ export class WorkerEngine implements Engine {
           : request.runtime === 'edgetier'
             ? 1
             : wasmThreads(capabilities);
-    const key = `${build}/${threads}`;
+    // The runtime too: ORT's heap and the CPU engine's memory never shrink, so a worker that ran one
+    // would hold its memory (a model's weights) beside the other's; a switch starts a fresh worker.
+    const key = `${build}/${threads}/${request.runtime ?? 'onnxruntime'}`;
     if (this.runsWith !== null && this.runsWith !== key) this.terminate();
     const api = await this.api();
     try {

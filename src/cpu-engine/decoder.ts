@@ -79,6 +79,30 @@ export function isCpuDtype(dtype: string): dtype is CpuDtype {
   return (CPU_DTYPES as readonly string[]).includes(dtype);
 }
 
+/**
+ * The model's spec from config.json, refused by name (EdgetierError unsupported_architecture) when the
+ * CPU engine does not run it: a loader calls it before it reads the ONNX file, so a model refused by
+ * its config is not downloaded first.
+ */
+export function cpuModelSpec(config: HfConfig): ModelSpec {
+  const spec = parseHfConfig(config);
+  if (spec.numHeads % spec.numKvHeads !== 0 || spec.headDim % 2 !== 0) {
+    throw new EdgetierError(
+      'unsupported_architecture',
+      `numHeads (${spec.numHeads}) must be a multiple of numKvHeads (${spec.numKvHeads}) and headDim (${spec.headDim}) even.`,
+    );
+  }
+  // Its attention reads the whole cache: a sliding-window model would get wrong answers, so it goes
+  // to ORT, whose graph masks the window.
+  if (spec.slidingWindow) {
+    throw new EdgetierError(
+      'unsupported_architecture',
+      `This model uses a sliding attention window (${spec.slidingWindow.size} tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.`,
+    );
+  }
+  return spec;
+}
+
 /** `dtype` when the CPU engine runs it; an `unsupported_dtype` error naming it otherwise. */
 export function requireCpuDtype(dtype: Dtype): CpuDtype {
   if (isCpuDtype(dtype)) return dtype;
@@ -121,21 +145,7 @@ export class CpuDecoder {
     kernels: WebAssembly.Module,
     options: CpuDecoderOptions = {},
   ): Promise<CpuDecoder> {
-    const spec = parseHfConfig(config);
-    if (spec.numHeads % spec.numKvHeads !== 0 || spec.headDim % 2 !== 0) {
-      throw new EdgetierError(
-        'unsupported_architecture',
-        `numHeads (${spec.numHeads}) must be a multiple of numKvHeads (${spec.numKvHeads}) and headDim (${spec.headDim}) even.`,
-      );
-    }
-    // Its attention reads the whole cache: a sliding-window model would get wrong answers, so it goes
-    // to ORT, whose graph masks the window.
-    if (spec.slidingWindow) {
-      throw new EdgetierError(
-        'unsupported_architecture',
-        `This model uses a sliding attention window (${spec.slidingWindow.size} tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.`,
-      );
-    }
+    const spec = cpuModelSpec(config);
     const file = readOnnxInitializers(onnx);
     const threads = options.threads ?? 1;
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {

@@ -100,7 +100,10 @@ class Initializers {
   checkAllTaken(): void {
     const left = [...this.file.initializers.keys()].filter((n) => !this.taken.has(n) && !CONSTANT.test(n));
     if (left.length > 0) {
-      const shown = left.slice(0, 3).join(', ') + (left.length > 3 ? `, and ${left.length - 3} more` : '');
+      // Names come from the file: a long one is cut, so the message (shown by the app) stays a line.
+      const clip = (n: string) => (n.length > 80 ? `${n.slice(0, 79)}…` : n);
+      const shown =
+        left.slice(0, 3).map(clip).join(', ') + (left.length > 3 ? `, and ${left.length - 3} more` : '');
       throw new EdgetierError(
         'unsupported_architecture',
         `The ${this.dtype} ONNX file has initializers the CPU engine does not recognise (${shown}): it runs only graphs edgetier converted; run this one on ORT.`,

@@ -8,7 +8,8 @@
  *    `crossOriginIsolated` is true and ORT can run WASM threads. Hosts that send the headers need
  *    none of this.
  * 2. Offline after the first visit: the app shell (BUILD.precache) is cached at install and served
- *    cache-first; ORT's .wasm files (BUILD.lazy, 14-27 MB each) are cached when first used. Models are
+ *    cache-first (the CPU engine's few-KB kernels .wasm included); ORT's .wasm files (BUILD.lazy, 14-27 MB
+ *    each) are cached when first used. Models are
  *    NOT handled here: they stay in edgetier's own model cache (workers/model-files.ts).
  *    edgetier.config.json and models/index.json are network-first, so a presenter's edit shows
  *    at once, with the cached copy offline.

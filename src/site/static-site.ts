@@ -312,8 +312,12 @@ export async function writeStaticSite(options: StaticSiteOptions): Promise<Stati
 
     // The service worker: this build's id is a hash of every shell file, so any change is a new version.
     const files = walk(staging).filter((f) => !f.startsWith('models/') && !NOT_PRECACHED.has(f));
-    const lazy = files.filter((f) => f.endsWith('.wasm'));
-    const precache = files.filter((f) => !f.endsWith('.wasm'));
+    // ORT's .wasm files (14-27 MB each) are cached when first used; the CPU engine's kernels (a few
+    // KB, assets/kernels-<hash>.wasm) are the app's own, precached so the engine loads offline even
+    // when this visitor never used it online.
+    const isLazy = (f: string) => f.endsWith('.wasm') && !/(^|\/)kernels-[^/]*\.wasm$/.test(f);
+    const lazy = files.filter(isLazy);
+    const precache = files.filter((f) => !isLazy(f));
     const hash = createHash('sha256');
     for (const file of files)
       hash

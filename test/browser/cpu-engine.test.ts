@@ -176,6 +176,35 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
 });
 
 describe("edgetier's CPU engine in Chromium: generation semantics", () => {
+  it("switching between ONNX Runtime and the CPU engine keeps neither runtime's memory (same build and threads)", async () => {
+    const url = engine.serveModel(tiny);
+    const cpuRequest = { ...cpu(tiny), source: { kind: 'url', url } };
+    // One thread for ORT too: the same build and thread count as the CPU engine's load.
+    const ortRequest = { ...cpuRequest, runtime: 'onnxruntime', threads: 1 };
+    const step = async (req: unknown) => {
+      const outcome = await engine.page.evaluate(async (r) => {
+        const h = (globalThis as unknown as { edgetier: Harness }).edgetier;
+        const loaded = await h.load(r);
+        if (!loaded.ok) return loaded;
+        const generated = await h.generate({ prompt: 'warm', sampling: { maxNewTokens: 2 } });
+        if (!generated.ok) return generated;
+        return h.memory();
+      }, req);
+      if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+      return outcome.value as MemoryStats;
+    };
+    const onCpu = await step(cpuRequest);
+    expect(onCpu.cpuEngineBytes).toBeGreaterThan(0);
+    // ORT after the CPU engine: the CPU engine's memory (weights, KV cache) is not held beside ORT's heap.
+    const onOrt = await step(ortRequest);
+    expect(onOrt.wasmHeapBytes).toBeGreaterThan(0);
+    expect(onOrt.cpuEngineBytes).toBeNull();
+    // And back: ORT's heap is not held beside the CPU engine's memory.
+    const back = await step(cpuRequest);
+    expect(back.wasmHeapBytes).toBeNull();
+    expect(back.cpuEngineBytes).toBeGreaterThan(0);
+  });
+
   it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {
     await engine.load(cpu(tiny));
     const outcome = await engine.page.evaluate(
@@ -194,6 +223,49 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(next.outputIds).toHaveLength(4);
   });
 
+  it('an interrupt during the prefill leaves a cache that the same prompt then reuses correctly', async () => {
+    await engine.load(cpu(tiny));
+    const config = JSON.parse(readFileSync(join(tiny, 'config.json'), 'utf8'));
+    const n = Math.min(1500, (config.max_position_embeddings ?? 2048) - 40);
+    const long = Array.from({ length: n }, (_, i) => PROMPT_IDS[(i * 7) % PROMPT_IDS.length]!);
+    const request = { promptIds: long, sampling: { maxNewTokens: 6 } };
+    const interrupted = await engine.page.evaluate(async (req) => {
+      const h = (globalThis as unknown as { edgetier: Harness & { interrupt(): Promise<void> } }).edgetier;
+      const run = h.generate(req);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      await h.interrupt();
+      return run;
+    }, request);
+    if (interrupted.ok) expect(interrupted.value.result.finishReason).toBe('aborted');
+    else expect(interrupted.code).toBe('aborted');
+    const again = await engine.generate(request);
+    await engine.resetConversation();
+    const fresh = await engine.generate(request);
+    expect(fresh.metrics.cachedPromptTokens).toBe(0);
+    expect(again.outputIds).toEqual(fresh.outputIds);
+  });
+
+  it('two generate calls at once: each gets the tokens it gets alone', async () => {
+    await engine.load(cpu(tiny));
+    const a = { promptIds: PROMPT_IDS, sampling: { maxNewTokens: 8 } };
+    const b = { promptIds: [...PROMPT_IDS].reverse(), sampling: { maxNewTokens: 8 } };
+    const both = await engine.page.evaluate(
+      ([x, y]) => {
+        const h = (globalThis as unknown as { edgetier: Harness }).edgetier;
+        return Promise.all([h.generate(x), h.generate(y)]);
+      },
+      [a, b] as const,
+    );
+    await engine.resetConversation();
+    const aloneB = await engine.generate(b);
+    await engine.resetConversation();
+    const aloneA = await engine.generate(a);
+    for (const outcome of both) if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+    const [gotA, gotB] = both.map((o) => (o.ok ? o.value.result.outputIds : []));
+    expect(gotA).toEqual(aloneA.outputIds);
+    expect(gotB).toEqual(aloneB.outputIds);
+  });
+
   it('prefills only the new turn with the KV cache, with the tokens of a fresh run', async () => {
     await engine.load(cpu(tiny));
     const turn1 = [{ role: 'user' as const, content: 'Hi' }];
@@ -210,6 +282,30 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(second.metrics.cachedPromptTokens).toBeGreaterThan(0);
     expect(second.metrics.prefillTokens + second.metrics.cachedPromptTokens).toBe(fresh.promptIds.length);
     expect(second.outputIds).toEqual(fresh.outputIds);
+  });
+
+  it('reuses its memory across models of other sizes without stale weights or cache', async () => {
+    const checkpoint = join(dir, 'other-size');
+    const other = join(dir, 'other-size-onnx');
+    await makeCheckpoint(checkpoint, { family: 'qwen3', tied: false, seed: 5, linearScale: 3 });
+    convert(checkpoint, other, 'fp32');
+    const ids = Array.from({ length: 300 }, (_, i) => PROMPT_IDS[(i * 5) % PROMPT_IDS.length]!);
+    const run = async (model: string) => {
+      await engine.load(cpu(model));
+      const out = await engine.generate({ promptIds: ids, sampling: { maxNewTokens: 12 } });
+      const stats = unwrapMemory(
+        await engine.page.evaluate(() => (globalThis as unknown as { edgetier: Harness }).edgetier.memory()),
+      );
+      return { ids: out.outputIds, bytes: stats.cpuEngineBytes };
+    };
+    const tiny1 = await run(tiny);
+    const other1 = await run(other);
+    const tiny2 = await run(tiny);
+    const other2 = await run(other);
+    expect(tiny2.ids).toEqual(tiny1.ids);
+    expect(other2.ids).toEqual(other1.ids);
+    // The memory is the largest model's, reused: it grows no further.
+    expect(other2.bytes).toBe(Math.max(tiny1.bytes!, other1.bytes!, tiny2.bytes!));
   });
 
   it('keeps one memory over 20 load/unload cycles (ORT never starts)', async () => {
@@ -239,6 +335,11 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     expect(last.wasmHeapBytes).toBeNull();
   });
 });
+
+function unwrapMemory(outcome: Outcome<MemoryStats>): MemoryStats {
+  if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.message}`);
+  return outcome.value;
+}
 
 /** A protobuf varint. */
 function varint(n: number): number[] {
@@ -296,6 +397,58 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
     const result = await engine.generate({ prompt: 'Hello', sampling: { maxNewTokens: 3 } });
     expect(result.metrics.engine).toBe('onnxruntime-web');
     expect(result.outputIds).toHaveLength(3);
+  });
+
+  it('a config field it does not know, by name, before the ONNX file is read', async () => {
+    // No ONNX file at all: a refusal by the config must not wait for (or fail on) the weights.
+    const odd = join(dir, 'odd-config');
+    cpSync(tiny, odd, { recursive: true });
+    rmSync(join(odd, 'onnx'), { recursive: true });
+    const config = JSON.parse(readFileSync(join(odd, 'config.json'), 'utf8'));
+    writeFileSync(join(odd, 'config.json'), JSON.stringify({ ...config, attn_logit_softcapping: 50 }));
+    await expect(engine.load(cpu(odd))).rejects.toMatchObject({
+      code: 'unsupported_architecture',
+      message: expect.stringContaining('config.json: attn_logit_softcapping is not a field'),
+    });
+  });
+
+  it('a truncated ONNX file, and a config.json that is not JSON, by name', async () => {
+    const cut = join(dir, 'truncated');
+    cpSync(tiny, cut, { recursive: true });
+    const file = join(cut, 'onnx', 'model.onnx');
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await expect(engine.load(cpu(cut))).rejects.toMatchObject({ code: 'weights_corrupt' });
+
+    const broken = join(dir, 'broken-config');
+    cpSync(tiny, broken, { recursive: true });
+    writeFileSync(join(broken, 'config.json'), '{"model_type": "llama",');
+    const refused = await engine.load(cpu(broken)).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ message: expect.stringContaining('config.json') });
+    // The engine still serves the next load.
+    await engine.load(cpu(tiny));
+    expect((await engine.generate({ prompt: 'Hi', sampling: { maxNewTokens: 2 } })).outputIds).toHaveLength(
+      2,
+    );
+  });
+
+  it("a context longer than the model's window: refused by name, or the answer stops at the window", async () => {
+    const short = join(dir, 'short-window');
+    cpSync(tiny, short, { recursive: true });
+    const config = JSON.parse(readFileSync(join(short, 'config.json'), 'utf8'));
+    writeFileSync(join(short, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 64 }));
+    await engine.load(cpu(short));
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => PROMPT_IDS[i % PROMPT_IDS.length]!);
+    await expect(
+      engine.generate({ promptIds: ids(70), sampling: { maxNewTokens: 4 } }),
+    ).rejects.toMatchObject({
+      code: 'context_overflow',
+    });
+    const full = await engine.generate({ promptIds: ids(30), sampling: { maxNewTokens: 100 } });
+    expect(full.outputIds.length).toBeLessThanOrEqual(34);
+    // Twice over the same cache, near the window.
+    const again = await engine.generate({ promptIds: ids(40), sampling: { maxNewTokens: 24 } });
+    expect(again.outputIds.length).toBeLessThanOrEqual(24);
   });
 
   it('a dtype it does not run, and more than one thread, by name', async () => {

@@ -7,7 +7,16 @@
  *   offline too, so the page still knows it is a static site.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -92,6 +101,45 @@ describe('two sites under sub-paths of one origin', () => {
     try {
       await page.goto(`${server.url}a/`);
       await page.getByRole('heading', { name: 'Private chat, on your device' }).waitFor();
+    } finally {
+      await browser.context.setOffline(false);
+    }
+  });
+});
+
+describe("edgetier's CPU engine's kernels on a static site", () => {
+  let server: StaticServer;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+  beforeAll(async () => {
+    server = await startPythonServer(root);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('are in the build and reach the page offline after one visit that never used them', async () => {
+    const kernels = readdirSync(join(root, 'a', 'assets')).filter((f) => /^kernels-.*\.wasm$/.test(f));
+    expect(kernels).toHaveLength(1);
+    const page = browser.page;
+    await openSite(page, `${server.url}a/`);
+    await browser.context.setOffline(true);
+    try {
+      // Offline, the engine worker fetches them from the site's cache (ORT's large .wasm files are
+      // cached when first used; these few KB are the app's own and must not need a network).
+      const fetched = await page.evaluate(
+        (url) =>
+          fetch(url).then(
+            async (r) => ({ ok: r.ok, bytes: (await r.arrayBuffer()).byteLength }),
+            (e: Error) => ({ ok: false, bytes: 0, error: e.message }),
+          ),
+        `${server.url}a/assets/${kernels[0]}`,
+      );
+      expect(fetched).toMatchObject({ ok: true });
+      expect(fetched.bytes).toBeGreaterThan(0);
     } finally {
       await browser.context.setOffline(false);
     }

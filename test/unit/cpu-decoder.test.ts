@@ -281,6 +281,21 @@ describe('cpu-engine decoder: what it refuses', () => {
     );
   });
 
+  it('an unrecognised initializer with a huge name, cut to a line', async () => {
+    const { spec, file } = await fp32File();
+    const extra = file.initializers.get('model.norm.weight')!;
+    const name = `x${'y'.repeat(100_000)}`;
+    file.initializers.set(name, { ...extra, name });
+    let message = '';
+    try {
+      loadModelWeights(WasmKernelsStub.none, spec, 'fp32', file);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`(x${'y'.repeat(78)}…)`);
+    expect(message.length).toBeLessThan(300);
+  });
+
   it('a missing initializer, by name', async () => {
     const { spec, file } = await fp32File();
     file.initializers.delete('model.layers.1.self_attn.qkv_proj.bias');

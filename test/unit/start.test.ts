@@ -4,10 +4,13 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthPreset } from '../../src/builder/synth.ts';
-import { appBuildReason } from '../../src/cli/commands/start.ts';
+import { APP_SOURCES, appBuildReason } from '../../src/cli/commands/start.ts';
+import { ENGINE_PAGE_SOURCES } from '../../src/cli/engine-page.ts';
+import { reachable } from '../helpers/source-graph.ts';
 import { startServe } from '../helpers/serve-process.ts';
 
 let root: string;
@@ -56,5 +59,19 @@ describe('edgetier start', () => {
       expect(await server.stop()).toBe(0);
     }
     expect(server.output()).toContain('edgetier start: stopped.');
+  });
+});
+
+describe('the rebuild checks watch every source their build reads', () => {
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+  const uncovered = (entries: string[], sources: readonly string[]) =>
+    [...reachable(repo, entries)].filter((f) => !sources.some((s) => f === s || f.startsWith(`${s}/`)));
+
+  it('`edgetier start` (dist/): what index.html, engine.html and vite.config.ts reach', () => {
+    expect(uncovered(['index.html', 'engine.html', 'vite.config.ts'], APP_SOURCES)).toEqual([]);
+  });
+
+  it('the engine page (`generate --device wasm`, browser tests): what engine.html and vite.config.ts reach', () => {
+    expect(uncovered(['engine.html', 'vite.config.ts'], ENGINE_PAGE_SOURCES)).toEqual([]);
   });
 });

@@ -58,7 +58,8 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(repoRoot, 'bin', 'edgetier.mjs');
 
 /** What the app's build reads: a change in any of these makes dist/ stale. */
-const APP_SOURCES = [
+/** What the app's build reads: every file index.html, engine.html and vite.config.ts reach (start.test.ts). */
+export const APP_SOURCES = [
   'index.html',
   'engine.html',
   'vite.config.ts',
@@ -73,6 +74,12 @@ const APP_SOURCES = [
   // The engine worker bundles the CPU engine (and the parts of the builder it reads configs with).
   'src/cpu-engine',
   'src/builder',
+  // vite.config.ts reads the app's CSP and static-file headers from the server.
+  'src/server/content-security-policy.ts',
+  'src/server/static-files.ts',
+  'src/server/api-error.ts',
+  'src/server/mime.ts',
+  'package.json',
 ];
 
 /** Why dist/ needs a build, or null when it is up to date (or there is no app to build). */

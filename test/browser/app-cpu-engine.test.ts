@@ -1,0 +1,85 @@
+/**
+ * The app with edgetier's CPU engine chosen in Settings (by keyboard), in real Chromium against the
+ * real `edgetier serve`: the tiny model runs on it and the Models view says so; a model whose ONNX
+ * file names an initializer with markup is refused by name, ONNX Runtime runs it, and the notice
+ * that says why shows the markup as text (nothing of it runs or renders).
+ */
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let modelsDir: string;
+const MARKUP = '<img src=x onerror="globalThis.__pwned=1">';
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
+const field = (tag: number, payload: number[]) => [tag, ...varint(payload.length), ...payload];
+
+beforeAll(async () => {
+  const app = await buildApp();
+  modelsDir = synthTinyModels();
+  // tiny with one more initializer, named with markup, that no node uses (ONNX Runtime accepts it).
+  const foreign = join(modelsDir, 'foreign');
+  cpSync(join(modelsDir, 'tiny'), foreign, { recursive: true });
+  const tensor = [
+    ...[0x08, 1],
+    ...[0x10, 1],
+    ...field(0x42, [...new TextEncoder().encode(MARKUP)]),
+    ...field(0x4a, [0, 0, 0, 0]),
+  ];
+  const file = join(foreign, 'onnx', 'model.onnx');
+  writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
+  serve = await startServe(['--app', app, '--models', modelsDir, '--no-tier', '--quiet']);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+describe("the app on edgetier's CPU engine", () => {
+  it('is chosen by keyboard in Settings, runs the tiny model, and says why ORT runs another', async () => {
+    const { page } = browser;
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto(`${serve.url}#settings`);
+    const select = page.getByRole('combobox', { name: 'CPU engine', exact: true });
+    await select.waitFor();
+    await select.focus();
+    await page.keyboard.press('ArrowDown');
+    await expect(select.inputValue()).resolves.toBe('edgetier');
+    const widths = (await page.evaluate(
+      '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+    )) as { scroll: number; viewport: number };
+    expect(widths.scroll).toBeLessThanOrEqual(widths.viewport);
+
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${serve.url}#models`);
+    await page.getByRole('button', { name: 'Use tiny' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    await page.goto(`${serve.url}#models`);
+    await page.getByText("In this tab (WASM, edgetier's CPU engine)").waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Use foreign' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    const notice = page.locator('.banner.notice');
+    await notice.waitFor({ timeout: 60_000 });
+    const text = await notice.textContent();
+    expect(text).toContain("edgetier's CPU engine could not run this model");
+    expect(text).toContain(MARKUP);
+    expect(text).toContain('ONNX Runtime runs it instead');
+    await expect(page.locator('img[src="x"]').count()).resolves.toBe(0);
+    await expect(page.evaluate('globalThis.__pwned')).resolves.toBeUndefined();
+  });
+});
