@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthPreset } from '../../src/builder/synth.ts';
 import { APP_SOURCES, appBuildReason } from '../../src/cli/commands/start.ts';
 import { ENGINE_PAGE_SOURCES } from '../../src/cli/engine-page.ts';
-import { reachable } from '../helpers/source-graph.ts';
 import { startServe } from '../helpers/serve-process.ts';
+import { reachable } from '../helpers/source-graph.ts';
 
 let root: string;
 beforeAll(() => {
