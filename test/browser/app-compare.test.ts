@@ -589,6 +589,51 @@ describe('hostile and slow tiers (review)', () => {
     }
   });
 
+  it('Save with only the address moved to another origin drops the saved key: Compare sends it nowhere new', async () => {
+    const saved = await startTestTier();
+    const other = await startTestTier();
+    try {
+      await ready(8);
+      await useFastTier(saved.base, 'sk-saved-secret-456');
+      await page.getByRole('link', { name: 'Settings', exact: true }).click();
+      const fast = page.getByRole('group', { name: 'Fast tier' });
+      const settingsText = () =>
+        page.evaluate(
+          'document.querySelector("et-app").shadowRoot.querySelector("et-settings-view").shadowRoot.textContent',
+        ) as Promise<string>;
+      // A path on the same origin keeps the key.
+      await fast.getByLabel('Base URL').fill(`${saved.base}/../v1`);
+      await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
+      await expect.poll(settingsText, { timeout: 5000 }).toMatch(/Saved Fast tier\./);
+      expect(await fast.getByLabel('API key (optional)').inputValue()).toBe('sk-saved-secret-456');
+      // Only the address changed, to another origin; the key field still holds the saved key.
+      await fast.getByLabel('Base URL').fill(other.base);
+      await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
+      await expect
+        .poll(settingsText, { timeout: 5000 })
+        .toContain('The saved key was not kept for the new address; type it again to use it there.');
+      expect(await fast.getByLabel('API key (optional)').inputValue()).toBe('');
+      await page.getByRole('link', { name: 'Compare', exact: true }).click();
+      await page
+        .getByRole('combobox', { name: 'Remote tier', exact: true })
+        .selectOption({ label: 'Fast tier' });
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      expect(other.seen).toContain('POST /v1/chat/completions');
+      expect(other.authorizations.join(' ')).not.toContain('sk-saved-secret-456');
+      // A key typed anew for the new address is saved and sent there.
+      await useFastTier(other.base, 'sk-typed-for-other-2');
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      expect(other.authorizations.at(-1)).toBe('Bearer sk-typed-for-other-2');
+      // Put the saved form back as it was.
+      await useFastTier(saved.base, '');
+    } finally {
+      await saved.close();
+      await other.close();
+    }
+  });
+
   it('keeps a 256-character model name and bidi controls from the tier inside a 360 px screen, isolated', async () => {
     const tier = await startTestTier();
     tier.modelId = `\u202E${'m'.repeat(255)}`;

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   explainTierError,
+  keyForAddress,
   tierOnThisComputer,
   tierUrlProblem,
   withoutCredentials,
@@ -136,5 +137,53 @@ describe('withoutCredentials', () => {
     ).toBe(
       'Request cannot be constructed from a URL that includes credentials: http://127.0.0.1:1/v1/models',
     );
+  });
+});
+
+describe('keyForAddress', () => {
+  const page = 'http://localhost:5173/#settings';
+  const saved = { name: 'Fast tier', baseUrl: 'https://api.one.example/v1' };
+  const at = (baseUrl: string) => ({ name: 'Fast tier', baseUrl });
+
+  it('drops the saved key, left untouched, when the address moves to another origin', () => {
+    expect(keyForAddress(saved, 'sk-old', at('https://evil.example/v1'), 'sk-old', false, page)).toEqual({
+      key: '',
+      withheld: true,
+      savedOrigin: 'https://api.one.example',
+    });
+    // Another port, or http instead of https, is another origin too; so is this page's own server.
+    for (const next of ['https://api.one.example:8443/v1', 'http://api.one.example/v1', '']) {
+      expect(keyForAddress(saved, 'sk-old', at(next), 'sk-old', false, page).withheld).toBe(true);
+    }
+  });
+
+  it('keeps the key for a path change on the same origin', () => {
+    expect(
+      keyForAddress(saved, 'sk-old', at('https://api.one.example/v2/openai'), 'sk-old', false, page),
+    ).toEqual({
+      key: 'sk-old',
+      withheld: false,
+      savedOrigin: 'https://api.one.example',
+    });
+  });
+
+  it('uses a key typed anew, even the same text, and a different key, on any origin', () => {
+    const other = at('https://two.example/v1');
+    expect(keyForAddress(saved, 'sk-old', other, 'sk-old', true, page).key).toBe('sk-old');
+    expect(keyForAddress(saved, 'sk-old', other, 'sk-new', false, page).key).toBe('sk-new');
+    expect(keyForAddress(saved, 'sk-old', other, '', false, page)).toMatchObject({
+      key: '',
+      withheld: false,
+    });
+  });
+
+  it('has nothing to withhold without a saved key, and withholds when the saved address never parsed', () => {
+    expect(keyForAddress(saved, null, at('https://two.example/v1'), '', false, page).withheld).toBe(false);
+    const broken = at('https://[bad');
+    expect(keyForAddress(broken, 'sk-old', broken, 'sk-old', false, page)).toEqual({
+      key: '',
+      withheld: true,
+      savedOrigin: null,
+    });
   });
 });

@@ -108,3 +108,25 @@ export function explainTierError(
       : '')
   );
 }
+
+/**
+ * The key to use with a tier as its form now reads: the saved key goes only to the origin it was
+ * saved for. When the form's address is on another origin (or the saved one does not parse) and the
+ * key field still holds the saved key untouched, it is withheld (Test connection) or dropped (Save);
+ * a key typed anew, even the same text, is used. `keyTyped`: the visitor edited the key field.
+ */
+export function keyForAddress(
+  saved: Pick<RemoteTier, 'name' | 'baseUrl'>,
+  savedKey: string | null,
+  next: Pick<RemoteTier, 'name' | 'baseUrl'>,
+  formKey: string,
+  keyTyped: boolean,
+  pageHref: string,
+): { key: string; withheld: boolean; savedOrigin: string | null } {
+  const origin = (tier: Pick<RemoteTier, 'name' | 'baseUrl'>) =>
+    tierUrlProblem(tier, pageHref) ? null : tierUrl(tier, pageHref).origin;
+  const savedOrigin = origin(saved);
+  const withheld =
+    !!savedKey && !keyTyped && formKey === savedKey && (savedOrigin === null || savedOrigin !== origin(next));
+  return { key: withheld ? '' : formKey, withheld, savedOrigin };
+}

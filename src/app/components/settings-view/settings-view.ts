@@ -11,7 +11,7 @@ import { type AppState, messageOf } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
-import { explainTierError, tierUrl, tierUrlProblem } from '../../state/tier-errors.ts';
+import { explainTierError, keyForAddress, tierUrl, tierUrlProblem } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
 import { settingsViewStyles } from './settings-view.styles.ts';
 
@@ -43,7 +43,8 @@ const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
 ];
 
 interface TierCheck {
-  state: 'running' | 'ok' | 'failed';
+  /** 'note': what Save did that the visitor should know (not a connection check). */
+  state: 'running' | 'ok' | 'failed' | 'note';
   text: string;
 }
 
@@ -64,6 +65,8 @@ export class EtSettingsView extends LitElement {
   /** "Test connection" per tier id: running, or what it found. */
   declare checks: Record<string, TierCheck>;
   #subscribed = false;
+  /** Tier ids whose key field the visitor has typed in since it was last saved. */
+  #keyTyped = new Set<string>();
 
   constructor() {
     super();
@@ -106,8 +109,29 @@ export class EtSettingsView extends LitElement {
       this.notice = `Not saved. ${problem}`;
       return;
     }
-    this.settings.upsertTier(saved, key);
+    // The saved key, left in its field untouched, is not carried to an address on another origin:
+    // Compare and Chat would send it there.
+    const { key: kept, withheld } = keyForAddress(
+      tier,
+      this.settings.keyFor(tier.id),
+      saved,
+      key,
+      this.#keyTyped.has(tier.id),
+      location.href,
+    );
+    this.settings.upsertTier(saved, kept);
+    this.#keyTyped.delete(tier.id);
     this.notice = `Saved ${saved.name}.`;
+    if (withheld) {
+      // Said next to the form it concerns, in its status line.
+      this.checks = {
+        ...this.checks,
+        [tier.id]: {
+          state: 'note',
+          text: 'The saved key was not kept for the new address; type it again to use it there.',
+        },
+      };
+    }
   }
 
   /** Asks the tier, as the form reads now, which model it serves (GET /v1/models). */
@@ -123,11 +147,14 @@ export class EtSettingsView extends LitElement {
     }
     // The key field shows the saved key: it goes only to the address it was saved for. Against an
     // unsaved address of another origin it is left out, unless typed again.
-    const savedKey = this.settings.keyFor(tier.id);
-    const savedOrigin = tierUrlProblem(tier, location.href) ? null : tierUrl(tier, location.href).origin;
-    const withheld =
-      !!savedKey && typedKey === savedKey && savedOrigin !== tierUrl(remote, location.href).origin;
-    const key = withheld ? '' : typedKey;
+    const { key, withheld, savedOrigin } = keyForAddress(
+      tier,
+      this.settings.keyFor(tier.id),
+      remote,
+      typedKey,
+      this.#keyTyped.has(tier.id),
+      location.href,
+    );
     const withheldNote = withheld
       ? ` The saved key was not sent to this new address (it was saved for ${savedOrigin ?? 'another address'}): type it again to test with it.`
       : '';
@@ -178,7 +205,8 @@ export class EtSettingsView extends LitElement {
           <div class="field"><label for=${id('model')}>Model</label><input id=${id('model')} name="model" placeholder="server default" .value=${tier.model} /></div>
           <div class="field">
             <label for=${id('key')}>API key (optional)</label>
-            <input id=${id('key')} name="key" type="password" autocomplete="off" .value=${this.settings.keyFor(tier.id) ?? ''} />
+            <input id=${id('key')} name="key" type="password" autocomplete="off" .value=${this.settings.keyFor(tier.id) ?? ''}
+              @input=${() => this.#keyTyped.add(tier.id)} />
           </div>
           <div class="field">
             <label for=${id('priceIn')}>$ per M input tokens</label>
