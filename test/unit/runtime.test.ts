@@ -548,6 +548,55 @@ describe('a long prompt read in chunks through the cache', () => {
       delete (chunked.model as { forward?: unknown }).forward;
     }
   });
+  it('a conversation cut to fit the context window, read in chunks and stopped, then grown and cut again: as a fresh run', async () => {
+    const max = { maxNewTokens: 48 };
+    const turns: ChatMessage[] = [];
+    for (let i = 0; i < 12; i++) {
+      turns.push({ role: 'user', content: `${i}. ${story(2)}` });
+      turns.push({ role: 'assistant', content: `Noted ${i}. ${line(i + 40)}` });
+    }
+    const first = [...turns, { role: 'user', content: 'Go on.' } as ChatMessage];
+    oneRun.session.resetConversation();
+    const want1 = await oneRun.session.generate({ messages: first, sampling: max });
+    expect(want1.droppedMessages ?? 0).toBeGreaterThan(0);
+    chunked.session.resetConversation();
+    const { result: stopped } = await countForwards(
+      chunked.model,
+      () => chunked.session.generate({ messages: first, sampling: max }),
+      (n) => {
+        if (n === 3) chunked.session.interrupt();
+      },
+    );
+    expect(stopped.outputIds).toEqual([]);
+    expect(stopped.promptIds).toEqual(want1.promptIds);
+    expect(chunked.generator.cachedIds).toEqual(want1.promptIds.slice(0, 96));
+    // Grown by a turn: more is cut at the start, so the cache shares only the template's opening.
+    const second = [
+      ...first,
+      { role: 'assistant', content: 'Fine.' } as ChatMessage,
+      { role: 'user', content: story(2) },
+    ];
+    const got = await chunked.session.generate({ messages: second, sampling: max });
+    oneRun.session.resetConversation();
+    const want2 = await oneRun.session.generate({ messages: second, sampling: max });
+    expect(got.droppedMessages).toBe(want2.droppedMessages);
+    expect(want2.droppedMessages ?? 0).toBeGreaterThan(want1.droppedMessages ?? 0);
+    expect(got.promptIds).toEqual(want2.promptIds);
+    expect(got.outputIds).toEqual(want2.outputIds);
+    expect(got.metrics.prefillTokens + got.metrics.cachedPromptTokens).toBe(got.promptIds.length);
+    expect(got.metrics.cachedPromptTokens).toBeLessThan(96);
+    // Then the same conversation again, answered, on the cache it left.
+    const third = [
+      ...second,
+      { role: 'assistant', content: got.text } as ChatMessage,
+      { role: 'user', content: story(3) },
+    ];
+    const got3 = await chunked.session.generate({ messages: third, sampling: max });
+    oneRun.session.resetConversation();
+    const want3 = await oneRun.session.generate({ messages: third, sampling: max });
+    expect(got3.promptIds).toEqual(want3.promptIds);
+    expect(got3.outputIds).toEqual(want3.outputIds);
+  });
 });
 
 describe('warm-up after a load', () => {
