@@ -597,6 +597,46 @@ describe('a long prompt read in chunks through the cache', () => {
     expect(got3.promptIds).toEqual(want3.promptIds);
     expect(got3.outputIds).toEqual(want3.outputIds);
   });
+  it('q4 weights: chunked tokens equal one pass too (q8 promises no such thing: see ARCHITECTURE.md)', async () => {
+    // q8 quantizes activations with one scale per tensor (DynamicQuantizeLinear), so the rows run
+    // together change the numbers: a q8 chunked read, like any cached turn, may pick other tokens.
+    const q4Dir = join(root, 'model-q4');
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await convertCommand.run([join(root, 'checkpoint'), '--out', q4Dir, '--dtype', 'q4']);
+    } finally {
+      process.stderr.write = write;
+    }
+    const prompt = story(8);
+    const answers: number[][] = [];
+    for (const chunk of [null, 32, 16]) {
+      const tokenizer = await AutoTokenizer.from_pretrained(q4Dir);
+      const model = await AutoModelForCausalLM.from_pretrained(q4Dir, { dtype: 'q4', device: 'cpu' });
+      const fixed =
+        chunk === null
+          ? null
+          : {
+              onePassTokens: chunk,
+              firstChunkTokens: chunk,
+              minChunkTokens: chunk,
+              maxChunkTokens: chunk,
+              targetMs: 250,
+            };
+      const generator = new TransformersGenerator(model, 'cpu', fixed);
+      const own = new ModelSession(tokenizer, generator, { dtype: 'q4', device: 'cpu', threads: 0 });
+      try {
+        const result = await own.generate({ prompt, sampling: { maxNewTokens: 24, ignoreEos: true } });
+        expect(generator.prefillChunks > 0).toBe(chunk !== null);
+        answers.push(result.outputIds);
+      } finally {
+        await own.dispose();
+      }
+    }
+    expect(new Set(answers[0]).size).toBeGreaterThan(3);
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+  });
 });
 
 describe('warm-up after a load', () => {
