@@ -27,6 +27,20 @@ export interface GenerationMetrics {
   engine?: EngineName;
 }
 
+/**
+ * A run's time split at its first token: reading the prompt before it, decoding after. A run with no
+ * token (stopped while its prompt was read, in chunks on either engine) spent it all on the prompt,
+ * none decoding (its `ttftMs` is 0: there was no first token).
+ */
+export function prefillDecodeMs(m: Pick<GenerationMetrics, 'ttftMs' | 'totalMs'>): {
+  prefillMs: number;
+  decodeMs: number;
+} {
+  const totalMs = Math.max(0, m.totalMs);
+  if (m.ttftMs <= 0) return { prefillMs: totalMs, decodeMs: 0 };
+  return { prefillMs: m.ttftMs, decodeMs: Math.max(0, totalMs - m.ttftMs) };
+}
+
 export type Clock = () => number;
 
 export const defaultClock: Clock = () => performance.now();

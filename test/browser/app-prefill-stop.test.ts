@@ -102,6 +102,11 @@ describe('Stop while the prompt is read', () => {
       .toBe(true);
     expect((await stopped.locator('article.assistant .content').textContent())?.trim() ?? '').toBe('');
     expect(await status()).toBe('ready');
+    // The time went on reading the prompt: the panel's prefill/decode split shows no decode time.
+    const split = page.locator('et-metrics-panel .stat', { hasText: 'Prefill / decode' }).locator('.value');
+    await expect
+      .poll(async () => (await split.textContent())?.trim())
+      .toMatch(/^[1-9]\d* ms \/ 0 ms$|^\d+\.\d s \/ 0 ms$/);
 
     // The next message (in a new conversation: a short prompt) is answered by the same worker,
     // without a reload.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricsRecorder, quantile } from '../../src/core/metrics.ts';
+import { MetricsRecorder, prefillDecodeMs, quantile } from '../../src/core/metrics.ts';
 
 describe('MetricsRecorder', () => {
   it('splits prefill from decode on an injected clock', () => {
@@ -33,5 +33,27 @@ describe('MetricsRecorder', () => {
   it('interpolates quantiles', () => {
     expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
     expect(quantile([], 0.5)).toBe(0);
+  });
+});
+
+describe('prefillDecodeMs', () => {
+  it('gives a run stopped before its first token (a long prompt stopped between chunks) no decode time', () => {
+    const times = [1000, 1600];
+    let i = 0;
+    const recorder = new MetricsRecorder(700, 0, () => times[i++]!);
+    recorder.start(); // 1000
+    const m = recorder.finish(); // 1600: no token
+    expect(m.ttftMs).toBe(0);
+    expect(prefillDecodeMs(m)).toEqual({ prefillMs: 600, decodeMs: 0 });
+  });
+
+  it('splits a run with tokens at its first token', () => {
+    const times = [1000, 1200, 1300, 1350];
+    let i = 0;
+    const recorder = new MetricsRecorder(20, 0, () => times[i++]!);
+    recorder.start();
+    recorder.token();
+    recorder.token();
+    expect(prefillDecodeMs(recorder.finish())).toEqual({ prefillMs: 200, decodeMs: 150 });
   });
 });

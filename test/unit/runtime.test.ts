@@ -7,7 +7,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutoModelForCausalLM, AutoTokenizer, type PreTrainedModel } from '@huggingface/transformers';
+import { AutoModelForCausalLM, AutoTokenizer, type PreTrainedModel, random } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
@@ -396,6 +396,246 @@ describe('a long prompt read in chunks through the cache', () => {
     const freshOther = await oneRun.session.generate({ prompt: other, sampling: { maxNewTokens: 16 } });
     expect(next.outputIds).toEqual(freshOther.outputIds);
     expect(next.finishReason).toBe(freshOther.finishReason);
+  });
+
+  it('after a read stopped between chunks, a prompt sharing part of it, a shorter one and boundary lengths answer as a fresh run', async () => {
+    const max = { maxNewTokens: 12 };
+    oneRun.session.resetConversation();
+    const base = (await oneRun.session.generate({ prompt: story(6), sampling: max })).promptIds;
+    expect(base.length).toBeGreaterThan(98);
+    /** What a fresh one-pass run answers to `ids`. */
+    const fresh = async (ids: number[]) => {
+      oneRun.session.resetConversation();
+      return oneRun.session.generate({ promptIds: ids, sampling: max });
+    };
+    /** Reads `base` in chunks and stops after the `after`-th one. */
+    const stopAfter = async (after: number) => {
+      chunked.session.resetConversation();
+      const { result } = await countForwards(
+        chunked.model,
+        () => chunked.session.generate({ promptIds: base, sampling: max }),
+        (n) => {
+          if (n === after) chunked.session.interrupt();
+        },
+      );
+      expect(result.outputIds).toEqual([]);
+      expect(chunked.generator.cachedIds).toEqual(base.slice(0, 32 * after));
+    };
+    const expectFresh = async (ids: number[], cached: number) => {
+      const got = await chunked.session.generate({ promptIds: ids, sampling: max });
+      const want = await fresh(ids);
+      expect(got.outputIds).toEqual(want.outputIds);
+      expect(got.finishReason).toBe(want.finishReason);
+      expect(got.metrics.cachedPromptTokens).toBe(cached);
+      expect(got.metrics.prefillTokens).toBe(ids.length - cached);
+    };
+
+    // Shares 40 of the 64 tokens read, then diverges (and is long enough to be chunked again).
+    await stopAfter(2);
+    const diverging = [...base.slice(0, 40), ...base.slice(50, 50 + 60).reverse()];
+    await expectFresh(diverging, 40);
+    // Shorter than what was read: a strict prefix of it (the cache is cut to all but its last token).
+    await stopAfter(2);
+    await expectFresh(base.slice(0, 50), 49);
+    // Exactly what was read: its last token is run again.
+    await stopAfter(2);
+    await expectFresh(base.slice(0, 64), 63);
+    // Shares nothing but the first token.
+    await stopAfter(1);
+    await expectFresh([base[0] as number, ...base.slice(1, 90).reverse()], 1);
+
+    // The chunk boundary on the last token and just before it (32-token chunks).
+    for (const length of [96, 97, 65, 64, 33]) {
+      chunked.session.resetConversation();
+      const before = chunked.generator.prefillChunks;
+      await expectFresh(base.slice(0, length), 0);
+      expect(chunked.generator.prefillChunks - before).toBe(length > 32 ? Math.ceil(length / 32) - 1 : 0);
+    }
+  });
+
+  it('with the default chunking, a new part of 64 tokens is read in one pass and one of 65 in chunks, both exact', async () => {
+    const tokenizer = await AutoTokenizer.from_pretrained(modelDir);
+    const model = await AutoModelForCausalLM.from_pretrained(modelDir, { dtype: 'fp32', device: 'cpu' });
+    // A clock that never moves: every chunk is "fast", so sizes double from the first one.
+    const generator = new TransformersGenerator(model, 'cpu', DEFAULT_PREFILL_CHUNKING, () => 0);
+    const own = new ModelSession(tokenizer, generator, { dtype: 'fp32', device: 'cpu', threads: 0 });
+    try {
+      oneRun.session.resetConversation();
+      const base = (await oneRun.session.generate({ prompt: story(6), sampling: { maxNewTokens: 1 } }))
+        .promptIds;
+      for (const [length, chunks] of [
+        [64, 0],
+        [65, 2], // 16 + 32, then 17 by generate()
+        [97, 1], // the size the last request ended on (64), then 33 by generate()
+      ] as const) {
+        own.resetConversation();
+        const before = generator.prefillChunks;
+        const got = await own.generate({ promptIds: base.slice(0, length), sampling: { maxNewTokens: 10 } });
+        oneRun.session.resetConversation();
+        const want = await oneRun.session.generate({
+          promptIds: base.slice(0, length),
+          sampling: { maxNewTokens: 10 },
+        });
+        expect(got.outputIds).toEqual(want.outputIds);
+        expect(got.metrics.prefillTokens).toBe(length);
+        expect(generator.prefillChunks - before, `length ${length}`).toBe(chunks);
+      }
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it('sampling draws from the same distributions after a chunked read (the same random numbers give the same tokens)', async () => {
+    const prompt = story(5);
+    /** transformers.js's sampler, seeded (its module-level MT19937), during `run`. */
+    const seeded = async <T>(run: () => Promise<T>): Promise<T> => {
+      random.seed(1234);
+      try {
+        return await run();
+      } finally {
+        random.seed();
+      }
+    };
+    oneRun.session.resetConversation();
+    const greedy = await oneRun.session.generate({ prompt, sampling: { maxNewTokens: 16 } });
+    for (const sampling of [
+      { maxNewTokens: 16, temperature: 1.3, topP: 0.9, topK: 20, repetitionPenalty: 1.2 },
+      { maxNewTokens: 16, temperature: 1.3 },
+    ]) {
+      oneRun.session.resetConversation();
+      const want = await seeded(() => oneRun.session.generate({ prompt, sampling }));
+      oneRun.session.resetConversation();
+      const want2 = await seeded(() => oneRun.session.generate({ prompt, sampling }));
+      expect(want2.outputIds).toEqual(want.outputIds); // the seed holds
+      // The sampler did sample (a greedy answer would differ).
+      expect(want.outputIds).not.toEqual(greedy.outputIds);
+      chunked.session.resetConversation();
+      const before = chunked.generator.prefillChunks;
+      const got = await seeded(() => chunked.session.generate({ prompt, sampling }));
+      expect(chunked.generator.prefillChunks - before).toBeGreaterThan(1);
+      expect(got.outputIds).toEqual(want.outputIds);
+    }
+  });
+
+  it('time to first token and the prefill count include every chunk', async () => {
+    chunked.session.resetConversation();
+    const prompt = story(6);
+    const delayMs = 40;
+    const forward = chunked.model.forward.bind(chunked.model);
+    let forwards = 0;
+    chunked.model.forward = async (inputs: Record<string, unknown>) => {
+      const out = await forward(inputs);
+      // Each prefill chunk (the forwards before generate()'s first) takes 40 ms longer.
+      if (
+        ++forwards <= chunked.generator.prefillChunks + 1 &&
+        (inputs.input_ids as { dims: number[] }).dims[1]! > 1
+      ) {
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+      return out;
+    };
+    try {
+      const before = chunked.generator.prefillChunks;
+      const result = await chunked.session.generate({ prompt, sampling: { maxNewTokens: 4 } });
+      const chunks = chunked.generator.prefillChunks - before;
+      expect(chunks).toBeGreaterThan(2);
+      expect(result.metrics.prefillTokens).toBe(result.promptIds.length);
+      expect(result.metrics.ttftMs).toBeGreaterThanOrEqual(chunks * delayMs);
+      expect(result.metrics.prefillTokPerSec).toBeLessThanOrEqual(
+        (result.promptIds.length * 1000) / (chunks * delayMs),
+      );
+    } finally {
+      delete (chunked.model as { forward?: unknown }).forward;
+    }
+  });
+  it('a conversation cut to fit the context window, read in chunks and stopped, then grown and cut again: as a fresh run', async () => {
+    const max = { maxNewTokens: 48 };
+    const turns: ChatMessage[] = [];
+    for (let i = 0; i < 12; i++) {
+      turns.push({ role: 'user', content: `${i}. ${story(2)}` });
+      turns.push({ role: 'assistant', content: `Noted ${i}. ${line(i + 40)}` });
+    }
+    const first = [...turns, { role: 'user', content: 'Go on.' } as ChatMessage];
+    oneRun.session.resetConversation();
+    const want1 = await oneRun.session.generate({ messages: first, sampling: max });
+    expect(want1.droppedMessages ?? 0).toBeGreaterThan(0);
+    chunked.session.resetConversation();
+    const { result: stopped } = await countForwards(
+      chunked.model,
+      () => chunked.session.generate({ messages: first, sampling: max }),
+      (n) => {
+        if (n === 3) chunked.session.interrupt();
+      },
+    );
+    expect(stopped.outputIds).toEqual([]);
+    expect(stopped.promptIds).toEqual(want1.promptIds);
+    expect(chunked.generator.cachedIds).toEqual(want1.promptIds.slice(0, 96));
+    // Grown by a turn: more is cut at the start, so the cache shares only the template's opening.
+    const second = [
+      ...first,
+      { role: 'assistant', content: 'Fine.' } as ChatMessage,
+      { role: 'user', content: story(2) },
+    ];
+    const got = await chunked.session.generate({ messages: second, sampling: max });
+    oneRun.session.resetConversation();
+    const want2 = await oneRun.session.generate({ messages: second, sampling: max });
+    expect(got.droppedMessages).toBe(want2.droppedMessages);
+    expect(want2.droppedMessages ?? 0).toBeGreaterThan(want1.droppedMessages ?? 0);
+    expect(got.promptIds).toEqual(want2.promptIds);
+    expect(got.outputIds).toEqual(want2.outputIds);
+    expect(got.metrics.prefillTokens + got.metrics.cachedPromptTokens).toBe(got.promptIds.length);
+    expect(got.metrics.cachedPromptTokens).toBeLessThan(96);
+    // Then the same conversation again, answered, on the cache it left.
+    const third = [
+      ...second,
+      { role: 'assistant', content: got.text } as ChatMessage,
+      { role: 'user', content: story(3) },
+    ];
+    const got3 = await chunked.session.generate({ messages: third, sampling: max });
+    oneRun.session.resetConversation();
+    const want3 = await oneRun.session.generate({ messages: third, sampling: max });
+    expect(got3.promptIds).toEqual(want3.promptIds);
+    expect(got3.outputIds).toEqual(want3.outputIds);
+  });
+  it('q4 weights: chunked tokens equal one pass too (q8 promises no such thing: see ARCHITECTURE.md)', async () => {
+    // q8 quantizes activations with one scale per tensor (DynamicQuantizeLinear), so the rows run
+    // together change the numbers: a q8 chunked read, like any cached turn, may pick other tokens.
+    const q4Dir = join(root, 'model-q4');
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await convertCommand.run([join(root, 'checkpoint'), '--out', q4Dir, '--dtype', 'q4']);
+    } finally {
+      process.stderr.write = write;
+    }
+    const prompt = story(8);
+    const answers: number[][] = [];
+    for (const chunk of [null, 32, 16]) {
+      const tokenizer = await AutoTokenizer.from_pretrained(q4Dir);
+      const model = await AutoModelForCausalLM.from_pretrained(q4Dir, { dtype: 'q4', device: 'cpu' });
+      const fixed =
+        chunk === null
+          ? null
+          : {
+              onePassTokens: chunk,
+              firstChunkTokens: chunk,
+              minChunkTokens: chunk,
+              maxChunkTokens: chunk,
+              targetMs: 250,
+            };
+      const generator = new TransformersGenerator(model, 'cpu', fixed);
+      const own = new ModelSession(tokenizer, generator, { dtype: 'q4', device: 'cpu', threads: 0 });
+      try {
+        const result = await own.generate({ prompt, sampling: { maxNewTokens: 24, ignoreEos: true } });
+        expect(generator.prefillChunks > 0).toBe(chunk !== null);
+        answers.push(result.outputIds);
+      } finally {
+        await own.dispose();
+      }
+    }
+    expect(new Set(answers[0]).size).toBeGreaterThan(3);
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
   });
 });
 

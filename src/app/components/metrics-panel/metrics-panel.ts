@@ -3,7 +3,7 @@
  * inter-token latency. Fed by a LiveMetrics store while streaming; shows its final figures after.
  */
 import { html, LitElement, nothing } from 'lit';
-import type { GenerationMetrics } from '../../../core/metrics.ts';
+import { type GenerationMetrics, prefillDecodeMs } from '../../../core/metrics.ts';
 import { widthPercent } from '../../directives/width-percent.ts';
 import type { LiveMetrics } from '../../state/live-metrics.ts';
 import { StoreController } from '../../state/store.ts';
@@ -45,7 +45,8 @@ export class EtMetricsPanel extends LitElement {
   override render() {
     const state = this.live?.state;
     const m = state?.metrics;
-    const decodeMs = m ? Math.max(0, m.totalMs - m.ttftMs) : 0;
+    // A run stopped before its first token spent its time reading the prompt, not decoding.
+    const { prefillMs, decodeMs } = m ? prefillDecodeMs(m) : { prefillMs: 0, decodeMs: 0 };
     const totalMs = m ? Math.max(1, m.totalMs) : 1;
     const itl = state?.itlMs ?? [];
     const lastItl = itl.at(-1);
@@ -58,11 +59,11 @@ export class EtMetricsPanel extends LitElement {
       <div class="stat"><span class="label">Time to first token</span><span class="value" data-testid="ttft">${m && m.ttftMs > 0 ? fmtMs(m.ttftMs) : '—'}</span></div>
       <div class="stat">
         <span class="label">Prefill / decode</span>
-        <span class="value">${m ? `${fmtMs(m.ttftMs)} / ${fmtMs(decodeMs)}` : '—'}</span>
+        <span class="value">${m ? `${fmtMs(prefillMs)} / ${fmtMs(decodeMs)}` : '—'}</span>
         <!-- One bar in the decode colour, the prefill share drawn over it from the left: only a
              width changes as figures update, nothing moves (no layout shift). -->
         <div class="split ${m && m.totalMs > 0 ? 'has-data' : ''}" aria-hidden="true">
-          <span class="prefill" ${widthPercent(m ? (100 * m.ttftMs) / totalMs : 0)}></span>
+          <span class="prefill" ${widthPercent(m ? (100 * prefillMs) / totalMs : 0)}></span>
         </div>
       </div>
       <div class="stat"><span class="label">Tokens</span><span class="value" data-testid="tokens">${m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : '—'}</span></div>
