@@ -571,7 +571,7 @@ describe('a long prompt read in chunks through the cache', () => {
     expect(stopped.promptIds).toEqual(want1.promptIds);
     expect(chunked.generator.cachedIds).toEqual(want1.promptIds.slice(0, 96));
     // Grown by a turn: more is cut at the start, so the cache shares only the template's opening.
-    const second = [
+    const second: ChatMessage[] = [
       ...first,
       { role: 'assistant', content: 'Fine.' } as ChatMessage,
       { role: 'user', content: story(2) },
@@ -586,7 +586,7 @@ describe('a long prompt read in chunks through the cache', () => {
     expect(got.metrics.prefillTokens + got.metrics.cachedPromptTokens).toBe(got.promptIds.length);
     expect(got.metrics.cachedPromptTokens).toBeLessThan(96);
     // Then the same conversation again, answered, on the cache it left.
-    const third = [
+    const third: ChatMessage[] = [
       ...second,
       { role: 'assistant', content: got.text } as ChatMessage,
       { role: 'user', content: story(3) },
