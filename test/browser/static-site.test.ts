@@ -175,7 +175,8 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
     await expect(page.getByTestId('site-notice').count()).resolves.toBe(0);
     // edgetier.config.json: its default model is preselected; its tier replaces the server's own.
     const picker = page.getByLabel('Model', { exact: true });
-    expect(await picker.inputValue()).toBe('local:tiny');
+    // The app picks it once its start-up (device budget, model index, cache) is done: poll for it.
+    await expect.poll(() => picker.inputValue(), { timeout: 30_000 }).toBe('local:tiny');
     const options = await picker
       .locator('option')
       .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
