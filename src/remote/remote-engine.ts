@@ -187,7 +187,12 @@ export class RemoteEngine implements Engine {
       ...(result.reasoning ? { reasoning: result.reasoning } : {}),
       promptIds: [],
       outputIds: [],
-      finishReason: result.finishReason === 'length' ? 'length' : 'stop',
+      finishReason:
+        result.finishReason === 'length'
+          ? 'length'
+          : result.finishReason === 'content_filter'
+            ? 'filtered'
+            : 'stop',
       metrics: withUsage(recorder.finish(), result),
       ...(result.model ? { model: result.model } : {}),
     };
