@@ -367,6 +367,9 @@ export class WorkerEngine implements Engine {
   }
 
   unload(): Promise<void> {
+    // As a load does, an unload ends a running answer first instead of waiting for its last token
+    // (the interrupt counts at once, so a generate queued before this unload is ended too).
+    if (this.watch.busy) void this.interrupt();
     return this.queued(async () => {
       if (this.remote) await this.remote.unload();
     });
