@@ -104,17 +104,20 @@ const FINISH_REASONS: Readonly<Record<string, WireFinishReason>> = {
 };
 
 /**
- * `finish_reason`: absent/null → undefined; a known name → what it means. A tool call is refused by
- * name (edgetier offers no tools, so there is no answer to show), and so is a name edgetier does not
- * know: calling it "stop" could pass a cut or filtered answer off as complete.
+ * `finish_reason`: absent/null → undefined, and so are "" and the string "null", which servers
+ * (Ollama, sglang, KoboldCpp) sent on every chunk of an answer not yet finished. A known name, in
+ * any case ("STOP"), → what it means. A tool call is refused by name (edgetier offers no tools, so
+ * there is no answer to show), and so is a name edgetier does not know: calling it "stop" could pass
+ * a cut or filtered answer off as complete.
  */
 export function checkFinishReason(value: unknown, field: string): WireFinishReason | undefined {
   const reason = optionalText(value, field, MAX_ID_CHARS);
-  if (reason === undefined) return undefined;
-  const known = Object.hasOwn(FINISH_REASONS, reason) ? FINISH_REASONS[reason] : undefined;
+  if (reason === undefined || reason === '' || reason === 'null') return undefined;
+  const name = reason.toLowerCase();
+  const known = Object.hasOwn(FINISH_REASONS, name) ? FINISH_REASONS[name] : undefined;
   if (known) return known;
   const shown = JSON.stringify(withoutBidiControls(reason).slice(0, 64));
-  if (reason === 'tool_calls' || reason === 'function_call')
+  if (name === 'tool_calls' || name === 'function_call')
     throw new WireShapeError(
       field,
       `is ${shown}: the model answered with a tool call, but edgetier offers no tools and has no answer to show`,

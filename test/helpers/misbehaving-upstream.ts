@@ -52,6 +52,11 @@ export const UPSTREAM_MODELS = [
   'finish-max_tokens',
   'finish-tool_calls',
   'finish-made_up',
+  'finish-STOP',
+  // Each sends `finish_reason` set to what follows "pending-" on every chunk before the last (Ollama
+  // and sglang sent "", KoboldCpp the string "null"), then ends with "stop".
+  'pending-',
+  'pending-null',
 ] as const;
 
 /** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
@@ -96,10 +101,10 @@ function chunk(model: string, delta: Record<string, unknown>, finish: string | n
 
 const USAGE = { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 };
 
-function normalFrames(model: string, eol = '\n', finish = 'stop'): string[] {
+function normalFrames(model: string, eol = '\n', finish = 'stop', pending: string | null = null): string[] {
   return [
-    `data: ${chunk(model, { role: 'assistant', content: '' })}${eol}${eol}`,
-    ...TOKENS.map((t) => `data: ${chunk(model, { content: t })}${eol}${eol}`),
+    `data: ${chunk(model, { role: 'assistant', content: '' }, pending)}${eol}${eol}`,
+    ...TOKENS.map((t) => `data: ${chunk(model, { content: t }, pending)}${eol}${eol}`),
     `data: ${chunk(model, {}, finish)}${eol}${eol}`,
     `data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: USAGE })}${eol}${eol}`,
     `data: [DONE]${eol}${eol}`,
@@ -207,6 +212,12 @@ export async function startUpstream(): Promise<Upstream> {
     if (model.startsWith('finish-')) {
       sseHead(res);
       await writeAll(res, normalFrames(model, '\n', model.slice('finish-'.length)));
+      res.end();
+      return;
+    }
+    if (model.startsWith('pending-')) {
+      sseHead(res);
+      await writeAll(res, normalFrames(model, '\n', 'stop', model.slice('pending-'.length)));
       res.end();
       return;
     }

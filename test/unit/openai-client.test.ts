@@ -114,6 +114,22 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     }
   });
 
+  it('takes "" and "null" on the chunks before the last as "not finished yet" (Ollama, sglang, KoboldCpp sent them)', async () => {
+    for (const model of ['pending-', 'pending-null']) {
+      const result = await streamChatCompletion(endpoint(), ask(model), { limits });
+      expect({ model, text: result.text, finishReason: result.finishReason }).toEqual({
+        model,
+        text: ANSWER,
+        finishReason: 'stop',
+      });
+    }
+  });
+
+  it('reads a finish reason whatever its case ("STOP" is stop)', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('finish-STOP'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop' });
+  });
+
   it('refuses a tool call and an unknown finish reason by name, keeping the answer so far', async () => {
     const url = `${upstream.url}/chat/completions`;
     const tool = await failing('finish-tool_calls');
