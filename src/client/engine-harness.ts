@@ -120,6 +120,22 @@ const harness = {
       return { result, tokensAtUnload };
     }),
   /**
+   * Submits a generate behind a reset and unloads at once, before it starts: the unload must end it
+   * (an `aborted` error), not run the whole answer first.
+   */
+  unloadBeforeStart: (request: GenerateRequest) =>
+    settle(async () => {
+      const reset = engine.resetConversation();
+      const run = engine.generate(request);
+      const unloading = engine.unload();
+      await reset;
+      try {
+        return await run;
+      } finally {
+        await unloading;
+      }
+    }),
+  /**
    * Submits a generate behind a reset and interrupts at once, before it starts: the interrupt must
    * end it (an `aborted` error), not be forgotten.
    */

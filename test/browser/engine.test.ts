@@ -257,6 +257,21 @@ describe('the worker lifecycle', () => {
     expect((await engine.generate(raw('Again', 4))).outputIds).toHaveLength(4);
   });
 
+  it('an unload after a generate was submitted, before it started, ends it', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const outcome = await call<{ ok: boolean; code?: string; value?: GenerateResult }>(
+      'unloadBeforeStart',
+      raw('Once upon a time', 300),
+    );
+    expect({ ok: outcome.ok, code: outcome.code, tokens: outcome.value?.outputIds.length }).toEqual({
+      ok: false,
+      code: 'aborted',
+      tokens: undefined,
+    });
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    expect((await engine.generate(raw('Again', 4))).outputIds).toHaveLength(4);
+  });
+
   it('an interrupt after a generate was submitted, before it started, ends it', async () => {
     await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
     const outcome = await call<{ ok: boolean; code?: string }>(
