@@ -209,6 +209,8 @@ export class RemoteEngine implements Engine {
   }
 
   async unload(): Promise<void> {
+    // As on this device: the answer under way ends, and so does one queued behind it.
+    this.interrupts++;
     this.controller?.abort();
     this.model = this.options.model;
   }

@@ -481,6 +481,24 @@ describe('RemoteEngine', () => {
 });
 
 describe('RemoteEngine.load and interrupt', () => {
+  it('an unload ends the answer under way and one queued behind it, as on this device', async () => {
+    const engine = new RemoteEngine({ ...endpoint(), model: 'ok', limits });
+    const ask = { messages: [{ role: 'user' as const, content: 'hi' }] };
+    let first: (() => void) | null = null;
+    const chunked = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const running = engine.generate(ask, () => first?.());
+    const queued = engine.generate(ask).then(
+      (result) => result.finishReason,
+      (error: unknown) => (error instanceof EdgetierError ? error.code : error),
+    );
+    await chunked;
+    await engine.unload();
+    expect((await running).finishReason).toBe('aborted');
+    expect(await queued).toBe('aborted');
+  });
+
   it("an interrupt ends a load whose model list has not come back (Compare's Stop on a slow tier)", async () => {
     const { createServer } = await import('node:http');
     // A server that takes the request and never answers it.
