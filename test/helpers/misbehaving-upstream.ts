@@ -57,6 +57,8 @@ export const UPSTREAM_MODELS = [
   // and sglang sent "", KoboldCpp the string "null"), then ends with "stop".
   'pending-',
   'pending-null',
+  // Ends with finish_reason content_filter, then one more chunk that says stop.
+  'filter-then-stop',
 ] as const;
 
 /** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
@@ -212,6 +214,14 @@ export async function startUpstream(): Promise<Upstream> {
     if (model.startsWith('finish-')) {
       sseHead(res);
       await writeAll(res, normalFrames(model, '\n', model.slice('finish-'.length)));
+      res.end();
+      return;
+    }
+    if (model === 'filter-then-stop') {
+      sseHead(res);
+      const frames = normalFrames(model, '\n', 'content_filter');
+      frames.splice(-2, 0, `data: ${chunk(model, {}, 'stop')}\n\n`);
+      await writeAll(res, frames);
       res.end();
       return;
     }

@@ -125,6 +125,11 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     }
   });
 
+  it('keeps content_filter when a later chunk says stop: a cut answer is never passed off as complete', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('filter-then-stop'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'content_filter' });
+  });
+
   it('reads a finish reason whatever its case ("STOP" is stop)', async () => {
     const result = await streamChatCompletion(endpoint(), ask('finish-STOP'), { limits });
     expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop' });
