@@ -101,6 +101,41 @@ const harness = {
       return engine.load({ ...request, source: { kind: 'files', name, files } });
     }),
   /**
+   * Generates and unloads once `afterTokens` tokens have streamed: the unload must end the answer
+   * (finish reason `aborted`), not wait for it. Reports the tokens streamed when unload was called.
+   */
+  unloadWhileGenerating: (request: GenerateRequest, afterTokens: number) =>
+    settle(async () => {
+      let streamed = 0;
+      let unloading: Promise<void> | null = null;
+      let tokensAtUnload: number | null = null;
+      const result = await engine.generate(request, (chunk) => {
+        streamed += chunk.tokens;
+        if (unloading === null && streamed >= afterTokens) {
+          tokensAtUnload = streamed;
+          unloading = engine.unload();
+        }
+      });
+      await unloading;
+      return { result, tokensAtUnload };
+    }),
+  /**
+   * Submits a generate behind a reset and unloads at once, before it starts: the unload must end it
+   * (an `aborted` error), not run the whole answer first.
+   */
+  unloadBeforeStart: (request: GenerateRequest) =>
+    settle(async () => {
+      const reset = engine.resetConversation();
+      const run = engine.generate(request);
+      const unloading = engine.unload();
+      await reset;
+      try {
+        return await run;
+      } finally {
+        await unloading;
+      }
+    }),
+  /**
    * Submits a generate behind a reset and interrupts at once, before it starts: the interrupt must
    * end it (an `aborted` error), not be forgotten.
    */

@@ -367,6 +367,11 @@ export class WorkerEngine implements Engine {
   }
 
   unload(): Promise<void> {
+    // As a load does, an unload ends a running answer first instead of waiting for its last token.
+    // The interrupt counts at once, busy or not: a generate queued before this unload (behind a reset,
+    // say, while the worker is idle) is ended too, not run to its last token.
+    if (this.watch.busy) void this.interrupt();
+    else this.interrupts++;
     return this.queued(async () => {
       if (this.remote) await this.remote.unload();
     });

@@ -100,7 +100,8 @@ export interface StreamChunk {
   promptTokens?: number;
 }
 
-export type FinishReason = 'stop' | 'length' | 'aborted';
+/** `filtered`: a remote tier's content filter cut the answer (OpenAI's `content_filter`). */
+export type FinishReason = 'stop' | 'length' | 'aborted' | 'filtered';
 
 export interface GenerateResult {
   text: string;

@@ -514,7 +514,9 @@ async function readStream(
     const delta: StreamDelta = {};
     if (chunk.content) delta.content = chunk.content;
     if (chunk.reasoning) delta.reasoning = chunk.reasoning;
-    if (chunk.finishReason) result.finishReason = chunk.finishReason;
+    // A later "stop" never overrides a cut (length, content_filter): that would pass it off as whole.
+    if (chunk.finishReason && (result.finishReason === null || result.finishReason === 'stop'))
+      result.finishReason = chunk.finishReason;
     if (delta.content === undefined && delta.reasoning === undefined) continue;
     if (result.text.length + (delta.content?.length ?? 0) > MAX_ANSWER_CHARS) {
       throw new RemoteError(

@@ -34,7 +34,12 @@ export interface Usage {
   total_tokens: number;
 }
 
-export type WireFinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'function_call';
+/**
+ * The finish reasons edgetier acts on, after wire-checks.ts maps other servers' names for them
+ * ('eos_token', 'max_tokens', …). `tool_calls` and `function_call` are refused there: edgetier never
+ * offers tools, so such an answer is not one it can show.
+ */
+export type WireFinishReason = 'stop' | 'length' | 'content_filter';
 
 export interface ChatCompletionChunk {
   id: string;

@@ -187,7 +187,12 @@ export class RemoteEngine implements Engine {
       ...(result.reasoning ? { reasoning: result.reasoning } : {}),
       promptIds: [],
       outputIds: [],
-      finishReason: result.finishReason === 'length' ? 'length' : 'stop',
+      finishReason:
+        result.finishReason === 'length'
+          ? 'length'
+          : result.finishReason === 'content_filter'
+            ? 'filtered'
+            : 'stop',
       metrics: withUsage(recorder.finish(), result),
       ...(result.model ? { model: result.model } : {}),
     };
@@ -204,6 +209,8 @@ export class RemoteEngine implements Engine {
   }
 
   async unload(): Promise<void> {
+    // As on this device: the answer under way ends, and so does one queued behind it.
+    this.interrupts++;
     this.controller?.abort();
     this.model = this.options.model;
   }

@@ -86,6 +86,48 @@ export function capServerMessage(message: unknown): string {
   return text.length > MAX_SERVER_MESSAGE_CHARS ? `${text.slice(0, MAX_SERVER_MESSAGE_CHARS)}…` : text;
 }
 
+/**
+ * Finish reasons by the name each server family sends. OpenAI's own are `stop`, `length`,
+ * `content_filter`; the others are what OpenAI-compatible servers send for the same ends (TGI's
+ * `eos_token`, Anthropic-style `end_turn`/`stop_sequence`/`max_tokens`, vLLM's `model_length`).
+ */
+const FINISH_REASONS: Readonly<Record<string, WireFinishReason>> = {
+  stop: 'stop',
+  eos: 'stop',
+  eos_token: 'stop',
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  length: 'length',
+  max_tokens: 'length',
+  model_length: 'length',
+  content_filter: 'content_filter',
+};
+
+/**
+ * `finish_reason`: absent/null → undefined, and so are "" and the string "null", which servers
+ * (Ollama, sglang, KoboldCpp) sent on every chunk of an answer not yet finished. A known name, in
+ * any case ("STOP"), → what it means. A tool call is refused by name (edgetier offers no tools, so
+ * there is no answer to show), and so is a name edgetier does not know: calling it "stop" could pass
+ * a cut or filtered answer off as complete.
+ */
+export function checkFinishReason(value: unknown, field: string): WireFinishReason | undefined {
+  const reason = optionalText(value, field, MAX_ID_CHARS);
+  if (reason === undefined || reason === '' || reason === 'null') return undefined;
+  const name = reason.toLowerCase();
+  const known = Object.hasOwn(FINISH_REASONS, name) ? FINISH_REASONS[name] : undefined;
+  if (known) return known;
+  const shown = JSON.stringify(withoutBidiControls(reason).slice(0, 64));
+  if (name === 'tool_calls' || name === 'function_call')
+    throw new WireShapeError(
+      field,
+      `is ${shown}: the model answered with a tool call, but edgetier offers no tools and has no answer to show`,
+    );
+  throw new WireShapeError(
+    field,
+    `is ${shown}, which edgetier does not know (it knows stop, length and content_filter, and their usual aliases)`,
+  );
+}
+
 export interface CheckedCompletion {
   id: string | undefined;
   model: string | undefined;
@@ -115,8 +157,7 @@ export function checkCompletion(body: unknown): CheckedCompletion {
       optionalText(message.reasoning_content, 'choices[0].message.reasoning_content', MAX_ANSWER_CHARS) ??
       optionalText(message.reasoning, 'choices[0].message.reasoning', MAX_ANSWER_CHARS) ??
       '',
-    finishReason: (optionalText(choice.finish_reason, 'choices[0].finish_reason', MAX_ID_CHARS) ??
-      null) as WireFinishReason | null,
+    finishReason: checkFinishReason(choice.finish_reason, 'choices[0].finish_reason') ?? null,
     usage: checkUsage(completion.usage),
   };
 }
@@ -157,9 +198,7 @@ export function checkChunk(value: unknown): CheckedChunk {
     reasoning:
       optionalText(delta.reasoning_content, 'choices[0].delta.reasoning_content', MAX_ANSWER_CHARS) ??
       optionalText(delta.reasoning, 'choices[0].delta.reasoning', MAX_ANSWER_CHARS),
-    finishReason: optionalText(choice?.finish_reason, 'choices[0].finish_reason', MAX_ID_CHARS) as
-      | WireFinishReason
-      | undefined,
+    finishReason: checkFinishReason(choice?.finish_reason, 'choices[0].finish_reason'),
     usage: checkUsage(chunk.usage),
     error: errorMessage,
   };

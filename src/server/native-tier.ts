@@ -151,7 +151,8 @@ export class NativeTier implements Tier {
       const promptTokens =
         result.promptIds.length || result.metrics.prefillTokens + result.metrics.cachedPromptTokens;
       return {
-        finishReason: result.finishReason,
+        // A local model has no content filter: 'filtered' comes only from remote engines.
+        finishReason: result.finishReason === 'filtered' ? 'content_filter' : result.finishReason,
         usage: {
           prompt_tokens: promptTokens,
           completion_tokens: result.outputIds.length,

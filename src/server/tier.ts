@@ -11,7 +11,8 @@ export interface TierDelta {
 }
 
 export interface TierOutcome {
-  finishReason: 'stop' | 'length';
+  /** `content_filter` only from an upstream that sent it. */
+  finishReason: 'stop' | 'length' | 'content_filter';
   usage: Usage | undefined;
 }
 

@@ -70,7 +70,8 @@ export class UpstreamTier implements Tier {
         onDelta,
         ...(this.options.limits ? { limits: this.options.limits } : {}),
       });
-      return { finishReason: result.finishReason === 'length' ? 'length' : 'stop', usage: result.usage };
+      // An early [DONE] (no finish_reason) ended the answer as a stop would.
+      return { finishReason: result.finishReason ?? 'stop', usage: result.usage };
     } catch (error) {
       // Cut by the server (shutdown): say so, not "the client went away".
       if (signal.aborted && signal.reason instanceof ApiError) throw signal.reason;

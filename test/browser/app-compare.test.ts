@@ -380,6 +380,8 @@ interface TestTier {
   /** How many words its answer has, and how long it waits before each. */
   words: number;
   wordDelayMs: number;
+  /** The finish_reason its answer ends with. */
+  finish: string;
   close(): Promise<void>;
 }
 
@@ -394,6 +396,7 @@ async function startTestTier(): Promise<TestTier> {
     modelId: 'test-model',
     words: 2,
     wordDelayMs: 0,
+    finish: 'stop',
     close: () => Promise.resolve(),
   };
   const server = createHttpServer(async (req, res) => {
@@ -435,7 +438,7 @@ async function startTestTier(): Promise<TestTier> {
         if (tier.wordDelayMs) await new Promise((r) => setTimeout(r, tier.wordDelayMs));
         res.write(frame(i === 0 ? { role: 'assistant', content: 'Hi' } : { content: ' there' }));
       }
-      if (!res.destroyed) res.end(`${frame({}, 'stop')}data: [DONE]\n\n`);
+      if (!res.destroyed) res.end(`${frame({}, tier.finish)}data: [DONE]\n\n`);
       return;
     }
     res.writeHead(404);
@@ -687,6 +690,28 @@ describe('hostile and slow tiers (review)', () => {
       const row = await rows();
       expect(row('Tokens generated')[2]).toMatch(/^\d+ \(stopped\)$/);
       expect(row('Total time')[2]).toMatch(/\(stopped\)$/);
+      expect(row('Total time')[1]).not.toMatch(/better|tie/);
+      expect(row('Total time')[2]).not.toMatch(/better|tie/);
+      expect(row('Estimated cost')[1]).not.toMatch(/better|tie/);
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it("a tier answer cut by the provider's filter says so, and its total time and cost win no contest", async () => {
+    const tier = await startTestTier();
+    tier.finish = 'content_filter';
+    try {
+      await ready(8);
+      await useFastTier(tier.base);
+      await compare().click();
+      await table().waitFor({ timeout: 120_000 });
+      const pane = page.locator('section[aria-label="Fast tier"]');
+      await expect.poll(() => pane.locator('.answer').textContent()).toContain('Hi there');
+      expect(await pane.textContent()).toContain("Cut by the provider's filter");
+      const row = await rows();
+      expect(row('Tokens generated')[2]).toMatch(/^\d+ \(filtered\)$/);
+      expect(row('Total time')[2]).toMatch(/\(filtered\)$/);
       expect(row('Total time')[1]).not.toMatch(/better|tie/);
       expect(row('Total time')[2]).not.toMatch(/better|tie/);
       expect(row('Estimated cost')[1]).not.toMatch(/better|tie/);

@@ -238,6 +238,40 @@ describe('the worker lifecycle', () => {
     }
   });
 
+  it('an unload during an answer ends it at once (aborted, partial kept), and a load after it works', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const settled = await call<{
+      ok: boolean;
+      message?: string;
+      value?: { result: GenerateResult; tokensAtUnload: number | null };
+    }>('unloadWhileGenerating', raw('Once upon a time', 400), 3);
+    if (!settled.value) throw new Error(settled.message);
+    const outcome = settled.value;
+    expect(outcome.tokensAtUnload).not.toBeNull();
+    expect(outcome.result.finishReason).toBe('aborted');
+    expect(outcome.result.outputIds.length).toBeLessThanOrEqual(
+      outcome.tokensAtUnload! + DEFAULT_BATCHING.maxTokens + 1,
+    );
+    expect(outcome.result.text.length).toBeGreaterThan(0);
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    expect((await engine.generate(raw('Again', 4))).outputIds).toHaveLength(4);
+  });
+
+  it('an unload after a generate was submitted, before it started, ends it', async () => {
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    const outcome = await call<{ ok: boolean; code?: string; value?: GenerateResult }>(
+      'unloadBeforeStart',
+      raw('Once upon a time', 300),
+    );
+    expect({ ok: outcome.ok, code: outcome.code, tokens: outcome.value?.outputIds.length }).toEqual({
+      ok: false,
+      code: 'aborted',
+      tokens: undefined,
+    });
+    await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
+    expect((await engine.generate(raw('Again', 4))).outputIds).toHaveLength(4);
+  });
+
   it('an interrupt after a generate was submitted, before it started, ends it', async () => {
     await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
     const outcome = await call<{ ok: boolean; code?: string }>(

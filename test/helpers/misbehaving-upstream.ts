@@ -46,6 +46,19 @@ export const UPSTREAM_MODELS = [
   'deep-markdown',
   'megabyte',
   'redirect',
+  // Each ends a normal answer with `finish_reason` set to what follows "finish-".
+  'finish-content_filter',
+  'finish-eos_token',
+  'finish-max_tokens',
+  'finish-tool_calls',
+  'finish-made_up',
+  'finish-STOP',
+  // Each sends `finish_reason` set to what follows "pending-" on every chunk before the last (Ollama
+  // and sglang sent "", KoboldCpp the string "null"), then ends with "stop".
+  'pending-',
+  'pending-null',
+  // Ends with finish_reason content_filter, then one more chunk that says stop.
+  'filter-then-stop',
 ] as const;
 
 /** A 1 MiB answer of ordinary Markdown lines, streamed in 4 KiB deltas. */
@@ -90,11 +103,11 @@ function chunk(model: string, delta: Record<string, unknown>, finish: string | n
 
 const USAGE = { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 };
 
-function normalFrames(model: string, eol = '\n'): string[] {
+function normalFrames(model: string, eol = '\n', finish = 'stop', pending: string | null = null): string[] {
   return [
-    `data: ${chunk(model, { role: 'assistant', content: '' })}${eol}${eol}`,
-    ...TOKENS.map((t) => `data: ${chunk(model, { content: t })}${eol}${eol}`),
-    `data: ${chunk(model, {}, 'stop')}${eol}${eol}`,
+    `data: ${chunk(model, { role: 'assistant', content: '' }, pending)}${eol}${eol}`,
+    ...TOKENS.map((t) => `data: ${chunk(model, { content: t }, pending)}${eol}${eol}`),
+    `data: ${chunk(model, {}, finish)}${eol}${eol}`,
     `data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: USAGE })}${eol}${eol}`,
     `data: [DONE]${eol}${eol}`,
   ];
@@ -198,6 +211,26 @@ export async function startUpstream(): Promise<Upstream> {
     const n = (hits.get(model) ?? 0) + 1;
     hits.set(model, n);
 
+    if (model.startsWith('finish-')) {
+      sseHead(res);
+      await writeAll(res, normalFrames(model, '\n', model.slice('finish-'.length)));
+      res.end();
+      return;
+    }
+    if (model === 'filter-then-stop') {
+      sseHead(res);
+      const frames = normalFrames(model, '\n', 'content_filter');
+      frames.splice(-2, 0, `data: ${chunk(model, {}, 'stop')}\n\n`);
+      await writeAll(res, frames);
+      res.end();
+      return;
+    }
+    if (model.startsWith('pending-')) {
+      sseHead(res);
+      await writeAll(res, normalFrames(model, '\n', 'stop', model.slice('pending-'.length)));
+      res.end();
+      return;
+    }
     switch (model) {
       case 'ok':
         sseHead(res);

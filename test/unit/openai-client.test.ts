@@ -99,6 +99,57 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
     expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop', doneSeen: false });
   });
 
+  it("maps other servers' names for a finish reason to what they mean", async () => {
+    for (const [model, finishReason] of [
+      ['finish-content_filter', 'content_filter'],
+      ['finish-eos_token', 'stop'],
+      ['finish-max_tokens', 'length'],
+    ] as const) {
+      const result = await streamChatCompletion(endpoint(), ask(model), { limits });
+      expect({ model, text: result.text, finishReason: result.finishReason }).toEqual({
+        model,
+        text: ANSWER,
+        finishReason,
+      });
+    }
+  });
+
+  it('takes "" and "null" on the chunks before the last as "not finished yet" (Ollama, sglang, KoboldCpp sent them)', async () => {
+    for (const model of ['pending-', 'pending-null']) {
+      const result = await streamChatCompletion(endpoint(), ask(model), { limits });
+      expect({ model, text: result.text, finishReason: result.finishReason }).toEqual({
+        model,
+        text: ANSWER,
+        finishReason: 'stop',
+      });
+    }
+  });
+
+  it('keeps content_filter when a later chunk says stop: a cut answer is never passed off as complete', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('filter-then-stop'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'content_filter' });
+  });
+
+  it('reads a finish reason whatever its case ("STOP" is stop)', async () => {
+    const result = await streamChatCompletion(endpoint(), ask('finish-STOP'), { limits });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'stop' });
+  });
+
+  it('refuses a tool call and an unknown finish reason by name, keeping the answer so far', async () => {
+    const url = `${upstream.url}/chat/completions`;
+    const tool = await failing('finish-tool_calls');
+    expect(tool.error.code).toBe('server_error');
+    expect(tool.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: choices[0].finish_reason is "tool_calls": the model answered with a tool call, but edgetier offers no tools and has no answer to show. Is it an OpenAI-compatible API?`,
+    );
+    expect(tool.error.partial?.text).toBe(ANSWER);
+    const odd = await failing('finish-made_up');
+    expect(odd.error.message).toBe(
+      `POST ${url} sent an answer edgetier cannot use: choices[0].finish_reason is "made_up", which edgetier does not know (it knows stop, length and content_filter, and their usual aliases). Is it an OpenAI-compatible API?`,
+    );
+    expect(odd.error.partial?.text).toBe(ANSWER);
+  });
+
   it('stops at an early [DONE] and ignores what follows it', async () => {
     const result = await streamChatCompletion(endpoint(), ask('early-done'), { limits });
     expect(result).toMatchObject({ text: 'Hello', doneSeen: true, finishReason: null });
@@ -350,6 +401,13 @@ describe('streamChatCompletion against a misbehaving upstream', () => {
 });
 
 describe('RemoteEngine', () => {
+  it("reports a provider's content filter as 'filtered', never as a complete answer", async () => {
+    const engine = new RemoteEngine({ ...endpoint(), model: 'finish-content_filter', limits });
+    await engine.load({ source: { kind: 'url', url: upstream.url }, device: 'cpu', dtype: 'fp32' });
+    const result = await engine.generate({ messages: [{ role: 'user', content: 'hi' }] });
+    expect(result).toMatchObject({ text: ANSWER, finishReason: 'filtered' });
+  });
+
   it('loads, streams chunks, and measures with the server usage', async () => {
     let now = 0;
     const engine = new RemoteEngine({ ...endpoint(), model: 'ok', limits, clock: () => (now += 10) });
@@ -428,6 +486,24 @@ describe('RemoteEngine', () => {
 });
 
 describe('RemoteEngine.load and interrupt', () => {
+  it('an unload ends the answer under way and one queued behind it, as on this device', async () => {
+    const engine = new RemoteEngine({ ...endpoint(), model: 'ok', limits });
+    const ask = { messages: [{ role: 'user' as const, content: 'hi' }] };
+    let first: (() => void) | null = null;
+    const chunked = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const running = engine.generate(ask, () => first?.());
+    const queued = engine.generate(ask).then(
+      (result) => result.finishReason,
+      (error: unknown) => (error instanceof EdgetierError ? error.code : error),
+    );
+    await chunked;
+    await engine.unload();
+    expect((await running).finishReason).toBe('aborted');
+    expect(await queued).toBe('aborted');
+  });
+
   it("an interrupt ends a load whose model list has not come back (Compare's Stop on a slow tier)", async () => {
     const { createServer } = await import('node:http');
     // A server that takes the request and never answers it.

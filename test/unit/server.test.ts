@@ -318,6 +318,19 @@ describe('edgetier serve with an upstream', () => {
       });
     });
 
+    it("passes an upstream's content_filter on, and never turns a cut answer into stop", async () => {
+      const reply = await postChat(base, ask('finish-content_filter', { stream: true }));
+      expect(reply.status).toBe(200);
+      expect(reply.text).toBe(ANSWER);
+      const finishes = reply.events
+        .filter((e) => e !== '[DONE]')
+        .map(
+          (e) => (JSON.parse(e) as { choices: { finish_reason: string | null }[] }).choices[0]?.finish_reason,
+        )
+        .filter((f) => f);
+      expect(finishes).toEqual(['content_filter']);
+    });
+
     it('forwards a stream with the key added server-side, in OpenAI wire format with usage', async () => {
       const reply = await postChat(
         base,

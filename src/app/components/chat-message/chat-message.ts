@@ -160,6 +160,7 @@ export class EtChatMessage extends LitElement {
         ${m.metrics && !this.streaming ? html`<span class="num" data-testid="message-metrics">${metricsSummary(m.metrics)}</span>` : nothing}
         ${m.finishReason === 'aborted' ? html`<span class="badge">stopped</span>` : nothing}
         ${m.finishReason === 'length' ? html`<span class="badge">length limit</span>` : nothing}
+        ${m.finishReason === 'filtered' ? html`<span class="badge" title="The tier's provider stopped this answer with its content filter: it is incomplete.">cut by the provider's filter</span>` : nothing}
         <span class="actions">
           <button class="quiet" @click=${this.copy} aria-label=${isUser ? 'Copy question' : 'Copy answer'}>
             ${this.copied ? 'Copied' : 'Copy'}

@@ -85,15 +85,17 @@ function measures(side: Side, pageHref: string) {
   const outTokens = m ? m.decodeTokens + (m.ttftMs > 0 ? 1 : 0) : 0;
   const cost = m ? estimateCostUsd(side.entry, m.prefillTokens + m.cachedPromptTokens, outTokens) : null;
   const host = side.entry.remote ? tierHost(side.entry.remote, pageHref) : '';
-  // A side Stop cut short: its total time and cost cover part of an answer, no contest for them.
-  const stopped = side.result?.finishReason === 'aborted';
+  // A side Stop or the provider's filter cut short: its total time and cost cover part of an
+  // answer, no contest for them.
+  const reason = side.result?.finishReason;
+  const cut = reason === 'aborted' ? 'stopped' : reason === 'filtered' ? 'filtered' : null;
   const partial = (measured: Measured): Measured =>
-    stopped ? { text: `${measured.text} (stopped)`, value: null } : measured;
+    cut ? { text: `${measured.text} (${cut})`, value: null } : measured;
   return {
     ttft: m ? { text: fmtMs(m.ttftMs), value: m.ttftMs } : DASH,
     rate: m ? { text: `${fmtRate(m.decodeTokPerSec)} tok/s`, value: m.decodeTokPerSec } : DASH,
     total: m ? partial({ text: fmtMs(m.totalMs), value: m.totalMs }) : DASH,
-    tokens: m ? `${outTokens}${stopped ? ' (stopped)' : ''}` : '—',
+    tokens: m ? `${outTokens}${cut ? ` (${cut})` : ''}` : '—',
     cost: cost === null ? DASH : partial({ text: cost === 0 ? 'free' : `$${cost.toFixed(6)}`, value: cost }),
     bytes: m ? { text: side.bytesOut.toLocaleString('en'), value: side.bytesOut } : DASH,
     where: side.entry.remote

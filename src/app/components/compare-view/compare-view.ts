@@ -293,6 +293,8 @@ export class EtCompareView extends LitElement {
     if (side.error && side.entry.remote)
       return html`<p class="error">No answer: the message above says why.</p>`;
     if (side.error) return html`<p class="error" role="alert">${side.error}</p>`;
+    if (side.result?.finishReason === 'filtered')
+      return html`<p class="muted">Cut by the provider's filter: this answer is incomplete.</p>`;
     if (!side.running && !side.result)
       return html`<p class="muted">Not run: Stop was pressed before it answered.</p>`;
     return nothing;

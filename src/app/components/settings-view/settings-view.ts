@@ -218,7 +218,7 @@ export class EtSettingsView extends LitElement {
           </div>
         </div>
         <label class="check"><input type="checkbox" name="remember" ?checked=${tier.rememberKey} /> Remember the key in this browser (stored unencrypted)</label>
-        <p class="hint">Remembered, the key is stored unencrypted in this browser's storage for this site: anyone who can use this browser profile, or its files, can read it. Without "remember", it lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
+        <p class="hint">Remembered, the key is stored unencrypted in this browser's storage for ${location.origin}: anyone who can use this browser profile, or its files, can read it, and so can every page served from that origin (on a shared host such as a github.io user site, other projects' pages too). Without "remember", it lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
         <div class="actions">
           <button type="submit" class="primary">Save tier</button>
           <button type="button" @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
