@@ -708,6 +708,26 @@ function withPhoneMemory(budget: DeviceBudget): DeviceBudget {
     : budget;
 }
 
+/** Costs below this are shown as "< $0.000001" (a millionth of a dollar: no price list goes finer). */
+export const SMALLEST_SHOWN_USD = 0.000001;
+
+/**
+ * A cost as a person reads it: "free" only when it is exactly zero; under a dollar, two significant
+ * digits ("$0.000042", "$0.0006", "$0.50"), never a row of zeros for a cost that is not zero; from
+ * a dollar, cents ("$1,234.50"); "unknown" for what is no cost (negative, NaN, infinite).
+ */
+export function formatCostUsd(usd: number): string {
+  if (!Number.isFinite(usd) || usd < 0) return 'unknown';
+  if (usd === 0) return 'free';
+  if (usd < SMALLEST_SHOWN_USD) return '< $0.000001';
+  if (usd >= 1) {
+    return `$${usd.toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  const decimals = Math.max(2, 1 - Math.floor(Math.log10(usd)));
+  // Zeros after the second significant digit say nothing ("$0.00060" reads as "$0.0006").
+  return `$${usd.toFixed(decimals).replace(/(\.\d{2}\d*?)0+$/, '$1')}`;
+}
+
 /** Estimated cost in US dollars of one exchange on a tier; on-device is free. */
 export function estimateCostUsd(entry: CatalogEntry, promptTokens: number, outputTokens: number): number {
   if (!entry.remote) return 0;

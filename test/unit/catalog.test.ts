@@ -13,6 +13,7 @@ import {
   estimateDownloadBytes,
   expectedDecodeSpeed,
   formatBytes,
+  formatCostUsd,
   formatParams,
   formatTokPerSec,
   kvCacheBytes,
@@ -155,6 +156,32 @@ describe('catalog', () => {
     ]);
     expect(estimateCostUsd(tier!, 1000, 500)).toBeCloseTo(0.006, 10);
     expect(estimateCostUsd(smol135, 1000, 500)).toBe(0);
+  });
+
+  it('formats costs readably: never a row of zeros for a cost that is not zero', () => {
+    const cases: [number, string][] = [
+      [0, 'free'],
+      [0.00000099, '< $0.000001'],
+      [0.000001, '$0.000001'],
+      [0.0000015, '$0.0000015'],
+      [0.000042, '$0.000042'],
+      [0.0000996, '$0.0001'],
+      [0.0001, '$0.0001'],
+      [0.00012345, '$0.00012'],
+      [0.0006, '$0.0006'],
+      [0.006, '$0.006'],
+      [0.0123, '$0.012'],
+      [0.5, '$0.50'],
+      [0.999, '$1.00'],
+      [1, '$1.00'],
+      [1234.5, '$1,234.50'],
+      [-0.01, 'unknown'],
+      [Number.NaN, 'unknown'],
+      [Number.POSITIVE_INFINITY, 'unknown'],
+    ];
+    for (const [usd, text] of cases) expect(formatCostUsd(usd), String(usd)).toBe(text);
+    // A short Compare answer on the default tier's prices: 40 tokens in, 20 out.
+    expect(formatCostUsd((40 * 0.15 + 20 * 0.6) / 1e6)).toBe('$0.000018');
   });
 
   it('formats sizes for people', () => {

@@ -10,6 +10,7 @@ import {
   estimateDownloadBytes,
   estimateMemoryBytes,
   formatBytes,
+  formatCostUsd,
   formatParams,
 } from '../../../core/catalog.ts';
 import type { Device } from '../../../core/device.ts';
@@ -94,7 +95,7 @@ function measures(side: Side, pageHref: string) {
     rate: m ? { text: `${fmtRate(m.decodeTokPerSec)} tok/s`, value: m.decodeTokPerSec } : DASH,
     total: m ? partial({ text: fmtMs(m.totalMs), value: m.totalMs }) : DASH,
     tokens: m ? `${outTokens}${stopped ? ' (stopped)' : ''}` : '—',
-    cost: cost === null ? DASH : partial({ text: cost === 0 ? 'free' : `$${cost.toFixed(6)}`, value: cost }),
+    cost: cost === null ? DASH : partial({ text: formatCostUsd(cost), value: cost }),
     bytes: m ? { text: side.bytesOut.toLocaleString('en'), value: side.bytesOut } : DASH,
     where: side.entry.remote
       ? host.startsWith('nowhere')
