@@ -617,24 +617,47 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
   });
 }
 
-/** Remote tiers from Settings as catalog entries. */
-export function entriesFromTiers(tiers: readonly RemoteTier[]): CatalogEntry[] {
-  return tiers.map((t) => ({
-    key: `remote:${t.id}`,
-    name: t.name,
-    family: 'remote',
-    runs: 'remote',
-    params: null,
-    dtypes: [],
-    downloadBytes: {},
-    contextLength: null,
-    licence: 'per the provider',
-    synthetic: false,
-    reasoning: false,
-    origin: 'settings',
-    remote: t,
-    note: `${t.model || 'The model it serves by default'} at ${t.baseUrl || 'this server'}.`,
-  }));
+/**
+ * What a tier is called: its name in Settings, then, once its server said what it serves, that
+ * model ("This server: qwen2.5-0.5b-twin"): never "full-scale" for what may be a small twin.
+ */
+export function tierDisplayName(
+  tier: Pick<RemoteTier, 'name'>,
+  served: ServedModel | null | undefined,
+): string {
+  return served ? `${tier.name}: ${served.id}` : tier.name;
+}
+
+/**
+ * Remote tiers from Settings as catalog entries, named by what they serve where the server said
+ * (`served`, by catalog key), a twin marked as one.
+ */
+export function entriesFromTiers(
+  tiers: readonly RemoteTier[],
+  served: Readonly<Record<string, ServedModel | null>> = {},
+): CatalogEntry[] {
+  return tiers.map((t) => {
+    const key = `remote:${t.id}`;
+    const model = served[key];
+    const entry: CatalogEntry = {
+      key,
+      name: tierDisplayName(t, model),
+      family: 'remote',
+      runs: 'remote',
+      params: null,
+      dtypes: [],
+      downloadBytes: {},
+      contextLength: null,
+      licence: 'per the provider',
+      synthetic: model?.synthetic === true,
+      reasoning: false,
+      origin: 'settings',
+      remote: t,
+      note: `${model?.id ?? (t.model || 'The model it serves by default')} at ${t.baseUrl || 'this server'}.`,
+    };
+    if (model?.synthetic && mirrorsRealModel(model.mirrors)) entry.mirrors = model.mirrors;
+    return entry;
+  });
 }
 
 /**

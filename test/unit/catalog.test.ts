@@ -21,6 +21,7 @@ import {
   preferredDtype,
   SPEED_REFERENCE_PARAMS,
   spectrumLabels,
+  tierDisplayName,
 } from '../../src/core/catalog.ts';
 
 const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
@@ -156,6 +157,32 @@ describe('catalog', () => {
     ]);
     expect(estimateCostUsd(tier!, 1000, 500)).toBeCloseTo(0.006, 10);
     expect(estimateCostUsd(smol135, 1000, 500)).toBe(0);
+  });
+
+  it('names a tier by the model its server says it serves, a twin marked as one', () => {
+    const tier = {
+      id: 'server',
+      name: 'This server',
+      baseUrl: '',
+      model: '',
+      priceInPerMTok: 0,
+      priceOutPerMTok: 0,
+    };
+    const [unasked] = entriesFromTiers([tier]);
+    expect(unasked).toMatchObject({ name: 'This server', synthetic: false });
+    const [twin] = entriesFromTiers([tier], {
+      'remote:server': { id: 'qwen2.5-0.5b-twin', synthetic: true, mirrors: 'Qwen/Qwen2.5-0.5B-Instruct' },
+    });
+    expect(twin).toMatchObject({
+      name: 'This server: qwen2.5-0.5b-twin',
+      synthetic: true,
+      mirrors: 'Qwen/Qwen2.5-0.5B-Instruct',
+    });
+    const [real] = entriesFromTiers([tier], { 'remote:server': { id: 'gpt-4o-mini', synthetic: false } });
+    expect(real).toMatchObject({ name: 'This server: gpt-4o-mini', synthetic: false });
+    // Asked without an answer: the name in Settings.
+    expect(entriesFromTiers([tier], { 'remote:server': null })[0]!.name).toBe('This server');
+    expect(tierDisplayName(tier, undefined)).toBe('This server');
   });
 
   it('formats costs readably: never a row of zeros for a cost that is not zero', () => {

@@ -149,6 +149,13 @@ function qualityCell(side: Side): string {
   return 'real weights: judge by the answers below';
 }
 
+/** How a side ended, in the row shown when one failed: the local side's reason in full (the tier's is above the table). */
+function outcomeCell(side: Side): string {
+  if (side.error) return side.entry.remote ? 'failed: the message above says why' : `failed: ${side.error}`;
+  if (side.result?.finishReason === 'aborted') return 'stopped';
+  return side.result ? 'answered' : 'not run';
+}
+
 const mark = (verdict: Verdict) =>
   verdict === 'better'
     ? html` <span class="mark better">better</span>`
@@ -176,14 +183,19 @@ export function renderTradeoff(
     );
   };
   const facts = (values: readonly unknown[]) => values.map((v) => html`<td>${v}</td>`);
+  const failed = sides.some((s) => s.error);
   return html`<div class="tradeoff">
     <div class="table-wrap" tabindex="-1" data-testid="tradeoff-wrap">
       <table data-testid="tradeoff">
         <caption>The trade-off</caption>
         <thead>
-          <tr><th scope="col">Measure</th>${sides.map((s) => html`<th scope="col"><bdi>${s.entry.name}</bdi></th>`)}</tr>
+          <tr><th scope="col">Measure</th>${sides.map(
+            (s) =>
+              html`<th scope="col"><bdi>${s.entry.name}</bdi>${s.error ? html` <span class="mark failed">failed</span>` : nothing}</th>`,
+          )}</tr>
         </thead>
         <tbody>
+          ${failed ? html`<tr class="outcome"><th scope="row">Outcome</th>${facts(sides.map(outcomeCell))}</tr>` : nothing}
           <tr><th scope="row">Model</th>${facts(sides.map(modelCell))}</tr>
           <tr><th scope="row">Parameters</th>${facts(sides.map(paramsCell))}</tr>
           <tr><th scope="row">Download</th>${facts(sides.map(downloadCell))}</tr>

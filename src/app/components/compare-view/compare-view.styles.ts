@@ -158,6 +158,11 @@ export const compareViewStyles = css`
     background: var(--ok-bg);
     border-color: transparent;
   }
+  .mark.failed {
+    color: var(--bad-text);
+    background: var(--bad-bg);
+    border-color: transparent;
+  }
   .legend {
     font-size: 0.8rem;
     color: var(--text-2);
