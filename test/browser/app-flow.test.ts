@@ -102,7 +102,7 @@ describe('the newcomer flow', () => {
     expect(requests.some((r) => r.endsWith('/models/tiny/onnx/model.onnx'))).toBe(true);
     await setSampling(0, 48);
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    const card = page.getByRole('article', { name: 'tiny' });
+    const card = page.getByRole('article', { name: 'tiny', exact: true });
     // The card's badges come from probing the model's files: wait for them (waitFor fails if they never show).
     await card.getByText('Synthetic twin', { exact: true }).waitFor();
     await card.getByText('Fits this device', { exact: true }).waitFor();
@@ -203,7 +203,7 @@ describe('the newcomer flow', () => {
 
   it('deletes the model from the browser cache', async () => {
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    const card = page.getByRole('article', { name: 'tiny' });
+    const card = page.getByRole('article', { name: 'tiny', exact: true });
     const cachedBadge = card.locator('span.badge', { hasText: /^Cached$/ });
     await cachedBadge.waitFor();
     await card.getByRole('button', { name: 'Delete from cache: tiny' }).click();

@@ -212,7 +212,7 @@ describe('the Models view', () => {
     // Slower than reading: the verdict says so instead of a plain "Fits this device".
     await card.getByText('Fits, but slow here', { exact: true }).waitFor();
     await expect(
-      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+      page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed').textContent(),
     ).resolves.toMatch(/^\s*at least \d+ tok\/s/);
   });
 
@@ -294,7 +294,7 @@ describe('Bench', () => {
 
     await viewLink('Models').click();
     await expect(
-      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+      page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed').textContent(),
     ).resolves.toMatch(
       /^\s*\d+(\.\d)? tok\/s\s*\(Measured by Bench on this device \(tg4, WASM fp32, \d threads?\)\.\)\s*$/,
     );
@@ -353,7 +353,7 @@ describe('hostile saved state', () => {
     // Not "No model loaded": the server's folder loads as on a first visit.
     await expect.poll(appState, { timeout: 30_000 }).toEqual({ loadedKey: 'local:tiny', status: 'ready' });
     await viewLink('Models').click();
-    const speed = page.getByRole('article', { name: 'tiny' }).getByTestId('speed');
+    const speed = page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed');
     await speed.waitFor();
     const text = (await speed.textContent()) ?? '';
     expect(text).toMatch(/^\s*at least \d+ tok\/s/);
