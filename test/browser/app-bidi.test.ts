@@ -125,7 +125,10 @@ describe('foreign right-to-left text inside the app’s sentences', () => {
   });
 
   it('the text a chat template raises leaves the error line in order', async () => {
-    await page.getByRole('article', { name: 'rtl', exact: true }).getByRole('button', { name: 'Use rtl' }).click();
+    await page
+      .getByRole('article', { name: 'rtl', exact: true })
+      .getByRole('button', { name: 'Use rtl' })
+      .click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await ask('hi');

@@ -291,7 +291,10 @@ describe('a hostile tier', () => {
 
   it('cannot claim the synthetic-twin badge in Compare', async () => {
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    await page.getByRole('article', { name: 'tiny', exact: true }).getByRole('button', { name: 'Use tiny' }).click();
+    await page
+      .getByRole('article', { name: 'tiny', exact: true })
+      .getByRole('button', { name: 'Use tiny' })
+      .click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
     await page.getByRole('link', { name: 'Compare', exact: true }).click();
     await page.getByRole('combobox', { name: 'Remote tier', exact: true }).selectOption('remote:twin');
