@@ -1,7 +1,8 @@
 /**
  * What reading a long prompt in chunks through the cache costs (TransformersGenerator, so that a Stop
  * lands between chunks): one prompt's time to first token read in one pass (0), in chunks of a fixed
- * size (N), and as the engine does by default (auto: DEFAULT_PREFILL_CHUNKING, sized by time), on
+ * size (N), and as the engine does by default (auto: prefillChunkingFor the dtype, sized by time,
+ * or for q8 fixed by the model's shape), on
  * onnxruntime-node through ModelSession, configurations interleaved round after round on one loaded
  * model. The first round is a warm-up and is not counted.
  *
@@ -15,8 +16,8 @@ import { AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 import type { Dtype } from '../../src/core/dtypes.ts';
 import { ModelSession } from '../../src/runtime/model-session.ts';
 import {
-  DEFAULT_PREFILL_CHUNKING,
   type PrefillChunking,
+  prefillChunkingFor,
   TransformersGenerator,
 } from '../../src/runtime/transformers-generator.ts';
 
@@ -59,7 +60,7 @@ const configs = sizes.map((size) => {
   const n = Number(size);
   const chunking: PrefillChunking | null =
     size === 'auto'
-      ? DEFAULT_PREFILL_CHUNKING
+      ? prefillChunkingFor(dtype, model.config as unknown as Record<string, unknown>)
       : n === 0
         ? null
         : { onePassTokens: n, firstChunkTokens: n, minChunkTokens: n, maxChunkTokens: n, targetMs: 1 };

@@ -25,10 +25,11 @@ function tierUrl(tier: RemoteTier): { baseUrl: string; ownServer: boolean } {
 
 export const browserServices: AppServices = {
   createLocalEngine: () => local,
-  createRemoteEngine: (tier, apiKey) => {
+  createRemoteEngine: (tier, apiKey, limits) => {
     const { baseUrl, ownServer } = tierUrl(tier);
     return new RemoteEngine({
       baseUrl,
+      ...(limits ? { limits } : {}),
       ...(apiKey ? { apiKey } : {}),
       ...(tier.model ? { model: tier.model } : {}),
       // Only this app's own server may say a model is a synthetic twin.

@@ -5,12 +5,16 @@
 import type { DeviceBudget, RemoteTier, ServedModel, ServerModelEntry } from '../core/catalog.ts';
 import type { Engine, GenerateRequest } from '../core/engine.ts';
 import type { SiteConfig } from '../core/site-config.ts';
+import type { RemoteLimits } from '../remote/openai-client.ts';
 
 export interface AppServices {
   /** The on-device engine (one per app: models are loaded into it one at a time). */
   createLocalEngine(): Engine;
-  /** An engine for a remote tier; `apiKey` null for servers that need none (edgetier serve). */
-  createRemoteEngine(tier: RemoteTier, apiKey: string | null): Engine;
+  /**
+   * An engine for a remote tier; `apiKey` null for servers that need none (edgetier serve);
+   * `limits` replace the default time limits (Settings' "Test connection" waits 10 s, not 30).
+   */
+  createRemoteEngine(tier: RemoteTier, apiKey: string | null, limits?: Partial<RemoteLimits>): Engine;
   /** What this device can do, reduced to what fit decisions need. */
   detectBudget(): Promise<DeviceBudget>;
   /** Local model folders the server offers (empty when the page is not served by edgetier serve). */

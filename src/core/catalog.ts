@@ -617,24 +617,47 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
   });
 }
 
-/** Remote tiers from Settings as catalog entries. */
-export function entriesFromTiers(tiers: readonly RemoteTier[]): CatalogEntry[] {
-  return tiers.map((t) => ({
-    key: `remote:${t.id}`,
-    name: t.name,
-    family: 'remote',
-    runs: 'remote',
-    params: null,
-    dtypes: [],
-    downloadBytes: {},
-    contextLength: null,
-    licence: 'per the provider',
-    synthetic: false,
-    reasoning: false,
-    origin: 'settings',
-    remote: t,
-    note: `${t.model || 'The model it serves by default'} at ${t.baseUrl || 'this server'}.`,
-  }));
+/**
+ * What a tier is called: its name in Settings, then, once its server said what it serves, that
+ * model ("This server: qwen2.5-0.5b-twin"): never "full-scale" for what may be a small twin.
+ */
+export function tierDisplayName(
+  tier: Pick<RemoteTier, 'name'>,
+  served: ServedModel | null | undefined,
+): string {
+  return served ? `${tier.name}: ${served.id}` : tier.name;
+}
+
+/**
+ * Remote tiers from Settings as catalog entries, named by what they serve where the server said
+ * (`served`, by catalog key), a twin marked as one.
+ */
+export function entriesFromTiers(
+  tiers: readonly RemoteTier[],
+  served: Readonly<Record<string, ServedModel | null>> = {},
+): CatalogEntry[] {
+  return tiers.map((t) => {
+    const key = `remote:${t.id}`;
+    const model = served[key];
+    const entry: CatalogEntry = {
+      key,
+      name: tierDisplayName(t, model),
+      family: 'remote',
+      runs: 'remote',
+      params: null,
+      dtypes: [],
+      downloadBytes: {},
+      contextLength: null,
+      licence: 'per the provider',
+      synthetic: model?.synthetic === true,
+      reasoning: false,
+      origin: 'settings',
+      remote: t,
+      note: `${model?.id ?? (t.model || 'The model it serves by default')} at ${t.baseUrl || 'this server'}.`,
+    };
+    if (model?.synthetic && mirrorsRealModel(model.mirrors)) entry.mirrors = model.mirrors;
+    return entry;
+  });
 }
 
 /**
@@ -706,6 +729,26 @@ function withPhoneMemory(budget: DeviceBudget): DeviceBudget {
   return budget.deviceMemoryGiB === null
     ? { ...budget, deviceMemoryGiB: FIRST_VISIT_UNKNOWN_MEMORY_GIB }
     : budget;
+}
+
+/** Costs below this are shown as "< $0.000001" (a millionth of a dollar: no price list goes finer). */
+export const SMALLEST_SHOWN_USD = 0.000001;
+
+/**
+ * A cost as a person reads it: "free" only when it is exactly zero; under a dollar, two significant
+ * digits ("$0.000042", "$0.0006", "$0.50"), never a row of zeros for a cost that is not zero; from
+ * a dollar, cents ("$1,234.50"); "unknown" for what is no cost (negative, NaN, infinite).
+ */
+export function formatCostUsd(usd: number): string {
+  if (!Number.isFinite(usd) || usd < 0) return 'unknown';
+  if (usd === 0) return 'free';
+  if (usd < SMALLEST_SHOWN_USD) return '< $0.000001';
+  if (usd >= 1) {
+    return `$${usd.toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  const decimals = Math.max(2, 1 - Math.floor(Math.log10(usd)));
+  // Zeros after the second significant digit say nothing ("$0.00060" reads as "$0.0006").
+  return `$${usd.toFixed(decimals).replace(/(\.\d{2}\d*?)0+$/, '$1')}`;
 }
 
 /** Estimated cost in US dollars of one exchange on a tier; on-device is free. */

@@ -220,11 +220,12 @@ function timeoutError(
   url: string,
   limits: RemoteLimits,
   partial: PartialAnswer,
+  method: 'GET' | 'POST' = 'POST',
 ): RemoteError {
   const chars = partial.text.length + partial.reasoning.length;
   const message =
     kind === 'connect'
-      ? `POST ${url} sent no response within ${seconds(limits.connectTimeoutMs)}. Check that the server is up and the URL is right, or raise the connect time limit.`
+      ? `${method} ${url} sent no response within ${seconds(limits.connectTimeoutMs)}. Check that the server is up and the URL is right, or raise the connect time limit.`
       : kind === 'first_token'
         ? `POST ${url} sent no token within ${seconds(limits.firstTokenTimeoutMs)}. The server may be overloaded or still loading the model; try again, or raise the first-token time limit.`
         : `POST ${url} stopped streaming: nothing for ${seconds(limits.idleTimeoutMs)} after ${chars} characters. The partial answer is kept; try again, or raise the idle time limit.`;
@@ -584,7 +585,7 @@ export async function listModels(endpoint: RemoteEndpoint, options: RequestOptio
   } catch (error) {
     const none = { text: '', reasoning: '' };
     if (current.callerAborted) throw abortedError(url, none);
-    if (current.firedTimer) throw timeoutError(current.firedTimer, url, limits, none);
+    if (current.firedTimer) throw timeoutError(current.firedTimer, url, limits, none, 'GET');
     if (error instanceof EdgetierError) throw error;
     if (error instanceof SyntaxError) {
       throw new RemoteError('server_error', `GET ${url} sent an answer that is not valid JSON.`, {

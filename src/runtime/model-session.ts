@@ -38,7 +38,7 @@ import {
 import { TextStream } from './text-stream.ts';
 import { THINK_OPEN, ThinkSplitter } from './think-split.ts';
 import type { TokenGenerator } from './token-generator.ts';
-import { TransformersGenerator } from './transformers-generator.ts';
+import { prefillChunkingFor, TransformersGenerator } from './transformers-generator.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
 /** The warm-up stops here even within its budget (a small model needs no more). */
@@ -102,7 +102,12 @@ export async function loadModelSession(options: LoadModelOptions): Promise<Model
   }
   return new ModelSession(
     tokenizer,
-    new TransformersGenerator(loaded, device),
+    // q8's chunk grid is fixed by the model's shape, so its tokens never follow the clock.
+    new TransformersGenerator(
+      loaded,
+      device,
+      prefillChunkingFor(dtype, loaded.config as unknown as Record<string, unknown>),
+    ),
     { dtype, device, threads: threads ?? 0 },
     options,
   );

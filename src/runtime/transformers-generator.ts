@@ -18,6 +18,7 @@ import {
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
+import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { DEFAULT_TOP_K, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
@@ -106,7 +107,8 @@ function truncateCache(cache: DynamicCache, length: number): boolean {
  * under `targetMs`, halved past twice it; the next prompt starts where the last one ended), so that
  * a Stop lands within about that long on a small model and a large one alike (the page's watchdog
  * replaces a worker that does not answer Stop within 1 s): a fixed token count would be 0.2 s on
- * one model and 5 s on another.
+ * one model and 5 s on another. Weights whose numbers depend on the chunking (q8) get a fixed size
+ * instead, from the model's shape (`prefillChunkingFor`): their tokens must not follow the clock.
  */
 export interface PrefillChunking {
   /** A new (uncached) prompt part up to this many tokens is read in one pass. */
@@ -118,6 +120,12 @@ export interface PrefillChunking {
   maxChunkTokens: number;
   /** A chunk shorter than this doubles the next one's size. */
   targetMs: number;
+  /**
+   * Every chunk this many tokens, whatever the time it took (absent: sized by time). For weights
+   * whose numbers depend on the rows run together, so that the same prompt gives the same tokens
+   * on a busy machine and an idle one.
+   */
+  fixedChunkTokens?: number;
 }
 
 /** Chosen by measurement: ARCHITECTURE.md, bench/experiments/prefill-chunks.ts. */
@@ -130,12 +138,68 @@ export const DEFAULT_PREFILL_CHUNKING: PrefillChunking = {
 };
 
 /**
+ * Weight formats whose tokens depend on how a prompt is cut into chunks: q8 quantizes activations
+ * with one scale per tensor (DynamicQuantizeLinear), so the rows run together change the numbers.
+ * q4 (MatMulNBits) and float weights give one pass's tokens whatever the chunks.
+ */
+export const CHUNKING_SENSITIVE_DTYPES: ReadonlySet<Dtype> = new Set<Dtype>(['q8']);
+
+/**
+ * Multiply-adds of the layers' Linears a fixed-size chunk may cost (2^33, about 8.6 G): 64 tokens of
+ * SmolLM2-135M (106 M per token), 4 of SmolLM2-1.7B (1.6 G per token). Measured on onnxruntime-node,
+ * 2 threads, q8: see ARCHITECTURE.md (each run well under the page's 1 s Stop watchdog).
+ */
+export const FIXED_CHUNK_MULTIPLY_ADDS = 2 ** 33;
+
+/**
+ * Multiply-adds per token of a decoder's Linears (attention projections and the gated MLP, every
+ * layer; the head runs on the last position only), from config.json; null when a field is missing.
+ */
+export function layerMultiplyAddsPerToken(config: Record<string, unknown>): number | null {
+  const num = (name: string): number | null => {
+    const v = config[name];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
+  };
+  const hidden = num('hidden_size');
+  const layers = num('num_hidden_layers');
+  const heads = num('num_attention_heads');
+  const mlp = num('intermediate_size');
+  if (hidden === null || layers === null || heads === null || mlp === null) return null;
+  const headDim = num('head_dim') ?? hidden / heads;
+  const kvHeads = num('num_key_value_heads') ?? heads;
+  const attention = 2 * hidden * heads * headDim + 2 * hidden * kvHeads * headDim;
+  return layers * (attention + 3 * hidden * mlp);
+}
+
+/**
+ * How a model in `dtype` reads long prompts: by time where the tokens do not depend on the chunks;
+ * for q8, chunks of a fixed size, the largest power of two within FIXED_CHUNK_MULTIPLY_ADDS (1-256
+ * tokens; 8 where the shape is unknown), a pure function of the model (prompts up to one chunk
+ * are read in one pass).
+ */
+export function prefillChunkingFor(dtype: Dtype, config: Record<string, unknown>): PrefillChunking {
+  const base = DEFAULT_PREFILL_CHUNKING;
+  if (!CHUNKING_SENSITIVE_DTYPES.has(dtype)) return base;
+  const perToken = layerMultiplyAddsPerToken(config);
+  // One token at least, however large the model: Stop then lands after each token read.
+  const size =
+    perToken === null
+      ? base.minChunkTokens
+      : Math.min(
+          base.maxChunkTokens,
+          2 ** Math.floor(Math.log2(Math.max(1, FIXED_CHUNK_MULTIPLY_ADDS / perToken))),
+        );
+  return { ...base, onePassTokens: size, firstChunkTokens: size, fixedChunkTokens: size };
+}
+
+/**
  * The chunk after one of `size` tokens that took `ms`: twice as long while under the target, half as
  * long past twice the target, else the same. Not sized from the rate the chunk gives: a run has a
  * fixed cost (the q8 135M twin's is about a decode step's), so a rate read off short chunks sizes
  * them shorter still, down to the minimum, where that cost is most of the time.
  */
 function nextChunkSize(chunking: PrefillChunking, size: number, ms: number): number {
+  if (chunking.fixedChunkTokens !== undefined) return chunking.fixedChunkTokens;
   const next = ms < chunking.targetMs ? size * 2 : ms > 2 * chunking.targetMs ? Math.floor(size / 2) : size;
   return Math.max(chunking.minChunkTokens, Math.min(chunking.maxChunkTokens, next));
 }
@@ -192,7 +256,9 @@ export class TransformersGenerator implements TokenGenerator {
         chunking.onePassTokens >= 1 &&
         Number.isInteger(chunking.firstChunkTokens) &&
         chunking.firstChunkTokens >= 1 &&
-        chunking.targetMs > 0
+        chunking.targetMs > 0 &&
+        (chunking.fixedChunkTokens === undefined ||
+          (Number.isInteger(chunking.fixedChunkTokens) && chunking.fixedChunkTokens >= 1))
       )
     ) {
       throw new RangeError(`Bad prefill chunking: ${JSON.stringify(chunking)}.`);
@@ -245,7 +311,7 @@ export class TransformersGenerator implements TokenGenerator {
       // request here with no token, the cache holding the chunks read (a prefix of the prompt).
       const chunking = this.chunking;
       if (chunking && promptIds.length - this.ids.length > chunking.onePassTokens) {
-        let size = this.chunkTokens || chunking.firstChunkTokens;
+        let size = chunking.fixedChunkTokens ?? (this.chunkTokens || chunking.firstChunkTokens);
         while (promptIds.length - this.ids.length > size) {
           if (this.stopper.interrupted) return;
           const startMs = this.clock();

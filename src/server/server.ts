@@ -5,6 +5,7 @@
  *   POST /v1/chat/completions     streaming and not, OpenAI wire and error format
  *   GET  /models/index.json       every model folder in the --models dirs
  *   GET  /models/<name>/<file>    the folders' model files (ETag, Range), as inert data
+ *   GET  /edgetier.config.json    204 (a static build's config: this server has none), unless dist/ holds one
  *   GET  /healthz                 {"ok": true, "native": "loading" | "ready" | "failed" | null}
  *   GET  /*                       the built app (dist/), index.html for app routes
  *
@@ -20,6 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { EdgetierError } from '../core/errors.ts';
+import { SITE_CONFIG_FILE } from '../core/site-config.ts';
 import type { ModelList, WireModel } from '../remote/openai-wire.ts';
 import { ApiError, shuttingDownError } from './api-error.ts';
 import { handleChat, sendApiError, toApiError } from './chat-handler.ts';
@@ -308,6 +310,13 @@ export async function startServer(serverOptions: ServerOptions): Promise<Running
       return;
     // App routes (no file extension) get the app's page; missing assets are a plain 404.
     if (!/\.[A-Za-z0-9]+$/.test(path) && (await serveFile(req, res, join(app, 'index.html')))) return;
+    // The page asks for a static build's config on every start; this server has none (its own /v1
+    // tier is the default): "no content", which the page reads as no config, with no 404 in its console.
+    if (path === `/${SITE_CONFIG_FILE}`) {
+      res.writeHead(204, { 'Cache-Control': 'no-cache' });
+      res.end();
+      return;
+    }
     throw notFound(path);
   }
 

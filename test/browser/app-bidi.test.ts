@@ -116,7 +116,7 @@ async function ask(text: string): Promise<void> {
 describe('foreign right-to-left text inside the app’s sentences', () => {
   it("a model folder's mirrors leave the twin note in order", async () => {
     await page.goto(`${serve.url}#models`);
-    const note = page.getByRole('article', { name: 'rtl' }).locator('p.note');
+    const note = page.getByRole('article', { name: 'rtl', exact: true }).locator('p.note');
     await note.waitFor();
     const words = ['Synthetic', 'twin', 'real', 'shapes', 'random', 'weights', 'speed', 'answers'];
     const seen = await layout(note, words);
@@ -125,7 +125,10 @@ describe('foreign right-to-left text inside the app’s sentences', () => {
   });
 
   it('the text a chat template raises leaves the error line in order', async () => {
-    await page.getByRole('article', { name: 'rtl' }).getByRole('button', { name: 'Use rtl' }).click();
+    await page
+      .getByRole('article', { name: 'rtl', exact: true })
+      .getByRole('button', { name: 'Use rtl' })
+      .click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await ask('hi');

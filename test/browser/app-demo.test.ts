@@ -98,7 +98,8 @@ describe('the Model menu', () => {
     expect(await loads()).toBe(0);
     expect(await appState()).toMatchObject({ loadedKey: 'local:tiny', status: 'ready' });
     await badge().getByText('Fully local', { exact: true }).waitFor();
-    await page.getByRole('button', { name: /^Load / }).waitFor();
+    // A Hub model not in the cache: the button says it downloads.
+    await page.getByRole('button', { name: /^Download and load .+ \((≈ )?\d+ MiB\)$/ }).waitFor();
 
     // Enter confirms: the Hub model loads, and fails here (no network to the Hub).
     await menu().press('Enter');

@@ -111,7 +111,7 @@ describe('first visit', () => {
     expect(await afterStart()).toEqual({ selectedKey: null, status: 'idle' });
     // Remembered: the menu shows it with a Load button, and it loads only when confirmed.
     await expect(menu.inputValue()).resolves.toBe('remote:server');
-    const load = page.getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true });
+    const load = page.getByRole('button', { name: /^Load This server(: \S+)?$/ });
     await load.click();
     await expect
       .poll(afterStart, { timeout: 60_000 })

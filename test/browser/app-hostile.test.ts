@@ -158,7 +158,7 @@ describe("the app's Content-Security-Policy", () => {
     await page.getByLabel('Max new tokens').fill('8');
     await page.getByLabel('Max new tokens').press('Tab');
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    const card = page.getByRole('article', { name: 'tiny' });
+    const card = page.getByRole('article', { name: 'tiny', exact: true });
     await card.getByText('Synthetic twin', { exact: true }).waitFor();
     await card.getByRole('button', { name: 'Use tiny' }).click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
@@ -291,13 +291,16 @@ describe('a hostile tier', () => {
 
   it('cannot claim the synthetic-twin badge in Compare', async () => {
     await page.getByRole('link', { name: 'Models', exact: true }).click();
-    await page.getByRole('article', { name: 'tiny' }).getByRole('button', { name: 'Use tiny' }).click();
+    await page
+      .getByRole('article', { name: 'tiny', exact: true })
+      .getByRole('button', { name: 'Use tiny' })
+      .click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 90_000 });
     await page.getByRole('link', { name: 'Compare', exact: true }).click();
     await page.getByRole('combobox', { name: 'Remote tier', exact: true }).selectOption('remote:twin');
     await page.getByRole('button', { name: 'Compare', exact: true }).click();
     await page.getByTestId('tradeoff').waitFor({ timeout: 90_000 });
-    const local = page.getByRole('region', { name: 'tiny' });
+    const local = page.getByRole('region', { name: 'tiny', exact: true });
     const remote = page.getByRole('region', { name: 'Twin claimer' });
     await expect(local.getByText('Synthetic twin', { exact: true }).count()).resolves.toBe(1);
     await expect(remote.getByText('serves claims-twin', { exact: true }).count()).resolves.toBe(1);

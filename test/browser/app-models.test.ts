@@ -159,7 +159,7 @@ describe('the Models view', () => {
     const tier = served.data[0]!;
     expect(tier.edgetier).toMatchObject({ synthetic: true });
     expect(tier.edgetier.params).toBeGreaterThan(0);
-    const card = page.getByRole('article', { name: 'Full-scale tier (this server)' });
+    const card = page.getByRole('article', { name: /^This server: / });
     // The card names the served model and badges it a twin, as Compare does.
     await card.getByTestId('served-model').getByText(tier.id, { exact: true }).waitFor();
     await card.getByText('Synthetic twin', { exact: true }).waitFor();
@@ -212,7 +212,7 @@ describe('the Models view', () => {
     // Slower than reading: the verdict says so instead of a plain "Fits this device".
     await card.getByText('Fits, but slow here', { exact: true }).waitFor();
     await expect(
-      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+      page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed').textContent(),
     ).resolves.toMatch(/^\s*at least \d+ tok\/s/);
   });
 
@@ -263,9 +263,9 @@ describe('a reopened conversation', () => {
     await saved.getByRole('button', { name: 'Written remotely', exact: true }).click();
     const note = page.getByTestId('written-with');
     await expect(note.textContent()).resolves.toMatch(
-      /^\s*Written with Full-scale tier \(this server\); tiny is loaded\.\s*Load Full-scale tier \(this server\)\s*$/,
+      /^\s*Written with This server: \S+; tiny is loaded\.\s*Load This server: \S+\s*$/,
     );
-    await note.getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true }).click();
+    await note.getByRole('button', { name: /^Load This server: \S+$/ }).click();
     await ready('remote:server');
     await note.waitFor({ state: 'detached' });
     expect(serious(await axeViolations(page))).toEqual([]);
@@ -294,7 +294,7 @@ describe('Bench', () => {
 
     await viewLink('Models').click();
     await expect(
-      page.getByRole('article', { name: 'tiny' }).getByTestId('speed').textContent(),
+      page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed').textContent(),
     ).resolves.toMatch(
       /^\s*\d+(\.\d)? tok\/s\s*\(Measured by Bench on this device \(tg4, WASM fp32, \d threads?\)\.\)\s*$/,
     );
@@ -353,7 +353,7 @@ describe('hostile saved state', () => {
     // Not "No model loaded": the server's folder loads as on a first visit.
     await expect.poll(appState, { timeout: 30_000 }).toEqual({ loadedKey: 'local:tiny', status: 'ready' });
     await viewLink('Models').click();
-    const speed = page.getByRole('article', { name: 'tiny' }).getByTestId('speed');
+    const speed = page.getByRole('article', { name: 'tiny', exact: true }).getByTestId('speed');
     await speed.waitFor();
     const text = (await speed.textContent()) ?? '';
     expect(text).toMatch(/^\s*at least \d+ tok\/s/);
@@ -409,7 +409,7 @@ describe('hostile saved state', () => {
     page.on('request', count);
     await page
       .getByTestId('written-with')
-      .getByRole('button', { name: 'Load Full-scale tier (this server)', exact: true })
+      .getByRole('button', { name: /^Load This server: \S+$/ })
       .dblclick();
     await ready('remote:server');
     page.off('request', count);

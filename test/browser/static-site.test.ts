@@ -75,7 +75,10 @@ async function setSampling(page: Page, maxNewTokens: number): Promise<void> {
 /** Loads `tiny` from the Models view and sends one message; resolves with the answer's metrics line. */
 async function chatWithTiny(page: Page, text: string): Promise<string> {
   await viewLink(page, 'Models').click();
-  await page.getByRole('article', { name: 'tiny' }).getByRole('button', { name: 'Use tiny' }).click();
+  await page
+    .getByRole('article', { name: 'tiny', exact: true })
+    .getByRole('button', { name: 'Use tiny' })
+    .click();
   await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
   await viewLink(page, 'Chat').click();
   const box = page.getByRole('textbox', { name: 'Message', exact: true });
@@ -202,7 +205,7 @@ describe('served by python3 -m http.server (no COOP/COEP)', () => {
         .waitFor();
       await viewLink(page, 'Models').click();
       await page
-        .getByRole('article', { name: 'tiny' })
+        .getByRole('article', { name: 'tiny', exact: true })
         .locator('span.badge', { hasText: /^Cached$/ })
         .waitFor();
       // The configured tier cannot be reached: it says so, and the page goes on working.

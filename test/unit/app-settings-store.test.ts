@@ -31,6 +31,23 @@ class MemoryStorage implements Storage {
 const tier = { ...DEFAULT_SETTINGS.tiers[0]!, baseUrl: 'https://api.example/v1', model: 'big' };
 
 describe('settings store', () => {
+  it("names the server's tier by place, not as full-scale, and renames a saved copy of the old default", () => {
+    expect(DEFAULT_SETTINGS.tiers[0]!.name).toBe('This server');
+    const storage = new MemoryStorage();
+    const old = {
+      ...DEFAULT_SETTINGS,
+      tiers: [{ ...DEFAULT_SETTINGS.tiers[0]!, name: 'Full-scale tier (this server)' }],
+    };
+    storage.setItem('edgetier.settings.v1', JSON.stringify(old));
+    expect(new SettingsStore(storage).settings.tiers[0]!.name).toBe('This server');
+    // A name the visitor gave it is theirs.
+    storage.setItem(
+      'edgetier.settings.v1',
+      JSON.stringify({ ...old, tiers: [{ ...old.tiers[0]!, name: 'My big model' }] }),
+    );
+    expect(new SettingsStore(storage).settings.tiers[0]!.name).toBe('My big model');
+  });
+
   it('keeps an API key in memory only, unless remember is ticked', () => {
     const storage = new MemoryStorage();
     const store = new SettingsStore(storage);

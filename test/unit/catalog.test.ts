@@ -13,6 +13,7 @@ import {
   estimateDownloadBytes,
   expectedDecodeSpeed,
   formatBytes,
+  formatCostUsd,
   formatParams,
   formatTokPerSec,
   kvCacheBytes,
@@ -20,6 +21,7 @@ import {
   preferredDtype,
   SPEED_REFERENCE_PARAMS,
   spectrumLabels,
+  tierDisplayName,
 } from '../../src/core/catalog.ts';
 
 const wasmOnly: DeviceBudget = { webgpu: false, shaderF16: false, deviceMemoryGiB: 8, maxBufferBytes: null };
@@ -155,6 +157,58 @@ describe('catalog', () => {
     ]);
     expect(estimateCostUsd(tier!, 1000, 500)).toBeCloseTo(0.006, 10);
     expect(estimateCostUsd(smol135, 1000, 500)).toBe(0);
+  });
+
+  it('names a tier by the model its server says it serves, a twin marked as one', () => {
+    const tier = {
+      id: 'server',
+      name: 'This server',
+      baseUrl: '',
+      model: '',
+      priceInPerMTok: 0,
+      priceOutPerMTok: 0,
+    };
+    const [unasked] = entriesFromTiers([tier]);
+    expect(unasked).toMatchObject({ name: 'This server', synthetic: false });
+    const [twin] = entriesFromTiers([tier], {
+      'remote:server': { id: 'qwen2.5-0.5b-twin', synthetic: true, mirrors: 'Qwen/Qwen2.5-0.5B-Instruct' },
+    });
+    expect(twin).toMatchObject({
+      name: 'This server: qwen2.5-0.5b-twin',
+      synthetic: true,
+      mirrors: 'Qwen/Qwen2.5-0.5B-Instruct',
+    });
+    const [real] = entriesFromTiers([tier], { 'remote:server': { id: 'gpt-4o-mini', synthetic: false } });
+    expect(real).toMatchObject({ name: 'This server: gpt-4o-mini', synthetic: false });
+    // Asked without an answer: the name in Settings.
+    expect(entriesFromTiers([tier], { 'remote:server': null })[0]!.name).toBe('This server');
+    expect(tierDisplayName(tier, undefined)).toBe('This server');
+  });
+
+  it('formats costs readably: never a row of zeros for a cost that is not zero', () => {
+    const cases: [number, string][] = [
+      [0, 'free'],
+      [0.00000099, '< $0.000001'],
+      [0.000001, '$0.000001'],
+      [0.0000015, '$0.0000015'],
+      [0.000042, '$0.000042'],
+      [0.0000996, '$0.0001'],
+      [0.0001, '$0.0001'],
+      [0.00012345, '$0.00012'],
+      [0.0006, '$0.0006'],
+      [0.006, '$0.006'],
+      [0.0123, '$0.012'],
+      [0.5, '$0.50'],
+      [0.999, '$1.00'],
+      [1, '$1.00'],
+      [1234.5, '$1,234.50'],
+      [-0.01, 'unknown'],
+      [Number.NaN, 'unknown'],
+      [Number.POSITIVE_INFINITY, 'unknown'],
+    ];
+    for (const [usd, text] of cases) expect(formatCostUsd(usd), String(usd)).toBe(text);
+    // A short Compare answer on the default tier's prices: 40 tokens in, 20 out.
+    expect(formatCostUsd((40 * 0.15 + 20 * 0.6) / 1e6)).toBe('$0.000018');
   });
 
   it('formats sizes for people', () => {

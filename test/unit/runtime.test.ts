@@ -13,7 +13,11 @@ import { convertCommand } from '../../src/cli/commands/convert.ts';
 import type { ChatMessage, StreamChunk } from '../../src/core/engine.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { loadModelSession, ModelSession, WARMUP_MAX_TOKENS } from '../../src/runtime/model-session.ts';
-import { DEFAULT_PREFILL_CHUNKING, TransformersGenerator } from '../../src/runtime/transformers-generator.ts';
+import {
+  DEFAULT_PREFILL_CHUNKING,
+  prefillChunkingFor,
+  TransformersGenerator,
+} from '../../src/runtime/transformers-generator.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 
 let root: string;
@@ -636,6 +640,69 @@ describe('a long prompt read in chunks through the cache', () => {
     expect(new Set(answers[0]).size).toBeGreaterThan(3);
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
+  });
+
+  it('q8 weights: the same prompt gives the same tokens however long its chunks took, and Stop lands between chunks', async () => {
+    const q8Dir = join(root, 'model-q8');
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await convertCommand.run([join(root, 'checkpoint'), '--out', q8Dir, '--dtype', 'q8']);
+    } finally {
+      process.stderr.write = write;
+    }
+    oneRun.session.resetConversation();
+    const long = (await oneRun.session.generate({ prompt: story(14), sampling: { maxNewTokens: 1 } }))
+      .promptIds;
+    expect(long.length).toBeGreaterThan(420);
+    const promptIds = long.slice(0, 420);
+    const tokenizer = await AutoTokenizer.from_pretrained(q8Dir);
+    /** The q8 model with the chunking the engine gives it, and `clock` as the generator's clock. */
+    const open = async (clock: () => number) => {
+      const model = await AutoModelForCausalLM.from_pretrained(q8Dir, { dtype: 'q8', device: 'cpu' });
+      const chunking = prefillChunkingFor('q8', model.config as unknown as Record<string, unknown>);
+      const generator = new TransformersGenerator(model, 'cpu', chunking, clock);
+      const own = new ModelSession(tokenizer, generator, { dtype: 'q8', device: 'cpu', threads: 0 });
+      return { model, generator, session: own, chunk: chunking.fixedChunkTokens };
+    };
+    // Every chunk "instant" on one, ten seconds on the other: a time-sized grid would differ.
+    let now = 0;
+    const fast = await open(() => 0);
+    const slow = await open(() => (now += 10_000));
+    try {
+      // The tiny model's shape gives the largest chunk: 420 tokens are one chunk, then generate().
+      expect(fast.chunk).toBe(256);
+      const sampling = { maxNewTokens: 16, ignoreEos: true };
+      const answers: number[][] = [];
+      for (const side of [fast, slow, fast, slow]) {
+        side.session.resetConversation();
+        const before = side.generator.prefillChunks;
+        answers.push((await side.session.generate({ promptIds, sampling })).outputIds);
+        expect(side.generator.prefillChunks - before).toBe(1);
+      }
+      expect(new Set(answers[0]).size).toBeGreaterThan(3);
+      for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+
+      // Stop during the first chunk: it lands after that chunk, before any token.
+      slow.session.resetConversation();
+      const { forwards, result } = await countForwards(
+        slow.model,
+        () => slow.session.generate({ promptIds, sampling }),
+        (n) => {
+          if (n === 1) slow.session.interrupt();
+        },
+      );
+      expect(forwards).toBe(1);
+      expect(result.outputIds).toEqual([]);
+      expect(slow.generator.cachedIds).toEqual(promptIds.slice(0, 256));
+      // The same prompt again continues on the same grid: the same tokens as an uninterrupted read.
+      const resumed = await slow.session.generate({ promptIds, sampling });
+      expect(resumed.metrics.cachedPromptTokens).toBe(256);
+      expect(resumed.outputIds).toEqual(answers[0]);
+    } finally {
+      await fast.session.dispose();
+      await slow.session.dispose();
+    }
   });
 });
 

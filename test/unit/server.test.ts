@@ -171,6 +171,14 @@ describe('edgetier serve with an upstream', () => {
       expect((await fetch(`${base}missing.js`)).status).toBe(404);
     });
 
+    it("answers the page's request for a static build's config with 204 (no config here), not a 404", async () => {
+      const config = await fetch(`${base}edgetier.config.json`);
+      expect(config.status).toBe(204);
+      expect(await config.text()).toBe('');
+      // Other missing JSON is still a 404.
+      expect((await fetch(`${base}other.config.json`)).status).toBe(404);
+    });
+
     it('answers If-None-Match with 304 and byte ranges with 206 / 416', async () => {
       const first = await fetch(`${base}ort.wasm`);
       const body = new Uint8Array(await first.arrayBuffer());

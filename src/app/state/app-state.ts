@@ -30,7 +30,7 @@ import {
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type { CachedModel, Engine, LoadInfo, LoadProgress, LoadRequest } from '../../core/engine.ts';
-import { isEdgetierError } from '../../core/errors.ts';
+import { EdgetierError, isEdgetierError } from '../../core/errors.ts';
 import { catalogKeyFor, offerFirst } from '../../core/site-config.ts';
 import type { AppServices } from '../services.ts';
 import { NetworkMonitor } from './network-monitor.ts';
@@ -68,6 +68,12 @@ interface AppStateData {
   /** Decode speeds the Bench view measured on this device, by catalog key (the latest run). */
   benchSpeeds: Record<string, MeasuredSpeed>;
 }
+
+/**
+ * How long Settings' "Test connection" waits for the tier's model list: a server that takes the
+ * connection and never answers is given up on well before the 30 s a Compare request waits.
+ */
+export const TEST_CONNECTION_TIMEOUT_MS = 10_000;
 
 /** localStorage key of the visitor's last explicit choice: a catalog key, or '' for none. */
 export const MODEL_CHOICE_STORAGE_KEY = 'edgetier.modelChoice.v1';
@@ -139,6 +145,8 @@ export class AppState extends Store<AppStateData> {
         this.set({ status: 'idle', loadedKey: null, loadInfo: null });
       }
       this.rebuildCatalog();
+      // Only once started: before that, start-up asks.
+      if (this.#started) void this.describeTiers();
     });
   }
 
@@ -155,6 +163,9 @@ export class AppState extends Store<AppStateData> {
     ]);
     this.set({ budget, serverEntries: entriesFromServer(server) });
     this.rebuildCatalog();
+    // Asked now, before any model loads (nothing here counts against the Chat view's privacy
+    // badge, which counts from the end of a load): every view names the tier by what it serves.
+    void this.describeTiers();
     await this.refreshCached();
     if (this.state.selectedKey !== null) return;
     // Chosen and loading before the visitor does anything (unless they already picked one), so the
@@ -246,6 +257,8 @@ export class AppState extends Store<AppStateData> {
             () => null,
           );
           this.set({ served: { ...this.state.served, [e.key]: served } });
+          // The tier is named by what it serves (the Model menu, Compare, Models, Settings).
+          this.rebuildCatalog();
         }),
       );
     })();
@@ -302,11 +315,18 @@ export class AppState extends Store<AppStateData> {
    * serves, through a fresh engine that is dropped afterwards. The page calls the tier as Compare
    * does: the key is the one entered for it, or none for this server's own tier (which keeps its own).
    */
-  async checkTier(tier: RemoteTier, apiKey: string | null): Promise<LoadInfo> {
-    const engine = this.services.createRemoteEngine(tier, apiKey);
+  async checkTier(tier: RemoteTier, apiKey: string | null, signal?: AbortSignal): Promise<LoadInfo> {
+    const engine = this.services.createRemoteEngine(tier, apiKey, {
+      connectTimeoutMs: TEST_CONNECTION_TIMEOUT_MS,
+    });
+    // Cancel ends the model list's request at once (the engine's interrupt aborts it).
+    const cancel = () => void engine.interrupt();
+    signal?.addEventListener('abort', cancel, { once: true });
     try {
+      if (signal?.aborted) throw new EdgetierError('aborted', 'Cancelled.');
       return await engine.load({ source: { kind: 'hub', id: tier.model }, device: 'wasm', dtype: 'fp32' });
     } finally {
+      signal?.removeEventListener('abort', cancel);
       await engine.unload().catch(() => undefined);
     }
   }
@@ -428,7 +448,11 @@ export class AppState extends Store<AppStateData> {
 
   private rebuildCatalog(): void {
     const catalog = offerFirst(
-      buildCatalog(BUILTIN_MODELS, this.state.serverEntries, entriesFromTiers(this.settings.settings.tiers)),
+      buildCatalog(
+        BUILTIN_MODELS,
+        this.state.serverEntries,
+        entriesFromTiers(this.settings.settings.tiers, this.state.served),
+      ),
       this.services.site?.offerFirst ?? [],
     );
     this.set({ catalog });

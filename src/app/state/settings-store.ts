@@ -33,7 +33,8 @@ export const DEFAULT_SETTINGS: Settings = {
   tiers: [
     {
       id: 'server',
-      name: 'Full-scale tier (this server)',
+      // Named by what it serves once the server says (tierDisplayName): it may serve a small twin.
+      name: 'This server',
       baseUrl: '',
       model: '',
       priceInPerMTok: 0.15,
@@ -48,6 +49,9 @@ export const DEFAULT_SETTINGS: Settings = {
   enableThinking: true,
   compareTierId: 'server',
 };
+
+/** The server tier's name before it was named by what it serves: a saved copy of it is renamed. */
+const OLD_SERVER_TIER_NAME = 'Full-scale tier (this server)';
 
 const STORAGE_KEY = 'edgetier.settings.v1';
 const KEYS_STORAGE_KEY = 'edgetier.keys.v1';
@@ -136,6 +140,9 @@ export class SettingsStore extends Store<SettingsState> {
         ...saved,
         sampling: { ...this.defaults.sampling, ...saved.sampling },
       };
+      settings.tiers = settings.tiers.map((t) =>
+        t.id === 'server' && t.name === OLD_SERVER_TIER_NAME ? { ...t, name: 'This server' } : t,
+      );
       if (this.siteTiers) {
         settings.tiers = [
           ...this.siteTiers,

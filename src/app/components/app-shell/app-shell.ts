@@ -4,7 +4,12 @@
  * #settings) so views can be linked and the back button works.
  */
 import { html, LitElement, nothing } from 'lit';
-import { formatParams } from '../../../core/catalog.ts';
+import {
+  type CatalogEntry,
+  estimateDownloadBytes,
+  formatBytes,
+  formatParams,
+} from '../../../core/catalog.ts';
 import { settingsForSite } from '../../services/site-config.ts';
 import type { AppServices } from '../../services.ts';
 import { AppState } from '../../state/app-state.ts';
@@ -132,6 +137,18 @@ export class EtApp extends LitElement {
     void this.app.select(key);
   }
 
+  /** The Load button's words: a Hub model not in the browser cache is a download, and says how much. */
+  private loadLabel(entry: CatalogEntry): string {
+    if (entry.origin !== 'builtin' || this.app.isCached(entry)) return `Load ${entry.name}`;
+    const dtype = this.app.dtypeFor(entry);
+    const bytes = estimateDownloadBytes(entry, dtype);
+    const size =
+      bytes === null
+        ? 'size unknown'
+        : `${entry.downloadBytes[dtype] === undefined ? '≈ ' : ''}${formatBytes(bytes)}`;
+    return `Download and load ${entry.name} (${size})`;
+  }
+
   private renderPicker() {
     const { catalog } = this.app.state;
     const selectedKey = this.pending ?? this.app.state.selectedKey;
@@ -165,7 +182,7 @@ export class EtApp extends LitElement {
       </select>
       ${
         pending
-          ? html`<button type="button" class="primary" @click=${this.confirmPending}>Load ${pending.name}</button>`
+          ? html`<button type="button" class="primary" @click=${this.confirmPending}>${this.loadLabel(pending)}</button>`
           : nothing
       }
     </div>`;

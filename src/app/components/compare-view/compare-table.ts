@@ -10,6 +10,7 @@ import {
   estimateDownloadBytes,
   estimateMemoryBytes,
   formatBytes,
+  formatCostUsd,
   formatParams,
 } from '../../../core/catalog.ts';
 import type { Device } from '../../../core/device.ts';
@@ -96,7 +97,7 @@ function measures(side: Side, pageHref: string) {
     rate: m ? { text: `${fmtRate(m.decodeTokPerSec)} tok/s`, value: m.decodeTokPerSec } : DASH,
     total: m ? partial({ text: fmtMs(m.totalMs), value: m.totalMs }) : DASH,
     tokens: m ? `${outTokens}${cut ? ` (${cut})` : ''}` : '—',
-    cost: cost === null ? DASH : partial({ text: cost === 0 ? 'free' : `$${cost.toFixed(6)}`, value: cost }),
+    cost: cost === null ? DASH : partial({ text: formatCostUsd(cost), value: cost }),
     bytes: m ? { text: side.bytesOut.toLocaleString('en'), value: side.bytesOut } : DASH,
     where: side.entry.remote
       ? host.startsWith('nowhere')
@@ -150,6 +151,14 @@ function qualityCell(side: Side): string {
   return 'real weights: judge by the answers below';
 }
 
+/** How a side ended, in the row shown when one failed: the local side's reason in full (the tier's is above the table). */
+function outcomeCell(side: Side): string {
+  if (side.error) return side.entry.remote ? 'failed: the message above says why' : `failed: ${side.error}`;
+  if (side.result?.finishReason === 'aborted') return 'stopped';
+  if (side.result?.finishReason === 'filtered') return "cut by the provider's filter";
+  return side.result ? 'answered' : 'not run';
+}
+
 const mark = (verdict: Verdict) =>
   verdict === 'better'
     ? html` <span class="mark better">better</span>`
@@ -177,14 +186,19 @@ export function renderTradeoff(
     );
   };
   const facts = (values: readonly unknown[]) => values.map((v) => html`<td>${v}</td>`);
+  const failed = sides.some((s) => s.error);
   return html`<div class="tradeoff">
     <div class="table-wrap" tabindex="-1" data-testid="tradeoff-wrap">
       <table data-testid="tradeoff">
         <caption>The trade-off</caption>
         <thead>
-          <tr><th scope="col">Measure</th>${sides.map((s) => html`<th scope="col"><bdi>${s.entry.name}</bdi></th>`)}</tr>
+          <tr><th scope="col">Measure</th>${sides.map(
+            (s) =>
+              html`<th scope="col"><bdi>${s.entry.name}</bdi>${s.error ? html` <span class="mark failed">failed</span>` : nothing}</th>`,
+          )}</tr>
         </thead>
         <tbody>
+          ${failed ? html`<tr class="outcome"><th scope="row">Outcome</th>${facts(sides.map(outcomeCell))}</tr>` : nothing}
           <tr><th scope="row">Model</th>${facts(sides.map(modelCell))}</tr>
           <tr><th scope="row">Parameters</th>${facts(sides.map(paramsCell))}</tr>
           <tr><th scope="row">Download</th>${facts(sides.map(downloadCell))}</tr>

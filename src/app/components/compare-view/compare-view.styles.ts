@@ -13,6 +13,7 @@ export const compareViewStyles = css`
   }
   .fields {
     display: grid;
+    grid-template-columns: minmax(0, 1fr);
     gap: 0.4rem;
   }
   .row {
@@ -20,6 +21,11 @@ export const compareViewStyles = css`
     flex-wrap: wrap;
     gap: 0.5rem;
     align-items: center;
+  }
+  /* A tier named by a long served model must not widen the page at 360 px. */
+  .row select {
+    max-width: 100%;
+    min-width: 0;
   }
   textarea {
     width: 100%;
@@ -156,6 +162,11 @@ export const compareViewStyles = css`
   .mark.better {
     color: var(--ok-text);
     background: var(--ok-bg);
+    border-color: transparent;
+  }
+  .mark.failed {
+    color: var(--bad-text);
+    background: var(--bad-bg);
     border-color: transparent;
   }
   .legend {

@@ -68,6 +68,8 @@ export class EtCompareView extends LitElement {
     if (changed.has('app') && this.app && !this.#subscribed) {
       this.#subscribed = true;
       new StoreController(this, this.app, this.settings).hostConnected();
+      // The tiers are named by what they serve (asked once; start-up usually has).
+      void this.app.describeTiers();
     }
   }
 
@@ -280,7 +282,9 @@ export class EtCompareView extends LitElement {
 
   private renderTable() {
     const local = this.sides[0];
-    if (!local?.result || (this.running && !this.#retrying)) return nothing;
+    // A failed local side keeps the table (the tier's figures, the local column marked failed), as
+    // a failed tier keeps the local figures.
+    if (!local || (!local.result && !local.error) || (this.running && !this.#retrying)) return nothing;
     const tier = this.sides[1]?.entry.remote;
     const shared = tier ? tierOnThisComputer(tier, location.href) : false;
     return renderTradeoff(this.sides, this.mode, shared, location.href);
@@ -329,7 +333,7 @@ export class EtCompareView extends LitElement {
     const shared = tier?.remote ? tierOnThisComputer(tier.remote, location.href) : false;
     return html`
       <h1>Compare</h1>
-      <p class="intro">One prompt, two places: the model in this tab and a full-scale tier, then what each costs you.</p>
+      <p class="intro">One prompt, two places: the model in this tab and a remote tier, then what each costs you.</p>
       <form @submit=${this.run}>
         <div class="fields">
           <label for="prompt">Prompt</label>
@@ -345,7 +349,12 @@ export class EtCompareView extends LitElement {
               this.settings.update({
                 compareTierId: (e.target as HTMLSelectElement).value.replace(/^remote:/, ''),
               })}>
-              ${tiers.map((t) => html`<option value=${t.key} ?selected=${t.key === tier?.key}>${t.name}</option>`)}
+              ${tiers.map(
+                (t) =>
+                  html`<option value=${t.key} ?selected=${t.key === tier?.key}>${t.name}${
+                    t.synthetic ? ' · synthetic twin (random weights)' : ''
+                  }</option>`,
+              )}
             </select>
             <label class="check">
               <input type="checkbox" id="at-once" aria-describedby="at-once-hint" .checked=${this.atOnce}

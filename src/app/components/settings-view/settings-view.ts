@@ -5,9 +5,10 @@
  * keeps its upstream key, which never reaches the page).
  */
 import { html, LitElement, nothing } from 'lit';
-import { formatParams, type RemoteTier } from '../../../core/catalog.ts';
+import { formatParams, type RemoteTier, tierDisplayName } from '../../../core/catalog.ts';
 import type { CpuRuntime } from '../../../core/engine.ts';
-import { type AppState, messageOf } from '../../state/app-state.ts';
+import { isEdgetierError } from '../../../core/errors.ts';
+import { type AppState, messageOf, TEST_CONNECTION_TIMEOUT_MS } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
 import type { BackendOverride, SettingsStore, TierSettings } from '../../state/settings-store.ts';
 import { StoreController } from '../../state/store.ts';
@@ -67,6 +68,8 @@ export class EtSettingsView extends LitElement {
   #subscribed = false;
   /** Tier ids whose key field the visitor has typed in since it was last saved. */
   #keyTyped = new Set<string>();
+  /** "Test connection" requests in flight, by tier id: Cancel (or Esc) aborts one. */
+  #testing = new Map<string, AbortController>();
 
   constructor() {
     super();
@@ -77,7 +80,8 @@ export class EtSettingsView extends LitElement {
   override willUpdate(changed: Map<string, unknown>): void {
     if (changed.has('settings') && this.settings && !this.#subscribed) {
       this.#subscribed = true;
-      new StoreController(this, this.settings).hostConnected();
+      new StoreController(this, this.settings, ...(this.app ? [this.app] : [])).hostConnected();
+      void this.app?.describeTiers();
     }
   }
 
@@ -158,10 +162,15 @@ export class EtSettingsView extends LitElement {
     const withheldNote = withheld
       ? ` The saved key was not sent to this new address (it was saved for ${savedOrigin ?? 'another address'}): type it again to test with it.`
       : '';
-    this.checks = { ...this.checks, [tier.id]: { state: 'running', text: 'Testing the connection…' } };
+    this.checks = {
+      ...this.checks,
+      [tier.id]: { state: 'running', text: 'Testing the connection… (Esc or Cancel to stop)' },
+    };
+    const controller = new AbortController();
+    this.#testing.set(tier.id, controller);
     let check: TierCheck;
     try {
-      const info = await this.app.checkTier(remote, key || null);
+      const info = await this.app.checkTier(remote, key || null, controller.signal);
       const url = tierUrl(remote, location.href);
       const twin = info.synthetic
         ? ` It is a synthetic twin${info.mirrors && !info.mirrors.startsWith('none') ? ` of ${info.mirrors}` : ''}: random weights, so its answers are noise.`
@@ -172,30 +181,63 @@ export class EtSettingsView extends LitElement {
         text: `Connected: ${url.origin}${url.pathname.replace(/\/+$/, '')} serves ${info.modelId.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, '')}${size}.${twin}${withheldNote}`,
       };
     } catch (error) {
+      if (controller.signal.aborted) return; // Cancel already said so
+      const url = tierUrlProblem(remote, location.href) ? null : tierUrl(remote, location.href);
       check = {
         state: 'failed',
         text:
-          (explainTierError(
-            error,
-            remote,
-            location.href,
-            'Correct the fields above, then Test connection again.',
-          ) ?? messageOf(error)) + withheldNote,
+          (isEdgetierError(error) && error.code === 'timeout' && url
+            ? `Timed out: GET ${url.origin}${url.pathname.replace(/\/+$/, '')}/models (the model list) got no answer within ${TEST_CONNECTION_TIMEOUT_MS / 1000} s. Something at ${url.host} took the connection but did not answer: check that the base URL points at an OpenAI-compatible server (it usually ends in /v1) and that it is running, then Test connection again.`
+            : (explainTierError(
+                error,
+                remote,
+                location.href,
+                'Correct the fields above, then Test connection again.',
+              ) ?? messageOf(error))) + withheldNote,
       };
+    } finally {
+      if (this.#testing.get(tier.id) === controller) this.#testing.delete(tier.id);
     }
     this.checks = { ...this.checks, [tier.id]: check };
+  }
+
+  /** Ends a "Test connection" at once: its request is aborted and its answer, if any, ignored. */
+  private cancelTest(tier: TierSettings): void {
+    const controller = this.#testing.get(tier.id);
+    if (!controller) return;
+    this.#testing.delete(tier.id);
+    controller.abort();
+    this.checks = { ...this.checks, [tier.id]: { state: 'note', text: 'Cancelled.' } };
+    // The Cancel button goes away: the focus goes back to the button that started the test.
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector<HTMLButtonElement>(`#test-${CSS.escape(tier.id)}`)?.focus(),
+    );
   }
 
   private addTier(preset: Omit<TierSettings, 'id'>): void {
     this.settings.upsertTier({ ...preset, id: crypto.randomUUID().slice(0, 8) });
   }
 
+  /** The tier's name, and what it serves once its server said (a twin marked as one). */
+  private tierLegend(tier: TierSettings) {
+    const served = this.app?.state.served[`remote:${tier.id}`];
+    return html`<bdi>${tierDisplayName(tier, served)}</bdi>${
+      served?.synthetic ? html` <span class="badge synthetic">Synthetic twin: random weights</span>` : nothing
+    }`;
+  }
+
   private renderTier(tier: TierSettings) {
     const id = (name: string) => `${name}-${tier.id}`;
     const check = this.checks[tier.id];
-    return html`<form @submit=${(e: SubmitEvent) => this.saveTier(e, tier)}>
+    return html`<form @submit=${(e: SubmitEvent) => this.saveTier(e, tier)}
+      @keydown=${(e: KeyboardEvent) => {
+        if (e.key === 'Escape' && check?.state === 'running') {
+          e.preventDefault();
+          this.cancelTest(tier);
+        }
+      }}>
       <fieldset>
-        <legend>${tier.name}</legend>
+        <legend>${this.tierLegend(tier)}</legend>
         <div class="fields">
           <div class="field"><label for=${id('name')}>Name</label><input id=${id('name')} name="name" .value=${tier.name} required /></div>
           <div class="field">
@@ -221,7 +263,12 @@ export class EtSettingsView extends LitElement {
         <p class="hint">Remembered, the key is stored unencrypted in this browser's storage for ${location.origin}: anyone who can use this browser profile, or its files, can read it, and so can every page served from that origin (on a shared host such as a github.io user site, other projects' pages too). Without "remember", it lives only in this tab's memory. Behind edgetier serve, leave the key empty: the server holds it.</p>
         <div class="actions">
           <button type="submit" class="primary">Save tier</button>
-          <button type="button" @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
+          <button type="button" id=${id('test')} @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
+          ${
+            check?.state === 'running'
+              ? html`<button type="button" @click=${() => this.cancelTest(tier)}>Cancel</button>`
+              : nothing
+          }
           <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
         </div>
         <p class="check-result ${check?.state ?? ''}" role="status" data-testid="tier-check">${
