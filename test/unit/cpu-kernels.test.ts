@@ -376,6 +376,20 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       return (g / (1 + Math.exp(-g))) * gateUp[13 + i]!;
     });
     expectClose(kx.f32(out, 13), want, 1e-6);
+
+    // swiglu's SIMD lanes and scalar tail over gates from -100 to 100, each within 1e-6 of its own value.
+    const gates = [
+      -100, -88, -30, -5, -1, -1e-3, 0, 1e-3, 0.5, 1, 5, 30, 88, 100, -2.5, 2.5, 7, -7, 0.1, -0.1, 3, -3, 60,
+    ];
+    const wideGateUp = Float32Array.from([...gates, ...gates.map((_, i) => (i % 3) - 1.5)]);
+    const wideOut = kx.alloc(gates.length * 4);
+    kx.k.swiglu(wideOut, kx.putF32(wideGateUp), gates.length);
+    const gotWide = kx.f32(wideOut, gates.length);
+    gates.forEach((g, i) => {
+      const g32 = Math.fround(g);
+      const w = (g32 / (1 + Math.exp(-g32))) * wideGateUp[gates.length + i]!;
+      expect(Math.abs(gotWide[i]! - w), `gate ${g}`).toBeLessThanOrEqual(1e-6 * Math.abs(w) + 1e-30);
+    });
   });
 
   it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {

@@ -545,10 +545,23 @@ export function softmax(x: usize, n: i32): void {
   }
 }
 
-/** out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. */
+/**
+ * out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. Four lanes at
+ * a time with exp4, which takes arguments <= 0: e = exp(-|g|), and silu(g) = g / (1 + e) for g >= 0,
+ * g e / (1 + e) below (the same value, g / (1 + exp(-g)), without overflow).
+ */
 export function swiglu(out: usize, gateUp: usize, n: i32): void {
   const upBase = gateUp + (<usize>n << 2);
-  for (let i = 0; i < n; i++) {
+  const n4 = n & ~3;
+  const one = f32x4.splat(1);
+  for (let i = 0; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(gateUp + o);
+    const e = exp4(f32x4.neg(f32x4.abs(g)));
+    const num = v128.bitselect(g, f32x4.mul(g, e), f32x4.ge(g, f32x4.splat(0)));
+    v128.store(out + o, f32x4.mul(f32x4.div(num, f32x4.add(one, e)), v128.load(upBase + o)));
+  }
+  for (let i = n4; i < n; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gateUp + o);
     store<f32>(out + o, (g / (<f32>1 + Mathf.exp(-g))) * load<f32>(upBase + o));
