@@ -67,7 +67,7 @@ for (const dtype of values.dtype.split(',') as CpuDtype[]) {
   decoders.forEach((_, i) => {
     const same = logits[i]!.every((v, j) => Object.is(v, logits[0]![j]));
     console.log(
-      `| ${files[i]} | ${dtype} | ${median(times[i]!).toFixed(0)} | ${Math.min(...times[i]!).toFixed(0)} | ${median(stepTimes[i]!).toFixed(2)} | ${Math.min(...stepTimes[i]!).toFixed(2)} | ${same} |`,
+      `| ${files[i]} | ${dtype} | ${median(times[i]!).toFixed(0)} | ${Math.min(...times[i]!).toFixed(0)} | ${steps > 0 ? median(stepTimes[i]!).toFixed(2) : '-'} | ${steps > 0 ? Math.min(...stepTimes[i]!).toFixed(2) : '-'} | ${same} |`,
     );
   });
 }
