@@ -101,7 +101,7 @@ function perToken(tokens: number, x: Float32Array, cols: number, f: (x: Float32A
 
 describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
   it('quantizeActivations: int16 codes and scales equal the scalar quantiser exactly', () => {
-    for (const n of [1, 31, 33, 100]) {
+    for (const n of [1, 31, 33, 64, 100]) {
       const x = random(n, n, 3);
       x[Math.min(5, n - 1)] = 0; // a zero inside a block
       const { xq, xs } = quantizeInWasm(x);
@@ -109,6 +109,10 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       expect(Array.from(kx.i16(xq, want.xq.length)), `n=${n}`).toEqual(Array.from(want.xq));
       expect(Array.from(kx.f32(xs, want.xs.length)), `n=${n}`).toEqual(Array.from(want.xs));
     }
+    // Exact halves in a whole block (the SIMD path) round to even, as the scalar tail does.
+    const halves = Float32Array.from({ length: 32 }, (_, i) => (i === 0 ? 32767 : (i % 7) - 3.5));
+    const h = quantizeInWasm(halves);
+    expect(Array.from(kx.i16(h.xq, 32))).toEqual(Array.from(quantizeRef(halves).xq));
     // An all-zero block quantises to zeros with scale 0, not NaN.
     const { xq, xs } = quantizeInWasm(new Float32Array(40));
     expect(Array.from(kx.i16(xq, 64)).every((v) => v === 0)).toBe(true);
@@ -237,6 +241,67 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
+  it('the tiled prefill GEMMs (four tokens a tile) give each token, bit for bit, its one-token GEMV, for 1 to 17 tokens', () => {
+    // Token counts around the tile (whole tiles, a remainder of 1 to 3, none); row counts odd and even
+    // (gemmQ4's decode path takes rows in pairs); q4 and q8; and a split of the rows as a thread takes them.
+    for (const tokens of [1, 2, 3, 4, 5, 7, 8, 17]) {
+      for (const [rows, cols] of [
+        [5, 100],
+        [6, 64],
+      ] as const) {
+        const w = random(rows * cols, 7 * rows + cols);
+        const x = random(tokens * cols, tokens + cols, 2);
+        const blocks = blocksOf(cols);
+        const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+        const q4 = quantizeQ4(w, rows, cols);
+        const q8 = quantizeQ8(w, rows, cols);
+        const packedRows = new Int8Array(rows * blocks * BLOCK);
+        q8Rows([q8.codes], rows, cols, packedRows);
+        const q8Ptr = kx.alloc(packedRows.length);
+        kx.i8(q8Ptr, packedRows.length).set(packedRows);
+        const kinds = {
+          q4: { w: kx.putU8(q4.packed), ws: kx.putF32(q4.scales), dq: dequantizeQ4(q4, rows, cols) },
+          q8: { w: q8Ptr, ws: kx.putF32(q8.scales), dq: dequantizeQ8(q8, rows, cols) },
+        };
+        for (const [kind, m] of Object.entries(kinds)) {
+          const gemmRows = kind === 'q4' ? kx.k.gemmQ4Rows : kx.k.gemmQ8Rows;
+          const label = `${kind} rows=${rows} cols=${cols} tokens=${tokens}`;
+          const y = kx.alloc(tokens * rows * 4);
+          gemmRows(y, m.w, m.ws, xq, xs, rows, blocks, tokens, 0, rows);
+          const got = Array.from(kx.f32(y, tokens * rows));
+          // The same rows in two ranges, as two threads take them.
+          const split = kx.alloc(tokens * rows * 4);
+          gemmRows(split, m.w, m.ws, xq, xs, rows, blocks, tokens, 0, 3);
+          gemmRows(split, m.w, m.ws, xq, xs, rows, blocks, tokens, 3, rows);
+          expect(Array.from(kx.f32(split, tokens * rows)), label).toEqual(got);
+          for (let t = 0; t < tokens; t++) {
+            const one = kx.alloc(rows * 4);
+            gemmRows(
+              one,
+              m.w,
+              m.ws,
+              xq + t * blocks * BLOCK * 2,
+              xs + t * blocks * 4,
+              rows,
+              blocks,
+              1,
+              0,
+              rows,
+            );
+            expect(got.slice(t * rows, (t + 1) * rows), `${label} token ${t}`).toEqual(
+              Array.from(kx.f32(one, rows)),
+            );
+          }
+          expectClose(
+            got,
+            perToken(tokens, x, cols, (xt) => dotRows(m.dq, xt, rows, cols)),
+            5e-4,
+          );
+        }
+      }
+    }
+  });
+
   it('rmsNorm over rows of an odd width', () => {
     const rows = 3;
     const width = 37;
@@ -311,6 +376,20 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       return (g / (1 + Math.exp(-g))) * gateUp[13 + i]!;
     });
     expectClose(kx.f32(out, 13), want, 1e-6);
+
+    // swiglu's SIMD lanes and scalar tail over gates from -100 to 100, each within 1e-6 of its own value.
+    const gates = [
+      -100, -88, -30, -5, -1, -1e-3, 0, 1e-3, 0.5, 1, 5, 30, 88, 100, -2.5, 2.5, 7, -7, 0.1, -0.1, 3, -3, 60,
+    ];
+    const wideGateUp = Float32Array.from([...gates, ...gates.map((_, i) => (i % 3) - 1.5)]);
+    const wideOut = kx.alloc(gates.length * 4);
+    kx.k.swiglu(wideOut, kx.putF32(wideGateUp), gates.length);
+    const gotWide = kx.f32(wideOut, gates.length);
+    gates.forEach((g, i) => {
+      const g32 = Math.fround(g);
+      const w = (g32 / (1 + Math.exp(-g32))) * wideGateUp[gates.length + i]!;
+      expect(Math.abs(gotWide[i]! - w), `gate ${g}`).toBeLessThanOrEqual(1e-6 * Math.abs(w) + 1e-30);
+    });
   });
 
   it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {

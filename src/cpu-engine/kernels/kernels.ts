@@ -11,10 +11,15 @@ const BLOCK: i32 = 32;
 
 // ---- activations ----
 
-/** x[n] float32 -> xq[ceil(n/32)*32] int16 (block-permuted, zero-padded) and xs[ceil(n/32)] scales. */
+/**
+ * x[n] float32 -> xq[ceil(n/32)*32] int16 (block-permuted, zero-padded) and xs[ceil(n/32)] scales.
+ * Whole blocks in SIMD (round to nearest even, as the scalar tail), the last partial block scalar.
+ */
 export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
+  const full = n / BLOCK;
+  for (let b = 0; b < full; b++) quantizeBlock(xq + (<usize>b << 6), xs + (<usize>b << 2), x + (<usize>b << 7));
   const blocks = (n + BLOCK - 1) / BLOCK;
-  for (let b = 0; b < blocks; b++) {
+  for (let b = full; b < blocks; b++) {
     const start = b * BLOCK;
     const len = min(BLOCK, n - start);
     let m: f32 = 0;
@@ -29,6 +34,38 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
       store<i16>(out + (<usize>j << 1), <i16>nearest<f32>(v));
     }
   }
+}
+
+/** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (evens, odds), scale at s. */
+@inline function quantizeBlock(out: usize, s: usize, x: usize): void {
+  const v0 = v128.load(x);
+  const v1 = v128.load(x, 16);
+  const v2 = v128.load(x, 32);
+  const v3 = v128.load(x, 48);
+  const v4 = v128.load(x, 64);
+  const v5 = v128.load(x, 80);
+  const v6 = v128.load(x, 96);
+  const v7 = v128.load(x, 112);
+  const m4 = f32x4.max(
+    f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+    f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
+  );
+  const m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  store<f32>(s, m / 32767);
+  const inv = f32x4.splat(m > 0 ? <f32>32767 / m : 0);
+  // |v * inv| <= 32767 after rounding, so the saturating narrow never saturates.
+  const n0 = i16x8.narrow_i32x4_s(q16(v0, inv), q16(v1, inv));
+  const n1 = i16x8.narrow_i32x4_s(q16(v2, inv), q16(v3, inv));
+  const n2 = i16x8.narrow_i32x4_s(q16(v4, inv), q16(v5, inv));
+  const n3 = i16x8.narrow_i32x4_s(q16(v6, inv), q16(v7, inv));
+  v128.store(out, i8x16.shuffle(n0, n1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+  v128.store(out, i8x16.shuffle(n2, n3, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 16);
+  v128.store(out, i8x16.shuffle(n0, n1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32);
+  v128.store(out, i8x16.shuffle(n2, n3, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 48);
+}
+
+@inline function q16(v: v128, inv: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)));
 }
 
 @inline function hsum(v: v128): f32 {
@@ -153,20 +190,18 @@ export function gemmQ4Rows(
   const rowScales = <usize>blocks << 2;
   const xqRow = <usize>blocks << 6;
   const yRow = <usize>rows << 2;
-  let r = r0;
-  for (; r + 1 < r1; r += 2) {
-    const w0 = w + <usize>r * rowBytes;
-    const w1 = w0 + rowBytes;
-    const s0 = ws + <usize>r * rowScales;
-    const s1 = s0 + rowScales;
-    for (let t = 0; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * rowScales;
+  if (tokens === 1) {
+    let r = r0;
+    for (; r + 1 < r1; r += 2) {
+      const w0 = w + <usize>r * rowBytes;
+      const w1 = w0 + rowBytes;
+      const s0 = ws + <usize>r * rowScales;
+      const s1 = s0 + rowScales;
       let a0 = f32x4.splat(0);
       let a1 = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
-        const xo = xqt + (<usize>b << 6);
-        const sx = load<f32>(xst + (<usize>b << 2));
+        const xo = xq + (<usize>b << 6);
+        const sx = load<f32>(xs + (<usize>b << 2));
         const bo = <usize>b << 4;
         const so = <usize>b << 2;
         const d0 = q4BlockDot(v128.load(w0 + bo), xo);
@@ -174,26 +209,94 @@ export function gemmQ4Rows(
         a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(s0 + so) * sx)));
         a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(load<f32>(s1 + so) * sx)));
       }
-      const yt = y + <usize>t * yRow + (<usize>r << 2);
-      store<f32>(yt, hsum(a0));
-      store<f32>(yt, hsum(a1), 4);
+      store<f32>(y + (<usize>r << 2), hsum(a0));
+      store<f32>(y + (<usize>r << 2), hsum(a1), 4);
     }
+    if (r < r1) gemmQ4Row(y, w, ws, xq, xs, r, blocks, 0, 1, yRow);
+    return;
   }
-  for (; r < r1; r++) {
+  for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
-    for (let t = 0; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * rowScales;
+    let t = 0;
+    // Four tokens at a time: each weight block is unpacked once for the four.
+    for (; t + 3 < tokens; t += 4) {
+      const x0 = xq + <usize>t * xqRow;
+      const x1 = x0 + xqRow;
+      const x2 = x1 + xqRow;
+      const x3 = x2 + xqRow;
+      const xs0 = xs + <usize>t * rowScales;
+      const xs1 = xs0 + rowScales;
+      const xs2 = xs1 + rowScales;
+      const xs3 = xs2 + rowScales;
       let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
       for (let b = 0; b < blocks; b++) {
-        const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
-        const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+        const p = v128.load(w0 + (<usize>b << 4));
+        const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
+        const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+        const e0 = i16x8.extend_low_i8x16_s(lo);
+        const e1 = i16x8.extend_high_i8x16_s(lo);
+        const e2 = i16x8.extend_low_i8x16_s(hi);
+        const e3 = i16x8.extend_high_i8x16_s(hi);
+        const xo = <usize>b << 6;
+        const so = <usize>b << 2;
+        const sw = load<f32>(s0 + so);
+        a0 = tileStep(a0, dot4(e0, e1, e2, e3, x0 + xo), sw * load<f32>(xs0 + so), yt);
+        a1 = tileStep(a1, dot4(e0, e1, e2, e3, x1 + xo), sw * load<f32>(xs1 + so), yt + 1 * yRow);
+        a2 = tileStep(a2, dot4(e0, e1, e2, e3, x2 + xo), sw * load<f32>(xs2 + so), yt + 2 * yRow);
+        a3 = tileStep(a3, dot4(e0, e1, e2, e3, x3 + xo), sw * load<f32>(xs3 + so), yt + 3 * yRow);
       }
-      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0));
+      store<f32>(yt, hsum(a0));
+      store<f32>(yt + yRow, hsum(a1));
+      store<f32>(yt + 2 * yRow, hsum(a2));
+      store<f32>(yt + 3 * yRow, hsum(a3));
     }
+    if (t < tokens) gemmQ4Row(y, w, ws, xq, xs, r, blocks, t, tokens, yRow);
   }
+}
+
+/** One row of gemmQ4 for tokens [t0, t1), a token at a time (the same arithmetic as the tiles). */
+function gemmQ4Row(y: usize, w: usize, ws: usize, xq: usize, xs: usize, r: i32, blocks: i32, t0: i32, t1: i32, yRow: usize): void {
+  const rowScales = <usize>blocks << 2;
+  const w0 = w + <usize>r * (<usize>blocks << 4);
+  const s0 = ws + <usize>r * rowScales;
+  for (let t = t0; t < t1; t++) {
+    const xqt = xq + <usize>t * (<usize>blocks << 6);
+    const xst = xs + <usize>t * rowScales;
+    let a0 = f32x4.splat(0);
+    for (let b = 0; b < blocks; b++) {
+      const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
+      const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+    }
+    store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0));
+  }
+}
+
+/** The int32 lanes of one block's dot product: weights unpacked to four int16x8, activations at xo. */
+@inline function dot4(e0: v128, e1: v128, e2: v128, e3: v128, xo: usize): v128 {
+  let d = i32x4.dot_i16x8_s(e0, v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e1, v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e2, v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(e3, v128.load(xo, 48)));
+}
+
+/**
+ * One token's running sum in a tile: acc + float(d) * s, the arithmetic of the one-token loops (so a
+ * tile's results are bit-identical to them). acc's lane 0 is also stored at `at` (the token's output,
+ * overwritten once its sum is complete): without a memory effect between the tile's tokens, Node 20's
+ * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills
+ * registers (slower than the untiled loops on q8); the store keeps each token's loads next to its
+ * arithmetic.
+ */
+@inline function tileStep(acc: v128, d: v128, s: f32, at: usize): v128 {
+  const a = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(s)));
+  store<f32>(at, f32x4.extract_lane(a, 0));
+  return a;
 }
 
 @inline function q8BlockDot(w: usize, xo: usize): v128 {
@@ -243,30 +346,46 @@ export function gemmQ8Rows(
     gemvQ8(y, w, ws, xq, xs, r0, r1, blocks);
     return;
   }
-  let r = r0;
-  for (; r + 1 < r1; r += 2) {
+  for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
-    const w1 = w0 + rowBytes;
-    for (let t = 0; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * xsRow;
+    const sr = load<f32>(ws + (<usize>r << 2));
+    let t = 0;
+    // Four tokens at a time: each weight block is sign-extended once for the four.
+    for (; t + 3 < tokens; t += 4) {
+      const x0 = xq + <usize>t * xqRow;
+      const x1 = x0 + xqRow;
+      const x2 = x1 + xqRow;
+      const x3 = x2 + xqRow;
+      const xs0 = xs + <usize>t * xsRow;
+      const xs1 = xs0 + xsRow;
+      const xs2 = xs1 + xsRow;
+      const xs3 = xs2 + xsRow;
       let a0 = f32x4.splat(0);
       let a1 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const xo = xqt + (<usize>b << 6);
-        const sx = f32x4.splat(load<f32>(xst + (<usize>b << 2)));
-        const bo = <usize>b << 5;
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w0 + bo, xo)), sx));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(q8BlockDot(w1 + bo, xo)), sx));
-      }
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      store<f32>(yt, hsum(a0) * load<f32>(ws + (<usize>r << 2)));
-      store<f32>(yt, hsum(a1) * load<f32>(ws + (<usize>(r + 1) << 2)), 4);
+      for (let b = 0; b < blocks; b++) {
+        const wb = w0 + (<usize>b << 5);
+        const p = v128.load(wb);
+        const q = v128.load(wb, 16);
+        const e0 = i16x8.extend_low_i8x16_s(p);
+        const e1 = i16x8.extend_high_i8x16_s(p);
+        const e2 = i16x8.extend_low_i8x16_s(q);
+        const e3 = i16x8.extend_high_i8x16_s(q);
+        const xo = <usize>b << 6;
+        const so = <usize>b << 2;
+        a0 = tileStep(a0, dot4(e0, e1, e2, e3, x0 + xo), load<f32>(xs0 + so), yt);
+        a1 = tileStep(a1, dot4(e0, e1, e2, e3, x1 + xo), load<f32>(xs1 + so), yt + 1 * yRow);
+        a2 = tileStep(a2, dot4(e0, e1, e2, e3, x2 + xo), load<f32>(xs2 + so), yt + 2 * yRow);
+        a3 = tileStep(a3, dot4(e0, e1, e2, e3, x3 + xo), load<f32>(xs3 + so), yt + 3 * yRow);
+      }
+      store<f32>(yt, hsum(a0) * sr);
+      store<f32>(yt + yRow, hsum(a1) * sr);
+      store<f32>(yt + 2 * yRow, hsum(a2) * sr);
+      store<f32>(yt + 3 * yRow, hsum(a3) * sr);
     }
-  }
-  for (; r < r1; r++) {
-    const w0 = w + <usize>r * rowBytes;
-    for (let t = 0; t < tokens; t++) {
+    for (; t < tokens; t++) {
       const xqt = xq + <usize>t * xqRow;
       const xst = xs + <usize>t * xsRow;
       let a0 = f32x4.splat(0);
@@ -274,7 +393,7 @@ export function gemmQ8Rows(
         const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
         a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
       }
-      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * sr);
     }
   }
 }
@@ -426,10 +545,23 @@ export function softmax(x: usize, n: i32): void {
   }
 }
 
-/** out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. */
+/**
+ * out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. Four lanes at
+ * a time with exp4, which takes arguments <= 0: e = exp(-|g|), and silu(g) = g / (1 + e) for g >= 0,
+ * g e / (1 + e) below (the same value, g / (1 + exp(-g)), without overflow).
+ */
 export function swiglu(out: usize, gateUp: usize, n: i32): void {
   const upBase = gateUp + (<usize>n << 2);
-  for (let i = 0; i < n; i++) {
+  const n4 = n & ~3;
+  const one = f32x4.splat(1);
+  for (let i = 0; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(gateUp + o);
+    const e = exp4(f32x4.neg(f32x4.abs(g)));
+    const num = v128.bitselect(g, f32x4.mul(g, e), f32x4.ge(g, f32x4.splat(0)));
+    v128.store(out + o, f32x4.mul(f32x4.div(num, f32x4.add(one, e)), v128.load(upBase + o)));
+  }
+  for (let i = n4; i < n; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gateUp + o);
     store<f32>(out + o, (g / (<f32>1 + Mathf.exp(-g))) * load<f32>(upBase + o));
