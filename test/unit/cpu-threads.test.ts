@@ -415,7 +415,7 @@ describe('NodeEngine on two threads', () => {
   });
 });
 
-describe("the browser's threads (web-threads.ts; the engine worker does not start a pool yet)", () => {
+describe("the browser's threads (web-threads.ts; in Chromium: test/browser/cpu-engine-threads.test.ts)", () => {
   it('more than one thread only where the page is cross-origin isolated', () => {
     expect(webKernelThreads(4, { crossOriginIsolated: true })).toBe(4);
     expect(webKernelThreads(4, { crossOriginIsolated: false })).toBe(1);
