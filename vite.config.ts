@@ -95,7 +95,8 @@ function pickedOrtBuild(): Plugin {
 }
 
 /**
- * `virtual:edgetier-cpu-kernels` is the URL of the CPU engine's kernels: built from source on first
+ * `virtual:edgetier-cpu-kernels` is the URL of the CPU engine's kernels (and, as `threaded`, of
+ * their threaded build, over a shared memory, for the thread pool): built from source on first
  * use (cached in .cache/cpu-engine/ by a hash of the source, the compiler and its flags), then a
  * `?url` asset like ORT's .wasm files: emitted with a content hash by a build, served by the dev
  * server. No .wasm is kept in git.
@@ -110,7 +111,12 @@ function cpuKernels(): Plugin {
       if (moduleId !== resolved) return null;
       this.addWatchFile(KERNELS_SOURCE);
       const wasm = normalizePath(await buildKernels());
-      return `export { default } from ${JSON.stringify(`${wasm}?url`)};`;
+      // The threaded build (a shared memory) for the engine worker's thread pool.
+      const threaded = normalizePath(await buildKernels(true));
+      return [
+        `export { default } from ${JSON.stringify(`${wasm}?url`)};`,
+        `export { default as threaded } from ${JSON.stringify(`${threaded}?url`)};`,
+      ].join('\n');
     },
   };
 }

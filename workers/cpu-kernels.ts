@@ -4,7 +4,7 @@
  * own origin and compiled once per worker. A browser whose WebAssembly has no SIMD128 is refused
  * by name (`no_wasm_simd`) before anything is fetched.
  */
-import kernelsUrl from 'virtual:edgetier-cpu-kernels';
+import kernelsUrl, { threaded as threadedKernelsUrl } from 'virtual:edgetier-cpu-kernels';
 import { EdgetierError } from '../src/core/errors.ts';
 
 /** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): valid only where SIMD128 is. */
@@ -30,25 +30,32 @@ export function requireWasmSimd(): void {
   );
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled: { plain: Promise<WebAssembly.Module> | null; threaded: Promise<WebAssembly.Module> | null } =
+  { plain: null, threaded: null };
 
-/** The compiled kernels (fetched and compiled on first use; a failure is retried on the next call). */
-export function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
+/**
+ * The compiled kernels (fetched and compiled on first use; a failure is retried on the next call);
+ * `threaded`: the build over a shared memory that the thread pool runs (fetched only when used).
+ */
+export function kernelModule(threaded = false): Promise<WebAssembly.Module> {
+  const key = threaded ? 'threaded' : 'plain';
+  const url = threaded ? threadedKernelsUrl : kernelsUrl;
+  compiled[key] ??= (async () => {
     requireWasmSimd();
-    const response = await fetch(kernelsUrl);
+    const response = await fetch(url);
     if (!response.ok) {
       throw new EdgetierError(
         'load_failed',
-        `The CPU engine's kernels (${kernelsUrl}) could not be fetched: HTTP ${response.status}. Rebuild the app (\`edgetier build\` or \`npm start\`).`,
+        `The CPU engine's kernels (${url}) could not be fetched: HTTP ${response.status}. Rebuild the app (\`edgetier build\` or \`npm start\`).`,
       );
     }
     return WebAssembly.compile(await response.arrayBuffer());
   })();
-  compiled.catch(() => {
-    compiled = null;
+  const module = compiled[key];
+  module.catch(() => {
+    compiled[key] = null;
   });
-  return compiled;
+  return module;
 }
 
 /**
@@ -56,19 +63,30 @@ export function kernelModule(): Promise<WebAssembly.Module> {
  * WebAssembly.Memory to count ORT's heap, which must not count this memory.
  */
 const NativeMemory = WebAssembly.Memory;
-let memory: WebAssembly.Memory | null = null;
+const memories: { plain: WebAssembly.Memory | null; shared: WebAssembly.Memory | null } = {
+  plain: null,
+  shared: null,
+};
 
 /**
  * The CPU engine's memory, kept for the worker's life and reused by every load (each starts after the
  * previous session was disposed): 20 loads hold the memory of the largest, as ORT's heap does,
- * instead of leaving 20 memories to the garbage collector.
+ * instead of leaving 20 memories to the garbage collector. `shared`: the thread pool's, for the
+ * threaded build (a shared memory must declare its maximum: wasm32's 4 GiB, as the build does). A
+ * worker runs one thread count for its life (WorkerEngine), so it holds one of the two.
  */
-export function engineMemory(): WebAssembly.Memory {
-  memory ??= new NativeMemory({ initial: 1, maximum: 65536 });
-  return memory;
+export function engineMemory(shared = false): WebAssembly.Memory {
+  if (shared) {
+    memories.shared ??= new NativeMemory({ initial: 1, maximum: 65536, shared: true });
+    return memories.shared;
+  }
+  memories.plain ??= new NativeMemory({ initial: 1, maximum: 65536 });
+  return memories.plain;
 }
 
 /** Bytes of the CPU engine's memory; null before its first load. */
 export function cpuEngineBytes(): number | null {
-  return memory?.buffer.byteLength ?? null;
+  const { plain, shared } = memories;
+  if (!plain && !shared) return null;
+  return (plain?.buffer.byteLength ?? 0) + (shared?.buffer.byteLength ?? 0);
 }

@@ -9,10 +9,16 @@
 import { AutoTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../src/builder/hf-config.ts';
 import { DTYPE_FILE } from '../src/core/dtypes.ts';
+import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import type { LibraryProgressEvent } from '../src/core/load-progress.ts';
 import { cpuModelSession } from '../src/cpu-engine/cpu-generator.ts';
 import { cpuModelSpec, requireCpuDtype } from '../src/cpu-engine/decoder.ts';
+import {
+  type WebKernelThreads,
+  webKernelThreadSpawner,
+  webKernelThreadsRefusal,
+} from '../src/cpu-engine/web-threads.ts';
 import type { LoadModelOptions, ModelSession } from '../src/runtime/model-session.ts';
 import { engineMemory, kernelModule } from './cpu-kernels.ts';
 import type { ModelFiles, TransformersEnv } from './model-files.ts';
@@ -73,38 +79,72 @@ const json = (bytes: Uint8Array | null): Record<string, unknown> =>
   bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>) : {};
 
 /**
- * A ModelSession on the CPU engine (device `wasm`, one thread). Refuses by name what it does not run:
- * `no_wasm_simd` (before any download), `unsupported_dtype`, and `unsupported_architecture` or
- * `shape_mismatch` for a graph edgetier did not convert.
+ * A ModelSession on the CPU engine (device `wasm`): on `threads` threads (a pool of Web Workers over
+ * one shared memory, thread-pool.ts) where the page is cross-origin isolated, else on one; a pool
+ * that fails to start leaves one thread too. Either way `onThreadsFallback` is told why, and the
+ * session's `threads` says how many run. Refuses by name what it does not run: `no_wasm_simd`
+ * (before any download), `unsupported_dtype`, and `unsupported_architecture` or `shape_mismatch`
+ * for a graph edgetier did not convert.
  */
 export async function loadCpuModelSession(
   options: Pick<LoadModelOptions, 'model' | 'dtype' | 'templateRenderer' | 'progressCallback'> & {
     env: TransformersEnv;
     files: ModelFiles;
+    /** Threads asked for (default 1). */
+    threads?: number;
+    onThreadsFallback?: (fallback: ThreadsFallback) => void;
   },
 ): Promise<ModelSession> {
   const { model, env, files } = options;
   const dtype = requireCpuDtype(options.dtype);
-  const kernels = await kernelModule();
-  const memory = engineMemory();
-  const progress = options.progressCallback;
-  const read = (file: string, required: boolean) =>
-    readFile(files, fileUrl(env, model, file), file, required, progress);
-  const config = json(await read('config.json', true));
-  const generationConfig = json(await read('generation_config.json', false));
-  // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
-  cpuModelSpec(config as HfConfig);
-  const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true)) as Uint8Array;
-  const tokenizer = await AutoTokenizer.from_pretrained(
-    model,
-    progress ? { progress_callback: progress } : {},
-  );
-  return cpuModelSession(
-    { config, generationConfig, onnx, kernels, tokenizer, memory },
-    {
-      dtype,
-      device: 'wasm',
-      ...(options.templateRenderer ? { templateRenderer: options.templateRenderer } : {}),
-    },
-  );
+  const asked = options.threads ?? 1;
+  const fallBack = (reason: string) => options.onThreadsFallback?.({ asked, reason });
+  let spawner: WebKernelThreads | null = null;
+  if (asked > 1) {
+    const refusal = webKernelThreadsRefusal();
+    if (refusal !== null) fallBack(refusal);
+    else {
+      try {
+        spawner = webKernelThreadSpawner();
+      } catch (error) {
+        fallBack(`its threads could not start: ${(error as Error).message}`);
+      }
+    }
+  }
+  try {
+    // The threaded build over a shared memory once a pool may start; it runs one thread as well,
+    // so a pool that then fails to start keeps both.
+    const kernels = await kernelModule(spawner !== null);
+    const memory = engineMemory(spawner !== null);
+    const progress = options.progressCallback;
+    const read = (file: string, required: boolean) =>
+      readFile(files, fileUrl(env, model, file), file, required, progress);
+    const config = json(await read('config.json', true));
+    const generationConfig = json(await read('generation_config.json', false));
+    // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
+    cpuModelSpec(config as HfConfig);
+    const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true)) as Uint8Array;
+    const tokenizer = await AutoTokenizer.from_pretrained(
+      model,
+      progress ? { progress_callback: progress } : {},
+    );
+    return await cpuModelSession(
+      { config, generationConfig, onnx, kernels, tokenizer, memory },
+      {
+        dtype,
+        device: 'wasm',
+        ...(options.templateRenderer ? { templateRenderer: options.templateRenderer } : {}),
+        ...(spawner
+          ? {
+              threads: asked,
+              spawn: spawner.spawn,
+              onThreadsFailed: (reason: string) => fallBack(`its threads failed to start: ${reason}`),
+            }
+          : {}),
+      },
+    );
+  } finally {
+    // Every thread has read the source by now (it said ready, or it failed and was terminated).
+    spawner?.revoke();
+  }
 }

@@ -7,7 +7,9 @@
  * - `load(request, onProgress)`: `request.build` and `request.threads` fix the ORT build and thread
  *   count for the worker's life (ORT initialises once); the page starts a fresh worker for another.
  *   `request.runtime: 'edgetier'` (device wasm) runs the model on edgetier's CPU engine instead of
- *   ORT (./cpu-model.ts), reading the same files; what it cannot run it refuses by name
+ *   ORT (./cpu-model.ts), reading the same files, on `request.threads` threads of its own pool where
+ *   the page is cross-origin isolated (else one; LoadedInfo.threads says how many run and
+ *   LoadedInfo.threadsFallback why fewer); what it cannot run it refuses by name
  *   (`no_wasm_simd`, `unsupported_dtype`, `unsupported_architecture`), and LoadedInfo.engine says
  *   which runtime runs the model.
  *   `onProgress` (a Comlink proxy) gets LoadProgress at most every 100 ms, never raw library objects.
@@ -28,6 +30,7 @@ import {
   type GenerateRequest,
   type LoadProgress,
   type StreamChunk,
+  type ThreadsFallback,
 } from '../src/core/engine.ts';
 import {
   ENGINE_PROTOCOL_VERSION,
@@ -179,17 +182,19 @@ const api: EngineWorkerApi = {
             `edgetier's CPU engine runs on device wasm, not ${request.device}; ${request.device} runs on ONNX Runtime.`,
           );
         }
-        if ((request.threads ?? 1) > 1) {
+        const asked = request.threads ?? 1;
+        if (!(Number.isInteger(asked) && asked >= 1 && asked <= 64)) {
           throw new EdgetierError(
             'bad_request',
-            `edgetier's CPU engine runs on one thread for now, not ${request.threads}; ask for 1 thread or use ONNX Runtime.`,
+            `edgetier's CPU engine runs on 1 to 64 threads, not ${asked}.`,
           );
         }
         // Before any download: a browser that cannot run the kernels is refused at once.
         requireWasmSimd();
       }
-      const threads = request.device === 'webgpu' || cpuEngine ? 1 : Math.max(1, request.threads ?? 1);
-      selectOrtBuild(request.build, threads);
+      // The CPU engine's threads are its own pool's (ORT, which it never starts, is fixed at one).
+      const threads = request.device === 'webgpu' ? 1 : Math.max(1, request.threads ?? 1);
+      selectOrtBuild(request.build, cpuEngine ? 1 : threads);
       const { env, loadModelSession, loadCpuModelSession } = await runtime();
       const model = applySource(env, request.source, files, environment.remoteHost, self.location.origin);
       pickedRoot = request.source.kind === 'files' ? env.remoteHost : null;
@@ -206,13 +211,19 @@ const api: EngineWorkerApi = {
         if (event.status === 'done') lastDoneMs = performance.now();
         tracker.onEvent(event);
       };
-      const loadOnce = () =>
-        cpuEngine
+      let threadsFallback: ThreadsFallback | undefined;
+      const loadOnce = () => {
+        threadsFallback = undefined;
+        return cpuEngine
           ? loadCpuModelSession({
               model,
               dtype: request.dtype,
               env,
               files,
+              threads,
+              onThreadsFallback: (fallback) => {
+                threadsFallback = fallback;
+              },
               templateRenderer: browserTemplateRenderer().start(),
               progressCallback,
             })
@@ -224,6 +235,7 @@ const api: EngineWorkerApi = {
               templateRenderer: browserTemplateRenderer().start(),
               progressCallback,
             });
+      };
       let scope: LoadScope | null = null;
       session = await withModelLock(request.source, async () => {
         try {
@@ -265,7 +277,8 @@ const api: EngineWorkerApi = {
         modelId: model,
         device: request.device,
         dtype: request.dtype,
-        threads,
+        // The CPU engine's: the threads that run after any fallback (threadsFallback says why).
+        threads: cpuEngine ? session.threads : threads,
         build: request.build,
         bytes: tracker.totalBytes,
         downloadMs: lastDoneMs - startMs,
@@ -276,6 +289,7 @@ const api: EngineWorkerApi = {
       };
       if (session.info.mirrors) info.mirrors = session.info.mirrors;
       if (notes.length > 0) info.cacheNotes = notes;
+      if (cpuEngine && threadsFallback) info.threadsFallback = threadsFallback;
       return info;
     });
   },

@@ -4,8 +4,9 @@ declare module '*?url' {
   export default url;
 }
 
-// The CPU engine's kernels (vite.config.ts's cpuKernels plugin): the .wasm's URL.
+// The CPU engine's kernels (vite.config.ts's cpuKernels plugin): the .wasm's URL, and the threaded build's.
 declare module 'virtual:edgetier-cpu-kernels' {
   const url: string;
   export default url;
+  export const threaded: string;
 }

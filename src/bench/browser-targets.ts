@@ -200,6 +200,11 @@ export class BrowserBench {
           `Loading ${config.dtype} on ${config.device}`,
         );
         const info = unwrap(outcome);
+        // The row is labelled with its threads: one that ran fewer (the CPU engine's fallback) is an error.
+        if (config.threads > 0 && info.threads !== config.threads) {
+          const why = info.threadsFallback ? `: ${info.threadsFallback.reason}` : '';
+          throw new Error(`The load asked for ${config.threads} threads and runs ${info.threads}${why}.`);
+        }
         return { totalMs: ms, downloadMs: info.downloadMs, initMs: info.initMs };
       },
       async unload() {

@@ -45,7 +45,7 @@ export interface BenchOptions {
    * What runs the `cpu` and `wasm` rows: ONNX Runtime (onnxruntime-node `native` rows, onnxruntime-web
    * in the engine worker) and/or edgetier's own CPU engine (`edgetier` rows with ort_build
    * 'edgetier-wasm': in this process for cpu, at each of `threads`, 0 meaning 1; in the engine worker
-   * for wasm, one thread). Default: onnxruntime only.
+   * for wasm, at each of `threads` too, 0 meaning the plan's count as for ORT). Default: onnxruntime only.
    */
   cpuEngines?: NodeRuntime[];
   params: BenchParams;
@@ -295,26 +295,40 @@ export async function runBench(
           target: async () => browser!.edgetierTarget(urlOf(), { device, dtype, threads, build }),
         });
       };
-      // edgetier's CPU engine in the engine worker: one thread, whatever --threads says.
-      const inBrowserCpuEngine = (dtype: Dtype) =>
+      // edgetier's CPU engine in the engine worker: at each of --threads (0: the plan's, as for ORT),
+      // its pool of Web Workers; a load that runs fewer threads than its row says fails the row.
+      const inBrowserCpuEngine = (dtype: Dtype, asked: number) => {
+        const threads = asked > 0 ? asked : caps ? wasmThreads(caps) : 0;
+        if (
+          plannedRows.some(
+            (p) =>
+              p.key.model === model.id &&
+              p.key.device === 'wasm' &&
+              p.key.dtype === dtype &&
+              p.key.threads === threads &&
+              p.key.ort_build === 'edgetier-wasm',
+          )
+        )
+          return;
         plannedRows.push({
           key: {
             model: model.id,
             engine: 'edgetier',
             device: 'wasm',
             dtype,
-            threads: 1,
+            threads,
             ort_build: 'edgetier-wasm',
           },
           target: async () =>
             browser!.edgetierTarget(urlOf(), {
               device: 'wasm',
               dtype,
-              threads: 1,
+              threads,
               build: caps ? cpuBuild(caps) : 'jspi',
               runtime: 'edgetier',
             }),
         });
+      };
       for (const device of options.devices) {
         for (const dtype of model.dtypes) {
           if (device === 'cpu') {
@@ -324,7 +338,8 @@ export async function runBench(
           else {
             if (cpuEngines.includes('onnxruntime'))
               for (const t of options.threads) inBrowser('wasm', dtype, t);
-            if (cpuEngines.includes('edgetier')) inBrowserCpuEngine(dtype);
+            if (cpuEngines.includes('edgetier'))
+              for (const t of options.threads) inBrowserCpuEngine(dtype, t);
           }
         }
       }

@@ -257,15 +257,14 @@ export class WorkerEngine implements Engine {
     }
     const capabilities = await this.capabilities();
     const build = request.build ?? buildForDevice(request.device, capabilities);
-    // edgetier's CPU engine runs one thread (the worker refuses more by name).
+    // The request's threads, else the plan's (one where the page is not cross-origin isolated), for
+    // ORT and edgetier's CPU engine alike (its pool of Web Workers).
     const threads =
       request.device === 'webgpu'
         ? 1
         : request.threads && request.threads > 0
           ? request.threads
-          : request.runtime === 'edgetier'
-            ? 1
-            : wasmThreads(capabilities);
+          : wasmThreads(capabilities);
     // The runtime too: ORT's heap and the CPU engine's memory never shrink, so a worker that ran one
     // would hold its memory (a model's weights) beside the other's; a switch starts a fresh worker.
     const key = `${build}/${threads}/${request.runtime ?? 'onnxruntime'}`;

@@ -165,6 +165,18 @@ export interface LoadInfo {
    * ONNX Runtime runs it instead (the page's WorkerEngine with `fallbackToOrt`).
    */
   fallback?: RuntimeFallback;
+  /**
+   * Set when fewer threads run than were asked for (`threads` says how many run): edgetier's CPU
+   * engine in a page that is not cross-origin isolated, or whose threads failed to start, runs one.
+   */
+  threadsFallback?: ThreadsFallback;
+}
+
+export interface ThreadsFallback {
+  /** Threads the load asked for. */
+  asked: number;
+  /** Why they do not run, for people. */
+  reason: string;
 }
 
 export interface CachedModel {

@@ -214,6 +214,8 @@ export async function cpuModelSession(
      */
     threads?: number;
     spawn?: KernelThreadSpawner;
+    /** CpuDecoderOptions.onThreadsFailed: a pool that fails to start leaves one thread, and says why. */
+    onThreadsFailed?: (reason: string) => void;
   },
 ): Promise<ModelSession> {
   const dtype = requireCpuDtype(options.dtype);
@@ -222,6 +224,7 @@ export async function cpuModelSession(
     memory: parts.memory,
     threads: options.threads,
     spawn: options.spawn,
+    ...(options.onThreadsFailed ? { onThreadsFailed: options.onThreadsFailed } : {}),
   });
   return new ModelSession(
     parts.tokenizer,

@@ -52,6 +52,12 @@ export interface CpuDecoderOptions {
   spawn?: KernelThreadSpawner;
   /** The pool's tuning (spin, split threshold, chunks); defaults in THREAD_POOL_DEFAULTS. */
   pool?: Omit<ThreadPoolOptions, 'threads'>;
+  /**
+   * When given, a pool that fails to start (a thread that errs, exits or stays silent) does not fail
+   * the load: this is told why and the decoder runs on the calling thread alone, over the same
+   * memory and build (the threaded build runs one thread as well). Without it the load fails.
+   */
+  onThreadsFailed?: (reason: string) => void;
 }
 
 /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
@@ -159,11 +165,19 @@ export class CpuDecoder {
     if (!options.spawn) throw new EdgetierError('bad_request', `${threads} threads need a thread spawner.`);
     const kx = await WasmKernels.create(kernels, { shared: true, ...reuse });
     // The threads start first: each instantiation writes the module's static data into the memory.
-    const pool = await KernelThreadPool.start(kx, kernels, options.spawn, { ...options.pool, threads });
+    let pool: KernelThreadPool | null = null;
+    try {
+      pool = await KernelThreadPool.start(kx, kernels, options.spawn, { ...options.pool, threads });
+    } catch (error) {
+      if (!options.onThreadsFailed) throw error;
+      // start() has terminated every thread it started; the cause says which thread failed and how.
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      options.onThreadsFailed(cause instanceof Error ? cause.message : String(cause));
+    }
     try {
       return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, pool);
     } catch (error) {
-      await pool.close();
+      await pool?.close();
       throw error;
     }
   }

@@ -157,6 +157,11 @@ export class ModelSession {
     this.eosIds = generator.eosIds;
   }
 
+  /** Threads the model runs on (the CPU engine's: after any fallback to one). */
+  get threads(): number {
+    return this.backend.threads;
+  }
+
   /**
    * Runs one request; concurrent calls wait their turn. An `interrupt()` from now on ends it, whether
    * it is still waiting, fitting its prompt (an `aborted` error) or generating (its partial answer).

@@ -1,6 +1,7 @@
 /**
  * The app with edgetier's CPU engine chosen in Settings (by keyboard), in real Chromium against the
- * real `edgetier serve`: the tiny model runs on it and the Models view says so; a model whose ONNX
+ * real `edgetier serve`: the tiny model runs on it, on its thread pool, and the Models view says so
+ * (threads included); a model whose ONNX
  * file names an initializer with markup is refused by name, ONNX Runtime runs it, and the notice
  * that says why shows the markup as text (nothing of it runs or renders).
  */
@@ -69,7 +70,11 @@ describe("the app on edgetier's CPU engine", () => {
     await page.getByRole('button', { name: 'Use tiny' }).click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
     await page.goto(`${serve.url}#models`);
-    await page.getByText("In this tab (WASM, edgetier's CPU engine)").waitFor({ timeout: 30_000 });
+    // `edgetier serve` is cross-origin isolated: the engine's own pool, every core up to 4, as for ORT.
+    const threads = Math.min(4, (await page.evaluate('navigator.hardwareConcurrency')) as number);
+    await page
+      .getByText(`In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'})`)
+      .waitFor({ timeout: 30_000 });
 
     await page.getByRole('button', { name: 'Use foreign' }).click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });

@@ -202,6 +202,33 @@ describe('the pool ends its threads and never hangs', () => {
     expect(await until(() => counting.exited() === 2)).toBe(true);
   });
 
+  it('with onThreadsFailed, a pool that cannot start leaves one thread (the same tokens) and says why', async () => {
+    const dir = await model('fallback-q8', 'q8');
+    const one = await loadCpuDecoder(dir, 'q8');
+    // Threads that fail at once, as a browser's do when their script cannot load.
+    const failing: KernelThreadSpawner = () => ({
+      post() {},
+      listen(handlers) {
+        setTimeout(() => handlers.error(new Error('no threads today')), 0);
+      },
+      terminate: async () => {},
+    });
+    const reasons: string[] = [];
+    const fallback = await loadCpuDecoder(dir, 'q8', {
+      threads: 2,
+      spawn: failing,
+      onThreadsFailed: (reason) => reasons.push(reason),
+    });
+    expect(reasons).toEqual(['thread 1 failed: no threads today']);
+    expect(fallback.threads).toBe(1);
+    expect(fallback.pool).toBeNull();
+    expect(bits(fallback.forward(PROMPT))).toEqual(bits(one.forward(PROMPT)));
+    // Without it, the load fails as before.
+    await expect(loadCpuDecoder(dir, 'q8', { threads: 2, spawn: failing })).rejects.toThrow(
+      'The CPU engine could not start its 2 threads: thread 1 failed: no threads today.',
+    );
+  });
+
   it('a reused memory of the other kind is refused by name', async () => {
     const shared = await WasmKernels.create(await kernelModule(true), { shared: true });
     await expect(WasmKernels.create(await kernelModule(), { reuse: shared.memory })).rejects.toThrow(
@@ -415,7 +442,7 @@ describe('NodeEngine on two threads', () => {
   });
 });
 
-describe("the browser's threads (web-threads.ts; the engine worker does not start a pool yet)", () => {
+describe("the browser's threads (web-threads.ts; in Chromium: test/browser/cpu-engine-threads.test.ts)", () => {
   it('more than one thread only where the page is cross-origin isolated', () => {
     expect(webKernelThreads(4, { crossOriginIsolated: true })).toBe(4);
     expect(webKernelThreads(4, { crossOriginIsolated: false })).toBe(1);

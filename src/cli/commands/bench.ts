@@ -55,7 +55,7 @@ Options:
   --engine LIST      What runs the cpu and wasm rows, comma-separated: onnxruntime (onnxruntime-node,
                      onnxruntime-web), edgetier (edgetier's own WebAssembly CPU engine, fp32/q8/q4:
                      in Node for cpu, at each --threads count, 0 meaning one thread; in the engine
-                     worker for wasm, one thread) (default onnxruntime).
+                     worker for wasm, at each count, 0 meaning the plan's) (default onnxruntime).
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).

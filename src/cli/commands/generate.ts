@@ -31,11 +31,12 @@ Options:
                            else the first one it holds).
   --device D               ${DEVICES.join(', ')} (default cpu: onnxruntime-node in this process).
   --threads N              ONNX Runtime threads (default 0: the runtime's choice); with
-                           --engine edgetier on cpu, the CPU engine's threads (default 0: one).
+                           --engine edgetier, the CPU engine's threads (default 0: one on cpu,
+                           the plan's count on wasm, as for onnxruntime-web).
   --engine E               What runs the model on --device cpu or wasm: onnxruntime (default:
                            onnxruntime-node, onnxruntime-web) or edgetier (edgetier's own
-                           WebAssembly CPU engine, in Node or in the browser's engine worker, one
-                           thread there; opt-in, fp32/q8/q4 files of edgetier's converter).
+                           WebAssembly CPU engine, in Node or in the browser's engine worker; opt-in,
+                           fp32/q8/q4 files of edgetier's converter).
   --temperature T          0 means greedy (default 0).
   --top-p P                Nucleus sampling threshold (sampling only).
   --top-k K                Keep the K most likely tokens (sampling only).
@@ -82,6 +83,10 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
     finish_reason: result.finishReason,
     ...((m.engine ?? load.engine) ? { engine: m.engine ?? load.engine } : {}),
     ...(result.droppedMessages ? { dropped_messages: result.droppedMessages } : {}),
+    // Fewer threads ran than --threads asked for (edgetier's CPU engine on one thread), and why.
+    ...(load.threadsFallback
+      ? { threads_fallback: { asked: load.threadsFallback.asked, reason: load.threadsFallback.reason } }
+      : {}),
     model: {
       id: load.modelId,
       synthetic: load.synthetic,

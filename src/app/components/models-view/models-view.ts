@@ -50,9 +50,17 @@ export function sizeBarPercent(params: number, largest: number): number {
 function runsOn(info: LoadInfo | null): string {
   if (!info) return 'WASM';
   const device = info.device === 'webgpu' ? 'WebGPU' : 'WASM';
-  const runtime = info.engine === 'edgetier-wasm' ? "edgetier's CPU engine" : 'ONNX Runtime';
+  const cpuEngine = info.engine === 'edgetier-wasm';
+  // The CPU engine's threads are its own pool's: how many run, and why fewer than asked.
+  const runtime = cpuEngine
+    ? `edgetier's CPU engine, ${info.threads} thread${info.threads === 1 ? '' : 's'}`
+    : 'ONNX Runtime';
   const why = info.fallback ? `; edgetier's CPU engine refused it: ${info.fallback.reason}` : '';
-  return `${device}, ${runtime}${why}`;
+  const fewer =
+    cpuEngine && info.threadsFallback
+      ? `; not ${info.threadsFallback.asked}: ${info.threadsFallback.reason}`
+      : '';
+  return `${device}, ${runtime}${why}${fewer}`;
 }
 
 const slug = (key: string) => key.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
