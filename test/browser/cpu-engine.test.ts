@@ -222,7 +222,9 @@ describe("edgetier's CPU engine in Chromium: generation semantics", () => {
     // The tiny model decodes a token in about a millisecond here, so how many follow the page's
     // abort is the time its message takes to reach the worker, which a busy machine stretches (26
     // after 3 was seen, once): the claim is that the worker stops soon after it, not at the 1500th.
-    expect(result.outputIds.length).toBeLessThanOrEqual(tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 256);
+    expect(result.outputIds.length).toBeLessThanOrEqual(
+      tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 256,
+    );
     expect(result.text.length).toBeGreaterThan(0);
     const next = await engine.generate({ prompt: 'Again', sampling: { maxNewTokens: 4 } });
     expect(next.outputIds).toHaveLength(4);
