@@ -521,12 +521,13 @@ export async function runBench(
   if (depths.some((d) => d > 0))
     notes.push(
       `Depth (llama-bench's -d): a row at depth D has D seeded synthetic tokens in its KV cache before ` +
-        'each test: every measured run starts from an empty cache, fills it with them in a request of ' +
-        'its own (not timed, its metrics dropped), then runs the test on top (pp: D + pp tokens in the ' +
-        'cache after; tg: decode steps with D + 1 and more tokens present); the engine must report the D ' +
-        "tokens as cached. The fill runs again before every measured run, so the row budget's " +
-        'repetition time includes it. Ratios compare rows of one depth; "## Depth" compares each row ' +
-        'with its configuration at depth 0.',
+        'each test: before every measured run a request of its own (not timed, its metrics dropped) ' +
+        "brings the cache to exactly those D tokens through the engine's prefix reuse (after a load it " +
+        'reads all D; after a measured run it cuts the cache back to D - 1 and reads the last one again), ' +
+        'then the test runs on top (pp: D + pp tokens in the cache after; tg: decode steps with D + 1 and ' +
+        "more tokens present); the engine must report the D tokens as cached. The row budget's " +
+        'repetition time includes the fill requests. Ratios compare rows of one depth; "## Depth" ' +
+        'compares each row with its configuration at depth 0.',
     );
   if (models.some((m) => m.facts.synthetic))
     notes.push(

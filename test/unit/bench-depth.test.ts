@@ -131,15 +131,20 @@ function cachingEngine(log: string[]): DepthEngine {
 }
 
 describe('the depth fill', () => {
-  it('fills an emptied cache with the context in its own request, then runs the test on top of it', async () => {
+  it('brings the cache to exactly the context in its own request, then runs the test on top of it', async () => {
     const log: string[] = [];
     const engine = cachingEngine(log);
     // A cache left over from an earlier run must not count as context.
     await engine.generate({ promptIds: [1, 2, 3, 4, 5, 6], sampling: { maxNewTokens: 3 } });
     const context = syntheticPromptIds(40, 1000, 3);
     const result = await generateAtDepth(engine, context, [9, 8, 7], 1);
-    expect(log.slice(1)).toEqual(['reset', 'generate 40 (0 cached) +1', 'generate 43 (40 cached) +1']);
+    expect(log.slice(1)).toEqual(['generate 40 (0 cached) +1', 'generate 43 (40 cached) +1']);
     expect(result.metrics).toMatchObject({ prefillTokens: 3, cachedPromptTokens: 40 });
+    // The next run (a tg after this pp): the fill cuts the cache back and reads one context token again.
+    log.length = 0;
+    const tg = await generateAtDepth(engine, context, [5], 4);
+    expect(log).toEqual(['generate 40 (39 cached) +1', 'generate 41 (40 cached) +4']);
+    expect(tg.metrics).toMatchObject({ prefillTokens: 1, cachedPromptTokens: 40, decodeTokens: 3 });
     // Depth 0: the plain run, no fill.
     log.length = 0;
     await generateAtDepth(engine, [], [9, 8, 7], 5);

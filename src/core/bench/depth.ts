@@ -1,10 +1,16 @@
 /**
- * `--depth N` (llama-bench's `-d`): N tokens already in the KV cache before a pp or tg test. Each
- * measured run starts from an empty cache, fills it with N seeded synthetic tokens in a request of
- * its own (not timed; its metrics are dropped), then runs the test as a continuation of that context,
- * so the engine reuses the N cached tokens: pp N' leaves N + N' tokens in the cache, tg N' decodes
- * with N (+ 1) tokens already present. The fill runs again before every measured run (as llama-bench
- * does), so that no engine's cut-back (a copy of the cache on ORT) is timed. Pure: no Node or DOM API.
+ * `--depth N` (llama-bench's `-d`): N tokens already in the KV cache before a pp or tg test. Before
+ * each measured run a request of its own (not timed; its metrics are dropped) brings the cache to
+ * exactly the N seeded synthetic context tokens; the test then runs as a continuation of that
+ * context, so the engine reuses the N cached tokens: pp N' leaves N + N' tokens in the cache, tg N'
+ * decodes with N (+ 1) tokens already present.
+ *
+ * That fill request goes through the engine's own prefix reuse: on an empty cache (a row's first run
+ * after a load) it reads all N tokens; after a measured run, whose cache starts with the context, the
+ * engine cuts it back to N - 1 and reads the last context token again, so the N-token fill is paid
+ * once per load, not per run, and the cut-back (a copy of the cache on ORT) is never timed. The
+ * cached keys and values are those of the first fill (the engines' cut-back is exact), and an engine
+ * that cannot cut back (WebGPU tensors) resets and reads all N again. Pure: no Node or DOM API.
  */
 import type { GenerateRequest, GenerateResult, StreamChunk } from '../engine.ts';
 
@@ -15,10 +21,11 @@ export interface DepthEngine {
 }
 
 /**
- * Forgets the cache, fills it with `context` (not timed: its own request), then generates exactly
- * `newTokens` (EOS ignored, streamed) after `context` + `promptIds`. The engine keeps every prompt
- * token in its cache and none of the one token the fill generated (it is never fed back), so the
- * second request reuses exactly `context`: its metrics say `cachedPromptTokens` = context.length.
+ * Brings the cache to exactly `context` (not timed: its own request; with no context, forgets the
+ * cache), then generates exactly `newTokens` (EOS ignored, streamed) after `context` + `promptIds`.
+ * The engine keeps every prompt token in its cache and none of the one token the fill generated (it
+ * is never fed back), so the second request reuses exactly `context`: its metrics say
+ * `cachedPromptTokens` = context.length (the method checks it).
  */
 export async function generateAtDepth(
   engine: DepthEngine,
@@ -26,9 +33,8 @@ export async function generateAtDepth(
   promptIds: readonly number[],
   newTokens: number,
 ): Promise<GenerateResult> {
-  await engine.resetConversation();
-  if (context.length > 0)
-    await engine.generate({ promptIds: [...context], sampling: { maxNewTokens: 1, ignoreEos: true } });
+  if (context.length === 0) await engine.resetConversation();
+  else await engine.generate({ promptIds: [...context], sampling: { maxNewTokens: 1, ignoreEos: true } });
   // Streamed, like every row: each token is detokenised as it comes; the chunks are not needed.
   return engine.generate(
     { promptIds: [...context, ...promptIds], sampling: { maxNewTokens: newTokens, ignoreEos: true } },
