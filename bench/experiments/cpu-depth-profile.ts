@@ -9,7 +9,8 @@
  *     [--steps 16] [--rounds 3] [--fake-fill] <model-dir>
  *
  * --fake-fill marks the cache as holding `depth` positions without a prefill (their keys and values
- * are zeros): a step costs the same, and a 2000-token prefill takes minutes on a busy machine.
+ * are arbitrary small numbers, written to every page): a step costs the same, and a 2000-token
+ * prefill takes minutes on a busy machine.
  */
 import { parseArgs } from 'node:util';
 import type { Dtype } from '../../src/core/dtypes.ts';
@@ -46,9 +47,21 @@ const decoders = new Map<number, CpuDecoder>();
 for (const depth of depths) {
   const d = await loadCpuDecoder(dir, values.dtype as Dtype, { threads });
   if (values['fake-fill']) {
-    const inside = d as unknown as { reserve(n: number): void; cached: number };
-    inside.reserve(depth + steps * rounds + 1);
+    const inside = d as unknown as {
+      reserve(n: number): void;
+      cached: number;
+      cacheBase: number;
+      chunkBytes: number;
+      kx: WasmKernels;
+    };
+    const positions = depth + steps * rounds + 1;
+    inside.reserve(positions);
     inside.cached = depth;
+    // Values in every cache page: pages never written read as the OS's one zero page, which stays in
+    // the CPU's caches and would time the kernel without its memory traffic.
+    const floats = (Math.ceil(positions / 64) * inside.chunkBytes) / 4;
+    const cache = inside.kx.f32(inside.cacheBase, floats);
+    for (let i = 0; i < floats; i++) cache[i] = ((i * 2654435761) % 1000) / 4000 - 0.125;
   } else {
     const ids = Array.from({ length: depth }, (_, i) => 300 + ((i * 7919) % 40000));
     const t0 = performance.now();
