@@ -48,7 +48,10 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** The depth run's tokens and metrics, and the tokens of one request over context + prompt. */
+/**
+ * The depth run's tokens and metrics (after a load: the whole context read; and again after another
+ * run: the cache cut back to the context), and the tokens of one request over context + prompt.
+ */
 async function bothWays(engine: DepthEngine) {
   const atDepth = await generateAtDepth(engine, context, prompt, 12);
   await engine.resetConversation();
@@ -56,6 +59,10 @@ async function bothWays(engine: DepthEngine) {
     promptIds: [...context, ...prompt],
     sampling: { maxNewTokens: 12, ignoreEos: true },
   });
+  // The cache now holds context + prompt + 11 answer tokens: the fill cuts it back.
+  const again = await generateAtDepth(engine, context, prompt, 12);
+  expect(again.metrics).toMatchObject({ prefillTokens: 5, cachedPromptTokens: 100, decodeTokens: 11 });
+  expect(again.outputIds).toEqual(whole.outputIds);
   return { atDepth, whole };
 }
 
