@@ -60,11 +60,12 @@ Options:
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
   --depth LIST       Comma-separated context depths (llama-bench's -d): tokens already in the KV
-                     cache before each pp and tg test, one row per depth (default 0). Each measured
-                     run first fills the cache with N seeded synthetic tokens, untimed, then runs the
-                     test on top ("pp512 @ d2000", "tg128 @ d2000"); depth + pp + 1 and depth + tg + 2
-                     must fit the model's max_position_embeddings. The stock --baseline rows run at
-                     depth 0 only (at other depths they are error rows saying so).
+                     cache before each pp and tg test, one row per depth (default 0). Before each
+                     measured run an untimed request brings the cache to N seeded synthetic tokens
+                     (all N after a load, then a cut-back to them), and the test runs on top
+                     ("pp512 @ d2000", "tg128 @ d2000"); depth + pp + 1 and depth + tg + 2 must fit
+                     the model's max_position_embeddings. The stock --baseline rows run at depth 0
+                     only (at other depths they are error rows saying so).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
   --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
   --warmup-s S       With --warmup 1 or more, keep warming up until the warm-up has taken S
