@@ -8,6 +8,7 @@ import { basename, resolve } from 'node:path';
 import { type LaunchedBrowser, launchChromium } from '../cli/browser.ts';
 import { buildEnginePage, type EnginePageServer, serveEnginePage } from '../cli/engine-page.ts';
 import type { BackendChoice, BackendPlan } from '../core/backend-plan.ts';
+import { type DepthEngine, generateAtDepth } from '../core/bench/depth.ts';
 import type { BenchTarget, LoadTiming, PeakMemory } from '../core/bench/method.ts';
 import { type BenchEnvironment, webgpuFields } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
@@ -163,7 +164,7 @@ export class BrowserBench {
       /** edgetier's CPU engine instead of ORT (device wasm). */
       runtime?: CpuRuntime;
     },
-  ): BenchTarget {
+  ): BenchTarget & { engine: DepthEngine } {
     const url = this.serveModel(modelDir);
     const page = this.page;
     const self = this;
@@ -171,7 +172,29 @@ export class BrowserBench {
       within(promise, ms, what, () => {
         self.stale = true;
       });
+    /** The worker engine through the page's harness: what generateAtDepth drives. */
+    const engine: DepthEngine = {
+      async resetConversation() {
+        unwrap(
+          await guard(
+            page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()),
+            RUN_TIMEOUT_MS,
+            'Resetting the conversation',
+          ),
+        );
+      },
+      async generate(request) {
+        // The harness streams through the worker's chunk callback whatever the page is handed here.
+        const outcome = await guard(
+          page.evaluate((r) => (globalThis as unknown as G).edgetier.generate(r), request),
+          RUN_TIMEOUT_MS,
+          `Generating ${request.sampling?.maxNewTokens} tokens after ${request.promptIds?.length} with ${config.dtype} on ${config.device}`,
+        );
+        return unwrap(outcome).result;
+      },
+    };
     return {
+      engine,
       async load(cold) {
         if (self.stale) {
           self.stale = false;
@@ -216,24 +239,8 @@ export class BrowserBench {
           ),
         );
       },
-      async generate(promptIds, newTokens) {
-        unwrap(
-          await guard(
-            page.evaluate(() => (globalThis as unknown as G).edgetier.resetConversation()),
-            RUN_TIMEOUT_MS,
-            'Resetting the conversation',
-          ),
-        );
-        const request: GenerateRequest = {
-          promptIds,
-          sampling: { maxNewTokens: newTokens, ignoreEos: true },
-        };
-        const outcome = await guard(
-          page.evaluate((r) => (globalThis as unknown as G).edgetier.generate(r), request),
-          RUN_TIMEOUT_MS,
-          `Generating ${newTokens} tokens with ${config.dtype} on ${config.device}`,
-        );
-        return unwrap(outcome).result.metrics;
+      async generate(promptIds, newTokens, context = []) {
+        return (await generateAtDepth(engine, context, promptIds, newTokens)).metrics;
       },
       async peakMemory(): Promise<PeakMemory> {
         const stats = unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.memory()));
@@ -293,7 +300,10 @@ export class BrowserBench {
       async unload() {
         unwrap(await stockPage.evaluate(() => (globalThis as unknown as G).stockBench.unload()));
       },
-      async generate(promptIds, newTokens) {
+      async generate(promptIds, newTokens, context = []) {
+        // run-bench refuses stock rows at a depth (depthRefusal); this is the last line of that.
+        if (context.length > 0)
+          throw new EdgetierError('bad_request', 'The stock transformers.js page runs at depth 0 only.');
         return unwrap(
           await stockPage.evaluate(([ids, n]) => (globalThis as unknown as G).stockBench.generate(ids, n), [
             promptIds,

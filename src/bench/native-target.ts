@@ -3,6 +3,7 @@
  * edgetier's own CPU engine (`runtime: 'edgetier'`), a fresh engine per configuration, streaming like every row. Peak memory is the bench process's resident set size, sampled while the
  * configuration runs.
  */
+import { type DepthEngine, generateAtDepth } from '../core/bench/depth.ts';
 import type { BenchTarget, PeakMemory } from '../core/bench/method.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { ModelSource } from '../core/engine.ts';
@@ -13,7 +14,7 @@ const RSS_SAMPLE_MS = 25;
 export function nativeTarget(
   source: ModelSource,
   config: { dtype: Dtype; threads: number; runtime?: NodeRuntime },
-): BenchTarget {
+): BenchTarget & { engine: DepthEngine } {
   const engine = new NodeEngine({
     threads: config.threads,
     ...(config.runtime ? { runtime: config.runtime } : {}),
@@ -24,6 +25,7 @@ export function nativeTarget(
   }, RSS_SAMPLE_MS);
   sampler.unref();
   return {
+    engine,
     async load() {
       // A folder on disk: "cold" is the first load of this configuration in this process (the OS
       // may still hold the file in its page cache), "warm" the second.
@@ -35,14 +37,10 @@ export function nativeTarget(
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
       await engine.unload();
     },
-    async generate(promptIds, newTokens) {
-      await engine.resetConversation();
-      // Streamed, like every row (the browser rows stream through the worker): each token is
-      // detokenised as it comes; the chunks themselves are not needed.
-      const result = await engine.generate(
-        { promptIds, sampling: { maxNewTokens: newTokens, ignoreEos: true } },
-        () => {},
-      );
+    async generate(promptIds, newTokens, context = []) {
+      // Streamed, like every row (the browser rows stream through the worker); a depth row's context
+      // is filled first, untimed.
+      const result = await generateAtDepth(engine, context, promptIds, newTokens);
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
       return result.metrics;
     },

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import { depthFitProblem } from '../core/bench/depth.ts';
 import {
   type BenchParams,
   type BenchStep,
@@ -29,6 +30,7 @@ import type { Dtype } from '../core/dtypes.ts';
 import type { Device, ModelSource } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { availableDtypes, type NodeRuntime } from '../native/node-engine.ts';
+import { DEFAULT_CONTEXT_TOKENS } from '../runtime/model-session.ts';
 import { BrowserBench } from './browser-targets.ts';
 import { nodeEnvironment } from './environment.ts';
 import { nativeTarget } from './native-target.ts';
@@ -73,6 +75,8 @@ interface ResolvedModel {
   source: ModelSource;
   dtypes: Dtype[];
   facts: BenchModel;
+  /** max_position_embeddings (the engines' context window), else the engines' default. */
+  contextTokens: number;
 }
 
 function readJson(path: string): Record<string, unknown> {
@@ -116,6 +120,7 @@ async function resolveModel(arg: string, asked: Dtype[] | null): Promise<Resolve
   }
   const edgetier = (config.edgetier ?? {}) as { synthetic?: unknown; mirrors?: unknown };
   const vocab = Number(config.vocab_size);
+  const positions = Number(config.max_position_embeddings);
   const id = source.kind === 'path' ? basename(dir) : arg;
   return {
     arg,
@@ -123,6 +128,7 @@ async function resolveModel(arg: string, asked: Dtype[] | null): Promise<Resolve
     id,
     source,
     dtypes: asked ?? have,
+    contextTokens: Number.isInteger(positions) && positions > 0 ? positions : DEFAULT_CONTEXT_TOKENS,
     facts: {
       id,
       synthetic: edgetier.synthetic === true,
@@ -169,6 +175,21 @@ export function baselineNativeRows(
   return out;
 }
 
+/**
+ * Why a row kind cannot run at a depth > 0, or null. The stock baseline stands for
+ * pipeline('text-generation'), which keeps no KV cache between calls: holding a context there would
+ * be another setup than the one it measures.
+ */
+export function depthRefusal(key: RowKey): string | null {
+  if (key.engine === 'transformers.js')
+    return (
+      'The stock transformers.js baseline runs at depth 0 only: it stands for ' +
+      "pipeline('text-generation'), which keeps no KV cache between calls, so no context can be held " +
+      'before its tests without changing the setup it measures.'
+    );
+  return null;
+}
+
 function errorOf(error: unknown): { code: string; message: string } {
   if (error instanceof EdgetierError) return { code: error.code, message: error.message };
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
@@ -193,6 +214,20 @@ export async function runBench(
         : `Two models are named "${model.id}" (${where(twin)} and ${where(model)}): the report tells models apart by name; give each folder its own name.`,
     );
   }
+  // A depth that does not fit a model's context is refused before anything runs (the engine would
+  // refuse every such row, or generate fewer tokens than tg asks).
+  const depths = options.params.depth ?? [0];
+  for (const model of models)
+    for (const depth of depths) {
+      const problem = depthFitProblem(
+        depth,
+        options.params.pp,
+        options.params.tg,
+        model.contextTokens,
+        model.id,
+      );
+      if (problem) throw new EdgetierError('usage', problem);
+    }
   const needsBrowser = options.baseline || options.devices.some((d) => d !== 'cpu');
   let browser: BrowserBench | null = null;
   let browserError: { code: string; message: string } | null = null;
@@ -391,14 +426,32 @@ export async function runBench(
       }
     }
 
+    // One row per configuration and depth, each configuration's depths together (llama-bench's order).
+    const configs = plannedRows.splice(0);
+    for (const planned of configs)
+      for (const depth of depths) {
+        const refusal = depth > 0 ? depthRefusal(planned.key) : null;
+        plannedRows.push({
+          ...planned,
+          key: { ...planned.key, depth },
+          ...(refusal
+            ? {
+                target: async () => {
+                  throw new EdgetierError('bad_request', refusal);
+                },
+              }
+            : {}),
+        });
+      }
     // Rows take turns round after round (A B C A B C …); one round is the plain row-by-row run.
     const rounds = options.params.rounds ?? 1;
     const total = plannedRows.length * rounds;
     const labelOf = (planned: Planned, round: number) => {
       const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
       const setup = planned.key.setup ? ` (${planned.key.setup})` : '';
+      const depth = planned.key.depth ? ` @ d${planned.key.depth}` : '';
       return (
-        `${planned.key.engine}${setup} ${planned.key.device} ${planned.key.dtype} ${threads}` +
+        `${planned.key.engine}${setup} ${planned.key.device} ${planned.key.dtype} ${threads}${depth}` +
         (rounds > 1 ? `, round ${round + 1} of ${rounds}` : '')
       );
     };
@@ -407,6 +460,7 @@ export async function runBench(
       plannedRows.map((planned) => ({
         open: planned.target,
         vocabSize: models.find((m) => m.id === planned.key.model)!.facts.vocab_size,
+        depth: planned.key.depth ?? 0,
       })),
       options.params,
       { rowBudgetMs: options.rowBudgetS * 1000 },
@@ -479,6 +533,17 @@ export async function runBench(
         "engine; the defaults ratio adds the thread count a visitor's stock setup gets from ORT's default.",
     );
   }
+  if (depths.some((d) => d > 0))
+    notes.push(
+      `Depth (llama-bench's -d): a row at depth D has D seeded synthetic tokens in its KV cache before ` +
+        'each test: before every measured run a request of its own (not timed, its metrics dropped) ' +
+        "brings the cache to exactly those D tokens through the engine's prefix reuse (after a load it " +
+        'reads all D; after a measured run it cuts the cache back to D - 1 and reads the last one again), ' +
+        'then the test runs on top (pp: D + pp tokens in the cache after; tg: decode steps with D + 1 and ' +
+        "more tokens present); the engine must report the D tokens as cached. The row budget's " +
+        'repetition time includes the fill requests. Ratios compare rows of one depth; "## Depth" ' +
+        'compares each row with its configuration at depth 0.',
+    );
   if (models.some((m) => m.facts.synthetic))
     notes.push(
       'Synthetic shape twins have random weights: their text is noise, their speed is that of the real shapes.',

@@ -102,4 +102,33 @@ describe('Bench view', () => {
     await expect.poll(() => scroller.evaluate((el) => el.scrollLeft), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(serious(await axeViolations(page))).toEqual([]);
   });
+  it('runs at a context depth: the tests run on top of that many cached tokens, and the JSON says so', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${serve.url}#bench`);
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).waitFor();
+    await page.getByLabel('Prompt tokens (pp)').fill('8');
+    await page.getByLabel('Generated tokens (tg)').fill('4');
+    await page.getByLabel('Context depth (tokens already in the cache)').fill('40');
+    await page.getByLabel('Repetitions').fill('2');
+    await page.getByLabel('Warm-up runs').fill('0');
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const results = page.getByRole('region', { name: 'Results' });
+    await results.waitFor({ timeout: 120_000 });
+    const captionText = ((await results.locator('caption').textContent()) ?? '').replace(/\s+/g, ' ');
+    expect(captionText).toContain(
+      'Each test ran with 40 tokens already in the cache (filled before it, not timed).',
+    );
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      results.getByRole('button', { name: 'Download JSON' }).click(),
+    ]);
+    const report = JSON.parse(readFileSync((await download.path())!, 'utf8')) as BenchReport;
+    expect(validateBenchReport(report)).toEqual([]);
+    expect(report.params).toEqual({ pp: 8, tg: 4, reps: 2, warmup: 0, depth: [40] });
+    const row = report.rows[0]!;
+    // The method refuses a run whose engine did not hold the 40 tokens: a row that ran held them.
+    expect(row.error).toBeNull();
+    expect(row.depth).toBe(40);
+    expect(row.tg_tok_s?.values).toHaveLength(2);
+  });
 });

@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BenchEvent, runBench } from '../../bench/run-bench.ts';
+import { parseDepths } from '../../core/bench/depth.ts';
 import {
   type BenchParams,
   DEFAULT_BENCH_PARAMS,
@@ -58,6 +59,13 @@ Options:
                      worker for wasm, at each count, 0 meaning the plan's) (default onnxruntime).
   --pp N             Prompt tokens of the pp test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.pp}).
   --tg N             Generated tokens of the tg test; 0 skips it (default ${DEFAULT_BENCH_PARAMS.tg}).
+  --depth LIST       Comma-separated context depths (llama-bench's -d): tokens already in the KV
+                     cache before each pp and tg test, one row per depth (default 0). Before each
+                     measured run an untimed request brings the cache to N seeded synthetic tokens
+                     (all N after a load, then a cut-back to them), and the test runs on top
+                     ("pp512 @ d2000", "tg128 @ d2000"); depth + pp + 1 and depth + tg + 2 must fit
+                     the model's max_position_embeddings. The stock --baseline rows run at depth 0
+                     only (at other depths they are error rows saying so).
   --reps N           Counted repetitions (default ${DEFAULT_BENCH_PARAMS.reps}).
   --warmup N         Uncounted runs first (default ${DEFAULT_BENCH_PARAMS.warmup}).
   --warmup-s S       With --warmup 1 or more, keep warming up until the warm-up has taken S
@@ -198,6 +206,7 @@ export const benchCommand: Command = {
       threads: { type: 'string', default: '0' },
       pp: { type: 'string' },
       tg: { type: 'string' },
+      depth: { type: 'string' },
       reps: { type: 'string' },
       warmup: { type: 'string' },
       'warmup-s': { type: 'string' },
@@ -249,6 +258,14 @@ export const benchCommand: Command = {
         );
       params.warmup_s = 0;
     }
+    let depths: number[];
+    try {
+      depths = parseDepths(values.depth);
+    } catch (error) {
+      throw new EdgetierError('usage', (error as Error).message);
+    }
+    // Depth 0 alone is the plain method: its reports stay as they were.
+    if (depths.length !== 1 || depths[0] !== 0) params.depth = depths;
     const rounds = parseIntegerOption('rounds', values.rounds, 1);
     // One round is the plain method: its reports stay as they were.
     if (rounds !== 1) params.rounds = rounds;

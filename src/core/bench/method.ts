@@ -48,6 +48,11 @@ export interface BenchParams {
    * absent: 1 (each row runs all at once).
    */
   rounds?: number;
+  /**
+   * Tokens already in the KV cache before each test (llama-bench's `-d`), one row per depth; absent:
+   * [0] (an empty cache, the plain method). Each row's own depth is its `depth`.
+   */
+  depth?: number[];
 }
 
 export const DEFAULT_BENCH_PARAMS: Readonly<BenchParams> = { pp: 128, tg: 64, reps: 5, warmup: 1 };
@@ -99,8 +104,12 @@ export interface BenchTarget {
   /** `cold`: the first load, with nothing cached for it. */
   load(cold: boolean): Promise<LoadTiming>;
   unload(): Promise<void>;
-  /** Forgets the KV cache, then generates exactly `newTokens` (EOS ignored) after `promptIds`. */
-  generate(promptIds: number[], newTokens: number): Promise<GenerationMetrics>;
+  /**
+   * Forgets the KV cache, then generates exactly `newTokens` (EOS ignored) after `promptIds`. With a
+   * non-empty `context` (a depth test): fills the cache with it first, untimed (generateAtDepth in
+   * depth.ts), and generates after context + promptIds, the context reused from the cache.
+   */
+  generate(promptIds: number[], newTokens: number, context?: readonly number[]): Promise<GenerationMetrics>;
   peakMemory(): Promise<PeakMemory>;
 }
 
@@ -135,6 +144,8 @@ export interface MeasureOptions {
   repsPerRound?: number;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
+  /** Tokens in the cache before each test (a depth row); default 0. */
+  depth?: number;
 }
 
 /**
@@ -216,21 +227,33 @@ export function syntheticPromptIds(n: number, vocabSize: number, seed = 1): numb
   return ids;
 }
 
-/** pp tokens/s of one run; throws when the engine did not prefill exactly the N tokens asked. */
-export function ppTokPerSec(metrics: GenerationMetrics, n: number): number {
-  if (metrics.prefillTokens !== n || metrics.cachedPromptTokens !== 0) {
+/**
+ * pp tokens/s of one run; throws when the engine did not prefill exactly the N tokens asked on top of
+ * exactly `depth` cached ones.
+ */
+export function ppTokPerSec(metrics: GenerationMetrics, n: number, depth = 0): number {
+  if (metrics.prefillTokens !== n || metrics.cachedPromptTokens !== depth) {
     throw new Error(
-      `pp ${n}: the engine prefilled ${metrics.prefillTokens} tokens (${metrics.cachedPromptTokens} cached), not ${n}.`,
+      `pp ${n}${depth > 0 ? ` @ d${depth}` : ''}: the engine prefilled ${metrics.prefillTokens} tokens ` +
+        `(${metrics.cachedPromptTokens} cached), not ${n}${depth > 0 ? ` (${depth} cached)` : ''}.`,
     );
   }
   if (!(metrics.ttftMs > 0)) throw new Error(`pp ${n}: no time to first token was measured.`);
   return (n * 1000) / metrics.ttftMs;
 }
 
-/** tg tokens/s of one run; throws when the engine did not decode exactly N tokens. */
-export function tgTokPerSec(metrics: GenerationMetrics, n: number): number {
+/**
+ * tg tokens/s of one run; throws when the engine did not decode exactly N tokens, or (a depth test)
+ * did not find the `depth` context tokens in its cache.
+ */
+export function tgTokPerSec(metrics: GenerationMetrics, n: number, depth = 0): number {
   if (metrics.decodeTokens !== n) {
     throw new Error(`tg ${n}: the engine decoded ${metrics.decodeTokens} tokens, not ${n}.`);
+  }
+  if (depth > 0 && metrics.cachedPromptTokens !== depth) {
+    throw new Error(
+      `tg ${n} @ d${depth}: the engine found ${metrics.cachedPromptTokens} tokens in its cache, not ${depth}.`,
+    );
   }
   if (!(metrics.decodeTokPerSec > 0)) throw new Error(`tg ${n}: no decode time was measured.`);
   return metrics.decodeTokPerSec;
@@ -248,6 +271,11 @@ export async function measureConfig(
   const budgetMs = options.rowBudgetMs ?? 0;
   const ppIds = syntheticPromptIds(params.pp, vocabSize, 1);
   const tgIds = syntheticPromptIds(1, vocabSize, 2);
+  const depth = options.depth ?? 0;
+  // The context of a depth row: seeded like the prompts, filled untimed before every measured run.
+  const context = depth > 0 ? syntheticPromptIds(depth, vocabSize, 3) : undefined;
+  const run = (ids: number[], n: number) =>
+    context ? target.generate(ids, n, context) : target.generate(ids, n);
   try {
     let coldLoad: LoadTiming | null = null;
     if (!options.warmOnly) {
@@ -271,8 +299,8 @@ export async function measureConfig(
       const started = now();
       if (params.pp > 0) {
         onStep?.({ kind: 'run', test: 'pp', rep, of, warmup });
-        const m = await target.generate(ppIds, 1);
-        const speed = ppTokPerSec(m, params.pp);
+        const m = await run(ppIds, 1);
+        const speed = ppTokPerSec(m, params.pp, depth);
         if (!warmup) {
           pp.push(speed);
           ttft.push(m.ttftMs);
@@ -280,8 +308,8 @@ export async function measureConfig(
       }
       if (params.tg > 0) {
         onStep?.({ kind: 'run', test: 'tg', rep, of, warmup });
-        const m = await target.generate(tgIds, params.tg + 1);
-        const speed = tgTokPerSec(m, params.tg);
+        const m = await run(tgIds, params.tg + 1);
+        const speed = tgTokPerSec(m, params.tg, depth);
         if (!warmup) tg.push(speed);
       }
       return now() - started;
@@ -330,6 +358,8 @@ export async function measureConfig(
 export interface RoundsRow {
   open(): Promise<BenchTarget>;
   vocabSize: number;
+  /** Tokens in the cache before each test; default 0. */
+  depth?: number;
 }
 
 export interface RoundsHooks {
@@ -378,6 +408,7 @@ export async function measureInRounds(
         parts[i]!.push(
           await measureConfig(target, params, row.vocabSize, (step) => hooks.onStep?.(i, round, step), {
             ...options,
+            ...(row.depth ? { depth: row.depth } : {}),
             warmOnly: round > 0,
             ...(decided === undefined ? {} : { repsPerRound: decided }),
           }),

@@ -3,7 +3,16 @@
  * chart. Pure string building, no Node or DOM API: the CLI writes the files, the app shows and
  * downloads the same text.
  */
-import { type BenchReport, type BenchRow, type BenchStats, rowLabel, stockSetup } from './schema.ts';
+import { testName } from './depth.ts';
+import {
+  type BenchReport,
+  type BenchRow,
+  type BenchStats,
+  depthRatios,
+  rowDepth,
+  rowLabel,
+  stockSetup,
+} from './schema.ts';
 import { median } from './stats.ts';
 
 function fixed(value: number, digits: number): string {
@@ -76,8 +85,23 @@ function warmupText(report: BenchReport): string {
   );
 }
 
+/** The report has rows at a depth > 0 (`--depth`): its tables name each row's tests. */
+function hasDepth(report: BenchReport): boolean {
+  return report.rows.some((r) => rowDepth(r) > 0);
+}
+
+/** A row's tests, llama-bench style: "pp22 @ d2000, tg32 @ d2000" ("pp22, tg32" at depth 0). */
+function rowTests(report: BenchReport, row: BenchRow): string {
+  const { pp, tg } = report.params;
+  const depth = rowDepth(row);
+  return [pp > 0 ? testName('pp', pp, depth) : '', tg > 0 ? testName('tg', tg, depth) : '']
+    .filter(Boolean)
+    .join(', ');
+}
+
 export function toMarkdown(report: BenchReport): string {
   const { pp, tg, reps } = report.params;
+  const depths = hasDepth(report);
   const rounds = report.params.rounds ?? 1;
   const warmup = warmupText(report);
   const method =
@@ -92,6 +116,7 @@ export function toMarkdown(report: BenchReport): string {
     'dtype',
     'threads',
     'ORT build',
+    ...(depths ? ['tests'] : []),
     `pp${pp} tok/s`,
     `tg${tg} tok/s`,
     'TTFT ms',
@@ -107,7 +132,7 @@ export function toMarkdown(report: BenchReport): string {
     ...environmentLines(report),
     '',
     `| ${header.join(' | ')} |`,
-    `| ${header.map((_, i) => (i >= 4 && i <= 10 ? '---:' : '---')).join(' | ')} |`,
+    `| ${header.map((h, i) => (i >= 4 && i <= header.length - 2 && h !== 'tests' ? '---:' : '---')).join(' | ')} |`,
   ];
   for (const row of report.rows) {
     const load = row.load ? `${formatMs(row.load.cold_ms)} / ${formatMs(row.load.warm_ms)}` : '—';
@@ -122,6 +147,7 @@ export function toMarkdown(report: BenchReport): string {
         row.dtype,
         row.threads > 0 ? String(row.threads) : 'auto',
         row.ort_build,
+        ...(depths ? [rowTests(report, row)] : []),
         formatStats(row.pp_tok_s),
         formatStats(row.tg_tok_s),
         row.ttft_ms ? fixed(row.ttft_ms.mean, 0) : '—',
@@ -147,6 +173,20 @@ export function toMarkdown(report: BenchReport): string {
         `- ${r.label}${manyModels && r.model ? ` (${r.model})` : ''}: ${metrics} (${r.numerator} against ${r.denominator})` +
           `${byRound('pp', r.pp_by_round)}${byRound('tg', r.tg_by_round)}`,
       );
+    }
+  }
+  const slowdowns = depthRatios(report.rows);
+  if (slowdowns.length > 0) {
+    lines.push('', '## Depth', '', 'Each row at a depth against the same configuration at depth 0:', '');
+    for (const d of slowdowns) {
+      const depth = rowDepth(d.row);
+      const metrics = [
+        tg > 0 ? `${testName('tg', tg, depth)} / ${testName('tg', tg)} ${times(d.tg)}` : '',
+        pp > 0 ? `${testName('pp', pp, depth)} / ${testName('pp', pp)} ${times(d.pp)}` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      lines.push(`- ${rowLabel(d.base)}: ${metrics}${byRound('tg', d.tg_by_round)}`);
     }
   }
   if (report.notes.length > 0) lines.push('', '## Notes', '', ...report.notes.map((n) => `- ${n}`));
@@ -177,6 +217,9 @@ const CSV_HEADER = [
   'setup',
 ];
 
+/** The CSV's last columns when the report has depth rows (a depth-0 report keeps its columns). */
+const CSV_DEPTH_HEADER = ['depth', 'pp_test', 'tg_test'];
+
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   // A text field starting with = + - @ (or a tab or CR) is a formula to a spreadsheet: a model
@@ -186,6 +229,7 @@ function csvField(value: string | number | boolean | null | undefined): string {
 }
 
 export function toCsv(report: BenchReport): string {
+  const depths = hasDepth(report);
   const rows = report.rows.map((r: BenchRow) =>
     [
       r.model,
@@ -210,11 +254,19 @@ export function toCsv(report: BenchReport): string {
       r.peak_memory_bytes,
       r.error ? `${r.error.code}: ${r.error.message}` : null,
       stockSetup(r),
+      ...(depths
+        ? [
+            rowDepth(r),
+            report.params.pp > 0 ? testName('pp', report.params.pp, rowDepth(r)) : null,
+            report.params.tg > 0 ? testName('tg', report.params.tg, rowDepth(r)) : null,
+          ]
+        : []),
     ]
       .map(csvField)
       .join(','),
   );
-  return `${[CSV_HEADER.join(','), ...rows].join('\n')}\n`;
+  const header = depths ? [...CSV_HEADER, ...CSV_DEPTH_HEADER] : CSV_HEADER;
+  return `${[header.join(','), ...rows].join('\n')}\n`;
 }
 
 function escapeXml(text: string): string {

@@ -89,6 +89,11 @@ export interface BenchRow {
    * more under params.warmup_s. Absent in reports written before it existed.
    */
   warmup_runs?: number[];
+  /**
+   * Tokens already in the KV cache before each of the row's tests (`--depth`, llama-bench's `-d`):
+   * its pp and tg are "pp N @ dD", "tg N @ dD". Absent in reports written before it existed: 0.
+   */
+  depth?: number;
 }
 
 export interface BenchWebGpu {
@@ -158,6 +163,8 @@ export interface BenchRatio {
    */
   pp_by_round?: number[] | null;
   tg_by_round?: number[] | null;
+  /** The depth both rows ran at (ratios compare rows of one depth only); absent: 0. */
+  depth?: number;
 }
 
 export interface BenchReport {
@@ -192,7 +199,13 @@ export function toLoad(cold: LoadTiming, warm: LoadTiming): BenchLoad {
 export type RowKey = Pick<BenchRow, 'model' | 'engine' | 'device' | 'dtype' | 'threads' | 'ort_build'> & {
   is_default?: boolean;
   setup?: StockSetup;
+  depth?: number;
 };
+
+/** A row's depth: 0 where a report written before `depth` existed has none. */
+export function rowDepth(row: Pick<BenchRow, 'depth'>): number {
+  return row.depth ?? 0;
+}
 
 /** A row from a measurement or an error. */
 export function benchRow(
@@ -238,7 +251,8 @@ export function rowLabel(row: BenchRow): string {
   const setup = stockSetup(row);
   const engine = setup ? `stock transformers.js (${setup})` : row.engine;
   const threads = row.threads > 0 ? `${row.threads}t` : 'auto-threads';
-  return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})`;
+  const depth = rowDepth(row) > 0 ? ` @ d${rowDepth(row)}` : '';
+  return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})${depth}`;
 }
 
 /** a.mean / b.mean, or null when either is missing or b is not positive. */
@@ -297,12 +311,17 @@ function fastest(rows: readonly BenchRow[], pick: (r: BenchRow) => BenchStats | 
     );
 }
 
-/** One entry per edgetier default WASM row that ran (without an error). */
+/**
+ * One entry per edgetier default WASM row that ran (without an error), each against the rows of its
+ * own model and depth: a row at depth 2000 is no denominator for one at depth 0.
+ */
 export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
   return rows
     .filter((r) => r.is_default && r.engine === 'edgetier' && !r.error)
     .map((edge) => {
-      const sameModel = rows.filter((r) => r.model === edge.model && !r.error);
+      const sameModel = rows.filter(
+        (r) => r.model === edge.model && rowDepth(r) === rowDepth(edge) && !r.error,
+      );
       const native = sameModel.filter((r) => r.engine === 'native');
       const sameFile = native.filter((r) => r.dtype === edge.dtype);
       return {
@@ -358,8 +377,47 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
               tg_by_round: tg ? roundRatios(edge, other, (r) => r.tg_tok_s) : null,
             }
           : {}),
+        ...(rowDepth(edge) > 0 ? { depth: rowDepth(edge) } : {}),
       });
     }
+  }
+  return out;
+}
+
+/** A row at a depth against the same configuration at depth 0: how much a full cache slows it. */
+export interface DepthRatio {
+  /** The row at depth > 0. */
+  row: BenchRow;
+  /** The same configuration (model, engine, device, dtype, threads, build, setup) at depth 0. */
+  base: BenchRow;
+  pp: number | null;
+  tg: number | null;
+  /** The tg ratio inside each round (see roundRatios), or null. */
+  tg_by_round: number[] | null;
+}
+
+/** Every row at a depth > 0 that ran, against its depth-0 twin where that ran too. */
+export function depthRatios(rows: readonly BenchRow[]): DepthRatio[] {
+  const sameConfig = (a: BenchRow, b: BenchRow) =>
+    a.model === b.model &&
+    a.engine === b.engine &&
+    a.device === b.device &&
+    a.dtype === b.dtype &&
+    a.threads === b.threads &&
+    a.ort_build === b.ort_build &&
+    stockSetup(a) === stockSetup(b);
+  const out: DepthRatio[] = [];
+  for (const row of rows) {
+    if (row.error || rowDepth(row) === 0) continue;
+    const base = rows.find((b) => !b.error && rowDepth(b) === 0 && sameConfig(row, b));
+    if (!base) continue;
+    out.push({
+      row,
+      base,
+      pp: statsRatio(row.pp_tok_s, base.pp_tok_s),
+      tg: statsRatio(row.tg_tok_s, base.tg_tok_s),
+      tg_by_round: roundRatios(row, base, (r) => r.tg_tok_s),
+    });
   }
   return out;
 }
@@ -393,6 +451,12 @@ export function validateBenchReport(value: unknown): string[] {
     !(typeof params.warmup_s === 'number' && params.warmup_s >= 0)
   )
     problems.push('params.warmup_s must be a number of at least 0 when present');
+  if (
+    isObject(params) &&
+    params.depth !== undefined &&
+    !(Array.isArray(params.depth) && params.depth.length > 0 && params.depth.every(isCount))
+  )
+    problems.push('params.depth must be a non-empty array of integers of at least 0 when present');
   const env = value.environment;
   if (!isObject(env)) problems.push('environment must be an object');
   else {
@@ -425,6 +489,8 @@ export function validateBenchReport(value: unknown): string[] {
     for (const key of ['model', 'engine', 'device', 'dtype', 'ort_build', 'peak_memory_note'])
       if (typeof row[key] !== 'string') problems.push(`rows[${i}].${key} must be a string`);
     if (!Number.isInteger(row.threads)) problems.push(`rows[${i}].threads must be an integer`);
+    if (row.depth !== undefined && !isCount(row.depth))
+      problems.push(`rows[${i}].depth must be an integer of at least 0 when present`);
     if (typeof row.is_default !== 'boolean') problems.push(`rows[${i}].is_default must be a boolean`);
     if (row.setup !== undefined && row.setup !== 'defaults' && row.setup !== 'same threads')
       problems.push(`rows[${i}].setup must be "defaults" or "same threads" when present`);

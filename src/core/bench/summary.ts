@@ -11,6 +11,7 @@ import {
   type BenchStats,
   comparedRows,
   roundRatios,
+  rowDepth,
   statsRatio,
 } from './schema.ts';
 
@@ -53,10 +54,12 @@ function ttft(row: BenchRow | undefined): string {
   return row?.ttft_ms ? row.ttft_ms.mean.toFixed(0) : '—';
 }
 
-function modelCell(report: BenchReport, id: string): string {
+/** The model, and the depth its rows ran at where that is not 0 (`--depth`: one line per depth). */
+function modelCell(report: BenchReport, id: string, depth = 0): string {
   const facts = report.models.find((m) => m.id === id);
-  if (!facts?.synthetic) return id;
-  return `${id} (twin of ${facts.mirrors ?? 'no real model'}: random weights)`;
+  const at = depth > 0 ? ` @ d${depth}` : '';
+  if (!facts?.synthetic) return `${id}${at}`;
+  return `${id}${at} (twin of ${facts.mirrors ?? 'no real model'}: random weights)`;
 }
 
 export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
@@ -73,7 +76,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
       if (headline !== null && (lowest === null || headline < lowest.ratio))
         lowest = { ratio: headline, model: c.model };
       const cells = [
-        modelCell(report, c.model),
+        modelCell(report, c.model, rowDepth(edge)),
         load === undefined ? '—' : load.toFixed(2),
         tg(edge),
         tg(c.stockSameThreads),
@@ -90,9 +93,14 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
     }
     // A model whose default row failed has no ratios, but dropping it would hide the failure.
     for (const failed of report.rows.filter((r) => r.is_default && r.engine === 'edgetier' && r.error)) {
-      if (comparedRows(report.rows).some((c) => c.model === failed.model)) continue;
+      if (
+        comparedRows(report.rows).some(
+          (c) => c.model === failed.model && rowDepth(c.edge) === rowDepth(failed),
+        )
+      )
+        continue;
       const cells = [
-        modelCell(report, failed.model),
+        modelCell(report, failed.model, rowDepth(failed)),
         load === undefined ? '—' : load.toFixed(2),
         `edgetier default failed (${failed.error!.code}): ${failed.error!.message}`,
         ...Array<string>(9).fill('—'),

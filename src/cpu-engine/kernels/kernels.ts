@@ -584,10 +584,13 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
  * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
  * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
  * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
- * scan streams through memory. The query heads of a group take each key and value in turn while it
- * is in cache, so the cache is read once per kv head, not once per query head; each head's
- * arithmetic is the same as scanning it alone. k (v): the first chunk's keys (values) of this layer,
- * kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch; out [heads, d].
+ * scan streams through memory. Chunk by chunk, the query heads of a group take the chunk's keys and
+ * values in turn while they are in cache, so the cache is read from memory once per kv head, not
+ * once per query head. Positions go four at a time: a query vector is loaded once for four keys, and
+ * an output vector once for four values (at 2000 tokens of context this kernel was a decode step's
+ * whole slow-down). Each score and each output element is computed with the same operations in the
+ * same order as a one-position scan (bit-identical results). k (v): the first chunk's keys (values)
+ * of this layer, kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch; out [heads, d].
  */
 export function attention(
   out: usize,
@@ -613,14 +616,48 @@ export function attention(
     const h0 = g * group;
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
+      const n4 = n & ~3;
       const kc = k + c + kv;
-      for (let i = 0; i < n; i++) {
-        const kp = kc + <usize>i * headBytes;
-        const so = <usize>(p0 + i) << 2;
-        for (let j = 0; j < group; j++) {
-          const qh = q + <usize>(h0 + j) * headBytes;
-          store<f32>(scores + <usize>j * scoreBytes + so, dot(qh, kp, d) * scale);
+      for (let j = 0; j < group; j++) {
+        const qh = q + <usize>(h0 + j) * headBytes;
+        const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+        let i = 0;
+        for (; i < n4; i += 4) {
+          const k0 = kc + <usize>i * headBytes;
+          const k1 = k0 + headBytes;
+          const k2 = k1 + headBytes;
+          const k3 = k2 + headBytes;
+          let a0 = f32x4.splat(0);
+          let a1 = f32x4.splat(0);
+          let a2 = f32x4.splat(0);
+          let a3 = f32x4.splat(0);
+          for (let e = 0; e < d4; e += 4) {
+            const o = <usize>e << 2;
+            const qv = v128.load(qh + o);
+            a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + o)));
+            a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + o)));
+            a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)));
+            a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)));
+          }
+          let s0 = hsum(a0);
+          let s1 = hsum(a1);
+          let s2 = hsum(a2);
+          let s3 = hsum(a3);
+          for (let e = d4; e < d; e++) {
+            const o = <usize>e << 2;
+            const qe = load<f32>(qh + o);
+            s0 += qe * load<f32>(k0 + o);
+            s1 += qe * load<f32>(k1 + o);
+            s2 += qe * load<f32>(k2 + o);
+            s3 += qe * load<f32>(k3 + o);
+          }
+          const so = sj + (<usize>i << 2);
+          store<f32>(so, s0 * scale);
+          store<f32>(so, s1 * scale, 4);
+          store<f32>(so, s2 * scale, 8);
+          store<f32>(so, s3 * scale, 12);
         }
+        for (; i < n; i++) store<f32>(sj + (<usize>i << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
       }
     }
     for (let j = 0; j < group; j++) {
@@ -629,20 +666,55 @@ export function attention(
     }
     for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
       const n = min(chunkPositions, t - p0);
+      const n4 = n & ~3;
       const vc = v + c + kv;
-      for (let i = 0; i < n; i++) {
-        const vp = vc + <usize>i * headBytes;
-        const so = <usize>(p0 + i) << 2;
-        for (let jh = 0; jh < group; jh++) {
-          const oh = out + <usize>(h0 + jh) * headBytes;
-          const w = load<f32>(scores + <usize>jh * scoreBytes + so);
+      for (let jh = 0; jh < group; jh++) {
+        const oh = out + <usize>(h0 + jh) * headBytes;
+        const sj = scores + <usize>jh * scoreBytes + (<usize>p0 << 2);
+        let i = 0;
+        for (; i < n4; i += 4) {
+          const v0 = vc + <usize>i * headBytes;
+          const v1 = v0 + headBytes;
+          const v2 = v1 + headBytes;
+          const v3 = v2 + headBytes;
+          const so = sj + (<usize>i << 2);
+          const w0 = load<f32>(so);
+          const w1 = load<f32>(so, 4);
+          const w2 = load<f32>(so, 8);
+          const w3 = load<f32>(so, 12);
+          const x0 = f32x4.splat(w0);
+          const x1 = f32x4.splat(w1);
+          const x2 = f32x4.splat(w2);
+          const x3 = f32x4.splat(w3);
+          for (let e = 0; e < d4; e += 4) {
+            const o = <usize>e << 2;
+            let acc = v128.load(oh + o);
+            acc = f32x4.add(acc, f32x4.mul(v128.load(v0 + o), x0));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(v1 + o), x1));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(v2 + o), x2));
+            acc = f32x4.add(acc, f32x4.mul(v128.load(v3 + o), x3));
+            v128.store(oh + o, acc);
+          }
+          for (let e = d4; e < d; e++) {
+            const o = <usize>e << 2;
+            let acc = load<f32>(oh + o);
+            acc = acc + load<f32>(v0 + o) * w0;
+            acc = acc + load<f32>(v1 + o) * w1;
+            acc = acc + load<f32>(v2 + o) * w2;
+            acc = acc + load<f32>(v3 + o) * w3;
+            store<f32>(oh + o, acc);
+          }
+        }
+        for (; i < n; i++) {
+          const vp = vc + <usize>i * headBytes;
+          const w = load<f32>(sj + (<usize>i << 2));
           const wv = f32x4.splat(w);
-          for (let j = 0; j < d4; j += 4) {
-            const o = <usize>j << 2;
+          for (let e = 0; e < d4; e += 4) {
+            const o = <usize>e << 2;
             v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
           }
-          for (let j = d4; j < d; j++) {
-            const o = <usize>j << 2;
+          for (let e = d4; e < d; e++) {
+            const o = <usize>e << 2;
             store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
           }
         }

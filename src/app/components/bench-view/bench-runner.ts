@@ -5,6 +5,7 @@
  */
 
 import type { BackendPlan, PlanOverride } from '../../../core/backend-plan.ts';
+import { generateAtDepth } from '../../../core/bench/depth.ts';
 import type { BenchParams, BenchStep, BenchTarget, PeakMemory } from '../../../core/bench/method.ts';
 import { DEFAULT_ROW_BUDGET_S, measureConfig, rowBudgetNote } from '../../../core/bench/method.ts';
 import {
@@ -91,14 +92,9 @@ function target(
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     unload: () => engine.unload(),
-    async generate(promptIds, newTokens) {
-      await engine.resetConversation();
-      // Streamed, as `edgetier bench` measures every row: each token is detokenised as it comes.
-      const result = await engine.generate(
-        { promptIds, sampling: { maxNewTokens: newTokens, ignoreEos: true } },
-        () => {},
-      );
-      return result.metrics;
+    async generate(promptIds, newTokens, context = []) {
+      // Streamed, as `edgetier bench` measures every row; a depth's context is filled first, untimed.
+      return (await generateAtDepth(engine, context, promptIds, newTokens)).metrics;
     },
     async peakMemory(): Promise<PeakMemory> {
       const stats = await engine.memory?.().catch(() => null);
@@ -150,6 +146,8 @@ export async function runDeviceBench(
   const extras = engine as Engine & EngineExtras;
   const env = await environment(extras);
   const threads = Math.max(0, config.threads);
+  // The view runs one depth (params.depth lists it when it is not 0).
+  const depth = config.params.depth?.[0] ?? 0;
   const rowBudgetS = config.rowBudgetS ?? DEFAULT_ROW_BUDGET_S;
   const key = {
     model: entry.key,
@@ -158,6 +156,7 @@ export async function runDeviceBench(
     dtype: config.dtype,
     threads,
     ort_build: config.device === 'webgpu' ? 'webgpu' : env.jspi ? 'jspi' : 'wasm',
+    depth,
   };
   let row: ReturnType<typeof benchRow>;
   const used: Used = { threads: null, build: null };
@@ -168,7 +167,7 @@ export async function runDeviceBench(
       config.params,
       entry.shape?.vocabSize ?? 256,
       onStep,
-      { rowBudgetMs: rowBudgetS * 1000 },
+      { rowBudgetMs: rowBudgetS * 1000, depth },
     );
     row = benchRow(
       {
