@@ -255,6 +255,15 @@ export class WorkerEngine implements Engine {
         'The browser engine runs on wasm or webgpu; cpu is the Node engine.',
       );
     }
+    // 0 or absent is the engine's choice; anything else not a whole count is refused, not read as 0
+    // (a -1 or NaN would otherwise start the plan's pool of threads).
+    const asked = request.threads;
+    if (asked !== undefined && asked !== null && !(Number.isInteger(asked) && asked >= 0)) {
+      throw new EdgetierError(
+        'bad_request',
+        `threads is a whole number of threads, or 0 for the engine's choice, not ${asked}.`,
+      );
+    }
     const capabilities = await this.capabilities();
     const build = request.build ?? buildForDevice(request.device, capabilities);
     // The request's threads, else the plan's (one where the page is not cross-origin isolated), for

@@ -458,7 +458,7 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
     expect(again.outputIds.length).toBeLessThanOrEqual(24);
   });
 
-  it('a dtype it does not run, and a thread count past its pool, by name', async () => {
+  it('a dtype it does not run, and a thread count past its pool, negative or fractional, by name', async () => {
     await expect(engine.load({ ...cpu(tiny), dtype: 'fp16' })).rejects.toMatchObject({
       code: 'unsupported_dtype',
       message: 'The CPU engine runs fp32, q8, q4 files; fp16 runs on ORT.',
@@ -468,5 +468,12 @@ describe("edgetier's CPU engine in Chromium: what it refuses", () => {
       code: 'bad_request',
       message: "edgetier's CPU engine runs on 1 to 64 threads, not 65.",
     });
+    // A negative or fractional count is refused, not read as 0 (the plan's pool of threads).
+    for (const threads of [-1, 1.5]) {
+      await expect(engine.load({ ...cpu(tiny), threads }), `threads ${threads}`).rejects.toMatchObject({
+        code: 'bad_request',
+        message: `threads is a whole number of threads, or 0 for the engine's choice, not ${threads}.`,
+      });
+    }
   });
 });

@@ -392,6 +392,74 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     });
   });
 
+  it('quantizeActivations: a block of subnormal-small values (32767 / max overflows) is zeros with scale 0 in the SIMD blocks and the scalar tail alike, not saturated or sign-flipped codes', () => {
+    // 33 values: one whole block (SIMD) and a one-value tail block (scalar), both of tiny values.
+    for (const tiny of [1e-40, 5e-41, 1.4e-45, -3e-39]) {
+      const x = new Float32Array(33);
+      x[0] = tiny;
+      x[2] = tiny / 2;
+      x[32] = tiny;
+      const { xq, xs } = quantizeInWasm(x);
+      expect(Array.from(kx.i16(xq, 64)), `codes for ${tiny}`).toEqual(new Array(64).fill(0));
+      expect(Array.from(kx.f32(xs, 2)), `scales for ${tiny}`).toEqual([0, 0]);
+    }
+    // Small but normal enough that 32767 / max is finite: quantised as usual, the same in both paths.
+    const small = Float32Array.from({ length: 33 }, (_, i) => (i % 3) * 1e-33);
+    const got = quantizeInWasm(small);
+    const want = quantizeRef(small);
+    expect(Array.from(kx.i16(got.xq, 64))).toEqual(Array.from(want.xq));
+    expect(Array.from(kx.f32(got.xs, 2))).toEqual(Array.from(want.xs));
+    // NaN and infinities are not hidden: the block's scale is NaN or infinite (its codes 0), so every
+    // product with it is NaN.
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const v = random(33, 9);
+      v[4] = bad;
+      v[32] = bad;
+      const q = quantizeInWasm(v);
+      expect(Array.from(kx.f32(q.xs, 2)).some(Number.isFinite), `scales for ${bad}`).toBe(false);
+    }
+  });
+
+  it("swiglu at extreme gates (beyond exp4's -87 clamp, infinities, NaN) matches g * sigmoid(g), the same in a SIMD lane and the scalar tail", () => {
+    const gates = [
+      88,
+      89,
+      1000,
+      -87,
+      -88,
+      -89,
+      -100,
+      -1000,
+      -1e30,
+      -3.4e38,
+      3.4e38,
+      Number.NEGATIVE_INFINITY,
+    ];
+    gates.push(Number.POSITIVE_INFINITY, Number.NaN, 0, -0, 1e-40, -1e-40);
+    const want = (g: number) => (g === Number.NEGATIVE_INFINITY ? Number.NaN : g / (1 + Math.exp(-g)));
+    // Each gate in all four SIMD lanes (n = 4) and alone in the scalar tail (n = 1), up = 1.
+    for (const g of gates) {
+      const lanes = kx.alloc(16);
+      kx.k.swiglu(lanes, kx.putF32(Float32Array.from([g, g, g, g, 1, 1, 1, 1])), 4);
+      const tail = kx.alloc(4);
+      kx.k.swiglu(tail, kx.putF32(Float32Array.from([g, 1])), 1);
+      const simd = kx.f32(lanes, 4)[0]!;
+      const scalar = kx.f32(tail, 1)[0]!;
+      const w = want(Math.fround(g));
+      if (Number.isNaN(w)) {
+        expect(simd, `SIMD lane, gate ${g}`).toBeNaN();
+        expect(scalar, `tail, gate ${g}`).toBeNaN();
+        continue;
+      }
+      const slack = Math.abs(w) === Number.POSITIVE_INFINITY ? 0 : 1e-6 * Math.abs(w) + 1e-30;
+      expect(Math.abs(simd - w) <= slack || simd === w, `SIMD lane, gate ${g}: ${simd} vs ${w}`).toBe(true);
+      expect(Math.abs(scalar - w) <= slack || scalar === w, `tail, gate ${g}: ${scalar} vs ${w}`).toBe(true);
+      expect(Object.is(scalar, simd) || scalar === simd, `gate ${g}: tail ${scalar} = lane ${simd}`).toBe(
+        true,
+      );
+    }
+  });
+
   it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {
     const heads = 6;
     const kvHeads = 2;

@@ -14,6 +14,9 @@ const BLOCK: i32 = 32;
 /**
  * x[n] float32 -> xq[ceil(n/32)*32] int16 (block-permuted, zero-padded) and xs[ceil(n/32)] scales.
  * Whole blocks in SIMD (round to nearest even, as the scalar tail), the last partial block scalar.
+ * A block whose largest |x| is so small that 32767 / max overflows (below about 1e-34) is zeros with
+ * scale 0 (an infinite inverse would saturate its codes, or wrap them to -1 in the scalar path); a
+ * block holding NaN or an infinity keeps a NaN scale, so the products with it stay NaN.
  */
 export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
   const full = n / BLOCK;
@@ -24,8 +27,8 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
     const len = min(BLOCK, n - start);
     let m: f32 = 0;
     for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>(start + i) << 2))));
-    store<f32>(xs + (<usize>b << 2), m / 32767);
-    const inv: f32 = m > 0 ? <f32>32767 / m : 0;
+    const inv = blockInverse(m);
+    store<f32>(xs + (<usize>b << 2), blockScale(m, inv));
     const out = xq + (<usize>start << 1);
     for (let j = 0; j < BLOCK; j++) {
       const src = j < 16 ? 2 * j : 2 * (j - 16) + 1;
@@ -51,8 +54,9 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
     f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
   );
   const m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-  store<f32>(s, m / 32767);
-  const inv = f32x4.splat(m > 0 ? <f32>32767 / m : 0);
+  const invm = blockInverse(m);
+  store<f32>(s, blockScale(m, invm));
+  const inv = f32x4.splat(invm);
   // |v * inv| <= 32767 after rounding, so the saturating narrow never saturates.
   const n0 = i16x8.narrow_i32x4_s(q16(v0, inv), q16(v1, inv));
   const n1 = i16x8.narrow_i32x4_s(q16(v2, inv), q16(v3, inv));
@@ -62,6 +66,17 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
   v128.store(out, i8x16.shuffle(n2, n3, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 16);
   v128.store(out, i8x16.shuffle(n0, n1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32);
   v128.store(out, i8x16.shuffle(n2, n3, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 48);
+}
+
+/** 32767 / m for a block's largest |x| m; 0 for an all-zero block, a NaN/infinite m, or an m so small that it overflows. */
+@inline function blockInverse(m: f32): f32 {
+  const inv = <f32>32767 / m;
+  return m > 0 && inv < Infinity ? inv : 0;
+}
+
+/** The block's scale: m / 32767, but 0 for a block too small to invert (its codes are all 0). */
+@inline function blockScale(m: f32, inv: f32): f32 {
+  return inv === 0 && m > 0 && m < Infinity ? 0 : m / 32767;
 }
 
 @inline function q16(v: v128, inv: v128): v128 {
@@ -548,24 +563,32 @@ export function softmax(x: usize, n: i32): void {
 /**
  * out[n] = silu(gateUp[i]) * gateUp[n + i]: the merged gate|up projection's two halves. Four lanes at
  * a time with exp4, which takes arguments <= 0: e = exp(-|g|), and silu(g) = g / (1 + e) for g >= 0,
- * g e / (1 + e) below (the same value, g / (1 + exp(-g)), without overflow).
+ * g e / (1 + e) below (the same value, g / (1 + exp(-g)), without overflow). The tail runs the same
+ * lanes on one value, so a gate's result does not depend on its position.
  */
 export function swiglu(out: usize, gateUp: usize, n: i32): void {
   const upBase = gateUp + (<usize>n << 2);
   const n4 = n & ~3;
-  const one = f32x4.splat(1);
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(gateUp + o);
-    const e = exp4(f32x4.neg(f32x4.abs(g)));
-    const num = v128.bitselect(g, f32x4.mul(g, e), f32x4.ge(g, f32x4.splat(0)));
-    v128.store(out + o, f32x4.mul(f32x4.div(num, f32x4.add(one, e)), v128.load(upBase + o)));
+    v128.store(out + o, f32x4.mul(silu4(v128.load(gateUp + o)), v128.load(upBase + o)));
   }
   for (let i = n4; i < n; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(gateUp + o);
-    store<f32>(out + o, (g / (<f32>1 + Mathf.exp(-g))) * load<f32>(upBase + o));
+    const g = f32x4.extract_lane(silu4(f32x4.splat(load<f32>(gateUp + o))), 0);
+    store<f32>(out + o, g * load<f32>(upBase + o));
   }
+}
+
+/**
+ * silu of four gates. exp4 clamps its argument at -87, so below -87 e is taken as 0 (exp(-87) is
+ * 1.6e-38, and g times it is no longer negligible once |g| passes about 1e30): silu(g) is then g * 0,
+ * -0 as the graph's g * sigmoid(g) gives, and NaN for -Infinity, as the graph gives too.
+ */
+@inline function silu4(g: v128): v128 {
+  const e = v128.andnot(exp4(f32x4.neg(f32x4.abs(g))), f32x4.lt(g, f32x4.splat(-87)));
+  const num = v128.bitselect(g, f32x4.mul(g, e), f32x4.ge(g, f32x4.splat(0)));
+  return f32x4.div(num, f32x4.add(f32x4.splat(1), e));
 }
 
 @inline function dot(a: usize, b: usize, d: i32): f32 {
