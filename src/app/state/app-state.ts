@@ -249,20 +249,24 @@ export class AppState extends Store<AppStateData> {
    * does not answer stays "size unknown", and nothing is shown as an error.
    */
   describeTiers(): Promise<void> {
-    this.#describing ??= (async () => {
+    if (this.#describing) return this.#describing;
+    const asking: Promise<void> = (async () => {
       const tiers = this.state.catalog.filter((e) => e.remote);
       await Promise.all(
         tiers.map(async (e) => {
           const served = await (this.services.describeTier?.(e.remote!) ?? Promise.resolve(null)).catch(
             () => null,
           );
+          // The tier changed while its server answered: that answer is about what it was.
+          if (this.#describing !== asking) return;
           this.set({ served: { ...this.state.served, [e.key]: served } });
           // The tier is named by what it serves (the Model menu, Compare, Models, Settings).
           this.rebuildCatalog();
         }),
       );
     })();
-    return this.#describing;
+    this.#describing = asking;
+    return asking;
   }
 
   #recordChoice(key: string): void {
