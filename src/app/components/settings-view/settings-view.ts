@@ -198,7 +198,17 @@ export class EtSettingsView extends LitElement {
     } finally {
       if (this.#testing.get(tier.id) === controller) this.#testing.delete(tier.id);
     }
+    // The answer removes the Cancel button: a visitor on it keeps a place (Test connection), not
+    // the top of the document.
+    const onCancel = (this.renderRoot as ShadowRoot).activeElement?.id === `cancel-${tier.id}`;
     this.checks = { ...this.checks, [tier.id]: check };
+    if (onCancel) this.focusTest(tier);
+  }
+
+  private focusTest(tier: TierSettings): void {
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector<HTMLButtonElement>(`#test-${CSS.escape(tier.id)}`)?.focus(),
+    );
   }
 
   /** Ends a "Test connection" at once: its request is aborted and its answer, if any, ignored. */
@@ -209,9 +219,7 @@ export class EtSettingsView extends LitElement {
     controller.abort();
     this.checks = { ...this.checks, [tier.id]: { state: 'note', text: 'Cancelled.' } };
     // The Cancel button goes away: the focus goes back to the button that started the test.
-    void this.updateComplete.then(() =>
-      this.renderRoot.querySelector<HTMLButtonElement>(`#test-${CSS.escape(tier.id)}`)?.focus(),
-    );
+    this.focusTest(tier);
   }
 
   private addTier(preset: Omit<TierSettings, 'id'>): void {
@@ -266,7 +274,7 @@ export class EtSettingsView extends LitElement {
           <button type="button" id=${id('test')} @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
           ${
             check?.state === 'running'
-              ? html`<button type="button" @click=${() => this.cancelTest(tier)}>Cancel</button>`
+              ? html`<button type="button" id=${id('cancel')} @click=${() => this.cancelTest(tier)}>Cancel</button>`
               : nothing
           }
           <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
