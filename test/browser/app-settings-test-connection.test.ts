@@ -77,4 +77,24 @@ describe('Test connection from the keyboard at 360 px', () => {
     await expect.poll(focused).toMatch(/^button#test-/);
     await expect(test.evaluate((b) => b.matches(':focus'))).resolves.toBe(true);
   });
+
+  it('stops at Esc pressed anywhere in Settings, as its status line says, not only inside its form', async () => {
+    const fast = page.getByRole('group', { name: 'Fast tier' });
+    const result = fast.getByTestId('tier-check');
+    await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+    await expect.poll(() => result.textContent()).toBe('Testing the connection… (Esc or Cancel to stop)');
+    // The visitor clicks on the page's heading (the focus leaves the form), then presses Esc.
+    await page.getByRole('heading', { name: 'Settings', exact: true }).click();
+    await expect.poll(focused).toBe('none');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => result.textContent()).toBe('Cancelled.');
+    await expect(fast.getByRole('button', { name: 'Cancel', exact: true }).count()).resolves.toBe(0);
+    // Esc pressed in another field (Max new tokens) stops it too, and leaves the focus in that field.
+    await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
+    await expect.poll(() => result.textContent()).toMatch(/^Testing the connection…/);
+    await page.getByLabel('Max new tokens').focus();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => result.textContent()).toBe('Cancelled.');
+    await expect(page.getByLabel('Max new tokens').evaluate((i) => i.matches(':focus'))).resolves.toBe(true);
+  });
 });
