@@ -11,6 +11,7 @@
  *   under the model's Web Lock; every write checks the generation under that lock first, so a
  *   download in flight in another tab never writes a deleted model back.
  */
+import { DTYPE_FILE, DTYPES } from '../src/core/dtypes.ts';
 import type { CachedModel } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import { Sha256 } from './sha256.ts';
@@ -203,7 +204,10 @@ export class ModelStore {
       const manifest = await this.manifest(base);
       if (!manifest?.complete) continue;
       const bytes = Object.values(manifest.files).reduce((s, record) => s + storedBytes(record), 0);
-      models.push({ id: base, bytes });
+      // Each format whose model file is here whole (its external data, if any, goes with it).
+      const whole = Object.entries(manifest.files).filter(([, record]) => record.complete);
+      const dtypes = DTYPES.filter((d) => whole.some(([url]) => url.endsWith(`/${DTYPE_FILE[d]}`)));
+      models.push({ id: base, bytes, dtypes });
     }
     return models.sort((a, b) => a.id.localeCompare(b.id));
   }

@@ -625,7 +625,15 @@ export function tierDisplayName(
   tier: Pick<RemoteTier, 'name'>,
   served: ServedModel | null | undefined,
 ): string {
-  return served ? `${tier.name}: ${served.id}` : tier.name;
+  return served ? `${tier.name}: ${servedId(served)}` : tier.name;
+}
+
+/**
+ * A served model's id with no bidi controls: a server's words, shown in option text (which cannot
+ * be isolated), where an override would reverse what follows it ("· synthetic twin").
+ */
+function servedId(served: ServedModel): string {
+  return served.id.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, '');
 }
 
 /**
@@ -653,7 +661,7 @@ export function entriesFromTiers(
       reasoning: false,
       origin: 'settings',
       remote: t,
-      note: `${model?.id ?? (t.model || 'The model it serves by default')} at ${t.baseUrl || 'this server'}.`,
+      note: `${model ? servedId(model) : t.model || 'The model it serves by default'} at ${t.baseUrl || 'this server'}.`,
     };
     if (model?.synthetic && mirrorsRealModel(model.mirrors)) entry.mirrors = model.mirrors;
     return entry;

@@ -182,6 +182,11 @@ export interface ThreadsFallback {
 export interface CachedModel {
   id: string;
   bytes: number;
+  /**
+   * The weight formats whose model file is whole in the cache (absent where the engine does not
+   * say): a model cached in one format is a download in another.
+   */
+  dtypes?: Dtype[];
 }
 
 export interface Engine {

@@ -92,8 +92,10 @@ export class RemoteEngine implements Engine {
     return {
       id: entry.id,
       synthetic: claimed.synthetic === true,
+      // The mirrored name comes from a model folder's config.json (a stranger's): no bidi controls,
+      // which would reverse the app's sentence after it ("a synthetic twin of …: random weights").
       ...(typeof claimed.mirrors === 'string' && claimed.mirrors.length <= 200
-        ? { mirrors: claimed.mirrors }
+        ? { mirrors: claimed.mirrors.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, '') }
         : {}),
       ...(typeof claimed.params === 'number' &&
       Number.isSafeInteger(claimed.params) &&

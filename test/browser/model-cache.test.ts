@@ -35,7 +35,7 @@ interface Harness {
   loadAuto(source: unknown): Promise<Outcome<{ info: LoadedInfo }>>;
   progress(): Promise<{ file: string; loadedBytes: number }[]>;
   generate(request: unknown): Promise<Outcome<{ result: { outputIds: number[] } }>>;
-  listCached(): Promise<Outcome<{ id: string; bytes: number }[]>>;
+  listCached(): Promise<Outcome<{ id: string; bytes: number; dtypes?: string[] }[]>>;
   deleteCached(id: string): Promise<Outcome<void>>;
   clearCache(): Promise<Outcome<void>>;
 }
@@ -137,7 +137,7 @@ async function greedy(page: Page): Promise<number[]> {
   return outcome.value.result.outputIds;
 }
 
-async function listed(page: Page): Promise<{ id: string; bytes: number }[]> {
+async function listed(page: Page): Promise<{ id: string; bytes: number; dtypes?: string[] }[]> {
   const outcome = await call(page, 'listCached');
   if (!outcome.ok) throw new Error(outcome.message);
   return outcome.value;
@@ -569,7 +569,8 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect(b).toMatchObject({ ok: true });
     const size = statSync(join(models, 'tiny/onnx/model.onnx')).size;
     expect(weightDownloads(from).map((r) => [r.range, r.bytes])).toEqual([[null, size]]);
-    expect(await listed(tabB)).toEqual([{ id: modelUrl(), bytes: expect.any(Number) }]);
+    // The format loaded (fp32: onnx/model.onnx) is the one listed as whole.
+    expect(await listed(tabB)).toEqual([{ id: modelUrl(), bytes: expect.any(Number), dtypes: ['fp32'] }]);
   });
 
   it("keeps a model deleted in one tab deleted while another tab's download of it is in flight", async () => {

@@ -197,7 +197,9 @@ export class AppState extends Store<AppStateData> {
     const entry = this.entry(previous);
     if (!entry) return null;
     // Loading it costs nothing (a server folder, or files whole in the browser cache) and it fits.
-    const free = entry.origin === 'server' || (entry.runs === 'device' && this.isCached(entry) !== undefined);
+    const free =
+      entry.origin === 'server' ||
+      (entry.runs === 'device' && this.isCached(entry, this.dtypeFor(entry)) !== undefined);
     if (free && entry.runs === 'device' && loadsUnasked(entry, budget)) return entry;
     this.set({ offeredKey: entry.key });
     return null;
@@ -249,20 +251,24 @@ export class AppState extends Store<AppStateData> {
    * does not answer stays "size unknown", and nothing is shown as an error.
    */
   describeTiers(): Promise<void> {
-    this.#describing ??= (async () => {
+    if (this.#describing) return this.#describing;
+    const asking: Promise<void> = (async () => {
       const tiers = this.state.catalog.filter((e) => e.remote);
       await Promise.all(
         tiers.map(async (e) => {
           const served = await (this.services.describeTier?.(e.remote!) ?? Promise.resolve(null)).catch(
             () => null,
           );
+          // The tier changed while its server answered: that answer is about what it was.
+          if (this.#describing !== asking) return;
           this.set({ served: { ...this.state.served, [e.key]: served } });
           // The tier is named by what it serves (the Model menu, Compare, Models, Settings).
           this.rebuildCatalog();
         }),
       );
     })();
-    return this.#describing;
+    this.#describing = asking;
+    return asking;
   }
 
   #recordChoice(key: string): void {
@@ -442,8 +448,14 @@ export class AppState extends Store<AppStateData> {
     await this.refreshCached();
   }
 
-  isCached(entry: CatalogEntry): CachedModel | undefined {
-    return this.state.cached.find((c) => cachedIdMatches(entry, c.id));
+  /**
+   * The entry's files in the browser cache; with `dtype`, only where that format's model file is
+   * among them (a model cached in q4f16 is still a download in q8).
+   */
+  isCached(entry: CatalogEntry, dtype?: Dtype): CachedModel | undefined {
+    const cached = this.state.cached.find((c) => cachedIdMatches(entry, c.id));
+    if (!cached || dtype === undefined || cached.dtypes === undefined) return cached;
+    return cached.dtypes.includes(dtype) ? cached : undefined;
   }
 
   private rebuildCatalog(): void {

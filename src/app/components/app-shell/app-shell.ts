@@ -139,8 +139,8 @@ export class EtApp extends LitElement {
 
   /** The Load button's words: a Hub model not in the browser cache is a download, and says how much. */
   private loadLabel(entry: CatalogEntry): string {
-    if (entry.origin !== 'builtin' || this.app.isCached(entry)) return `Load ${entry.name}`;
     const dtype = this.app.dtypeFor(entry);
+    if (entry.origin !== 'builtin' || this.app.isCached(entry, dtype)) return `Load ${entry.name}`;
     const bytes = estimateDownloadBytes(entry, dtype);
     const size =
       bytes === null

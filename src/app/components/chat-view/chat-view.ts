@@ -404,7 +404,7 @@ export class EtChatView extends LitElement {
     // The offer never loads what the Models view would refuse, and says when it is a download.
     const tooBig = entry !== undefined && this.app.fit(entry).verdict === 'too-big';
     const download =
-      entry?.origin === 'builtin' && !this.app.isCached(entry)
+      entry?.origin === 'builtin' && !this.app.isCached(entry, this.app.dtypeFor(entry))
         ? estimateDownloadBytes(entry, this.app.dtypeFor(entry))
         : null;
     const action = entry

@@ -77,6 +77,26 @@ export class EtSettingsView extends LitElement {
     this.checks = {};
   }
 
+  /**
+   * Esc stops a running "Test connection" wherever the focus is (its status line says "Esc or
+   * Cancel"): inside a tier's form, that tier's own (its form handles it first); elsewhere, all.
+   */
+  readonly #onKey = (event: KeyboardEvent) => {
+    if (event.key !== 'Escape' || event.defaultPrevented || this.#testing.size === 0) return;
+    event.preventDefault();
+    for (const tier of this.settings.settings.tiers) if (this.#testing.has(tier.id)) this.cancelTest(tier);
+  };
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    addEventListener('keydown', this.#onKey);
+  }
+
+  override disconnectedCallback(): void {
+    removeEventListener('keydown', this.#onKey);
+    super.disconnectedCallback();
+  }
+
   override willUpdate(changed: Map<string, unknown>): void {
     if (changed.has('settings') && this.settings && !this.#subscribed) {
       this.#subscribed = true;
@@ -198,7 +218,17 @@ export class EtSettingsView extends LitElement {
     } finally {
       if (this.#testing.get(tier.id) === controller) this.#testing.delete(tier.id);
     }
+    // The answer removes the Cancel button: a visitor on it keeps a place (Test connection), not
+    // the top of the document.
+    const onCancel = (this.renderRoot as ShadowRoot).activeElement?.id === `cancel-${tier.id}`;
     this.checks = { ...this.checks, [tier.id]: check };
+    if (onCancel) this.focusTest(tier);
+  }
+
+  private focusTest(tier: TierSettings): void {
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector<HTMLButtonElement>(`#test-${CSS.escape(tier.id)}`)?.focus(),
+    );
   }
 
   /** Ends a "Test connection" at once: its request is aborted and its answer, if any, ignored. */
@@ -207,11 +237,11 @@ export class EtSettingsView extends LitElement {
     if (!controller) return;
     this.#testing.delete(tier.id);
     controller.abort();
+    const onCancel = (this.renderRoot as ShadowRoot).activeElement?.id === `cancel-${tier.id}`;
     this.checks = { ...this.checks, [tier.id]: { state: 'note', text: 'Cancelled.' } };
-    // The Cancel button goes away: the focus goes back to the button that started the test.
-    void this.updateComplete.then(() =>
-      this.renderRoot.querySelector<HTMLButtonElement>(`#test-${CSS.escape(tier.id)}`)?.focus(),
-    );
+    // The Cancel button goes away: a focus on it goes back to the button that started the test
+    // (a focus elsewhere, Esc pressed in another field, stays there).
+    if (onCancel) this.focusTest(tier);
   }
 
   private addTier(preset: Omit<TierSettings, 'id'>): void {
@@ -266,7 +296,7 @@ export class EtSettingsView extends LitElement {
           <button type="button" id=${id('test')} @click=${(e: Event) => void this.testTier(e, tier)}>Test connection</button>
           ${
             check?.state === 'running'
-              ? html`<button type="button" @click=${() => this.cancelTest(tier)}>Cancel</button>`
+              ? html`<button type="button" id=${id('cancel')} @click=${() => this.cancelTest(tier)}>Cancel</button>`
               : nothing
           }
           <button type="button" class="danger" aria-label=${`Remove ${tier.name}`} @click=${() => this.settings.removeTier(tier.id)}>Remove</button>
