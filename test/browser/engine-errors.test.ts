@@ -33,7 +33,7 @@ let engine: BrowserEngine;
 
 const WEIGHTS = /^\/models\/(fails-500|breaks-off)\/onnx\/model\.onnx$/;
 
-/** 500 for one model's weights; for another, a body that breaks off after 4 KiB, every time. */
+/** 500 for one model's weights; for another, a body that breaks off after 4 KiB, and resumes that bring nothing. */
 function faults(request: IncomingMessage, response: ServerResponse): boolean {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const match = WEIGHTS.exec(url.pathname);
@@ -60,7 +60,18 @@ function faults(request: IncomingMessage, response: ServerResponse): boolean {
     range ? 206 : 200,
     range ? { ...common, 'Content-Range': `bytes ${start}-${end}/${size}` } : common,
   );
-  response.write(readFileSync(file).subarray(start, start + 4096), () => response.destroy());
+  // The first request delivers 4 KiB, then closes short of Content-Length once the page has had
+  // time to read them (Chromium drops bytes not yet read when a connection fails: on a busy machine
+  // an immediate reset left the download with nothing, and another message). Every resume breaks
+  // off before any byte, so the download fails having kept exactly those 4 KiB.
+  if (start > 0) {
+    response.flushHeaders();
+    response.destroy();
+    return true;
+  }
+  response.write(readFileSync(file).subarray(start, start + 4096), () =>
+    setTimeout(() => response.socket?.end(), 250),
+  );
   return true;
 }
 
