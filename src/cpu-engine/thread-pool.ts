@@ -336,7 +336,7 @@ export class KernelThreadPool {
     const last = t0 + tokens - 1;
     if (!(Number.isInteger(group) && tokens >= 1 && t0 >= 1)) {
       throw new RangeError(
-        `an attention of ${tokens} tokens from ${t0} positions over ${heads}/${kvHeads} heads`,
+        `an attention needs 1 or more tokens seeing 1 or more positions, and heads a multiple of kv heads: not ${tokens} tokens from ${t0} positions, ${heads} heads over ${kvHeads}`,
       );
     }
     // Scratch each thread reads and writes alone: one that is too small would spill into the next's.
