@@ -491,8 +491,11 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
               expect(bits(kx.f32(out, n)), what).toEqual(bits(kx.f32(want, n)));
               for (const g of guards) expect(Array.from(kx.f32(g, 4)), what).toEqual([42, 42, 42, 42]);
             }
-            // Every worker takes units (its own scratch), given a long enough job or a few.
-            for (let i = 0; i < 50 && !workersTook().every(Boolean); i++) pool.attention(job(200, 32));
+            // Every worker takes units (its own scratch) once it runs: jobs back to back (which keep the
+            // workers spinning rather than asleep) until each has, for as long as a busy machine may
+            // leave one unscheduled.
+            const end = Date.now() + 10_000;
+            while (!workersTook().every(Boolean) && Date.now() < end) pool.attention(job(200, 32));
             expect(workersTook(), `${heads}/${kvHeads} heads, ${perUnit} per unit`).toEqual(
               new Array(threads - 1).fill(true),
             );
