@@ -332,6 +332,16 @@ export class KernelThreadPool {
    */
   attention(job: AttentionJob): void {
     const { tokens, heads, kvHeads, d, t0, scores, scoresStride } = job;
+    // The kernel takes these as i32 and loops over them: a fraction would run truncated, a 0 divide by
+    // zero (heads) or loop forever (chunkPositions).
+    for (const field of ['heads', 'kvHeads', 'tokens', 't0', 'd', 'chunkPositions'] as const) {
+      const value = job[field];
+      if (!(Number.isInteger(value) && value >= 1 && value <= MAX_INT32)) {
+        throw new RangeError(
+          `an attention's ${field} must be a whole number from 1 to ${MAX_INT32}, not ${value}`,
+        );
+      }
+    }
     const group = heads / kvHeads;
     const last = t0 + tokens - 1;
     if (!(Number.isInteger(group) && tokens >= 1 && t0 >= 1)) {

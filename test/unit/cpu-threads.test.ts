@@ -618,6 +618,23 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
         new RangeError('an attention over 231 positions needs 1848 bytes of scores per thread, not 1600'),
       );
       expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
+      // Shapes the kernel cannot run exactly: refused by name before any thread starts on them (heads
+      // 0 trapped on a division by zero; a fractional token count or t0 ran truncated in the kernel;
+      // 0 positions per cache chunk would loop forever).
+      const fixed = { ...job, tokens: 1, scoresStride: 2 * 256 * 4 };
+      for (const [field, value] of [
+        ['heads', 0],
+        ['tokens', 1.5],
+        ['t0', 2.5],
+        ['d', 0],
+        ['chunkPositions', 0],
+        ['chunkPositions', 1.5],
+      ] as const) {
+        expect(() => pool.attention({ ...fixed, [field]: value }), `${field} ${value}`).toThrow(
+          new RangeError(`an attention's ${field} must be a whole number from 1 to 2147483647, not ${value}`),
+        );
+      }
+      expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
       const messages: string[] = [];
       for (let attempt = 0; attempt < 10; attempt++) {
         try {
