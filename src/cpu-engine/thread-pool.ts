@@ -400,7 +400,8 @@ export class KernelThreadPool {
   /**
    * Query heads per attention unit: the tuning's, or whole groups where tokens x kv heads give every
    * thread two units or more, else groups cut into as many parts as bring them there (a decode step
-   * of a model with 3 kv heads on 2 threads: 9 single-head units rather than 3 groups, 2 and 1).
+   * of a model with 3 kv heads of 3 query heads on 2 threads: 6 units, of 2 heads and of 1, rather
+   * than 3 whole groups, 2 for one thread and 1 for the other).
    */
   private headsPerUnit(group: number, groups: number): number {
     if (this.attentionHeadsPerUnit > 0) return Math.min(group, this.attentionHeadsPerUnit);
