@@ -262,8 +262,11 @@ describe("edgetier's CPU engine on 2 threads in Chromium: the threads' lives", (
     if (!decoding.ok) throw new Error(decoding.message);
     expect(decoding.value.result.finishReason).toBe('aborted');
     expect(decoding.value.result.metrics.threads).toBe(2);
+    // How many tokens follow the page's abort is the time its message takes to reach the engine
+    // worker, which a busy machine stretches (20 after 3 were seen, once; cpu-engine.test.ts's
+    // one-thread Stop allows as much): the claim is that it stops soon after, not at the 400th.
     expect(decoding.value.result.outputIds.length).toBeLessThanOrEqual(
-      decoding.value.tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 1,
+      decoding.value.tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 256,
     );
 
     const long = Array.from({ length: 480 }, (_, i) => PROMPT_IDS[(i * 7) % PROMPT_IDS.length]!);
