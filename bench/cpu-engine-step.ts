@@ -5,7 +5,8 @@
  * round after round (A B C …, A B C …) so that a machine whose speed drifts slows every row alike.
  *
  *   npx tsx bench/cpu-engine-step.ts [--dtype q4,q8] [--threads 1,2] [--web q8] [--native 1,2]
- *     [--rounds 3] [--steps 32] [--prompt 22 | --pp 512] [--spin N] [--min-split N] [--chunks N] <model-dir>
+ *     [--rounds 3] [--steps 32] [--prompt 22 | --pp 512] [--spin N] [--min-split N] [--chunks N]
+ *     [--min-attention N] <model-dir>
  *
  * e.g. after `npx edgetier synth smollm2-135m --out /tmp/m12 --dtype q4,q8`. Per row: the median
  * wall time of a decode step, tokens/s from it, CPU time per step (user + system of this process;
@@ -136,10 +137,11 @@ async function main(): Promise<void> {
       pp: { type: 'string' },
       // The CPU engine's thread counts (above 1: its thread pool, src/cpu-engine/thread-pool.ts).
       threads: { type: 'string', default: '1' },
-      // The pool's tuning (THREAD_POOL_DEFAULTS when not given): spin loads, split threshold, chunks.
+      // The pool's tuning (THREAD_POOL_DEFAULTS when not given): spin loads, split thresholds, chunks.
       spin: { type: 'string' },
       'min-split': { type: 'string' },
       chunks: { type: 'string' },
+      'min-attention': { type: 'string' },
       // onnxruntime-node's thread counts, or `none`.
       native: { type: 'string', default: '1,2' },
       // onnxruntime-web's q4 takes seconds per step (bench/results/wasm-cpu-speed.md): off by default.
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
           ...(values.spin ? { spin: Number(values.spin) } : {}),
           ...(values['min-split'] ? { minSplitWork: Number(values['min-split']) } : {}),
           ...(values.chunks ? { chunksPerThread: Number(values.chunks) } : {}),
+          ...(values['min-attention'] ? { minAttentionWork: Number(values['min-attention']) } : {}),
         },
       });
       decoders.push(decoder);

@@ -1,5 +1,5 @@
 /**
- * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows: `threads`): the model's existing files (config.json and the
+ * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows and each layer's attention by query token and kv head: `threads`): the model's existing files (config.json and the
  * converter's ONNX file, read for its initializers only) run on the WebAssembly SIMD kernels, with
  * the KV cache in the kernels' memory.
  *
@@ -44,13 +44,13 @@ export interface CpuDecoderOptions {
   memory?: WebAssembly.Memory;
   /**
    * Threads, the calling one included (default 1: no pool, the plain build over an unshared memory).
-   * Above 1 the Linear layers' GEMMs are split by output rows across a thread pool (thread-pool.ts)
-   * started with `spawn`, and the kernels module must be the threaded build (node-kernels.ts
+   * Above 1 the Linear layers' GEMMs are split by output rows, and the attention by query token and
+   * kv head, across a thread pool (thread-pool.ts) started with `spawn`, and the kernels module must be the threaded build (node-kernels.ts
    * kernelModule(true)); the results are bit-identical to one thread's.
    */
   threads?: number;
   spawn?: KernelThreadSpawner;
-  /** The pool's tuning (spin, split threshold, chunks); defaults in THREAD_POOL_DEFAULTS. */
+  /** The pool's tuning (spin, split thresholds, chunks); defaults in THREAD_POOL_DEFAULTS. */
   pool?: Omit<ThreadPoolOptions, 'threads'>;
   /**
    * When given, a pool that fails to start (a thread that errs, exits or stays silent) does not fail
@@ -79,6 +79,8 @@ interface Scratch {
   cos: number;
   sin: number;
   scores: number;
+  /** Bytes of score scratch per thread (the pool's threads each score in their own). */
+  scoresStride: number;
 }
 
 export function isCpuDtype(dtype: string): dtype is CpuDtype {
@@ -202,6 +204,8 @@ export class CpuDecoder {
     const widest = Math.max(H, FF, NH * D);
     const f32 = (n: number) => kx.alloc(n * 4);
     const C = PREFILL_CHUNK;
+    // One row of scores per query head of a kv group (attention scans a group at once), per thread.
+    const scoresStride = (NH / KV) * maxContext * 4;
     const s: Scratch = {
       x: f32(C * H),
       xn: f32(C * H),
@@ -215,8 +219,8 @@ export class CpuDecoder {
       logits: f32(V),
       cos: f32(C * (D / 2)),
       sin: f32(C * (D / 2)),
-      // One row of scores per query head of a kv group (attention scans a group at once).
-      scores: f32((NH / KV) * maxContext),
+      scores: kx.alloc(scoresStride * (pool?.threads ?? 1)),
+      scoresStride,
     };
     return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, pool);
   }
@@ -371,24 +375,44 @@ export class CpuDecoder {
           bytes.copyWithin(values + slot + g * headChunkBytes, value, value + D * 4);
         }
       }
-      for (let t = 0; t < n; t++) {
-        // Causal: token t sees the cache up to its own position.
-        const visible = pos0 + t + 1;
-        const q = s.qkv + t * qkvWidth * 4;
-        k.attention(
-          s.attn + t * NH * D * 4,
-          q,
+      // Causal: token t sees the cache up to its own position.
+      if (this.pool) {
+        this.pool.attention({
+          out: s.attn,
+          q: s.qkv,
+          qStride: qkvWidth * 4,
           keys,
           values,
-          this.chunkBytes,
-          CACHE_CHUNK,
-          visible,
-          NH,
-          KV,
-          D,
+          chunkBytes: this.chunkBytes,
+          chunkPositions: CACHE_CHUNK,
+          t0: pos0 + 1,
+          tokens: n,
+          heads: NH,
+          kvHeads: KV,
+          d: D,
           scale,
-          s.scores,
-        );
+          scores: s.scores,
+          scoresStride: s.scoresStride,
+        });
+      } else {
+        for (let t = 0; t < n; t++) {
+          const visible = pos0 + t + 1;
+          const q = s.qkv + t * qkvWidth * 4;
+          k.attention(
+            s.attn + t * NH * D * 4,
+            q,
+            keys,
+            values,
+            this.chunkBytes,
+            CACHE_CHUNK,
+            visible,
+            NH,
+            KV,
+            D,
+            scale,
+            s.scores,
+          );
+        }
       }
       this.linear(s.tmp, s.attn, w.o, n);
       k.addInPlace(s.x, s.tmp, n * H);

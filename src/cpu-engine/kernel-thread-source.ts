@@ -5,7 +5,8 @@
  *
  * The thread instantiates the threaded kernels build over the shared memory it is given, says
  * 'ready', then loops until told to stop: it waits for a new job (a bounded spin on the generation
- * word, then Atomics.wait), claims chunks of the job's output rows one at a time with a
+ * word, then Atomics.wait), claims chunks of the job (a GEMM's output rows, or an attention's units,
+ * scored in this thread's own scratch) one at a time with a
  * compare-and-swap on the claim word (generation | next chunk | chunk count in one 32-bit word, so a
  * late thread can never claim a chunk of a job that is over), runs each, and counts it done. A kernel
  * that throws is reported through the control block (its text and the thread's number) and still
@@ -14,9 +15,14 @@
  * The control block's layout (Int32 indices) is CONTROL in thread-pool.ts; keep both in step.
  */
 const LOOP = `
-const GEN = 0, CLAIM = 16, DONE = 32, STOP = 48, SLEEPERS = 49, ERROR = 50, SPIN = 51, KIND = 52, ARGS = 53, ERROR_TEXT = 64, ERROR_CHARS = 256;
-let ex = null, i32 = null, u32 = null, index = 0;
-const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows'];
+const GEN = 0, CLAIM = 16, DONE = 32, STOP = 48, SLEEPERS = 49, ERROR = 50, SPIN = 51, KIND = 52, ARGS = 53, ERROR_TEXT = 80, ERROR_CHARS = 256;
+let ex = null, i32 = null, u32 = null, f32 = null, index = 0;
+const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits'];
+function attention(chunk) {
+  const units = u32[ARGS + 15], chunkUnits = u32[ARGS + 16];
+  const u0 = chunk * chunkUnits, u1 = Math.min(units, u0 + chunkUnits);
+  ex.attentionUnits(u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], u32[ARGS + 5], u32[ARGS + 6], u32[ARGS + 7], u32[ARGS + 8], u32[ARGS + 9], u32[ARGS + 10], f32[ARGS + 11], u32[ARGS + 12] + index * u32[ARGS + 13], u32[ARGS + 14], u0, u1);
+}
 function report(error, kind) {
   const text = ('thread ' + index + ' in ' + KERNELS[kind] + ': ' + (error && error.message ? error.message : String(error))).slice(0, ERROR_CHARS);
   if (Atomics.compareExchange(i32, ERROR, 0, index) === 0) {
@@ -35,11 +41,14 @@ function work(gen) {
     if (Atomics.compareExchange(i32, CLAIM, v, v + 256) !== v) continue;
     // Claimed: the job cannot end before this chunk is counted, so its arguments stand still.
     const kind = i32[KIND];
-    const rows = u32[ARGS + 5], chunkRows = u32[ARGS + 8];
-    const r0 = next * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
     try {
-      if (kind === 0) ex.gemmF32Rows(u32[ARGS], u32[ARGS + 1], u32[ARGS + 3], rows, u32[ARGS + 6], u32[ARGS + 7], r0, r1);
-      else ex[KERNELS[kind]](u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], rows, u32[ARGS + 6], u32[ARGS + 7], r0, r1);
+      if (kind === 3) attention(next);
+      else {
+        const rows = u32[ARGS + 5], chunkRows = u32[ARGS + 8];
+        const r0 = next * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
+        if (kind === 0) ex.gemmF32Rows(u32[ARGS], u32[ARGS + 1], u32[ARGS + 3], rows, u32[ARGS + 6], u32[ARGS + 7], r0, r1);
+        else ex[KERNELS[kind]](u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], rows, u32[ARGS + 6], u32[ARGS + 7], r0, r1);
+      }
     } catch (error) {
       report(error, kind);
     }
@@ -70,6 +79,7 @@ async function start(message) {
     ex = instance.exports;
     i32 = new Int32Array(message.memory.buffer, message.control, ERROR_TEXT + ERROR_CHARS / 2);
     u32 = new Uint32Array(message.memory.buffer, message.control, ERROR_TEXT);
+    f32 = new Float32Array(message.memory.buffer, message.control, ERROR_TEXT);
   } catch (error) {
     post({ type: 'failed', message: error && error.message ? error.message : String(error) });
     return;

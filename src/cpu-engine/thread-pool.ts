@@ -1,10 +1,12 @@
 /**
  * The CPU engine's threads: a pool of workers over the kernels' one shared `WebAssembly.Memory`, each
  * with its own instance of the same threaded kernels build. A big GEMV/GEMM (a Linear layer's
- * weights: q/k/v, o, gate/up, down, the LM head) is split by output rows into chunks; the calling
- * thread publishes the job in a control block in that memory, claims chunks like every worker, then
- * waits until every claimed chunk is done. Each output row is computed whole by one thread with the
- * same arithmetic as on one thread, so the results are bit-identical whatever the thread count.
+ * weights: q/k/v, o, gate/up, down, the LM head) is split by output rows into chunks, and a layer's
+ * attention over the KV cache into units of (query token, kv head, part of its group's query heads);
+ * the calling thread publishes the job in a control block in that memory, claims chunks like every
+ * worker, then waits until every claimed chunk is done. Each output row (each unit) is computed whole
+ * by one thread with the same arithmetic as on one thread, so the results are bit-identical whatever
+ * the thread count.
  *
  * Synchronisation (designed against the collapse an earlier spin-barrier probe showed; NOT yet measured:
  * THREAD_POOL_DEFAULTS are first guesses, to be tuned with bench/cpu-engine-step.ts `--threads 1,2
@@ -16,7 +18,8 @@
  * - Idle workers spin a bounded number of loads on the generation word, then sleep in Atomics.wait;
  *   the caller notifies only when some worker sleeps. The caller waits for the last chunks the same
  *   way (a bounded spin, then Atomics.wait in slices, giving up past `stallMs`).
- * - A Linear with fewer multiply-adds than `minSplitWork` runs on the calling thread alone.
+ * - A Linear with fewer multiply-adds than `minSplitWork` runs on the calling thread alone, and so
+ *   does an attention with fewer than `minAttentionWork` (a short context's).
  *
  * Platform-free: threads come from a `KernelThreadSpawner` (node-threads.ts: worker_threads;
  * a browser's Web Workers where the page is cross-origin isolated).
@@ -50,7 +53,7 @@ const CONTROL = {
   SPIN: 51,
   KIND: 52,
   ARGS: 53,
-  ERROR_TEXT: 64,
+  ERROR_TEXT: 80,
 } as const;
 const ERROR_CHARS = 256;
 const CONTROL_BYTES = CONTROL.ERROR_TEXT * 4 + ERROR_CHARS * 2;
@@ -59,6 +62,37 @@ const MAX_CHUNKS = 255;
 
 export const KERNEL_KINDS = ['f32', 'q4', 'q8'] as const;
 export type KernelKind = (typeof KERNEL_KINDS)[number];
+/** The control block's job kind of an attention (0-2 are KERNEL_KINDS' GEMMs). */
+const ATTENTION = 3;
+
+/**
+ * A prefill chunk's (or a decode step's) attention in one layer: `tokens` queries at consecutive
+ * positions, the first seeing `t0` cached positions (the kernels' attentionUnits, thread-pool side).
+ */
+export interface AttentionJob {
+  /** [tokens, heads, d] outputs. */
+  out: number;
+  /** Token i's queries [heads, d] at q + i * qStride bytes. */
+  q: number;
+  qStride: number;
+  /** This layer's keys and values in the first cache chunk, kv head 0. */
+  keys: number;
+  values: number;
+  chunkBytes: number;
+  chunkPositions: number;
+  t0: number;
+  tokens: number;
+  heads: number;
+  kvHeads: number;
+  d: number;
+  scale: number;
+  /**
+   * Score scratch: thread i (0 the calling one) uses `scoresStride` bytes from scores + i *
+   * scoresStride, which must hold a group's query heads' scores over the longest context.
+   */
+  scores: number;
+  scoresStride: number;
+}
 
 export interface ThreadPoolOptions {
   /** Threads in all, the calling one included (2 or more). */
@@ -69,6 +103,13 @@ export interface ThreadPoolOptions {
   minSplitWork?: number;
   /** Chunks per thread a GEMM is cut into (more: finer balance, more claims); 1 to 255, 255 chunks at most in all. */
   chunksPerThread?: number;
+  /** Multiply-adds (scores and weighted values) below which an attention runs on the calling thread alone. */
+  minAttentionWork?: number;
+  /**
+   * Query heads of a kv group per attention unit (0: the pool's choice: whole groups, or each group cut
+   * in parts where tokens x kv heads are too few to keep every thread busy).
+   */
+  attentionHeadsPerUnit?: number;
   /** How long the caller waits for a claimed chunk before calling the pool broken. */
   stallMs?: number;
   /** How long a thread may take to start. */
@@ -80,6 +121,8 @@ export const THREAD_POOL_DEFAULTS = {
   spin: 20_000,
   minSplitWork: 65_536,
   chunksPerThread: 4,
+  minAttentionWork: 65_536,
+  attentionHeadsPerUnit: 0,
   stallMs: 60_000,
   startMs: 30_000,
 } as const;
@@ -93,7 +136,8 @@ const MAX_INT32 = 2 ** 31 - 1;
  */
 function checkTuning(options: ThreadPoolOptions): void {
   const bad = (what: string) => new RangeError(`a kernel thread pool's ${what}`);
-  const { spin, minSplitWork, chunksPerThread, stallMs, startMs } = options;
+  const { spin, minSplitWork, chunksPerThread, stallMs, startMs, minAttentionWork, attentionHeadsPerUnit } =
+    options;
   if (
     chunksPerThread !== undefined &&
     !(Number.isInteger(chunksPerThread) && chunksPerThread >= 1 && chunksPerThread <= MAX_CHUNKS)
@@ -105,6 +149,15 @@ function checkTuning(options: ThreadPoolOptions): void {
   }
   if (minSplitWork !== undefined && !(minSplitWork >= 0)) {
     throw bad(`minSplitWork must be 0 or more, not ${minSplitWork}`);
+  }
+  if (minAttentionWork !== undefined && !(minAttentionWork >= 0)) {
+    throw bad(`minAttentionWork must be 0 or more, not ${minAttentionWork}`);
+  }
+  if (
+    attentionHeadsPerUnit !== undefined &&
+    !(Number.isInteger(attentionHeadsPerUnit) && attentionHeadsPerUnit >= 0)
+  ) {
+    throw bad(`attentionHeadsPerUnit must be an integer, 0 or more, not ${attentionHeadsPerUnit}`);
   }
   if (stallMs !== undefined && !(stallMs > 0)) {
     throw bad(`stallMs must be a positive number of milliseconds, not ${stallMs}`);
@@ -119,12 +172,18 @@ export class KernelThreadPool {
   /** GEMMs run split, and on the calling thread alone (for the profile). */
   split = 0;
   local = 0;
+  /** Attentions run split, and on the calling thread alone. */
+  attentionSplit = 0;
+  attentionLocal = 0;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
+  private readonly f32: Float32Array;
   private readonly k: KernelExports;
   private readonly spin: number;
   private readonly minSplitWork: number;
   private readonly chunksPerThread: number;
+  private readonly minAttentionWork: number;
+  private readonly attentionHeadsPerUnit: number;
   private readonly stallMs: number;
   private gen = 0;
   private broken: string | null = null;
@@ -140,9 +199,12 @@ export class KernelThreadPool {
     this.k = kx.k;
     this.i32 = new Int32Array(kx.memory.buffer, control, CONTROL_BYTES / 4);
     this.u32 = new Uint32Array(kx.memory.buffer, control, CONTROL.ERROR_TEXT);
+    this.f32 = new Float32Array(kx.memory.buffer, control, CONTROL.ERROR_TEXT);
     this.spin = options.spin ?? THREAD_POOL_DEFAULTS.spin;
     this.minSplitWork = options.minSplitWork ?? THREAD_POOL_DEFAULTS.minSplitWork;
     this.chunksPerThread = options.chunksPerThread ?? THREAD_POOL_DEFAULTS.chunksPerThread;
+    this.minAttentionWork = options.minAttentionWork ?? THREAD_POOL_DEFAULTS.minAttentionWork;
+    this.attentionHeadsPerUnit = options.attentionHeadsPerUnit ?? THREAD_POOL_DEFAULTS.attentionHeadsPerUnit;
     this.stallMs = options.stallMs ?? THREAD_POOL_DEFAULTS.stallMs;
     Atomics.store(this.i32, CONTROL.SPIN, this.spin);
   }
@@ -264,6 +326,111 @@ export class KernelThreadPool {
   }
 
   /**
+   * One layer's attention for `job.tokens` queries (the kernels' `attention` per token, on one
+   * thread): split into units of (token, kv head, perUnit query heads of its group), each computed
+   * whole by the thread that claims it, with its own score scratch.
+   */
+  attention(job: AttentionJob): void {
+    const { tokens, heads, kvHeads, d, t0, scores, scoresStride } = job;
+    // The kernel takes these as i32 and loops over them: a fraction would run truncated, a 0 divide by
+    // zero (heads) or loop forever (chunkPositions).
+    for (const field of ['heads', 'kvHeads', 'tokens', 't0', 'd', 'chunkPositions'] as const) {
+      const value = job[field];
+      if (!(Number.isInteger(value) && value >= 1 && value <= MAX_INT32)) {
+        throw new RangeError(
+          `an attention's ${field} must be a whole number from 1 to ${MAX_INT32}, not ${value}`,
+        );
+      }
+    }
+    const group = heads / kvHeads;
+    const last = t0 + tokens - 1;
+    if (!(Number.isInteger(group) && tokens >= 1 && t0 >= 1)) {
+      throw new RangeError(
+        `an attention needs 1 or more tokens seeing 1 or more positions, and heads a multiple of kv heads: not ${tokens} tokens from ${t0} positions, ${heads} heads over ${kvHeads}`,
+      );
+    }
+    // Scratch each thread reads and writes alone: one that is too small would spill into the next's.
+    if (group * last * 4 > scoresStride) {
+      throw new RangeError(
+        `an attention over ${last} positions needs ${group * last * 4} bytes of scores per thread, not ${scoresStride}`,
+      );
+    }
+    // Multiply-adds: a score and a weighted value per query head, position and element.
+    const work = 2 * heads * d * (tokens * t0 + (tokens * (tokens - 1)) / 2);
+    if (work < this.minAttentionWork) {
+      this.attentionLocal++;
+      this.attentionUnits(job, group, 0, tokens * kvHeads, scores);
+      return;
+    }
+    const perUnit = this.headsPerUnit(group, tokens * kvHeads);
+    const units = tokens * kvHeads * Math.ceil(group / perUnit);
+    const chunks = Math.min(MAX_CHUNKS, units);
+    const chunkUnits = Math.ceil(units / chunks);
+    this.check();
+    this.attentionSplit++;
+    const { u32 } = this;
+    u32[CONTROL.ARGS] = job.out;
+    u32[CONTROL.ARGS + 1] = job.q;
+    u32[CONTROL.ARGS + 2] = job.qStride;
+    u32[CONTROL.ARGS + 3] = job.keys;
+    u32[CONTROL.ARGS + 4] = job.values;
+    u32[CONTROL.ARGS + 5] = job.chunkBytes;
+    u32[CONTROL.ARGS + 6] = job.chunkPositions;
+    u32[CONTROL.ARGS + 7] = t0;
+    u32[CONTROL.ARGS + 8] = heads;
+    u32[CONTROL.ARGS + 9] = kvHeads;
+    u32[CONTROL.ARGS + 10] = d;
+    this.f32[CONTROL.ARGS + 11] = job.scale;
+    u32[CONTROL.ARGS + 12] = scores;
+    u32[CONTROL.ARGS + 13] = scoresStride;
+    u32[CONTROL.ARGS + 14] = perUnit;
+    u32[CONTROL.ARGS + 15] = units;
+    u32[CONTROL.ARGS + 16] = chunkUnits;
+    this.dispatch(
+      ATTENTION,
+      Math.ceil(units / chunkUnits),
+      (chunk) => {
+        const u0 = chunk * chunkUnits;
+        this.attentionUnits(job, perUnit, u0, Math.min(units, u0 + chunkUnits), scores);
+      },
+      'attention',
+    );
+  }
+
+  /**
+   * Query heads per attention unit: the tuning's, or whole groups where tokens x kv heads give every
+   * thread two units or more, else groups cut into as many parts as bring them there (a decode step
+   * of a model with 3 kv heads of 3 query heads on 2 threads: 6 units, of 2 heads and of 1, rather
+   * than 3 whole groups, 2 for one thread and 1 for the other).
+   */
+  private headsPerUnit(group: number, groups: number): number {
+    if (this.attentionHeadsPerUnit > 0) return Math.min(group, this.attentionHeadsPerUnit);
+    const parts = Math.min(group, Math.ceil((2 * this.threads) / groups));
+    return Math.ceil(group / parts);
+  }
+
+  private attentionUnits(job: AttentionJob, perUnit: number, u0: number, u1: number, scores: number): void {
+    this.k.attentionUnits(
+      job.out,
+      job.q,
+      job.qStride,
+      job.keys,
+      job.values,
+      job.chunkBytes,
+      job.chunkPositions,
+      job.t0,
+      job.heads,
+      job.kvHeads,
+      job.d,
+      job.scale,
+      scores,
+      perUnit,
+      u0,
+      u1,
+    );
+  }
+
+  /**
    * Stops every worker and waits for them to end. Idempotent; a pool is closed once, for good.
    */
   close(): Promise<void> {
@@ -287,20 +454,13 @@ export class KernelThreadPool {
     width: number,
     tokens: number,
   ): void {
-    if (this.closed !== null) throw new EdgetierError('internal', "The CPU engine's threads were shut down.");
-    if (this.broken !== null) {
-      throw new EdgetierError(
-        'generation_failed',
-        `The CPU engine's threads stopped: ${this.broken}. Unload and load the model again, or run on one thread (no --threads).`,
-      );
-    }
+    this.check();
     this.split++;
-    const { i32, u32 } = this;
+    const { u32 } = this;
     const target = Math.min(MAX_CHUNKS, this.threads * this.chunksPerThread, Math.ceil(rows / 4));
     // Chunks of a multiple of 4 rows (the f32 kernel's row group), so every chunk but the last is full.
     const chunkRows = Math.ceil(rows / target / 4) * 4;
     const chunks = Math.ceil(rows / chunkRows);
-    i32[CONTROL.KIND] = kind;
     u32[CONTROL.ARGS] = y;
     u32[CONTROL.ARGS + 1] = w;
     u32[CONTROL.ARGS + 2] = ws;
@@ -310,6 +470,38 @@ export class KernelThreadPool {
     u32[CONTROL.ARGS + 6] = width;
     u32[CONTROL.ARGS + 7] = tokens;
     u32[CONTROL.ARGS + 8] = chunkRows;
+    this.dispatch(
+      kind,
+      chunks,
+      (chunk) => {
+        const r0 = chunk * chunkRows;
+        const r1 = Math.min(rows, r0 + chunkRows);
+        if (kind === 0) this.k.gemmF32Rows(y, w, x, rows, width, tokens, r0, r1);
+        else if (kind === 1) this.k.gemmQ4Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+        else this.k.gemmQ8Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+      },
+      `${KERNEL_KINDS[kind]} GEMM`,
+    );
+  }
+
+  /** Refuses a job on a pool that is closed or whose threads stopped. */
+  private check(): void {
+    if (this.closed !== null) throw new EdgetierError('internal', "The CPU engine's threads were shut down.");
+    if (this.broken !== null) {
+      throw new EdgetierError(
+        'generation_failed',
+        `The CPU engine's threads stopped: ${this.broken}. Unload and load the model again, or run on one thread (no --threads).`,
+      );
+    }
+  }
+
+  /**
+   * Publishes a job of `chunks` chunks whose arguments are already in the control block, claims
+   * chunks like every worker (running each with `runChunk`), and waits for those the workers claimed.
+   */
+  private dispatch(kind: number, chunks: number, runChunk: (chunk: number) => void, what: string): void {
+    const { i32 } = this;
+    i32[CONTROL.KIND] = kind;
     Atomics.store(i32, CONTROL.DONE, 0);
     this.gen = (this.gen + 1) | 0;
     const tag = (this.gen & 0x7fff) << 16;
@@ -333,12 +525,8 @@ export class KernelThreadPool {
         continue;
       }
       if (Atomics.compareExchange(i32, CONTROL.CLAIM, v, v + 256) !== v) continue;
-      const r0 = next * chunkRows;
-      const r1 = Math.min(rows, r0 + chunkRows);
       try {
-        if (kind === 0) this.k.gemmF32Rows(y, w, x, rows, width, tokens, r0, r1);
-        else if (kind === 1) this.k.gemmQ4Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
-        else this.k.gemmQ8Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+        runChunk(next);
       } catch (error) {
         failure = error;
       }
@@ -356,7 +544,7 @@ export class KernelThreadPool {
     if (failure !== null) {
       throw new EdgetierError(
         'generation_failed',
-        `The CPU engine failed in ${KERNEL_KINDS[kind]} GEMM on the calling thread: ${(failure as Error).message ?? String(failure)}`,
+        `The CPU engine failed in ${what} on the calling thread: ${(failure as Error).message ?? String(failure)}`,
         { cause: failure },
       );
     }

@@ -90,6 +90,25 @@ export interface KernelExports {
     scale: number,
     scores: number,
   ): void;
+  /** Units [u0, u1) of a chunk's attention (tokens x kv heads x parts of perUnit query heads): thread-pool.ts. */
+  attentionUnits(
+    out: number,
+    q: number,
+    qStride: number,
+    k: number,
+    v: number,
+    chunkBytes: number,
+    chunkPositions: number,
+    t0: number,
+    heads: number,
+    kvHeads: number,
+    d: number,
+    scale: number,
+    scores: number,
+    perUnit: number,
+    u0: number,
+    u1: number,
+  ): void;
 }
 
 const PAGE = 65536;

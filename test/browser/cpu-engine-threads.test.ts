@@ -3,7 +3,8 @@
  * `threads - 1` Web Workers from a Blob URL over one shared WebAssembly.Memory where the page is
  * cross-origin isolated (the engine page is).
  * - greedy tokens on 2 threads equal 1 thread's, Node's (q8, q4) and the reference forward pass (fp32),
- *   on a model wide enough that every decode step's GEMMs are split (each over 65,536 multiply-adds);
+ *   on a model wide enough that every decode step's GEMMs are split (each over 65,536 multiply-adds),
+ *   and after a 300-token prompt, whose attention is split too;
  * - LoadInfo and the metrics say 2 threads; unload ends the kernel threads, 20 load/unload cycles
  *   leave none behind and keep one memory, and the Blob URL is revoked once the threads started;
  * - Stop during a pooled prefill and a pooled decode;
@@ -157,6 +158,31 @@ describe("edgetier's CPU engine on 2 threads in Chromium: the same tokens", () =
     expect(two.info.threads).toBe(2);
     expect(one.result.outputIds).toEqual(node);
     expect(two.result.outputIds).toEqual(node);
+  });
+});
+
+describe("edgetier's CPU engine on 2 threads in Chromium: a long context", () => {
+  it('q8: a 300-token prompt (attention over 5 cache chunks, split across the threads) gives 1 thread’s tokens and Node’s', async () => {
+    // 4 heads of 64: a step's attention is split from 128 positions on, every prefill chunk's too.
+    const long = Array.from({ length: 300 }, (_, i) => (i * 29 + 5) % 384);
+    const decoder = await loadCpuDecoder(wide, 'q8');
+    const node: number[] = [];
+    let logits = decoder.forward(long);
+    for (let i = 0; i < NEW_TOKENS; i++) {
+      const best = logits.indexOf(Math.max(...logits));
+      node.push(best);
+      if (best === FIXTURE_TOKENS.imEnd) break;
+      logits = decoder.forward([best]);
+    }
+    expect(new Set(node).size).toBeGreaterThan(3);
+    const request = { promptIds: long, sampling: { maxNewTokens: NEW_TOKENS } };
+    await engine.load(cpu(wide, 'q8', 1));
+    const one = await engine.generate(request);
+    expect((await engine.load(cpu(wide, 'q8', 2))).threads).toBe(2);
+    const two = await engine.generate(request);
+    expect(two.metrics.threads).toBe(2);
+    expect(one.outputIds).toEqual(node);
+    expect(two.outputIds).toEqual(node);
   });
 });
 

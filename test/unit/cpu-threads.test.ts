@@ -249,6 +249,8 @@ describe('the pool ends its threads and never hangs', () => {
     ['spin must be an integer from 0 to 2147483647, not -1', { spin: -1 }],
     ['spin must be an integer from 0 to 2147483647, not 2147483648', { spin: 2 ** 31 }],
     ['minSplitWork must be 0 or more, not NaN', { minSplitWork: Number.NaN }],
+    ['minAttentionWork must be 0 or more, not -1', { minAttentionWork: -1 }],
+    ['attentionHeadsPerUnit must be an integer, 0 or more, not 1.5', { attentionHeadsPerUnit: 1.5 }],
     ['stallMs must be a positive number of milliseconds, not 0', { stallMs: 0 }],
     // setTimeout fires at once for a delay past 2^31 - 1 ms: "did not start within Infinity ms".
     ['startMs must be from 1 to 2147483647 ms, not Infinity', { startMs: Number.POSITIVE_INFINITY }],
@@ -368,6 +370,291 @@ describe('the pool ends its threads and never hangs', () => {
       expect(() => pool.gemmF32(y, w, x, rows, 32, 1)).toThrow(
         /^The CPU engine's threads stopped: thread 1 exited \(code \d+\)\. Unload and load the model again, or run on one thread \(no --threads\)\.$/,
       );
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+/** Float32 values from a seed, in [-1, 1). */
+function random(n: number, seed: number): Float32Array {
+  let x = seed * 2654435761;
+  return Float32Array.from({ length: n }, () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x / 2 ** 31 - 1;
+  });
+}
+
+describe('attention on the pool: each unit whole on one thread, bit for bit', () => {
+  const CHUNK = 64;
+  /** (heads, kvHeads, d): groups of 2, 3 (the 135M twin's 9/3/64), 1, 6, and a d with a scalar tail. */
+  const SHAPES = [
+    [4, 2, 16],
+    [9, 3, 64],
+    [8, 8, 8],
+    [12, 2, 12],
+    [6, 1, 10],
+  ] as const;
+  /**
+   * (positions the first query sees, query tokens): one position, inside the first cache chunk, at
+   * and across its end, a prefill chunk of 32 (with 8 kv heads: 256 units, more than the 255 chunks a
+   * job holds), and contexts spanning 2 to 4 cache chunks.
+   */
+  const JOBS = [
+    [1, 1],
+    [5, 3],
+    [63, 2],
+    [64, 1],
+    [65, 1],
+    [1, 32],
+    [100, 32],
+    [130, 7],
+    [200, 1],
+  ] as const;
+  const MAX_T = 231;
+
+  it.each([2, 3])(
+    '%i threads: contexts across cache chunks, prefill chunks, GQA groups of 1 to 6, one head to whole groups per unit',
+    async (threads) => {
+      const module = await kernelModule(true);
+      const kx = await WasmKernels.create(module, { shared: true });
+      for (const perUnit of [0, 1, 2, 6]) {
+        const pool = await KernelThreadPool.start(kx, module, nodeKernelThreadSpawner, {
+          threads,
+          minAttentionWork: 0,
+          attentionHeadsPerUnit: perUnit,
+        });
+        try {
+          for (const [heads, kvHeads, d] of SHAPES) {
+            const group = heads / kvHeads;
+            // Per cache chunk: [another layer's entries | keys [kvHeads][CHUNK][d] | values | padding].
+            const other = 24;
+            const headFloats = CHUNK * d;
+            const chunkFloats = other + 2 * kvHeads * headFloats + 8;
+            const cache = kx.putF32(random(Math.ceil(MAX_T / CHUNK) * chunkFloats, heads * 7 + d));
+            const keys = cache + other * 4;
+            const values = keys + kvHeads * headFloats * 4;
+            const qStride = (heads + 2 * kvHeads) * d * 4;
+            const q = kx.putF32(random(32 * (qStride / 4), d));
+            const outFloats = 32 * heads * d;
+            const out = kx.alloc(outFloats * 4 + 16);
+            const want = kx.alloc(outFloats * 4);
+            const scoresStride = group * MAX_T * 4;
+            const scores = kx.alloc(threads * scoresStride + 16);
+            const guards = [out + outFloats * 4, scores + threads * scoresStride];
+            for (const g of guards) kx.f32(g, 4).fill(42);
+            // Each worker's scratch starts as NaN: one whose scratch changes took a unit.
+            kx.f32(scores + scoresStride, ((threads - 1) * scoresStride) / 4).fill(Number.NaN);
+            const workersTook = () =>
+              Array.from({ length: threads - 1 }, (_, i) =>
+                kx.f32(scores + (i + 1) * scoresStride, scoresStride / 4).some((v) => !Number.isNaN(v)),
+              );
+            const job = (t0: number, tokens: number) => ({
+              out,
+              q,
+              qStride,
+              keys,
+              values,
+              chunkBytes: chunkFloats * 4,
+              chunkPositions: CHUNK,
+              t0,
+              tokens,
+              heads,
+              kvHeads,
+              d,
+              scale: 1 / Math.sqrt(d),
+              scores,
+              scoresStride,
+            });
+            for (const [t0, tokens] of JOBS) {
+              const what = `${heads}/${kvHeads} heads, d ${d}, ${perUnit} per unit, t0 ${t0}, ${tokens} tokens`;
+              kx.f32(out, outFloats).fill(Number.NaN);
+              pool.attention(job(t0, tokens));
+              // One thread, token by token, as the decoder without a pool runs it.
+              for (let i = 0; i < tokens; i++) {
+                kx.k.attention(
+                  want + i * heads * d * 4,
+                  q + i * qStride,
+                  keys,
+                  values,
+                  chunkFloats * 4,
+                  CHUNK,
+                  t0 + i,
+                  heads,
+                  kvHeads,
+                  d,
+                  1 / Math.sqrt(d),
+                  scores,
+                );
+              }
+              const n = tokens * heads * d;
+              expect(bits(kx.f32(out, n)), what).toEqual(bits(kx.f32(want, n)));
+              for (const g of guards) expect(Array.from(kx.f32(g, 4)), what).toEqual([42, 42, 42, 42]);
+            }
+            // Every worker takes units (its own scratch) once it runs: jobs back to back (which keep the
+            // workers spinning rather than asleep) until each has, for as long as a busy machine may
+            // leave one unscheduled.
+            const end = Date.now() + 10_000;
+            while (!workersTook().every(Boolean) && Date.now() < end) pool.attention(job(200, 32));
+            expect(workersTook(), `${heads}/${kvHeads} heads, ${perUnit} per unit`).toEqual(
+              new Array(threads - 1).fill(true),
+            );
+          }
+          expect(pool.attentionSplit).toBeGreaterThan(0);
+          expect(pool.attentionLocal).toBe(0);
+        } finally {
+          await pool.close();
+        }
+      }
+    },
+  );
+
+  it.each([
+    ['llama', 6, 2],
+    ['qwen3', 4, 1],
+  ] as const)(
+    '%s, %i heads over %i kv heads: 150 prompt tokens and steps to 170 on 1, 2 and 3 threads give the same logits',
+    async (family, numHeads, numKvHeads) => {
+      const checkpoint = join(root, `attn-${family}-ckpt`);
+      const dir = join(root, `attn-${family}`);
+      await makeCheckpoint(checkpoint, {
+        family,
+        tied: false,
+        seed: 9,
+        linearScale: 3,
+        hiddenSize: 96,
+        numHeads,
+        numKvHeads,
+      });
+      const write = process.stderr.write;
+      process.stderr.write = (() => true) as typeof process.stderr.write;
+      try {
+        await convertCommand.run([checkpoint, '--out', dir, '--dtype', 'q8']);
+      } finally {
+        process.stderr.write = write;
+      }
+      const prompt = Array.from({ length: 150 }, (_, i) => (i * 37 + 11) % 384);
+      const one = await loadCpuDecoder(dir, 'q8');
+      const pooled = await Promise.all(
+        [2, 3].map((threads) =>
+          loadCpuDecoder(dir, 'q8', {
+            threads,
+            spawn: nodeKernelThreadSpawner,
+            pool: { minAttentionWork: 0 },
+          }),
+        ),
+      );
+      try {
+        // Prefill chunks of 32 over a cache of 3 chunks of 64 positions.
+        let want = one.forward(prompt);
+        for (const d of pooled)
+          expect(bits(d.forward(prompt)), `${d.threads} threads, prefill`).toEqual(bits(want));
+        for (let step = 0; step < 20; step++) {
+          const next = want.indexOf(Math.max(...want));
+          want = one.forward([next]);
+          for (const d of pooled)
+            expect(bits(d.forward([next])), `${d.threads} threads, step ${step}`).toEqual(bits(want));
+        }
+        for (const d of pooled) {
+          expect(d.pool!.attentionSplit).toBe(2 * (5 + 20));
+          expect(d.pool!.attentionLocal).toBe(0);
+        }
+      } finally {
+        await Promise.all(pooled.map((d) => d.dispose()));
+      }
+    },
+  );
+
+  it("the default threshold: a short context's decode step stays on the calling thread, a prefill chunk and a long context's step are split", async () => {
+    const dir = await model('attn-threshold', 'q8', 'llama');
+    // 4 heads of 16 (the default llama shape): 128 multiply-adds per position, so a step splits from
+    // 512 positions on, a prefill chunk of 32 tokens already at the start (its 528 query-positions).
+    const d = await loadCpuDecoder(dir, 'q8', { threads: 2, spawn: nodeKernelThreadSpawner });
+    const one = await loadCpuDecoder(dir, 'q8');
+    try {
+      const pool = d.pool!;
+      expect(bits(d.forward(PROMPT.slice(0, 32)))).toEqual(bits(one.forward(PROMPT.slice(0, 32))));
+      expect([pool.attentionSplit, pool.attentionLocal]).toEqual([2, 0]);
+      expect(bits(d.forward([7]))).toEqual(bits(one.forward([7])));
+      expect([pool.attentionSplit, pool.attentionLocal]).toEqual([2, 2]);
+    } finally {
+      await d.dispose();
+    }
+  });
+
+  it('a score scratch too small for a thread is refused by name; a trapping unit is a clear error, the pool works after', async () => {
+    const module = await kernelModule(true);
+    const kx = await WasmKernels.create(module, { shared: true });
+    const pool = await KernelThreadPool.start(kx, module, nodeKernelThreadSpawner, {
+      threads: 2,
+      minAttentionWork: 0,
+    });
+    try {
+      const d = 16;
+      const chunkBytes = 2 * 2 * 64 * d * 4;
+      const cache = kx.putF32(random((chunkBytes / 4) * 4, 3));
+      const q = kx.putF32(random(32 * 8 * d, 4));
+      const out = kx.alloc(32 * 4 * d * 4);
+      const want = kx.alloc(4 * d * 4);
+      const scores = kx.alloc(2 * 2 * 256 * 4);
+      const job = {
+        out,
+        q,
+        qStride: 8 * d * 4,
+        keys: cache,
+        values: cache + 2 * 64 * d * 4,
+        chunkBytes,
+        chunkPositions: 64,
+        t0: 200,
+        tokens: 32,
+        heads: 4,
+        kvHeads: 2,
+        d,
+        scale: 0.25,
+        scores,
+        scoresStride: 2 * 200 * 4,
+      };
+      expect(() => pool.attention(job)).toThrow(
+        new RangeError('an attention over 231 positions needs 1848 bytes of scores per thread, not 1600'),
+      );
+      expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
+      // Shapes the kernel cannot run exactly: refused by name before any thread starts on them (heads
+      // 0 trapped on a division by zero; a fractional token count or t0 ran truncated in the kernel;
+      // 0 positions per cache chunk would loop forever).
+      const fixed = { ...job, tokens: 1, scoresStride: 2 * 256 * 4 };
+      for (const [field, value] of [
+        ['heads', 0],
+        ['tokens', 1.5],
+        ['t0', 2.5],
+        ['d', 0],
+        ['chunkPositions', 0],
+        ['chunkPositions', 1.5],
+      ] as const) {
+        expect(() => pool.attention({ ...fixed, [field]: value }), `${field} ${value}`).toThrow(
+          new RangeError(`an attention's ${field} must be a whole number from 1 to 2147483647, not ${value}`),
+        );
+      }
+      expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
+      const messages: string[] = [];
+      for (let attempt = 0; attempt < 10; attempt++) {
+        try {
+          // Keys past the end of memory: every unit traps, on whichever thread claims it.
+          pool.attention({ ...job, keys: kx.memory.buffer.byteLength - 64, scoresStride: 2 * 256 * 4 });
+        } catch (error) {
+          expect(error).toBeInstanceOf(EdgetierError);
+          expect((error as EdgetierError).code).toBe('generation_failed');
+          messages.push((error as Error).message);
+        }
+      }
+      expect(messages).toHaveLength(10);
+      for (const message of messages) {
+        expect(message).toMatch(
+          /^(The CPU engine failed in attention on the calling thread|A CPU engine thread failed: thread 1 in attentionUnits): .*out of bounds/,
+        );
+      }
+      pool.attention({ ...job, tokens: 1, scoresStride: 2 * 256 * 4 });
+      kx.k.attention(want, q, cache, cache + 2 * 64 * d * 4, chunkBytes, 64, 200, 4, 2, d, 0.25, scores);
+      expect(bits(kx.f32(out, 4 * d))).toEqual(bits(kx.f32(want, 4 * d)));
     } finally {
       await pool.close();
     }

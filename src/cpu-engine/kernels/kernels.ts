@@ -630,116 +630,192 @@ export function attention(
   scores: usize,
 ): void {
   const group = heads / kvHeads;
+  for (let g = 0; g < kvHeads; g++) {
+    attendHeads(out, q, k, v, chunkBytes, chunkPositions, t, d, scale, scores, g, g * group, group);
+  }
+}
+
+/**
+ * The thread pool's share of a prefill chunk's (or a decode step's) attention: units [u0, u1) of
+ * `tokens` query positions x `kvHeads` x parts of `perUnit` query heads of a kv group (the last part
+ * of a group may be smaller). Token i's queries are at q + i * qStride, its output at
+ * out + i * heads * d floats, and it sees t0 + i positions (causal). Each unit runs attendHeads, the
+ * same code `attention` runs, so each output element gets the same arithmetic on any thread;
+ * scores: perUnit * (t0 + tokens - 1) floats of this thread's own scratch.
+ */
+export function attentionUnits(
+  out: usize,
+  q: usize,
+  qStride: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t0: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  perUnit: i32,
+  u0: i32,
+  u1: i32,
+): void {
+  const group = heads / kvHeads;
+  const parts = (group + perUnit - 1) / perUnit;
+  const perToken = kvHeads * parts;
+  const outStride = <usize>(heads * d) << 2;
+  for (let u = u0; u < u1; u++) {
+    const i = u / perToken;
+    const r = u - i * perToken;
+    const g = r / parts;
+    const j0 = (r - g * parts) * perUnit;
+    const m = min(perUnit, group - j0);
+    attendHeads(
+      out + <usize>i * outStride,
+      q + <usize>i * qStride,
+      k,
+      v,
+      chunkBytes,
+      chunkPositions,
+      t0 + i,
+      d,
+      scale,
+      scores,
+      g,
+      g * group + j0,
+      m,
+    );
+  }
+}
+
+/**
+ * Query heads [h0, h0 + m) of kv head g (all of one group) over `t` positions: their scores, softmax
+ * and weighted sum of values, written to out [heads, d] at their rows. Every score and output element
+ * is computed on its own, so the same element gets the same operations whatever m is.
+ */
+@inline function attendHeads(
+  out: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  g: i32,
+  h0: i32,
+  m: i32,
+): void {
   const headBytes = <usize>d << 2;
   const headChunkBytes = <usize>chunkPositions * headBytes;
   const scoreBytes = <usize>t << 2;
   const d4 = d & ~3;
-  for (let g = 0; g < kvHeads; g++) {
-    const kv = <usize>g * headChunkBytes;
-    const h0 = g * group;
-    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
-      const n = min(chunkPositions, t - p0);
-      const n4 = n & ~3;
-      const kc = k + c + kv;
-      for (let j = 0; j < group; j++) {
-        const qh = q + <usize>(h0 + j) * headBytes;
-        const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
-        let i = 0;
-        for (; i < n4; i += 4) {
-          const k0 = kc + <usize>i * headBytes;
-          const k1 = k0 + headBytes;
-          const k2 = k1 + headBytes;
-          const k3 = k2 + headBytes;
-          let a0 = f32x4.splat(0);
-          let a1 = f32x4.splat(0);
-          let a2 = f32x4.splat(0);
-          let a3 = f32x4.splat(0);
-          for (let e = 0; e < d4; e += 4) {
-            const o = <usize>e << 2;
-            const qv = v128.load(qh + o);
-            a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + o)));
-            a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + o)));
-            a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)));
-            a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)));
-          }
-          let s0 = hsum(a0);
-          let s1 = hsum(a1);
-          let s2 = hsum(a2);
-          let s3 = hsum(a3);
-          for (let e = d4; e < d; e++) {
-            const o = <usize>e << 2;
-            const qe = load<f32>(qh + o);
-            s0 += qe * load<f32>(k0 + o);
-            s1 += qe * load<f32>(k1 + o);
-            s2 += qe * load<f32>(k2 + o);
-            s3 += qe * load<f32>(k3 + o);
-          }
-          const so = sj + (<usize>i << 2);
-          store<f32>(so, s0 * scale);
-          store<f32>(so, s1 * scale, 4);
-          store<f32>(so, s2 * scale, 8);
-          store<f32>(so, s3 * scale, 12);
+  const kv = <usize>g * headChunkBytes;
+  for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+    const n = min(chunkPositions, t - p0);
+    const n4 = n & ~3;
+    const kc = k + c + kv;
+    for (let j = 0; j < m; j++) {
+      const qh = q + <usize>(h0 + j) * headBytes;
+      const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      let i = 0;
+      for (; i < n4; i += 4) {
+        const k0 = kc + <usize>i * headBytes;
+        const k1 = k0 + headBytes;
+        const k2 = k1 + headBytes;
+        const k3 = k2 + headBytes;
+        let a0 = f32x4.splat(0);
+        let a1 = f32x4.splat(0);
+        let a2 = f32x4.splat(0);
+        let a3 = f32x4.splat(0);
+        for (let e = 0; e < d4; e += 4) {
+          const o = <usize>e << 2;
+          const qv = v128.load(qh + o);
+          a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + o)));
+          a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + o)));
+          a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)));
+          a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)));
         }
-        for (; i < n; i++) store<f32>(sj + (<usize>i << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+        let s0 = hsum(a0);
+        let s1 = hsum(a1);
+        let s2 = hsum(a2);
+        let s3 = hsum(a3);
+        for (let e = d4; e < d; e++) {
+          const o = <usize>e << 2;
+          const qe = load<f32>(qh + o);
+          s0 += qe * load<f32>(k0 + o);
+          s1 += qe * load<f32>(k1 + o);
+          s2 += qe * load<f32>(k2 + o);
+          s3 += qe * load<f32>(k3 + o);
+        }
+        const so = sj + (<usize>i << 2);
+        store<f32>(so, s0 * scale);
+        store<f32>(so, s1 * scale, 4);
+        store<f32>(so, s2 * scale, 8);
+        store<f32>(so, s3 * scale, 12);
       }
+      for (; i < n; i++) store<f32>(sj + (<usize>i << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
     }
-    for (let j = 0; j < group; j++) {
-      softmax(scores + <usize>j * scoreBytes, t);
-      memory.fill(out + <usize>(h0 + j) * headBytes, 0, headBytes);
-    }
-    for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
-      const n = min(chunkPositions, t - p0);
-      const n4 = n & ~3;
-      const vc = v + c + kv;
-      for (let jh = 0; jh < group; jh++) {
-        const oh = out + <usize>(h0 + jh) * headBytes;
-        const sj = scores + <usize>jh * scoreBytes + (<usize>p0 << 2);
-        let i = 0;
-        for (; i < n4; i += 4) {
-          const v0 = vc + <usize>i * headBytes;
-          const v1 = v0 + headBytes;
-          const v2 = v1 + headBytes;
-          const v3 = v2 + headBytes;
-          const so = sj + (<usize>i << 2);
-          const w0 = load<f32>(so);
-          const w1 = load<f32>(so, 4);
-          const w2 = load<f32>(so, 8);
-          const w3 = load<f32>(so, 12);
-          const x0 = f32x4.splat(w0);
-          const x1 = f32x4.splat(w1);
-          const x2 = f32x4.splat(w2);
-          const x3 = f32x4.splat(w3);
-          for (let e = 0; e < d4; e += 4) {
-            const o = <usize>e << 2;
-            let acc = v128.load(oh + o);
-            acc = f32x4.add(acc, f32x4.mul(v128.load(v0 + o), x0));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(v1 + o), x1));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(v2 + o), x2));
-            acc = f32x4.add(acc, f32x4.mul(v128.load(v3 + o), x3));
-            v128.store(oh + o, acc);
-          }
-          for (let e = d4; e < d; e++) {
-            const o = <usize>e << 2;
-            let acc = load<f32>(oh + o);
-            acc = acc + load<f32>(v0 + o) * w0;
-            acc = acc + load<f32>(v1 + o) * w1;
-            acc = acc + load<f32>(v2 + o) * w2;
-            acc = acc + load<f32>(v3 + o) * w3;
-            store<f32>(oh + o, acc);
-          }
+  }
+  for (let j = 0; j < m; j++) {
+    softmax(scores + <usize>j * scoreBytes, t);
+    memory.fill(out + <usize>(h0 + j) * headBytes, 0, headBytes);
+  }
+  for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
+    const n = min(chunkPositions, t - p0);
+    const n4 = n & ~3;
+    const vc = v + c + kv;
+    for (let jh = 0; jh < m; jh++) {
+      const oh = out + <usize>(h0 + jh) * headBytes;
+      const sj = scores + <usize>jh * scoreBytes + (<usize>p0 << 2);
+      let i = 0;
+      for (; i < n4; i += 4) {
+        const v0 = vc + <usize>i * headBytes;
+        const v1 = v0 + headBytes;
+        const v2 = v1 + headBytes;
+        const v3 = v2 + headBytes;
+        const so = sj + (<usize>i << 2);
+        const w0 = load<f32>(so);
+        const w1 = load<f32>(so, 4);
+        const w2 = load<f32>(so, 8);
+        const w3 = load<f32>(so, 12);
+        const x0 = f32x4.splat(w0);
+        const x1 = f32x4.splat(w1);
+        const x2 = f32x4.splat(w2);
+        const x3 = f32x4.splat(w3);
+        for (let e = 0; e < d4; e += 4) {
+          const o = <usize>e << 2;
+          let acc = v128.load(oh + o);
+          acc = f32x4.add(acc, f32x4.mul(v128.load(v0 + o), x0));
+          acc = f32x4.add(acc, f32x4.mul(v128.load(v1 + o), x1));
+          acc = f32x4.add(acc, f32x4.mul(v128.load(v2 + o), x2));
+          acc = f32x4.add(acc, f32x4.mul(v128.load(v3 + o), x3));
+          v128.store(oh + o, acc);
         }
-        for (; i < n; i++) {
-          const vp = vc + <usize>i * headBytes;
-          const w = load<f32>(sj + (<usize>i << 2));
-          const wv = f32x4.splat(w);
-          for (let e = 0; e < d4; e += 4) {
-            const o = <usize>e << 2;
-            v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
-          }
-          for (let e = d4; e < d; e++) {
-            const o = <usize>e << 2;
-            store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
-          }
+        for (let e = d4; e < d; e++) {
+          const o = <usize>e << 2;
+          let acc = load<f32>(oh + o);
+          acc = acc + load<f32>(v0 + o) * w0;
+          acc = acc + load<f32>(v1 + o) * w1;
+          acc = acc + load<f32>(v2 + o) * w2;
+          acc = acc + load<f32>(v3 + o) * w3;
+          store<f32>(oh + o, acc);
+        }
+      }
+      for (; i < n; i++) {
+        const vp = vc + <usize>i * headBytes;
+        const w = load<f32>(sj + (<usize>i << 2));
+        const wv = f32x4.splat(w);
+        for (let e = 0; e < d4; e += 4) {
+          const o = <usize>e << 2;
+          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+        }
+        for (let e = d4; e < d; e++) {
+          const o = <usize>e << 2;
+          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
         }
       }
     }
