@@ -249,8 +249,11 @@ describe('the worker lifecycle', () => {
     const outcome = settled.value;
     expect(outcome.tokensAtUnload).not.toBeNull();
     expect(outcome.result.finishReason).toBe('aborted');
+    // The tokens that follow the page's unload are its message's travel time to the worker, which a
+    // busy machine stretches (18 after 3 were seen, once, in a CI run): the claim is that the answer
+    // ends soon after, long before its 400th token.
     expect(outcome.result.outputIds.length).toBeLessThanOrEqual(
-      outcome.tokensAtUnload! + DEFAULT_BATCHING.maxTokens + 1,
+      outcome.tokensAtUnload! + DEFAULT_BATCHING.maxTokens + 128,
     );
     expect(outcome.result.text.length).toBeGreaterThan(0);
     await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
