@@ -11,8 +11,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
+import { launchChromium } from '../../src/cli/browser.ts';
 import { APP_SOURCES } from '../../src/cli/commands/start.ts';
 import { newestMtime } from '../../src/cli/newest-mtime.ts';
+import { type ServeProcess, startServe } from '../helpers/serve-process.ts';
 
 export { launchChromium } from '../../src/cli/browser.ts';
 export { type ServeProcess, startServe } from '../helpers/serve-process.ts';
@@ -40,6 +42,45 @@ export async function buildApp(): Promise<string> {
   rmSync(BUILD_DIR, { recursive: true, force: true });
   renameSync(staging, BUILD_DIR);
   return BUILD_DIR;
+}
+
+/** The app served by `edgetier serve` with the `tiny` folder as its native tier, and Chromium at 1280x800. */
+export interface TinyTierApp {
+  serve: ServeProcess;
+  browser: Awaited<ReturnType<typeof launchChromium>>;
+  page: Page;
+  modelsDir: string;
+  close(): Promise<void>;
+}
+
+/** Starts what most app tests start with: the built app, `tiny` as the server's tier, a browser page. */
+export async function startTinyTierApp(): Promise<TinyTierApp> {
+  const app = await buildApp();
+  const modelsDir = synthTinyModels();
+  const serve = await startServe([
+    '--app',
+    app,
+    '--models',
+    modelsDir,
+    '--tier',
+    'tiny',
+    '--tier-dtype',
+    'fp32',
+    '--quiet',
+  ]);
+  const browser = await launchChromium();
+  await browser.page.setViewportSize({ width: 1280, height: 800 });
+  return {
+    serve,
+    browser,
+    page: browser.page,
+    modelsDir,
+    async close() {
+      await browser.close();
+      await serve.stop();
+      rmSync(modelsDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

@@ -7,39 +7,23 @@
  * cancelled (button and Esc) and gives up after 10 s saying what timed out; a local failure in
  * Compare keeps the table, the local column marked failed with its reason.
  */
-import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { ConsoleMessage, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+import { type ServeProcess, startTinyTierApp, type TinyTierApp } from './app-fixture.ts';
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 /** The model the native tier serves (its /v1/models id). */
 let servedModel: string;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
+  fixture = await startTinyTierApp();
+  ({ serve, page } = fixture);
   const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
   servedModel = models.data[0]!.id;
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
   page.on('console', (m: ConsoleMessage) => {
     if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
   });
@@ -50,9 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 type AppLike = {

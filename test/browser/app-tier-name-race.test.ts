@@ -4,39 +4,20 @@
  * the tier as it is now. Real Chromium against the real `edgetier serve`; the first GET /v1/models
  * is held in Chromium's network layer until the test lets it through.
  */
-import { rmSync } from 'node:fs';
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+import { startTinyTierApp, type TinyTierApp } from './app-fixture.ts';
 
-let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
+let fixture: TinyTierApp;
 let page: Page;
-let modelsDir: string;
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
+  fixture = await startTinyTierApp();
+  page = fixture.page;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 type AppLike = { app: { state: { served: Record<string, { id: string } | null> } } };
@@ -50,7 +31,7 @@ describe("a slow answer about the server's tier", () => {
       if (held.length === 0) held.push(route);
       else await route.continue();
     });
-    await page.goto(`${serve.url}#settings`);
+    await page.goto(`${fixture.serve.url}#settings`);
     await expect.poll(() => held.length).toBe(1);
     // The visitor asks this server's tier for a model it does not serve, and saves.
     const group = page.getByRole('group', { name: 'This server', exact: true });
