@@ -118,6 +118,19 @@ describe('the CPU runtime by default (auto) in the engine worker', () => {
     });
   });
 
+  it('weights the folder lacks: unsupported_dtype naming the file, by default and on either runtime', async () => {
+    // The CPU engine said model_not_found here, where ORT says unsupported_dtype: one error for both.
+    for (const runtime of [undefined, 'edgetier', 'onnxruntime'] as const) {
+      await expect(
+        engine.load({ ...plain(tiny, 'q4'), ...(runtime ? { runtime } : {}) }),
+        `runtime ${runtime ?? 'auto'}`,
+      ).rejects.toMatchObject({
+        code: 'unsupported_dtype',
+        message: expect.stringMatching(/model_q4\.onnx/),
+      });
+    }
+  });
+
   it('`edgetier generate --device wasm --json` names the engine that ran and why', async () => {
     const run = (...args: string[]) =>
       promisify(execFile)(
