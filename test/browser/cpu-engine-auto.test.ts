@@ -3,8 +3,8 @@
  * in Chromium: a q8 model edgetier converted runs on edgetier's CPU engine, an fp32 one on ONNX
  * Runtime (never measured against it), a q8 graph the engine does not recognise on ONNX Runtime after
  * its refusal, and LoadInfo says which and why each time; an explicit 'onnxruntime' is kept; and
- * `edgetier generate --device wasm --json` names the engine and the reason.
- * (WebGPU is always ORT's: no WebGPU adapter here, so the plan's unit test holds that.)
+ * `edgetier generate --device wasm --json` names the engine and the reason; WebGPU (SwiftShader here)
+ * stays on ONNX Runtime.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,6 +116,20 @@ describe('the CPU runtime by default (auto) in the engine worker', () => {
     await expect(engine.load({ ...plain(foreign, 'q8'), runtime: 'edgetier' })).rejects.toMatchObject({
       code: 'unsupported_architecture',
     });
+  });
+
+  it('WebGPU runs on ONNX Runtime, q8 weights included (SwiftShader in headless Chromium)', async () => {
+    const gpu = await BrowserEngine.start({ webgpu: true });
+    try {
+      const info = await gpu.load({ ...plain(tiny, 'q8'), device: 'webgpu' });
+      expect(info.device).toBe('webgpu');
+      expect(info.engine).toBe('onnxruntime-web');
+      expect(info.runtimeChoice).toEqual({ asked: 'auto', reason: 'auto: WebGPU runs on ONNX Runtime.' });
+      const result = await gpu.generate({ prompt: 'Hi', sampling: { maxNewTokens: 2, ignoreEos: true } });
+      expect(result.metrics.engine).toBe('onnxruntime-web');
+    } finally {
+      await gpu.unload();
+    }
   });
 
   it('weights the folder lacks: unsupported_dtype naming the file, by default and on either runtime', async () => {
