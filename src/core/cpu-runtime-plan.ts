@@ -22,7 +22,8 @@
  */
 import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
-import type { CpuRuntime, CpuRuntimeChoice } from './engine.ts';
+import { CPU_RUNTIME_CHOICES, type CpuRuntime, type CpuRuntimeChoice, isCpuRuntimeChoice } from './engine.ts';
+import { EdgetierError } from './errors.ts';
 
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
@@ -46,6 +47,13 @@ export function planCpuRuntime(request: {
 }): CpuRuntimePlan {
   const { device, dtype } = request;
   const asked = request.runtime ?? 'auto';
+  // A runtime from outside the types (a page's request, a saved setting) is refused, never read as auto.
+  if (!isCpuRuntimeChoice(asked)) {
+    throw new EdgetierError(
+      'bad_request',
+      `Unknown CPU runtime "${String(asked)}"; use ${CPU_RUNTIME_CHOICES.join(', ')}.`,
+    );
+  }
   if (asked === 'onnxruntime') {
     return { runtime: 'onnxruntime', fallbackToOrt: false, reason: 'ONNX Runtime was asked for.' };
   }

@@ -63,4 +63,13 @@ describe('planCpuRuntime', () => {
       planCpuRuntime({ runtime: 'edgetier', device: 'wasm', dtype: 'q8', fallbackToOrt: true }).fallbackToOrt,
     ).toBe(true);
   });
+
+  it('refuses a runtime it does not know, by name, instead of reading it as auto', () => {
+    expect(() => planCpuRuntime({ runtime: 'tvm' as never, device: 'wasm', dtype: 'q8' })).toThrow(
+      expect.objectContaining({
+        code: 'bad_request',
+        message: 'Unknown CPU runtime "tvm"; use auto, onnxruntime, edgetier.',
+      }),
+    );
+  });
 });
