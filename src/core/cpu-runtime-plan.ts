@@ -6,15 +6,16 @@
  * Runtime on its refusal (`fallbackToOrt`), with LoadInfo.fallback saying why.
  *
  * The measured basis, Chromium 156 on this 2-core machine, 2 threads, the CPU engine against
- * ORT-web JSPI (the default before 'auto'), both from the same file:
+ * ORT-web JSPI (whose q8 was the default before 'auto'):
  * - bench/results/smollm2-135m-twin-cpu-engine/bench.md (3 rounds, quiet): q8 decode 62.5 vs 24.4
  *   tok/s (2.6x), q4 63.2 vs 2.5; prefill pp22 q8 132 vs 187 (0.7x), q4 145 vs 42; WebAssembly
  *   memory 136 / 115 vs 347 / 364 MiB.
  * - bench/results/llama-3.2-1b-twin-cpu-engine/q8/bench.md (2 rounds): q8 decode 9.86 vs 3.05 tok/s
- *   (3.2x), pp22 23.5 vs 13.8 (1.7x), 1194 vs 2989 MiB; q4 (q4/bench.md) 6.26 tok/s against ORT-web
- *   q4's ~2 on the smaller twin.
- * So q8 and q4 on wasm go to the CPU engine: a chat answer is mostly decode, where it is 2.6-3.2x,
- * and its one slower figure (the 135M twin's short prefill, 0.7-0.8x) costs tens of milliseconds.
+ *   (3.2x), pp22 23.5 vs 13.8 (1.7x), 1194 vs 2989 MiB; q4 (q4/bench.md, a separate run) 6.26 tok/s,
+ *   1001 MiB: 2.1x ORT-web's q8 (ORT-web's q4 was not run; it decodes at 2.5 on the smaller twin).
+ * So q8 and q4 on wasm go to the CPU engine: a chat answer is mostly decode, where it is 2.6-3.2x
+ * ORT-web on q8 and 2.1-2.6x ORT-web's q8 (25x its q4) on q4, and its one slower figure (the 135M
+ * twin's short prefill, 0.7-0.8x) costs tens of milliseconds.
  * fp32 was never measured against ORT-web, so it stays on ORT; fp16 and q4f16 the engine does not
  * run. On device cpu (Node) ORT stays: in the same 135M run onnxruntime-node prefilled at 2.1-2.9x
  * the engine (435 vs 151 tok/s q8, 315 vs 135 q4) while the engine decoded at 1.2-1.4x native's
@@ -27,6 +28,12 @@ import { EdgetierError } from './errors.ts';
 
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
+
+/** The measured decode gain over ONNX Runtime on WASM, per weight format (the files above). */
+const AUTO_DECODE_GAIN: Partial<Record<Dtype, string>> = {
+  q8: '2.6-3.2x faster than ONNX Runtime does on WASM',
+  q4: '2.1-2.6x faster than ONNX Runtime decodes q8 on WASM (25x its q4)',
+};
 
 export interface CpuRuntimePlan {
   /** The runtime to load the model on first. */
@@ -88,6 +95,6 @@ export function planCpuRuntime(request: {
   return {
     runtime: 'edgetier',
     fallbackToOrt: true,
-    reason: `auto: edgetier's CPU engine decodes ${dtype} weights 2.6-3.2x faster than ONNX Runtime on WASM, in 30-40 % of its memory.`,
+    reason: `auto: edgetier's CPU engine decodes ${dtype} weights ${AUTO_DECODE_GAIN[dtype]}, in 30-40 % of its memory.`,
   };
 }

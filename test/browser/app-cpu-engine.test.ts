@@ -86,12 +86,12 @@ describe("the app on edgetier's CPU engine", () => {
     const threads = Math.min(4, (await page.evaluate('navigator.hardwareConcurrency')) as number);
     await page
       .getByText(
-        `In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'}; auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime on WASM, in 30-40 % of its memory)`,
+        `In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'}; auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory)`,
       )
       .waitFor({ timeout: 30_000 });
     await page.goto(`${serve.url}#settings`);
     await expect(page.getByTestId('cpu-engine-picked').textContent()).resolves.toBe(
-      "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime on WASM, in 30-40 % of its memory.",
+      "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
     );
     // Nothing to act on: no banner for a choice the visitor did not make.
     await expect(page.locator('.banner.notice').count()).resolves.toBe(0);

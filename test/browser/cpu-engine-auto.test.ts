@@ -18,7 +18,7 @@ import type { LoadedInfo } from '../../src/core/engine-protocol.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const AUTO_Q8 =
-  "auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime on WASM, in 30-40 % of its memory.";
+  "auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.";
 
 let dir: string;
 let tiny: string;

@@ -8,13 +8,24 @@ import { AUTO_CPU_ENGINE_DTYPES, planCpuRuntime } from '../../src/core/cpu-runti
 import { DTYPES } from '../../src/core/dtypes.ts';
 
 describe('planCpuRuntime', () => {
-  it.each(['q8', 'q4'] as const)(
+  it.each([
+    [
+      'q8',
+      "auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
+    ],
+    [
+      'q4',
+      "auto: edgetier's CPU engine decodes q4 weights 2.1-2.6x faster than ONNX Runtime decodes q8 on WASM (25x its q4), in 30-40 % of its memory.",
+    ],
+  ] as const)(
     "auto on wasm, %s: edgetier's CPU engine, falling back to ORT on a refusal",
-    (dtype) => {
+    (dtype, reason) => {
       for (const runtime of ['auto', undefined] as const) {
-        const plan = planCpuRuntime({ runtime, device: 'wasm', dtype });
-        expect(plan).toMatchObject({ runtime: 'edgetier', fallbackToOrt: true });
-        expect(plan.reason).toMatch(/^auto: edgetier's CPU engine decodes .* 2\.6-3\.2x faster/);
+        expect(planCpuRuntime({ runtime, device: 'wasm', dtype })).toEqual({
+          runtime: 'edgetier',
+          fallbackToOrt: true,
+          reason,
+        });
       }
     },
   );

@@ -368,7 +368,7 @@ export class EtSettingsView extends LitElement {
             <option value="edgetier" ?selected=${s.cpuEngine === 'edgetier'}>edgetier's CPU engine</option>
           </select>
         </div>
-        <p class="hint" id="cpu-engine-hint">The CPU engine runs models on WASM. Automatic picks edgetier's own for q8 and q4 models, where it was measured to answer 2.6-3.2x faster than ONNX Runtime, and ONNX Runtime for the rest; edgetier's runs fp32, q8 and q4 models that edgetier converted, and for any other ONNX Runtime runs it and the app says why.</p>
+        <p class="hint" id="cpu-engine-hint">The CPU engine runs models on WASM. Automatic picks edgetier's own for q8 and q4 models, where it was measured to decode 2-3x faster than ONNX Runtime, and ONNX Runtime for the rest; edgetier's runs fp32, q8 and q4 models that edgetier converted, and for any other ONNX Runtime runs it and the app says why.</p>
         ${this.renderPicked()}
         <p class="hint">Applies the next time a model loads.</p>
       </fieldset>
