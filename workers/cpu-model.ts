@@ -8,7 +8,7 @@
  */
 import { AutoTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../src/builder/hf-config.ts';
-import { DTYPE_FILE } from '../src/core/dtypes.ts';
+import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
 import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import type { LibraryProgressEvent } from '../src/core/load-progress.ts';
@@ -38,6 +38,8 @@ async function readFile(
   file: string,
   required: boolean,
   progress?: (event: LibraryProgressEvent) => void,
+  /** The dtype whose weights `file` holds (the ONNX file), so that a 404 says the dtype is missing. */
+  weightsOf?: Dtype,
 ): Promise<Uint8Array | null> {
   const before = files.lastFailure;
   const response = (await files.cache.match(url)) ?? (await files.fetch(url));
@@ -46,6 +48,14 @@ async function readFile(
     if (!required && response.status === 404) {
       files.lastFailure = before; // an optional file that is absent is no failure
       return null;
+    }
+    // A weight file that is not there is a dtype the model does not ship: said as ORT's path says it.
+    if (response.status === 404 && weightsOf) {
+      throw new EdgetierError(
+        'unsupported_dtype',
+        `The model has no ${weightsOf} weights: ${url} returned 404. Pick a dtype the model ships (its onnx/ ` +
+          'folder lists them) or build it with `edgetier convert --dtype`.',
+      );
     }
     throw new EdgetierError(
       response.status === 404 ? 'model_not_found' : 'download_failed',
@@ -117,13 +127,13 @@ export async function loadCpuModelSession(
     const kernels = await kernelModule(spawner !== null);
     const memory = engineMemory(spawner !== null);
     const progress = options.progressCallback;
-    const read = (file: string, required: boolean) =>
-      readFile(files, fileUrl(env, model, file), file, required, progress);
+    const read = (file: string, required: boolean, weightsOf?: Dtype) =>
+      readFile(files, fileUrl(env, model, file), file, required, progress, weightsOf);
     const config = json(await read('config.json', true));
     const generationConfig = json(await read('generation_config.json', false));
     // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
     cpuModelSpec(config as HfConfig);
-    const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true)) as Uint8Array;
+    const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true, dtype)) as Uint8Array;
     const tokenizer = await AutoTokenizer.from_pretrained(
       model,
       progress ? { progress_callback: progress } : {},

@@ -6,7 +6,8 @@
  * - `protocolVersion()` first: the page refuses a worker of another version.
  * - `load(request, onProgress)`: `request.build` and `request.threads` fix the ORT build and thread
  *   count for the worker's life (ORT initialises once); the page starts a fresh worker for another.
- *   `request.runtime: 'edgetier'` (device wasm) runs the model on edgetier's CPU engine instead of
+ *   The page settles `request.runtime` ('auto' by default: src/core/cpu-runtime-plan.ts) before it
+ *   comes here. `request.runtime: 'edgetier'` (device wasm) runs the model on edgetier's CPU engine instead of
  *   ORT (./cpu-model.ts), reading the same files, on `request.threads` threads of its own pool where
  *   the page is cross-origin isolated (else one; LoadedInfo.threads says how many run and
  *   LoadedInfo.threadsFallback why fewer); what it cannot run it refuses by name

@@ -58,6 +58,8 @@ export async function browserStepSplit(options: BrowserStepSplitOptions): Promis
       dtype: options.dtype,
       ...(options.threads > 0 ? { threads: options.threads } : {}),
       ...(options.build ? { build: options.build } : {}),
+      // It counts ORT's runs: ORT pinned ('auto' would run q8/q4 on edgetier's CPU engine).
+      runtime: 'onnxruntime',
     } as Parameters<BrowserEngine['load']>[0]);
     const worker = engine.page.workers()[0];
     if (!worker) throw new Error('the engine page has no worker');

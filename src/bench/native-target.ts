@@ -15,10 +15,8 @@ export function nativeTarget(
   source: ModelSource,
   config: { dtype: Dtype; threads: number; runtime?: NodeRuntime },
 ): BenchTarget & { engine: DepthEngine } {
-  const engine = new NodeEngine({
-    threads: config.threads,
-    ...(config.runtime ? { runtime: config.runtime } : {}),
-  });
+  // The runtime pinned, never 'auto': a row is labelled with the runtime it ran.
+  const engine = new NodeEngine({ threads: config.threads, runtime: config.runtime ?? 'onnxruntime' });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());

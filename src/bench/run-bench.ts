@@ -327,7 +327,9 @@ export async function runBench(
             ort_build: build,
             is_default: isDefault(device, dtype, threads, build),
           },
-          target: async () => browser!.edgetierTarget(urlOf(), { device, dtype, threads, build }),
+          // ORT pinned: 'auto' would run q8/q4 rows on the CPU engine under an ORT build's label.
+          target: async () =>
+            browser!.edgetierTarget(urlOf(), { device, dtype, threads, build, runtime: 'onnxruntime' }),
         });
       };
       // edgetier's CPU engine in the engine worker: at each of --threads (0: the plan's, as for ORT),

@@ -7,7 +7,7 @@
 import { basename, resolve } from 'node:path';
 import type {
   CachedModel,
-  CpuRuntime,
+  CpuRuntimeChoice,
   Engine,
   GenerateRequest,
   GenerateResult,
@@ -54,8 +54,8 @@ export interface BrowserEngineOptions {
   webgpu?: boolean;
   /** WASM threads; 0 or absent lets the plan choose. */
   threads?: number;
-  /** What runs device wasm when a load request does not say: ONNX Runtime (default) or edgetier's CPU engine. */
-  runtime?: CpuRuntime;
+  /** What runs device wasm when a load request does not say (default auto: src/core/cpu-runtime-plan.ts). */
+  runtime?: CpuRuntimeChoice;
   /** Answers requests before the page server does (tests inject HTTP faults here). */
   intercept?: EnginePageOptions['intercept'];
 }

@@ -2,9 +2,10 @@
  * Which engine runs `edgetier generate` for a device. `cpu` is the in-process Node engine on
  * onnxruntime-node; `wasm` and `webgpu` run the browser engine in headless Chromium and are added
  * here by the browser engine (src/cli/browser-engine.ts). `runtime: 'edgetier'` runs edgetier's own
- * CPU engine instead of ONNX Runtime: in Node on cpu, in the engine worker on wasm.
+ * CPU engine instead of ONNX Runtime: in Node on cpu, in the engine worker on wasm; 'auto' (the
+ * default) lets src/core/cpu-runtime-plan.ts choose.
  */
-import type { Device, Engine } from '../core/engine.ts';
+import type { CpuRuntimeChoice, Device, Engine } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { NODE_RUNTIMES, NodeEngine, type NodeRuntime } from '../native/node-engine.ts';
 
@@ -17,8 +18,11 @@ export function isDevice(value: string): value is Device {
 export interface EngineForDeviceOptions {
   /** ONNX Runtime threads; 0 or absent lets the engine choose. */
   threads?: number;
-  /** What runs the forward passes on device cpu (default onnxruntime); see NodeEngineOptions. */
-  runtime?: NodeRuntime;
+  /**
+   * What runs the forward passes on device cpu or wasm (default auto: src/core/cpu-runtime-plan.ts);
+   * see NodeEngineOptions and LoadRequest.runtime.
+   */
+  runtime?: CpuRuntimeChoice;
 }
 
 export function isNodeRuntime(value: string): value is NodeRuntime {

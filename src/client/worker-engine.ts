@@ -17,8 +17,10 @@ import {
   wasmThreads,
 } from '../core/backend-plan.ts';
 import type { Capabilities } from '../core/capabilities.ts';
+import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import type {
   CachedModel,
+  CpuRuntime,
   Engine,
   GenerateRequest,
   GenerateResult,
@@ -55,9 +57,10 @@ export interface BrowserLoadRequest extends Omit<LoadRequest, 'source'> {
   /** ORT build; by default the fastest that can run `device` here. */
   build?: OrtBuild;
   /**
-   * With `runtime: 'edgetier'`: when the CPU engine refuses the browser or the model (CPU_ENGINE_REFUSALS),
-   * load it on ONNX Runtime instead and say why in LoadedInfo.fallback (the app sets it; benchmarks and
-   * tests do not, so a row labelled edgetier is never ORT's).
+   * With an explicit `runtime: 'edgetier'`: when the CPU engine refuses the browser or the model
+   * (CPU_ENGINE_REFUSALS), load it on ONNX Runtime instead and say why in LoadedInfo.fallback (the app
+   * sets it; benchmarks and tests do not, so a row labelled edgetier is never ORT's). 'auto' (the
+   * default) always falls back so.
    */
   fallbackToOrt?: boolean;
 }
@@ -237,18 +240,31 @@ export class WorkerEngine implements Engine {
     request: BrowserLoadRequest,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<LoadedInfo> {
-    const { fallbackToOrt, ...plain } = request;
-    if (request.runtime !== 'edgetier' || !fallbackToOrt) return this.loadOnce(plain, onProgress);
+    const { fallbackToOrt, ...rest } = request;
+    // 'auto' (or absent) is settled here, once, by the pure plan; the worker gets the runtime it runs.
+    const plan = planCpuRuntime(request);
+    const runtimeChoice = { asked: request.runtime ?? 'auto', reason: plan.reason } as const;
+    const plain = { ...rest, runtime: plan.runtime };
+    if (plan.runtime !== 'edgetier' || !plan.fallbackToOrt) {
+      return { ...(await this.loadOnce(plain, onProgress)), runtimeChoice };
+    }
     try {
-      return await this.loadOnce(plain, onProgress);
+      return { ...(await this.loadOnce(plain, onProgress)), runtimeChoice };
     } catch (error) {
       if (!(error instanceof EdgetierError) || !CPU_ENGINE_REFUSALS.has(error.code)) throw error;
       const info = await this.loadOnce({ ...plain, runtime: 'onnxruntime' }, onProgress);
-      return { ...info, fallback: { asked: 'edgetier', code: error.code, reason: error.message } };
+      return {
+        ...info,
+        runtimeChoice,
+        fallback: { asked: 'edgetier', code: error.code, reason: error.message },
+      };
     }
   }
 
-  private async loadOnce(request: BrowserLoadRequest, onProgress?: (p: LoadProgress) => void) {
+  private async loadOnce(
+    request: Omit<BrowserLoadRequest, 'runtime' | 'fallbackToOrt'> & { runtime: CpuRuntime },
+    onProgress?: (p: LoadProgress) => void,
+  ) {
     if (request.device === 'cpu') {
       throw new EdgetierError(
         'bad_request',
@@ -276,7 +292,7 @@ export class WorkerEngine implements Engine {
           : wasmThreads(capabilities);
     // The runtime too: ORT's heap and the CPU engine's memory never shrink, so a worker that ran one
     // would hold its memory (a model's weights) beside the other's; a switch starts a fresh worker.
-    const key = `${build}/${threads}/${request.runtime ?? 'onnxruntime'}`;
+    const key = `${build}/${threads}/${request.runtime}`;
     if (this.runsWith !== null && this.runsWith !== key) this.terminate();
     const api = await this.api();
     try {

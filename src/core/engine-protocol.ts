@@ -9,6 +9,7 @@ import type { BackendPlan, ModelFacts, OrtBuild, PlanOverride } from './backend-
 import type { Capabilities } from './capabilities.ts';
 import type {
   CachedModel,
+  CpuRuntime,
   GenerateRequest,
   GenerateResult,
   LoadInfo,
@@ -36,8 +37,10 @@ export interface PickedFolderSource {
 /** What the browser engine can load: the shared sources plus a picked folder. */
 export type BrowserModelSource = ModelSource | PickedFolderSource;
 
-export interface WorkerLoadRequest extends Omit<LoadRequest, 'source'> {
+export interface WorkerLoadRequest extends Omit<LoadRequest, 'source' | 'runtime'> {
   source: BrowserModelSource;
+  /** The runtime to run: the page (WorkerEngine) settles 'auto' before the worker sees the load. */
+  runtime?: CpuRuntime;
   /** The ORT build; the worker loads exactly one per lifetime (see WorkerEngine). */
   build: OrtBuild;
 }

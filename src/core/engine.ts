@@ -44,15 +44,31 @@ export interface LoadRequest {
    */
   warmupBudgetMs?: number;
   /**
-   * What runs the forward passes on a CPU: ONNX Runtime (default) or, opted into, edgetier's own
-   * WebAssembly CPU engine (experimental: fp32/q8/q4 files of edgetier's converter, one thread). The
-   * browser engine takes it for device wasm; the Node engine takes its runtime from its constructor.
+   * What runs the forward passes on a CPU: 'auto' (absent means it) lets src/core/cpu-runtime-plan.ts
+   * choose by the committed measurements (on device wasm edgetier's own WebAssembly CPU engine for
+   * q8/q4 weights, ONNX Runtime for the rest and for whatever the engine refuses); 'onnxruntime' or
+   * 'edgetier' forces one. The CPU engine runs fp32/q8/q4 files of edgetier's converter, on its own
+   * pool of threads. The browser engine takes it for device wasm; the Node engine takes its runtime
+   * from its constructor.
    */
-  runtime?: CpuRuntime;
+  runtime?: CpuRuntimeChoice;
 }
 
 export const CPU_RUNTIMES = ['onnxruntime', 'edgetier'] as const;
 export type CpuRuntime = (typeof CPU_RUNTIMES)[number];
+export const CPU_RUNTIME_CHOICES = ['auto', ...CPU_RUNTIMES] as const;
+export type CpuRuntimeChoice = (typeof CPU_RUNTIME_CHOICES)[number];
+
+export function isCpuRuntimeChoice(value: string): value is CpuRuntimeChoice {
+  return (CPU_RUNTIME_CHOICES as readonly string[]).includes(value);
+}
+
+/** Which runtime a load asked for and why the one in LoadInfo.engine was chosen. */
+export interface RuntimeChoice {
+  asked: CpuRuntimeChoice;
+  /** For people: 'auto: …' with the measured basis, or that the runtime was asked for. */
+  reason: string;
+}
 
 /** Why the runtime asked for did not run the model, and the error it refused it with. */
 export interface RuntimeFallback {
@@ -160,9 +176,11 @@ export interface LoadInfo {
   cacheNotes?: string[];
   /** The runtime that runs the model; absent from engines that do not say. */
   engine?: EngineName;
+  /** Why that runtime (the runtime asked for, 'auto' with its basis); absent from engines that do not say. */
+  runtimeChoice?: RuntimeChoice;
   /**
-   * Set when the load asked for edgetier's CPU engine, which refused the model or the browser, and
-   * ONNX Runtime runs it instead (the page's WorkerEngine with `fallbackToOrt`).
+   * Set when the load asked for edgetier's CPU engine (or 'auto' chose it), which refused the model
+   * or the browser, and ONNX Runtime runs it instead (the page's WorkerEngine).
    */
   fallback?: RuntimeFallback;
   /**

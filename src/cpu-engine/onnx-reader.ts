@@ -23,6 +23,9 @@ export interface OnnxInitializers {
 
 const utf8 = new TextDecoder();
 
+/** What to do about a damaged file: the words ORT's path gives (src/core/error-mapping.ts). */
+const REMEDY = ' Delete the cached copy and download it again, or rebuild it with `edgetier convert`.';
+
 /** A protobuf message's fields, one at a time. */
 class Fields {
   private at: number;
@@ -37,7 +40,10 @@ class Fields {
   }
 
   private corrupt(why: string): EdgetierError {
-    return new EdgetierError('weights_corrupt', `The ONNX file is damaged (${this.what}: ${why}).`);
+    return new EdgetierError(
+      'weights_corrupt',
+      `The model file is damaged or truncated (${this.what}: ${why}).${REMEDY}`,
+    );
   }
 
   get done(): boolean {
@@ -151,6 +157,6 @@ export function readOnnxInitializers(file: Uint8Array): OnnxInitializers {
       }
     } else model.skip(wire);
   }
-  if (!sawGraph) throw new EdgetierError('weights_corrupt', 'The ONNX file holds no graph.');
+  if (!sawGraph) throw new EdgetierError('weights_corrupt', `The model file holds no graph.${REMEDY}`);
   return out;
 }

@@ -1,6 +1,7 @@
 /**
  * The in-process engine for Node: the runtime's ModelSession on onnxruntime-node (device `cpu`), or,
- * opted into with `runtime: 'edgetier'`, on edgetier's own CPU engine (src/cpu-engine).
+ * asked for with `runtime: 'edgetier'`, on edgetier's own CPU engine (src/cpu-engine); 'auto' (the
+ * default) keeps onnxruntime-node on cpu (src/core/cpu-runtime-plan.ts says why).
  * The CLI (`edgetier generate`), the server's native tier and the golden tests use it. Requests run
  * one at a time in order of arrival; a failed load leaves the engine empty and ready for the next.
  */
@@ -8,9 +9,11 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { env } from '@huggingface/transformers';
+import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type {
   CachedModel,
+  CpuRuntimeChoice,
   Engine,
   GenerateRequest,
   GenerateResult,
@@ -34,11 +37,12 @@ export interface NodeEngineOptions {
   /** ONNX Runtime intra-op threads when a load request does not say; 0 lets ORT choose. */
   threads?: number;
   /**
-   * What runs the forward passes: `onnxruntime` (default: onnxruntime-node) or `edgetier` (edgetier's
-   * WebAssembly CPU engine: local folders, fp32/q8/q4 files of edgetier's converter; one thread unless
-   * `threads` (or the load request's) says more).
+   * What runs the forward passes: `auto` (default: src/core/cpu-runtime-plan.ts, which on device cpu
+   * keeps onnxruntime-node), `onnxruntime` (onnxruntime-node) or `edgetier` (edgetier's WebAssembly CPU
+   * engine: local folders, fp32/q8/q4 files of edgetier's converter; one thread unless `threads` (or
+   * the load request's) says more).
    */
-  runtime?: NodeRuntime;
+  runtime?: CpuRuntimeChoice;
 }
 
 export const NODE_RUNTIMES = ['onnxruntime', 'edgetier'] as const;
@@ -65,12 +69,12 @@ export class NodeEngine implements Engine {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly modelsDir: string;
   private readonly threads: number;
-  private readonly runtime: NodeRuntime;
+  private readonly runtime: CpuRuntimeChoice;
 
   constructor(options: NodeEngineOptions = {}) {
     this.modelsDir = resolve(options.modelsDir ?? 'models');
     this.threads = options.threads ?? 0;
-    this.runtime = options.runtime ?? 'onnxruntime';
+    this.runtime = options.runtime ?? 'auto';
   }
 
   /** The loaded session's model facts (synthetic twin, context size …), or null. */
@@ -195,7 +199,11 @@ export class NodeEngine implements Engine {
       );
     }
     const threads = request.threads && request.threads > 0 ? request.threads : this.threads;
-    if (this.runtime === 'edgetier') return this.loadCpuEngine(request, model, threads);
+    const plan = planCpuRuntime({ runtime: this.runtime, device: 'cpu', dtype: request.dtype });
+    const runtimeChoice = { asked: this.runtime, reason: plan.reason };
+    if (plan.runtime === 'edgetier') {
+      return { ...(await this.loadCpuEngine(request, model, threads)), runtimeChoice };
+    }
     const tracker = onProgress ? new LoadProgressTracker(onProgress) : null;
     const startMs = performance.now();
     // The end of the last file fetch separates downloading from building the session. A local folder
@@ -233,6 +241,7 @@ export class NodeEngine implements Engine {
       synthetic: info.synthetic,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
       engine: this.session.engine,
+      runtimeChoice,
     };
   }
 

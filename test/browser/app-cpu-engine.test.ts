@@ -1,12 +1,15 @@
 /**
- * The app with edgetier's CPU engine chosen in Settings (by keyboard), in real Chromium against the
- * real `edgetier serve`: the tiny model runs on it, on its thread pool, and the Models view says so
+ * The app's CPU engine setting, in real Chromium against the real `edgetier serve`. By default
+ * (Automatic) a q8 model runs on edgetier's CPU engine and an fp32 one on ONNX Runtime, and the
+ * Models view and Settings say which and why. With edgetier's CPU engine chosen in Settings (by
+ * keyboard) the fp32 tiny model runs on it, on its thread pool, and the Models view says so
  * (threads included); a model whose ONNX
  * file names an initializer with markup is refused by name, ONNX Runtime runs it, and the notice
  * that says why shows the markup as text (nothing of it runs or renders).
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
 
@@ -40,6 +43,22 @@ beforeAll(async () => {
   ];
   const file = join(foreign, 'onnx', 'model.onnx');
   writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
+  // tiny in q8 only: the weights 'auto' runs on the CPU engine.
+  execFileSync(
+    process.execPath,
+    [
+      resolve(import.meta.dirname, '../../bin/edgetier.mjs'),
+      'synth',
+      'tiny',
+      '--out',
+      join(modelsDir, 'tinyq'),
+      '--dtype',
+      'q8',
+      '--seed',
+      '3',
+    ],
+    { stdio: 'pipe' },
+  );
   serve = await startServe(['--app', app, '--models', modelsDir, '--no-tier', '--quiet']);
   browser = await launchChromium();
 });
@@ -51,6 +70,43 @@ afterAll(async () => {
 });
 
 describe("the app on edgetier's CPU engine", () => {
+  it('by default (Automatic) runs a q8 model on it and an fp32 one on ONNX Runtime, saying why', async () => {
+    const { page } = browser;
+    await page.goto(`${serve.url}#settings`);
+    const select = page.getByRole('combobox', { name: 'CPU engine', exact: true });
+    await expect(select.inputValue()).resolves.toBe('auto');
+    await expect(select.locator('option:checked').textContent()).resolves.toBe(
+      'Automatic (measured fastest)',
+    );
+
+    await page.goto(`${serve.url}#models`);
+    await page.getByRole('button', { name: 'Use tinyq' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    await page.goto(`${serve.url}#models`);
+    const threads = Math.min(4, (await page.evaluate('navigator.hardwareConcurrency')) as number);
+    await page
+      .getByText(
+        `In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'}; auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory)`,
+      )
+      .waitFor({ timeout: 30_000 });
+    await page.goto(`${serve.url}#settings`);
+    await expect(page.getByTestId('cpu-engine-picked').textContent()).resolves.toBe(
+      "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
+    );
+    // Nothing to act on: no banner for a choice the visitor did not make.
+    await expect(page.locator('.banner.notice').count()).resolves.toBe(0);
+
+    await page.goto(`${serve.url}#models`);
+    await page.getByRole('button', { name: 'Use tiny', exact: true }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    await page.goto(`${serve.url}#models`);
+    await page
+      .getByText(
+        "In this tab (WASM, ONNX Runtime; auto: edgetier's CPU engine was not measured against ONNX Runtime on fp32 weights)",
+      )
+      .waitFor({ timeout: 30_000 });
+  });
+
   it('is chosen by keyboard in Settings, runs the tiny model, and says why ORT runs another', async () => {
     const { page } = browser;
     await page.setViewportSize({ width: 360, height: 740 });
@@ -58,6 +114,8 @@ describe("the app on edgetier's CPU engine", () => {
     const select = page.getByRole('combobox', { name: 'CPU engine', exact: true });
     await select.waitFor();
     await select.focus();
+    await page.keyboard.press('ArrowDown');
+    await expect(select.inputValue()).resolves.toBe('onnxruntime');
     await page.keyboard.press('ArrowDown');
     await expect(select.inputValue()).resolves.toBe('edgetier');
     const widths = (await page.evaluate(
@@ -67,13 +125,15 @@ describe("the app on edgetier's CPU engine", () => {
 
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${serve.url}#models`);
-    await page.getByRole('button', { name: 'Use tiny' }).click();
+    await page.getByRole('button', { name: 'Use tiny', exact: true }).click();
     await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
     await page.goto(`${serve.url}#models`);
     // `edgetier serve` is cross-origin isolated: the engine's own pool, every core up to 4, as for ORT.
     const threads = Math.min(4, (await page.evaluate('navigator.hardwareConcurrency')) as number);
     await page
-      .getByText(`In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'})`)
+      .getByText(
+        `In this tab (WASM, edgetier's CPU engine, ${threads} thread${threads === 1 ? '' : 's'}; edgetier's CPU engine was asked for)`,
+      )
       .waitFor({ timeout: 30_000 });
 
     await page.getByRole('button', { name: 'Use foreign' }).click();

@@ -108,3 +108,36 @@ describe('settings store', () => {
     expect(next.settings.sampling.maxNewTokens).toBe(99);
   });
 });
+
+describe('the CPU engine setting', () => {
+  it("defaults to auto, and a saved 'onnxruntime' from before auto (the old default, saved with every change) becomes auto", () => {
+    expect(new SettingsStore(new MemoryStorage()).settings.cpuEngine).toBe('auto');
+    // What the release before 'auto' saved after the visitor only changed the temperature.
+    const before = new MemoryStorage();
+    before.setItem(
+      'edgetier.settings.v1',
+      JSON.stringify({
+        ...DEFAULT_SETTINGS,
+        cpuEngine: 'onnxruntime',
+        sampling: { ...DEFAULT_SETTINGS.sampling, temperature: 0 },
+      }),
+    );
+    const migrated = new SettingsStore(before);
+    expect(migrated.settings.cpuEngine).toBe('auto');
+    expect(migrated.settings.sampling.temperature).toBe(0);
+    // An explicit choice of the CPU engine (never a default) is kept.
+    const chose = new MemoryStorage();
+    chose.setItem('edgetier.settings.v1', JSON.stringify({ ...DEFAULT_SETTINGS, cpuEngine: 'edgetier' }));
+    expect(new SettingsStore(chose).settings.cpuEngine).toBe('edgetier');
+  });
+
+  it('keeps ONNX Runtime chosen after auto became the default, across reloads', () => {
+    const storage = new MemoryStorage();
+    new SettingsStore(storage).update({ cpuEngine: 'onnxruntime' });
+    expect(new SettingsStore(storage).settings.cpuEngine).toBe('onnxruntime');
+    // The mark is storage only: the settings the app reads have no such field.
+    expect(Object.keys(new SettingsStore(storage).settings)).not.toContain('cpuEngineAuto');
+    new SettingsStore(storage).update({ cpuEngine: 'auto' });
+    expect(new SettingsStore(storage).settings.cpuEngine).toBe('auto');
+  });
+});

@@ -211,6 +211,16 @@ describe('generate --engine edgetier', () => {
     expect(edgetier.text).toBe(onnx.text);
     expect(edgetier.metrics.prefill_tokens).toBe(edgetier.prompt_ids.length);
     expect(edgetier.metrics.threads).toBe(1);
+    // And why: the runtime asked for, 'auto' (the default) with its basis (cpu keeps onnxruntime-node).
+    expect(edgetier.engine_choice).toEqual({
+      asked: 'edgetier',
+      reason: "edgetier's CPU engine was asked for.",
+    });
+    expect(onnx.engine_choice.asked).toBe('auto');
+    expect(onnx.engine_choice.reason).toMatch(
+      /^auto: on device cpu onnxruntime-node runs it \(it prefills 2-3x faster/,
+    );
+    expect(onnx.engine_fallback).toBeUndefined();
   });
 
   it('--threads 2 prints the same tokens and the process exits on its own (no worker keeps it alive)', async () => {
@@ -228,7 +238,7 @@ describe('generate --engine edgetier', () => {
   });
 
   it.each([
-    [['--engine', 'tvm'], 'Unknown --engine "tvm"; use onnxruntime or edgetier.'],
+    [['--engine', 'tvm'], 'Unknown --engine "tvm"; use auto, onnxruntime, edgetier.'],
     [
       ['--engine', 'edgetier', '--device', 'webgpu'],
       '--engine edgetier runs on --device cpu (Node) or wasm (the browser), not on webgpu (WebGPU runs onnxruntime-web).',

@@ -375,14 +375,17 @@ export class AppState extends Store<AppStateData> {
     try {
       const engine = this.engineFor(entry);
       const source = entry.source ?? { kind: 'hub' as const, id: entry.remote?.model ?? entry.key };
-      // edgetier's CPU engine when the visitor opted in; ORT runs what it refuses (LoadInfo.fallback).
-      const cpuEngine =
-        entry.runs === 'device' && device === 'wasm' && this.settings.settings.cpuEngine === 'edgetier';
+      // The CPU engine setting ('auto' by default: src/core/cpu-runtime-plan.ts); ORT runs what
+      // edgetier's CPU engine refuses (LoadInfo.fallback), an explicit choice of it included.
+      const cpuEngine = this.settings.settings.cpuEngine;
       const request: LoadRequest & { fallbackToOrt?: boolean } = {
         source,
         device,
         dtype,
-        ...(cpuEngine ? { runtime: 'edgetier' as const, fallbackToOrt: true } : {}),
+        // The setting is the CPU's: WebGPU is ONNX Runtime's whatever it says ('auto' there).
+        ...(entry.runs === 'device'
+          ? { runtime: device === 'wasm' ? cpuEngine : ('auto' as const), fallbackToOrt: true }
+          : {}),
       };
       const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });
@@ -395,7 +398,8 @@ export class AppState extends Store<AppStateData> {
         progress: null,
         notice:
           [
-            ...(info.fallback
+            // Said at once only to a visitor who chose the CPU engine; under 'auto' the Models view says it.
+            ...(info.fallback && info.runtimeChoice?.asked === 'edgetier'
               ? [
                   `edgetier's CPU engine could not run this model (${info.fallback.reason}) ONNX Runtime runs it instead.`,
                 ]

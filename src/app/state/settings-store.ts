@@ -3,7 +3,7 @@
  * keys: a key lives only in this tab's memory unless the person ticks "remember" for that tier.
  */
 import type { RemoteTier } from '../../core/catalog.ts';
-import type { CpuRuntime, SamplingOptions } from '../../core/engine.ts';
+import type { CpuRuntimeChoice, SamplingOptions } from '../../core/engine.ts';
 import { SITE_TIER_PREFIX } from '../../core/site-config.ts';
 import { Store } from './store.ts';
 
@@ -19,10 +19,11 @@ export interface Settings {
   sampling: Required<Pick<SamplingOptions, 'temperature' | 'topP' | 'maxNewTokens'>>;
   backend: BackendOverride;
   /**
-   * What runs a model on WASM (CPU): ONNX Runtime, or edgetier's own CPU engine (experimental; a
-   * model or browser it cannot run falls back to ONNX Runtime, and the app says why).
+   * What runs a model on WASM (CPU): 'auto' (the measured choice, src/core/cpu-runtime-plan.ts), ONNX
+   * Runtime, or edgetier's own CPU engine (a model or browser it cannot run falls back to ONNX
+   * Runtime, and the app says why).
    */
-  cpuEngine: CpuRuntime;
+  cpuEngine: CpuRuntimeChoice;
   /** Qwen3-style models: let the model think before answering. */
   enableThinking: boolean;
   /** Which tier Compare uses. */
@@ -45,7 +46,7 @@ export const DEFAULT_SETTINGS: Settings = {
   // Chat samples, so Regenerate gives a new answer; benchmarks and exactness tests set 0 (greedy).
   sampling: { temperature: 0.7, topP: 1, maxNewTokens: 256 },
   backend: 'auto',
-  cpuEngine: 'onnxruntime',
+  cpuEngine: 'auto',
   enableThinking: true,
   compareTierId: 'server',
 };
@@ -54,6 +55,13 @@ export const DEFAULT_SETTINGS: Settings = {
 const OLD_SERVER_TIER_NAME = 'Full-scale tier (this server)';
 
 const STORAGE_KEY = 'edgetier.settings.v1';
+/**
+ * Saved with the settings from the release that made 'auto' the CPU engine's default. Before it,
+ * every save wrote the whole settings, the old default `cpuEngine: 'onnxruntime'` included, so a
+ * saved 'onnxruntime' without this mark is most likely that implicit default: it becomes 'auto'.
+ * 'edgetier', never a default, was chosen and is kept.
+ */
+const CPU_ENGINE_AUTO_MARK = 'cpuEngineAuto';
 const KEYS_STORAGE_KEY = 'edgetier.keys.v1';
 
 interface SettingsState {
@@ -117,7 +125,10 @@ export class SettingsStore extends Store<SettingsState> {
 
   private save(): void {
     if (!this.storage) return;
-    this.storage.setItem(STORAGE_KEY, JSON.stringify(this.state.settings));
+    this.storage.setItem(
+      STORAGE_KEY,
+      JSON.stringify({ ...this.state.settings, [CPU_ENGINE_AUTO_MARK]: true }),
+    );
     const remembered: Record<string, string> = {};
     for (const t of this.state.settings.tiers) {
       const key = this.state.keys[t.id];
@@ -132,7 +143,12 @@ export class SettingsStore extends Store<SettingsState> {
     if (!this.storage) return;
     try {
       const raw = this.storage.getItem(STORAGE_KEY);
-      const saved = raw ? (JSON.parse(raw) as Partial<Settings>) : {};
+      const { [CPU_ENGINE_AUTO_MARK]: marked, ...saved } = (
+        raw ? JSON.parse(raw) : {}
+      ) as Partial<Settings> & {
+        [CPU_ENGINE_AUTO_MARK]?: boolean;
+      };
+      if (!marked && saved.cpuEngine === 'onnxruntime') saved.cpuEngine = 'auto';
       const keysRaw = this.storage.getItem(KEYS_STORAGE_KEY);
       const keys = keysRaw ? (JSON.parse(keysRaw) as Record<string, string>) : {};
       const settings: Settings = {

@@ -6,12 +6,19 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DTYPES, type Dtype, isDtype } from '../../core/dtypes.ts';
-import type { GenerateRequest, GenerateResult, LoadInfo, SamplingOptions } from '../../core/engine.ts';
+import {
+  CPU_RUNTIME_CHOICES,
+  type GenerateRequest,
+  type GenerateResult,
+  isCpuRuntimeChoice,
+  type LoadInfo,
+  type SamplingOptions,
+} from '../../core/engine.ts';
 import { EdgetierError } from '../../core/errors.ts';
 import { availableDtypes } from '../../native/node-engine.ts';
 import { parseCommandArgs, parseIntegerOption } from '../args.ts';
 import type { Command } from '../command.ts';
-import { DEVICES, engineForDevice, isDevice, isNodeRuntime } from '../engine-for-device.ts';
+import { DEVICES, engineForDevice, isDevice } from '../engine-for-device.ts';
 
 const DEFAULT_MAX_NEW_TOKENS = 64;
 
@@ -33,9 +40,11 @@ Options:
   --threads N              ONNX Runtime threads (default 0: the runtime's choice); with
                            --engine edgetier, the CPU engine's threads (default 0: one on cpu,
                            the plan's count on wasm, as for onnxruntime-web).
-  --engine E               What runs the model on --device cpu or wasm: onnxruntime (default:
-                           onnxruntime-node, onnxruntime-web) or edgetier (edgetier's own
-                           WebAssembly CPU engine, in Node or in the browser's engine worker; opt-in,
+  --engine E               What runs the model on --device cpu or wasm: auto (default: on wasm
+                           edgetier's own WebAssembly CPU engine for q8/q4 files, measured faster,
+                           and ONNX Runtime for the rest or for what the engine refuses; on cpu
+                           onnxruntime-node), onnxruntime (onnxruntime-node, onnxruntime-web) or
+                           edgetier (the CPU engine, in Node or in the browser's engine worker:
                            fp32/q8/q4 files of edgetier's converter).
   --temperature T          0 means greedy (default 0).
   --top-p P                Nucleus sampling threshold (sampling only).
@@ -45,6 +54,8 @@ Options:
   --think / --no-think     Turn the template's thinking switch on or off (Qwen3 enable_thinking).
   --json                   Print one JSON object: prompt_ids, output_ids, text, finish_reason,
                            model, engine (onnxruntime-node, onnxruntime-web or edgetier-wasm),
+                           engine_choice (asked, reason), engine_fallback (why ONNX Runtime runs
+                           what the CPU engine refused),
                            metrics (load_ms, ttft_ms, prefill_tokens, prefill_tok_s,
                            decode_tokens, decode_tok_s, itl_p50_ms, itl_p95_ms, total_ms, …).
   --verbose                Print stack traces on errors.
@@ -82,6 +93,19 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
     ...(result.reasoning !== undefined ? { reasoning: result.reasoning } : {}),
     finish_reason: result.finishReason,
     ...((m.engine ?? load.engine) ? { engine: m.engine ?? load.engine } : {}),
+    // Why that engine: the runtime asked for ('auto' with its measured basis) and any fallback to ORT.
+    ...(load.runtimeChoice
+      ? { engine_choice: { asked: load.runtimeChoice.asked, reason: load.runtimeChoice.reason } }
+      : {}),
+    ...(load.fallback
+      ? {
+          engine_fallback: {
+            asked: load.fallback.asked,
+            code: load.fallback.code,
+            reason: load.fallback.reason,
+          },
+        }
+      : {}),
     ...(result.droppedMessages ? { dropped_messages: result.droppedMessages } : {}),
     // Fewer threads ran than --threads asked for (edgetier's CPU engine on one thread), and why.
     ...(load.threadsFallback
@@ -125,7 +149,7 @@ export const generateCommand: Command = {
       dtype: { type: 'string' },
       device: { type: 'string', default: 'cpu' },
       threads: { type: 'string' },
-      engine: { type: 'string', default: 'onnxruntime' },
+      engine: { type: 'string', default: 'auto' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
       'top-k': { type: 'string' },
@@ -147,8 +171,11 @@ export const generateCommand: Command = {
         `Unknown --device "${values.device}"; use one of ${DEVICES.join(', ')}.`,
       );
     }
-    if (!isNodeRuntime(values.engine)) {
-      throw new EdgetierError('usage', `Unknown --engine "${values.engine}"; use onnxruntime or edgetier.`);
+    if (!isCpuRuntimeChoice(values.engine)) {
+      throw new EdgetierError(
+        'usage',
+        `Unknown --engine "${values.engine}"; use ${CPU_RUNTIME_CHOICES.join(', ')}.`,
+      );
     }
     if (values.think && values['no-think'])
       throw new EdgetierError('usage', 'Give --think or --no-think, not both.');

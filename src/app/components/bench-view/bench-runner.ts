@@ -86,6 +86,9 @@ function target(
         dtype,
         warmupBudgetMs: 0,
         ...(threads > 0 ? { threads } : {}),
+        // ORT pinned: the row is labelled with ORT's build and measures ORT's heap ('auto' could
+        // run edgetier's CPU engine under that label).
+        runtime: 'onnxruntime',
       });
       used.threads = info.threads;
       used.build = 'build' in info && typeof info.build === 'string' ? info.build : null;

@@ -46,7 +46,10 @@ export function sizeBarPercent(params: number, largest: number): number {
   return largest > 0 ? Math.min(100, (params / largest) * 100) : 0;
 }
 
-/** The loaded model's device and runtime, and why ORT runs it when edgetier's CPU engine was asked for. */
+/**
+ * The loaded model's device and runtime, and why that runtime: the CPU engine setting's choice
+ * (LoadInfo.runtimeChoice), or why ORT runs it when edgetier's CPU engine refused it.
+ */
 function runsOn(info: LoadInfo | null): string {
   if (!info) return 'WASM';
   const device = info.device === 'webgpu' ? 'WebGPU' : 'WASM';
@@ -55,7 +58,11 @@ function runsOn(info: LoadInfo | null): string {
   const runtime = cpuEngine
     ? `edgetier's CPU engine, ${info.threads} thread${info.threads === 1 ? '' : 's'}`
     : 'ONNX Runtime';
-  const why = info.fallback ? `; edgetier's CPU engine refused it: ${info.fallback.reason}` : '';
+  const why = info.fallback
+    ? `; edgetier's CPU engine refused it: ${info.fallback.reason}`
+    : info.runtimeChoice
+      ? `; ${info.runtimeChoice.reason.replace(/\.$/, '')}`
+      : '';
   const fewer =
     cpuEngine && info.threadsFallback
       ? `; not ${info.threadsFallback.asked}: ${info.threadsFallback.reason}`

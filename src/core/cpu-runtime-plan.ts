@@ -1,0 +1,100 @@
+/**
+ * Which runtime runs a model's forward passes, from the runtime asked for ('auto' by default), the
+ * device and the weight format: the one place that turns the measurements into a choice. Pure: what
+ * is only known in the engine worker or after the model's files are read (WASM SIMD, a graph
+ * edgetier's converter wrote) is settled by trying edgetier's CPU engine and falling back to ONNX
+ * Runtime on its refusal (`fallbackToOrt`), with LoadInfo.fallback saying why.
+ *
+ * The measured basis, Chromium 156 on this 2-core machine, 2 threads, the CPU engine against
+ * ORT-web JSPI (whose q8 was the default before 'auto'):
+ * - bench/results/smollm2-135m-twin-cpu-engine/bench.md (3 rounds, quiet): q8 decode 62.5 vs 24.4
+ *   tok/s (2.6x), q4 63.2 vs 2.5; prefill pp22 q8 132 vs 187 (0.7x), q4 145 vs 42; WebAssembly
+ *   memory 136 / 115 vs 347 / 364 MiB.
+ * - bench/results/llama-3.2-1b-twin-cpu-engine/q8/bench.md (2 rounds): q8 decode 9.86 vs 3.05 tok/s
+ *   (3.2x), pp22 23.5 vs 13.8 (1.7x), 1194 vs 2989 MiB; q4 (q4/bench.md, a separate run) 6.26 tok/s,
+ *   1001 MiB: 2.1x ORT-web's q8 (ORT-web's q4 was not run; it decodes at 2.5 on the smaller twin).
+ * So q8 and q4 on wasm go to the CPU engine: a chat answer is mostly decode, where it is 2.6-3.2x
+ * ORT-web on q8 and 2.1-2.6x ORT-web's q8 (25x its q4) on q4, and its one slower figure (the 135M
+ * twin's short prefill, 0.7-0.8x) costs tens of milliseconds.
+ * fp32 was never measured against ORT-web, so it stays on ORT; fp16 and q4f16 the engine does not
+ * run. On device cpu (Node) ORT stays: in the same 135M run onnxruntime-node prefilled at 2.1-2.9x
+ * the engine (435 vs 151 tok/s q8, 315 vs 135 q4) while the engine decoded at 1.2-1.4x native's
+ * (66.5 vs 48.1, 70.1 vs 57.8), a trade the measurements do not settle. WebGPU is always ORT's.
+ */
+import type { Device } from './device.ts';
+import type { Dtype } from './dtypes.ts';
+import { CPU_RUNTIME_CHOICES, type CpuRuntime, type CpuRuntimeChoice, isCpuRuntimeChoice } from './engine.ts';
+import { EdgetierError } from './errors.ts';
+
+/** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
+export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
+
+/** The measured decode gain over ONNX Runtime on WASM, per weight format (the files above). */
+const AUTO_DECODE_GAIN: Partial<Record<Dtype, string>> = {
+  q8: '2.6-3.2x faster than ONNX Runtime does on WASM',
+  q4: '2.1-2.6x faster than ONNX Runtime decodes q8 on WASM (25x its q4)',
+};
+
+export interface CpuRuntimePlan {
+  /** The runtime to load the model on first. */
+  runtime: CpuRuntime;
+  /** On a refusal by edgetier's CPU engine (CPU_ENGINE_REFUSALS), load it on ONNX Runtime instead. */
+  fallbackToOrt: boolean;
+  /** Why this runtime, for people (the Models view, `generate --json`). */
+  reason: string;
+}
+
+export function planCpuRuntime(request: {
+  /** Absent means 'auto'. */
+  runtime?: CpuRuntimeChoice | undefined;
+  device: Device;
+  dtype: Dtype;
+  /** An explicit 'edgetier' may still fall back (the app's choice); 'auto' always may. */
+  fallbackToOrt?: boolean | undefined;
+}): CpuRuntimePlan {
+  const { device, dtype } = request;
+  const asked = request.runtime ?? 'auto';
+  // A runtime from outside the types (a page's request, a saved setting) is refused, never read as auto.
+  if (!isCpuRuntimeChoice(asked)) {
+    throw new EdgetierError(
+      'bad_request',
+      `Unknown CPU runtime "${String(asked)}"; use ${CPU_RUNTIME_CHOICES.join(', ')}.`,
+    );
+  }
+  if (asked === 'onnxruntime') {
+    return { runtime: 'onnxruntime', fallbackToOrt: false, reason: 'ONNX Runtime was asked for.' };
+  }
+  if (asked === 'edgetier') {
+    return {
+      runtime: 'edgetier',
+      fallbackToOrt: request.fallbackToOrt === true,
+      reason: "edgetier's CPU engine was asked for.",
+    };
+  }
+  if (device === 'webgpu') {
+    return { runtime: 'onnxruntime', fallbackToOrt: false, reason: 'auto: WebGPU runs on ONNX Runtime.' };
+  }
+  if (device === 'cpu') {
+    return {
+      runtime: 'onnxruntime',
+      fallbackToOrt: false,
+      reason:
+        "auto: on device cpu onnxruntime-node runs it (it prefills 2-3x faster than edgetier's CPU engine in Node; the engine's faster decode was not judged worth that).",
+    };
+  }
+  if (!AUTO_CPU_ENGINE_DTYPES.includes(dtype)) {
+    return {
+      runtime: 'onnxruntime',
+      fallbackToOrt: false,
+      reason:
+        dtype === 'fp32'
+          ? "auto: edgetier's CPU engine was not measured against ONNX Runtime on fp32 weights."
+          : `auto: edgetier's CPU engine does not run ${dtype} weights.`,
+    };
+  }
+  return {
+    runtime: 'edgetier',
+    fallbackToOrt: true,
+    reason: `auto: edgetier's CPU engine decodes ${dtype} weights ${AUTO_DECODE_GAIN[dtype]}, in 30-40 % of its memory.`,
+  };
+}
