@@ -81,6 +81,9 @@ interface Scratch {
   scores: number;
   /** Bytes of score scratch per thread (the pool's threads each score in their own). */
   scoresStride: number;
+  /** Attention's partial records for a prefill chunk (kernels' attentionPartialBytes). */
+  partials: number;
+  partialsBytes: number;
 }
 
 export function isCpuDtype(dtype: string): dtype is CpuDtype {
@@ -206,6 +209,7 @@ export class CpuDecoder {
     const C = PREFILL_CHUNK;
     // One row of scores per query head of a kv group (attention scans a group at once), per thread.
     const scoresStride = (NH / KV) * maxContext * 4;
+    const partialsBytes = kx.k.attentionPartialBytes(C, NH, D);
     const s: Scratch = {
       x: f32(C * H),
       xn: f32(C * H),
@@ -221,6 +225,9 @@ export class CpuDecoder {
       sin: f32(C * (D / 2)),
       scores: kx.alloc(scoresStride * (pool?.threads ?? 1)),
       scoresStride,
+      // Each attention unit's partial records (segment maximum, sum, output), merged per head after.
+      partials: kx.alloc(partialsBytes),
+      partialsBytes,
     };
     return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, pool);
   }
@@ -379,6 +386,8 @@ export class CpuDecoder {
       if (this.pool) {
         this.pool.attention({
           out: s.attn,
+          partials: s.partials,
+          partialsBytes: s.partialsBytes,
           q: s.qkv,
           qStride: qkvWidth * 4,
           keys,
@@ -411,6 +420,7 @@ export class CpuDecoder {
             D,
             scale,
             s.scores,
+            s.partials,
           );
         }
       }
