@@ -1,5 +1,5 @@
 /**
- * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows and each layer's attention by query token and kv head: `threads`): the model's existing files (config.json and the
+ * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows and each layer's attention by query token, kv head and segment of positions: `threads`): the model's existing files (config.json and the
  * converter's ONNX file, read for its initializers only) run on the WebAssembly SIMD kernels, with
  * the KV cache in the kernels' memory.
  *
@@ -11,8 +11,9 @@
  * tokens of context than one entry per position, which strides across every layer's entries).
  *
  * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
- * read from memory once per chunk), attention token by token over the causal prefix. Each token's
- * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
+ * read from memory once per chunk), attention token by token over the causal prefix (in segments whose
+ * length depends on the token's context alone). Each token's arithmetic is the same as in a one-token
+ * step, so chunked and token-by-token logits are identical.
  *
  * Realm-neutral: the caller reads the files and compiles the kernels (node-session.ts in Node,
  * workers/cpu-model.ts in the browser's engine worker).
