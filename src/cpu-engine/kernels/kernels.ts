@@ -598,7 +598,9 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
 // l of exp(score - m), and the unnormalised output sum of exp(score - m) * value; attentionCombine
 // then merges a head's segments in segment order. Every unit's arithmetic is fixed by its segment, so
 // a split over threads (or none) gives bit-identical results, and a token's output does not depend on
-// whether it ran in a prefill chunk or a decode step.
+// whether it ran in a prefill chunk or a decode step. Against one softmax over all positions (the
+// kernel before segments) the merge rounds differently: outputs agree to float32 rounding, not bit
+// for bit (test/unit/cpu-kernels.test.ts checks records and outputs against a float64 reference).
 
 /** Cache chunks per segment at least (256 positions with the decoder's 64-position chunks). */
 const SEGMENT_MIN_CHUNKS: i32 = 4;
