@@ -66,6 +66,7 @@ kx.f32(q, qStride / 4).set(Float32Array.from({ length: qStride / 4 }, (_, i) => 
 const out = kx.alloc(heads * d * 4);
 const scoresStride = group * maxT * 4;
 const scores = kx.alloc(threads * scoresStride);
+const partials = kx.alloc(kx.k.attentionPartialBytes(1, heads, d));
 const cache = kx.alloc(Math.ceil(maxT / CHUNK) * chunkBytes);
 const floats = (Math.ceil(maxT / CHUNK) * chunkBytes) / 4;
 const view = kx.f32(cache, floats);
@@ -82,6 +83,8 @@ const sweep = (t: number, pool: KernelThreadPool | null) => {
     if (pool) {
       pool.attention({
         out,
+        partials,
+        partialsBytes: kx.k.attentionPartialBytes(1, heads, d),
         q,
         qStride,
         keys,
@@ -98,7 +101,21 @@ const sweep = (t: number, pool: KernelThreadPool | null) => {
         scoresStride,
       });
     } else
-      kx.k.attention(out, q, keys, values, chunkBytes, CHUNK, t, heads, kvHeads, d, 1 / Math.sqrt(d), scores);
+      kx.k.attention(
+        out,
+        q,
+        keys,
+        values,
+        chunkBytes,
+        CHUNK,
+        t,
+        heads,
+        kvHeads,
+        d,
+        1 / Math.sqrt(d),
+        scores,
+        partials,
+      );
   }
 };
 

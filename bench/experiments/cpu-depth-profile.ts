@@ -129,7 +129,14 @@ for (let r = 0; r < rounds; r++) {
         cached: number;
         chunkBytes: number;
         cacheBase: number;
-        s: { scores: number; scoresStride: number; attn: number; qkv: number };
+        s: {
+          scores: number;
+          scoresStride: number;
+          attn: number;
+          qkv: number;
+          partials: number;
+          partialsBytes: number;
+        };
       };
       const { kx, s } = internals;
       const spec = d.spec;
@@ -144,6 +151,8 @@ for (let r = 0; r < rounds; r++) {
           if (d.pool) {
             d.pool.attention({
               out: s.attn,
+              partials: s.partials,
+              partialsBytes: s.partialsBytes,
               q: s.qkv,
               qStride: (spec.numHeads + 2 * KV) * D * 4,
               keys,
@@ -174,6 +183,7 @@ for (let r = 0; r < rounds; r++) {
             D,
             1 / Math.sqrt(D),
             s.scores,
+            s.partials,
           );
         }
         push(attnWall, at, performance.now() - w);

@@ -1,5 +1,5 @@
 /**
- * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows and each layer's attention by query token and kv head: `threads`): the model's existing files (config.json and the
+ * edgetier's own CPU decoder (one thread, or a pool whose threads split each Linear by rows and each layer's attention by query token, kv head and segment of positions: `threads`): the model's existing files (config.json and the
  * converter's ONNX file, read for its initializers only) run on the WebAssembly SIMD kernels, with
  * the KV cache in the kernels' memory.
  *
@@ -11,8 +11,9 @@
  * tokens of context than one entry per position, which strides across every layer's entries).
  *
  * A prompt runs in chunks of PREFILL_CHUNK tokens: the Linear layers as small GEMMs (each weight row
- * read from memory once per chunk), attention token by token over the causal prefix. Each token's
- * arithmetic is the same as in a one-token step, so chunked and token-by-token logits are identical.
+ * read from memory once per chunk), attention token by token over the causal prefix (in segments whose
+ * length depends on the token's context alone). Each token's arithmetic is the same as in a one-token
+ * step, so chunked and token-by-token logits are identical.
  *
  * Realm-neutral: the caller reads the files and compiles the kernels (node-session.ts in Node,
  * workers/cpu-model.ts in the browser's engine worker).
@@ -81,6 +82,9 @@ interface Scratch {
   scores: number;
   /** Bytes of score scratch per thread (the pool's threads each score in their own). */
   scoresStride: number;
+  /** Attention's partial records for a prefill chunk (kernels' attentionPartialBytes). */
+  partials: number;
+  partialsBytes: number;
 }
 
 export function isCpuDtype(dtype: string): dtype is CpuDtype {
@@ -206,6 +210,7 @@ export class CpuDecoder {
     const C = PREFILL_CHUNK;
     // One row of scores per query head of a kv group (attention scans a group at once), per thread.
     const scoresStride = (NH / KV) * maxContext * 4;
+    const partialsBytes = kx.k.attentionPartialBytes(C, NH, D);
     const s: Scratch = {
       x: f32(C * H),
       xn: f32(C * H),
@@ -221,6 +226,9 @@ export class CpuDecoder {
       sin: f32(C * (D / 2)),
       scores: kx.alloc(scoresStride * (pool?.threads ?? 1)),
       scoresStride,
+      // Each attention unit's partial records (segment maximum, sum, output), merged per head after.
+      partials: kx.alloc(partialsBytes),
+      partialsBytes,
     };
     return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, pool);
   }
@@ -379,6 +387,8 @@ export class CpuDecoder {
       if (this.pool) {
         this.pool.attention({
           out: s.attn,
+          partials: s.partials,
+          partialsBytes: s.partialsBytes,
           q: s.qkv,
           qStride: qkvWidth * 4,
           keys,
@@ -411,6 +421,7 @@ export class CpuDecoder {
             D,
             scale,
             s.scores,
+            s.partials,
           );
         }
       }

@@ -21,7 +21,7 @@ const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits'];
 function attention(chunk) {
   const units = u32[ARGS + 15], chunkUnits = u32[ARGS + 16];
   const u0 = chunk * chunkUnits, u1 = Math.min(units, u0 + chunkUnits);
-  ex.attentionUnits(u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], u32[ARGS + 5], u32[ARGS + 6], u32[ARGS + 7], u32[ARGS + 8], u32[ARGS + 9], u32[ARGS + 10], f32[ARGS + 11], u32[ARGS + 12] + index * u32[ARGS + 13], u32[ARGS + 14], u0, u1);
+  ex.attentionUnits(u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], u32[ARGS + 5], u32[ARGS + 6], u32[ARGS + 7], u32[ARGS + 8], u32[ARGS + 9], u32[ARGS + 10], f32[ARGS + 11], u32[ARGS + 12] + index * u32[ARGS + 13], u32[ARGS + 14], u32[ARGS + 17], u0, u1);
 }
 function report(error, kind) {
   const text = ('thread ' + index + ' in ' + KERNELS[kind] + ': ' + (error && error.message ? error.message : String(error))).slice(0, ERROR_CHARS);

@@ -2,11 +2,12 @@
  * The CPU engine's threads: a pool of workers over the kernels' one shared `WebAssembly.Memory`, each
  * with its own instance of the same threaded kernels build. A big GEMV/GEMM (a Linear layer's
  * weights: q/k/v, o, gate/up, down, the LM head) is split by output rows into chunks, and a layer's
- * attention over the KV cache into units of (query token, kv head, part of its group's query heads);
+ * attention over the KV cache into units of (query token, kv head, part of its group's query heads,
+ * segment of positions), whose partial results the calling thread then merges in a fixed order;
  * the calling thread publishes the job in a control block in that memory, claims chunks like every
  * worker, then waits until every claimed chunk is done. Each output row (each unit) is computed whole
- * by one thread with the same arithmetic as on one thread, so the results are bit-identical whatever
- * the thread count.
+ * by one thread with the same arithmetic as on one thread, and segments depend on the context alone,
+ * so the results are bit-identical whatever the thread count.
  *
  * Synchronisation (designed against the collapse an earlier spin-barrier probe showed; NOT yet measured:
  * THREAD_POOL_DEFAULTS are first guesses, to be tuned with bench/cpu-engine-step.ts `--threads 1,2
@@ -72,6 +73,10 @@ const ATTENTION = 3;
 export interface AttentionJob {
   /** [tokens, heads, d] outputs. */
   out: number;
+  /** The units' partial records (the calling thread merges them into `out`), `partialsBytes` long. */
+  partials: number;
+  /** At least the kernels' attentionPartialBytes(tokens, heads, d). */
+  partialsBytes: number;
   /** Token i's queries [heads, d] at q + i * qStride bytes. */
   q: number;
   qStride: number;
@@ -327,8 +332,9 @@ export class KernelThreadPool {
 
   /**
    * One layer's attention for `job.tokens` queries (the kernels' `attention` per token, on one
-   * thread): split into units of (token, kv head, perUnit query heads of its group), each computed
-   * whole by the thread that claims it, with its own score scratch.
+   * thread): split into units of (token, kv head, perUnit query heads of its group, segment), each
+   * computed whole by the thread that claims it, with its own score scratch; then the calling thread
+   * merges each head's segments (attentionCombine).
    */
   attention(job: AttentionJob): void {
     const { tokens, heads, kvHeads, d, t0, scores, scoresStride } = job;
@@ -355,21 +361,31 @@ export class KernelThreadPool {
         `an attention over ${last} positions needs ${group * last * 4} bytes of scores per thread, not ${scoresStride}`,
       );
     }
+    // Records the units write side by side: too few bytes would spill into what follows them.
+    const partialsNeeded = this.k.attentionPartialBytes(tokens, heads, d);
+    if (!(job.partialsBytes >= partialsNeeded)) {
+      throw new RangeError(
+        `an attention of ${tokens} tokens over ${heads} heads of ${d} needs ${partialsNeeded} bytes of partial records, not ${job.partialsBytes}`,
+      );
+    }
     // Multiply-adds: a score and a weighted value per query head, position and element.
     const work = 2 * heads * d * (tokens * t0 + (tokens * (tokens - 1)) / 2);
+    // Segment slots: the last token's segments (an earlier token's spare slots are empty units).
+    const segs = this.k.attentionSegments(last, job.chunkPositions);
     if (work < this.minAttentionWork) {
       this.attentionLocal++;
-      this.attentionUnits(job, group, 0, tokens * kvHeads, scores);
+      this.attentionUnits(job, group, segs, 0, tokens * kvHeads * segs, scores);
+      this.k.attentionCombine(job.out, job.partials, tokens, t0, heads, d, job.chunkPositions);
       return;
     }
-    const perUnit = this.headsPerUnit(group, tokens * kvHeads);
-    const units = tokens * kvHeads * Math.ceil(group / perUnit);
+    const perUnit = this.headsPerUnit(group, tokens * kvHeads * segs);
+    const units = tokens * kvHeads * Math.ceil(group / perUnit) * segs;
     const chunks = Math.min(MAX_CHUNKS, units);
     const chunkUnits = Math.ceil(units / chunks);
     this.check();
     this.attentionSplit++;
     const { u32 } = this;
-    u32[CONTROL.ARGS] = job.out;
+    u32[CONTROL.ARGS] = job.partials;
     u32[CONTROL.ARGS + 1] = job.q;
     u32[CONTROL.ARGS + 2] = job.qStride;
     u32[CONTROL.ARGS + 3] = job.keys;
@@ -386,22 +402,24 @@ export class KernelThreadPool {
     u32[CONTROL.ARGS + 14] = perUnit;
     u32[CONTROL.ARGS + 15] = units;
     u32[CONTROL.ARGS + 16] = chunkUnits;
+    u32[CONTROL.ARGS + 17] = segs;
     this.dispatch(
       ATTENTION,
       Math.ceil(units / chunkUnits),
       (chunk) => {
         const u0 = chunk * chunkUnits;
-        this.attentionUnits(job, perUnit, u0, Math.min(units, u0 + chunkUnits), scores);
+        this.attentionUnits(job, perUnit, segs, u0, Math.min(units, u0 + chunkUnits), scores);
       },
       'attention',
     );
+    this.k.attentionCombine(job.out, job.partials, tokens, t0, heads, d, job.chunkPositions);
   }
 
   /**
-   * Query heads per attention unit: the tuning's, or whole groups where tokens x kv heads give every
-   * thread two units or more, else groups cut into as many parts as bring them there (a decode step
-   * of a model with 3 kv heads of 3 query heads on 2 threads: 6 units, of 2 heads and of 1, rather
-   * than 3 whole groups, 2 for one thread and 1 for the other).
+   * Query heads per attention unit: the tuning's, or whole groups where tokens x kv heads x segments
+   * give every thread two units or more, else groups cut into as many parts as bring them there (a
+   * decode step under 257 positions of a model with 3 kv heads of 3 query heads on 2 threads: 6
+   * units, of 2 heads and of 1, rather than 3 whole groups, 2 for one thread and 1 for the other).
    */
   private headsPerUnit(group: number, groups: number): number {
     if (this.attentionHeadsPerUnit > 0) return Math.min(group, this.attentionHeadsPerUnit);
@@ -409,9 +427,16 @@ export class KernelThreadPool {
     return Math.ceil(group / parts);
   }
 
-  private attentionUnits(job: AttentionJob, perUnit: number, u0: number, u1: number, scores: number): void {
+  private attentionUnits(
+    job: AttentionJob,
+    perUnit: number,
+    segs: number,
+    u0: number,
+    u1: number,
+    scores: number,
+  ): void {
     this.k.attentionUnits(
-      job.out,
+      job.partials,
       job.q,
       job.qStride,
       job.keys,
@@ -425,6 +450,7 @@ export class KernelThreadPool {
       job.scale,
       scores,
       perUnit,
+      segs,
       u0,
       u1,
     );

@@ -76,6 +76,10 @@ export interface KernelExports {
   swiglu(out: number, gateUp: number, n: number): void;
   /** First byte after the module's static data. */
   heapBase(): number;
+  /**
+   * One query's attention (every segment of attentionUnits, then attentionCombine); partials:
+   * attentionPartialBytes(1, heads, d) bytes.
+   */
   attention(
     out: number,
     q: number,
@@ -89,10 +93,18 @@ export interface KernelExports {
     d: number,
     scale: number,
     scores: number,
+    partials: number,
   ): void;
-  /** Units [u0, u1) of a chunk's attention (tokens x kv heads x parts of perUnit query heads): thread-pool.ts. */
+  /** Segments (of whole cache chunks, by context alone) of a query seeing t positions. */
+  attentionSegments(t: number, chunkPositions: number): number;
+  /** Bytes of partial records a job of `tokens` queries needs. */
+  attentionPartialBytes(tokens: number, heads: number, d: number): number;
+  /**
+   * Units [u0, u1) of a chunk's attention (tokens x kv heads x parts of perUnit query heads x segs
+   * segment slots): each writes its heads' partial records; thread-pool.ts.
+   */
   attentionUnits(
-    out: number,
+    partials: number,
     q: number,
     qStride: number,
     k: number,
@@ -106,8 +118,19 @@ export interface KernelExports {
     scale: number,
     scores: number,
     perUnit: number,
+    segs: number,
     u0: number,
     u1: number,
+  ): void;
+  /** out [tokens, heads, d] from the partial records, segments merged in order. */
+  attentionCombine(
+    out: number,
+    partials: number,
+    tokens: number,
+    t0: number,
+    heads: number,
+    d: number,
+    chunkPositions: number,
   ): void;
 }
 

@@ -460,69 +460,103 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('attention: grouped-query, keys and values read in place from a chunked cache (last chunk partial)', () => {
-    const heads = 6;
-    const kvHeads = 2;
-    const d = 10;
-    const t = 13;
-    const chunk = 4;
-    // Per chunk: [another layer | keys [kvHeads][chunk][d] | values [kvHeads][chunk][d] | padding].
-    const other = 7;
-    const headFloats = chunk * d;
-    const chunkFloats = other + 2 * kvHeads * headFloats + 3;
-    const cache = random(Math.ceil(t / chunk) * chunkFloats, 6);
-    const at = (kind: 'k' | 'v', p: number, g: number, i: number) =>
-      Math.floor(p / chunk) * chunkFloats +
-      other +
-      (kind === 'v' ? kvHeads * headFloats : 0) +
-      g * headFloats +
-      (p % chunk) * d +
-      i;
-    const q = random(heads * d, 7);
-    const cachePtr = kx.putF32(cache);
-    const out = kx.alloc(heads * d * 4);
-    // A row of scores per query head of a group, then a guard that must stay untouched.
-    const scores = kx.alloc((heads / kvHeads) * t * 4);
-    const guard = kx.putF32(new Float32Array(4).fill(42));
-    const scale = 1 / Math.sqrt(d);
-    kx.k.attention(
-      out,
-      kx.putF32(q),
-      cachePtr + at('k', 0, 0, 0) * 4,
-      cachePtr + at('v', 0, 0, 0) * 4,
-      chunkFloats * 4,
-      chunk,
-      t,
-      heads,
-      kvHeads,
-      d,
-      scale,
-      scores,
-    );
-    const want = new Float64Array(heads * d);
-    for (let h = 0; h < heads; h++) {
-      const g = Math.floor(h / (heads / kvHeads));
-      const s = new Float64Array(t);
-      for (let p = 0; p < t; p++) {
-        let dot = 0;
-        for (let i = 0; i < d; i++) dot += q[h * d + i]! * cache[at('k', p, g, i)]!;
-        s[p] = dot * scale;
+  it.each([
+    // One segment (under 4 chunks), and 13 chunks of 4: segments of 16 positions, the last partial.
+    [6, 2, 10, 13],
+    [6, 2, 10, 50],
+    // The 135M twin's shape (9 heads over 3, d 64, no tail), 7 segments.
+    [9, 3, 64, 100],
+    // 75 chunks: past 16 segments of 4 chunks, so 15 segments of 5 chunks.
+    [4, 1, 8, 300],
+  ])(
+    'attention: %i heads over %i kv heads, d %i, %i positions, read in place from a chunked cache (chunks of 4) in segments merged exactly',
+    (heads, kvHeads, d, t) => {
+      const chunk = 4;
+      // Per chunk: [another layer | keys [kvHeads][chunk][d] | values [kvHeads][chunk][d] | padding].
+      const other = 7;
+      const headFloats = chunk * d;
+      const chunkFloats = other + 2 * kvHeads * headFloats + 3;
+      const cache = random(Math.ceil(t / chunk) * chunkFloats, 6);
+      const at = (kind: 'k' | 'v', p: number, g: number, i: number) =>
+        Math.floor(p / chunk) * chunkFloats +
+        other +
+        (kind === 'v' ? kvHeads * headFloats : 0) +
+        g * headFloats +
+        (p % chunk) * d +
+        i;
+      // Scores large enough that exp(score - max) spans orders of magnitude across segments.
+      const q = random(heads * d, 7, 4);
+      const cachePtr = kx.putF32(cache);
+      const out = kx.alloc(heads * d * 4);
+      // A row of scores per query head of a group, then a guard that must stay untouched.
+      const scores = kx.alloc((heads / kvHeads) * t * 4);
+      const guard = kx.putF32(new Float32Array(4).fill(42));
+      const partialBytes = kx.k.attentionPartialBytes(1, heads, d);
+      const partials = kx.alloc(partialBytes);
+      const scale = 1 / Math.sqrt(d);
+      // Segments: whole chunks, 4 at least, 16 segments at most; by the context alone.
+      const segs = kx.k.attentionSegments(t, chunk);
+      const span = Math.max(4, Math.ceil(Math.ceil(t / chunk) / 16)) * chunk;
+      expect(segs).toBe(Math.ceil(t / span));
+      expect(partialBytes).toBe(heads * 16 * (d + 4) * 4);
+      kx.k.attention(
+        out,
+        kx.putF32(q),
+        cachePtr + at('k', 0, 0, 0) * 4,
+        cachePtr + at('v', 0, 0, 0) * 4,
+        chunkFloats * 4,
+        chunk,
+        t,
+        heads,
+        kvHeads,
+        d,
+        scale,
+        scores,
+        partials,
+      );
+      const want = new Float64Array(heads * d);
+      const records = kx.f32(partials, partialBytes / 4);
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / (heads / kvHeads));
+        const s = new Float64Array(t);
+        for (let p = 0; p < t; p++) {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += q[h * d + i]! * cache[at('k', p, g, i)]!;
+          s[p] = dot * scale;
+        }
+        // Each segment's record: its maximum, its sum of exp(score - maximum), its unnormalised output.
+        for (let seg = 0; seg < segs; seg++) {
+          const part = Array.from(s.subarray(seg * span, Math.min(t, (seg + 1) * span)));
+          const m = Math.max(...part);
+          const e = part.map((x) => Math.exp(x - m));
+          const rec = (h * 16 + seg) * (d + 4);
+          expect(Math.abs(records[rec]! - m), `head ${h} segment ${seg} max`).toBeLessThan(
+            1e-5 * (1 + Math.abs(m)),
+          );
+          const l = e.reduce((x, y) => x + y, 0);
+          expect(Math.abs(records[rec + 1]! - l) / l, `head ${h} segment ${seg} sum`).toBeLessThan(1e-5);
+          const o = new Float64Array(d);
+          for (let i = 0; i < d; i++) {
+            for (let j = 0; j < e.length; j++) o[i] = o[i]! + e[j]! * cache[at('v', seg * span + j, g, i)]!;
+          }
+          expectClose(records.subarray(rec + 4, rec + 4 + d), o, 1e-5);
+        }
+        const max = Math.max(...s);
+        let sum = 0;
+        for (let p = 0; p < t; p++) {
+          s[p] = Math.exp(s[p]! - max);
+          sum += s[p]!;
+        }
+        for (let i = 0; i < d; i++) {
+          let acc = 0;
+          for (let p = 0; p < t; p++) acc += s[p]! * cache[at('v', p, g, i)]!;
+          want[h * d + i] = acc / sum;
+        }
       }
-      const max = Math.max(...s);
-      let sum = 0;
-      for (let p = 0; p < t; p++) {
-        s[p] = Math.exp(s[p]! - max);
-        sum += s[p]!;
-      }
-      for (let i = 0; i < d; i++) {
-        let acc = 0;
-        for (let p = 0; p < t; p++) acc += s[p]! * cache[at('v', p, g, i)]!;
-        want[h * d + i] = acc / sum;
-      }
-    }
-    expectClose(kx.f32(out, heads * d), want, 1e-5);
-    expect(Array.from(kx.f32(guard, 4))).toEqual([42, 42, 42, 42]);
-  });
+      expectClose(kx.f32(out, heads * d), want, 1e-5);
+      expect(Array.from(kx.f32(guard, 4))).toEqual([42, 42, 42, 42]);
+    },
+  );
 
   it('addInPlace on 7 values', () => {
     const a = random(7, 8);

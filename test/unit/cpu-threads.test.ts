@@ -386,7 +386,6 @@ function random(n: number, seed: number): Float32Array {
 }
 
 describe('attention on the pool: each unit whole on one thread, bit for bit', () => {
-  const CHUNK = 64;
   /** (heads, kvHeads, d): groups of 2, 3 (the 135M twin's 9/3/64), 1, 6, and a d with a scalar tail. */
   const SHAPES = [
     [4, 2, 16],
@@ -398,7 +397,8 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
   /**
    * (positions the first query sees, query tokens): one position, inside the first cache chunk, at
    * and across its end, a prefill chunk of 32 (with 8 kv heads: 256 units, more than the 255 chunks a
-   * job holds), and contexts spanning 2 to 4 cache chunks.
+   * job holds), and contexts spanning 2 to 4 cache chunks. With chunks of 8 positions, contexts of 1 to
+   * 8 segments (of 32 positions), and prefill chunks whose tokens have different segment counts.
    */
   const JOBS = [
     [1, 1],
@@ -418,7 +418,14 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
     async (threads) => {
       const module = await kernelModule(true);
       const kx = await WasmKernels.create(module, { shared: true });
-      for (const perUnit of [0, 1, 2, 6]) {
+      for (const [CHUNK, perUnit] of [
+        [64, 0],
+        [64, 1],
+        [64, 2],
+        [64, 6],
+        [8, 0],
+        [8, 1],
+      ] as const) {
         const pool = await KernelThreadPool.start(kx, module, nodeKernelThreadSpawner, {
           threads,
           minAttentionWork: 0,
@@ -441,7 +448,9 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
             const want = kx.alloc(outFloats * 4);
             const scoresStride = group * MAX_T * 4;
             const scores = kx.alloc(threads * scoresStride + 16);
-            const guards = [out + outFloats * 4, scores + threads * scoresStride];
+            const partialBytes = kx.k.attentionPartialBytes(32, heads, d);
+            const partials = kx.alloc(partialBytes + 16);
+            const guards = [out + outFloats * 4, scores + threads * scoresStride, partials + partialBytes];
             for (const g of guards) kx.f32(g, 4).fill(42);
             // Each worker's scratch starts as NaN: one whose scratch changes took a unit.
             kx.f32(scores + scoresStride, ((threads - 1) * scoresStride) / 4).fill(Number.NaN);
@@ -451,6 +460,8 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
               );
             const job = (t0: number, tokens: number) => ({
               out,
+              partials,
+              partialsBytes: partialBytes,
               q,
               qStride,
               keys,
@@ -467,7 +478,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
               scoresStride,
             });
             for (const [t0, tokens] of JOBS) {
-              const what = `${heads}/${kvHeads} heads, d ${d}, ${perUnit} per unit, t0 ${t0}, ${tokens} tokens`;
+              const what = `${heads}/${kvHeads} heads, d ${d}, chunks of ${CHUNK}, ${perUnit} per unit, t0 ${t0}, ${tokens} tokens`;
               kx.f32(out, outFloats).fill(Number.NaN);
               pool.attention(job(t0, tokens));
               // One thread, token by token, as the decoder without a pool runs it.
@@ -485,6 +496,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
                   d,
                   1 / Math.sqrt(d),
                   scores,
+                  partials,
                 );
               }
               const n = tokens * heads * d;
@@ -496,9 +508,10 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
             // leave one unscheduled.
             const end = Date.now() + 10_000;
             while (!workersTook().every(Boolean) && Date.now() < end) pool.attention(job(200, 32));
-            expect(workersTook(), `${heads}/${kvHeads} heads, ${perUnit} per unit`).toEqual(
-              new Array(threads - 1).fill(true),
-            );
+            expect(
+              workersTook(),
+              `${heads}/${kvHeads} heads, chunks of ${CHUNK}, ${perUnit} per unit`,
+            ).toEqual(new Array(threads - 1).fill(true));
           }
           expect(pool.attentionSplit).toBeGreaterThan(0);
           expect(pool.attentionLocal).toBe(0);
@@ -582,7 +595,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
     }
   });
 
-  it('a score scratch too small for a thread is refused by name; a trapping unit is a clear error, the pool works after', async () => {
+  it('a score scratch too small for a thread, or partial records too small for the job, are refused by name; a trapping unit is a clear error, the pool works after', async () => {
     const module = await kernelModule(true);
     const kx = await WasmKernels.create(module, { shared: true });
     const pool = await KernelThreadPool.start(kx, module, nodeKernelThreadSpawner, {
@@ -597,8 +610,12 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
       const out = kx.alloc(32 * 4 * d * 4);
       const want = kx.alloc(4 * d * 4);
       const scores = kx.alloc(2 * 2 * 256 * 4);
+      const partialsBytes = kx.k.attentionPartialBytes(32, 4, d);
+      const partials = kx.alloc(partialsBytes);
       const job = {
         out,
+        partials,
+        partialsBytes,
         q,
         qStride: 8 * d * 4,
         keys: cache,
@@ -617,6 +634,16 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
       expect(() => pool.attention(job)).toThrow(
         new RangeError('an attention over 231 positions needs 1848 bytes of scores per thread, not 1600'),
       );
+      expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
+      // Partial records for fewer tokens than the job has: the units would write past them.
+      expect(() =>
+        pool.attention({ ...job, scoresStride: 2 * 256 * 4, partialsBytes: partialsBytes - 1 }),
+      ).toThrow(
+        new RangeError(
+          `an attention of 32 tokens over 4 heads of 16 needs ${partialsBytes} bytes of partial records, not ${partialsBytes - 1}`,
+        ),
+      );
+      expect(partialsBytes).toBe(32 * 4 * 16 * (16 + 4) * 4);
       expect(pool.attentionSplit + pool.attentionLocal).toBe(0);
       // Shapes the kernel cannot run exactly: refused by name before any thread starts on them (heads
       // 0 trapped on a division by zero; a fractional token count or t0 ran truncated in the kernel;
@@ -653,7 +680,21 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
         );
       }
       pool.attention({ ...job, tokens: 1, scoresStride: 2 * 256 * 4 });
-      kx.k.attention(want, q, cache, cache + 2 * 64 * d * 4, chunkBytes, 64, 200, 4, 2, d, 0.25, scores);
+      kx.k.attention(
+        want,
+        q,
+        cache,
+        cache + 2 * 64 * d * 4,
+        chunkBytes,
+        64,
+        200,
+        4,
+        2,
+        d,
+        0.25,
+        scores,
+        partials,
+      );
       expect(bits(kx.f32(out, 4 * d))).toEqual(bits(kx.f32(want, 4 * d)));
     } finally {
       await pool.close();

@@ -591,29 +591,52 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
   return f32x4.div(num, f32x4.add(f32x4.splat(1), e));
 }
 
-@inline function dot(a: usize, b: usize, d: i32): f32 {
-  const d4 = d & ~3;
-  let acc = f32x4.splat(0);
-  for (let i = 0; i < d4; i += 4) {
-    const o = <usize>i << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-  }
-  let s = hsum(acc);
-  for (let i = d4; i < d; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
-  return s;
+// ---- attention over the KV cache (flash-decoding) ----
+// A query's positions are cut into segments of whole cache chunks whose length depends on the
+// context alone (segmentChunks), never on the thread count. A unit (query token, kv head,
+// query heads of its group, segment) writes, per query head, its segment's score maximum m, the sum
+// l of exp(score - m), and the unnormalised output sum of exp(score - m) * value; attentionCombine
+// then merges a head's segments in segment order. Every unit's arithmetic is fixed by its segment, so
+// a split over threads (or none) gives bit-identical results, and a token's output does not depend on
+// whether it ran in a prefill chunk or a decode step. Against one softmax over all positions (the
+// kernel before segments) the merge rounds differently: outputs agree to float32 rounding, not bit
+// for bit (test/unit/cpu-kernels.test.ts checks records and outputs against a float64 reference).
+
+/** Cache chunks per segment at least (256 positions with the decoder's 64-position chunks). */
+const SEGMENT_MIN_CHUNKS: i32 = 4;
+/** Segments per query at most: a partial record's slots per (token, head). */
+const ATTENTION_MAX_SEGMENTS: i32 = 16;
+
+/** Cache chunks per segment for a query seeing `t` positions. */
+@inline function segmentChunks(t: i32, chunkPositions: i32): i32 {
+  const chunks = (t + chunkPositions - 1) / chunkPositions;
+  return max(SEGMENT_MIN_CHUNKS, (chunks + ATTENTION_MAX_SEGMENTS - 1) / ATTENTION_MAX_SEGMENTS);
+}
+
+/** Segments of a query seeing `t` positions (1 to ATTENTION_MAX_SEGMENTS). */
+export function attentionSegments(t: i32, chunkPositions: i32): i32 {
+  const span = segmentChunks(t, chunkPositions) * chunkPositions;
+  return (t + span - 1) / span;
+}
+
+/** Floats of one partial record: m, l, two spare, then d output sums (16-byte aligned where d is a multiple of 4). */
+@inline function recordFloats(d: i32): i32 {
+  return d + 4;
+}
+
+/** Bytes of partials a job of `tokens` queries needs: a record per token, head and segment slot. */
+export function attentionPartialBytes(tokens: i32, heads: i32, d: i32): usize {
+  return <usize>tokens * <usize>heads * <usize>ATTENTION_MAX_SEGMENTS * (<usize>recordFloats(d) << 2);
 }
 
 /**
  * One query position's attention over `t` cached positions, grouped-query: query head h reads kv head
  * h / (heads / kvHeads). The cache is a run of chunks of `chunkPositions` positions, `chunkBytes`
  * apart; inside a chunk one kv head's keys (and values) are contiguous [chunkPositions, d], so the
- * scan streams through memory. Chunk by chunk, the query heads of a group take the chunk's keys and
- * values in turn while they are in cache, so the cache is read from memory once per kv head, not
- * once per query head. Positions go four at a time: a query vector is loaded once for four keys, and
- * an output vector once for four values (at 2000 tokens of context this kernel was a decode step's
- * whole slow-down). Each score and each output element is computed with the same operations in the
- * same order as a one-position scan (bit-identical results). k (v): the first chunk's keys (values)
- * of this layer, kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch; out [heads, d].
+ * scan streams through memory. Runs every unit of attentionUnits for this one token, then
+ * attentionCombine: the same arithmetic as any split of the pool's. k (v): the first chunk's keys
+ * (values) of this layer, kv head 0. q [heads, d]; scores: (heads / kvHeads) * t floats of scratch;
+ * partials: attentionPartialBytes(1, heads, d) bytes; out [heads, d].
  */
 export function attention(
   out: usize,
@@ -628,23 +651,24 @@ export function attention(
   d: i32,
   scale: f32,
   scores: usize,
+  partials: usize,
 ): void {
   const group = heads / kvHeads;
-  for (let g = 0; g < kvHeads; g++) {
-    attendHeads(out, q, k, v, chunkBytes, chunkPositions, t, d, scale, scores, g, g * group, group);
-  }
+  const segs = attentionSegments(t, chunkPositions);
+  attentionUnits(partials, q, 0, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, group, segs, 0, kvHeads * segs);
+  attentionCombine(out, partials, 1, t, heads, d, chunkPositions);
 }
 
 /**
  * The thread pool's share of a prefill chunk's (or a decode step's) attention: units [u0, u1) of
  * `tokens` query positions x `kvHeads` x parts of `perUnit` query heads of a kv group (the last part
- * of a group may be smaller). Token i's queries are at q + i * qStride, its output at
- * out + i * heads * d floats, and it sees t0 + i positions (causal). Each unit runs attendHeads, the
- * same code `attention` runs, so each output element gets the same arithmetic on any thread;
- * scores: perUnit * (t0 + tokens - 1) floats of this thread's own scratch.
+ * of a group may be smaller) x `segs` segment slots (the last token's segments; an earlier token's
+ * slots past its own segments are empty units). Token i's queries are at q + i * qStride, and it sees
+ * t0 + i positions (causal). A unit writes its heads' partial records (attentionCombine reads them);
+ * scores: perUnit * (segment length) floats of this thread's own scratch, at most perUnit * (t0 + tokens - 1).
  */
 export function attentionUnits(
-  out: usize,
+  partials: usize,
   q: usize,
   qStride: usize,
   k: usize,
@@ -658,71 +682,163 @@ export function attentionUnits(
   scale: f32,
   scores: usize,
   perUnit: i32,
+  segs: i32,
   u0: i32,
   u1: i32,
 ): void {
   const group = heads / kvHeads;
   const parts = (group + perUnit - 1) / perUnit;
-  const perToken = kvHeads * parts;
-  const outStride = <usize>(heads * d) << 2;
+  const perGroup = parts * segs;
+  const perToken = kvHeads * perGroup;
+  const recordBytes = <usize>recordFloats(d) << 2;
+  const tokenBytes = <usize>heads * <usize>ATTENTION_MAX_SEGMENTS * recordBytes;
   for (let u = u0; u < u1; u++) {
     const i = u / perToken;
     const r = u - i * perToken;
-    const g = r / parts;
-    const j0 = (r - g * parts) * perUnit;
-    const m = min(perUnit, group - j0);
-    attendHeads(
-      out + <usize>i * outStride,
+    const g = r / perGroup;
+    const r2 = r - g * perGroup;
+    const part = r2 / segs;
+    const s = r2 - part * segs;
+    const t = t0 + i;
+    const span = segmentChunks(t, chunkPositions);
+    const c0 = s * span;
+    const p0 = c0 * chunkPositions;
+    if (p0 >= t) continue;
+    const j0 = part * perUnit;
+    attendSegment(
+      partials + <usize>i * tokenBytes,
       q + <usize>i * qStride,
-      k,
-      v,
+      k + <usize>c0 * chunkBytes,
+      v + <usize>c0 * chunkBytes,
       chunkBytes,
       chunkPositions,
-      t0 + i,
+      min(t - p0, span * chunkPositions),
       d,
       scale,
       scores,
       g,
       g * group + j0,
-      m,
+      min(perUnit, group - j0),
+      s,
+      i == 0,
     );
   }
 }
 
 /**
- * Query heads [h0, h0 + m) of kv head g (all of one group) over `t` positions: their scores, softmax
- * and weighted sum of values, written to out [heads, d] at their rows. Every score and output element
- * is computed on its own, so the same element gets the same operations whatever m is.
+ * out [tokens, heads, d] from the partial records of `tokens` queries, the first seeing t0 positions:
+ * per head, M = the largest segment maximum, w_s = exp(m_s - M), and out = (sum of w_s * o_s) / (sum
+ * of w_s * l_s), the segments taken in order.
  */
-@inline function attendHeads(
-  out: usize,
+export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i32, heads: i32, d: i32, chunkPositions: i32): void {
+  const recordBytes = <usize>recordFloats(d) << 2;
+  const headBytes = <usize>d << 2;
+  const d4 = d & ~3;
+  for (let i = 0; i < tokens; i++) {
+    const segs = attentionSegments(t0 + i, chunkPositions);
+    for (let h = 0; h < heads; h++) {
+      const rec = partials + (<usize>(i * heads + h) * <usize>ATTENTION_MAX_SEGMENTS) * recordBytes;
+      const oh = out + <usize>(i * heads + h) * headBytes;
+      let mx = load<f32>(rec);
+      for (let s = 1; s < segs; s++) mx = max(mx, load<f32>(rec + <usize>s * recordBytes));
+      let sum: f32 = 0;
+      for (let e = 0; e < d4; e += 4) v128.store(oh + (<usize>e << 2), f32x4.splat(0));
+      for (let e = d4; e < d; e++) store<f32>(oh + (<usize>e << 2), 0);
+      for (let s = 0; s < segs; s++) {
+        const rs = rec + <usize>s * recordBytes;
+        const w = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(rs) - mx)), 0);
+        sum += w * load<f32>(rs, 4);
+        const wv = f32x4.splat(w);
+        const os = rs + 16;
+        for (let e = 0; e < d4; e += 4) {
+          const o = <usize>e << 2;
+          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(os + o), wv)));
+        }
+        for (let e = d4; e < d; e++) {
+          const o = <usize>e << 2;
+          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(os + o) * w);
+        }
+      }
+      const inv: f32 = <f32>1 / sum;
+      const iv = f32x4.splat(inv);
+      for (let e = 0; e < d4; e += 4) {
+        const o = <usize>e << 2;
+        v128.store(oh + o, f32x4.mul(v128.load(oh + o), iv));
+      }
+      for (let e = d4; e < d; e++) {
+        const o = <usize>e << 2;
+        store<f32>(oh + o, load<f32>(oh + o) * inv);
+      }
+    }
+  }
+}
+
+/** [sum of a0, sum of a1, sum of a2, sum of a3], each lane sum as (x0 + x2) + (x1 + x3). */
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = f32x4.add(f32x4.shuffle(a0, a1, 0, 1, 4, 5), f32x4.shuffle(a0, a1, 2, 3, 6, 7));
+  const s23 = f32x4.add(f32x4.shuffle(a2, a3, 0, 1, 4, 5), f32x4.shuffle(a2, a3, 2, 3, 6, 7));
+  return f32x4.add(f32x4.shuffle(s01, s23, 0, 2, 4, 6), f32x4.shuffle(s01, s23, 1, 3, 5, 7));
+}
+
+/** One lane sum as hsum4 makes it: (x0 + x2) + (x1 + x3). */
+@inline function hsum1(a: v128): f32 {
+  return (
+    f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 2) + (f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 3))
+  );
+}
+
+/**
+ * Query heads [h0, h0 + m) of kv head g over one segment of n positions, starting at chunk k (v): per
+ * head the record (m, l, o) in slot s of its row of partial records at `partials` (the token's).
+ * Scores: a query vector against 4 keys at a time, the 4 sums reduced together by shuffles (hsum4),
+ * not lane by lane; a score gets the same operations in a group of 4 or alone (8 keys at a time, or
+ * 16 floats a step at immediate offsets, or two heads per key load, measured no faster). Values: the
+ * output in registers, 8 vectors (32 floats) at a time, over a chunk's positions, so a chunk's values
+ * stay in cache while every head of the unit takes them. At 2000 positions the cache (92 MB on the 135M
+ * twin) no longer fits any CPU cache and the scan waits on memory, one miss after another: each chunk
+ * first touches the next one (one load per cache line, `touch`), so its misses overlap the current
+ * chunk's arithmetic (15 % less CPU time measured on a busy 2-core machine; WebAssembly has no prefetch).
+ * `ahead`: only for a job's first query token: the later tokens of a prefill chunk find the cache the
+ * first one read still in the CPU's caches, and touches there cost about 10 % of the attention.
+ */
+@inline function attendSegment(
+  partials: usize,
   q: usize,
   k: usize,
   v: usize,
   chunkBytes: usize,
   chunkPositions: i32,
-  t: i32,
+  n: i32,
   d: i32,
   scale: f32,
   scores: usize,
   g: i32,
   h0: i32,
   m: i32,
+  s: i32,
+  ahead: bool,
 ): void {
   const headBytes = <usize>d << 2;
   const headChunkBytes = <usize>chunkPositions * headBytes;
-  const scoreBytes = <usize>t << 2;
+  const scoreBytes = <usize>n << 2;
+  const recordBytes = <usize>recordFloats(d) << 2;
+  const rowBytes = <usize>ATTENTION_MAX_SEGMENTS * recordBytes;
   const d4 = d & ~3;
   const kv = <usize>g * headChunkBytes;
-  for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
-    const n = min(chunkPositions, t - p0);
-    const n4 = n & ~3;
+  const sc = f32x4.splat(scale);
+  // A spare float of the first head's record takes the touches' sum (nothing reads it).
+  const sink = partials + <usize>h0 * rowBytes + <usize>s * recordBytes + 8;
+  for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
+    const len = min(chunkPositions, n - p0);
     const kc = k + c + kv;
+    // Touch the next chunk's keys (the values' first chunk after the last), one load per cache line.
+    if (ahead && p0 + chunkPositions < n) touch(kc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * headBytes, sink);
+    else if (ahead) touch(v + kv, <usize>min(chunkPositions, n) * headBytes, sink);
     for (let j = 0; j < m; j++) {
       const qh = q + <usize>(h0 + j) * headBytes;
       const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
       let i = 0;
-      for (; i < n4; i += 4) {
+      for (; i + 4 <= len; i += 4) {
         const k0 = kc + <usize>i * headBytes;
         const k1 = k0 + headBytes;
         const k2 = k1 + headBytes;
@@ -739,87 +855,144 @@ export function attentionUnits(
           a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)));
           a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)));
         }
-        let s0 = hsum(a0);
-        let s1 = hsum(a1);
-        let s2 = hsum(a2);
-        let s3 = hsum(a3);
-        for (let e = d4; e < d; e++) {
-          const o = <usize>e << 2;
-          const qe = load<f32>(qh + o);
-          s0 += qe * load<f32>(k0 + o);
-          s1 += qe * load<f32>(k1 + o);
-          s2 += qe * load<f32>(k2 + o);
-          s3 += qe * load<f32>(k3 + o);
-        }
-        const so = sj + (<usize>i << 2);
-        store<f32>(so, s0 * scale);
-        store<f32>(so, s1 * scale, 4);
-        store<f32>(so, s2 * scale, 8);
-        store<f32>(so, s3 * scale, 12);
+        let lo = hsum4(a0, a1, a2, a3);
+        if (d4 < d) lo = f32x4.add(lo, tail4(qh, k0, headBytes, d4, d));
+        v128.store(sj + (<usize>i << 2), f32x4.mul(lo, sc));
       }
-      for (; i < n; i++) store<f32>(sj + (<usize>i << 2), dot(qh, kc + <usize>i * headBytes, d) * scale);
+      for (; i < len; i++) {
+        const kp = kc + <usize>i * headBytes;
+        let a = f32x4.splat(0);
+        for (let e = 0; e < d4; e += 4) {
+          const o = <usize>e << 2;
+          a = f32x4.add(a, f32x4.mul(v128.load(qh + o), v128.load(kp + o)));
+        }
+        // The tail as tail4 sums one lane: from 0, product by product.
+        let tl: f32 = 0;
+        for (let e = d4; e < d; e++) tl += load<f32>(qh + (<usize>e << 2)) * load<f32>(kp + (<usize>e << 2));
+        let sum = hsum1(a);
+        if (d4 < d) sum += tl;
+        store<f32>(sj + (<usize>i << 2), sum * scale);
+      }
     }
   }
+  // Per head: the segment's maximum, exp(score - maximum) in place, and their sum.
   for (let j = 0; j < m; j++) {
-    softmax(scores + <usize>j * scoreBytes, t);
-    memory.fill(out + <usize>(h0 + j) * headBytes, 0, headBytes);
-  }
-  for (let p0 = 0, c: usize = 0; p0 < t; p0 += chunkPositions, c += chunkBytes) {
-    const n = min(chunkPositions, t - p0);
+    const x = scores + <usize>j * scoreBytes;
     const n4 = n & ~3;
+    let mv = f32x4.splat(-Infinity);
+    for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
+    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
+    const ms = f32x4.splat(mx);
+    let sv = f32x4.splat(0);
+    for (let i = 0; i < n4; i += 4) {
+      const o = <usize>i << 2;
+      const e = exp4(f32x4.sub(v128.load(x + o), ms));
+      v128.store(x + o, e);
+      sv = f32x4.add(sv, e);
+    }
+    let sum = hsum(sv);
+    for (let i = n4; i < n; i++) {
+      const o = <usize>i << 2;
+      const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
+      store<f32>(x + o, e);
+      sum += e;
+    }
+    const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+    store<f32>(rec, mx);
+    store<f32>(rec, sum, 4);
+    memory.fill(rec + 16, 0, headBytes);
+  }
+  // Per chunk, head and block of the output: o += w_p * value_p over the chunk's positions.
+  const d32 = d & ~31;
+  for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
+    const len = min(chunkPositions, n - p0);
     const vc = v + c + kv;
-    for (let jh = 0; jh < m; jh++) {
-      const oh = out + <usize>(h0 + jh) * headBytes;
-      const sj = scores + <usize>jh * scoreBytes + (<usize>p0 << 2);
-      let i = 0;
-      for (; i < n4; i += 4) {
-        const v0 = vc + <usize>i * headBytes;
-        const v1 = v0 + headBytes;
-        const v2 = v1 + headBytes;
-        const v3 = v2 + headBytes;
-        const so = sj + (<usize>i << 2);
-        const w0 = load<f32>(so);
-        const w1 = load<f32>(so, 4);
-        const w2 = load<f32>(so, 8);
-        const w3 = load<f32>(so, 12);
-        const x0 = f32x4.splat(w0);
-        const x1 = f32x4.splat(w1);
-        const x2 = f32x4.splat(w2);
-        const x3 = f32x4.splat(w3);
-        for (let e = 0; e < d4; e += 4) {
-          const o = <usize>e << 2;
-          let acc = v128.load(oh + o);
-          acc = f32x4.add(acc, f32x4.mul(v128.load(v0 + o), x0));
-          acc = f32x4.add(acc, f32x4.mul(v128.load(v1 + o), x1));
-          acc = f32x4.add(acc, f32x4.mul(v128.load(v2 + o), x2));
-          acc = f32x4.add(acc, f32x4.mul(v128.load(v3 + o), x3));
-          v128.store(oh + o, acc);
+    if (ahead && p0 + chunkPositions < n) touch(vc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * headBytes, sink);
+    for (let j = 0; j < m; j++) {
+      const oh = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes + 16;
+      const wj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      let e = 0;
+      for (; e < d32; e += 32) {
+        const ob = oh + (<usize>e << 2);
+        let o0 = v128.load(ob);
+        let o1 = v128.load(ob, 16);
+        let o2 = v128.load(ob, 32);
+        let o3 = v128.load(ob, 48);
+        let o4 = v128.load(ob, 64);
+        let o5 = v128.load(ob, 80);
+        let o6 = v128.load(ob, 96);
+        let o7 = v128.load(ob, 112);
+        let vp = vc + (<usize>e << 2);
+        for (let i = 0; i < len; i++, vp += headBytes) {
+          const w = v128.load32_splat(wj + (<usize>i << 2));
+          o0 = f32x4.add(o0, f32x4.mul(v128.load(vp), w));
+          o1 = f32x4.add(o1, f32x4.mul(v128.load(vp, 16), w));
+          o2 = f32x4.add(o2, f32x4.mul(v128.load(vp, 32), w));
+          o3 = f32x4.add(o3, f32x4.mul(v128.load(vp, 48), w));
+          o4 = f32x4.add(o4, f32x4.mul(v128.load(vp, 64), w));
+          o5 = f32x4.add(o5, f32x4.mul(v128.load(vp, 80), w));
+          o6 = f32x4.add(o6, f32x4.mul(v128.load(vp, 96), w));
+          o7 = f32x4.add(o7, f32x4.mul(v128.load(vp, 112), w));
         }
-        for (let e = d4; e < d; e++) {
-          const o = <usize>e << 2;
-          let acc = load<f32>(oh + o);
-          acc = acc + load<f32>(v0 + o) * w0;
-          acc = acc + load<f32>(v1 + o) * w1;
-          acc = acc + load<f32>(v2 + o) * w2;
-          acc = acc + load<f32>(v3 + o) * w3;
-          store<f32>(oh + o, acc);
-        }
+        v128.store(ob, o0);
+        v128.store(ob, o1, 16);
+        v128.store(ob, o2, 32);
+        v128.store(ob, o3, 48);
+        v128.store(ob, o4, 64);
+        v128.store(ob, o5, 80);
+        v128.store(ob, o6, 96);
+        v128.store(ob, o7, 112);
       }
-      for (; i < n; i++) {
-        const vp = vc + <usize>i * headBytes;
-        const w = load<f32>(sj + (<usize>i << 2));
-        const wv = f32x4.splat(w);
-        for (let e = 0; e < d4; e += 4) {
-          const o = <usize>e << 2;
-          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(v128.load(vp + o), wv)));
+      for (; e < d4; e += 4) {
+        const ob = oh + (<usize>e << 2);
+        let o0 = v128.load(ob);
+        let vp = vc + (<usize>e << 2);
+        for (let i = 0; i < len; i++, vp += headBytes) {
+          o0 = f32x4.add(o0, f32x4.mul(v128.load(vp), v128.load32_splat(wj + (<usize>i << 2))));
         }
-        for (let e = d4; e < d; e++) {
-          const o = <usize>e << 2;
-          store<f32>(oh + o, load<f32>(oh + o) + load<f32>(vp + o) * w);
-        }
+        v128.store(ob, o0);
+      }
+      for (; e < d; e++) {
+        const ob = oh + (<usize>e << 2);
+        let acc = load<f32>(ob);
+        let vp = vc + (<usize>e << 2);
+        for (let i = 0; i < len; i++, vp += headBytes) acc = acc + load<f32>(vp) * load<f32>(wj + (<usize>i << 2));
+        store<f32>(ob, acc);
       }
     }
   }
+}
+
+/** Loads one float per 64-byte line of [p, p + bytes) and stores their sum at sink: the misses overlap. */
+@inline function touch(p: usize, bytes: usize, sink: usize): void {
+  let acc = f32x4.splat(0);
+  let i: usize = 0;
+  for (; i + 256 <= bytes; i += 256) {
+    acc = f32x4.add(acc, f32x4.add(f32x4.add(v128.load(p + i), v128.load(p + i, 64)), f32x4.add(v128.load(p + i, 128), v128.load(p + i, 192))));
+  }
+  for (; i < bytes; i += 64) acc = f32x4.add(acc, v128.load(p + i));
+  store<f32>(sink, f32x4.extract_lane(acc, 0));
+}
+
+/** The d - d4 (1 to 3) trailing products of a query and keys k0, k0 + stride, .. k0 + 3 stride, summed per key. */
+@inline function tail4(qh: usize, k0: usize, stride: usize, d4: i32, d: i32): v128 {
+  let r = f32x4.splat(0);
+  for (let e = d4; e < d; e++) {
+    const o = <usize>e << 2;
+    const qe = f32x4.splat(load<f32>(qh + o));
+    const kv = f32x4.replace_lane(
+      f32x4.replace_lane(
+        f32x4.replace_lane(f32x4.splat(load<f32>(k0 + o)), 1, load<f32>(k0 + stride + o)),
+        2,
+        load<f32>(k0 + 2 * stride + o),
+      ),
+      3,
+      load<f32>(k0 + 3 * stride + o),
+    );
+    r = f32x4.add(r, f32x4.mul(qe, kv));
+  }
+  return r;
 }
 
 /** First byte after the module's static data (Mathf.exp's tables): the engine allocates from here. */
