@@ -222,10 +222,18 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   store<f32>(at + 3 * stride, f32x4.extract_lane(v, 3));
 }
 
+/**
+ * The high nibble of each byte: a 16-bit shift and the low-nibble mask (x86 has no byte shift: V8
+ * lowers i8x16.shr_u to the same shift and a mask it rebuilds on every use, three more instructions).
+ */
+@inline function highNibbles(p: v128): v128 {
+  return v128.and(i16x8.shr_u(p, 4), i8x16.splat(0x0f));
+}
+
 /** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo. */
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
   const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-  const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+  const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
   return dot4(
     i16x8.extend_low_i8x16_s(lo),
     i16x8.extend_high_i8x16_s(lo),
@@ -299,7 +307,7 @@ export function gemmQ4Rows(
       while (wp < end) {
         const p = v128.load(wp);
         const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-        const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+        const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
         const e0 = i16x8.extend_low_i8x16_s(lo);
         const e1 = i16x8.extend_high_i8x16_s(lo);
         const e2 = i16x8.extend_low_i8x16_s(hi);
