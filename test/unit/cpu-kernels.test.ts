@@ -302,6 +302,66 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
+  it('gemmQ4 and gemmQ8 compute, bit for bit, one arithmetic for a decode step and every prefill tile: exact integer block sums, then a float32 sum over the blocks in order', () => {
+    // Blocks 1 to 9: the decode path takes blocks four at a time (groups and a tail of 1 to 3); tokens 1
+    // to 9: whole four-token tiles and a tail; odd row counts, and the rows split as two threads take them.
+    const f = Math.fround;
+    for (const blocks of [1, 2, 3, 4, 5, 7, 9]) {
+      const cols = blocks * BLOCK - (blocks > 2 ? 5 : 0);
+      for (const tokens of [1, 3, 4, 6, 9]) {
+        const rows = 3 + (blocks % 3);
+        const w = random(rows * cols, 11 * blocks + rows);
+        const x = random(tokens * cols, 13 * tokens + cols, 3);
+        const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+        const xqs = kx.i16(xq, tokens * blocks * BLOCK).slice();
+        const xss = kx.f32(xs, tokens * blocks).slice();
+        const q4 = quantizeQ4(w, rows, cols);
+        const q8 = quantizeQ8(w, rows, cols);
+        const packedRows = new Int8Array(rows * blocks * BLOCK);
+        q8Rows([q8.codes], rows, cols, packedRows);
+        const q8Ptr = kx.alloc(packedRows.length);
+        kx.i8(q8Ptr, packedRows.length).set(packedRows);
+        // Scalar reference: Math.fround after each float32 operation (a double product or sum of two
+        // float32 values, rounded once, is the float32 result).
+        const want = (kind: 'q4' | 'q8') => {
+          const y = new Float32Array(tokens * rows);
+          for (let t = 0; t < tokens; t++) {
+            for (let r = 0; r < rows; r++) {
+              let s = 0;
+              for (let b = 0; b < blocks; b++) {
+                let dot = 0;
+                for (let i = 0; i < BLOCK; i++) {
+                  const a = xqs[(t * blocks + b) * BLOCK + permutedIndex(i)]!;
+                  if (kind === 'q4') {
+                    const byte = q4.packed[(r * blocks + b) * 16 + (i >> 1)]!;
+                    dot += ((i & 1 ? byte >> 4 : byte & 15) - 8) * a;
+                  } else {
+                    dot += packedRows[r * blocks * BLOCK + b * BLOCK + permutedIndex(i)]! * a;
+                  }
+                }
+                const sx = xss[t * blocks + b]!;
+                const scale = kind === 'q4' ? f(q4.scales[r * blocks + b]! * sx) : sx;
+                s = f(s + f(f(dot) * scale));
+              }
+              y[t * rows + r] = kind === 'q4' ? s : f(s * q8.scales[r]!);
+            }
+          }
+          return Array.from(y);
+        };
+        for (const kind of ['q4', 'q8'] as const) {
+          const [wPtr, wsPtr] =
+            kind === 'q4' ? [kx.putU8(q4.packed), kx.putF32(q4.scales)] : [q8Ptr, kx.putF32(q8.scales)];
+          const gemmRows = kind === 'q4' ? kx.k.gemmQ4Rows : kx.k.gemmQ8Rows;
+          const label = `${kind} blocks=${blocks} rows=${rows} tokens=${tokens}`;
+          const y = kx.alloc(tokens * rows * 4);
+          gemmRows(y, wPtr, wsPtr, xq, xs, rows, blocks, tokens, 0, 2);
+          gemmRows(y, wPtr, wsPtr, xq, xs, rows, blocks, tokens, 2, rows);
+          expect(Array.from(kx.f32(y, tokens * rows)), label).toEqual(want(kind));
+        }
+      }
+    }
+  });
+
   it('rmsNorm over rows of an odd width', () => {
     const rows = 3;
     const width = 37;

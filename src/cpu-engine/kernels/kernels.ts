@@ -161,13 +161,99 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   }
 }
 
+// The quantised GEMMs' arithmetic, the same for a decode step and a prefill tile (so a chunked prompt
+// gives every token, bit for bit, its one-token result): for each output (row, token), a block's 32
+// products are summed exactly in int32 (at most 2^23 in magnitude for 4-bit weights, so its float is
+// exact), and the float sum runs over the blocks in order, from +0: s = s + float(isum_b) * scale_b,
+// where scale_b is f32(sw_b * sx_b) (4-bit: weight scale per block) or sx_b (8-bit: the row's one scale
+// multiplies the sum at the end). A prefill tile keeps four tokens' sums in the four lanes of one
+// vector; a decode step keeps four blocks' products in the lanes and adds them in order.
+
+/** The four int32 lanes of a block's dot product: weights unpacked to four int16x8, activations at xo. */
+@inline function dot4(e0: v128, e1: v128, e2: v128, e3: v128, xo: usize): v128 {
+  let d = i32x4.dot_i16x8_s(e0, v128.load(xo));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e1, v128.load(xo, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e2, v128.load(xo, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(e3, v128.load(xo, 48)));
+}
+
+/** Lane j: the (exact) sum of the four lanes of dj. */
+@inline function laneSums(d0: v128, d1: v128, d2: v128, d3: v128): v128 {
+  const a = i32x4.add(i32x4.shuffle(d0, d1, 0, 4, 1, 5), i32x4.shuffle(d0, d1, 2, 6, 3, 7));
+  const c = i32x4.add(i32x4.shuffle(d2, d3, 0, 4, 1, 5), i32x4.shuffle(d2, d3, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(a, c, 0, 1, 4, 5), i32x4.shuffle(a, c, 2, 3, 6, 7));
+}
+
+/** The sum of d's four int32 lanes. */
+@inline function isum(d: v128): i32 {
+  const h = i32x4.add(d, i32x4.shuffle(d, d, 2, 3, 0, 1));
+  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+}
+
+/** s + p0 + p1 + p2 + p3 in that order (p: four blocks' products). */
+@inline function addLanes(s: f32, p: v128): f32 {
+  return s + f32x4.extract_lane(p, 0) + f32x4.extract_lane(p, 1) + f32x4.extract_lane(p, 2) + f32x4.extract_lane(p, 3);
+}
+
+/**
+ * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (the token's output,
+ * overwritten once its sum is complete). Without a memory effect between the tile's tokens, V8's
+ * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills registers;
+ * the store keeps each token's loads next to its arithmetic.
+ */
+@inline function fence(d: v128, at: usize): v128 {
+  store<i32>(at, i32x4.extract_lane(d, 0));
+  return d;
+}
+
+/** Four consecutive tokens' activation scales of one block (xs rows `stride` bytes apart). */
+@inline function scales4(xs: usize, stride: usize): v128 {
+  let v = f32x4.splat(load<f32>(xs));
+  v = f32x4.replace_lane(v, 1, load<f32>(xs + stride));
+  v = f32x4.replace_lane(v, 2, load<f32>(xs + 2 * stride));
+  return f32x4.replace_lane(v, 3, load<f32>(xs + 3 * stride));
+}
+
+/** Stores the four lanes of v (four tokens' outputs of one row) `stride` bytes apart. */
+@inline function storeLanes(at: usize, stride: usize, v: v128): void {
+  store<f32>(at, f32x4.extract_lane(v, 0));
+  store<f32>(at + stride, f32x4.extract_lane(v, 1));
+  store<f32>(at + 2 * stride, f32x4.extract_lane(v, 2));
+  store<f32>(at + 3 * stride, f32x4.extract_lane(v, 3));
+}
+
+/**
+ * The high nibble of each byte: a 16-bit shift and the low-nibble mask (x86 has no byte shift: V8
+ * lowers i8x16.shr_u to the same shift and a mask it rebuilds on every use, three more instructions).
+ */
+@inline function highNibbles(p: v128): v128 {
+  return v128.and(i16x8.shr_u(p, 4), i8x16.splat(0x0f));
+}
+
+/** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo. */
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
   const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-  const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
-  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xo, 48)));
+  const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
+  return dot4(
+    i16x8.extend_low_i8x16_s(lo),
+    i16x8.extend_high_i8x16_s(lo),
+    i16x8.extend_low_i8x16_s(hi),
+    i16x8.extend_high_i8x16_s(hi),
+    xo,
+  );
+}
+
+/** One 8-bit block (32 bytes) dotted with activations at xo. */
+@inline function q8BlockDot(w: usize, xo: usize): v128 {
+  const p = v128.load(w);
+  const q = v128.load(w, 16);
+  return dot4(
+    i16x8.extend_low_i8x16_s(p),
+    i16x8.extend_high_i8x16_s(p),
+    i16x8.extend_low_i8x16_s(q),
+    i16x8.extend_high_i8x16_s(q),
+    xo,
+  );
 }
 
 /**
@@ -205,122 +291,69 @@ export function gemmQ4Rows(
   const rowScales = <usize>blocks << 2;
   const xqRow = <usize>blocks << 6;
   const yRow = <usize>rows << 2;
-  if (tokens === 1) {
-    let r = r0;
-    for (; r + 1 < r1; r += 2) {
-      const w0 = w + <usize>r * rowBytes;
-      const w1 = w0 + rowBytes;
-      const s0 = ws + <usize>r * rowScales;
-      const s1 = s0 + rowScales;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const xo = xq + (<usize>b << 6);
-        const sx = load<f32>(xs + (<usize>b << 2));
-        const bo = <usize>b << 4;
-        const so = <usize>b << 2;
-        const d0 = q4BlockDot(v128.load(w0 + bo), xo);
-        const d1 = q4BlockDot(v128.load(w1 + bo), xo);
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(s0 + so) * sx)));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(load<f32>(s1 + so) * sx)));
-      }
-      store<f32>(y + (<usize>r << 2), hsum(a0));
-      store<f32>(y + (<usize>r << 2), hsum(a1), 4);
-    }
-    if (r < r1) gemmQ4Row(y, w, ws, xq, xs, r, blocks, 0, 1, yRow);
-    return;
-  }
+  const tiled = tokens & ~3;
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
-    let t = 0;
-    // Four tokens at a time: each weight block is unpacked once for the four.
-    for (; t + 3 < tokens; t += 4) {
-      const x0 = xq + <usize>t * xqRow;
-      const x1 = x0 + xqRow;
-      const x2 = x1 + xqRow;
-      const x3 = x2 + xqRow;
-      const xs0 = xs + <usize>t * rowScales;
-      const xs1 = xs0 + rowScales;
-      const xs2 = xs1 + rowScales;
-      const xs3 = xs2 + rowScales;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
+    // Four tokens a tile: each weight block is unpacked once for the four.
+    for (let t = 0; t < tiled; t += 4) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      for (let b = 0; b < blocks; b++) {
-        const p = v128.load(w0 + (<usize>b << 4));
+      let acc = f32x4.splat(0);
+      let wp = w0;
+      let sp = s0;
+      let xp = xq + <usize>t * xqRow;
+      let xsp = xs + <usize>t * rowScales;
+      const end = w0 + rowBytes;
+      while (wp < end) {
+        const p = v128.load(wp);
         const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-        const hi = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+        const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
         const e0 = i16x8.extend_low_i8x16_s(lo);
         const e1 = i16x8.extend_high_i8x16_s(lo);
         const e2 = i16x8.extend_low_i8x16_s(hi);
         const e3 = i16x8.extend_high_i8x16_s(hi);
-        const xo = <usize>b << 6;
-        const so = <usize>b << 2;
-        const sw = load<f32>(s0 + so);
-        a0 = tileStep(a0, dot4(e0, e1, e2, e3, x0 + xo), sw * load<f32>(xs0 + so), yt);
-        a1 = tileStep(a1, dot4(e0, e1, e2, e3, x1 + xo), sw * load<f32>(xs1 + so), yt + 1 * yRow);
-        a2 = tileStep(a2, dot4(e0, e1, e2, e3, x2 + xo), sw * load<f32>(xs2 + so), yt + 2 * yRow);
-        a3 = tileStep(a3, dot4(e0, e1, e2, e3, x3 + xo), sw * load<f32>(xs3 + so), yt + 3 * yRow);
+        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
+        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
+        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
+        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
+        const scale = f32x4.mul(f32x4.splat(load<f32>(sp)), scales4(xsp, rowScales));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scale));
+        wp += 16;
+        sp += 4;
+        xp += 64;
+        xsp += 4;
       }
-      store<f32>(yt, hsum(a0));
-      store<f32>(yt + yRow, hsum(a1));
-      store<f32>(yt + 2 * yRow, hsum(a2));
-      store<f32>(yt + 3 * yRow, hsum(a3));
+      storeLanes(yt, yRow, acc);
     }
-    if (t < tokens) gemmQ4Row(y, w, ws, xq, xs, r, blocks, t, tokens, yRow);
-  }
-}
-
-/** One row of gemmQ4 for tokens [t0, t1), a token at a time (the same arithmetic as the tiles). */
-function gemmQ4Row(y: usize, w: usize, ws: usize, xq: usize, xs: usize, r: i32, blocks: i32, t0: i32, t1: i32, yRow: usize): void {
-  const rowScales = <usize>blocks << 2;
-  const w0 = w + <usize>r * (<usize>blocks << 4);
-  const s0 = ws + <usize>r * rowScales;
-  for (let t = t0; t < t1; t++) {
-    const xqt = xq + <usize>t * (<usize>blocks << 6);
-    const xst = xs + <usize>t * rowScales;
-    let a0 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const d0 = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xqt + (<usize>b << 6));
-      const s = load<f32>(s0 + (<usize>b << 2)) * load<f32>(xst + (<usize>b << 2));
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(s)));
+    for (let t = tiled; t < tokens; t++) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, gemvQ4Row(w0, s0, xq + <usize>t * xqRow, xs + <usize>t * rowScales, blocks, yt));
     }
-    store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0));
   }
-}
-
-/** The int32 lanes of one block's dot product: weights unpacked to four int16x8, activations at xo. */
-@inline function dot4(e0: v128, e1: v128, e2: v128, e3: v128, xo: usize): v128 {
-  let d = i32x4.dot_i16x8_s(e0, v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(e1, v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(e2, v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(e3, v128.load(xo, 48)));
 }
 
 /**
- * One token's running sum in a tile: acc + float(d) * s, the arithmetic of the one-token loops (so a
- * tile's results are bit-identical to them). acc's lane 0 is also stored at `at` (the token's output,
- * overwritten once its sum is complete): without a memory effect between the tile's tokens, Node 20's
- * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills
- * registers (slower than the untiled loops on q8); the store keeps each token's loads next to its
- * arithmetic.
+ * One row of gemmQ4 for one token: four blocks' products in the lanes of a vector, added in order
+ * (`at`: the output, the fence's scratch).
  */
-@inline function tileStep(acc: v128, d: v128, s: f32, at: usize): v128 {
-  const a = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(s)));
-  store<f32>(at, f32x4.extract_lane(a, 0));
-  return a;
-}
-
-@inline function q8BlockDot(w: usize, xo: usize): v128 {
-  const p = v128.load(w);
-  const q = v128.load(w, 16);
-  let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(xo));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(xo, 16)));
-  d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xo, 32)));
-  return i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xo, 48)));
+@inline function gemvQ4Row(w0: usize, s0: usize, xq: usize, xs: usize, blocks: i32, at: usize): f32 {
+  let s: f32 = 0;
+  let b = 0;
+  for (; b + 3 < blocks; b += 4) {
+    const wb = w0 + (<usize>b << 4);
+    const xb = xq + (<usize>b << 6);
+    const d0 = fence(q4BlockDot(v128.load(wb), xb), at);
+    const d1 = fence(q4BlockDot(v128.load(wb, 16), xb + 64), at);
+    const d2 = fence(q4BlockDot(v128.load(wb, 32), xb + 128), at);
+    const d3 = fence(q4BlockDot(v128.load(wb, 48), xb + 192), at);
+    const scale = f32x4.mul(v128.load(s0 + (<usize>b << 2)), v128.load(xs + (<usize>b << 2)));
+    s = addLanes(s, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scale));
+  }
+  for (; b < blocks; b++) {
+    const d = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xq + (<usize>b << 6));
+    s = s + <f32>isum(d) * (load<f32>(s0 + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2)));
+  }
+  return s;
 }
 
 /**
@@ -357,78 +390,61 @@ export function gemmQ8Rows(
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
   const yRow = <usize>rows << 2;
-  if (tokens === 1) {
-    gemvQ8(y, w, ws, xq, xs, r0, r1, blocks);
-    return;
-  }
+  const tiled = tokens & ~3;
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const sr = load<f32>(ws + (<usize>r << 2));
-    let t = 0;
-    // Four tokens at a time: each weight block is sign-extended once for the four.
-    for (; t + 3 < tokens; t += 4) {
-      const x0 = xq + <usize>t * xqRow;
-      const x1 = x0 + xqRow;
-      const x2 = x1 + xqRow;
-      const x3 = x2 + xqRow;
-      const xs0 = xs + <usize>t * xsRow;
-      const xs1 = xs0 + xsRow;
-      const xs2 = xs1 + xsRow;
-      const xs3 = xs2 + xsRow;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
+    // Four tokens a tile: each weight block is sign-extended once for the four.
+    for (let t = 0; t < tiled; t += 4) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      for (let b = 0; b < blocks; b++) {
-        const wb = w0 + (<usize>b << 5);
-        const p = v128.load(wb);
-        const q = v128.load(wb, 16);
+      let acc = f32x4.splat(0);
+      let wp = w0;
+      let xp = xq + <usize>t * xqRow;
+      let xsp = xs + <usize>t * xsRow;
+      const end = w0 + rowBytes;
+      while (wp < end) {
+        const p = v128.load(wp);
+        const q = v128.load(wp, 16);
         const e0 = i16x8.extend_low_i8x16_s(p);
         const e1 = i16x8.extend_high_i8x16_s(p);
         const e2 = i16x8.extend_low_i8x16_s(q);
         const e3 = i16x8.extend_high_i8x16_s(q);
-        const xo = <usize>b << 6;
-        const so = <usize>b << 2;
-        a0 = tileStep(a0, dot4(e0, e1, e2, e3, x0 + xo), load<f32>(xs0 + so), yt);
-        a1 = tileStep(a1, dot4(e0, e1, e2, e3, x1 + xo), load<f32>(xs1 + so), yt + 1 * yRow);
-        a2 = tileStep(a2, dot4(e0, e1, e2, e3, x2 + xo), load<f32>(xs2 + so), yt + 2 * yRow);
-        a3 = tileStep(a3, dot4(e0, e1, e2, e3, x3 + xo), load<f32>(xs3 + so), yt + 3 * yRow);
+        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
+        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
+        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
+        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scales4(xsp, xsRow)));
+        wp += 32;
+        xp += 64;
+        xsp += 4;
       }
-      store<f32>(yt, hsum(a0) * sr);
-      store<f32>(yt + yRow, hsum(a1) * sr);
-      store<f32>(yt + 2 * yRow, hsum(a2) * sr);
-      store<f32>(yt + 3 * yRow, hsum(a3) * sr);
+      storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
     }
-    for (; t < tokens; t++) {
-      const xqt = xq + <usize>t * xqRow;
-      const xst = xs + <usize>t * xsRow;
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const d0 = q8BlockDot(w0 + (<usize>b << 5), xqt + (<usize>b << 6));
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xst + (<usize>b << 2)))));
-      }
-      store<f32>(y + <usize>t * yRow + (<usize>r << 2), hsum(a0) * sr);
+    for (let t = tiled; t < tokens; t++) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      store<f32>(yt, gemvQ8Row(w0, xq + <usize>t * xqRow, xs + <usize>t * xsRow, blocks, yt) * sr);
     }
   }
 }
 
-/**
- * gemmQ8 for one token (a decode step), the same arithmetic: one row at a time, so the weights are
- * one sequential stream (2x faster than two rows interleaved block by block on the 135M shapes,
- * which are memory-bound here: bench/experiments/cpu-kernels-gemm.ts).
- */
-function gemvQ8(y: usize, w: usize, ws: usize, xq: usize, xs: usize, r0: i32, r1: i32, blocks: i32): void {
-  const rowBytes = <usize>blocks << 5;
-  for (let r = r0; r < r1; r++) {
-    const w0 = w + <usize>r * rowBytes;
-    let a0 = f32x4.splat(0);
-    for (let b = 0; b < blocks; b++) {
-      const d0 = q8BlockDot(w0 + (<usize>b << 5), xq + (<usize>b << 6));
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
-    }
-    store<f32>(y + (<usize>r << 2), hsum(a0) * load<f32>(ws + (<usize>r << 2)));
+/** One row of gemmQ8 for one token, before the row's scale (as gemvQ4Row). */
+@inline function gemvQ8Row(w0: usize, xq: usize, xs: usize, blocks: i32, at: usize): f32 {
+  let s: f32 = 0;
+  let b = 0;
+  for (; b + 3 < blocks; b += 4) {
+    const wb = w0 + (<usize>b << 5);
+    const xb = xq + (<usize>b << 6);
+    const d0 = fence(q8BlockDot(wb, xb), at);
+    const d1 = fence(q8BlockDot(wb + 32, xb + 64), at);
+    const d2 = fence(q8BlockDot(wb + 64, xb + 128), at);
+    const d3 = fence(q8BlockDot(wb + 96, xb + 192), at);
+    s = addLanes(s, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), v128.load(xs + (<usize>b << 2))));
   }
+  for (; b < blocks; b++) {
+    const d = q8BlockDot(w0 + (<usize>b << 5), xq + (<usize>b << 6));
+    s = s + <f32>isum(d) * load<f32>(xs + (<usize>b << 2));
+  }
+  return s;
 }
 
 // ---- float parts ----
