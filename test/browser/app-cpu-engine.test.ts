@@ -93,6 +93,17 @@ describe("the app on edgetier's CPU engine", () => {
     await expect(page.getByTestId('cpu-engine-picked').textContent()).resolves.toBe(
       "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
     );
+    // A screen reader reads what the setting picked, and why, with the select (not only by browsing on).
+    const described = await page
+      .getByRole('combobox', { name: 'CPU engine', exact: true })
+      .evaluate((el) =>
+        (el.getAttribute('aria-describedby') ?? '')
+          .split(/\s+/)
+          .map((id) => (el.getRootNode() as Document).getElementById(id)?.textContent ?? ''),
+      );
+    expect(described).toContain(
+      "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
+    );
     // Nothing to act on: no banner for a choice the visitor did not make.
     await expect(page.locator('.banner.notice').count()).resolves.toBe(0);
 
