@@ -110,13 +110,15 @@ describe("the app on edgetier's CPU engine", () => {
       "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
     );
     // A screen reader reads what the setting picked, and why, with the select (not only by browsing on).
-    const described = await page
-      .getByRole('combobox', { name: 'CPU engine', exact: true })
-      .evaluate((el) =>
-        (el.getAttribute('aria-describedby') ?? '')
-          .split(/\s+/)
-          .map((id) => (el.getRootNode() as Document).getElementById(id)?.textContent ?? ''),
-      );
+    const described = await page.getByRole('combobox', { name: 'CPU engine', exact: true }).evaluate((el) => {
+      // The test realm has no DOM types: the few used here, by shape.
+      const root = el.getRootNode() as unknown as {
+        getElementById(id: string): { textContent: string } | null;
+      };
+      return (el.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .map((id: string) => root.getElementById(id)?.textContent ?? '');
+    });
     expect(described).toContain(
       "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
     );
@@ -154,8 +156,14 @@ describe("the app on edgetier's CPU engine", () => {
     );
     await fits();
     // Inside the page too: the line's own text ends within the screen (a clipped overflow hides it).
-    const textRight = (el: Element) => {
-      const range = document.createRange();
+    type Rects = { getClientRects(): Iterable<{ right: number }> };
+    const textRight = (el: unknown) => {
+      const doc = (
+        globalThis as unknown as {
+          document: { createRange(): Rects & { selectNodeContents(n: unknown): void } };
+        }
+      ).document;
+      const range = doc.createRange();
       range.selectNodeContents(el);
       return Math.max(...[...range.getClientRects()].map((r) => r.right));
     };
