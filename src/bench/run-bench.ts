@@ -26,6 +26,7 @@ import {
   type RowKey,
 } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
+import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, ModelSource } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -258,12 +259,23 @@ export async function runBench(
       };
       const defaultChoice =
         browser && model.dir ? await browser.defaultWasmChoice(model.dir).catch(() => null) : null;
+      // The runtime the app runs the default choice on ('auto': the CPU engine for q8/q4): the row
+      // marked default is that runtime's, so that 'edgetier default' is what a visitor gets.
+      const defaultRuntime = defaultChoice
+        ? planCpuRuntime({ device: 'wasm', dtype: defaultChoice.dtype }).runtime
+        : null;
       const isDefault = (device: Device, dtype: Dtype, threads: number, build: string) =>
         defaultChoice !== null &&
+        defaultRuntime === 'onnxruntime' &&
         device === 'wasm' &&
         defaultChoice.dtype === dtype &&
         defaultChoice.threads === threads &&
         defaultChoice.build === build;
+      const isDefaultCpuEngine = (dtype: Dtype, threads: number) =>
+        defaultChoice !== null &&
+        defaultRuntime === 'edgetier' &&
+        defaultChoice.dtype === dtype &&
+        defaultChoice.threads === threads;
       const native = (dtype: Dtype, threads: number) =>
         plannedRows.push({
           key: {
@@ -355,6 +367,7 @@ export async function runBench(
             dtype,
             threads,
             ort_build: 'edgetier-wasm',
+            is_default: isDefaultCpuEngine(dtype, threads),
           },
           target: async () =>
             browser!.edgetierTarget(urlOf(), {
@@ -381,8 +394,10 @@ export async function runBench(
         }
       }
       if (options.baseline) {
-        if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default))
-          inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default)) {
+          if (defaultRuntime === 'edgetier') inBrowserCpuEngine(defaultChoice.dtype, defaultChoice.threads);
+          else inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        }
         const plannedNative = plannedRows
           .filter((p) => p.key.model === model.id && p.key.engine === 'native')
           .map((p) => ({ dtype: p.key.dtype as Dtype, threads: p.key.threads }));

@@ -17,6 +17,7 @@ let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let modelsDir: string;
 const MARKUP = '<img src=x onerror="globalThis.__pwned=1">';
+const LONG_NAME = `onnx::MatMul_${'7'.repeat(66)}`;
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -59,6 +60,21 @@ beforeAll(async () => {
     ],
     { stdio: 'pipe' },
   );
+  // tinyq with an initializer named as another exporter would, one long word (the reason clips it
+  // at 80 characters): 'auto' falls back to ONNX Runtime and the app says why.
+  const hubq = join(modelsDir, 'hubq');
+  cpSync(join(modelsDir, 'tinyq'), hubq, { recursive: true });
+  const hubTensor = [
+    ...[0x08, 1],
+    ...[0x10, 1],
+    ...field(0x42, [...new TextEncoder().encode(LONG_NAME)]),
+    ...field(0x4a, [0, 0, 0, 0]),
+  ];
+  const hubFile = join(hubq, 'onnx', 'model_quantized.onnx');
+  writeFileSync(
+    hubFile,
+    Buffer.concat([readFileSync(hubFile), Buffer.from(field(0x3a, field(0x2a, hubTensor)))]),
+  );
   serve = await startServe(['--app', app, '--models', modelsDir, '--no-tier', '--quiet']);
   browser = await launchChromium();
 });
@@ -93,6 +109,19 @@ describe("the app on edgetier's CPU engine", () => {
     await expect(page.getByTestId('cpu-engine-picked').textContent()).resolves.toBe(
       "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
     );
+    // A screen reader reads what the setting picked, and why, with the select (not only by browsing on).
+    const described = await page.getByRole('combobox', { name: 'CPU engine', exact: true }).evaluate((el) => {
+      // The test realm has no DOM types: the few used here, by shape.
+      const root = el.getRootNode() as unknown as {
+        getElementById(id: string): { textContent: string } | null;
+      };
+      return (el.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .map((id: string) => root.getElementById(id)?.textContent ?? '');
+    });
+    expect(described).toContain(
+      "The loaded model runs on edgetier's CPU engine: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory.",
+    );
     // Nothing to act on: no banner for a choice the visitor did not make.
     await expect(page.locator('.banner.notice').count()).resolves.toBe(0);
 
@@ -105,6 +134,46 @@ describe("the app on edgetier's CPU engine", () => {
         "In this tab (WASM, ONNX Runtime; auto: edgetier's CPU engine was not measured against ONNX Runtime on fp32 weights)",
       )
       .waitFor({ timeout: 30_000 });
+  });
+
+  it('by default falls back to ONNX Runtime for a q8 graph it does not recognise, the reason fitting 360 px', async () => {
+    const { page } = browser;
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto(`${serve.url}#models`);
+    await page.getByRole('button', { name: 'Use hubq' }).click();
+    await page.getByText('Fully local', { exact: true }).waitFor({ timeout: 60_000 });
+    const fits = async () => {
+      const widths = (await page.evaluate(
+        '({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth })',
+      )) as { scroll: number; viewport: number };
+      expect(widths.scroll).toBeLessThanOrEqual(widths.viewport);
+    };
+    await page.goto(`${serve.url}#settings`);
+    const picked = page.getByTestId('cpu-engine-picked');
+    await picked.waitFor({ timeout: 30_000 });
+    await expect(picked.textContent()).resolves.toContain(
+      `The loaded model runs on ONNX Runtime: edgetier's CPU engine refused it (The q8 ONNX file has initializers the CPU engine does not recognise (${LONG_NAME})`,
+    );
+    await fits();
+    // Inside the page too: the line's own text ends within the screen (a clipped overflow hides it).
+    type Rects = { getClientRects(): Iterable<{ right: number }> };
+    const textRight = (el: unknown) => {
+      const doc = (
+        globalThis as unknown as {
+          document: { createRange(): Rects & { selectNodeContents(n: unknown): void } };
+        }
+      ).document;
+      const range = doc.createRange();
+      range.selectNodeContents(el);
+      return Math.max(...[...range.getClientRects()].map((r) => r.right));
+    };
+    await expect(picked.evaluate(textRight)).resolves.toBeLessThanOrEqual(360);
+    await page.goto(`${serve.url}#models`);
+    const runsOn = page.getByText(LONG_NAME, { exact: false }).first();
+    await runsOn.waitFor({ timeout: 30_000 });
+    await fits();
+    await expect(runsOn.evaluate(textRight)).resolves.toBeLessThanOrEqual(360);
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('is chosen by keyboard in Settings, runs the tiny model, and says why ORT runs another', async () => {

@@ -141,3 +141,24 @@ describe('the CPU engine setting', () => {
     expect(new SettingsStore(storage).settings.cpuEngine).toBe('auto');
   });
 });
+
+describe('a saved CPU engine the app does not know', () => {
+  it.each([['tvm'], [null], [42], ['ONNXRUNTIME']])(
+    'cpuEngine %j is read as auto, the other settings kept (every load would otherwise be refused)',
+    (bogus) => {
+      const storage = new MemoryStorage();
+      storage.setItem(
+        'edgetier.settings.v1',
+        JSON.stringify({
+          ...DEFAULT_SETTINGS,
+          cpuEngine: bogus,
+          cpuEngineAuto: true,
+          sampling: { ...DEFAULT_SETTINGS.sampling, temperature: 0 },
+        }),
+      );
+      const store = new SettingsStore(storage);
+      expect(store.settings.cpuEngine).toBe('auto');
+      expect(store.settings.sampling.temperature).toBe(0);
+    },
+  );
+});

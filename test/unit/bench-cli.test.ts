@@ -217,6 +217,10 @@ describe('edgetier bench', () => {
     expect(validateBenchReport(report)).toEqual([]);
     const edge = report.rows.find((r) => r.is_default)!;
     expect(edge).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'q8', error: null });
+    // The row marked default is what the app runs by default ('auto': q8 on edgetier's CPU engine),
+    // not ONNX Runtime's q8 under that label.
+    expect(edge.ort_build).toBe('edgetier-wasm');
+    expect(report.rows.filter((r) => r.is_default)).toHaveLength(1);
     const stock = report.rows.filter((r) => r.engine === 'transformers.js');
     expect(stock.map((r) => [r.setup, r.error])).toEqual([
       ['defaults', null],

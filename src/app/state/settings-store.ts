@@ -3,7 +3,7 @@
  * keys: a key lives only in this tab's memory unless the person ticks "remember" for that tier.
  */
 import type { RemoteTier } from '../../core/catalog.ts';
-import type { CpuRuntimeChoice, SamplingOptions } from '../../core/engine.ts';
+import { type CpuRuntimeChoice, isCpuRuntimeChoice, type SamplingOptions } from '../../core/engine.ts';
 import { SITE_TIER_PREFIX } from '../../core/site-config.ts';
 import { Store } from './store.ts';
 
@@ -149,6 +149,10 @@ export class SettingsStore extends Store<SettingsState> {
         [CPU_ENGINE_AUTO_MARK]?: boolean;
       };
       if (!marked && saved.cpuEngine === 'onnxruntime') saved.cpuEngine = 'auto';
+      // A value the app does not know (edited storage, a later release's runtime) would make every
+      // load refuse it (planCpuRuntime): the default is read instead.
+      if (saved.cpuEngine !== undefined && !isCpuRuntimeChoice(String(saved.cpuEngine)))
+        delete saved.cpuEngine;
       const keysRaw = this.storage.getItem(KEYS_STORAGE_KEY);
       const keys = keysRaw ? (JSON.parse(keysRaw) as Record<string, string>) : {};
       const settings: Settings = {

@@ -57,6 +57,8 @@ export const settingsViewStyles = css`
     font-size: 0.8rem;
     color: var(--text-2);
     margin: 0.3rem 0 0;
+    /* A reason can name a file's initializer, one long word: it wraps on a 360 px screen. */
+    overflow-wrap: anywhere;
   }
   .check-result {
     font-size: 0.88rem;

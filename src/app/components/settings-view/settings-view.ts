@@ -362,7 +362,7 @@ export class EtSettingsView extends LitElement {
         </div>
         <div class="field">
           <label for="cpuEngine">CPU engine</label>
-          <select id="cpuEngine" aria-describedby="cpu-engine-hint" @change=${(e: Event) => this.settings.update({ cpuEngine: (e.target as HTMLSelectElement).value as CpuRuntimeChoice })}>
+          <select id="cpuEngine" aria-describedby="cpu-engine-hint cpu-engine-picked" @change=${(e: Event) => this.settings.update({ cpuEngine: (e.target as HTMLSelectElement).value as CpuRuntimeChoice })}>
             <option value="auto" ?selected=${s.cpuEngine === 'auto'}>Automatic (measured fastest)</option>
             <option value="onnxruntime" ?selected=${s.cpuEngine === 'onnxruntime'}>ONNX Runtime</option>
             <option value="edgetier" ?selected=${s.cpuEngine === 'edgetier'}>edgetier's CPU engine</option>
@@ -390,7 +390,7 @@ export class EtSettingsView extends LitElement {
     const why = info.fallback
       ? `edgetier's CPU engine refused it (${info.fallback.reason})`
       : info.runtimeChoice.reason.replace(/^auto: /, '');
-    return html`<p class="hint" data-testid="cpu-engine-picked">The loaded model runs on ${runs}: ${why}</p>`;
+    return html`<p class="hint" id="cpu-engine-picked" data-testid="cpu-engine-picked">The loaded model runs on ${runs}: ${why}</p>`;
   }
 }
 
