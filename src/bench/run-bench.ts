@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import { type BackendChoice, cpuBuild, wasmThreads } from '../core/backend-plan.ts';
 import { depthFitProblem } from '../core/bench/depth.ts';
 import {
   type BenchParams,
@@ -26,8 +26,10 @@ import {
   type RowKey,
 } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
+import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, ModelSource } from '../core/engine.ts';
+import type { LoadedInfo } from '../core/engine-protocol.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { availableDtypes, type NodeRuntime } from '../native/node-engine.ts';
 import { DEFAULT_CONTEXT_TOKENS } from '../runtime/model-session.ts';
@@ -54,8 +56,10 @@ export interface BenchOptions {
   /** Wall-time budget of one row's counted repetitions, in seconds; 0: always run params.reps. */
   rowBudgetS: number;
   /**
-   * Adds stock transformers.js twice (its defaults, and at edgetier's default thread count), native
-   * onnxruntime-node rows and edgetier's default WASM row.
+   * Adds edgetier's default WASM row (the planner's dtype and threads on runtime 'auto', what the app
+   * runs), ORT-web on the same dtype and threads (the previous default) where 'auto' picks edgetier's
+   * CPU engine, stock transformers.js twice (its defaults, and at the default row's thread count) and
+   * native onnxruntime-node rows. Without it no row is the default: the matrix rows are pinned.
    */
   baseline: boolean;
   /** Recorded in the report as is. */
@@ -143,6 +147,25 @@ interface Planned {
   target: () => Promise<BenchTarget>;
   /** The threads the row ran with, where only the runtime knows (the stock rows). */
   threadsUsed?: () => number;
+  /** The default row's first load: the runtime 'auto' ran, and a fallback to ORT if there was one. */
+  loaded?: () => LoadedInfo | null;
+}
+
+/**
+ * What the default row says about the runtime 'auto' ran: its build column (edgetier-wasm for the
+ * CPU engine, ORT's build otherwise) and, where the CPU engine refused the model and ORT ran it, a
+ * note saying so.
+ */
+export function autoRuntimeOutcome(info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback'>): {
+  ort_build: string;
+  note: string | null;
+} {
+  const ort_build = info.engine === 'edgetier-wasm' ? 'edgetier-wasm' : info.build;
+  const note = info.fallback
+    ? `'auto' chose edgetier's CPU engine, which refused this model or browser ` +
+      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it`
+    : null;
+  return { ort_build, note };
 }
 
 /** A native row's configuration. */
@@ -258,12 +281,6 @@ export async function runBench(
       };
       const defaultChoice =
         browser && model.dir ? await browser.defaultWasmChoice(model.dir).catch(() => null) : null;
-      const isDefault = (device: Device, dtype: Dtype, threads: number, build: string) =>
-        defaultChoice !== null &&
-        device === 'wasm' &&
-        defaultChoice.dtype === dtype &&
-        defaultChoice.threads === threads &&
-        defaultChoice.build === build;
       const native = (dtype: Dtype, threads: number) =>
         plannedRows.push({
           key: {
@@ -325,7 +342,7 @@ export async function runBench(
             dtype,
             threads,
             ort_build: build,
-            is_default: isDefault(device, dtype, threads, build),
+            ...(device === 'wasm' ? { runtime: 'onnxruntime' as const } : {}),
           },
           // ORT pinned: 'auto' would run q8/q4 rows on the CPU engine under an ORT build's label.
           target: async () =>
@@ -355,6 +372,7 @@ export async function runBench(
             dtype,
             threads,
             ort_build: 'edgetier-wasm',
+            runtime: 'edgetier',
           },
           target: async () =>
             browser!.edgetierTarget(urlOf(), {
@@ -380,9 +398,53 @@ export async function runBench(
           }
         }
       }
+      // edgetier's default: the planner's dtype and threads on runtime 'auto', as the app loads it
+      // (edgetier's CPU engine for q8/q4, ORT on its refusal); its build column is what ran.
+      const defaultRow = (choice: BackendChoice) => {
+        const expected = planCpuRuntime({ device: 'wasm', dtype: choice.dtype });
+        let first: LoadedInfo | null = null;
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device: 'wasm',
+            dtype: choice.dtype,
+            threads: choice.threads,
+            ort_build: expected.runtime === 'edgetier' ? 'edgetier-wasm' : choice.build,
+            is_default: true,
+            runtime: 'auto',
+          },
+          target: async () =>
+            browser!.edgetierTarget(
+              urlOf(),
+              {
+                device: 'wasm',
+                dtype: choice.dtype,
+                threads: choice.threads,
+                build: choice.build,
+                runtime: 'auto',
+              },
+              (info) => {
+                // One row, one runtime: a later round that ran another would mix two in its mean.
+                if (first && first.engine !== info.engine)
+                  throw new EdgetierError(
+                    'internal',
+                    `'auto' ran ${first.engine} on an earlier load of this row and ${info.engine} now: the row would mix two runtimes.`,
+                  );
+                first ??= info;
+              },
+            ),
+          loaded: () => first,
+        });
+        return expected;
+      };
       if (options.baseline) {
-        if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default))
-          inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        if (defaultChoice) {
+          const expected = defaultRow(defaultChoice);
+          // The previous default, ORT-web (pinned) on the same dtype and threads: the row the default
+          // row's ratio to it needs. Where 'auto' itself runs ORT there is nothing to compare.
+          if (expected.runtime === 'edgetier') inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        }
         const plannedNative = plannedRows
           .filter((p) => p.key.model === model.id && p.key.engine === 'native')
           .map((p) => ({ dtype: p.key.dtype as Dtype, threads: p.key.threads }));
@@ -450,7 +512,11 @@ export async function runBench(
     const total = plannedRows.length * rounds;
     const labelOf = (planned: Planned, round: number) => {
       const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
-      const setup = planned.key.setup ? ` (${planned.key.setup})` : '';
+      const setup = planned.key.setup
+        ? ` (${planned.key.setup})`
+        : planned.key.is_default
+          ? ' (default, auto)'
+          : '';
       const depth = planned.key.depth ? ` @ d${planned.key.depth}` : '';
       return (
         `${planned.key.engine}${setup} ${planned.key.device} ${planned.key.dtype} ${threads}${depth}` +
@@ -490,6 +556,12 @@ export async function runBench(
             measured = { code, message: roundFailureMessage(message, outcome.round, rounds) };
           } else measured = outcome;
           const row = benchRow(planned.key, measured);
+          const loaded = planned.loaded?.();
+          if (loaded) {
+            const ran = autoRuntimeOutcome(loaded);
+            row.ort_build = ran.ort_build;
+            if (ran.note) row.note = [row.note, ran.note].filter(Boolean).join('; ');
+          }
           const used = planned.threadsUsed?.();
           if (!row.error && used) {
             // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.
