@@ -24,6 +24,7 @@ import {
   benchRow,
   computeRatios,
   type RowKey,
+  runtimeOutcome,
 } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
@@ -149,23 +150,6 @@ interface Planned {
   threadsUsed?: () => number;
   /** The default row's first load: the runtime 'auto' ran, and a fallback to ORT if there was one. */
   loaded?: () => LoadedInfo | null;
-}
-
-/**
- * What the default row says about the runtime 'auto' ran: its build column (edgetier-wasm for the
- * CPU engine, ORT's build otherwise) and, where the CPU engine refused the model and ORT ran it, a
- * note saying so.
- */
-export function autoRuntimeOutcome(info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback'>): {
-  ort_build: string;
-  note: string | null;
-} {
-  const ort_build = info.engine === 'edgetier-wasm' ? 'edgetier-wasm' : info.build;
-  const note = info.fallback
-    ? `'auto' chose edgetier's CPU engine, which refused this model or browser ` +
-      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it`
-    : null;
-  return { ort_build, note };
 }
 
 /** A native row's configuration. */
@@ -558,7 +542,7 @@ export async function runBench(
           const row = benchRow(planned.key, measured);
           const loaded = planned.loaded?.();
           if (loaded) {
-            const ran = autoRuntimeOutcome(loaded);
+            const ran = runtimeOutcome(loaded);
             row.ort_build = ran.ort_build;
             if (ran.note) row.note = [row.note, ran.note].filter(Boolean).join('; ');
           }

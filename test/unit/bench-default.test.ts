@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { autoRuntimeOutcome } from '../../src/bench/run-bench.ts';
 import { toCsv, toMarkdown } from '../../src/core/bench/render.ts';
 import {
   BENCH_SCHEMA,
@@ -16,6 +15,7 @@ import {
   benchRow,
   computeRatios,
   rowLabel,
+  runtimeOutcome,
   validateBenchReport,
 } from '../../src/core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
@@ -182,12 +182,12 @@ describe("bench's default row on runtime 'auto'", () => {
   });
 
   it("says what 'auto' ran: the CPU engine as edgetier-wasm, a fallback to ORT by its build and the refusal", () => {
-    expect(autoRuntimeOutcome({ engine: 'edgetier-wasm', build: 'jspi' })).toEqual({
+    expect(runtimeOutcome({ engine: 'edgetier-wasm', build: 'jspi' })).toEqual({
       ort_build: 'edgetier-wasm',
       note: null,
     });
     expect(
-      autoRuntimeOutcome({
+      runtimeOutcome({
         engine: 'onnxruntime-web',
         build: 'jspi',
         fallback: { asked: 'edgetier', code: 'unsupported_architecture', reason: 'gemma is not run.' },
@@ -196,6 +196,17 @@ describe("bench's default row on runtime 'auto'", () => {
       ort_build: 'jspi',
       note: "'auto' chose edgetier's CPU engine, which refused this model or browser (unsupported_architecture: gemma is not run.); ONNX Runtime (jspi) ran it",
     });
+    // The app's setting may ask for the CPU engine by name (and fall back so too): the note says that.
+    expect(
+      runtimeOutcome({
+        engine: 'onnxruntime-web',
+        build: 'wasm',
+        runtimeChoice: { asked: 'edgetier', reason: '' },
+        fallback: { asked: 'edgetier', code: 'no_wasm_simd', reason: 'no SIMD.' },
+      }).note,
+    ).toBe(
+      "edgetier was asked for edgetier's CPU engine, which refused this model or browser (no_wasm_simd: no SIMD.); ONNX Runtime (wasm) ran it",
+    );
   });
 });
 

@@ -4,6 +4,7 @@
  * BENCH_SCHEMA names the version; a change of meaning bumps it. Documented in bench/README.md.
  */
 import type { Capabilities } from '../capabilities.ts';
+import type { LoadedInfo } from '../engine-protocol.ts';
 import type { BenchParams, ConfigMeasurement, LoadTiming } from './method.ts';
 import type { Summary } from './stats.ts';
 
@@ -268,6 +269,24 @@ export function rowLabel(row: BenchRow): string {
   const depth = rowDepth(row) > 0 ? ` @ d${rowDepth(row)}` : '';
   const auto = row.runtime === 'auto' ? ', auto' : '';
   return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build}${auto})${depth}`;
+}
+
+/**
+ * What a worker row says about the runtime that ran it, from its load's LoadedInfo: its build
+ * column (edgetier-wasm for edgetier's CPU engine, ORT's build otherwise) and, where the CPU engine
+ * refused the model or browser and ONNX Runtime ran it instead, a note saying so.
+ */
+export function runtimeOutcome(info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice'>): {
+  ort_build: string;
+  note: string | null;
+} {
+  const ort_build = info.engine === 'edgetier-wasm' ? 'edgetier-wasm' : info.build;
+  const asked = info.runtimeChoice?.asked === 'edgetier' ? 'edgetier was asked for' : "'auto' chose";
+  const note = info.fallback
+    ? `${asked} edgetier's CPU engine, which refused this model or browser ` +
+      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it`
+    : null;
+  return { ort_build, note };
 }
 
 /** ORT-web's CPU builds (the asyncify `webgpu` build is the stock page's and WebGPU's). */
