@@ -13,7 +13,7 @@ import type { BenchTarget, LoadTiming, PeakMemory } from '../core/bench/method.t
 import { type BenchEnvironment, webgpuFields } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import type { Dtype } from '../core/dtypes.ts';
-import type { CpuRuntime, GenerateRequest, GenerateResult } from '../core/engine.ts';
+import type { CpuRuntimeChoice, GenerateRequest, GenerateResult } from '../core/engine.ts';
 import type { LoadedInfo, MemoryStats } from '../core/engine-protocol.ts';
 import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
 import type { GenerationMetrics } from '../core/metrics.ts';
@@ -153,7 +153,10 @@ export class BrowserBench {
     };
   }
 
-  /** edgetier's worker engine on one configuration. */
+  /**
+   * edgetier's worker engine on one configuration. `onLoaded` sees each load's LoadedInfo (which
+   * runtime ran, and why) and may refuse it by throwing: the load then fails the row.
+   */
   edgetierTarget(
     modelDir: string,
     config: {
@@ -161,13 +164,19 @@ export class BrowserBench {
       dtype: Dtype;
       threads: number;
       build: string;
-      /** edgetier's CPU engine instead of ORT (device wasm). */
-      runtime?: CpuRuntime;
+      /**
+       * Device wasm: ORT pinned ('onnxruntime'), edgetier's CPU engine pinned ('edgetier', no
+       * fallback), or what the app runs by default ('auto': the CPU runtime plan, ORT on a refusal).
+       */
+      runtime?: CpuRuntimeChoice;
     },
+    onLoaded?: (info: LoadedInfo) => void,
   ): BenchTarget & { engine: DepthEngine } {
     const url = this.serveModel(modelDir);
     const page = this.page;
     const self = this;
+    /** The runtime the last load ran: the memory figure is that runtime's. */
+    let ran: LoadedInfo['engine'] = config.runtime === 'edgetier' ? 'edgetier-wasm' : undefined;
     const guard = <T>(promise: Promise<T>, ms: number, what: string) =>
       within(promise, ms, what, () => {
         self.stale = true;
@@ -228,6 +237,8 @@ export class BrowserBench {
           const why = info.threadsFallback ? `: ${info.threadsFallback.reason}` : '';
           throw new Error(`The load asked for ${config.threads} threads and runs ${info.threads}${why}.`);
         }
+        ran = info.engine ?? ran;
+        onLoaded?.(info);
         return { totalMs: ms, downloadMs: info.downloadMs, initMs: info.initMs };
       },
       async unload() {
@@ -244,7 +255,7 @@ export class BrowserBench {
       },
       async peakMemory(): Promise<PeakMemory> {
         const stats = unwrap(await page.evaluate(() => (globalThis as unknown as G).edgetier.memory()));
-        if (config.runtime === 'edgetier') {
+        if (ran === 'edgetier-wasm') {
           return stats.cpuEngineBytes === null
             ? { bytes: null, note: "the worker reported no memory of edgetier's CPU engine" }
             : {

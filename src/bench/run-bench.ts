@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import { type BackendChoice, cpuBuild, wasmThreads } from '../core/backend-plan.ts';
 import { depthFitProblem } from '../core/bench/depth.ts';
 import {
   type BenchParams,
@@ -24,11 +24,13 @@ import {
   benchRow,
   computeRatios,
   type RowKey,
+  runtimeOutcome,
 } from '../core/bench/schema.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, ModelSource } from '../core/engine.ts';
+import type { LoadedInfo } from '../core/engine-protocol.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { availableDtypes, type NodeRuntime } from '../native/node-engine.ts';
 import { DEFAULT_CONTEXT_TOKENS } from '../runtime/model-session.ts';
@@ -55,8 +57,10 @@ export interface BenchOptions {
   /** Wall-time budget of one row's counted repetitions, in seconds; 0: always run params.reps. */
   rowBudgetS: number;
   /**
-   * Adds stock transformers.js twice (its defaults, and at edgetier's default thread count), native
-   * onnxruntime-node rows and edgetier's default WASM row.
+   * Adds edgetier's default WASM row (the planner's dtype and threads on runtime 'auto', what the app
+   * runs), ORT-web on the same dtype and threads (the previous default) where 'auto' picks edgetier's
+   * CPU engine, stock transformers.js twice (its defaults, and at the default row's thread count) and
+   * native onnxruntime-node rows. Without it no row is the default: the matrix rows are pinned.
    */
   baseline: boolean;
   /** Recorded in the report as is. */
@@ -144,6 +148,8 @@ interface Planned {
   target: () => Promise<BenchTarget>;
   /** The threads the row ran with, where only the runtime knows (the stock rows). */
   threadsUsed?: () => number;
+  /** The default row's first load: the runtime 'auto' ran, and a fallback to ORT if there was one. */
+  loaded?: () => LoadedInfo | null;
 }
 
 /** A native row's configuration. */
@@ -259,23 +265,6 @@ export async function runBench(
       };
       const defaultChoice =
         browser && model.dir ? await browser.defaultWasmChoice(model.dir).catch(() => null) : null;
-      // The runtime the app runs the default choice on ('auto': the CPU engine for q8/q4): the row
-      // marked default is that runtime's, so that 'edgetier default' is what a visitor gets.
-      const defaultRuntime = defaultChoice
-        ? planCpuRuntime({ device: 'wasm', dtype: defaultChoice.dtype }).runtime
-        : null;
-      const isDefault = (device: Device, dtype: Dtype, threads: number, build: string) =>
-        defaultChoice !== null &&
-        defaultRuntime === 'onnxruntime' &&
-        device === 'wasm' &&
-        defaultChoice.dtype === dtype &&
-        defaultChoice.threads === threads &&
-        defaultChoice.build === build;
-      const isDefaultCpuEngine = (dtype: Dtype, threads: number) =>
-        defaultChoice !== null &&
-        defaultRuntime === 'edgetier' &&
-        defaultChoice.dtype === dtype &&
-        defaultChoice.threads === threads;
       const native = (dtype: Dtype, threads: number) =>
         plannedRows.push({
           key: {
@@ -337,7 +326,7 @@ export async function runBench(
             dtype,
             threads,
             ort_build: build,
-            is_default: isDefault(device, dtype, threads, build),
+            ...(device === 'wasm' ? { runtime: 'onnxruntime' as const } : {}),
           },
           // ORT pinned: 'auto' would run q8/q4 rows on the CPU engine under an ORT build's label.
           target: async () =>
@@ -367,7 +356,7 @@ export async function runBench(
             dtype,
             threads,
             ort_build: 'edgetier-wasm',
-            is_default: isDefaultCpuEngine(dtype, threads),
+            runtime: 'edgetier',
           },
           target: async () =>
             browser!.edgetierTarget(urlOf(), {
@@ -393,10 +382,52 @@ export async function runBench(
           }
         }
       }
+      // edgetier's default: the planner's dtype and threads on runtime 'auto', as the app loads it
+      // (edgetier's CPU engine for q8/q4, ORT on its refusal); its build column is what ran.
+      const defaultRow = (choice: BackendChoice) => {
+        const expected = planCpuRuntime({ device: 'wasm', dtype: choice.dtype });
+        let first: LoadedInfo | null = null;
+        plannedRows.push({
+          key: {
+            model: model.id,
+            engine: 'edgetier',
+            device: 'wasm',
+            dtype: choice.dtype,
+            threads: choice.threads,
+            ort_build: expected.runtime === 'edgetier' ? 'edgetier-wasm' : choice.build,
+            is_default: true,
+            runtime: 'auto',
+          },
+          target: async () =>
+            browser!.edgetierTarget(
+              urlOf(),
+              {
+                device: 'wasm',
+                dtype: choice.dtype,
+                threads: choice.threads,
+                build: choice.build,
+                runtime: 'auto',
+              },
+              (info) => {
+                // One row, one runtime: a later round that ran another would mix two in its mean.
+                if (first && first.engine !== info.engine)
+                  throw new EdgetierError(
+                    'internal',
+                    `'auto' ran ${first.engine} on an earlier load of this row and ${info.engine} now: the row would mix two runtimes.`,
+                  );
+                first ??= info;
+              },
+            ),
+          loaded: () => first,
+        });
+        return expected;
+      };
       if (options.baseline) {
-        if (defaultChoice && !plannedRows.some((p) => p.key.model === model.id && p.key.is_default)) {
-          if (defaultRuntime === 'edgetier') inBrowserCpuEngine(defaultChoice.dtype, defaultChoice.threads);
-          else inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+        if (defaultChoice) {
+          const expected = defaultRow(defaultChoice);
+          // The previous default, ORT-web (pinned) on the same dtype and threads: the row the default
+          // row's ratio to it needs. Where 'auto' itself runs ORT there is nothing to compare.
+          if (expected.runtime === 'edgetier') inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
         }
         const plannedNative = plannedRows
           .filter((p) => p.key.model === model.id && p.key.engine === 'native')
@@ -465,7 +496,11 @@ export async function runBench(
     const total = plannedRows.length * rounds;
     const labelOf = (planned: Planned, round: number) => {
       const threads = planned.key.threads ? `${planned.key.threads}t` : 'auto threads';
-      const setup = planned.key.setup ? ` (${planned.key.setup})` : '';
+      const setup = planned.key.setup
+        ? ` (${planned.key.setup})`
+        : planned.key.is_default
+          ? ' (default, auto)'
+          : '';
       const depth = planned.key.depth ? ` @ d${planned.key.depth}` : '';
       return (
         `${planned.key.engine}${setup} ${planned.key.device} ${planned.key.dtype} ${threads}${depth}` +
@@ -505,6 +540,12 @@ export async function runBench(
             measured = { code, message: roundFailureMessage(message, outcome.round, rounds) };
           } else measured = outcome;
           const row = benchRow(planned.key, measured);
+          const loaded = planned.loaded?.();
+          if (loaded) {
+            const ran = runtimeOutcome(loaded);
+            row.ort_build = ran.ort_build;
+            if (ran.note) row.note = [row.note, ran.note].filter(Boolean).join('; ');
+          }
           const used = planned.threadsUsed?.();
           if (!row.error && used) {
             // ORT falls back to 1 thread without cross-origin isolation, whatever was asked.

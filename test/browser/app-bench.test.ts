@@ -4,8 +4,10 @@
  * same JSON (edgetier-bench/1) the CLI writes. Never asserts a speed.
  */
 import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { synthPreset } from '../../src/builder/synth.ts';
 import { DEFAULT_ROW_BUDGET_S, rowBudgetNote } from '../../src/core/bench/method.ts';
 import { type BenchReport, validateBenchReport } from '../../src/core/bench/schema.ts';
 import {
@@ -26,6 +28,8 @@ let modelsDir: string;
 beforeAll(async () => {
   const app = await buildApp();
   modelsDir = synthTinyModels();
+  // A q8 model: what runtime 'auto' runs on edgetier's CPU engine.
+  await synthPreset('tiny', join(modelsDir, 'tiny-q8'), { dtypes: ['q8'], seed: 3 });
   serve = await startServe(['--app', app, '--models', modelsDir, '--quiet']);
   browser = await launchChromium();
   page = browser.page;
@@ -40,7 +44,7 @@ afterAll(async () => {
 describe('Bench view', () => {
   it('runs the benchmark on this device and downloads the same JSON as the CLI', async () => {
     await page.goto(`${serve.url}#bench`);
-    await page.getByRole('combobox', { name: 'Model to benchmark' }).waitFor();
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny');
     await page.getByLabel('Prompt tokens (pp)').fill('8');
     await page.getByLabel('Generated tokens (tg)').fill('4');
     await page.getByLabel('Repetitions').fill('2');
@@ -71,6 +75,12 @@ describe('Bench view', () => {
     const row = report.rows[0]!;
     expect(row.error).toBeNull();
     expect(row).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'fp32', warmup_runs: [0] });
+    // What the app runs: runtime 'auto', which keeps fp32 on ONNX Runtime Web.
+    expect(row.runtime).toBe('auto');
+    expect(row.ort_build).toBe(report.environment.jspi ? 'jspi' : 'wasm');
+    expect(await results.locator('tbody tr td').nth(3).textContent()).toBe(
+      `ONNX Runtime Web (${row.ort_build})`,
+    );
     // The threads the engine loaded with (the planner's choice here: every core up to 4), not 0.
     expect(row.threads).toBe(Math.min(4, report.environment.cpu_cores));
     // The table's cells after the model: device, dtype, threads.
@@ -105,7 +115,7 @@ describe('Bench view', () => {
   it('runs at a context depth: the tests run on top of that many cached tokens, and the JSON says so', async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${serve.url}#bench`);
-    await page.getByRole('combobox', { name: 'Model to benchmark' }).waitFor();
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny');
     await page.getByLabel('Prompt tokens (pp)').fill('8');
     await page.getByLabel('Generated tokens (tg)').fill('4');
     await page.getByLabel('Context depth (tokens already in the cache)').fill('40');
@@ -130,5 +140,29 @@ describe('Bench view', () => {
     expect(row.error).toBeNull();
     expect(row.depth).toBe(40);
     expect(row.tg_tok_s?.values).toHaveLength(2);
+  });
+  it("measures the runtime the app runs: on a q8 model 'auto' runs edgetier's CPU engine, and the row says so", async () => {
+    await page.goto(`${serve.url}#bench`);
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny-q8');
+    await page.getByLabel('Prompt tokens (pp)').fill('8');
+    await page.getByLabel('Generated tokens (tg)').fill('4');
+    await page.getByLabel('Context depth (tokens already in the cache)').fill('0');
+    await page.getByLabel('Repetitions').fill('2');
+    await page.getByLabel('Warm-up runs').fill('0');
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const results = page.getByRole('region', { name: 'Results' });
+    await results.waitFor({ timeout: 120_000 });
+    expect(await results.locator('tbody tr td').nth(3).textContent()).toBe("edgetier's CPU engine");
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      results.getByRole('button', { name: 'Download JSON' }).click(),
+    ]);
+    const report = JSON.parse(readFileSync((await download.path())!, 'utf8')) as BenchReport;
+    expect(validateBenchReport(report)).toEqual([]);
+    const row = report.rows[0]!;
+    expect(row.error).toBeNull();
+    expect(row).toMatchObject({ device: 'wasm', dtype: 'q8', runtime: 'auto', ort_build: 'edgetier-wasm' });
+    expect(row.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
+    expect(row.peak_memory_bytes).toBeGreaterThan(0);
   });
 });

@@ -216,11 +216,30 @@ describe('edgetier bench', () => {
     });
     expect(validateBenchReport(report)).toEqual([]);
     const edge = report.rows.find((r) => r.is_default)!;
-    expect(edge).toMatchObject({ engine: 'edgetier', device: 'wasm', dtype: 'q8', error: null });
-    // The row marked default is what the app runs by default ('auto': q8 on edgetier's CPU engine),
-    // not ONNX Runtime's q8 under that label.
-    expect(edge.ort_build).toBe('edgetier-wasm');
-    expect(report.rows.filter((r) => r.is_default)).toHaveLength(1);
+    // The default row is what the app runs on wasm: the plan's q8 on runtime 'auto', which runs
+    // edgetier's CPU engine, and its build column and memory figure say so.
+    expect(edge).toMatchObject({
+      engine: 'edgetier',
+      device: 'wasm',
+      dtype: 'q8',
+      runtime: 'auto',
+      ort_build: 'edgetier-wasm',
+      error: null,
+      note: null,
+    });
+    expect(edge.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
+    // ORT-web pinned on the same dtype and threads: the previous default, the ratio's denominator.
+    const ortWeb = report.rows.filter((r) => r.engine === 'edgetier' && !r.is_default);
+    expect(ortWeb).toHaveLength(1);
+    expect(ortWeb[0]).toMatchObject({
+      device: 'wasm',
+      dtype: 'q8',
+      threads: edge.threads,
+      runtime: 'onnxruntime',
+      ort_build: report.environment.jspi ? 'jspi' : 'wasm',
+      error: null,
+    });
+    expect(ortWeb[0]!.peak_memory_note).toContain("ORT's WebAssembly heap");
     const stock = report.rows.filter((r) => r.engine === 'transformers.js');
     expect(stock.map((r) => [r.setup, r.error])).toEqual([
       ['defaults', null],
@@ -263,7 +282,14 @@ describe('edgetier bench', () => {
         true,
         false,
       ],
+      [
+        'edgetier default wasm / ORT-web (previous default), same dtype and threads',
+        rowLabel(ortWeb[0]!),
+        false,
+        false,
+      ],
     ]);
+    expect(report.ratios[0]!.numerator).toBe(`edgetier wasm q8 ${edge.threads}t (edgetier-wasm, auto)`);
     for (const ratio of report.ratios) {
       if (ratio.pp !== null) expect(ratio.pp_by_round).toHaveLength(2);
       if (ratio.tg !== null) expect(ratio.tg_by_round).toHaveLength(2);

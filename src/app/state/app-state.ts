@@ -29,7 +29,14 @@ import {
   type SpeedExpectation,
 } from '../../core/catalog.ts';
 import type { Dtype } from '../../core/dtypes.ts';
-import type { CachedModel, Engine, LoadInfo, LoadProgress, LoadRequest } from '../../core/engine.ts';
+import type {
+  CachedModel,
+  CpuRuntimeChoice,
+  Engine,
+  LoadInfo,
+  LoadProgress,
+  LoadRequest,
+} from '../../core/engine.ts';
 import { EdgetierError, isEdgetierError } from '../../core/errors.ts';
 import { catalogKeyFor, offerFirst } from '../../core/site-config.ts';
 import type { AppServices } from '../services.ts';
@@ -221,6 +228,15 @@ export class AppState extends Store<AppStateData> {
     }
   }
 
+  /**
+   * The CPU runtime an on-device load asks for: the CPU engine setting on wasm ('auto' by default:
+   * src/core/cpu-runtime-plan.ts), 'auto' on WebGPU (ONNX Runtime's whatever the setting says). The
+   * Bench view measures with the same.
+   */
+  cpuRuntimeFor(device: 'wasm' | 'webgpu'): CpuRuntimeChoice {
+    return device === 'wasm' ? this.settings.settings.cpuEngine : 'auto';
+  }
+
   /** Keeps the decode speed Bench measured for a model on this device (shown on the Models view). */
   recordBenchSpeed(key: string, speed: MeasuredSpeed): void {
     const benchSpeeds = { ...this.state.benchSpeeds, [key]: speed };
@@ -377,15 +393,11 @@ export class AppState extends Store<AppStateData> {
       const source = entry.source ?? { kind: 'hub' as const, id: entry.remote?.model ?? entry.key };
       // The CPU engine setting ('auto' by default: src/core/cpu-runtime-plan.ts); ORT runs what
       // edgetier's CPU engine refuses (LoadInfo.fallback), an explicit choice of it included.
-      const cpuEngine = this.settings.settings.cpuEngine;
       const request: LoadRequest & { fallbackToOrt?: boolean } = {
         source,
         device,
         dtype,
-        // The setting is the CPU's: WebGPU is ONNX Runtime's whatever it says ('auto' there).
-        ...(entry.runs === 'device'
-          ? { runtime: device === 'wasm' ? cpuEngine : ('auto' as const), fallbackToOrt: true }
-          : {}),
+        ...(entry.runs === 'device' ? { runtime: this.cpuRuntimeFor(device), fallbackToOrt: true } : {}),
       };
       const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });

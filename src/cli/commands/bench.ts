@@ -79,17 +79,22 @@ Options:
                      0 = no budget). After the first round's warm-up, a row whose --reps repetitions
                      would take longer runs as many as fit, the same number in every round, never
                      fewer than 2 in all; its note and n say so.
-  --baseline         Add stock transformers.js twice (pipeline('text-generation') in the same
-                     browser: with its defaults, and with ORT's numThreads set to the threads of
-                     edgetier's default row), native onnxruntime-node rows and edgetier's default
-                     WASM row; the report states the default row's ratio to each stock row, to
-                     native on the same file and to native's fastest row for pp and tg separately.
+  --baseline         Add edgetier's default WASM row (what the app runs: the planner's dtype and
+                     threads on the CPU runtime 'auto', so edgetier's CPU engine for q8/q4; its
+                     build column says what ran, its note a fallback to ORT), ORT-web on the same
+                     dtype and threads (the previous default), stock transformers.js twice
+                     (pipeline('text-generation') in the same browser: with its defaults, and with
+                     ORT's numThreads set to the threads of edgetier's default row) and native
+                     onnxruntime-node rows; the report states the default row's ratio to ORT-web
+                     (previous default), to each stock row, to native on the same file and to
+                     native's fastest row for pp and tg separately. --engine rows stay pinned.
   --json | --md | --csv  What to print on stdout (default --md).
   --out DIR          Also write bench.json, bench.md, bench.csv and bench.svg into DIR.
   --summary          Run nothing: read the given bench.json files (or folders holding one) and
                      print one Markdown table, one line per model, of edgetier's default WASM row
                      against stock transformers.js (same threads, defaults), native on the same
-                     file, and native's fastest pp row and fastest tg row.
+                     file, native's fastest pp row and fastest tg row, and ORT-web (previous
+                     default) where a report has that row.
   --verbose          Print stack traces on errors.
 
 The JSON schema (edgetier-bench/1) is documented in bench/README.md.

@@ -9,6 +9,7 @@ import {
   type BenchRow,
   type BenchStats,
   depthRatios,
+  ortWebPreviousDefault,
   rowDepth,
   rowLabel,
   stockSetup,
@@ -99,6 +100,21 @@ function rowTests(report: BenchReport, row: BenchRow): string {
     .join(', ');
 }
 
+/** The default row's note: what 'auto' ran, where the row says it ran 'auto'. */
+function defaultNote(row: BenchRow): string {
+  return row.runtime === 'auto' ? `edgetier default (auto ran ${row.ort_build})` : 'edgetier default';
+}
+
+/** The ORT-web rows that are a default row's previous default (its same dtype and threads). */
+function previousDefaultRows(rows: readonly BenchRow[]): Set<BenchRow> {
+  const out = new Set<BenchRow>();
+  for (const edge of rows.filter((r) => r.is_default && r.engine === 'edgetier')) {
+    const previous = ortWebPreviousDefault(rows, edge);
+    if (previous) out.add(previous);
+  }
+  return out;
+}
+
 export function toMarkdown(report: BenchReport): string {
   const { pp, tg, reps } = report.params;
   const depths = hasDepth(report);
@@ -134,11 +150,18 @@ export function toMarkdown(report: BenchReport): string {
     `| ${header.join(' | ')} |`,
     `| ${header.map((h, i) => (i >= 4 && i <= header.length - 2 && h !== 'tests' ? '---:' : '---')).join(' | ')} |`,
   ];
+  const previousDefaults = previousDefaultRows(report.rows);
   for (const row of report.rows) {
     const load = row.load ? `${formatMs(row.load.cold_ms)} / ${formatMs(row.load.warm_ms)}` : '—';
     const note = row.error
       ? `error (${row.error.code}): ${row.error.message}`
-      : [row.is_default ? 'edgetier default' : '', row.note ?? ''].filter(Boolean).join('; ');
+      : [
+          row.is_default ? defaultNote(row) : '',
+          previousDefaults.has(row) ? 'ORT-web (previous default)' : '',
+          row.note ?? '',
+        ]
+          .filter(Boolean)
+          .join('; ');
     lines.push(
       `| ${[
         row.model,
@@ -220,6 +243,9 @@ const CSV_HEADER = [
 /** The CSV's last columns when the report has depth rows (a depth-0 report keeps its columns). */
 const CSV_DEPTH_HEADER = ['depth', 'pp_test', 'tg_test'];
 
+/** The very last column when a row says its runtime (reports written before it keep their columns). */
+const CSV_RUNTIME_HEADER = ['runtime'];
+
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   // A text field starting with = + - @ (or a tab or CR) is a formula to a spreadsheet: a model
@@ -230,6 +256,7 @@ function csvField(value: string | number | boolean | null | undefined): string {
 
 export function toCsv(report: BenchReport): string {
   const depths = hasDepth(report);
+  const runtimes = report.rows.some((r) => r.runtime !== undefined);
   const rows = report.rows.map((r: BenchRow) =>
     [
       r.model,
@@ -261,11 +288,16 @@ export function toCsv(report: BenchReport): string {
             report.params.tg > 0 ? testName('tg', report.params.tg, rowDepth(r)) : null,
           ]
         : []),
+      ...(runtimes ? [r.runtime] : []),
     ]
       .map(csvField)
       .join(','),
   );
-  const header = depths ? [...CSV_HEADER, ...CSV_DEPTH_HEADER] : CSV_HEADER;
+  const header = [
+    ...CSV_HEADER,
+    ...(depths ? CSV_DEPTH_HEADER : []),
+    ...(runtimes ? CSV_RUNTIME_HEADER : []),
+  ];
   return `${[header.join(','), ...rows].join('\n')}\n`;
 }
 

@@ -4,6 +4,7 @@
  * BENCH_SCHEMA names the version; a change of meaning bumps it. Documented in bench/README.md.
  */
 import type { Capabilities } from '../capabilities.ts';
+import type { LoadedInfo } from '../engine-protocol.ts';
 import type { BenchParams, ConfigMeasurement, LoadTiming } from './method.ts';
 import type { Summary } from './stats.ts';
 
@@ -62,8 +63,18 @@ export interface BenchRow {
    * 'edgetier-wasm' for edgetier's own CPU engine (no ORT).
    */
   ort_build: string;
-  /** This row is edgetier's default WASM configuration (what the backend planner picks). */
+  /**
+   * This row is edgetier's default WASM configuration: the backend planner's dtype and threads, on
+   * the runtime 'auto' picks (`runtime` 'auto': edgetier's CPU engine for q8/q4, `ort_build`
+   * 'edgetier-wasm'). In reports written before 'auto' existed (no `runtime`), ORT-web's row.
+   */
   is_default: boolean;
+  /**
+   * edgetier's worker rows on device wasm: the CPU runtime the load asked for, 'auto' (the default
+   * row: what the app runs) or pinned ('onnxruntime', 'edgetier'). Absent on other rows and in
+   * reports written before it existed (their wasm rows ran ORT-web, pinned or not).
+   */
+  runtime?: 'auto' | 'onnxruntime' | 'edgetier';
   pp_tok_s: BenchStats | null;
   tg_tok_s: BenchStats | null;
   /** Time to first token after the pp-N prompt. */
@@ -198,6 +209,7 @@ export function toLoad(cold: LoadTiming, warm: LoadTiming): BenchLoad {
 
 export type RowKey = Pick<BenchRow, 'model' | 'engine' | 'device' | 'dtype' | 'threads' | 'ort_build'> & {
   is_default?: boolean;
+  runtime?: BenchRow['runtime'];
   setup?: StockSetup;
   depth?: number;
 };
@@ -246,13 +258,59 @@ export function stockSetup(row: BenchRow): StockSetup | null {
   return row.engine === 'transformers.js' ? (row.setup ?? 'defaults') : null;
 }
 
-/** A short human label for a row: "edgetier wasm q8 2t (jspi)", "stock transformers.js (same threads) …". */
+/**
+ * A short human label for a row: "edgetier wasm q8 2t (jspi)", "stock transformers.js (same threads) …";
+ * the default row, which runs what 'auto' picked: "edgetier wasm q8 2t (edgetier-wasm, auto)".
+ */
 export function rowLabel(row: BenchRow): string {
   const setup = stockSetup(row);
   const engine = setup ? `stock transformers.js (${setup})` : row.engine;
   const threads = row.threads > 0 ? `${row.threads}t` : 'auto-threads';
   const depth = rowDepth(row) > 0 ? ` @ d${rowDepth(row)}` : '';
-  return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build})${depth}`;
+  const auto = row.runtime === 'auto' ? ', auto' : '';
+  return `${engine} ${row.device} ${row.dtype} ${threads} (${row.ort_build}${auto})${depth}`;
+}
+
+/**
+ * What a worker row says about the runtime that ran it, from its load's LoadedInfo: its build
+ * column (edgetier-wasm for edgetier's CPU engine, ORT's build otherwise) and, where the CPU engine
+ * refused the model or browser and ONNX Runtime ran it instead, a note saying so.
+ */
+export function runtimeOutcome(info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice'>): {
+  ort_build: string;
+  note: string | null;
+} {
+  const ort_build = info.engine === 'edgetier-wasm' ? 'edgetier-wasm' : info.build;
+  const asked = info.runtimeChoice?.asked === 'edgetier' ? 'edgetier was asked for' : "'auto' chose";
+  const note = info.fallback
+    ? `${asked} edgetier's CPU engine, which refused this model or browser ` +
+      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it`
+    : null;
+  return { ort_build, note };
+}
+
+/** ORT-web's CPU builds (the asyncify `webgpu` build is the stock page's and WebGPU's). */
+const ORT_WEB_CPU_BUILDS: readonly string[] = ['jspi', 'wasm'];
+
+/**
+ * The ORT-web row that ran the default row's dtype at its threads and depth: what edgetier ran by
+ * default before 'auto' picked its CPU engine (`--baseline` plans it). Never the default row itself:
+ * in reports written before 'auto' the default row was ORT-web's, and there is then none.
+ */
+export function ortWebPreviousDefault(rows: readonly BenchRow[], edge: BenchRow): BenchRow | undefined {
+  return rows.find(
+    (r) =>
+      r !== edge &&
+      !r.error &&
+      !r.is_default &&
+      r.engine === 'edgetier' &&
+      r.device === 'wasm' &&
+      ORT_WEB_CPU_BUILDS.includes(r.ort_build) &&
+      r.model === edge.model &&
+      r.dtype === edge.dtype &&
+      r.threads === edge.threads &&
+      rowDepth(r) === rowDepth(edge),
+  );
 }
 
 /** a.mean / b.mean, or null when either is missing or b is not positive. */
@@ -300,6 +358,11 @@ export interface ComparedRows {
   /** The native row with the highest mean pp tok/s, and the one with the highest tg tok/s. */
   nativeFastestPp: BenchRow | undefined;
   nativeFastestTg: BenchRow | undefined;
+  /**
+   * ORT-web on the default row's dtype and threads: the previous default (ortWebPreviousDefault);
+   * absent in reports written before 'auto' and where the default row itself ran ORT-web.
+   */
+  ortWebPreviousDefault: BenchRow | undefined;
 }
 
 function fastest(rows: readonly BenchRow[], pick: (r: BenchRow) => BenchStats | null): BenchRow | undefined {
@@ -337,6 +400,7 @@ export function comparedRows(rows: readonly BenchRow[]): ComparedRows[] {
           sameFile.find((r) => r.threads === edge.threads) ?? fastest(sameFile, (r) => r.tg_tok_s),
         nativeFastestPp: fastest(native, (r) => r.pp_tok_s),
         nativeFastestTg: fastest(native, (r) => r.tg_tok_s),
+        ortWebPreviousDefault: ortWebPreviousDefault(rows, edge),
       };
     });
 }
@@ -348,12 +412,14 @@ export const RATIO_LABELS = {
   nativeSameDtype: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
   nativeFastestPp: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
   nativeFastestTg: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+  ortWebPreviousDefault: 'edgetier default wasm / ORT-web (previous default), same dtype and threads',
 } as const;
 
 /**
  * edgetier's default WASM row against each denominator of the same model: stock transformers.js at
- * the same threads and at its defaults, native on the same file (pp and tg), and native's fastest row
- * for each metric separately (pp against the fastest pp row, tg against the fastest tg row).
+ * the same threads and at its defaults, native on the same file (pp and tg), native's fastest row
+ * for each metric separately (pp against the fastest pp row, tg against the fastest tg row), and
+ * ORT-web on the same dtype and threads (the previous default), where the report has that row.
  */
 export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
   const out: BenchRatio[] = [];
@@ -494,6 +560,13 @@ export function validateBenchReport(value: unknown): string[] {
     if (typeof row.is_default !== 'boolean') problems.push(`rows[${i}].is_default must be a boolean`);
     if (row.setup !== undefined && row.setup !== 'defaults' && row.setup !== 'same threads')
       problems.push(`rows[${i}].setup must be "defaults" or "same threads" when present`);
+    if (
+      row.runtime !== undefined &&
+      row.runtime !== 'auto' &&
+      row.runtime !== 'onnxruntime' &&
+      row.runtime !== 'edgetier'
+    )
+      problems.push(`rows[${i}].runtime must be "auto", "onnxruntime" or "edgetier" when present`);
     const failed = row.error !== null;
     if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
       problems.push(`rows[${i}].error must be null or {code, message}`);

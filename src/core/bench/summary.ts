@@ -1,8 +1,10 @@
 /**
  * One table across many bench reports (typically one per model preset): per model, edgetier's
  * default WASM row against each denominator the report names — stock transformers.js at the same
- * threads and at its defaults, native on the same file, native's fastest row per metric. What
- * `edgetier bench --summary` prints; pure, so it is tested on reports built in the test.
+ * threads and at its defaults, native on the same file, native's fastest row per metric, and ORT-web
+ * on the same dtype and threads (the previous default; a column only when some report has that row,
+ * so reports written before 'auto' summarise as they did). What `edgetier bench --summary` prints;
+ * pure, so it is tested on reports built in the test.
  */
 import { cell, formatStats } from './render.ts';
 import {
@@ -63,9 +65,10 @@ function modelCell(report: BenchReport, id: string, depth = 0): string {
 }
 
 export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
+  const previous = reports.some((r) => comparedRows(r.rows).some((c) => c.ortWebPreviousDefault));
   const lines = [
-    '| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | TTFT ms (pp N): default, stock same threads, stock defaults |',
-    '| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | ${previous ? 'default / ORT-web previous default (same dtype, threads): pp, tg | ' : ''}TTFT ms (pp N): default, stock same threads, stock defaults |`,
+    `| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ${previous ? '---: | ' : ''}---: |`,
   ];
   let lowest: { ratio: number; model: string } | null = null;
   for (const report of reports) {
@@ -87,6 +90,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
         both(edge, c.nativeSameDtype),
         one(edge, c.nativeFastestPp, (r) => r.pp_tok_s),
         one(edge, c.nativeFastestTg, (r) => r.tg_tok_s),
+        ...(previous ? [both(edge, c.ortWebPreviousDefault)] : []),
         `${ttft(edge)}, ${ttft(c.stockSameThreads)}, ${ttft(c.stockDefaults)} (pp ${report.params.pp})`,
       ];
       lines.push(`| ${cells.map(cell).join(' | ')} |`);
@@ -103,7 +107,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
         modelCell(report, failed.model, rowDepth(failed)),
         load === undefined ? '—' : load.toFixed(2),
         `edgetier default failed (${failed.error!.code}): ${failed.error!.message}`,
-        ...Array<string>(9).fill('—'),
+        ...Array<string>(previous ? 10 : 9).fill('—'),
       ];
       lines.push(`| ${cells.map(cell).join(' | ')} |`);
     }

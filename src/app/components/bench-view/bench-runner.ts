@@ -14,13 +14,14 @@ import {
   type BenchReport,
   benchRow,
   computeRatios,
+  runtimeOutcome,
   webgpuFields,
 } from '../../../core/bench/schema.ts';
 import type { Capabilities } from '../../../core/capabilities.ts';
 import type { CatalogEntry } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
-import type { Engine, ModelSource } from '../../../core/engine.ts';
-import type { MemoryStats } from '../../../core/engine-protocol.ts';
+import type { CpuRuntimeChoice, Engine, LoadInfo, LoadRequest, ModelSource } from '../../../core/engine.ts';
+import type { LoadedInfo, MemoryStats } from '../../../core/engine-protocol.ts';
 import { isEdgetierError } from '../../../core/errors.ts';
 
 /** What the WorkerEngine offers beyond the Engine contract; absent on other engines. */
@@ -41,6 +42,12 @@ export interface DeviceBenchConfig {
   rowBudgetS?: number;
   /** The model's files were in the browser cache before the run: its first load is not cold. */
   cachedBefore?: boolean;
+  /**
+   * Device wasm: the CPU runtime the app loads with (AppState.cpuRuntimeFor: the CPU engine setting,
+   * 'auto' by default), ONNX Runtime running what edgetier's CPU engine refuses, as in the app.
+   * Absent: 'auto'.
+   */
+  runtime?: CpuRuntimeChoice;
 }
 
 /**
@@ -63,10 +70,16 @@ export async function plannedBenchConfig(
     : { ...fallback, threads: 0 };
 }
 
-/** The threads and ORT build a load reported: what the row records (a request may say 0). */
+/**
+ * What a load reported: the threads (a request may say 0), the runtime's build column (edgetier-wasm
+ * for edgetier's CPU engine, else ORT's build) and a fallback to ORT, the row records them.
+ */
 interface Used {
   threads: number | null;
   build: string | null;
+  /** The CPU engine ran: the memory figure is its own, not ORT's heap. */
+  cpuEngine: boolean;
+  note: string | null;
 }
 
 function target(
@@ -80,18 +93,25 @@ function target(
     async load() {
       const start = performance.now();
       // warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.
-      const info = await engine.load({
+      // What the app runs: its CPU runtime ('auto' picks edgetier's CPU engine for q8/q4 on wasm),
+      // ORT where the engine refuses; the row is labelled with the runtime that ran.
+      const request: LoadRequest & { fallbackToOrt: boolean } = {
         source,
         device,
         dtype,
         warmupBudgetMs: 0,
         ...(threads > 0 ? { threads } : {}),
-        // ORT pinned: the row is labelled with ORT's build and measures ORT's heap ('auto' could
-        // run edgetier's CPU engine under that label).
-        runtime: 'onnxruntime',
-      });
+        runtime: config.runtime ?? 'auto',
+        fallbackToOrt: true,
+      };
+      const info: LoadInfo & Partial<Pick<LoadedInfo, 'build'>> = await engine.load(request);
       used.threads = info.threads;
-      used.build = 'build' in info && typeof info.build === 'string' ? info.build : null;
+      if (typeof info.build === 'string') {
+        const ran = runtimeOutcome({ ...info, build: info.build });
+        used.build = ran.ort_build;
+        used.note = ran.note;
+      }
+      used.cpuEngine = info.engine === 'edgetier-wasm';
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     unload: () => engine.unload(),
@@ -101,6 +121,13 @@ function target(
     },
     async peakMemory(): Promise<PeakMemory> {
       const stats = await engine.memory?.().catch(() => null);
+      if (used.cpuEngine)
+        return stats?.cpuEngineBytes != null
+          ? {
+              bytes: stats.cpuEngineBytes,
+              note: "edgetier's CPU engine's WebAssembly memory in the engine worker (weights, scratch, KV cache; it never shrinks: its peak)",
+            }
+          : { bytes: null, note: "the worker reported no memory of edgetier's CPU engine" };
       if (stats?.wasmHeapBytes != null)
         return {
           bytes: stats.wasmHeapBytes,
@@ -158,11 +185,13 @@ export async function runDeviceBench(
     device: config.device,
     dtype: config.dtype,
     threads,
+    // Until a load says what ran (a row that failed to load keeps this).
     ort_build: config.device === 'webgpu' ? 'webgpu' : env.jspi ? 'jspi' : 'wasm',
+    ...(config.device === 'wasm' ? { runtime: config.runtime ?? 'auto' } : {}),
     depth,
   };
   let row: ReturnType<typeof benchRow>;
-  const used: Used = { threads: null, build: null };
+  const used: Used = { threads: null, build: null, cpuEngine: false, note: null };
   try {
     // Ids below 256 exist in any vocabulary, for models whose shape the catalog does not know.
     const measured = await measureConfig(
@@ -180,6 +209,7 @@ export async function runDeviceBench(
       },
       measured,
     );
+    if (used.note) row.note = [row.note, used.note].filter(Boolean).join('; ');
   } catch (error) {
     row = benchRow(key, {
       code: isEdgetierError(error) ? error.code : 'internal',

@@ -151,7 +151,11 @@ export class EtBenchView extends LitElement {
         { device: app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm', dtype: app.dtypeFor(entry) },
         chosen ? { dtype: chosen } : undefined,
       );
-      const report = await runDeviceBench(engine, { entry, ...planned, params, cachedBefore }, (step) => {
+      // The runtime the app loads with (the CPU engine setting, 'auto' by default): the row measures
+      // what the visitor's chats run, and its build column names the runtime that ran.
+      const runtime = app.cpuRuntimeFor(planned.device);
+      const config = { entry, ...planned, params, cachedBefore, runtime };
+      const report = await runDeviceBench(engine, config, (step) => {
         // Stop ends the run at the next step (the running generation is interrupted at once).
         if (this.#stopRequested) throw new Error('stopped');
         this.step = describeStep(step);
@@ -246,8 +250,8 @@ export class EtBenchView extends LitElement {
             <th scope="col">Device</th>
             <th scope="col">dtype</th>
             <th scope="col">Threads</th>
-            <th scope="col" title="Which build of ONNX Runtime Web ran the model: jspi or wasm on the CPU, webgpu on the GPU">
-              ORT build
+            <th scope="col" title="What ran the model: edgetier-wasm is edgetier's own CPU engine; jspi or wasm is ONNX Runtime Web's build on the CPU, webgpu on the GPU">
+              Runtime
             </th>
             <th scope="col">pp${pp} tok/s</th>
             <th scope="col">tg${tg} tok/s</th>
@@ -264,7 +268,7 @@ export class EtBenchView extends LitElement {
                 <td>${r.device}</td>
                 <td>${r.dtype}</td>
                 <td class="num">${r.threads > 0 ? r.threads : 'auto'}</td>
-                <td>${r.ort_build}</td>
+                <td>${r.ort_build === 'edgetier-wasm' ? "edgetier's CPU engine" : `ONNX Runtime Web (${r.ort_build})`}</td>
                 ${
                   r.error
                     ? html`<td colspan="5" class="error">Could not run (${r.error.code}): ${r.error.message}</td>`
@@ -282,7 +286,8 @@ export class EtBenchView extends LitElement {
           )}
         </tbody>
       </table>
-    </div>`;
+    </div>
+    ${report.rows.map((r) => (r.note && !r.error ? html`<p class="muted">${r.note}</p>` : nothing))}`;
   }
 
   override render() {
