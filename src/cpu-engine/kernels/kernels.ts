@@ -629,7 +629,10 @@ const ATTENTION_MAX_SEGMENTS: i32 = 16;
   return max(SEGMENT_MIN_CHUNKS, (chunks + ATTENTION_MAX_SEGMENTS - 1) / ATTENTION_MAX_SEGMENTS);
 }
 
-/** Segments of a query seeing `t` positions (1 to ATTENTION_MAX_SEGMENTS). */
+/**
+ * Segments of a query seeing `t` positions (1 to ATTENTION_MAX_SEGMENTS). Not monotonic: where the
+ * chunks pass a multiple of 16, segments lengthen by a chunk and their count falls (16 to 13 at 64 chunks).
+ */
 export function attentionSegments(t: i32, chunkPositions: i32): i32 {
   const span = segmentChunks(t, chunkPositions) * chunkPositions;
   return (t + span - 1) / span;
@@ -678,8 +681,8 @@ export function attention(
 /**
  * The thread pool's share of a prefill chunk's (or a decode step's) attention: units [u0, u1) of
  * `tokens` query positions x `kvHeads` x parts of `perUnit` query heads of a kv group (the last part
- * of a group may be smaller) x `segs` segment slots (the last token's segments; an earlier token's
- * slots past its own segments are empty units). Token i's queries are at q + i * qStride, and it sees
+ * of a group may be smaller) x `segs` segment slots (the most any of the tokens has: the count is
+ * not monotonic in t; a token's slots past its own segments are empty units). Token i's queries are at q + i * qStride, and it sees
  * t0 + i positions (causal). A unit writes its heads' partial records (attentionCombine reads them);
  * scores: perUnit * (segment length) floats of this thread's own scratch, at most perUnit * (t0 + tokens - 1).
  */
