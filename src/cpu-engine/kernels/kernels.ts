@@ -902,20 +902,27 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
     for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
     let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
-    const ms = f32x4.splat(mx);
-    let sv = f32x4.splat(0);
-    for (let i = 0; i < n4; i += 4) {
-      const o = <usize>i << 2;
-      const e = exp4(f32x4.sub(v128.load(x + o), ms));
-      v128.store(x + o, e);
-      sv = f32x4.add(sv, e);
-    }
-    let sum = hsum(sv);
-    for (let i = n4; i < n; i++) {
-      const o = <usize>i << 2;
-      const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
-      store<f32>(x + o, e);
-      sum += e;
+    let sum: f32 = 0;
+    if (mx == -Infinity) {
+      // Every score -Infinity (keys that overflow the dot product): the segment weighs nothing, as
+      // these positions do in one softmax whose maximum is elsewhere (exp(-Inf - -Inf) would be NaN).
+      memory.fill(x, 0, scoreBytes);
+    } else {
+      const ms = f32x4.splat(mx);
+      let sv = f32x4.splat(0);
+      for (let i = 0; i < n4; i += 4) {
+        const o = <usize>i << 2;
+        const e = exp4(f32x4.sub(v128.load(x + o), ms));
+        v128.store(x + o, e);
+        sv = f32x4.add(sv, e);
+      }
+      sum = hsum(sv);
+      for (let i = n4; i < n; i++) {
+        const o = <usize>i << 2;
+        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
+        store<f32>(x + o, e);
+        sum += e;
+      }
     }
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
     store<f32>(rec, mx);
