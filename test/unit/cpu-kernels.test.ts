@@ -65,7 +65,8 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tolerance:
   let scale = 0;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
   for (let i = 0; i < want.length; i++) {
-    if (Math.abs(got[i]! - want[i]!) > tolerance * scale) {
+    // Written so that a NaN (on either side) fails too.
+    if (!(Math.abs(got[i]! - want[i]!) <= tolerance * scale)) {
       expect.fail(`element ${i}: ${got[i]} vs ${want[i]} (tolerance ${tolerance} x ${scale})`);
     }
   }
@@ -617,6 +618,54 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
       expect(Array.from(kx.f32(guard, 4))).toEqual([42, 42, 42, 42]);
     },
   );
+
+  it('attention: a segment whose every score is -Infinity (keys that overflow the dot product) weighs nothing, as in one softmax, rather than making the output NaN', () => {
+    // Chunks of 4, one head of 4: 20 positions are 2 segments (0..15, 16..19).
+    const [chunk, d, t] = [4, 4, 20];
+    const keys = random(t * d, 8);
+    const values = random(t * d, 9);
+    // Keys of the first segment: -3e38 in every element, so q . k overflows to -Infinity.
+    keys.fill(-3e38, 0, 16 * d);
+    const cache = new Float32Array(Math.ceil(t / chunk) * 2 * chunk * d);
+    for (let p = 0; p < t; p++) {
+      const base = Math.floor(p / chunk) * 2 * chunk * d + (p % chunk) * d;
+      cache.set(keys.subarray(p * d, (p + 1) * d), base);
+      cache.set(values.subarray(p * d, (p + 1) * d), base + chunk * d);
+    }
+    const q = Float32Array.from([1, 0.5, 0.25, 1]);
+    const cachePtr = kx.putF32(cache);
+    const out = kx.alloc(d * 4);
+    expect(kx.k.attentionSegments(t, chunk)).toBe(2);
+    kx.k.attention(
+      out,
+      kx.putF32(q),
+      cachePtr,
+      cachePtr + chunk * d * 4,
+      2 * chunk * d * 4,
+      chunk,
+      t,
+      1,
+      1,
+      d,
+      0.5,
+      kx.alloc(t * 4),
+      kx.alloc(kx.k.attentionPartialBytes(1, 1, d)),
+    );
+    // The reference: a softmax over positions 16..19 (exp(-Infinity - max) is 0).
+    const s = Array.from({ length: 4 }, (_, j) => {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += q[i]! * keys[(16 + j) * d + i]!;
+      return dot * 0.5;
+    });
+    const m = Math.max(...s);
+    const e = s.map((x) => Math.exp(x - m));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const want = Array.from(
+      { length: d },
+      (_, i) => e.reduce((acc, w, j) => acc + w * values[(16 + j) * d + i]!, 0) / sum,
+    );
+    expectClose(kx.f32(out, d), want, 1e-5);
+  });
 
   it('addInPlace on 7 values', () => {
     const a = random(7, 8);

@@ -522,6 +522,85 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
     },
   );
 
+  it.each([0, Number.POSITIVE_INFINITY])(
+    'a prefill chunk across a context where segments lengthen (fewer segments after than before), split at threshold %d, equals token by token',
+    async (minAttentionWork) => {
+      // With chunks of 4 positions, 256 positions are 16 segments of 4 chunks, 257 are 13 of 5 (the
+      // decoder's 64-position chunks: 4096 and 4097); a job's segment slots must cover every token's.
+      const module = await kernelModule(true);
+      const kx = await WasmKernels.create(module, { shared: true });
+      const pool = await KernelThreadPool.start(kx, module, nodeKernelThreadSpawner, {
+        threads: 2,
+        minAttentionWork,
+      });
+      try {
+        const [CHUNK, heads, kvHeads, d, MAX] = [4, 4, 2, 8, 300];
+        const headFloats = CHUNK * d;
+        const chunkFloats = 2 * kvHeads * headFloats;
+        const keys = kx.putF32(random(Math.ceil(MAX / CHUNK) * chunkFloats, 5));
+        const values = keys + kvHeads * headFloats * 4;
+        const qStride = heads * d * 4;
+        const q = kx.putF32(random(32 * heads * d, 6));
+        const outFloats = 32 * heads * d;
+        const out = kx.alloc(outFloats * 4);
+        const want = kx.alloc(outFloats * 4);
+        const scoresStride = (heads / kvHeads) * MAX * 4;
+        const scores = kx.alloc(2 * scoresStride);
+        const partialsBytes = kx.k.attentionPartialBytes(32, heads, d);
+        const partials = kx.alloc(partialsBytes);
+        expect([256, 257].map((t) => kx.k.attentionSegments(t, CHUNK))).toEqual([16, 13]);
+        for (const [t0, tokens] of [
+          [250, 12],
+          [256, 2],
+        ] as const) {
+          // Records left by an earlier job (another layer's) stand in the slots this job must write.
+          kx.f32(partials, partialsBytes / 4).fill(3);
+          pool.attention({
+            out,
+            partials,
+            partialsBytes,
+            q,
+            qStride,
+            keys,
+            values,
+            chunkBytes: chunkFloats * 4,
+            chunkPositions: CHUNK,
+            t0,
+            tokens,
+            heads,
+            kvHeads,
+            d,
+            scale: 1 / Math.sqrt(d),
+            scores,
+            scoresStride,
+          });
+          for (let i = 0; i < tokens; i++) {
+            const at = i * heads * d * 4;
+            kx.k.attention(
+              want + at,
+              q + i * qStride,
+              keys,
+              values,
+              chunkFloats * 4,
+              CHUNK,
+              t0 + i,
+              heads,
+              kvHeads,
+              d,
+              1 / Math.sqrt(d),
+              scores,
+              partials,
+            );
+          }
+          const n = tokens * heads * d;
+          expect(bits(kx.f32(out, n)), `t0 ${t0}, ${tokens} tokens`).toEqual(bits(kx.f32(want, n)));
+        }
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
   it.each([
     ['llama', 6, 2],
     ['qwen3', 4, 1],

@@ -629,7 +629,10 @@ const ATTENTION_MAX_SEGMENTS: i32 = 16;
   return max(SEGMENT_MIN_CHUNKS, (chunks + ATTENTION_MAX_SEGMENTS - 1) / ATTENTION_MAX_SEGMENTS);
 }
 
-/** Segments of a query seeing `t` positions (1 to ATTENTION_MAX_SEGMENTS). */
+/**
+ * Segments of a query seeing `t` positions (1 to ATTENTION_MAX_SEGMENTS). Not monotonic: where the
+ * chunks pass a multiple of 16, segments lengthen by a chunk and their count falls (16 to 13 at 64 chunks).
+ */
 export function attentionSegments(t: i32, chunkPositions: i32): i32 {
   const span = segmentChunks(t, chunkPositions) * chunkPositions;
   return (t + span - 1) / span;
@@ -678,8 +681,8 @@ export function attention(
 /**
  * The thread pool's share of a prefill chunk's (or a decode step's) attention: units [u0, u1) of
  * `tokens` query positions x `kvHeads` x parts of `perUnit` query heads of a kv group (the last part
- * of a group may be smaller) x `segs` segment slots (the last token's segments; an earlier token's
- * slots past its own segments are empty units). Token i's queries are at q + i * qStride, and it sees
+ * of a group may be smaller) x `segs` segment slots (the most any of the tokens has: the count is
+ * not monotonic in t; a token's slots past its own segments are empty units). Token i's queries are at q + i * qStride, and it sees
  * t0 + i positions (causal). A unit writes its heads' partial records (attentionCombine reads them);
  * scores: perUnit * (segment length) floats of this thread's own scratch, at most perUnit * (t0 + tokens - 1).
  */
@@ -899,20 +902,27 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
     for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
     let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
-    const ms = f32x4.splat(mx);
-    let sv = f32x4.splat(0);
-    for (let i = 0; i < n4; i += 4) {
-      const o = <usize>i << 2;
-      const e = exp4(f32x4.sub(v128.load(x + o), ms));
-      v128.store(x + o, e);
-      sv = f32x4.add(sv, e);
-    }
-    let sum = hsum(sv);
-    for (let i = n4; i < n; i++) {
-      const o = <usize>i << 2;
-      const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
-      store<f32>(x + o, e);
-      sum += e;
+    let sum: f32 = 0;
+    if (mx == -Infinity) {
+      // Every score -Infinity (keys that overflow the dot product): the segment weighs nothing, as
+      // these positions do in one softmax whose maximum is elsewhere (exp(-Inf - -Inf) would be NaN).
+      memory.fill(x, 0, scoreBytes);
+    } else {
+      const ms = f32x4.splat(mx);
+      let sv = f32x4.splat(0);
+      for (let i = 0; i < n4; i += 4) {
+        const o = <usize>i << 2;
+        const e = exp4(f32x4.sub(v128.load(x + o), ms));
+        v128.store(x + o, e);
+        sv = f32x4.add(sv, e);
+      }
+      sum = hsum(sv);
+      for (let i = n4; i < n; i++) {
+        const o = <usize>i << 2;
+        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
+        store<f32>(x + o, e);
+        sum += e;
+      }
     }
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
     store<f32>(rec, mx);
