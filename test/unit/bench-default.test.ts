@@ -237,3 +237,60 @@ describe('reports written before runtime auto', () => {
     }
   });
 });
+
+describe("the default row when 'auto' ran ONNX Runtime itself", () => {
+  /** The default row ran ORT-web (an fp32 file, or the CPU engine refused the model), beside a pinned ORT-web row. */
+  function ortDefaultReport(dtype: 'fp32' | 'q8', note: string | undefined): BenchReport {
+    const report = autoReport();
+    const rows = report.rows.map((r) => ({ ...r, dtype: r.engine === 'transformers.js' ? r.dtype : dtype }));
+    const edge = rows[4]!;
+    edge.ort_build = 'jspi';
+    if (note) edge.note = note;
+    report.rows = rows;
+    report.ratios = computeRatios(rows);
+    return report;
+  }
+
+  for (const [what, dtype, note] of [
+    ['an fp32 file (auto plans ORT)', 'fp32', undefined],
+    [
+      'a model the CPU engine refused (a fallback)',
+      'q8',
+      "'auto' chose edgetier's CPU engine, which refused this model or browser (unsupported_architecture: no.); ONNX Runtime (jspi) ran it",
+    ],
+  ] as const)
+    it(`${what}: no ratio of ORT-web to itself, no row named the previous default, no --summary column`, () => {
+      const report = ortDefaultReport(dtype, note);
+      expect(report.ratios.map((r) => r.label)).not.toContain(
+        'edgetier default wasm / ORT-web (previous default), same dtype and threads',
+      );
+      expect(toMarkdown(report)).not.toContain('ORT-web (previous default)');
+      expect(toSummaryMarkdown([report])).not.toContain('ORT-web previous default');
+    });
+});
+
+describe('depth slowdowns beside a pinned row of the same build', () => {
+  it("compare the default row at a depth with the default row at depth 0, not a pinned row's", () => {
+    // `--engine edgetier --baseline --depth 0,2000`: the pinned CPU-engine rows come first.
+    const at = (depth: number, partial: Partial<BenchRow>, tg: number) =>
+      row({
+        ort_build: 'edgetier-wasm',
+        depth,
+        pp_tok_s: twoRounds(100, 100),
+        tg_tok_s: twoRounds(tg, tg),
+        ...partial,
+      });
+    const rows = [
+      at(0, { runtime: 'edgetier' }, 40),
+      at(2000, { runtime: 'edgetier' }, 20),
+      at(0, { runtime: 'auto', is_default: true }, 50),
+      at(2000, { runtime: 'auto', is_default: true }, 25),
+    ];
+    const report = { ...autoReport(), params: { ...autoReport().params, depth: [0, 2000] }, rows };
+    report.ratios = computeRatios(rows);
+    const md = toMarkdown(report);
+    expect(md).toContain('- edgetier wasm q8 2t (edgetier-wasm): tg64 @ d2000 / tg64 0.50×');
+    // The default row's own depth-0 run (50 tok/s) is its base, named as the default row.
+    expect(md).toContain('- edgetier wasm q8 2t (edgetier-wasm, auto): tg64 @ d2000 / tg64 0.50×');
+  });
+});
