@@ -294,3 +294,17 @@ describe('depth slowdowns beside a pinned row of the same build', () => {
     expect(md).toContain('- edgetier wasm q8 2t (edgetier-wasm, auto): tg64 @ d2000 / tg64 0.50×');
   });
 });
+
+describe('--summary of reports from before and after runtime auto together', () => {
+  it("names what ran each default row, so an old report's ORT-web default is not read as the CPU engine's", () => {
+    const dir = new URL('../../bench/results/presets/', import.meta.url).pathname;
+    const old = JSON.parse(readFileSync(join(dir, 'smollm2-135m-like', 'bench.json'), 'utf8')) as BenchReport;
+    const oldEdge = old.rows.find((r) => r.is_default && r.engine === 'edgetier')!;
+    const lines = toSummaryMarkdown([old, autoReport()]).split('\n');
+    const column = lines[0]!.split(' | ').indexOf('edgetier default: tg tok/s');
+    expect(lines[2]!.split(' | ')[column]).toContain(
+      `(${oldEdge.dtype}, ${oldEdge.threads}t, ${oldEdge.ort_build})`,
+    );
+    expect(lines[3]!.split(' | ')[column]).toBe('55.0 ± 0.0 (q8, 2t, edgetier-wasm)');
+  });
+});
