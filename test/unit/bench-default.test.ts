@@ -181,6 +181,18 @@ describe("bench's default row on runtime 'auto'", () => {
     ]);
   });
 
+  it("refuses a runtime where no CPU runtime was asked for, and ORT pinned under the CPU engine's build", () => {
+    const bad = JSON.parse(JSON.stringify(autoReport()));
+    bad.rows[0].runtime = 'auto'; // a native row
+    bad.rows[5].runtime = 'edgetier'; // the stock row
+    bad.rows[4].runtime = 'onnxruntime'; // the default row, which ran edgetier-wasm
+    expect(validateBenchReport(bad)).toEqual([
+      "rows[0].runtime is only for edgetier's rows on device wasm",
+      'rows[4] pins runtime "onnxruntime" yet names edgetier\'s CPU engine (ort_build "edgetier-wasm")',
+      "rows[5].runtime is only for edgetier's rows on device wasm",
+    ]);
+  });
+
   it("says what 'auto' ran: the CPU engine as edgetier-wasm, a fallback to ORT by its build and the refusal", () => {
     expect(runtimeOutcome({ engine: 'edgetier-wasm', build: 'jspi' })).toEqual({
       ort_build: 'edgetier-wasm',

@@ -573,6 +573,12 @@ export function validateBenchReport(value: unknown): string[] {
       row.runtime !== 'edgetier'
     )
       problems.push(`rows[${i}].runtime must be "auto", "onnxruntime" or "edgetier" when present`);
+    else if (row.runtime !== undefined && !(row.engine === 'edgetier' && row.device === 'wasm'))
+      problems.push(`rows[${i}].runtime is only for edgetier's rows on device wasm`);
+    else if (row.runtime === 'onnxruntime' && row.ort_build === 'edgetier-wasm')
+      problems.push(
+        `rows[${i}] pins runtime "onnxruntime" yet names edgetier's CPU engine (ort_build "edgetier-wasm")`,
+      );
     const failed = row.error !== null;
     if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
       problems.push(`rows[${i}].error must be null or {code, message}`);
