@@ -110,6 +110,8 @@ export interface MeasuredSpeed {
   threads: number;
   /** Tokens generated per run (tg). */
   tg: number;
+  /** edgetier's CPU engine ran it (wasm, since 'auto'); absent: ONNX Runtime Web did, as before 'auto'. */
+  cpuEngine?: boolean;
 }
 
 export interface SpeedExpectation {
@@ -270,15 +272,23 @@ export function expectedDecodeSpeed(
   device: 'webgpu' | 'wasm',
   wasm: DeviceBudget['wasm'],
   measured?: MeasuredSpeed,
+  /** The app's load would run edgetier's CPU engine (the CPU runtime plan on wasm): the other's figure is not its speed. */
+  cpuEngine = false,
 ): SpeedExpectation | null {
   if (entry.runs === 'remote') return null;
-  if (measured && measured.dtype === dtype && measured.device === device) {
+  if (
+    measured &&
+    measured.dtype === dtype &&
+    measured.device === device &&
+    (device !== 'wasm' || (measured.cpuEngine === true) === cpuEngine)
+  ) {
     const threads = measured.device === 'wasm' ? `, ${plural(measured.threads, 'thread')}` : '';
+    const ran = measured.cpuEngine ? ", edgetier's CPU engine" : '';
     return {
       decodeTokPerSec: measured.decodeTokPerSec,
       source: 'bench',
       atLeast: false,
-      basis: `Measured by Bench on this device (tg${measured.tg}, ${measured.device.toUpperCase()} ${measured.dtype}${threads}).`,
+      basis: `Measured by Bench on this device (tg${measured.tg}, ${measured.device.toUpperCase()} ${measured.dtype}${threads}${ran}).`,
     };
   }
   if (entry.params === null || entry.params <= 0 || device !== 'wasm' || !wasm) return null;
@@ -385,6 +395,7 @@ export function parseMeasuredSpeeds(raw: string | null): Record<string, Measured
           dtype: m.dtype,
           threads: m.threads,
           tg: m.tg,
+          ...(m.cpuEngine === true ? { cpuEngine: true } : {}),
         },
       ]);
     }

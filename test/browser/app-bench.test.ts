@@ -165,4 +165,21 @@ describe('Bench view', () => {
     expect(row.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
     expect(row.peak_memory_bytes).toBeGreaterThan(0);
   });
+
+  it('a row that fails after its load still names the runtime that loaded it (review of issue 12 item 8)', async () => {
+    await page.goto(`${serve.url}#bench`);
+    await page.getByRole('combobox', { name: 'Model to benchmark' }).selectOption('local:tiny-q8');
+    await page.getByLabel('Prompt tokens (pp)').fill('8');
+    await page.getByLabel('Generated tokens (tg)').fill('4');
+    // More tokens than the model's context: the load succeeds, the first test is refused.
+    await page.getByLabel('Context depth (tokens already in the cache)').fill('131072');
+    await page.getByLabel('Repetitions').fill('2');
+    await page.getByLabel('Warm-up runs').fill('0');
+    await page.getByRole('button', { name: 'Run benchmark' }).click();
+    const results = page.getByRole('region', { name: 'Results' });
+    await results.waitFor({ timeout: 120_000 });
+    await expect(results.locator('td.error').count()).resolves.toBe(1);
+    expect(await results.locator('tbody tr td').nth(3).textContent()).toBe("edgetier's CPU engine");
+    await page.getByLabel('Context depth (tokens already in the cache)').fill('0');
+  });
 });

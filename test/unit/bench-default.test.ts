@@ -181,6 +181,18 @@ describe("bench's default row on runtime 'auto'", () => {
     ]);
   });
 
+  it("refuses a runtime where no CPU runtime was asked for, and ORT pinned under the CPU engine's build", () => {
+    const bad = JSON.parse(JSON.stringify(autoReport()));
+    bad.rows[0].runtime = 'auto'; // a native row
+    bad.rows[5].runtime = 'edgetier'; // the stock row
+    bad.rows[4].runtime = 'onnxruntime'; // the default row, which ran edgetier-wasm
+    expect(validateBenchReport(bad)).toEqual([
+      "rows[0].runtime is only for edgetier's rows on device wasm",
+      'rows[4] pins runtime "onnxruntime" yet names edgetier\'s CPU engine (ort_build "edgetier-wasm")',
+      "rows[5].runtime is only for edgetier's rows on device wasm",
+    ]);
+  });
+
   it("says what 'auto' ran: the CPU engine as edgetier-wasm, a fallback to ORT by its build and the refusal", () => {
     expect(runtimeOutcome({ engine: 'edgetier-wasm', build: 'jspi' })).toEqual({
       ort_build: 'edgetier-wasm',
@@ -235,5 +247,76 @@ describe('reports written before runtime auto', () => {
       expect(computeRatios(report.rows)).toEqual(report.ratios);
       expect(toMarkdown(report)).not.toContain('previous default');
     }
+  });
+});
+
+describe("the default row when 'auto' ran ONNX Runtime itself", () => {
+  /** The default row ran ORT-web (an fp32 file, or the CPU engine refused the model), beside a pinned ORT-web row. */
+  function ortDefaultReport(dtype: 'fp32' | 'q8', note: string | undefined): BenchReport {
+    const report = autoReport();
+    const rows = report.rows.map((r) => ({ ...r, dtype: r.engine === 'transformers.js' ? r.dtype : dtype }));
+    const edge = rows[4]!;
+    edge.ort_build = 'jspi';
+    if (note) edge.note = note;
+    report.rows = rows;
+    report.ratios = computeRatios(rows);
+    return report;
+  }
+
+  for (const [what, dtype, note] of [
+    ['an fp32 file (auto plans ORT)', 'fp32', undefined],
+    [
+      'a model the CPU engine refused (a fallback)',
+      'q8',
+      "'auto' chose edgetier's CPU engine, which refused this model or browser (unsupported_architecture: no.); ONNX Runtime (jspi) ran it",
+    ],
+  ] as const)
+    it(`${what}: no ratio of ORT-web to itself, no row named the previous default, no --summary column`, () => {
+      const report = ortDefaultReport(dtype, note);
+      expect(report.ratios.map((r) => r.label)).not.toContain(
+        'edgetier default wasm / ORT-web (previous default), same dtype and threads',
+      );
+      expect(toMarkdown(report)).not.toContain('ORT-web (previous default)');
+      expect(toSummaryMarkdown([report])).not.toContain('ORT-web previous default');
+    });
+});
+
+describe('depth slowdowns beside a pinned row of the same build', () => {
+  it("compare the default row at a depth with the default row at depth 0, not a pinned row's", () => {
+    // `--engine edgetier --baseline --depth 0,2000`: the pinned CPU-engine rows come first.
+    const at = (depth: number, partial: Partial<BenchRow>, tg: number) =>
+      row({
+        ort_build: 'edgetier-wasm',
+        depth,
+        pp_tok_s: twoRounds(100, 100),
+        tg_tok_s: twoRounds(tg, tg),
+        ...partial,
+      });
+    const rows = [
+      at(0, { runtime: 'edgetier' }, 40),
+      at(2000, { runtime: 'edgetier' }, 20),
+      at(0, { runtime: 'auto', is_default: true }, 50),
+      at(2000, { runtime: 'auto', is_default: true }, 25),
+    ];
+    const report = { ...autoReport(), params: { ...autoReport().params, depth: [0, 2000] }, rows };
+    report.ratios = computeRatios(rows);
+    const md = toMarkdown(report);
+    expect(md).toContain('- edgetier wasm q8 2t (edgetier-wasm): tg64 @ d2000 / tg64 0.50×');
+    // The default row's own depth-0 run (50 tok/s) is its base, named as the default row.
+    expect(md).toContain('- edgetier wasm q8 2t (edgetier-wasm, auto): tg64 @ d2000 / tg64 0.50×');
+  });
+});
+
+describe('--summary of reports from before and after runtime auto together', () => {
+  it("names what ran each default row, so an old report's ORT-web default is not read as the CPU engine's", () => {
+    const dir = new URL('../../bench/results/presets/', import.meta.url).pathname;
+    const old = JSON.parse(readFileSync(join(dir, 'smollm2-135m-like', 'bench.json'), 'utf8')) as BenchReport;
+    const oldEdge = old.rows.find((r) => r.is_default && r.engine === 'edgetier')!;
+    const lines = toSummaryMarkdown([old, autoReport()]).split('\n');
+    const column = lines[0]!.split(' | ').indexOf('edgetier default: tg tok/s');
+    expect(lines[2]!.split(' | ')[column]).toContain(
+      `(${oldEdge.dtype}, ${oldEdge.threads}t, ${oldEdge.ort_build})`,
+    );
+    expect(lines[3]!.split(' | ')[column]).toBe('55.0 ± 0.0 (q8, 2t, edgetier-wasm)');
   });
 });

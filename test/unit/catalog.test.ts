@@ -297,6 +297,28 @@ describe('the spectrum and speed expectations', () => {
   });
 });
 
+describe("Bench's measured speed and the CPU runtime the app runs (review of issue 12 item 8)", () => {
+  it("backs a figure only with a measurement by the runtime the app would load: edgetier's CPU engine or ORT-web", () => {
+    const jspi2 = { build: 'jspi' as const, threads: 2 };
+    const qwen17 = byKey('onnx-community/Qwen3-1.7B-ONNX');
+    const ort = { decodeTokPerSec: 3.2, device: 'wasm' as const, dtype: 'q8' as const, threads: 2, tg: 64 };
+    const engine = { ...ort, decodeTokPerSec: 9.9, cpuEngine: true };
+    // 'auto' runs the CPU engine on q8: a record from before 'auto' (ORT-web pinned) is not its speed.
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, ort, true)?.source).toBe('plan');
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, engine, true)).toEqual({
+      decodeTokPerSec: 9.9,
+      source: 'bench',
+      atLeast: false,
+      basis: "Measured by Bench on this device (tg64, WASM q8, 2 threads, edgetier's CPU engine).",
+    });
+    // Settings then pick ONNX Runtime: the CPU engine's figure is not ORT's.
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, engine, false)?.source).toBe('plan');
+    expect(expectedDecodeSpeed(qwen17, 'q8', 'wasm', jspi2, ort, false)?.decodeTokPerSec).toBe(3.2);
+    // The record keeps which runtime measured it.
+    expect(parseMeasuredSpeeds(JSON.stringify({ a: engine, b: ort }))).toEqual({ a: engine, b: ort });
+  });
+});
+
 describe('hostile saved values (review of issue 16 items 7 and 10)', () => {
   const good = { decodeTokPerSec: 12.5, device: 'wasm', dtype: 'q8', threads: 2, tg: 32 };
   it('keeps a measured speed only where every field is a plausible figure', () => {

@@ -28,6 +28,7 @@ import {
   type ServedModel,
   type SpeedExpectation,
 } from '../../core/catalog.ts';
+import { planCpuRuntime } from '../../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type {
   CachedModel,
@@ -252,12 +253,18 @@ export class AppState extends Store<AppStateData> {
   speed(entry: CatalogEntry): SpeedExpectation | null {
     const fit = this.fit(entry);
     if (fit.device === 'server') return null;
+    const dtype = this.dtypeFor(entry);
+    // A figure Bench measured counts only for the CPU runtime the app's load would ask for now.
+    const cpuEngine =
+      fit.device === 'wasm' &&
+      planCpuRuntime({ runtime: this.cpuRuntimeFor('wasm'), device: 'wasm', dtype }).runtime === 'edgetier';
     return expectedDecodeSpeed(
       entry,
-      this.dtypeFor(entry),
+      dtype,
       fit.device,
       this.budget.wasm,
       this.state.benchSpeeds[entry.key],
+      cpuEngine,
     );
   }
 

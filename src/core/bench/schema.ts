@@ -294,10 +294,13 @@ const ORT_WEB_CPU_BUILDS: readonly string[] = ['jspi', 'wasm'];
 
 /**
  * The ORT-web row that ran the default row's dtype at its threads and depth: what edgetier ran by
- * default before 'auto' picked its CPU engine (`--baseline` plans it). Never the default row itself:
- * in reports written before 'auto' the default row was ORT-web's, and there is then none.
+ * default before 'auto' picked its CPU engine (`--baseline` plans it). None where the default row ran
+ * ORT-web itself (fp32/fp16, a fallback, or a report written before 'auto'): ORT-web against itself.
  */
 export function ortWebPreviousDefault(rows: readonly BenchRow[], edge: BenchRow): BenchRow | undefined {
+  // The default row ran ORT-web itself ('auto' plans ORT for fp32/fp16, ORT ran what the CPU engine
+  // refused, or the report predates 'auto'): any such row would be ORT-web against ORT-web.
+  if (ORT_WEB_CPU_BUILDS.includes(edge.ort_build)) return undefined;
   return rows.find(
     (r) =>
       r !== edge &&
@@ -454,7 +457,7 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
 export interface DepthRatio {
   /** The row at depth > 0. */
   row: BenchRow;
-  /** The same configuration (model, engine, device, dtype, threads, build, setup) at depth 0. */
+  /** The same configuration (model, engine, device, dtype, threads, build, default, runtime, setup) at depth 0. */
   base: BenchRow;
   pp: number | null;
   tg: number | null;
@@ -471,6 +474,9 @@ export function depthRatios(rows: readonly BenchRow[]): DepthRatio[] {
     a.dtype === b.dtype &&
     a.threads === b.threads &&
     a.ort_build === b.ort_build &&
+    // The default row ('auto') and a pinned row of the same build are two configurations.
+    a.is_default === b.is_default &&
+    a.runtime === b.runtime &&
     stockSetup(a) === stockSetup(b);
   const out: DepthRatio[] = [];
   for (const row of rows) {
@@ -567,6 +573,12 @@ export function validateBenchReport(value: unknown): string[] {
       row.runtime !== 'edgetier'
     )
       problems.push(`rows[${i}].runtime must be "auto", "onnxruntime" or "edgetier" when present`);
+    else if (row.runtime !== undefined && !(row.engine === 'edgetier' && row.device === 'wasm'))
+      problems.push(`rows[${i}].runtime is only for edgetier's rows on device wasm`);
+    else if (row.runtime === 'onnxruntime' && row.ort_build === 'edgetier-wasm')
+      problems.push(
+        `rows[${i}] pins runtime "onnxruntime" yet names edgetier's CPU engine (ort_build "edgetier-wasm")`,
+      );
     const failed = row.error !== null;
     if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
       problems.push(`rows[${i}].error must be null or {code, message}`);

@@ -21,10 +21,11 @@ function times(value: number | null): string {
   return value === null ? '—' : `${value.toFixed(2)}×`;
 }
 
-function tg(row: BenchRow | undefined): string {
+/** `ran`: the cell names the row's build too (edgetier-wasm or ORT-web's jspi/wasm). */
+function tg(row: BenchRow | undefined, ran = false): string {
   if (!row) return '—';
   const threads = row.threads > 0 ? `${row.threads}t` : 'auto threads';
-  return `${formatStats(row.tg_tok_s, 1)} (${row.dtype}, ${threads})`;
+  return `${formatStats(row.tg_tok_s, 1)} (${row.dtype}, ${threads}${ran ? `, ${row.ort_build}` : ''})`;
 }
 
 /** " (rounds 1.33-1.61×)" for a report run in rounds; nothing otherwise. */
@@ -66,6 +67,9 @@ function modelCell(report: BenchReport, id: string, depth = 0): string {
 
 export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
   const previous = reports.some((r) => comparedRows(r.rows).some((c) => c.ortWebPreviousDefault));
+  // Since 'auto' the default row may be the CPU engine's or ORT-web's (before it, always ORT-web's):
+  // where any report is that recent, each default cell says what ran; older ones alone read as before.
+  const ran = reports.some((r) => r.rows.some((row) => row.runtime !== undefined));
   const lines = [
     `| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | ${previous ? 'default / ORT-web previous default (same dtype, threads): pp, tg | ' : ''}TTFT ms (pp N): default, stock same threads, stock defaults |`,
     `| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ${previous ? '---: | ' : ''}---: |`,
@@ -81,7 +85,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
       const cells = [
         modelCell(report, c.model, rowDepth(edge)),
         load === undefined ? '—' : load.toFixed(2),
-        tg(edge),
+        tg(edge, ran),
         tg(c.stockSameThreads),
         tg(c.stockDefaults),
         tg(c.nativeSameDtype),

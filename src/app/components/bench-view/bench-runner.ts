@@ -185,7 +185,7 @@ export async function runDeviceBench(
     device: config.device,
     dtype: config.dtype,
     threads,
-    // Until a load says what ran (a row that failed to load keeps this).
+    // Until a load says what ran (a row that failed to load keeps this; one that failed later does not).
     ort_build: config.device === 'webgpu' ? 'webgpu' : env.jspi ? 'jspi' : 'wasm',
     ...(config.device === 'wasm' ? { runtime: config.runtime ?? 'auto' } : {}),
     depth,
@@ -211,7 +211,8 @@ export async function runDeviceBench(
     );
     if (used.note) row.note = [row.note, used.note].filter(Boolean).join('; ');
   } catch (error) {
-    row = benchRow(key, {
+    // A load that ran says what ran, even where a later step failed.
+    row = benchRow(used.build ? { ...key, ort_build: used.build } : key, {
       code: isEdgetierError(error) ? error.code : 'internal',
       message: error instanceof Error ? error.message : String(error),
     });

@@ -179,6 +179,7 @@ export class EtBenchView extends LitElement {
             dtype: row.dtype as Dtype,
             threads: row.threads,
             tg: params.tg,
+            ...(row.ort_build === 'edgetier-wasm' ? { cpuEngine: true } : {}),
           });
         }
       }
