@@ -17,6 +17,7 @@ import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import {
+  type AttentionJob,
   type KernelThread,
   KernelThreadPool,
   type KernelThreadSpawner,
@@ -385,6 +386,27 @@ function random(n: number, seed: number): Float32Array {
   });
 }
 
+/** The job's attention on one thread, token by token, as the decoder without a pool runs it: outputs at `want`. */
+function attentionTokenByToken(k: WasmKernels['k'], want: number, job: AttentionJob): void {
+  for (let i = 0; i < job.tokens; i++) {
+    k.attention(
+      want + i * job.heads * job.d * 4,
+      job.q + i * job.qStride,
+      job.keys,
+      job.values,
+      job.chunkBytes,
+      job.chunkPositions,
+      job.t0 + i,
+      job.heads,
+      job.kvHeads,
+      job.d,
+      job.scale,
+      job.scores,
+      job.partials,
+    );
+  }
+}
+
 describe('attention on the pool: each unit whole on one thread, bit for bit', () => {
   /** (heads, kvHeads, d): groups of 2, 3 (the 135M twin's 9/3/64), 1, 6, and a d with a scalar tail. */
   const SHAPES = [
@@ -481,24 +503,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
               const what = `${heads}/${kvHeads} heads, d ${d}, chunks of ${CHUNK}, ${perUnit} per unit, t0 ${t0}, ${tokens} tokens`;
               kx.f32(out, outFloats).fill(Number.NaN);
               pool.attention(job(t0, tokens));
-              // One thread, token by token, as the decoder without a pool runs it.
-              for (let i = 0; i < tokens; i++) {
-                kx.k.attention(
-                  want + i * heads * d * 4,
-                  q + i * qStride,
-                  keys,
-                  values,
-                  chunkFloats * 4,
-                  CHUNK,
-                  t0 + i,
-                  heads,
-                  kvHeads,
-                  d,
-                  1 / Math.sqrt(d),
-                  scores,
-                  partials,
-                );
-              }
+              attentionTokenByToken(kx.k, want, job(t0, tokens));
               const n = tokens * heads * d;
               expect(bits(kx.f32(out, n)), what).toEqual(bits(kx.f32(want, n)));
               for (const g of guards) expect(Array.from(kx.f32(g, 4)), what).toEqual([42, 42, 42, 42]);
@@ -555,7 +560,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
         ] as const) {
           // Records left by an earlier job (another layer's) stand in the slots this job must write.
           kx.f32(partials, partialsBytes / 4).fill(3);
-          pool.attention({
+          const job: AttentionJob = {
             out,
             partials,
             partialsBytes,
@@ -573,25 +578,9 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
             scale: 1 / Math.sqrt(d),
             scores,
             scoresStride,
-          });
-          for (let i = 0; i < tokens; i++) {
-            const at = i * heads * d * 4;
-            kx.k.attention(
-              want + at,
-              q + i * qStride,
-              keys,
-              values,
-              chunkFloats * 4,
-              CHUNK,
-              t0 + i,
-              heads,
-              kvHeads,
-              d,
-              1 / Math.sqrt(d),
-              scores,
-              partials,
-            );
-          }
+          };
+          pool.attention(job);
+          attentionTokenByToken(kx.k, want, job);
           const n = tokens * heads * d;
           expect(bits(kx.f32(out, n)), `t0 ${t0}, ${tokens} tokens`).toEqual(bits(kx.f32(want, n)));
         }
