@@ -7,53 +7,32 @@
  * figures are a tie, not a win; a tier nobody listens at keeps the local figures, says why with Retry
  * and a link to Settings; Settings' "Test connection" reports what a tier serves, or why it failed.
  */
-import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   axeViolations,
-  buildApp,
-  launchChromium,
   type ServeProcess,
   serious,
-  startServe,
-  synthTinyModels,
+  startTinyTierApp,
+  type TinyTierApp,
 } from './app-fixture.ts';
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 /** The model the native tier serves (its /v1/models id). */
 let servedModel: string;
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
+  fixture = await startTinyTierApp({ reducedMotion: true });
+  ({ serve, page } = fixture);
   const models = (await (await fetch(`${serve.url}v1/models`)).json()) as { data: { id: string }[] };
   servedModel = models.data[0]!.id;
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ reducedMotion: 'reduce' });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 /** A loopback port nothing listens on: one the OS just handed out and took back. */

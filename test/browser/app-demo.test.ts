@@ -4,40 +4,21 @@
  * the Model menu loads only on a confirmed choice and agrees with the badge after a failed load; the
  * privacy badge counts per view, so a Compare run does not mark the chat as having left the device.
  */
-import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+import { type ServeProcess, startTinyTierApp, type TinyTierApp } from './app-fixture.ts';
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ reducedMotion: 'reduce' });
+  fixture = await startTinyTierApp({ reducedMotion: true });
+  ({ serve, page } = fixture);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 const menu = () => page.getByRole('combobox', { name: 'Model', exact: true });

@@ -5,44 +5,28 @@
  * against the same model run natively by the server's tier (onnxruntime-node, greedy, same
  * messages), and no request leaves the server's origin: nothing is fetched from the Hub.
  */
-import { rmSync } from 'node:fs';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/app/state/settings-store.ts';
-import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+import { type launchChromium, type ServeProcess, startTinyTierApp, type TinyTierApp } from './app-fixture.ts';
 
 /** The app's default sampling but greedy: the answer is compared exactly with the server's. */
 const sampling = { ...DEFAULT_SETTINGS.sampling, temperature: 0 };
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 const requests: string[] = [];
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
+  fixture = await startTinyTierApp({ viewport: null });
+  ({ serve, browser, page } = fixture);
   browser.context.on('request', (r: Request) => requests.push(r.url()));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 /** The server's native answer to the same conversation, greedy like the app after the test sets 0. */

@@ -53,10 +53,21 @@ export interface TinyTierApp {
   close(): Promise<void>;
 }
 
+/** How a test wants the shared set-up varied; the defaults are what most app tests use. */
+export interface TinyTierAppOptions {
+  /** The page's viewport; null keeps the browser's own (default 1280x800). */
+  viewport?: { width: number; height: number } | null;
+  /** Emulate `prefers-reduced-motion: reduce` (no transitions to wait for). */
+  reducedMotion?: boolean;
+  /** Changes the models folder before the server reads it (e.g. hostile files in `tiny`). */
+  prepareModels?: (modelsDir: string) => void;
+}
+
 /** Starts what most app tests start with: the built app, `tiny` as the server's tier, a browser page. */
-export async function startTinyTierApp(): Promise<TinyTierApp> {
+export async function startTinyTierApp(options: TinyTierAppOptions = {}): Promise<TinyTierApp> {
   const app = await buildApp();
   const modelsDir = synthTinyModels();
+  options.prepareModels?.(modelsDir);
   const serve = await startServe([
     '--app',
     app,
@@ -69,7 +80,9 @@ export async function startTinyTierApp(): Promise<TinyTierApp> {
     '--quiet',
   ]);
   const browser = await launchChromium();
-  await browser.page.setViewportSize({ width: 1280, height: 800 });
+  const viewport = options.viewport === undefined ? { width: 1280, height: 800 } : options.viewport;
+  if (viewport) await browser.page.setViewportSize(viewport);
+  if (options.reducedMotion) await browser.page.emulateMedia({ reducedMotion: 'reduce' });
   return {
     serve,
     browser,

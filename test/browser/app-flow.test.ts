@@ -8,55 +8,36 @@
  *
  * EDGETIER_SCREENSHOTS=1 also writes docs/screenshots/<view>-{desktop,360}.png.
  */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   axeViolations,
-  buildApp,
-  launchChromium,
+  type launchChromium,
   type ServeProcess,
   serious,
-  startServe,
-  synthTinyModels,
+  startTinyTierApp,
+  type TinyTierApp,
 } from './app-fixture.ts';
 
 const SCREENSHOTS = process.env.EDGETIER_SCREENSHOTS === '1';
 const SHOT_DIR = join(import.meta.dirname, '../../docs/screenshots');
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 const requests: string[] = [];
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ reducedMotion: 'reduce' });
+  fixture = await startTinyTierApp({ reducedMotion: true });
+  ({ serve, browser, page } = fixture);
   // Every request of the page and of its workers (the engine's downloads included).
   browser.context.on('request', (r: Request) => requests.push(`${r.method()} ${r.url()}`));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 const message = () => page.getByRole('textbox', { name: 'Message', exact: true });

@@ -11,7 +11,7 @@
  *    being reopened after another; an answer whose content is an object gives a clear error and a
  *    saved conversation; a tier cannot claim the synthetic-twin badge.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -23,10 +23,10 @@ import {
   UPSTREAM_KEY,
   type Upstream,
 } from '../helpers/misbehaving-upstream.ts';
-import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
+import { type ServeProcess, startTinyTierApp, type TinyTierApp } from './app-fixture.ts';
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 let modelsDir: string;
 /** Where the hostile files send what they steal; every hit is a failure. */
@@ -66,22 +66,11 @@ beforeAll(async () => {
   await new Promise<void>((done) => beacon.listen(0, '127.0.0.1', done));
   beaconUrl = `http://127.0.0.1:${(beacon.address() as AddressInfo).port}`;
   upstream = await startUpstream();
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  writeHostileFiles(join(modelsDir, 'tiny'));
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
+  fixture = await startTinyTierApp({
+    viewport: null,
+    prepareModels: (dir) => writeHostileFiles(join(dir, 'tiny')),
+  });
+  ({ serve, page, modelsDir } = fixture);
   page.on('dialog', (dialog) => {
     dialogs.push(dialog.message());
     void dialog.dismiss();
@@ -90,11 +79,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
+  await fixture?.close();
   beacon?.close();
   await upstream?.close();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
 });
 
 const cspViolations = () => consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));

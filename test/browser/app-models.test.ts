@@ -8,25 +8,21 @@
  * 1280 and 360 px; a reopened conversation offers the model that wrote it; one Bench run prints no
  * spread.
  */
-import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wasmSpeed } from '../../src/core/backend-plan.ts';
 import { formatTokPerSec, SPEED_REFERENCE_PARAMS } from '../../src/core/catalog.ts';
 import {
   axeViolations,
-  buildApp,
-  launchChromium,
   type ServeProcess,
   serious,
-  startServe,
-  synthTinyModels,
+  startTinyTierApp,
+  type TinyTierApp,
 } from './app-fixture.ts';
 
+let fixture: TinyTierApp;
 let serve: ServeProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let modelsDir: string;
 
 /**
  * Records every text the load strip's figures show (each render, not only each frame), from every
@@ -54,30 +50,13 @@ const RECORD_FIGURES = `(() => {
 const figures = () => page.evaluate('window.__figures') as Promise<string[]>;
 
 beforeAll(async () => {
-  const app = await buildApp();
-  modelsDir = synthTinyModels();
-  serve = await startServe([
-    '--app',
-    app,
-    '--models',
-    modelsDir,
-    '--tier',
-    'tiny',
-    '--tier-dtype',
-    'fp32',
-    '--quiet',
-  ]);
-  browser = await launchChromium();
-  page = browser.page;
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ reducedMotion: 'reduce' });
+  fixture = await startTinyTierApp({ reducedMotion: true });
+  ({ serve, page } = fixture);
   await page.addInitScript(RECORD_FIGURES);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 type AppView = {
