@@ -759,8 +759,23 @@ export async function probeModel(
         bytesByDtype[dtype] = hit.blob.size;
       }
     }
-    return { dtypes, bytesByDtype };
+    const config = source.files.find(
+      (f) => f.path.endsWith('config.json') && !f.path.endsWith('_config.json'),
+    );
+    return {
+      dtypes,
+      bytesByDtype,
+      engineGraph: hasEdgetierBlock(
+        config ? new TextDecoder().decode(await config.blob.arrayBuffer()) : null,
+      ),
+    };
   }
+  const configUrl = fileUrl(source, 'config.json', remoteHost, origin);
+  const engineGraph = configUrl
+    ? fetch(configUrl)
+        .then((r) => (r.ok ? r.text() : null))
+        .then(hasEdgetierBlock, () => false)
+    : Promise.resolve(false);
   await Promise.all(
     DTYPES.map(async (dtype) => {
       const url = fileUrl(source, `onnx/${DTYPE_FILE[dtype]}`, remoteHost, origin);
@@ -779,7 +794,21 @@ export async function probeModel(
     }),
   );
   dtypes.sort((a, b) => DTYPES.indexOf(a) - DTYPES.indexOf(b));
-  return { dtypes, bytesByDtype };
+  return { dtypes, bytesByDtype, engineGraph: await engineGraph };
+}
+
+/**
+ * config.json carries the `edgetier` block that `edgetier convert` and `synth` write (ModelFacts.
+ * engineGraph): the mark of a graph edgetier's CPU engine reads. Unreadable counts as absent.
+ */
+function hasEdgetierBlock(text: string | null): boolean {
+  if (text === null) return false;
+  try {
+    const edgetier = (JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier;
+    return typeof edgetier === 'object' && edgetier !== null;
+  } catch {
+    return false;
+  }
 }
 
 export async function listCached(store: ModelStore): Promise<CachedModel[]> {

@@ -103,6 +103,7 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
             asked: load.fallback.asked,
             code: load.fallback.code,
             reason: load.fallback.reason,
+            ...(load.fallback.plannedDtype ? { planned_dtype: load.fallback.plannedDtype } : {}),
           },
         }
       : {}),
