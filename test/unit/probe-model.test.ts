@@ -1,5 +1,5 @@
 /**
- * probeModel (workers/model-files.ts) before any weight is downloaded: which dtypes a folder offers,
+ * probeModel (workers/model-probe.ts) before any weight is downloaded: which dtypes a folder offers,
  * and whether edgetier wrote its graph (config.json's `edgetier` block, as convert/synth write it),
  * the fact that lets 'auto' plan q4 for edgetier's CPU engine (AUTO_ENGINE_PREFERS_Q4). Served by a
  * real HTTP server on 127.0.0.1, and from picked files.
@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeModel } from '../../workers/model-files.ts';
+import { probeModel } from '../../workers/model-probe.ts';
 
 /** Folder name -> file path -> body; a missing file is a 404. */
 const folders: Record<string, Record<string, string>> = {
