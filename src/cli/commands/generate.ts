@@ -103,7 +103,6 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
             asked: load.fallback.asked,
             code: load.fallback.code,
             reason: load.fallback.reason,
-            ...(load.fallback.plannedDtype ? { planned_dtype: load.fallback.plannedDtype } : {}),
           },
         }
       : {}),
