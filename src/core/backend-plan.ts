@@ -255,12 +255,19 @@ function wasmChoices(
     const rest = choices.filter((c) => c.dtype !== 'q4');
     // Its threads as ORT's would be (the engine's pool takes the same count); ORT's build is the fallback's.
     const reasons = [AUTO_ENGINE_Q4_REASON, ...((rest[0] ?? choices[0])?.reasons.slice(0, 2) ?? [])];
-    const ortDtype = ortDtypeAfterRefusal(dtypes);
+    const ortDtype = ortDtypeAfterRefusal({ dtype: 'q4', dtypes, chosenByUser: false });
     // ORT's "q4 is slow" note is not about this q4.
     const kept = notes.filter((n) => !n.startsWith('WASM q4 skipped: '));
     return {
       choices: [
-        { device: 'wasm' as const, dtype: 'q4' as const, threads, build, reasons, ortDtype },
+        {
+          device: 'wasm' as const,
+          dtype: 'q4' as const,
+          threads,
+          build,
+          reasons,
+          ...(ortDtype ? { ortDtype } : {}),
+        },
         ...rest,
       ],
       notes: kept,

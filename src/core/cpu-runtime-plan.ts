@@ -85,11 +85,19 @@ export const AUTO_ENGINE_Q4_REASON =
   "auto: edgetier's CPU engine will run this model (edgetier wrote its graph, WebAssembly has SIMD) and decodes its q4 file as fast as q8, from half the download";
 
 /**
- * The dtype ONNX Runtime loads instead of a q4 file planned for edgetier's CPU engine when the engine
- * refuses it at load time: q8 where the folder has it (ORT decodes q4 at a few tokens/s), else q4.
+ * The dtype ONNX Runtime loads instead of `dtype` when edgetier's CPU engine refuses it at load time
+ * (BrowserLoadRequest.ortDtype), or undefined to keep it: a q4 that was planned (not chosen by the
+ * user) becomes q8 where the folder has it, since ORT decodes q4 at a few tokens/s.
  */
-export function ortDtypeAfterRefusal(dtypes: readonly Dtype[]): Dtype {
-  return dtypes.includes('q8') ? 'q8' : 'q4';
+export function ortDtypeAfterRefusal(request: {
+  dtype: Dtype;
+  /** The folder's weight files. */
+  dtypes: readonly Dtype[];
+  /** The user pinned this dtype: it is never changed. */
+  chosenByUser: boolean;
+}): Dtype | undefined {
+  if (request.chosenByUser || request.dtype !== 'q4') return undefined;
+  return request.dtypes.includes('q8') ? 'q8' : undefined;
 }
 
 export interface CpuRuntimePlan {

@@ -169,6 +169,13 @@ describe('planBackends', () => {
       }
     });
 
+    it('switched on: a folder with only q4 plans it for the engine with nothing else for ORT, and no warning', () => {
+      const plan = planBackends(base, { dtypes: ['q4'], engineGraph: true }, undefined, true);
+      expect(brief(plan)).toEqual(['wasm/q4/jspi/2']);
+      expect(plan.choices[0]!.ortDtype).toBeUndefined();
+      expect(plan.choices[0]!.reasons.join(' ')).not.toMatch(/warning/);
+    });
+
     it('switched off: the same folder plans q8 first, as before', () => {
       const plan = planBackends(base, { ...converted, dtypes: [...converted.dtypes] }, undefined, false);
       expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);

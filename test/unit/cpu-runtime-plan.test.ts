@@ -121,8 +121,12 @@ describe('autoPlansEngineQ4 (the AUTO_ENGINE_PREFERS_Q4 switch)', () => {
   });
 
   it('a refused q4 plan is re-planned to q8 for ONNX Runtime where the folder has it, else kept', () => {
-    expect(ortDtypeAfterRefusal(['fp32', 'q8', 'q4'])).toBe('q8');
-    expect(ortDtypeAfterRefusal(['q4'])).toBe('q4');
-    expect(ortDtypeAfterRefusal(['fp32', 'q4'])).toBe('q4');
+    const planned = { dtype: 'q4' as const, dtypes: ['fp32', 'q8', 'q4'] as const, chosenByUser: false };
+    expect(ortDtypeAfterRefusal(planned)).toBe('q8');
+    // A q4 the user chose, a folder without q8, or another dtype: kept.
+    expect(ortDtypeAfterRefusal({ ...planned, chosenByUser: true })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtypes: ['fp32', 'q4'] })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtype: 'q8' })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtype: 'fp32' })).toBeUndefined();
   });
 });

@@ -405,12 +405,18 @@ export class AppState extends Store<AppStateData> {
         device,
         dtype,
         ...(entry.runs === 'device' ? { runtime: this.cpuRuntimeFor(device), fallbackToOrt: true } : {}),
-        // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
-        // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
-        ...(entry.runs === 'device' && this.state.dtypes[entry.key] === undefined && dtype === 'q4'
-          ? { ortDtype: ortDtypeAfterRefusal(entry.dtypes) }
-          : {}),
       };
+      // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
+      // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
+      const ortDtype =
+        entry.runs === 'device'
+          ? ortDtypeAfterRefusal({
+              dtype,
+              dtypes: entry.dtypes,
+              chosenByUser: this.state.dtypes[entry.key] !== undefined,
+            })
+          : undefined;
+      if (ortDtype) request.ortDtype = ortDtype;
       const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });
       });
