@@ -4,6 +4,7 @@
  * user-agent sniffing: every field is read from the API that provides it.
  */
 import type { Capabilities, StorageCapabilities, WebGpuCapabilities } from '../src/core/capabilities.ts';
+import { hasWasmSimd } from './cpu-kernels.ts';
 
 /** The WebGPU surface this module reads; the worker realm's lib has no WebGPU types. */
 interface GpuAdapterLike {
@@ -72,6 +73,7 @@ export function detectCapabilities(): Promise<Capabilities> {
       webgpu: gpu.webgpu,
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
       jspi: typeof (WebAssembly as unknown as { Suspending?: unknown }).Suspending === 'function',
+      wasmSimd: hasWasmSimd(),
       hardwareConcurrency: navigator.hardwareConcurrency || 1,
       deviceMemoryGiB: typeof deviceMemory === 'number' ? deviceMemory : null,
       storage,

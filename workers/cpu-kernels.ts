@@ -13,7 +13,8 @@ const SIMD_PROBE = new Uint8Array([
   11,
 ]);
 
-function hasWasmSimd(): boolean {
+/** Whether this WebAssembly has SIMD128 (the capability check reports it before any download). */
+export function hasWasmSimd(): boolean {
   try {
     return WebAssembly.validate(SIMD_PROBE);
   } catch {

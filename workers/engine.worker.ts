@@ -56,9 +56,9 @@ import {
   listCached,
   ModelFiles,
   modelBase,
-  probeModel,
   type TransformersEnv,
 } from './model-files.ts';
+import { probeModel } from './model-probe.ts';
 import { selectedOrtBuild, selectOrtBuild, wasmHeapBytes } from './ort-build.ts';
 import { browserTemplateRenderer } from './template-thread.ts';
 

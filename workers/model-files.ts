@@ -12,8 +12,6 @@
  * - `ModelFiles.cache` (transformers.js's `env.customCache`) serves picked files from memory and
  *   cached files after checking their size and SHA-256; a damaged file is dropped and downloaded again.
  */
-import type { ModelFacts } from '../src/core/backend-plan.ts';
-import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { CachedModel } from '../src/core/engine.ts';
 import type { BlobLike, BrowserModelSource } from '../src/core/engine-protocol.ts';
 import { EdgetierError } from '../src/core/errors.ts';
@@ -728,58 +726,6 @@ export function applySource(
           'its URL, or pick the folder with the file picker.',
       );
   }
-}
-
-/** The URL of a file of a source, for HEAD probes. */
-function fileUrl(
-  source: BrowserModelSource,
-  file: string,
-  remoteHost: string,
-  origin: string,
-): string | null {
-  if (source.kind === 'hub')
-    return `${(source.host ?? remoteHost).replace(/\/+$/, '')}/${source.id}/resolve/main/${file}`;
-  if (source.kind === 'url') return `${new URL(source.url, origin).href.replace(/\/+$/, '')}/${file}`;
-  return null;
-}
-
-/** Which dtypes a model offers and how big each is, without downloading them. */
-export async function probeModel(
-  source: BrowserModelSource,
-  remoteHost: string,
-  origin: string,
-): Promise<ModelFacts> {
-  const dtypes: Dtype[] = [];
-  const bytesByDtype: Partial<Record<Dtype, number>> = {};
-  if (source.kind === 'files') {
-    for (const dtype of DTYPES) {
-      const hit = source.files.find((f) => f.path.endsWith(`onnx/${DTYPE_FILE[dtype]}`));
-      if (hit) {
-        dtypes.push(dtype);
-        bytesByDtype[dtype] = hit.blob.size;
-      }
-    }
-    return { dtypes, bytesByDtype };
-  }
-  await Promise.all(
-    DTYPES.map(async (dtype) => {
-      const url = fileUrl(source, `onnx/${DTYPE_FILE[dtype]}`, remoteHost, origin);
-      if (!url) return;
-      try {
-        const response = await fetch(url, { method: 'HEAD' });
-        if (!response.ok) return;
-        dtypes.push(dtype);
-        const length = Number(
-          response.headers.get('x-linked-size') ?? response.headers.get('content-length'),
-        );
-        if (length > 0) bytesByDtype[dtype] = length;
-      } catch {
-        // unreachable: leave it out
-      }
-    }),
-  );
-  dtypes.sort((a, b) => DTYPES.indexOf(a) - DTYPES.indexOf(b));
-  return { dtypes, bytesByDtype };
 }
 
 export async function listCached(store: ModelStore): Promise<CachedModel[]> {

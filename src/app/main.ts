@@ -58,6 +58,7 @@ export const browserServices: AppServices = {
       deviceMemoryGiB: caps.deviceMemoryGiB,
       maxBufferBytes: gpu?.maxBufferSizeBytes ?? null,
       wasm: { build: cpuBuild(caps), threads: wasmThreads(caps) },
+      wasmSimd: caps.wasmSimd,
     };
   },
   async fetchServerModels() {

@@ -18,6 +18,7 @@ import {
 } from '../core/backend-plan.ts';
 import type { Capabilities } from '../core/capabilities.ts';
 import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
+import type { Dtype } from '../core/dtypes.ts';
 import type {
   CachedModel,
   CpuRuntime,
@@ -63,6 +64,12 @@ export interface BrowserLoadRequest extends Omit<LoadRequest, 'source'> {
    * default) always falls back so.
    */
   fallbackToOrt?: boolean;
+  /**
+   * The dtype ONNX Runtime loads if edgetier's CPU engine refuses this load (with the fallback above):
+   * set where the dtype was planned for the engine (q4, AUTO_ENGINE_PREFERS_Q4), never for one the
+   * user chose. LoadedInfo.fallback.plannedDtype then names the dtype planned.
+   */
+  ortDtype?: Dtype;
 }
 
 /** The CPU engine's refusals that ONNX Runtime may not share: a fallback can still run the model. */
@@ -240,7 +247,7 @@ export class WorkerEngine implements Engine {
     request: BrowserLoadRequest,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<LoadedInfo> {
-    const { fallbackToOrt, ...rest } = request;
+    const { fallbackToOrt, ortDtype, ...rest } = request;
     // 'auto' (or absent) is settled here, once, by the pure plan; the worker gets the runtime it runs.
     const plan = planCpuRuntime(request);
     const runtimeChoice = { asked: request.runtime ?? 'auto', reason: plan.reason } as const;
@@ -252,11 +259,17 @@ export class WorkerEngine implements Engine {
       return { ...(await this.loadOnce(plain, onProgress)), runtimeChoice };
     } catch (error) {
       if (!(error instanceof EdgetierError) || !CPU_ENGINE_REFUSALS.has(error.code)) throw error;
-      const info = await this.loadOnce({ ...plain, runtime: 'onnxruntime' }, onProgress);
+      const dtype = ortDtype ?? plain.dtype;
+      const info = await this.loadOnce({ ...plain, dtype, runtime: 'onnxruntime' }, onProgress);
       return {
         ...info,
         runtimeChoice,
-        fallback: { asked: 'edgetier', code: error.code, reason: error.message },
+        fallback: {
+          asked: 'edgetier',
+          code: error.code,
+          reason: error.message,
+          ...(dtype !== plain.dtype ? { plannedDtype: plain.dtype } : {}),
+        },
       };
     }
   }

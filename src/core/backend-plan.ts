@@ -9,6 +9,12 @@
  * a reason that says so.
  */
 import type { Capabilities } from './capabilities.ts';
+import {
+  AUTO_ENGINE_PREFERS_Q4,
+  AUTO_ENGINE_Q4_REASON,
+  autoPlansEngineQ4,
+  ortDtypeAfterRefusal,
+} from './cpu-runtime-plan.ts';
 import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
 
@@ -26,6 +32,11 @@ export interface BackendChoice {
   build: OrtBuild;
   /** Why this entry is here and at this rank, for the user to read. */
   reasons: string[];
+  /**
+   * Where the plan chose q4 for edgetier's CPU engine (AUTO_ENGINE_PREFERS_Q4): the dtype ONNX Runtime
+   * loads instead if the engine refuses the model at load time (WorkerEngine's fallback).
+   */
+  ortDtype?: Dtype;
 }
 
 /** What the planner needs to know about the model. Unknown fields mean "assume it fits". */
@@ -36,6 +47,8 @@ export interface ModelFacts {
   bytesByDtype?: Partial<Record<Dtype, number>>;
   /** The largest single weight (usually the embedding) per dtype, checked against GPU buffer limits. */
   largestTensorBytesByDtype?: Partial<Record<Dtype, number>>;
+  /** config.json has the `edgetier` block convert/synth write (EngineQ4Facts.engineGraph); absent: no. */
+  engineGraph?: boolean;
 }
 
 /** A user's override: any field given wins, the rest is planned. */
@@ -185,7 +198,12 @@ function webgpuChoices(capabilities: Capabilities, model: ModelFacts, dtypes: re
   return { choices, notes };
 }
 
-function wasmChoices(capabilities: Capabilities, model: ModelFacts, dtypes: readonly Dtype[]) {
+function wasmChoices(
+  capabilities: Capabilities,
+  model: ModelFacts,
+  dtypes: readonly Dtype[],
+  prefersQ4: boolean,
+) {
   const build = cpuBuild(capabilities);
   const threads = wasmThreads(capabilities);
   const notes: string[] = [];
@@ -227,6 +245,34 @@ function wasmChoices(capabilities: Capabilities, model: ModelFacts, dtypes: read
     }
     choices.push({ device: 'wasm', dtype, threads, build, reasons });
   }
+  // The ranking above is ONNX Runtime's; where edgetier's CPU engine will run the q4 file, it goes
+  // first (ORT's ranking stays behind it as the fallback).
+  const engineQ4 = autoPlansEngineQ4(
+    { device: 'wasm', dtypes, engineGraph: model.engineGraph === true, wasmSimd: capabilities.wasmSimd },
+    prefersQ4,
+  );
+  if (engineQ4 && !fitsMemory(capabilities, model.bytesByDtype?.q4)) {
+    const rest = choices.filter((c) => c.dtype !== 'q4');
+    // Its threads as ORT's would be (the engine's pool takes the same count); ORT's build is the fallback's.
+    const reasons = [AUTO_ENGINE_Q4_REASON, ...((rest[0] ?? choices[0])?.reasons.slice(0, 2) ?? [])];
+    const ortDtype = ortDtypeAfterRefusal({ dtype: 'q4', dtypes, chosenByUser: false });
+    // ORT's "q4 is slow" note is not about this q4.
+    const kept = notes.filter((n) => !n.startsWith('WASM q4 skipped: '));
+    return {
+      choices: [
+        {
+          device: 'wasm' as const,
+          dtype: 'q4' as const,
+          threads,
+          build,
+          reasons,
+          ...(ortDtype ? { ortDtype } : {}),
+        },
+        ...rest,
+      ],
+      notes: kept,
+    };
+  }
   return { choices, notes };
 }
 
@@ -241,10 +287,16 @@ export interface BackendPlan {
  * The ordered plan. With an override, the overridden entry comes first (reason "chosen by you") and
  * the automatic plan follows as fallback, without duplicates.
  */
-export function planBackends(capabilities: Capabilities, model: ModelFacts = {}, override?: PlanOverride) {
+export function planBackends(
+  capabilities: Capabilities,
+  model: ModelFacts = {},
+  override?: PlanOverride,
+  /** AUTO_ENGINE_PREFERS_Q4; a parameter so the tests cover both values. */
+  prefersQ4 = AUTO_ENGINE_PREFERS_Q4,
+) {
   const dtypes = model.dtypes && model.dtypes.length > 0 ? model.dtypes : ALL_DTYPES;
   const gpu = webgpuChoices(capabilities, model, dtypes);
-  const cpu = wasmChoices(capabilities, model, dtypes);
+  const cpu = wasmChoices(capabilities, model, dtypes, prefersQ4);
   const auto = [...gpu.choices, ...cpu.choices];
   const skipped = [...gpu.notes, ...cpu.notes];
   const choices: BackendChoice[] = [];
@@ -263,7 +315,16 @@ function resolveOverride(capabilities: Capabilities, override: PlanOverride, aut
   const dtype = override.dtype ?? base?.dtype ?? (device === 'webgpu' ? 'q4' : 'q8');
   const build = override.build ?? (device === 'webgpu' ? 'webgpu' : cpuBuild(capabilities));
   const threads = override.threads ?? (device === 'webgpu' ? 1 : wasmThreads(capabilities));
-  return { device, dtype, threads, build, reasons: ['chosen by you'] } satisfies BackendChoice;
+  // A dtype the planner chose for edgetier's CPU engine keeps its ORT fallback; one you chose is kept.
+  const ortDtype = override.dtype === undefined && base?.dtype === dtype ? base.ortDtype : undefined;
+  return {
+    device,
+    dtype,
+    threads,
+    build,
+    reasons: ['chosen by you'],
+    ...(ortDtype ? { ortDtype } : {}),
+  } satisfies BackendChoice;
 }
 
 function sameChoice(a: BackendChoice, b: BackendChoice): boolean {

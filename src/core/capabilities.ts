@@ -32,6 +32,8 @@ export interface Capabilities {
   crossOriginIsolated: boolean;
   /** `WebAssembly.Suspending` exists: ORT's JSPI build can run. */
   jspi: boolean;
+  /** WebAssembly validates SIMD128: edgetier's CPU engine can run (it refuses `no_wasm_simd` otherwise). */
+  wasmSimd: boolean;
   hardwareConcurrency: number;
   /** navigator.deviceMemory in GiB (rounded, capped at 8 by browsers); null where not exposed. */
   deviceMemoryGiB: number | null;

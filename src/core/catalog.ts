@@ -8,8 +8,9 @@
  * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
  */
 import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
+import { AUTO_ENGINE_PREFERS_Q4, autoPlansEngineQ4 } from './cpu-runtime-plan.ts';
 import { type Dtype, isDtype } from './dtypes.ts';
-import type { ModelSource } from './engine.ts';
+import type { CpuRuntimeChoice, ModelSource } from './engine.ts';
 
 /** The parts of the architecture that decide memory: KV cache per token and the largest tensor. */
 export interface ModelShape {
@@ -45,6 +46,11 @@ export interface CatalogEntry {
   synthetic: boolean;
   /** For twins: the real model whose shapes it copies. */
   mirrors?: string;
+  /**
+   * edgetier wrote its graph (config.json's `edgetier` block, as `convert`/`synth` write it), so
+   * edgetier's CPU engine will read it (EngineQ4Facts.engineGraph); absent: a Hub export, ORT's.
+   */
+  engineGraph?: boolean;
   /** Writes a <think>…</think> part before answering. */
   reasoning: boolean;
   origin: 'builtin' | 'server' | 'settings';
@@ -75,6 +81,8 @@ export interface DeviceBudget {
   maxBufferBytes: number | null;
   /** The ORT build and threads the backend planner gives WASM here (cpuBuild, wasmThreads); absent when unknown. */
   wasm?: { build: OrtBuild; threads: number };
+  /** WebAssembly has SIMD128 (Capabilities.wasmSimd): edgetier's CPU engine can run; absent when unknown. */
+  wasmSimd?: boolean;
 }
 
 /**
@@ -177,8 +185,29 @@ export function estimateMemoryBytes(
   return weights + kv + RUNTIME_OVERHEAD_BYTES;
 }
 
-/** The dtype this device should use for an entry: 4-bit f16 on a GPU with shader-f16, q8 on WASM. */
-export function preferredDtype(entry: CatalogEntry, budget: DeviceBudget): Dtype {
+/**
+ * The dtype this device should use for an entry: 4-bit f16 on a GPU with shader-f16, q8 on WASM (ORT
+ * decodes q4 at a few tokens/s there), or q4 where 'auto' plans it for edgetier's CPU engine
+ * (autoPlansEngineQ4: the switch, a folder edgetier wrote, WASM SIMD).
+ */
+export function preferredDtype(
+  entry: CatalogEntry,
+  budget: DeviceBudget,
+  /** The CPU runtime a load would ask for on wasm (the CPU engine setting). */
+  runtime: CpuRuntimeChoice = 'auto',
+  prefersQ4 = AUTO_ENGINE_PREFERS_Q4,
+): Dtype {
+  const engineQ4 = autoPlansEngineQ4(
+    {
+      runtime,
+      device: budget.webgpu ? 'webgpu' : 'wasm',
+      dtypes: entry.dtypes,
+      engineGraph: entry.engineGraph === true,
+      wasmSimd: budget.wasmSimd === true,
+    },
+    prefersQ4,
+  );
+  if (engineQ4) return 'q4';
   const order: Dtype[] =
     budget.webgpu && budget.shaderF16
       ? ['q4f16', 'fp16', 'q4', 'q8', 'fp32']
@@ -292,6 +321,8 @@ export function expectedDecodeSpeed(
     };
   }
   if (entry.params === null || entry.params <= 0 || device !== 'wasm' || !wasm) return null;
+  // The reference table is ONNX Runtime's, whose q4 is 25x slower than the CPU engine's: no estimate.
+  if (cpuEngine && dtype === 'q4') return null;
   const reference = wasmSpeed(wasm.build, dtype, wasm.threads);
   if (reference === undefined) return null;
   const measuredOn = `${reference} tok/s for ${dtype} on the ${wasm.build} build with ${plural(wasm.threads, 'thread')}, measured on the 135M twin on a 2-core machine`;
@@ -588,6 +619,8 @@ export interface ServerModelEntry {
   /** Bytes of each weight file present. */
   dtypes?: Partial<Record<Dtype, number>>;
   shape?: ModelShape;
+  /** config.json's `edgetier` provenance block (convert/synth write it); null or absent: none. */
+  edgetier?: Record<string, unknown> | null;
 }
 
 /** `edgetier synth` writes "none (…)" for test shapes that copy no real model. */
@@ -624,6 +657,7 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
     };
     if (m.shape) entry.shape = m.shape;
     if (mirrorsRealModel(m.mirrors)) entry.mirrors = m.mirrors;
+    if (typeof m.edgetier === 'object' && m.edgetier !== null) entry.engineGraph = true;
     return entry;
   });
 }

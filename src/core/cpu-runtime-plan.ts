@@ -26,6 +26,20 @@ import type { Dtype } from './dtypes.ts';
 import { CPU_RUNTIME_CHOICES, type CpuRuntime, type CpuRuntimeChoice, isCpuRuntimeChoice } from './engine.ts';
 import { EdgetierError } from './errors.ts';
 
+/**
+ * Whether 'auto' on wasm plans the 4-bit file (q4) instead of q8 where edgetier's CPU engine will run
+ * it (autoPlansEngineQ4): the one switch the backend planner, the app's dtype choice and `edgetier
+ * bench`'s default row follow. The case for it, Chromium 156 on this 2-core machine, the engine's q4
+ * against its q8: decode as fast or faster (135M twin 70.3 vs 67.8 tok/s; 1B twin 9.5 vs 7.7) from
+ * about half the download (and the one file that also serves WebGPU without f16). Against it: the
+ * 135M twin's prefill pp22 is slower (153 vs 204 tok/s; q4 prefill is being worked on), the 135M
+ * decode gain is within the noise of a busy machine, and an earlier 1B run had q4 behind q8 (6.26 vs
+ * 9.86, above). Off until quiet benchmark runs settle it. Flipped, `bench --baseline` still pairs
+ * the default row with ORT-web on the same dtype as its "previous default" (src/core/bench/schema.ts
+ * ortWebPreviousDefault): for a q4 default that is ORT's q4, not the q8 ORT's plan ran before.
+ */
+export const AUTO_ENGINE_PREFERS_Q4 = false;
+
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
 
@@ -34,6 +48,59 @@ const AUTO_DECODE_GAIN: Partial<Record<Dtype, string>> = {
   q8: '2.6-3.2x faster than ONNX Runtime does on WASM',
   q4: '2.1-2.6x faster than ONNX Runtime decodes q8 on WASM (25x its q4)',
 };
+
+/** What is known before any weight is downloaded about whether edgetier's CPU engine will run a model. */
+export interface EngineQ4Facts {
+  /** Absent means 'auto'. */
+  runtime?: CpuRuntimeChoice | undefined;
+  device: Device;
+  /** The weight files the model folder offers. */
+  dtypes: readonly Dtype[];
+  /**
+   * config.json carries the `edgetier` block that `edgetier convert` and `synth` write: the engine
+   * reads the graph's initializers by the names the converter gives them. Hub exports (onnx-community)
+   * lack it and go to ONNX Runtime.
+   */
+  engineGraph: boolean;
+  /** The browser's WebAssembly has SIMD128 (Capabilities.wasmSimd), which the engine needs. */
+  wasmSimd: boolean;
+}
+
+/**
+ * Whether 'auto' plans q4 for this model: only with the switch on, on wasm, for a folder with a q4
+ * file that edgetier wrote, in a browser with WASM SIMD; never for an explicit runtime. Otherwise the
+ * plan stays ONNX Runtime's (q8 first), since ORT runs q4 at a few tokens/s.
+ */
+export function autoPlansEngineQ4(facts: EngineQ4Facts, prefersQ4 = AUTO_ENGINE_PREFERS_Q4): boolean {
+  return (
+    prefersQ4 &&
+    (facts.runtime ?? 'auto') === 'auto' &&
+    facts.device === 'wasm' &&
+    facts.dtypes.includes('q4') &&
+    facts.engineGraph &&
+    facts.wasmSimd
+  );
+}
+
+/** Why 'auto' planned q4, for people (the plan's reasons). */
+export const AUTO_ENGINE_Q4_REASON =
+  "auto: edgetier's CPU engine will run this model (edgetier wrote its graph, WebAssembly has SIMD) and decodes its q4 file as fast as q8, from half the download";
+
+/**
+ * The dtype ONNX Runtime loads instead of `dtype` when edgetier's CPU engine refuses it at load time
+ * (BrowserLoadRequest.ortDtype), or undefined to keep it: a q4 that was planned (not chosen by the
+ * user) becomes q8 where the folder has it, since ORT decodes q4 at a few tokens/s.
+ */
+export function ortDtypeAfterRefusal(request: {
+  dtype: Dtype;
+  /** The folder's weight files. */
+  dtypes: readonly Dtype[];
+  /** The user pinned this dtype: it is never changed. */
+  chosenByUser: boolean;
+}): Dtype | undefined {
+  if (request.chosenByUser || request.dtype !== 'q4') return undefined;
+  return request.dtypes.includes('q8') ? 'q8' : undefined;
+}
 
 export interface CpuRuntimePlan {
   /** The runtime to load the model on first. */

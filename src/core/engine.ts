@@ -75,6 +75,11 @@ export interface RuntimeFallback {
   asked: CpuRuntime;
   code: EdgetierErrorCode;
   reason: string;
+  /**
+   * The dtype planned for edgetier's CPU engine when ONNX Runtime loads another instead (LoadInfo.dtype):
+   * a q4 plan re-planned to q8, since ORT decodes q4 at a few tokens/s.
+   */
+  plannedDtype?: Dtype;
 }
 
 export interface SamplingOptions {

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
+import { AUTO_ENGINE_PREFERS_Q4 } from '../../src/core/cpu-runtime-plan.ts';
 import type { LoadRequest } from '../../src/core/engine.ts';
 import type { LoadedInfo } from '../../src/core/engine-protocol.ts';
 
@@ -23,6 +24,8 @@ const AUTO_Q8 =
 let dir: string;
 let tiny: string;
 let foreign: string;
+/** q8 and q4 files; the q4 one carries an initializer the engine refuses, the q8 one is the converter's. */
+let foreignQ4: string;
 let engine: BrowserEngine;
 
 function varint(n: number): number[] {
@@ -61,6 +64,15 @@ beforeAll(async () => {
   const tensor = [...[0x08, 1], ...[0x10, 1], ...field(0x42, name), ...field(0x4a, [0, 0, 0, 0])];
   const file = join(foreign, 'onnx', 'model_quantized.onnx');
   writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
+  // config.json keeps edgetier's block: the planner's mark says the engine's, the engine still refuses.
+  foreignQ4 = join(dir, 'foreign-q4');
+  execFileSync(
+    'node',
+    [join(ROOT, 'bin/edgetier.mjs'), 'synth', 'tiny', '--out', foreignQ4, '--dtype', 'q8,q4'],
+    { stdio: 'ignore' },
+  );
+  const q4 = join(foreignQ4, 'onnx', 'model_q4.onnx');
+  writeFileSync(q4, Buffer.concat([readFileSync(q4), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
   engine = await BrowserEngine.start();
 });
 
@@ -116,6 +128,46 @@ describe('the CPU runtime by default (auto) in the engine worker', () => {
     await expect(engine.load({ ...plain(foreign, 'q8'), runtime: 'edgetier' })).rejects.toMatchObject({
       code: 'unsupported_architecture',
     });
+  });
+
+  it('a q4 planned for the engine and refused loads q8 on ONNX Runtime (ortDtype); a q4 asked for stays q4', async () => {
+    // What the app and loadAuto send where the plan chose q4 for the engine (AUTO_ENGINE_PREFERS_Q4).
+    const planned = { ...plain(foreignQ4, 'q4'), ortDtype: 'q8' } as LoadRequest;
+    const info = await engine.load(planned);
+    expect(info.engine).toBe('onnxruntime-web');
+    expect(info.dtype).toBe('q8');
+    expect(info.fallback).toMatchObject({
+      asked: 'edgetier',
+      code: 'unsupported_architecture',
+      plannedDtype: 'q4',
+      reason: expect.stringMatching(/^The q4 ONNX file has initializers the CPU engine does not recognise/),
+    });
+    const result = await engine.generate({ prompt: 'Hello', sampling: { maxNewTokens: 3, ignoreEos: true } });
+    expect(result.metrics).toMatchObject({ engine: 'onnxruntime-web', dtype: 'q8' });
+    // Without ortDtype (a dtype the user chose), the fallback keeps it: ORT runs q4, and says nothing of q8.
+    const pinned = await engine.load(plain(foreignQ4, 'q4'));
+    expect(pinned).toMatchObject({ engine: 'onnxruntime-web', dtype: 'q4' });
+    expect(pinned.fallback?.plannedDtype).toBeUndefined();
+    // A file the engine accepts runs on it as asked: ortDtype only matters on a refusal.
+    const fine = await engine.load({ ...plain(foreignQ4, 'q8'), ortDtype: 'q4' } as LoadRequest);
+    expect(fine).toMatchObject({ engine: 'edgetier-wasm', dtype: 'q8' });
+    expect(fine.fallback).toBeUndefined();
+  });
+
+  it("the worker's plan follows AUTO_ENGINE_PREFERS_Q4 for a folder edgetier wrote, known before any weight is fetched", async () => {
+    type Harness = { edgetier: { capabilities(): Promise<unknown>; plan(s: unknown): Promise<unknown> } };
+    const caps = (await engine.page.evaluate(() =>
+      (globalThis as unknown as Harness).edgetier.capabilities(),
+    )) as { ok: true; value: { wasmSimd: boolean } };
+    expect(caps.value.wasmSimd).toBe(true);
+    const source = { kind: 'url', url: engine.serveModel(foreignQ4) };
+    const plan = (await engine.page.evaluate(
+      (s) => (globalThis as unknown as Harness).edgetier.plan(s),
+      source,
+    )) as { ok: true; value: { choices: { dtype: string; ortDtype?: string }[] } };
+    expect(plan.value.choices[0]).toMatchObject(
+      AUTO_ENGINE_PREFERS_Q4 ? { dtype: 'q4', ortDtype: 'q8' } : { dtype: 'q8' },
+    );
   });
 
   it('WebGPU runs on ONNX Runtime, q8 weights included (SwiftShader in headless Chromium)', async () => {

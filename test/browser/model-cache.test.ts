@@ -313,8 +313,9 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
       expect(outcome.ok || outcome.message).toMatch(
         /^The downloaded config\.json is damaged: it is empty, not JSON\. It was not kept; load the model again/,
       );
-      // Downloaded, then once more: no second backend was tried on the same broken file.
-      expect(proxy.requestsFor('/models/broken/config.json', from)).toHaveLength(2);
+      // Read once by the plan (probeModel: does edgetier's mark say the CPU engine's?), downloaded,
+      // then once more: no second backend was tried on the same broken file.
+      expect(proxy.requestsFor('/models/broken/config.json', from)).toHaveLength(3);
       expect(await listed(page)).toEqual([]);
     } finally {
       rmSync(broken, { recursive: true, force: true });

@@ -10,6 +10,7 @@ const base: Capabilities = {
   webgpuUnavailableReason: 'navigator.gpu is missing',
   crossOriginIsolated: true,
   jspi: true,
+  wasmSimd: true,
   hardwareConcurrency: 2,
   deviceMemoryGiB: 8,
   storage: { quotaBytes: 10 * GIB, usageBytes: 0, persisted: false },
@@ -117,6 +118,69 @@ describe('planBackends', () => {
     const plan = planBackends(base, { dtypes: ['q4'] });
     expect(brief(plan)).toEqual(['wasm/q4/jspi/2']);
     expect(plan.choices[0]!.reasons.at(-1)).toMatch(/^warning: q4 \(MatMulNBits\) runs at a few tokens\/s/);
+  });
+
+  describe("q4 for edgetier's CPU engine (AUTO_ENGINE_PREFERS_Q4)", () => {
+    const converted = { dtypes: ['fp32', 'q8', 'q4'] as const, engineGraph: true };
+
+    it('switched on: a folder edgetier wrote plans q4 first, with q8 for ORT on a refusal', () => {
+      const plan = planBackends(base, { ...converted, dtypes: [...converted.dtypes] }, undefined, true);
+      expect(brief(plan)).toEqual(['wasm/q4/jspi/2', 'wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);
+      expect(plan.choices[0]!.ortDtype).toBe('q8');
+      expect(plan.choices[0]!.reasons[0]).toMatch(/^auto: edgetier's CPU engine will run this model/);
+      expect(plan.choices[0]!.reasons.join(' ')).not.toMatch(/warning/);
+      expect(plan.choices[1]!.ortDtype).toBeUndefined();
+      // ORT's "q4 is slow" note is not about the engine's q4.
+      expect(plan.skipped).toEqual(['WebGPU skipped: navigator.gpu is missing.']);
+      // Threads only overridden: the planned q4 keeps its ORT fallback; a q4 you chose has none.
+      const threads = planBackends(
+        base,
+        { ...converted, dtypes: [...converted.dtypes] },
+        { threads: 1 },
+        true,
+      );
+      expect(threads.choices[0]).toMatchObject({ dtype: 'q4', threads: 1, ortDtype: 'q8' });
+      const pinned = planBackends(
+        base,
+        { ...converted, dtypes: [...converted.dtypes] },
+        { dtype: 'q4' },
+        true,
+      );
+      expect(pinned.choices[0]!.reasons).toEqual(['chosen by you']);
+      expect(pinned.choices[0]!.ortDtype).toBeUndefined();
+    });
+
+    it('switched on: a Hub export, a browser without WASM SIMD or a q4 too big keeps q8 first', () => {
+      const dtypes = [...converted.dtypes];
+      for (const [caps, facts] of [
+        [base, { dtypes }],
+        [
+          { ...base, wasmSimd: false },
+          { dtypes, engineGraph: true },
+        ],
+        [
+          { ...base, deviceMemoryGiB: 1 },
+          { dtypes: ['q8', 'q4'], engineGraph: true, bytesByDtype: { q4: 0.6 * GIB, q8: 0.4 * GIB } },
+        ],
+      ] as const) {
+        const plan = planBackends(caps, facts as never, undefined, true);
+        expect(brief(plan)[0]).toBe('wasm/q8/jspi/2');
+        expect(plan.choices.some((c) => c.ortDtype)).toBe(false);
+      }
+    });
+
+    it('switched on: a folder with only q4 plans it for the engine with nothing else for ORT, and no warning', () => {
+      const plan = planBackends(base, { dtypes: ['q4'], engineGraph: true }, undefined, true);
+      expect(brief(plan)).toEqual(['wasm/q4/jspi/2']);
+      expect(plan.choices[0]!.ortDtype).toBeUndefined();
+      expect(plan.choices[0]!.reasons.join(' ')).not.toMatch(/warning/);
+    });
+
+    it('switched off: the same folder plans q8 first, as before', () => {
+      const plan = planBackends(base, { ...converted, dtypes: [...converted.dtypes] }, undefined, false);
+      expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);
+      expect(plan.choices.some((c) => c.ortDtype)).toBe(false);
+    });
   });
 
   it('leaves out dtypes that do not fit memory or storage', () => {

@@ -46,6 +46,7 @@ const byKey = (key: string): CatalogEntry => {
 const smol135 = byKey('onnx-community/SmolLM2-135M-Instruct-ONNX');
 const llama1b = byKey('onnx-community/Llama-3.2-1B-Instruct');
 const r1 = byKey('onnx-community/DeepSeek-R1-Distill-Qwen-1.5B-ONNX');
+const qwen17Entry = () => byKey('onnx-community/Qwen3-1.7B-ONNX');
 
 describe('catalog', () => {
   it('holds the real Hub models the issue names, every field filled', () => {
@@ -95,6 +96,33 @@ describe('catalog', () => {
     expect(preferredDtype(smol135, gpuF16)).toBe('q4f16');
     expect(preferredDtype(smol135, wasmOnly)).toBe('q8');
     expect(preferredDtype(smol135, swiftShader)).toBe('q8');
+  });
+
+  it('plans q4 on WASM for a folder edgetier wrote when the switch is on, the runtime auto and WASM has SIMD', () => {
+    const [converted] = entriesFromServer([
+      { name: 'twin', synthetic: true, dtypes: { fp32: 40, q8: 10, q4: 6 }, edgetier: { synthetic: true } },
+    ]);
+    const [hub] = entriesFromServer([
+      { name: 'export', dtypes: { fp32: 40, q8: 10, q4: 6 }, edgetier: null },
+    ]);
+    expect(converted!.engineGraph).toBe(true);
+    expect(hub!.engineGraph).toBeUndefined();
+    const simd = { ...wasmOnly, wasmSimd: true };
+    expect(preferredDtype(converted!, simd, 'auto', true)).toBe('q4');
+    expect(preferredDtype(converted!, simd, 'auto', false)).toBe('q8');
+    // Not the engine's, or not auto, or no SIMD known, or a GPU: today's choice.
+    expect(preferredDtype(hub!, simd, 'auto', true)).toBe('q8');
+    expect(preferredDtype(smol135, simd, 'auto', true)).toBe('q8');
+    expect(preferredDtype(converted!, simd, 'onnxruntime', true)).toBe('q8');
+    expect(preferredDtype(converted!, wasmOnly, 'auto', true)).toBe('q8');
+    expect(preferredDtype(converted!, { ...swiftShader, wasmSimd: true }, 'auto', true)).toBe('q8');
+  });
+
+  it("gives no plan estimate for q4 on edgetier's CPU engine: the reference table is ORT's, 25x slower there", () => {
+    expect(
+      expectedDecodeSpeed(qwen17Entry(), 'q4', 'wasm', { build: 'jspi', threads: 2 }, undefined, true),
+    ).toBeNull();
+    expect(expectedDecodeSpeed(qwen17Entry(), 'q4', 'wasm', { build: 'jspi', threads: 2 })).not.toBeNull();
   });
 
   it('says why a model does not fit', () => {

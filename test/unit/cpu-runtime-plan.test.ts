@@ -4,7 +4,13 @@
  * for Node's cpu; an explicit runtime is kept; every choice says why.
  */
 import { describe, expect, it } from 'vitest';
-import { AUTO_CPU_ENGINE_DTYPES, planCpuRuntime } from '../../src/core/cpu-runtime-plan.ts';
+import {
+  AUTO_CPU_ENGINE_DTYPES,
+  AUTO_ENGINE_PREFERS_Q4,
+  autoPlansEngineQ4,
+  ortDtypeAfterRefusal,
+  planCpuRuntime,
+} from '../../src/core/cpu-runtime-plan.ts';
 import { DTYPES } from '../../src/core/dtypes.ts';
 
 describe('planCpuRuntime', () => {
@@ -82,5 +88,45 @@ describe('planCpuRuntime', () => {
         message: 'Unknown CPU runtime "tvm"; use auto, onnxruntime, edgetier.',
       }),
     );
+  });
+});
+
+describe('autoPlansEngineQ4 (the AUTO_ENGINE_PREFERS_Q4 switch)', () => {
+  /** A folder edgetier wrote, with q8 and q4, in a browser with WASM SIMD, runtime auto, on wasm. */
+  const engineRuns = {
+    device: 'wasm' as const,
+    dtypes: ['fp32', 'q8', 'q4'] as const,
+    engineGraph: true,
+    wasmSimd: true,
+  };
+
+  it('switched on: q4 for a folder edgetier wrote, on wasm, with SIMD, under auto only', () => {
+    expect(autoPlansEngineQ4(engineRuns, true)).toBe(true);
+    expect(autoPlansEngineQ4({ ...engineRuns, runtime: 'auto' }, true)).toBe(true);
+    // Each missing condition keeps ORT's plan (q8): a Hub export, no SIMD, no q4 file, another
+    // device, a runtime the user chose.
+    expect(autoPlansEngineQ4({ ...engineRuns, engineGraph: false }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, wasmSimd: false }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, dtypes: ['fp32', 'q8'] }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, device: 'webgpu' }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, device: 'cpu' }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, runtime: 'onnxruntime' }, true)).toBe(false);
+    expect(autoPlansEngineQ4({ ...engineRuns, runtime: 'edgetier' }, true)).toBe(false);
+  });
+
+  it('switched off: never q4, whatever the folder', () => {
+    expect(autoPlansEngineQ4(engineRuns, false)).toBe(false);
+    // The default is the constant.
+    expect(autoPlansEngineQ4(engineRuns)).toBe(AUTO_ENGINE_PREFERS_Q4);
+  });
+
+  it('a refused q4 plan is re-planned to q8 for ONNX Runtime where the folder has it, else kept', () => {
+    const planned = { dtype: 'q4' as const, dtypes: ['fp32', 'q8', 'q4'] as const, chosenByUser: false };
+    expect(ortDtypeAfterRefusal(planned)).toBe('q8');
+    // A q4 the user chose, a folder without q8, or another dtype: kept.
+    expect(ortDtypeAfterRefusal({ ...planned, chosenByUser: true })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtypes: ['fp32', 'q4'] })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtype: 'q8' })).toBeUndefined();
+    expect(ortDtypeAfterRefusal({ ...planned, dtype: 'fp32' })).toBeUndefined();
   });
 });

@@ -28,7 +28,7 @@ import {
   type ServedModel,
   type SpeedExpectation,
 } from '../../core/catalog.ts';
-import { planCpuRuntime } from '../../core/cpu-runtime-plan.ts';
+import { ortDtypeAfterRefusal, planCpuRuntime } from '../../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type {
   CachedModel,
@@ -315,7 +315,7 @@ export class AppState extends Store<AppStateData> {
   }
 
   dtypeFor(entry: CatalogEntry): Dtype {
-    return this.state.dtypes[entry.key] ?? preferredDtype(entry, this.budget);
+    return this.state.dtypes[entry.key] ?? preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm'));
   }
 
   fit(entry: CatalogEntry): FitAssessment {
@@ -400,12 +400,23 @@ export class AppState extends Store<AppStateData> {
       const source = entry.source ?? { kind: 'hub' as const, id: entry.remote?.model ?? entry.key };
       // The CPU engine setting ('auto' by default: src/core/cpu-runtime-plan.ts); ORT runs what
       // edgetier's CPU engine refuses (LoadInfo.fallback), an explicit choice of it included.
-      const request: LoadRequest & { fallbackToOrt?: boolean } = {
+      const request: LoadRequest & { fallbackToOrt?: boolean; ortDtype?: Dtype } = {
         source,
         device,
         dtype,
         ...(entry.runs === 'device' ? { runtime: this.cpuRuntimeFor(device), fallbackToOrt: true } : {}),
       };
+      // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
+      // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
+      const ortDtype =
+        entry.runs === 'device'
+          ? ortDtypeAfterRefusal({
+              dtype,
+              dtypes: entry.dtypes,
+              chosenByUser: this.state.dtypes[entry.key] !== undefined,
+            })
+          : undefined;
+      if (ortDtype) request.ortDtype = ortDtype;
       const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });
       });

@@ -58,8 +58,12 @@ function runsOn(info: LoadInfo | null): string {
   const runtime = cpuEngine
     ? `edgetier's CPU engine, ${info.threads} thread${info.threads === 1 ? '' : 's'}`
     : 'ONNX Runtime';
+  // A q4 planned for the engine and refused runs as q8 on ORT (ORT decodes q4 at a few tokens/s).
+  const replanned = info.fallback?.plannedDtype
+    ? ` (${info.fallback.plannedDtype} was planned for it; ONNX Runtime loads ${info.dtype} instead)`
+    : '';
   const why = info.fallback
-    ? `; edgetier's CPU engine refused it: ${info.fallback.reason}`
+    ? `; edgetier's CPU engine refused it${replanned}: ${info.fallback.reason}`
     : info.runtimeChoice
       ? `; ${info.runtimeChoice.reason.replace(/\.$/, '')}`
       : '';

@@ -387,8 +387,11 @@ export class EtSettingsView extends LitElement {
     const info: LoadInfo | null = this.app?.state.loadInfo ?? null;
     if (!info?.runtimeChoice || info.device !== 'wasm') return nothing;
     const runs = info.engine === 'edgetier-wasm' ? "edgetier's CPU engine" : 'ONNX Runtime';
+    const replanned = info.fallback?.plannedDtype
+      ? `; ${info.fallback.plannedDtype} was planned for it, so ONNX Runtime loads ${info.dtype}`
+      : '';
     const why = info.fallback
-      ? `edgetier's CPU engine refused it (${info.fallback.reason})`
+      ? `edgetier's CPU engine refused it (${info.fallback.reason}${replanned})`
       : info.runtimeChoice.reason.replace(/^auto: /, '');
     return html`<p class="hint" id="cpu-engine-picked" data-testid="cpu-engine-picked">The loaded model runs on ${runs}: ${why}</p>`;
   }

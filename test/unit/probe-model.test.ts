@@ -1,0 +1,80 @@
+/**
+ * probeModel (workers/model-probe.ts) before any weight is downloaded: which dtypes a folder offers,
+ * and whether edgetier wrote its graph (config.json's `edgetier` block, as convert/synth write it),
+ * the fact that lets 'auto' plan q4 for edgetier's CPU engine (AUTO_ENGINE_PREFERS_Q4). Served by a
+ * real HTTP server on 127.0.0.1, and from picked files.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeModel } from '../../workers/model-probe.ts';
+
+/** Folder name -> file path -> body; a missing file is a 404. */
+const folders: Record<string, Record<string, string>> = {
+  converted: {
+    'config.json': JSON.stringify({ model_type: 'llama', edgetier: { synthetic: false, source: '/x' } }),
+    'onnx/model_quantized.onnx': 'q8',
+    'onnx/model_q4.onnx': 'q4!',
+  },
+  hub: {
+    'config.json': JSON.stringify({ model_type: 'llama', 'transformers.js_config': {} }),
+    'onnx/model_quantized.onnx': 'q8',
+    'onnx/model_q4.onnx': 'q4!',
+  },
+  damaged: { 'config.json': '{"edgetier": ', 'onnx/model_q4.onnx': 'q4!' },
+  nameless: { 'onnx/model_q4.onnx': 'q4!' },
+};
+
+let server: Server;
+let origin: string;
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    const [, folder, ...rest] = new URL(request.url ?? '/', 'http://x').pathname.split('/');
+    const body = folders[folder ?? '']?.[rest.join('/')];
+    if (body === undefined) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-length': String(Buffer.byteLength(body)) });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(() => new Promise<void>((done) => server.close(() => done())));
+
+const probe = (folder: string) => probeModel({ kind: 'url', url: `${origin}/${folder}/` }, origin, origin);
+
+describe('probeModel', () => {
+  it("marks a folder whose config.json has edgetier's block as the CPU engine's graph", async () => {
+    expect(await probe('converted')).toEqual({
+      dtypes: ['q8', 'q4'],
+      bytesByDtype: { q8: 2, q4: 3 },
+      engineGraph: true,
+    });
+  });
+
+  it('leaves a Hub export, a damaged config.json and a folder without one to ONNX Runtime', async () => {
+    expect((await probe('hub')).engineGraph).toBe(false);
+    expect(await probe('damaged')).toMatchObject({ dtypes: ['q4'], engineGraph: false });
+    expect(await probe('nameless')).toMatchObject({ dtypes: ['q4'], engineGraph: false });
+  });
+
+  it('reads the mark from a picked folder too (config.json, not generation_config.json)', async () => {
+    const blob = (text: string) => new Blob([text]);
+    const files = (config: string) => [
+      { path: 'm/generation_config.json', blob: blob('{"edgetier": {}}') },
+      { path: 'm/config.json', blob: blob(config) },
+      { path: 'm/onnx/model_q4.onnx', blob: blob('q4!') },
+    ];
+    const picked = (config: string) => probeModel({ kind: 'files', name: 'm', files: files(config) }, '', '');
+    expect(await picked(folders.converted!['config.json']!)).toEqual({
+      dtypes: ['q4'],
+      bytesByDtype: { q4: 3 },
+      engineGraph: true,
+    });
+    expect((await picked(folders.hub!['config.json']!)).engineGraph).toBe(false);
+  });
+});
