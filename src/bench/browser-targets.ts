@@ -169,6 +169,11 @@ export class BrowserBench {
        * fallback), or what the app runs by default ('auto': the CPU runtime plan, ORT on a refusal).
        */
       runtime?: CpuRuntimeChoice;
+      /**
+       * With 'auto': the dtype ONNX Runtime loads if edgetier's CPU engine refuses the model
+       * (BrowserLoadRequest.ortDtype), as the app asks for a q4 it planned: q8, not ORT's slow q4.
+       */
+      ortDtype?: Dtype;
     },
     onLoaded?: (info: LoadedInfo) => void,
   ): BenchTarget & { engine: DepthEngine } {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { type BackendChoice, cpuBuild, wasmThreads } from '../core/backend-plan.ts';
+import { type BackendChoice, cpuBuild, type OrtBuild, wasmThreads } from '../core/backend-plan.ts';
 import { depthFitProblem } from '../core/bench/depth.ts';
 import {
   type BenchParams,
@@ -58,9 +58,10 @@ export interface BenchOptions {
   rowBudgetS: number;
   /**
    * Adds edgetier's default WASM row (the planner's dtype and threads on runtime 'auto', what the app
-   * runs), ORT-web on the same dtype and threads (the previous default) where 'auto' picks edgetier's
-   * CPU engine, stock transformers.js twice (its defaults, and at the default row's thread count) and
-   * native onnxruntime-node rows. Without it no row is the default: the matrix rows are pinned.
+   * runs), ORT-web on ORT's own plan's dtype at the same threads (the previous default) where 'auto'
+   * picks edgetier's CPU engine, stock transformers.js twice (its defaults, and at the default row's
+   * thread count) and native onnxruntime-node rows. Without it no row is the default: the matrix rows
+   * are pinned.
    */
   baseline: boolean;
   /** Recorded in the report as is. */
@@ -180,6 +181,40 @@ export function baselineNativeRows(
   for (const c of wanted)
     if (![...planned, ...out].some((p) => p.dtype === c.dtype && p.threads === c.threads)) out.push(c);
   return out;
+}
+
+/** The default row and its previous default, as `--baseline` plans them from the backend planner's choice. */
+export interface DefaultRowsPlan {
+  /**
+   * The default row's load, as the app asks for it: runtime 'auto', and where the plan chose q4 for
+   * edgetier's CPU engine, the dtype ONNX Runtime loads should the engine refuse the model (ortDtype).
+   */
+  load: { device: 'wasm'; dtype: Dtype; threads: number; build: OrtBuild; runtime: 'auto'; ortDtype?: Dtype };
+  /** Its build column before it runs: edgetier-wasm where 'auto' plans the CPU engine, else ORT's build. */
+  ortBuild: string;
+  /**
+   * ORT-web pinned at the default row's threads on the dtype ONNX Runtime's own plan picks (ortDtype,
+   * else the default row's): what the app ran by default before 'auto' (q8, not ORT's q4 beside a q4
+   * default). Null where 'auto' runs ORT itself: there is nothing to compare.
+   */
+  previousDefault: NativeConfig | null;
+}
+
+export function planDefaultRows(choice: BackendChoice): DefaultRowsPlan {
+  const expected = planCpuRuntime({ device: 'wasm', dtype: choice.dtype });
+  const engine = expected.runtime === 'edgetier';
+  return {
+    load: {
+      device: 'wasm',
+      dtype: choice.dtype,
+      threads: choice.threads,
+      build: choice.build,
+      runtime: 'auto',
+      ...(choice.ortDtype ? { ortDtype: choice.ortDtype } : {}),
+    },
+    ortBuild: engine ? 'edgetier-wasm' : choice.build,
+    previousDefault: engine ? { dtype: choice.ortDtype ?? choice.dtype, threads: choice.threads } : null,
+  };
 }
 
 /**
@@ -304,21 +339,20 @@ export async function runBench(
         });
       };
       const cpuEngines = options.cpuEngines ?? ['onnxruntime'];
-      const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number) => {
+      // The planned row (the one already planned for this configuration, if any).
+      const inBrowser = (device: 'wasm' | 'webgpu', dtype: Dtype, asked: number): Planned => {
         const build = device === 'webgpu' ? 'webgpu' : caps ? cpuBuild(caps) : 'jspi';
         const threads = device === 'webgpu' ? 1 : asked > 0 ? asked : caps ? wasmThreads(caps) : 0;
-        if (
-          plannedRows.some(
-            (p) =>
-              p.key.model === model.id &&
-              p.key.device === device &&
-              p.key.dtype === dtype &&
-              p.key.threads === threads &&
-              p.key.ort_build === build,
-          )
-        )
-          return;
-        plannedRows.push({
+        const planned = plannedRows.find(
+          (p) =>
+            p.key.model === model.id &&
+            p.key.device === device &&
+            p.key.dtype === dtype &&
+            p.key.threads === threads &&
+            p.key.ort_build === build,
+        );
+        if (planned) return planned;
+        const row: Planned = {
           key: {
             model: model.id,
             engine: 'edgetier',
@@ -331,7 +365,9 @@ export async function runBench(
           // ORT pinned: 'auto' would run q8/q4 rows on the CPU engine under an ORT build's label.
           target: async () =>
             browser!.edgetierTarget(urlOf(), { device, dtype, threads, build, runtime: 'onnxruntime' }),
-        });
+        };
+        plannedRows.push(row);
+        return row;
       };
       // edgetier's CPU engine in the engine worker: at each of --threads (0: the plan's, as for ORT),
       // its pool of Web Workers; a load that runs fewer threads than its row says fails the row.
@@ -383,51 +419,43 @@ export async function runBench(
         }
       }
       // edgetier's default: the planner's dtype and threads on runtime 'auto', as the app loads it
-      // (edgetier's CPU engine for q8/q4, ORT on its refusal); its build column is what ran.
-      const defaultRow = (choice: BackendChoice) => {
-        const expected = planCpuRuntime({ device: 'wasm', dtype: choice.dtype });
+      // (edgetier's CPU engine for q8/q4, ORT on its refusal, on ortDtype where the plan gave one);
+      // its build column is what ran.
+      const defaultRow = (plan: DefaultRowsPlan) => {
         let first: LoadedInfo | null = null;
         plannedRows.push({
           key: {
             model: model.id,
             engine: 'edgetier',
             device: 'wasm',
-            dtype: choice.dtype,
-            threads: choice.threads,
-            ort_build: expected.runtime === 'edgetier' ? 'edgetier-wasm' : choice.build,
+            dtype: plan.load.dtype,
+            threads: plan.load.threads,
+            ort_build: plan.ortBuild,
             is_default: true,
             runtime: 'auto',
           },
           target: async () =>
-            browser!.edgetierTarget(
-              urlOf(),
-              {
-                device: 'wasm',
-                dtype: choice.dtype,
-                threads: choice.threads,
-                build: choice.build,
-                runtime: 'auto',
-              },
-              (info) => {
-                // One row, one runtime: a later round that ran another would mix two in its mean.
-                if (first && first.engine !== info.engine)
-                  throw new EdgetierError(
-                    'internal',
-                    `'auto' ran ${first.engine} on an earlier load of this row and ${info.engine} now: the row would mix two runtimes.`,
-                  );
-                first ??= info;
-              },
-            ),
+            browser!.edgetierTarget(urlOf(), plan.load, (info) => {
+              // One row, one runtime: a later round that ran another would mix two in its mean.
+              if (first && first.engine !== info.engine)
+                throw new EdgetierError(
+                  'internal',
+                  `'auto' ran ${first.engine} on an earlier load of this row and ${info.engine} now: the row would mix two runtimes.`,
+                );
+              first ??= info;
+            }),
           loaded: () => first,
         });
-        return expected;
       };
       if (options.baseline) {
         if (defaultChoice) {
-          const expected = defaultRow(defaultChoice);
-          // The previous default, ORT-web (pinned) on the same dtype and threads: the row the default
-          // row's ratio to it needs. Where 'auto' itself runs ORT there is nothing to compare.
-          if (expected.runtime === 'edgetier') inBrowser('wasm', defaultChoice.dtype, defaultChoice.threads);
+          const plan = planDefaultRows(defaultChoice);
+          defaultRow(plan);
+          // The previous default, ORT-web (pinned) on ORT's own plan's dtype at the same threads (the
+          // matrix's row where it has one), marked so that the report finds it among ORT-web's rows.
+          if (plan.previousDefault)
+            inBrowser('wasm', plan.previousDefault.dtype, plan.previousDefault.threads).key.previous_default =
+              true;
         }
         const plannedNative = plannedRows
           .filter((p) => p.key.model === model.id && p.key.engine === 'native')
@@ -544,6 +572,8 @@ export async function runBench(
           if (loaded) {
             const ran = runtimeOutcome(loaded);
             row.ort_build = ran.ort_build;
+            // ORT ran another file than the one planned (q8 for a q4 plan): the row is that file's.
+            if (ran.dtype) row.dtype = ran.dtype;
             if (ran.note) row.note = [row.note, ran.note].filter(Boolean).join('; ');
           }
           const used = planned.threadsUsed?.();

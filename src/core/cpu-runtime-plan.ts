@@ -34,9 +34,9 @@ import { EdgetierError } from './errors.ts';
  * about half the download (and the one file that also serves WebGPU without f16). Against it: the
  * 135M twin's prefill pp22 is slower (153 vs 204 tok/s; q4 prefill is being worked on), the 135M
  * decode gain is within the noise of a busy machine, and an earlier 1B run had q4 behind q8 (6.26 vs
- * 9.86, above). Off until quiet benchmark runs settle it. Flipped, `bench --baseline` still pairs
- * the default row with ORT-web on the same dtype as its "previous default" (src/core/bench/schema.ts
- * ortWebPreviousDefault): for a q4 default that is ORT's q4, not the q8 ORT's plan ran before.
+ * 9.86, above). Off until quiet benchmark runs settle it. Flipped, `bench --baseline` pairs a q4
+ * default row with ORT-web on ORT's own plan's dtype (BackendChoice.ortDtype: q8) as its "previous
+ * default" (src/bench/run-bench.ts planDefaultRows), not with ORT's q4.
  */
 export const AUTO_ENGINE_PREFERS_Q4 = false;
 

@@ -228,7 +228,7 @@ describe('edgetier bench', () => {
       note: null,
     });
     expect(edge.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
-    // ORT-web pinned on the same dtype and threads: the previous default, the ratio's denominator.
+    // ORT-web pinned on ORT's plan's dtype (q8 here) and the same threads: the previous default, marked.
     const ortWeb = report.rows.filter((r) => r.engine === 'edgetier' && !r.is_default);
     expect(ortWeb).toHaveLength(1);
     expect(ortWeb[0]).toMatchObject({
@@ -237,6 +237,7 @@ describe('edgetier bench', () => {
       threads: edge.threads,
       runtime: 'onnxruntime',
       ort_build: report.environment.jspi ? 'jspi' : 'wasm',
+      previous_default: true,
       error: null,
     });
     expect(ortWeb[0]!.peak_memory_note).toContain("ORT's WebAssembly heap");
@@ -283,7 +284,7 @@ describe('edgetier bench', () => {
         false,
       ],
       [
-        'edgetier default wasm / ORT-web (previous default), same dtype and threads',
+        "edgetier default wasm / ORT-web (previous default: ORT's plan, q8, same threads)",
         rowLabel(ortWeb[0]!),
         false,
         false,

@@ -154,10 +154,10 @@ describe("bench's default row on runtime 'auto'", () => {
   it('--summary gains a column for the ratio to the previous default, with its range over the rounds', () => {
     const lines = toSummaryMarkdown([autoReport()]).split('\n');
     const header = lines[0]!.split(' | ');
-    const column = header.indexOf('default / ORT-web previous default (same dtype, threads): pp, tg');
+    const column = header.indexOf("default / ORT-web previous default (ORT's plan, same threads): pp, tg");
     expect(column).toBe(11);
     expect(lines[1]!.split(' | ')).toHaveLength(header.length);
-    expect(lines[2]!.split(' | ')[column]).toBe('0.80×, 2.44× (rounds 2.00-3.00×)');
+    expect(lines[2]!.split(' | ')[column]).toBe('0.80×, 2.44× (q8 2t; rounds 2.00-3.00×)');
     // A report without that row (the default row failed, or it predates 'auto') shows a dash there.
     const failed = autoReport();
     failed.rows[2]!.error = { code: 'load_failed', message: 'out of memory' };
@@ -196,6 +196,7 @@ describe("bench's default row on runtime 'auto'", () => {
   it("says what 'auto' ran: the CPU engine as edgetier-wasm, a fallback to ORT by its build and the refusal", () => {
     expect(runtimeOutcome({ engine: 'edgetier-wasm', build: 'jspi' })).toEqual({
       ort_build: 'edgetier-wasm',
+      dtype: null,
       note: null,
     });
     expect(
@@ -206,6 +207,7 @@ describe("bench's default row on runtime 'auto'", () => {
       }),
     ).toEqual({
       ort_build: 'jspi',
+      dtype: null,
       note: "'auto' chose edgetier's CPU engine, which refused this model or browser (unsupported_architecture: gemma is not run.); ONNX Runtime (jspi) ran it",
     });
     // The app's setting may ask for the CPU engine by name (and fall back so too): the note says that.

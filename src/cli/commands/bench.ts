@@ -81,8 +81,9 @@ Options:
                      fewer than 2 in all; its note and n say so.
   --baseline         Add edgetier's default WASM row (what the app runs: the planner's dtype and
                      threads on the CPU runtime 'auto', so edgetier's CPU engine for q8/q4; its
-                     build column says what ran, its note a fallback to ORT), ORT-web on the same
-                     dtype and threads (the previous default), stock transformers.js twice
+                     build column says what ran, its note a fallback to ORT), ORT-web at the same
+                     threads on ORT's own plan's dtype (the previous default: q8 beside a q4
+                     default), stock transformers.js twice
                      (pipeline('text-generation') in the same browser: with its defaults, and with
                      ORT's numThreads set to the threads of edgetier's default row) and native
                      onnxruntime-node rows; the report states the default row's ratio to ORT-web

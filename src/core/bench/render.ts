@@ -105,7 +105,10 @@ function defaultNote(row: BenchRow): string {
   return row.runtime === 'auto' ? `edgetier default (auto ran ${row.ort_build})` : 'edgetier default';
 }
 
-/** The ORT-web rows that are a default row's previous default (its same dtype and threads). */
+/**
+ * The ORT-web rows that are a default row's previous default: the marked row (ORT's own plan's dtype,
+ * at the default row's threads), or in reports without the mark ORT-web on its dtype and threads.
+ */
 function previousDefaultRows(rows: readonly BenchRow[]): Set<BenchRow> {
   const out = new Set<BenchRow>();
   for (const edge of rows.filter((r) => r.is_default && r.engine === 'edgetier')) {
@@ -246,6 +249,9 @@ const CSV_DEPTH_HEADER = ['depth', 'pp_test', 'tg_test'];
 /** The very last column when a row says its runtime (reports written before it keep their columns). */
 const CSV_RUNTIME_HEADER = ['runtime'];
 
+/** After it, when a row is marked the previous default (reports written before the mark keep theirs). */
+const CSV_PREVIOUS_DEFAULT_HEADER = ['previous_default'];
+
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   // A text field starting with = + - @ (or a tab or CR) is a formula to a spreadsheet: a model
@@ -257,6 +263,7 @@ function csvField(value: string | number | boolean | null | undefined): string {
 export function toCsv(report: BenchReport): string {
   const depths = hasDepth(report);
   const runtimes = report.rows.some((r) => r.runtime !== undefined);
+  const marked = report.rows.some((r) => r.previous_default !== undefined);
   const rows = report.rows.map((r: BenchRow) =>
     [
       r.model,
@@ -289,6 +296,7 @@ export function toCsv(report: BenchReport): string {
           ]
         : []),
       ...(runtimes ? [r.runtime] : []),
+      ...(marked ? [r.previous_default === true] : []),
     ]
       .map(csvField)
       .join(','),
@@ -297,6 +305,7 @@ export function toCsv(report: BenchReport): string {
     ...CSV_HEADER,
     ...(depths ? CSV_DEPTH_HEADER : []),
     ...(runtimes ? CSV_RUNTIME_HEADER : []),
+    ...(marked ? CSV_PREVIOUS_DEFAULT_HEADER : []),
   ];
   return `${[header.join(','), ...rows].join('\n')}\n`;
 }

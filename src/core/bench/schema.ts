@@ -75,6 +75,14 @@ export interface BenchRow {
    * reports written before it existed (their wasm rows ran ORT-web, pinned or not).
    */
   runtime?: 'auto' | 'onnxruntime' | 'edgetier';
+  /**
+   * This ORT-web row (pinned, device wasm) is the default row's "previous default": ORT-web on the
+   * dtype ONNX Runtime's own plan picks (BackendChoice.ortDtype, else the default row's dtype) at the
+   * default row's threads. `--baseline` marks it, since a q4 default's previous default is ORT's q8,
+   * which no dtype match finds beside ORT-web q4 and q8 matrix rows. Absent on other rows and in
+   * reports written before it existed, whose previous default is ORT-web on the same dtype and threads.
+   */
+  previous_default?: boolean;
   pp_tok_s: BenchStats | null;
   tg_tok_s: BenchStats | null;
   /** Time to first token after the pp-N prompt. */
@@ -210,6 +218,7 @@ export function toLoad(cold: LoadTiming, warm: LoadTiming): BenchLoad {
 export type RowKey = Pick<BenchRow, 'model' | 'engine' | 'device' | 'dtype' | 'threads' | 'ort_build'> & {
   is_default?: boolean;
   runtime?: BenchRow['runtime'];
+  previous_default?: boolean;
   setup?: StockSetup;
   depth?: number;
 };
@@ -273,46 +282,61 @@ export function rowLabel(row: BenchRow): string {
 
 /**
  * What a worker row says about the runtime that ran it, from its load's LoadedInfo: its build
- * column (edgetier-wasm for edgetier's CPU engine, ORT's build otherwise) and, where the CPU engine
- * refused the model or browser and ONNX Runtime ran it instead, a note saying so.
+ * column (edgetier-wasm for edgetier's CPU engine, ORT's build otherwise), its dtype where ONNX
+ * Runtime loaded another file than the one planned for the CPU engine (a q4 plan re-planned to q8 on
+ * a refusal; null otherwise) and, where the CPU engine refused the model or browser and ONNX Runtime
+ * ran it instead, a note saying so.
  */
-export function runtimeOutcome(info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice'>): {
+export function runtimeOutcome(
+  info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice'> & { dtype?: string },
+): {
   ort_build: string;
+  dtype: string | null;
   note: string | null;
 } {
   const ort_build = info.engine === 'edgetier-wasm' ? 'edgetier-wasm' : info.build;
   const asked = info.runtimeChoice?.asked === 'edgetier' ? 'edgetier was asked for' : "'auto' chose";
+  const planned = info.fallback?.plannedDtype;
+  const dtype =
+    planned !== undefined && info.dtype !== undefined && info.dtype !== planned ? info.dtype : null;
+  const file = dtype ? ` on its ${dtype} file (${planned} was planned for the CPU engine)` : '';
   const note = info.fallback
     ? `${asked} edgetier's CPU engine, which refused this model or browser ` +
-      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it`
+      `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it${file}`
     : null;
-  return { ort_build, note };
+  return { ort_build, dtype, note };
 }
 
 /** ORT-web's CPU builds (the asyncify `webgpu` build is the stock page's and WebGPU's). */
 const ORT_WEB_CPU_BUILDS: readonly string[] = ['jspi', 'wasm'];
 
+/** An ORT-web row of edgetier's on device wasm (pinned), not the default row: a previous-default candidate. */
+function isOrtWebRow(r: BenchRow): boolean {
+  return (
+    !r.is_default &&
+    r.engine === 'edgetier' &&
+    r.device === 'wasm' &&
+    ORT_WEB_CPU_BUILDS.includes(r.ort_build)
+  );
+}
+
 /**
- * The ORT-web row that ran the default row's dtype at its threads and depth: what edgetier ran by
- * default before 'auto' picked its CPU engine (`--baseline` plans it). None where the default row ran
- * ORT-web itself (fp32/fp16, a fallback, or a report written before 'auto'): ORT-web against itself.
+ * The ORT-web row that is the default row's previous default, at its threads and depth: what edgetier
+ * ran by default before 'auto' picked its CPU engine (`--baseline` plans it). Where the report marks
+ * it (`previous_default`: ORT's own plan's dtype, q8 for a q4 default), that row, or none if it
+ * failed; in reports written before the mark, ORT-web on the default row's dtype. None where the
+ * default row ran ORT-web itself (fp32/fp16, a fallback, or a report written before 'auto').
  */
 export function ortWebPreviousDefault(rows: readonly BenchRow[], edge: BenchRow): BenchRow | undefined {
   // The default row ran ORT-web itself ('auto' plans ORT for fp32/fp16, ORT ran what the CPU engine
   // refused, or the report predates 'auto'): any such row would be ORT-web against ORT-web.
   if (ORT_WEB_CPU_BUILDS.includes(edge.ort_build)) return undefined;
+  const sameRun = (r: BenchRow) => r !== edge && r.model === edge.model && rowDepth(r) === rowDepth(edge);
+  const marked = rows.filter((r) => sameRun(r) && r.previous_default === true);
+  // A marked row that failed leaves no previous default: a same-dtype match would be another kernel.
+  if (marked.length > 0) return marked.find((r) => !r.error && isOrtWebRow(r));
   return rows.find(
-    (r) =>
-      r !== edge &&
-      !r.error &&
-      !r.is_default &&
-      r.engine === 'edgetier' &&
-      r.device === 'wasm' &&
-      ORT_WEB_CPU_BUILDS.includes(r.ort_build) &&
-      r.model === edge.model &&
-      r.dtype === edge.dtype &&
-      r.threads === edge.threads &&
-      rowDepth(r) === rowDepth(edge),
+    (r) => sameRun(r) && !r.error && isOrtWebRow(r) && r.dtype === edge.dtype && r.threads === edge.threads,
   );
 }
 
@@ -362,8 +386,9 @@ export interface ComparedRows {
   nativeFastestPp: BenchRow | undefined;
   nativeFastestTg: BenchRow | undefined;
   /**
-   * ORT-web on the default row's dtype and threads: the previous default (ortWebPreviousDefault);
-   * absent in reports written before 'auto' and where the default row itself ran ORT-web.
+   * ORT-web at the default row's threads on ORT's own plan's dtype (the marked row), or on the default
+   * row's dtype in reports without the mark: the previous default (ortWebPreviousDefault); absent in
+   * reports written before 'auto' and where the default row itself ran ORT-web.
    */
   ortWebPreviousDefault: BenchRow | undefined;
 }
@@ -415,14 +440,26 @@ export const RATIO_LABELS = {
   nativeSameDtype: 'edgetier default wasm / native onnxruntime-node, same dtype (same file)',
   nativeFastestPp: 'edgetier default wasm / native onnxruntime-node, fastest pp row (pp only)',
   nativeFastestTg: 'edgetier default wasm / native onnxruntime-node, fastest tg row (tg only)',
+  // Reports without `previous_default` (matched by dtype); a marked row's label is previousDefaultLabel's.
   ortWebPreviousDefault: 'edgetier default wasm / ORT-web (previous default), same dtype and threads',
 } as const;
+
+/**
+ * The previous-default ratio's label, true to how its row was found: a marked row is ORT's own plan's
+ * dtype (which a q4 default does not share), an unmarked one the default row's dtype.
+ */
+export function previousDefaultLabel(previous: BenchRow): string {
+  return previous.previous_default === true
+    ? `edgetier default wasm / ORT-web (previous default: ORT's plan, ${previous.dtype}, same threads)`
+    : RATIO_LABELS.ortWebPreviousDefault;
+}
 
 /**
  * edgetier's default WASM row against each denominator of the same model: stock transformers.js at
  * the same threads and at its defaults, native on the same file (pp and tg), native's fastest row
  * for each metric separately (pp against the fastest pp row, tg against the fastest tg row), and
- * ORT-web on the same dtype and threads (the previous default), where the report has that row.
+ * ORT-web at the same threads on ORT's own plan's dtype (the previous default), where the report has
+ * that row.
  */
 export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
   const out: BenchRatio[] = [];
@@ -434,7 +471,7 @@ export function computeRatios(rows: readonly BenchRow[]): BenchRatio[] {
       const pp = key !== 'nativeFastestTg';
       const tg = key !== 'nativeFastestPp';
       out.push({
-        label: RATIO_LABELS[key],
+        label: key === 'ortWebPreviousDefault' ? previousDefaultLabel(other) : RATIO_LABELS[key],
         model: compared.model,
         numerator: rowLabel(edge),
         denominator: rowLabel(other),
@@ -579,6 +616,21 @@ export function validateBenchReport(value: unknown): string[] {
       problems.push(
         `rows[${i}] pins runtime "onnxruntime" yet names edgetier's CPU engine (ort_build "edgetier-wasm")`,
       );
+    if (row.previous_default !== undefined && typeof row.previous_default !== 'boolean')
+      problems.push(`rows[${i}].previous_default must be a boolean when present`);
+    else if (
+      row.previous_default === true &&
+      !(
+        row.engine === 'edgetier' &&
+        row.device === 'wasm' &&
+        row.is_default === false &&
+        (row.runtime === undefined || row.runtime === 'onnxruntime') &&
+        ORT_WEB_CPU_BUILDS.includes(String(row.ort_build))
+      )
+    )
+      problems.push(
+        `rows[${i}].previous_default marks only a pinned ORT-web row of edgetier's on device wasm (ort_build "jspi" or "wasm", not the default row)`,
+      );
     const failed = row.error !== null;
     if (failed && !(isObject(row.error) && typeof row.error.message === 'string'))
       problems.push(`rows[${i}].error must be null or {code, message}`);
@@ -601,6 +653,18 @@ export function validateBenchReport(value: unknown): string[] {
       if (counts !== undefined && !(Array.isArray(counts) && counts.every(isCount)))
         problems.push(`rows[${i}].${key} must be an array of integers of at least 0 when present`);
     }
+  });
+  // One previous default per model and depth: the ratio would otherwise pick one of them at random.
+  const marked = new Map<string, number>();
+  value.rows.forEach((row: unknown, i) => {
+    if (!isObject(row) || row.previous_default !== true) return;
+    const at = JSON.stringify([row.model, row.depth ?? 0]);
+    const first = marked.get(at);
+    if (first === undefined) marked.set(at, i);
+    else
+      problems.push(
+        `rows[${first}] and rows[${i}] both mark the previous default of model ${String(row.model)} at depth ${String(row.depth ?? 0)}`,
+      );
   });
   return problems;
 }

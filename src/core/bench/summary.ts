@@ -2,8 +2,8 @@
  * One table across many bench reports (typically one per model preset): per model, edgetier's
  * default WASM row against each denominator the report names — stock transformers.js at the same
  * threads and at its defaults, native on the same file, native's fastest row per metric, and ORT-web
- * on the same dtype and threads (the previous default; a column only when some report has that row,
- * so reports written before 'auto' summarise as they did). What `edgetier bench --summary` prints;
+ * at the same threads on ORT's own plan's dtype (the previous default, its cell naming that dtype; a
+ * column only when some report has that row, so reports written before 'auto' summarise as they did). What `edgetier bench --summary` prints;
  * pure, so it is tested on reports built in the test.
  */
 import { cell, formatStats } from './render.ts';
@@ -53,6 +53,19 @@ function one(edge: BenchRow, other: BenchRow | undefined, pick: (r: BenchRow) =>
   return `${times(statsRatio(pick(edge), pick(other)))} (${other.dtype} ${threads})`;
 }
 
+/**
+ * "0.80×, 2.44× (q8 2t; rounds 2.00-3.00×)": against the previous default, whose dtype the cell
+ * names (ORT's own plan's: q8 beside a q4 default); "—, —" without that row.
+ */
+function previousDefault(edge: BenchRow, other: BenchRow | undefined): string {
+  if (!other) return both(edge, other);
+  const pp = statsRatio(edge.pp_tok_s, other.pp_tok_s);
+  const tgRatio = statsRatio(edge.tg_tok_s, other.tg_tok_s);
+  const threads = other.threads > 0 ? `${other.threads}t` : 'auto threads';
+  const range = roundRange(edge, other, (r) => r.tg_tok_s).replace(/^ \((.*)\)$/, '; $1');
+  return `${times(pp)}, ${times(tgRatio)} (${other.dtype} ${threads}${range})`;
+}
+
 function ttft(row: BenchRow | undefined): string {
   return row?.ttft_ms ? row.ttft_ms.mean.toFixed(0) : '—';
 }
@@ -71,7 +84,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
   // where any report is that recent, each default cell says what ran; older ones alone read as before.
   const ran = reports.some((r) => r.rows.some((row) => row.runtime !== undefined));
   const lines = [
-    `| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | ${previous ? 'default / ORT-web previous default (same dtype, threads): pp, tg | ' : ''}TTFT ms (pp N): default, stock same threads, stock defaults |`,
+    `| model | load avg at start | edgetier default: tg tok/s | stock, same threads: tg tok/s | stock, defaults: tg tok/s | native, same dtype: tg tok/s | default / stock same threads: pp, tg | default / stock defaults: pp, tg | default / native same dtype: pp, tg | default / native fastest pp row | default / native fastest tg row | ${previous ? "default / ORT-web previous default (ORT's plan, same threads): pp, tg | " : ''}TTFT ms (pp N): default, stock same threads, stock defaults |`,
     `| --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ${previous ? '---: | ' : ''}---: |`,
   ];
   let lowest: { ratio: number; model: string } | null = null;
@@ -94,7 +107,7 @@ export function toSummaryMarkdown(reports: readonly BenchReport[]): string {
         both(edge, c.nativeSameDtype),
         one(edge, c.nativeFastestPp, (r) => r.pp_tok_s),
         one(edge, c.nativeFastestTg, (r) => r.tg_tok_s),
-        ...(previous ? [both(edge, c.ortWebPreviousDefault)] : []),
+        ...(previous ? [previousDefault(edge, c.ortWebPreviousDefault)] : []),
         `${ttft(edge)}, ${ttft(c.stockSameThreads)}, ${ttft(c.stockDefaults)} (pp ${report.params.pp})`,
       ];
       lines.push(`| ${cells.map(cell).join(' | ')} |`);
