@@ -4,6 +4,7 @@
  * `edgetier` block). Apart from the model cache (model-files.ts), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
+import { isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { BrowserModelSource } from '../src/core/engine-protocol.ts';
 
@@ -81,8 +82,7 @@ export async function probeModel(
 function hasEdgetierBlock(text: string | null): boolean {
   if (text === null) return false;
   try {
-    const edgetier = (JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier;
-    return typeof edgetier === 'object' && edgetier !== null;
+    return isEdgetierBlock((JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier);
   } catch {
     return false;
   }

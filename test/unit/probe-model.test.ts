@@ -21,6 +21,17 @@ const folders: Record<string, Record<string, string>> = {
     'onnx/model_quantized.onnx': 'q8',
     'onnx/model_q4.onnx': 'q4!',
   },
+  // Look-alikes: an `edgetier` key that is not the block convert/synth write ({synthetic: boolean, ...}).
+  ...Object.fromEntries(
+    [[], {}, 'yes', true, 1, { version: 2 }, { synthetic: 'no' }].map((edgetier, i) => [
+      `lookalike${i}`,
+      {
+        'config.json': JSON.stringify({ model_type: 'llama', edgetier }),
+        'onnx/model_quantized.onnx': 'q8',
+        'onnx/model_q4.onnx': 'q4!',
+      },
+    ]),
+  ),
   damaged: { 'config.json': '{"edgetier": ', 'onnx/model_q4.onnx': 'q4!' },
   nameless: { 'onnx/model_q4.onnx': 'q4!' },
 };
@@ -60,6 +71,11 @@ describe('probeModel', () => {
     expect((await probe('hub')).engineGraph).toBe(false);
     expect(await probe('damaged')).toMatchObject({ dtypes: ['q4'], engineGraph: false });
     expect(await probe('nameless')).toMatchObject({ dtypes: ['q4'], engineGraph: false });
+  });
+
+  it("leaves look-alike marks (an array, {}, a string, true, another tool's object) to ONNX Runtime", async () => {
+    for (let i = 0; i < 7; i++)
+      expect((await probe(`lookalike${i}`)).engineGraph, `lookalike${i}`).toBe(false);
   });
 
   it('reads the mark from a picked folder too (config.json, not generation_config.json)', async () => {
