@@ -255,7 +255,11 @@ function wasmChoices(
     const rest = choices.filter((c) => c.dtype !== 'q4');
     // Its threads as ORT's would be (the engine's pool takes the same count); ORT's build is the fallback's.
     const reasons = [AUTO_ENGINE_Q4_REASON, ...((rest[0] ?? choices[0])?.reasons.slice(0, 2) ?? [])];
-    const ortDtype = ortDtypeAfterRefusal({ dtype: 'q4', dtypes, chosenByUser: false });
+    // Among what ORT's own plan kept (a dtype too big here is no fallback): q8, else ORT's first
+    // choice (fp32 in convert's default fp32+q4 folder), never q4, which ORT decodes at about 1 tok/s.
+    const ortDtype =
+      ortDtypeAfterRefusal({ dtype: 'q4', dtypes: rest.map((c) => c.dtype), chosenByUser: false }) ??
+      rest[0]?.dtype;
     // ORT's "q4 is slow" note is not about this q4.
     const kept = notes.filter((n) => !n.startsWith('WASM q4 skipped: '));
     return {
