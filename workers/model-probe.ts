@@ -21,11 +21,16 @@ function fileUrl(
   return null;
 }
 
-/** Which dtypes a model offers and how big each is, without downloading them. */
+/**
+ * Which dtypes a model offers and how big each is, without downloading them. `cachedText` reads a
+ * file edgetier's model cache holds (null: not there): offline, config.json's mark comes from it, so
+ * a model cached from its q4 plan is planned q4 again rather than a q8 that was never downloaded.
+ */
 export async function probeModel(
   source: BrowserModelSource,
   remoteHost: string,
   origin: string,
+  cachedText?: (url: string) => Promise<string | null>,
 ): Promise<ModelFacts> {
   const dtypes: Dtype[] = [];
   const bytesByDtype: Partial<Record<Dtype, number>> = {};
@@ -51,7 +56,10 @@ export async function probeModel(
   const configUrl = fileUrl(source, 'config.json', remoteHost, origin);
   const engineGraph = configUrl
     ? fetch(configUrl)
-        .then((r) => (r.ok ? r.text() : null))
+        .then(
+          (r) => (r.ok ? r.text() : null),
+          () => cachedText?.(configUrl) ?? null,
+        )
         .then(hasEdgetierBlock, () => false)
     : Promise.resolve(false);
   await Promise.all(

@@ -78,6 +78,33 @@ describe('probeModel', () => {
       expect((await probe(`lookalike${i}`)).engineGraph, `lookalike${i}`).toBe(false);
   });
 
+  it("offline, reads the mark from the model cache's config.json; a server that answers is not second-guessed", async () => {
+    // A loopback port nothing listens on: the network is gone.
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const offline = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((done) => closed.close(() => done()));
+    const asked: string[] = [];
+    const cache = async (url: string) => {
+      asked.push(url);
+      return folders.converted!['config.json']!;
+    };
+    const source = { kind: 'url' as const, url: `${offline}/converted/` };
+    expect(await probeModel(source, offline, offline, cache)).toEqual({
+      dtypes: [],
+      bytesByDtype: {},
+      engineGraph: true,
+    });
+    expect(asked).toEqual([`${offline}/converted/config.json`]);
+    // Without the cache, offline is no mark; online, the server's config.json (a Hub export's) decides.
+    expect((await probeModel(source, offline, offline)).engineGraph).toBe(false);
+    asked.length = 0;
+    expect(
+      (await probeModel({ kind: 'url', url: `${origin}/hub/` }, origin, origin, cache)).engineGraph,
+    ).toBe(false);
+    expect(asked).toEqual([]);
+  });
+
   it('reads the mark from a picked folder too (config.json, not generation_config.json)', async () => {
     const blob = (text: string) => new Blob([text]);
     const files = (config: string) => [
