@@ -42,8 +42,9 @@ export async function probeModel(
         bytesByDtype[dtype] = hit.blob.size;
       }
     }
+    // The folder's own config.json, the one the load reads (applySource drops the picked folder's name).
     const config = source.files.find(
-      (f) => f.path.endsWith('config.json') && !f.path.endsWith('_config.json'),
+      (f) => (f.path.includes('/') ? f.path.slice(f.path.indexOf('/') + 1) : f.path) === 'config.json',
     );
     return {
       dtypes,

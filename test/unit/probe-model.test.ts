@@ -119,5 +119,23 @@ describe('probeModel', () => {
       engineGraph: true,
     });
     expect((await picked(folders.hub!['config.json']!)).engineGraph).toBe(false);
+    // Only the folder's own config.json counts (the engine reads no other): not one in a subfolder
+    // (listed first) nor a name that merely ends in config.json.
+    const stray = (name: string) =>
+      probeModel(
+        {
+          kind: 'files',
+          name: 'm',
+          files: [
+            { path: name, blob: blob(folders.converted!['config.json']!) },
+            { path: 'm/config.json', blob: blob(folders.hub!['config.json']!) },
+            { path: 'm/onnx/model_q4.onnx', blob: blob('q4!') },
+          ],
+        },
+        '',
+        '',
+      );
+    expect((await stray('m/old/config.json')).engineGraph).toBe(false);
+    expect((await stray('m/adapter-config.json')).engineGraph).toBe(false);
   });
 });
