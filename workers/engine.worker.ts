@@ -49,7 +49,7 @@ import { detectCapabilities } from './capabilities-probe.ts';
 import { cpuEngineBytes, requireWasmSimd } from './cpu-kernels.ts';
 import {
   applySource,
-  cachedText,
+  cachedFile,
   clearCached,
   DEFAULT_REMOTE_HOST,
   deleteCached,
@@ -144,7 +144,7 @@ const api: EngineWorkerApi = {
   capabilities: () => detectCapabilities(),
   probeModel: (source) =>
     probeModel(source, environment.remoteHost, self.location.origin, (url) =>
-      cachedText(files, source, url, environment.remoteHost, self.location.origin),
+      cachedFile(files, source, url, environment.remoteHost, self.location.origin),
     ),
   async plan(facts, override) {
     return planBackends(await detectCapabilities(), facts, override);

@@ -15,6 +15,7 @@
 import type { CachedModel } from '../src/core/engine.ts';
 import type { BlobLike, BrowserModelSource } from '../src/core/engine-protocol.ts';
 import { EdgetierError } from '../src/core/errors.ts';
+import type { CachedFile } from './model-probe.ts';
 import {
   type CachedFileRecord,
   fileName,
@@ -729,22 +730,25 @@ export function applySource(
 }
 
 /**
- * The text of `url`, a file of `source` that edgetier's model cache holds whole, or null (not cached,
- * the cache off, a picked folder). Unchecked: the planner reads it as a hint (probeModel's mark
- * offline); the load that follows checks every byte it reads.
+ * `url`, a file of `source` that edgetier's model cache holds whole, or null (not cached, the cache
+ * off, a picked folder). Unchecked: the planner reads it as a hint (probeModel offline); the load
+ * that follows checks every byte it reads.
  */
-export async function cachedText(
+export async function cachedFile(
   files: ModelFiles,
   source: BrowserModelSource,
   url: string,
   remoteHost: string,
   origin: string,
-): Promise<string | null> {
+): Promise<CachedFile | null> {
   const base = modelBase(source, remoteHost, origin);
   if (!files.enabled || base === null) return null;
   const record = (await files.store.manifest(base))?.files[url];
   if (!record?.complete) return null;
-  return new Blob(await files.store.partBlobs(url, record)).text();
+  return {
+    bytes: record.bytes,
+    text: async () => new Blob(await files.store.partBlobs(url, record)).text(),
+  };
 }
 
 export async function listCached(store: ModelStore): Promise<CachedModel[]> {

@@ -21,16 +21,22 @@ function fileUrl(
   return null;
 }
 
+/** A file edgetier's model cache holds whole: its size, and its text on demand. */
+export interface CachedFile {
+  bytes: number;
+  text(): Promise<string>;
+}
+
 /**
- * Which dtypes a model offers and how big each is, without downloading them. `cachedText` reads a
- * file edgetier's model cache holds (null: not there): offline, config.json's mark comes from it, so
- * a model cached from its q4 plan is planned q4 again rather than a q8 that was never downloaded.
+ * Which dtypes a model offers and how big each is, without downloading them. `cached` finds a file in
+ * edgetier's model cache (null: not there): offline, the dtypes and config.json's mark are what it
+ * holds, so the plan picks a file that is there (the q4 of a q4 plan, or a q8 cached before it).
  */
 export async function probeModel(
   source: BrowserModelSource,
   remoteHost: string,
   origin: string,
-  cachedText?: (url: string) => Promise<string | null>,
+  cached?: (url: string) => Promise<CachedFile | null>,
 ): Promise<ModelFacts> {
   const dtypes: Dtype[] = [];
   const bytesByDtype: Partial<Record<Dtype, number>> = {};
@@ -59,7 +65,7 @@ export async function probeModel(
     ? fetch(configUrl)
         .then(
           (r) => (r.ok ? r.text() : null),
-          () => cachedText?.(configUrl) ?? null,
+          async () => (await cached?.(configUrl))?.text() ?? null,
         )
         .then(hasEdgetierBlock, () => false)
     : Promise.resolve(false);
@@ -76,7 +82,11 @@ export async function probeModel(
         );
         if (length > 0) bytesByDtype[dtype] = length;
       } catch {
-        // unreachable: leave it out
+        // Unreachable (offline): in the plan only if the model cache holds it whole.
+        const hit = await cached?.(url).catch(() => null);
+        if (!hit) return;
+        dtypes.push(dtype);
+        bytesByDtype[dtype] = hit.bytes;
       }
     }),
   );

@@ -78,30 +78,42 @@ describe('probeModel', () => {
       expect((await probe(`lookalike${i}`)).engineGraph, `lookalike${i}`).toBe(false);
   });
 
-  it("offline, reads the mark from the model cache's config.json; a server that answers is not second-guessed", async () => {
+  it("offline, plans from what the model cache holds: its dtypes and its config.json's mark", async () => {
     // A loopback port nothing listens on: the network is gone.
     const closed = createServer();
     await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
     const offline = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
     await new Promise<void>((done) => closed.close(() => done()));
     const asked: string[] = [];
+    // The cache holds config.json and the q8 file whole (a model cached before a q4 plan, say).
+    const holds: Record<string, string> = {
+      [`${offline}/converted/config.json`]: folders.converted!['config.json']!,
+      [`${offline}/converted/onnx/model_quantized.onnx`]: 'q8',
+    };
     const cache = async (url: string) => {
       asked.push(url);
-      return folders.converted!['config.json']!;
+      const text = holds[url];
+      return text === undefined ? null : { bytes: text.length, text: async () => text };
     };
     const source = { kind: 'url' as const, url: `${offline}/converted/` };
     expect(await probeModel(source, offline, offline, cache)).toEqual({
-      dtypes: [],
-      bytesByDtype: {},
+      dtypes: ['q8'],
+      bytesByDtype: { q8: 2 },
       engineGraph: true,
     });
-    expect(asked).toEqual([`${offline}/converted/config.json`]);
-    // Without the cache, offline is no mark; online, the server's config.json (a Hub export's) decides.
-    expect((await probeModel(source, offline, offline)).engineGraph).toBe(false);
+    expect(asked).toContain(`${offline}/converted/config.json`);
+    // Without the cache, offline is nothing known; online, the server decides (a Hub export's config).
+    expect(await probeModel(source, offline, offline)).toEqual({
+      dtypes: [],
+      bytesByDtype: {},
+      engineGraph: false,
+    });
     asked.length = 0;
-    expect(
-      (await probeModel({ kind: 'url', url: `${origin}/hub/` }, origin, origin, cache)).engineGraph,
-    ).toBe(false);
+    expect(await probeModel({ kind: 'url', url: `${origin}/hub/` }, origin, origin, cache)).toEqual({
+      dtypes: ['q8', 'q4'],
+      bytesByDtype: { q8: 2, q4: 3 },
+      engineGraph: false,
+    });
     expect(asked).toEqual([]);
   });
 
