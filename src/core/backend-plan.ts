@@ -17,6 +17,7 @@ import {
 } from './cpu-runtime-plan.ts';
 import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
+import type { CpuRuntimeChoice } from './engine.ts';
 
 /**
  * The onnxruntime-web build the worker loads. `webgpu` is ORT's asyncify build (WebGPU + WASM, the
@@ -329,6 +330,15 @@ function resolveOverride(capabilities: Capabilities, override: PlanOverride, aut
     reasons: ['chosen by you'],
     ...(ortDtype ? { ortDtype } : {}),
   } satisfies BackendChoice;
+}
+
+/**
+ * The dtype a load of `choice` runs under the CPU engine setting `runtime`: a q4 the plan chose for
+ * edgetier's CPU engine is Automatic's alone (AUTO_ENGINE_PREFERS_Q4); under another setting the app
+ * loads ORT's choice (the choice's ortDtype), so what measures the app's chats (Bench) loads that too.
+ */
+export function dtypeUnderRuntime(choice: BackendChoice, runtime: CpuRuntimeChoice = 'auto'): Dtype {
+  return runtime !== 'auto' && choice.ortDtype ? choice.ortDtype : choice.dtype;
 }
 
 function sameChoice(a: BackendChoice, b: BackendChoice): boolean {
