@@ -49,6 +49,7 @@ import { detectCapabilities } from './capabilities-probe.ts';
 import { cpuEngineBytes, requireWasmSimd } from './cpu-kernels.ts';
 import {
   applySource,
+  cachedFile,
   clearCached,
   DEFAULT_REMOTE_HOST,
   deleteCached,
@@ -141,7 +142,10 @@ const api: EngineWorkerApi = {
     }
   },
   capabilities: () => detectCapabilities(),
-  probeModel: (source) => probeModel(source, environment.remoteHost, self.location.origin),
+  probeModel: (source) =>
+    probeModel(source, environment.remoteHost, self.location.origin, (url) =>
+      cachedFile(files, source, url, environment.remoteHost, self.location.origin),
+    ),
   async plan(facts, override) {
     return planBackends(await detectCapabilities(), facts, override);
   },

@@ -15,6 +15,7 @@
 import type { CachedModel } from '../src/core/engine.ts';
 import type { BlobLike, BrowserModelSource } from '../src/core/engine-protocol.ts';
 import { EdgetierError } from '../src/core/errors.ts';
+import type { CachedFile } from './model-probe.ts';
 import {
   type CachedFileRecord,
   fileName,
@@ -726,6 +727,28 @@ export function applySource(
           'its URL, or pick the folder with the file picker.',
       );
   }
+}
+
+/**
+ * `url`, a file of `source` that edgetier's model cache holds whole, or null (not cached, the cache
+ * off, a picked folder). Unchecked: the planner reads it as a hint (probeModel offline); the load
+ * that follows checks every byte it reads.
+ */
+export async function cachedFile(
+  files: ModelFiles,
+  source: BrowserModelSource,
+  url: string,
+  remoteHost: string,
+  origin: string,
+): Promise<CachedFile | null> {
+  const base = modelBase(source, remoteHost, origin);
+  if (!files.enabled || base === null) return null;
+  const record = (await files.store.manifest(base))?.files[url];
+  if (!record?.complete) return null;
+  return {
+    bytes: record.bytes,
+    text: async () => new Blob(await files.store.partBlobs(url, record)).text(),
+  };
 }
 
 export async function listCached(store: ModelStore): Promise<CachedModel[]> {

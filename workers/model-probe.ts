@@ -4,6 +4,7 @@
  * `edgetier` block). Apart from the model cache (model-files.ts), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
+import { isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { BrowserModelSource } from '../src/core/engine-protocol.ts';
 
@@ -20,11 +21,22 @@ function fileUrl(
   return null;
 }
 
-/** Which dtypes a model offers and how big each is, without downloading them. */
+/** A file edgetier's model cache holds whole: its size, and its text on demand. */
+export interface CachedFile {
+  bytes: number;
+  text(): Promise<string>;
+}
+
+/**
+ * Which dtypes a model offers and how big each is, without downloading them. `cached` finds a file in
+ * edgetier's model cache (null: not there): offline, the dtypes and config.json's mark are what it
+ * holds, so the plan picks a file that is there (the q4 of a q4 plan, or a q8 cached before it).
+ */
 export async function probeModel(
   source: BrowserModelSource,
   remoteHost: string,
   origin: string,
+  cached?: (url: string) => Promise<CachedFile | null>,
 ): Promise<ModelFacts> {
   const dtypes: Dtype[] = [];
   const bytesByDtype: Partial<Record<Dtype, number>> = {};
@@ -36,8 +48,9 @@ export async function probeModel(
         bytesByDtype[dtype] = hit.blob.size;
       }
     }
+    // The folder's own config.json, the one the load reads (applySource drops the picked folder's name).
     const config = source.files.find(
-      (f) => f.path.endsWith('config.json') && !f.path.endsWith('_config.json'),
+      (f) => (f.path.includes('/') ? f.path.slice(f.path.indexOf('/') + 1) : f.path) === 'config.json',
     );
     return {
       dtypes,
@@ -50,7 +63,10 @@ export async function probeModel(
   const configUrl = fileUrl(source, 'config.json', remoteHost, origin);
   const engineGraph = configUrl
     ? fetch(configUrl)
-        .then((r) => (r.ok ? r.text() : null))
+        .then(
+          (r) => (r.ok ? r.text() : null),
+          async () => (await cached?.(configUrl))?.text() ?? null,
+        )
         .then(hasEdgetierBlock, () => false)
     : Promise.resolve(false);
   await Promise.all(
@@ -66,7 +82,11 @@ export async function probeModel(
         );
         if (length > 0) bytesByDtype[dtype] = length;
       } catch {
-        // unreachable: leave it out
+        // Unreachable (offline): in the plan only if the model cache holds it whole.
+        const hit = await cached?.(url).catch(() => null);
+        if (!hit) return;
+        dtypes.push(dtype);
+        bytesByDtype[dtype] = hit.bytes;
       }
     }),
   );
@@ -81,8 +101,7 @@ export async function probeModel(
 function hasEdgetierBlock(text: string | null): boolean {
   if (text === null) return false;
   try {
-    const edgetier = (JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier;
-    return typeof edgetier === 'object' && edgetier !== null;
+    return isEdgetierBlock((JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier);
   } catch {
     return false;
   }

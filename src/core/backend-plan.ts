@@ -17,6 +17,7 @@ import {
 } from './cpu-runtime-plan.ts';
 import type { Device } from './device.ts';
 import type { Dtype } from './dtypes.ts';
+import type { CpuRuntimeChoice } from './engine.ts';
 
 /**
  * The onnxruntime-web build the worker loads. `webgpu` is ORT's asyncify build (WebGPU + WASM, the
@@ -255,7 +256,11 @@ function wasmChoices(
     const rest = choices.filter((c) => c.dtype !== 'q4');
     // Its threads as ORT's would be (the engine's pool takes the same count); ORT's build is the fallback's.
     const reasons = [AUTO_ENGINE_Q4_REASON, ...((rest[0] ?? choices[0])?.reasons.slice(0, 2) ?? [])];
-    const ortDtype = ortDtypeAfterRefusal({ dtype: 'q4', dtypes, chosenByUser: false });
+    // Among what ORT's own plan kept (a dtype too big here is no fallback): q8, else ORT's first
+    // choice (fp32 in convert's default fp32+q4 folder), never q4, which ORT decodes at about 1 tok/s.
+    const ortDtype =
+      ortDtypeAfterRefusal({ dtype: 'q4', dtypes: rest.map((c) => c.dtype), chosenByUser: false }) ??
+      rest[0]?.dtype;
     // ORT's "q4 is slow" note is not about this q4.
     const kept = notes.filter((n) => !n.startsWith('WASM q4 skipped: '));
     return {
@@ -325,6 +330,15 @@ function resolveOverride(capabilities: Capabilities, override: PlanOverride, aut
     reasons: ['chosen by you'],
     ...(ortDtype ? { ortDtype } : {}),
   } satisfies BackendChoice;
+}
+
+/**
+ * The dtype a load of `choice` runs under the CPU engine setting `runtime`: a q4 the plan chose for
+ * edgetier's CPU engine is Automatic's alone (AUTO_ENGINE_PREFERS_Q4); under another setting the app
+ * loads ORT's choice (the choice's ortDtype), so what measures the app's chats (Bench) loads that too.
+ */
+export function dtypeUnderRuntime(choice: BackendChoice, runtime: CpuRuntimeChoice = 'auto'): Dtype {
+  return runtime !== 'auto' && choice.ortDtype ? choice.ortDtype : choice.dtype;
 }
 
 function sameChoice(a: BackendChoice, b: BackendChoice): boolean {

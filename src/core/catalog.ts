@@ -8,7 +8,7 @@
  * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
  */
 import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
-import { AUTO_ENGINE_PREFERS_Q4, autoPlansEngineQ4 } from './cpu-runtime-plan.ts';
+import { AUTO_ENGINE_PREFERS_Q4, autoPlansEngineQ4, isEdgetierBlock } from './cpu-runtime-plan.ts';
 import { type Dtype, isDtype } from './dtypes.ts';
 import type { CpuRuntimeChoice, ModelSource } from './engine.ts';
 
@@ -657,7 +657,7 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
     };
     if (m.shape) entry.shape = m.shape;
     if (mirrorsRealModel(m.mirrors)) entry.mirrors = m.mirrors;
-    if (typeof m.edgetier === 'object' && m.edgetier !== null) entry.engineGraph = true;
+    if (isEdgetierBlock(m.edgetier)) entry.engineGraph = true;
     return entry;
   });
 }

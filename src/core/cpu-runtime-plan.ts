@@ -82,6 +82,20 @@ export function autoPlansEngineQ4(facts: EngineQ4Facts, prefersQ4 = AUTO_ENGINE_
   );
 }
 
+/**
+ * Whether config.json's `edgetier` value is the block convert and synth write (src/builder/model-folder.ts
+ * Provenance: an object whose `synthetic` is true or false), the mark EngineQ4Facts.engineGraph reads.
+ * An array, a string, `{}` or another tool's object under that key is no mark.
+ */
+export function isEdgetierBlock(block: unknown): boolean {
+  return (
+    typeof block === 'object' &&
+    block !== null &&
+    !Array.isArray(block) &&
+    typeof (block as { synthetic?: unknown }).synthetic === 'boolean'
+  );
+}
+
 /** Why 'auto' planned q4, for people (the plan's reasons). */
 export const AUTO_ENGINE_Q4_REASON =
   "auto: edgetier's CPU engine will run this model (edgetier wrote its graph, WebAssembly has SIMD) and decodes its q4 file as fast as q8, from half the download";

@@ -176,6 +176,23 @@ describe('planBackends', () => {
       expect(plan.choices[0]!.reasons.join(' ')).not.toMatch(/warning/);
     });
 
+    it("switched on: a folder with fp32 and q4 only (convert's default) falls back to fp32 on ORT, never q4", () => {
+      // The engine refuses such a folder by its config (a Qwen3 sliding window, say) before any download:
+      // ORT's own plan runs fp32 (about 19 tok/s), never q4 (about 1 tok/s).
+      const plan = planBackends(base, { dtypes: ['fp32', 'q4'], engineGraph: true }, undefined, true);
+      expect(brief(plan)).toEqual(['wasm/q4/jspi/2', 'wasm/fp32/jspi/2']);
+      expect(plan.choices[0]!.ortDtype).toBe('fp32');
+      // An fp32 ORT's plan skips (too big for this device) is no fallback either: q4 is kept.
+      const small = planBackends(
+        { ...base, deviceMemoryGiB: 1 },
+        { dtypes: ['fp32', 'q4'], engineGraph: true, bytesByDtype: { fp32: 0.8 * GIB, q4: 0.1 * GIB } },
+        undefined,
+        true,
+      );
+      expect(brief(small)).toEqual(['wasm/q4/jspi/2']);
+      expect(small.choices[0]!.ortDtype).toBeUndefined();
+    });
+
     it('switched off: the same folder plans q8 first, as before', () => {
       const plan = planBackends(base, { ...converted, dtypes: [...converted.dtypes] }, undefined, false);
       expect(brief(plan)).toEqual(['wasm/q8/jspi/2', 'wasm/fp32/jspi/2']);

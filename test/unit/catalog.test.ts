@@ -107,6 +107,13 @@ describe('catalog', () => {
     ]);
     expect(converted!.engineGraph).toBe(true);
     expect(hub!.engineGraph).toBeUndefined();
+    // An `edgetier` key that is not convert/synth's block ({synthetic: boolean, ...}) is no mark.
+    for (const edgetier of [[], {}, { version: 2 }]) {
+      const [lookalike] = entriesFromServer([
+        { name: 'x', dtypes: { q8: 10, q4: 6 }, edgetier: edgetier as Record<string, unknown> },
+      ]);
+      expect(lookalike!.engineGraph).toBeUndefined();
+    }
     const simd = { ...wasmOnly, wasmSimd: true };
     expect(preferredDtype(converted!, simd, 'auto', true)).toBe('q4');
     expect(preferredDtype(converted!, simd, 'auto', false)).toBe('q8');

@@ -21,6 +21,17 @@ const folders: Record<string, Record<string, string>> = {
     'onnx/model_quantized.onnx': 'q8',
     'onnx/model_q4.onnx': 'q4!',
   },
+  // Look-alikes: an `edgetier` key that is not the block convert/synth write ({synthetic: boolean, ...}).
+  ...Object.fromEntries(
+    [[], {}, 'yes', true, 1, { version: 2 }, { synthetic: 'no' }].map((edgetier, i) => [
+      `lookalike${i}`,
+      {
+        'config.json': JSON.stringify({ model_type: 'llama', edgetier }),
+        'onnx/model_quantized.onnx': 'q8',
+        'onnx/model_q4.onnx': 'q4!',
+      },
+    ]),
+  ),
   damaged: { 'config.json': '{"edgetier": ', 'onnx/model_q4.onnx': 'q4!' },
   nameless: { 'onnx/model_q4.onnx': 'q4!' },
 };
@@ -62,6 +73,50 @@ describe('probeModel', () => {
     expect(await probe('nameless')).toMatchObject({ dtypes: ['q4'], engineGraph: false });
   });
 
+  it("leaves look-alike marks (an array, {}, a string, true, another tool's object) to ONNX Runtime", async () => {
+    for (let i = 0; i < 7; i++)
+      expect((await probe(`lookalike${i}`)).engineGraph, `lookalike${i}`).toBe(false);
+  });
+
+  it("offline, plans from what the model cache holds: its dtypes and its config.json's mark", async () => {
+    // A loopback port nothing listens on: the network is gone.
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const offline = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((done) => closed.close(() => done()));
+    const asked: string[] = [];
+    // The cache holds config.json and the q8 file whole (a model cached before a q4 plan, say).
+    const holds: Record<string, string> = {
+      [`${offline}/converted/config.json`]: folders.converted!['config.json']!,
+      [`${offline}/converted/onnx/model_quantized.onnx`]: 'q8',
+    };
+    const cache = async (url: string) => {
+      asked.push(url);
+      const text = holds[url];
+      return text === undefined ? null : { bytes: text.length, text: async () => text };
+    };
+    const source = { kind: 'url' as const, url: `${offline}/converted/` };
+    expect(await probeModel(source, offline, offline, cache)).toEqual({
+      dtypes: ['q8'],
+      bytesByDtype: { q8: 2 },
+      engineGraph: true,
+    });
+    expect(asked).toContain(`${offline}/converted/config.json`);
+    // Without the cache, offline is nothing known; online, the server decides (a Hub export's config).
+    expect(await probeModel(source, offline, offline)).toEqual({
+      dtypes: [],
+      bytesByDtype: {},
+      engineGraph: false,
+    });
+    asked.length = 0;
+    expect(await probeModel({ kind: 'url', url: `${origin}/hub/` }, origin, origin, cache)).toEqual({
+      dtypes: ['q8', 'q4'],
+      bytesByDtype: { q8: 2, q4: 3 },
+      engineGraph: false,
+    });
+    expect(asked).toEqual([]);
+  });
+
   it('reads the mark from a picked folder too (config.json, not generation_config.json)', async () => {
     const blob = (text: string) => new Blob([text]);
     const files = (config: string) => [
@@ -76,5 +131,23 @@ describe('probeModel', () => {
       engineGraph: true,
     });
     expect((await picked(folders.hub!['config.json']!)).engineGraph).toBe(false);
+    // Only the folder's own config.json counts (the engine reads no other): not one in a subfolder
+    // (listed first) nor a name that merely ends in config.json.
+    const stray = (name: string) =>
+      probeModel(
+        {
+          kind: 'files',
+          name: 'm',
+          files: [
+            { path: name, blob: blob(folders.converted!['config.json']!) },
+            { path: 'm/config.json', blob: blob(folders.hub!['config.json']!) },
+            { path: 'm/onnx/model_q4.onnx', blob: blob('q4!') },
+          ],
+        },
+        '',
+        '',
+      );
+    expect((await stray('m/old/config.json')).engineGraph).toBe(false);
+    expect((await stray('m/adapter-config.json')).engineGraph).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
  * JSON from here and one from the CLI can be compared row for row.
  */
 
-import type { BackendPlan, PlanOverride } from '../../../core/backend-plan.ts';
+import { type BackendPlan, dtypeUnderRuntime, type PlanOverride } from '../../../core/backend-plan.ts';
 import { generateAtDepth } from '../../../core/bench/depth.ts';
 import type { BenchParams, BenchStep, BenchTarget, PeakMemory } from '../../../core/bench/method.ts';
 import { DEFAULT_ROW_BUDGET_S, measureConfig, rowBudgetNote } from '../../../core/bench/method.ts';
@@ -60,14 +60,16 @@ export async function plannedBenchConfig(
   entry: CatalogEntry,
   fallback: Pick<DeviceBenchConfig, 'device' | 'dtype'>,
   override?: PlanOverride,
+  /** The app's CPU runtime on wasm (AppState.cpuRuntimeFor); absent: 'auto'. */
+  runtime: CpuRuntimeChoice = 'auto',
 ): Promise<Pick<DeviceBenchConfig, 'device' | 'dtype' | 'threads'>> {
   const plan = entry.source
     ? await (engine as Engine & EngineExtras).plan?.(entry.source, override).catch(() => undefined)
     : undefined;
   const first = plan?.choices[0];
-  return first
-    ? { device: first.device, dtype: first.dtype, threads: first.threads }
-    : { ...fallback, threads: 0 };
+  if (!first) return { ...fallback, threads: 0 };
+  // The dtype the app's chats run under its CPU engine setting, not a q4 planned for Automatic only.
+  return { device: first.device, dtype: dtypeUnderRuntime(first, runtime), threads: first.threads };
 }
 
 /**

@@ -150,6 +150,7 @@ export class EtBenchView extends LitElement {
         entry,
         { device: app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm', dtype: app.dtypeFor(entry) },
         chosen ? { dtype: chosen } : undefined,
+        app.cpuRuntimeFor('wasm'),
       );
       // The runtime the app loads with (the CPU engine setting, 'auto' by default): the row measures
       // what the visitor's chats run, and its build column names the runtime that ran.
