@@ -17,6 +17,16 @@ export function permutedIndex(i: number): number {
 }
 
 /**
+ * Where quantizeActivationsTiled (kernels/kernels.ts) puts block b of token t, of `tokens` rows of
+ * `blocks` blocks: the index of its scale in xs; its 32 int16 codes start at 32 x that index in xq.
+ * The tokens of whole tiles of four (t < tokens & ~3) are interleaved per block, so a prefill tile reads
+ * the four tokens' block from one place; the last tokens & 3 (all of a decode step) keep a row each.
+ */
+export function activationIndex(t: number, b: number, tokens: number, blocks: number): number {
+  return t < (tokens & ~3) ? (t & ~3) * blocks + 4 * b + (t & 3) : t * blocks + b;
+}
+
+/**
  * One q8 weight as MatMulInteger's B operand (uint8 codes [cols, rows], zero point 128), possibly in
  * column slices, to int8 rows [rows, blocks * 32] in the permuted block order, zero-padded.
  * `slices` are [cols, n_i] code matrices with sum(n_i) = rows, in order.

@@ -19,8 +19,42 @@ const BLOCK: i32 = 32;
  * block holding NaN or an infinity keeps a NaN scale, so the products with it stay NaN.
  */
 export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
+  quantizeRow(xq, xs, x, n, 64, 4);
+}
+
+/**
+ * quantizeActivations for `tokens` rows of x [tokens, n], in the prefill tiles' layout: each group
+ * of four tokens (t < tokens & ~3) starts where its first token's row would, and holds per block the
+ * four tokens' 32 codes (4 x 64 bytes) and the four tokens' scales (16 bytes) side by side, so a tile
+ * reads a block of its four tokens at fixed offsets from one pointer and their scales with one load.
+ * The last tokens & 3 rows keep one token's layout (the one-token GEMV reads them); so does tokens = 1.
+ * (../layouts.ts: activationIndex.)
+ */
+export function quantizeActivationsTiled(xq: usize, xs: usize, x: usize, n: i32, tokens: i32): void {
+  const blocks = (n + BLOCK - 1) / BLOCK;
+  const xqRow = <usize>blocks << 6;
+  const xsRow = <usize>blocks << 2;
+  const xRow = <usize>n << 2;
+  const tiled = tokens & ~3;
+  for (let t = 0; t < tokens; t++) {
+    const inTile = t < tiled;
+    const lane = <usize>(t & 3);
+    const base = inTile ? <usize>(t & ~3) : <usize>t;
+    quantizeRow(
+      xq + base * xqRow + (inTile ? lane << 6 : 0),
+      xs + base * xsRow + (inTile ? lane << 2 : 0),
+      x + <usize>t * xRow,
+      n,
+      inTile ? 256 : 64,
+      inTile ? 16 : 4,
+    );
+  }
+}
+
+/** One row of quantizeActivations, block b's codes at xq + b * qStride, its scale at xs + b * sStride. */
+function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sStride: usize): void {
   const full = n / BLOCK;
-  for (let b = 0; b < full; b++) quantizeBlock(xq + (<usize>b << 6), xs + (<usize>b << 2), x + (<usize>b << 7));
+  for (let b = 0; b < full; b++) quantizeBlock(xq + <usize>b * qStride, xs + <usize>b * sStride, x + (<usize>b << 7));
   const blocks = (n + BLOCK - 1) / BLOCK;
   for (let b = full; b < blocks; b++) {
     const start = b * BLOCK;
@@ -28,8 +62,8 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
     let m: f32 = 0;
     for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>(start + i) << 2))));
     const inv = blockInverse(m);
-    store<f32>(xs + (<usize>b << 2), blockScale(m, inv));
-    const out = xq + (<usize>start << 1);
+    store<f32>(xs + <usize>b * sStride, blockScale(m, inv));
+    const out = xq + <usize>b * qStride;
     for (let j = 0; j < BLOCK; j++) {
       const src = j < 16 ? 2 * j : 2 * (j - 16) + 1;
       let v: f32 = 0;
@@ -206,12 +240,25 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return d;
 }
 
-/** Four consecutive tokens' activation scales of one block (xs rows `stride` bytes apart). */
-@inline function scales4(xs: usize, stride: usize): v128 {
-  let v = f32x4.splat(load<f32>(xs));
-  v = f32x4.replace_lane(v, 1, load<f32>(xs + stride));
-  v = f32x4.replace_lane(v, 2, load<f32>(xs + 2 * stride));
-  return f32x4.replace_lane(v, 3, load<f32>(xs + 3 * stride));
+/**
+ * One block of a prefill tile: lane j is the int32 sum of the weights' block (unpacked to e0..e3) times
+ * token j's 32 codes, at xp + 64 j (quantizeActivationsTiled's layout: fixed offsets from one pointer,
+ * no per-token address arithmetic). `at`: the fences' scratch (the tile's first output).
+ */
+@inline function tileBlock(e0: v128, e1: v128, e2: v128, e3: v128, xp: usize, at: usize): v128 {
+  const d0 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48)), at);
+  const d1 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112)), at);
+  const d2 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 128), v128.load(xp, 144), v128.load(xp, 160), v128.load(xp, 176)), at);
+  const d3 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 192), v128.load(xp, 208), v128.load(xp, 224), v128.load(xp, 240)), at);
+  return laneSums(d0, d1, d2, d3);
+}
+
+/** dot4 with the activations already loaded (x0..x3). */
+@inline function dotCodes(e0: v128, e1: v128, e2: v128, e3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  let d = i32x4.dot_i16x8_s(e0, x0);
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e1, x1));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e2, x2));
+  return i32x4.add(d, i32x4.dot_i16x8_s(e3, x3));
 }
 
 /** Stores the four lanes of v (four tokens' outputs of one row) `stride` bytes apart. */
@@ -259,7 +306,7 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 /**
  * 4-bit W in MatMulNBits' layout: packed [rows, blocks, 16] (code - 8 is the value, two per byte, low
  * nibble first), scales ws [rows, blocks]; xq [tokens, blocks * 32] / xs [tokens, blocks] from
- * quantizeActivations; y [tokens, rows].
+ * quantizeActivationsTiled (whole tiles of four tokens interleaved per block); y [tokens, rows].
  */
 export function gemmQ4(
   y: usize,
@@ -312,16 +359,13 @@ export function gemmQ4Rows(
         const e1 = i16x8.extend_high_i8x16_s(lo);
         const e2 = i16x8.extend_low_i8x16_s(hi);
         const e3 = i16x8.extend_high_i8x16_s(hi);
-        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
-        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
-        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
-        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
-        const scale = f32x4.mul(f32x4.splat(load<f32>(sp)), scales4(xsp, rowScales));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scale));
+        const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+        const scale = f32x4.mul(f32x4.splat(load<f32>(sp)), v128.load(xsp));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), scale));
         wp += 16;
         sp += 4;
-        xp += 64;
-        xsp += 4;
+        xp += 256;
+        xsp += 16;
       }
       storeLanes(yt, yRow, acc);
     }
@@ -409,14 +453,11 @@ export function gemmQ8Rows(
         const e1 = i16x8.extend_high_i8x16_s(p);
         const e2 = i16x8.extend_low_i8x16_s(q);
         const e3 = i16x8.extend_high_i8x16_s(q);
-        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
-        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
-        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
-        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scales4(xsp, xsRow)));
+        const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), v128.load(xsp)));
         wp += 32;
-        xp += 64;
-        xsp += 4;
+        xp += 256;
+        xsp += 16;
       }
       storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
     }
