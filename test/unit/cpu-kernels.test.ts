@@ -266,10 +266,10 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('the tiled prefill GEMMs (four tokens a tile) give each token, bit for bit, its one-token GEMV, for 1 to 17 tokens', () => {
-    // Token counts around the tile (whole tiles, a remainder of 1 to 3, none); row counts odd and even
+  it('the tiled prefill GEMMs (tiles of eight and four tokens) give each token, bit for bit, its one-token GEMV, for 1 to 17 tokens', () => {
+    // Token counts around the tiles (eights, an eight and a four, a remainder of 1 to 3, none); row counts odd and even
     // (gemmQ4's decode path takes rows in pairs); q4 and q8; and a split of the rows as a thread takes them.
-    for (const tokens of [1, 2, 3, 4, 5, 7, 8, 17]) {
+    for (const tokens of [1, 2, 3, 4, 5, 7, 8, 13, 17]) {
       for (const [rows, cols] of [
         [5, 100],
         [6, 64],

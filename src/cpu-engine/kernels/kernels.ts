@@ -342,38 +342,66 @@ export function gemmQ4Rows(
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
-    // Four tokens a tile: each weight block is unpacked once for the four.
-    for (let t = 0; t < tiled; t += 4) {
+    // Eight tokens a tile (two groups of four), then four: each weight block is unpacked once for all.
+    let t = 0;
+    for (; t + 8 <= tiled; t += 8) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      let acc = f32x4.splat(0);
-      let wp = w0;
-      let sp = s0;
-      let xp = xq + <usize>t * xqRow;
-      let xsp = xs + <usize>t * rowScales;
-      const end = w0 + rowBytes;
-      while (wp < end) {
-        const p = v128.load(wp);
-        const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-        const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
-        const e0 = i16x8.extend_low_i8x16_s(lo);
-        const e1 = i16x8.extend_high_i8x16_s(lo);
-        const e2 = i16x8.extend_low_i8x16_s(hi);
-        const e3 = i16x8.extend_high_i8x16_s(hi);
-        const sums = tileBlock(e0, e1, e2, e3, xp, yt);
-        const scale = f32x4.mul(f32x4.splat(load<f32>(sp)), v128.load(xsp));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), scale));
-        wp += 16;
-        sp += 4;
-        xp += 256;
-        xsp += 16;
-      }
-      storeLanes(yt, yRow, acc);
+      q4Tile(w0, s0, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * rowScales, xqRow << 2, rowScales << 2, yt, yRow, true);
+    }
+    if (t < tiled) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      q4Tile(w0, s0, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * rowScales, 0, 0, yt, yRow, false);
     }
     for (let t = tiled; t < tokens; t++) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
       store<f32>(yt, gemvQ4Row(w0, s0, xq + <usize>t * xqRow, xs + <usize>t * rowScales, blocks, yt));
     }
   }
+}
+
+/**
+ * One row of gemmQ4 for a tile of four tokens (`eight`: two groups of four, the second `group` bytes of
+ * codes and `groupScales` bytes of scales after the first), their outputs from yt, yRow bytes apart.
+ */
+@inline function q4Tile(
+  w0: usize,
+  s0: usize,
+  rowBytes: usize,
+  xp: usize,
+  xsp: usize,
+  group: usize,
+  groupScales: usize,
+  yt: usize,
+  yRow: usize,
+  eight: bool,
+): void {
+  let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let wp = w0;
+  let sp = s0;
+  const end = w0 + rowBytes;
+  while (wp < end) {
+    const p = v128.load(wp);
+    const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
+    const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
+    const e0 = i16x8.extend_low_i8x16_s(lo);
+    const e1 = i16x8.extend_high_i8x16_s(lo);
+    const e2 = i16x8.extend_low_i8x16_s(hi);
+    const e3 = i16x8.extend_high_i8x16_s(hi);
+    const sw = f32x4.splat(load<f32>(sp));
+    const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, v128.load(xsp))));
+    if (eight) {
+      const sums2 = tileBlock(e0, e1, e2, e3, xp + group, yt);
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(sums2), f32x4.mul(sw, v128.load(xsp + groupScales))));
+    }
+    wp += 16;
+    sp += 4;
+    xp += 256;
+    xsp += 16;
+  }
+  storeLanes(yt, yRow, acc);
+  if (eight) storeLanes(yt + (yRow << 2), yRow, acc2);
 }
 
 /**
@@ -438,34 +466,59 @@ export function gemmQ8Rows(
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const sr = load<f32>(ws + (<usize>r << 2));
-    // Four tokens a tile: each weight block is sign-extended once for the four.
-    for (let t = 0; t < tiled; t += 4) {
+    // Eight tokens a tile (two groups of four), then four: each weight block is sign-extended once for all.
+    let t = 0;
+    for (; t + 8 <= tiled; t += 8) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      let acc = f32x4.splat(0);
-      let wp = w0;
-      let xp = xq + <usize>t * xqRow;
-      let xsp = xs + <usize>t * xsRow;
-      const end = w0 + rowBytes;
-      while (wp < end) {
-        const p = v128.load(wp);
-        const q = v128.load(wp, 16);
-        const e0 = i16x8.extend_low_i8x16_s(p);
-        const e1 = i16x8.extend_high_i8x16_s(p);
-        const e2 = i16x8.extend_low_i8x16_s(q);
-        const e3 = i16x8.extend_high_i8x16_s(q);
-        const sums = tileBlock(e0, e1, e2, e3, xp, yt);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), v128.load(xsp)));
-        wp += 32;
-        xp += 256;
-        xsp += 16;
-      }
-      storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
+      q8Tile(w0, sr, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * xsRow, xqRow << 2, xsRow << 2, yt, yRow, true);
+    }
+    if (t < tiled) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      q8Tile(w0, sr, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * xsRow, 0, 0, yt, yRow, false);
     }
     for (let t = tiled; t < tokens; t++) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
       store<f32>(yt, gemvQ8Row(w0, xq + <usize>t * xqRow, xs + <usize>t * xsRow, blocks, yt) * sr);
     }
   }
+}
+
+/** One row of gemmQ8 for a tile of four or eight tokens (as q4Tile; sr: the row's scale). */
+@inline function q8Tile(
+  w0: usize,
+  sr: f32,
+  rowBytes: usize,
+  xp: usize,
+  xsp: usize,
+  group: usize,
+  groupScales: usize,
+  yt: usize,
+  yRow: usize,
+  eight: bool,
+): void {
+  let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let wp = w0;
+  const end = w0 + rowBytes;
+  while (wp < end) {
+    const p = v128.load(wp);
+    const q = v128.load(wp, 16);
+    const e0 = i16x8.extend_low_i8x16_s(p);
+    const e1 = i16x8.extend_high_i8x16_s(p);
+    const e2 = i16x8.extend_low_i8x16_s(q);
+    const e3 = i16x8.extend_high_i8x16_s(q);
+    const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), v128.load(xsp)));
+    if (eight) {
+      const sums2 = tileBlock(e0, e1, e2, e3, xp + group, yt);
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(sums2), v128.load(xsp + groupScales)));
+    }
+    wp += 32;
+    xp += 256;
+    xsp += 16;
+  }
+  storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
+  if (eight) storeLanes(yt + (yRow << 2), yRow, f32x4.mul(acc2, f32x4.splat(sr)));
 }
 
 /** One row of gemmQ8 for one token, before the row's scale (as gemvQ4Row). */
