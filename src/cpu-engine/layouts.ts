@@ -1,7 +1,8 @@
 /**
  * The weight layouts the kernels read, made from the layouts the converter writes (see
  * src/builder/quantize.ts). Quantised activations and 8-bit rows store each block of 32 values
- * "evens then odds" (x0 x2 .. x30 x1 x3 .. x31): the order a 4-bit block unpacks in (kernels/kernels.ts).
+ * "nibble-major" (x0 x4 .. x28 x1 x5 .. x29 x2 .. x3 .. x31): the order in which a 4-bit block, read
+ * as eight 16-bit lanes of four nibbles, unpacks with shifts alone (kernels/kernels.ts).
  */
 import { Q8_ZERO_POINT } from '../builder/quantize.ts';
 
@@ -13,7 +14,7 @@ export function blocksOf(cols: number): number {
 
 /** Position in a permuted block of the value at index `i` (0..31) of the natural order. */
 export function permutedIndex(i: number): number {
-  return i & 1 ? 16 + (i >> 1) : i >> 1;
+  return ((i & 3) << 3) | (i >> 2);
 }
 
 /**

@@ -3,9 +3,11 @@
 // (../kernels.ts) lays out; nothing here allocates. SIMD128 only, so every engine with WASM SIMD runs it.
 //
 // Quantised GEMMs share one activation format: int16 per block of 32 values with a float scale per
-// block, the 32 values of a block stored "evens then odds" (x0 x2 .. x30 x1 x3 .. x31). That is the
-// order in which a 4-bit block (two codes per byte, low nibble first) unpacks with one AND and one
-// shift, so the 4-bit kernel needs no shuffle; 8-bit rows are repacked in the same order at load.
+// block, the 32 values of a block stored "nibble-major": position 8k + l holds x[4l + k] (x0 x4 .. x28
+// x1 x5 .. x29 x2 .. x3 .. x31). Read as eight 16-bit lanes, a 4-bit block (two codes per byte, low
+// nibble first) holds x[4l .. 4l + 3] in lane l's four nibbles, so the k-th nibble of every lane is
+// positions 8k .. 8k + 7: the 4-bit kernel unpacks with shifts alone, no shuffle and no byte
+// sign-extension; 8-bit rows are repacked in the same order at load (../layouts.ts: permutedIndex).
 
 const BLOCK: i32 = 32;
 
@@ -65,7 +67,7 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
     store<f32>(xs + <usize>b * sStride, blockScale(m, inv));
     const out = xq + <usize>b * qStride;
     for (let j = 0; j < BLOCK; j++) {
-      const src = j < 16 ? 2 * j : 2 * (j - 16) + 1;
+      const src = 4 * (j & 7) + (j >> 3);
       let v: f32 = 0;
       if (src < len) v = load<f32>(x + (<usize>(start + src) << 2)) * inv;
       store<i16>(out + (<usize>j << 1), <i16>nearest<f32>(v));
@@ -73,7 +75,7 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
   }
 }
 
-/** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (evens, odds), scale at s. */
+/** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (nibble-major), scale at s. */
 @inline function quantizeBlock(out: usize, s: usize, x: usize): void {
   const v0 = v128.load(x);
   const v1 = v128.load(x, 16);
@@ -96,10 +98,16 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
   const n1 = i16x8.narrow_i32x4_s(q16(v2, inv), q16(v3, inv));
   const n2 = i16x8.narrow_i32x4_s(q16(v4, inv), q16(v5, inv));
   const n3 = i16x8.narrow_i32x4_s(q16(v6, inv), q16(v7, inv));
-  v128.store(out, i8x16.shuffle(n0, n1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
-  v128.store(out, i8x16.shuffle(n2, n3, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 16);
-  v128.store(out, i8x16.shuffle(n0, n1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32);
-  v128.store(out, i8x16.shuffle(n2, n3, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 48);
+  // nj holds x[8j .. 8j + 7]. a: x0 x4 x8 x12 | x1 x5 x9 x13; b: x2 x6 x10 x14 | x3 x7 x11 x15;
+  // c and d the same from x16; output k: the half k of a (k < 2) or b, then the same half of c or d.
+  const a = i8x16.shuffle(n0, n1, 0, 1, 8, 9, 16, 17, 24, 25, 2, 3, 10, 11, 18, 19, 26, 27);
+  const b = i8x16.shuffle(n0, n1, 4, 5, 12, 13, 20, 21, 28, 29, 6, 7, 14, 15, 22, 23, 30, 31);
+  const c = i8x16.shuffle(n2, n3, 0, 1, 8, 9, 16, 17, 24, 25, 2, 3, 10, 11, 18, 19, 26, 27);
+  const d = i8x16.shuffle(n2, n3, 4, 5, 12, 13, 20, 21, 28, 29, 6, 7, 14, 15, 22, 23, 30, 31);
+  v128.store(out, i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+  v128.store(out, i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 16);
+  v128.store(out, i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), 32);
+  v128.store(out, i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
 }
 
 /** 32767 / m for a block's largest |x| m; 0 for an all-zero block, a NaN/infinite m, or an m so small that it overflows. */
@@ -270,24 +278,24 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 }
 
 /**
- * The high nibble of each byte: a 16-bit shift and the low-nibble mask (x86 has no byte shift: V8
- * lowers i8x16.shr_u to the same shift and a mask it rebuilds on every use, three more instructions).
+ * Nibble k (0..3) of each 16-bit lane of q as a signed int16: q holds the 4-bit codes xor 8, so each
+ * nibble is code - 8 in 4-bit two's complement and two shifts sign-extend it. Lane l's nibble k is the
+ * block's value 4l + k, the activations' position 8k + l: nibble k of all lanes pairs with positions
+ * 8k .. 8k + 7.
  */
-@inline function highNibbles(p: v128): v128 {
-  return v128.and(i16x8.shr_u(p, 4), i8x16.splat(0x0f));
+@inline function q4Codes(q: v128, k: i32): v128 {
+  return i16x8.shr_s(i16x8.shl(q, 12 - 4 * k), 12);
+}
+
+/** A 4-bit block's 16 bytes with every code xor 8 (see q4Codes). */
+@inline function q4Signed(p: v128): v128 {
+  return v128.xor(p, i16x8.splat(<i16>0x8888));
 }
 
 /** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo. */
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
-  const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-  const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
-  return dot4(
-    i16x8.extend_low_i8x16_s(lo),
-    i16x8.extend_high_i8x16_s(lo),
-    i16x8.extend_low_i8x16_s(hi),
-    i16x8.extend_high_i8x16_s(hi),
-    xo,
-  );
+  const q = q4Signed(p);
+  return dot4(q4Codes(q, 0), q4Codes(q, 1), q4Codes(q, 2), q4Codes(q, 3), xo);
 }
 
 /** One 8-bit block (32 bytes) dotted with activations at xo. */
@@ -381,13 +389,11 @@ export function gemmQ4Rows(
   let sp = s0;
   const end = w0 + rowBytes;
   while (wp < end) {
-    const p = v128.load(wp);
-    const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-    const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
-    const e0 = i16x8.extend_low_i8x16_s(lo);
-    const e1 = i16x8.extend_high_i8x16_s(lo);
-    const e2 = i16x8.extend_low_i8x16_s(hi);
-    const e3 = i16x8.extend_high_i8x16_s(hi);
+    const q = q4Signed(v128.load(wp));
+    const e0 = q4Codes(q, 0);
+    const e1 = q4Codes(q, 1);
+    const e2 = q4Codes(q, 2);
+    const e3 = q4Codes(q, 3);
     const sw = f32x4.splat(load<f32>(sp));
     const sums = tileBlock(e0, e1, e2, e3, xp, yt);
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, v128.load(xsp))));
@@ -429,7 +435,7 @@ export function gemmQ4Rows(
 }
 
 /**
- * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
+ * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' nibble-major order, one
  * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
  */
 export function gemmQ8(
