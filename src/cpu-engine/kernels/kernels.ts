@@ -238,8 +238,8 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 }
 
 /**
- * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (the token's output,
- * overwritten once its sum is complete). Without a memory effect between the tile's tokens, V8's
+ * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (one of the
+ * tile's or the token's outputs, overwritten once the sums are complete). Without a memory effect between the tile's tokens, V8's
  * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills registers;
  * the store keeps each token's loads next to its arithmetic.
  */
