@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
-import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { type KernelExports, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,8 +68,17 @@ async function setup(label: string, module?: WebAssembly.Module): Promise<Setup>
     run(dtype, tokens) {
       const k = kx.k;
       for (const m of mats) {
-        for (let t = 0; t < tokens; t++)
-          k.quantizeActivations(xq + t * m.blocks * 64, xs + t * m.blocks * 4, x, m.blocks * 32);
+        // A build before the tiled activation layout has no quantizeActivationsTiled: one row at a time.
+        if ('quantizeActivationsTiled' in k) k.quantizeActivationsTiled(xq, xs, x, m.blocks * 32, tokens);
+        else {
+          for (let t = 0; t < tokens; t++)
+            (k as KernelExports).quantizeActivations(
+              xq + t * m.blocks * 64,
+              xs + t * m.blocks * 4,
+              x + t * m.blocks * 128,
+              m.blocks * 32,
+            );
+        }
         if (dtype === 'q4') k.gemmQ4(y, m.q4, m.q4s, xq, xs, m.rows, m.blocks, tokens);
         else k.gemmQ8(y, m.q8, m.q8s, xq, xs, m.rows, m.blocks, tokens);
       }

@@ -305,9 +305,7 @@ export class CpuDecoder {
       return;
     }
     const { xq, xs } = this.s;
-    for (let t = 0; t < n; t++) {
-      k.quantizeActivations(xq + t * w.blocks * BLOCK * 2, xs + t * w.blocks * 4, x + t * w.cols * 4, w.cols);
-    }
+    k.quantizeActivationsTiled(xq, xs, x, w.cols, n);
     if (pool) pool.gemmQ(w.kind, y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
     else if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
     else k.gemmQ8(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);

@@ -1,7 +1,8 @@
 /**
  * The weight layouts the kernels read, made from the layouts the converter writes (see
  * src/builder/quantize.ts). Quantised activations and 8-bit rows store each block of 32 values
- * "evens then odds" (x0 x2 .. x30 x1 x3 .. x31): the order a 4-bit block unpacks in (kernels/kernels.ts).
+ * "nibble-major" (x0 x4 .. x28 x1 x5 .. x29 x2 .. x3 .. x31): the order in which a 4-bit block, read
+ * as eight 16-bit lanes of four nibbles, unpacks with shifts alone (kernels/kernels.ts).
  */
 import { Q8_ZERO_POINT } from '../builder/quantize.ts';
 
@@ -13,7 +14,17 @@ export function blocksOf(cols: number): number {
 
 /** Position in a permuted block of the value at index `i` (0..31) of the natural order. */
 export function permutedIndex(i: number): number {
-  return i & 1 ? 16 + (i >> 1) : i >> 1;
+  return ((i & 3) << 3) | (i >> 2);
+}
+
+/**
+ * Where quantizeActivationsTiled (kernels/kernels.ts) puts block b of token t, of `tokens` rows of
+ * `blocks` blocks: the index of its scale in xs; its 32 int16 codes start at 32 x that index in xq.
+ * The tokens of whole tiles of four (t < tokens & ~3) are interleaved per block, so a prefill tile reads
+ * the four tokens' block from one place; the last tokens & 3 (all of a decode step) keep a row each.
+ */
+export function activationIndex(t: number, b: number, tokens: number, blocks: number): number {
+  return t < (tokens & ~3) ? (t & ~3) * blocks + 4 * b + (t & 3) : t * blocks + b;
 }
 
 /**

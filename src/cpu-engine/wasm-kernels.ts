@@ -13,6 +13,8 @@ import { EdgetierError } from '../core/errors.ts';
 /** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
 export interface KernelExports {
   quantizeActivations(xq: number, xs: number, x: number, n: number): void;
+  /** `tokens` rows of n, in the prefill tiles' layout (layouts.ts: activationIndex); the GEMMs' input. */
+  quantizeActivationsTiled(xq: number, xs: number, x: number, n: number, tokens: number): void;
   gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void;
   gemmQ4(
     y: number,

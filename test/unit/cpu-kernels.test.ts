@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../../src/builder/quantize.ts';
-import { BLOCK, blocksOf, permutedIndex, q8Rows } from '../../src/cpu-engine/layouts.ts';
+import { activationIndex, BLOCK, blocksOf, permutedIndex, q8Rows } from '../../src/cpu-engine/layouts.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
@@ -82,14 +82,13 @@ function quantizeInWasm(x: Float32Array): { xq: number; xs: number } {
   return { xq, xs };
 }
 
-/** Quantises `tokens` activation rows of `cols` into consecutive xq/xs rows, as the decoder does. */
+/** Quantises `tokens` activation rows of `cols` in the GEMMs' tiled layout, as the decoder does. */
 function quantizeTokensInWasm(x: Float32Array, tokens: number, cols: number): { xq: number; xs: number } {
   const blocks = blocksOf(cols);
   const xPtr = kx.putF32(x);
   const xq = kx.alloc(tokens * blocks * BLOCK * 2);
   const xs = kx.alloc(tokens * blocks * 4);
-  for (let t = 0; t < tokens; t++)
-    kx.k.quantizeActivations(xq + t * blocks * BLOCK * 2, xs + t * blocks * 4, xPtr + t * cols * 4, cols);
+  kx.k.quantizeActivationsTiled(xq, xs, xPtr, cols, tokens);
   return { xq, xs };
 }
 
@@ -118,6 +117,31 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     const { xq, xs } = quantizeInWasm(new Float32Array(40));
     expect(Array.from(kx.i16(xq, 64)).every((v) => v === 0)).toBe(true);
     expect(Array.from(kx.f32(xs, 2))).toEqual([0, 0]);
+  });
+
+  it('quantizeActivationsTiled: each token quantised as quantizeActivations alone, where activationIndex says (tiles of four interleaved per block, the rest a row each)', () => {
+    const cols = 70; // 3 blocks, the last partial
+    const blocks = blocksOf(cols);
+    for (const tokens of [1, 3, 4, 6, 9]) {
+      const x = random(tokens * cols, 17 * tokens, 2);
+      const { xq, xs } = quantizeTokensInWasm(x, tokens, cols);
+      const codes = kx.i16(xq, tokens * blocks * BLOCK);
+      const scales = kx.f32(xs, tokens * blocks);
+      for (let t = 0; t < tokens; t++) {
+        const want = quantizeRef(x.subarray(t * cols, (t + 1) * cols));
+        for (let b = 0; b < blocks; b++) {
+          const at = activationIndex(t, b, tokens, blocks);
+          const label = `tokens=${tokens} t=${t} b=${b}`;
+          expect(scales[at], label).toBe(want.xs[b]);
+          expect(Array.from(codes.subarray(at * BLOCK, (at + 1) * BLOCK)), label).toEqual(
+            Array.from(want.xq.subarray(b * BLOCK, (b + 1) * BLOCK)),
+          );
+        }
+      }
+    }
+    // The tile layout itself: token 1 of a tile sits one block after token 0, block 1 four blocks later.
+    expect([0, 1, 2, 3].map((t) => activationIndex(t, 1, 5, 3))).toEqual([4, 5, 6, 7]);
+    expect(activationIndex(4, 1, 5, 3)).toBe(13);
   });
 
   it('gemmF32 equals a double-precision dot product (rows 1, 3, 7; cols 1, 5, 103; 1 or 3 tokens)', () => {
@@ -242,10 +266,10 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     }
   });
 
-  it('the tiled prefill GEMMs (four tokens a tile) give each token, bit for bit, its one-token GEMV, for 1 to 17 tokens', () => {
-    // Token counts around the tile (whole tiles, a remainder of 1 to 3, none); row counts odd and even
+  it('the tiled prefill GEMMs (tiles of eight and four tokens) give each token, bit for bit, its one-token GEMV, for 1 to 17 tokens', () => {
+    // Token counts around the tiles (eights, an eight and a four, a remainder of 1 to 3, none); row counts odd and even
     // (gemmQ4's decode path takes rows in pairs); q4 and q8; and a split of the rows as a thread takes them.
-    for (const tokens of [1, 2, 3, 4, 5, 7, 8, 17]) {
+    for (const tokens of [1, 2, 3, 4, 5, 7, 8, 13, 17]) {
       for (const [rows, cols] of [
         [5, 100],
         [6, 64],
@@ -277,18 +301,8 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
           expect(Array.from(kx.f32(split, tokens * rows)), label).toEqual(got);
           for (let t = 0; t < tokens; t++) {
             const one = kx.alloc(rows * 4);
-            gemmRows(
-              one,
-              m.w,
-              m.ws,
-              xq + t * blocks * BLOCK * 2,
-              xs + t * blocks * 4,
-              rows,
-              blocks,
-              1,
-              0,
-              rows,
-            );
+            const alone = quantizeInWasm(x.subarray(t * cols, (t + 1) * cols));
+            gemmRows(one, m.w, m.ws, alone.xq, alone.xs, rows, blocks, 1, 0, rows);
             expect(got.slice(t * rows, (t + 1) * rows), `${label} token ${t}`).toEqual(
               Array.from(kx.f32(one, rows)),
             );
@@ -332,7 +346,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
               for (let b = 0; b < blocks; b++) {
                 let dot = 0;
                 for (let i = 0; i < BLOCK; i++) {
-                  const a = xqs[(t * blocks + b) * BLOCK + permutedIndex(i)]!;
+                  const a = xqs[activationIndex(t, b, tokens, blocks) * BLOCK + permutedIndex(i)]!;
                   if (kind === 'q4') {
                     const byte = q4.packed[(r * blocks + b) * 16 + (i >> 1)]!;
                     dot += ((i & 1 ? byte >> 4 : byte & 15) - 8) * a;
@@ -340,7 +354,7 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
                     dot += packedRows[r * blocks * BLOCK + b * BLOCK + permutedIndex(i)]! * a;
                   }
                 }
-                const sx = xss[t * blocks + b]!;
+                const sx = xss[activationIndex(t, b, tokens, blocks)]!;
                 const scale = kind === 'q4' ? f(q4.scales[r * blocks + b]! * sx) : sx;
                 s = f(s + f(f(dot) * scale));
               }

@@ -3,9 +3,11 @@
 // (../kernels.ts) lays out; nothing here allocates. SIMD128 only, so every engine with WASM SIMD runs it.
 //
 // Quantised GEMMs share one activation format: int16 per block of 32 values with a float scale per
-// block, the 32 values of a block stored "evens then odds" (x0 x2 .. x30 x1 x3 .. x31). That is the
-// order in which a 4-bit block (two codes per byte, low nibble first) unpacks with one AND and one
-// shift, so the 4-bit kernel needs no shuffle; 8-bit rows are repacked in the same order at load.
+// block, the 32 values of a block stored "nibble-major": position 8k + l holds x[4l + k] (x0 x4 .. x28
+// x1 x5 .. x29 x2 .. x3 .. x31). Read as eight 16-bit lanes, a 4-bit block (two codes per byte, low
+// nibble first) holds x[4l .. 4l + 3] in lane l's four nibbles, so the k-th nibble of every lane is
+// positions 8k .. 8k + 7: the 4-bit kernel unpacks with shifts alone, no shuffle and no byte
+// sign-extension; 8-bit rows are repacked in the same order at load (../layouts.ts: permutedIndex).
 
 const BLOCK: i32 = 32;
 
@@ -19,8 +21,42 @@ const BLOCK: i32 = 32;
  * block holding NaN or an infinity keeps a NaN scale, so the products with it stay NaN.
  */
 export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
+  quantizeRow(xq, xs, x, n, 64, 4);
+}
+
+/**
+ * quantizeActivations for `tokens` rows of x [tokens, n], in the prefill tiles' layout: each group
+ * of four tokens (t < tokens & ~3) starts where its first token's row would, and holds per block the
+ * four tokens' 32 codes (4 x 64 bytes) and the four tokens' scales (16 bytes) side by side, so a tile
+ * reads a block of its four tokens at fixed offsets from one pointer and their scales with one load.
+ * The last tokens & 3 rows keep one token's layout (the one-token GEMV reads them); so does tokens = 1.
+ * (../layouts.ts: activationIndex.)
+ */
+export function quantizeActivationsTiled(xq: usize, xs: usize, x: usize, n: i32, tokens: i32): void {
+  const blocks = (n + BLOCK - 1) / BLOCK;
+  const xqRow = <usize>blocks << 6;
+  const xsRow = <usize>blocks << 2;
+  const xRow = <usize>n << 2;
+  const tiled = tokens & ~3;
+  for (let t = 0; t < tokens; t++) {
+    const inTile = t < tiled;
+    const lane = <usize>(t & 3);
+    const base = inTile ? <usize>(t & ~3) : <usize>t;
+    quantizeRow(
+      xq + base * xqRow + (inTile ? lane << 6 : 0),
+      xs + base * xsRow + (inTile ? lane << 2 : 0),
+      x + <usize>t * xRow,
+      n,
+      inTile ? 256 : 64,
+      inTile ? 16 : 4,
+    );
+  }
+}
+
+/** One row of quantizeActivations, block b's codes at xq + b * qStride, its scale at xs + b * sStride. */
+function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sStride: usize): void {
   const full = n / BLOCK;
-  for (let b = 0; b < full; b++) quantizeBlock(xq + (<usize>b << 6), xs + (<usize>b << 2), x + (<usize>b << 7));
+  for (let b = 0; b < full; b++) quantizeBlock(xq + <usize>b * qStride, xs + <usize>b * sStride, x + (<usize>b << 7));
   const blocks = (n + BLOCK - 1) / BLOCK;
   for (let b = full; b < blocks; b++) {
     const start = b * BLOCK;
@@ -28,10 +64,10 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
     let m: f32 = 0;
     for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>(start + i) << 2))));
     const inv = blockInverse(m);
-    store<f32>(xs + (<usize>b << 2), blockScale(m, inv));
-    const out = xq + (<usize>start << 1);
+    store<f32>(xs + <usize>b * sStride, blockScale(m, inv));
+    const out = xq + <usize>b * qStride;
     for (let j = 0; j < BLOCK; j++) {
-      const src = j < 16 ? 2 * j : 2 * (j - 16) + 1;
+      const src = 4 * (j & 7) + (j >> 3);
       let v: f32 = 0;
       if (src < len) v = load<f32>(x + (<usize>(start + src) << 2)) * inv;
       store<i16>(out + (<usize>j << 1), <i16>nearest<f32>(v));
@@ -39,7 +75,7 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
   }
 }
 
-/** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (evens, odds), scale at s. */
+/** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (nibble-major), scale at s. */
 @inline function quantizeBlock(out: usize, s: usize, x: usize): void {
   const v0 = v128.load(x);
   const v1 = v128.load(x, 16);
@@ -62,10 +98,16 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
   const n1 = i16x8.narrow_i32x4_s(q16(v2, inv), q16(v3, inv));
   const n2 = i16x8.narrow_i32x4_s(q16(v4, inv), q16(v5, inv));
   const n3 = i16x8.narrow_i32x4_s(q16(v6, inv), q16(v7, inv));
-  v128.store(out, i8x16.shuffle(n0, n1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
-  v128.store(out, i8x16.shuffle(n2, n3, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 16);
-  v128.store(out, i8x16.shuffle(n0, n1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32);
-  v128.store(out, i8x16.shuffle(n2, n3, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 48);
+  // nj holds x[8j .. 8j + 7]. a: x0 x4 x8 x12 | x1 x5 x9 x13; b: x2 x6 x10 x14 | x3 x7 x11 x15;
+  // c and d the same from x16; output k: the half k of a (k < 2) or b, then the same half of c or d.
+  const a = i8x16.shuffle(n0, n1, 0, 1, 8, 9, 16, 17, 24, 25, 2, 3, 10, 11, 18, 19, 26, 27);
+  const b = i8x16.shuffle(n0, n1, 4, 5, 12, 13, 20, 21, 28, 29, 6, 7, 14, 15, 22, 23, 30, 31);
+  const c = i8x16.shuffle(n2, n3, 0, 1, 8, 9, 16, 17, 24, 25, 2, 3, 10, 11, 18, 19, 26, 27);
+  const d = i8x16.shuffle(n2, n3, 4, 5, 12, 13, 20, 21, 28, 29, 6, 7, 14, 15, 22, 23, 30, 31);
+  v128.store(out, i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+  v128.store(out, i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 16);
+  v128.store(out, i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), 32);
+  v128.store(out, i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
 }
 
 /** 32767 / m for a block's largest |x| m; 0 for an all-zero block, a NaN/infinite m, or an m so small that it overflows. */
@@ -196,8 +238,8 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 }
 
 /**
- * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (the token's output,
- * overwritten once its sum is complete). Without a memory effect between the tile's tokens, V8's
+ * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (one of the
+ * tile's or the token's outputs, overwritten once the sums are complete). Without a memory effect between the tile's tokens, V8's
  * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills registers;
  * the store keeps each token's loads next to its arithmetic.
  */
@@ -206,12 +248,25 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return d;
 }
 
-/** Four consecutive tokens' activation scales of one block (xs rows `stride` bytes apart). */
-@inline function scales4(xs: usize, stride: usize): v128 {
-  let v = f32x4.splat(load<f32>(xs));
-  v = f32x4.replace_lane(v, 1, load<f32>(xs + stride));
-  v = f32x4.replace_lane(v, 2, load<f32>(xs + 2 * stride));
-  return f32x4.replace_lane(v, 3, load<f32>(xs + 3 * stride));
+/**
+ * One block of a prefill tile: lane j is the int32 sum of the weights' block (unpacked to e0..e3) times
+ * token j's 32 codes, at xp + 64 j (quantizeActivationsTiled's layout: fixed offsets from one pointer,
+ * no per-token address arithmetic). `at`: the fences' scratch (the tile's first output).
+ */
+@inline function tileBlock(e0: v128, e1: v128, e2: v128, e3: v128, xp: usize, at: usize): v128 {
+  const d0 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48)), at);
+  const d1 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112)), at);
+  const d2 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 128), v128.load(xp, 144), v128.load(xp, 160), v128.load(xp, 176)), at);
+  const d3 = fence(dotCodes(e0, e1, e2, e3, v128.load(xp, 192), v128.load(xp, 208), v128.load(xp, 224), v128.load(xp, 240)), at);
+  return laneSums(d0, d1, d2, d3);
+}
+
+/** dot4 with the activations already loaded (x0..x3). */
+@inline function dotCodes(e0: v128, e1: v128, e2: v128, e3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  let d = i32x4.dot_i16x8_s(e0, x0);
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e1, x1));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(e2, x2));
+  return i32x4.add(d, i32x4.dot_i16x8_s(e3, x3));
 }
 
 /** Stores the four lanes of v (four tokens' outputs of one row) `stride` bytes apart. */
@@ -223,24 +278,24 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 }
 
 /**
- * The high nibble of each byte: a 16-bit shift and the low-nibble mask (x86 has no byte shift: V8
- * lowers i8x16.shr_u to the same shift and a mask it rebuilds on every use, three more instructions).
+ * Nibble k (0..3) of each 16-bit lane of q as a signed int16: q holds the 4-bit codes xor 8, so each
+ * nibble is code - 8 in 4-bit two's complement and two shifts sign-extend it. Lane l's nibble k is the
+ * block's value 4l + k, the activations' position 8k + l: nibble k of all lanes pairs with positions
+ * 8k .. 8k + 7.
  */
-@inline function highNibbles(p: v128): v128 {
-  return v128.and(i16x8.shr_u(p, 4), i8x16.splat(0x0f));
+@inline function q4Codes(q: v128, k: i32): v128 {
+  return i16x8.shr_s(i16x8.shl(q, 12 - 4 * k), 12);
+}
+
+/** A 4-bit block's 16 bytes with every code xor 8 (see q4Codes). */
+@inline function q4Signed(p: v128): v128 {
+  return v128.xor(p, i16x8.splat(<i16>0x8888));
 }
 
 /** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo. */
 @inline function q4BlockDot(p: v128, xo: usize): v128 {
-  const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-  const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
-  return dot4(
-    i16x8.extend_low_i8x16_s(lo),
-    i16x8.extend_high_i8x16_s(lo),
-    i16x8.extend_low_i8x16_s(hi),
-    i16x8.extend_high_i8x16_s(hi),
-    xo,
-  );
+  const q = q4Signed(p);
+  return dot4(q4Codes(q, 0), q4Codes(q, 1), q4Codes(q, 2), q4Codes(q, 3), xo);
 }
 
 /** One 8-bit block (32 bytes) dotted with activations at xo. */
@@ -259,7 +314,7 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
 /**
  * 4-bit W in MatMulNBits' layout: packed [rows, blocks, 16] (code - 8 is the value, two per byte, low
  * nibble first), scales ws [rows, blocks]; xq [tokens, blocks * 32] / xs [tokens, blocks] from
- * quantizeActivations; y [tokens, rows].
+ * quantizeActivationsTiled (whole tiles of four tokens interleaved per block); y [tokens, rows].
  */
 export function gemmQ4(
   y: usize,
@@ -295,41 +350,64 @@ export function gemmQ4Rows(
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const s0 = ws + <usize>r * rowScales;
-    // Four tokens a tile: each weight block is unpacked once for the four.
-    for (let t = 0; t < tiled; t += 4) {
+    // Eight tokens a tile (two groups of four), then four: each weight block is unpacked once for all.
+    let t = 0;
+    for (; t + 8 <= tiled; t += 8) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      let acc = f32x4.splat(0);
-      let wp = w0;
-      let sp = s0;
-      let xp = xq + <usize>t * xqRow;
-      let xsp = xs + <usize>t * rowScales;
-      const end = w0 + rowBytes;
-      while (wp < end) {
-        const p = v128.load(wp);
-        const lo = i8x16.sub(v128.and(p, i8x16.splat(0x0f)), i8x16.splat(8));
-        const hi = i8x16.sub(highNibbles(p), i8x16.splat(8));
-        const e0 = i16x8.extend_low_i8x16_s(lo);
-        const e1 = i16x8.extend_high_i8x16_s(lo);
-        const e2 = i16x8.extend_low_i8x16_s(hi);
-        const e3 = i16x8.extend_high_i8x16_s(hi);
-        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
-        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
-        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
-        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
-        const scale = f32x4.mul(f32x4.splat(load<f32>(sp)), scales4(xsp, rowScales));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scale));
-        wp += 16;
-        sp += 4;
-        xp += 64;
-        xsp += 4;
-      }
-      storeLanes(yt, yRow, acc);
+      q4Tile(w0, s0, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * rowScales, xqRow << 2, rowScales << 2, yt, yRow, true);
+    }
+    if (t < tiled) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      q4Tile(w0, s0, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * rowScales, 0, 0, yt, yRow, false);
     }
     for (let t = tiled; t < tokens; t++) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
       store<f32>(yt, gemvQ4Row(w0, s0, xq + <usize>t * xqRow, xs + <usize>t * rowScales, blocks, yt));
     }
   }
+}
+
+/**
+ * One row of gemmQ4 for a tile of four tokens (`eight`: two groups of four, the second `group` bytes of
+ * codes and `groupScales` bytes of scales after the first), their outputs from yt, yRow bytes apart.
+ */
+@inline function q4Tile(
+  w0: usize,
+  s0: usize,
+  rowBytes: usize,
+  xp: usize,
+  xsp: usize,
+  group: usize,
+  groupScales: usize,
+  yt: usize,
+  yRow: usize,
+  eight: bool,
+): void {
+  let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let wp = w0;
+  let sp = s0;
+  const end = w0 + rowBytes;
+  while (wp < end) {
+    const q = q4Signed(v128.load(wp));
+    const e0 = q4Codes(q, 0);
+    const e1 = q4Codes(q, 1);
+    const e2 = q4Codes(q, 2);
+    const e3 = q4Codes(q, 3);
+    const sw = f32x4.splat(load<f32>(sp));
+    const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, v128.load(xsp))));
+    if (eight) {
+      const sums2 = tileBlock(e0, e1, e2, e3, xp + group, yt);
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(sums2), f32x4.mul(sw, v128.load(xsp + groupScales))));
+    }
+    wp += 16;
+    sp += 4;
+    xp += 256;
+    xsp += 16;
+  }
+  storeLanes(yt, yRow, acc);
+  if (eight) storeLanes(yt + (yRow << 2), yRow, acc2);
 }
 
 /**
@@ -357,7 +435,7 @@ export function gemmQ4Rows(
 }
 
 /**
- * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' evens-then-odds order, one
+ * 8-bit W: int8 rows [rows, blocks * 32], each block in the activations' nibble-major order, one
  * scale per row in ws [rows] (the converter's q8: code - 128, per output channel).
  */
 export function gemmQ8(
@@ -394,37 +472,59 @@ export function gemmQ8Rows(
   for (let r = r0; r < r1; r++) {
     const w0 = w + <usize>r * rowBytes;
     const sr = load<f32>(ws + (<usize>r << 2));
-    // Four tokens a tile: each weight block is sign-extended once for the four.
-    for (let t = 0; t < tiled; t += 4) {
+    // Eight tokens a tile (two groups of four), then four: each weight block is sign-extended once for all.
+    let t = 0;
+    for (; t + 8 <= tiled; t += 8) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
-      let acc = f32x4.splat(0);
-      let wp = w0;
-      let xp = xq + <usize>t * xqRow;
-      let xsp = xs + <usize>t * xsRow;
-      const end = w0 + rowBytes;
-      while (wp < end) {
-        const p = v128.load(wp);
-        const q = v128.load(wp, 16);
-        const e0 = i16x8.extend_low_i8x16_s(p);
-        const e1 = i16x8.extend_high_i8x16_s(p);
-        const e2 = i16x8.extend_low_i8x16_s(q);
-        const e3 = i16x8.extend_high_i8x16_s(q);
-        const d0 = fence(dot4(e0, e1, e2, e3, xp), yt);
-        const d1 = fence(dot4(e0, e1, e2, e3, xp + xqRow), yt + yRow);
-        const d2 = fence(dot4(e0, e1, e2, e3, xp + 2 * xqRow), yt + 2 * yRow);
-        const d3 = fence(dot4(e0, e1, e2, e3, xp + 3 * xqRow), yt + 3 * yRow);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scales4(xsp, xsRow)));
-        wp += 32;
-        xp += 64;
-        xsp += 4;
-      }
-      storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
+      q8Tile(w0, sr, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * xsRow, xqRow << 2, xsRow << 2, yt, yRow, true);
+    }
+    if (t < tiled) {
+      const yt = y + <usize>t * yRow + (<usize>r << 2);
+      q8Tile(w0, sr, rowBytes, xq + <usize>t * xqRow, xs + <usize>t * xsRow, 0, 0, yt, yRow, false);
     }
     for (let t = tiled; t < tokens; t++) {
       const yt = y + <usize>t * yRow + (<usize>r << 2);
       store<f32>(yt, gemvQ8Row(w0, xq + <usize>t * xqRow, xs + <usize>t * xsRow, blocks, yt) * sr);
     }
   }
+}
+
+/** One row of gemmQ8 for a tile of four or eight tokens (as q4Tile; sr: the row's scale). */
+@inline function q8Tile(
+  w0: usize,
+  sr: f32,
+  rowBytes: usize,
+  xp: usize,
+  xsp: usize,
+  group: usize,
+  groupScales: usize,
+  yt: usize,
+  yRow: usize,
+  eight: bool,
+): void {
+  let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let wp = w0;
+  const end = w0 + rowBytes;
+  while (wp < end) {
+    const p = v128.load(wp);
+    const q = v128.load(wp, 16);
+    const e0 = i16x8.extend_low_i8x16_s(p);
+    const e1 = i16x8.extend_high_i8x16_s(p);
+    const e2 = i16x8.extend_low_i8x16_s(q);
+    const e3 = i16x8.extend_high_i8x16_s(q);
+    const sums = tileBlock(e0, e1, e2, e3, xp, yt);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), v128.load(xsp)));
+    if (eight) {
+      const sums2 = tileBlock(e0, e1, e2, e3, xp + group, yt);
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(sums2), v128.load(xsp + groupScales)));
+    }
+    wp += 32;
+    xp += 256;
+    xsp += 16;
+  }
+  storeLanes(yt, yRow, f32x4.mul(acc, f32x4.splat(sr)));
+  if (eight) storeLanes(yt + (yRow << 2), yRow, f32x4.mul(acc2, f32x4.splat(sr)));
 }
 
 /** One row of gemmQ8 for one token, before the row's scale (as gemvQ4Row). */
