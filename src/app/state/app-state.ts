@@ -23,7 +23,7 @@ import {
   loadsUnasked,
   type MeasuredSpeed,
   parseMeasuredSpeeds,
-  preferredDtype,
+  preferredDtypeWithCache,
   type RemoteTier,
   type ServedModel,
   type SpeedExpectation,
@@ -314,8 +314,20 @@ export class AppState extends Store<AppStateData> {
     return this.entry(this.state.selectedKey);
   }
 
+  /**
+   * The visitor's choice, else the device's preferred format, or the other acceptable one where only
+   * that is whole in the model cache (preferredDtypeWithCache: offline it is the one that loads).
+   */
   dtypeFor(entry: CatalogEntry): Dtype {
-    return this.state.dtypes[entry.key] ?? preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm'));
+    return (
+      this.state.dtypes[entry.key] ??
+      preferredDtypeWithCache(
+        entry,
+        this.budget,
+        this.cpuRuntimeFor('wasm'),
+        entry.runs === 'device' ? this.isCached(entry)?.dtypes : undefined,
+      )
+    );
   }
 
   fit(entry: CatalogEntry): FitAssessment {
