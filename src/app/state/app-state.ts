@@ -23,6 +23,7 @@ import {
   loadsUnasked,
   type MeasuredSpeed,
   parseMeasuredSpeeds,
+  preferredDtype,
   preferredDtypeWithCache,
   type RemoteTier,
   type ServedModel,
@@ -328,6 +329,16 @@ export class AppState extends Store<AppStateData> {
         entry.runs === 'device' ? this.isCached(entry)?.dtypes : undefined,
       )
     );
+  }
+
+  /**
+   * The format dtypeFor takes from the model cache instead of the device's preferred one (none where
+   * the visitor chose one, or the preferred one is what loads): what Bench pins so it measures it too.
+   */
+  cachedInstead(entry: CatalogEntry): Dtype | undefined {
+    if (this.state.dtypes[entry.key] !== undefined) return undefined;
+    const dtype = this.dtypeFor(entry);
+    return dtype === preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm')) ? undefined : dtype;
   }
 
   fit(entry: CatalogEntry): FitAssessment {
