@@ -52,6 +52,7 @@ type AppLike = {
       loadInfo: { dtype: string; engine?: string } | null;
     };
     dtypeFor(entry: unknown): string;
+    cachedInstead(entry: unknown): string | undefined;
     entry(key: string): unknown;
     setDtype(key: string, dtype: string): void;
     select(key: string): Promise<void>;
@@ -94,6 +95,13 @@ describe.skipIf(!AUTO_ENGINE_PREFERS_Q4)('a q8 cached before Automatic planned q
       await expect.poll(async () => (await state()).status, { timeout: 60_000 }).toBe('ready');
       expect((await state()).loadInfo?.dtype).toBe('q8');
       expect(weights.filter((u) => u.endsWith('model_q4.onnx'))).toEqual([]);
+      // Bench pins the same format (AppState.cachedInstead), so it measures what the chats run.
+      await expect(
+        app.evaluate((el, key) => {
+          const { app } = el as unknown as AppLike;
+          return app.cachedInstead(app.entry(key));
+        }, KEY),
+      ).resolves.toBe('q8');
     } finally {
       context.off('request', onRequest);
     }
