@@ -215,6 +215,28 @@ export function preferredDtype(
   return order.find((d) => entry.dtypes.includes(d)) ?? entry.dtypes[0] ?? 'q8';
 }
 
+/**
+ * preferredDtype, unless its file is still to download and the file the switch's other value would
+ * plan (AUTO_ENGINE_PREFERS_Q4: q8 or q4 on WASM, both run by the same runtime) is whole in the model
+ * cache (`cached`: CachedModel.dtypes, which the engine's worker reads from its cache): then that one.
+ * Always, not only offline: offline it is the only file that loads (the planned one would fail with
+ * download_failed), and online a returning visitor is not made to download the model a second time
+ * (and hold both copies) for a gain that is a download size they already paid. A format neither plan
+ * picks here (fp32, q4f16 without f16, q4 under ONNX Runtime) is no substitute.
+ */
+export function preferredDtypeWithCache(
+  entry: CatalogEntry,
+  budget: DeviceBudget,
+  runtime: CpuRuntimeChoice = 'auto',
+  cached: readonly Dtype[] | undefined = undefined,
+  prefersQ4 = AUTO_ENGINE_PREFERS_Q4,
+): Dtype {
+  const planned = preferredDtype(entry, budget, runtime, prefersQ4);
+  if (!cached || cached.includes(planned)) return planned;
+  const other = preferredDtype(entry, budget, runtime, !prefersQ4);
+  return cached.includes(other) ? other : planned;
+}
+
 /** Whether a format needs f16 shaders (or runs emulated and slowly without them). */
 const needsF16 = (dtype: Dtype): boolean => dtype === 'fp16' || dtype === 'q4f16';
 

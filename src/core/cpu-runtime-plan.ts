@@ -29,16 +29,19 @@ import { EdgetierError } from './errors.ts';
 /**
  * Whether 'auto' on wasm plans the 4-bit file (q4) instead of q8 where edgetier's CPU engine will run
  * it (autoPlansEngineQ4): the one switch the backend planner, the app's dtype choice and `edgetier
- * bench`'s default row follow. The case for it, Chromium 156 on this 2-core machine, the engine's q4
- * against its q8: decode as fast or faster (135M twin 70.3 vs 67.8 tok/s; 1B twin 9.5 vs 7.7) from
- * about half the download (and the one file that also serves WebGPU without f16). Against it: the
- * 135M twin's prefill pp22 is slower (153 vs 204 tok/s; q4 prefill is being worked on), the 135M
- * decode gain is within the noise of a busy machine, and an earlier 1B run had q4 behind q8 (6.26 vs
- * 9.86, above). Off until quiet benchmark runs settle it. Flipped, `bench --baseline` pairs a q4
- * default row with ORT-web on ORT's own plan's dtype (BackendChoice.ortDtype: q8) as its "previous
- * default" (src/bench/run-bench.ts planDefaultRows), not with ORT's q4.
+ * bench`'s default row follow. On, since the engine's q4 was measured no slower than its q8 from about
+ * half the download and less memory (and it is the one file that also serves WebGPU without f16);
+ * Chromium 2 threads on this 2-core machine, the 135M twin unless said:
+ * - prefill, after the tiled prefill GEMM (bench/results/wasm-cpu-speed.md, its newest prefill
+ *   section): pp22 226 vs 229 tok/s, time to first token 97 vs 96 ms median;
+ * - decode: 70.3 vs 67.8 tok/s; the Llama-3.2-1B twin 9.48 vs 7.71.
+ * A planned q4 the engine refuses at load time loads q8 on ONNX Runtime instead (ortDtypeAfterRefusal,
+ * BackendChoice.ortDtype; ORT decodes q4 at a few tokens/s), and a visitor whose q8 is already whole
+ * in the model cache keeps it (catalog.ts preferredDtypeWithCache: no second download, and offline
+ * the one that loads). `bench --baseline` pairs the q4 default row with ORT-web on ORT's own plan's
+ * dtype (q8) as its "previous default" (src/bench/run-bench.ts planDefaultRows), not with ORT's q4.
  */
-export const AUTO_ENGINE_PREFERS_Q4 = false;
+export const AUTO_ENGINE_PREFERS_Q4 = true;
 
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];

@@ -19,6 +19,7 @@ import {
   kvCacheBytes,
   parseMeasuredSpeeds,
   preferredDtype,
+  preferredDtypeWithCache,
   SPEED_REFERENCE_PARAMS,
   spectrumLabels,
   tierDisplayName,
@@ -124,6 +125,31 @@ describe('catalog', () => {
     expect(preferredDtype(converted!, wasmOnly, 'auto', true)).toBe('q8');
     expect(preferredDtype(converted!, { ...swiftShader, wasmSimd: true }, 'auto', true)).toBe('q8');
   });
+
+  // Both values of the switch: a visitor who cached one plan's file before a flip keeps using it.
+  for (const prefersQ4 of [true, false]) {
+    it(`uses a cached acceptable format over a planned one still to download (switch ${prefersQ4 ? 'on' : 'off'})`, () => {
+      const [converted] = entriesFromServer([
+        { name: 'twin', synthetic: true, dtypes: { fp32: 40, q8: 10, q4: 6 }, edgetier: { synthetic: true } },
+      ]);
+      const simd = { ...wasmOnly, wasmSimd: true };
+      const planned = preferredDtype(converted!, simd, 'auto', prefersQ4);
+      const other = planned === 'q4' ? 'q8' : 'q4';
+      // Nothing cached, or the planned file cached (alone or with others): the plan.
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', undefined, prefersQ4)).toBe(planned);
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', [], prefersQ4)).toBe(planned);
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', [planned, other], prefersQ4)).toBe(planned);
+      // Only the other plan's file whole in the cache: that one, where the switch's other value plans it.
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', ['q8'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', ['q4'], prefersQ4)).toBe('q4');
+      // A format neither plan picks here is no substitute: fp32 (4x the memory), q4f16 without f16,
+      // and q4 under ONNX Runtime (a few tokens/s).
+      expect(preferredDtypeWithCache(converted!, simd, 'auto', ['fp32', 'q4f16'], prefersQ4)).toBe(planned);
+      expect(preferredDtypeWithCache(converted!, simd, 'onnxruntime', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, wasmOnly, 'auto', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, gpuF16, 'auto', ['q8'], prefersQ4)).toBe('q4f16');
+    });
+  }
 
   it("gives no plan estimate for q4 on edgetier's CPU engine: the reference table is ORT's, 25x slower there", () => {
     expect(

@@ -24,6 +24,7 @@ import {
   type MeasuredSpeed,
   parseMeasuredSpeeds,
   preferredDtype,
+  preferredDtypeWithCache,
   type RemoteTier,
   type ServedModel,
   type SpeedExpectation,
@@ -314,8 +315,30 @@ export class AppState extends Store<AppStateData> {
     return this.entry(this.state.selectedKey);
   }
 
+  /**
+   * The visitor's choice, else the device's preferred format, or the other acceptable one where only
+   * that is whole in the model cache (preferredDtypeWithCache: offline it is the one that loads).
+   */
   dtypeFor(entry: CatalogEntry): Dtype {
-    return this.state.dtypes[entry.key] ?? preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm'));
+    return (
+      this.state.dtypes[entry.key] ??
+      preferredDtypeWithCache(
+        entry,
+        this.budget,
+        this.cpuRuntimeFor('wasm'),
+        entry.runs === 'device' ? this.isCached(entry)?.dtypes : undefined,
+      )
+    );
+  }
+
+  /**
+   * The format dtypeFor takes from the model cache instead of the device's preferred one (none where
+   * the visitor chose one, or the preferred one is what loads): what Bench pins so it measures it too.
+   */
+  cachedInstead(entry: CatalogEntry): Dtype | undefined {
+    if (this.state.dtypes[entry.key] !== undefined) return undefined;
+    const dtype = this.dtypeFor(entry);
+    return dtype === preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm')) ? undefined : dtype;
   }
 
   fit(entry: CatalogEntry): FitAssessment {

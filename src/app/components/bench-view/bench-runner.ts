@@ -48,6 +48,11 @@ export interface DeviceBenchConfig {
    * Absent: 'auto'.
    */
   runtime?: CpuRuntimeChoice;
+  /**
+   * With 'auto': the dtype ONNX Runtime loads if edgetier's CPU engine refuses a q4 the plan chose
+   * for it (BackendChoice.ortDtype: q8), as the app's chats ask (AppState.load), not ORT's slow q4.
+   */
+  ortDtype?: Dtype;
 }
 
 /**
@@ -62,14 +67,39 @@ export async function plannedBenchConfig(
   override?: PlanOverride,
   /** The app's CPU runtime on wasm (AppState.cpuRuntimeFor); absent: 'auto'. */
   runtime: CpuRuntimeChoice = 'auto',
-): Promise<Pick<DeviceBenchConfig, 'device' | 'dtype' | 'threads'>> {
+): Promise<Pick<DeviceBenchConfig, 'device' | 'dtype' | 'threads' | 'ortDtype'>> {
   const plan = entry.source
     ? await (engine as Engine & EngineExtras).plan?.(entry.source, override).catch(() => undefined)
     : undefined;
   const first = plan?.choices[0];
   if (!first) return { ...fallback, threads: 0 };
   // The dtype the app's chats run under its CPU engine setting, not a q4 planned for Automatic only.
-  return { device: first.device, dtype: dtypeUnderRuntime(first, runtime), threads: first.threads };
+  const dtype = dtypeUnderRuntime(first, runtime);
+  // Where that is the planned q4, ORT's dtype on a refusal goes with it.
+  const ortDtype = dtype === first.dtype ? first.ortDtype : undefined;
+  return { device: first.device, dtype, threads: first.threads, ...(ortDtype ? { ortDtype } : {}) };
+}
+
+/**
+ * The load a Bench row asks for: what the app runs, its CPU runtime ('auto' picks edgetier's CPU
+ * engine for q8/q4 on wasm), ORT where the engine refuses (on the plan's ortDtype, as the chats), with
+ * warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.
+ */
+export function benchLoadRequest(
+  source: ModelSource,
+  config: Pick<DeviceBenchConfig, 'device' | 'dtype' | 'threads' | 'runtime' | 'ortDtype'>,
+): LoadRequest & { fallbackToOrt: boolean; ortDtype?: Dtype } {
+  const runtime = config.runtime ?? 'auto';
+  return {
+    source,
+    device: config.device,
+    dtype: config.dtype,
+    warmupBudgetMs: 0,
+    ...(config.threads > 0 ? { threads: config.threads } : {}),
+    runtime,
+    fallbackToOrt: true,
+    ...(runtime === 'auto' && config.ortDtype ? { ortDtype: config.ortDtype } : {}),
+  };
 }
 
 /**
@@ -90,22 +120,11 @@ function target(
   config: DeviceBenchConfig,
   used: Used,
 ): BenchTarget {
-  const { device, dtype, threads } = config;
   return {
     async load() {
       const start = performance.now();
-      // warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.
-      // What the app runs: its CPU runtime ('auto' picks edgetier's CPU engine for q8/q4 on wasm),
-      // ORT where the engine refuses; the row is labelled with the runtime that ran.
-      const request: LoadRequest & { fallbackToOrt: boolean } = {
-        source,
-        device,
-        dtype,
-        warmupBudgetMs: 0,
-        ...(threads > 0 ? { threads } : {}),
-        runtime: config.runtime ?? 'auto',
-        fallbackToOrt: true,
-      };
+      // The row is labelled with the runtime that ran.
+      const request = benchLoadRequest(source, config);
       const info: LoadInfo & Partial<Pick<LoadedInfo, 'build'>> = await engine.load(request);
       used.threads = info.threads;
       if (typeof info.build === 'string') {
@@ -158,7 +177,10 @@ async function environment(engine: EngineExtras): Promise<BenchEnvironment> {
     node_version: null,
     browser_version: brand ? `${brand.brand} ${brand.version}` : navigator.userAgent,
     ...(caps ? webgpuFields(caps) : { webgpu: null, webgpu_unavailable_reason: null }),
-    cross_origin_isolated: caps?.crossOriginIsolated ?? globalThis.crossOriginIsolated ?? null,
+    cross_origin_isolated:
+      caps?.crossOriginIsolated ??
+      (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated ??
+      null,
     jspi: caps?.jspi ?? null,
     onnxruntime_node_version: null,
     onnxruntime_web_version: null,

@@ -143,8 +143,9 @@ export class EtBenchView extends LitElement {
     void this.keepFocusOn('button.danger'); // Run turned into Stop: the focus follows it
     try {
       const engine = app.localEngine();
-      // What the backend planner picks (the visitor's own dtype choice first, where they made one).
-      const chosen = app.state.dtypes[entry.key] as Dtype | undefined;
+      // What the backend planner picks (the visitor's own dtype choice first, where they made one,
+      // or the format the chats take from the model cache instead of the planned one).
+      const chosen = (app.state.dtypes[entry.key] as Dtype | undefined) ?? app.cachedInstead(entry);
       const planned = await plannedBenchConfig(
         engine,
         entry,

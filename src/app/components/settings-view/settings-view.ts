@@ -6,7 +6,7 @@
  */
 import { html, LitElement, nothing } from 'lit';
 import { formatParams, type RemoteTier, tierDisplayName } from '../../../core/catalog.ts';
-import type { CpuRuntimeChoice, LoadInfo } from '../../../core/engine.ts';
+import type { CpuRuntimeChoice } from '../../../core/engine.ts';
 import { isEdgetierError } from '../../../core/errors.ts';
 import { type AppState, messageOf, TEST_CONNECTION_TIMEOUT_MS } from '../../state/app-state.ts';
 import type { ConversationStore } from '../../state/conversation-store.ts';
@@ -14,6 +14,7 @@ import type { BackendOverride, SettingsStore, TierSettings } from '../../state/s
 import { StoreController } from '../../state/store.ts';
 import { explainTierError, keyForAddress, tierUrl, tierUrlProblem } from '../../state/tier-errors.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
+import { cpuEnginePickedLine } from './cpu-engine-picked.ts';
 import { settingsViewStyles } from './settings-view.styles.ts';
 
 const TIER_PRESETS: Omit<TierSettings, 'id'>[] = [
@@ -384,16 +385,9 @@ export class EtSettingsView extends LitElement {
 
   /** What the CPU engine setting picked for the loaded on-device model, and why. */
   private renderPicked() {
-    const info: LoadInfo | null = this.app?.state.loadInfo ?? null;
-    if (!info?.runtimeChoice || info.device !== 'wasm') return nothing;
-    const runs = info.engine === 'edgetier-wasm' ? "edgetier's CPU engine" : 'ONNX Runtime';
-    const replanned = info.fallback?.plannedDtype
-      ? `; ${info.fallback.plannedDtype} was planned for it, so ONNX Runtime loads ${info.dtype}`
-      : '';
-    const why = info.fallback
-      ? `edgetier's CPU engine refused it (${info.fallback.reason}${replanned})`
-      : info.runtimeChoice.reason.replace(/^auto: /, '');
-    return html`<p class="hint" id="cpu-engine-picked" data-testid="cpu-engine-picked">The loaded model runs on ${runs}: ${why}</p>`;
+    const line = cpuEnginePickedLine(this.app?.state.loadInfo ?? null);
+    if (line === null) return nothing;
+    return html`<p class="hint" id="cpu-engine-picked" data-testid="cpu-engine-picked">${line}</p>`;
   }
 }
 
