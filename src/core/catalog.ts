@@ -222,7 +222,8 @@ export function preferredDtype(
  * Always, not only offline: offline it is the only file that loads (the planned one would fail with
  * download_failed), and online a returning visitor is not made to download the model a second time
  * (and hold both copies) for a gain that is a download size they already paid. A format neither plan
- * picks here (fp32, q4f16 without f16, q4 under ONNX Runtime) is no substitute.
+ * picks here (fp32, q4f16 without f16, q4 under ONNX Runtime) is no substitute; under an explicit
+ * edgetier, Automatic's q4 is one.
  */
 export function preferredDtypeWithCache(
   entry: CatalogEntry,
@@ -233,8 +234,11 @@ export function preferredDtypeWithCache(
 ): Dtype {
   const planned = preferredDtype(entry, budget, runtime, prefersQ4);
   if (!cached || cached.includes(planned)) return planned;
-  const other = preferredDtype(entry, budget, runtime, !prefersQ4);
-  return cached.includes(other) ? other : planned;
+  const others = [preferredDtype(entry, budget, runtime, !prefersQ4)];
+  // An explicit edgetier runs the q4 Automatic plans for it as well (a refusal loads q8 on ORT,
+  // ortDtypeAfterRefusal): switching the setting to it does not download the model again.
+  if (runtime === 'edgetier') others.push(preferredDtype(entry, budget, 'auto', true));
+  return others.find((d) => cached.includes(d)) ?? planned;
 }
 
 /** Whether a format needs f16 shaders (or runs emulated and slowly without them). */

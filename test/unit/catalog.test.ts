@@ -148,6 +148,15 @@ describe('catalog', () => {
       expect(preferredDtypeWithCache(converted!, simd, 'onnxruntime', ['q4'], prefersQ4)).toBe('q8');
       expect(preferredDtypeWithCache(smol135, wasmOnly, 'auto', ['q4'], prefersQ4)).toBe('q8');
       expect(preferredDtypeWithCache(smol135, gpuF16, 'auto', ['q8'], prefersQ4)).toBe('q4f16');
+      // The CPU engine setting switched from Automatic to edgetier's CPU engine with the q4 Automatic
+      // planned whole in the cache: the same engine runs it (a refusal loads q8 on ORT, load's
+      // ortDtype), so it is kept, not downloaded again as q8 (offline: download_failed).
+      expect(preferredDtypeWithCache(converted!, simd, 'edgetier', ['q4'], prefersQ4)).toBe('q4');
+      expect(preferredDtypeWithCache(converted!, simd, 'edgetier', ['q8', 'q4'], prefersQ4)).toBe('q8');
+      // Not where the engine would not run it: no SIMD, a Hub export, a GPU.
+      expect(preferredDtypeWithCache(converted!, wasmOnly, 'edgetier', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, simd, 'edgetier', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, gpuF16, 'edgetier', ['q4'], prefersQ4)).toBe('q4f16');
     });
   }
 
