@@ -186,6 +186,14 @@ export function estimateMemoryBytes(
 }
 
 /**
+ * The budget a dtype is planned by where Settings forces a backend: WASM on a machine with WebGPU
+ * plans as a WASM-only device (q8, or q4 for edgetier's CPU engine), not q4f16 for a GPU it won't use.
+ */
+export function budgetForBackend(budget: DeviceBudget, backend: 'auto' | 'webgpu' | 'wasm'): DeviceBudget {
+  return backend === 'wasm' && budget.webgpu ? { ...budget, webgpu: false, shaderF16: false } : budget;
+}
+
+/**
  * The dtype this device should use for an entry: 4-bit f16 on a GPU with shader-f16, q8 on WASM (ORT
  * decodes q4 at a few tokens/s there), or q4 where 'auto' plans it for edgetier's CPU engine
  * (autoPlansEngineQ4: the switch, a folder edgetier wrote, WASM SIMD).

@@ -3,6 +3,7 @@ import { wasmSpeed } from '../../src/core/backend-plan.ts';
 import {
   assessFit,
   BUILTIN_MODELS,
+  budgetForBackend,
   buildCatalog,
   type CatalogEntry,
   type DeviceBudget,
@@ -159,6 +160,21 @@ describe('catalog', () => {
       expect(preferredDtypeWithCache(smol135, gpuF16, 'edgetier', ['q4'], prefersQ4)).toBe('q4f16');
     });
   }
+
+  it('plans the dtype for WASM where Settings forces WASM on a machine with WebGPU', () => {
+    const [converted] = entriesFromServer([
+      { name: 'twin', synthetic: true, dtypes: { q8: 10, q4: 6, q4f16: 5 }, edgetier: { synthetic: true } },
+    ]);
+    const gpuSimd = { ...gpuF16, wasmSimd: true };
+    // Automatic backend: the GPU's format.
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'auto'), 'auto', true)).toBe('q4f16');
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'webgpu'), 'auto', true)).toBe('q4f16');
+    // Forced WASM: the engine's q4 where Automatic plans it, else ORT's q8; never q4f16 on ORT-wasm.
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'wasm'), 'auto', true)).toBe('q4');
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'wasm'), 'onnxruntime', true)).toBe('q8');
+    expect(preferredDtype(smol135, budgetForBackend(gpuF16, 'wasm'), 'auto', true)).toBe('q8');
+    expect(budgetForBackend(wasmOnly, 'wasm')).toBe(wasmOnly);
+  });
 
   it("gives no plan estimate for q4 on edgetier's CPU engine: the reference table is ORT's, 25x slower there", () => {
     expect(
