@@ -6,7 +6,8 @@
  *   far (`parts`, each its own cache entry `<file>?edgetier-part=<offset>`): a download that broke
  *   off keeps its bytes, and the next load (in any worker or tab) asks only for the rest;
  * - a model is listed only once a load marked it complete: every file it needed was there, whole and
- *   checked; anything else is a partial download or gone;
+ *   checked; anything else is a partial download or gone (a new file broken off, another format's,
+ *   leaves the model listed with the formats still whole);
  * - a delete bumps the model's generation (`<base>/.edgetier/generation`) and removes its entries
  *   under the model's Web Lock; every write checks the generation under that lock first, so a
  *   download in flight in another tab never writes a deleted model back.
@@ -148,6 +149,9 @@ export class ModelStore {
   ): Promise<boolean> {
     const kept = await this.update(base, generation, (manifest) => {
       const record = manifest.files[url] ?? { bytes: meta.bytes, parts: [], complete: false };
+      // Only a whole file written again (changed, damaged) can be one the completing load used; a new
+      // file broken off (another format's download) leaves that load's files whole and listed.
+      const wasWhole = record.complete;
       record.bytes = meta.bytes;
       if (meta.etag) record.etag = meta.etag;
       if (meta.lastModified) record.lastModified = meta.lastModified;
@@ -156,7 +160,7 @@ export class ModelStore {
       record.parts = [...record.parts.filter((p) => p.offset < part.offset), part];
       record.complete = meta.complete;
       manifest.files[url] = record;
-      manifest.complete = manifest.complete && meta.complete;
+      manifest.complete = manifest.complete && (meta.complete || !wasWhole);
     });
     if (!kept) await (await this.open()).delete(partKey(url, part.offset));
     return kept;

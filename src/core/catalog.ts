@@ -186,6 +186,14 @@ export function estimateMemoryBytes(
 }
 
 /**
+ * The budget a dtype is planned by where Settings forces a backend: WASM on a machine with WebGPU
+ * plans as a WASM-only device (q8, or q4 for edgetier's CPU engine), not q4f16 for a GPU it won't use.
+ */
+export function budgetForBackend(budget: DeviceBudget, backend: 'auto' | 'webgpu' | 'wasm'): DeviceBudget {
+  return backend === 'wasm' && budget.webgpu ? { ...budget, webgpu: false, shaderF16: false } : budget;
+}
+
+/**
  * The dtype this device should use for an entry: 4-bit f16 on a GPU with shader-f16, q8 on WASM (ORT
  * decodes q4 at a few tokens/s there), or q4 where 'auto' plans it for edgetier's CPU engine
  * (autoPlansEngineQ4: the switch, a folder edgetier wrote, WASM SIMD).
@@ -222,7 +230,8 @@ export function preferredDtype(
  * Always, not only offline: offline it is the only file that loads (the planned one would fail with
  * download_failed), and online a returning visitor is not made to download the model a second time
  * (and hold both copies) for a gain that is a download size they already paid. A format neither plan
- * picks here (fp32, q4f16 without f16, q4 under ONNX Runtime) is no substitute.
+ * picks here (fp32, q4f16 without f16, q4 under ONNX Runtime) is no substitute; under an explicit
+ * edgetier, Automatic's q4 is one.
  */
 export function preferredDtypeWithCache(
   entry: CatalogEntry,
@@ -233,8 +242,11 @@ export function preferredDtypeWithCache(
 ): Dtype {
   const planned = preferredDtype(entry, budget, runtime, prefersQ4);
   if (!cached || cached.includes(planned)) return planned;
-  const other = preferredDtype(entry, budget, runtime, !prefersQ4);
-  return cached.includes(other) ? other : planned;
+  const others = [preferredDtype(entry, budget, runtime, !prefersQ4)];
+  // An explicit edgetier runs the q4 Automatic plans for it as well (a refusal loads q8 on ORT,
+  // ortDtypeAfterRefusal): switching the setting to it does not download the model again.
+  if (runtime === 'edgetier') others.push(preferredDtype(entry, budget, 'auto', true));
+  return others.find((d) => cached.includes(d)) ?? planned;
 }
 
 /** Whether a format needs f16 shaders (or runs emulated and slowly without them). */

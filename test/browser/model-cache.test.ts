@@ -386,6 +386,54 @@ describe('the model cache with a persistent profile and edgetier serve', () => {
     expect((await listed(page)).map((m) => m.id)).toEqual([modelUrl()]);
   });
 
+  it('keeps listing a whole q8 while a download of its q4 broke off (the app loads the q8 offline)', async () => {
+    // Automatic plans q4 where the engine runs it: a visitor with a whole q8 who tried the q4 and lost
+    // the connection must still see the q8 listed, or the app plans the q4 and fails offline.
+    profile = join(dir, 'profile-partial-q4');
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/edgetier.mjs'),
+        'synth',
+        'tiny',
+        '--out',
+        join(models, 'both'),
+        '--dtype',
+        'q8,q4',
+        '--seed',
+        '3',
+        '--force',
+      ],
+      { stdio: 'pipe' },
+    );
+    const url = `${proxy.url}models/both`;
+    const q4 = '/models/both/onnx/model_q4.onnx';
+    const loadBoth = (dtype: string) =>
+      call(page, 'load', { source: { kind: 'url', url }, device: 'wasm', dtype, warmupBudgetMs: 0 });
+    const page = await openBrowser();
+    expect(await loadBoth('q8')).toMatchObject({ ok: true });
+    expect((await listed(page)).find((m) => m.id === url)?.dtypes).toEqual(['q8']);
+    const stall = proxy.stall(q4, 32_768);
+    const failing = loadBoth('q4');
+    await stall.reached;
+    const q4Read = () =>
+      call(page, 'progress').then((events) =>
+        events.some((p) => p.file === 'onnx/model_q4.onnx' && p.loadedBytes > 0),
+      );
+    while (!(await q4Read())) {
+      stall.drip(1024);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    proxy.refuse(q4);
+    stall.drop();
+    const failed = await failing;
+    proxy.heal();
+    expect(failed).toMatchObject({ ok: false, code: 'download_failed' });
+    // Some of the q4 is kept (the next q4 load resumes); the q8 is still whole and listed as such.
+    expect(failed.ok || failed.message).toMatch(/broke off after [1-9]\d* of/);
+    expect((await listed(page)).find((m) => m.id === url)?.dtypes).toEqual(['q8']);
+  });
+
   it('finishes a download the network cuts every 32 KiB within one load, resuming each time', async () => {
     profile = join(dir, 'profile-chopped');
     synth(3);

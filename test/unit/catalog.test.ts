@@ -3,6 +3,7 @@ import { wasmSpeed } from '../../src/core/backend-plan.ts';
 import {
   assessFit,
   BUILTIN_MODELS,
+  budgetForBackend,
   buildCatalog,
   type CatalogEntry,
   type DeviceBudget,
@@ -148,8 +149,32 @@ describe('catalog', () => {
       expect(preferredDtypeWithCache(converted!, simd, 'onnxruntime', ['q4'], prefersQ4)).toBe('q8');
       expect(preferredDtypeWithCache(smol135, wasmOnly, 'auto', ['q4'], prefersQ4)).toBe('q8');
       expect(preferredDtypeWithCache(smol135, gpuF16, 'auto', ['q8'], prefersQ4)).toBe('q4f16');
+      // The CPU engine setting switched from Automatic to edgetier's CPU engine with the q4 Automatic
+      // planned whole in the cache: the same engine runs it (a refusal loads q8 on ORT, load's
+      // ortDtype), so it is kept, not downloaded again as q8 (offline: download_failed).
+      expect(preferredDtypeWithCache(converted!, simd, 'edgetier', ['q4'], prefersQ4)).toBe('q4');
+      expect(preferredDtypeWithCache(converted!, simd, 'edgetier', ['q8', 'q4'], prefersQ4)).toBe('q8');
+      // Not where the engine would not run it: no SIMD, a Hub export, a GPU.
+      expect(preferredDtypeWithCache(converted!, wasmOnly, 'edgetier', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, simd, 'edgetier', ['q4'], prefersQ4)).toBe('q8');
+      expect(preferredDtypeWithCache(smol135, gpuF16, 'edgetier', ['q4'], prefersQ4)).toBe('q4f16');
     });
   }
+
+  it('plans the dtype for WASM where Settings forces WASM on a machine with WebGPU', () => {
+    const [converted] = entriesFromServer([
+      { name: 'twin', synthetic: true, dtypes: { q8: 10, q4: 6, q4f16: 5 }, edgetier: { synthetic: true } },
+    ]);
+    const gpuSimd = { ...gpuF16, wasmSimd: true };
+    // Automatic backend: the GPU's format.
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'auto'), 'auto', true)).toBe('q4f16');
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'webgpu'), 'auto', true)).toBe('q4f16');
+    // Forced WASM: the engine's q4 where Automatic plans it, else ORT's q8; never q4f16 on ORT-wasm.
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'wasm'), 'auto', true)).toBe('q4');
+    expect(preferredDtype(converted!, budgetForBackend(gpuSimd, 'wasm'), 'onnxruntime', true)).toBe('q8');
+    expect(preferredDtype(smol135, budgetForBackend(gpuF16, 'wasm'), 'auto', true)).toBe('q8');
+    expect(budgetForBackend(wasmOnly, 'wasm')).toBe(wasmOnly);
+  });
 
   it("gives no plan estimate for q4 on edgetier's CPU engine: the reference table is ORT's, 25x slower there", () => {
     expect(

@@ -12,6 +12,7 @@
 import {
   assessFit,
   BUILTIN_MODELS,
+  budgetForBackend,
   buildCatalog,
   type CatalogEntry,
   type DeviceBudget,
@@ -324,7 +325,7 @@ export class AppState extends Store<AppStateData> {
       this.state.dtypes[entry.key] ??
       preferredDtypeWithCache(
         entry,
-        this.budget,
+        this.#dtypeBudget,
         this.cpuRuntimeFor('wasm'),
         entry.runs === 'device' ? this.isCached(entry)?.dtypes : undefined,
       )
@@ -338,7 +339,12 @@ export class AppState extends Store<AppStateData> {
   cachedInstead(entry: CatalogEntry): Dtype | undefined {
     if (this.state.dtypes[entry.key] !== undefined) return undefined;
     const dtype = this.dtypeFor(entry);
-    return dtype === preferredDtype(entry, this.budget, this.cpuRuntimeFor('wasm')) ? undefined : dtype;
+    return dtype === preferredDtype(entry, this.#dtypeBudget, this.cpuRuntimeFor('wasm')) ? undefined : dtype;
+  }
+
+  /** The budget dtypes are planned by: Settings' backend forced to WASM plans for WASM, GPU or not. */
+  get #dtypeBudget(): DeviceBudget {
+    return budgetForBackend(this.budget, this.settings.settings.backend);
   }
 
   fit(entry: CatalogEntry): FitAssessment {
