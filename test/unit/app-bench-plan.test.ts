@@ -11,17 +11,9 @@ import { dtypeUnderRuntime, planBackends } from '../../src/core/backend-plan.ts'
 import type { Capabilities } from '../../src/core/capabilities.ts';
 import type { CatalogEntry } from '../../src/core/catalog.ts';
 import type { Engine } from '../../src/core/engine.ts';
+import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
 
-const caps: Capabilities = {
-  webgpu: null,
-  webgpuUnavailableReason: 'navigator.gpu is missing',
-  crossOriginIsolated: true,
-  jspi: true,
-  wasmSimd: true,
-  hardwareConcurrency: 2,
-  deviceMemoryGiB: 8,
-  storage: null,
-};
+const caps: Capabilities = { ...TWO_CORE_CAPABILITIES, storage: null };
 
 describe('dtypeUnderRuntime (what Bench loads for the plan’s first choice)', () => {
   const first = (prefersQ4: boolean) =>

@@ -19,6 +19,7 @@ import {
   validateBenchReport,
 } from '../../src/core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
+import { NO_GPU_BENCH_ENVIRONMENT } from '../helpers/bench-fixtures.ts';
 
 /** Two rounds of one value each: the per-round ratios are the values' ratios. */
 const twoRounds = (a: number, b: number) => ({ mean: (a + b) / 2, sd: 0, n: 2, values: [a, b] });
@@ -79,21 +80,7 @@ function autoReport(): BenchReport {
     created_at: '2026-11-26T00:00:00.000Z',
     command: 'edgetier bench twin --baseline',
     params: { pp: 22, tg: 64, reps: 2, warmup: 1, rounds: 2 },
-    environment: {
-      cpu_model: 'Test CPU',
-      cpu_cores: 2,
-      os: 'Debian',
-      node_version: 'v20.0.0',
-      browser_version: 'Chromium 1 (headless)',
-      webgpu: null,
-      webgpu_unavailable_reason: 'no adapter',
-      cross_origin_isolated: true,
-      jspi: true,
-      onnxruntime_node_version: '1.30.0',
-      onnxruntime_web_version: '1.31.0-dev',
-      transformers_version: '4.3.1',
-      load_average: [1, 1, 1],
-    },
+    environment: NO_GPU_BENCH_ENVIRONMENT,
     models: [{ id: 'twin', synthetic: false, mirrors: null, vocab_size: 49152 }],
     rows,
     ratios: computeRatios(rows),

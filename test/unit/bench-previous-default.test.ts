@@ -21,17 +21,9 @@ import {
 } from '../../src/core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
 import type { Capabilities } from '../../src/core/capabilities.ts';
+import { NO_GPU_BENCH_ENVIRONMENT, TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
 
-const caps: Capabilities = {
-  webgpu: null,
-  webgpuUnavailableReason: 'navigator.gpu is missing',
-  crossOriginIsolated: true,
-  jspi: true,
-  wasmSimd: true,
-  hardwareConcurrency: 2,
-  deviceMemoryGiB: 8,
-  storage: { quotaBytes: 10 * 1024 ** 3, usageBytes: 0, persisted: false },
-};
+const caps: Capabilities = TWO_CORE_CAPABILITIES;
 
 /** The planner's first WASM choice for a folder edgetier wrote, with AUTO_ENGINE_PREFERS_Q4 as given. */
 function wasmChoice(dtypes: ('q8' | 'q4' | 'fp32')[], prefersQ4: boolean): BackendChoice {
@@ -117,21 +109,7 @@ function q4DefaultReport(): BenchReport {
     created_at: '2026-11-26T00:00:00.000Z',
     command: 'edgetier bench twin --device wasm --dtype q4,q8 --threads 2 --baseline',
     params: { pp: 22, tg: 64, reps: 2, warmup: 1, rounds: 2 },
-    environment: {
-      cpu_model: 'Test CPU',
-      cpu_cores: 2,
-      os: 'Debian',
-      node_version: 'v20.0.0',
-      browser_version: 'Chromium 1 (headless)',
-      webgpu: null,
-      webgpu_unavailable_reason: 'no adapter',
-      cross_origin_isolated: true,
-      jspi: true,
-      onnxruntime_node_version: '1.30.0',
-      onnxruntime_web_version: '1.31.0-dev',
-      transformers_version: '4.3.1',
-      load_average: [1, 1, 1],
-    },
+    environment: NO_GPU_BENCH_ENVIRONMENT,
     models: [{ id: 'twin', synthetic: false, mirrors: null, vocab_size: 49152 }],
     rows,
     ratios: computeRatios(rows),
