@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { cpuBuild, planBackends, WASM_SPEED_TIE, wasmThreads } from '../../src/core/backend-plan.ts';
 import type { Capabilities } from '../../src/core/capabilities.ts';
+import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
 
 const GIB = 1024 ** 3;
 
 /** The machine these tests were written on: 2 cores, isolated, JSPI, no GPU. */
-const base: Capabilities = {
-  webgpu: null,
-  webgpuUnavailableReason: 'navigator.gpu is missing',
-  crossOriginIsolated: true,
-  jspi: true,
-  wasmSimd: true,
-  hardwareConcurrency: 2,
-  deviceMemoryGiB: 8,
-  storage: { quotaBytes: 10 * GIB, usageBytes: 0, persisted: false },
-};
+const base: Capabilities = TWO_CORE_CAPABILITIES;
 
 const swiftshader: Capabilities = {
   ...base,
