@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, normalizePath, type Plugin } from 'vite';
-import { buildKernels, KERNELS_SOURCE } from './src/cpu-engine/build-kernels.ts';
+import { buildKernels, KERNELS_SOURCES } from './src/cpu-engine/build-kernels.ts';
 import { APP_CSP, APP_DEV_CSP, APP_META_CSP } from './src/server/content-security-policy.ts';
 import {
   modelFileHeaders,
@@ -96,7 +96,8 @@ function pickedOrtBuild(): Plugin {
 
 /**
  * `virtual:edgetier-cpu-kernels` is the URL of the CPU engine's kernels (and, as `threaded`, of
- * their threaded build, over a shared memory, for the thread pool): built from source on first
+ * their threaded build, over a shared memory, for the thread pool; as `relaxed` and `relaxedThreaded`,
+ * the same two with relaxed SIMD, kernels/relaxed.ts): built from source on first
  * use (cached in .cache/cpu-engine/ by a hash of the source, the compiler and its flags), then a
  * `?url` asset like ORT's .wasm files: emitted with a content hash by a build, served by the dev
  * server. No .wasm is kept in git.
@@ -109,14 +110,21 @@ function cpuKernels(): Plugin {
     resolveId: (source) => (source === id ? resolved : null),
     async load(moduleId) {
       if (moduleId !== resolved) return null;
-      this.addWatchFile(KERNELS_SOURCE);
-      const wasm = normalizePath(await buildKernels());
-      // The threaded build (a shared memory) for the engine worker's thread pool.
-      const threaded = normalizePath(await buildKernels(true));
-      return [
-        `export { default } from ${JSON.stringify(`${wasm}?url`)};`,
-        `export { default as threaded } from ${JSON.stringify(`${threaded}?url`)};`,
-      ].join('\n');
+      for (const file of KERNELS_SOURCES) this.addWatchFile(file);
+      // Plain and threaded (a shared memory, for the engine worker's thread pool), each with SIMD128
+      // alone and with relaxed SIMD: the worker fetches the one its browser and page can run.
+      const builds = {
+        default: await buildKernels(false, false),
+        threaded: await buildKernels(true, false),
+        relaxed: await buildKernels(false, true),
+        relaxedThreaded: await buildKernels(true, true),
+      };
+      return Object.entries(builds)
+        .map(
+          ([name, path]) =>
+            `export { default as ${name} } from ${JSON.stringify(`${normalizePath(path)}?url`)};`,
+        )
+        .join('\n');
     },
   };
 }

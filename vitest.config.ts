@@ -1,4 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+
+// Node 20 runs WebAssembly relaxed SIMD only behind this V8 flag (Chromium and newer Node have it on):
+// the unit tests run the CPU engine's relaxed-SIMD kernels builds too, where this Node takes the flag.
+const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
+const relaxedSimdArgv =
+  spawnSync(process.execPath, [RELAXED_SIMD_FLAG, '-e', ''], { stdio: 'ignore' }).status === 0
+    ? [RELAXED_SIMD_FLAG]
+    : [];
 
 // Two projects: `unit` runs in Node against real onnxruntime-node, real files and real local HTTP
 // servers; `browser` drives Debian's real Chromium through playwright-core against a real server.
@@ -10,6 +19,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          execArgv: relaxedSimdArgv,
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

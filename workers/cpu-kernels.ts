@@ -4,23 +4,15 @@
  * own origin and compiled once per worker. A browser whose WebAssembly has no SIMD128 is refused
  * by name (`no_wasm_simd`) before anything is fetched.
  */
-import kernelsUrl, { threaded as threadedKernelsUrl } from 'virtual:edgetier-cpu-kernels';
+import kernelsUrl, {
+  relaxed as relaxedKernelsUrl,
+  relaxedThreaded as relaxedThreadedKernelsUrl,
+  threaded as threadedKernelsUrl,
+} from 'virtual:edgetier-cpu-kernels';
 import { EdgetierError } from '../src/core/errors.ts';
+import { hasRelaxedSimd, hasWasmSimd } from '../src/cpu-engine/wasm-features.ts';
 
-/** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): valid only where SIMD128 is. */
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98,
-  11,
-]);
-
-/** Whether this WebAssembly has SIMD128 (the capability check reports it before any download). */
-export function hasWasmSimd(): boolean {
-  try {
-    return WebAssembly.validate(SIMD_PROBE);
-  } catch {
-    return false;
-  }
-}
+export { hasWasmSimd };
 
 /** Refuses a browser whose WebAssembly has no SIMD128, by name (`no_wasm_simd`). */
 export function requireWasmSimd(): void {
@@ -31,31 +23,38 @@ export function requireWasmSimd(): void {
   );
 }
 
-const compiled: { plain: Promise<WebAssembly.Module> | null; threaded: Promise<WebAssembly.Module> | null } =
-  { plain: null, threaded: null };
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
  * The compiled kernels (fetched and compiled on first use; a failure is retried on the next call);
- * `threaded`: the build over a shared memory that the thread pool runs (fetched only when used).
+ * `threaded`: the build over a shared memory that the thread pool runs (fetched only when used);
+ * `relaxed`: the relaxed-SIMD build (kernels/relaxed.ts), by default where this browser has relaxed
+ * SIMD.
  */
-export function kernelModule(threaded = false): Promise<WebAssembly.Module> {
-  const key = threaded ? 'threaded' : 'plain';
-  const url = threaded ? threadedKernelsUrl : kernelsUrl;
-  compiled[key] ??= (async () => {
-    requireWasmSimd();
-    const response = await fetch(url);
-    if (!response.ok) {
-      throw new EdgetierError(
-        'load_failed',
-        `The CPU engine's kernels (${url}) could not be fetched: HTTP ${response.status}. Rebuild the app (\`edgetier build\` or \`npm start\`).`,
-      );
-    }
-    return WebAssembly.compile(await response.arrayBuffer());
-  })();
-  const module = compiled[key];
-  module.catch(() => {
-    compiled[key] = null;
-  });
+export function kernelModule(threaded = false, relaxed = hasRelaxedSimd()): Promise<WebAssembly.Module> {
+  const url = relaxed
+    ? threaded
+      ? relaxedThreadedKernelsUrl
+      : relaxedKernelsUrl
+    : threaded
+      ? threadedKernelsUrl
+      : kernelsUrl;
+  let module = compiled.get(url);
+  if (!module) {
+    module = (async () => {
+      requireWasmSimd();
+      const response = await fetch(url);
+      if (!response.ok) {
+        throw new EdgetierError(
+          'load_failed',
+          `The CPU engine's kernels (${url}) could not be fetched: HTTP ${response.status}. Rebuild the app (\`edgetier build\` or \`npm start\`).`,
+        );
+      }
+      return WebAssembly.compile(await response.arrayBuffer());
+    })();
+    compiled.set(url, module);
+    module.catch(() => compiled.delete(url));
+  }
   return module;
 }
 

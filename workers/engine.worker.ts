@@ -295,6 +295,7 @@ const api: EngineWorkerApi = {
       if (session.info.mirrors) info.mirrors = session.info.mirrors;
       if (notes.length > 0) info.cacheNotes = notes;
       if (cpuEngine && threadsFallback) info.threadsFallback = threadsFallback;
+      if (session.cpuKernels) info.cpuKernels = session.cpuKernels;
       return info;
     });
   },

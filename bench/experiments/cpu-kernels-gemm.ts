@@ -3,18 +3,23 @@
  * twin's by default: 30 layers of qkv 960x576, o 576x576, gate|up 3072x576, down 576x1536, and the
  * 49152x576 head), random codes: CPU time (user + system of this process; one thread) per pass for a
  * decode step (1 token) and per token of a 32-token prefill chunk. `--wasm a.wasm,b.wasm` times
- * built kernel modules side by side (rounds interleaved), e.g. a build of the previous source.
+ * built kernel modules side by side (rounds interleaved), e.g. a build of the previous source; by
+ * default the current source's SIMD128 build, and its relaxed-SIMD build where this Node has relaxed
+ * SIMD (Node 20: `node --experimental-wasm-relaxed-simd --import tsx …`). Dtype `q4-int8`: 4-bit
+ * weights over int8 activation codes (accuracy_level 4), with the relaxed build's int8 GEMM where the
+ * module has it.
  *
- *   npx tsx bench/experiments/cpu-kernels-gemm.ts [--dtype q4,q8] [--tokens 1,32] [--rounds 3] [--wasm …]
+ *   npx tsx bench/experiments/cpu-kernels-gemm.ts [--dtype q4,q4-int8,q8] [--tokens 1,32] [--rounds 3] [--wasm …]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { hasRelaxedSimd } from '../../src/cpu-engine/wasm-features.ts';
 import { type KernelExports, WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
 
 const { values } = parseArgs({
   options: {
-    dtype: { type: 'string', default: 'q4,q8' },
+    dtype: { type: 'string', default: 'q4,q4-int8,q8' },
     tokens: { type: 'string', default: '1,32' },
     rounds: { type: 'string', default: '3' },
     layers: { type: 'string', default: '30' },
@@ -69,7 +74,13 @@ async function setup(label: string, module?: WebAssembly.Module): Promise<Setup>
       const k = kx.k;
       for (const m of mats) {
         // A build before the tiled activation layout has no quantizeActivationsTiled: one row at a time.
-        if ('quantizeActivationsTiled' in k) k.quantizeActivationsTiled(xq, xs, x, m.blocks * 32, tokens);
+        if (dtype === 'q4-int8' && k.quantizeActivationsI8Tiled && k.gemmQ4I8) {
+          k.quantizeActivationsI8Tiled(xq, xs, x, m.blocks * 32, tokens);
+          k.gemmQ4I8(y, m.q4, m.q4s, xq, xs, m.rows, m.blocks, tokens);
+          continue;
+        }
+        if ('quantizeActivationsTiled' in k)
+          k.quantizeActivationsTiled(xq, xs, x, m.blocks * 32, tokens, dtype === 'q4-int8' ? 127 : 32767);
         else {
           for (let t = 0; t < tokens; t++)
             (k as KernelExports).quantizeActivations(
@@ -79,7 +90,7 @@ async function setup(label: string, module?: WebAssembly.Module): Promise<Setup>
               m.blocks * 32,
             );
         }
-        if (dtype === 'q4') k.gemmQ4(y, m.q4, m.q4s, xq, xs, m.rows, m.blocks, tokens);
+        if (dtype !== 'q8') k.gemmQ4(y, m.q4, m.q4s, xq, xs, m.rows, m.blocks, tokens);
         else k.gemmQ8(y, m.q8, m.q8s, xq, xs, m.rows, m.blocks, tokens);
       }
     },
@@ -90,7 +101,11 @@ const setups: Setup[] = [];
 if (values.wasm) {
   for (const file of values.wasm.split(','))
     setups.push(await setup(file, await WebAssembly.compile(readFileSync(file))));
-} else setups.push(await setup('current source', await kernelModule()));
+} else {
+  setups.push(await setup('current source, SIMD128', await kernelModule(false, false)));
+  if (hasRelaxedSimd())
+    setups.push(await setup('current source, relaxed SIMD', await kernelModule(false, true)));
+}
 
 const results = new Map<string, number[]>();
 for (let round = 0; round <= Number(values.rounds); round++) {

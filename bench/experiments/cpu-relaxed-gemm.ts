@@ -1,45 +1,29 @@
 /**
- * Issue 12, deliverable 1's relaxed-SIMD question, measured: does a 4-bit GEMM over int8 activations
- * with relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s (kernels/relaxed-gemm.ts, an experiment)
- * beat the engine's own gemmQ4 (SIMD128, int16 activation codes) in Chromium, where visitors run it?
+ * Issue 12, deliverable 1's relaxed-SIMD question, measured: is the relaxed-SIMD build's 4-bit GEMM
+ * over int8 activations (kernels/relaxed.ts: gemmQ4I8, whose products are
+ * i16x8.relaxed_dot_i8x16_i7x16_s) faster than the SIMD128 build's gemmQ4 (int16 activation codes),
+ * in Chromium, where visitors run it?
  *
- * 1. Checks the instruction's result where it runs: this Node (Node 20's V8 needs
- *    --experimental-wasm-relaxed-simd, and then returned twice the dot product here) and Chromium.
- * 2. In Chromium: the experiment's outputs against a scalar int8 reference (exact integer sums; the
- *    float sums in the engine's order), then both GEMMs over every weight matrix of the 135M shape
- *    (as cpu-kernels-gemm.ts: 30 layers of qkv 960x576, o 576x576, gate|up 3072x576, down 576x1536,
- *    and the 49152x576 head; random codes), one thread, ms per token for a decode step (1 token) and
- *    a 32-token prefill chunk, rounds interleaved, median and best.
+ * 1. Checks relaxed SIMD's int8 dot products where they run: this Node (Node 20's V8 needs
+ *    --experimental-wasm-relaxed-simd, and then gets i32x4.relaxed_dot_i8x16_i7x16_add_s wrong)
+ *    and Chromium.
+ * 2. In Chromium: gemmQ4I8's outputs against a scalar int8 reference (exact integer sums; the float
+ *    sums in the engine's order), then both GEMMs over every weight matrix of the 135M shape (as
+ *    cpu-kernels-gemm.ts: 30 layers of qkv 960x576, o 576x576, gate|up 3072x576, down 576x1536, and
+ *    the 49152x576 head; random codes), one thread, ms per token for a decode step (1 token) and a
+ *    32-token prefill chunk, rounds interleaved, median and best.
  *
  *   npx tsx bench/experiments/cpu-relaxed-gemm.ts [--rounds 6]
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { launchChromium } from '../../src/cli/browser.ts';
 import { buildKernels } from '../../src/cpu-engine/build-kernels.ts';
+import { hasRelaxedSimd } from '../../src/cpu-engine/wasm-features.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' } } });
-const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', '..', '.cache', 'cpu-engine', 'experiments');
-mkdirSync(out, { recursive: true });
-const asc = join(
-  dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json')),
-  'bin',
-  'asc.js',
-);
-const relaxedWasm = join(out, 'relaxed-gemm.wasm');
-execFileSync(process.execPath, [
-  asc,
-  join(here, 'kernels', 'relaxed-gemm.ts'),
-  ...['-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--bindings', 'none'],
-  ...['--enable', 'simd', '--enable', 'relaxed-simd', '-o', relaxedWasm],
-]);
-const engine = Array.from(readFileSync(await buildKernels()));
-const relaxed = Array.from(readFileSync(relaxedWasm));
+const engine = Array.from(readFileSync(await buildKernels(false, false)));
+const relaxed = Array.from(readFileSync(await buildKernels(false, true)));
 
 /**
  * (func (result i32)) computing relaxed_dot(a, b, c) with a = [-1 -2 -3 -4, -128 x4, 0...],
@@ -63,7 +47,9 @@ async function dotCheck(bytes: Uint8Array): Promise<string> {
 const relaxedFlag = process.execArgv.includes('--experimental-wasm-relaxed-simd')
   ? ' (--experimental-wasm-relaxed-simd)'
   : '';
-console.log(`Node ${process.version}${relaxedFlag}: ${await dotCheck(DOT_CHECK)}`);
+console.log(
+  `Node ${process.version}${relaxedFlag}: i32x4.relaxed_dot_i8x16_i7x16_add_s: ${await dotCheck(DOT_CHECK)}; the engine's relaxed builds usable (wasm-features.ts's check of i16x8.relaxed_dot_i8x16_i7x16_s): ${hasRelaxedSimd()}`,
+);
 
 /** What runs in the page (plain JavaScript: the page gets it as text). */
 const PAGE_SCRIPT = String.raw`async ({ engine, relaxed, dotCheck, dotWant, rounds }) => {
@@ -180,7 +166,7 @@ const PAGE_SCRIPT = String.raw`async ({ engine, relaxed, dotCheck, dotWant, roun
       const variants = {
         "engine's gemmQ4 (SIMD128, int16 codes)": (t) => {
           for (const m of a.mats) {
-            a.k.quantizeActivationsTiled(a.xq, a.xs, a.x, m.blocks * 32, t);
+            a.k.quantizeActivationsTiled(a.xq, a.xs, a.x, m.blocks * 32, t, 32767);
             a.k.gemmQ4(a.y, m.w, m.ws, a.xq, a.xs, m.rows, m.blocks, t);
           }
         },

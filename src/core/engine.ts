@@ -184,6 +184,11 @@ export interface LoadInfo {
   /** Why that runtime (the runtime asked for, 'auto' with its basis); absent from engines that do not say. */
   runtimeChoice?: RuntimeChoice;
   /**
+   * edgetier's CPU engine: which kernels build runs and how its 4-bit layers quantise activations,
+   * for people ('relaxed SIMD, int8 activations'; CpuDecoder.kernelsLabel). Absent on ORT.
+   */
+  cpuKernels?: string;
+  /**
    * Set when the load asked for edgetier's CPU engine (or 'auto' chose it), which refused the model
    * or the browser, and ONNX Runtime runs it instead (the page's WorkerEngine).
    */

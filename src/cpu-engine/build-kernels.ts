@@ -19,6 +19,14 @@ import { EdgetierError } from '../core/errors.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
 export const KERNELS_SOURCE = fileURLToPath(new URL('./kernels/kernels.ts', import.meta.url));
+/** The relaxed-SIMD builds' entry: kernels.ts's exports and the int8 4-bit GEMM. */
+export const RELAXED_KERNELS_SOURCE = fileURLToPath(new URL('./kernels/relaxed.ts', import.meta.url));
+/** Every source file of the kernels (a change to any rebuilds them). */
+export const KERNELS_SOURCES = [
+  KERNELS_SOURCE,
+  RELAXED_KERNELS_SOURCE,
+  fileURLToPath(new URL('./kernels/shared.ts', import.meta.url)),
+];
 const CACHE_DIR = join(ROOT, '.cache', 'cpu-engine');
 
 /** SIMD128 only (no relaxed SIMD), no GC runtime, memory imported from the engine. */
@@ -67,12 +75,17 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** The relaxed-SIMD builds add the feature (relaxed.ts's entry; kernels.ts's code is the same). */
+const RELAXED_FLAGS = ['--enable', 'relaxed-simd'];
+
 /**
  * Path of the built kernels, compiling them first when the cache has no build of this source; `shared`:
- * the threaded build over a shared memory.
+ * the threaded build over a shared memory; `relaxed`: the build with relaxed SIMD (relaxed.ts), which
+ * only engines that validate relaxed SIMD can compile.
  */
-export async function buildKernels(shared = false): Promise<string> {
-  const flags = shared ? SHARED_ASC_FLAGS : ASC_FLAGS;
+export async function buildKernels(shared = false, relaxed = false): Promise<string> {
+  const flags = [...(shared ? SHARED_ASC_FLAGS : ASC_FLAGS), ...(relaxed ? RELAXED_FLAGS : [])];
+  const entry = relaxed ? RELAXED_KERNELS_SOURCE : KERNELS_SOURCE;
   const compiler = compilerDir();
   const version = await readFile(join(compiler, 'package.json'), 'utf8').then(
     (text) => JSON.parse(text).version as string,
@@ -82,13 +95,11 @@ export async function buildKernels(shared = false): Promise<string> {
       });
     },
   );
-  const source = await readFile(KERNELS_SOURCE);
-  const hash = createHash('sha256')
-    .update(source)
-    .update(`\0${version}\0${flags.join(' ')}`)
-    .digest('hex')
-    .slice(0, 16);
-  const out = join(CACHE_DIR, `kernels-${hash}.wasm`);
+  const hash = createHash('sha256');
+  for (const file of KERNELS_SOURCES) hash.update(await readFile(file)).update('\0');
+  hash.update(`${relaxed ? 'relaxed' : 'simd128'}\0${version}\0${flags.join(' ')}`);
+  // `kernels-` starts every name: the static site's service worker precaches these few-KB files.
+  const out = join(CACHE_DIR, `kernels-${relaxed ? 'relaxed-' : ''}${hash.digest('hex').slice(0, 16)}.wasm`);
   if (await exists(out)) return out;
   await mkdir(CACHE_DIR, { recursive: true });
   // Build under a private name, then rename: two processes building at once never see half a file.
@@ -96,7 +107,7 @@ export async function buildKernels(shared = false): Promise<string> {
   try {
     await promisify(execFile)(process.execPath, [
       join(compiler, 'bin', 'asc.js'),
-      KERNELS_SOURCE,
+      entry,
       ...flags,
       '-o',
       partial,
@@ -114,8 +125,10 @@ export async function buildKernels(shared = false): Promise<string> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
-    console.log(await buildKernels());
-    console.log(await buildKernels(true));
+    for (const relaxed of [false, true]) {
+      console.log(await buildKernels(false, relaxed));
+      console.log(await buildKernels(true, relaxed));
+    }
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     process.exitCode = 1;

@@ -88,6 +88,7 @@ const yieldToEventLoop: () => Promise<void> = (() => {
 
 export class CpuGenerator implements TokenGenerator {
   readonly engine: EngineName = 'edgetier-wasm';
+  readonly cpuKernels: string;
   readonly eosIds: ReadonlySet<number>;
   /** Prompt tokens run through the decoder since load, over all requests (cache hits excluded). */
   prefilledTokens = 0;
@@ -104,6 +105,7 @@ export class CpuGenerator implements TokenGenerator {
   ) {
     const eos = generationConfig.eos_token_id ?? config.eos_token_id;
     this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+    this.cpuKernels = decoder.kernelsLabel;
   }
 
   get cachedIds(): readonly number[] {

@@ -31,9 +31,9 @@ import {
   loadModelWeights,
   type ModelWeights,
 } from './model-weights.ts';
-import { readOnnxInitializers } from './onnx-reader.ts';
+import { type OnnxInitializers, readOnnxInitializers } from './onnx-reader.ts';
 import { KernelThreadPool, type KernelThreadSpawner, type ThreadPoolOptions } from './thread-pool.ts';
-import { WasmKernels } from './wasm-kernels.ts';
+import { type KernelExports, WasmKernels } from './wasm-kernels.ts';
 
 export interface CpuDecoderOptions {
   /** Longest context (prompt + generated tokens); default and upper bound: max_position_embeddings. */
@@ -59,7 +59,37 @@ export interface CpuDecoderOptions {
    * memory and build (the threaded build runs one thread as well). Without it the load fails.
    */
   onThreadsFailed?: (reason: string) => void;
+  /**
+   * Computes a q4 file's Linear layers with int16 activation codes even where its MatMulNBits nodes
+   * allow int8 (accuracy_level 4): for measuring the two against each other. Default false.
+   */
+  int16Activations?: boolean;
 }
+
+/**
+ * How the 4-bit Linear layers quantise their activations: 'int16' (32767 levels a block: q8 files, and
+ * q4 files whose MatMulNBits nodes ask for float accuracy, accuracy_level 0-3); 'int8' (127 levels,
+ * what accuracy_level 4 allows, as ORT's CPU kernel does) with SIMD128's int16 dot product; 'int8
+ * relaxed': the same codes and the same outputs, bit for bit, with relaxed SIMD's int8 dot product
+ * (a relaxed-SIMD kernels build).
+ */
+export type Q4Activations = 'int16' | 'int8' | 'int8 relaxed';
+
+/** The q4 path for a file's MatMulNBits accuracy levels and a kernels build. */
+export function q4Activations(
+  dtype: CpuDtype,
+  accuracyLevels: readonly number[],
+  k: KernelExports,
+  int16 = false,
+): Q4Activations {
+  if (dtype !== 'q4' || int16 || accuracyLevels.length === 0 || accuracyLevels.some((level) => level !== 4))
+    return 'int16';
+  return k.gemmQ4I8Rows && k.quantizeActivationsI8Tiled ? 'int8 relaxed' : 'int8';
+}
+
+/** Activation codes' levels a block (quantizeActivationsTiled): int16, or int8 (accuracy_level 4). */
+const INT16_LEVELS = 32767;
+const INT8_LEVELS = 127;
 
 /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
 const CACHE_CHUNK = 64;
@@ -138,6 +168,8 @@ export class CpuDecoder {
     private readonly kx: WasmKernels,
     private readonly weights: ModelWeights,
     private readonly s: Scratch,
+    /** How the 4-bit Linear layers quantise their activations (q4Activations). */
+    readonly q4Activations: Q4Activations,
     /** The thread pool when running on more than one thread. */
     readonly pool: KernelThreadPool | null = null,
   ) {
@@ -166,7 +198,7 @@ export class CpuDecoder {
     const reuse = options.memory ? { reuse: options.memory } : {};
     if (threads === 1) {
       const kx = await WasmKernels.create(kernels, reuse);
-      return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, null);
+      return CpuDecoder.assemble(spec, dtype, kx, file, options, null);
     }
     if (!options.spawn) throw new EdgetierError('bad_request', `${threads} threads need a thread spawner.`);
     const kx = await WasmKernels.create(kernels, { shared: true, ...reuse });
@@ -181,7 +213,7 @@ export class CpuDecoder {
       options.onThreadsFailed(cause instanceof Error ? cause.message : String(cause));
     }
     try {
-      return CpuDecoder.assemble(spec, dtype, kx, loadModelWeights(kx, spec, dtype, file), options, pool);
+      return CpuDecoder.assemble(spec, dtype, kx, file, options, pool);
     } catch (error) {
       await pool?.close();
       throw error;
@@ -192,10 +224,12 @@ export class CpuDecoder {
     spec: ModelSpec,
     dtype: CpuDtype,
     kx: WasmKernels,
-    weights: ModelWeights,
+    file: OnnxInitializers,
     options: CpuDecoderOptions,
     pool: KernelThreadPool | null,
   ): CpuDecoder {
+    const weights = loadModelWeights(kx, spec, dtype, file);
+    const q4 = q4Activations(dtype, file.matMulNBitsAccuracy, kx.k, options.int16Activations);
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {
       hiddenSize: H,
@@ -230,7 +264,18 @@ export class CpuDecoder {
       partials: kx.alloc(partialsBytes),
       partialsBytes,
     };
-    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, pool);
+    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, q4, pool);
+  }
+
+  /**
+   * The kernels and activation codes this decoder runs, for people (LoadInfo.cpuKernels): 'relaxed
+   * SIMD, int8 activations' (a q4 file at accuracy_level 4 where relaxed SIMD computes right),
+   * 'SIMD128, int8 activations' (the same outputs, without relaxed SIMD), or 'SIMD128' (int16 codes).
+   */
+  get kernelsLabel(): string {
+    if (this.q4Activations === 'int8 relaxed') return 'relaxed SIMD, int8 activations';
+    if (this.q4Activations === 'int8') return 'SIMD128, int8 activations';
+    return 'SIMD128';
   }
 
   /** Threads the GEMMs run on (1: the calling thread alone). */
@@ -305,7 +350,14 @@ export class CpuDecoder {
       return;
     }
     const { xq, xs } = this.s;
-    k.quantizeActivationsTiled(xq, xs, x, w.cols, n);
+    if (w.kind === 'q4' && this.q4Activations === 'int8 relaxed') {
+      k.quantizeActivationsI8Tiled!(xq, xs, x, w.cols, n);
+      if (pool) pool.gemmQ('q4 int8', y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+      else k.gemmQ4I8!(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
+      return;
+    }
+    const int8 = w.kind === 'q4' && this.q4Activations === 'int8';
+    k.quantizeActivationsTiled(xq, xs, x, w.cols, n, int8 ? INT8_LEVELS : INT16_LEVELS);
     if (pool) pool.gemmQ(w.kind, y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
     else if (w.kind === 'q4') k.gemmQ4(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);
     else k.gemmQ8(y, w.w, w.scales, xq, xs, w.rows, w.blocks, n);

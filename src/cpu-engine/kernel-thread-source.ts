@@ -17,7 +17,7 @@
 const LOOP = `
 const GEN = 0, CLAIM = 16, DONE = 32, STOP = 48, SLEEPERS = 49, ERROR = 50, SPIN = 51, KIND = 52, ARGS = 53, ERROR_TEXT = 80, ERROR_CHARS = 256;
 let ex = null, i32 = null, u32 = null, f32 = null, index = 0;
-const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits'];
+const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits', 'gemmQ4I8Rows'];
 function attention(chunk) {
   const units = u32[ARGS + 15], chunkUnits = u32[ARGS + 16];
   const u0 = chunk * chunkUnits, u1 = Math.min(units, u0 + chunkUnits);

@@ -6,22 +6,22 @@
 /// <reference path="./webassembly.d.ts" />
 import { readFile } from 'node:fs/promises';
 import { buildKernels } from './build-kernels.ts';
+import { hasRelaxedSimd } from './wasm-features.ts';
 
-const compiled: { plain: Promise<WebAssembly.Module> | null; shared: Promise<WebAssembly.Module> | null } = {
-  plain: null,
-  shared: null,
-};
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
  * Compiles the kernels once per process (building them first if the cache has none); `shared`: the
- * threaded build, whose memory is a shared one (thread-pool.ts).
+ * threaded build, whose memory is a shared one (thread-pool.ts); `relaxed`: the relaxed-SIMD build,
+ * by default where this Node has relaxed SIMD (Node 20: `--experimental-wasm-relaxed-simd`).
  */
-export function kernelModule(shared = false): Promise<WebAssembly.Module> {
-  const key = shared ? 'shared' : 'plain';
-  compiled[key] ??= buildKernels(shared).then(async (path) => WebAssembly.compile(await readFile(path)));
-  const module = compiled[key];
-  module.catch(() => {
-    compiled[key] = null;
-  });
+export function kernelModule(shared = false, relaxed = hasRelaxedSimd()): Promise<WebAssembly.Module> {
+  const key = `${shared ? 'shared' : 'plain'} ${relaxed ? 'relaxed' : 'simd128'}`;
+  let module = compiled.get(key);
+  if (!module) {
+    module = buildKernels(shared, relaxed).then(async (path) => WebAssembly.compile(await readFile(path)));
+    compiled.set(key, module);
+    module.catch(() => compiled.delete(key));
+  }
   return module;
 }

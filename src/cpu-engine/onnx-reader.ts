@@ -19,6 +19,11 @@ export interface OnnxInitializers {
   producerName: string;
   graphName: string;
   initializers: Map<string, StoredTensor>;
+  /**
+   * The accuracy_level of each com.microsoft MatMulNBits node, in graph order (0, ONNX Runtime's
+   * default, where a node has none): 4 lets a kernel compute with int8 activations.
+   */
+  matMulNBitsAccuracy: number[];
 }
 
 const utf8 = new TextDecoder();
@@ -134,9 +139,41 @@ function readTensor(buf: Uint8Array, start: number, end: number): StoredTensor {
   return tensor;
 }
 
-/** Parses `file` (a whole .onnx file) and returns its initializers by name. */
+/** A NodeProto's accuracy_level when it is a MatMulNBits node; null for any other op. */
+function matMulNBitsAccuracy(buf: Uint8Array, start: number, end: number): number | null {
+  const f = new Fields(buf, start, end, 'NodeProto');
+  let op = '';
+  let level = 0;
+  for (let field = f.next(); field; field = f.next()) {
+    const [number, wire] = field;
+    if (number === 4 && wire === 2) op = f.string();
+    else if (number === 5 && wire === 2) {
+      const [as, ae] = f.bytes();
+      const attribute = new Fields(buf, as, ae, 'AttributeProto');
+      let name = '';
+      let value = 0;
+      for (let a = attribute.next(); a; a = attribute.next()) {
+        if (a[0] === 1 && a[1] === 2) name = attribute.string();
+        else if (a[0] === 3 && a[1] === 0) value = attribute.varint();
+        else attribute.skip(a[1]);
+      }
+      if (name === 'accuracy_level') level = value;
+    } else f.skip(wire);
+  }
+  return op === 'MatMulNBits' ? level : null;
+}
+
+/**
+ * Parses `file` (a whole .onnx file) and returns its initializers by name (and of its nodes, what the
+ * CPU engine computes differently by: MatMulNBits's accuracy_level).
+ */
 export function readOnnxInitializers(file: Uint8Array): OnnxInitializers {
-  const out: OnnxInitializers = { producerName: '', graphName: '', initializers: new Map() };
+  const out: OnnxInitializers = {
+    producerName: '',
+    graphName: '',
+    initializers: new Map(),
+    matMulNBitsAccuracy: [],
+  };
   const model = new Fields(file, 0, file.length, 'ModelProto');
   let sawGraph = false;
   for (let field = model.next(); field; field = model.next()) {
@@ -149,7 +186,11 @@ export function readOnnxInitializers(file: Uint8Array): OnnxInitializers {
       for (let g = graph.next(); g; g = graph.next()) {
         const [gn, gw] = g;
         if (gn === 2 && gw === 2) out.graphName = graph.string();
-        else if (gn === 5 && gw === 2) {
+        else if (gn === 1 && gw === 2) {
+          const [ns, ne] = graph.bytes();
+          const level = matMulNBitsAccuracy(file, ns, ne);
+          if (level !== null) out.matMulNBitsAccuracy.push(level);
+        } else if (gn === 5 && gw === 2) {
           const [ts, te] = graph.bytes();
           const tensor = readTensor(file, ts, te);
           out.initializers.set(tensor.name, tensor);

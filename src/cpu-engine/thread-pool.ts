@@ -61,10 +61,12 @@ const CONTROL_BYTES = CONTROL.ERROR_TEXT * 4 + ERROR_CHARS * 2;
 /** The claim word holds the chunk count and the next chunk in 8 bits each. */
 const MAX_CHUNKS = 255;
 
-export const KERNEL_KINDS = ['f32', 'q4', 'q8'] as const;
-export type KernelKind = (typeof KERNEL_KINDS)[number];
-/** The control block's job kind of an attention (0-2 are KERNEL_KINDS' GEMMs). */
+/** The control block's job kinds of the GEMMs, by index (kernel-thread-source.ts's KERNELS). */
+const KERNEL_KINDS = ['f32', 'q4', 'q8', 'attention', 'q4 int8'] as const;
+/** The control block's job kind of an attention. */
 const ATTENTION = 3;
+/** A 4-bit GEMM over int8 activations (the relaxed-SIMD builds' gemmQ4I8Rows). */
+const Q4_INT8 = 4;
 
 /**
  * A prefill chunk's (or a decode step's) attention in one layer: `tokens` queries at consecutive
@@ -309,9 +311,12 @@ export class KernelThreadPool {
     this.run(0, y, w, 0, x, 0, rows, cols, tokens);
   }
 
-  /** 4-bit (kind 'q4') or 8-bit ('q8') weights: gemmQ4's / gemmQ8's arguments. */
+  /**
+   * 4-bit (kind 'q4') or 8-bit ('q8') weights: gemmQ4's / gemmQ8's arguments; 'q4 int8': gemmQ4I8's
+   * (the relaxed-SIMD builds' 4-bit GEMM over quantizeActivationsI8Tiled's layout).
+   */
   gemmQ(
-    kind: 'q4' | 'q8',
+    kind: 'q4' | 'q8' | 'q4 int8',
     y: number,
     w: number,
     ws: number,
@@ -324,10 +329,11 @@ export class KernelThreadPool {
     if (rows * blocks * 32 * tokens < this.minSplitWork) {
       this.local++;
       if (kind === 'q4') this.k.gemmQ4(y, w, ws, xq, xs, rows, blocks, tokens);
-      else this.k.gemmQ8(y, w, ws, xq, xs, rows, blocks, tokens);
+      else if (kind === 'q8') this.k.gemmQ8(y, w, ws, xq, xs, rows, blocks, tokens);
+      else relaxedGemm(this.k, 'gemmQ4I8')(y, w, ws, xq, xs, rows, blocks, tokens);
       return;
     }
-    this.run(kind === 'q4' ? 1 : 2, y, w, ws, xq, xs, rows, blocks, tokens);
+    this.run(kind === 'q4' ? 1 : kind === 'q8' ? 2 : Q4_INT8, y, w, ws, xq, xs, rows, blocks, tokens);
   }
 
   /**
@@ -507,7 +513,8 @@ export class KernelThreadPool {
         const r1 = Math.min(rows, r0 + chunkRows);
         if (kind === 0) this.k.gemmF32Rows(y, w, x, rows, width, tokens, r0, r1);
         else if (kind === 1) this.k.gemmQ4Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
-        else this.k.gemmQ8Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+        else if (kind === 2) this.k.gemmQ8Rows(y, w, ws, x, xs, rows, width, tokens, r0, r1);
+        else relaxedGemm(this.k, 'gemmQ4I8Rows')(y, w, ws, x, xs, rows, width, tokens, r0, r1);
       },
       `${KERNEL_KINDS[kind]} GEMM`,
     );
@@ -606,4 +613,18 @@ export class KernelThreadPool {
       }
     }
   }
+}
+
+/** A relaxed-SIMD build's kernel (a WebAssembly export: no `this`), or an internal error naming it where the build has none. */
+export function relaxedGemm<K extends 'gemmQ4I8' | 'gemmQ4I8Rows'>(
+  k: KernelExports,
+  name: K,
+): NonNullable<KernelExports[K]> {
+  const kernel = k[name];
+  if (!kernel)
+    throw new EdgetierError(
+      'internal',
+      `The CPU engine's kernels build has no ${name} (not a relaxed-SIMD build).`,
+    );
+  return kernel as NonNullable<KernelExports[K]>;
 }

@@ -13,8 +13,45 @@ import { EdgetierError } from '../core/errors.ts';
 /** The exports of kernels/kernels.ts; every pointer is a byte offset into the memory. */
 export interface KernelExports {
   quantizeActivations(xq: number, xs: number, x: number, n: number): void;
-  /** `tokens` rows of n, in the prefill tiles' layout (layouts.ts: activationIndex); the GEMMs' input. */
-  quantizeActivationsTiled(xq: number, xs: number, x: number, n: number, tokens: number): void;
+  /**
+   * `tokens` rows of n, in the prefill tiles' layout (layouts.ts: activationIndex); the GEMMs' input.
+   * `levels`: 32767 (int16 codes) or 127 (int8 codes, a q4 file at accuracy_level 4).
+   */
+  quantizeActivationsTiled(
+    xq: number,
+    xs: number,
+    x: number,
+    n: number,
+    tokens: number,
+    levels: number,
+  ): void;
+  /**
+   * The relaxed-SIMD builds only (kernels/relaxed.ts): quantizeActivationsTiled(..., 127) in the int8
+   * layout (36 bytes a block a token), and the 4-bit GEMM over it; bit for bit gemmQ4's outputs.
+   */
+  quantizeActivationsI8Tiled?(xq: number, xs: number, x: number, n: number, tokens: number): void;
+  gemmQ4I8?(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+  ): void;
+  gemmQ4I8Rows?(
+    y: number,
+    w: number,
+    ws: number,
+    xq: number,
+    xs: number,
+    rows: number,
+    blocks: number,
+    tokens: number,
+    r0: number,
+    r1: number,
+  ): void;
   gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void;
   gemmQ4(
     y: number,

@@ -6,6 +6,8 @@
 declare global {
   namespace WebAssembly {
     class Module {
+      /** Synchronous compilation (small modules only: wasm-features.ts's checks). */
+      constructor(bytes: ArrayBufferView | ArrayBuffer);
       private readonly brand: 'WebAssembly.Module';
     }
     class Memory {
@@ -14,6 +16,7 @@ declare global {
       grow(delta: number): number;
     }
     class Instance {
+      constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
       readonly exports: Record<string, unknown>;
     }
     function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;

@@ -293,6 +293,7 @@ export class NodeEngine implements Engine {
       synthetic: info.synthetic,
       ...(info.mirrors ? { mirrors: info.mirrors } : {}),
       engine: this.session.engine,
+      ...(this.session.cpuKernels ? { cpuKernels: this.session.cpuKernels } : {}),
     };
   }
 }

@@ -235,6 +235,11 @@ export class ModelSession {
     return this.generator.engine;
   }
 
+  /** The CPU engine's kernels (TokenGenerator.cpuKernels); undefined on ORT. */
+  get cpuKernels(): string | undefined {
+    return this.generator.cpuKernels;
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;

@@ -23,6 +23,8 @@ export interface GenerationArgs {
 
 export interface TokenGenerator {
   readonly engine: EngineName;
+  /** edgetier's CPU engine: its kernels and how its 4-bit layers quantise activations, for people (LoadInfo.cpuKernels). */
+  readonly cpuKernels?: string;
   /** config.json as the runtime read it. */
   readonly config: Record<string, unknown>;
   /** Tokens that end a generation (generation_config.json, else config.json). */

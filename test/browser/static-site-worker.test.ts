@@ -123,8 +123,10 @@ describe("edgetier's CPU engine's kernels on a static site", () => {
 
   it('are in the build and reach the page offline after one visit that never used them', async () => {
     const kernels = readdirSync(join(root, 'a', 'assets')).filter((f) => /^kernels-.*\.wasm$/.test(f));
-    // The plain build (one thread) and the threaded one (the engine's thread pool).
-    expect(kernels).toHaveLength(2);
+    // The plain build (one thread) and the threaded one (the engine's thread pool), each with SIMD128
+    // alone and with relaxed SIMD (the worker fetches the relaxed ones where the browser computes it).
+    expect(kernels).toHaveLength(4);
+    expect(kernels.filter((f) => f.startsWith('kernels-relaxed-'))).toHaveLength(2);
     const page = browser.page;
     await openSite(page, `${server.url}a/`);
     await browser.context.setOffline(true);

@@ -225,7 +225,8 @@ describe('edgetier bench', () => {
       runtime: 'auto',
       ort_build: 'edgetier-wasm',
       error: null,
-      note: null,
+      // LoadInfo.cpuKernels: a q8 file runs on int16 activation codes, SIMD128 in any browser.
+      note: 'CPU engine kernels: SIMD128',
     });
     expect(edge.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
     // ORT-web pinned on ORT's plan's dtype (q8 here) and the same threads: the previous default, marked.

@@ -288,7 +288,9 @@ export function rowLabel(row: BenchRow): string {
  * ran it instead, a note saying so.
  */
 export function runtimeOutcome(
-  info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice'> & { dtype?: string },
+  info: Pick<LoadedInfo, 'engine' | 'build' | 'fallback' | 'runtimeChoice' | 'cpuKernels'> & {
+    dtype?: string;
+  },
 ): {
   ort_build: string;
   dtype: string | null;
@@ -303,7 +305,9 @@ export function runtimeOutcome(
   const note = info.fallback
     ? `${asked} edgetier's CPU engine, which refused this model or browser ` +
       `(${info.fallback.code}: ${info.fallback.reason}); ONNX Runtime (${info.build}) ran it${file}`
-    : null;
+    : info.engine === 'edgetier-wasm' && info.cpuKernels
+      ? `CPU engine kernels: ${info.cpuKernels}`
+      : null;
   return { ort_build, dtype, note };
 }
 

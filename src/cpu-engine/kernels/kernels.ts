@@ -9,7 +9,11 @@
 // positions 8k .. 8k + 7: the 4-bit kernel unpacks with shifts alone, no shuffle and no byte
 // sign-extension; 8-bit rows are repacked in the same order at load (../layouts.ts: permutedIndex).
 
+import { addLanes, blockInverse, blockMax, blockScale, fence, hsum, isum, laneSums, partialMax, quantize4, storeLanes } from './shared';
+
 const BLOCK: i32 = 32;
+/** int16 codes (quantizeActivations, q8 files, q4 files computed at accuracy_level 0-3). */
+const INT16_LEVELS: f32 = 32767;
 
 // ---- activations ----
 
@@ -21,7 +25,7 @@ const BLOCK: i32 = 32;
  * block holding NaN or an infinity keeps a NaN scale, so the products with it stay NaN.
  */
 export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): void {
-  quantizeRow(xq, xs, x, n, 64, 4);
+  quantizeRow(xq, xs, x, n, 64, 4, INT16_LEVELS);
 }
 
 /**
@@ -30,9 +34,10 @@ export function quantizeActivations(xq: usize, xs: usize, x: usize, n: i32): voi
  * four tokens' 32 codes (4 x 64 bytes) and the four tokens' scales (16 bytes) side by side, so a tile
  * reads a block of its four tokens at fixed offsets from one pointer and their scales with one load.
  * The last tokens & 3 rows keep one token's layout (the one-token GEMV reads them); so does tokens = 1.
- * (../layouts.ts: activationIndex.)
+ * (../layouts.ts: activationIndex.) `levels`: 32767, or 127 for int8 codes (still stored in 16 bits:
+ * these kernels' dot products are int16's; relaxed.ts's int8 layout holds the same codes).
  */
-export function quantizeActivationsTiled(xq: usize, xs: usize, x: usize, n: i32, tokens: i32): void {
+export function quantizeActivationsTiled(xq: usize, xs: usize, x: usize, n: i32, tokens: i32, levels: i32): void {
   const blocks = (n + BLOCK - 1) / BLOCK;
   const xqRow = <usize>blocks << 6;
   const xsRow = <usize>blocks << 2;
@@ -49,22 +54,22 @@ export function quantizeActivationsTiled(xq: usize, xs: usize, x: usize, n: i32,
       n,
       inTile ? 256 : 64,
       inTile ? 16 : 4,
+      <f32>levels,
     );
   }
 }
 
 /** One row of quantizeActivations, block b's codes at xq + b * qStride, its scale at xs + b * sStride. */
-function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sStride: usize): void {
+function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sStride: usize, levels: f32): void {
   const full = n / BLOCK;
-  for (let b = 0; b < full; b++) quantizeBlock(xq + <usize>b * qStride, xs + <usize>b * sStride, x + (<usize>b << 7));
+  for (let b = 0; b < full; b++) quantizeBlock(xq + <usize>b * qStride, xs + <usize>b * sStride, x + (<usize>b << 7), levels);
   const blocks = (n + BLOCK - 1) / BLOCK;
   for (let b = full; b < blocks; b++) {
     const start = b * BLOCK;
     const len = min(BLOCK, n - start);
-    let m: f32 = 0;
-    for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>(start + i) << 2))));
-    const inv = blockInverse(m);
-    store<f32>(xs + <usize>b * sStride, blockScale(m, inv));
+    const m = partialMax(x + (<usize>start << 2), len);
+    const inv = blockInverse(m, levels);
+    store<f32>(xs + <usize>b * sStride, blockScale(m, inv, levels));
     const out = xq + <usize>b * qStride;
     for (let j = 0; j < BLOCK; j++) {
       const src = 4 * (j & 7) + (j >> 3);
@@ -76,7 +81,7 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
 }
 
 /** One whole block of quantizeActivations: 32 floats at x -> 32 int16 at out (nibble-major), scale at s. */
-@inline function quantizeBlock(out: usize, s: usize, x: usize): void {
+@inline function quantizeBlock(out: usize, s: usize, x: usize, levels: f32): void {
   const v0 = v128.load(x);
   const v1 = v128.load(x, 16);
   const v2 = v128.load(x, 32);
@@ -85,19 +90,15 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
   const v5 = v128.load(x, 80);
   const v6 = v128.load(x, 96);
   const v7 = v128.load(x, 112);
-  const m4 = f32x4.max(
-    f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-    f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
-  );
-  const m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-  const invm = blockInverse(m);
-  store<f32>(s, blockScale(m, invm));
+  const m = blockMax(v0, v1, v2, v3, v4, v5, v6, v7);
+  const invm = blockInverse(m, levels);
+  store<f32>(s, blockScale(m, invm, levels));
   const inv = f32x4.splat(invm);
   // |v * inv| <= 32767 after rounding, so the saturating narrow never saturates.
-  const n0 = i16x8.narrow_i32x4_s(q16(v0, inv), q16(v1, inv));
-  const n1 = i16x8.narrow_i32x4_s(q16(v2, inv), q16(v3, inv));
-  const n2 = i16x8.narrow_i32x4_s(q16(v4, inv), q16(v5, inv));
-  const n3 = i16x8.narrow_i32x4_s(q16(v6, inv), q16(v7, inv));
+  const n0 = i16x8.narrow_i32x4_s(quantize4(v0, inv), quantize4(v1, inv));
+  const n1 = i16x8.narrow_i32x4_s(quantize4(v2, inv), quantize4(v3, inv));
+  const n2 = i16x8.narrow_i32x4_s(quantize4(v4, inv), quantize4(v5, inv));
+  const n3 = i16x8.narrow_i32x4_s(quantize4(v6, inv), quantize4(v7, inv));
   // nj holds x[8j .. 8j + 7]. a: x0 x4 x8 x12 | x1 x5 x9 x13; b: x2 x6 x10 x14 | x3 x7 x11 x15;
   // c and d the same from x16; output k: the half k of a (k < 2) or b, then the same half of c or d.
   const a = i8x16.shuffle(n0, n1, 0, 1, 8, 9, 16, 17, 24, 25, 2, 3, 10, 11, 18, 19, 26, 27);
@@ -110,26 +111,6 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
   v128.store(out, i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
 }
 
-/** 32767 / m for a block's largest |x| m; 0 for an all-zero block, a NaN/infinite m, or an m so small that it overflows. */
-@inline function blockInverse(m: f32): f32 {
-  const inv = <f32>32767 / m;
-  return m > 0 && inv < Infinity ? inv : 0;
-}
-
-/** The block's scale: m / 32767, but 0 for a block too small to invert (its codes are all 0). */
-@inline function blockScale(m: f32, inv: f32): f32 {
-  return inv === 0 && m > 0 && m < Infinity ? 0 : m / 32767;
-}
-
-@inline function q16(v: v128, inv: v128): v128 {
-  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)));
-}
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
 
 // ---- GEMM over a few tokens: y[t, rows] = W[rows, cols] x[t] for t < tokens ----
 // A decode step is tokens = 1 (a GEMV); a prompt runs in chunks of tokens, and each pair (or four)
@@ -219,34 +200,6 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return i32x4.add(d, i32x4.dot_i16x8_s(e3, v128.load(xo, 48)));
 }
 
-/** Lane j: the (exact) sum of the four lanes of dj. */
-@inline function laneSums(d0: v128, d1: v128, d2: v128, d3: v128): v128 {
-  const a = i32x4.add(i32x4.shuffle(d0, d1, 0, 4, 1, 5), i32x4.shuffle(d0, d1, 2, 6, 3, 7));
-  const c = i32x4.add(i32x4.shuffle(d2, d3, 0, 4, 1, 5), i32x4.shuffle(d2, d3, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(a, c, 0, 1, 4, 5), i32x4.shuffle(a, c, 2, 3, 6, 7));
-}
-
-/** The sum of d's four int32 lanes. */
-@inline function isum(d: v128): i32 {
-  const h = i32x4.add(d, i32x4.shuffle(d, d, 2, 3, 0, 1));
-  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
-}
-
-/** s + p0 + p1 + p2 + p3 in that order (p: four blocks' products). */
-@inline function addLanes(s: f32, p: v128): f32 {
-  return s + f32x4.extract_lane(p, 0) + f32x4.extract_lane(p, 1) + f32x4.extract_lane(p, 2) + f32x4.extract_lane(p, 3);
-}
-
-/**
- * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (one of the
- * tile's or the token's outputs, overwritten once the sums are complete). Without a memory effect between the tile's tokens, V8's
- * TurboFan hoists all sixteen activation loads of a block ahead of the arithmetic and spills registers;
- * the store keeps each token's loads next to its arithmetic.
- */
-@inline function fence(d: v128, at: usize): v128 {
-  store<i32>(at, i32x4.extract_lane(d, 0));
-  return d;
-}
 
 /**
  * One block of a prefill tile: lane j is the int32 sum of the weights' block (unpacked to e0..e3) times
@@ -269,13 +222,6 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return i32x4.add(d, i32x4.dot_i16x8_s(e3, x3));
 }
 
-/** Stores the four lanes of v (four tokens' outputs of one row) `stride` bytes apart. */
-@inline function storeLanes(at: usize, stride: usize, v: v128): void {
-  store<f32>(at, f32x4.extract_lane(v, 0));
-  store<f32>(at + stride, f32x4.extract_lane(v, 1));
-  store<f32>(at + 2 * stride, f32x4.extract_lane(v, 2));
-  store<f32>(at + 3 * stride, f32x4.extract_lane(v, 3));
-}
 
 /**
  * Nibble k (0..3) of each 16-bit lane of q as a signed int16: q holds the 4-bit codes xor 8, so each

@@ -55,8 +55,9 @@ function runsOn(info: LoadInfo | null): string {
   const device = info.device === 'webgpu' ? 'WebGPU' : 'WASM';
   const cpuEngine = info.engine === 'edgetier-wasm';
   // The CPU engine's threads are its own pool's: how many run, and why fewer than asked.
+  const kernels = cpuEngine && info.cpuKernels ? ` (${info.cpuKernels})` : '';
   const runtime = cpuEngine
-    ? `edgetier's CPU engine, ${info.threads} thread${info.threads === 1 ? '' : 's'}`
+    ? `edgetier's CPU engine${kernels}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`
     : 'ONNX Runtime';
   // A q4 planned for the engine and refused runs as q8 on ORT (ORT decodes q4 at a few tokens/s).
   const replanned = info.fallback?.plannedDtype

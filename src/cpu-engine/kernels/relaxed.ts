@@ -1,29 +1,28 @@
-// AssemblyScript, an experiment (issue 12, deliverable 1: relaxed-SIMD variants "kept only where
-// measured faster"); compiled by ../cpu-relaxed-gemm.ts with --enable relaxed-simd, not part of the
-// engine. A 4-bit GEMM (MatMulNBits block 32, the engine's GEMV and tile structure) over int8
-// activation codes whose dot product is relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s (16
-// multiply-adds an instruction; SIMD128's int16 dot, which the engine's gemmQ4 uses, does 8 after
-// unpacking the codes to int16). The 4-bit codes c (0..15, value c - 8) are the i7 operand, so the
-// instruction's result is defined on every engine; the activations the signed one; the sum of
+// AssemblyScript: the entry of the relaxed-SIMD builds (../build-kernels.ts): every kernel of
+// kernels.ts, plus a 4-bit GEMM over int8 activations whose products are relaxed SIMD's
+// i16x8.relaxed_dot_i8x16_i7x16_s (16 multiply-adds an instruction; SIMD128's int16 dot does 8,
+// after unpacking the codes to int16). Used where the browser computes relaxed SIMD right
+// (wasm-features.ts) and the file's MatMulNBits nodes say accuracy_level 4 (int8 activations, as
+// ORT's CPU kernel computes them). 1.24x faster than gemmQ4 in Chromium 156 here, decode step and
+// prefill chunk alike (bench/experiments/cpu-relaxed-gemm.ts).
+//
+// Bit for bit the same outputs as kernels.ts's gemmQ4 over quantizeActivationsTiled(..., 127): the
+// same int8 codes and scales, every block's products summed exactly in int32, and the same float
+// operations in the same order. The 4-bit codes c (0..15, value c - 8) are the i7 operand (so the
+// instruction's result is defined on every engine), the activations the signed one; the sum of
 // (c - 8) x is sum(c x) - 8 sum(x), and each block's -8 sum(x) is stored beside its codes.
 //
 // The int8 layout (quantizeActivationsI8Tiled): a token's row is `blocks` blocks of 32 code bytes,
 // the even-indexed values first (x0 x2 .. x30, the low nibbles' partners), then the odd ones, then
 // `blocks` int32 corrections; a row is 36 x blocks bytes. Tokens in whole tiles of four (t <
 // tokens & ~3) share four rows' space, per block the four tokens' 32 bytes side by side and then
-// their four corrections (144 bytes a block), as the engine's int16 layout does; scales [tokens,
-// blocks] as the engine's activationIndex places them.
-//
-// Measured no faster than the engine's int16 gemmQ4 in Chromium 156 on a 2-core AMD EPYC without
-// VNNI (bench/results/wasm-cpu-speed.md), so the engine does not ship it.
+// their four corrections (144 bytes a block), as the int16 layout does. Scales as in kernels.ts.
+
+export * from './kernels';
+import { addLanes, blockInverse, blockMax, blockScale, fence, isum, laneSums, partialMax, quantize4, storeLanes } from './shared';
 
 const BLOCK: i32 = 32;
 const INT8_LEVELS: f32 = 127;
-
-/** The WebAssembly heap's first free byte (the script allocates from there). */
-export function heapBase(): usize {
-  return __heap_base;
-}
 
 /** Bytes of one token's row in the int8 layout, for `blocks` blocks. */
 @inline function i8RowBytes(blocks: i32): usize {
@@ -133,11 +132,15 @@ function quantizeRowI8(
 
 /** Four int32 lanes summing to sum(c x) over a block: codes lo/hi, the token's 32 bytes at xp. */
 @inline function dotI8(lo: v128, hi: v128, xp: usize): v128 {
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(
-    v128.load(xp, 16),
-    hi,
-    i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp), lo, i32x4.splat(0)),
+  // Pairwise products in int16 (at most 2 x 127 x 15 a lane: no saturation), the two halves added in
+  // int16 (at most 4 x 127 x 15), widened once: three multiply-unit instructions a block on x64
+  // (pmaddubsw twice, pmaddwd once) where SIMD128's int16 dot takes four, and an i32 relaxed dot-add
+  // for each half (a pmaddwd after each pmaddubsw) measured no faster than SIMD128.
+  const p = i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo),
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi),
   );
+  return i32x4.extadd_pairwise_i16x8_s(p);
 }
 
 /** gemmQ4 over quantizeActivationsI8Tiled's layout (the same arguments otherwise). */
@@ -264,76 +267,4 @@ export function gemmQ4I8Rows(
     s = s + <f32>d * (load<f32>(s0 + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2)));
   }
   return s;
-}
-
-// ---- helpers (copies of the engine's src/cpu-engine/kernels/kernels.ts) ----
-/** levels / m for a block's largest |x| m; 0 for an all-zero block, a NaN/infinite m, or an m so small that it overflows. */
-@inline function blockInverse(m: f32, levels: f32): f32 {
-  const inv = levels / m;
-  return m > 0 && inv < Infinity ? inv : 0;
-}
-
-/** The block's scale: m / levels, but 0 for a block too small to invert (its codes are all 0). */
-@inline function blockScale(m: f32, inv: f32, levels: f32): f32 {
-  return inv === 0 && m > 0 && m < Infinity ? 0 : m / levels;
-}
-
-/** Four values' codes: round to nearest even of v * inv, as int32 lanes. */
-@inline function quantize4(v: v128, inv: v128): v128 {
-  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)));
-}
-
-/** The largest |x| of a block's 32 floats v0..v7. */
-@inline function blockMax(v0: v128, v1: v128, v2: v128, v3: v128, v4: v128, v5: v128, v6: v128, v7: v128): f32 {
-  const m4 = f32x4.max(
-    f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-    f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
-  );
-  return max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-}
-
-/** The largest |x| of a partial block's `len` floats at x (scalar). */
-@inline function partialMax(x: usize, len: i32): f32 {
-  let m: f32 = 0;
-  for (let i = 0; i < len; i++) m = max(m, abs<f32>(load<f32>(x + (<usize>i << 2))));
-  return m;
-}
-
-// ---- the quantised GEMMs' lanes ----
-
-/** Lane j: the (exact) sum of the four lanes of dj. */
-@inline function laneSums(d0: v128, d1: v128, d2: v128, d3: v128): v128 {
-  const a = i32x4.add(i32x4.shuffle(d0, d1, 0, 4, 1, 5), i32x4.shuffle(d0, d1, 2, 6, 3, 7));
-  const c = i32x4.add(i32x4.shuffle(d2, d3, 0, 4, 1, 5), i32x4.shuffle(d2, d3, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(a, c, 0, 1, 4, 5), i32x4.shuffle(a, c, 2, 3, 6, 7));
-}
-
-/** The sum of d's four int32 lanes. */
-@inline function isum(d: v128): i32 {
-  const h = i32x4.add(d, i32x4.shuffle(d, d, 2, 3, 0, 1));
-  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
-}
-
-/** s + p0 + p1 + p2 + p3 in that order (p: four blocks' products). */
-@inline function addLanes(s: f32, p: v128): f32 {
-  return s + f32x4.extract_lane(p, 0) + f32x4.extract_lane(p, 1) + f32x4.extract_lane(p, 2) + f32x4.extract_lane(p, 3);
-}
-
-/**
- * Keeps a tile's token apart from the next: stores lane 0 of its dot product at `at` (one of the
- * tile's or the token's outputs, overwritten once the sums are complete). Without a memory effect
- * between the tile's tokens, V8's TurboFan hoists all of a block's activation loads ahead of the
- * arithmetic and spills registers; the store keeps each token's loads next to its arithmetic.
- */
-@inline function fence(d: v128, at: usize): v128 {
-  store<i32>(at, i32x4.extract_lane(d, 0));
-  return d;
-}
-
-/** Stores the four lanes of v (four tokens' outputs of one row) `stride` bytes apart. */
-@inline function storeLanes(at: usize, stride: usize, v: v128): void {
-  store<f32>(at, f32x4.extract_lane(v, 0));
-  store<f32>(at + stride, f32x4.extract_lane(v, 1));
-  store<f32>(at + 2 * stride, f32x4.extract_lane(v, 2));
-  store<f32>(at + 3 * stride, f32x4.extract_lane(v, 3));
 }
