@@ -149,7 +149,10 @@ interface Planned {
   target: () => Promise<BenchTarget>;
   /** The threads the row ran with, where only the runtime knows (the stock rows). */
   threadsUsed?: () => number;
-  /** The default row's first load: the runtime 'auto' ran, and a fallback to ORT if there was one. */
+  /**
+   * The row's first load (the default row's and the pinned CPU engine rows'): the runtime 'auto' ran,
+   * a fallback to ORT if there was one, the CPU engine's kernels.
+   */
   loaded?: () => LoadedInfo | null;
 }
 
@@ -384,6 +387,7 @@ export async function runBench(
           )
         )
           return;
+        let first: LoadedInfo | null = null;
         plannedRows.push({
           key: {
             model: model.id,
@@ -395,13 +399,21 @@ export async function runBench(
             runtime: 'edgetier',
           },
           target: async () =>
-            browser!.edgetierTarget(urlOf(), {
-              device: 'wasm',
-              dtype,
-              threads,
-              build: caps ? cpuBuild(caps) : 'jspi',
-              runtime: 'edgetier',
-            }),
+            browser!.edgetierTarget(
+              urlOf(),
+              {
+                device: 'wasm',
+                dtype,
+                threads,
+                build: caps ? cpuBuild(caps) : 'jspi',
+                runtime: 'edgetier',
+              },
+              (info) => {
+                first ??= info;
+              },
+            ),
+          // Its note says which kernels ran (LoadInfo.cpuKernels: relaxed SIMD or SIMD128).
+          loaded: () => first,
         });
       };
       for (const device of options.devices) {

@@ -162,6 +162,27 @@ describe('edgetier bench', () => {
     expect(validateBenchReport(report)).toEqual([]);
   });
 
+  it("a pinned CPU-engine row in Chromium says which kernels ran: a q4 file's relaxed-SIMD int8 GEMM, a q8 file's SIMD128", async () => {
+    const dir = join(root, 'tiny-q4-q8');
+    await synthPreset('tiny', dir, { dtypes: ['q4', 'q8'], seed: 5 });
+    const report = await runBench({
+      models: [dir],
+      devices: ['wasm'],
+      dtypes: ['q4', 'q8'],
+      threads: [1],
+      cpuEngines: ['edgetier'],
+      params: { pp: 4, tg: 2, reps: 1, warmup: 0 },
+      rowBudgetS: 0,
+      baseline: false,
+      command: 'test',
+    });
+    expect(report.rows.map((r) => [r.dtype, r.ort_build, r.error, r.note])).toEqual([
+      ['q4', 'edgetier-wasm', null, 'CPU engine kernels: relaxed SIMD, int8 activations'],
+      ['q8', 'edgetier-wasm', null, 'CPU engine kernels: SIMD128'],
+    ]);
+    expect(validateBenchReport(report)).toEqual([]);
+  });
+
   it('--engine onnxruntime,edgetier: a native row and an edgetier CPU-engine row in one run', async () => {
     const events: BenchEvent[] = [];
     const report = await runBench(
