@@ -25,24 +25,11 @@ export function requireWasmSimd(): void {
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/**
- * The compiled kernels (fetched and compiled on first use; a failure is retried on the next call);
- * `threaded`: the build over a shared memory that the thread pool runs (fetched only when used);
- * `relaxed`: the relaxed-SIMD build (kernels/relaxed.ts), by default where this browser has relaxed
- * SIMD.
- */
-export function kernelModule(threaded = false, relaxed = hasRelaxedSimd()): Promise<WebAssembly.Module> {
-  const url = relaxed
-    ? threaded
-      ? relaxedThreadedKernelsUrl
-      : relaxedKernelsUrl
-    : threaded
-      ? threadedKernelsUrl
-      : kernelsUrl;
+/** Fetches and compiles one kernels asset, once per worker (a failure is retried on the next call). */
+function compileAsset(url: string): Promise<WebAssembly.Module> {
   let module = compiled.get(url);
   if (!module) {
     module = (async () => {
-      requireWasmSimd();
       const response = await fetch(url);
       if (!response.ok) {
         throw new EdgetierError(
@@ -56,6 +43,30 @@ export function kernelModule(threaded = false, relaxed = hasRelaxedSimd()): Prom
     module.catch(() => compiled.delete(url));
   }
   return module;
+}
+
+/**
+ * The compiled kernels; `threaded`: the build over a shared memory that the thread pool runs
+ * (fetched only when used); `relaxed`: the relaxed-SIMD build (kernels/relaxed.ts), by default where
+ * this browser computes relaxed SIMD right. The relaxed builds only make a q4 file faster (the SIMD128
+ * ones give the same logits), so where a relaxed asset cannot be fetched or compiled (a deployment or
+ * cache without it, a proxy's 404) the SIMD128 build runs instead, with a warning in the console.
+ */
+export async function kernelModule(
+  threaded = false,
+  relaxed = hasRelaxedSimd(),
+): Promise<WebAssembly.Module> {
+  requireWasmSimd();
+  const simd128 = threaded ? threadedKernelsUrl : kernelsUrl;
+  if (!relaxed) return compileAsset(simd128);
+  try {
+    return await compileAsset(threaded ? relaxedThreadedKernelsUrl : relaxedKernelsUrl);
+  } catch (error) {
+    console.warn(
+      `edgetier: the relaxed-SIMD kernels could not be loaded (${error instanceof Error ? error.message : String(error)}); running the SIMD128 build, which gives the same results.`,
+    );
+    return compileAsset(simd128);
+  }
 }
 
 /**

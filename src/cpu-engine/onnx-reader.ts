@@ -139,28 +139,39 @@ function readTensor(buf: Uint8Array, start: number, end: number): StoredTensor {
   return tensor;
 }
 
-/** A NodeProto's accuracy_level when it is a MatMulNBits node; null for any other op. */
+/** AttributeProto.AttributeType INT. */
+const ATTRIBUTE_INT = 2;
+
+/**
+ * A NodeProto's accuracy_level when it is a com.microsoft MatMulNBits node (0, ORT's default, where
+ * it has none); null for any other op. A level not stated as an INT attribute (ORT refuses such a
+ * file) reads as -1, which no kernel path treats as 4.
+ */
 function matMulNBitsAccuracy(buf: Uint8Array, start: number, end: number): number | null {
   const f = new Fields(buf, start, end, 'NodeProto');
   let op = '';
+  let domain = '';
   let level = 0;
   for (let field = f.next(); field; field = f.next()) {
     const [number, wire] = field;
     if (number === 4 && wire === 2) op = f.string();
+    else if (number === 7 && wire === 2) domain = f.string();
     else if (number === 5 && wire === 2) {
       const [as, ae] = f.bytes();
       const attribute = new Fields(buf, as, ae, 'AttributeProto');
       let name = '';
       let value = 0;
+      let type = 0;
       for (let a = attribute.next(); a; a = attribute.next()) {
         if (a[0] === 1 && a[1] === 2) name = attribute.string();
         else if (a[0] === 3 && a[1] === 0) value = attribute.varint();
+        else if (a[0] === 20 && a[1] === 0) type = attribute.varint();
         else attribute.skip(a[1]);
       }
-      if (name === 'accuracy_level') level = value;
+      if (name === 'accuracy_level') level = type === ATTRIBUTE_INT ? value : -1;
     } else f.skip(wire);
   }
-  return op === 'MatMulNBits' ? level : null;
+  return op === 'MatMulNBits' && domain === 'com.microsoft' ? level : null;
 }
 
 /**

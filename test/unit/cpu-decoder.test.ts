@@ -165,7 +165,9 @@ describe('cpu-engine decoder: q8 and q4 files = reference on the de-quantised we
       console.info(
         `${name}: relative RMS error of the CPU engine's logits: ${errQuantised.toExponential(2)} against the de-quantised reference, ${errOriginal.toFixed(4)} against the unquantised one`,
       );
-      // The golden tests' bounds for ORT's q4 (int16 activations here put it near 1e-4).
+      // The golden tests' bounds for ORT's q4. The converter writes accuracy_level 4, so these q4
+      // files run on int8 activation codes as ORT's CPU kernel does (near 1e-2 here; int16 codes, an
+      // accuracy_level 0 file's, put it near 1e-4); q8 files keep int16 codes (near 4e-5).
       expect(errQuantised).toBeLessThan(0.03);
       expect(errQuantised).toBeLessThan(errOriginal / 4);
       for (let t = 0; t < PROMPT_IDS.length; t++) {

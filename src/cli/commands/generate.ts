@@ -54,6 +54,8 @@ Options:
   --think / --no-think     Turn the template's thinking switch on or off (Qwen3 enable_thinking).
   --json                   Print one JSON object: prompt_ids, output_ids, text, finish_reason,
                            model, engine (onnxruntime-node, onnxruntime-web or edgetier-wasm),
+                           cpu_kernels (edgetier's CPU engine: SIMD128 or relaxed SIMD, and
+                           whether a q4 file ran on int8 activations),
                            engine_choice (asked, reason), engine_fallback (why ONNX Runtime runs
                            what the CPU engine refused),
                            metrics (load_ms, ttft_ms, prefill_tokens, prefill_tok_s,
@@ -93,6 +95,8 @@ export function generateJson(result: GenerateResult, load: LoadInfo, loadMs: num
     ...(result.reasoning !== undefined ? { reasoning: result.reasoning } : {}),
     finish_reason: result.finishReason,
     ...((m.engine ?? load.engine) ? { engine: m.engine ?? load.engine } : {}),
+    // edgetier's CPU engine: which kernels build ran, and a q4 file's activation codes (int8 or int16).
+    ...(load.cpuKernels ? { cpu_kernels: load.cpuKernels } : {}),
     // Why that engine: the runtime asked for ('auto' with its measured basis) and any fallback to ORT.
     ...(load.runtimeChoice
       ? { engine_choice: { asked: load.runtimeChoice.asked, reason: load.runtimeChoice.reason } }

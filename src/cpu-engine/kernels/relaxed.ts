@@ -3,8 +3,8 @@
 // i16x8.relaxed_dot_i8x16_i7x16_s (16 multiply-adds an instruction; SIMD128's int16 dot does 8,
 // after unpacking the codes to int16). Used where the browser computes relaxed SIMD right
 // (wasm-features.ts) and the file's MatMulNBits nodes say accuracy_level 4 (int8 activations, as
-// ORT's CPU kernel computes them). 1.24x faster than gemmQ4 in Chromium 156 here, decode step and
-// prefill chunk alike (bench/experiments/cpu-relaxed-gemm.ts).
+// ORT's CPU kernel computes them). Faster than gemmQ4 in Chromium 156 here: 1.18x for a decode
+// step's GEMMs, 1.29x for a prefill chunk's (bench/experiments/cpu-relaxed-gemm.ts).
 //
 // Bit for bit the same outputs as kernels.ts's gemmQ4 over quantizeActivationsTiled(..., 127): the
 // same int8 codes and scales, every block's products summed exactly in int32, and the same float
