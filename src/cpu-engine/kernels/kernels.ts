@@ -111,7 +111,6 @@ function quantizeRow(xq: usize, xs: usize, x: usize, n: i32, qStride: usize, sSt
   v128.store(out, i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
 }
 
-
 // ---- GEMM over a few tokens: y[t, rows] = W[rows, cols] x[t] for t < tokens ----
 // A decode step is tokens = 1 (a GEMV); a prompt runs in chunks of tokens, and each pair (or four)
 // of weight rows is read from memory once and reused from cache for every token of the chunk.
@@ -200,7 +199,6 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return i32x4.add(d, i32x4.dot_i16x8_s(e3, v128.load(xo, 48)));
 }
 
-
 /**
  * One block of a prefill tile: lane j is the int32 sum of the weights' block (unpacked to e0..e3) times
  * token j's 32 codes, at xp + 64 j (quantizeActivationsTiled's layout: fixed offsets from one pointer,
@@ -221,7 +219,6 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   d = i32x4.add(d, i32x4.dot_i16x8_s(e2, x2));
   return i32x4.add(d, i32x4.dot_i16x8_s(e3, x3));
 }
-
 
 /**
  * Nibble k (0..3) of each 16-bit lane of q as a signed int16: q holds the 4-bit codes xor 8, so each
