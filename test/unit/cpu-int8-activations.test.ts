@@ -22,6 +22,7 @@ import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import { hasRelaxedSimd } from '../../src/cpu-engine/wasm-features.ts';
 import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { random, roundHalfEven } from '../helpers/kernel-values.ts';
 import { memoryWeights, randomTensors, TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 let root: string;
@@ -37,22 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** Deterministic values in [-scale, scale). */
-function random(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
-}
-
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** A block's int8 codes (natural order) and scale, in float32 arithmetic like the kernels. */
 function quantizeBlockRef(x: Float32Array, start: number, end: number): { codes: number[]; scale: number } {

@@ -8,6 +8,7 @@ import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../../src/bu
 import { activationIndex, BLOCK, blocksOf, permutedIndex, q8Rows } from '../../src/cpu-engine/layouts.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { random, roundHalfEven } from '../helpers/kernel-values.ts';
 
 let kx: WasmKernels;
 
@@ -15,22 +16,6 @@ beforeAll(async () => {
   // The SIMD128 build (the relaxed one has the same kernels and more: cpu-int8-activations.test.ts).
   kx = await WasmKernels.create(await kernelModule(false, false));
 });
-
-/** Deterministic values in [-1, 1). */
-function random(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
-}
-
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Scalar reference of quantizeActivations, in float32 arithmetic like the kernel. */
 function quantizeRef(x: Float32Array): { xq: Int16Array; xs: Float32Array } {
