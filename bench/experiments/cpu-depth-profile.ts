@@ -84,6 +84,7 @@ for (const config of configs)
         cached: number;
         cacheBase: number;
         chunkBytes: number;
+        headChunkBytes: number;
         kx: WasmKernels;
       };
       const positions = depth + steps * rounds + 1;
@@ -91,9 +92,28 @@ for (const config of configs)
       inside.cached = depth;
       // Values in every cache page: pages never written read as the OS's one zero page, which stays in
       // the CPU's caches and would time the kernel without its memory traffic.
-      const floats = (Math.ceil(positions / 64) * inside.chunkBytes) / 4;
-      const cache = inside.kx.f32(inside.cacheBase, floats);
-      for (let i = 0; i < floats; i++) cache[i] = ((i * 2654435761) % 1000) / 4000 - 0.125;
+      const chunks = Math.ceil(positions / 64);
+      if (d.kvCache === 'int8') {
+        // Codes and scales as kvStoreI8 writes them, from arbitrary small floats.
+        const { headDim: D, numKvHeads: KV, numLayers: L } = d.spec;
+        // The decoder's own scratch (kx.alloc would hand out the cache's first bytes: the cache is last).
+        const vec = (d as unknown as { s: { tmp: number } }).s.tmp;
+        const f = inside.kx.f32(vec, D);
+        for (let c = 0; c < chunks; c++)
+          for (let l = 0; l < L; l++)
+            for (let g = 0; g < KV; g++)
+              for (let p = 0; p < 64; p++) {
+                for (let i = 0; i < D; i++)
+                  f[i] = (((c * 64 + p + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
+                const head =
+                  inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
+                inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, p, vec, vec, D, 64);
+              }
+      } else {
+        const floats = (chunks * inside.chunkBytes) / 4;
+        const cache = inside.kx.f32(inside.cacheBase, floats);
+        for (let i = 0; i < floats; i++) cache[i] = ((i * 2654435761) % 1000) / 4000 - 0.125;
+      }
     } else {
       const ids = Array.from({ length: depth }, (_, i) => 300 + ((i * 7919) % 40000));
       const t0 = performance.now();
@@ -128,6 +148,7 @@ for (let r = 0; r < rounds; r++) {
         kx: WasmKernels;
         cached: number;
         chunkBytes: number;
+        headChunkBytes: number;
         cacheBase: number;
         s: {
           scores: number;
@@ -142,7 +163,8 @@ for (let r = 0; r < rounds; r++) {
       const spec = d.spec;
       const D = spec.headDim;
       const KV = spec.numKvHeads;
-      const headChunkBytes = 64 * D * 4;
+      const { headChunkBytes } = internals;
+      const int8 = d.kvCache === 'int8';
       for (let s2 = 0; s2 < steps; s2++) {
         const w = performance.now();
         const c = cpuMs();
@@ -167,10 +189,11 @@ for (let r = 0; r < rounds; r++) {
               scale: 1 / Math.sqrt(D),
               scores: s.scores,
               scoresStride: s.scoresStride,
+              int8,
             });
             continue;
           }
-          kx.k.attention(
+          (int8 ? kx.k.attentionI8 : kx.k.attention)(
             s.attn,
             s.qkv,
             keys,

@@ -64,6 +64,34 @@ export interface CpuDecoderOptions {
    * allow int8 (accuracy_level 4): for measuring the two against each other. Default false.
    */
   int16Activations?: boolean;
+  /**
+   * The KV cache's element type: 'int8' (a code per element and a float32 scale per position and kv
+   * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q8 and q4 files, whose Linear layers
+   * already quantise their activations to integers, where headDim is a multiple of 16; float32 for
+   * fp32 files (exact against the reference forward pass) and other head sizes.
+   */
+  kvCache?: KvCacheType;
+}
+
+/** The CPU engine's KV cache element types (CpuDecoderOptions.kvCache). */
+export type KvCacheType = 'float32' | 'int8';
+
+/** The cache a decoder of `dtype` keeps: the option's, checked, or the default for the file. */
+export function kvCacheType(dtype: CpuDtype, headDim: number, requested?: KvCacheType): KvCacheType {
+  if (requested !== undefined && requested !== 'float32' && requested !== 'int8') {
+    throw new EdgetierError(
+      'bad_request',
+      `The KV cache holds float32 or int8 elements, not ${String(requested)}.`,
+    );
+  }
+  const fits = headDim % 16 === 0;
+  if (requested === 'int8' && !fits) {
+    throw new EdgetierError(
+      'bad_request',
+      `An int8 KV cache needs a head size that is a multiple of 16; this model's is ${headDim}.`,
+    );
+  }
+  return requested ?? (dtype !== 'fp32' && fits ? 'int8' : 'float32');
 }
 
 /**
@@ -158,6 +186,8 @@ export class CpuDecoder {
   private readonly invFreq: Float32Array;
   /** Bytes of one cache chunk: every layer's keys and values of CACHE_CHUNK positions. */
   private readonly chunkBytes: number;
+  /** Bytes of one kv head's keys (or values) in a chunk. */
+  private readonly headChunkBytes: number;
   private cacheBase = 0;
   private cached = 0;
 
@@ -170,11 +200,17 @@ export class CpuDecoder {
     private readonly s: Scratch,
     /** How the 4-bit Linear layers quantise their activations (q4Activations). */
     readonly q4Activations: Q4Activations,
+    /** The KV cache's element type. */
+    readonly kvCache: KvCacheType,
     /** The thread pool when running on more than one thread. */
     readonly pool: KernelThreadPool | null = null,
   ) {
     this.invFreq = ropeInvFreq(spec);
-    this.chunkBytes = spec.numLayers * 2 * spec.numKvHeads * CACHE_CHUNK * spec.headDim * 4;
+    this.headChunkBytes =
+      kvCache === 'int8'
+        ? kx.k.kvHeadChunkBytesI8(CACHE_CHUNK, spec.headDim)
+        : CACHE_CHUNK * spec.headDim * 4;
+    this.chunkBytes = spec.numLayers * 2 * spec.numKvHeads * this.headChunkBytes;
     this.cacheBase = kx.used;
   }
 
@@ -230,6 +266,7 @@ export class CpuDecoder {
   ): CpuDecoder {
     const weights = loadModelWeights(kx, spec, dtype, file);
     const q4 = q4Activations(dtype, file.matMulNBitsAccuracy, kx.k, options.int16Activations);
+    const kvCache = kvCacheType(dtype, spec.headDim, options.kvCache);
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {
       hiddenSize: H,
@@ -264,18 +301,20 @@ export class CpuDecoder {
       partials: kx.alloc(partialsBytes),
       partialsBytes,
     };
-    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, q4, pool);
+    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, q4, kvCache, pool);
   }
 
   /**
-   * The kernels and activation codes this decoder runs, for people (LoadInfo.cpuKernels): 'relaxed
-   * SIMD, int8 activations' (a q4 file at accuracy_level 4 where relaxed SIMD computes right),
-   * 'SIMD128, int8 activations' (the same outputs, without relaxed SIMD), or 'SIMD128' (int16 codes).
+   * The kernels, activation codes and KV cache this decoder runs, for people (LoadInfo.cpuKernels):
+   * 'relaxed SIMD, int8 activations' (a q4 file at accuracy_level 4 where relaxed SIMD computes right),
+   * 'SIMD128, int8 activations' (the same outputs, without relaxed SIMD), or 'SIMD128' (int16 codes),
+   * followed by ', int8 KV cache' where the cache holds int8 codes (q8 and q4 files by default).
    */
   get kernelsLabel(): string {
-    if (this.q4Activations === 'int8 relaxed') return 'relaxed SIMD, int8 activations';
-    if (this.q4Activations === 'int8') return 'SIMD128, int8 activations';
-    return 'SIMD128';
+    const cache = this.kvCache === 'int8' ? ', int8 KV cache' : '';
+    if (this.q4Activations === 'int8 relaxed') return `relaxed SIMD, int8 activations${cache}`;
+    if (this.q4Activations === 'int8') return `SIMD128, int8 activations${cache}`;
+    return `SIMD128${cache}`;
   }
 
   /** Threads the GEMMs run on (1: the calling thread alone). */
@@ -404,7 +443,8 @@ export class CpuDecoder {
 
     const qkvWidth = (NH + 2 * KV) * D;
     const kvFloats = KV * D;
-    const headChunkBytes = CACHE_CHUNK * D * 4;
+    const { headChunkBytes } = this;
+    const int8 = this.kvCache === 'int8';
     const scale = 1 / Math.sqrt(D);
     for (let l = 0; l < spec.numLayers; l++) {
       const w = this.weights.layers[l]!;
@@ -423,14 +463,20 @@ export class CpuDecoder {
         }
         k.rope(q, NH, D, s.cos + t * half * 4, s.sin + t * half * 4);
         k.rope(kNew, KV, D, s.cos + t * half * 4, s.sin + t * half * 4);
-        // The token's key and value go straight to their place in the cache.
+        // The token's key and value go straight to their place in the cache (as int8 codes, or copied).
         const p = pos0 + t;
-        const slot = Math.floor(p / CACHE_CHUNK) * this.chunkBytes + (p % CACHE_CHUNK) * D * 4;
+        const chunk = Math.floor(p / CACHE_CHUNK) * this.chunkBytes;
+        const slot = chunk + (p % CACHE_CHUNK) * D * 4;
         for (let g = 0; g < KV; g++) {
           const key = kNew + g * D * 4;
           const value = key + kvFloats * 4;
-          bytes.copyWithin(keys + slot + g * headChunkBytes, key, key + D * 4);
-          bytes.copyWithin(values + slot + g * headChunkBytes, value, value + D * 4);
+          if (int8) {
+            const head = chunk + g * headChunkBytes;
+            k.kvStoreI8(keys + head, values + head, p % CACHE_CHUNK, key, value, D, CACHE_CHUNK);
+          } else {
+            bytes.copyWithin(keys + slot + g * headChunkBytes, key, key + D * 4);
+            bytes.copyWithin(values + slot + g * headChunkBytes, value, value + D * 4);
+          }
         }
       }
       // Causal: token t sees the cache up to its own position.
@@ -453,12 +499,13 @@ export class CpuDecoder {
           scale,
           scores: s.scores,
           scoresStride: s.scoresStride,
+          int8,
         });
       } else {
         for (let t = 0; t < n; t++) {
           const visible = pos0 + t + 1;
           const q = s.qkv + t * qkvWidth * 4;
-          k.attention(
+          (int8 ? k.attentionI8 : k.attention)(
             s.attn + t * NH * D * 4,
             q,
             keys,

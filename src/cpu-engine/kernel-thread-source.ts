@@ -17,11 +17,11 @@
 const LOOP = `
 const GEN = 0, CLAIM = 16, DONE = 32, STOP = 48, SLEEPERS = 49, ERROR = 50, SPIN = 51, KIND = 52, ARGS = 53, ERROR_TEXT = 80, ERROR_CHARS = 256;
 let ex = null, i32 = null, u32 = null, f32 = null, index = 0;
-const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits', 'gemmQ4I8Rows'];
-function attention(chunk) {
+const KERNELS = ['gemmF32Rows', 'gemmQ4Rows', 'gemmQ8Rows', 'attentionUnits', 'gemmQ4I8Rows', 'attentionUnitsI8'];
+function attention(chunk, kind) {
   const units = u32[ARGS + 15], chunkUnits = u32[ARGS + 16];
   const u0 = chunk * chunkUnits, u1 = Math.min(units, u0 + chunkUnits);
-  ex.attentionUnits(u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], u32[ARGS + 5], u32[ARGS + 6], u32[ARGS + 7], u32[ARGS + 8], u32[ARGS + 9], u32[ARGS + 10], f32[ARGS + 11], u32[ARGS + 12] + index * u32[ARGS + 13], u32[ARGS + 14], u32[ARGS + 17], u0, u1);
+  ex[KERNELS[kind]](u32[ARGS], u32[ARGS + 1], u32[ARGS + 2], u32[ARGS + 3], u32[ARGS + 4], u32[ARGS + 5], u32[ARGS + 6], u32[ARGS + 7], u32[ARGS + 8], u32[ARGS + 9], u32[ARGS + 10], f32[ARGS + 11], u32[ARGS + 12] + index * u32[ARGS + 13], u32[ARGS + 14], u32[ARGS + 17], u0, u1);
 }
 function report(error, kind) {
   const text = ('thread ' + index + ' in ' + KERNELS[kind] + ': ' + (error && error.message ? error.message : String(error))).slice(0, ERROR_CHARS);
@@ -42,7 +42,7 @@ function work(gen) {
     // Claimed: the job cannot end before this chunk is counted, so its arguments stand still.
     const kind = i32[KIND];
     try {
-      if (kind === 3) attention(next);
+      if (kind === 3 || kind === 5) attention(next, kind);
       else {
         const rows = u32[ARGS + 5], chunkRows = u32[ARGS + 8];
         const r0 = next * chunkRows, r1 = Math.min(rows, r0 + chunkRows);

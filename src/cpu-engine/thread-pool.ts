@@ -62,11 +62,13 @@ const CONTROL_BYTES = CONTROL.ERROR_TEXT * 4 + ERROR_CHARS * 2;
 const MAX_CHUNKS = 255;
 
 /** The control block's job kinds of the GEMMs, by index (kernel-thread-source.ts's KERNELS). */
-const KERNEL_KINDS = ['f32', 'q4', 'q8', 'attention', 'q4 int8'] as const;
-/** The control block's job kind of an attention. */
+const KERNEL_KINDS = ['f32', 'q4', 'q8', 'attention', 'q4 int8', 'attention int8'] as const;
+/** The control block's job kind of an attention over a float32 cache. */
 const ATTENTION = 3;
 /** A 4-bit GEMM over int8 activations (the relaxed-SIMD builds' gemmQ4I8Rows). */
 const Q4_INT8 = 4;
+/** An attention over an int8 cache (attentionUnitsI8). */
+const ATTENTION_INT8 = 5;
 
 /**
  * A prefill chunk's (or a decode step's) attention in one layer: `tokens` queries at consecutive
@@ -99,6 +101,8 @@ export interface AttentionJob {
    */
   scores: number;
   scoresStride: number;
+  /** The cache holds int8 codes (kernels' kvStoreI8 layout; d a multiple of 16), not float32. */
+  int8?: boolean;
 }
 
 export interface ThreadPoolOptions {
@@ -361,6 +365,10 @@ export class KernelThreadPool {
         `an attention needs 1 or more tokens seeing 1 or more positions, and heads a multiple of kv heads: not ${tokens} tokens from ${t0} positions, ${heads} heads over ${kvHeads}`,
       );
     }
+    // The int8 kernels read 16 elements at a time.
+    if (job.int8 && d % 16 !== 0) {
+      throw new RangeError(`an attention over an int8 cache needs d a multiple of 16, not ${d}`);
+    }
     // Scratch each thread reads and writes alone: one that is too small would spill into the next's.
     if (group * last * 4 > scoresStride) {
       throw new RangeError(
@@ -413,7 +421,7 @@ export class KernelThreadPool {
     u32[CONTROL.ARGS + 16] = chunkUnits;
     u32[CONTROL.ARGS + 17] = segs;
     this.dispatch(
-      ATTENTION,
+      job.int8 ? ATTENTION_INT8 : ATTENTION,
       Math.ceil(units / chunkUnits),
       (chunk) => {
         const u0 = chunk * chunkUnits;
@@ -444,7 +452,7 @@ export class KernelThreadPool {
     u1: number,
     scores: number,
   ): void {
-    this.k.attentionUnits(
+    (job.int8 ? this.k.attentionUnitsI8 : this.k.attentionUnits)(
       job.partials,
       job.q,
       job.qStride,

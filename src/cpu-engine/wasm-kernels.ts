@@ -161,6 +161,25 @@ export interface KernelExports {
     u0: number,
     u1: number,
   ): void;
+  /** attention over an int8 cache (kvStoreI8's layout); d a multiple of 16. */
+  attentionI8: KernelExports['attention'];
+  /** attentionUnits over an int8 cache (kvStoreI8's layout); d a multiple of 16. */
+  attentionUnitsI8: KernelExports['attentionUnits'];
+  /** Bytes of one kv head's keys (or values) in an int8 cache chunk of `chunkPositions` positions. */
+  kvHeadChunkBytesI8(chunkPositions: number, d: number): number;
+  /**
+   * Stores position p of one kv head's key and value (d floats each) into its int8 cache chunk
+   * (`keys`, `values`: the head's keys and values in that chunk).
+   */
+  kvStoreI8(
+    keys: number,
+    values: number,
+    p: number,
+    key: number,
+    value: number,
+    d: number,
+    chunkPositions: number,
+  ): void;
   /** out [tokens, heads, d] from the partial records, segments merged in order. */
   attentionCombine(
     out: number,

@@ -108,6 +108,16 @@ function silu(v: number): number {
   return v / (1 + Math.exp(-v));
 }
 
+export interface ReferenceOptions {
+  /**
+   * 'int8': every key (after RoPE) and value vector of a position and kv head is replaced by its int8
+   * round trip as edgetier's CPU engine stores it in an int8 cache: scale m / 127 (m its largest |x|,
+   * in float32), codes round-half-even(x / scale) within ±127, value code × scale. Default 'float32'
+   * (no rounding: the model as written).
+   */
+  kvCache?: 'float32' | 'int8';
+}
+
 export class ReferenceModel {
   private readonly invFreq: Float64Array;
 
@@ -117,12 +127,17 @@ export class ReferenceModel {
     private readonly layers: Layer[],
     private readonly finalNorm: Float32Array,
     private readonly head: Float32Array,
+    private readonly kvInt8: boolean,
   ) {
     this.invFreq = ropeInverseFrequencies(spec);
   }
 
   /** Reads every tensor the spec needs (small models only: they are held in memory). */
-  static async load(spec: ModelSpec, weights: WeightSource): Promise<ReferenceModel> {
+  static async load(
+    spec: ModelSpec,
+    weights: WeightSource,
+    options: ReferenceOptions = {},
+  ): Promise<ReferenceModel> {
     const read = (name: string) => weights.read(name);
     const optional = async (name: string, wanted: boolean) => (wanted ? read(name) : null);
     const layers: Layer[] = [];
@@ -147,7 +162,14 @@ export class ReferenceModel {
     }
     const embed = await read('model.embed_tokens.weight');
     const head = spec.tieWordEmbeddings ? embed : await read('lm_head.weight');
-    return new ReferenceModel(spec, embed, layers, await read('model.norm.weight'), head);
+    return new ReferenceModel(
+      spec,
+      embed,
+      layers,
+      await read('model.norm.weight'),
+      head,
+      options.kvCache === 'int8',
+    );
   }
 
   /** Logits for every position of `ids`: a [ids.length × vocab] row-major array. */
@@ -206,6 +228,10 @@ export class ReferenceModel {
     }
     this.rope(q, n, numHeads);
     this.rope(k, n, numKvHeads);
+    if (this.kvInt8) {
+      int8RoundTrip(k, d);
+      int8RoundTrip(v, d);
+    }
 
     const attn = new Float32Array(n * numHeads * d);
     const group = numHeads / numKvHeads;
@@ -272,6 +298,32 @@ export class ReferenceModel {
       }
     }
   }
+}
+
+/**
+ * Each run of d floats of x in place through int8 codes (ReferenceOptions.kvCache 'int8'): a run with
+ * NaN or an infinity becomes NaN, an all-zero run (or one whose scale is 0 in float32) zeros.
+ */
+export function int8RoundTrip(x: Float32Array, d: number): void {
+  for (let o = 0; o < x.length; o += d) {
+    let m = 0;
+    for (let i = 0; i < d; i++) m = Math.max(m, Math.abs(x[o + i]!));
+    if (!Number.isFinite(m)) {
+      x.fill(Number.NaN, o, o + d);
+      continue;
+    }
+    const scale = Math.fround(m / 127);
+    for (let i = 0; i < d; i++) {
+      const code = scale > 0 ? roundHalfEven(Math.fround(x[o + i]! / scale)) : 0;
+      x[o + i] = Math.max(-127, Math.min(127, code)) * scale;
+    }
+  }
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  // Math.round takes halves up; a half whose rounding is odd goes down to the even neighbour.
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** The best and second-best token of a logits row. */

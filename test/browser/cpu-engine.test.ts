@@ -135,7 +135,9 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
       // Node: the same arithmetic on the same file (its SIMD128 build: this Node has no relaxed SIMD;
       // Chromium's relaxed-SIMD int8 GEMM gives the same outputs bit for bit).
       const decoder = await loadCpuDecoder(model, dtype);
-      expect(decoder.kernelsLabel).toBe(dtype === 'q4' ? 'SIMD128, int8 activations' : 'SIMD128');
+      expect(decoder.kernelsLabel).toBe(
+        dtype === 'q4' ? 'SIMD128, int8 activations, int8 KV cache' : 'SIMD128, int8 KV cache',
+      );
       const node: number[] = [];
       let logits = decoder.forward(PROMPT_IDS);
       for (let i = 0; i < NEW_TOKENS; i++) {
@@ -148,7 +150,9 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
       const info = await engine.load(cpu(model, dtype));
       expect(info.engine).toBe('edgetier-wasm');
       // Chromium computes relaxed SIMD right: a q4 file at accuracy_level 4 runs the relaxed build.
-      expect(info.cpuKernels).toBe(dtype === 'q4' ? 'relaxed SIMD, int8 activations' : 'SIMD128');
+      expect(info.cpuKernels).toBe(
+        dtype === 'q4' ? 'relaxed SIMD, int8 activations, int8 KV cache' : 'SIMD128, int8 KV cache',
+      );
       const result = await engine.generate({ promptIds: PROMPT_IDS, sampling: { maxNewTokens: NEW_TOKENS } });
       expect(result.outputIds).toEqual(node);
 
@@ -169,7 +173,8 @@ describe("edgetier's CPU engine in Chromium: the reference's tokens", () => {
           tensors.set(name, { shape, data: q8RoundTrip(data, shape[0]!, shape[1]!) });
         else tensors.set(name, { shape, data });
       }
-      const dequantised = await ReferenceModel.load(spec, new MemoryWeights(tensors));
+      // Keys and values through int8 codes, as the CPU engine's cache holds them for q8 and q4 files.
+      const dequantised = await ReferenceModel.load(spec, new MemoryWeights(tensors), { kvCache: 'int8' });
       const reference: GreedyStep[] = dequantised.greedy(PROMPT_IDS, NEW_TOKENS, [FIXTURE_TOKENS.imEnd]);
       let compared = 0;
       for (const [i, step] of reference.entries()) {

@@ -61,6 +61,9 @@ describe('the relaxed-SIMD kernels asset unavailable', () => {
     // The page did ask for the relaxed build (Chromium computes relaxed SIMD right).
     expect(refused.length).toBeGreaterThan(0);
     expect(info).not.toHaveProperty('failed');
-    expect(info).toMatchObject({ engine: 'edgetier-wasm', cpuKernels: 'SIMD128, int8 activations' });
+    expect(info).toMatchObject({
+      engine: 'edgetier-wasm',
+      cpuKernels: 'SIMD128, int8 activations, int8 KV cache',
+    });
   });
 });

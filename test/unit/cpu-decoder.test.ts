@@ -149,32 +149,43 @@ describe('cpu-engine decoder: q8 and q4 files = reference on the de-quantised we
           if (tied) tensors.set('lm_head.weight', { shape, data: linear(data, shape[0]!, shape[1]!) });
         } else tensors.set(tensorName, { shape, data });
       }
-      const dequantised = await ReferenceModel.load(
-        { ...spec, tieWordEmbeddings: false },
-        new MemoryWeights(tensors),
-      );
+      const dequantisedSpec = { ...spec, tieWordEmbeddings: false };
       const { model: original } = await loadReferenceCheckpoint(checkpoint);
-
-      const decoder = await loadCpuDecoder(out, dtype);
+      const wantOriginal = original.forward(PROMPT_IDS);
       const v = spec.vocabSize;
-      const got = new Float32Array(PROMPT_IDS.length * v);
-      for (const [t, id] of PROMPT_IDS.entries()) got.set(decoder.forward([id]), t * v);
-      const want = dequantised.forward(PROMPT_IDS);
-      const errQuantised = relativeRms(got, want);
-      const errOriginal = relativeRms(got, original.forward(PROMPT_IDS));
-      console.info(
-        `${name}: relative RMS error of the CPU engine's logits: ${errQuantised.toExponential(2)} against the de-quantised reference, ${errOriginal.toFixed(4)} against the unquantised one`,
-      );
-      // The golden tests' bounds for ORT's q4. The converter writes accuracy_level 4, so these q4
-      // files run on int8 activation codes as ORT's CPU kernel does (near 1e-2 here; int16 codes, an
-      // accuracy_level 0 file's, put it near 1e-4); q8 files keep int16 codes (near 4e-5).
-      expect(errQuantised).toBeLessThan(0.03);
-      expect(errQuantised).toBeLessThan(errOriginal / 4);
-      for (let t = 0; t < PROMPT_IDS.length; t++) {
-        const row = (a: Float32Array) => a.subarray(t * v, (t + 1) * v);
-        const argmax = (a: Float32Array) => a.indexOf(Math.max(...a));
-        const sorted = [...row(want)].sort((a, b) => b - a);
-        if (sorted[0]! - sorted[1]! > 0.05) expect(argmax(row(got)), `position ${t}`).toBe(argmax(row(want)));
+
+      // The default int8 KV cache against the reference that rounds keys and values the same way;
+      // the float32 cache against the reference as written.
+      for (const kvCache of ['int8', 'float32'] as const) {
+        const dequantised = await ReferenceModel.load(dequantisedSpec, new MemoryWeights(tensors), {
+          kvCache,
+        });
+        const decoder = await loadCpuDecoder(out, dtype, kvCache === 'int8' ? {} : { kvCache });
+        expect(decoder.kvCache).toBe(kvCache);
+        const got = new Float32Array(PROMPT_IDS.length * v);
+        for (const [t, id] of PROMPT_IDS.entries()) got.set(decoder.forward([id]), t * v);
+        const want = dequantised.forward(PROMPT_IDS);
+        const errQuantised = relativeRms(got, want);
+        const errOriginal = relativeRms(got, wantOriginal);
+        console.info(
+          `${name}, ${kvCache} KV cache: relative RMS error of the CPU engine's logits: ${errQuantised.toExponential(2)} against the de-quantised reference, ${errOriginal.toFixed(4)} against the unquantised one`,
+        );
+        // The golden tests' bounds for ORT's q4. The converter writes accuracy_level 4, so these q4
+        // files run on int8 activation codes as ORT's CPU kernel does (near 1e-2 here; int16 codes, an
+        // accuracy_level 0 file's, put it near 1e-4); q8 files keep int16 codes (near 4e-5).
+        expect(errQuantised).toBeLessThan(0.03);
+        expect(errQuantised).toBeLessThan(errOriginal / 4);
+        // The same top token wherever the reference's lead over the runner-up is well beyond this
+        // position's error (4 times its RMS; at least 0.05): q4's int8 activations move these
+        // logits (RMS about 8) by about 0.1, so a lead of 0.38 can flip with no fault.
+        for (let t = 0; t < PROMPT_IDS.length; t++) {
+          const row = (a: Float32Array) => a.subarray(t * v, (t + 1) * v);
+          const argmax = (a: Float32Array) => a.indexOf(Math.max(...a));
+          const sorted = [...row(want)].sort((a, b) => b - a);
+          const rowError = Math.sqrt(row(got).reduce((acc, x, i) => acc + (x - row(want)[i]!) ** 2, 0) / v);
+          if (sorted[0]! - sorted[1]! > Math.max(0.05, 4 * rowError))
+            expect(argmax(row(got)), `position ${t}`).toBe(argmax(row(want)));
+        }
       }
     },
   );

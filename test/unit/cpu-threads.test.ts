@@ -389,7 +389,7 @@ function random(n: number, seed: number): Float32Array {
 /** The job's attention on one thread, token by token, as the decoder without a pool runs it: outputs at `want`. */
 function attentionTokenByToken(k: WasmKernels['k'], want: number, job: AttentionJob): void {
   for (let i = 0; i < job.tokens; i++) {
-    k.attention(
+    (job.int8 ? k.attentionI8 : k.attention)(
       want + i * job.heads * job.d * 4,
       job.q + i * job.qStride,
       job.keys,
@@ -416,6 +416,13 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
     [12, 2, 12],
     [6, 1, 10],
   ] as const;
+  /** The int8 cache's shapes (d a multiple of 16): groups of 2, 3, 1, 6; one and two 32-element blocks and a 16 tail. */
+  const INT8_SHAPES = [
+    [4, 2, 16],
+    [9, 3, 64],
+    [8, 8, 32],
+    [12, 2, 48],
+  ] as const;
   /**
    * (positions the first query sees, query tokens): one position, inside the first cache chunk, at
    * and across its end, a prefill chunk of 32 (with 8 kv heads: 256 units, more than the 255 chunks a
@@ -435,9 +442,15 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
   ] as const;
   const MAX_T = 231;
 
-  it.each([2, 3])(
-    '%i threads: contexts across cache chunks, prefill chunks, GQA groups of 1 to 6, one head to whole groups per unit',
-    async (threads) => {
+  it.each([
+    [2, 'float32'],
+    [3, 'float32'],
+    [2, 'int8'],
+    [3, 'int8'],
+  ] as const)(
+    '%i threads, %s cache: contexts across cache chunks, prefill chunks, GQA groups of 1 to 6, one head to whole groups per unit',
+    async (threads, cacheType) => {
+      const int8 = cacheType === 'int8';
       const module = await kernelModule(true);
       const kx = await WasmKernels.create(module, { shared: true });
       for (const [CHUNK, perUnit] of [
@@ -454,11 +467,12 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
           attentionHeadsPerUnit: perUnit,
         });
         try {
-          for (const [heads, kvHeads, d] of SHAPES) {
+          for (const [heads, kvHeads, d] of int8 ? INT8_SHAPES : SHAPES) {
             const group = heads / kvHeads;
-            // Per cache chunk: [another layer's entries | keys [kvHeads][CHUNK][d] | values | padding].
+            // Per cache chunk: [another layer's entries | keys [kvHeads][CHUNK][d] | values | padding]
+            // (int8: a head's codes and scales, as bytes of the same random floats: finite scales).
             const other = 24;
-            const headFloats = CHUNK * d;
+            const headFloats = int8 ? kx.k.kvHeadChunkBytesI8(CHUNK, d) / 4 : CHUNK * d;
             const chunkFloats = other + 2 * kvHeads * headFloats + 8;
             const cache = kx.putF32(random(Math.ceil(MAX_T / CHUNK) * chunkFloats, heads * 7 + d));
             const keys = cache + other * 4;
@@ -498,6 +512,7 @@ describe('attention on the pool: each unit whole on one thread, bit for bit', ()
               scale: 1 / Math.sqrt(d),
               scores,
               scoresStride,
+              int8,
             });
             for (const [t0, tokens] of JOBS) {
               const what = `${heads}/${kvHeads} heads, d ${d}, chunks of ${CHUNK}, ${perUnit} per unit, t0 ${t0}, ${tokens} tokens`;

@@ -58,6 +58,6 @@ describe('generate --json names the CPU engine kernels', () => {
     const out = JSON.parse(stdout);
     expect(out.engine).toBe('edgetier-wasm');
     // This Node (no relaxed-SIMD flag in a child process): SIMD128 over int8 codes.
-    expect(out.cpu_kernels).toBe('SIMD128, int8 activations');
+    expect(out.cpu_kernels).toBe('SIMD128, int8 activations, int8 KV cache');
   });
 });

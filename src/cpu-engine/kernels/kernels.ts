@@ -715,9 +715,47 @@ export function attention(
   scores: usize,
   partials: usize,
 ): void {
+  attentionOf(false, out, q, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, partials);
+}
+
+/** attention over an int8 cache (kvStoreI8's layout; d a multiple of 16). */
+export function attentionI8(
+  out: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  partials: usize,
+): void {
+  attentionOf(true, out, q, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, partials);
+}
+
+@inline function attentionOf(
+  int8: bool,
+  out: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  partials: usize,
+): void {
   const group = heads / kvHeads;
   const segs = attentionSegments(t, chunkPositions);
-  attentionUnits(partials, q, 0, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, group, segs, 0, kvHeads * segs);
+  unitsOf(int8, partials, q, 0, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, group, segs, 0, kvHeads * segs);
   attentionCombine(out, partials, 1, t, heads, d, chunkPositions);
 }
 
@@ -730,6 +768,52 @@ export function attention(
  * scores: perUnit * (segment length) floats of this thread's own scratch, at most perUnit * (t0 + tokens - 1).
  */
 export function attentionUnits(
+  partials: usize,
+  q: usize,
+  qStride: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t0: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  perUnit: i32,
+  segs: i32,
+  u0: i32,
+  u1: i32,
+): void {
+  unitsOf(false, partials, q, qStride, k, v, chunkBytes, chunkPositions, t0, heads, kvHeads, d, scale, scores, perUnit, segs, u0, u1);
+}
+
+/** attentionUnits over an int8 cache (kvStoreI8's layout; d a multiple of 16). */
+export function attentionUnitsI8(
+  partials: usize,
+  q: usize,
+  qStride: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  t0: i32,
+  heads: i32,
+  kvHeads: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  perUnit: i32,
+  segs: i32,
+  u0: i32,
+  u1: i32,
+): void {
+  unitsOf(true, partials, q, qStride, k, v, chunkBytes, chunkPositions, t0, heads, kvHeads, d, scale, scores, perUnit, segs, u0, u1);
+}
+
+@inline function unitsOf(
+  int8: bool,
   partials: usize,
   q: usize,
   qStride: usize,
@@ -767,23 +851,43 @@ export function attentionUnits(
     const p0 = c0 * chunkPositions;
     if (p0 >= t) continue;
     const j0 = part * perUnit;
-    attendSegment(
-      partials + <usize>i * tokenBytes,
-      q + <usize>i * qStride,
-      k + <usize>c0 * chunkBytes,
-      v + <usize>c0 * chunkBytes,
-      chunkBytes,
-      chunkPositions,
-      min(t - p0, span * chunkPositions),
-      d,
-      scale,
-      scores,
-      g,
-      g * group + j0,
-      min(perUnit, group - j0),
-      s,
-      i == 0,
-    );
+    if (int8) {
+      attendSegmentI8(
+        partials + <usize>i * tokenBytes,
+        q + <usize>i * qStride,
+        k + <usize>c0 * chunkBytes,
+        v + <usize>c0 * chunkBytes,
+        chunkBytes,
+        chunkPositions,
+        min(t - p0, span * chunkPositions),
+        d,
+        scale,
+        scores,
+        g,
+        g * group + j0,
+        min(perUnit, group - j0),
+        s,
+        i == 0,
+      );
+    } else {
+      attendSegment(
+        partials + <usize>i * tokenBytes,
+        q + <usize>i * qStride,
+        k + <usize>c0 * chunkBytes,
+        v + <usize>c0 * chunkBytes,
+        chunkBytes,
+        chunkPositions,
+        min(t - p0, span * chunkPositions),
+        d,
+        scale,
+        scores,
+        g,
+        g * group + j0,
+        min(perUnit, group - j0),
+        s,
+        i == 0,
+      );
+    }
   }
 }
 
@@ -937,41 +1041,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
       }
     }
   }
-  // Per head: the segment's maximum, exp(score - maximum) in place, and their sum.
-  for (let j = 0; j < m; j++) {
-    const x = scores + <usize>j * scoreBytes;
-    const n4 = n & ~3;
-    let mv = f32x4.splat(-Infinity);
-    for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
-    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-    for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
-    let sum: f32 = 0;
-    if (mx == -Infinity) {
-      // Every score -Infinity (keys that overflow the dot product): the segment weighs nothing, as
-      // these positions do in one softmax whose maximum is elsewhere (exp(-Inf - -Inf) would be NaN).
-      memory.fill(x, 0, scoreBytes);
-    } else {
-      const ms = f32x4.splat(mx);
-      let sv = f32x4.splat(0);
-      for (let i = 0; i < n4; i += 4) {
-        const o = <usize>i << 2;
-        const e = exp4(f32x4.sub(v128.load(x + o), ms));
-        v128.store(x + o, e);
-        sv = f32x4.add(sv, e);
-      }
-      sum = hsum(sv);
-      for (let i = n4; i < n; i++) {
-        const o = <usize>i << 2;
-        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
-        store<f32>(x + o, e);
-        sum += e;
-      }
-    }
-    const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
-    store<f32>(rec, mx);
-    store<f32>(rec, sum, 4);
-    memory.fill(rec + 16, 0, headBytes);
-  }
+  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
   // Per chunk, head and block of the output: o += w_p * value_p over the chunk's positions.
   const d32 = d & ~31;
   for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
@@ -1031,6 +1101,322 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
       }
     }
   }
+}
+
+/**
+ * Per head j < m of a unit: the segment's maximum of its n scores (at scores + j * scoreBytes),
+ * exp(score - maximum) in place, and their sum, into the head's record (slot s), its output sums zeroed.
+ */
+@inline function segmentSoftmax(
+  partials: usize,
+  scores: usize,
+  scoreBytes: usize,
+  n: i32,
+  h0: i32,
+  m: i32,
+  s: i32,
+  rowBytes: usize,
+  recordBytes: usize,
+  headBytes: usize,
+): void {
+  for (let j = 0; j < m; j++) {
+    const x = scores + <usize>j * scoreBytes;
+    const n4 = n & ~3;
+    let mv = f32x4.splat(-Infinity);
+    for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
+    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
+    let sum: f32 = 0;
+    if (mx == -Infinity) {
+      // Every score -Infinity (keys that overflow the dot product): the segment weighs nothing, as
+      // these positions do in one softmax whose maximum is elsewhere (exp(-Inf - -Inf) would be NaN).
+      memory.fill(x, 0, scoreBytes);
+    } else {
+      const ms = f32x4.splat(mx);
+      let sv = f32x4.splat(0);
+      for (let i = 0; i < n4; i += 4) {
+        const o = <usize>i << 2;
+        const e = exp4(f32x4.sub(v128.load(x + o), ms));
+        v128.store(x + o, e);
+        sv = f32x4.add(sv, e);
+      }
+      sum = hsum(sv);
+      for (let i = n4; i < n; i++) {
+        const o = <usize>i << 2;
+        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
+        store<f32>(x + o, e);
+        sum += e;
+      }
+    }
+    const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+    store<f32>(rec, mx);
+    store<f32>(rec, sum, 4);
+    memory.fill(rec + 16, 0, headBytes);
+  }
+}
+
+// ---- the int8 KV cache (q8 and q4 files) ----
+// One kv head's keys (values) of one cache chunk of P positions: P * d int8 codes, then P float
+// scales. A position's codes are round(x * 127 / m) (ties to even), m the largest |x| of its d
+// floats, and its scale m / 127. Keys lie [position][d]; values in pairs of positions,
+// [position / 2][d][position % 2], so one 16-byte load holds 8 elements of two positions and the
+// weighted sum over positions is an integer dot product (i32x4.dot_i16x8_s sums lane pairs).
+// A score is the exact integer dot product of the key's codes with the query's int16 codes (round(q *
+// 32767 / max|q|)), times the query's scale, the key's and 1/sqrt(d); a chunk's weighted values are
+// an exact integer sum of the value codes times int16 codes of the weights exp(score - m) * (value
+// scale), quantised per chunk and head against their largest, then scaled back in float32. The
+// integers make the result independent of how the units are split; the rounding per element is a
+// 254th of its position's largest (keys, values) and a 65534th of the chunk's largest weight.
+
+/** Bytes of one kv head's keys (or values) in a chunk of `chunkPositions` positions of an int8 cache. */
+export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
+  return <usize>chunkPositions * (<usize>d + 4);
+}
+
+/**
+ * Stores position p (0 <= p < chunkPositions) of one kv head's key (d floats at `key`) and value
+ * (at `value`) into its int8 cache chunk: `keys` (`values`) the head's keys (values) in that chunk.
+ * A vector holding NaN or an infinity gets a NaN scale (every score or output it reaches is NaN, as in
+ * float32); an all-zero one (or one too small for its scale m / 127 to be a float) codes 0, scale 0.
+ */
+export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value: usize, d: i32, chunkPositions: i32): void {
+  const scalesAt = <usize>chunkPositions * <usize>d + (<usize>p << 2);
+  store<f32>(keys + scalesAt, quantizeKv(keys + <usize>p * <usize>d, 1, key, d));
+  const pairs = values + <usize>(p >> 1) * (<usize>d << 1) + <usize>(p & 1);
+  store<f32>(values + scalesAt, quantizeKv(pairs, 2, value, d));
+}
+
+/** d floats at x -> int8 codes `stride` bytes apart from `out`; returns the scale. */
+@inline function quantizeKv(out: usize, stride: usize, x: usize, d: i32): f32 {
+  let m: f32 = 0;
+  for (let e = 0; e < d; e++) m = max(m, abs<f32>(load<f32>(x + (<usize>e << 2))));
+  // NaN anywhere: max(m, NaN) is NaN, so m != m; an infinity: m == Infinity.
+  const finite = m == m && m < Infinity;
+  const sc: f32 = finite ? m / 127 : NaN;
+  const usable = finite && sc > 0;
+  for (let e = 0; e < d; e++) {
+    // x / sc, not x * (127 / m): a divisor as small as a subnormal scale still gives codes within 127.
+    const c: i32 = usable ? <i32>nearest<f32>(load<f32>(x + (<usize>e << 2)) / sc) : 0;
+    store<i8>(out + <usize>e * stride, <i8>min(127, max(-127, c)));
+  }
+  return usable || !finite ? sc : 0;
+}
+
+/**
+ * attendSegment over an int8 cache: the same unit, records and softmax; integer dot products for the
+ * scores and the weighted values (the section's comment). The query's int16 codes lie in its
+ * record's output area (free until the softmax zeroes it), its scale in the record's last spare float.
+ */
+@inline function attendSegmentI8(
+  partials: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  chunkBytes: usize,
+  chunkPositions: i32,
+  n: i32,
+  d: i32,
+  scale: f32,
+  scores: usize,
+  g: i32,
+  h0: i32,
+  m: i32,
+  s: i32,
+  ahead: bool,
+): void {
+  const headBytes = <usize>d << 2;
+  const codesBytes = <usize>chunkPositions * <usize>d;
+  const headChunkBytes = codesBytes + (<usize>chunkPositions << 2);
+  const scoreBytes = <usize>n << 2;
+  const recordBytes = <usize>recordFloats(d) << 2;
+  const rowBytes = <usize>ATTENTION_MAX_SEGMENTS * recordBytes;
+  const kv = <usize>g * headChunkBytes;
+  const sc = f32x4.splat(scale);
+  const sink = partials + <usize>h0 * rowBytes + <usize>s * recordBytes + 8;
+  for (let j = 0; j < m; j++) {
+    const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+    store<f32>(rec, quantizeQuery(rec + 16, q + <usize>(h0 + j) * headBytes, d), 12);
+  }
+  for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
+    const len = min(chunkPositions, n - p0);
+    const kc = k + c + kv;
+    const ks = kc + codesBytes;
+    if (ahead && p0 + chunkPositions < n) touch(kc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * <usize>d, sink);
+    else if (ahead) touch(v + kv, <usize>min(chunkPositions, n) * <usize>d, sink);
+    for (let j = 0; j < m; j++) {
+      const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+      const qc = rec + 16;
+      const qs = f32x4.splat(load<f32>(rec, 12));
+      const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      let i = 0;
+      for (; i + 4 <= len; i += 4) {
+        const k0 = kc + <usize>i * <usize>d;
+        const k1 = k0 + <usize>d;
+        const k2 = k1 + <usize>d;
+        const k3 = k2 + <usize>d;
+        let a0 = i32x4.splat(0);
+        let a1 = i32x4.splat(0);
+        let a2 = i32x4.splat(0);
+        let a3 = i32x4.splat(0);
+        for (let e = 0; e < d; e += 16) {
+          const ql = v128.load(qc + (<usize>e << 1));
+          const qh = v128.load(qc + (<usize>e << 1), 16);
+          a0 = i32x4.add(a0, dot16(v128.load(k0 + <usize>e), ql, qh));
+          a1 = i32x4.add(a1, dot16(v128.load(k1 + <usize>e), ql, qh));
+          a2 = i32x4.add(a2, dot16(v128.load(k2 + <usize>e), ql, qh));
+          a3 = i32x4.add(a3, dot16(v128.load(k3 + <usize>e), ql, qh));
+        }
+        const dots = f32x4.convert_i32x4_s(laneSums(a0, a1, a2, a3));
+        const kscale = f32x4.mul(qs, v128.load(ks + (<usize>i << 2)));
+        v128.store(sj + (<usize>i << 2), f32x4.mul(f32x4.mul(dots, kscale), sc));
+      }
+      for (; i < len; i++) {
+        const kp = kc + <usize>i * <usize>d;
+        let a = i32x4.splat(0);
+        for (let e = 0; e < d; e += 16) {
+          a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
+        }
+        // The lanes' operations as above: lane 0 of laneSums(a, ..) and the same two products.
+        const dot = <f32>isum(a);
+        const kscale = f32x4.extract_lane(qs, 0) * load<f32>(ks + (<usize>i << 2));
+        store<f32>(sj + (<usize>i << 2), dot * kscale * scale);
+      }
+    }
+  }
+  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
+  // Per chunk and head: the weights w_p * (value scale) as int16 codes of their largest, packed in
+  // pairs in place of the chunk's scores; then o += (integer sum over pairs) * largest / 32767.
+  for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
+    const len = min(chunkPositions, n - p0);
+    const vc = v + c + kv;
+    const vs = vc + codesBytes;
+    if (ahead && p0 + chunkPositions < n) touch(vc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * <usize>d, sink);
+    const rows = (len + 1) >> 1;
+    for (let j = 0; j < m; j++) {
+      const oh = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes + 16;
+      const wj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      const top = packWeights(wj, vs, len);
+      const back = f32x4.splat(top / 32767);
+      let e = 0;
+      for (; e + 32 <= d; e += 32) {
+        let o0 = i32x4.splat(0);
+        let o1 = i32x4.splat(0);
+        let o2 = i32x4.splat(0);
+        let o3 = i32x4.splat(0);
+        let o4 = i32x4.splat(0);
+        let o5 = i32x4.splat(0);
+        let o6 = i32x4.splat(0);
+        let o7 = i32x4.splat(0);
+        let vp = vc + (<usize>e << 1);
+        for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
+          const w = v128.load32_splat(wj + (<usize>r << 2));
+          const b0 = v128.load(vp);
+          const b1 = v128.load(vp, 16);
+          const b2 = v128.load(vp, 32);
+          const b3 = v128.load(vp, 48);
+          o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
+          o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
+          o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
+          o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
+          o4 = i32x4.add(o4, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b2), w));
+          o5 = i32x4.add(o5, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b2), w));
+          o6 = i32x4.add(o6, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b3), w));
+          o7 = i32x4.add(o7, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b3), w));
+        }
+        const ob = oh + (<usize>e << 2);
+        addScaled(ob, o0, back);
+        addScaled(ob + 16, o1, back);
+        addScaled(ob + 32, o2, back);
+        addScaled(ob + 48, o3, back);
+        addScaled(ob + 64, o4, back);
+        addScaled(ob + 80, o5, back);
+        addScaled(ob + 96, o6, back);
+        addScaled(ob + 112, o7, back);
+      }
+      for (; e < d; e += 16) {
+        let o0 = i32x4.splat(0);
+        let o1 = i32x4.splat(0);
+        let o2 = i32x4.splat(0);
+        let o3 = i32x4.splat(0);
+        let vp = vc + (<usize>e << 1);
+        for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
+          const w = v128.load32_splat(wj + (<usize>r << 2));
+          const b0 = v128.load(vp);
+          const b1 = v128.load(vp, 16);
+          o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
+          o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
+          o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
+          o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
+        }
+        const ob = oh + (<usize>e << 2);
+        addScaled(ob, o0, back);
+        addScaled(ob + 16, o1, back);
+        addScaled(ob + 32, o2, back);
+        addScaled(ob + 48, o3, back);
+      }
+    }
+  }
+}
+
+/** The 16 int8 codes b times the int16 codes lo (elements 0-7) and hi (8-15), summed in four int32 lanes. */
+@inline function dot16(b: v128, lo: v128, hi: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), hi));
+}
+
+/** out[0..4) += float(acc) * back. */
+@inline function addScaled(out: usize, acc: v128, back: v128): void {
+  v128.store(out, f32x4.add(v128.load(out), f32x4.mul(f32x4.convert_i32x4_s(acc), back)));
+}
+
+/**
+ * A query head's d floats at x -> int16 codes at out (round(x * 32767 / m), m the largest |x|);
+ * returns the scale m / 32767 (NaN for a NaN or infinite element, 0 for zeros or a too-small m).
+ */
+@inline function quantizeQuery(out: usize, x: usize, d: i32): f32 {
+  let mv = f32x4.splat(0);
+  for (let e = 0; e < d; e += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(x + (<usize>e << 2))));
+  const m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  const inv = blockInverse(m, INT16_LEVELS);
+  const iv = f32x4.splat(inv);
+  for (let e = 0; e < d; e += 8) {
+    const o = <usize>e << 2;
+    v128.store(out + (<usize>e << 1), i16x8.narrow_i32x4_s(quantize4(v128.load(x + o), iv), quantize4(v128.load(x + o, 16), iv)));
+  }
+  // A NaN or infinite element: blockInverse gave 0 (codes 0); the scale m / 32767 stays NaN/Infinity.
+  return m == m && m < Infinity ? blockScale(m, inv, INT16_LEVELS) : NaN;
+}
+
+/**
+ * The chunk's `len` weights at w (exp(score - m), in [0, 1]) times their positions' value scales (at
+ * vs), as int16 codes of their largest, packed two positions to an int32 ((code of 2r) | (code of 2r
+ * + 1) << 16, the odd count's last pair with 0) at w + 4r in place; returns that largest (NaN when a
+ * weight or scale is NaN, and every code 0 then, so the output turns NaN as in float32).
+ */
+@inline function packWeights(w: usize, vs: usize, len: i32): f32 {
+  let top: f32 = 0;
+  for (let i = 0; i < len; i++) {
+    const a = load<f32>(w + (<usize>i << 2)) * load<f32>(vs + (<usize>i << 2));
+    top = a != a ? a : max(top, a);
+    store<f32>(w + (<usize>i << 2), a);
+  }
+  const inv = blockInverse(top, INT16_LEVELS);
+  const iv = f32x4.splat(inv);
+  const len8 = len & ~7;
+  let i = 0;
+  // Eight weights read, then four pairs written over the first four: the writes stay behind the reads.
+  for (; i < len8; i += 8) {
+    const o = <usize>i << 2;
+    const packed = i16x8.narrow_i32x4_s(quantize4(v128.load(w + o), iv), quantize4(v128.load(w + o, 16), iv));
+    v128.store(w + (<usize>i << 1), packed);
+  }
+  for (; i < len; i += 2) {
+    // inv is 0 for a NaN top, and NaN * 0 must not reach the conversion: such pairs are 0.
+    const lo = inv > 0 ? <i32>nearest<f32>(load<f32>(w + (<usize>i << 2)) * inv) : 0;
+    const hi = inv > 0 && i + 1 < len ? <i32>nearest<f32>(load<f32>(w + (<usize>(i + 1) << 2)) * inv) : 0;
+    store<i32>(w + (<usize>i << 1), (lo & 0xffff) | (hi << 16));
+  }
+  // With every code 0 (top 0, NaN, or too small to invert) the chunk adds 0 (or NaN) times top / 32767.
+  return top;
 }
 
 /** Loads one float per 64-byte line of [p, p + bytes) and stores their sum at sink: the misses overlap. */

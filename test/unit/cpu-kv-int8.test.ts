@@ -1,0 +1,235 @@
+/**
+ * The CPU engine's int8 KV cache (q8 and q4 files): kvStoreI8's codes and scales against a scalar
+ * quantiser written here, in its two layouts (keys by position, values in pairs of positions), and
+ * attentionI8 against a float64 attention over the de-quantised cache (the query's int16 codes
+ * emulated, so what is left is the weights' per-chunk int16 codes and float rounding).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kvCacheType } from '../../src/cpu-engine/decoder.ts';
+import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
+import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { int8RoundTrip } from '../../src/reference/forward.ts';
+import { random, roundHalfEven } from '../helpers/kernel-values.ts';
+
+let kx: WasmKernels;
+
+beforeAll(async () => {
+  kx = await WasmKernels.create(await kernelModule(false, false));
+});
+
+/** Codes and scale of one vector as the int8 cache stores it, in float32 arithmetic. */
+function quantizeRef(x: Float32Array): { codes: number[]; scale: number } {
+  let m = 0;
+  for (const v of x) m = Math.max(m, Math.abs(v));
+  if (Number.isNaN(m) || m === Number.POSITIVE_INFINITY)
+    return { codes: Array.from(x, () => 0), scale: Number.NaN };
+  const scale = Math.fround(m / 127);
+  const codes = Array.from(x, (v) => (scale > 0 ? roundHalfEven(Math.fround(v / scale)) : 0));
+  return { codes, scale };
+}
+
+/** A cache chunk's layout as the decoder lays it out, with another layer's bytes before it. */
+function layout(kvHeads: number, chunk: number, d: number) {
+  const head = kx.k.kvHeadChunkBytesI8(chunk, d);
+  const other = 48;
+  const chunkBytes = other + 2 * kvHeads * head + 16;
+  const keys = (p: number, g: number) => Math.floor(p / chunk) * chunkBytes + other + g * head;
+  const values = (p: number, g: number) => keys(p, g) + kvHeads * head;
+  return { head, chunkBytes, keys, values, other };
+}
+
+describe('cpu-engine int8 KV cache', () => {
+  it('kvStoreI8: codes and scales equal the scalar quantiser, keys by position and values in pairs, touching no other byte', () => {
+    const [chunk, d, kvHeads, t] = [4, 32, 2, 11];
+    const { head, chunkBytes, keys, values } = layout(kvHeads, chunk, d);
+    expect(head).toBe(chunk * (d + 4));
+    const chunks = Math.ceil(t / chunk);
+    const base = kx.alloc(chunks * chunkBytes);
+    const bytes = () => new Uint8Array(kx.memory.buffer, base, chunks * chunkBytes);
+    bytes().fill(0xa5);
+    const vecs: Float32Array[] = [];
+    for (let p = 0; p < t; p++)
+      for (let g = 0; g < kvHeads; g++) {
+        const key = random(d, 100 + p * 7 + g, 3);
+        const value = random(d, 200 + p * 7 + g, 0.5);
+        // Edge cases: exact halves of a step, an all-zero key, a vector with an infinity or a NaN,
+        // and one so small its scale is subnormal.
+        if (p === 1) key.set([127, 0.5, -0.5, 1.5, -2.5, 63.5], 0);
+        if (p === 2 && g === 1) key.fill(0);
+        if (p === 3) value[5] = Number.POSITIVE_INFINITY;
+        if (p === 4 && g === 0) key[9] = Number.NaN;
+        if (p === 5) for (let i = 0; i < d; i++) value[i] = (i - 16) * 1e-42;
+        vecs.push(key, value);
+        const keyPtr = kx.putF32(key);
+        const valuePtr = kx.putF32(value);
+        kx.k.kvStoreI8(base + keys(p, g), base + values(p, g), p % chunk, keyPtr, valuePtr, d, chunk);
+      }
+    const expected = new Uint8Array(chunks * chunkBytes).fill(0xa5);
+    const view = new DataView(expected.buffer);
+    for (let p = 0; p < t; p++)
+      for (let g = 0; g < kvHeads; g++) {
+        const key = quantizeRef(vecs[2 * (p * kvHeads + g)]!);
+        const value = quantizeRef(vecs[2 * (p * kvHeads + g) + 1]!);
+        const i = p % chunk;
+        for (const [e, c] of key.codes.entries()) view.setInt8(keys(p, g) + i * d + e, c);
+        view.setFloat32(keys(p, g) + chunk * d + 4 * i, key.scale, true);
+        const pair = values(p, g) + (i >> 1) * 2 * d + (i & 1);
+        for (const [e, c] of value.codes.entries()) view.setInt8(pair + 2 * e, c);
+        view.setFloat32(values(p, g) + chunk * d + 4 * i, value.scale, true);
+      }
+    // Spot checks of the reference itself: 127 * (127 / 127) is 127; halves go to even codes.
+    const k1 = quantizeRef(vecs[2 * kvHeads]!);
+    expect(k1.scale).toBe(1);
+    expect(k1.codes.slice(0, 6)).toEqual([127, 0, -0, 2, -2, 64]);
+    expect(quantizeRef(vecs[2 * (3 * kvHeads) + 1]!).scale).toBeNaN();
+    expect(Array.from(bytes())).toEqual(Array.from(expected));
+  });
+
+  it.each([
+    // Under one segment; odd lengths leave a chunk's last pair half empty.
+    [4, 2, 16, 13],
+    // The 135M twin's shape (9 heads over 3, d 64), 7 segments of 4 chunks of 4.
+    [9, 3, 64, 101],
+    // d 48: a block of 32 elements and one of 16; 75 chunks, past 16 segments.
+    [4, 1, 48, 300],
+    // Qwen3's head size.
+    [2, 1, 128, 37],
+  ])(
+    'attentionI8: %i heads over %i kv heads, d %i, %i positions = float64 attention over the de-quantised cache',
+    (heads, kvHeads, d, t) => {
+      const chunk = 4;
+      const { chunkBytes, keys, values } = layout(kvHeads, chunk, d);
+      const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+      const k = random(t * kvHeads * d, 31, 2);
+      const v = random(t * kvHeads * d, 32);
+      for (let p = 0; p < t; p++)
+        for (let g = 0; g < kvHeads; g++) {
+          const o = (p * kvHeads + g) * d;
+          kx.k.kvStoreI8(
+            base + keys(p, g),
+            base + values(p, g),
+            p % chunk,
+            kx.putF32(k.subarray(o, o + d)),
+            kx.putF32(v.subarray(o, o + d)),
+            d,
+            chunk,
+          );
+        }
+      // What the cache holds, de-quantised (the reference forward pass's int8 round trip).
+      int8RoundTrip(k, d);
+      int8RoundTrip(v, d);
+      // Scores large enough that exp(score - max) spans orders of magnitude.
+      const q = random(heads * d, 33, 3);
+      const out = kx.alloc(heads * d * 4);
+      const scores = kx.alloc((heads / kvHeads) * t * 4);
+      const guard = kx.putF32(new Float32Array(4).fill(42));
+      const scale = 1 / Math.sqrt(d);
+      kx.k.attentionI8(
+        out,
+        kx.putF32(q),
+        base + keys(0, 0),
+        base + values(0, 0),
+        chunkBytes,
+        chunk,
+        t,
+        heads,
+        kvHeads,
+        d,
+        scale,
+        scores,
+        kx.alloc(kx.k.attentionPartialBytes(1, heads, d)),
+      );
+      const got = kx.f32(out, heads * d);
+      let worst = 0;
+      let largest = 0;
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / (heads / kvHeads));
+        // The query as its int16 codes: scale m / 32767, codes round(q * (32767 / m)).
+        const qh = q.subarray(h * d, (h + 1) * d);
+        const m = Math.max(...Array.from(qh, Math.abs));
+        const qs = Math.fround(m / 32767);
+        const inv = Math.fround(32767 / m);
+        const qq = Array.from(qh, (x) => roundHalfEven(Math.fround(x * inv)) * qs);
+        const s = Array.from({ length: t }, (_, p) => {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += qq[i]! * k[(p * kvHeads + g) * d + i]!;
+          return dot * scale;
+        });
+        const max = Math.max(...s);
+        const e = s.map((x) => Math.exp(x - max));
+        const sum = e.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < d; i++) {
+          const want = e.reduce((acc, w, p) => acc + w * v[(p * kvHeads + g) * d + i]!, 0) / sum;
+          largest = Math.max(largest, Math.abs(want));
+          worst = Math.max(worst, Math.abs(got[h * d + i]! - want));
+          expect(Number.isFinite(got[h * d + i]!)).toBe(true);
+        }
+      }
+      // The weights' int16 codes: each within half a step of 1/32767 of its chunk's largest.
+      expect(worst).toBeLessThan(2e-4 * largest);
+      expect(Array.from(kx.f32(guard, 4))).toEqual([42, 42, 42, 42]);
+    },
+  );
+
+  it('attentionI8: a key or value with a NaN or an infinity makes the outputs that see it NaN, as float32 does; others stay finite', () => {
+    const [chunk, d, t] = [4, 16, 9];
+    const { chunkBytes, keys, values } = layout(2, chunk, d);
+    const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+    for (let p = 0; p < t; p++)
+      for (let g = 0; g < 2; g++) {
+        const key = random(d, 40 + p, 1);
+        const value = random(d, 60 + p, 1);
+        // kv head 0: an infinite value at position 6; kv head 1: fine.
+        if (p === 6 && g === 0) value[3] = Number.NEGATIVE_INFINITY;
+        kx.k.kvStoreI8(
+          base + keys(p, g),
+          base + values(p, g),
+          p % chunk,
+          kx.putF32(key),
+          kx.putF32(value),
+          d,
+          chunk,
+        );
+      }
+    const out = kx.alloc(2 * d * 4);
+    kx.k.attentionI8(
+      out,
+      kx.putF32(random(2 * d, 41)),
+      base + keys(0, 0),
+      base + values(0, 0),
+      chunkBytes,
+      chunk,
+      t,
+      2,
+      2,
+      d,
+      0.25,
+      kx.alloc(t * 4),
+      kx.alloc(kx.k.attentionPartialBytes(1, 2, d)),
+    );
+    const got = Array.from(kx.f32(out, 2 * d));
+    expect(got.slice(0, d).every(Number.isNaN)).toBe(true);
+    expect(got.slice(d).every(Number.isFinite)).toBe(true);
+  });
+
+  it('kvCacheType: int8 for q8 and q4 files where headDim is a multiple of 16, float32 otherwise; a request it cannot honour refused by name', () => {
+    expect(kvCacheType('q4', 64)).toBe('int8');
+    expect(kvCacheType('q8', 128)).toBe('int8');
+    expect(kvCacheType('fp32', 64)).toBe('float32');
+    expect(kvCacheType('q4', 24)).toBe('float32');
+    expect(kvCacheType('fp32', 64, 'int8')).toBe('int8');
+    expect(kvCacheType('q4', 64, 'float32')).toBe('float32');
+    expect(() => kvCacheType('q4', 24, 'int8')).toThrow(
+      expect.objectContaining({
+        code: 'bad_request',
+        message: "An int8 KV cache needs a head size that is a multiple of 16; this model's is 24.",
+      }),
+    );
+    expect(() => kvCacheType('q4', 64, 'fp16' as 'int8')).toThrow(
+      expect.objectContaining({
+        code: 'bad_request',
+        message: 'The KV cache holds float32 or int8 elements, not fp16.',
+      }),
+    );
+  });
+});
