@@ -67,7 +67,7 @@ export interface CpuDecoderOptions {
   /**
    * The KV cache's element type: 'int8' (a code per element and a float32 scale per position and kv
    * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q8 and q4 files, whose Linear layers
-   * already quantise their activations to integers, where headDim is a multiple of 16; float32 for
+   * already quantise their activations to integers, where headDim is a multiple of 16 up to 512; float32 for
    * fp32 files (exact against the reference forward pass) and other head sizes.
    */
   kvCache?: KvCacheType;
@@ -84,11 +84,13 @@ export function kvCacheType(dtype: CpuDtype, headDim: number, requested?: KvCach
       `The KV cache holds float32 or int8 elements, not ${String(requested)}.`,
     );
   }
-  const fits = headDim % 16 === 0;
+  // The kernels read 16 elements at a time, and a score's integer sum (d products of 127 by 32767)
+  // fits an int32 up to d = 512.
+  const fits = headDim % 16 === 0 && headDim <= 512;
   if (requested === 'int8' && !fits) {
     throw new EdgetierError(
       'bad_request',
-      `An int8 KV cache needs a head size that is a multiple of 16; this model's is ${headDim}.`,
+      `An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is ${headDim}.`,
     );
   }
   return requested ?? (dtype !== 'fp32' && fits ? 'int8' : 'float32');

@@ -101,7 +101,7 @@ export interface AttentionJob {
    */
   scores: number;
   scoresStride: number;
-  /** The cache holds int8 codes (kernels' kvStoreI8 layout; d a multiple of 16), not float32. */
+  /** The cache holds int8 codes (kernels' kvStoreI8 layout; d a multiple of 16, at most 512), not float32. */
   int8?: boolean;
 }
 
@@ -365,9 +365,9 @@ export class KernelThreadPool {
         `an attention needs 1 or more tokens seeing 1 or more positions, and heads a multiple of kv heads: not ${tokens} tokens from ${t0} positions, ${heads} heads over ${kvHeads}`,
       );
     }
-    // The int8 kernels read 16 elements at a time.
-    if (job.int8 && d % 16 !== 0) {
-      throw new RangeError(`an attention over an int8 cache needs d a multiple of 16, not ${d}`);
+    // The int8 kernels read 16 elements at a time, and their int32 score sums hold d up to 512.
+    if (job.int8 && !(d % 16 === 0 && d <= 512)) {
+      throw new RangeError(`an attention over an int8 cache needs d a multiple of 16, at most 512, not ${d}`);
     }
     // Scratch each thread reads and writes alone: one that is too small would spill into the next's.
     if (group * last * 4 > scoresStride) {

@@ -161,9 +161,9 @@ export interface KernelExports {
     u0: number,
     u1: number,
   ): void;
-  /** attention over an int8 cache (kvStoreI8's layout); d a multiple of 16. */
+  /** attention over an int8 cache (kvStoreI8's layout); d a multiple of 16, at most 512. */
   attentionI8: KernelExports['attention'];
-  /** attentionUnits over an int8 cache (kvStoreI8's layout); d a multiple of 16. */
+  /** attentionUnits over an int8 cache (kvStoreI8's layout); d a multiple of 16, at most 512. */
   attentionUnitsI8: KernelExports['attentionUnits'];
   /** Bytes of one kv head's keys (or values) in an int8 cache chunk of `chunkPositions` positions. */
   kvHeadChunkBytesI8(chunkPositions: number, d: number): number;

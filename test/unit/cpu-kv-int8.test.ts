@@ -222,7 +222,7 @@ describe('cpu-engine int8 KV cache', () => {
     expect(() => kvCacheType('q4', 24, 'int8')).toThrow(
       expect.objectContaining({
         code: 'bad_request',
-        message: "An int8 KV cache needs a head size that is a multiple of 16; this model's is 24.",
+        message: "An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is 24.",
       }),
     );
     expect(() => kvCacheType('q4', 64, 'fp16' as 'int8')).toThrow(

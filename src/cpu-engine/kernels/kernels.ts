@@ -718,7 +718,7 @@ export function attention(
   attentionOf(false, out, q, k, v, chunkBytes, chunkPositions, t, heads, kvHeads, d, scale, scores, partials);
 }
 
-/** attention over an int8 cache (kvStoreI8's layout; d a multiple of 16). */
+/** attention over an int8 cache (kvStoreI8's layout; d a multiple of 16, at most 512). */
 export function attentionI8(
   out: usize,
   q: usize,
@@ -789,7 +789,7 @@ export function attentionUnits(
   unitsOf(false, partials, q, qStride, k, v, chunkBytes, chunkPositions, t0, heads, kvHeads, d, scale, scores, perUnit, segs, u0, u1);
 }
 
-/** attentionUnits over an int8 cache (kvStoreI8's layout; d a multiple of 16). */
+/** attentionUnits over an int8 cache (kvStoreI8's layout; d a multiple of 16, at most 512). */
 export function attentionUnitsI8(
   partials: usize,
   q: usize,
@@ -1266,9 +1266,9 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
           a2 = i32x4.add(a2, dot16(v128.load(k2 + <usize>e), ql, qh));
           a3 = i32x4.add(a3, dot16(v128.load(k3 + <usize>e), ql, qh));
         }
-        const dots = f32x4.convert_i32x4_s(laneSums(a0, a1, a2, a3));
-        const kscale = f32x4.mul(qs, v128.load(ks + (<usize>i << 2)));
-        v128.store(sj + (<usize>i << 2), f32x4.mul(f32x4.mul(dots, kscale), sc));
+        // One scale at a time: a dot of 0 stays 0 even where the two scales' product would overflow.
+        const dots = f32x4.mul(f32x4.convert_i32x4_s(laneSums(a0, a1, a2, a3)), qs);
+        v128.store(sj + (<usize>i << 2), f32x4.mul(f32x4.mul(dots, v128.load(ks + (<usize>i << 2))), sc));
       }
       for (; i < len; i++) {
         const kp = kc + <usize>i * <usize>d;
@@ -1276,10 +1276,9 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
         for (let e = 0; e < d; e += 16) {
           a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
         }
-        // The lanes' operations as above: lane 0 of laneSums(a, ..) and the same two products.
-        const dot = <f32>isum(a);
-        const kscale = f32x4.extract_lane(qs, 0) * load<f32>(ks + (<usize>i << 2));
-        store<f32>(sj + (<usize>i << 2), dot * kscale * scale);
+        // The lanes' operations as above: lane 0 of laneSums(a, ..) and the same three products.
+        const dot = <f32>isum(a) * f32x4.extract_lane(qs, 0);
+        store<f32>(sj + (<usize>i << 2), dot * load<f32>(ks + (<usize>i << 2)) * scale);
       }
     }
   }
@@ -1297,64 +1296,75 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
       const wj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
       const top = packWeights(wj, vs, len);
       const back = f32x4.splat(top / 32767);
-      let e = 0;
-      for (; e + 32 <= d; e += 32) {
-        let o0 = i32x4.splat(0);
-        let o1 = i32x4.splat(0);
-        let o2 = i32x4.splat(0);
-        let o3 = i32x4.splat(0);
-        let o4 = i32x4.splat(0);
-        let o5 = i32x4.splat(0);
-        let o6 = i32x4.splat(0);
-        let o7 = i32x4.splat(0);
-        let vp = vc + (<usize>e << 1);
-        for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
-          const w = v128.load32_splat(wj + (<usize>r << 2));
-          const b0 = v128.load(vp);
-          const b1 = v128.load(vp, 16);
-          const b2 = v128.load(vp, 32);
-          const b3 = v128.load(vp, 48);
-          o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
-          o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
-          o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
-          o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
-          o4 = i32x4.add(o4, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b2), w));
-          o5 = i32x4.add(o5, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b2), w));
-          o6 = i32x4.add(o6, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b3), w));
-          o7 = i32x4.add(o7, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b3), w));
-        }
-        const ob = oh + (<usize>e << 2);
-        addScaled(ob, o0, back);
-        addScaled(ob + 16, o1, back);
-        addScaled(ob + 32, o2, back);
-        addScaled(ob + 48, o3, back);
-        addScaled(ob + 64, o4, back);
-        addScaled(ob + 80, o5, back);
-        addScaled(ob + 96, o6, back);
-        addScaled(ob + 112, o7, back);
-      }
-      for (; e < d; e += 16) {
-        let o0 = i32x4.splat(0);
-        let o1 = i32x4.splat(0);
-        let o2 = i32x4.splat(0);
-        let o3 = i32x4.splat(0);
-        let vp = vc + (<usize>e << 1);
-        for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
-          const w = v128.load32_splat(wj + (<usize>r << 2));
-          const b0 = v128.load(vp);
-          const b1 = v128.load(vp, 16);
-          o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
-          o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
-          o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
-          o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
-        }
-        const ob = oh + (<usize>e << 2);
-        addScaled(ob, o0, back);
-        addScaled(ob + 16, o1, back);
-        addScaled(ob + 32, o2, back);
-        addScaled(ob + 48, o3, back);
+      // A run of at most 256 pairs is flushed on its own: 256 * 2 * 127 * 32767 fits an int32 lane.
+      for (let r0 = 0; r0 < rows; r0 += PAIRS_PER_FLUSH) {
+        weightedValues(oh, wj + (<usize>r0 << 2), vc + <usize>r0 * (<usize>d << 1), min(rows, r0 + PAIRS_PER_FLUSH) - r0, d, back);
       }
     }
+  }
+}
+
+/** Pairs of positions whose integer weighted sum one int32 lane holds (attendSegmentI8). */
+const PAIRS_PER_FLUSH: i32 = 256;
+
+/** o[0..d) += (sum over `rows` pairs r of the codes at vc (pair layout) times the packed weights at wj + 4r) * back. */
+@inline function weightedValues(oh: usize, wj: usize, vc: usize, rows: i32, d: i32, back: v128): void {
+  let e = 0;
+  for (; e + 32 <= d; e += 32) {
+    let o0 = i32x4.splat(0);
+    let o1 = i32x4.splat(0);
+    let o2 = i32x4.splat(0);
+    let o3 = i32x4.splat(0);
+    let o4 = i32x4.splat(0);
+    let o5 = i32x4.splat(0);
+    let o6 = i32x4.splat(0);
+    let o7 = i32x4.splat(0);
+    let vp = vc + (<usize>e << 1);
+    for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
+      const w = v128.load32_splat(wj + (<usize>r << 2));
+      const b0 = v128.load(vp);
+      const b1 = v128.load(vp, 16);
+      const b2 = v128.load(vp, 32);
+      const b3 = v128.load(vp, 48);
+      o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
+      o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
+      o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
+      o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
+      o4 = i32x4.add(o4, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b2), w));
+      o5 = i32x4.add(o5, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b2), w));
+      o6 = i32x4.add(o6, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b3), w));
+      o7 = i32x4.add(o7, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b3), w));
+    }
+    const ob = oh + (<usize>e << 2);
+    addScaled(ob, o0, back);
+    addScaled(ob + 16, o1, back);
+    addScaled(ob + 32, o2, back);
+    addScaled(ob + 48, o3, back);
+    addScaled(ob + 64, o4, back);
+    addScaled(ob + 80, o5, back);
+    addScaled(ob + 96, o6, back);
+    addScaled(ob + 112, o7, back);
+  }
+  for (; e < d; e += 16) {
+    let o0 = i32x4.splat(0);
+    let o1 = i32x4.splat(0);
+    let o2 = i32x4.splat(0);
+    let o3 = i32x4.splat(0);
+    let vp = vc + (<usize>e << 1);
+    for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
+      const w = v128.load32_splat(wj + (<usize>r << 2));
+      const b0 = v128.load(vp);
+      const b1 = v128.load(vp, 16);
+      o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
+      o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
+      o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
+      o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
+    }
+    const ob = oh + (<usize>e << 2);
+    addScaled(ob, o0, back);
+    addScaled(ob + 16, o1, back);
+    addScaled(ob + 32, o2, back);
+    addScaled(ob + 48, o3, back);
   }
 }
 
