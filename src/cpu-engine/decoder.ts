@@ -5,7 +5,9 @@
  *
  * Memory layout: weights, then per-step scratch, then the KV cache last, so that it grows in place
  * (memory.grow extends it; nothing is copied) as the context lengthens. The cache is a run of chunks
- * of CACHE_CHUNK positions, `[chunk][layer][key | value][kvHead][position in chunk][headDim]`: a new
+ * of CACHE_CHUNK positions, `[chunk][layer][key | value][kvHead][position in chunk][headDim]` in
+ * float32 (an int8 cache, the kernels' kvStoreI8: per kv head the chunk's codes, then its positions'
+ * scales; values in pairs of positions): a new
  * chunk is appended when the context outgrows the last, and inside a chunk one head's keys are
  * contiguous, so the attention kernel streams through them where they lie (1.5x faster at 512
  * tokens of context than one entry per position, which strides across every layer's entries).
@@ -66,9 +68,10 @@ export interface CpuDecoderOptions {
   int16Activations?: boolean;
   /**
    * The KV cache's element type: 'int8' (a code per element and a float32 scale per position and kv
-   * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q8 and q4 files, whose Linear layers
-   * already quantise their activations to integers, where headDim is a multiple of 16 up to 512; float32 for
-   * fp32 files (exact against the reference forward pass) and other head sizes.
+   * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q4 files, where headDim is a
+   * multiple of 16 up to 512 (on the 135M twin it moves the logits by about 3 % RMS, a tenth of what
+   * the 4-bit weights move them from the 8-bit ones); float32 for q8 files (whose own error it would
+   * about double), fp32 files (exact against the reference forward pass) and other head sizes.
    */
   kvCache?: KvCacheType;
 }
@@ -93,7 +96,7 @@ export function kvCacheType(dtype: CpuDtype, headDim: number, requested?: KvCach
       `An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is ${headDim}.`,
     );
   }
-  return requested ?? (dtype !== 'fp32' && fits ? 'int8' : 'float32');
+  return requested ?? (dtype === 'q4' && fits ? 'int8' : 'float32');
 }
 
 /**
@@ -310,7 +313,7 @@ export class CpuDecoder {
    * The kernels, activation codes and KV cache this decoder runs, for people (LoadInfo.cpuKernels):
    * 'relaxed SIMD, int8 activations' (a q4 file at accuracy_level 4 where relaxed SIMD computes right),
    * 'SIMD128, int8 activations' (the same outputs, without relaxed SIMD), or 'SIMD128' (int16 codes),
-   * followed by ', int8 KV cache' where the cache holds int8 codes (q8 and q4 files by default).
+   * followed by ', int8 KV cache' where the cache holds int8 codes (q4 files by default).
    */
   get kernelsLabel(): string {
     const cache = this.kvCache === 'int8' ? ', int8 KV cache' : '';

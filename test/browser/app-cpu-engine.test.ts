@@ -102,7 +102,7 @@ describe("the app on edgetier's CPU engine", () => {
     const threads = Math.min(4, (await page.evaluate('navigator.hardwareConcurrency')) as number);
     await page
       .getByText(
-        `In this tab (WASM, edgetier's CPU engine (SIMD128, int8 KV cache), ${threads} thread${threads === 1 ? '' : 's'}; auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory)`,
+        `In this tab (WASM, edgetier's CPU engine (SIMD128), ${threads} thread${threads === 1 ? '' : 's'}; auto: edgetier's CPU engine decodes q8 weights 2.6-3.2x faster than ONNX Runtime does on WASM, in 30-40 % of its memory)`,
       )
       .waitFor({ timeout: 30_000 });
     await page.goto(`${serve.url}#settings`);

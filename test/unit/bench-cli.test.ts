@@ -178,7 +178,7 @@ describe('edgetier bench', () => {
     });
     expect(report.rows.map((r) => [r.dtype, r.ort_build, r.error, r.note])).toEqual([
       ['q4', 'edgetier-wasm', null, 'CPU engine kernels: relaxed SIMD, int8 activations, int8 KV cache'],
-      ['q8', 'edgetier-wasm', null, 'CPU engine kernels: SIMD128, int8 KV cache'],
+      ['q8', 'edgetier-wasm', null, 'CPU engine kernels: SIMD128'],
     ]);
     expect(validateBenchReport(report)).toEqual([]);
   });
@@ -246,8 +246,8 @@ describe('edgetier bench', () => {
       runtime: 'auto',
       ort_build: 'edgetier-wasm',
       error: null,
-      // LoadInfo.cpuKernels: a q8 file runs on int16 activation codes, SIMD128 in any browser, over an int8 KV cache.
-      note: 'CPU engine kernels: SIMD128, int8 KV cache',
+      // LoadInfo.cpuKernels: a q8 file runs on int16 activation codes, SIMD128 in any browser, float32 KV cache.
+      note: 'CPU engine kernels: SIMD128',
     });
     expect(edge.peak_memory_note).toContain("edgetier's CPU engine's WebAssembly memory");
     // ORT-web pinned on ORT's plan's dtype (q8 here) and the same threads: the previous default, marked.

@@ -154,13 +154,13 @@ describe('cpu-engine decoder: q8 and q4 files = reference on the de-quantised we
       const wantOriginal = original.forward(PROMPT_IDS);
       const v = spec.vocabSize;
 
-      // The default int8 KV cache against the reference that rounds keys and values the same way;
-      // the float32 cache against the reference as written.
+      // The int8 KV cache (q4 files' default) against the reference that rounds keys and values the
+      // same way; the float32 cache (q8's and fp32's) against the reference as written.
       for (const kvCache of ['int8', 'float32'] as const) {
         const dequantised = await ReferenceModel.load(dequantisedSpec, new MemoryWeights(tensors), {
           kvCache,
         });
-        const decoder = await loadCpuDecoder(out, dtype, kvCache === 'int8' ? {} : { kvCache });
+        const decoder = await loadCpuDecoder(out, dtype, { kvCache });
         expect(decoder.kvCache).toBe(kvCache);
         const got = new Float32Array(PROMPT_IDS.length * v);
         for (const [t, id] of PROMPT_IDS.entries()) got.set(decoder.forward([id]), t * v);

@@ -1,5 +1,5 @@
 /**
- * The CPU engine's int8 KV cache (q8 and q4 files): kvStoreI8's codes and scales against a scalar
+ * The CPU engine's int8 KV cache (q4 files' default): kvStoreI8's codes and scales against a scalar
  * quantiser written here, in its two layouts (keys by position, values in pairs of positions), and
  * attentionI8 against a float64 attention over the de-quantised cache (the query's int16 codes
  * emulated, so what is left is the weights' per-chunk int16 codes and float rounding).
@@ -212,9 +212,10 @@ describe('cpu-engine int8 KV cache', () => {
     expect(got.slice(d).every(Number.isFinite)).toBe(true);
   });
 
-  it('kvCacheType: int8 for q8 and q4 files where headDim is a multiple of 16, float32 otherwise; a request it cannot honour refused by name', () => {
+  it('kvCacheType: int8 for q4 files where headDim is a multiple of 16, float32 otherwise (q8, fp32); a request it cannot honour refused by name', () => {
     expect(kvCacheType('q4', 64)).toBe('int8');
-    expect(kvCacheType('q8', 128)).toBe('int8');
+    expect(kvCacheType('q4', 128)).toBe('int8');
+    expect(kvCacheType('q8', 64)).toBe('float32');
     expect(kvCacheType('fp32', 64)).toBe('float32');
     expect(kvCacheType('q4', 24)).toBe('float32');
     expect(kvCacheType('fp32', 64, 'int8')).toBe('int8');
@@ -222,7 +223,8 @@ describe('cpu-engine int8 KV cache', () => {
     expect(() => kvCacheType('q4', 24, 'int8')).toThrow(
       expect.objectContaining({
         code: 'bad_request',
-        message: "An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is 24.",
+        message:
+          "An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is 24.",
       }),
     );
     expect(() => kvCacheType('q4', 64, 'fp16' as 'int8')).toThrow(

@@ -1155,7 +1155,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
   }
 }
 
-// ---- the int8 KV cache (q8 and q4 files) ----
+// ---- the int8 KV cache (q4 files by default) ----
 // One kv head's keys (values) of one cache chunk of P positions: P * d int8 codes, then P float
 // scales. A position's codes are round(x * 127 / m) (ties to even), m the largest |x| of its d
 // floats, and its scale m / 127. Keys lie [position][d]; values in pairs of positions,
@@ -1166,7 +1166,8 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 // an exact integer sum of the value codes times int16 codes of the weights exp(score - m) * (value
 // scale), quantised per chunk and head against their largest, then scaled back in float32. The
 // integers make the result independent of how the units are split; the rounding per element is a
-// 254th of its position's largest (keys, values) and a 65534th of the chunk's largest weight.
+// 254th of its position's largest (keys, values), and a weight's a 65534th of the chunk's largest
+// weight times value scale (so a position whose values are far larger coarsens the others' weights).
 
 /** Bytes of one kv head's keys (or values) in a chunk of `chunkPositions` positions of an int8 cache. */
 export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
