@@ -8,14 +8,26 @@
  *
  *   npx tsx bench/experiments/cpu-attention-int8.ts [--context 2000] [--hot]
  *     [--layers 30 --heads 9 --kv-heads 3 --head-dim 64 --chunk 64] [--reps 10] [--rounds 5]
+ *     [variant.ts ...]
+ *
+ * Each AssemblyScript source given (a modified copy of src/cpu-engine/kernels/kernels.ts) is built
+ * with the engine's threaded flags and its `attentionI8` timed as one more row over the same int8
+ * cache, its outputs compared with the engine's int8 kernel's.
  *
  * `--hot`: every layer reads layer 0's cache (the arithmetic alone); without it each layer reads its
  * own (92 MB of float32 at 2000 positions on the 135M shape, 24 MB of int8).
  */
-import { parseArgs } from 'node:util';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { SHARED_ASC_FLAGS } from '../../src/cpu-engine/build-kernels.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     context: { type: 'string', default: '2000' },
     hot: { type: 'boolean', default: false },
@@ -51,16 +63,29 @@ const chunkF32 = L * 2 * KV * headF32;
 const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
 const module = await kernelModule(true, false);
 const k = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as Kernels;
+const asc = join(
+  dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json')),
+  'bin',
+  'asc.js',
+);
+const built = await mkdtemp(join(tmpdir(), 'attention-int8-'));
+const variants: Kernels[] = [];
+for (const [i, source] of positionals.entries()) {
+  const wasm = join(built, `${i}.wasm`);
+  await promisify(execFile)(process.execPath, [asc, source, ...SHARED_ASC_FLAGS, '-o', wasm]);
+  const compiled = await WebAssembly.compile(await readFile(wasm));
+  variants.push((await WebAssembly.instantiate(compiled, { env: { memory } })).exports as unknown as Kernels);
+}
 const headI8 = k.kvHeadChunkBytesI8(CHUNK, D);
 const chunkI8 = L * 2 * KV * headI8;
-const base = (k.heapBase() + 4095) & ~4095;
+const base = (Math.max(k.heapBase(), ...variants.map((v) => v.heapBase())) + 4095) & ~4095;
 const f32Cache = base;
 const i8Cache = f32Cache + chunks * chunkF32;
 const q = i8Cache + chunks * chunkI8;
 const scores = q + H * D * 4;
 const partials = scores + H * T * 4 + 64;
 const outs = partials + H * 16 * (D + 4) * 4;
-const end = outs + 2 * L * H * D * 4;
+const end = outs + (2 + variants.length) * L * H * D * 4;
 memory.grow(Math.ceil(end / 65536) - memory.buffer.byteLength / 65536 + 1);
 const f32 = new Float32Array(memory.buffer);
 let seed = 12345;
@@ -80,13 +105,17 @@ for (let c = 0; c < chunks; c++)
         k.kvStoreI8(dst, dst + KV * headI8, p, src, src + KV * headF32, D, CHUNK);
       }
 
-function sweep(int8: boolean): void {
+/** Row 0: the float32 cache; row 1: the engine's int8 kernel; then each variant's. */
+const rows = ['float32 cache', 'int8 cache', ...positionals.map((p) => basename(p))];
+function sweep(row: number): void {
+  const int8 = row > 0;
+  const kernels = row > 1 ? variants[row - 2]! : k;
   for (let l = 0; l < L; l++) {
     const layer = values.hot ? 0 : l;
     const head = int8 ? headI8 : headF32;
     const keys = (int8 ? i8Cache : f32Cache) + layer * 2 * KV * head;
-    (int8 ? k.attentionI8 : k.attention)(
-      outs + ((int8 ? L : 0) + l) * H * D * 4,
+    (int8 ? kernels.attentionI8 : kernels.attention)(
+      outs + (row * L + l) * H * D * 4,
       q,
       keys,
       keys + KV * head,
@@ -103,32 +132,40 @@ function sweep(int8: boolean): void {
   }
 }
 
-sweep(false);
-sweep(true);
-let most = 0;
+for (let row = 0; row < rows.length; row++) sweep(row);
+const differs = (row: number, than: number) => {
+  let most = 0;
+  for (let j = 0; j < L * H * D; j++)
+    most = Math.max(
+      most,
+      Math.abs(f32[outs / 4 + row * L * H * D + j]! - f32[outs / 4 + than * L * H * D + j]!),
+    );
+  return most;
+};
 let largest = 0;
-for (let j = 0; j < L * H * D; j++) {
-  largest = Math.max(largest, Math.abs(f32[outs / 4 + j]!));
-  most = Math.max(most, Math.abs(f32[outs / 4 + L * H * D + j]! - f32[outs / 4 + j]!));
-}
+for (let j = 0; j < L * H * D; j++) largest = Math.max(largest, Math.abs(f32[outs / 4 + j]!));
 console.log(
-  `int8 against float32: max |diff| ${most.toExponential(2)} (largest output ${largest.toFixed(3)})`,
+  `int8 against float32: max |diff| ${differs(1, 0).toExponential(2)} (largest output ${largest.toFixed(3)})`,
 );
-const times = [[], []] as number[][];
+for (let row = 2; row < rows.length; row++) {
+  const most = differs(row, 1);
+  console.log(
+    `${rows[row]} against the int8 kernel: ${most === 0 ? 'bit-identical' : `max |diff| ${most.toExponential(2)}`}`,
+  );
+}
+const times = rows.map(() => [] as number[]);
 for (let r = 0; r < rounds; r++)
-  for (const [i, int8] of [false, true].entries())
+  for (let row = 0; row < rows.length; row++)
     for (let n = 0; n < reps; n++) {
       const c = process.cpuUsage();
-      sweep(int8);
+      sweep(row);
       const u = process.cpuUsage(c);
-      times[i]!.push((u.user + u.system) / 1000);
+      times[row]!.push((u.user + u.system) / 1000);
     }
 console.log(
   `attention over ${L} layers, one query at ${T} positions${values.hot ? ' (hot: layer 0 only)' : ''}, CPU ms:`,
 );
 for (const [i, t] of times.entries()) {
   t.sort((a, b) => a - b);
-  console.log(
-    `  ${i === 0 ? 'float32 cache' : 'int8 cache   '}  min ${t[0]!.toFixed(2)}  median ${t[t.length >> 1]!.toFixed(2)}`,
-  );
+  console.log(`  ${rows[i]!.padEnd(24)} min ${t[0]!.toFixed(2)}  median ${t[t.length >> 1]!.toFixed(2)}`);
 }

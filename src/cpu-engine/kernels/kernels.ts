@@ -1244,43 +1244,26 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
     const ks = kc + codesBytes;
     if (ahead && p0 + chunkPositions < n) touch(kc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * <usize>d, sink);
     else if (ahead) touch(v + kv, <usize>min(chunkPositions, n) * <usize>d, sink);
-    for (let j = 0; j < m; j++) {
-      const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
-      const qc = rec + 16;
-      const qs = f32x4.splat(load<f32>(rec, 12));
-      const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+    // Heads two at a time: each key's codes loaded and widened once for both (20 % fewer operations).
+    let j = 0;
+    for (; j + 2 <= m; j += 2) {
+      const rec0 = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+      const rec1 = rec0 + rowBytes;
+      const s0 = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      const s1 = s0 + scoreBytes;
       let i = 0;
       for (; i + 4 <= len; i += 4) {
-        const k0 = kc + <usize>i * <usize>d;
-        const k1 = k0 + <usize>d;
-        const k2 = k1 + <usize>d;
-        const k3 = k2 + <usize>d;
-        let a0 = i32x4.splat(0);
-        let a1 = i32x4.splat(0);
-        let a2 = i32x4.splat(0);
-        let a3 = i32x4.splat(0);
-        for (let e = 0; e < d; e += 16) {
-          const ql = v128.load(qc + (<usize>e << 1));
-          const qh = v128.load(qc + (<usize>e << 1), 16);
-          a0 = i32x4.add(a0, dot16(v128.load(k0 + <usize>e), ql, qh));
-          a1 = i32x4.add(a1, dot16(v128.load(k1 + <usize>e), ql, qh));
-          a2 = i32x4.add(a2, dot16(v128.load(k2 + <usize>e), ql, qh));
-          a3 = i32x4.add(a3, dot16(v128.load(k3 + <usize>e), ql, qh));
-        }
-        // One scale at a time: a dot of 0 stays 0 even where the two scales' product would overflow.
-        const dots = f32x4.mul(f32x4.convert_i32x4_s(laneSums(a0, a1, a2, a3)), qs);
-        v128.store(sj + (<usize>i << 2), f32x4.mul(f32x4.mul(dots, v128.load(ks + (<usize>i << 2))), sc));
+        scoreFourPair(rec0, rec1, kc + <usize>i * <usize>d, d, ks + (<usize>i << 2), s0 + (<usize>i << 2), s1 + (<usize>i << 2), sc);
       }
-      for (; i < len; i++) {
-        const kp = kc + <usize>i * <usize>d;
-        let a = i32x4.splat(0);
-        for (let e = 0; e < d; e += 16) {
-          a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
-        }
-        // The lanes' operations as above: lane 0 of laneSums(a, ..) and the same three products.
-        const dot = <f32>isum(a) * f32x4.extract_lane(qs, 0);
-        store<f32>(sj + (<usize>i << 2), dot * load<f32>(ks + (<usize>i << 2)) * scale);
-      }
+      scoreTail(rec0, kc, ks, d, s0, i, len, scale);
+      scoreTail(rec1, kc, ks, d, s1, i, len, scale);
+    }
+    for (; j < m; j++) {
+      const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
+      const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      let i = 0;
+      for (; i + 4 <= len; i += 4) scoreFour(rec, kc + <usize>i * <usize>d, d, ks + (<usize>i << 2), sj + (<usize>i << 2), sc);
+      scoreTail(rec, kc, ks, d, sj, i, len, scale);
     }
   }
   segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
@@ -1302,6 +1285,97 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
         weightedValues(oh, wj + (<usize>r0 << 2), vc + <usize>r0 * (<usize>d << 1), min(rows, r0 + PAIRS_PER_FLUSH) - r0, d, back);
       }
     }
+  }
+}
+
+// Scores of one query head (its int16 codes at rec + 16, its scale at rec + 12) against int8 keys
+// (d codes each, consecutive from k0; their scales from ks): the exact integer dot product, times
+// the query's scale, the key's and `scale`, one at a time (a dot of 0 stays 0 even where the two
+// scales' product would overflow). Four keys' sums reduced together (laneSums); a key alone takes
+// lane 0's operations, so a score is the same in a group of four, alone, or beside another head.
+
+/** Four keys' scores, stored at out. */
+@inline function scoreFour(rec: usize, k0: usize, d: i32, ks: usize, out: usize, sc: v128): void {
+  const qc = rec + 16;
+  const k1 = k0 + <usize>d;
+  const k2 = k1 + <usize>d;
+  const k3 = k2 + <usize>d;
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  for (let e = 0; e < d; e += 16) {
+    const ql = v128.load(qc + (<usize>e << 1));
+    const qh = v128.load(qc + (<usize>e << 1), 16);
+    a0 = i32x4.add(a0, dot16(v128.load(k0 + <usize>e), ql, qh));
+    a1 = i32x4.add(a1, dot16(v128.load(k1 + <usize>e), ql, qh));
+    a2 = i32x4.add(a2, dot16(v128.load(k2 + <usize>e), ql, qh));
+    a3 = i32x4.add(a3, dot16(v128.load(k3 + <usize>e), ql, qh));
+  }
+  storeScores(out, laneSums(a0, a1, a2, a3), rec, ks, sc);
+}
+
+/** scoreFour for two heads (records rec0, rec1; scores to out0, out1), each key widened once. */
+@inline function scoreFourPair(rec0: usize, rec1: usize, k0: usize, d: i32, ks: usize, out0: usize, out1: usize, sc: v128): void {
+  const q0 = rec0 + 16;
+  const q1 = rec1 + 16;
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  let b0 = i32x4.splat(0);
+  let b1 = i32x4.splat(0);
+  let b2 = i32x4.splat(0);
+  let b3 = i32x4.splat(0);
+  for (let e = 0; e < d; e += 16) {
+    const o = <usize>e << 1;
+    const p0l = v128.load(q0 + o);
+    const p0h = v128.load(q0 + o, 16);
+    const p1l = v128.load(q1 + o);
+    const p1h = v128.load(q1 + o, 16);
+    let kb = v128.load(k0 + <usize>e);
+    let kl = i16x8.extend_low_i8x16_s(kb);
+    let kh = i16x8.extend_high_i8x16_s(kb);
+    a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
+    b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
+    kb = v128.load(k0 + <usize>d + <usize>e);
+    kl = i16x8.extend_low_i8x16_s(kb);
+    kh = i16x8.extend_high_i8x16_s(kb);
+    a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
+    b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
+    kb = v128.load(k0 + (<usize>d << 1) + <usize>e);
+    kl = i16x8.extend_low_i8x16_s(kb);
+    kh = i16x8.extend_high_i8x16_s(kb);
+    a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
+    b2 = i32x4.add(b2, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
+    kb = v128.load(k0 + <usize>d * 3 + <usize>e);
+    kl = i16x8.extend_low_i8x16_s(kb);
+    kh = i16x8.extend_high_i8x16_s(kb);
+    a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
+    b3 = i32x4.add(b3, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
+  }
+  storeScores(out0, laneSums(a0, a1, a2, a3), rec0, ks, sc);
+  storeScores(out1, laneSums(b0, b1, b2, b3), rec1, ks, sc);
+}
+
+/** Four keys' integer dots -> scores at out. */
+@inline function storeScores(out: usize, dots: v128, rec: usize, ks: usize, sc: v128): void {
+  const scaled = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.splat(load<f32>(rec, 12)));
+  v128.store(out, f32x4.mul(f32x4.mul(scaled, v128.load(ks)), sc));
+}
+
+/** Scores of keys [i0, len) one at a time (lane 0's operations of scoreFour). */
+@inline function scoreTail(rec: usize, kc: usize, ks: usize, d: i32, out: usize, i0: i32, len: i32, scale: f32): void {
+  const qc = rec + 16;
+  const qs = load<f32>(rec, 12);
+  for (let i = i0; i < len; i++) {
+    const kp = kc + <usize>i * <usize>d;
+    let a = i32x4.splat(0);
+    for (let e = 0; e < d; e += 16) {
+      a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
+    }
+    const dot = <f32>isum(a) * qs;
+    store<f32>(out + (<usize>i << 2), dot * load<f32>(ks + (<usize>i << 2)) * scale);
   }
 }
 
@@ -1404,10 +1478,19 @@ const PAIRS_PER_FLUSH: i32 = 256;
  * weight or scale is NaN, and every code 0 then, so the output turns NaN as in float32).
  */
 @inline function packWeights(w: usize, vs: usize, len: i32): f32 {
-  let top: f32 = 0;
-  for (let i = 0; i < len; i++) {
+  // The products and their largest, four at a time (f32x4.max keeps a NaN, as the scalar max does).
+  const len4 = len & ~3;
+  let tv = f32x4.splat(0);
+  for (let i = 0; i < len4; i += 4) {
+    const o = <usize>i << 2;
+    const a = f32x4.mul(v128.load(w + o), v128.load(vs + o));
+    tv = f32x4.max(tv, a);
+    v128.store(w + o, a);
+  }
+  let top: f32 = max(max(f32x4.extract_lane(tv, 0), f32x4.extract_lane(tv, 1)), max(f32x4.extract_lane(tv, 2), f32x4.extract_lane(tv, 3)));
+  for (let i = len4; i < len; i++) {
     const a = load<f32>(w + (<usize>i << 2)) * load<f32>(vs + (<usize>i << 2));
-    top = a != a ? a : max(top, a);
+    top = max(top, a);
     store<f32>(w + (<usize>i << 2), a);
   }
   const inv = blockInverse(top, INT16_LEVELS);
