@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/experiments/cpu-depth-profile.ts [--dtype q4] [--threads 1,2] [--depths 22,2000]
  *     [--steps 16] [--rounds 3] [--local-attention] [--min-attention N] [--heads-per-unit N]
- *     [--fake-fill] <model-dir>
+ *     [--kv-cache float32,int8] [--fake-fill] <model-dir>
  *
  * Every thread count and depth is a decoder of its own, and each round steps them all in turn
  * (interleaved). On more than one thread the attention runs on the pool as the decoder runs it
@@ -21,7 +21,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Dtype } from '../../src/core/dtypes.ts';
-import { type CpuDecoder, PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
+import { type CpuDecoder, type KvCacheType, PREFILL_CHUNK } from '../../src/cpu-engine/decoder.ts';
 import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import type { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
@@ -34,6 +34,8 @@ const { values, positionals } = parseArgs({
     'local-attention': { type: 'boolean', default: false },
     'min-attention': { type: 'string' },
     'heads-per-unit': { type: 'string' },
+    /** KV cache element types to compare (CpuDecoderOptions.kvCache); default the file's. */
+    'kv-cache': { type: 'string' },
     depths: { type: 'string', default: '22,2000' },
     steps: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
@@ -50,14 +52,18 @@ interface Config {
   threads: number;
   /** The attention on the calling thread alone (the pool's split threshold out of reach). */
   local: boolean;
+  kvCache?: KvCacheType;
 }
+const caches = values['kv-cache'] ? (values['kv-cache'].split(',') as KvCacheType[]) : [undefined];
 const configs: Config[] = [];
-for (const threads of values.threads.split(',').map(Number)) {
-  configs.push({ threads, local: false });
-  if (threads > 1 && values['local-attention']) configs.push({ threads, local: true });
-}
+for (const threads of values.threads.split(',').map(Number))
+  for (const kvCache of caches) {
+    configs.push({ threads, local: false, ...(kvCache ? { kvCache } : {}) });
+    if (threads > 1 && values['local-attention'])
+      configs.push({ threads, local: true, ...(kvCache ? { kvCache } : {}) });
+  }
 const label = (c: Config) =>
-  `${c.threads} thread${c.threads > 1 ? 's' : ''}${c.local ? ', attention local' : ''}`;
+  `${c.threads} thread${c.threads > 1 ? 's' : ''}${c.local ? ', attention local' : ''}${c.kvCache ? `, ${c.kvCache} cache` : ''}`;
 const key = (c: Config, depth: number) => `${label(c)} @ ${depth}`;
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
@@ -76,6 +82,7 @@ for (const config of configs)
     };
     const d = await loadCpuDecoder(dir, values.dtype as Dtype, {
       threads: config.threads,
+      ...(config.kvCache ? { kvCache: config.kvCache } : {}),
       ...(config.threads > 1 ? { spawn: nodeKernelThreadSpawner, pool } : {}),
     });
     if (values['fake-fill']) {
