@@ -69,7 +69,8 @@ export interface CpuDecoderOptions {
   /**
    * The KV cache's element type: 'int8' (a code per element and a float32 scale per position and kv
    * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q4 files, where headDim is a
-   * multiple of 16 up to 512 (on the 135M twin it moves the logits by about 3 % RMS, a tenth of what
+   * multiple of 16 up to 512 and the family has no attention biases (kvCacheType) (on the 135M twin
+   * it moves the logits by about 3 % RMS, a tenth of what
    * the 4-bit weights move them from the 8-bit ones); float32 for q8 files (whose own error it would
    * about double), fp32 files (exact against the reference forward pass) and other head sizes.
    */
@@ -79,8 +80,19 @@ export interface CpuDecoderOptions {
 /** The CPU engine's KV cache element types (CpuDecoderOptions.kvCache). */
 export type KvCacheType = 'float32' | 'int8';
 
-/** The cache a decoder of `dtype` keeps: the option's, checked, or the default for the file. */
-export function kvCacheType(dtype: CpuDtype, headDim: number, requested?: KvCacheType): KvCacheType {
+/**
+ * The cache a decoder of `dtype` keeps: the option's, checked, or the default for the file: int8 (one
+ * scale per key or value vector, as ik_llama.cpp's Q8_KV) for a q4 file of a family without attention
+ * biases. Qwen2/2.5 keep float32 unless asked: their k_proj biases are huge in some layers (a bias
+ * norm of 605-921 against a median of 22 on Qwen2.5-7B, ggml-org/llama.cpp#21385), which one scale per
+ * key would leave the position-dependent channels few levels of, and Qwen2 is the family reported
+ * broken by quantised KV caches elsewhere (vLLM's FP8 cache, QwenLM/Qwen3#840).
+ */
+export function kvCacheType(
+  dtype: CpuDtype,
+  spec: Pick<ModelSpec, 'headDim' | 'attentionBias'>,
+  requested?: KvCacheType,
+): KvCacheType {
   if (requested !== undefined && requested !== 'float32' && requested !== 'int8') {
     throw new EdgetierError(
       'bad_request',
@@ -89,14 +101,14 @@ export function kvCacheType(dtype: CpuDtype, headDim: number, requested?: KvCach
   }
   // The kernels read 16 elements at a time, and a score's integer sum (d products of 127 by 32767)
   // fits an int32 up to d = 512.
-  const fits = headDim % 16 === 0 && headDim <= 512;
+  const fits = spec.headDim % 16 === 0 && spec.headDim <= 512;
   if (requested === 'int8' && !fits) {
     throw new EdgetierError(
       'bad_request',
-      `An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is ${headDim}.`,
+      `An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is ${spec.headDim}.`,
     );
   }
-  return requested ?? (dtype === 'q4' && fits ? 'int8' : 'float32');
+  return requested ?? (dtype === 'q4' && fits && !spec.attentionBias ? 'int8' : 'float32');
 }
 
 /**
@@ -271,7 +283,7 @@ export class CpuDecoder {
   ): CpuDecoder {
     const weights = loadModelWeights(kx, spec, dtype, file);
     const q4 = q4Activations(dtype, file.matMulNBitsAccuracy, kx.k, options.int16Activations);
-    const kvCache = kvCacheType(dtype, spec.headDim, options.kvCache);
+    const kvCache = kvCacheType(dtype, spec, options.kvCache);
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {
       hiddenSize: H,

@@ -156,6 +156,10 @@ describe('cpu-engine decoder: q8 and q4 files = reference on the de-quantised we
 
       // The int8 KV cache (q4 files' default) against the reference that rounds keys and values the
       // same way; the float32 cache (q8's and fp32's) against the reference as written.
+      // The default: int8 for q4 files, but not for Qwen2's (its attention biases; kvCacheType).
+      expect((await loadCpuDecoder(out, dtype)).kvCache).toBe(
+        dtype === 'q4' && family !== 'qwen2' ? 'int8' : 'float32',
+      );
       for (const kvCache of ['int8', 'float32'] as const) {
         const dequantised = await ReferenceModel.load(dequantisedSpec, new MemoryWeights(tensors), {
           kvCache,

@@ -62,11 +62,13 @@ describe('cpu-engine int8 KV cache: int32 accumulators', () => {
     const got = attendI8(d, 4, [ones, new Float32Array(d)], [ones, new Float32Array(d).fill(-1)], ones);
     expect(got[0]).toBeCloseTo(1, 5);
     for (const headDim of [528, 1024]) {
-      expect(kvCacheType('q4', headDim)).toBe('float32');
-      expect(() => kvCacheType('q8', headDim, 'int8')).toThrow(/int8 KV cache/);
+      expect(kvCacheType('q4', { headDim: headDim, attentionBias: false })).toBe('float32');
+      expect(() => kvCacheType('q8', { headDim: headDim, attentionBias: false }, 'int8')).toThrow(
+        /int8 KV cache/,
+      );
     }
     // 512 still fits: 512 * 127 * 32767 < 2^31.
-    expect(kvCacheType('q4', 512)).toBe('int8');
+    expect(kvCacheType('q4', { headDim: 512, attentionBias: false })).toBe('int8');
   });
 
   it('attentionI8 over cache chunks of 1024 positions (a weighted-value sum past int32) gives the right output', () => {

@@ -212,22 +212,25 @@ describe('cpu-engine int8 KV cache', () => {
     expect(got.slice(d).every(Number.isFinite)).toBe(true);
   });
 
-  it('kvCacheType: int8 for q4 files where headDim is a multiple of 16, float32 otherwise (q8, fp32); a request it cannot honour refused by name', () => {
-    expect(kvCacheType('q4', 64)).toBe('int8');
-    expect(kvCacheType('q4', 128)).toBe('int8');
-    expect(kvCacheType('q8', 64)).toBe('float32');
-    expect(kvCacheType('fp32', 64)).toBe('float32');
-    expect(kvCacheType('q4', 24)).toBe('float32');
-    expect(kvCacheType('fp32', 64, 'int8')).toBe('int8');
-    expect(kvCacheType('q4', 64, 'float32')).toBe('float32');
-    expect(() => kvCacheType('q4', 24, 'int8')).toThrow(
+  it('kvCacheType: int8 for q4 files without attention biases where headDim is a multiple of 16, float32 otherwise (q8, fp32, Qwen2); a request it cannot honour refused by name', () => {
+    expect(kvCacheType('q4', { headDim: 64, attentionBias: false })).toBe('int8');
+    expect(kvCacheType('q4', { headDim: 128, attentionBias: false })).toBe('int8');
+    expect(kvCacheType('q8', { headDim: 64, attentionBias: false })).toBe('float32');
+    // Qwen2's attention biases: float32 unless asked.
+    expect(kvCacheType('q4', { headDim: 64, attentionBias: true })).toBe('float32');
+    expect(kvCacheType('q4', { headDim: 64, attentionBias: true }, 'int8')).toBe('int8');
+    expect(kvCacheType('fp32', { headDim: 64, attentionBias: false })).toBe('float32');
+    expect(kvCacheType('q4', { headDim: 24, attentionBias: false })).toBe('float32');
+    expect(kvCacheType('fp32', { headDim: 64, attentionBias: false }, 'int8')).toBe('int8');
+    expect(kvCacheType('q4', { headDim: 64, attentionBias: false }, 'float32')).toBe('float32');
+    expect(() => kvCacheType('q4', { headDim: 24, attentionBias: false }, 'int8')).toThrow(
       expect.objectContaining({
         code: 'bad_request',
         message:
           "An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is 24.",
       }),
     );
-    expect(() => kvCacheType('q4', 64, 'fp16' as 'int8')).toThrow(
+    expect(() => kvCacheType('q4', { headDim: 64, attentionBias: false }, 'fp16' as 'int8')).toThrow(
       expect.objectContaining({
         code: 'bad_request',
         message: 'The KV cache holds float32 or int8 elements, not fp16.',
