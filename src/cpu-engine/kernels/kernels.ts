@@ -1171,7 +1171,12 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 
 /** Bytes of one kv head's keys (or values) in a chunk of `chunkPositions` positions of an int8 cache. */
 export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
-  return <usize>chunkPositions * (<usize>d + 4);
+  return codesBytesI8(chunkPositions, d) + (<usize>chunkPositions << 2);
+}
+
+/** Bytes of a head's codes in a chunk: whole pairs of positions (the values' layout), then the scales. */
+@inline function codesBytesI8(chunkPositions: i32, d: i32): usize {
+  return <usize>((chunkPositions + 1) & ~1) * <usize>d;
 }
 
 /**
@@ -1181,7 +1186,7 @@ export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
  * float32); an all-zero one (or one too small for its scale m / 127 to be a float) codes 0, scale 0.
  */
 export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value: usize, d: i32, chunkPositions: i32): void {
-  const scalesAt = <usize>chunkPositions * <usize>d + (<usize>p << 2);
+  const scalesAt = codesBytesI8(chunkPositions, d) + (<usize>p << 2);
   store<f32>(keys + scalesAt, quantizeKv(keys + <usize>p * <usize>d, 1, key, d));
   const pairs = values + <usize>(p >> 1) * (<usize>d << 1) + <usize>(p & 1);
   store<f32>(values + scalesAt, quantizeKv(pairs, 2, value, d));
@@ -1226,7 +1231,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
   ahead: bool,
 ): void {
   const headBytes = <usize>d << 2;
-  const codesBytes = <usize>chunkPositions * <usize>d;
+  const codesBytes = codesBytesI8(chunkPositions, d);
   const headChunkBytes = codesBytes + (<usize>chunkPositions << 2);
   const scoreBytes = <usize>n << 2;
   const recordBytes = <usize>recordFloats(d) << 2;
@@ -1290,8 +1295,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
 
 // Scores of one query head (its int16 codes at rec + 16, its scale at rec + 12) against int8 keys
 // (d codes each, consecutive from k0; their scales from ks): the exact integer dot product, times
-// the query's scale, the key's and `scale`, one at a time (a dot of 0 stays 0 even where the two
-// scales' product would overflow). Four keys' sums reduced together (laneSums); a key alone takes
+// the query's and the key's scales (storeScores) and `scale`. Four keys' sums reduced together (laneSums); a key alone takes
 // lane 0's operations, so a score is the same in a group of four, alone, or beside another head.
 
 /** Four keys' scores, stored at out. */
@@ -1358,10 +1362,19 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
   storeScores(out1, laneSums(b0, b1, b2, b3), rec1, ks, sc);
 }
 
-/** Four keys' integer dots -> scores at out. */
+/**
+ * Four keys' integer dots -> scores at out: dot * (query scale * key scale) * `scale`, or, where the
+ * two scales' product overflows, (dot * query scale) * key scale (a dot of 0 then stays 0); a huge
+ * query against tiny keys keeps the product of its scales finite, as float32's score is.
+ */
 @inline function storeScores(out: usize, dots: v128, rec: usize, ks: usize, sc: v128): void {
-  const scaled = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.splat(load<f32>(rec, 12)));
-  v128.store(out, f32x4.mul(f32x4.mul(scaled, v128.load(ks)), sc));
+  const qs = f32x4.splat(load<f32>(rec, 12));
+  const kv = v128.load(ks);
+  const both = f32x4.mul(qs, kv);
+  const d = f32x4.convert_i32x4_s(dots);
+  const finite = f32x4.lt(f32x4.abs(both), f32x4.splat(Infinity));
+  const scored = v128.bitselect(f32x4.mul(d, both), f32x4.mul(f32x4.mul(d, qs), kv), finite);
+  v128.store(out, f32x4.mul(scored, sc));
 }
 
 /** Scores of keys [i0, len) one at a time (lane 0's operations of scoreFour). */
@@ -1374,8 +1387,11 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
     for (let e = 0; e < d; e += 16) {
       a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
     }
-    const dot = <f32>isum(a) * qs;
-    store<f32>(out + (<usize>i << 2), dot * load<f32>(ks + (<usize>i << 2)) * scale);
+    const d = <f32>isum(a);
+    const k = load<f32>(ks + (<usize>i << 2));
+    const both = qs * k;
+    const scored = abs<f32>(both) < Infinity ? d * both : d * qs * k;
+    store<f32>(out + (<usize>i << 2), scored * scale);
   }
 }
 
