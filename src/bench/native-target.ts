@@ -6,7 +6,7 @@
 import { type DepthEngine, generateAtDepth } from '../core/bench/depth.ts';
 import type { BenchTarget, PeakMemory } from '../core/bench/method.ts';
 import type { Dtype } from '../core/dtypes.ts';
-import type { ModelSource } from '../core/engine.ts';
+import type { LoadInfo, ModelSource } from '../core/engine.ts';
 import { NodeEngine, type NodeRuntime } from '../native/node-engine.ts';
 
 const RSS_SAMPLE_MS = 25;
@@ -14,6 +14,8 @@ const RSS_SAMPLE_MS = 25;
 export function nativeTarget(
   source: ModelSource,
   config: { dtype: Dtype; threads: number; runtime?: NodeRuntime },
+  /** Told each load's LoadInfo (a CPU-engine row's note says which kernels and KV cache ran). */
+  onLoaded?: (info: LoadInfo) => void,
 ): BenchTarget & { engine: DepthEngine } {
   // The runtime pinned, never 'auto': a row is labelled with the runtime it ran.
   const engine = new NodeEngine({ threads: config.threads, runtime: config.runtime ?? 'onnxruntime' });
@@ -29,6 +31,7 @@ export function nativeTarget(
       // may still hold the file in its page cache), "warm" the second.
       const start = performance.now();
       const info = await engine.load({ source, device: 'cpu', dtype: config.dtype, threads: config.threads });
+      onLoaded?.(info);
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     async unload() {

@@ -29,7 +29,7 @@ import {
 import type { Capabilities } from '../core/capabilities.ts';
 import { planCpuRuntime } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
-import type { Device, ModelSource } from '../core/engine.ts';
+import type { Device, LoadInfo, ModelSource } from '../core/engine.ts';
 import type { LoadedInfo } from '../core/engine-protocol.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { availableDtypes, type NodeRuntime } from '../native/node-engine.ts';
@@ -153,7 +153,7 @@ interface Planned {
    * The row's first load (the default row's and the pinned CPU engine rows'): the runtime 'auto' ran,
    * a fallback to ORT if there was one, the CPU engine's kernels.
    */
-  loaded?: () => LoadedInfo | null;
+  loaded?: () => Parameters<typeof runtimeOutcome>[0] | null;
 }
 
 /** A native row's configuration. */
@@ -329,6 +329,7 @@ export async function runBench(
           )
         )
           return;
+        let first: LoadInfo | null = null;
         plannedRows.push({
           key: {
             model: model.id,
@@ -338,7 +339,14 @@ export async function runBench(
             threads,
             ort_build: 'edgetier-wasm',
           },
-          target: async () => nativeTarget(model.source, { dtype, threads, runtime: 'edgetier' }),
+          target: async () =>
+            nativeTarget(model.source, { dtype, threads, runtime: 'edgetier' }, (info) => {
+              first ??= info;
+            }),
+          // Its note says which kernels and KV cache ran, as a wasm row's does (LoadInfo.cpuKernels).
+          // `build` is never read for it: the pinned CPU engine runs or fails, it never hands the
+          // model to ORT, so runtimeOutcome sees engine edgetier-wasm.
+          loaded: () => (first ? { ...first, build: 'wasm' } : null),
         });
       };
       const cpuEngines = options.cpuEngines ?? ['onnxruntime'];
