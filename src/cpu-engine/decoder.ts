@@ -68,11 +68,11 @@ export interface CpuDecoderOptions {
   int16Activations?: boolean;
   /**
    * The KV cache's element type: 'int8' (a code per element and a float32 scale per position and kv
-   * head; the kernels' kvStoreI8) or 'float32'. Default: int8 for q4 files, where headDim is a
-   * multiple of 16 up to 512 and the family has no attention biases (kvCacheType) (on the 135M twin
-   * it moves the logits by about 3 % RMS, a tenth of what
-   * the 4-bit weights move them from the 8-bit ones); float32 for q8 files (whose own error it would
-   * about double), fp32 files (exact against the reference forward pass) and other head sizes.
+   * head; the kernels' kvStoreI8) or 'float32'. Default (kvCacheType): int8 for q4 files whose family
+   * has no attention biases, where headDim is a multiple of 16 up to 512 (on the 135M twin it moves
+   * the logits by about 3 % RMS, a tenth of what 4-bit weights move them from 8-bit ones); float32
+   * for q8 files (whose own error it would about double), fp32 files (exact against the reference
+   * forward pass), Qwen2 (attention biases) and other head sizes.
    */
   kvCache?: KvCacheType;
 }
