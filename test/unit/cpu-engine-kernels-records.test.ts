@@ -1,7 +1,8 @@
 /**
- * `edgetier generate --json` on edgetier's CPU engine with a q4 file at accuracy_level 4 says which
- * kernels ran and that the 4-bit layers ran on int8 activation codes (LoadInfo.cpuKernels as
- * `cpu_kernels`): the one machine-readable record a script keeps of a run (a hostile review's finding).
+ * The machine-readable records of a run on edgetier's CPU engine in Node say which kernels ran, that
+ * a q4 file at accuracy_level 4 ran on int8 activation codes and over an int8 KV cache
+ * (LoadInfo.cpuKernels): `edgetier generate --json`'s `cpu_kernels`, and a `--device cpu --engine
+ * edgetier` bench row's note, as the browser rows' (hostile reviews' findings).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBench } from '../../src/bench/run-bench.ts';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { hasRelaxedSimd } from '../../src/cpu-engine/wasm-features.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
@@ -63,4 +65,27 @@ describe('generate --json names the CPU engine kernels', () => {
     const kernels = hasRelaxedSimd() ? 'relaxed SIMD' : 'SIMD128';
     expect(out.cpu_kernels).toBe(`${kernels}, int8 activations, int8 KV cache`);
   });
+});
+
+describe('bench: an edgetier CPU-engine row in Node says which kernels and KV cache ran', () => {
+  it('a q4 row on --device cpu --engine edgetier notes its kernels, as a wasm row does', async () => {
+    const report = await runBench(
+      {
+        models: [modelDir],
+        devices: ['cpu'],
+        dtypes: ['q4'],
+        threads: [1],
+        cpuEngines: ['edgetier'],
+        params: { pp: 8, tg: 4, reps: 1, warmup: 0 },
+        rowBudgetS: 0,
+        baseline: false,
+        command: 'test',
+      },
+      () => {},
+    );
+    const [row] = report.rows;
+    expect(row).toMatchObject({ engine: 'edgetier', device: 'cpu', ort_build: 'edgetier-wasm', error: null });
+    const kernels = hasRelaxedSimd() ? 'relaxed SIMD' : 'SIMD128';
+    expect(row?.note).toBe(`CPU engine kernels: ${kernels}, int8 activations, int8 KV cache`);
+  }, 120_000);
 });
