@@ -1,6 +1,6 @@
 /**
  * The CPU engine's int8 KV cache (q4 files' default): kvStoreI8's codes and scales against a scalar
- * quantiser written here, in its two layouts (keys by position, values in pairs of positions), and
+ * quantiser written here, in its two layouts (keys in pairs of elements, values in pairs of positions), and
  * attentionI8 against a float64 attention over the de-quantised cache (the query's int16 codes
  * emulated, so what is left is the weights' per-chunk int16 codes and float rounding).
  */
@@ -39,10 +39,12 @@ function layout(kvHeads: number, chunk: number, d: number) {
 }
 
 describe('cpu-engine int8 KV cache', () => {
-  it('kvStoreI8: codes and scales equal the scalar quantiser, keys by position and values in pairs, touching no other byte', () => {
+  it('kvStoreI8: codes and scales equal the scalar quantiser, keys in pairs of elements and values in pairs of positions, touching no other byte', () => {
     const [chunk, d, kvHeads, t] = [4, 32, 2, 11];
     const { head, chunkBytes, keys, values } = layout(kvHeads, chunk, d);
-    expect(head).toBe(chunk * (d + 4));
+    // Positions padded to 8: keys are read 8 positions at a time.
+    const padded = 8;
+    expect(head).toBe(padded * (d + 4));
     const chunks = Math.ceil(t / chunk);
     const base = kx.alloc(chunks * chunkBytes);
     const bytes = () => new Uint8Array(kx.memory.buffer, base, chunks * chunkBytes);
@@ -71,11 +73,13 @@ describe('cpu-engine int8 KV cache', () => {
         const key = quantizeRef(vecs[2 * (p * kvHeads + g)]!);
         const value = quantizeRef(vecs[2 * (p * kvHeads + g) + 1]!);
         const i = p % chunk;
-        for (const [e, c] of key.codes.entries()) view.setInt8(keys(p, g) + i * d + e, c);
-        view.setFloat32(keys(p, g) + chunk * d + 4 * i, key.scale, true);
+        // Key element e of position i at [e / 2][i][e % 2], rows of 2 * padded bytes.
+        for (const [e, c] of key.codes.entries())
+          view.setInt8(keys(p, g) + (e >> 1) * 2 * padded + 2 * i + (e & 1), c);
+        view.setFloat32(keys(p, g) + padded * d + 4 * i, key.scale, true);
         const pair = values(p, g) + (i >> 1) * 2 * d + (i & 1);
         for (const [e, c] of value.codes.entries()) view.setInt8(pair + 2 * e, c);
-        view.setFloat32(values(p, g) + chunk * d + 4 * i, value.scale, true);
+        view.setFloat32(values(p, g) + padded * d + 4 * i, value.scale, true);
       }
     // Spot checks of the reference itself: 127 * (127 / 127) is 127; halves go to even codes.
     const k1 = quantizeRef(vecs[2 * kvHeads]!);

@@ -566,13 +566,26 @@ export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void
   }
 }
 
+/** 1.5 * 2^23, and its bits: x + MAGIC_ROUND holds round-to-even(x) in its low bits for |x| < 2^22. */
+const MAGIC_ROUND: f32 = 12582912.0;
+const MAGIC_BITS: i32 = 0x4b400000;
+
+/** Codes of four values in [0, 2^22): round to nearest even of v * inv (as quantize4, without its NaN and range handling). */
+@inline function quantizeInRange4(v: v128, inv: v128): v128 {
+  return i32x4.sub(f32x4.add(f32x4.mul(v, inv), f32x4.splat(MAGIC_ROUND)), i32x4.splat(MAGIC_BITS));
+}
+
 /**
  * exp of four lanes (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], within 2 ulp
  * of Mathf.exp) for x <= 0, as softmax feeds it; below -87 it gives about 1e-38 instead of 0.
  */
 @inline function exp4(x: v128): v128 {
-  const v = f32x4.max(x, f32x4.splat(-87.0));
-  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504089)));
+  // pmax(x, c) = x < c ? c : x: one instruction where f32x4.max takes seven; a NaN x stays NaN.
+  const v = f32x4.pmax(x, f32x4.splat(-87.0));
+  // n = round-to-even(v log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits are n's two's
+  // complement (|n| < 2^22), so n needs neither f32x4.nearest nor a saturating conversion.
+  const biased = f32x4.add(f32x4.mul(v, f32x4.splat(1.44269504089)), f32x4.splat(MAGIC_ROUND));
+  const n = f32x4.sub(biased, f32x4.splat(MAGIC_ROUND));
   let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let p = f32x4.splat(1.9875691500e-4);
@@ -582,7 +595,7 @@ export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(biased, i32x4.splat(MAGIC_BITS)), i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }
 
@@ -1104,6 +1117,21 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 }
 
 /**
+ * The lanes' maxima of mv and the n4 floats at x (n4 a multiple of 4), a lane holding NaN where any of
+ * its values is NaN (as f32x4.max, which takes seven instructions on x64 where pmax takes one).
+ */
+@inline function runningMax(mv: v128, x: usize, n4: i32): v128 {
+  let nan = i32x4.splat(0);
+  for (let i = 0; i < n4; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    mv = f32x4.pmax(mv, v);
+    nan = v128.or(nan, f32x4.ne(v, v));
+  }
+  // All-ones bits are a NaN.
+  return v128.or(mv, nan);
+}
+
+/**
  * Per head j < m of a unit: the segment's maximum of its n scores (at scores + j * scoreBytes),
  * exp(score - maximum) in place, and their sum, into the head's record (slot s), its output sums zeroed.
  */
@@ -1123,7 +1151,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
     const x = scores + <usize>j * scoreBytes;
     const n4 = n & ~3;
     let mv = f32x4.splat(-Infinity);
-    for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
+    mv = runningMax(mv, x, n4);
     let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (let i = n4; i < n; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
     let sum: f32 = 0;
@@ -1156,11 +1184,13 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 }
 
 // ---- the int8 KV cache (q4 files by default) ----
-// One kv head's keys (values) of one cache chunk of P positions: P * d int8 codes, then P float
-// scales. A position's codes are round(x * 127 / m) (ties to even), m the largest |x| of its d
-// floats, and its scale m / 127. Keys lie [position][d]; values in pairs of positions,
-// [position / 2][d][position % 2], so one 16-byte load holds 8 elements of two positions and the
-// weighted sum over positions is an integer dot product (i32x4.dot_i16x8_s sums lane pairs).
+// One kv head's keys (values) of one cache chunk of P positions, P' = P rounded up to 8: P' * d int8
+// codes, then P' float scales (the padding unused). A position's codes are round(x * 127 / m) (ties
+// to even), m the largest |x| of its d floats, and its scale m / 127. Keys lie in pairs of elements,
+// [d / 2][P'][2], so one 16-byte load holds elements 2e, 2e + 1 of 8 positions and a lane of
+// i32x4.dot_i16x8_s against the query's pair is one position's (no sums across lanes); values in
+// pairs of positions, [position / 2][d][position % 2], so one load holds 8 elements of two positions
+// and the weighted sum over positions is the same integer dot product against the weights' pair.
 // A score is the exact integer dot product of the key's codes with the query's int16 codes (round(q *
 // 32767 / max|q|)), times the query's scale, the key's and 1/sqrt(d); a chunk's weighted values are
 // an exact integer sum of the value codes times int16 codes of the weights exp(score - m) * (value
@@ -1171,12 +1201,17 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 
 /** Bytes of one kv head's keys (or values) in a chunk of `chunkPositions` positions of an int8 cache. */
 export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
-  return codesBytesI8(chunkPositions, d) + (<usize>chunkPositions << 2);
+  return codesBytesI8(chunkPositions, d) + (<usize>paddedPositions(chunkPositions) << 2);
 }
 
-/** Bytes of a head's codes in a chunk: whole pairs of positions (the values' layout), then the scales. */
+/** A chunk's positions rounded up to a block of 8 (the keys' layout reads 8 positions at a time). */
+@inline function paddedPositions(chunkPositions: i32): i32 {
+  return (chunkPositions + 7) & ~7;
+}
+
+/** Bytes of a head's codes in a chunk (the padded positions' d codes each); its scales follow. */
 @inline function codesBytesI8(chunkPositions: i32, d: i32): usize {
-  return <usize>((chunkPositions + 1) & ~1) * <usize>d;
+  return <usize>paddedPositions(chunkPositions) * <usize>d;
 }
 
 /**
@@ -1187,13 +1222,14 @@ export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
  */
 export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value: usize, d: i32, chunkPositions: i32): void {
   const scalesAt = codesBytesI8(chunkPositions, d) + (<usize>p << 2);
-  store<f32>(keys + scalesAt, quantizeKv(keys + <usize>p * <usize>d, 1, key, d));
+  const keyRow = <usize>paddedPositions(chunkPositions) << 1;
+  store<f32>(keys + scalesAt, quantizeKv(keys + (<usize>p << 1), keyRow, 1, key, d));
   const pairs = values + <usize>(p >> 1) * (<usize>d << 1) + <usize>(p & 1);
-  store<f32>(values + scalesAt, quantizeKv(pairs, 2, value, d));
+  store<f32>(values + scalesAt, quantizeKv(pairs, 4, 2, value, d));
 }
 
-/** d floats at x -> int8 codes `stride` bytes apart from `out`; returns the scale. */
-@inline function quantizeKv(out: usize, stride: usize, x: usize, d: i32): f32 {
+/** d floats at x -> int8 codes, element e at out + (e >> 1) * pairStride + (e & 1) * oddStride; returns the scale. */
+@inline function quantizeKv(out: usize, pairStride: usize, oddStride: usize, x: usize, d: i32): f32 {
   let m: f32 = 0;
   for (let e = 0; e < d; e++) m = max(m, abs<f32>(load<f32>(x + (<usize>e << 2))));
   // NaN anywhere: max(m, NaN) is NaN, so m != m; an infinity: m == Infinity.
@@ -1203,7 +1239,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
   for (let e = 0; e < d; e++) {
     // x / sc, not x * (127 / m): a divisor as small as a subnormal scale still gives codes within 127.
     const c: i32 = usable ? <i32>nearest<f32>(load<f32>(x + (<usize>e << 2)) / sc) : 0;
-    store<i8>(out + <usize>e * stride, <i8>min(127, max(-127, c)));
+    store<i8>(out + <usize>(e >> 1) * pairStride + <usize>(e & 1) * oddStride, <i8>min(127, max(-127, c)));
   }
   return usable || !finite ? sc : 0;
 }
@@ -1232,12 +1268,13 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
 ): void {
   const headBytes = <usize>d << 2;
   const codesBytes = codesBytesI8(chunkPositions, d);
-  const headChunkBytes = codesBytes + (<usize>chunkPositions << 2);
+  const headChunkBytes = kvHeadChunkBytesI8(chunkPositions, d);
   const scoreBytes = <usize>n << 2;
   const recordBytes = <usize>recordFloats(d) << 2;
   const rowBytes = <usize>ATTENTION_MAX_SEGMENTS * recordBytes;
   const kv = <usize>g * headChunkBytes;
   const sc = f32x4.splat(scale);
+  const keyRow = <usize>paddedPositions(chunkPositions) << 1;
   const sink = partials + <usize>h0 * rowBytes + <usize>s * recordBytes + 8;
   for (let j = 0; j < m; j++) {
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
@@ -1247,28 +1284,17 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
     const len = min(chunkPositions, n - p0);
     const kc = k + c + kv;
     const ks = kc + codesBytes;
-    if (ahead && p0 + chunkPositions < n) touch(kc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * <usize>d, sink);
+    // The next chunk's keys (their rows span the whole codes area) or, at the end, the first values.
+    if (ahead && p0 + chunkPositions < n) touch(kc + chunkBytes, codesBytes, sink);
     else if (ahead) touch(v + kv, <usize>min(chunkPositions, n) * <usize>d, sink);
-    // Heads two at a time: each key's codes loaded and widened once for both (20 % fewer operations).
-    let j = 0;
-    for (; j + 2 <= m; j += 2) {
-      const rec0 = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
-      const rec1 = rec0 + rowBytes;
-      const s0 = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
-      const s1 = s0 + scoreBytes;
-      let i = 0;
-      for (; i + 4 <= len; i += 4) {
-        scoreFourPair(rec0, rec1, kc + <usize>i * <usize>d, d, ks + (<usize>i << 2), s0 + (<usize>i << 2), s1 + (<usize>i << 2), sc);
-      }
-      scoreTail(rec0, kc, ks, d, s0, i, len, scale);
-      scoreTail(rec1, kc, ks, d, s1, i, len, scale);
-    }
-    for (; j < m; j++) {
+    // Heads three at a time: each 16-byte load of keys widened once for all three.
+    for (let j = 0; j < m; j += 3) {
       const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
-      const sj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
-      let i = 0;
-      for (; i + 4 <= len; i += 4) scoreFour(rec, kc + <usize>i * <usize>d, d, ks + (<usize>i << 2), sj + (<usize>i << 2), sc);
-      scoreTail(rec, kc, ks, d, sj, i, len, scale);
+      const out = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
+      const count = min(3, m - j);
+      if (count == 3) scoreHeads(3, rec, rowBytes, kc, ks, keyRow, d, out, scoreBytes, len, sc);
+      else if (count == 2) scoreHeads(2, rec, rowBytes, kc, ks, keyRow, d, out, scoreBytes, len, sc);
+      else scoreHeads(1, rec, rowBytes, kc, ks, keyRow, d, out, scoreBytes, len, sc);
     }
   }
   segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
@@ -1280,188 +1306,166 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
     const vs = vc + codesBytes;
     if (ahead && p0 + chunkPositions < n) touch(vc + chunkBytes, <usize>min(chunkPositions, n - p0 - chunkPositions) * <usize>d, sink);
     const rows = (len + 1) >> 1;
-    for (let j = 0; j < m; j++) {
+    let j = 0;
+    for (; j < m; j += 3) {
+      const count = min(3, m - j);
       const oh = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes + 16;
       const wj = scores + <usize>j * scoreBytes + (<usize>p0 << 2);
-      const top = packWeights(wj, vs, len);
-      const back = f32x4.splat(top / 32767);
+      const back0 = f32x4.splat(packWeights(wj, vs, len) / 32767);
+      const back1 = count > 1 ? f32x4.splat(packWeights(wj + scoreBytes, vs, len) / 32767) : back0;
+      const back2 = count > 2 ? f32x4.splat(packWeights(wj + (scoreBytes << 1), vs, len) / 32767) : back0;
       // A run of at most 256 pairs is flushed on its own: 256 * 2 * 127 * 32767 fits an int32 lane.
       for (let r0 = 0; r0 < rows; r0 += PAIRS_PER_FLUSH) {
-        weightedValues(oh, wj + (<usize>r0 << 2), vc + <usize>r0 * (<usize>d << 1), min(rows, r0 + PAIRS_PER_FLUSH) - r0, d, back);
+        const n = min(rows, r0 + PAIRS_PER_FLUSH) - r0;
+        const w = wj + (<usize>r0 << 2);
+        const vp = vc + <usize>r0 * (<usize>d << 1);
+        if (count == 3) weightedValuesHeads(3, oh, rowBytes, w, scoreBytes, vp, n, d, back0, back1, back2);
+        else if (count == 2) weightedValuesHeads(2, oh, rowBytes, w, scoreBytes, vp, n, d, back0, back1, back2);
+        else weightedValuesHeads(1, oh, rowBytes, w, scoreBytes, vp, n, d, back0, back1, back2);
       }
     }
   }
 }
 
-// Scores of one query head (its int16 codes at rec + 16, its scale at rec + 12) against int8 keys
-// (d codes each, consecutive from k0; their scales from ks): the exact integer dot product, times
-// the query's and the key's scales (storeScores) and `scale`. Four keys' sums reduced together (laneSums); a key alone takes
-// lane 0's operations, so a score is the same in a group of four, alone, or beside another head.
+// Scores of query heads (int16 codes at rec + 16, scale at rec + 12) against a chunk's int8 keys:
+// the exact integer dot product, times the query's and the key's scales and `scale` (scoresOf). Each
+// lane is one key's own arithmetic, so a score does not depend on its block, its neighbours or the
+// heads beside it.
 
-/** Four keys' scores, stored at out. */
-@inline function scoreFour(rec: usize, k0: usize, d: i32, ks: usize, out: usize, sc: v128): void {
-  const qc = rec + 16;
-  const k1 = k0 + <usize>d;
-  const k2 = k1 + <usize>d;
-  const k3 = k2 + <usize>d;
-  let a0 = i32x4.splat(0);
-  let a1 = i32x4.splat(0);
-  let a2 = i32x4.splat(0);
-  let a3 = i32x4.splat(0);
-  for (let e = 0; e < d; e += 16) {
-    const ql = v128.load(qc + (<usize>e << 1));
-    const qh = v128.load(qc + (<usize>e << 1), 16);
-    a0 = i32x4.add(a0, dot16(v128.load(k0 + <usize>e), ql, qh));
-    a1 = i32x4.add(a1, dot16(v128.load(k1 + <usize>e), ql, qh));
-    a2 = i32x4.add(a2, dot16(v128.load(k2 + <usize>e), ql, qh));
-    a3 = i32x4.add(a3, dot16(v128.load(k3 + <usize>e), ql, qh));
+/**
+ * Scores of `count` (1 to 3) consecutive query heads (records rec0, rec0 + recStride, ..) against a
+ * chunk's `len` keys, 8 positions at a time: each 16-byte load holds element pair e2 of 8 keys, widened
+ * once for every head and multiplied by the head's pair of int16 codes (one i32 splat), so an int32
+ * lane is one key's dot product and no lanes are summed across. A block past `len` stores only its
+ * first len % 8 scores (the row's next floats belong to the next head).
+ */
+@inline function scoreHeads(count: i32, rec0: usize, recStride: usize, kc: usize, ks: usize, keyRow: usize, d: i32, out0: usize, outStride: usize, len: i32, sc: v128): void {
+  const q0 = rec0 + 16;
+  const q1 = q0 + recStride;
+  const q2 = q1 + recStride;
+  const pairs = d >> 1;
+  for (let i = 0; i < len; i += 8) {
+    let a0 = i32x4.splat(0);
+    let b0 = i32x4.splat(0);
+    let a1 = i32x4.splat(0);
+    let b1 = i32x4.splat(0);
+    let a2 = i32x4.splat(0);
+    let b2 = i32x4.splat(0);
+    let kp = kc + (<usize>i << 1);
+    for (let e = 0; e < pairs; e++, kp += keyRow) {
+      const kb = v128.load(kp);
+      const lo = i16x8.extend_low_i8x16_s(kb);
+      const hi = i16x8.extend_high_i8x16_s(kb);
+      const o = <usize>e << 2;
+      const w0 = v128.load32_splat(q0 + o);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo, w0));
+      b0 = i32x4.add(b0, i32x4.dot_i16x8_s(hi, w0));
+      if (count > 1) {
+        const w1 = v128.load32_splat(q1 + o);
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo, w1));
+        b1 = i32x4.add(b1, i32x4.dot_i16x8_s(hi, w1));
+      }
+      if (count > 2) {
+        const w2 = v128.load32_splat(q2 + o);
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo, w2));
+        b2 = i32x4.add(b2, i32x4.dot_i16x8_s(hi, w2));
+      }
+    }
+    const left = len - i;
+    const at = <usize>i << 2;
+    storeScores8(out0 + at, a0, b0, rec0, ks + at, sc, left);
+    if (count > 1) storeScores8(out0 + outStride + at, a1, b1, rec0 + recStride, ks + at, sc, left);
+    if (count > 2) storeScores8(out0 + (outStride << 1) + at, a2, b2, rec0 + (recStride << 1), ks + at, sc, left);
   }
-  storeScores(out, laneSums(a0, a1, a2, a3), rec, ks, sc);
 }
 
-/** scoreFour for two heads (records rec0, rec1; scores to out0, out1), each key widened once. */
-@inline function scoreFourPair(rec0: usize, rec1: usize, k0: usize, d: i32, ks: usize, out0: usize, out1: usize, sc: v128): void {
-  const q0 = rec0 + 16;
-  const q1 = rec1 + 16;
-  let a0 = i32x4.splat(0);
-  let a1 = i32x4.splat(0);
-  let a2 = i32x4.splat(0);
-  let a3 = i32x4.splat(0);
-  let b0 = i32x4.splat(0);
-  let b1 = i32x4.splat(0);
-  let b2 = i32x4.splat(0);
-  let b3 = i32x4.splat(0);
-  for (let e = 0; e < d; e += 16) {
-    const o = <usize>e << 1;
-    const p0l = v128.load(q0 + o);
-    const p0h = v128.load(q0 + o, 16);
-    const p1l = v128.load(q1 + o);
-    const p1h = v128.load(q1 + o, 16);
-    let kb = v128.load(k0 + <usize>e);
-    let kl = i16x8.extend_low_i8x16_s(kb);
-    let kh = i16x8.extend_high_i8x16_s(kb);
-    a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
-    b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
-    kb = v128.load(k0 + <usize>d + <usize>e);
-    kl = i16x8.extend_low_i8x16_s(kb);
-    kh = i16x8.extend_high_i8x16_s(kb);
-    a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
-    b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
-    kb = v128.load(k0 + (<usize>d << 1) + <usize>e);
-    kl = i16x8.extend_low_i8x16_s(kb);
-    kh = i16x8.extend_high_i8x16_s(kb);
-    a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
-    b2 = i32x4.add(b2, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
-    kb = v128.load(k0 + <usize>d * 3 + <usize>e);
-    kl = i16x8.extend_low_i8x16_s(kb);
-    kh = i16x8.extend_high_i8x16_s(kb);
-    a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(kl, p0l), i32x4.dot_i16x8_s(kh, p0h)));
-    b3 = i32x4.add(b3, i32x4.add(i32x4.dot_i16x8_s(kl, p1l), i32x4.dot_i16x8_s(kh, p1h)));
+/** Eight keys' integer dots (lo: keys 0-3, hi: 4-7) -> scores at out, only the first `left` where fewer. */
+@inline function storeScores8(out: usize, lo: v128, hi: v128, rec: usize, ks: usize, sc: v128, left: i32): void {
+  const s0 = scoresOf(lo, rec, ks, sc);
+  const s1 = scoresOf(hi, rec, ks + 16, sc);
+  if (left >= 8) {
+    v128.store(out, s0);
+    v128.store(out, s1, 16);
+  } else {
+    storeFirst(out, s0, left);
+    storeFirst(out + 16, s1, left - 4);
   }
-  storeScores(out0, laneSums(a0, a1, a2, a3), rec0, ks, sc);
-  storeScores(out1, laneSums(b0, b1, b2, b3), rec1, ks, sc);
+}
+
+/** The first n (may be 0 or less, or 4 or more) lanes of v at out. */
+@inline function storeFirst(out: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(out, v);
+    return;
+  }
+  if (n > 0) store<f32>(out, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(out, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(out, f32x4.extract_lane(v, 2), 8);
 }
 
 /**
- * Four keys' integer dots -> scores at out: dot * (query scale * key scale) * `scale`, or, where the
+ * Four keys' integer dots -> their scores: dot * (query scale * key scale) * `scale`, or, where the
  * two scales' product overflows, (dot * query scale) * key scale (a dot of 0 then stays 0); a huge
  * query against tiny keys keeps the product of its scales finite, as float32's score is.
  */
-@inline function storeScores(out: usize, dots: v128, rec: usize, ks: usize, sc: v128): void {
+@inline function scoresOf(dots: v128, rec: usize, ks: usize, sc: v128): v128 {
   const qs = f32x4.splat(load<f32>(rec, 12));
   const kv = v128.load(ks);
   const both = f32x4.mul(qs, kv);
   const d = f32x4.convert_i32x4_s(dots);
   const finite = f32x4.lt(f32x4.abs(both), f32x4.splat(Infinity));
   const scored = v128.bitselect(f32x4.mul(d, both), f32x4.mul(f32x4.mul(d, qs), kv), finite);
-  v128.store(out, f32x4.mul(scored, sc));
-}
-
-/** Scores of keys [i0, len) one at a time (lane 0's operations of scoreFour). */
-@inline function scoreTail(rec: usize, kc: usize, ks: usize, d: i32, out: usize, i0: i32, len: i32, scale: f32): void {
-  const qc = rec + 16;
-  const qs = load<f32>(rec, 12);
-  for (let i = i0; i < len; i++) {
-    const kp = kc + <usize>i * <usize>d;
-    let a = i32x4.splat(0);
-    for (let e = 0; e < d; e += 16) {
-      a = i32x4.add(a, dot16(v128.load(kp + <usize>e), v128.load(qc + (<usize>e << 1)), v128.load(qc + (<usize>e << 1), 16)));
-    }
-    const d = <f32>isum(a);
-    const k = load<f32>(ks + (<usize>i << 2));
-    const both = qs * k;
-    const scored = abs<f32>(both) < Infinity ? d * both : d * qs * k;
-    store<f32>(out + (<usize>i << 2), scored * scale);
-  }
+  return f32x4.mul(scored, sc);
 }
 
 /** Pairs of positions whose integer weighted sum one int32 lane holds (attendSegmentI8). */
 const PAIRS_PER_FLUSH: i32 = 256;
 
-/** o[0..d) += (sum over `rows` pairs r of the codes at vc (pair layout) times the packed weights at wj + 4r) * back. */
-@inline function weightedValues(oh: usize, wj: usize, vc: usize, rows: i32, d: i32, back: v128): void {
-  let e = 0;
-  for (; e + 32 <= d; e += 32) {
-    let o0 = i32x4.splat(0);
-    let o1 = i32x4.splat(0);
-    let o2 = i32x4.splat(0);
-    let o3 = i32x4.splat(0);
-    let o4 = i32x4.splat(0);
-    let o5 = i32x4.splat(0);
-    let o6 = i32x4.splat(0);
-    let o7 = i32x4.splat(0);
+/**
+ * o[0..d) += (sum over `rows` pairs r of the codes at vc (pair layout) times the packed weights at
+ * wj + 4r) * back, for `count` (1 to 3) heads of a kv group (outputs at oh0 + k ohStride, weights at
+ * wj + k wStride, back0..2): each 16-byte load (8 elements of two positions) widened once for all.
+ */
+@inline function weightedValuesHeads(count: i32, oh0: usize, ohStride: usize, wj: usize, wStride: usize, vc: usize, rows: i32, d: i32, back0: v128, back1: v128, back2: v128): void {
+  for (let e = 0; e < d; e += 8) {
+    let a0 = i32x4.splat(0);
+    let b0 = i32x4.splat(0);
+    let a1 = i32x4.splat(0);
+    let b1 = i32x4.splat(0);
+    let a2 = i32x4.splat(0);
+    let b2 = i32x4.splat(0);
     let vp = vc + (<usize>e << 1);
     for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
-      const w = v128.load32_splat(wj + (<usize>r << 2));
-      const b0 = v128.load(vp);
-      const b1 = v128.load(vp, 16);
-      const b2 = v128.load(vp, 32);
-      const b3 = v128.load(vp, 48);
-      o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
-      o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
-      o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
-      o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
-      o4 = i32x4.add(o4, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b2), w));
-      o5 = i32x4.add(o5, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b2), w));
-      o6 = i32x4.add(o6, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b3), w));
-      o7 = i32x4.add(o7, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b3), w));
+      const vb = v128.load(vp);
+      const lo = i16x8.extend_low_i8x16_s(vb);
+      const hi = i16x8.extend_high_i8x16_s(vb);
+      const o = <usize>r << 2;
+      const w0 = v128.load32_splat(wj + o);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo, w0));
+      b0 = i32x4.add(b0, i32x4.dot_i16x8_s(hi, w0));
+      if (count > 1) {
+        const w1 = v128.load32_splat(wj + wStride + o);
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo, w1));
+        b1 = i32x4.add(b1, i32x4.dot_i16x8_s(hi, w1));
+      }
+      if (count > 2) {
+        const w2 = v128.load32_splat(wj + (wStride << 1) + o);
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo, w2));
+        b2 = i32x4.add(b2, i32x4.dot_i16x8_s(hi, w2));
+      }
     }
-    const ob = oh + (<usize>e << 2);
-    addScaled(ob, o0, back);
-    addScaled(ob + 16, o1, back);
-    addScaled(ob + 32, o2, back);
-    addScaled(ob + 48, o3, back);
-    addScaled(ob + 64, o4, back);
-    addScaled(ob + 80, o5, back);
-    addScaled(ob + 96, o6, back);
-    addScaled(ob + 112, o7, back);
-  }
-  for (; e < d; e += 16) {
-    let o0 = i32x4.splat(0);
-    let o1 = i32x4.splat(0);
-    let o2 = i32x4.splat(0);
-    let o3 = i32x4.splat(0);
-    let vp = vc + (<usize>e << 1);
-    for (let r = 0; r < rows; r++, vp += <usize>d << 1) {
-      const w = v128.load32_splat(wj + (<usize>r << 2));
-      const b0 = v128.load(vp);
-      const b1 = v128.load(vp, 16);
-      o0 = i32x4.add(o0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b0), w));
-      o1 = i32x4.add(o1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b0), w));
-      o2 = i32x4.add(o2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b1), w));
-      o3 = i32x4.add(o3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b1), w));
+    const ob = <usize>e << 2;
+    addScaled(oh0 + ob, a0, back0);
+    addScaled(oh0 + ob + 16, b0, back0);
+    if (count > 1) {
+      addScaled(oh0 + ohStride + ob, a1, back1);
+      addScaled(oh0 + ohStride + ob + 16, b1, back1);
     }
-    const ob = oh + (<usize>e << 2);
-    addScaled(ob, o0, back);
-    addScaled(ob + 16, o1, back);
-    addScaled(ob + 32, o2, back);
-    addScaled(ob + 48, o3, back);
+    if (count > 2) {
+      addScaled(oh0 + (ohStride << 1) + ob, a2, back2);
+      addScaled(oh0 + (ohStride << 1) + ob + 16, b2, back2);
+    }
   }
-}
-
-/** The 16 int8 codes b times the int16 codes lo (elements 0-7) and hi (8-15), summed in four int32 lanes. */
-@inline function dot16(b: v128, lo: v128, hi: v128): v128 {
-  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), hi));
 }
 
 /** out[0..4) += float(acc) * back. */
@@ -1497,12 +1501,15 @@ const PAIRS_PER_FLUSH: i32 = 256;
   // The products and their largest, four at a time (f32x4.max keeps a NaN, as the scalar max does).
   const len4 = len & ~3;
   let tv = f32x4.splat(0);
+  let nan = i32x4.splat(0);
   for (let i = 0; i < len4; i += 4) {
     const o = <usize>i << 2;
     const a = f32x4.mul(v128.load(w + o), v128.load(vs + o));
-    tv = f32x4.max(tv, a);
+    tv = f32x4.pmax(tv, a);
+    nan = v128.or(nan, f32x4.ne(a, a));
     v128.store(w + o, a);
   }
+  tv = v128.or(tv, nan);
   let top: f32 = max(max(f32x4.extract_lane(tv, 0), f32x4.extract_lane(tv, 1)), max(f32x4.extract_lane(tv, 2), f32x4.extract_lane(tv, 3)));
   for (let i = len4; i < len; i++) {
     const a = load<f32>(w + (<usize>i << 2)) * load<f32>(vs + (<usize>i << 2));
@@ -1514,9 +1521,10 @@ const PAIRS_PER_FLUSH: i32 = 256;
   const len8 = len & ~7;
   let i = 0;
   // Eight weights read, then four pairs written over the first four: the writes stay behind the reads.
-  for (; i < len8; i += 8) {
+  // inv > 0: every product is finite, in [0, top], so its code is in [0, 32767].
+  for (; inv > 0 && i < len8; i += 8) {
     const o = <usize>i << 2;
-    const packed = i16x8.narrow_i32x4_s(quantize4(v128.load(w + o), iv), quantize4(v128.load(w + o, 16), iv));
+    const packed = i16x8.narrow_i32x4_s(quantizeInRange4(v128.load(w + o), iv), quantizeInRange4(v128.load(w + o, 16), iv));
     v128.store(w + (<usize>i << 1), packed);
   }
   for (; i < len; i += 2) {
