@@ -7,7 +7,7 @@
  * (memory.grow extends it; nothing is copied) as the context lengthens. The cache is a run of chunks
  * of CACHE_CHUNK positions, `[chunk][layer][key | value][kvHead][position in chunk][headDim]` in
  * float32 (an int8 cache, the kernels' kvStoreI8: per kv head the chunk's codes, then its positions'
- * scales; values in pairs of positions): a new
+ * scales, positions padded to 8; keys in pairs of elements, values in pairs of positions): a new
  * chunk is appended when the context outgrows the last, and inside a chunk one head's keys are
  * contiguous, so the attention kernel streams through them where they lie (1.5x faster at 512
  * tokens of context than one entry per position, which strides across every layer's entries).
