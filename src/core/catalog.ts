@@ -11,6 +11,7 @@ import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
 import { AUTO_ENGINE_PREFERS_Q4, autoPlansEngineQ4, isEdgetierBlock } from './cpu-runtime-plan.ts';
 import { type Dtype, isDtype } from './dtypes.ts';
 import type { CpuRuntimeChoice, ModelSource } from './engine.ts';
+import { cpuEngineKvCacheBytes, defaultKvCacheType } from './kv-cache.ts';
 
 /** The parts of the architecture that decide memory: KV cache per token and the largest tensor. */
 export interface ModelShape {
@@ -19,6 +20,11 @@ export interface ModelShape {
   headDim: number;
   hiddenSize: number;
   vocabSize: number;
+  /**
+   * q/k/v projections carry biases (config.json, as the server reads it); absent: the family's
+   * usual (Qwen2 has them). The CPU engine keeps such a model's KV cache in float32.
+   */
+  attentionBias?: boolean;
 }
 
 export interface CatalogEntry {
@@ -166,10 +172,38 @@ export function estimateDownloadBytes(entry: CatalogEntry, dtype: Dtype): number
   return Math.round(entry.params * BYTES_PER_PARAM[dtype]);
 }
 
-/** KV cache bytes for `tokens` tokens: fp16 on WebGPU, fp32 on WASM. */
-export function kvCacheBytes(shape: ModelShape, tokens: number, device: 'webgpu' | 'wasm'): number {
-  const bytesPerValue = device === 'webgpu' ? 2 : 4;
+/** What a KV cache element is: fp16 on WebGPU, fp32 in ORT on WASM, int8 or fp32 in edgetier's CPU engine. */
+export type KvElement = 'float16' | 'float32' | 'int8';
+
+/**
+ * KV cache bytes for `tokens` tokens. ORT's caches grow by the token; the CPU engine's by chunks
+ * (cpuEngineKvCacheBytes: an int8 head vector carries a float32 scale), its float32 cache counted
+ * as ORT's (the chunk rounding is at most 63 positions).
+ */
+export function kvCacheBytes(shape: ModelShape, tokens: number, element: KvElement): number {
+  if (element === 'int8') return cpuEngineKvCacheBytes(shape, tokens, 'int8');
+  const bytesPerValue = element === 'float16' ? 2 : 4;
   return 2 * shape.layers * shape.kvHeads * shape.headDim * tokens * bytesPerValue;
+}
+
+/**
+ * The KV cache element a load of `entry` in `dtype` on `device` keeps: fp16 on WebGPU; on WASM, the
+ * CPU engine's default (src/core/kv-cache.ts: int8 for a q4 file without attention biases) where it
+ * will run the model (a folder edgetier wrote, WebAssembly SIMD, a CPU runtime other than ONNX
+ * Runtime), else ORT's fp32.
+ */
+export function kvElementFor(
+  entry: CatalogEntry,
+  dtype: Dtype,
+  device: 'webgpu' | 'wasm',
+  runtime: CpuRuntimeChoice = 'auto',
+  wasmSimd = false,
+): KvElement {
+  if (device === 'webgpu') return 'float16';
+  const engineRuns = runtime !== 'onnxruntime' && entry.engineGraph === true && wasmSimd;
+  if (!engineRuns || !entry.shape) return 'float32';
+  const bias = entry.shape.attentionBias ?? entry.family === 'qwen2';
+  return defaultKvCacheType(dtype, entry.shape.headDim, bias);
 }
 
 /** Weights + KV cache for a chat of DEFAULT_CONTEXT_FOR_MEMORY tokens (capped at the model's) + runtime. */
@@ -177,11 +211,13 @@ export function estimateMemoryBytes(
   entry: CatalogEntry,
   dtype: Dtype,
   device: 'webgpu' | 'wasm',
+  /** The cache's element where it is not the device's ORT default (kvElementFor). */
+  element: KvElement = device === 'webgpu' ? 'float16' : 'float32',
 ): number | null {
   const weights = estimateDownloadBytes(entry, dtype);
   if (weights === null) return null;
   const tokens = Math.min(DEFAULT_CONTEXT_FOR_MEMORY, entry.contextLength ?? DEFAULT_CONTEXT_FOR_MEMORY);
-  const kv = entry.shape ? kvCacheBytes(entry.shape, tokens, device) : 0;
+  const kv = entry.shape ? kvCacheBytes(entry.shape, tokens, element) : 0;
   return weights + kv + RUNTIME_OVERHEAD_BYTES;
 }
 
@@ -253,7 +289,13 @@ export function preferredDtypeWithCache(
 const needsF16 = (dtype: Dtype): boolean => dtype === 'fp16' || dtype === 'q4f16';
 
 /** Whether `entry` in `dtype` fits this device, and why. Pure: the capability check is an input. */
-export function assessFit(entry: CatalogEntry, dtype: Dtype, budget: DeviceBudget): FitAssessment {
+export function assessFit(
+  entry: CatalogEntry,
+  dtype: Dtype,
+  budget: DeviceBudget,
+  /** The CPU runtime a load on wasm asks for (the CPU engine setting): it decides the KV cache's element. */
+  runtime: CpuRuntimeChoice = 'auto',
+): FitAssessment {
   if (entry.runs === 'remote') {
     return {
       verdict: 'remote',
@@ -264,7 +306,8 @@ export function assessFit(entry: CatalogEntry, dtype: Dtype, budget: DeviceBudge
   }
   const device: 'webgpu' | 'wasm' =
     budget.webgpu && (!needsF16(dtype) || budget.shaderF16) ? 'webgpu' : 'wasm';
-  const memoryBytes = estimateMemoryBytes(entry, dtype, device);
+  const element = kvElementFor(entry, dtype, device, runtime, budget.wasmSimd === true);
+  const memoryBytes = estimateMemoryBytes(entry, dtype, device, element);
   if (memoryBytes === null) {
     return { verdict: 'tight', device, reason: 'Size unknown: it may not fit.', memoryBytes };
   }

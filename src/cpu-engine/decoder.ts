@@ -24,6 +24,7 @@ import { ropeInvFreq } from '../builder/graph/rope.ts';
 import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
+import { defaultKvCacheType, int8KvCacheFits, KV_CACHE_CHUNK, type KvCacheType } from '../core/kv-cache.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
 import {
@@ -77,8 +78,7 @@ export interface CpuDecoderOptions {
   kvCache?: KvCacheType;
 }
 
-/** The CPU engine's KV cache element types (CpuDecoderOptions.kvCache). */
-export type KvCacheType = 'float32' | 'int8';
+export type { KvCacheType } from '../core/kv-cache.ts';
 
 /**
  * The cache a decoder of `dtype` keeps: the option's, checked, or the default for the file: int8 (one
@@ -99,16 +99,13 @@ export function kvCacheType(
       `The KV cache holds float32 or int8 elements, not ${String(requested)}.`,
     );
   }
-  // The kernels read 16 elements at a time, and a score's integer sum (d products of 127 by 32767)
-  // fits an int32 up to d = 512.
-  const fits = spec.headDim % 16 === 0 && spec.headDim <= 512;
-  if (requested === 'int8' && !fits) {
+  if (requested === 'int8' && !int8KvCacheFits(spec.headDim)) {
     throw new EdgetierError(
       'bad_request',
       `An int8 KV cache needs a head size that is a multiple of 16, at most 512; this model's is ${spec.headDim}.`,
     );
   }
-  return requested ?? (dtype === 'q4' && fits && !spec.attentionBias ? 'int8' : 'float32');
+  return requested ?? defaultKvCacheType(dtype, spec.headDim, spec.attentionBias);
 }
 
 /**
@@ -137,7 +134,7 @@ const INT16_LEVELS = 32767;
 const INT8_LEVELS = 127;
 
 /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
-const CACHE_CHUNK = 64;
+const CACHE_CHUNK = KV_CACHE_CHUNK;
 /** Prompt tokens per prefill chunk. */
 export const PREFILL_CHUNK = 32;
 

@@ -46,7 +46,14 @@ export interface ModelIndexEntry {
   contextLength?: number;
   /** Bytes of the ONNX file for each dtype present. */
   dtypes: Partial<Record<Dtype, number>>;
-  shape?: { layers: number; kvHeads: number; headDim: number; hiddenSize: number; vocabSize: number };
+  shape?: {
+    layers: number;
+    kvHeads: number;
+    headDim: number;
+    hiddenSize: number;
+    vocabSize: number;
+    attentionBias: boolean;
+  };
   /** The config's `edgetier` provenance block, as written by convert/synth. */
   edgetier: Record<string, unknown> | null;
   files: ModelFile[];
@@ -144,6 +151,7 @@ export async function describeModelFolder(folder: ModelFolder): Promise<ModelInd
       headDim: spec.headDim,
       hiddenSize: spec.hiddenSize,
       vocabSize: spec.vocabSize,
+      attentionBias: spec.attentionBias,
     };
   } catch {
     // An architecture the builder does not know: still listed, without shape facts.

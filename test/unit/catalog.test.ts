@@ -18,6 +18,7 @@ import {
   formatParams,
   formatTokPerSec,
   kvCacheBytes,
+  kvElementFor,
   parseMeasuredSpeeds,
   preferredDtype,
   preferredDtypeWithCache,
@@ -88,10 +89,65 @@ describe('catalog', () => {
     expect(twin!.mirrors).toBe('Org/ledom');
   });
 
-  it('computes the KV cache from the architecture (fp32 on WASM, fp16 on WebGPU)', () => {
+  it('computes the KV cache from the architecture (fp32 on WASM, fp16 on WebGPU, int8 in the CPU engine)', () => {
     // SmolLM2-135M: 2 (K and V) * 30 layers * 3 kv heads * 64 dims * 4096 tokens * 4 bytes
-    expect(kvCacheBytes(smol135.shape!, 4096, 'wasm')).toBe(2 * 30 * 3 * 64 * 4096 * 4);
-    expect(kvCacheBytes(smol135.shape!, 4096, 'webgpu')).toBe(2 * 30 * 3 * 64 * 4096 * 2);
+    expect(kvCacheBytes(smol135.shape!, 4096, 'float32')).toBe(2 * 30 * 3 * 64 * 4096 * 4);
+    expect(kvCacheBytes(smol135.shape!, 4096, 'float16')).toBe(2 * 30 * 3 * 64 * 4096 * 2);
+    // int8: 64 codes and a float32 scale per head vector, in whole chunks of 64 positions.
+    expect(kvCacheBytes(smol135.shape!, 4096, 'int8')).toBe(2 * 30 * 3 * (64 + 4) * 4096);
+    expect(kvCacheBytes(smol135.shape!, 4097, 'int8')).toBe(2 * 30 * 3 * (64 + 4) * (4096 + 64));
+  });
+
+  describe("the KV cache's element in the memory estimate (kvElementFor, assessFit)", () => {
+    const serve = (family: string, attentionBias?: boolean) =>
+      entriesFromServer([
+        {
+          name: family,
+          family,
+          synthetic: true,
+          params: 134_515_008,
+          contextLength: 8192,
+          dtypes: { q8: 170e6, q4: 120e6 },
+          shape: { ...smol135.shape!, ...(attentionBias === undefined ? {} : { attentionBias }) },
+          edgetier: { synthetic: true },
+        },
+      ])[0]!;
+    const simd = { ...wasmOnly, wasmSimd: true };
+
+    it("is the CPU engine's int8 for a q4 folder it runs, float32 where ORT runs it or the file is not q4, fp16 on WebGPU", () => {
+      const twin = serve('llama', false);
+      expect(kvElementFor(twin, 'q4', 'wasm', 'auto', true)).toBe('int8');
+      expect(kvElementFor(twin, 'q4', 'wasm', 'edgetier', true)).toBe('int8');
+      expect(kvElementFor(twin, 'q8', 'wasm', 'auto', true)).toBe('float32');
+      expect(kvElementFor(twin, 'q4', 'wasm', 'onnxruntime', true)).toBe('float32');
+      expect(kvElementFor(twin, 'q4', 'wasm', 'auto', false)).toBe('float32');
+      expect(kvElementFor(smol135, 'q4', 'wasm', 'auto', true)).toBe('float32'); // a Hub export: ORT's
+      expect(kvElementFor(twin, 'q4', 'webgpu', 'auto', true)).toBe('float16');
+    });
+
+    it('keeps float32 for attention biases (Qwen2), from the shape or, where the server did not say, the family', () => {
+      expect(kvElementFor(serve('qwen2', true), 'q4', 'wasm', 'auto', true)).toBe('float32');
+      expect(kvElementFor(serve('qwen2'), 'q4', 'wasm', 'auto', true)).toBe('float32');
+      expect(kvElementFor(serve('llama'), 'q4', 'wasm', 'auto', true)).toBe('int8');
+      expect(kvElementFor(serve('llama', true), 'q4', 'wasm', 'auto', true)).toBe('float32');
+    });
+
+    it('keeps float32 where the head size has no int8 kernels (not a multiple of 16, or over 512)', () => {
+      for (const headDim of [24, 528]) {
+        const odd = { ...serve('llama', false), shape: { ...smol135.shape!, headDim, attentionBias: false } };
+        expect(kvElementFor(odd, 'q4', 'wasm', 'auto', true)).toBe('float32');
+      }
+    });
+
+    it('assessFit counts the int8 cache where the CPU engine runs the q4 file, the float32 cache under ONNX Runtime', () => {
+      const twin = serve('llama', false);
+      const overhead = 200e6;
+      expect(assessFit(twin, 'q4', simd).memoryBytes).toBe(120e6 + 2 * 30 * 3 * 68 * 4096 + overhead);
+      expect(assessFit(twin, 'q4', simd, 'onnxruntime').memoryBytes).toBe(
+        120e6 + 2 * 30 * 3 * 64 * 4096 * 4 + overhead,
+      );
+      expect(assessFit(twin, 'q8', simd).memoryBytes).toBe(170e6 + 2 * 30 * 3 * 64 * 4096 * 4 + overhead);
+    });
   });
 
   it('prefers q4f16 on a GPU with shader-f16 and q8 elsewhere', () => {

@@ -5,6 +5,7 @@
  * emulated, so what is left is the weights' per-chunk int16 codes and float rounding).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cpuEngineKvCacheBytes } from '../../src/core/kv-cache.ts';
 import { kvCacheType } from '../../src/cpu-engine/decoder.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
@@ -214,6 +215,18 @@ describe('cpu-engine int8 KV cache', () => {
     const got = Array.from(kx.f32(out, 2 * d));
     expect(got.slice(0, d).every(Number.isNaN)).toBe(true);
     expect(got.slice(d).every(Number.isFinite)).toBe(true);
+  });
+
+  it("cpuEngineKvCacheBytes (the catalog's memory estimate) equals the decoder's chunks as the kernels size them", () => {
+    for (const d of [16, 64, 80, 128, 512])
+      for (const positions of [1, 63, 64, 65, 2000, 4096]) {
+        const shape = { layers: 3, kvHeads: 5, headDim: d };
+        // The decoder's chunk: layers x (keys, values) x kv heads x a head's chunk, 64 positions.
+        const chunks = Math.ceil(positions / 64);
+        const int8 = chunks * 3 * 2 * 5 * kx.k.kvHeadChunkBytesI8(64, d);
+        expect(cpuEngineKvCacheBytes(shape, positions, 'int8')).toBe(int8);
+        expect(cpuEngineKvCacheBytes(shape, positions, 'float32')).toBe(chunks * 3 * 2 * 5 * 64 * d * 4);
+      }
   });
 
   it('kvCacheType: int8 for q4 files without attention biases where headDim is a multiple of 16, float32 otherwise (q8, fp32, Qwen2); a request it cannot honour refused by name', () => {

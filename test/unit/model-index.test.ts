@@ -29,4 +29,47 @@ describe('modelIndex', () => {
     expect(second.files[1]).toEqual({ path: 'onnx/model.onnx', bytes: 5000, sha256: sha(onnx) });
     expect(second.files[1]!.sha256).not.toBe(first.files[1]!.sha256);
   });
+
+  it("publishes each folder's shape with its attention biases (the catalog's KV cache estimate reads them)", async () => {
+    const base = {
+      hidden_act: 'silu',
+      hidden_size: 64,
+      intermediate_size: 128,
+      max_position_embeddings: 512,
+      num_attention_heads: 4,
+      num_hidden_layers: 2,
+      num_key_value_heads: 2,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000,
+      tie_word_embeddings: true,
+      vocab_size: 300,
+    };
+    const dir = join(root, 'shapes');
+    for (const [name, config] of [
+      ['q', { ...base, model_type: 'qwen2' }],
+      ['l', { ...base, model_type: 'llama', attention_bias: false }],
+    ] as const) {
+      mkdirSync(join(dir, name, 'onnx'), { recursive: true });
+      writeFileSync(join(dir, name, 'config.json'), JSON.stringify(config));
+      writeFileSync(join(dir, name, 'onnx/model.onnx'), Buffer.alloc(10, 1));
+    }
+    const models = (await modelIndex([dir])).models;
+    const shape = (name: string) => models.find((m) => m.name === name)?.shape;
+    expect(shape('q')).toEqual({
+      layers: 2,
+      kvHeads: 2,
+      headDim: 16,
+      hiddenSize: 64,
+      vocabSize: 300,
+      attentionBias: true,
+    });
+    expect(shape('l')).toEqual({
+      layers: 2,
+      kvHeads: 2,
+      headDim: 16,
+      hiddenSize: 64,
+      vocabSize: 300,
+      attentionBias: false,
+    });
+  });
 });

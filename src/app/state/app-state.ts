@@ -347,8 +347,24 @@ export class AppState extends Store<AppStateData> {
     return budgetForBackend(this.budget, this.settings.settings.backend);
   }
 
-  fit(entry: CatalogEntry): FitAssessment {
-    return assessFit(entry, this.dtypeFor(entry), this.budget);
+  /**
+   * Whether an entry fits, on the device its load would use: Settings' backend forced to WASM
+   * assesses WASM (its 4 GiB limit, its KV cache), GPU or not; the CPU engine setting decides the cache.
+   */
+  fit(entry: CatalogEntry, dtype: Dtype = this.dtypeFor(entry)): FitAssessment {
+    return assessFit(entry, dtype, this.#dtypeBudget, this.cpuRuntimeFor('wasm'));
+  }
+
+  /** Settings' backend: 'auto', or the device every load is forced onto. */
+  get backendOverride(): 'auto' | 'webgpu' | 'wasm' {
+    return this.settings.settings.backend;
+  }
+
+  /** The device a load of `entry` asks for: Settings' forced backend, else where it fits. */
+  deviceFor(entry: CatalogEntry, dtype: Dtype = this.dtypeFor(entry)): 'webgpu' | 'wasm' {
+    const override = this.backendOverride;
+    if (override !== 'auto') return override;
+    return this.fit(entry, dtype).device === 'webgpu' ? 'webgpu' : 'wasm';
   }
 
   setDtype(key: string, dtype: Dtype): void {
@@ -419,9 +435,7 @@ export class AppState extends Store<AppStateData> {
   async load(entry: CatalogEntry): Promise<void> {
     const token = ++this.#loadToken;
     const dtype = this.dtypeFor(entry);
-    const fit = assessFit(entry, dtype, this.budget);
-    const override = this.settings.settings.backend;
-    const device = override === 'auto' ? (fit.device === 'webgpu' ? 'webgpu' : 'wasm') : override;
+    const device = this.deviceFor(entry, dtype);
     this.set({ status: 'loading', progress: null, error: null, failedKey: null, notice: null });
     this.network.stop();
     try {

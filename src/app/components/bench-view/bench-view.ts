@@ -15,7 +15,7 @@ import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
-import { plannedBenchConfig, runDeviceBench } from './bench-runner.ts';
+import { benchPlanOverride, plannedBenchConfig, runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
 
 /**
@@ -143,14 +143,14 @@ export class EtBenchView extends LitElement {
     void this.keepFocusOn('button.danger'); // Run turned into Stop: the focus follows it
     try {
       const engine = app.localEngine();
-      // What the backend planner picks (the visitor's own dtype choice first, where they made one,
-      // or the format the chats take from the model cache instead of the planned one).
+      // What the backend planner picks (Settings' forced backend and the visitor's own dtype choice
+      // first, where they made them, or the format the chats take from the model cache instead).
       const chosen = (app.state.dtypes[entry.key] as Dtype | undefined) ?? app.cachedInstead(entry);
       const planned = await plannedBenchConfig(
         engine,
         entry,
-        { device: app.fit(entry).device === 'webgpu' ? 'webgpu' : 'wasm', dtype: app.dtypeFor(entry) },
-        chosen ? { dtype: chosen } : undefined,
+        { device: app.deviceFor(entry), dtype: app.dtypeFor(entry) },
+        benchPlanOverride(app.backendOverride, chosen),
         app.cpuRuntimeFor('wasm'),
       );
       // The runtime the app loads with (the CPU engine setting, 'auto' by default): the row measures

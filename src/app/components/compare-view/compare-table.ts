@@ -12,6 +12,7 @@ import {
   formatBytes,
   formatCostUsd,
   formatParams,
+  kvElementFor,
 } from '../../../core/catalog.ts';
 import type { Device } from '../../../core/device.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
@@ -42,6 +43,8 @@ export interface Side {
   /** The on-device side: the weight format and backend it runs in. */
   dtype: Dtype | null;
   device: Device | null;
+  /** edgetier's CPU engine runs it (LoadInfo.engine): its KV cache may be int8, not ORT's float32. */
+  cpuEngine: boolean;
 }
 
 export type RunMode = 'sequential' | 'at-once';
@@ -136,7 +139,10 @@ function downloadCell(side: Side): string {
 function memoryCell(side: Side): string {
   if (side.entry.remote) return 'the server’s, none here';
   if (!side.dtype) return '—';
-  const bytes = estimateMemoryBytes(side.entry, side.dtype, side.device === 'webgpu' ? 'webgpu' : 'wasm');
+  const device = side.device === 'webgpu' ? 'webgpu' : 'wasm';
+  const runtime = side.cpuEngine ? 'edgetier' : 'onnxruntime';
+  const element = kvElementFor(side.entry, side.dtype, device, runtime, side.cpuEngine);
+  const bytes = estimateMemoryBytes(side.entry, side.dtype, device, element);
   return bytes === null ? 'unknown' : `about ${formatBytes(bytes)}`;
 }
 

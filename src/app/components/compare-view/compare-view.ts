@@ -110,6 +110,7 @@ export class EtCompareView extends LitElement {
       params: entry.params,
       dtype: info?.dtype ?? null,
       device: info?.device ?? null,
+      cpuEngine: info?.engine === 'edgetier-wasm',
     };
   }
 
