@@ -8,7 +8,12 @@
  * exact bytes of a Hub repo are only known once its files are listed), and are labelled as such.
  */
 import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
-import { AUTO_ENGINE_PREFERS_Q4, autoPlansEngineQ4, isEdgetierBlock } from './cpu-runtime-plan.ts';
+import {
+  AUTO_ENGINE_PREFERS_Q4,
+  autoPlansEngineQ4,
+  isEdgetierBlock,
+  planCpuRuntime,
+} from './cpu-runtime-plan.ts';
 import { type Dtype, isDtype } from './dtypes.ts';
 import type { CpuRuntimeChoice, ModelSource } from './engine.ts';
 import { cpuEngineKvCacheBytes, defaultKvCacheType } from './kv-cache.ts';
@@ -25,6 +30,8 @@ export interface ModelShape {
    * usual (Qwen2 has them). The CPU engine keeps such a model's KV cache in float32.
    */
   attentionBias?: boolean;
+  /** Some layers attend to a sliding window (edgetier's CPU engine refuses such a model). */
+  slidingWindow?: boolean;
 }
 
 export interface CatalogEntry {
@@ -187,10 +194,12 @@ export function kvCacheBytes(shape: ModelShape, tokens: number, element: KvEleme
 }
 
 /**
- * The KV cache element a load of `entry` in `dtype` on `device` keeps: fp16 on WebGPU; on WASM, the
- * CPU engine's default (src/core/kv-cache.ts: int8 for a q4 file without attention biases) where it
- * will run the model (a folder edgetier wrote, WebAssembly SIMD, a CPU runtime other than ONNX
- * Runtime), else ORT's fp32.
+ * The KV cache element a load of `entry` in `dtype` keeps. ORT (transformers.js allocates the cache
+ * by the graph's past_key_values inputs) keeps the file's: float16 for fp16 and q4f16 files, float32
+ * for the others, on either device. edgetier's CPU engine, where it will run the model (a folder
+ * edgetier wrote, WebAssembly SIMD, a CPU runtime other than ONNX Runtime, on WASM, no sliding
+ * window, which it refuses), keeps its default (src/core/kv-cache.ts: int8 for a q4 file without
+ * attention biases, else float32).
  */
 export function kvElementFor(
   entry: CatalogEntry,
@@ -199,9 +208,16 @@ export function kvElementFor(
   runtime: CpuRuntimeChoice = 'auto',
   wasmSimd = false,
 ): KvElement {
-  if (device === 'webgpu') return 'float16';
-  const engineRuns = runtime !== 'onnxruntime' && entry.engineGraph === true && wasmSimd;
-  if (!engineRuns || !entry.shape) return 'float32';
+  const ort: KvElement = dtype === 'fp16' || dtype === 'q4f16' ? 'float16' : 'float32';
+  const engineRuns =
+    device === 'wasm' &&
+    runtime !== 'onnxruntime' &&
+    entry.engineGraph === true &&
+    wasmSimd &&
+    entry.shape !== undefined &&
+    entry.shape.slidingWindow !== true &&
+    planCpuRuntime({ runtime, device, dtype }).runtime === 'edgetier';
+  if (!engineRuns || !entry.shape) return ort;
   const bias = entry.shape.attentionBias ?? entry.family === 'qwen2';
   return defaultKvCacheType(dtype, entry.shape.headDim, bias);
 }
@@ -211,8 +227,8 @@ export function estimateMemoryBytes(
   entry: CatalogEntry,
   dtype: Dtype,
   device: 'webgpu' | 'wasm',
-  /** The cache's element where it is not the device's ORT default (kvElementFor). */
-  element: KvElement = device === 'webgpu' ? 'float16' : 'float32',
+  /** The cache's element (kvElementFor); absent: ORT's for this file. */
+  element: KvElement = kvElementFor(entry, dtype, device),
 ): number | null {
   const weights = estimateDownloadBytes(entry, dtype);
   if (weights === null) return null;
@@ -293,9 +309,14 @@ export function assessFit(
   entry: CatalogEntry,
   dtype: Dtype,
   budget: DeviceBudget,
-  /** The CPU runtime a load on wasm asks for (the CPU engine setting): it decides the KV cache's element. */
-  runtime: CpuRuntimeChoice = 'auto',
+  options: {
+    /** The CPU runtime a load on wasm asks for (the CPU engine setting): it decides the KV cache's element. */
+    runtime?: CpuRuntimeChoice;
+    /** Settings force WASM (`budget` is then budgetForBackend's): said where it is the reason. */
+    forcedWasm?: boolean;
+  } = {},
 ): FitAssessment {
+  const runtime = options.runtime ?? 'auto';
   if (entry.runs === 'remote') {
     return {
       verdict: 'remote',
@@ -315,7 +336,9 @@ export function assessFit(
     return {
       verdict: 'too-big',
       device,
-      reason: `${dtype} needs a GPU with shader-f16; pick q8 or q4 on this device.`,
+      reason: options.forcedWasm
+        ? `${dtype} runs on a GPU with shader-f16 only, and Settings force WASM; pick q8 or q4, or set the backend to Automatic.`
+        : `${dtype} needs a GPU with shader-f16; pick q8 or q4 on this device.`,
       memoryBytes,
     };
   }
@@ -818,9 +841,11 @@ export function buildCatalog(
 export function defaultSelection(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
+  /** The CPU engine setting: it decides the dtype and the KV cache a load on WASM keeps. */
+  runtime: CpuRuntimeChoice = 'auto',
 ): CatalogEntry | null {
   const device = catalog.filter((e) => e.runs === 'device');
-  const assess = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget), budget);
+  const assess = (e: CatalogEntry) => assessFit(e, preferredDtype(e, budget, runtime), budget, { runtime });
   const fits = (e: CatalogEntry) => assess(e).verdict === 'fits';
   const memory = (e: CatalogEntry) => assess(e).memoryBytes ?? Number.POSITIVE_INFINITY;
   const server = device
@@ -842,16 +867,21 @@ export const FIRST_VISIT_UNKNOWN_MEMORY_GIB = 2;
 export function firstVisitChoice(
   catalog: readonly CatalogEntry[],
   budget: DeviceBudget,
+  runtime: CpuRuntimeChoice = 'auto',
 ): CatalogEntry | null {
-  const entry = defaultSelection(catalog, withPhoneMemory(budget));
+  const entry = defaultSelection(catalog, withPhoneMemory(budget), runtime);
   if (entry?.origin !== 'server') return null;
-  return loadsUnasked(entry, budget) ? entry : null;
+  return loadsUnasked(entry, budget, runtime) ? entry : null;
 }
 
 /** Whether `entry` may be loaded without the visitor's choice: it fits this device (see firstVisitChoice). */
-export function loadsUnasked(entry: CatalogEntry, budget: DeviceBudget): boolean {
+export function loadsUnasked(
+  entry: CatalogEntry,
+  budget: DeviceBudget,
+  runtime: CpuRuntimeChoice = 'auto',
+): boolean {
   const assumed = withPhoneMemory(budget);
-  return assessFit(entry, preferredDtype(entry, assumed), assumed).verdict === 'fits';
+  return assessFit(entry, preferredDtype(entry, assumed, runtime), assumed, { runtime }).verdict === 'fits';
 }
 
 /** Where the browser hides its memory (Safari, Firefox), a choice made for the visitor assumes a phone. */

@@ -53,6 +53,7 @@ export interface ModelIndexEntry {
     hiddenSize: number;
     vocabSize: number;
     attentionBias: boolean;
+    slidingWindow: boolean;
   };
   /** The config's `edgetier` provenance block, as written by convert/synth. */
   edgetier: Record<string, unknown> | null;
@@ -152,6 +153,7 @@ export async function describeModelFolder(folder: ModelFolder): Promise<ModelInd
       hiddenSize: spec.hiddenSize,
       vocabSize: spec.vocabSize,
       attentionBias: spec.attentionBias,
+      slidingWindow: (spec.slidingWindow ?? null) !== null,
     };
   } catch {
     // An architecture the builder does not know: still listed, without shape facts.

@@ -6,11 +6,7 @@
  * q4 at about 1 tok/s). The plan is the real planBackends, as the engine worker answers it.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  benchLoadRequest,
-  benchPlanOverride,
-  plannedBenchConfig,
-} from '../../src/app/components/bench-view/bench-runner.ts';
+import { benchLoadRequest, plannedBenchConfig } from '../../src/app/components/bench-view/bench-runner.ts';
 import { dtypeUnderRuntime, planBackends } from '../../src/core/backend-plan.ts';
 import type { Capabilities } from '../../src/core/capabilities.ts';
 import type { CatalogEntry } from '../../src/core/catalog.ts';
@@ -76,52 +72,5 @@ describe("the Bench view's load (plannedBenchConfig, benchLoadRequest): ONNX Run
     );
     expect(benchLoadRequest(entry.source!, { ...pinned, runtime: 'auto' })).toMatchObject({ dtype: 'q4' });
     expect(benchLoadRequest(entry.source!, { ...pinned, runtime: 'auto' }).ortDtype).toBeUndefined();
-  });
-});
-
-describe("the Bench view under Settings' forced backend (benchPlanOverride): it measures the device the chats load on", () => {
-  const gpu: Capabilities = {
-    ...caps,
-    webgpu: {
-      vendor: 'v',
-      architecture: 'a',
-      description: 'd',
-      isFallbackAdapter: false,
-      shaderF16: true,
-      maxBufferSizeBytes: 2 ** 31,
-      maxStorageBufferBindingSizeBytes: 2 ** 30,
-    },
-  };
-  const entry = { key: 'twin', source: { kind: 'url', url: '/models/twin' } } as unknown as CatalogEntry;
-  const facts = { dtypes: ['q8', 'q4', 'q4f16'] as const, engineGraph: true };
-  /** The worker's plan: the real planner on a machine with a GPU, with the override it is sent. */
-  const engine = {
-    plan: async (_source: unknown, override?: Parameters<typeof planBackends>[2]) =>
-      planBackends(gpu, { ...facts, dtypes: [...facts.dtypes] }, override, true),
-  } as unknown as Engine;
-  const fallback = { device: 'webgpu', dtype: 'q4f16' } as const;
-
-  it('forced to WASM on a GPU machine: WASM, with the q4 the CPU engine runs and q8 for ORT on a refusal', async () => {
-    const config = await plannedBenchConfig(
-      engine,
-      entry,
-      fallback,
-      benchPlanOverride('wasm', undefined),
-      'auto',
-    );
-    expect(config).toMatchObject({ device: 'wasm', dtype: 'q4', ortDtype: 'q8' });
-    expect(config.threads).toBeGreaterThan(0);
-  });
-
-  it('Automatic leaves the plan its GPU; a forced device keeps a dtype the visitor chose', async () => {
-    expect(benchPlanOverride('auto', undefined)).toBeUndefined();
-    expect(await plannedBenchConfig(engine, entry, fallback, undefined, 'auto')).toMatchObject({
-      device: 'webgpu',
-      dtype: 'q4f16',
-    });
-    const pinned = await plannedBenchConfig(engine, entry, fallback, benchPlanOverride('wasm', 'q8'), 'auto');
-    expect(pinned).toMatchObject({ device: 'wasm', dtype: 'q8' });
-    expect(pinned.ortDtype).toBeUndefined();
-    expect(benchPlanOverride('webgpu', 'q4')).toEqual({ device: 'webgpu', dtype: 'q4' });
   });
 });

@@ -114,7 +114,7 @@ describe('catalog', () => {
       ])[0]!;
     const simd = { ...wasmOnly, wasmSimd: true };
 
-    it("is the CPU engine's int8 for a q4 folder it runs, float32 where ORT runs it or the file is not q4, fp16 on WebGPU", () => {
+    it("is the CPU engine's int8 for a q4 folder it runs, float32 where ORT runs it or the file is not q4, the file's element on WebGPU", () => {
       const twin = serve('llama', false);
       expect(kvElementFor(twin, 'q4', 'wasm', 'auto', true)).toBe('int8');
       expect(kvElementFor(twin, 'q4', 'wasm', 'edgetier', true)).toBe('int8');
@@ -122,7 +122,10 @@ describe('catalog', () => {
       expect(kvElementFor(twin, 'q4', 'wasm', 'onnxruntime', true)).toBe('float32');
       expect(kvElementFor(twin, 'q4', 'wasm', 'auto', false)).toBe('float32');
       expect(kvElementFor(smol135, 'q4', 'wasm', 'auto', true)).toBe('float32'); // a Hub export: ORT's
-      expect(kvElementFor(twin, 'q4', 'webgpu', 'auto', true)).toBe('float16');
+      // ORT keeps the graph's past_key_values element: float32 for q4, float16 for q4f16 and fp16.
+      expect(kvElementFor(twin, 'q4', 'webgpu', 'auto', true)).toBe('float32');
+      expect(kvElementFor(twin, 'q4f16', 'webgpu', 'auto', true)).toBe('float16');
+      expect(kvElementFor(twin, 'fp16', 'wasm', 'auto', true)).toBe('float16');
     });
 
     it('keeps float32 for attention biases (Qwen2), from the shape or, where the server did not say, the family', () => {
@@ -143,7 +146,7 @@ describe('catalog', () => {
       const twin = serve('llama', false);
       const overhead = 200e6;
       expect(assessFit(twin, 'q4', simd).memoryBytes).toBe(120e6 + 2 * 30 * 3 * 68 * 4096 + overhead);
-      expect(assessFit(twin, 'q4', simd, 'onnxruntime').memoryBytes).toBe(
+      expect(assessFit(twin, 'q4', simd, { runtime: 'onnxruntime' }).memoryBytes).toBe(
         120e6 + 2 * 30 * 3 * 64 * 4096 * 4 + overhead,
       );
       expect(assessFit(twin, 'q8', simd).memoryBytes).toBe(170e6 + 2 * 30 * 3 * 64 * 4096 * 4 + overhead);

@@ -30,7 +30,7 @@ describe('modelIndex', () => {
     expect(second.files[1]!.sha256).not.toBe(first.files[1]!.sha256);
   });
 
-  it("publishes each folder's shape with its attention biases (the catalog's KV cache estimate reads them)", async () => {
+  it("publishes each folder's shape with its attention biases and sliding window (the catalog's KV cache estimate reads them)", async () => {
     const base = {
       hidden_act: 'silu',
       hidden_size: 64,
@@ -62,6 +62,7 @@ describe('modelIndex', () => {
       hiddenSize: 64,
       vocabSize: 300,
       attentionBias: true,
+      slidingWindow: false,
     });
     expect(shape('l')).toEqual({
       layers: 2,
@@ -70,6 +71,7 @@ describe('modelIndex', () => {
       hiddenSize: 64,
       vocabSize: 300,
       attentionBias: false,
+      slidingWindow: false,
     });
   });
 });

@@ -18,6 +18,7 @@ import {
   type DeviceBudget,
   entriesFromServer,
   entriesFromTiers,
+  estimateMemoryBytes,
   expectedDecodeSpeed,
   type FitAssessment,
   firstVisitChoice,
@@ -198,11 +199,16 @@ export class AppState extends Store<AppStateData> {
       const keys = new Set(this.state.catalog.map((e) => e.key));
       const presetEntry = this.entry(preset ? catalogKeyFor(preset, keys) : null);
       if (presetEntry) {
-        if (presetEntry.origin === 'server' && loadsUnasked(presetEntry, budget)) return presetEntry;
+        if (presetEntry.origin === 'server' && this.#loadsUnasked(presetEntry, budget)) return presetEntry;
         this.set({ selectedKey: presetEntry.key });
         return null;
       }
-      return firstVisitChoice(this.state.catalog, budget);
+      if (this.#forcedGpuMissing) return null;
+      return firstVisitChoice(
+        this.state.catalog,
+        budgetForBackend(budget, this.backendOverride),
+        this.cpuRuntimeFor('wasm'),
+      );
     }
     const entry = this.entry(previous);
     if (!entry) return null;
@@ -210,9 +216,15 @@ export class AppState extends Store<AppStateData> {
     const free =
       entry.origin === 'server' ||
       (entry.runs === 'device' && this.isCached(entry, this.dtypeFor(entry)) !== undefined);
-    if (free && entry.runs === 'device' && loadsUnasked(entry, budget)) return entry;
+    if (free && entry.runs === 'device' && this.#loadsUnasked(entry, budget)) return entry;
     this.set({ offeredKey: entry.key });
     return null;
+  }
+
+  /** loadsUnasked on the device and with the CPU runtime the load would use (Settings'). */
+  #loadsUnasked(entry: CatalogEntry, budget: DeviceBudget): boolean {
+    if (this.#forcedGpuMissing) return false;
+    return loadsUnasked(entry, budgetForBackend(budget, this.backendOverride), this.cpuRuntimeFor('wasm'));
   }
 
   #readChoice(): string | null {
@@ -352,7 +364,47 @@ export class AppState extends Store<AppStateData> {
    * assesses WASM (its 4 GiB limit, its KV cache), GPU or not; the CPU engine setting decides the cache.
    */
   fit(entry: CatalogEntry, dtype: Dtype = this.dtypeFor(entry)): FitAssessment {
-    return assessFit(entry, dtype, this.#dtypeBudget, this.cpuRuntimeFor('wasm'));
+    if (entry.runs === 'device' && this.#forcedGpuMissing) {
+      return {
+        verdict: 'too-big',
+        device: 'webgpu',
+        reason:
+          'Settings force WebGPU, which this browser does not offer; set the backend to Automatic or WASM.',
+        memoryBytes: estimateMemoryBytes(entry, dtype, 'webgpu'),
+      };
+    }
+    return assessFit(entry, dtype, this.#dtypeBudget, {
+      runtime: this.cpuRuntimeFor('wasm'),
+      forcedWasm: this.backendOverride === 'wasm',
+    });
+  }
+
+  /** Settings force WebGPU on a device without it: every device load would fail. */
+  get #forcedGpuMissing(): boolean {
+    return this.backendOverride === 'webgpu' && !this.budget.webgpu;
+  }
+
+  /**
+   * What a load of `entry` asks for (AppState.load, and Bench, which measures what the chats run):
+   * the device (Settings' forced backend, else where it fits), the dtype (dtypeFor), the CPU runtime
+   * (the CPU engine setting on WASM) and the dtype ONNX Runtime loads on a refusal of a planned q4.
+   */
+  loadPlan(entry: CatalogEntry): {
+    device: 'webgpu' | 'wasm';
+    dtype: Dtype;
+    runtime: CpuRuntimeChoice;
+    ortDtype?: Dtype;
+  } {
+    const dtype = this.dtypeFor(entry);
+    const device = this.deviceFor(entry, dtype);
+    // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
+    // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
+    const ortDtype = ortDtypeAfterRefusal({
+      dtype,
+      dtypes: entry.dtypes,
+      chosenByUser: this.state.dtypes[entry.key] !== undefined,
+    });
+    return { device, dtype, runtime: this.cpuRuntimeFor(device), ...(ortDtype ? { ortDtype } : {}) };
   }
 
   /** Settings' backend: 'auto', or the device every load is forced onto. */
@@ -434,8 +486,8 @@ export class AppState extends Store<AppStateData> {
 
   async load(entry: CatalogEntry): Promise<void> {
     const token = ++this.#loadToken;
-    const dtype = this.dtypeFor(entry);
-    const device = this.deviceFor(entry, dtype);
+    const plan = this.loadPlan(entry);
+    const { device, dtype } = plan;
     this.set({ status: 'loading', progress: null, error: null, failedKey: null, notice: null });
     this.network.stop();
     try {
@@ -447,19 +499,9 @@ export class AppState extends Store<AppStateData> {
         source,
         device,
         dtype,
-        ...(entry.runs === 'device' ? { runtime: this.cpuRuntimeFor(device), fallbackToOrt: true } : {}),
+        ...(entry.runs === 'device' ? { runtime: plan.runtime, fallbackToOrt: true } : {}),
       };
-      // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
-      // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
-      const ortDtype =
-        entry.runs === 'device'
-          ? ortDtypeAfterRefusal({
-              dtype,
-              dtypes: entry.dtypes,
-              chosenByUser: this.state.dtypes[entry.key] !== undefined,
-            })
-          : undefined;
-      if (ortDtype) request.ortDtype = ortDtype;
+      if (entry.runs === 'device' && plan.ortDtype) request.ortDtype = plan.ortDtype;
       const info = await engine.load(request, (progress) => {
         if (token === this.#loadToken) this.set({ progress });
       });

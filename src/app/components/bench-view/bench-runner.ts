@@ -81,19 +81,6 @@ export async function plannedBenchConfig(
 }
 
 /**
- * The plan override a Bench run asks for: Settings' backend where forced (the chats load on it,
- * AppState.load, so Bench measures it, not the plan's GPU choice), and the dtype the chats run where
- * it is not the planned one (`chosen`: the visitor's, or the cached file the chats take instead).
- */
-export function benchPlanOverride(
-  backend: 'auto' | 'webgpu' | 'wasm',
-  chosen: Dtype | undefined,
-): PlanOverride | undefined {
-  if (backend === 'auto' && !chosen) return undefined;
-  return { ...(backend !== 'auto' ? { device: backend } : {}), ...(chosen ? { dtype: chosen } : {}) };
-}
-
-/**
  * The load a Bench row asks for: what the app runs, its CPU runtime ('auto' picks edgetier's CPU
  * engine for q8/q4 on wasm), ORT where the engine refuses (on the plan's ortDtype, as the chats), with
  * warmupBudgetMs 0: the load alone is measured; the method runs its own warm-up.

@@ -15,7 +15,7 @@ import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
 import { sharedStyles, viewPageStyles } from '../../styles/shared.styles.ts';
-import { benchPlanOverride, plannedBenchConfig, runDeviceBench } from './bench-runner.ts';
+import { plannedBenchConfig, runDeviceBench } from './bench-runner.ts';
 import { benchViewStyles } from './bench-view.styles.ts';
 
 /**
@@ -143,20 +143,25 @@ export class EtBenchView extends LitElement {
     void this.keepFocusOn('button.danger'); // Run turned into Stop: the focus follows it
     try {
       const engine = app.localEngine();
-      // What the backend planner picks (Settings' forced backend and the visitor's own dtype choice
-      // first, where they made them, or the format the chats take from the model cache instead).
-      const chosen = (app.state.dtypes[entry.key] as Dtype | undefined) ?? app.cachedInstead(entry);
+      // What the chats load (AppState.loadPlan: Settings' forced backend, the visitor's dtype or the
+      // cached file the chats take, the CPU engine setting, ORT's dtype on a refusal); the plan, asked
+      // for that device and dtype, adds the threads the worker would run.
+      const load = app.loadPlan(entry);
       const planned = await plannedBenchConfig(
         engine,
         entry,
-        { device: app.deviceFor(entry), dtype: app.dtypeFor(entry) },
-        benchPlanOverride(app.backendOverride, chosen),
-        app.cpuRuntimeFor('wasm'),
+        { device: load.device, dtype: load.dtype },
+        { device: load.device, dtype: load.dtype },
+        load.runtime,
       );
-      // The runtime the app loads with (the CPU engine setting, 'auto' by default): the row measures
-      // what the visitor's chats run, and its build column names the runtime that ran.
-      const runtime = app.cpuRuntimeFor(planned.device);
-      const config = { entry, ...planned, params, cachedBefore, runtime };
+      const config = {
+        entry,
+        ...planned,
+        ...(load.ortDtype ? { ortDtype: load.ortDtype } : {}),
+        params,
+        cachedBefore,
+        runtime: load.runtime,
+      };
       const report = await runDeviceBench(engine, config, (step) => {
         // Stop ends the run at the next step (the running generation is interrupted at once).
         if (this.#stopRequested) throw new Error('stopped');
