@@ -260,7 +260,10 @@ export class WorkerEngine implements Engine {
     } catch (error) {
       if (!(error instanceof EdgetierError) || !CPU_ENGINE_REFUSALS.has(error.code)) throw error;
       const dtype = ortDtype ?? plain.dtype;
-      const info = await this.loadOnce({ ...plain, dtype, runtime: 'onnxruntime' }, onProgress);
+      // The progress starts over for ORT's files: said, so a bar going back reads as what it is.
+      const onOrtProgress =
+        onProgress && ((p: LoadProgress) => onProgress({ ...p, fallback: 'onnxruntime' }));
+      const info = await this.loadOnce({ ...plain, dtype, runtime: 'onnxruntime' }, onOrtProgress);
       return {
         ...info,
         runtimeChoice,

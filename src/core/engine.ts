@@ -157,6 +157,11 @@ export interface LoadProgress {
    * from engines that do not tell.
    */
   phase?: 'download' | 'setup';
+  /**
+   * 'onnxruntime' once edgetier's CPU engine has refused the model and ONNX Runtime loads it instead:
+   * the figures start over for ORT's load (LoadInfo.fallback says why).
+   */
+  fallback?: 'onnxruntime';
 }
 
 export interface LoadInfo {

@@ -136,6 +136,9 @@ export function formatEta(seconds: number | null): string {
  */
 export function describeProgress(p: LoadProgress | null): string {
   if (!p) return 'starting…';
+  if (p.fallback === 'onnxruntime') {
+    return `On ONNX Runtime (edgetier's CPU engine could not run it): ${describeProgress({ ...p, fallback: undefined })}`;
+  }
   const total = p.allTotalBytes;
   const done = p.allLoadedBytes;
   const local = Math.min(p.localBytes ?? 0, done);

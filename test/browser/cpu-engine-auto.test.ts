@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
 import { AUTO_ENGINE_PREFERS_Q4 } from '../../src/core/cpu-runtime-plan.ts';
-import type { LoadRequest } from '../../src/core/engine.ts';
+import type { LoadProgress, LoadRequest } from '../../src/core/engine.ts';
 import type { LoadedInfo } from '../../src/core/engine-protocol.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -133,7 +133,13 @@ describe('the CPU runtime by default (auto) in the engine worker', () => {
   it('a q4 planned for the engine and refused loads q8 on ONNX Runtime (ortDtype); a q4 asked for stays q4', async () => {
     // What the app and loadAuto send where the plan chose q4 for the engine (AUTO_ENGINE_PREFERS_Q4).
     const planned = { ...plain(foreignQ4, 'q4'), ortDtype: 'q8' } as LoadRequest;
-    const info = await engine.load(planned);
+    const progress: LoadProgress[] = [];
+    const info = await engine.load(planned, (p) => progress.push(p));
+    // ORT's load reports progress marked as the fallback's (its figures start over), and only it does.
+    const marked = progress.filter((p) => p.fallback === 'onnxruntime');
+    expect(marked.length).toBeGreaterThan(0);
+    expect(marked.some((p) => p.file.endsWith('model_quantized.onnx'))).toBe(true);
+    expect(progress.findIndex((p) => p.fallback === 'onnxruntime')).toBe(progress.length - marked.length);
     expect(info.engine).toBe('onnxruntime-web');
     expect(info.dtype).toBe('q8');
     expect(info.fallback).toMatchObject({
@@ -149,7 +155,12 @@ describe('the CPU runtime by default (auto) in the engine worker', () => {
     expect(pinned).toMatchObject({ engine: 'onnxruntime-web', dtype: 'q4' });
     expect(pinned.fallback?.plannedDtype).toBeUndefined();
     // A file the engine accepts runs on it as asked: ortDtype only matters on a refusal.
-    const fine = await engine.load({ ...plain(foreignQ4, 'q8'), ortDtype: 'q4' } as LoadRequest);
+    const fineProgress: LoadProgress[] = [];
+    const fine = await engine.load({ ...plain(foreignQ4, 'q8'), ortDtype: 'q4' } as LoadRequest, (p) =>
+      fineProgress.push(p),
+    );
+    expect(fineProgress.length).toBeGreaterThan(0);
+    expect(fineProgress.filter((p) => p.fallback !== undefined)).toEqual([]);
     expect(fine).toMatchObject({ engine: 'edgetier-wasm', dtype: 'q8' });
     expect(fine.fallback).toBeUndefined();
   });

@@ -102,3 +102,23 @@ it('a set-up after a load partly read from the browser cache says how much came 
     '4 MiB of 4 MiB · 1 MiB/s · 5 s left',
   );
 });
+
+it("a load ONNX Runtime runs after edgetier's CPU engine refused the model says so: its figures start over", () => {
+  const p: LoadProgress = {
+    file: 'onnx/model_quantized.onnx',
+    loadedBytes: 1024 ** 2,
+    totalBytes: 2 * 1024 ** 2,
+    allLoadedBytes: 1024 ** 2,
+    allTotalBytes: 2 * 1024 ** 2,
+    bytesPerSec: 1024 ** 2,
+    etaSec: 1,
+    localBytes: 1024 ** 2,
+    fallback: 'onnxruntime',
+  };
+  expect(describeProgress(p)).toBe(
+    "On ONNX Runtime (edgetier's CPU engine could not run it): 1 MiB of 2 MiB · from the browser cache",
+  );
+  expect(describeProgress({ ...p, phase: 'setup', allLoadedBytes: 2 * 1024 ** 2, localBytes: 0 })).toBe(
+    "On ONNX Runtime (edgetier's CPU engine could not run it): Setting up the model… (2 MiB downloaded)",
+  );
+});

@@ -1,7 +1,8 @@
 /**
  * Model load progress: bytes so far and in all, the download rate and time left; "from the browser
  * cache" (no rate) when nothing is downloaded; "Setting up the model…" once the files are in and the
- * runtime builds the model.
+ * runtime builds the model; "On ONNX Runtime (…)" first where edgetier's CPU engine refused the model and
+ * ORT's load starts the figures over.
  */
 import { html, LitElement } from 'lit';
 import type { LoadProgress } from '../../../core/engine.ts';
