@@ -11,6 +11,7 @@ import { type OrtBuild, wasmSpeed } from './backend-plan.ts';
 import {
   AUTO_ENGINE_PREFERS_Q4,
   autoPlansEngineQ4,
+  CPU_DTYPES,
   isEdgetierBlock,
   planCpuRuntime,
 } from './cpu-runtime-plan.ts';
@@ -194,12 +195,34 @@ export function kvCacheBytes(shape: ModelShape, tokens: number, element: KvEleme
 }
 
 /**
+ * Whether edgetier's CPU engine will run a load of `entry` in `dtype`, as far as is known before any
+ * download: on WASM, under a CPU runtime that picks it (planCpuRuntime), a folder edgetier wrote, a
+ * format it runs, WebAssembly SIMD, no sliding window (which it refuses). Otherwise ONNX Runtime
+ * runs it (after a refusal, where the engine was asked for).
+ */
+export function cpuEngineWillRun(
+  entry: CatalogEntry,
+  dtype: Dtype,
+  device: 'webgpu' | 'wasm',
+  runtime: CpuRuntimeChoice = 'auto',
+  wasmSimd = false,
+): boolean {
+  return (
+    device === 'wasm' &&
+    entry.engineGraph === true &&
+    wasmSimd &&
+    (CPU_DTYPES as readonly Dtype[]).includes(dtype) &&
+    entry.shape?.slidingWindow !== true &&
+    planCpuRuntime({ runtime, device, dtype }).runtime === 'edgetier'
+  );
+}
+
+/**
  * The KV cache element a load of `entry` in `dtype` keeps. ORT (transformers.js allocates the cache
  * by the graph's past_key_values inputs) keeps the file's: float16 for fp16 and q4f16 files, float32
- * for the others, on either device. edgetier's CPU engine, where it will run the model (a folder
- * edgetier wrote, WebAssembly SIMD, a CPU runtime other than ONNX Runtime, on WASM, no sliding
- * window, which it refuses), keeps its default (src/core/kv-cache.ts: int8 for a q4 file without
- * attention biases, else float32).
+ * for the others, on either device. edgetier's CPU engine, where it will run the model
+ * (cpuEngineWillRun), keeps its default (src/core/kv-cache.ts: int8 for a q4 file without attention
+ * biases, else float32).
  */
 export function kvElementFor(
   entry: CatalogEntry,
@@ -209,15 +232,7 @@ export function kvElementFor(
   wasmSimd = false,
 ): KvElement {
   const ort: KvElement = dtype === 'fp16' || dtype === 'q4f16' ? 'float16' : 'float32';
-  const engineRuns =
-    device === 'wasm' &&
-    runtime !== 'onnxruntime' &&
-    entry.engineGraph === true &&
-    wasmSimd &&
-    entry.shape !== undefined &&
-    entry.shape.slidingWindow !== true &&
-    planCpuRuntime({ runtime, device, dtype }).runtime === 'edgetier';
-  if (!engineRuns || !entry.shape) return ort;
+  if (!entry.shape || !cpuEngineWillRun(entry, dtype, device, runtime, wasmSimd)) return ort;
   const bias = entry.shape.attentionBias ?? entry.family === 'qwen2';
   return defaultKvCacheType(dtype, entry.shape.headDim, bias);
 }
@@ -262,7 +277,8 @@ export function preferredDtype(
       runtime,
       device: budget.webgpu ? 'webgpu' : 'wasm',
       dtypes: entry.dtypes,
-      engineGraph: entry.engineGraph === true,
+      // A folder the engine is known to refuse (a sliding window) keeps ORT's plan: q8, not q4.
+      engineGraph: entry.engineGraph === true && entry.shape?.slidingWindow !== true,
       wasmSimd: budget.wasmSimd === true,
     },
     prefersQ4,
@@ -314,6 +330,8 @@ export function assessFit(
     runtime?: CpuRuntimeChoice;
     /** Settings force WASM (`budget` is then budgetForBackend's): said where it is the reason. */
     forcedWasm?: boolean;
+    /** Settings force WebGPU (on a device that has it): assessed there, whatever the dtype. */
+    forcedWebgpu?: boolean;
   } = {},
 ): FitAssessment {
   const runtime = options.runtime ?? 'auto';
@@ -326,7 +344,9 @@ export function assessFit(
     };
   }
   const device: 'webgpu' | 'wasm' =
-    budget.webgpu && (!needsF16(dtype) || budget.shaderF16) ? 'webgpu' : 'wasm';
+    (options.forcedWebgpu && budget.webgpu) || (budget.webgpu && (!needsF16(dtype) || budget.shaderF16))
+      ? 'webgpu'
+      : 'wasm';
   const element = kvElementFor(entry, dtype, device, runtime, budget.wasmSimd === true);
   const memoryBytes = estimateMemoryBytes(entry, dtype, device, element);
   if (memoryBytes === null) {
@@ -879,9 +899,12 @@ export function loadsUnasked(
   entry: CatalogEntry,
   budget: DeviceBudget,
   runtime: CpuRuntimeChoice = 'auto',
+  /** The dtype the load would run (the app's dtypeFor: a cached file, the visitor's choice); absent: the planned one. */
+  dtype?: Dtype,
 ): boolean {
   const assumed = withPhoneMemory(budget);
-  return assessFit(entry, preferredDtype(entry, assumed, runtime), assumed, { runtime }).verdict === 'fits';
+  const planned = dtype ?? preferredDtype(entry, assumed, runtime);
+  return assessFit(entry, planned, assumed, { runtime }).verdict === 'fits';
 }
 
 /** Where the browser hides its memory (Safari, Firefox), a choice made for the visitor assumes a phone. */

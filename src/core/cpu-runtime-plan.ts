@@ -43,6 +43,9 @@ import { EdgetierError } from './errors.ts';
  */
 export const AUTO_ENGINE_PREFERS_Q4 = true;
 
+/** The dtypes edgetier's CPU engine runs at all (float32 activations); others are ORT's. */
+export const CPU_DTYPES = ['fp32', 'q8', 'q4'] as const;
+
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
 

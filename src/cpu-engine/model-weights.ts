@@ -9,14 +9,15 @@
  * shapes, the rotate_half matrix) are recomputed from config.json instead of read.
  */
 import { Q4_BLOCK, Q8_ZERO_POINT } from '../builder/quantize.ts';
+import { CPU_DTYPES } from '../core/cpu-runtime-plan.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { blocksOf, q8Rows, transposeInto } from './layouts.ts';
 import type { OnnxInitializers, StoredTensor } from './onnx-reader.ts';
 import type { WasmKernels } from './wasm-kernels.ts';
 
-/** The dtypes the CPU engine runs (float32 activations). */
-export const CPU_DTYPES = ['fp32', 'q8', 'q4'] as const;
+/** The dtypes the CPU engine runs (float32 activations): one list, the catalog's too. */
+export { CPU_DTYPES };
 export type CpuDtype = (typeof CPU_DTYPES)[number];
 
 const FLOAT = 1;

@@ -15,6 +15,7 @@ import {
   budgetForBackend,
   buildCatalog,
   type CatalogEntry,
+  cpuEngineWillRun,
   type DeviceBudget,
   entriesFromServer,
   entriesFromTiers,
@@ -31,7 +32,7 @@ import {
   type ServedModel,
   type SpeedExpectation,
 } from '../../core/catalog.ts';
-import { ortDtypeAfterRefusal, planCpuRuntime } from '../../core/cpu-runtime-plan.ts';
+import { ortDtypeAfterRefusal } from '../../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type {
   CachedModel,
@@ -204,11 +205,13 @@ export class AppState extends Store<AppStateData> {
         return null;
       }
       if (this.#forcedGpuMissing) return null;
-      return firstVisitChoice(
+      const first = firstVisitChoice(
         this.state.catalog,
         budgetForBackend(budget, this.backendOverride),
         this.cpuRuntimeFor('wasm'),
       );
+      // Chosen on its planned file; a file already cached is what loads, so that one must fit too.
+      return first && this.#loadsUnasked(first, budget) ? first : null;
     }
     const entry = this.entry(previous);
     if (!entry) return null;
@@ -224,7 +227,13 @@ export class AppState extends Store<AppStateData> {
   /** loadsUnasked on the device and with the CPU runtime the load would use (Settings'). */
   #loadsUnasked(entry: CatalogEntry, budget: DeviceBudget): boolean {
     if (this.#forcedGpuMissing) return false;
-    return loadsUnasked(entry, budgetForBackend(budget, this.backendOverride), this.cpuRuntimeFor('wasm'));
+    // The dtype load() would load (a cached file or the visitor's choice), not the planned one.
+    return loadsUnasked(
+      entry,
+      budgetForBackend(budget, this.backendOverride),
+      this.cpuRuntimeFor('wasm'),
+      this.dtypeFor(entry),
+    );
   }
 
   #readChoice(): string | null {
@@ -269,9 +278,10 @@ export class AppState extends Store<AppStateData> {
     if (fit.device === 'server') return null;
     const dtype = this.dtypeFor(entry);
     // A figure Bench measured counts only for the CPU runtime the app's load would ask for now.
+    // (The engine runs it only where cpuEngineWillRun says so: else ORT runs it, after a refusal.)
     const cpuEngine =
       fit.device === 'wasm' &&
-      planCpuRuntime({ runtime: this.cpuRuntimeFor('wasm'), device: 'wasm', dtype }).runtime === 'edgetier';
+      cpuEngineWillRun(entry, dtype, 'wasm', this.cpuRuntimeFor('wasm'), this.budget.wasmSimd === true);
     return expectedDecodeSpeed(
       entry,
       dtype,
@@ -376,7 +386,14 @@ export class AppState extends Store<AppStateData> {
     return assessFit(entry, dtype, this.#dtypeBudget, {
       runtime: this.cpuRuntimeFor('wasm'),
       forcedWasm: this.backendOverride === 'wasm',
+      forcedWebgpu: this.backendOverride === 'webgpu',
     });
+  }
+
+  /** Whether ONNX Runtime's load of `entry` in `dtype` on WASM would fit here. */
+  #ortFits(entry: CatalogEntry, dtype: Dtype): boolean {
+    const budget = budgetForBackend(this.budget, 'wasm');
+    return assessFit(entry, dtype, budget, { runtime: 'onnxruntime' }).verdict !== 'too-big';
   }
 
   /** Settings force WebGPU on a device without it: every device load would fail. */
@@ -399,11 +416,14 @@ export class AppState extends Store<AppStateData> {
     const device = this.deviceFor(entry, dtype);
     // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
     // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
-    const ortDtype = ortDtypeAfterRefusal({
-      dtype,
-      dtypes: entry.dtypes,
-      chosenByUser: this.state.dtypes[entry.key] !== undefined,
-    });
+    const chosenByUser = this.state.dtypes[entry.key] !== undefined;
+    // q8 where the folder has it, else (convert's fp32 + q4) fp32 where it fits, as the backend plan
+    // does: never ORT's q4.
+    const ortDtype =
+      ortDtypeAfterRefusal({ dtype, dtypes: entry.dtypes, chosenByUser }) ??
+      (dtype === 'q4' && !chosenByUser && entry.dtypes.includes('fp32') && this.#ortFits(entry, 'fp32')
+        ? 'fp32'
+        : undefined);
     return { device, dtype, runtime: this.cpuRuntimeFor(device), ...(ortDtype ? { ortDtype } : {}) };
   }
 

@@ -98,7 +98,8 @@ export function benchLoadRequest(
     ...(config.threads > 0 ? { threads: config.threads } : {}),
     runtime,
     fallbackToOrt: true,
-    ...(runtime === 'auto' && config.ortDtype ? { ortDtype: config.ortDtype } : {}),
+    // As load() sends it, whatever the runtime (the worker reads it only on a refusal it falls back from).
+    ...(config.ortDtype ? { ortDtype: config.ortDtype } : {}),
   };
 }
 
