@@ -16,8 +16,12 @@
  * So q8 and q4 on wasm go to the CPU engine: a chat answer is mostly decode, where it is 2.6-3.2x
  * ORT-web on q8 and 2.1-2.6x ORT-web's q8 (25x its q4) on q4, and its one slower figure (the 135M
  * twin's short prefill, 0.7-0.8x) costs tens of milliseconds.
- * fp32 was never measured against ORT-web, so it stays on ORT; fp16 and q4f16 the engine does not
- * run. On device cpu (Node) ORT stays: in the same 135M run onnxruntime-node prefilled at 2.1-2.9x
+ * fp32 stays on ORT: Chromium 150, a later machine (bench/results/smollm2-135m-twin-threads-1-2,
+ * 2 rounds), the engine decoded fp32 at 19.3 tok/s on one thread and 29.6 on two against ORT-web's
+ * 34.2 and 39.4 (prefill alike). One thread (a page that is not cross-origin isolated) keeps the
+ * engine for q8/q4: in that run 90.4 (q8) and 90.3 (q4) tok/s against ORT-web's q8 32.9 (2.7x),
+ * pp22 212 and 233 against 189; two threads 141 and 139 against 51. fp16 and q4f16 the engine does
+ * not run. On device cpu (Node) ORT stays: in the same 135M run onnxruntime-node prefilled at 2.1-2.9x
  * the engine (435 vs 151 tok/s q8, 315 vs 135 q4) while the engine decoded at 1.2-1.4x native's
  * (66.5 vs 48.1, 70.1 vs 57.8), a trade the measurements do not settle. WebGPU is always ORT's.
  */
@@ -175,7 +179,7 @@ export function planCpuRuntime(request: {
       fallbackToOrt: false,
       reason:
         dtype === 'fp32'
-          ? "auto: edgetier's CPU engine was not measured against ONNX Runtime on fp32 weights."
+          ? "auto: ONNX Runtime decodes fp32 weights 1.3-1.8x faster than edgetier's CPU engine."
           : `auto: edgetier's CPU engine does not run ${dtype} weights.`,
     };
   }
