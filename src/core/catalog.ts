@@ -65,6 +65,8 @@ export interface CatalogEntry {
    * edgetier's CPU engine will read it (EngineQ4Facts.engineGraph); absent: a Hub export, ORT's.
    */
   engineGraph?: boolean;
+  /** Why edgetier's CPU engine will refuse it anyway, known from its files (the server's index). */
+  cpuEngineRefusal?: string;
   /** Writes a <think>…</think> part before answering. */
   reasoning: boolean;
   origin: 'builtin' | 'server' | 'settings';
@@ -180,7 +182,7 @@ export function estimateDownloadBytes(entry: CatalogEntry, dtype: Dtype): number
   return Math.round(entry.params * BYTES_PER_PARAM[dtype]);
 }
 
-/** What a KV cache element is: fp16 on WebGPU, fp32 in ORT on WASM, int8 or fp32 in edgetier's CPU engine. */
+/** A KV cache element: ORT keeps the graph file's (fp16 or fp32), edgetier's CPU engine int8 or fp32. */
 export type KvElement = 'float16' | 'float32' | 'int8';
 
 /**
@@ -195,9 +197,18 @@ export function kvCacheBytes(shape: ModelShape, tokens: number, element: KvEleme
 }
 
 /**
+ * Whether edgetier's CPU engine may run `entry` at all, as far as its folder tells before any
+ * download: a graph edgetier wrote, no sliding window, no refusal the index found (its
+ * generation_config.json).
+ */
+function engineMayRun(entry: CatalogEntry): boolean {
+  return entry.engineGraph === true && entry.shape?.slidingWindow !== true && !entry.cpuEngineRefusal;
+}
+
+/**
  * Whether edgetier's CPU engine will run a load of `entry` in `dtype`, as far as is known before any
- * download: on WASM, under a CPU runtime that picks it (planCpuRuntime), a folder edgetier wrote, a
- * format it runs, WebAssembly SIMD, no sliding window (which it refuses). Otherwise ONNX Runtime
+ * download: on WASM, under a CPU runtime that picks it (planCpuRuntime), a folder it may run
+ * (engineMayRun), a format it runs, WebAssembly SIMD. Otherwise ONNX Runtime
  * runs it (after a refusal, where the engine was asked for).
  */
 export function cpuEngineWillRun(
@@ -209,10 +220,9 @@ export function cpuEngineWillRun(
 ): boolean {
   return (
     device === 'wasm' &&
-    entry.engineGraph === true &&
+    engineMayRun(entry) &&
     wasmSimd &&
     (CPU_DTYPES as readonly Dtype[]).includes(dtype) &&
-    entry.shape?.slidingWindow !== true &&
     planCpuRuntime({ runtime, device, dtype }).runtime === 'edgetier'
   );
 }
@@ -277,8 +287,8 @@ export function preferredDtype(
       runtime,
       device: budget.webgpu ? 'webgpu' : 'wasm',
       dtypes: entry.dtypes,
-      // A folder the engine is known to refuse (a sliding window) keeps ORT's plan: q8, not q4.
-      engineGraph: entry.engineGraph === true && entry.shape?.slidingWindow !== true,
+      // A folder the engine is known to refuse keeps ORT's plan: q8, not q4.
+      engineGraph: engineMayRun(entry),
       wasmSimd: budget.wasmSimd === true,
     },
     prefersQ4,
@@ -741,6 +751,8 @@ export interface ServerModelEntry {
   shape?: ModelShape;
   /** config.json's `edgetier` provenance block (convert/synth write it); null or absent: none. */
   edgetier?: Record<string, unknown> | null;
+  /** Why edgetier's CPU engine will refuse the folder (its generation_config.json), where known. */
+  cpuEngineRefusal?: string;
 }
 
 /** `edgetier synth` writes "none (…)" for test shapes that copy no real model. */
@@ -778,6 +790,7 @@ export function entriesFromServer(models: readonly ServerModelEntry[]): CatalogE
     if (m.shape) entry.shape = m.shape;
     if (mirrorsRealModel(m.mirrors)) entry.mirrors = m.mirrors;
     if (isEdgetierBlock(m.edgetier)) entry.engineGraph = true;
+    if (typeof m.cpuEngineRefusal === 'string') entry.cpuEngineRefusal = m.cpuEngineRefusal;
     return entry;
   });
 }

@@ -50,6 +50,38 @@ export const AUTO_ENGINE_PREFERS_Q4 = true;
 /** The dtypes edgetier's CPU engine runs at all (float32 activations); others are ORT's. */
 export const CPU_DTYPES = ['fp32', 'q8', 'q4'] as const;
 
+/**
+ * generation_config.json fields transformers.js would act on that edgetier's CPU engine does not
+ * implement, with the values that mean "off": a file that sets one otherwise is refused by name.
+ */
+const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
+  no_repeat_ngram_size: [null, 0],
+  bad_words_ids: [null],
+  suppress_tokens: [null],
+  begin_suppress_tokens: [null],
+  forced_bos_token_id: [null],
+  forced_eos_token_id: [null],
+  guidance_scale: [null, 1],
+  min_length: [null, 0],
+  min_new_tokens: [null, 0],
+  num_beams: [null, 1],
+};
+
+/**
+ * Why edgetier's CPU engine refuses a model for its generation_config.json (a field it does not
+ * implement, set on), or null: the engine's load-time check, and the model index's, so the app knows
+ * before any download.
+ */
+export function generationConfigRefusal(generationConfig: Record<string, unknown>): string | null {
+  for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
+    const value = generationConfig[key];
+    if (value !== undefined && !off.includes(value)) {
+      return `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
+    }
+  }
+  return null;
+}
+
 /** The weight formats whose CPU-engine runs were measured faster than ORT-web's on wasm (above). */
 export const AUTO_CPU_ENGINE_DTYPES: readonly Dtype[] = ['q8', 'q4'];
 

@@ -8,6 +8,7 @@
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
+import { generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -23,23 +24,6 @@ import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.
 import { CpuDecoder, PREFILL_CHUNK, requireCpuDtype } from './decoder.ts';
 import type { KernelThreadSpawner } from './thread-pool.ts';
 
-/**
- * generation_config.json fields transformers.js would act on that this runner does not implement,
- * with the value that means "off": a file that sets one otherwise is refused by name.
- */
-const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
-  no_repeat_ngram_size: [null, 0],
-  bad_words_ids: [null],
-  suppress_tokens: [null],
-  begin_suppress_tokens: [null],
-  forced_bos_token_id: [null],
-  forced_eos_token_id: [null],
-  guidance_scale: [null, 1],
-  min_length: [null, 0],
-  min_new_tokens: [null, 0],
-  num_beams: [null, 1],
-};
-
 /** The defaults generation_config.json gives every request: repetition penalty and top-k. */
 export interface GenerationDefaults {
   repetitionPenalty: number;
@@ -47,15 +31,8 @@ export interface GenerationDefaults {
 }
 
 export function generationDefaults(generationConfig: Record<string, unknown>): GenerationDefaults {
-  for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
-    const value = generationConfig[key];
-    if (value !== undefined && !off.includes(value)) {
-      throw new EdgetierError(
-        'unsupported_architecture',
-        `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`,
-      );
-    }
-  }
+  const refusal = generationConfigRefusal(generationConfig);
+  if (refusal) throw new EdgetierError('unsupported_architecture', refusal);
   const penalty = generationConfig.repetition_penalty;
   const topK = generationConfig.top_k;
   return {

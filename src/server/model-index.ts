@@ -8,6 +8,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseHfConfig } from '../builder/hf-config.ts';
+import { generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 
@@ -57,6 +58,8 @@ export interface ModelIndexEntry {
   };
   /** The config's `edgetier` provenance block, as written by convert/synth. */
   edgetier: Record<string, unknown> | null;
+  /** Why edgetier's CPU engine will refuse the folder, known from its files (generation_config.json). */
+  cpuEngineRefusal?: string;
   files: ModelFile[];
   totalBytes: number;
 }
@@ -113,6 +116,18 @@ export function parameterCount(spec: ModelSpec): number {
   return embeddings + spec.numLayers * perLayer + h;
 }
 
+/** The CPU engine's refusal of a folder's generation_config.json (the engine's own check), or null. */
+async function generationRefusal(dir: string): Promise<string | null> {
+  let generation: unknown;
+  try {
+    generation = JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8'));
+  } catch {
+    return null; // none, or unreadable: the engine's load says what is wrong with it
+  }
+  if (typeof generation !== 'object' || generation === null || Array.isArray(generation)) return null;
+  return generationConfigRefusal(generation as Record<string, unknown>);
+}
+
 export async function describeModelFolder(folder: ModelFolder): Promise<ModelIndexEntry> {
   const config = JSON.parse(await readFile(join(folder.dir, 'config.json'), 'utf8')) as Record<
     string,
@@ -141,6 +156,8 @@ export async function describeModelFolder(folder: ModelFolder): Promise<ModelInd
     totalBytes: files.reduce((s, f) => s + f.bytes, 0),
   };
   if (typeof provenance?.mirrors === 'string') entry.mirrors = provenance.mirrors;
+  const refusal = await generationRefusal(folder.dir);
+  if (refusal) entry.cpuEngineRefusal = refusal;
   try {
     const spec = parseHfConfig(config);
     entry.family = spec.family;

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import { modelIndex } from '../../src/server/model-index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'edgetier-model-index-'));
@@ -73,5 +74,54 @@ describe('modelIndex', () => {
       attentionBias: false,
       slidingWindow: false,
     });
+  });
+
+  it("publishes the CPU engine's refusal of a folder's generation_config.json, in the engine's own words", async () => {
+    const base = {
+      model_type: 'llama',
+      hidden_act: 'silu',
+      hidden_size: 64,
+      intermediate_size: 128,
+      max_position_embeddings: 512,
+      num_attention_heads: 4,
+      num_hidden_layers: 2,
+      num_key_value_heads: 2,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000,
+      tie_word_embeddings: true,
+      vocab_size: 300,
+    };
+    const dir = join(root, 'generation');
+    const cases: [string, unknown][] = [
+      ['beams', { num_beams: 4 }],
+      ['off', { num_beams: 1, no_repeat_ngram_size: 0, bad_words_ids: null }],
+      ['broken', '{not json'],
+      ['none', undefined],
+    ];
+    for (const [name, generation] of cases) {
+      mkdirSync(join(dir, name), { recursive: true });
+      writeFileSync(join(dir, name, 'config.json'), JSON.stringify(base));
+      if (generation !== undefined)
+        writeFileSync(
+          join(dir, name, 'generation_config.json'),
+          typeof generation === 'string' ? generation : JSON.stringify(generation),
+        );
+    }
+    const models = (await modelIndex([dir])).models;
+    const refusal = (name: string) => models.find((m) => m.name === name)?.cpuEngineRefusal;
+    let engine = '';
+    try {
+      generationDefaults({ num_beams: 4 });
+    } catch (error) {
+      engine = (error as Error).message;
+    }
+    expect(refusal('beams')).toBe(
+      "generation_config.json sets num_beams = 4, which edgetier's CPU engine does not implement: run this model on onnxruntime.",
+    );
+    expect(refusal('beams')).toBe(engine);
+    // Fields set to their "off" values, an unreadable file (the engine's load reports it) and none.
+    expect(refusal('off')).toBeUndefined();
+    expect(refusal('broken')).toBeUndefined();
+    expect(refusal('none')).toBeUndefined();
   });
 });

@@ -32,7 +32,6 @@ import {
   type ServedModel,
   type SpeedExpectation,
 } from '../../core/catalog.ts';
-import { ortDtypeAfterRefusal } from '../../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../../core/dtypes.ts';
 import type {
   CachedModel,
@@ -414,16 +413,14 @@ export class AppState extends Store<AppStateData> {
   } {
     const dtype = this.dtypeFor(entry);
     const device = this.deviceFor(entry, dtype);
-    // A q4 the app planned for edgetier's CPU engine is re-planned to q8 for ORT on a refusal
-    // (ORT decodes q4 at a few tokens/s); a dtype the visitor chose is never changed.
+    // A q4 the app planned for edgetier's CPU engine is re-planned for ORT on a refusal (ORT decodes
+    // q4 at a few tokens/s): q8, else (convert's fp32 + q4) fp32, the first that fits here, as the
+    // backend plan does (none: ORT loads the q4); a dtype the visitor chose is never changed.
     const chosenByUser = this.state.dtypes[entry.key] !== undefined;
-    // q8 where the folder has it, else (convert's fp32 + q4) fp32 where it fits, as the backend plan
-    // does: never ORT's q4.
     const ortDtype =
-      ortDtypeAfterRefusal({ dtype, dtypes: entry.dtypes, chosenByUser }) ??
-      (dtype === 'q4' && !chosenByUser && entry.dtypes.includes('fp32') && this.#ortFits(entry, 'fp32')
-        ? 'fp32'
-        : undefined);
+      dtype === 'q4' && !chosenByUser
+        ? (['q8', 'fp32'] as const).find((d) => entry.dtypes.includes(d) && this.#ortFits(entry, d))
+        : undefined;
     return { device, dtype, runtime: this.cpuRuntimeFor(device), ...(ortDtype ? { ortDtype } : {}) };
   }
 

@@ -113,6 +113,8 @@ interface Used {
   /** The CPU engine ran: the memory figure is its own, not ORT's heap. */
   cpuEngine: boolean;
   note: string | null;
+  /** The dtype that ran: ORT's (the request's ortDtype) after the engine refused a planned q4. */
+  dtype: Dtype | null;
 }
 
 function target(
@@ -134,6 +136,7 @@ function target(
         used.note = ran.note;
       }
       used.cpuEngine = info.engine === 'edgetier-wasm';
+      used.dtype = info.dtype;
       return { totalMs: performance.now() - start, downloadMs: info.downloadMs, initMs: info.initMs };
     },
     unload: () => engine.unload(),
@@ -216,7 +219,7 @@ export async function runDeviceBench(
     depth,
   };
   let row: ReturnType<typeof benchRow>;
-  const used: Used = { threads: null, build: null, cpuEngine: false, note: null };
+  const used: Used = { threads: null, build: null, cpuEngine: false, note: null, dtype: null };
   try {
     // Ids below 256 exist in any vocabulary, for models whose shape the catalog does not know.
     const measured = await measureConfig(
@@ -231,13 +234,19 @@ export async function runDeviceBench(
         ...key,
         ...(used.threads ? { threads: used.threads } : {}),
         ...(used.build ? { ort_build: used.build } : {}),
+        ...(used.dtype ? { dtype: used.dtype } : {}),
       },
       measured,
     );
     if (used.note) row.note = [row.note, used.note].filter(Boolean).join('; ');
   } catch (error) {
     // A load that ran says what ran, even where a later step failed.
-    row = benchRow(used.build ? { ...key, ort_build: used.build } : key, {
+    const ran = {
+      ...key,
+      ...(used.build ? { ort_build: used.build } : {}),
+      ...(used.dtype ? { dtype: used.dtype } : {}),
+    };
+    row = benchRow(ran, {
       code: isEdgetierError(error) ? error.code : 'internal',
       message: error instanceof Error ? error.message : String(error),
     });
