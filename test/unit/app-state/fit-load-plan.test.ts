@@ -1,19 +1,18 @@
 /**
  * The app's fit, first-visit choice and Bench under Settings (forced backend, CPU engine) and the
- * memory estimate's KV cache: each test below was a reviewer's finding, failing first. Real parts: the
- * app's AppState and SettingsStore, the server's real /models/index.json builder over real folders,
+ * memory estimate's KV cache: each test below was a reviewer's finding, failing first. Real parts
+ * (harness.ts): the app's AppState and SettingsStore, the server's real /models/index.json builder over real folders,
  * NodeEngine as the local engine (an empty models folder), the real catalog and the CPU engine's own
  * config check. A budget is what detectBudget reports on the machine described (Node has no GPU).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { plannedBenchConfig } from '../../src/app/components/bench-view/bench-runner.ts';
-import { SettingsStore } from '../../src/app/state/settings-store.ts';
-import { specToHfConfig } from '../../src/builder/hf-config.ts';
-import { planBackends } from '../../src/core/backend-plan.ts';
-import type { Capabilities } from '../../src/core/capabilities.ts';
+import { plannedBenchConfig } from '../../../src/app/components/bench-view/bench-runner.ts';
+import { specToHfConfig } from '../../../src/builder/hf-config.ts';
+import { planBackends } from '../../../src/core/backend-plan.ts';
+import type { Capabilities } from '../../../src/core/capabilities.ts';
 import {
   assessFit,
   type CatalogEntry,
@@ -21,141 +20,24 @@ import {
   entriesFromServer,
   kvElementFor,
   type ServerModelEntry,
-} from '../../src/core/catalog.ts';
-import { DTYPE_FILE, type Dtype } from '../../src/core/dtypes.ts';
-import type { CpuRuntimeChoice, Engine } from '../../src/core/engine.ts';
-import type { ModelSpec } from '../../src/core/model-spec.ts';
-import { cpuModelSpec } from '../../src/cpu-engine/decoder.ts';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { modelIndex } from '../../src/server/model-index.ts';
-import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
+} from '../../../src/core/catalog.ts';
+import { DTYPE_FILE, type Dtype } from '../../../src/core/dtypes.ts';
+import type { Engine } from '../../../src/core/engine.ts';
+import type { ModelSpec } from '../../../src/core/model-spec.ts';
+import { cpuModelSpec } from '../../../src/cpu-engine/decoder.ts';
+import { modelIndex } from '../../../src/server/model-index.ts';
+import { TWO_CORE_CAPABILITIES } from '../../helpers/bench-fixtures.ts';
+import { BIG_CACHE_SPEC, GPU_F16, modelFolder, startApp as start, WASM_ONLY } from './harness.ts';
 
-/**
- * The app's AppState, imported by a path tsc does not follow: its file is the page realm's (DOM
- * types, tsconfig.web.json), which this Node realm's type check does not load. The methods used here.
- */
-interface App extends EventTarget {
-  state: { status: string; selectedKey: string | null; catalog: CatalogEntry[] };
-  budget: DeviceBudget;
-  init(): Promise<void>;
-  entry(key: string): CatalogEntry | undefined;
-  dtypeFor(entry: CatalogEntry): Dtype;
-  fit(entry: CatalogEntry): { verdict: string; device: string; reason: string };
-  deviceFor(entry: CatalogEntry): 'webgpu' | 'wasm';
-  setDtype(key: string, dtype: Dtype): void;
-  readonly backendOverride: 'auto' | 'webgpu' | 'wasm';
-  cpuRuntimeFor(device: 'wasm' | 'webgpu'): CpuRuntimeChoice;
-  cachedInstead(entry: CatalogEntry): Dtype | undefined;
-  loadPlan(entry: CatalogEntry): {
-    device: 'webgpu' | 'wasm';
-    dtype: Dtype;
-    runtime: CpuRuntimeChoice;
-    ortDtype?: Dtype;
-  };
-}
-const APP_STATE = '../../src/app/state/app-state.ts';
-const { AppState } = (await import(/* @vite-ignore */ APP_STATE)) as {
-  AppState: new (services: unknown, settings: SettingsStore, storage: Storage) => App;
-};
-
-const root = mkdtempSync(join(tmpdir(), 'edgetier-review-mem-'));
+const root = mkdtempSync(join(tmpdir(), 'edgetier-app-fit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** A real Storage-shaped map (the browser's localStorage contract). */
-class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length() {
-    return this.items.size;
-  }
-  clear() {
-    this.items.clear();
-  }
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number) {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-}
-
-/**
- * A llama whose KV cache dominates: 32 layers x 32 kv heads x 128 = 4 GiB of float32 cache at the
- * estimate's 4096 tokens (over WASM's limit), 1.1 GB as the CPU engine's int8, 2 GiB as fp16.
- */
-const bigCacheSpec: ModelSpec = {
-  family: 'llama',
-  vocabSize: 300,
-  hiddenSize: 4096,
-  intermediateSize: 128,
-  numLayers: 32,
-  numHeads: 32,
-  numKvHeads: 32,
-  headDim: 128,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-  qkNorm: false,
-};
-
-/** A server folder as `edgetier serve` lists it: config.json and (small) ONNX files of `dtypes`. */
-function folder(name: string, config: Record<string, unknown>, dtypes: Dtype[]): string {
-  const dir = join(root, name);
-  const models = join(dir, 'models');
-  mkdirSync(join(models, name, 'onnx'), { recursive: true });
-  writeFileSync(join(models, name, 'config.json'), JSON.stringify(config));
-  for (const d of dtypes) writeFileSync(join(models, name, 'onnx', DTYPE_FILE[d]), Buffer.alloc(16, 1));
-  return models;
-}
-
-/**
- * The app as main.ts wires it, on a device with `budget`, Settings as the visitor saved them, the
- * server's real index of `modelsDir`; the loads it starts, in order.
- */
-async function startApp(budget: DeviceBudget, settings: Record<string, unknown>, modelsDir: string | null) {
-  const storage = new MemoryStorage();
-  new SettingsStore(storage).update(settings);
-  const empty = mkdtempSync(join(root, 'cache-'));
-  const app = new AppState(
-    {
-      createLocalEngine: () => new NodeEngine({ modelsDir: empty }),
-      createRemoteEngine: () => {
-        throw new Error('no remote tier is used here');
-      },
-      detectBudget: async () => budget,
-      fetchServerModels: async () =>
-        modelsDir ? ((await modelIndex([modelsDir])).models as ServerModelEntry[]) : [],
-      remoteRequestBytes: () => 0,
-    },
-    new SettingsStore(storage),
-    storage,
-  );
-  const loads: string[] = [];
-  app.addEventListener('change', () => {
-    const { status, selectedKey } = app.state;
-    if (status === 'loading' && selectedKey && loads.at(-1) !== selectedKey) loads.push(selectedKey);
-  });
-  await app.init();
-  return { app, loads };
-}
-
-const wasmOnly: DeviceBudget = {
-  webgpu: false,
-  shaderF16: false,
-  deviceMemoryGiB: 8,
-  maxBufferBytes: null,
-  wasm: { build: 'jspi', threads: 2 },
-  wasmSimd: true,
-};
-const gpu: DeviceBudget = { ...wasmOnly, webgpu: true, shaderF16: true, maxBufferBytes: 2 ** 31 };
+const bigCacheSpec = BIG_CACHE_SPEC;
+const folder = (name: string, config: Record<string, unknown>, dtypes: Dtype[]) =>
+  modelFolder(root, name, config, dtypes);
+const startApp = (budget: DeviceBudget, settings: Record<string, unknown>, modelsDir: string | null) =>
+  start(root, budget, settings, modelsDir);
+const wasmOnly = WASM_ONLY;
+const gpu = GPU_F16;
 
 describe("a first visit loads only what fit() says fits, under Settings' CPU engine and forced backend", () => {
   it('CPU engine set to ONNX Runtime: a first visit does not load a q4/q8 folder that the app itself says is too big for WASM', async () => {
@@ -233,7 +115,7 @@ describe("no int8 cache counted for a q4 folder the CPU engine refuses (ORT's fl
 
 describe("kvElementFor against the cache ORT really keeps (the graph's past_key_values type)", () => {
   it("q4 on WebGPU keeps the graph's float32 cache, fp16 on WASM its float16 cache (transformers.js allocates by the session's input metadata)", async () => {
-    const { synthPreset } = await import('../../src/builder/synth.ts');
+    const { synthPreset } = await import('../../../src/builder/synth.ts');
     const ort = await import('onnxruntime-node');
     const models = join(root, 'graphs');
     await synthPreset('tiny', join(models, 'tiny'), { dtypes: ['q4', 'fp16'], seed: 7 });

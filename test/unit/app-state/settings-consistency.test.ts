@@ -1,151 +1,47 @@
 /**
  * What the app assesses, shows and benches is what load() asks and what runs, under Settings and
- * where the CPU engine refuses a model (a hostile review's findings; each failed first on 98cd278). Real parts, as in app-fit-load-plan.test.ts:
- * the app's AppState and SettingsStore, the server's real /models/index.json builder over real
- * folders, NodeEngine as the local engine, the real catalog, backend planner and CPU engine checks.
+ * where the CPU engine refuses a model (a hostile review's findings; each failed first on 98cd278). Real parts (harness.ts): the app's AppState and
+ * SettingsStore, the server's real /models/index.json builder over real folders, NodeEngine as the
+ * local engine, the real catalog, backend planner and CPU engine checks.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { benchLoadRequest, plannedBenchConfig } from '../../src/app/components/bench-view/bench-runner.ts';
-import { SettingsStore } from '../../src/app/state/settings-store.ts';
-import { specToHfConfig } from '../../src/builder/hf-config.ts';
-import { planBackends } from '../../src/core/backend-plan.ts';
+import { benchLoadRequest, plannedBenchConfig } from '../../../src/app/components/bench-view/bench-runner.ts';
+import { specToHfConfig } from '../../../src/builder/hf-config.ts';
+import { planBackends } from '../../../src/core/backend-plan.ts';
 import {
   type CatalogEntry,
   type DeviceBudget,
   entriesFromServer,
   estimateMemoryBytes,
   kvElementFor,
-  type MeasuredSpeed,
   preferredDtypeWithCache,
   type ServerModelEntry,
-  type SpeedExpectation,
-} from '../../src/core/catalog.ts';
-import { ortDtypeAfterRefusal } from '../../src/core/cpu-runtime-plan.ts';
-import { DTYPE_FILE, type Dtype } from '../../src/core/dtypes.ts';
-import type { CpuRuntimeChoice, Engine } from '../../src/core/engine.ts';
-import type { ModelSpec } from '../../src/core/model-spec.ts';
-import { cpuModelSpec, requireCpuDtype } from '../../src/cpu-engine/decoder.ts';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { modelIndex } from '../../src/server/model-index.ts';
-import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
+} from '../../../src/core/catalog.ts';
+import { ortDtypeAfterRefusal } from '../../../src/core/cpu-runtime-plan.ts';
+import type { Dtype } from '../../../src/core/dtypes.ts';
+import type { Engine } from '../../../src/core/engine.ts';
+import type { ModelSpec } from '../../../src/core/model-spec.ts';
+import { cpuModelSpec, requireCpuDtype } from '../../../src/cpu-engine/decoder.ts';
+import { modelIndex } from '../../../src/server/model-index.ts';
+import { TWO_CORE_CAPABILITIES } from '../../helpers/bench-fixtures.ts';
+import { GPU_F16, modelFolder, SMALL_SPEC, startApp as start, WASM_ONLY } from './harness.ts';
 
-/** The app's AppState (the page realm's file, imported by a path tsc does not follow): the methods used. */
-interface App extends EventTarget {
-  state: { status: string; selectedKey: string | null; catalog: CatalogEntry[] };
-  budget: DeviceBudget;
-  init(): Promise<void>;
-  entry(key: string): CatalogEntry | undefined;
-  dtypeFor(entry: CatalogEntry): Dtype;
-  fit(entry: CatalogEntry): { verdict: string; device: string; reason: string; memoryBytes: number | null };
-  deviceFor(entry: CatalogEntry): 'webgpu' | 'wasm';
-  setDtype(key: string, dtype: Dtype): void;
-  speed(entry: CatalogEntry): SpeedExpectation | null;
-  recordBenchSpeed(key: string, speed: MeasuredSpeed): void;
-  loadPlan(entry: CatalogEntry): {
-    device: 'webgpu' | 'wasm';
-    dtype: Dtype;
-    runtime: CpuRuntimeChoice;
-    ortDtype?: Dtype;
-  };
-}
-const APP_STATE = '../../src/app/state/app-state.ts';
-const { AppState } = (await import(/* @vite-ignore */ APP_STATE)) as {
-  AppState: new (services: unknown, settings: SettingsStore, storage: Storage) => App;
-};
-
-const root = mkdtempSync(join(tmpdir(), 'edgetier-review-mem2-'));
+const root = mkdtempSync(join(tmpdir(), 'edgetier-app-settings-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length() {
-    return this.items.size;
-  }
-  clear() {
-    this.items.clear();
-  }
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number) {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-}
-
-const smallSpec: ModelSpec = {
-  family: 'llama',
-  vocabSize: 300,
-  hiddenSize: 256,
-  intermediateSize: 128,
-  numLayers: 2,
-  numHeads: 8,
-  numKvHeads: 2,
-  headDim: 32,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-  qkNorm: false,
-};
-
-/** A server folder as `edgetier serve` lists it: config.json and (small) ONNX files of `dtypes`. */
-function folder(
+const smallSpec = SMALL_SPEC;
+const folder = (
   name: string,
   config: Record<string, unknown>,
   dtypes: Dtype[],
   bytes: Partial<Record<Dtype, number>> = {},
-): string {
-  const models = join(root, name, 'models');
-  mkdirSync(join(models, name, 'onnx'), { recursive: true });
-  writeFileSync(join(models, name, 'config.json'), JSON.stringify(config));
-  for (const d of dtypes) {
-    writeFileSync(join(models, name, 'onnx', DTYPE_FILE[d]), Buffer.alloc(bytes[d] ?? 16, 1));
-  }
-  return models;
-}
-
-async function startApp(budget: DeviceBudget, settings: Record<string, unknown>, modelsDir: string | null) {
-  const storage = new MemoryStorage();
-  new SettingsStore(storage).update(settings);
-  const empty = mkdtempSync(join(root, 'cache-'));
-  const app = new AppState(
-    {
-      createLocalEngine: () => new NodeEngine({ modelsDir: empty }),
-      createRemoteEngine: () => {
-        throw new Error('no remote tier is used here');
-      },
-      detectBudget: async () => budget,
-      fetchServerModels: async () =>
-        modelsDir ? ((await modelIndex([modelsDir])).models as ServerModelEntry[]) : [],
-      remoteRequestBytes: () => 0,
-    },
-    new SettingsStore(storage),
-    storage,
-  );
-  await app.init();
-  return app;
-}
-
-const wasmOnly: DeviceBudget = {
-  webgpu: false,
-  shaderF16: false,
-  deviceMemoryGiB: 8,
-  maxBufferBytes: null,
-  wasm: { build: 'jspi', threads: 2 },
-  wasmSimd: true,
-};
-const gpu: DeviceBudget = { ...wasmOnly, webgpu: true, shaderF16: true, maxBufferBytes: 2 ** 31 };
+) => modelFolder(root, name, config, dtypes, { bytes });
+const startApp = async (budget: DeviceBudget, settings: Record<string, unknown>, modelsDir: string | null) =>
+  (await start(root, budget, settings, modelsDir)).app;
+const wasmOnly = WASM_ONLY;
+const gpu = GPU_F16;
 
 describe("the Models view's speed after Bench, where the CPU engine refuses the model and ONNX Runtime runs it", () => {
   it('a sliding-window folder (Gemma-3-like twin) on WASM: the Bench measurement is shown, not ignored', async () => {
