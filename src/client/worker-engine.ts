@@ -39,7 +39,7 @@ import {
 } from '../core/engine-protocol.ts';
 import { toEdgetierError } from '../core/error-mapping.ts';
 import { registerErrorTransfer } from '../core/error-transfer.ts';
-import { EdgetierError, type EdgetierErrorCode } from '../core/errors.ts';
+import { EdgetierError, type EdgetierErrorCode, isEdgetierError } from '../core/errors.ts';
 import { type GenerationStream, toStream } from './stream.ts';
 import { engineRestartedError, STOP_ANSWER_MS, settlesWithin, WorkerWatch } from './worker-watchdog.ts';
 
@@ -263,7 +263,18 @@ export class WorkerEngine implements Engine {
       // The progress starts over for ORT's files: said, so a bar going back reads as what it is.
       const onOrtProgress =
         onProgress && ((p: LoadProgress) => onProgress({ ...p, fallback: 'onnxruntime' }));
-      const info = await this.loadOnce({ ...plain, dtype, runtime: 'onnxruntime' }, onOrtProgress);
+      let info: LoadedInfo;
+      try {
+        info = await this.loadOnce({ ...plain, dtype, runtime: 'onnxruntime' }, onOrtProgress);
+      } catch (ortError) {
+        // Its own error, naming the file that failed and the refusal before it (a Bench row says so).
+        const message = ortError instanceof Error ? ortError.message : String(ortError);
+        throw new EdgetierError(
+          isEdgetierError(ortError) ? ortError.code : 'load_failed',
+          `${message} (ONNX Runtime was loading the ${dtype} file after edgetier's CPU engine refused the ${plain.dtype} one: ${error.message})`,
+          { cause: ortError, dtype },
+        );
+      }
       return {
         ...info,
         runtimeChoice,

@@ -136,6 +136,11 @@ export interface MeasuredSpeed {
   tg: number;
   /** edgetier's CPU engine ran it (wasm, since 'auto'); absent: ONNX Runtime Web did, as before 'auto'. */
   cpuEngine?: boolean;
+  /**
+   * ONNX Runtime ran it because edgetier's CPU engine, which the load asked for, refused the model: what
+   * the same load runs again (AppState.speed shows it where the app would ask the engine again).
+   */
+  afterRefusal?: boolean;
 }
 
 export interface SpeedExpectation {
@@ -442,7 +447,11 @@ export function expectedDecodeSpeed(
     (device !== 'wasm' || (measured.cpuEngine === true) === cpuEngine)
   ) {
     const threads = measured.device === 'wasm' ? `, ${plural(measured.threads, 'thread')}` : '';
-    const ran = measured.cpuEngine ? ", edgetier's CPU engine" : '';
+    const ran = measured.cpuEngine
+      ? ", edgetier's CPU engine"
+      : measured.afterRefusal
+        ? ", ONNX Runtime after edgetier's CPU engine refused the model"
+        : '';
     return {
       decodeTokPerSec: measured.decodeTokPerSec,
       source: 'bench',
@@ -557,6 +566,7 @@ export function parseMeasuredSpeeds(raw: string | null): Record<string, Measured
           threads: m.threads,
           tg: m.tg,
           ...(m.cpuEngine === true ? { cpuEngine: true } : {}),
+          ...(m.afterRefusal === true && m.cpuEngine !== true ? { afterRefusal: true } : {}),
         },
       ]);
     }

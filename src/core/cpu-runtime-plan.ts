@@ -39,8 +39,9 @@ import { EdgetierError } from './errors.ts';
  * - prefill, after the tiled prefill GEMM (bench/results/wasm-cpu-speed.md, its newest prefill
  *   section): pp22 226 vs 229 tok/s, time to first token 97 vs 96 ms median;
  * - decode: 70.3 vs 67.8 tok/s; the Llama-3.2-1B twin 9.48 vs 7.71.
- * A planned q4 the engine refuses at load time loads q8 on ONNX Runtime instead (ortDtypeAfterRefusal,
- * BackendChoice.ortDtype; ORT decodes q4 at a few tokens/s), and a visitor whose q8 is already whole
+ * A planned q4 the engine refuses at load time loads q8 on ONNX Runtime instead, else fp32, the
+ * first that fits (BackendChoice.ortDtype, the app's AppState.loadPlan; ORT decodes q4 at a few
+ * tokens/s), and a visitor whose q8 is already whole
  * in the model cache keeps it (catalog.ts preferredDtypeWithCache: no second download, and offline
  * the one that loads). `bench --baseline` pairs the q4 default row with ORT-web on ORT's own plan's
  * dtype (q8) as its "previous default" (src/bench/run-bench.ts planDefaultRows), not with ORT's q4.
@@ -72,9 +73,18 @@ const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
  * implement, set on), or null: the engine's load-time check, and the model index's, so the app knows
  * before any download.
  */
-export function generationConfigRefusal(generationConfig: Record<string, unknown>): string | null {
+export function generationConfigRefusal(generationConfig: unknown): string | null {
+  if (typeof generationConfig !== 'object' || generationConfig === null || Array.isArray(generationConfig)) {
+    const what =
+      generationConfig === null
+        ? 'null'
+        : Array.isArray(generationConfig)
+          ? 'an array'
+          : typeof generationConfig;
+    return `generation_config.json holds ${what}, not an object of settings, which edgetier's CPU engine cannot read: run this model on onnxruntime.`;
+  }
   for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
-    const value = generationConfig[key];
+    const value = (generationConfig as Record<string, unknown>)[key];
     if (value !== undefined && !off.includes(value)) {
       return `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
     }

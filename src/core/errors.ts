@@ -2,6 +2,8 @@
  * One error class for the whole product, with a code a program can branch on and a message a person
  * can act on. The worker rebuilds it from `code` on the page side; the CLI prints `message` alone.
  */
+import type { Dtype } from './dtypes.ts';
+
 export type EdgetierErrorCode =
   // input and model building
   | 'usage'
@@ -41,10 +43,16 @@ export type EdgetierErrorCode =
 export class EdgetierError extends Error {
   override name = 'EdgetierError' as const;
   readonly code: EdgetierErrorCode;
+  /**
+   * The weight format whose load failed, where it is not the one asked for: ONNX Runtime's fallback
+   * after edgetier's CPU engine refused the planned file (what a Bench row names).
+   */
+  readonly dtype?: Dtype;
 
-  constructor(code: EdgetierErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: EdgetierErrorCode, message: string, options?: { cause?: unknown; dtype?: Dtype }) {
     super(message, options);
     this.code = code;
+    if (options?.dtype !== undefined) this.dtype = options.dtype;
   }
 }
 

@@ -11,6 +11,7 @@ import { parseHfConfig } from '../builder/hf-config.ts';
 import { generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
+import { realPathInside } from './static-files.ts';
 
 /** Folder names served under /models/: no dot files (temp dirs of a build in progress), no odd characters. */
 export const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -116,16 +117,27 @@ export function parameterCount(spec: ModelSpec): number {
   return embeddings + spec.numLayers * perLayer + h;
 }
 
-/** The CPU engine's refusal of a folder's generation_config.json (the engine's own check), or null. */
+/** Larger than any generation_config.json: such a file is not read (the engine's load reads it). */
+const GENERATION_CONFIG_MAX_BYTES = 1 << 20;
+
+/**
+ * The CPU engine's refusal of a folder's generation_config.json (the engine's own check), or null.
+ * Read as the page's engine gets it: only where the server would serve it (its real path inside the
+ * folder: a link out of it is a 404 to the page, so no refusal either), decoded as the engine decodes
+ * it (TextDecoder: a UTF-8 BOM dropped).
+ */
 async function generationRefusal(dir: string): Promise<string | null> {
+  const real = await realPathInside(dir, join(dir, 'generation_config.json'));
+  if (!real) return null;
   let generation: unknown;
   try {
-    generation = JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8'));
+    const info = await stat(real);
+    if (!info.isFile() || info.size > GENERATION_CONFIG_MAX_BYTES) return null;
+    generation = JSON.parse(new TextDecoder().decode(await readFile(real)));
   } catch {
-    return null; // none, or unreadable: the engine's load says what is wrong with it
+    return null; // unreadable: the engine's load says what is wrong with it
   }
-  if (typeof generation !== 'object' || generation === null || Array.isArray(generation)) return null;
-  return generationConfigRefusal(generation as Record<string, unknown>);
+  return generationConfigRefusal(generation);
 }
 
 export async function describeModelFolder(folder: ModelFolder): Promise<ModelIndexEntry> {

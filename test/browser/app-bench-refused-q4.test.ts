@@ -57,12 +57,18 @@ interface AppLike {
     dtypeFor(entry: unknown): string;
     entry(key: string): unknown;
     loadPlan(entry: unknown): { dtype: string; ortDtype?: string };
+    speed(entry: unknown): { source: string; decodeTokPerSec: number; basis: string } | null;
   };
 }
 
 describe('Bench where the CPU engine refuses the planned q4 and ONNX Runtime runs ortDtype', () => {
   it('labels the row, and records the Models view figure, with the dtype that ran (q8), not the planned q4', async () => {
     await page.goto(`${serve.url}#bench`);
+    // The catalog lists the server's folders once /models/index.json has answered.
+    await page
+      .getByRole('combobox', { name: 'Model to benchmark' })
+      .locator('option[value="local:refusedq4"]')
+      .waitFor({ state: 'attached', timeout: 60_000 });
     const app = page.locator('et-app');
     const plan = await app.evaluate((el) => {
       const { app } = el as unknown as AppLike;
@@ -93,5 +99,12 @@ describe('Bench where the CPU engine refuses the planned q4 and ONNX Runtime run
       (el) => (el as unknown as AppLike).app.state.benchSpeeds['local:refusedq4'],
     );
     expect({ row: row.dtype, recorded: recorded?.dtype }).toEqual({ row: 'q8', recorded: 'q8' });
+    // And the Models view shows it: the chats' next load is refused the same way and runs that q8.
+    const speed = await app.evaluate((el) => {
+      const { app } = el as unknown as AppLike;
+      return app.speed(app.entry('local:refusedq4'));
+    });
+    expect(speed).toMatchObject({ source: 'bench', decodeTokPerSec: row.tg_tok_s!.mean });
+    expect(speed?.basis).toContain("ONNX Runtime after edgetier's CPU engine refused the model");
   }, 300_000);
 });

@@ -8,7 +8,7 @@
  * and a link to Settings; Settings' "Test connection" reports what a tier serves, or why it failed.
  */
 import { createServer } from 'node:net';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   axeViolations,
@@ -433,13 +433,23 @@ async function startTestTier(): Promise<TestTier> {
   return tier;
 }
 
+/**
+ * Settings' Fast tier group, added when missing. Counted only once the view has rendered (its Add
+ * buttons are there): counted before, a tier saved by an earlier test was missed and a second one
+ * added. Its name gains ": <served model>" once the tier says what it serves.
+ */
+async function fastTierGroup(): Promise<Locator> {
+  const add = page.getByRole('button', { name: 'Add fast tier', exact: true });
+  await add.waitFor({ timeout: 30_000 });
+  const groups = page.getByRole('group', { name: /^Fast tier(:|$)/ });
+  if ((await groups.count()) === 0) await add.click();
+  return groups.first();
+}
+
 /** Settings' "Fast tier" (added when missing) set to `base` (and `key`), saved; Compare shows it. */
 async function useFastTier(base: string, key = ''): Promise<void> {
   await page.getByRole('link', { name: 'Settings', exact: true }).click();
-  if ((await page.getByRole('group', { name: 'Fast tier' }).count()) === 0) {
-    await page.getByRole('button', { name: 'Add fast tier', exact: true }).click();
-  }
-  const fast = page.getByRole('group', { name: 'Fast tier' });
+  const fast = await fastTierGroup();
   await fast.getByLabel('Base URL').fill(base);
   await fast.getByLabel('API key (optional)').fill(key);
   await fast.getByRole('button', { name: 'Save tier', exact: true }).click();
@@ -502,10 +512,7 @@ describe('hostile and slow tiers (review)', () => {
     try {
       const withCredentials = tier.base.replace('http://', 'http://someone:s3cret-pass@');
       await page.getByRole('link', { name: 'Settings', exact: true }).click();
-      if ((await page.getByRole('group', { name: 'Fast tier' }).count()) === 0) {
-        await page.getByRole('button', { name: 'Add fast tier', exact: true }).click();
-      }
-      const fast = page.getByRole('group', { name: 'Fast tier' });
+      const fast = await fastTierGroup();
       await fast.getByLabel('Base URL').fill(withCredentials);
       await fast.getByRole('button', { name: 'Test connection', exact: true }).click();
       const check = fast.getByTestId('tier-check');

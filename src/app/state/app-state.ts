@@ -281,14 +281,13 @@ export class AppState extends Store<AppStateData> {
     const cpuEngine =
       fit.device === 'wasm' &&
       cpuEngineWillRun(entry, dtype, 'wasm', this.cpuRuntimeFor('wasm'), this.budget.wasmSimd === true);
-    return expectedDecodeSpeed(
-      entry,
-      dtype,
-      fit.device,
-      this.budget.wasm,
-      this.state.benchSpeeds[entry.key],
-      cpuEngine,
-    );
+    const measured = this.state.benchSpeeds[entry.key];
+    // Bench saw the engine refuse this model and ORT run its fallback: the same load does the same.
+    const fallback = this.loadPlan(entry).ortDtype ?? dtype;
+    if (cpuEngine && measured?.afterRefusal && measured.device === 'wasm' && measured.dtype === fallback) {
+      return expectedDecodeSpeed(entry, fallback, 'wasm', this.budget.wasm, measured, false);
+    }
+    return expectedDecodeSpeed(entry, dtype, fit.device, this.budget.wasm, measured, cpuEngine);
   }
 
   /**

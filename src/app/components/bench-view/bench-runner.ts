@@ -241,10 +241,12 @@ export async function runDeviceBench(
     if (used.note) row.note = [row.note, used.note].filter(Boolean).join('; ');
   } catch (error) {
     // A load that ran says what ran, even where a later step failed.
+    // The file whose load failed: ORT's fallback's where the engine refused the planned one.
+    const failedDtype = used.dtype ?? (isEdgetierError(error) ? error.dtype : undefined);
     const ran = {
       ...key,
       ...(used.build ? { ort_build: used.build } : {}),
-      ...(used.dtype ? { dtype: used.dtype } : {}),
+      ...(failedDtype ? { dtype: failedDtype } : {}),
     };
     row = benchRow(ran, {
       code: isEdgetierError(error) ? error.code : 'internal',

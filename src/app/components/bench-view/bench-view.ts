@@ -10,7 +10,7 @@ import { html, LitElement, nothing } from 'lit';
 import { type BenchParams, type BenchStep, DEFAULT_BENCH_PARAMS } from '../../../core/bench/method.ts';
 import { formatStats, toMarkdown } from '../../../core/bench/render.ts';
 import type { BenchReport } from '../../../core/bench/schema.ts';
-import type { CatalogEntry } from '../../../core/catalog.ts';
+import { type CatalogEntry, cpuEngineWillRun } from '../../../core/catalog.ts';
 import type { Dtype } from '../../../core/dtypes.ts';
 import type { AppState } from '../../state/app-state.ts';
 import { StoreController } from '../../state/store.ts';
@@ -186,7 +186,12 @@ export class EtBenchView extends LitElement {
             dtype: row.dtype as Dtype,
             threads: row.threads,
             tg: params.tg,
-            ...(row.ort_build === 'edgetier-wasm' ? { cpuEngine: true } : {}),
+            ...(row.ort_build === 'edgetier-wasm'
+              ? { cpuEngine: true }
+              : row.device === 'wasm' &&
+                  cpuEngineWillRun(entry, load.dtype, 'wasm', load.runtime, app.budget.wasmSimd === true)
+                ? { afterRefusal: true }
+                : {}),
           });
         }
       }
