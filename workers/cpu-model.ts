@@ -8,6 +8,7 @@
  */
 import { AutoTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../src/builder/hf-config.ts';
+import { generationConfigSizeRefusal } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
 import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
@@ -130,7 +131,11 @@ export async function loadCpuModelSession(
     const read = (file: string, required: boolean, weightsOf?: Dtype) =>
       readFile(files, fileUrl(env, model, file), file, required, progress, weightsOf);
     const config = json(await read('config.json', true));
-    const generationConfig = json(await read('generation_config.json', false));
+    const generationBytes = await read('generation_config.json', false);
+    // Refused by size before it is parsed, as the model index refuses it (cpu-runtime-plan.ts).
+    const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
+    if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
+    const generationConfig = json(generationBytes);
     // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
     cpuModelSpec(config as HfConfig);
     const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true, dtype)) as Uint8Array;

@@ -271,7 +271,7 @@ export class WorkerEngine implements Engine {
         const message = ortError instanceof Error ? ortError.message : String(ortError);
         throw new EdgetierError(
           isEdgetierError(ortError) ? ortError.code : 'load_failed',
-          `${message} (ONNX Runtime was loading the ${dtype} file after edgetier's CPU engine refused the ${plain.dtype} one: ${error.message})`,
+          `${message} (ONNX Runtime was loading the ${dtype} file: edgetier's CPU engine had refused the ${plain.dtype} one.)`,
           { cause: ortError, dtype },
         );
       }

@@ -137,10 +137,11 @@ export interface MeasuredSpeed {
   /** edgetier's CPU engine ran it (wasm, since 'auto'); absent: ONNX Runtime Web did, as before 'auto'. */
   cpuEngine?: boolean;
   /**
-   * ONNX Runtime ran it because edgetier's CPU engine, which the load asked for, refused the model: what
-   * the same load runs again (AppState.speed shows it where the app would ask the engine again).
+   * The file edgetier's CPU engine refused (the load asked for it) before ONNX Runtime ran this one:
+   * what the same load runs again, so AppState.speed shows it where the app would ask the engine for
+   * that file again, and only there.
    */
-  afterRefusal?: boolean;
+  refused?: Dtype;
 }
 
 export interface SpeedExpectation {
@@ -449,8 +450,8 @@ export function expectedDecodeSpeed(
     const threads = measured.device === 'wasm' ? `, ${plural(measured.threads, 'thread')}` : '';
     const ran = measured.cpuEngine
       ? ", edgetier's CPU engine"
-      : measured.afterRefusal
-        ? ", ONNX Runtime after edgetier's CPU engine refused the model"
+      : measured.refused
+        ? `, ONNX Runtime after edgetier's CPU engine refused the ${measured.refused} file`
         : '';
     return {
       decodeTokPerSec: measured.decodeTokPerSec,
@@ -566,7 +567,12 @@ export function parseMeasuredSpeeds(raw: string | null): Record<string, Measured
           threads: m.threads,
           tg: m.tg,
           ...(m.cpuEngine === true ? { cpuEngine: true } : {}),
-          ...(m.afterRefusal === true && m.cpuEngine !== true ? { afterRefusal: true } : {}),
+          ...(typeof m.refused === 'string' &&
+          isDtype(m.refused) &&
+          m.cpuEngine !== true &&
+          m.device === 'wasm'
+            ? { refused: m.refused }
+            : {}),
         },
       ]);
     }

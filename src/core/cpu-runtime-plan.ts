@@ -68,6 +68,16 @@ const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
   num_beams: [null, 1],
 };
 
+/** Larger than any generation settings need: the engine refuses such a file unread (and the index alike). */
+export const GENERATION_CONFIG_MAX_BYTES = 1 << 20;
+
+/** The engine's refusal of a generation_config.json of `bytes` bytes, or null (read before parsing). */
+export function generationConfigSizeRefusal(bytes: number): string | null {
+  return bytes > GENERATION_CONFIG_MAX_BYTES
+    ? `generation_config.json is ${bytes} bytes, over the ${GENERATION_CONFIG_MAX_BYTES} any generation settings need, which edgetier's CPU engine does not read: run this model on onnxruntime.`
+    : null;
+}
+
 /**
  * Why edgetier's CPU engine refuses a model for its generation_config.json (a field it does not
  * implement, set on), or null: the engine's load-time check, and the model index's, so the app knows

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
+import { generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
@@ -60,7 +61,11 @@ export async function loadCpuModelSession(
   const json = (bytes: Uint8Array | null) =>
     bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>) : {};
   const config = json(await read('config.json', true));
-  const generationConfig = json(await read('generation_config.json', false));
+  const generationBytes = await read('generation_config.json', false);
+  // Refused by size before it is parsed, as the model index refuses it (cpu-runtime-plan.ts).
+  const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
+  if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
+  const generationConfig = json(generationBytes);
   const tokenizer = await AutoTokenizer.from_pretrained(dir);
   const onnx = (await read(join('onnx', DTYPE_FILE[dtype]), true)) as Uint8Array;
   const threads = options.threads ?? 1;

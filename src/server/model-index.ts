@@ -8,7 +8,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseHfConfig } from '../builder/hf-config.ts';
-import { generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { realPathInside } from './static-files.ts';
@@ -117,9 +117,6 @@ export function parameterCount(spec: ModelSpec): number {
   return embeddings + spec.numLayers * perLayer + h;
 }
 
-/** Larger than any generation_config.json: such a file is not read (the engine's load reads it). */
-const GENERATION_CONFIG_MAX_BYTES = 1 << 20;
-
 /**
  * The CPU engine's refusal of a folder's generation_config.json (the engine's own check), or null.
  * Read as the page's engine gets it: only where the server would serve it (its real path inside the
@@ -132,7 +129,10 @@ async function generationRefusal(dir: string): Promise<string | null> {
   let generation: unknown;
   try {
     const info = await stat(real);
-    if (!info.isFile() || info.size > GENERATION_CONFIG_MAX_BYTES) return null;
+    if (!info.isFile()) return null;
+    // Refused unread past its size limit, as the engine refuses it.
+    const tooBig = generationConfigSizeRefusal(info.size);
+    if (tooBig) return tooBig;
     generation = JSON.parse(new TextDecoder().decode(await readFile(real)));
   } catch {
     return null; // unreadable: the engine's load says what is wrong with it

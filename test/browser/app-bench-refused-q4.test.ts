@@ -105,6 +105,6 @@ describe('Bench where the CPU engine refuses the planned q4 and ONNX Runtime run
       return app.speed(app.entry('local:refusedq4'));
     });
     expect(speed).toMatchObject({ source: 'bench', decodeTokPerSec: row.tg_tok_s!.mean });
-    expect(speed?.basis).toContain("ONNX Runtime after edgetier's CPU engine refused the model");
+    expect(speed?.basis).toContain("ONNX Runtime after edgetier's CPU engine refused the q4 file");
   }, 300_000);
 });

@@ -110,6 +110,12 @@ export function messageOf(error: unknown): string {
   return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS)}…` : clean;
 }
 
+/** A Bench figure without the refusal it was measured after. */
+function withoutRefusal(speed: MeasuredSpeed): MeasuredSpeed {
+  const { refused: _refused, ...figure } = speed;
+  return figure;
+}
+
 export class AppState extends Store<AppStateData> {
   readonly network = new NetworkMonitor();
   #local: Engine | null = null;
@@ -281,13 +287,16 @@ export class AppState extends Store<AppStateData> {
     const cpuEngine =
       fit.device === 'wasm' &&
       cpuEngineWillRun(entry, dtype, 'wasm', this.cpuRuntimeFor('wasm'), this.budget.wasmSimd === true);
-    const measured = this.state.benchSpeeds[entry.key];
-    // Bench saw the engine refuse this model and ORT run its fallback: the same load does the same.
+    const saved = this.state.benchSpeeds[entry.key];
+    // Bench saw the engine refuse this very file and ORT run the fallback this load would ask for:
+    // the same load does the same again.
     const fallback = this.loadPlan(entry).ortDtype ?? dtype;
-    if (cpuEngine && measured?.afterRefusal && measured.device === 'wasm' && measured.dtype === fallback) {
-      return expectedDecodeSpeed(entry, fallback, 'wasm', this.budget.wasm, measured, false);
+    if (cpuEngine && saved?.refused === dtype && saved.device === 'wasm' && saved.dtype === fallback) {
+      return expectedDecodeSpeed(entry, fallback, 'wasm', this.budget.wasm, saved, false);
     }
-    return expectedDecodeSpeed(entry, dtype, fit.device, this.budget.wasm, measured, cpuEngine);
+    // Elsewhere it is ORT's figure for that file alone (another setting, another file), no refusal said.
+    const figure = saved && withoutRefusal(saved);
+    return expectedDecodeSpeed(entry, dtype, fit.device, this.budget.wasm, figure, cpuEngine);
   }
 
   /**

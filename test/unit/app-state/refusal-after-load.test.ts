@@ -54,7 +54,7 @@ describe("the Models view's speed after Bench measured a refused q4 (ORT ran q8)
       dtype: 'q8',
       threads: 2,
       tg: 4,
-      afterRefusal: true,
+      refused: 'q4',
     });
     // The next chat load runs exactly what was measured (q4 refused, q8 on ORT); README: "a Bench
     // run on this device replaces it with its measurement".

@@ -84,6 +84,23 @@ export const appShellStyles = css`
   .banner button {
     margin-left: 0.6rem;
   }
+  .banner.error {
+    display: flex;
+    align-items: flex-start;
+    gap: 0.6rem;
+    max-height: none;
+    overflow-y: visible;
+  }
+  .banner.error .message {
+    flex: 1;
+    min-width: 0;
+    max-height: 8rem;
+    overflow-y: auto;
+  }
+  .banner.error button {
+    flex: none;
+    margin-left: 0;
+  }
   .banner.notice {
     background: var(--surface-2);
     color: inherit;

@@ -255,11 +255,14 @@ export class EtApp extends LitElement {
       }
       ${
         error
-          ? html`<div class="banner" role="alert">${error}${
-              this.app.state.failedKey
-                ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
-                : nothing
-            }</div>`
+          ? html`<div class="banner error" role="alert">
+              <!-- A long message scrolls on its own (focusable, for keyboards); Retry stays in view. -->
+              <span class="message" tabindex="0">${error}</span>${
+                this.app.state.failedKey
+                  ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
+                  : nothing
+              }
+            </div>`
           : nothing
       }
       ${notice ? html`<p class="banner notice" role="status">${notice}</p>` : nothing}

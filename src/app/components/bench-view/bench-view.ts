@@ -190,7 +190,7 @@ export class EtBenchView extends LitElement {
               ? { cpuEngine: true }
               : row.device === 'wasm' &&
                   cpuEngineWillRun(entry, load.dtype, 'wasm', load.runtime, app.budget.wasmSimd === true)
-                ? { afterRefusal: true }
+                ? { refused: load.dtype }
                 : {}),
           });
         }
