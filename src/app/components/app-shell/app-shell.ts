@@ -255,14 +255,13 @@ export class EtApp extends LitElement {
       }
       ${
         error
-          ? html`<div class="banner error" role="alert">
-              <!-- A long message scrolls on its own (focusable, for keyboards); Retry stays in view. -->
-              <span class="message" tabindex="0">${error}</span>${
-                this.app.state.failedKey
-                  ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
-                  : nothing
-              }
-            </div>`
+          ? // A long message scrolls on its own (focusable, for keyboards); Retry stays in view. No
+            // whitespace around the message: the alert's text is the message itself.
+            html`<div class="banner error" role="alert"><span class="message" tabindex="0">${error}</span>${
+              this.app.state.failedKey
+                ? html`<button type="button" @click=${() => this.app.retry()}>Retry</button>`
+                : nothing
+            }</div>`
           : nothing
       }
       ${notice ? html`<p class="banner notice" role="status">${notice}</p>` : nothing}
