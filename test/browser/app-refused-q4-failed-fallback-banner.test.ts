@@ -4,11 +4,11 @@
  * hostile review's finding, failing first on a621401). Real Chromium, the real app built and served by `edgetier serve`,
  * the real engine worker; the folder as app-bench-refused-q4-failed-fallback.test.ts builds it.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { synthPreset } from '../../src/builder/synth.ts';
+import { refusedQ4Folder } from '../helpers/foreign-initializer.ts';
 import { buildApp, launchChromium, type ServeProcess, startServe, synthTinyModels } from './app-fixture.ts';
 
 let serve: ServeProcess;
@@ -16,27 +16,11 @@ let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 let modelsDir: string;
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
-const field = (tag: number, payload: number[]) => [tag, ...varint(payload.length), ...payload];
-
 beforeAll(async () => {
   const app = await buildApp();
   modelsDir = synthTinyModels();
   const folder = join(modelsDir, 'refusedbroken');
-  await synthPreset('tiny', folder, { dtypes: ['q8', 'q4'], seed: 3 });
-  const name = [...new TextEncoder().encode('onnx::MatMul_1234')];
-  const tensor = [...[0x08, 1], ...[0x10, 1], ...field(0x42, name), ...field(0x4a, [0, 0, 0, 0])];
-  const q4 = join(folder, 'onnx', 'model_q4.onnx');
-  writeFileSync(q4, Buffer.concat([readFileSync(q4), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
-  writeFileSync(join(folder, 'onnx', 'model_quantized.onnx'), Buffer.alloc(4096, 0xff));
+  await refusedQ4Folder(folder, { brokenQ8: true });
   serve = await startServe(['--app', app, '--models', modelsDir, '--no-tier', '--quiet']);
   browser = await launchChromium();
   page = browser.page;

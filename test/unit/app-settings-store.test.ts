@@ -1,32 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, SettingsStore } from '../../src/app/state/settings-store.ts';
 import { parseSiteConfig, siteTierId } from '../../src/core/site-config.ts';
-
-/** A real Storage-shaped map (the browser's localStorage contract), to see what would persist. */
-class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length() {
-    return this.items.size;
-  }
-  clear() {
-    this.items.clear();
-  }
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number) {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-  dump() {
-    return Object.fromEntries(this.items);
-  }
-}
+import { MemoryStorage } from '../helpers/memory-storage.ts';
 
 const tier = { ...DEFAULT_SETTINGS.tiers[0]!, baseUrl: 'https://api.example/v1', model: 'big' };
 

@@ -6,15 +6,15 @@
  * test/browser/app-bench-refused-q4.test.ts), the CPU engine's own Node loader (which refuses that q4
  * and runs the q8), the server's real index, AppState (harness.ts).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { synthPreset } from '../../../src/builder/synth.ts';
 import { CPU_ENGINE_REFUSALS } from '../../../src/client/worker-engine.ts';
 import { cpuEngineWillRun } from '../../../src/core/catalog.ts';
 import { EdgetierError } from '../../../src/core/errors.ts';
 import { loadCpuModelSession } from '../../../src/cpu-engine/node-session.ts';
+import { refusedQ4Folder } from '../../helpers/foreign-initializer.ts';
 import { startApp, WASM_ONLY } from './harness.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'edgetier-after-refusal-pinned-'));
@@ -22,26 +22,11 @@ const models = join(root, 'models');
 const folder = join(models, 'foreignq4');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
-const field = (tag: number, payload: number[]) => [tag, ...varint(payload.length), ...payload];
-
 beforeAll(async () => {
   mkdirSync(models, { recursive: true });
-  await synthPreset('tiny', folder, { dtypes: ['q8', 'q4'], seed: 3 });
   // The q4 gets an initializer named as a foreign exporter names them: the engine refuses that file
   // only (its q8 is untouched).
-  const name = [...new TextEncoder().encode('onnx::MatMul_1234')];
-  const tensor = [...[0x08, 1], ...[0x10, 1], ...field(0x42, name), ...field(0x4a, [0, 0, 0, 0])];
-  const q4 = join(folder, 'onnx', 'model_q4.onnx');
-  writeFileSync(q4, Buffer.concat([readFileSync(q4), Buffer.from(field(0x3a, field(0x2a, tensor)))]));
+  await refusedQ4Folder(folder);
 }, 120_000);
 
 /** The CPU engine's own load of `dtype`: 'ran', or the code it refused with. */

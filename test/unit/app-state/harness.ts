@@ -14,29 +14,7 @@ import { DTYPE_FILE, type Dtype } from '../../../src/core/dtypes.ts';
 import type { ModelSpec } from '../../../src/core/model-spec.ts';
 import { NodeEngine } from '../../../src/native/node-engine.ts';
 import { modelIndex } from '../../../src/server/model-index.ts';
-
-/** A Storage-shaped map (the browser's localStorage contract). */
-export class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length() {
-    return this.items.size;
-  }
-  clear() {
-    this.items.clear();
-  }
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number) {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-}
+import { MemoryStorage } from '../../helpers/memory-storage.ts';
 
 /** A small llama: a cache the kernels can hold in int8 (head size 32), weights of no account. */
 export const SMALL_SPEC: ModelSpec = {
