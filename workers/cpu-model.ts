@@ -14,7 +14,8 @@ import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
 import type { LibraryProgressEvent } from '../src/core/load-progress.ts';
 import { cpuModelSession } from '../src/cpu-engine/cpu-generator.ts';
-import { cpuModelSpec, requireCpuDtype } from '../src/cpu-engine/decoder.ts';
+import { requireCpuDtype } from '../src/cpu-engine/decoder.ts';
+import { cpuModelSpec } from '../src/cpu-engine/model-refusal.ts';
 import {
   type WebKernelThreads,
   webKernelThreadSpawner,

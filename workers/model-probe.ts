@@ -4,9 +4,15 @@
  * `edgetier` block). Apart from the model cache (model-files.ts), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
-import { isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
+import {
+  GENERATION_CONFIG_MAX_BYTES,
+  generationConfigRefusal,
+  generationConfigSizeRefusal,
+  isEdgetierBlock,
+} from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { BrowserModelSource } from '../src/core/engine-protocol.ts';
+import { cpuModelSpecRefusal } from '../src/cpu-engine/model-refusal.ts';
 
 /** The URL of a file of a source, for HEAD probes. */
 function fileUrl(
@@ -26,6 +32,9 @@ export interface CachedFile {
   bytes: number;
   text(): Promise<string>;
 }
+
+/** A small settings file read for the probe: its size in bytes, and its text (decoded as the engine decodes it). */
+type SmallFile = CachedFile;
 
 /**
  * Which dtypes a model offers and how big each is, without downloading them. `cached` finds a file in
@@ -48,27 +57,51 @@ export async function probeModel(
         bytesByDtype[dtype] = hit.blob.size;
       }
     }
-    // The folder's own config.json, the one the load reads (applySource drops the picked folder's name).
-    const config = source.files.find(
-      (f) => (f.path.includes('/') ? f.path.slice(f.path.indexOf('/') + 1) : f.path) === 'config.json',
+    // The folder's own files, the ones the load reads (applySource drops the picked folder's name).
+    const picked = (file: string) =>
+      source.files.find(
+        (f) => (f.path.includes('/') ? f.path.slice(f.path.indexOf('/') + 1) : f.path) === file,
+      );
+    const config = picked('config.json');
+    const generation = picked('generation_config.json');
+    return withEngineFacts(
+      { dtypes, bytesByDtype },
+      config ? new TextDecoder().decode(await config.blob.arrayBuffer()) : null,
+      async () =>
+        generation
+          ? {
+              bytes: generation.blob.size,
+              text: async () => new TextDecoder().decode(await generation.blob.arrayBuffer()),
+            }
+          : null,
     );
-    return {
-      dtypes,
-      bytesByDtype,
-      engineGraph: hasEdgetierBlock(
-        config ? new TextDecoder().decode(await config.blob.arrayBuffer()) : null,
-      ),
-    };
   }
-  const configUrl = fileUrl(source, 'config.json', remoteHost, origin);
-  const engineGraph = configUrl
-    ? fetch(configUrl)
-        .then(
-          (r) => (r.ok ? r.text() : null),
-          async () => (await cached?.(configUrl))?.text() ?? null,
-        )
-        .then(hasEdgetierBlock, () => false)
-    : Promise.resolve(false);
+  /** A small file: null where it is absent (404) or unreadable; offline, the model cache's copy. */
+  const small = async (file: string): Promise<SmallFile | null> => {
+    const url = fileUrl(source, file, remoteHost, origin);
+    if (!url) return null;
+    try {
+      const response = await fetch(url);
+      if (!response.ok) {
+        await response.body?.cancel();
+        return null;
+      }
+      // A file that says it is over the engine's limit is not read (the engine refuses it by size).
+      const length = Number(response.headers.get('content-length'));
+      if (length > GENERATION_CONFIG_MAX_BYTES) {
+        await response.body?.cancel();
+        return { bytes: length, text: async () => '' };
+      }
+      const body = new Uint8Array(await response.arrayBuffer());
+      return { bytes: body.length, text: async () => new TextDecoder().decode(body) };
+    } catch {
+      return (await cached?.(url).catch(() => null)) ?? null;
+    }
+  };
+  const config = small('config.json').then(
+    (file) => file?.text() ?? null,
+    () => null,
+  );
   await Promise.all(
     DTYPES.map(async (dtype) => {
       const url = fileUrl(source, `onnx/${DTYPE_FILE[dtype]}`, remoteHost, origin);
@@ -91,18 +124,52 @@ export async function probeModel(
     }),
   );
   dtypes.sort((a, b) => DTYPES.indexOf(a) - DTYPES.indexOf(b));
-  return { dtypes, bytesByDtype, engineGraph: await engineGraph };
+  return withEngineFacts({ dtypes, bytesByDtype }, await config, () =>
+    small('generation_config.json').catch(() => null),
+  );
 }
 
 /**
- * config.json carries the `edgetier` block that `edgetier convert` and `synth` write (ModelFacts.
- * engineGraph): the mark of a graph edgetier's CPU engine reads. Unreadable counts as absent.
+ * The facts about edgetier's CPU engine (ModelFacts.engineGraph, cpuEngineRefusal) from config.json's
+ * text and, for a folder edgetier wrote, generation_config.json's bytes: the refusals the engine's
+ * loaders make before they read the ONNX file, in the same order and words (the model index's too).
  */
-function hasEdgetierBlock(text: string | null): boolean {
-  if (text === null) return false;
+async function withEngineFacts(
+  facts: ModelFacts,
+  configText: string | null,
+  generationFile: () => Promise<SmallFile | null>,
+): Promise<ModelFacts> {
+  const config = parsed(configText);
+  const engineGraph = isEdgetierBlock((config as { edgetier?: unknown } | null)?.edgetier);
+  if (!engineGraph) return { ...facts, engineGraph };
+  const generation = await generationFile();
+  // Refused by size unread, else by its fields (an unparsable one: the load says why), else by config.json.
+  const refusal =
+    (generation
+      ? (generationConfigSizeRefusal(generation.bytes) ??
+        generationConfigRefusalOf(await generation.text().catch(() => null)))
+      : null) ?? cpuModelSpecRefusal(config);
+  return { ...facts, engineGraph, ...(refusal ? { cpuEngineRefusal: refusal } : {}) };
+}
+
+/** A generation_config.json text's refusal; unreadable or unparsable: none (the load says why). */
+function generationConfigRefusalOf(text: string | null): string | null {
+  if (text === null) return null;
+  let generation: unknown;
   try {
-    return isEdgetierBlock((JSON.parse(text) as { edgetier?: unknown } | null)?.edgetier);
+    generation = JSON.parse(text);
   } catch {
-    return false;
+    return null;
+  }
+  return generationConfigRefusal(generation);
+}
+
+/** JSON text parsed; null where absent or damaged. */
+function parsed(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
   }
 }

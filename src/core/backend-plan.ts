@@ -50,6 +50,12 @@ export interface ModelFacts {
   largestTensorBytesByDtype?: Partial<Record<Dtype, number>>;
   /** config.json has the `edgetier` block convert/synth write (EngineQ4Facts.engineGraph); absent: no. */
   engineGraph?: boolean;
+  /**
+   * Why edgetier's CPU engine will refuse this folder, known from its settings before any weight is
+   * read (a sliding attention window, a generation_config.json setting it does not implement): the
+   * engine's own words. The plan then keeps q4 off the engine.
+   */
+  cpuEngineRefusal?: string;
 }
 
 /** A user's override: any field given wins, the rest is planned. */
@@ -252,7 +258,9 @@ function wasmChoices(
     { device: 'wasm', dtypes, engineGraph: model.engineGraph === true, wasmSimd: capabilities.wasmSimd },
     prefersQ4,
   );
-  if (engineQ4 && !fitsMemory(capabilities, model.bytesByDtype?.q4)) {
+  if (engineQ4 && model.cpuEngineRefusal) {
+    notes.push(`WASM q4 on edgetier's CPU engine skipped: ${model.cpuEngineRefusal}`);
+  } else if (engineQ4 && !fitsMemory(capabilities, model.bytesByDtype?.q4)) {
     const rest = choices.filter((c) => c.dtype !== 'q4');
     // Its threads as ORT's would be (the engine's pool takes the same count); ORT's build is the fallback's.
     const reasons = [AUTO_ENGINE_Q4_REASON, ...((rest[0] ?? choices[0])?.reasons.slice(0, 2) ?? [])];

@@ -21,12 +21,13 @@
  * workers/cpu-model.ts in the browser's engine worker).
  */
 import { ropeInvFreq } from '../builder/graph/rope.ts';
-import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
+import type { HfConfig } from '../builder/hf-config.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import { defaultKvCacheType, int8KvCacheFits, KV_CACHE_CHUNK, type KvCacheType } from '../core/kv-cache.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
+import { cpuModelSpec } from './model-refusal.ts';
 import {
   CPU_DTYPES,
   type CpuDtype,
@@ -161,30 +162,6 @@ interface Scratch {
 
 export function isCpuDtype(dtype: string): dtype is CpuDtype {
   return (CPU_DTYPES as readonly string[]).includes(dtype);
-}
-
-/**
- * The model's spec from config.json, refused by name (EdgetierError unsupported_architecture) when the
- * CPU engine does not run it: a loader calls it before it reads the ONNX file, so a model refused by
- * its config is not downloaded first.
- */
-export function cpuModelSpec(config: HfConfig): ModelSpec {
-  const spec = parseHfConfig(config);
-  if (spec.numHeads % spec.numKvHeads !== 0 || spec.headDim % 2 !== 0) {
-    throw new EdgetierError(
-      'unsupported_architecture',
-      `numHeads (${spec.numHeads}) must be a multiple of numKvHeads (${spec.numKvHeads}) and headDim (${spec.headDim}) even.`,
-    );
-  }
-  // Its attention reads the whole cache: a sliding-window model would get wrong answers, so it goes
-  // to ORT, whose graph masks the window.
-  if (spec.slidingWindow) {
-    throw new EdgetierError(
-      'unsupported_architecture',
-      `This model uses a sliding attention window (${spec.slidingWindow.size} tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.`,
-    );
-  }
-  return spec;
 }
 
 /** `dtype` when the CPU engine runs it; an `unsupported_dtype` error naming it otherwise. */

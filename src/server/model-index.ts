@@ -11,6 +11,7 @@ import { parseHfConfig } from '../builder/hf-config.ts';
 import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
+import { cpuModelSpecRefusal } from '../cpu-engine/model-refusal.ts';
 import { realPathInside } from './static-files.ts';
 
 /** Folder names served under /models/: no dot files (temp dirs of a build in progress), no odd characters. */
@@ -168,7 +169,8 @@ export async function describeModelFolder(folder: ModelFolder): Promise<ModelInd
     totalBytes: files.reduce((s, f) => s + f.bytes, 0),
   };
   if (typeof provenance?.mirrors === 'string') entry.mirrors = provenance.mirrors;
-  const refusal = await generationRefusal(folder.dir);
+  // The engine's loaders check generation_config.json first, then config.json (model-refusal.ts).
+  const refusal = (await generationRefusal(folder.dir)) ?? cpuModelSpecRefusal(config);
   if (refusal) entry.cpuEngineRefusal = refusal;
   try {
     const spec = parseHfConfig(config);

@@ -7,12 +7,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specToHfConfig } from '../../src/builder/hf-config.ts';
 import { probeModel } from '../../workers/model-probe.ts';
+import { TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 /** Folder name -> file path -> body; a missing file is a 404. */
 const folders: Record<string, Record<string, string>> = {
   converted: {
-    'config.json': JSON.stringify({ model_type: 'llama', edgetier: { synthetic: false, source: '/x' } }),
+    // A complete config (the engine would run it), so only the mark decides here.
+    'config.json': JSON.stringify({
+      ...specToHfConfig(TINY_SPECS['llama untied']!),
+      edgetier: { synthetic: false, source: '/x' },
+    }),
     'onnx/model_quantized.onnx': 'q8',
     'onnx/model_q4.onnx': 'q4!',
   },

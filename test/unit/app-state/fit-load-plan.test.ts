@@ -24,7 +24,7 @@ import {
 import { DTYPE_FILE, type Dtype } from '../../../src/core/dtypes.ts';
 import type { Engine } from '../../../src/core/engine.ts';
 import type { ModelSpec } from '../../../src/core/model-spec.ts';
-import { cpuModelSpec } from '../../../src/cpu-engine/decoder.ts';
+import { cpuModelSpec } from '../../../src/cpu-engine/model-refusal.ts';
 import { modelIndex } from '../../../src/server/model-index.ts';
 import { TWO_CORE_CAPABILITIES } from '../../helpers/bench-fixtures.ts';
 import { BIG_CACHE_SPEC, GPU_F16, modelFolder, startApp as start, WASM_ONLY } from './harness.ts';
