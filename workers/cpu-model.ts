@@ -8,7 +8,7 @@
  */
 import { AutoTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../src/builder/hf-config.ts';
-import { generationConfigSizeRefusal } from '../src/core/cpu-runtime-plan.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
 import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
@@ -137,7 +137,10 @@ export async function loadCpuModelSession(
     const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
     if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
     const generationConfig = json(generationBytes);
-    // A model the CPU engine refuses by its config is refused before its ONNX file is downloaded.
+    // A model the CPU engine refuses by its settings is refused before its ONNX file is downloaded:
+    // generation_config.json first, then config.json, as Node's loader and the probe (model-refusal.ts).
+    const generationRefusal = generationConfigRefusal(generationConfig);
+    if (generationRefusal) throw new EdgetierError('unsupported_architecture', generationRefusal);
     cpuModelSpec(config as HfConfig);
     const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true, dtype)) as Uint8Array;
     const tokenizer = await AutoTokenizer.from_pretrained(

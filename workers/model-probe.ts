@@ -4,15 +4,10 @@
  * `edgetier` block). Apart from the model cache (model-files.ts), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
-import {
-  GENERATION_CONFIG_MAX_BYTES,
-  generationConfigRefusal,
-  generationConfigSizeRefusal,
-  isEdgetierBlock,
-} from '../src/core/cpu-runtime-plan.ts';
+import { GENERATION_CONFIG_MAX_BYTES, isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { BrowserModelSource } from '../src/core/engine-protocol.ts';
-import { cpuModelSpecRefusal } from '../src/cpu-engine/model-refusal.ts';
+import { cpuEngineSettingsRefusal } from '../src/cpu-engine/model-refusal.ts';
 
 /** The URL of a file of a source, for HEAD probes. */
 function fileUrl(
@@ -32,9 +27,6 @@ export interface CachedFile {
   bytes: number;
   text(): Promise<string>;
 }
-
-/** A small settings file read for the probe: its size in bytes, and its text (decoded as the engine decodes it). */
-type SmallFile = CachedFile;
 
 /**
  * Which dtypes a model offers and how big each is, without downloading them. `cached` finds a file in
@@ -76,8 +68,11 @@ export async function probeModel(
           : null,
     );
   }
-  /** A small file: null where it is absent (404) or unreadable; offline, the model cache's copy. */
-  const small = async (file: string): Promise<SmallFile | null> => {
+  /**
+   * A settings file: null where it is absent (404) or unreadable; offline, the model cache's copy.
+   * `sizeLimit`: one that says it is larger (an uncompressed Content-Length) is not read, only sized.
+   */
+  const settingsFile = async (file: string, sizeLimit = Infinity): Promise<CachedFile | null> => {
     const url = fileUrl(source, file, remoteHost, origin);
     if (!url) return null;
     try {
@@ -86,9 +81,10 @@ export async function probeModel(
         await response.body?.cancel();
         return null;
       }
-      // A file that says it is over the engine's limit is not read (the engine refuses it by size).
+      // A compressed body's Content-Length is not the size the engine reads: only an identity one counts.
+      const encoding = response.headers.get('content-encoding');
       const length = Number(response.headers.get('content-length'));
-      if (length > GENERATION_CONFIG_MAX_BYTES) {
+      if ((!encoding || encoding === 'identity') && length > sizeLimit) {
         await response.body?.cancel();
         return { bytes: length, text: async () => '' };
       }
@@ -98,7 +94,7 @@ export async function probeModel(
       return (await cached?.(url).catch(() => null)) ?? null;
     }
   };
-  const config = small('config.json').then(
+  const config = settingsFile('config.json').then(
     (file) => file?.text() ?? null,
     () => null,
   );
@@ -125,7 +121,7 @@ export async function probeModel(
   );
   dtypes.sort((a, b) => DTYPES.indexOf(a) - DTYPES.indexOf(b));
   return withEngineFacts({ dtypes, bytesByDtype }, await config, () =>
-    small('generation_config.json').catch(() => null),
+    settingsFile('generation_config.json', GENERATION_CONFIG_MAX_BYTES).catch(() => null),
   );
 }
 
@@ -137,31 +133,13 @@ export async function probeModel(
 async function withEngineFacts(
   facts: ModelFacts,
   configText: string | null,
-  generationFile: () => Promise<SmallFile | null>,
+  generationFile: () => Promise<CachedFile | null>,
 ): Promise<ModelFacts> {
   const config = parsed(configText);
   const engineGraph = isEdgetierBlock((config as { edgetier?: unknown } | null)?.edgetier);
   if (!engineGraph) return { ...facts, engineGraph };
-  const generation = await generationFile();
-  // Refused by size unread, else by its fields (an unparsable one: the load says why), else by config.json.
-  const refusal =
-    (generation
-      ? (generationConfigSizeRefusal(generation.bytes) ??
-        generationConfigRefusalOf(await generation.text().catch(() => null)))
-      : null) ?? cpuModelSpecRefusal(config);
+  const refusal = await cpuEngineSettingsRefusal(config, await generationFile());
   return { ...facts, engineGraph, ...(refusal ? { cpuEngineRefusal: refusal } : {}) };
-}
-
-/** A generation_config.json text's refusal; unreadable or unparsable: none (the load says why). */
-function generationConfigRefusalOf(text: string | null): string | null {
-  if (text === null) return null;
-  let generation: unknown;
-  try {
-    generation = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  return generationConfigRefusal(generation);
 }
 
 /** JSON text parsed; null where absent or damaged. */

@@ -6,6 +6,7 @@
  * engine worker before the engine itself is loaded.
  */
 import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 
@@ -46,4 +47,37 @@ export function cpuModelSpecRefusal(config: unknown): string | null {
   } catch (error) {
     return error instanceof EdgetierError && error.code === 'unsupported_architecture' ? error.message : null;
   }
+}
+
+/** A model folder's generation_config.json as a refusal check needs it: its size, and its text on demand. */
+export interface GenerationConfigFile {
+  bytes: number;
+  /** Decoded as the engine decodes it (TextDecoder: a UTF-8 BOM dropped). */
+  text(): Promise<string>;
+}
+
+/**
+ * The CPU engine's refusal of a folder's settings, in its loaders' order and words, or null: its
+ * generation_config.json (null where the folder has none) by size unread, then by its JSON (one that
+ * does not parse, or cannot be read, fails the load before any refusal: none here either), then by
+ * the fields it does not implement; then config.json (parsed; null where damaged). For the model index
+ * and the engine worker's probe, which must say before any download what the load will say.
+ */
+export async function cpuEngineSettingsRefusal(
+  config: unknown,
+  generation: GenerationConfigFile | null,
+): Promise<string | null> {
+  if (generation) {
+    const tooBig = generationConfigSizeRefusal(generation.bytes);
+    if (tooBig) return tooBig;
+    let settings: unknown;
+    try {
+      settings = JSON.parse(await generation.text());
+    } catch {
+      return null;
+    }
+    const refusal = generationConfigRefusal(settings);
+    if (refusal) return refusal;
+  }
+  return cpuModelSpecRefusal(config);
 }

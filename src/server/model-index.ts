@@ -8,10 +8,9 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseHfConfig } from '../builder/hf-config.ts';
-import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../core/dtypes.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
-import { cpuModelSpecRefusal } from '../cpu-engine/model-refusal.ts';
+import { cpuEngineSettingsRefusal, type GenerationConfigFile } from '../cpu-engine/model-refusal.ts';
 import { realPathInside } from './static-files.ts';
 
 /** Folder names served under /models/: no dot files (temp dirs of a build in progress), no odd characters. */
@@ -119,26 +118,20 @@ export function parameterCount(spec: ModelSpec): number {
 }
 
 /**
- * The CPU engine's refusal of a folder's generation_config.json (the engine's own check), or null.
- * Read as the page's engine gets it: only where the server would serve it (its real path inside the
- * folder: a link out of it is a 404 to the page, so no refusal either), decoded as the engine decodes
- * it (TextDecoder: a UTF-8 BOM dropped).
+ * A folder's generation_config.json as the page's engine gets it, or null where it gets none: only
+ * where the server would serve it (its real path inside the folder: a link out of it is a 404 to the
+ * page), a regular file.
  */
-async function generationRefusal(dir: string): Promise<string | null> {
+async function generationConfigFile(dir: string): Promise<GenerationConfigFile | null> {
   const real = await realPathInside(dir, join(dir, 'generation_config.json'));
   if (!real) return null;
-  let generation: unknown;
   try {
     const info = await stat(real);
     if (!info.isFile()) return null;
-    // Refused unread past its size limit, as the engine refuses it.
-    const tooBig = generationConfigSizeRefusal(info.size);
-    if (tooBig) return tooBig;
-    generation = JSON.parse(new TextDecoder().decode(await readFile(real)));
+    return { bytes: info.size, text: async () => new TextDecoder().decode(await readFile(real)) };
   } catch {
-    return null; // unreadable: the engine's load says what is wrong with it
+    return null;
   }
-  return generationConfigRefusal(generation);
 }
 
 export async function describeModelFolder(folder: ModelFolder): Promise<ModelIndexEntry> {
@@ -169,8 +162,7 @@ export async function describeModelFolder(folder: ModelFolder): Promise<ModelInd
     totalBytes: files.reduce((s, f) => s + f.bytes, 0),
   };
   if (typeof provenance?.mirrors === 'string') entry.mirrors = provenance.mirrors;
-  // The engine's loaders check generation_config.json first, then config.json (model-refusal.ts).
-  const refusal = (await generationRefusal(folder.dir)) ?? cpuModelSpecRefusal(config);
+  const refusal = await cpuEngineSettingsRefusal(config, await generationConfigFile(folder.dir));
   if (refusal) entry.cpuEngineRefusal = refusal;
   try {
     const spec = parseHfConfig(config);
