@@ -143,8 +143,12 @@ const api: EngineWorkerApi = {
   },
   capabilities: () => detectCapabilities(),
   probeModel: (source) =>
-    probeModel(source, environment.remoteHost, self.location.origin, (url) =>
-      cachedFile(files, source, url, environment.remoteHost, self.location.origin),
+    probeModel(
+      source,
+      environment.remoteHost,
+      self.location.origin,
+      (url) => cachedFile(files, source, url, environment.remoteHost, self.location.origin),
+      (url) => files.currentCopy(source, url, environment.remoteHost, self.location.origin),
     ),
   async plan(facts, override) {
     return planBackends(await detectCapabilities(), facts, override);

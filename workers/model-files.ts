@@ -172,54 +172,14 @@ export class ModelFiles {
       integrityFailure: false,
       deleted: false,
     };
-    let offline = false;
-    if (source.kind === 'url') {
-      const parent = base.slice(0, base.lastIndexOf('/') + 1);
-      try {
-        const response = await this.baseFetch(`${parent}index.json`, { cache: 'no-store' });
-        if (response.ok) {
-          const index = (await response.json()) as {
-            models?: { url: string; files?: { path: string; bytes: number; sha256?: string }[] }[];
-          };
-          const entry = index.models?.find((m) => new URL(m.url, parent).href.replace(/\/+$/, '') === base);
-          if (entry?.files) {
-            for (const f of entry.files) {
-              const url = `${base}/${f.path}`;
-              // Hex digits in either case; anything else is a broken index, refused by name.
-              if (f.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(f.sha256)) {
-                throw new EdgetierError(
-                  'download_failed',
-                  `The server's models/index.json gives ${url} the sha256 ${JSON.stringify(f.sha256)}, which ` +
-                    'is not 64 hex digits: rebuild the index on the server (edgetier serve or edgetier build writes it).',
-                );
-              }
-              scope.expected.set(url, {
-                bytes: f.bytes,
-                ...(f.sha256 ? { sha256: f.sha256.toLowerCase() } : {}),
-              });
-            }
-          }
-        } else await response.body?.cancel();
-      } catch (error) {
-        if (error instanceof EdgetierError) throw error;
-        offline = true;
-      }
-    }
+    const server = await this.serverIndex(source, base);
+    scope.expected = server.expected;
+    let offline = server.offline;
     const changed: string[] = [];
     for (const [url, record] of Object.entries(scope.manifest?.files ?? {})) {
-      let same = true;
-      const expected = scope.expected.get(url);
-      if (expected) {
-        same =
-          expected.bytes === record.bytes &&
-          (!record.complete || !expected.sha256 || expected.sha256 === record.sha256);
-      } else if (!offline && record.complete) {
-        // Not in the index (or no index): ask the server about this file itself.
-        const verdict = await this.stillCurrent(url, record);
-        if (verdict === 'offline') offline = true;
-        else same = verdict;
-      }
-      if (!same) {
+      const verdict = await this.keeps(url, record, scope.expected.get(url), offline);
+      if (verdict === 'offline') offline = true;
+      if (verdict === false) {
         changed.push(fileName(base, url));
         await store.dropFile(base, generation, url);
       }
@@ -241,6 +201,89 @@ export class ModelFiles {
 
   endLoad(): void {
     this.scope = null;
+  }
+
+  /**
+   * What the server says a load of `source` should hold (a url source's models/index.json: each
+   * file's size and hash), and whether the server is out of reach; a broken index refused by name.
+   */
+  private async serverIndex(
+    source: BrowserModelSource,
+    base: string,
+  ): Promise<{ expected: Map<string, ExpectedFile>; offline: boolean }> {
+    const expected = new Map<string, ExpectedFile>();
+    if (source.kind !== 'url') return { expected, offline: false };
+    const parent = base.slice(0, base.lastIndexOf('/') + 1);
+    try {
+      const response = await this.baseFetch(`${parent}index.json`, { cache: 'no-store' });
+      if (response.ok) {
+        const index = (await response.json()) as {
+          models?: { url: string; files?: { path: string; bytes: number; sha256?: string }[] }[];
+        };
+        const entry = index.models?.find((m) => new URL(m.url, parent).href.replace(/\/+$/, '') === base);
+        for (const f of entry?.files ?? []) {
+          const url = `${base}/${f.path}`;
+          // Hex digits in either case; anything else is a broken index, refused by name.
+          if (f.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(f.sha256)) {
+            throw new EdgetierError(
+              'download_failed',
+              `The server's models/index.json gives ${url} the sha256 ${JSON.stringify(f.sha256)}, which ` +
+                'is not 64 hex digits: rebuild the index on the server (edgetier serve or edgetier build writes it).',
+            );
+          }
+          expected.set(url, { bytes: f.bytes, ...(f.sha256 ? { sha256: f.sha256.toLowerCase() } : {}) });
+        }
+      } else await response.body?.cancel();
+    } catch (error) {
+      if (error instanceof EdgetierError) throw error;
+      return { expected, offline: true };
+    }
+    return { expected, offline: false };
+  }
+
+  /**
+   * Whether a load keeps the cached `record` of `url` (beginLoad's revalidation of one file): its
+   * size and hash against the index's entry, else, where the server is reachable, the file's own
+   * validators; 'offline' where the server could not be asked (the copy kept as it is).
+   */
+  private async keeps(
+    url: string,
+    record: CachedFileRecord,
+    expected: ExpectedFile | undefined,
+    offline: boolean,
+  ): Promise<boolean | 'offline'> {
+    if (expected) {
+      return (
+        expected.bytes === record.bytes &&
+        (!record.complete || !expected.sha256 || expected.sha256 === record.sha256)
+      );
+    }
+    // Not in the index (or no index): ask the server about this file itself.
+    if (!offline && record.complete) return this.stillCurrent(url, record);
+    return true;
+  }
+
+  /**
+   * `url`, a file of `source`, as the next load would read it from the model cache: whole and kept by
+   * that load's revalidation (`keeps`), else null (not cached, changed on the server, the cache off, a
+   * picked folder). The probe reads a folder's settings through it, so it sees what the load will.
+   */
+  async currentCopy(
+    source: BrowserModelSource,
+    url: string,
+    remoteHost: string,
+    origin: string,
+  ): Promise<CachedFile | null> {
+    const base = modelBase(source, remoteHost, origin);
+    if (!this.enabled || base === null) return null;
+    const record = (await this.store.manifest(base))?.files[url];
+    if (!record?.complete) return null;
+    const server = await this.serverIndex(source, base);
+    if ((await this.keeps(url, record, server.expected.get(url), server.offline)) === false) return null;
+    return {
+      bytes: record.bytes,
+      text: async () => new Blob(await this.store.partBlobs(url, record)).text(),
+    };
   }
 
   /** One conditional request: is the cached file still what the server has? */

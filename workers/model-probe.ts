@@ -38,6 +38,12 @@ export async function probeModel(
   remoteHost: string,
   origin: string,
   cached?: (url: string) => Promise<CachedFile | null>,
+  /**
+   * The model cache's copy of a file as the next load would read it (ModelFiles.currentCopy: kept by
+   * that load's revalidation), or null: a folder's settings are read through it first, as the CPU
+   * engine's load reads the cache before the network, so the probe sees the file the load will.
+   */
+  current?: (url: string) => Promise<CachedFile | null>,
 ): Promise<ModelFacts> {
   const dtypes: Dtype[] = [];
   const bytesByDtype: Partial<Record<Dtype, number>> = {};
@@ -75,6 +81,8 @@ export async function probeModel(
   const settingsFile = async (file: string, sizeLimit = Infinity): Promise<CachedFile | null> => {
     const url = fileUrl(source, file, remoteHost, origin);
     if (!url) return null;
+    const copy = await current?.(url).catch(() => null);
+    if (copy) return copy;
     try {
       const response = await fetch(url);
       if (!response.ok) {

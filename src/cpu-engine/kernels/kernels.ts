@@ -1554,8 +1554,10 @@ const PAIRS_PER_FLUSH: i32 = 256;
   for (; i + 256 <= bytes; i += 256) {
     acc = f32x4.add(acc, f32x4.add(f32x4.add(v128.load(p + i), v128.load(p + i, 64)), f32x4.add(v128.load(p + i, 128), v128.load(p + i, 192))));
   }
-  for (; i < bytes; i += 64) acc = f32x4.add(acc, v128.load(p + i));
-  store<f32>(sink, f32x4.extract_lane(acc, 0));
+  // One byte a line past the last whole 256: a region need not end on a 16-byte boundary.
+  let tail: u32 = 0;
+  for (; i < bytes; i += 64) tail += load<u8>(p + i);
+  store<f32>(sink, f32x4.extract_lane(acc, 0) + <f32>tail);
 }
 
 /** The d - d4 (1 to 3) trailing products of a query and keys k0, k0 + stride, .. k0 + 3 stride, summed per key. */
