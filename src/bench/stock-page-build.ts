@@ -3,12 +3,13 @@
  * no ORT-build redirect, so transformers.js imports its own default (asyncify) onnxruntime-web
  * build, exactly as in a developer's app. Rebuilt only when its sources change.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { versionedBuild } from '../cli/versioned-build.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/bench-stock-dist');
+const BUILDS_DIR = join(ROOT, 'node_modules/.cache/edgetier/bench-stock-pages');
 const SOURCES = [
   'bench/stock/index.html',
   'bench/stock/stock-page.ts',
@@ -16,22 +17,19 @@ const SOURCES = [
   'package.json',
 ];
 
+/** The stock page's folder, one per state of its sources (src/cli/versioned-build.ts). */
 export async function buildStockPage(): Promise<string> {
-  const stamp = join(BUILD_DIR, '.sources-mtime');
   const newest = Math.max(...SOURCES.map((p) => statSync(join(ROOT, p)).mtimeMs));
-  if (existsSync(stamp) && Number(readFileSync(stamp, 'utf8')) >= newest) return BUILD_DIR;
-  const { build } = await import('vite');
-  const tmp = `${BUILD_DIR}.tmp-${process.pid}-${Date.now()}`;
-  await build({
-    configFile: false,
-    root: join(ROOT, 'bench/stock'),
-    base: './',
-    logLevel: 'error',
-    build: { outDir: tmp, emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8192 },
+  // The single folder of earlier versions, swapped in place.
+  rmSync(join(ROOT, 'node_modules/.cache/edgetier/bench-stock-dist'), { recursive: true, force: true });
+  return versionedBuild(BUILDS_DIR, newest, async (outDir) => {
+    const { build } = await import('vite');
+    await build({
+      configFile: false,
+      root: join(ROOT, 'bench/stock'),
+      base: './',
+      logLevel: 'error',
+      build: { outDir, emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8192 },
+    });
   });
-  writeFileSync(join(tmp, '.sources-mtime'), String(newest));
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  mkdirSync(dirname(BUILD_DIR), { recursive: true });
-  renameSync(tmp, BUILD_DIR);
-  return BUILD_DIR;
 }

@@ -5,17 +5,7 @@
  * same inert-data rules for model folders as `edgetier serve` (model file types only, sandboxed). Used by `edgetier generate --device wasm|webgpu`, the
  * browser tests and the benchmarks.
  */
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, existsSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -23,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { APP_CSP } from '../server/content-security-policy.ts';
 import { modelFileHeaders, modelFileType } from '../server/static-files.ts';
 import { newestMtime } from './newest-mtime.ts';
+import { versionedBuild } from './versioned-build.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BUILD_DIR = join(ROOT, 'node_modules/.cache/edgetier/engine-dist');
+const BUILDS_DIR = join(ROOT, 'node_modules/.cache/edgetier/engine-pages');
 /** What the engine page's build reads: every file engine.html and vite.config.ts reach (start.test.ts). */
 export const ENGINE_PAGE_SOURCES = [
   'engine.html',
@@ -59,33 +50,24 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css',
 };
 
-/** The built engine page's folder; rebuilt only when a source changed since the last build. */
+/**
+ * The built engine page's folder, one per state of its sources (versioned-build.ts): rebuilt only
+ * when a source changed since the last build, and never swapped under a process serving the last.
+ */
 export async function buildEnginePage(): Promise<string> {
-  const stamp = join(BUILD_DIR, '.sources-mtime');
   const newest = Math.max(...ENGINE_PAGE_SOURCES.map((path) => newestMtime(join(ROOT, path))));
-  if (existsSync(stamp) && Number(readText(stamp)) >= newest) return BUILD_DIR;
-  const { build } = await import('vite');
-  const tmp = `${BUILD_DIR}.tmp-${process.pid}-${Date.now()}`;
-  await build({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    mode: 'engine',
-    logLevel: 'error',
-    build: { outDir: tmp, emptyOutDir: true },
+  // The single folder of earlier versions, swapped in place.
+  rmSync(join(ROOT, 'node_modules/.cache/edgetier/engine-dist'), { recursive: true, force: true });
+  return versionedBuild(BUILDS_DIR, newest, async (outDir) => {
+    const { build } = await import('vite');
+    await build({
+      root: ROOT,
+      configFile: join(ROOT, 'vite.config.ts'),
+      mode: 'engine',
+      logLevel: 'error',
+      build: { outDir, emptyOutDir: true },
+    });
   });
-  writeFileSync(join(tmp, '.sources-mtime'), String(newest));
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  mkdirSync(dirname(BUILD_DIR), { recursive: true });
-  renameSync(tmp, BUILD_DIR);
-  return BUILD_DIR;
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 export interface EnginePageServer {
