@@ -6,12 +6,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
-import { generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
 import type { LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
 import { cpuModelSession } from './cpu-generator.ts';
 import { CpuDecoder, type CpuDecoderOptions, requireCpuDtype } from './decoder.ts';
+import { cpuModelSpec } from './model-refusal.ts';
 import { kernelModule } from './node-kernels.ts';
 import { nodeKernelThreadSpawner } from './node-threads.ts';
 
@@ -66,6 +67,11 @@ export async function loadCpuModelSession(
   const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
   if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
   const generationConfig = json(generationBytes);
+  // Refused by its settings before the tokenizer and the ONNX file are read, in the web worker's
+  // order (workers/cpu-model.ts): generation_config.json, then config.json.
+  const generationRefusal = generationConfigRefusal(generationConfig);
+  if (generationRefusal) throw new EdgetierError('unsupported_architecture', generationRefusal);
+  cpuModelSpec(config as HfConfig);
   const tokenizer = await AutoTokenizer.from_pretrained(dir);
   const onnx = (await read(join('onnx', DTYPE_FILE[dtype]), true)) as Uint8Array;
   const threads = options.threads ?? 1;

@@ -61,6 +61,11 @@ beforeAll(async () => {
     numLayers: 2,
     slidingWindow: { size: 128, layers: [false, true] },
   });
+  // A sliding-window config.json in a folder whose q4 file was never downloaded (a refused folder
+  // need not be whole): Node's loader must refuse it by its settings, as the web worker's does,
+  // before it reads the ONNX file.
+  folder('sliding-noweights', { 'config.json': JSON.stringify({ ...sliding, edgetier: config.edgetier }) });
+  rmSync(join(models, 'sliding-noweights', 'onnx', 'model_q4.onnx'));
   folder('sliding-badgen', {
     'config.json': JSON.stringify({ ...sliding, edgetier: config.edgetier }),
     'generation_config.json': '{"eos_token_id": 0,',
@@ -129,6 +134,17 @@ describe('the probe against the engine and the index', () => {
     expect(facts.engineGraph).toBe(true);
     const plan = planBackends(TWO_CORE_CAPABILITIES, facts, undefined, true);
     expect(plan.choices[0]).toMatchObject({ device: 'wasm', dtype: 'q4', ortDtype: 'q8' });
+  }, 60_000);
+
+  it("Node's loader refuses a folder by its settings before it reads the ONNX file, as the web worker's does", async () => {
+    const engine = await engineLoad('sliding-noweights');
+    expect(engine).toEqual({
+      code: 'unsupported_architecture',
+      message:
+        "This model uses a sliding attention window (128 tokens), which edgetier's CPU engine does not implement yet: run it on onnxruntime.",
+    });
+    const facts = await probeModel({ kind: 'url', url: `${base}/models/sliding-noweights/` }, base, base);
+    expect(facts.cpuEngineRefusal).toBe(engine?.message);
   }, 60_000);
 
   it('a generation_config.json that is not JSON beside a sliding-window config.json: the probe and the index claim no refusal the engine does not make', async () => {
