@@ -264,9 +264,9 @@ export class ModelFiles {
   }
 
   /**
-   * `url`, a file of `source`, as the next load would read it from the model cache: whole and kept by
-   * that load's revalidation (`keeps`), else null (not cached, changed on the server, the cache off, a
-   * picked folder). The probe reads a folder's settings through it, so it sees what the load will.
+   * `url`, a file of `source`, as the next load would read it from the model cache: whole, kept by
+   * that load's revalidation (`keeps`) and undamaged (`match`'s check), else null (not cached, changed
+   * on the server, damaged, the cache off, a picked folder). The probe reads a folder's settings through it, so it sees what the load will.
    */
   async currentCopy(
     source: BrowserModelSource,
@@ -279,11 +279,12 @@ export class ModelFiles {
     const record = (await this.store.manifest(base))?.files[url];
     if (!record?.complete) return null;
     const server = await this.serverIndex(source, base);
-    if ((await this.keeps(url, record, server.expected.get(url), server.offline)) === false) return null;
-    return {
-      bytes: record.bytes,
-      text: async () => new Blob(await this.store.partBlobs(url, record)).text(),
-    };
+    const expected = server.expected.get(url);
+    if ((await this.keeps(url, record, expected, server.offline)) === false) return null;
+    // A damaged copy the load would drop and download again (match's check): the probe reads the network.
+    if (await this.store.verify(url, record, expected?.sha256)) return null;
+    const blobs = await this.store.partBlobs(url, record);
+    return { bytes: record.bytes, text: () => new Blob(blobs).text() };
   }
 
   /** One conditional request: is the cached file still what the server has? */

@@ -84,7 +84,9 @@ export async function probeModel(
     const copy = await current?.(url).catch(() => null);
     if (copy) return copy;
     try {
-      const response = await fetch(url);
+      // As the load downloads (no-store): a copy the browser's HTTP cache still deems fresh may be one
+      // the host has since changed.
+      const response = await fetch(url, { cache: 'no-store' } as RequestInit);
       if (!response.ok) {
         await response.body?.cancel();
         return null;
@@ -102,10 +104,9 @@ export async function probeModel(
       return (await cached?.(url).catch(() => null)) ?? null;
     }
   };
-  const config = settingsFile('config.json').then(
-    (file) => file?.text() ?? null,
-    () => null,
-  );
+  const config = settingsFile('config.json')
+    .then((file) => file?.text() ?? null)
+    .catch(() => null);
   await Promise.all(
     DTYPES.map(async (dtype) => {
       const url = fileUrl(source, `onnx/${DTYPE_FILE[dtype]}`, remoteHost, origin);

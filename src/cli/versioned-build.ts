@@ -3,11 +3,20 @@
  * serves one (a bench run of an hour, `generate --device wasm`) keeps its files while another
  * process builds a newer one (the tests after an edit): a single folder swapped in place would pull
  * the files from under the first, whose next page then fails to start its engine worker. Two
- * processes building the same state race to one rename; the loser's copy is dropped. Folders a day
- * old are removed by a later build (none in use lasts that long).
+ * processes building the same state race to one rename; the loser's copy is dropped. Folders unused
+ * for a day (their mtime: built, or taken by a process) are removed by a later build.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** Marks a folder whose build finished (written last, before the rename). */
@@ -21,7 +30,11 @@ export async function versionedBuild(
   build: (outDir: string) => Promise<void>,
 ): Promise<string> {
   const dir = join(cacheDir, String(Math.round(newest)));
-  if (existsSync(join(dir, DONE))) return dir;
+  if (existsSync(join(dir, DONE))) {
+    // In use again from now: pruning goes by a folder's last use, not by its build.
+    markUsed(dir);
+    return dir;
+  }
   mkdirSync(cacheDir, { recursive: true });
   const tmp = join(cacheDir, `.tmp-${process.pid}-${randomUUID()}`);
   try {
@@ -40,14 +53,28 @@ export async function versionedBuild(
   return dir;
 }
 
-/** Removes the folders (and abandoned temporary builds) of other states older than a day. */
+/** Sets the folder's mtime to now (a process started serving it). */
+function markUsed(dir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(dir, now, now);
+  } catch {
+    // Pruned by another process meanwhile: its files were a day unused.
+  }
+}
+
+/**
+ * Removes the folders (and abandoned temporary builds) of other states unused for a day (by mtime:
+ * a build, or a process starting to serve it); one with a future mtime (a clock set back) too.
+ */
 function prune(cacheDir: string, keep: string): void {
   const now = Date.now();
   for (const name of readdirSync(cacheDir)) {
     const path = join(cacheDir, name);
     if (path === keep) continue;
     try {
-      if (now - statSync(path).mtimeMs > KEEP_MS) rmSync(path, { recursive: true, force: true });
+      const age = now - statSync(path).mtimeMs;
+      if (age > KEEP_MS || age < -KEEP_MS) rmSync(path, { recursive: true, force: true });
     } catch {
       // Removed by another process meanwhile.
     }
