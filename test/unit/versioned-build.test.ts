@@ -51,9 +51,13 @@ describe('versionedBuild', () => {
     expect(again).toEqual([]);
   });
 
-  it("removes other states' folders a day old, keeps younger ones", async () => {
+  it("removes other states' folders a day old that no running process uses, keeps younger ones", async () => {
     const cache = join(root, 'prune');
     const old = await versionedBuild(cache, 4000, writes('old.js'));
+    // Its only user (this process) gone: a pid no process has.
+    rmSync(join(old, '.users'), { recursive: true, force: true });
+    mkdirSync(join(old, '.users'));
+    writeFileSync(join(old, '.users', '2147483646'), '');
     const recent = await versionedBuild(cache, 5000, writes('recent.js'));
     const dayAgo = (Date.now() - 25 * 3600_000) / 1000;
     utimesSync(old, dayAgo, dayAgo);
