@@ -1,7 +1,8 @@
 /**
  * What a model folder offers, read before any weight is downloaded (the backend planner's ModelFacts):
- * its dtypes and their sizes from HEAD requests, and whether edgetier wrote its graph (config.json's
- * `edgetier` block). Apart from the model cache (model-files.ts), so Node tests can run it.
+ * its dtypes and their sizes from HEAD requests, whether edgetier wrote its graph (config.json's
+ * `edgetier` block), and then whether edgetier's CPU engine will refuse it by its settings. Apart from
+ * the model cache (model-files.ts: its copies come in as callbacks), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
 import { GENERATION_CONFIG_MAX_BYTES, isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';

@@ -1,6 +1,6 @@
 /**
- * What edgetier's CPU engine refuses in a model folder's config.json, before any weight is read: the
- * loaders throw it (EdgetierError unsupported_architecture, a refusal ONNX Runtime takes over from),
+ * What edgetier's CPU engine refuses in a model folder's settings (config.json, generation_config.json),
+ * before any weight is read: the loaders throw it (EdgetierError unsupported_architecture, a refusal ONNX Runtime takes over from),
  * and the server's model index and the engine worker's probe report it beforehand, so a plan does
  * not pick the engine for a folder it will refuse. Kept apart from the decoder: the probe runs in the
  * engine worker before the engine itself is loaded.
