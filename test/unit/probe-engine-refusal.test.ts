@@ -7,12 +7,11 @@
  * decodes at a few tokens/s, and a refusal would leave to the fallback). Real parts: a converted
  * checkpoint, the real server over 127.0.0.1, the engine's own Node loader.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specToHfConfig } from '../../src/builder/hf-config.ts';
-import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { planBackends } from '../../src/core/backend-plan.ts';
 import { GENERATION_CONFIG_MAX_BYTES } from '../../src/core/cpu-runtime-plan.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
@@ -21,33 +20,16 @@ import { modelIndex } from '../../src/server/model-index.ts';
 import { startServer } from '../../src/server/server.ts';
 import { probeModel } from '../../workers/model-probe.ts';
 import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
+import { convertedFolders } from '../helpers/converted-folders.ts';
 import { TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'edgetier-probe-refusal-'));
-const built = join(root, 'built');
 const models = join(root, 'models');
 let server: Awaited<ReturnType<typeof startServer>>;
 let base: string;
 
 beforeAll(async () => {
-  const checkpoint = join(root, 'checkpoint');
-  await makeCheckpoint(checkpoint, { family: 'llama', maxPositionEmbeddings: 512 });
-  const write = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await convertCommand.run([checkpoint, '--out', built, '--dtype', 'q8,q4']);
-  } finally {
-    process.stderr.write = write;
-  }
-  const config = JSON.parse(readFileSync(join(built, 'config.json'), 'utf8')) as Record<string, unknown>;
-  /** A copy of the converted folder under models/<name>, with `files` written over it. */
-  const folder = (name: string, files: Record<string, string>) => {
-    const dir = join(models, name);
-    cpSync(built, dir, { recursive: true });
-    for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  };
-  mkdirSync(models, { recursive: true });
+  const { config, folder } = await convertedFolders(root, 'q8,q4');
   folder('plain', {});
   folder('beams', { 'generation_config.json': JSON.stringify({ num_beams: 4, eos_token_id: 0 }) });
   folder('huge', {

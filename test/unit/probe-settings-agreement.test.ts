@@ -4,7 +4,7 @@
  * found them apart: a large config.json, a generation_config.json that is not JSON, a gzipped one. Real parts: a converted checkpoint, the real `edgetier serve` server and a
  * plain node:http server over 127.0.0.1, the engine's own Node loader, the real index builder.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specToHfConfig } from '../../src/builder/hf-config.ts';
-import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { planBackends } from '../../src/core/backend-plan.ts';
 import { GENERATION_CONFIG_MAX_BYTES } from '../../src/core/cpu-runtime-plan.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
@@ -21,11 +20,10 @@ import { modelIndex } from '../../src/server/model-index.ts';
 import { startServer } from '../../src/server/server.ts';
 import { probeModel } from '../../workers/model-probe.ts';
 import { TWO_CORE_CAPABILITIES } from '../helpers/bench-fixtures.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
+import { convertedFolders } from '../helpers/converted-folders.ts';
 import { TINY_SPECS } from '../helpers/onnx-fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'edgetier-probe-settings-'));
-const built = join(root, 'built');
 const models = join(root, 'models');
 let server: Awaited<ReturnType<typeof startServer>>;
 let base: string;
@@ -33,22 +31,7 @@ let gzipServer: Server;
 let gzipBase: string;
 
 beforeAll(async () => {
-  const checkpoint = join(root, 'checkpoint');
-  await makeCheckpoint(checkpoint, { family: 'llama', maxPositionEmbeddings: 512 });
-  const write = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await convertCommand.run([checkpoint, '--out', built, '--dtype', 'q8,q4']);
-  } finally {
-    process.stderr.write = write;
-  }
-  const config = JSON.parse(readFileSync(join(built, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const folder = (name: string, files: Record<string, string>) => {
-    const dir = join(models, name);
-    cpSync(built, dir, { recursive: true });
-    for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  };
-  mkdirSync(models, { recursive: true });
+  const { config, folder } = await convertedFolders(root, 'q8,q4');
   // A config.json over 1 MiB (a large label map, as classification heads and some quantisation
   // configs carry), otherwise the converter's: the engine runs it.
   const id2label = Object.fromEntries(

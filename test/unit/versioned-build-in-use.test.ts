@@ -6,52 +6,19 @@
  * in between) must survive the tests' rebuild after the next edit. Real child
  * processes (tsx, the real versioned-build.ts) and real files.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { killBuildProcesses, startBuildServer } from '../helpers/build-processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const root = mkdtempSync(join(tmpdir(), 'edgetier-vb-in-use-'));
-const children: ChildProcessWithoutNullStreams[] = [];
 afterAll(() => {
-  for (const child of children) child.kill();
+  killBuildProcesses();
   rmSync(root, { recursive: true, force: true });
 });
 
-/**
- * A process that takes state `newest`'s build folder (building it if needed), prints it, then on each
- * line of stdin reads its index.html and prints the text or the error: a server of that build.
- */
-const SERVER = `
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { versionedBuild } from ${JSON.stringify(join(ROOT, 'src/cli/versioned-build.ts'))};
-const [cache, newest] = process.argv.slice(1);
-const dir = await versionedBuild(cache, Number(newest), async (out) => {
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'index.html'), 'state ' + newest);
-});
-console.log(dir);
-for await (const _ of createInterface({ input: process.stdin })) {
-  try { console.log(readFileSync(join(dir, 'index.html'), 'utf8')); } catch (e) { console.log(String(e.code)); }
-}
-`;
-
-function start(cache: string, newest: number) {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx/esm', '--input-type=module', '-e', SERVER, cache, String(newest)],
-    { cwd: ROOT },
-  );
-  children.push(child);
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => (await lines.next()).value as string;
-  return { child, next };
-}
+const start = startBuildServer;
 
 describe('versionedBuild keeps a folder a running process serves', () => {
   it('a bench serving the build of sources unchanged for two days keeps its files when the tests build after an edit', async () => {

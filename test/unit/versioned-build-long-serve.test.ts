@@ -5,49 +5,19 @@
  * was taken. Real child processes (tsx, the real versioned-build.ts) and real files; the day that
  * passes is the folder's mtime set 25 h back.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { killBuildProcesses, startBuildServer } from '../helpers/build-processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const root = mkdtempSync(join(tmpdir(), 'edgetier-vb-long-serve-vb-'));
-const children: ChildProcessWithoutNullStreams[] = [];
 afterAll(() => {
-  for (const child of children) child.kill();
+  killBuildProcesses();
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Takes state `newest`'s folder, prints it, then on each stdin line reads its index.html (a server). */
-const SERVER = `
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { versionedBuild } from ${JSON.stringify(join(ROOT, 'src/cli/versioned-build.ts'))};
-const [cache, newest] = process.argv.slice(1);
-const dir = await versionedBuild(cache, Number(newest), async (out) => {
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'index.html'), 'state ' + newest);
-});
-console.log(dir);
-for await (const _ of createInterface({ input: process.stdin })) {
-  try { console.log(readFileSync(join(dir, 'index.html'), 'utf8')); } catch (e) { console.log(String(e.code)); }
-}
-`;
-
-function start(cache: string, newest: number) {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx/esm', '--input-type=module', '-e', SERVER, cache, String(newest)],
-    { cwd: ROOT },
-  );
-  children.push(child);
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => (await lines.next()).value as string;
-  return { child, next };
-}
+const start = startBuildServer;
 
 describe('versionedBuild and a process serving a folder for more than a day', () => {
   it('a server that took its folder 25 h ago and still serves it keeps its files when another process builds', async () => {

@@ -6,54 +6,32 @@
  * uses it and the prune may take it. Real child processes (tsx, the real versioned-build.ts), real
  * files; the folder is large so a removal takes a while.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { versionedBuild } from '../../src/cli/versioned-build.ts';
+import { killBuildProcesses, startBuilder } from '../helpers/build-processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const root = mkdtempSync(join(tmpdir(), 'edgetier-vb-reuse-prune-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  killBuildProcesses();
+  rmSync(root, { recursive: true, force: true });
+});
 
 const FILES = 20_000;
-
-/** Builds state `newest` in `cache` (with `files` empty assets) and exits. */
-const BUILDER = `
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { versionedBuild } from ${JSON.stringify(join(ROOT, 'src/cli/versioned-build.ts'))};
-const [cache, newest, files] = process.argv.slice(1);
-await versionedBuild(cache, Number(newest), async (out) => {
-  mkdirSync(out, { recursive: true });
-  for (let i = 0; i < Number(files); i++) writeFileSync(join(out, 'asset-' + i + '.js'), '');
-  writeFileSync(join(out, 'index.html'), 'state ' + newest);
-});
-`;
-const builder = (cache: string, newest: number, files: number) =>
-  spawn(
-    process.execPath,
-    ['--import', 'tsx/esm', '--input-type=module', '-e', BUILDER, cache, String(newest), String(files)],
-    {
-      cwd: ROOT,
-      stdio: 'ignore',
-    },
-  );
 
 describe('a process reusing a day-old folder while another prunes it', () => {
   it('the reuse either gets a folder that keeps its files or builds it again, and does not throw', async () => {
     const cache = join(root, 'engine-pages');
     // Built two days ago by a process that has exited since.
-    const first = builder(cache, 1000, FILES);
-    await new Promise((done) => first.on('exit', done));
+    await startBuilder(cache, 1000, FILES).exited;
     const dir = join(cache, '1000');
     expect(existsSync(join(dir, 'index.html'))).toBe(true);
     const twoDaysAgo = (Date.now() - 2 * 24 * 3600_000) / 1000;
     utimesSync(dir, twoDaysAgo, twoDaysAgo);
     // Another process builds state 2000 and prunes the day-old folder.
-    const tests = builder(cache, 2000, 0);
-    const exited = new Promise((done) => tests.on('exit', done));
+    const { exited } = startBuilder(cache, 2000);
     // The bench starts on the unchanged sources (state 1000) while that prune's rm is under way.
     while (existsSync(dir) && readdirSync(dir).length > FILES) await new Promise((r) => setTimeout(r, 2));
     let outcome: string;
