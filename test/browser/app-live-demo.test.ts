@@ -95,11 +95,14 @@ describe("the server's tier", () => {
 
     await viewLink('Models').click();
     const card = page.getByRole('article', { name, exact: true });
+    // isVisible() does not wait: the view renders after the click (a loaded machine showed the race).
+    await card.getByText('Synthetic twin', { exact: true }).waitFor({ state: 'visible', timeout: 10_000 });
     await expect(card.getByText('Synthetic twin', { exact: true }).isVisible()).resolves.toBe(true);
     expect(await viewText()).not.toMatch(/Full-scale tier/);
 
     await viewLink('Settings').click();
     const group = page.getByRole('group', { name: `${name} Synthetic twin: random weights`, exact: true });
+    await group.waitFor({ state: 'visible', timeout: 10_000 });
     await expect(group.isVisible()).resolves.toBe(true);
     expect(await viewText()).not.toMatch(/Full-scale tier/);
     await viewLink('Chat').click();
