@@ -32,6 +32,9 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,
+          // expect.poll waits for the page or a server to get somewhere; vitest's default of 1 s is
+          // shorter than a first tier load on a loaded CI machine (a Test connection failed there).
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],
