@@ -230,14 +230,26 @@ export function gemmF32Rows(y: usize, w: usize, x: usize, rows: i32, cols: i32, 
   return i16x8.shr_s(i16x8.shl(q, 12 - 4 * k), 12);
 }
 
-/** A 4-bit block's 16 bytes with every code xor 8 (see q4Codes). */
-@inline function q4Signed(p: v128): v128 {
-  return v128.xor(p, i16x8.splat(<i16>0x8888));
+/**
+ * 0x8888 in every 16-bit lane, in memory, loaded into a register once per row (xor8) rather than
+ * written as a splat in the loop: Chromium 150's V8 builds a v128 constant anew at each use in a loop
+ * (see EXP_CONSTANTS). A decode step's SIMD128 4-bit GEMVs took 9 % less time in Chromium, 1 %
+ * less in Node (bench/experiments/browser-kernel-time.ts --kernel gemv-q4).
+ */
+const XOR8 = memory.data<u16>([0x8888, 0x8888, 0x8888, 0x8888, 0x8888, 0x8888, 0x8888, 0x8888]);
+
+@inline function xor8(): v128 {
+  return v128.load(XOR8);
 }
 
-/** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo. */
-@inline function q4BlockDot(p: v128, xo: usize): v128 {
-  const q = q4Signed(p);
+/** A 4-bit block's 16 bytes with every code xor 8 (see q4Codes); x8: xor8(). */
+@inline function q4Signed(p: v128, x8: v128): v128 {
+  return v128.xor(p, x8);
+}
+
+/** One 4-bit block (16 bytes, code - 8 the value, low nibble first) dotted with activations at xo; x8: xor8(). */
+@inline function q4BlockDot(p: v128, xo: usize, x8: v128): v128 {
+  const q = q4Signed(p, x8);
   return dot4(q4Codes(q, 0), q4Codes(q, 1), q4Codes(q, 2), q4Codes(q, 3), xo);
 }
 
@@ -328,11 +340,12 @@ export function gemmQ4Rows(
 ): void {
   let acc = f32x4.splat(0);
   let acc2 = f32x4.splat(0);
+  const x8 = xor8();
   let wp = w0;
   let sp = s0;
   const end = w0 + rowBytes;
   while (wp < end) {
-    const q = q4Signed(v128.load(wp));
+    const q = q4Signed(v128.load(wp), x8);
     const e0 = q4Codes(q, 0);
     const e1 = q4Codes(q, 1);
     const e2 = q4Codes(q, 2);
@@ -358,20 +371,21 @@ export function gemmQ4Rows(
  * (`at`: the output, the fence's scratch).
  */
 @inline function gemvQ4Row(w0: usize, s0: usize, xq: usize, xs: usize, blocks: i32, at: usize): f32 {
+  const x8 = xor8();
   let s: f32 = 0;
   let b = 0;
   for (; b + 3 < blocks; b += 4) {
     const wb = w0 + (<usize>b << 4);
     const xb = xq + (<usize>b << 6);
-    const d0 = fence(q4BlockDot(v128.load(wb), xb), at);
-    const d1 = fence(q4BlockDot(v128.load(wb, 16), xb + 64), at);
-    const d2 = fence(q4BlockDot(v128.load(wb, 32), xb + 128), at);
-    const d3 = fence(q4BlockDot(v128.load(wb, 48), xb + 192), at);
+    const d0 = fence(q4BlockDot(v128.load(wb), xb, x8), at);
+    const d1 = fence(q4BlockDot(v128.load(wb, 16), xb + 64, x8), at);
+    const d2 = fence(q4BlockDot(v128.load(wb, 32), xb + 128, x8), at);
+    const d3 = fence(q4BlockDot(v128.load(wb, 48), xb + 192, x8), at);
     const scale = f32x4.mul(v128.load(s0 + (<usize>b << 2)), v128.load(xs + (<usize>b << 2)));
     s = addLanes(s, f32x4.mul(f32x4.convert_i32x4_s(laneSums(d0, d1, d2, d3)), scale));
   }
   for (; b < blocks; b++) {
-    const d = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xq + (<usize>b << 6));
+    const d = q4BlockDot(v128.load(w0 + (<usize>b << 4)), xq + (<usize>b << 6), x8);
     s = s + <f32>isum(d) * (load<f32>(s0 + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2)));
   }
   return s;
@@ -566,36 +580,92 @@ export function rope(x: usize, heads: i32, d: i32, cos: usize, sin: usize): void
   }
 }
 
-/** 1.5 * 2^23, and its bits: x + MAGIC_ROUND holds round-to-even(x) in its low bits for |x| < 2^22. */
+/**
+ * 1.5 * 2^23, whose float bits are 0x4b400000: x + MAGIC_ROUND holds round-to-even(x) in its low
+ * bits for |x| < 2^22, so (bits of x + MAGIC_ROUND) - 0x4b400000 is that integer.
+ */
 const MAGIC_ROUND: f32 = 12582912.0;
-const MAGIC_BITS: i32 = 0x4b400000;
 
-/** Codes of four values in [0, 2^22): round to nearest even of v * inv (as quantize4, without its NaN and range handling). */
-@inline function quantizeInRange4(v: v128, inv: v128): v128 {
-  return i32x4.sub(f32x4.add(f32x4.mul(v, inv), f32x4.splat(MAGIC_ROUND)), i32x4.splat(MAGIC_BITS));
+/**
+ * Codes of four values in [0, 2^22): round to nearest even of v * inv (as quantize4, without its NaN
+ * and range handling). magic: MAGIC_ROUND in every lane, from a register (lane2(expConstants(0))):
+ * added as a float, its bits then subtracted as integers.
+ */
+@inline function quantizeInRange4(v: v128, inv: v128, magic: v128): v128 {
+  return i32x4.sub(f32x4.add(f32x4.mul(v, inv), magic), magic);
+}
+
+/** Infinity in every lane, for scoresOf's test, loaded before scoreHeads' loop (see EXP_CONSTANTS). */
+const INFINITY4 = memory.data<f32>([Infinity, Infinity, Infinity, Infinity]);
+
+/**
+ * exp4's constants, four to a vector (k0..k3 below): Cephes' expf's, and MAGIC_ROUND - 127, whose
+ * float bits are MAGIC_ROUND's less 127 (floats in [2^23, 2^24) are whole numbers one apart, as their
+ * bits are).
+ *
+ * They live in memory, loaded into vectors before a loop, because Chromium 150's V8 builds a v128
+ * constant anew each time a loop uses it (Node 20's does not): with exp4's thirteen splatted
+ * constants, the exp of the int8 attention cost Chromium about three times what it cost Node (0.86
+ * against 0.30 ms for 30 layers at 2000 positions on one thread of a 2-core Zen 4); loaded once and
+ * broadcast by a lane shuffle each, the whole attention took 12 % less in Chromium and 1 % more in
+ * Node (bench/experiments/browser-attention-int8.ts, bench/results/wasm-cpu-speed.md). Memory is
+ * opaque to the compiler, which would fold constants in locals back into the loop.
+ */
+const EXP_CONSTANTS = memory.data<f32>([
+  -87.0, 1.44269504089, MAGIC_ROUND, 0.693359375,
+  -2.12194440e-4, 1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+  4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1.0,
+  MAGIC_ROUND - 127, 0.0, 0.0, 0.0,
+]);
+
+/** Lane i of k in every lane (one pshufd on x64). */
+@inline function lane0(k: v128): v128 {
+  return v128.shuffle<i32>(k, k, 0, 0, 0, 0);
+}
+@inline function lane1(k: v128): v128 {
+  return v128.shuffle<i32>(k, k, 1, 1, 1, 1);
+}
+@inline function lane2(k: v128): v128 {
+  return v128.shuffle<i32>(k, k, 2, 2, 2, 2);
+}
+@inline function lane3(k: v128): v128 {
+  return v128.shuffle<i32>(k, k, 3, 3, 3, 3);
+}
+
+/** exp4's constant vector i (0..3), to load before a loop. */
+@inline function expConstants(i: i32): v128 {
+  return v128.load(EXP_CONSTANTS + (<usize>i << 4));
+}
+
+/** exp of four lanes, its constants loaded here: for a loop's tail or a use outside any hot loop. */
+@inline function exp4(x: v128): v128 {
+  return exp4With(x, expConstants(0), expConstants(1), expConstants(2), expConstants(3));
 }
 
 /**
  * exp of four lanes (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], within 2 ulp
- * of Mathf.exp) for x <= 0, as softmax feeds it; below -87 it gives about 1e-38 instead of 0.
+ * of Mathf.exp) for x <= 0, as softmax feeds it; below -87 it gives about 1e-38 instead of 0. k0..k3:
+ * expConstants(0..3), loaded before the caller's loop.
  */
-@inline function exp4(x: v128): v128 {
+@inline function exp4With(x: v128, k0: v128, k1: v128, k2: v128, k3: v128): v128 {
   // pmax(x, c) = x < c ? c : x: one instruction where f32x4.max takes seven; a NaN x stays NaN.
-  const v = f32x4.pmax(x, f32x4.splat(-87.0));
+  const v = f32x4.pmax(x, lane0(k0));
   // n = round-to-even(v log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits are n's two's
   // complement (|n| < 2^22), so n needs neither f32x4.nearest nor a saturating conversion.
-  const biased = f32x4.add(f32x4.mul(v, f32x4.splat(1.44269504089)), f32x4.splat(MAGIC_ROUND));
-  const n = f32x4.sub(biased, f32x4.splat(MAGIC_ROUND));
-  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.sub(biased, i32x4.splat(MAGIC_BITS)), i32x4.splat(127)), 23);
+  const magic = lane2(k0);
+  const biased = f32x4.add(f32x4.mul(v, lane1(k0)), magic);
+  const n = f32x4.sub(biased, magic);
+  let r = f32x4.sub(v, f32x4.mul(n, lane3(k0)));
+  r = f32x4.sub(r, f32x4.mul(n, lane0(k1)));
+  let p = lane1(k1);
+  p = f32x4.add(f32x4.mul(p, r), lane2(k1));
+  p = f32x4.add(f32x4.mul(p, r), lane3(k1));
+  p = f32x4.add(f32x4.mul(p, r), lane0(k2));
+  p = f32x4.add(f32x4.mul(p, r), lane1(k2));
+  p = f32x4.add(f32x4.mul(p, r), lane2(k2));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), lane3(k2));
+  // 2^n: n + 127 in the exponent bits; (bits of biased) - (bits of MAGIC_ROUND - 127) = n + 127.
+  const scale = i32x4.shl(i32x4.sub(biased, lane0(k3)), 23);
   return f32x4.mul(p, scale);
 }
 
@@ -608,9 +678,10 @@ export function softmax(x: usize, n: i32): void {
   for (let i = n4; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
   const ms = f32x4.splat(m);
   let sv = f32x4.splat(0);
+  const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const e = exp4(f32x4.sub(v128.load(x + o), ms));
+    const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
     v128.store(x + o, e);
     sv = f32x4.add(sv, e);
   }
@@ -641,13 +712,14 @@ export function softmax(x: usize, n: i32): void {
 export function swiglu(out: usize, gateUp: usize, n: i32): void {
   const upBase = gateUp + (<usize>n << 2);
   const n4 = n & ~3;
+  const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, f32x4.mul(silu4(v128.load(gateUp + o)), v128.load(upBase + o)));
+    v128.store(out + o, f32x4.mul(silu4(v128.load(gateUp + o), k0, k1, k2, k3), v128.load(upBase + o)));
   }
   for (let i = n4; i < n; i++) {
     const o = <usize>i << 2;
-    const g = f32x4.extract_lane(silu4(f32x4.splat(load<f32>(gateUp + o))), 0);
+    const g = f32x4.extract_lane(silu4(f32x4.splat(load<f32>(gateUp + o)), k0, k1, k2, k3), 0);
     store<f32>(out + o, g * load<f32>(upBase + o));
   }
 }
@@ -657,10 +729,11 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
  * 1.6e-38, and g times it is no longer negligible once |g| passes about 1e30): silu(g) is then g * 0,
  * -0 as the graph's g * sigmoid(g) gives, and NaN for -Infinity, as the graph gives too.
  */
-@inline function silu4(g: v128): v128 {
-  const e = v128.andnot(exp4(f32x4.neg(f32x4.abs(g))), f32x4.lt(g, f32x4.splat(-87)));
+@inline function silu4(g: v128, k0: v128, k1: v128, k2: v128, k3: v128): v128 {
+  // lane0(k0) is -87 and lane3(k2) is 1 (EXP_CONSTANTS): constants from registers, as in exp4With.
+  const e = v128.andnot(exp4With(f32x4.neg(f32x4.abs(g)), k0, k1, k2, k3), f32x4.lt(g, lane0(k0)));
   const num = v128.bitselect(g, f32x4.mul(g, e), f32x4.ge(g, f32x4.splat(0)));
-  return f32x4.div(num, f32x4.add(f32x4.splat(1), e));
+  return f32x4.div(num, f32x4.add(lane3(k2), e));
 }
 
 // ---- attention over the KV cache (flash-decoding) ----
@@ -1159,9 +1232,10 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
     } else {
       const ms = f32x4.splat(mx);
       let sv = f32x4.splat(0);
+      const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
       for (let i = 0; i < n4; i += 4) {
         const o = <usize>i << 2;
-        const e = exp4(f32x4.sub(v128.load(x + o), ms));
+        const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
         v128.store(x + o, e);
         sv = f32x4.add(sv, e);
       }
@@ -1339,6 +1413,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
   const q1 = q0 + recStride;
   const q2 = q1 + recStride;
   const pairs = d >> 1;
+  const inf = v128.load(INFINITY4);
   for (let i = 0; i < len; i += 8) {
     let a0 = i32x4.splat(0);
     let b0 = i32x4.splat(0);
@@ -1368,16 +1443,16 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
     }
     const left = len - i;
     const at = <usize>i << 2;
-    storeScores8(out0 + at, a0, b0, rec0, ks + at, sc, left);
-    if (count > 1) storeScores8(out0 + outStride + at, a1, b1, rec0 + recStride, ks + at, sc, left);
-    if (count > 2) storeScores8(out0 + (outStride << 1) + at, a2, b2, rec0 + (recStride << 1), ks + at, sc, left);
+    storeScores8(out0 + at, a0, b0, rec0, ks + at, sc, left, inf);
+    if (count > 1) storeScores8(out0 + outStride + at, a1, b1, rec0 + recStride, ks + at, sc, left, inf);
+    if (count > 2) storeScores8(out0 + (outStride << 1) + at, a2, b2, rec0 + (recStride << 1), ks + at, sc, left, inf);
   }
 }
 
 /** Eight keys' integer dots (lo: keys 0-3, hi: 4-7) -> scores at out, only the first `left` where fewer. */
-@inline function storeScores8(out: usize, lo: v128, hi: v128, rec: usize, ks: usize, sc: v128, left: i32): void {
-  const s0 = scoresOf(lo, rec, ks, sc);
-  const s1 = scoresOf(hi, rec, ks + 16, sc);
+@inline function storeScores8(out: usize, lo: v128, hi: v128, rec: usize, ks: usize, sc: v128, left: i32, inf: v128): void {
+  const s0 = scoresOf(lo, rec, ks, sc, inf);
+  const s1 = scoresOf(hi, rec, ks + 16, sc, inf);
   if (left >= 8) {
     v128.store(out, s0);
     v128.store(out, s1, 16);
@@ -1401,14 +1476,15 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
 /**
  * Four keys' integer dots -> their scores: dot * (query scale * key scale) * `scale`, or, where the
  * two scales' product overflows, (dot * query scale) * key scale (a dot of 0 then stays 0); a huge
- * query against tiny keys keeps the product of its scales finite, as float32's score is.
+ * query against tiny keys keeps the product of its scales finite, as float32's score is. inf: Infinity
+ * in every lane (INFINITY4, loaded before the caller's loop).
  */
-@inline function scoresOf(dots: v128, rec: usize, ks: usize, sc: v128): v128 {
+@inline function scoresOf(dots: v128, rec: usize, ks: usize, sc: v128, inf: v128): v128 {
   const qs = f32x4.splat(load<f32>(rec, 12));
   const kv = v128.load(ks);
   const both = f32x4.mul(qs, kv);
   const d = f32x4.convert_i32x4_s(dots);
-  const finite = f32x4.lt(f32x4.abs(both), f32x4.splat(Infinity));
+  const finite = f32x4.lt(f32x4.abs(both), inf);
   const scored = v128.bitselect(f32x4.mul(d, both), f32x4.mul(f32x4.mul(d, qs), kv), finite);
   return f32x4.mul(scored, sc);
 }
@@ -1513,13 +1589,14 @@ const PAIRS_PER_FLUSH: i32 = 256;
   }
   const inv = blockInverse(top, INT16_LEVELS);
   const iv = f32x4.splat(inv);
+  const magic = lane2(expConstants(0));
   const len8 = len & ~7;
   let i = 0;
   // Eight weights read, then four pairs written over the first four: the writes stay behind the reads.
   // inv > 0: every product is finite, in [0, top], so its code is in [0, 32767].
   for (; inv > 0 && i < len8; i += 8) {
     const o = <usize>i << 2;
-    const packed = i16x8.narrow_i32x4_s(quantizeInRange4(v128.load(w + o), iv), quantizeInRange4(v128.load(w + o, 16), iv));
+    const packed = i16x8.narrow_i32x4_s(quantizeInRange4(v128.load(w + o), iv, magic), quantizeInRange4(v128.load(w + o, 16), iv, magic));
     v128.store(w + (<usize>i << 1), packed);
   }
   for (; i < len; i += 2) {

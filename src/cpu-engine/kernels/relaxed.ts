@@ -122,12 +122,30 @@ function quantizeRowI8(
   }
 }
 
-/** A 4-bit block's 16 bytes as its low-nibble and high-nibble codes (0..15), byte i = values 2i, 2i + 1. */
-@inline function lowCodes(p: v128): v128 {
-  return v128.and(p, i8x16.splat(0x0f));
+/**
+ * 0x0f in every byte, in memory: loaded into a register once per row (nibbleMask) rather than written
+ * as i8x16.splat(0x0f) in the loop, because Chromium 150's V8 builds a v128 constant anew at each use
+ * in a loop, and lowers i8x16.shr_u (x64 has no byte shift) to a word shift and a mask it builds the
+ * same way. With the mask in a register, a decode step's 4-bit GEMVs took 18 % less time in Chromium
+ * and 5 % less in Node, bit for bit the same (bench/experiments/browser-kernel-time.ts --kernel gemv,
+ * bench/results/wasm-cpu-speed.md).
+ */
+const NIBBLE_MASK = memory.data<u8>([15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15]);
+
+@inline function nibbleMask(): v128 {
+  return v128.load(NIBBLE_MASK);
 }
-@inline function highCodes(p: v128): v128 {
-  return i8x16.shr_u(p, 4);
+
+/**
+ * A 4-bit block's 16 bytes as its low-nibble and high-nibble codes (0..15), byte i = values 2i, 2i + 1;
+ * m: nibbleMask(). The high nibbles: a 16-bit shift by 4 brings each byte's high nibble down, and the
+ * mask drops what the shift carried in from the byte above.
+ */
+@inline function lowCodes(p: v128, m: v128): v128 {
+  return v128.and(p, m);
+}
+@inline function highCodes(p: v128, m: v128): v128 {
+  return v128.and(i16x8.shr_u(p, 4), m);
 }
 
 /** Four int32 lanes summing to sum(c x) over a block: codes lo/hi, the token's 32 bytes at xp. */
@@ -218,13 +236,14 @@ export function gemmQ4I8Rows(
 ): void {
   let acc = f32x4.splat(0);
   let acc2 = f32x4.splat(0);
+  const mask = nibbleMask();
   let wp = w0;
   let sp = s0;
   const end = w0 + rowBytes;
   while (wp < end) {
     const p = v128.load(wp);
-    const lo = lowCodes(p);
-    const hi = highCodes(p);
+    const lo = lowCodes(p, mask);
+    const hi = highCodes(p, mask);
     const sw = f32x4.splat(load<f32>(sp));
     const sums = tileBlockI8(lo, hi, xp, yt);
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, v128.load(xsp))));
@@ -244,6 +263,7 @@ export function gemmQ4I8Rows(
 /** One row of gemmQ4I8 for one token (as gemvQ4Row): codes at xq, corrections after them. */
 @inline function gemvQ4I8Row(w0: usize, s0: usize, xq: usize, xs: usize, blocks: i32, at: usize): f32 {
   const corr = xq + (<usize>blocks << 5);
+  const mask = nibbleMask();
   let s: f32 = 0;
   let b = 0;
   for (; b + 3 < blocks; b += 4) {
@@ -253,17 +273,17 @@ export function gemmQ4I8Rows(
     const p1 = v128.load(wb, 16);
     const p2 = v128.load(wb, 32);
     const p3 = v128.load(wb, 48);
-    const d0 = fence(dotI8(lowCodes(p0), highCodes(p0), xb), at);
-    const d1 = fence(dotI8(lowCodes(p1), highCodes(p1), xb + 32), at);
-    const d2 = fence(dotI8(lowCodes(p2), highCodes(p2), xb + 64), at);
-    const d3 = fence(dotI8(lowCodes(p3), highCodes(p3), xb + 96), at);
+    const d0 = fence(dotI8(lowCodes(p0, mask), highCodes(p0, mask), xb), at);
+    const d1 = fence(dotI8(lowCodes(p1, mask), highCodes(p1, mask), xb + 32), at);
+    const d2 = fence(dotI8(lowCodes(p2, mask), highCodes(p2, mask), xb + 64), at);
+    const d3 = fence(dotI8(lowCodes(p3, mask), highCodes(p3, mask), xb + 96), at);
     const sums = i32x4.add(laneSums(d0, d1, d2, d3), v128.load(corr + (<usize>b << 2)));
     const scale = f32x4.mul(v128.load(s0 + (<usize>b << 2)), v128.load(xs + (<usize>b << 2)));
     s = addLanes(s, f32x4.mul(f32x4.convert_i32x4_s(sums), scale));
   }
   for (; b < blocks; b++) {
     const p = v128.load(w0 + (<usize>b << 4));
-    const d = isum(dotI8(lowCodes(p), highCodes(p), xq + (<usize>b << 5))) + load<i32>(corr + (<usize>b << 2));
+    const d = isum(dotI8(lowCodes(p, mask), highCodes(p, mask), xq + (<usize>b << 5))) + load<i32>(corr + (<usize>b << 2));
     s = s + <f32>d * (load<f32>(s0 + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2)));
   }
   return s;
