@@ -1,0 +1,77 @@
+/**
+ * Decode steps of the CPU engine's decoder at given depths, the cache filled without a prefill (as
+ * cpu-depth-profile.ts's --fake-fill: arbitrary small keys and values in every page, codes and
+ * scales as kvStoreI8 writes them), for browser-depth-steps.ts: the same code runs in Node and
+ * bundled into a Chromium worker. Platform-free: the caller gives the files, kernels and spawner.
+ */
+import type { HfConfig } from '../../src/builder/hf-config.ts';
+import { CpuDecoder } from '../../src/cpu-engine/decoder.ts';
+import type { KernelThreadSpawner } from '../../src/cpu-engine/thread-pool.ts';
+import type { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+
+export interface DepthStepParams {
+  dtype: 'q4' | 'q8';
+  threads: number;
+  depths: number[];
+  steps: number;
+  rounds: number;
+}
+
+interface Internals {
+  reserve(n: number): void;
+  cached: number;
+  cacheBase: number;
+  chunkBytes: number;
+  headChunkBytes: number;
+  kx: WasmKernels;
+  s: { tmp: number };
+}
+
+/** One decoder per depth; returns a function running `steps` steps on each (wall ms per step, by depth). */
+export async function depthSteps(
+  config: HfConfig,
+  onnx: Uint8Array,
+  kernels: WebAssembly.Module,
+  spawn: KernelThreadSpawner | undefined,
+  p: DepthStepParams,
+): Promise<() => Record<number, number[]>> {
+  const decoders: CpuDecoder[] = [];
+  for (const depth of p.depths) {
+    const d = await CpuDecoder.fromFiles(config, onnx, p.dtype, kernels, {
+      threads: p.threads,
+      ...(p.threads > 1 && spawn ? { spawn } : {}),
+    });
+    if (d.kvCache !== 'int8') throw new Error(`this sweep fills an int8 cache, not ${d.kvCache}`);
+    const inside = d as unknown as Internals;
+    const positions = depth + p.steps * p.rounds * 2 + 64;
+    inside.reserve(positions);
+    inside.cached = depth;
+    const { headDim: D, numKvHeads: KV, numLayers: L } = d.spec;
+    const vec = inside.s.tmp;
+    const f = inside.kx.f32(vec, D);
+    for (let c = 0; c < Math.ceil(positions / 64); c++)
+      for (let l = 0; l < L; l++)
+        for (let g = 0; g < KV; g++)
+          for (let q = 0; q < 64; q++) {
+            for (let i = 0; i < D; i++)
+              f[i] = (((c * 64 + q + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
+            const head = inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
+            inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, q, vec, vec, D, 64);
+          }
+    for (let s = 0; s < 4; s++) d.forward([500 + s]);
+    decoders.push(d);
+  }
+  return () => {
+    const out: Record<number, number[]> = {};
+    for (const [i, d] of decoders.entries()) {
+      const times: number[] = [];
+      for (let s = 0; s < p.steps; s++) {
+        const t = performance.now();
+        d.forward([600 + s]);
+        times.push(performance.now() - t);
+      }
+      out[p.depths[i]!] = times;
+    }
+    return out;
+  };
+}
