@@ -72,7 +72,8 @@ export async function attentionPoolSweep(
           values,
           chunkBytes,
           chunkPositions: CHUNK,
-          t0: p.context - 1,
+          // The positions the one query sees (the decoder's pos0 + 1), as attentionI8's `p.context`.
+          t0: p.context,
           tokens: 1,
           heads: p.heads,
           kvHeads: p.kvHeads,

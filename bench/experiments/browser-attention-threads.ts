@@ -7,7 +7,7 @@
  * the attention at a long context. Wall ms per sweep of every layer, min and median, Node and
  * Chromium in turns round after round.
  *
- *   npx --node-options=--experimental-wasm-relaxed-simd tsx bench/experiments/browser-attention-threads.ts
+ *   node --experimental-wasm-relaxed-simd --import tsx bench/experiments/browser-attention-threads.ts
  *     [--threads 1,2] [--context 2000] [--reps 20] [--rounds 5] [--layers 30 --heads 9 --kv-heads 3 --head-dim 64]
  */
 import { readFileSync } from 'node:fs';

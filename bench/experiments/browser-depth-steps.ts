@@ -6,8 +6,11 @@
  * context than a Node step, and so whether `edgetier bench --depth`'s difference between the two
  * comes from the forward pass or from around it. Median and min wall ms a step, rows in turns.
  *
- *   npx --node-options=--experimental-wasm-relaxed-simd tsx bench/experiments/browser-depth-steps.ts
+ *   node --experimental-wasm-relaxed-simd --import tsx bench/experiments/browser-depth-steps.ts
  *     [--dtype q4] [--threads 2] [--depths 22,2000] [--steps 16] [--rounds 6] <model-dir>
+ *
+ * The cache is int8 whatever the dtype (a q8 file's default is float32: --dtype q8 times its GEMVs
+ * with the q4 default's cache).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';

@@ -5,7 +5,7 @@
  * told apart from the thread pool and the generation loop around it. Wall ms per sweep of every
  * layer (performance.now), min and median, the rows in turns round after round.
  *
- *   npx --node-options=--experimental-wasm-relaxed-simd tsx bench/experiments/browser-kernel-time.ts
+ *   node --experimental-wasm-relaxed-simd --import tsx bench/experiments/browser-kernel-time.ts
  *     [--kernel attention|gemv|gemv-q4|gemv-q8] [--context 2000] [--hot] [--reps 20] [--rounds 5]
  *     [--layers 30 --heads 9 --kv-heads 3 --head-dim 64 --chunk 64 --hidden 576 --intermediate 1536]
  *     [variant.ts ...]
@@ -25,7 +25,7 @@
  * reads its own (24 MB of int8 cache at 2000 positions, 60 MB of weights, on the 135M shape).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -150,20 +150,25 @@ const asc = join(
   'bin',
   'asc.js',
 );
-const built = mkdtempSync(join(tmpdir(), 'browser-kernel-time-'));
 const wasms = [readFileSync(await buildKernels(true, true))];
-for (const [i, source] of positionals.entries()) {
-  const path = join(built, `${i}.wasm`);
-  await promisify(execFile)(process.execPath, [
-    asc,
-    source,
-    ...SHARED_ASC_FLAGS,
-    '--enable',
-    'relaxed-simd',
-    '-o',
-    path,
-  ]);
-  wasms.push(readFileSync(path));
+// The variants' builds are read into memory; their folder goes at once.
+const built = mkdtempSync(join(tmpdir(), 'browser-kernel-time-'));
+try {
+  for (const [i, source] of positionals.entries()) {
+    const path = join(built, `${i}.wasm`);
+    await promisify(execFile)(process.execPath, [
+      asc,
+      source,
+      ...SHARED_ASC_FLAGS,
+      '--enable',
+      'relaxed-simd',
+      '-o',
+      path,
+    ]);
+    wasms.push(readFileSync(path));
+  }
+} finally {
+  rmSync(built, { recursive: true, force: true });
 }
 const names = ['engine', ...positionals.map((p) => basename(p))];
 type Run = () => { times: number[]; out: number[] };
