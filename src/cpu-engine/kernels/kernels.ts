@@ -608,7 +608,7 @@ const INFINITY4 = memory.data<f32>([Infinity, Infinity, Infinity, Infinity]);
  * constants, the exp of the int8 attention cost Chromium about three times what it cost Node (0.86
  * against 0.30 ms for 30 layers at 2000 positions on one thread of a 2-core Zen 4); loaded once and
  * broadcast by a lane shuffle each, the whole attention took 12 % less in Chromium and 1 % more in
- * Node (bench/experiments/browser-attention-int8.ts, bench/results/wasm-cpu-speed.md). Memory is
+ * Node (bench/experiments/browser-kernel-time.ts, bench/results/wasm-cpu-speed.md). Memory is
  * opaque to the compiler, which would fold constants in locals back into the loop.
  */
 const EXP_CONSTANTS = memory.data<f32>([
