@@ -11,15 +11,13 @@
  *     [--threads 1,2] [--context 2000] [--reps 20] [--rounds 5] [--layers 30 --heads 9 --kv-heads 3 --head-dim 64]
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { launchChromium } from '../../src/cli/browser.ts';
 import { buildKernels } from '../../src/cpu-engine/build-kernels.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import { attentionPoolSweep, type SweepParams } from './attention-pool-sweep.ts';
 import { bundleWorker } from './bundle-worker.ts';
+import { openIsolatedPage } from './isolated-page.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,25 +64,15 @@ window.startWorker = async (params) => {
 };
 window.runSweeps = (run) => new Promise((resolve) => { worker.onmessage = (e) => resolve(e.data); worker.postMessage({ run }); });
 </script>`;
-const server = createServer((req, res) => {
-  const headers = {
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
-  };
-  if (req.url === '/worker.js')
-    res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(WORKER);
-  else if (req.url === '/kernels.wasm')
-    res.writeHead(200, { ...headers, 'Content-Type': 'application/wasm' }).end(wasm);
-  else res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
+const { page, close } = await openIsolatedPage(PAGE, {
+  '/worker.js': ['text/javascript', WORKER],
+  '/kernels.wasm': ['application/wasm', wasm],
 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const browser = await launchChromium();
-await browser.page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
 interface PageApi {
   startWorker(params: SweepParams[]): Promise<void>;
   runSweeps(run: number): ReturnType<Run>;
 }
-await browser.page.evaluate(
+await page.evaluate(
   (params) => (globalThis as unknown as PageApi).startWorker(params),
   threadCounts.map((threads) => ({ ...base, threads })),
 );
@@ -93,7 +81,7 @@ const rows = threadCounts.flatMap((threads, i) => [
   { name: `node, ${threads} thread(s)`, run: () => Promise.resolve(nodeRuns[i]!()) },
   {
     name: `chromium, ${threads} thread(s)`,
-    run: () => browser.page.evaluate((r) => (globalThis as unknown as PageApi).runSweeps(r), i),
+    run: () => page.evaluate((r) => (globalThis as unknown as PageApi).runSweeps(r), i),
   },
 ]);
 const times = rows.map(() => [] as number[]);
@@ -105,8 +93,7 @@ for (let r = 0; r < rounds; r++)
     splits[i]!.split += split;
     splits[i]!.local += local;
   }
-await browser.close();
-server.close();
+await close();
 console.log(
   `int8 attention over ${base.layers} layers, one query at ${base.context} positions, wall ms a sweep:`,
 );

@@ -13,17 +13,15 @@
  * with the q4 default's cache).
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HfConfig } from '../../src/builder/hf-config.ts';
-import { launchChromium } from '../../src/cli/browser.ts';
 import { DTYPE_FILE } from '../../src/core/dtypes.ts';
 import { buildKernels } from '../../src/cpu-engine/build-kernels.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import { bundleWorker } from './bundle-worker.ts';
 import { type DepthStepParams, depthSteps } from './depth-step-sweep.ts';
+import { openIsolatedPage } from './isolated-page.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -66,28 +64,17 @@ window.startWorker = (params) => new Promise((resolve, reject) => {
 });
 window.runSteps = () => new Promise((resolve) => { worker.onmessage = (e) => resolve(e.data); worker.postMessage({}); });
 </script>`;
-const server = createServer((req, res) => {
-  const headers = {
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
-  };
-  const body: Record<string, [string, string | Buffer]> = {
-    '/worker.js': ['text/javascript', WORKER],
-    '/config.json': ['application/json', configText],
-    '/model.onnx': ['application/octet-stream', onnx],
-    '/kernels.wasm': ['application/wasm', wasm],
-  };
-  const [type, content] = body[req.url ?? ''] ?? ['text/html', PAGE];
-  res.writeHead(200, { ...headers, 'Content-Type': type }).end(content);
+const { page, close } = await openIsolatedPage(PAGE, {
+  '/worker.js': ['text/javascript', WORKER],
+  '/config.json': ['application/json', configText],
+  '/model.onnx': ['application/octet-stream', onnx],
+  '/kernels.wasm': ['application/wasm', wasm],
 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const browser = await launchChromium();
-await browser.page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
 interface PageApi {
   startWorker(p: DepthStepParams): Promise<void>;
   runSteps(): Promise<Record<number, number[]>>;
 }
-await browser.page.evaluate((p) => (globalThis as unknown as PageApi).startWorker(p), params);
+await page.evaluate((p) => (globalThis as unknown as PageApi).startWorker(p), params);
 
 const times: Record<string, number[]> = {};
 const add = (runtime: string, result: Record<number, number[]>) => {
@@ -98,10 +85,9 @@ const add = (runtime: string, result: Record<number, number[]>) => {
 };
 for (let r = 0; r < params.rounds; r++) {
   add('node', nodeRun());
-  add('chromium', await browser.page.evaluate(() => (globalThis as unknown as PageApi).runSteps()));
+  add('chromium', await page.evaluate(() => (globalThis as unknown as PageApi).runSteps()));
 }
-await browser.close();
-server.close();
+await close();
 console.log(`decode step, ${params.dtype}, ${params.threads} thread(s), wall ms:`);
 for (const [name, t] of Object.entries(times)) {
   t.sort((a, b) => a - b);

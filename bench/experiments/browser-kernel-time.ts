@@ -26,14 +26,12 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { launchChromium } from '../../src/cli/browser.ts';
 import { buildKernels, SHARED_ASC_FLAGS } from '../../src/cpu-engine/build-kernels.ts';
+import { openIsolatedPage } from './isolated-page.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -199,28 +197,18 @@ window.startWorker = async (p, count) => {
 };
 window.runSweeps = (run) => new Promise((resolve) => { worker.onmessage = (e) => resolve(e.data); worker.postMessage({ run }); });
 </script>`;
-const server = createServer((req, res) => {
-  const headers = {
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
-  };
-  if (req.url === '/worker.js')
-    res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(WORKER);
-  else if (req.url?.startsWith('/kernels-')) {
-    const wasm = wasms[Number(req.url.slice('/kernels-'.length))];
-    res.writeHead(200, { ...headers, 'Content-Type': 'application/wasm' }).end(wasm);
-  } else res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
+const { page, close } = await openIsolatedPage(PAGE, {
+  '/worker.js': ['text/javascript', WORKER],
+  ...Object.fromEntries(
+    wasms.map((wasm, i) => [`/kernels-${i}`, ['application/wasm', wasm] as [string, Uint8Array]]),
+  ),
 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-const browser = await launchChromium();
-await browser.page.goto(url);
 type Sweeps = (run: number) => Promise<{ times: number[]; out: number[] }>;
 interface PageApi {
   startWorker(p: typeof params, count: number): Promise<void>;
   runSweeps: Sweeps;
 }
-await browser.page.evaluate(({ p, count }) => (globalThis as unknown as PageApi).startWorker(p, count), {
+await page.evaluate(({ p, count }) => (globalThis as unknown as PageApi).startWorker(p, count), {
   p: params,
   count: wasms.length,
 });
@@ -229,7 +217,7 @@ const rows = names.flatMap((name, i) => [
   { name: `${name}, node`, run: () => Promise.resolve(nodeRuns[i]!()) },
   {
     name: `${name}, chromium`,
-    run: () => browser.page.evaluate((r) => (globalThis as unknown as PageApi).runSweeps(r), i),
+    run: () => page.evaluate((r) => (globalThis as unknown as PageApi).runSweeps(r), i),
   },
 ]);
 const times = rows.map(() => [] as number[]);
@@ -240,8 +228,7 @@ for (let r = 0; r < rounds; r++)
     times[i]!.push(...t);
     outs[i] = out;
   }
-await browser.close();
-server.close();
+await close();
 for (const [i, row] of rows.entries()) {
   let most = 0;
   for (let j = 0; j < outs[0]!.length; j++) most = Math.max(most, Math.abs(outs[i]![j]! - outs[0]![j]!));

@@ -25,6 +25,7 @@ import { type CpuDecoder, type KvCacheType, PREFILL_CHUNK } from '../../src/cpu-
 import { loadCpuDecoder } from '../../src/cpu-engine/node-session.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import type { WasmKernels } from '../../src/cpu-engine/wasm-kernels.ts';
+import { fakeFillInt8 } from './depth-step-sweep.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -86,38 +87,19 @@ for (const config of configs)
       ...(config.threads > 1 ? { spawn: nodeKernelThreadSpawner, pool } : {}),
     });
     if (values['fake-fill']) {
-      const inside = d as unknown as {
-        reserve(n: number): void;
-        cached: number;
-        cacheBase: number;
-        chunkBytes: number;
-        headChunkBytes: number;
-        kx: WasmKernels;
-      };
       const positions = depth + steps * rounds + 1;
-      inside.reserve(positions);
-      inside.cached = depth;
-      // Values in every cache page: pages never written read as the OS's one zero page, which stays in
-      // the CPU's caches and would time the kernel without its memory traffic.
-      const chunks = Math.ceil(positions / 64);
-      if (d.kvCache === 'int8') {
-        // Codes and scales as kvStoreI8 writes them, from arbitrary small floats.
-        const { headDim: D, numKvHeads: KV, numLayers: L } = d.spec;
-        // The decoder's own scratch (kx.alloc would hand out the cache's first bytes: the cache is last).
-        const vec = (d as unknown as { s: { tmp: number } }).s.tmp;
-        const f = inside.kx.f32(vec, D);
-        for (let c = 0; c < chunks; c++)
-          for (let l = 0; l < L; l++)
-            for (let g = 0; g < KV; g++)
-              for (let p = 0; p < 64; p++) {
-                for (let i = 0; i < D; i++)
-                  f[i] = (((c * 64 + p + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
-                const head =
-                  inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
-                inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, p, vec, vec, D, 64);
-              }
-      } else {
-        const floats = (chunks * inside.chunkBytes) / 4;
+      if (d.kvCache === 'int8') fakeFillInt8(d, depth, positions);
+      else {
+        const inside = d as unknown as {
+          reserve(n: number): void;
+          cached: number;
+          cacheBase: number;
+          chunkBytes: number;
+          kx: WasmKernels;
+        };
+        inside.reserve(positions);
+        inside.cached = depth;
+        const floats = (Math.ceil(positions / 64) * inside.chunkBytes) / 4;
         const cache = inside.kx.f32(inside.cacheBase, floats);
         for (let i = 0; i < floats; i++) cache[i] = ((i * 2654435761) % 1000) / 4000 - 0.125;
       }

@@ -27,6 +27,32 @@ interface Internals {
   s: { tmp: number };
 }
 
+/**
+ * Marks an int8 cache as holding `depth` positions without a prefill, with room for `positions`:
+ * codes and scales as kvStoreI8 writes them, from arbitrary small floats, in every page of it (pages
+ * never written read as the OS's one zero page, which stays in the CPU's caches and would time the
+ * attention without its memory traffic). A step then costs what it costs after a real prefill.
+ */
+export function fakeFillInt8(d: CpuDecoder, depth: number, positions: number): void {
+  if (d.kvCache !== 'int8') throw new Error(`fakeFillInt8 fills an int8 cache, not ${d.kvCache}`);
+  const inside = d as unknown as Internals;
+  inside.reserve(positions);
+  inside.cached = depth;
+  const { headDim: D, numKvHeads: KV, numLayers: L } = d.spec;
+  // The decoder's own scratch (kx.alloc would hand out the cache's first bytes: the cache is last).
+  const vec = inside.s.tmp;
+  const f = inside.kx.f32(vec, D);
+  for (let c = 0; c < Math.ceil(positions / 64); c++)
+    for (let l = 0; l < L; l++)
+      for (let g = 0; g < KV; g++)
+        for (let q = 0; q < 64; q++) {
+          for (let i = 0; i < D; i++)
+            f[i] = (((c * 64 + q + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
+          const head = inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
+          inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, q, vec, vec, D, 64);
+        }
+}
+
 /** One decoder per depth; returns a function running `steps` steps on each (wall ms per step, by depth). */
 export async function depthSteps(
   config: HfConfig,
@@ -46,22 +72,7 @@ export async function depthSteps(
       kvCache: 'int8',
       ...(p.threads > 1 && spawn ? { spawn } : {}),
     });
-    const inside = d as unknown as Internals;
-    const positions = depth + p.steps * p.rounds * 2 + 64;
-    inside.reserve(positions);
-    inside.cached = depth;
-    const { headDim: D, numKvHeads: KV, numLayers: L } = d.spec;
-    const vec = inside.s.tmp;
-    const f = inside.kx.f32(vec, D);
-    for (let c = 0; c < Math.ceil(positions / 64); c++)
-      for (let l = 0; l < L; l++)
-        for (let g = 0; g < KV; g++)
-          for (let q = 0; q < 64; q++) {
-            for (let i = 0; i < D; i++)
-              f[i] = (((c * 64 + q + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
-            const head = inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
-            inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, q, vec, vec, D, 64);
-          }
+    fakeFillInt8(d, depth, depth + p.steps * p.rounds * 2 + 64);
     for (let s = 0; s < 4; s++) d.forward([token(s)]);
     decoders.push(d);
   }
