@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
+import { convertQuietly } from '../helpers/converted-folders.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -25,13 +25,7 @@ beforeAll(async () => {
   model = join(root, 'model');
   // browser-depth-steps' tokens are 500 and up: a vocabulary of 1024.
   await makeCheckpoint(checkpoint, { family: 'llama', vocabSize: 1024, maxPositionEmbeddings: 512 });
-  const write = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await convertCommand.run([checkpoint, '--out', model, '--dtype', 'q4']);
-  } finally {
-    process.stderr.write = write;
-  }
+  await convertQuietly(checkpoint, model, 'q4');
 });
 
 afterAll(() => {

@@ -19,18 +19,23 @@ export interface ConvertedFolders {
   folder(name: string, files?: Record<string, string | Buffer>): string;
 }
 
+/** `edgetier convert <checkpoint> --out <out> --dtype <dtypes>`, its progress kept off the test output. */
+export async function convertQuietly(checkpoint: string, out: string, dtypes: string): Promise<void> {
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await convertCommand.run([checkpoint, '--out', out, '--dtype', dtypes]);
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
 export async function convertedFolders(root: string, dtypes: string): Promise<ConvertedFolders> {
   const checkpoint = join(root, 'checkpoint');
   const built = join(root, 'built');
   const models = join(root, 'models');
   await makeCheckpoint(checkpoint, { family: 'llama', maxPositionEmbeddings: 512 });
-  const write = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await convertCommand.run([checkpoint, '--out', built, '--dtype', dtypes]);
-  } finally {
-    process.stderr.write = write;
-  }
+  await convertQuietly(checkpoint, built, dtypes);
   mkdirSync(models, { recursive: true });
   return {
     built,

@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attentionPoolSweep } from '../../bench/experiments/attention-pool-sweep.ts';
 import { depthSteps } from '../../bench/experiments/depth-step-sweep.ts';
 import type { HfConfig } from '../../src/builder/hf-config.ts';
-import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { kernelModule } from '../../src/cpu-engine/node-kernels.ts';
 import { nodeKernelThreadSpawner } from '../../src/cpu-engine/node-threads.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
+import { convertQuietly } from '../helpers/converted-folders.ts';
 
 let root: string;
 
@@ -50,13 +50,7 @@ describe('depth-step-sweep: --dtype q8 (the header offers q4 and q8)', () => {
     const out = join(root, `onnx-${dtype}`);
     // The sweep's tokens are 500 and up: a vocabulary of 1024.
     await makeCheckpoint(checkpoint, { family: 'llama', vocabSize: 1024, maxPositionEmbeddings: 512 });
-    const write = process.stderr.write;
-    process.stderr.write = (() => true) as typeof process.stderr.write;
-    try {
-      await convertCommand.run([checkpoint, '--out', out, '--dtype', dtype]);
-    } finally {
-      process.stderr.write = write;
-    }
+    await convertQuietly(checkpoint, out, dtype);
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as HfConfig;
     const onnx = await readFile(join(out, 'onnx', dtype === 'q4' ? 'model_q4.onnx' : 'model_quantized.onnx'));
     const run = await depthSteps(config, onnx, await kernelModule(false), undefined, {

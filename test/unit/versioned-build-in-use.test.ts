@@ -18,24 +18,22 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const start = startBuildServer;
-
 describe('versionedBuild keeps a folder a running process serves', () => {
   it('a bench serving the build of sources unchanged for two days keeps its files when the tests build after an edit', async () => {
     const cache = join(root, 'engine-pages');
     // Two days ago: the engine page was built for the sources' state 1000.
-    const built = start(cache, 1000);
+    const built = startBuildServer(cache, 1000);
     const oldDir = await built.next();
     built.child.kill();
     const twoDaysAgo = (Date.now() - 2 * 24 * 3600_000) / 1000;
     utimesSync(oldDir, twoDaysAgo, twoDaysAgo);
     // This morning: a bench starts; the sources did not change, so it serves that folder.
-    const bench = start(cache, 1000);
+    const bench = startBuildServer(cache, 1000);
     expect(await bench.next()).toBe(oldDir);
     bench.child.stdin.write('\n');
     expect(await bench.next()).toBe('state 1000');
     // A minute later the developer edits a source and runs the tests: a second process builds 2000.
-    const tests = start(cache, 2000);
+    const tests = startBuildServer(cache, 2000);
     expect(await tests.next()).not.toBe(oldDir);
     // The bench's next page asks its server for the engine page.
     bench.child.stdin.write('\n');

@@ -17,13 +17,11 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const start = startBuildServer;
-
 describe('versionedBuild and a process serving a folder for more than a day', () => {
   it('a server that took its folder 25 h ago and still serves it keeps its files when another process builds', async () => {
     const cache = join(root, 'engine-pages');
     // A long-running server takes (builds) state 1000's folder and keeps serving it.
-    const server = start(cache, 1000);
+    const server = startBuildServer(cache, 1000);
     const dir = await server.next();
     server.child.stdin.write('\n');
     expect(await server.next()).toBe('state 1000');
@@ -31,7 +29,7 @@ describe('versionedBuild and a process serving a folder for more than a day', ()
     const dayAndAnHourAgo = (Date.now() - 25 * 3600_000) / 1000;
     utimesSync(dir, dayAndAnHourAgo, dayAndAnHourAgo);
     // Another process builds the sources' newer state (the tests after an edit).
-    const tests = start(cache, 2000);
+    const tests = startBuildServer(cache, 2000);
     expect(await tests.next()).not.toBe(dir);
     // The still-running server's next request.
     server.child.stdin.write('\n');
