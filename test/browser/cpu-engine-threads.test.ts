@@ -42,6 +42,7 @@ interface Harness {
     Outcome<{ result: GenerateResult; interruptMs: number | null; tokensWhenAborted: number | null }>
   >;
   interrupt(): Promise<void>;
+  resetConversation(): Promise<Outcome<void>>;
   unload(): Promise<Outcome<void>>;
   memory(): Promise<Outcome<MemoryStats>>;
 }
@@ -272,10 +273,20 @@ describe("edgetier's CPU engine on 2 threads in Chromium: the threads' lives", (
     const long = Array.from({ length: 480 }, (_, i) => PROMPT_IDS[(i * 7) % PROMPT_IDS.length]!);
     const request = { promptIds: long, sampling: { maxNewTokens: 6 } };
     await engine.resetConversation();
+    // Stop a while into the prefill. A busy machine can fire the page's timer only after the whole
+    // answer is out (finish reason `length`): then the conversation is reset and Stop comes sooner,
+    // down to at once, which ends the request before or during its prefill.
     const prefilling = await engine.page.evaluate(async (req) => {
       const h = (globalThis as unknown as { edgetier: Harness }).edgetier;
+      for (const delayMs of [30, 10, 2]) {
+        const run = h.generate(req);
+        await new Promise((r) => setTimeout(r, delayMs));
+        await h.interrupt();
+        const settled = await run;
+        if (!settled.ok || settled.value.result.finishReason !== 'length') return settled;
+        await h.resetConversation();
+      }
       const run = h.generate(req);
-      await new Promise((r) => setTimeout(r, 30));
       await h.interrupt();
       return run;
     }, request);
