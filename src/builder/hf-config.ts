@@ -364,6 +364,14 @@ function parseSlidingWindow(config: HfConfig, family: Family, numLayers: number)
 
 /** Reads a config.json object into a ModelSpec, or throws an EdgetierError naming the problem. */
 export function parseHfConfig(config: HfConfig): ModelSpec {
+  // A file parsed from JSON may hold anything: say what, not a TypeError from reading a field of it.
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    const what = config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config;
+    throw new EdgetierError(
+      'unsupported_architecture',
+      `config.json holds ${what}, not an object of settings; edgetier supports ${FAMILIES.join(', ')}.`,
+    );
+  }
   const modelType = config.model_type;
   if (!isFamily(modelType)) {
     const got = modelType === undefined ? 'no model_type' : `model_type ${JSON.stringify(modelType)}`;

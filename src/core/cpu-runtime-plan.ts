@@ -99,6 +99,25 @@ export function generationConfigRefusal(generationConfig: unknown): string | nul
       return `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
     }
   }
+  // The two defaults the engine takes from the file (cpu-generator.ts), where it can honour them: a
+  // value it cannot apply exactly is refused, not replaced by its default (null means unset).
+  const settings = generationConfig as Record<string, unknown>;
+  const penalty = settings.repetition_penalty;
+  if (
+    penalty !== undefined &&
+    penalty !== null &&
+    !(typeof penalty === 'number' && Number.isFinite(penalty) && penalty > 0)
+  ) {
+    return `generation_config.json sets repetition_penalty = ${JSON.stringify(penalty)}; edgetier's CPU engine takes a finite penalty above 0 only: run this model on onnxruntime.`;
+  }
+  const topK = settings.top_k;
+  if (
+    topK !== undefined &&
+    topK !== null &&
+    !(typeof topK === 'number' && Number.isInteger(topK) && topK >= 0)
+  ) {
+    return `generation_config.json sets top_k = ${JSON.stringify(topK)}; edgetier's CPU engine takes a whole number from 0 (0 keeps every token) only: run this model on onnxruntime.`;
+  }
   return null;
 }
 

@@ -97,11 +97,25 @@ export function nucleus(
 }
 
 /**
+ * Replaces `logits` in place by (logit - largest) / temperature: the softmax of logits / temperature,
+ * as transformers.js divides them, but a tiny temperature (1e-39) cannot overflow the largest to
+ * Infinity (Infinity - Infinity is NaN, which drew the last candidate): it is then greedy, every other
+ * weight exp(-Infinity) = 0.
+ */
+export function applyTemperature(logits: Float32Array, temperature: number): void {
+  let largest = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > largest) largest = logits[i]!;
+  // Every logit -Infinity (or NaN): nothing to shift by.
+  const shift = Number.isFinite(largest) ? largest : 0;
+  for (let i = 0; i < logits.length; i++) logits[i] = (logits[i]! - shift) / temperature;
+}
+
+/**
  * A token drawn from softmax(logits / temperature) over the top-k (then top-p) tokens. `random`
- * gives numbers in [0, 1). Divides `logits` in place by the temperature, as transformers.js does.
+ * gives numbers in [0, 1). Applies the temperature to `logits` in place (applyTemperature).
  */
 export function sampleToken(logits: Float32Array, params: SamplingParams, random: () => number): number {
-  for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / params.temperature;
+  applyTemperature(logits, params.temperature);
   const { ids, weights, total } = nucleus(logits, params.topK, params.topP);
   let r = random() * total;
   for (let i = 0; i < ids.length; i++) {

@@ -20,7 +20,7 @@ import {
 } from '@huggingface/transformers';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
-import { DEFAULT_TOP_K, nucleus } from './sampling.ts';
+import { applyTemperature, DEFAULT_TOP_K, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
 
 /** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
@@ -67,6 +67,26 @@ export class NucleusLogitsProcessor extends LogitsProcessor {
       row.fill(Number.NEGATIVE_INFINITY);
       for (let i = 0; i < ids.length; i++) row[ids[i]!] = kept[i]!;
     }
+    return logits;
+  }
+}
+
+/**
+ * The temperature for transformers.js's generate(), applied as edgetier's CPU sampler does
+ * (applyTemperature): generate() itself divides the logits, which a tiny temperature (1e-39) overflows
+ * to Infinity and NaN weights. generate() is then given temperature 1 (it adds no warper for 1), and
+ * this runs first among the custom processors, after its repetition penalty, before top-p and top-k.
+ */
+export class TemperatureLogitsProcessor extends LogitsProcessor {
+  constructor(private readonly temperature: number) {
+    super();
+  }
+
+  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
+    const data = logits.data as Float32Array;
+    const vocab = logits.dims.at(-1)!;
+    for (let at = 0; at < data.length; at += vocab)
+      applyTemperature(data.subarray(at, at + vocab), this.temperature);
     return logits;
   }
 }
@@ -339,10 +359,16 @@ export class TransformersGenerator implements TokenGenerator {
         max_new_tokens: maxNewTokens,
         ...(ignoreEos ? { min_new_tokens: maxNewTokens } : {}),
         do_sample: temperature > 0,
-        ...(temperature > 0 ? { temperature } : {}),
+        // 1, not the model's generation_config.json temperature: TemperatureLogitsProcessor applies ours.
+        ...(temperature > 0 ? { temperature: 1 } : {}),
         ...(topK !== undefined ? { top_k: topK } : {}),
-        ...(temperature > 0 && topP < 1
-          ? { logits_processor: [new NucleusLogitsProcessor(topK ?? DEFAULT_TOP_K, topP)] }
+        ...(temperature > 0
+          ? {
+              logits_processor: [
+                new TemperatureLogitsProcessor(temperature),
+                ...(topP < 1 ? [new NucleusLogitsProcessor(topK ?? DEFAULT_TOP_K, topP)] : []),
+              ],
+            }
           : {}),
         ...(sampling.repetitionPenalty !== undefined
           ? { repetition_penalty: sampling.repetitionPenalty }

@@ -1,0 +1,131 @@
+/**
+ * Settings at their edges, through NodeEngine (`generate --device cpu`) on a converted tiny llama: a
+ * tiny positive temperature (both runtimes share sampleToken), a generation_config.json default the
+ * CPU engine cannot honour, a config.json that is not an object. Found by a hostile review; each test
+ * failed before its fix.
+ */
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerateResult } from '../../src/core/engine.ts';
+import { EdgetierError } from '../../src/core/errors.ts';
+import { NodeEngine } from '../../src/native/node-engine.ts';
+import { makeCheckpoint } from '../helpers/checkpoints.ts';
+import { convertQuietly } from '../helpers/converted-folders.ts';
+
+const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
+
+let root: string;
+let modelDir: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edgetier-settings-edges-'));
+  const checkpoint = join(root, 'checkpoint');
+  modelDir = join(root, 'model');
+  await makeCheckpoint(checkpoint, {
+    family: 'llama',
+    tied: false,
+    seed: 21,
+    linearScale: 3,
+    maxPositionEmbeddings: 512,
+  });
+  await convertQuietly(checkpoint, modelDir, 'fp32,q8,q4');
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A copy of the converted folder with `files` written over it. */
+function variant(name: string, files: Record<string, string>): string {
+  const dir = join(root, 'variants', name);
+  mkdirSync(join(root, 'variants'), { recursive: true });
+  cpSync(modelDir, dir, { recursive: true });
+  for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
+  return dir;
+}
+
+async function answer(
+  runtime: 'edgetier' | 'onnxruntime',
+  dir: string,
+  dtype: 'fp32' | 'q8' | 'q4',
+  sampling: Record<string, unknown>,
+): Promise<GenerateResult> {
+  const engine = new NodeEngine({ runtime });
+  try {
+    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype });
+    return await engine.generate({ prompt: PROMPT, sampling: { maxNewTokens: 12, ...sampling } });
+  } finally {
+    await engine.unload();
+  }
+}
+
+describe('a tiny positive temperature is greedy', () => {
+  // checkSampling lets every finite temperature >= 0 through, and 1e-9 is greedy (cpu-runtime.test.ts).
+  // Below ~1e-38, float32 logits divided by it were +-Infinity: every weight exp(Inf - Inf) = NaN, and
+  // the draw returned the LAST of the top-k (the 50th most likely token) at every step, on both runtimes.
+  it.each([
+    ['edgetier', 'fp32', 1e-39],
+    ['edgetier', 'q8', 1e-39],
+    ['edgetier', 'q4', 1e-45],
+    ['edgetier', 'fp32', Number.MIN_VALUE],
+    ['onnxruntime', 'fp32', 1e-39],
+  ] as const)('%s %s, temperature %s', async (runtime, dtype, temperature) => {
+    const greedy = await answer(runtime, modelDir, dtype, {});
+    const tiny = await answer(runtime, modelDir, dtype, { temperature });
+    expect(tiny.outputIds).toEqual(greedy.outputIds);
+  });
+});
+
+describe('generation_config.json defaults the CPU engine cannot honour are refused, not replaced', () => {
+  // They were replaced by their defaults (1, 50) without a word, while onnxruntime-node applied a
+  // repetition_penalty of 0: the same folder and request gave other tokens on the two runtimes.
+  const generationConfig = (extra: Record<string, unknown>) =>
+    JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, ...extra });
+  it.each([
+    ['repetition_penalty', 0, 'a finite penalty above 0 only'],
+    ['repetition_penalty', -1, 'a finite penalty above 0 only'],
+    ['repetition_penalty', '1.1', 'a finite penalty above 0 only'],
+    ['top_k', 2.5, 'a whole number from 0 (0 keeps every token) only'],
+    ['top_k', -3, 'a whole number from 0 (0 keeps every token) only'],
+    ['top_k', '50', 'a whole number from 0 (0 keeps every token) only'],
+  ] as const)('%s = %j', async (field, value, rule) => {
+    const dir = variant(`${field}-${String(value)}`, {
+      'generation_config.json': generationConfig({ [field]: value }),
+    });
+    const error = await answer('edgetier', dir, 'fp32', {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as EdgetierError).code).toBe('unsupported_architecture');
+    expect((error as EdgetierError).message).toBe(
+      `generation_config.json sets ${field} = ${JSON.stringify(value)}; edgetier's CPU engine takes ${rule}: run this model on onnxruntime.`,
+    );
+  });
+
+  it('null means unset: the defaults, the same tokens as without the fields', async () => {
+    const dir = variant('nulls', {
+      'generation_config.json': generationConfig({ repetition_penalty: null, top_k: null }),
+    });
+    const plain = variant('plain', { 'generation_config.json': generationConfig({}) });
+    const withNulls = await answer('edgetier', dir, 'fp32', {});
+    expect(withNulls.outputIds).toEqual((await answer('edgetier', plain, 'fp32', {})).outputIds);
+  });
+});
+
+describe('a config.json that is JSON null is refused by name, not with a raw TypeError', () => {
+  // Observed: load_failed "Could not load … on cpu (fp32): Cannot read properties of null (reading
+  // 'model_type'). Try another dtype or device." (an array gets "config.json has no model_type").
+  it('config.json = null', async () => {
+    const dir = variant('config-null', { 'config.json': 'null' });
+    const engine = new NodeEngine({ runtime: 'edgetier' });
+    const error = await engine
+      .load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgetierError);
+    expect((error as EdgetierError).code).toBe('unsupported_architecture');
+    expect((error as EdgetierError).message).toBe(
+      'config.json holds null, not an object of settings; edgetier supports llama, qwen2, qwen3.',
+    );
+  });
+});
