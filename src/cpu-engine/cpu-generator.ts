@@ -37,7 +37,8 @@ export function generationDefaults(generationConfig: Record<string, unknown>): G
   const topK = generationConfig.top_k;
   return {
     repetitionPenalty: typeof penalty === 'number' && penalty > 0 ? penalty : 1,
-    topK: typeof topK === 'number' && Number.isInteger(topK) && topK >= 0 ? topK : DEFAULT_TOP_K,
+    // null is no top-k (0), as transformers.js's sampler and Python transformers read it; absent, 50.
+    topK: typeof topK === 'number' ? topK : topK === null ? 0 : DEFAULT_TOP_K,
   };
 }
 

@@ -105,6 +105,11 @@ export function nucleus(
 export function applyTemperature(logits: Float32Array, temperature: number): void {
   let largest = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > largest) largest = logits[i]!;
+  // +Infinity (an fp16 overflow) takes all the weight, shared by every such logit, as greedy takes it.
+  if (largest === Infinity) {
+    for (let i = 0; i < logits.length; i++) logits[i] = logits[i] === Infinity ? 0 : -Infinity;
+    return;
+  }
   // Every logit -Infinity (or NaN): nothing to shift by.
   const shift = Number.isFinite(largest) ? largest : 0;
   for (let i = 0; i < logits.length; i++) logits[i] = (logits[i]! - shift) / temperature;

@@ -93,10 +93,10 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
 
 /** The top_k generate() samples with when the request sets none: generation_config.json's, else config.json's, else 50. */
 function defaultTopK(model: PreTrainedModel): number {
-  for (const value of [
-    (model.generation_config as { top_k?: unknown } | null)?.top_k,
-    (model.config as unknown as { top_k?: unknown }).top_k,
-  ]) {
+  const fromFile = (model.generation_config as { top_k?: unknown } | null)?.top_k;
+  // A file's null is no top-k, as generate()'s own sampler reads it (and Python transformers').
+  if (fromFile === null) return 0;
+  for (const value of [fromFile, (model.config as unknown as { top_k?: unknown }).top_k]) {
     if (typeof value === 'number') return value;
   }
   return DEFAULT_TOP_K;

@@ -1,17 +1,22 @@
 /**
  * Settings at their edges, through NodeEngine (`generate --device cpu`) on a converted tiny llama: a
- * tiny positive temperature (both runtimes share sampleToken), a generation_config.json default the
- * CPU engine cannot honour, a config.json that is not an object. Found by a hostile review; each test
+ * tiny positive temperature and a +Infinity logit (both runtimes apply the temperature with
+ * applyTemperature), generation_config.json defaults (a value the CPU engine cannot honour, a null
+ * top_k), a config.json that is not an object. Found by a hostile review; each test
  * failed before its fix.
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { random, Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateResult } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
+import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
+import { DEFAULT_TOP_K, sampleToken } from '../../src/runtime/sampling.ts';
+import { TemperatureLogitsProcessor } from '../../src/runtime/transformers-generator.ts';
 import { makeCheckpoint } from '../helpers/checkpoints.ts';
 import { convertQuietly } from '../helpers/converted-folders.ts';
 
@@ -127,5 +132,53 @@ describe('a config.json that is JSON null is refused by name, not with a raw Typ
     expect((error as EdgetierError).message).toBe(
       'config.json holds null, not an object of settings; edgetier supports llama, qwen2, qwen3.',
     );
+  });
+});
+
+describe("generation_config.json's top_k null is no top-k on both runtimes", () => {
+  // The CPU engine read null as its default 50 and ORT's top-p path (defaultTopK) did too, while
+  // transformers.js's sampler (and Python transformers) read it as no top-k: one folder, two answers.
+  it('the CPU engine: null is 0, absent is 50, a number is itself', () => {
+    expect(generationDefaults({ top_k: null }).topK).toBe(0);
+    expect(generationDefaults({}).topK).toBe(DEFAULT_TOP_K);
+    expect(generationDefaults({ top_k: 7 }).topK).toBe(7);
+  });
+
+  it.each([1, 0.999999])('onnxruntime at top-p %s: null samples as top_k 0, not as 50', async (topP) => {
+    const generationConfig = (topK: number | null) =>
+      JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, top_k: topK });
+    const drawn = async (topK: number | null) => {
+      const dir = variant(`ort-top-k-${topK}`, { 'generation_config.json': generationConfig(topK) });
+      const engine = new NodeEngine({ runtime: 'onnxruntime' });
+      try {
+        await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
+        random.seed(7);
+        const sampling = { maxNewTokens: 24, ignoreEos: true, temperature: 50, topP };
+        return (await engine.generate({ prompt: PROMPT, sampling })).outputIds;
+      } finally {
+        await engine.unload();
+      }
+    };
+    const unset = await drawn(null);
+    expect(unset).toEqual(await drawn(0));
+    expect(unset).not.toEqual(await drawn(50));
+  });
+});
+
+describe('a +Infinity logit (an fp16 overflow) takes every draw, as greedy takes it', () => {
+  // The shift by the largest logit was skipped for +Infinity: exp(Infinity - Infinity) = NaN weights,
+  // and the draw returned the last of the top-k.
+  it('sampleToken', () => {
+    const draw = (logits: number[], r: number) =>
+      sampleToken(Float32Array.from(logits), { temperature: 0.7, topK: 50, topP: 1 }, () => r);
+    expect([0, 0.5, 0.99].map((r) => draw([1, Infinity, 2, 3], r))).toEqual([1, 1, 1]);
+    // Two share the weight, in the top-k's order.
+    expect([0, 0.99].map((r) => draw([Infinity, 0, Infinity], r)).sort()).toEqual([0, 2]);
+  });
+
+  it("the onnxruntime path's TemperatureLogitsProcessor", () => {
+    const logits = new Tensor('float32', Float32Array.from([1, Infinity, 2, -Infinity]), [1, 4]);
+    const out = new TemperatureLogitsProcessor(0.7)([[0n]], logits) as Tensor;
+    expect(Array.from(out.data as Float32Array)).toEqual([-Infinity, 0, -Infinity, -Infinity]);
   });
 });
