@@ -139,7 +139,7 @@ export async function loadCpuModelSession(
     const generationConfig = json(generationBytes);
     // A model the CPU engine refuses by its settings is refused before its ONNX file is downloaded:
     // generation_config.json first, then config.json, as Node's loader and the probe (model-refusal.ts).
-    const generationRefusal = generationConfigRefusal(generationConfig);
+    const generationRefusal = generationConfigRefusal(generationConfig, config);
     if (generationRefusal) throw new EdgetierError('unsupported_architecture', generationRefusal);
     cpuModelSpec(config as HfConfig);
     const onnx = (await read(`onnx/${DTYPE_FILE[dtype]}`, true, dtype)) as Uint8Array;

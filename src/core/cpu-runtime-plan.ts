@@ -78,13 +78,48 @@ export function generationConfigSizeRefusal(bytes: number): string | null {
     : null;
 }
 
+/** The generation settings the CPU engine checks or applies (above, and repetition_penalty, top_k). */
+const CHECKED_GENERATION_FIELDS = [
+  ...Object.keys(UNSUPPORTED_GENERATION_FIELDS),
+  'repetition_penalty',
+  'top_k',
+];
+
+const isSettings = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /**
- * Why edgetier's CPU engine refuses a model for its generation_config.json (a field it does not
- * implement, set on), or null: the engine's load-time check, and the model index's, so the app knows
- * before any download.
+ * The checked generation settings as transformers.js's generate() reads them (its
+ * _prepare_generation_config): config.json's (with its decoder, generator and text_config blocks
+ * merged in), then generation_config.json's over them. So a default config.json sets and the other
+ * file does not is the engine's too, as it is ONNX Runtime's. Each value with the file it came from.
  */
-export function generationConfigRefusal(generationConfig: unknown): string | null {
-  if (typeof generationConfig !== 'object' || generationConfig === null || Array.isArray(generationConfig)) {
+export function effectiveGenerationSettings(
+  config: unknown,
+  generationConfig: Record<string, unknown>,
+): Map<string, { value: unknown; file: string }> {
+  const fromModel: Record<string, unknown> = isSettings(config) ? { ...config } : {};
+  for (const key of ['decoder', 'generator', 'text_config']) {
+    if (isSettings(config) && isSettings(config[key])) Object.assign(fromModel, config[key]);
+  }
+  const settings = new Map<string, { value: unknown; file: string }>();
+  for (const field of CHECKED_GENERATION_FIELDS) {
+    if (field in generationConfig)
+      settings.set(field, { value: generationConfig[field], file: 'generation_config.json' });
+    else if (field in fromModel) settings.set(field, { value: fromModel[field], file: 'config.json' });
+  }
+  return settings;
+}
+
+/**
+ * Why edgetier's CPU engine refuses a model for its generation settings (a field it does not
+ * implement, set on; a value it cannot apply exactly), or null: generation_config.json's, and
+ * config.json's where that file does not set them (effectiveGenerationSettings). The engine's
+ * load-time check, and the model index's and the worker's probe's, so the app knows before any
+ * download.
+ */
+export function generationConfigRefusal(generationConfig: unknown, config: unknown = {}): string | null {
+  if (!isSettings(generationConfig)) {
     const what =
       generationConfig === null
         ? 'null'
@@ -93,30 +128,32 @@ export function generationConfigRefusal(generationConfig: unknown): string | nul
           : typeof generationConfig;
     return `generation_config.json holds ${what}, not an object of settings, which edgetier's CPU engine cannot read: run this model on onnxruntime.`;
   }
+  const settings = effectiveGenerationSettings(config, generationConfig);
   for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
-    const value = (generationConfig as Record<string, unknown>)[key];
-    if (value !== undefined && !off.includes(value)) {
-      return `generation_config.json sets ${key} = ${JSON.stringify(value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
+    const setting = settings.get(key);
+    if (setting && setting.value !== undefined && !off.includes(setting.value)) {
+      return `${setting.file} sets ${key} = ${JSON.stringify(setting.value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
     }
   }
-  // The two defaults the engine takes from the file (cpu-generator.ts), where it can honour them: a
+  // The two defaults the engine takes from the files (cpu-generator.ts), where it can honour them: a
   // value it cannot apply exactly is refused, not replaced by its default (null means unset).
-  const settings = generationConfig as Record<string, unknown>;
-  const penalty = settings.repetition_penalty;
+  const penalty = settings.get('repetition_penalty');
   if (
-    penalty !== undefined &&
-    penalty !== null &&
-    !(typeof penalty === 'number' && Number.isFinite(penalty) && penalty > 0)
+    penalty &&
+    penalty.value !== undefined &&
+    penalty.value !== null &&
+    !(typeof penalty.value === 'number' && Number.isFinite(penalty.value) && penalty.value > 0)
   ) {
-    return `generation_config.json sets repetition_penalty = ${JSON.stringify(penalty)}; edgetier's CPU engine takes a finite penalty above 0 only: run this model on onnxruntime.`;
+    return `${penalty.file} sets repetition_penalty = ${JSON.stringify(penalty.value)}; edgetier's CPU engine takes a finite penalty above 0 only: run this model on onnxruntime.`;
   }
-  const topK = settings.top_k;
+  const topK = settings.get('top_k');
   if (
-    topK !== undefined &&
-    topK !== null &&
-    !(typeof topK === 'number' && Number.isInteger(topK) && topK >= 0)
+    topK &&
+    topK.value !== undefined &&
+    topK.value !== null &&
+    !(typeof topK.value === 'number' && Number.isInteger(topK.value) && topK.value >= 0)
   ) {
-    return `generation_config.json sets top_k = ${JSON.stringify(topK)}; edgetier's CPU engine takes a whole number from 0 (0 keeps every token) only: run this model on onnxruntime.`;
+    return `${topK.file} sets top_k = ${JSON.stringify(topK.value)}; edgetier's CPU engine takes a whole number from 0 (0 keeps every token) only: run this model on onnxruntime.`;
   }
   return null;
 }

@@ -8,7 +8,7 @@
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
-import { generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
+import { effectiveGenerationSettings, generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -30,13 +30,22 @@ export interface GenerationDefaults {
   topK: number;
 }
 
-export function generationDefaults(generationConfig: Record<string, unknown>): GenerationDefaults {
-  const refusal = generationConfigRefusal(generationConfig);
+/**
+ * The defaults of every request from the model's generation settings (generation_config.json's, then
+ * config.json's where it does not set them, as transformers.js reads them), refused by name where the
+ * engine cannot apply them (generationConfigRefusal).
+ */
+export function generationDefaults(
+  generationConfig: Record<string, unknown>,
+  config: unknown = {},
+): GenerationDefaults {
+  const refusal = generationConfigRefusal(generationConfig, config);
   if (refusal) throw new EdgetierError('unsupported_architecture', refusal);
-  const penalty = generationConfig.repetition_penalty;
-  const topK = generationConfig.top_k;
+  const settings = effectiveGenerationSettings(config, generationConfig);
+  const penalty = settings.get('repetition_penalty')?.value;
+  const topK = settings.get('top_k')?.value;
   return {
-    repetitionPenalty: typeof penalty === 'number' && penalty > 0 ? penalty : 1,
+    repetitionPenalty: typeof penalty === 'number' ? penalty : 1,
     // null is no top-k (0), as transformers.js's sampler and Python transformers read it; absent, 50.
     topK: typeof topK === 'number' ? topK : topK === null ? 0 : DEFAULT_TOP_K,
   };
@@ -77,7 +86,7 @@ export class CpuGenerator implements TokenGenerator {
     private readonly decoder: CpuDecoder,
     readonly config: Record<string, unknown>,
     generationConfig: Record<string, unknown>,
-    private readonly defaults: GenerationDefaults = generationDefaults(generationConfig),
+    private readonly defaults: GenerationDefaults = generationDefaults(generationConfig, config),
     /** For sampling; Math.random by default. */
     private readonly random: () => number = Math.random,
   ) {
@@ -199,7 +208,7 @@ export async function cpuModelSession(
   },
 ): Promise<ModelSession> {
   const dtype = requireCpuDtype(options.dtype);
-  const defaults = generationDefaults(parts.generationConfig);
+  const defaults = generationDefaults(parts.generationConfig, parts.config);
   const decoder = await CpuDecoder.fromFiles(parts.config as HfConfig, parts.onnx, dtype, parts.kernels, {
     memory: parts.memory,
     threads: options.threads,

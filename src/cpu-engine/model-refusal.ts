@@ -67,17 +67,18 @@ export async function cpuEngineSettingsRefusal(
   config: unknown,
   generation: GenerationConfigFile | null,
 ): Promise<string | null> {
+  // Absent, the loaders read it as {}: config.json's generation settings are still checked.
+  let settings: unknown = {};
   if (generation) {
     const tooBig = generationConfigSizeRefusal(generation.bytes);
     if (tooBig) return tooBig;
-    let settings: unknown;
     try {
       settings = JSON.parse(await generation.text());
     } catch {
       return null;
     }
-    const refusal = generationConfigRefusal(settings);
-    if (refusal) return refusal;
   }
+  const refusal = generationConfigRefusal(settings, config);
+  if (refusal) return refusal;
   return cpuModelSpecRefusal(config);
 }

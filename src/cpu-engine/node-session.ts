@@ -69,7 +69,7 @@ export async function loadCpuModelSession(
   const generationConfig = json(generationBytes);
   // Refused by its settings before the tokenizer and the ONNX file are read, in the web worker's
   // order (workers/cpu-model.ts): generation_config.json, then config.json.
-  const generationRefusal = generationConfigRefusal(generationConfig);
+  const generationRefusal = generationConfigRefusal(generationConfig, config);
   if (generationRefusal) throw new EdgetierError('unsupported_architecture', generationRefusal);
   cpuModelSpec(config as HfConfig);
   const tokenizer = await AutoTokenizer.from_pretrained(dir);

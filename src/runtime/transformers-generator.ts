@@ -18,6 +18,7 @@ import {
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
+import { effectiveGenerationSettings } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { applyTemperature, DEFAULT_TOP_K, nucleus } from './sampling.ts';
@@ -91,15 +92,15 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
   }
 }
 
-/** The top_k generate() samples with when the request sets none: generation_config.json's, else config.json's, else 50. */
+/**
+ * The top_k generate() samples with when the request sets none, read as generate() reads it
+ * (effectiveGenerationSettings: generation_config.json's, else config.json's): a null is no top-k, as
+ * its own sampler reads it; absent, 50.
+ */
 function defaultTopK(model: PreTrainedModel): number {
-  const fromFile = (model.generation_config as { top_k?: unknown } | null)?.top_k;
-  // A file's null is no top-k, as generate()'s own sampler reads it (and Python transformers').
-  if (fromFile === null) return 0;
-  for (const value of [fromFile, (model.config as unknown as { top_k?: unknown }).top_k]) {
-    if (typeof value === 'number') return value;
-  }
-  return DEFAULT_TOP_K;
+  const generationConfig = (model.generation_config ?? {}) as unknown as Record<string, unknown>;
+  const topK = effectiveGenerationSettings(model.config, generationConfig).get('top_k')?.value;
+  return typeof topK === 'number' ? topK : topK === null ? 0 : DEFAULT_TOP_K;
 }
 
 function toIds(tensor: Tensor): number[] {

@@ -22,10 +22,19 @@ function numberIn(body: Record<string, unknown>, name: string, min: number, max:
 }
 
 function positiveInteger(body: Record<string, unknown>, name: string): number | undefined {
+  return integerFrom(body, name, 1, 'a positive integer');
+}
+
+function integerFrom(
+  body: Record<string, unknown>,
+  name: string,
+  least: number,
+  what: string,
+): number | undefined {
   const value = body[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalid(name, `'${name}' must be a positive integer, got ${JSON.stringify(value)}.`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < least) {
+    throw invalid(name, `'${name}' must be ${what}, got ${JSON.stringify(value)}.`);
   }
   return value;
 }
@@ -92,7 +101,8 @@ export function validateChatRequest(body: unknown): ChatCompletionRequest {
   }
   const temperature = numberIn(b, 'temperature', 0, 2);
   const topP = numberIn(b, 'top_p', 0, 1);
-  const topK = positiveInteger(b, 'top_k');
+  // 0 keeps every token, as both engines read it: a request can lift a model's own top_k.
+  const topK = integerFrom(b, 'top_k', 0, 'a whole number from 0 (0 keeps every token)');
   const frequency = numberIn(b, 'frequency_penalty', -2, 2);
   const presence = numberIn(b, 'presence_penalty', -2, 2);
   const repetition = numberIn(b, 'repetition_penalty', 0.01, 10);
