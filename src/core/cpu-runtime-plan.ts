@@ -51,21 +51,28 @@ export const AUTO_ENGINE_PREFERS_Q4 = true;
 /** The dtypes edgetier's CPU engine runs at all (float32 activations); others are ORT's. */
 export const CPU_DTYPES = ['fp32', 'q8', 'q4'] as const;
 
+/** Off where transformers.js's generate() adds its step only above `least`; a non-number is not off. */
+const offAtMost = (least: number) => (value: unknown) =>
+  value === null || (typeof value === 'number' && value <= least);
+/** Off as null (no step), or an empty list (a step that changes nothing). */
+const offOrEmpty = (value: unknown) => value === null || (Array.isArray(value) && value.length === 0);
+
 /**
- * generation_config.json fields transformers.js would act on that edgetier's CPU engine does not
- * implement, with the values that mean "off": a file that sets one otherwise is refused by name.
+ * Generation settings transformers.js's generate() would act on that edgetier's CPU engine does not
+ * implement, each with what reads as "off" there (its _get_logits_processor's and its sampler's own
+ * tests): a model that sets one otherwise is refused by name.
  */
-const UNSUPPORTED_GENERATION_FIELDS: Record<string, unknown[]> = {
-  no_repeat_ngram_size: [null, 0],
-  bad_words_ids: [null],
-  suppress_tokens: [null],
-  begin_suppress_tokens: [null],
-  forced_bos_token_id: [null],
-  forced_eos_token_id: [null],
-  guidance_scale: [null, 1],
-  min_length: [null, 0],
-  min_new_tokens: [null, 0],
-  num_beams: [null, 1],
+const UNSUPPORTED_GENERATION_FIELDS: Record<string, (value: unknown) => boolean> = {
+  no_repeat_ngram_size: offAtMost(0),
+  bad_words_ids: offOrEmpty,
+  suppress_tokens: offOrEmpty,
+  begin_suppress_tokens: offOrEmpty,
+  forced_bos_token_id: (value) => value === null,
+  forced_eos_token_id: (value) => value === null,
+  guidance_scale: offAtMost(1),
+  min_length: offAtMost(0),
+  min_new_tokens: offAtMost(0),
+  num_beams: offAtMost(1),
 };
 
 /** Larger than any generation settings need: the engine refuses such a file unread (and the index alike). */
@@ -98,9 +105,11 @@ export function effectiveGenerationSettings(
   config: unknown,
   generationConfig: Record<string, unknown>,
 ): Map<string, { value: unknown; file: string }> {
+  // As generate() builds it: each block merged into the copy in turn, so a block the one before
+  // brought in (decoder.text_config) is merged too, and one it replaced is not.
   const fromModel: Record<string, unknown> = isSettings(config) ? { ...config } : {};
   for (const key of ['decoder', 'generator', 'text_config']) {
-    if (isSettings(config) && isSettings(config[key])) Object.assign(fromModel, config[key]);
+    if (key in fromModel) Object.assign(fromModel, fromModel[key]);
   }
   const settings = new Map<string, { value: unknown; file: string }>();
   for (const field of CHECKED_GENERATION_FIELDS) {
@@ -131,7 +140,7 @@ export function generationConfigRefusal(generationConfig: unknown, config: unkno
   const settings = effectiveGenerationSettings(config, generationConfig);
   for (const [key, off] of Object.entries(UNSUPPORTED_GENERATION_FIELDS)) {
     const setting = settings.get(key);
-    if (setting && setting.value !== undefined && !off.includes(setting.value)) {
+    if (setting && setting.value !== undefined && !off(setting.value)) {
       return `${setting.file} sets ${key} = ${JSON.stringify(setting.value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
     }
   }
@@ -151,9 +160,9 @@ export function generationConfigRefusal(generationConfig: unknown, config: unkno
     topK &&
     topK.value !== undefined &&
     topK.value !== null &&
-    !(typeof topK.value === 'number' && Number.isInteger(topK.value) && topK.value >= 0)
+    !(typeof topK.value === 'number' && Number.isInteger(topK.value))
   ) {
-    return `${topK.file} sets top_k = ${JSON.stringify(topK.value)}; edgetier's CPU engine takes a whole number from 0 (0 keeps every token) only: run this model on onnxruntime.`;
+    return `${topK.file} sets top_k = ${JSON.stringify(topK.value)}; edgetier's CPU engine takes a whole number (0 or less keeps every token) only: run this model on onnxruntime.`;
   }
   return null;
 }

@@ -46,8 +46,8 @@ export function generationDefaults(
   const topK = settings.get('top_k')?.value;
   return {
     repetitionPenalty: typeof penalty === 'number' ? penalty : 1,
-    // null is no top-k (0), as transformers.js's sampler and Python transformers read it; absent, 50.
-    topK: typeof topK === 'number' ? topK : topK === null ? 0 : DEFAULT_TOP_K,
+    // null or 0 and below is no top-k (0), as transformers.js's sampler reads it; absent, 50.
+    topK: typeof topK === 'number' ? Math.max(0, topK) : topK === null ? 0 : DEFAULT_TOP_K,
   };
 }
 

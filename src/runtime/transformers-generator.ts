@@ -100,7 +100,7 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
 function defaultTopK(model: PreTrainedModel): number {
   const generationConfig = (model.generation_config ?? {}) as unknown as Record<string, unknown>;
   const topK = effectiveGenerationSettings(model.config, generationConfig).get('top_k')?.value;
-  return typeof topK === 'number' ? topK : topK === null ? 0 : DEFAULT_TOP_K;
+  return typeof topK === 'number' ? Math.max(0, topK) : topK === null ? 0 : DEFAULT_TOP_K;
 }
 
 function toIds(tensor: Tensor): number[] {

@@ -161,7 +161,7 @@ describe('config.json fields the CPU engine refuses in generation_config.json', 
     const entry = (await modelIndex([parent])).models.find((m) => m.name === 'config-top-k');
     const error = await ids('edgetier', join(parent, 'config-top-k'), {}).catch((e: unknown) => e);
     expect((error as EdgetierError).message).toBe(
-      "config.json sets top_k = 2.5; edgetier's CPU engine takes a whole number from 0 (0 keeps every token) only: run this model on onnxruntime.",
+      "config.json sets top_k = 2.5; edgetier's CPU engine takes a whole number (0 or less keeps every token) only: run this model on onnxruntime.",
     );
     expect(entry?.cpuEngineRefusal).toBe((error as EdgetierError).message);
   }, 300_000);
