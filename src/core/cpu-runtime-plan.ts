@@ -104,6 +104,7 @@ const isSettings = (value: unknown): value is Record<string, unknown> =>
 export function effectiveGenerationSettings(
   config: unknown,
   generationConfig: Record<string, unknown>,
+  fields: readonly string[] = CHECKED_GENERATION_FIELDS,
 ): Map<string, { value: unknown; file: string }> {
   // As generate() builds it: each block merged into the copy in turn, so a block the one before
   // brought in (decoder.text_config) is merged too, and one it replaced is not.
@@ -112,12 +113,23 @@ export function effectiveGenerationSettings(
     if (key in fromModel) Object.assign(fromModel, fromModel[key]);
   }
   const settings = new Map<string, { value: unknown; file: string }>();
-  for (const field of CHECKED_GENERATION_FIELDS) {
+  for (const field of fields) {
     if (field in generationConfig)
       settings.set(field, { value: generationConfig[field], file: 'generation_config.json' });
     else if (field in fromModel) settings.set(field, { value: fromModel[field], file: 'config.json' });
   }
   return settings;
+}
+
+/**
+ * The token ids that end an answer, as generate() reads eos_token_id (effectiveGenerationSettings): a
+ * generation_config.json null is none, not config.json's; one in config.json's text_config counts.
+ */
+export function eosTokenIds(config: unknown, generationConfig: Record<string, unknown>): Set<number> {
+  const eos = effectiveGenerationSettings(config, generationConfig, ['eos_token_id']).get(
+    'eos_token_id',
+  )?.value;
+  return new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
 }
 
 /**

@@ -8,7 +8,11 @@
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
-import { effectiveGenerationSettings, generationConfigRefusal } from '../core/cpu-runtime-plan.ts';
+import {
+  effectiveGenerationSettings,
+  eosTokenIds,
+  generationConfigRefusal,
+} from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { EdgetierError } from '../core/errors.ts';
@@ -90,8 +94,7 @@ export class CpuGenerator implements TokenGenerator {
     /** For sampling; Math.random by default. */
     private readonly random: () => number = Math.random,
   ) {
-    const eos = generationConfig.eos_token_id ?? config.eos_token_id;
-    this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+    this.eosIds = eosTokenIds(config, generationConfig);
     this.cpuKernels = decoder.kernelsLabel;
   }
 

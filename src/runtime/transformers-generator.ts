@@ -18,7 +18,7 @@ import {
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
-import { effectiveGenerationSettings } from '../core/cpu-runtime-plan.ts';
+import { effectiveGenerationSettings, eosTokenIds } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { applyTemperature, DEFAULT_TOP_K, nucleus } from './sampling.ts';
@@ -289,8 +289,11 @@ export class TransformersGenerator implements TokenGenerator {
     const inputs: unknown = model.sessions?.model?.inputNames;
     this.keepsLogits = Array.isArray(inputs) && inputs.includes('num_logits_to_keep');
     this.config = model.config as unknown as Record<string, unknown>;
-    const eos = model.generation_config?.eos_token_id ?? this.config.eos_token_id;
-    this.eosIds = new Set((Array.isArray(eos) ? eos : eos == null ? [] : [eos]).map(Number));
+    // As generate() reads it, so that its stops and ours agree (finish reason, ignoreEos).
+    this.eosIds = eosTokenIds(
+      this.config,
+      (model.generation_config ?? {}) as unknown as Record<string, unknown>,
+    );
   }
 
   get cachedIds(): readonly number[] {
