@@ -103,7 +103,7 @@ const isSettings = (value: unknown): value is Record<string, unknown> =>
  */
 export function effectiveGenerationSettings(
   config: unknown,
-  generationConfig: Record<string, unknown>,
+  generationConfig: unknown,
   fields: readonly string[] = CHECKED_GENERATION_FIELDS,
 ): Map<string, { value: unknown; file: string }> {
   // As generate() builds it: each block merged into the copy in turn, so a block the one before
@@ -113,9 +113,11 @@ export function effectiveGenerationSettings(
     if (key in fromModel) Object.assign(fromModel, fromModel[key]);
   }
   const settings = new Map<string, { value: unknown; file: string }>();
+  // generate() assigns whatever the file holds over config.json's: a number, string or boolean adds
+  // nothing (the CPU engine refuses such a file by name; the ORT path must still read it).
+  const own: Record<string, unknown> = isSettings(generationConfig) ? generationConfig : {};
   for (const field of fields) {
-    if (field in generationConfig)
-      settings.set(field, { value: generationConfig[field], file: 'generation_config.json' });
+    if (field in own) settings.set(field, { value: own[field], file: 'generation_config.json' });
     else if (field in fromModel) settings.set(field, { value: fromModel[field], file: 'config.json' });
   }
   return settings;
@@ -125,7 +127,7 @@ export function effectiveGenerationSettings(
  * The token ids that end an answer, as generate() reads eos_token_id (effectiveGenerationSettings): a
  * generation_config.json null is none, not config.json's; one in config.json's text_config counts.
  */
-export function eosTokenIds(config: unknown, generationConfig: Record<string, unknown>): Set<number> {
+export function eosTokenIds(config: unknown, generationConfig: unknown): Set<number> {
   const eos = effectiveGenerationSettings(config, generationConfig, ['eos_token_id']).get(
     'eos_token_id',
   )?.value;
@@ -155,6 +157,13 @@ export function generationConfigRefusal(generationConfig: unknown, config: unkno
     if (setting && setting.value !== undefined && !off(setting.value)) {
       return `${setting.file} sets ${key} = ${JSON.stringify(setting.value)}, which edgetier's CPU engine does not implement: run this model on onnxruntime.`;
     }
+  }
+  // EOS ids the engine compares as numbers: generate() compares bigints with ==, which other forms
+  // ("2.0", [null, 3]) would make stop elsewhere.
+  const eos = effectiveGenerationSettings(config, generationConfig, ['eos_token_id']).get('eos_token_id');
+  const isId = (value: unknown) => typeof value === 'number' && Number.isInteger(value);
+  if (eos && eos.value !== null && !isId(eos.value) && !(Array.isArray(eos.value) && eos.value.every(isId))) {
+    return `${eos.file} sets eos_token_id = ${JSON.stringify(eos.value)}; edgetier's CPU engine takes a token id or a list of them only: run this model on onnxruntime.`;
   }
   // The two defaults the engine takes from the files (cpu-generator.ts), where it can honour them: a
   // value it cannot apply exactly is refused, not replaced by its default (null means unset).
