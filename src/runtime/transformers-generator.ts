@@ -98,8 +98,7 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
  * its own sampler reads it; absent, 50.
  */
 function defaultTopK(model: PreTrainedModel): number {
-  const generationConfig = (model.generation_config ?? {}) as unknown as Record<string, unknown>;
-  const topK = effectiveGenerationSettings(model.config, generationConfig).get('top_k')?.value;
+  const topK = effectiveGenerationSettings(model.config, model.generation_config).get('top_k')?.value;
   return typeof topK === 'number' ? Math.max(0, topK) : topK === null ? 0 : DEFAULT_TOP_K;
 }
 
@@ -290,10 +289,7 @@ export class TransformersGenerator implements TokenGenerator {
     this.keepsLogits = Array.isArray(inputs) && inputs.includes('num_logits_to_keep');
     this.config = model.config as unknown as Record<string, unknown>;
     // As generate() reads it, so that its stops and ours agree (finish reason, ignoreEos).
-    this.eosIds = eosTokenIds(
-      this.config,
-      (model.generation_config ?? {}) as unknown as Record<string, unknown>,
-    );
+    this.eosIds = eosTokenIds(this.config, model.generation_config);
   }
 
   get cachedIds(): readonly number[] {
