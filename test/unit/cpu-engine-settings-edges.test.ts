@@ -107,7 +107,7 @@ describe('generation_config.json defaults the CPU engine cannot honour are refus
     );
   });
 
-  it('null means unset: the defaults, the same tokens as without the fields', async () => {
+  it('nulls load: a null penalty is 1, so greedy gives the tokens of a file without the fields', async () => {
     const dir = variant('nulls', {
       'generation_config.json': generationConfig({ repetition_penalty: null, top_k: null }),
     });
