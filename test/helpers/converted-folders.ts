@@ -3,10 +3,16 @@
  * and variants of the converted folder: the model folders the probe, index and engine-refusal tests
  * compare the CPU engine's real load on.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
-import { makeCheckpoint } from './checkpoints.ts';
+import { type CheckpointOptions, makeCheckpoint } from './checkpoints.ts';
+
+/**
+ * The tiny llama the generation-settings tests convert: untied, a fixed seed, and weights scaled up
+ * so that its greedy and sampled tokens differ from one another (a test of a setting can then fail).
+ */
+export const SETTINGS_CHECKPOINT = { tied: false, seed: 21, linearScale: 3 } as const;
 
 export interface ConvertedFolders {
   /** The converted folder, <root>/built. */
@@ -15,8 +21,11 @@ export interface ConvertedFolders {
   models: string;
   /** The converted config.json (its `edgetier` block included). */
   config: Record<string, unknown>;
-  /** A copy of the converted folder at models/<name>, `files` written over it; returns its path. */
-  folder(name: string, files?: Record<string, string | Buffer>): string;
+  /**
+   * A copy of the converted folder at models/<name>, `files` written over it (null: that file
+   * deleted); returns its path.
+   */
+  folder(name: string, files?: Record<string, string | Buffer | null>): string;
 }
 
 /** `edgetier convert <checkpoint> --out <out> --dtype <dtypes>`, its progress kept off the test output. */
@@ -30,11 +39,16 @@ export async function convertQuietly(checkpoint: string, out: string, dtypes: st
   }
 }
 
-export async function convertedFolders(root: string, dtypes: string): Promise<ConvertedFolders> {
+/** A llama checkpoint (`options` over the defaults) converted to `dtypes` under root, and its variants. */
+export async function convertedFolders(
+  root: string,
+  dtypes: string,
+  options: Partial<CheckpointOptions> = {},
+): Promise<ConvertedFolders> {
   const checkpoint = join(root, 'checkpoint');
   const built = join(root, 'built');
   const models = join(root, 'models');
-  await makeCheckpoint(checkpoint, { family: 'llama', maxPositionEmbeddings: 512 });
+  await makeCheckpoint(checkpoint, { family: 'llama', maxPositionEmbeddings: 512, ...options });
   await convertQuietly(checkpoint, built, dtypes);
   mkdirSync(models, { recursive: true });
   return {
@@ -44,7 +58,10 @@ export async function convertedFolders(root: string, dtypes: string): Promise<Co
     folder(name, files = {}) {
       const dir = join(models, name);
       cpSync(built, dir, { recursive: true });
-      for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
+      for (const [file, body] of Object.entries(files)) {
+        if (body === null) rmSync(join(dir, file));
+        else writeFileSync(join(dir, file), body);
+      }
       return dir;
     },
   };

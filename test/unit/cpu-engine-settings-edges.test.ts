@@ -5,67 +5,45 @@
  * top_k), a config.json that is not an object. Found by a hostile review; each test
  * failed before its fix.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { random, Tensor } from '@huggingface/transformers';
+import { Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateResult } from '../../src/core/engine.ts';
+import type { GenerateResult, SamplingOptions } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { DEFAULT_TOP_K, sampleToken } from '../../src/runtime/sampling.ts';
 import { TemperatureLogitsProcessor } from '../../src/runtime/transformers-generator.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
-import { convertQuietly } from '../helpers/converted-folders.ts';
+import {
+  type ConvertedFolders,
+  convertedFolders,
+  SETTINGS_CHECKPOINT,
+} from '../helpers/converted-folders.ts';
+import { nodeAnswer } from '../helpers/node-answer.ts';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
 
 let root: string;
-let modelDir: string;
+let folders: ConvertedFolders;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-settings-edges-'));
-  const checkpoint = join(root, 'checkpoint');
-  modelDir = join(root, 'model');
-  await makeCheckpoint(checkpoint, {
-    family: 'llama',
-    tied: false,
-    seed: 21,
-    linearScale: 3,
-    maxPositionEmbeddings: 512,
-  });
-  await convertQuietly(checkpoint, modelDir, 'fp32,q8,q4');
+  folders = await convertedFolders(root, 'fp32,q8,q4', SETTINGS_CHECKPOINT);
 });
 
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A copy of the converted folder with `files` written over it. */
-function variant(name: string, files: Record<string, string>): string {
-  const dir = join(root, 'variants', name);
-  mkdirSync(join(root, 'variants'), { recursive: true });
-  cpSync(modelDir, dir, { recursive: true });
-  for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  return dir;
-}
-
-async function answer(
+const answer = (
   runtime: 'edgetier' | 'onnxruntime',
   dir: string,
   dtype: 'fp32' | 'q8' | 'q4',
-  sampling: Record<string, unknown>,
-): Promise<GenerateResult> {
-  const engine = new NodeEngine({ runtime });
-  try {
-    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype });
-    return await engine.generate({ prompt: PROMPT, sampling: { maxNewTokens: 12, ...sampling } });
-  } finally {
-    await engine.unload();
-  }
-}
+  sampling: SamplingOptions,
+): Promise<GenerateResult> =>
+  nodeAnswer(runtime, dir, { prompt: PROMPT, dtype, sampling: { maxNewTokens: 12, ...sampling } });
 
 describe('a tiny positive temperature is greedy', () => {
   // checkSampling lets every finite temperature >= 0 through, and 1e-9 is greedy (cpu-runtime.test.ts).
@@ -78,8 +56,8 @@ describe('a tiny positive temperature is greedy', () => {
     ['edgetier', 'fp32', Number.MIN_VALUE],
     ['onnxruntime', 'fp32', 1e-39],
   ] as const)('%s %s, temperature %s', async (runtime, dtype, temperature) => {
-    const greedy = await answer(runtime, modelDir, dtype, {});
-    const tiny = await answer(runtime, modelDir, dtype, { temperature });
+    const greedy = await answer(runtime, folders.built, dtype, {});
+    const tiny = await answer(runtime, folders.built, dtype, { temperature });
     expect(tiny.outputIds).toEqual(greedy.outputIds);
   });
 });
@@ -96,7 +74,7 @@ describe('generation_config.json defaults the CPU engine cannot honour are refus
     ['top_k', 2.5, 'a whole number (0 or less keeps every token) only'],
     ['top_k', '50', 'a whole number (0 or less keeps every token) only'],
   ] as const)('%s = %j', async (field, value, rule) => {
-    const dir = variant(`${field}-${String(value)}`, {
+    const dir = folders.folder(`${field}-${String(value)}`, {
       'generation_config.json': generationConfig({ [field]: value }),
     });
     const error = await answer('edgetier', dir, 'fp32', {}).catch((e: unknown) => e);
@@ -108,10 +86,10 @@ describe('generation_config.json defaults the CPU engine cannot honour are refus
   });
 
   it('nulls load: a null penalty is 1, so greedy gives the tokens of a file without the fields', async () => {
-    const dir = variant('nulls', {
+    const dir = folders.folder('nulls', {
       'generation_config.json': generationConfig({ repetition_penalty: null, top_k: null }),
     });
-    const plain = variant('plain', { 'generation_config.json': generationConfig({}) });
+    const plain = folders.folder('plain', { 'generation_config.json': generationConfig({}) });
     const withNulls = await answer('edgetier', dir, 'fp32', {});
     expect(withNulls.outputIds).toEqual((await answer('edgetier', plain, 'fp32', {})).outputIds);
   });
@@ -121,7 +99,7 @@ describe('a config.json that is JSON null is refused by name, not with a raw Typ
   // Observed: load_failed "Could not load … on cpu (fp32): Cannot read properties of null (reading
   // 'model_type'). Try another dtype or device." (an array gets "config.json has no model_type").
   it('config.json = null', async () => {
-    const dir = variant('config-null', { 'config.json': 'null' });
+    const dir = folders.folder('config-null', { 'config.json': 'null' });
     const engine = new NodeEngine({ runtime: 'edgetier' });
     const error = await engine
       .load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' })
@@ -148,16 +126,9 @@ describe("generation_config.json's top_k null is no top-k on both runtimes", () 
     const generationConfig = (topK: number | null) =>
       JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, top_k: topK });
     const drawn = async (topK: number | null) => {
-      const dir = variant(`ort-top-k-${topK}`, { 'generation_config.json': generationConfig(topK) });
-      const engine = new NodeEngine({ runtime: 'onnxruntime' });
-      try {
-        await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
-        random.seed(7);
-        const sampling = { maxNewTokens: 24, ignoreEos: true, temperature: 50, topP };
-        return (await engine.generate({ prompt: PROMPT, sampling })).outputIds;
-      } finally {
-        await engine.unload();
-      }
+      const dir = folders.folder(`ort-top-k-${topK}`, { 'generation_config.json': generationConfig(topK) });
+      const sampling = { maxNewTokens: 24, ignoreEos: true, temperature: 50, topP };
+      return (await nodeAnswer('onnxruntime', dir, { prompt: PROMPT, sampling, seed: 7 })).outputIds;
     };
     const unset = await drawn(null);
     expect(unset).toEqual(await drawn(0));

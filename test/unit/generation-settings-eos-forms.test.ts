@@ -5,48 +5,30 @@
  * eos_token_id the CPU engine would compare differently from generate()'s bigint == ("N.0", [null, N])
  * is refused by name there, so the two runtimes cannot stop at different places.
  */
-import { cpSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgetierError } from '../../src/core/errors.ts';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
-import { convertQuietly } from '../helpers/converted-folders.ts';
+import {
+  type ConvertedFolders,
+  convertedFolders,
+  SETTINGS_CHECKPOINT,
+} from '../helpers/converted-folders.ts';
+import { nodeAnswer } from '../helpers/node-answer.ts';
 
 let root: string;
-let modelDir: string;
+let folders: ConvertedFolders;
 
-async function run(runtime: 'edgetier' | 'onnxruntime', dir: string) {
-  const engine = new NodeEngine({ runtime });
-  try {
-    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
-    return (await engine.generate({ prompt: 'Once upon a time', sampling: { maxNewTokens: 8 } })).outputIds;
-  } finally {
-    await engine.unload();
-  }
-}
+const run = async (runtime: 'edgetier' | 'onnxruntime', dir: string) =>
+  (await nodeAnswer(runtime, dir, { prompt: 'Once upon a time', sampling: { maxNewTokens: 8 } })).outputIds;
 
-function variant(name: string, generationConfig: string): string {
-  const dir = join(root, name);
-  cpSync(modelDir, dir, { recursive: true });
-  writeFileSync(join(dir, 'generation_config.json'), generationConfig);
-  return dir;
-}
+const variant = (name: string, generationConfig: string) =>
+  folders.folder(name, { 'generation_config.json': generationConfig });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-eos-forms-'));
-  const checkpoint = join(root, 'checkpoint');
-  modelDir = join(root, 'model');
-  await makeCheckpoint(checkpoint, {
-    family: 'llama',
-    tied: false,
-    seed: 21,
-    linearScale: 3,
-    maxPositionEmbeddings: 512,
-  });
-  await convertQuietly(checkpoint, modelDir, 'fp32');
+  folders = await convertedFolders(root, 'fp32', SETTINGS_CHECKPOINT);
 });
 
 afterAll(async () => {
@@ -55,7 +37,7 @@ afterAll(async () => {
 
 describe('a generation_config.json that is valid JSON but not an object', () => {
   it.each(['0', '"x"', 'true'])('%s: the ORT path loads and answers as without the file', async (text) => {
-    const plain = await run('onnxruntime', modelDir);
+    const plain = await run('onnxruntime', folders.built);
     expect(await run('onnxruntime', variant(`gen-${text.replace(/\W/g, '')}`, text))).toEqual(plain);
   });
 });

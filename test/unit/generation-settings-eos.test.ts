@@ -5,58 +5,42 @@
  * EOS generate() does not have, and the ORT path called a stop at text_config's EOS `length`. Found by
  * a hostile review; each test failed before its fix. Through NodeEngine on a converted tiny llama.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
-import { convertQuietly } from '../helpers/converted-folders.ts';
+import type { SamplingOptions } from '../../src/core/engine.ts';
+import {
+  type ConvertedFolders,
+  convertedFolders,
+  SETTINGS_CHECKPOINT,
+} from '../helpers/converted-folders.ts';
+import { nodeAnswer } from '../helpers/node-answer.ts';
 
 let root: string;
-let modelDir: string;
+let folders: ConvertedFolders;
 /** The token the model emits first after the prompt (greedy). */
 let first: number;
 
-async function run(runtime: 'edgetier' | 'onnxruntime', dir: string, sampling: Record<string, unknown>) {
-  const engine = new NodeEngine({ runtime });
-  try {
-    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
-    const r = await engine.generate({
-      prompt: 'Once upon a time',
-      sampling: { maxNewTokens: 8, ...sampling },
-    });
-    return { ids: r.outputIds, finish: r.finishReason };
-  } finally {
-    await engine.unload();
-  }
+async function run(runtime: 'edgetier' | 'onnxruntime', dir: string, sampling: SamplingOptions) {
+  const r = await nodeAnswer(runtime, dir, {
+    prompt: 'Once upon a time',
+    sampling: { maxNewTokens: 8, ...sampling },
+  });
+  return { ids: r.outputIds, finish: r.finishReason };
 }
 
 /** A copy of the model folder with config.json's fields merged in and generation_config.json replaced. */
-function variant(name: string, config: Record<string, unknown>, generation: Record<string, unknown>): string {
-  const dir = join(root, name);
-  cpSync(modelDir, dir, { recursive: true });
-  const base = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...base, ...config }));
-  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(generation));
-  return dir;
-}
+const variant = (name: string, config: Record<string, unknown>, generation: Record<string, unknown>) =>
+  folders.folder(name, {
+    'config.json': JSON.stringify({ ...folders.config, ...config }),
+    'generation_config.json': JSON.stringify(generation),
+  });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-generation-eos-'));
-  const checkpoint = join(root, 'checkpoint');
-  modelDir = join(root, 'model');
-  await makeCheckpoint(checkpoint, {
-    family: 'llama',
-    tied: false,
-    seed: 21,
-    linearScale: 3,
-    maxPositionEmbeddings: 512,
-    generationConfig: false,
-  });
-  await convertQuietly(checkpoint, modelDir, 'fp32');
-  first = (await run('onnxruntime', modelDir, { ignoreEos: true })).ids[0]!;
+  folders = await convertedFolders(root, 'fp32', { ...SETTINGS_CHECKPOINT, generationConfig: false });
+  first = (await run('onnxruntime', folders.built, { ignoreEos: true })).ids[0]!;
 });
 
 afterAll(async () => {

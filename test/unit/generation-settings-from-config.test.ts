@@ -5,70 +5,63 @@
  * ORT's answer and not the engine's; ORT's own top-p path read a config.json top_k null as 50. Found
  * by a hostile review; each test failed before its fix. Through NodeEngine on a converted tiny llama.
  */
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { random } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SamplingOptions } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
-import { convertQuietly } from '../helpers/converted-folders.ts';
+import {
+  type ConvertedFolders,
+  convertedFolders,
+  SETTINGS_CHECKPOINT,
+} from '../helpers/converted-folders.ts';
+import { nodeAnswer } from '../helpers/node-answer.ts';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
 let root: string;
-let modelDir: string;
+let folders: ConvertedFolders;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-generation-settings-'));
-  const checkpoint = join(root, 'checkpoint');
-  modelDir = join(root, 'model');
-  await makeCheckpoint(checkpoint, {
-    family: 'llama',
-    tied: false,
-    seed: 21,
-    linearScale: 3,
-    maxPositionEmbeddings: 512,
-  });
-  await convertQuietly(checkpoint, modelDir, 'fp32');
+  folders = await convertedFolders(root, 'fp32', SETTINGS_CHECKPOINT);
 }, 600_000);
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
 let n = 0;
-/** A copy of the folder; `gen` replaces generation_config.json (null: deleted), `cfg` merges into config.json. */
+/**
+ * A copy of the folder: `gen` replaces generation_config.json (null: deleted; undefined: kept), `cfg`
+ * is merged into config.json.
+ */
 function variant(gen: Record<string, unknown> | null | undefined, cfg: Record<string, unknown> = {}): string {
-  const dir = join(root, 'variants', String(n++));
-  mkdirSync(join(root, 'variants'), { recursive: true });
-  cpSync(modelDir, dir, { recursive: true });
-  if (gen === null) rmSync(join(dir, 'generation_config.json'));
+  const files: Record<string, string | null> = {
+    'config.json': JSON.stringify({ ...folders.config, ...cfg }),
+  };
+  if (gen === null) files['generation_config.json'] = null;
   else if (gen !== undefined)
-    writeFileSync(
-      join(dir, 'generation_config.json'),
-      JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, ...gen }),
-    );
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, ...cfg }));
-  return dir;
+    files['generation_config.json'] = JSON.stringify({
+      bos_token_id: 1,
+      eos_token_id: 2,
+      pad_token_id: 0,
+      ...gen,
+    });
+  return folders.folder(String(n++), files);
 }
 
 async function ids(
   runtime: 'edgetier' | 'onnxruntime',
   dir: string,
-  sampling: Record<string, unknown>,
+  sampling: SamplingOptions,
 ): Promise<number[]> {
-  const engine = new NodeEngine({ runtime });
-  try {
-    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
-    random.seed(7);
-    return (
-      await engine.generate({ prompt: PROMPT, sampling: { maxNewTokens: 16, ignoreEos: true, ...sampling } })
-    ).outputIds;
-  } finally {
-    await engine.unload();
-  }
+  const r = await nodeAnswer(runtime, dir, {
+    prompt: PROMPT,
+    sampling: { maxNewTokens: 16, ignoreEos: true, ...sampling },
+    seed: 7,
+  });
+  return r.outputIds;
 }
 
 const HOT = { temperature: 50 };

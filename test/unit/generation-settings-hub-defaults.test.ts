@@ -5,17 +5,19 @@
  * the defaults (a negative top_k, empty lists, values at or below generate()'s threshold) were refused
  * before (a hostile review's finding).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { random } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generationConfigRefusal } from '../../src/core/cpu-runtime-plan.ts';
+import type { SamplingOptions } from '../../src/core/engine.ts';
 import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
-import { NodeEngine } from '../../src/native/node-engine.ts';
-import { makeCheckpoint } from '../helpers/checkpoints.ts';
-import { convertQuietly } from '../helpers/converted-folders.ts';
+import {
+  type ConvertedFolders,
+  convertedFolders,
+  SETTINGS_CHECKPOINT,
+} from '../helpers/converted-folders.ts';
+import { nodeAnswer } from '../helpers/node-answer.ts';
 
 /** A transformers 4.2x-era PretrainedConfig.to_dict()'s generation defaults, all "off". */
 const OLD_DEFAULTS = {
@@ -48,48 +50,37 @@ const OLD_DEFAULTS = {
 };
 
 let root: string;
-let modelDir: string;
+let folders: ConvertedFolders;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-hub-defaults-'));
-  const checkpoint = join(root, 'checkpoint');
-  modelDir = join(root, 'model');
-  await makeCheckpoint(checkpoint, {
-    family: 'llama',
-    tied: false,
-    seed: 21,
-    linearScale: 3,
-    maxPositionEmbeddings: 512,
+  folders = await convertedFolders(root, 'fp32', {
+    ...SETTINGS_CHECKPOINT,
     generationConfig: false,
     configOverrides: OLD_DEFAULTS,
   });
-  await convertQuietly(checkpoint, modelDir, 'fp32');
 }, 600_000);
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function ids(runtime: 'edgetier' | 'onnxruntime', dir: string, sampling: Record<string, unknown>) {
-  const engine = new NodeEngine({ runtime });
-  try {
-    await engine.load({ source: { kind: 'path', path: dir }, device: 'cpu', dtype: 'fp32' });
-    random.seed(7);
-    return (
-      await engine.generate({
-        prompt: 'Once upon a time',
-        sampling: { maxNewTokens: 12, ignoreEos: true, ...sampling },
-      })
-    ).outputIds;
-  } finally {
-    await engine.unload();
-  }
+async function ids(runtime: 'edgetier' | 'onnxruntime', dir: string, sampling: SamplingOptions) {
+  const r = await nodeAnswer(runtime, dir, {
+    prompt: 'Once upon a time',
+    sampling: { maxNewTokens: 12, ignoreEos: true, ...sampling },
+    seed: 7,
+  });
+  return r.outputIds;
 }
+
+/** A copy of the converted folder with `config` as its config.json. */
+const withConfig = (name: string, config: Record<string, unknown>) =>
+  folders.folder(name, { 'config.json': JSON.stringify(config) });
 
 describe('Hub-style off-form config.json', () => {
   it('the converter copies the defaults; the engine loads the folder and agrees with ORT', async () => {
-    const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
-    expect(config.top_k).toBe(50);
-    expect(config.num_beams).toBe(1);
-    expect(await ids('edgetier', modelDir, {})).toEqual(await ids('onnxruntime', modelDir, {}));
+    expect(folders.config.top_k).toBe(50);
+    expect(folders.config.num_beams).toBe(1);
+    expect(await ids('edgetier', folders.built, {})).toEqual(await ids('onnxruntime', folders.built, {}));
   }, 300_000);
 
   // Values transformers.js 4.3.1 reads as "off" (no processor, or one that changes no logit), each
@@ -110,31 +101,18 @@ describe('Hub-style off-form config.json', () => {
   });
 
   it('a folder with config.json top_k -1 samples as top_k 0 on both runtimes', async () => {
-    const dir = join(root, 'topk-neg');
-    const { cpSync } = await import('node:fs');
-    cpSync(modelDir, dir, { recursive: true });
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, top_k: -1 }));
-    const zero = join(root, 'topk-zero');
-    cpSync(modelDir, zero, { recursive: true });
-    writeFileSync(join(zero, 'config.json'), JSON.stringify({ ...config, top_k: 0 }));
+    const dir = withConfig('topk-neg', { ...folders.config, top_k: -1 });
+    const zero = withConfig('topk-zero', { ...folders.config, top_k: 0 });
     const hot = { temperature: 50 };
     expect(await ids('onnxruntime', dir, hot)).toEqual(await ids('onnxruntime', zero, hot));
     // The engine's draws are not seeded: it loads the folder (it refused it) and reads the same top-k.
     expect(await ids('edgetier', dir, hot)).toHaveLength(12);
-    expect(generationDefaults({}, JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).topK).toBe(0);
+    expect(generationDefaults({}, { ...folders.config, top_k: -1 }).topK).toBe(0);
   }, 300_000);
 
   it("ORT's top-p path reads a decoder-nested text_config top_k as generate() does", async () => {
-    const { cpSync } = await import('node:fs');
-    const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
-    const { top_k: _drop, ...rest } = config;
-    const nested = join(root, 'nested');
-    cpSync(modelDir, nested, { recursive: true });
-    writeFileSync(
-      join(nested, 'config.json'),
-      JSON.stringify({ ...rest, decoder: { text_config: { top_k: 1 } } }),
-    );
+    const { top_k: _drop, ...rest } = folders.config;
+    const nested = withConfig('nested', { ...rest, decoder: { text_config: { top_k: 1 } } });
     const greedy = await ids('onnxruntime', nested, {});
     // at top-p 1 generate() itself samples with top_k 1: greedy
     expect(await ids('onnxruntime', nested, { temperature: 50 })).toEqual(greedy);
