@@ -8,10 +8,10 @@
  */
 import { AutoTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../src/builder/hf-config.ts';
-import { generationConfigRefusal, generationConfigSizeRefusal } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../src/core/dtypes.ts';
 import type { ThreadsFallback } from '../src/core/engine.ts';
 import { EdgetierError } from '../src/core/errors.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../src/core/generation-settings.ts';
 import type { LibraryProgressEvent } from '../src/core/load-progress.ts';
 import { cpuModelSession } from '../src/cpu-engine/cpu-generator.ts';
 import { requireCpuDtype } from '../src/cpu-engine/decoder.ts';
@@ -133,7 +133,7 @@ export async function loadCpuModelSession(
       readFile(files, fileUrl(env, model, file), file, required, progress, weightsOf);
     const config = json(await read('config.json', true));
     const generationBytes = await read('generation_config.json', false);
-    // Refused by size before it is parsed, as the model index refuses it (cpu-runtime-plan.ts).
+    // Refused by size before it is parsed, as the model index refuses it (generation-settings.ts).
     const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
     if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
     const generationConfig = json(generationBytes);

@@ -5,9 +5,10 @@
  * the model cache (model-files.ts: its copies come in as callbacks), so Node tests can run it.
  */
 import type { ModelFacts } from '../src/core/backend-plan.ts';
-import { GENERATION_CONFIG_MAX_BYTES, isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
+import { isEdgetierBlock } from '../src/core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, DTYPES, type Dtype } from '../src/core/dtypes.ts';
 import type { BrowserModelSource } from '../src/core/engine-protocol.ts';
+import { GENERATION_CONFIG_MAX_BYTES } from '../src/core/generation-settings.ts';
 import { cpuEngineSettingsRefusal } from '../src/cpu-engine/model-refusal.ts';
 
 /** The URL of a file of a source, for HEAD probes. */

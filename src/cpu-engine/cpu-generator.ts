@@ -8,14 +8,14 @@
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
+import type { Dtype } from '../core/dtypes.ts';
+import type { Device, EngineName } from '../core/engine.ts';
+import { EdgetierError } from '../core/errors.ts';
 import {
   effectiveGenerationSettings,
   eosTokenIds,
   generationConfigRefusal,
-} from '../core/cpu-runtime-plan.ts';
-import type { Dtype } from '../core/dtypes.ts';
-import type { Device, EngineName } from '../core/engine.ts';
-import { EdgetierError } from '../core/errors.ts';
+} from '../core/generation-settings.ts';
 import { type LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
 import {
   applyRepetitionPenalty,

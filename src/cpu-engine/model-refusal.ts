@@ -6,8 +6,8 @@
  * engine worker before the engine itself is loaded.
  */
 import { type HfConfig, parseHfConfig } from '../builder/hf-config.ts';
-import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { EdgetierError } from '../core/errors.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/generation-settings.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 
 /**

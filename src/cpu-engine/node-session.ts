@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import type { HfConfig } from '../builder/hf-config.ts';
-import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/cpu-runtime-plan.ts';
 import { DTYPE_FILE, type Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
+import { generationConfigRefusal, generationConfigSizeRefusal } from '../core/generation-settings.ts';
 import type { LoadModelOptions, ModelSession } from '../runtime/model-session.ts';
 import { cpuModelSession } from './cpu-generator.ts';
 import { CpuDecoder, type CpuDecoderOptions, requireCpuDtype } from './decoder.ts';
@@ -63,7 +63,7 @@ export async function loadCpuModelSession(
     bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>) : {};
   const config = json(await read('config.json', true));
   const generationBytes = await read('generation_config.json', false);
-  // Refused by size before it is parsed, as the model index refuses it (cpu-runtime-plan.ts).
+  // Refused by size before it is parsed, as the model index refuses it (generation-settings.ts).
   const tooBig = generationBytes ? generationConfigSizeRefusal(generationBytes.length) : null;
   if (tooBig) throw new EdgetierError('unsupported_architecture', tooBig);
   const generationConfig = json(generationBytes);

@@ -18,9 +18,9 @@ import {
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
-import { effectiveGenerationSettings, eosTokenIds } from '../core/cpu-runtime-plan.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
+import { effectiveGenerationSettings, eosTokenIds } from '../core/generation-settings.ts';
 import { applyTemperature, DEFAULT_TOP_K, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
 

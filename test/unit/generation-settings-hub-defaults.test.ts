@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationConfigRefusal } from '../../src/core/cpu-runtime-plan.ts';
 import type { SamplingOptions } from '../../src/core/engine.ts';
+import { generationConfigRefusal } from '../../src/core/generation-settings.ts';
 import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import {
   type ConvertedFolders,

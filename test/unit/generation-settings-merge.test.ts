@@ -6,7 +6,7 @@
  */
 import { PreTrainedModel, PretrainedConfig } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { effectiveGenerationSettings, generationConfigRefusal } from '../../src/core/cpu-runtime-plan.ts';
+import { effectiveGenerationSettings, generationConfigRefusal } from '../../src/core/generation-settings.ts';
 
 const FIELDS = ['top_k', 'repetition_penalty', 'no_repeat_ngram_size', 'num_beams', 'min_length'];
 
