@@ -21,6 +21,7 @@ import {
   applyRepetitionPenalty,
   argmax,
   DEFAULT_TOP_K,
+  nanLogitsError,
   sampleToken,
   suppressTokens,
 } from '../runtime/sampling.ts';
@@ -153,6 +154,7 @@ export class CpuGenerator implements TokenGenerator {
         await yieldToEventLoop();
       }
       for (let made = 0; logits !== null; made++) {
+        if (this.decoder.firstNaNLogit() >= 0) throw nanLogitsError(made);
         if (penalty !== 1) applyRepetitionPenalty(logits, seen, penalty);
         if (ignoreEos && made < maxNewTokens) suppressTokens(logits, this.eosIds);
         const id = temperature > 0 ? sampleToken(logits, params, this.random) : argmax(logits);

@@ -398,6 +398,11 @@ export class CpuDecoder {
     this.kx.ensure(this.cacheBase + Math.ceil(positions / CACHE_CHUNK) * this.chunkBytes);
   }
 
+  /** The vocabulary index of the first NaN among the last logits forward returned, or -1. */
+  firstNaNLogit(): number {
+    return this.kx.k.firstNaN(this.s.logits, this.spec.vocabSize);
+  }
+
   /** Runs `ids` (at most PREFILL_CHUNK) at the next positions; the logits of the last when asked. */
   private run(ids: readonly number[], wantLogits: boolean): void {
     const { spec, kx, s } = this;

@@ -52,6 +52,8 @@ export interface KernelExports {
     r0: number,
     r1: number,
   ): void;
+  /** The index of the first NaN among n floats at x, or -1. */
+  firstNaN(x: number, n: number): number;
   gemmF32(y: number, w: number, x: number, rows: number, cols: number, tokens: number): void;
   gemmQ4(
     y: number,

@@ -8,8 +8,29 @@
  * processor so that the onnxruntime path applies it the same way.
  */
 
+import { EdgetierError } from '../core/errors.ts';
+
 /** transformers.js's GenerationConfig default, used when generation_config.json sets no top_k. */
 export const DEFAULT_TOP_K = 50;
+
+/**
+ * The error for a step whose logits hold NaN, where no token can be chosen and any would be noise:
+ * a model whose arithmetic overflowed (f16 weights on a GPU can) or whose weights are damaged. Both
+ * runtimes refuse such a step by name rather than answer with whatever their argmax or draw makes of
+ * NaN (token 0, or the last candidate). `answerToken`: the tokens of the answer before this one.
+ */
+export function nanLogitsError(answerToken: number): EdgetierError {
+  return new EdgetierError(
+    'generation_failed',
+    `The model's scores for token ${answerToken + 1} of the answer are not numbers (NaN), so no next token can be chosen: its arithmetic overflowed (as f16 weights on a GPU can) or its weights are damaged. Try another weight format (dtype) or device.`,
+  );
+}
+
+/** The index of the first NaN among `values`, or -1. */
+export function firstNaN(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (Number.isNaN(values[i])) return i;
+  return -1;
+}
 
 /** Divides positive logits of tokens already present by `penalty` and multiplies negative ones (once per distinct id). */
 export function applyRepetitionPenalty(logits: Float32Array, ids: Iterable<number>, penalty: number): void {

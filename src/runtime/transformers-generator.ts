@@ -21,7 +21,7 @@ import {
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { effectiveGenerationSettings, eosTokenIds } from '../core/generation-settings.ts';
-import { applyTemperature, DEFAULT_TOP_K, nucleus } from './sampling.ts';
+import { applyTemperature, DEFAULT_TOP_K, firstNaN, nanLogitsError, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
 
 /** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
@@ -88,6 +88,24 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
     const vocab = logits.dims.at(-1)!;
     for (let at = 0; at < data.length; at += vocab)
       applyTemperature(data.subarray(at, at + vocab), this.temperature);
+    return logits;
+  }
+}
+
+/**
+ * Refuses a step whose logits hold NaN (nanLogitsError), as edgetier's CPU engine does, where
+ * generate() would pick token 0 (greedy) or the last candidate (a draw). First among the custom
+ * processors, greedy too; `promptTokens` counts the answer's tokens from the sequence it is given.
+ */
+export class NanLogitsRefusal extends LogitsProcessor {
+  constructor(private readonly promptTokens: number) {
+    super();
+  }
+
+  override _call(inputIds: bigint[][], logits: Tensor): Tensor {
+    if (firstNaN(logits.data as Float32Array) >= 0) {
+      throw nanLogitsError((inputIds[0]?.length ?? this.promptTokens) - this.promptTokens);
+    }
     return logits;
   }
 }
@@ -362,14 +380,11 @@ export class TransformersGenerator implements TokenGenerator {
         // 1, not the model's generation_config.json temperature: TemperatureLogitsProcessor applies ours.
         ...(temperature > 0 ? { temperature: 1 } : {}),
         ...(topK !== undefined ? { top_k: topK } : {}),
-        ...(temperature > 0
-          ? {
-              logits_processor: [
-                new TemperatureLogitsProcessor(temperature),
-                ...(topP < 1 ? [new NucleusLogitsProcessor(topK ?? DEFAULT_TOP_K, topP)] : []),
-              ],
-            }
-          : {}),
+        logits_processor: [
+          new NanLogitsRefusal(promptIds.length),
+          ...(temperature > 0 ? [new TemperatureLogitsProcessor(temperature)] : []),
+          ...(temperature > 0 && topP < 1 ? [new NucleusLogitsProcessor(topK ?? DEFAULT_TOP_K, topP)] : []),
+        ],
         ...(sampling.repetitionPenalty !== undefined
           ? { repetition_penalty: sampling.repetitionPenalty }
           : {}),

@@ -679,3 +679,25 @@ describe('cpu-engine kernels (WASM SIMD128) = scalar references', () => {
     );
   });
 });
+
+describe("firstNaN (the check of a step's logits)", () => {
+  it('finds the first NaN at any lane and in the tail, ignores infinities, -1 when none', () => {
+    const n = 23; // five vectors of four and a tail of three
+    const x = kx.alloc(n * 4);
+    const view = () => kx.f32(x, n);
+    for (const at of [0, 1, 3, 4, 18, 19, 20, 22]) {
+      view().fill(1.5);
+      view()[at] = Number.NaN;
+      if (at + 2 < n) view()[at + 2] = Number.NaN;
+      expect(kx.k.firstNaN(x, n), `NaN at ${at}`).toBe(at);
+    }
+    view().fill(Number.POSITIVE_INFINITY);
+    view()[7] = Number.NEGATIVE_INFINITY;
+    expect(kx.k.firstNaN(x, n)).toBe(-1);
+    // Only the first n floats: a NaN just past them is not looked at.
+    view().fill(0);
+    view()[22] = Number.NaN;
+    expect(kx.k.firstNaN(x, 22)).toBe(-1);
+    expect(kx.k.firstNaN(x, 0)).toBe(-1);
+  });
+});

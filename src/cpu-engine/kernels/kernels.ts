@@ -519,6 +519,19 @@ export function addInPlace(a: usize, b: usize, n: i32): void {
   }
 }
 
+/** The index of the first NaN among n floats at x, or -1 (a step's logits: cpu-generator.ts). */
+export function firstNaN(x: usize, n: i32): i32 {
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    if (v128.any_true(f32x4.ne(v, v))) {
+      for (let j = i; j < i + 4; j++) if (isNaN(load<f32>(x + (<usize>j << 2)))) return j;
+    }
+  }
+  for (let i = n4; i < n; i++) if (isNaN(load<f32>(x + (<usize>i << 2)))) return i;
+  return -1;
+}
+
 /** RMSNorm of `rows` consecutive groups of `width`: out = x * rsqrt(mean(x^2) + eps) * weight. */
 export function rmsNorm(out: usize, x: usize, weight: usize, rows: i32, width: i32, eps: f32): void {
   const w4 = width & ~3;
