@@ -21,7 +21,8 @@ import {
   applyRepetitionPenalty,
   argmax,
   DEFAULT_TOP_K,
-  nanLogitsError,
+  firstNaN,
+  NanLogitsError,
   sampleToken,
   suppressTokens,
 } from '../runtime/sampling.ts';
@@ -154,9 +155,11 @@ export class CpuGenerator implements TokenGenerator {
         await yieldToEventLoop();
       }
       for (let made = 0; logits !== null; made++) {
-        if (this.decoder.firstNaNLogit() >= 0) throw nanLogitsError(made);
         if (penalty !== 1) applyRepetitionPenalty(logits, seen, penalty);
         if (ignoreEos && made < maxNewTokens) suppressTokens(logits, this.eosIds);
+        // NaN where the choice reads it (not in a suppressed EOS, as on the ORT path, whose check runs
+        // after generate()'s own processors): the kernel's scan first, a few microseconds a step.
+        if (this.decoder.firstNaNLogit() >= 0 && firstNaN(logits) >= 0) throw new NanLogitsError(made);
         const id = temperature > 0 ? sampleToken(logits, params, this.random) : argmax(logits);
         seen.add(id);
         onToken(id);

@@ -27,6 +27,7 @@ import { EdgetierError } from '../core/errors.ts';
 import { type Clock, defaultClock, MetricsRecorder } from '../core/metrics.ts';
 import { ChunkBatcher, DEFAULT_BATCHING } from './chunk-batcher.ts';
 import { fitConversation } from './context-window.ts';
+import { NanLogitsError } from './sampling.ts';
 import { checkSampling } from './sampling-check.ts';
 import { cutAtStop, findStop, stopHoldback } from './stop-strings.ts';
 import {
@@ -219,6 +220,10 @@ export class ModelSession {
         },
       );
       tokens = result.outputIds.length;
+    } catch (error) {
+      // A NaN step in the warm-up's own answer is no reason to refuse the load: other prompts may
+      // answer, and one that does not is refused then, by the request's own message.
+      if (!(error instanceof NanLogitsError)) throw error;
     } finally {
       this.resetConversation();
     }

@@ -14,16 +14,21 @@ import { EdgetierError } from '../core/errors.ts';
 export const DEFAULT_TOP_K = 50;
 
 /**
- * The error for a step whose logits hold NaN, where no token can be chosen and any would be noise:
+ * The refusal of a step whose logits hold NaN, where no token can be chosen and any would be noise:
  * a model whose arithmetic overflowed (f16 weights on a GPU can) or whose weights are damaged. Both
- * runtimes refuse such a step by name rather than answer with whatever their argmax or draw makes of
- * NaN (token 0, or the last candidate). `answerToken`: the tokens of the answer before this one.
+ * runtimes refuse such a step by name rather than answer with whatever their argmax or the draw makes
+ * of NaN (token 0, or the last candidate). A logit set to -Infinity before the choice (an EOS under
+ * ignoreEos) is no longer NaN, on either runtime. Its own class so that the load's warm-up can tell
+ * it apart: a model may answer other prompts (ModelSession.warmUp).
  */
-export function nanLogitsError(answerToken: number): EdgetierError {
-  return new EdgetierError(
-    'generation_failed',
-    `The model's scores for token ${answerToken + 1} of the answer are not numbers (NaN), so no next token can be chosen: its arithmetic overflowed (as f16 weights on a GPU can) or its weights are damaged. Try another weight format (dtype) or device.`,
-  );
+export class NanLogitsError extends EdgetierError {
+  /** `answerToken`: the tokens of the answer before this one. */
+  constructor(answerToken: number) {
+    super(
+      'generation_failed',
+      `The model's scores for token ${answerToken + 1} of the answer are not numbers (NaN), so no next token can be chosen: its arithmetic overflowed (as f16 weights on a GPU can) or its weights are damaged. Try another weight format (dtype) or device.`,
+    );
+  }
 }
 
 /** The index of the first NaN among `values`, or -1. */

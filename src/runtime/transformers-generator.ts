@@ -21,7 +21,7 @@ import {
 import type { Dtype } from '../core/dtypes.ts';
 import type { Device, EngineName } from '../core/engine.ts';
 import { effectiveGenerationSettings, eosTokenIds } from '../core/generation-settings.ts';
-import { applyTemperature, DEFAULT_TOP_K, firstNaN, nanLogitsError, nucleus } from './sampling.ts';
+import { applyTemperature, DEFAULT_TOP_K, firstNaN, NanLogitsError, nucleus } from './sampling.ts';
 import type { GenerationArgs, TokenGenerator } from './token-generator.ts';
 
 /** One streamed token as transformers.js reports it: the first `put` carries the prompt. */
@@ -93,9 +93,10 @@ export class TemperatureLogitsProcessor extends LogitsProcessor {
 }
 
 /**
- * Refuses a step whose logits hold NaN (nanLogitsError), as edgetier's CPU engine does, where
+ * Refuses a step whose logits hold NaN (NanLogitsError), as edgetier's CPU engine does, where
  * generate() would pick token 0 (greedy) or the last candidate (a draw). First among the custom
- * processors, greedy too; `promptTokens` counts the answer's tokens from the sequence it is given.
+ * processors, greedy too, so after generate()'s own (repetition penalty, EOS suppression under
+ * min_new_tokens); `promptTokens` counts the answer's tokens from the sequence it is given.
  */
 export class NanLogitsRefusal extends LogitsProcessor {
   constructor(private readonly promptTokens: number) {
@@ -104,7 +105,7 @@ export class NanLogitsRefusal extends LogitsProcessor {
 
   override _call(inputIds: bigint[][], logits: Tensor): Tensor {
     if (firstNaN(logits.data as Float32Array) >= 0) {
-      throw nanLogitsError((inputIds[0]?.length ?? this.promptTokens) - this.promptTokens);
+      throw new NanLogitsError((inputIds[0]?.length ?? this.promptTokens) - this.promptTokens);
     }
     return logits;
   }
