@@ -25,8 +25,6 @@ const UNSUPPORTED_GENERATION_FIELDS: Record<string, (value: unknown) => boolean>
   forced_bos_token_id: (value) => value === null,
   forced_eos_token_id: (value) => value === null,
   guidance_scale: offAtMost(1),
-  min_length: offAtMost(0),
-  min_new_tokens: offAtMost(0),
   num_beams: offAtMost(1),
 };
 
@@ -40,11 +38,16 @@ export function generationConfigSizeRefusal(bytes: number): string | null {
     : null;
 }
 
-/** The generation settings the CPU engine checks or applies (above, and repetition_penalty, top_k). */
+/**
+ * The generation settings the CPU engine checks or applies: the ones above, and those it applies as
+ * generate() does (cpu-generator.ts generationDefaults).
+ */
 const CHECKED_GENERATION_FIELDS = [
   ...Object.keys(UNSUPPORTED_GENERATION_FIELDS),
   'repetition_penalty',
   'top_k',
+  'min_length',
+  'min_new_tokens',
 ];
 
 const isSettings = (value: unknown): value is Record<string, unknown> =>
@@ -139,6 +142,20 @@ export function generationConfigRefusal(generationConfig: unknown, config: unkno
     !(typeof topK.value === 'number' && Number.isInteger(topK.value))
   ) {
     return `${topK.file} sets top_k = ${JSON.stringify(topK.value)}; edgetier's CPU engine takes a whole number (0 or less keeps every token) only: run this model on onnxruntime.`;
+  }
+  // Applied as generate()'s MinLength and MinNewTokensLength processors (EOS suppressed while the
+  // sequence, or the answer, is shorter): a number; null is unset. Anything else generate() would
+  // coerce with < and >, which the engine does not copy.
+  for (const field of ['min_length', 'min_new_tokens']) {
+    const min = settings.get(field);
+    if (
+      min &&
+      min.value !== undefined &&
+      min.value !== null &&
+      !(typeof min.value === 'number' && !Number.isNaN(min.value))
+    ) {
+      return `${min.file} sets ${field} = ${JSON.stringify(min.value)}; edgetier's CPU engine takes a number only: run this model on onnxruntime.`;
+    }
   }
   return null;
 }

@@ -30,10 +30,14 @@ import type { GenerationArgs, TokenGenerator } from '../runtime/token-generator.
 import { CpuDecoder, PREFILL_CHUNK, requireCpuDtype } from './decoder.ts';
 import type { KernelThreadSpawner } from './thread-pool.ts';
 
-/** The defaults generation_config.json gives every request: repetition penalty and top-k. */
+/** What the model's generation settings give every request: repetition penalty, top-k, minimum lengths. */
 export interface GenerationDefaults {
   repetitionPenalty: number;
   topK: number;
+  /** EOS is suppressed while prompt + answer is shorter (generate()'s MinLengthLogitsProcessor); 0: off. */
+  minLength: number;
+  /** EOS is suppressed while the answer is shorter (MinNewTokensLengthLogitsProcessor); 0: off. */
+  minNewTokens: number;
 }
 
 /**
@@ -50,7 +54,14 @@ export function generationDefaults(
   const settings = effectiveGenerationSettings(config, generationConfig);
   const penalty = settings.get('repetition_penalty')?.value;
   const topK = settings.get('top_k')?.value;
+  // A number (generationConfigRefusal refuses others); generate() adds the step only above 0.
+  const least = (field: string) => {
+    const value = settings.get(field)?.value;
+    return typeof value === 'number' && value > 0 ? value : 0;
+  };
   return {
+    minLength: least('min_length'),
+    minNewTokens: least('min_new_tokens'),
     repetitionPenalty: typeof penalty === 'number' ? penalty : 1,
     // null or 0 and below is no top-k (0), as transformers.js's sampler reads it; absent, 50.
     topK: typeof topK === 'number' ? Math.max(0, topK) : topK === null ? 0 : DEFAULT_TOP_K,
@@ -156,7 +167,11 @@ export class CpuGenerator implements TokenGenerator {
       }
       for (let made = 0; logits !== null; made++) {
         if (penalty !== 1) applyRepetitionPenalty(logits, seen, penalty);
-        if (ignoreEos && made < maxNewTokens) suppressTokens(logits, this.eosIds);
+        // generate()'s order: the file's minimum lengths, then a request's ignoreEos (its own
+        // min_new_tokens on the ORT path), each only suppressing EOS.
+        const { minLength, minNewTokens } = this.defaults;
+        if ((ignoreEos && made < maxNewTokens) || made < minNewTokens || promptIds.length + made < minLength)
+          suppressTokens(logits, this.eosIds);
         // NaN where the choice reads it (not in a suppressed EOS, as on the ORT path, whose check runs
         // after generate()'s own processors): the kernel's scan first, a few microseconds a step.
         if (this.decoder.firstNaNLogit() >= 0 && firstNaN(logits) >= 0) throw new NanLogitsError(made);
