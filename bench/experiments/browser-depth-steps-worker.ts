@@ -3,7 +3,7 @@ import type { HfConfig } from '../../src/builder/hf-config.ts';
 import { webKernelThreadSpawner } from '../../src/cpu-engine/web-threads.ts';
 import { type DepthStepParams, depthSteps } from './depth-step-sweep.ts';
 
-let run: (() => Record<number, number[]>) | null = null;
+let run: (() => Record<string, number[]>) | null = null;
 const scope = globalThis as unknown as {
   onmessage: (event: { data: { start?: boolean; params?: DepthStepParams } }) => void;
   postMessage(message: unknown): void;

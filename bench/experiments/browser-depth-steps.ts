@@ -7,7 +7,7 @@
  * comes from the forward pass or from around it. Median and min wall ms a step, rows in turns.
  *
  *   node --experimental-wasm-relaxed-simd --import tsx bench/experiments/browser-depth-steps.ts
- *     [--dtype q4] [--threads 2] [--depths 22,2000] [--steps 16] [--rounds 6] <model-dir>
+ *     [--dtype q4] [--threads 2] [--depths 22,2000] [--kv-chunks 64,256] [--steps 16] [--rounds 6] <model-dir>
  *
  * The cache is int8 whatever the dtype (a q8 file's default is float32: --dtype q8 times its GEMVs
  * with the q4 default's cache).
@@ -29,6 +29,8 @@ const { values, positionals } = parseArgs({
     dtype: { type: 'string', default: 'q4' },
     threads: { type: 'string', default: '2' },
     depths: { type: 'string', default: '22,2000' },
+    /** KV cache chunk sizes to compare, each a decoder of its own (default: the engine's). */
+    'kv-chunks': { type: 'string' },
     steps: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '6' },
   },
@@ -39,6 +41,7 @@ const params: DepthStepParams = {
   dtype: values.dtype as 'q4' | 'q8',
   threads: Number(values.threads),
   depths: values.depths.split(',').map(Number),
+  ...(values['kv-chunks'] ? { kvChunks: values['kv-chunks'].split(',').map(Number) } : {}),
   steps: Number(values.steps),
   rounds: Number(values.rounds),
 };
@@ -72,12 +75,12 @@ const { page, close } = await openIsolatedPage(PAGE, {
 });
 interface PageApi {
   startWorker(p: DepthStepParams): Promise<void>;
-  runSteps(): Promise<Record<number, number[]>>;
+  runSteps(): Promise<Record<string, number[]>>;
 }
 await page.evaluate((p) => (globalThis as unknown as PageApi).startWorker(p), params);
 
 const times: Record<string, number[]> = {};
-const add = (runtime: string, result: Record<number, number[]>) => {
+const add = (runtime: string, result: Record<string, number[]>) => {
   for (const [depth, t] of Object.entries(result)) {
     const key = `${runtime} @ ${depth}`;
     times[key] = [...(times[key] ?? []), ...t];
@@ -91,6 +94,6 @@ await close();
 console.log(`decode step, ${params.dtype}, ${params.threads} thread(s), wall ms:`);
 for (const [name, t] of Object.entries(times)) {
   t.sort((a, b) => a - b);
-  console.log(`  ${name.padEnd(20)} min ${t[0]!.toFixed(2)}  median ${t[t.length >> 1]!.toFixed(2)}`);
+  console.log(`  ${name.padEnd(30)} min ${t[0]!.toFixed(2)}  median ${t[t.length >> 1]!.toFixed(2)}`);
 }
 process.exit(0);

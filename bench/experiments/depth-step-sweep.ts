@@ -15,6 +15,8 @@ export interface DepthStepParams {
   depths: number[];
   steps: number;
   rounds: number;
+  /** KV cache chunk sizes to compare (CpuDecoderOptions.kvChunkPositions); default the engine's. */
+  kvChunks?: number[];
 }
 
 interface Internals {
@@ -23,6 +25,7 @@ interface Internals {
   cacheBase: number;
   chunkBytes: number;
   headChunkBytes: number;
+  chunkPositions: number;
   kx: WasmKernels;
   s: { tmp: number };
 }
@@ -42,50 +45,58 @@ export function fakeFillInt8(d: CpuDecoder, depth: number, positions: number): v
   // The decoder's own scratch (kx.alloc would hand out the cache's first bytes: the cache is last).
   const vec = inside.s.tmp;
   const f = inside.kx.f32(vec, D);
-  for (let c = 0; c < Math.ceil(positions / 64); c++)
+  const P = inside.chunkPositions;
+  for (let c = 0; c < Math.ceil(positions / P); c++)
     for (let l = 0; l < L; l++)
       for (let g = 0; g < KV; g++)
-        for (let q = 0; q < 64; q++) {
+        for (let q = 0; q < P; q++) {
           for (let i = 0; i < D; i++)
-            f[i] = (((c * 64 + q + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
+            f[i] = (((c * P + q + l + g) * 2654435761 + i * 40503) % 1000) / 4000 - 0.125;
           const head = inside.cacheBase + c * inside.chunkBytes + (l * 2 * KV + g) * inside.headChunkBytes;
-          inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, q, vec, vec, D, 64);
+          inside.kx.k.kvStoreI8(head, head + KV * inside.headChunkBytes, q, vec, vec, D, P);
         }
 }
 
-/** One decoder per depth; returns a function running `steps` steps on each (wall ms per step, by depth). */
+/**
+ * One decoder per depth (and per KV cache chunk size where `p.kvChunks` names several); returns a
+ * function running `steps` steps on each: wall ms per step, by "depth" or "depth, chunk N".
+ */
 export async function depthSteps(
   config: HfConfig,
   onnx: Uint8Array,
   kernels: WebAssembly.Module,
   spawn: KernelThreadSpawner | undefined,
   p: DepthStepParams,
-): Promise<() => Record<number, number[]>> {
-  const decoders: CpuDecoder[] = [];
+): Promise<() => Record<string, number[]>> {
+  const decoders: [string, CpuDecoder][] = [];
   // Arbitrary tokens inside any vocabulary (a test model's can be small).
   const vocab = Number(config.vocab_size);
   const token = (i: number) => (500 + i) % vocab;
+  const chunks = p.kvChunks ?? [undefined];
   for (const depth of p.depths) {
-    // An int8 cache for q8 files too (their default is float32): the fill below writes int8 codes.
-    const d = await CpuDecoder.fromFiles(config, onnx, p.dtype, kernels, {
-      threads: p.threads,
-      kvCache: 'int8',
-      ...(p.threads > 1 && spawn ? { spawn } : {}),
-    });
-    fakeFillInt8(d, depth, depth + p.steps * p.rounds * 2 + 64);
-    for (let s = 0; s < 4; s++) d.forward([token(s)]);
-    decoders.push(d);
+    for (const chunk of chunks) {
+      // An int8 cache for q8 files too (their default is float32): the fill below writes int8 codes.
+      const d = await CpuDecoder.fromFiles(config, onnx, p.dtype, kernels, {
+        threads: p.threads,
+        kvCache: 'int8',
+        ...(chunk !== undefined ? { kvChunkPositions: chunk } : {}),
+        ...(p.threads > 1 && spawn ? { spawn } : {}),
+      });
+      fakeFillInt8(d, depth, depth + p.steps * p.rounds * 2 + 64);
+      for (let s = 0; s < 4; s++) d.forward([token(s)]);
+      decoders.push([chunk === undefined ? `${depth}` : `${depth}, chunk ${chunk}`, d]);
+    }
   }
   return () => {
-    const out: Record<number, number[]> = {};
-    for (const [i, d] of decoders.entries()) {
+    const out: Record<string, number[]> = {};
+    for (const [name, d] of decoders) {
       const times: number[] = [];
       for (let s = 0; s < p.steps; s++) {
         const t = performance.now();
         d.forward([token(100 + s)]);
         times.push(performance.now() - t);
       }
-      out[p.depths[i]!] = times;
+      out[name] = times;
     }
     return out;
   };

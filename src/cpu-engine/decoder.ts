@@ -5,7 +5,7 @@
  *
  * Memory layout: weights, then per-step scratch, then the KV cache last, so that it grows in place
  * (memory.grow extends it; nothing is copied) as the context lengthens. The cache is a run of chunks
- * of CACHE_CHUNK positions, `[chunk][layer][key | value][kvHead][position in chunk][headDim]` in
+ * of chunkPositions positions (512 for an int8 cache, 64 for float32: kvCacheChunkPositions), `[chunk][layer][key | value][kvHead][position in chunk][headDim]` in
  * float32 (an int8 cache, the kernels' kvStoreI8: per kv head the chunk's codes, then its positions'
  * scales, positions padded to 8; keys in pairs of elements, values in pairs of positions): a new
  * chunk is appended when the context outgrows the last, and inside a chunk one head's keys are
@@ -24,7 +24,12 @@ import { ropeInvFreq } from '../builder/graph/rope.ts';
 import type { HfConfig } from '../builder/hf-config.ts';
 import type { Dtype } from '../core/dtypes.ts';
 import { EdgetierError } from '../core/errors.ts';
-import { defaultKvCacheType, int8KvCacheFits, KV_CACHE_CHUNK, type KvCacheType } from '../core/kv-cache.ts';
+import {
+  defaultKvCacheType,
+  int8KvCacheFits,
+  type KvCacheType,
+  kvCacheChunkPositions,
+} from '../core/kv-cache.ts';
 import type { ModelSpec } from '../core/model-spec.ts';
 import { BLOCK, blocksOf, permutedIndex } from './layouts.ts';
 import { cpuModelSpec } from './model-refusal.ts';
@@ -77,6 +82,12 @@ export interface CpuDecoderOptions {
    * forward pass), Qwen2 (attention biases) and other head sizes.
    */
   kvCache?: KvCacheType;
+  /**
+   * Positions per KV cache chunk, the step the cache grows by: a multiple of 8 from 8 to 4096; default
+   * kvCacheChunkPositions (512 for an int8 cache, 64 for float32: what the catalog's memory estimate
+   * assumes). For measuring chunk sizes.
+   */
+  kvChunkPositions?: number;
 }
 
 export type { KvCacheType } from '../core/kv-cache.ts';
@@ -134,8 +145,6 @@ export function q4Activations(
 const INT16_LEVELS = 32767;
 const INT8_LEVELS = 127;
 
-/** Positions per KV cache chunk (the cache grows by one chunk at a time). */
-const CACHE_CHUNK = KV_CACHE_CHUNK;
 /** Prompt tokens per prefill chunk. */
 export const PREFILL_CHUNK = 32;
 
@@ -175,7 +184,7 @@ export function requireCpuDtype(dtype: Dtype): CpuDtype {
 
 export class CpuDecoder {
   private readonly invFreq: Float32Array;
-  /** Bytes of one cache chunk: every layer's keys and values of CACHE_CHUNK positions. */
+  /** Bytes of one cache chunk: every layer's keys and values of chunkPositions positions. */
   private readonly chunkBytes: number;
   /** Bytes of one kv head's keys (or values) in a chunk. */
   private readonly headChunkBytes: number;
@@ -193,14 +202,16 @@ export class CpuDecoder {
     readonly q4Activations: Q4Activations,
     /** The KV cache's element type. */
     readonly kvCache: KvCacheType,
+    /** Positions per KV cache chunk (the cache grows by one chunk at a time). */
+    readonly chunkPositions: number,
     /** The thread pool when running on more than one thread. */
     readonly pool: KernelThreadPool | null = null,
   ) {
     this.invFreq = ropeInvFreq(spec);
     this.headChunkBytes =
       kvCache === 'int8'
-        ? kx.k.kvHeadChunkBytesI8(CACHE_CHUNK, spec.headDim)
-        : CACHE_CHUNK * spec.headDim * 4;
+        ? kx.k.kvHeadChunkBytesI8(chunkPositions, spec.headDim)
+        : chunkPositions * spec.headDim * 4;
     this.chunkBytes = spec.numLayers * 2 * spec.numKvHeads * this.headChunkBytes;
     this.cacheBase = kx.used;
   }
@@ -218,6 +229,13 @@ export class CpuDecoder {
   ): Promise<CpuDecoder> {
     const spec = cpuModelSpec(config);
     const file = readOnnxInitializers(onnx);
+    const chunk = options.kvChunkPositions;
+    if (chunk !== undefined && !(Number.isInteger(chunk) && chunk % 8 === 0 && chunk >= 8 && chunk <= 4096)) {
+      throw new EdgetierError(
+        'bad_request',
+        `A KV cache chunk holds a multiple of 8 positions from 8 to 4096, not ${chunk}.`,
+      );
+    }
     const threads = options.threads ?? 1;
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {
       throw new EdgetierError('bad_request', `The CPU engine runs on 1 to 64 threads, not ${threads}.`);
@@ -258,6 +276,7 @@ export class CpuDecoder {
     const weights = loadModelWeights(kx, spec, dtype, file);
     const q4 = q4Activations(dtype, file.matMulNBitsAccuracy, kx.k, options.int16Activations);
     const kvCache = kvCacheType(dtype, spec, options.kvCache);
+    const chunkPositions = options.kvChunkPositions ?? kvCacheChunkPositions(kvCache);
     const maxContext = Math.min(options.maxContext ?? spec.maxPositionEmbeddings, spec.maxPositionEmbeddings);
     const {
       hiddenSize: H,
@@ -292,7 +311,7 @@ export class CpuDecoder {
       partials: kx.alloc(partialsBytes),
       partialsBytes,
     };
-    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, q4, kvCache, pool);
+    return new CpuDecoder(spec, dtype, maxContext, kx, weights, s, q4, kvCache, chunkPositions, pool);
   }
 
   /**
@@ -395,7 +414,7 @@ export class CpuDecoder {
 
   /** Grows the cache (in place, at the end of memory) to hold `positions`. */
   private reserve(positions: number): void {
-    this.kx.ensure(this.cacheBase + Math.ceil(positions / CACHE_CHUNK) * this.chunkBytes);
+    this.kx.ensure(this.cacheBase + Math.ceil(positions / this.chunkPositions) * this.chunkBytes);
   }
 
   /** The vocabulary index of the first NaN among the last logits forward returned, or -1. */
@@ -439,7 +458,7 @@ export class CpuDecoder {
 
     const qkvWidth = (NH + 2 * KV) * D;
     const kvFloats = KV * D;
-    const { headChunkBytes } = this;
+    const { headChunkBytes, chunkPositions: C } = this;
     const int8 = this.kvCache === 'int8';
     const scale = 1 / Math.sqrt(D);
     for (let l = 0; l < spec.numLayers; l++) {
@@ -461,14 +480,14 @@ export class CpuDecoder {
         k.rope(kNew, KV, D, s.cos + t * half * 4, s.sin + t * half * 4);
         // The token's key and value go straight to their place in the cache (as int8 codes, or copied).
         const p = pos0 + t;
-        const chunk = Math.floor(p / CACHE_CHUNK) * this.chunkBytes;
-        const slot = chunk + (p % CACHE_CHUNK) * D * 4;
+        const chunk = Math.floor(p / C) * this.chunkBytes;
+        const slot = chunk + (p % C) * D * 4;
         for (let g = 0; g < KV; g++) {
           const key = kNew + g * D * 4;
           const value = key + kvFloats * 4;
           if (int8) {
             const head = chunk + g * headChunkBytes;
-            k.kvStoreI8(keys + head, values + head, p % CACHE_CHUNK, key, value, D, CACHE_CHUNK);
+            k.kvStoreI8(keys + head, values + head, p % C, key, value, D, C);
           } else {
             bytes.copyWithin(keys + slot + g * headChunkBytes, key, key + D * 4);
             bytes.copyWithin(values + slot + g * headChunkBytes, value, value + D * 4);
@@ -486,7 +505,7 @@ export class CpuDecoder {
           keys,
           values,
           chunkBytes: this.chunkBytes,
-          chunkPositions: CACHE_CHUNK,
+          chunkPositions: C,
           t0: pos0 + 1,
           tokens: n,
           heads: NH,
@@ -507,7 +526,7 @@ export class CpuDecoder {
             keys,
             values,
             this.chunkBytes,
-            CACHE_CHUNK,
+            C,
             visible,
             NH,
             KV,

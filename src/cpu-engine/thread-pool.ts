@@ -386,7 +386,7 @@ export class KernelThreadPool {
     const work = 2 * heads * d * (tokens * t0 + (tokens * (tokens - 1)) / 2);
     // Segment slots: the most any token has (a token with fewer leaves its spare slots empty units).
     // Not the last token's alone: segments lengthen by a chunk where the context passes 16 segments'
-    // worth, so the count falls there (16 at 4096 positions of 64-position chunks, 13 at 4097).
+    // worth, so the count falls there (64-position chunks: 16 at 4096 positions, 13 at 4097).
     let segs = 1;
     for (let t = t0; t <= last; t++) segs = Math.max(segs, this.k.attentionSegments(t, job.chunkPositions));
     if (work < this.minAttentionWork) {

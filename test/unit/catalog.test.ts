@@ -93,9 +93,9 @@ describe('catalog', () => {
     // SmolLM2-135M: 2 (K and V) * 30 layers * 3 kv heads * 64 dims * 4096 tokens * 4 bytes
     expect(kvCacheBytes(smol135.shape!, 4096, 'float32')).toBe(2 * 30 * 3 * 64 * 4096 * 4);
     expect(kvCacheBytes(smol135.shape!, 4096, 'float16')).toBe(2 * 30 * 3 * 64 * 4096 * 2);
-    // int8: 64 codes and a float32 scale per head vector, in whole chunks of 64 positions.
+    // int8: 64 codes and a float32 scale per head vector, in whole chunks of 512 positions.
     expect(kvCacheBytes(smol135.shape!, 4096, 'int8')).toBe(2 * 30 * 3 * (64 + 4) * 4096);
-    expect(kvCacheBytes(smol135.shape!, 4097, 'int8')).toBe(2 * 30 * 3 * (64 + 4) * (4096 + 64));
+    expect(kvCacheBytes(smol135.shape!, 4097, 'int8')).toBe(2 * 30 * 3 * (64 + 4) * (4096 + 512));
   });
 
   describe("the KV cache's element in the memory estimate (kvElementFor, assessFit)", () => {

@@ -217,6 +217,49 @@ describe('cpu-engine decoder: chunked prefill', () => {
   );
 });
 
+describe('cpu-engine decoder: the int8 cache across its 512-position chunks', () => {
+  let out: string;
+  beforeAll(async () => {
+    const checkpoint = join(root, 'long-q4');
+    out = join(root, 'long-q4-onnx');
+    await makeCheckpoint(checkpoint, { family: 'llama', tied: false, seed: 8, maxPositionEmbeddings: 1200 });
+    await convert(checkpoint, out, 'q4');
+  });
+  const prompt = Array.from({ length: 1100 }, (_, i) => (i * 53 + 7) % 384);
+
+  it('a 1100-token prompt (three chunks) in prefill chunks gives the same logits, bit for bit, as token by token', async () => {
+    const chunked = await loadCpuDecoder(out, 'q4');
+    const stepwise = await loadCpuDecoder(out, 'q4');
+    expect(chunked.kvCache).toBe('int8');
+    expect(chunked.chunkPositions).toBe(512);
+    const a = chunked.forward(prompt);
+    let b: Float32Array = new Float32Array(0);
+    for (const id of prompt) b = stepwise.forward([id]);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(greedy(chunked, [3], 5)).toEqual(greedy(stepwise, [3], 5));
+  });
+
+  it('as close to the float32 cache as 64-position chunks are (chunks group the weights an int16 code scales)', async () => {
+    const logits = async (options: Parameters<typeof loadCpuDecoder>[2]) =>
+      (await loadCpuDecoder(out, 'q4', options)).forward(prompt.slice(0, 600));
+    const float32 = await logits({ kvCache: 'float32' });
+    const err512 = relativeRms(await logits({}), float32);
+    const err64 = relativeRms(await logits({ kvChunkPositions: 64 }), float32);
+    // About 1e-2 each on this tiny random model (the chunkings differ from each other by about as much).
+    expect(err512).toBeLessThan(0.03);
+    expect(err512).toBeLessThan(1.5 * err64);
+  });
+
+  it('a chunk size it cannot lay out is refused by name', async () => {
+    for (const kvChunkPositions of [0, 12, 4104, 64.5]) {
+      await expect(loadCpuDecoder(out, 'q4', { kvChunkPositions })).rejects.toMatchObject({
+        code: 'bad_request',
+        message: `A KV cache chunk holds a multiple of 8 positions from 8 to 4096, not ${kvChunkPositions}.`,
+      });
+    }
+  });
+});
+
 describe('cpu-engine decoder: file variants the converter writes', () => {
   const spec = TINY_SPECS['qwen2 with bias']!; // tied: the q8 head's slices also serve the embedding
   const tensors = randomTensors(spec, 4);

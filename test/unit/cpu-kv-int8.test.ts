@@ -219,13 +219,14 @@ describe('cpu-engine int8 KV cache', () => {
 
   it("cpuEngineKvCacheBytes (the catalog's memory estimate) equals the decoder's chunks as the kernels size them", () => {
     for (const d of [16, 64, 80, 128, 512])
-      for (const positions of [1, 63, 64, 65, 2000, 4096]) {
+      for (const positions of [1, 63, 64, 65, 511, 512, 513, 2000, 4096]) {
         const shape = { layers: 3, kvHeads: 5, headDim: d };
-        // The decoder's chunk: layers x (keys, values) x kv heads x a head's chunk, 64 positions.
-        const chunks = Math.ceil(positions / 64);
-        const int8 = chunks * 3 * 2 * 5 * kx.k.kvHeadChunkBytesI8(64, d);
+        // The decoder's chunk: layers x (keys, values) x kv heads x a head's chunk, of 512 positions
+        // (int8) or 64 (float32).
+        const int8 = Math.ceil(positions / 512) * 3 * 2 * 5 * kx.k.kvHeadChunkBytesI8(512, d);
         expect(cpuEngineKvCacheBytes(shape, positions, 'int8')).toBe(int8);
-        expect(cpuEngineKvCacheBytes(shape, positions, 'float32')).toBe(chunks * 3 * 2 * 5 * 64 * d * 4);
+        const float32 = Math.ceil(positions / 64) * 3 * 2 * 5 * 64 * d * 4;
+        expect(cpuEngineKvCacheBytes(shape, positions, 'float32')).toBe(float32);
       }
   });
 

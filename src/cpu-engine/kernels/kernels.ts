@@ -760,15 +760,18 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
 // kernel before segments) the merge rounds differently: outputs agree to float32 rounding, not bit
 // for bit (test/unit/cpu-kernels.test.ts checks records and outputs against a float64 reference).
 
-/** Cache chunks per segment at least (256 positions with the decoder's 64-position chunks). */
+/** Cache chunks per segment at least: 4, or fewer where 4 would be more than SEGMENT_MIN_POSITIONS. */
 const SEGMENT_MIN_CHUNKS: i32 = 4;
+/** A segment's positions at least, where its chunks are that long (256: 4 chunks of 64, 1 of 256). */
+const SEGMENT_MIN_POSITIONS: i32 = 256;
 /** Segments per query at most: a partial record's slots per (token, head). */
 const ATTENTION_MAX_SEGMENTS: i32 = 16;
 
 /** Cache chunks per segment for a query seeing `t` positions. */
 @inline function segmentChunks(t: i32, chunkPositions: i32): i32 {
   const chunks = (t + chunkPositions - 1) / chunkPositions;
-  return max(SEGMENT_MIN_CHUNKS, (chunks + ATTENTION_MAX_SEGMENTS - 1) / ATTENTION_MAX_SEGMENTS);
+  const least = max(1, min(SEGMENT_MIN_CHUNKS, SEGMENT_MIN_POSITIONS / chunkPositions));
+  return max(least, (chunks + ATTENTION_MAX_SEGMENTS - 1) / ATTENTION_MAX_SEGMENTS);
 }
 
 /**
@@ -1093,7 +1096,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
   const sc = f32x4.splat(scale);
   // A spare float of the first head's record takes the touches' sum (nothing reads it).
   const sink = partials + <usize>h0 * rowBytes + <usize>s * recordBytes + 8;
-  if (ahead) touchUnit(k + kv, v + kv, chunkBytes, headChunkBytes, chunkPositions, n, sink);
+  if (ahead) touchUnit(k + kv, v + kv, chunkBytes, headChunkBytes, chunkPositions, n, sink, false, d);
   for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
     const len = min(chunkPositions, n - p0);
     const kc = k + c + kv;
@@ -1361,7 +1364,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
   const keyRow = <usize>paddedPositions(chunkPositions) << 1;
   const sink = partials + <usize>h0 * rowBytes + <usize>s * recordBytes + 8;
   // The unit's keys and values, every line of them, before any arithmetic (touchUnit).
-  if (ahead) touchUnit(k + kv, v + kv, chunkBytes, headChunkBytes, chunkPositions, n, sink);
+  if (ahead) touchUnit(k + kv, v + kv, chunkBytes, headChunkBytes, chunkPositions, n, sink, true, d);
   for (let j = 0; j < m; j++) {
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
     store<f32>(rec, quantizeQuery(rec + 16, q + <usize>(h0 + j) * headBytes, d), 12);
@@ -1628,12 +1631,31 @@ const PAIRS_PER_FLUSH: i32 = 256;
  * burst before the unit's arithmetic. The misses of a burst overlap: about 24 GB/s on one thread of a
  * 2-core Zen 4 VM, against 10-11 GB/s for the scan's own misses. Measured there (bench/results/
  * wasm-cpu-speed.md): the int8 attention over 2000 positions 11 % less CPU time than with a touch of
- * only the next chunk as the scan went (itself no faster than no touch at all on that machine).
+ * only the next chunk as the scan went (itself no faster than no touch at all on that machine). In
+ * the chunk the context ends in, only the lines of its first positions (an int8 chunk of 512
+ * positions is 35 KB a head on a head of 64: touched whole, it made the 135M twin's step at 22
+ * positions about 0.2 ms slower in Chromium, `bench/experiments/browser-depth-steps.ts --kv-chunks`).
  */
-@inline function touchUnit(k: usize, v: usize, chunkBytes: usize, headBytes: usize, chunkPositions: i32, n: i32, sink: usize): void {
+@inline function touchUnit(k: usize, v: usize, chunkBytes: usize, headBytes: usize, chunkPositions: i32, n: i32, sink: usize, int8: bool, d: i32): void {
   for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
-    touch(k + c, headBytes, sink);
-    touch(v + c, headBytes, sink);
+    const len = min(chunkPositions, n - p0);
+    if (len == chunkPositions) {
+      touch(k + c, headBytes, sink);
+      touch(v + c, headBytes, sink);
+    } else if (!int8) {
+      // A chunk the context ends in: its first len positions only ([position][d] floats).
+      touch(k + c, <usize>len * (<usize>d << 2), sink);
+      touch(v + c, <usize>len * (<usize>d << 2), sink);
+    } else {
+      // Keys [d / 2][P'][2]: each row's first len pairs; values [position / 2][d][2]: the first pairs
+      // of positions; each one's scales after its codes.
+      const codes = codesBytesI8(chunkPositions, d);
+      const keyRow = <usize>paddedPositions(chunkPositions) << 1;
+      for (let e = 0; e < d >> 1; e++) touch(k + c + <usize>e * keyRow, <usize>len << 1, sink);
+      touch(k + c + codes, <usize>len << 2, sink);
+      touch(v + c, <usize>((len + 1) >> 1) * (<usize>d << 1), sink);
+      touch(v + c + codes, <usize>len << 2, sink);
+    }
   }
 }
 
