@@ -227,15 +227,24 @@ export class CpuDecoder {
     kernels: WebAssembly.Module,
     options: CpuDecoderOptions = {},
   ): Promise<CpuDecoder> {
-    const spec = cpuModelSpec(config);
-    const file = readOnnxInitializers(onnx);
-    const chunk = options.kvChunkPositions;
-    if (chunk !== undefined && !(Number.isInteger(chunk) && chunk % 8 === 0 && chunk >= 8 && chunk <= 4096)) {
+    const chunk: unknown = options.kvChunkPositions;
+    if (
+      chunk !== undefined &&
+      !(
+        typeof chunk === 'number' &&
+        Number.isInteger(chunk) &&
+        chunk % 8 === 0 &&
+        chunk >= 8 &&
+        chunk <= 4096
+      )
+    ) {
       throw new EdgetierError(
         'bad_request',
-        `A KV cache chunk holds a multiple of 8 positions from 8 to 4096, not ${chunk}.`,
+        `A KV cache chunk holds a multiple of 8 positions from 8 to 4096, not ${typeof chunk === 'number' ? chunk : JSON.stringify(chunk)}.`,
       );
     }
+    const spec = cpuModelSpec(config);
+    const file = readOnnxInitializers(onnx);
     const threads = options.threads ?? 1;
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {
       throw new EdgetierError('bad_request', `The CPU engine runs on 1 to 64 threads, not ${threads}.`);

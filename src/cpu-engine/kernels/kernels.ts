@@ -760,9 +760,11 @@ export function swiglu(out: usize, gateUp: usize, n: i32): void {
 // kernel before segments) the merge rounds differently: outputs agree to float32 rounding, not bit
 // for bit (test/unit/cpu-kernels.test.ts checks records and outputs against a float64 reference).
 
-/** Cache chunks per segment at least: 4, or fewer where 4 would be more than SEGMENT_MIN_POSITIONS. */
+/**
+ * Cache chunks per segment at least: 4, or as many whole chunks as SEGMENT_MIN_POSITIONS holds where
+ * that is fewer, and 1 at least (4 of 64 positions, 2 of 128, 1 of 256 or 512, 1 of 136).
+ */
 const SEGMENT_MIN_CHUNKS: i32 = 4;
-/** A segment's positions at least, where its chunks are that long (256: 4 chunks of 64, 1 of 256). */
 const SEGMENT_MIN_POSITIONS: i32 = 256;
 /** Segments per query at most: a partial record's slots per (token, head). */
 const ATTENTION_MAX_SEGMENTS: i32 = 16;
