@@ -4,7 +4,6 @@
  * next request as a fresh load; a NaN in the load's own warm-up does not refuse the load (it did: a
  * model that answers other prompts failed to load, with a message about an answer nobody asked for).
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserEngine } from '../../src/cli/browser-engine.ts';
 import { DTYPE_FILE } from '../../src/core/dtypes.ts';
 import type { GenerateRequest } from '../../src/core/engine.ts';
-import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import { type ConvertedFolders, convertedFolders } from '../helpers/converted-folders.ts';
 import { failureOf } from '../helpers/failure.ts';
+import { onnxWithFloats } from '../helpers/onnx-floats.ts';
 
 const msg = (n: number) =>
   `The model's scores for token ${n} of the answer are not numbers (NaN), so no next token can be chosen: its arithmetic overflowed (as f16 weights on a GPU can) or its weights are damaged. Try another weight format (dtype) or device.`;
@@ -26,23 +25,18 @@ let nanEmbed: string;
 let engine: BrowserEngine;
 const BAD = 300;
 
-function patched(edit: (bytes: Buffer, off: (name: string) => number) => void): Buffer {
-  const bytes = readFileSync(join(folders.built, 'onnx', DTYPE_FILE.fp32));
-  const inits = readOnnxInitializers(bytes).initializers;
-  edit(bytes, (name) => (inits.get(name)?.data.byteOffset as number) - bytes.byteOffset);
-  return bytes;
-}
+/** The fp32 file with `values` of `name` set (onnxWithFloats). */
+const patched = (name: string, values: [number, number][]) =>
+  onnxWithFloats(folders.built, 'fp32', { [name]: values });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'edgetier-nan-worker-'));
   folders = await convertedFolders(join(root, 'plain'), 'fp32', { tied: false, seed: 21 });
   nanNorm = folders.folder('nan-norm', {
-    [`onnx/${DTYPE_FILE.fp32}`]: patched((b, off) => b.writeFloatLE(Number.NaN, off('model.norm.weight'))),
+    [`onnx/${DTYPE_FILE.fp32}`]: patched('model.norm.weight', [[0, Number.NaN]]),
   });
   nanEmbed = folders.folder('nan-embed', {
-    [`onnx/${DTYPE_FILE.fp32}`]: patched((b, off) =>
-      b.writeFloatLE(Number.NaN, off('model.embed_tokens.weight') + BAD * 64 * 4),
-    ),
+    [`onnx/${DTYPE_FILE.fp32}`]: patched('model.embed_tokens.weight', [[BAD * 64, Number.NaN]]),
   });
   engine = await BrowserEngine.start();
 }, 180_000);
@@ -93,9 +87,7 @@ describe('the warm-up after a load', () => {
     expect(at).toBeGreaterThan(0);
     const bad = warm.outputIds[at] as number;
     const dir = folders.folder(`late-${bad}`, {
-      [`onnx/${DTYPE_FILE.fp32}`]: patched((b, off) =>
-        b.writeFloatLE(Number.NaN, off('model.embed_tokens.weight') + bad * 64 * 4),
-      ),
+      [`onnx/${DTYPE_FILE.fp32}`]: patched('model.embed_tokens.weight', [[bad * 64, Number.NaN]]),
     });
     // Without the warm-up the same files load and answer the user's request as the clean model does.
     await engine.load({ source: { kind: 'path', path: dir }, ...load, warmupBudgetMs: 0 });

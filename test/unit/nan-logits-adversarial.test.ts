@@ -5,16 +5,15 @@
  * now both answer), only in the vocabulary's tail; the state after the error.
  * Real parts: a converted tiny llama through NodeEngine on both runtimes.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DTYPE_FILE, type Dtype } from '../../src/core/dtypes.ts';
 import type { GenerateRequest } from '../../src/core/engine.ts';
-import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import { NodeEngine } from '../../src/native/node-engine.ts';
 import { type ConvertedFolders, convertedFolders } from '../helpers/converted-folders.ts';
+import { onnxWithFloats } from '../helpers/onnx-floats.ts';
 
 const VOCAB = 387; // not a multiple of 4: the kernel's tail is a real model's too
 const EOS = 2;
@@ -24,28 +23,14 @@ const msg = (n: number) =>
 let root: string;
 let folders: ConvertedFolders;
 
-function patched(
-  dtype: Dtype,
-  edit: (bytes: Buffer, get: (name: string) => { off: number }) => void,
-): Buffer {
-  const bytes = readFileSync(join(folders.built, 'onnx', DTYPE_FILE[dtype]));
-  const inits = readOnnxInitializers(bytes).initializers;
-  edit(bytes, (name) => {
-    const t = inits.get(name);
-    if (!t) throw new Error(`${dtype}: no ${name}`);
-    return { off: t.data.byteOffset - bytes.byteOffset };
-  });
-  return bytes;
-}
-
 /** A folder whose embedding row of `token` is NaN (fp32: the row; q4: its scale). */
 function nanEmbedding(name: string, token: number): string {
   return folders.folder(name, {
-    [`onnx/${DTYPE_FILE.fp32}`]: patched('fp32', (b, get) => {
-      b.writeFloatLE(Number.NaN, get('model.embed_tokens.weight').off + token * 64 * 4);
+    [`onnx/${DTYPE_FILE.fp32}`]: onnxWithFloats(folders.built, 'fp32', {
+      'model.embed_tokens.weight': [[token * 64, Number.NaN]],
     }),
-    [`onnx/${DTYPE_FILE.q4}`]: patched('q4', (b, get) => {
-      b.writeFloatLE(Number.NaN, get('model.embed_tokens.weight_scale').off + token * 4);
+    [`onnx/${DTYPE_FILE.q4}`]: onnxWithFloats(folders.built, 'q4', {
+      'model.embed_tokens.weight_scale': [[token, Number.NaN]],
     }),
   });
 }
@@ -53,8 +38,8 @@ function nanEmbedding(name: string, token: number): string {
 /** A folder whose logit `token` alone is NaN (lm_head.weight_T[0][token]), fp32 only. */
 function nanLogit(name: string, token: number): string {
   return folders.folder(name, {
-    [`onnx/${DTYPE_FILE.fp32}`]: patched('fp32', (b, get) => {
-      b.writeFloatLE(Number.NaN, get('lm_head.weight_T').off + token * 4);
+    [`onnx/${DTYPE_FILE.fp32}`]: onnxWithFloats(folders.built, 'fp32', {
+      'lm_head.weight_T': [[token, Number.NaN]],
     }),
   });
 }
@@ -243,10 +228,11 @@ describe('around the refusal', () => {
   /** lm_head column `token`: +-Infinity in row 0, zeros below: logit = x0 * Infinity (no NaN). */
   function infLogit(name: string, token: number, sign: number): string {
     return folders.folder(name, {
-      [`onnx/${DTYPE_FILE.fp32}`]: patched('fp32', (b, get) => {
-        const off = get('lm_head.weight_T').off;
-        for (let h = 0; h < 64; h++)
-          b.writeFloatLE(h === 0 ? sign * Infinity : 0, off + (h * VOCAB + token) * 4);
+      [`onnx/${DTYPE_FILE.fp32}`]: onnxWithFloats(folders.built, 'fp32', {
+        'lm_head.weight_T': Array.from({ length: 64 }, (_, h) => [
+          h * VOCAB + token,
+          h === 0 ? sign * Infinity : 0,
+        ]),
       }),
     });
   }

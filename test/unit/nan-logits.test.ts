@@ -5,7 +5,6 @@
  * final norm's weights (written into the converted ONNX file, since the converter refuses a damaged
  * checkpoint), and f16 weights whose arithmetic overflows where the same checkpoint in f32 does not.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dtype } from '../../src/core/dtypes.ts';
 import { DTYPE_FILE } from '../../src/core/dtypes.ts';
 import type { SamplingOptions } from '../../src/core/engine.ts';
-import { readOnnxInitializers } from '../../src/cpu-engine/onnx-reader.ts';
 import { type ConvertedFolders, convertedFolders } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
+import { onnxWithFloats } from '../helpers/onnx-floats.ts';
 
 const NAN_AT_FIRST_TOKEN =
   "The model's scores for token 1 of the answer are not numbers (NaN), so no next token can be chosen: its arithmetic overflowed (as f16 weights on a GPU can) or its weights are damaged. Try another weight format (dtype) or device.";
@@ -27,14 +26,9 @@ let nanNorm: string;
 /** The same checkpoint with every Linear weight 100 times larger, in f32 and f16. */
 let large: ConvertedFolders;
 
-/** The ONNX file of `dtype` with model.norm.weight[0] set to NaN (float32, little-endian). */
-function withNanNorm(dir: string, dtype: Dtype): Buffer {
-  const bytes = readFileSync(join(dir, 'onnx', DTYPE_FILE[dtype]));
-  const norm = readOnnxInitializers(bytes).initializers.get('model.norm.weight');
-  if (norm?.elemType !== 1) throw new Error(`${dtype}: no float32 model.norm.weight`);
-  bytes.writeFloatLE(Number.NaN, norm.data.byteOffset - bytes.byteOffset);
-  return bytes;
-}
+/** The ONNX file of `dtype` with model.norm.weight[0] set to NaN. */
+const withNanNorm = (dir: string, dtype: Dtype) =>
+  onnxWithFloats(dir, dtype, { 'model.norm.weight': [[0, Number.NaN]] });
 
 async function answer(
   runtime: 'edgetier' | 'onnxruntime',
