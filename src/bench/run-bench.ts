@@ -644,12 +644,13 @@ export async function runBench(
   if (depths.some((d) => d > 0))
     notes.push(
       `Depth (llama-bench's -d): a row at depth D has D seeded synthetic tokens in its KV cache before ` +
-        'each test: before every measured run a request of its own (not timed, its metrics dropped) ' +
-        "brings the cache to exactly those D tokens through the engine's prefix reuse (after a load it " +
-        'reads all D; after a measured run it cuts the cache back to D - 1 and reads the last one again), ' +
-        'then the test runs on top (pp: D + pp tokens in the cache after; tg: decode steps with D + 1 and ' +
-        "more tokens present); the engine must report the D tokens as cached. The row budget's " +
-        'repetition time includes the fill requests. Ratios compare rows of one depth; "## Depth" ' +
+        'each test: before every run a request of its own (not timed, its metrics dropped) brings the ' +
+        "cache to exactly those D tokens through the engine's prefix reuse (after a run it cuts the cache " +
+        'back to D - 1 and reads the last one again), then the test runs on top (pp: D + pp tokens in ' +
+        'the cache after; tg: decode steps with D + 1 and more tokens present); the engine must report ' +
+        "the D tokens as cached. Each turn's first fill, which reads all D after the load, runs before " +
+        "the warm-up, outside the row budget's and the warm-up floor's time; later fills are in the " +
+        'repetition time the budget reads. Ratios compare rows of one depth; "## Depth" ' +
         'compares each row with its configuration at depth 0.',
     );
   if (models.some((m) => m.facts.synthetic))

@@ -135,7 +135,9 @@ describe('edgetier bench', () => {
         ? [
             e.step.kind === 'load'
               ? `load ${e.step.cold ? 'cold' : 'warm'}`
-              : `${e.step.test} ${e.step.rep}/${e.step.of}${e.step.warmup ? ' warm-up' : ''}`,
+              : e.step.kind === 'fill'
+                ? `fill ${e.step.depth}`
+                : `${e.step.test} ${e.step.rep}/${e.step.of}${e.step.warmup ? ' warm-up' : ''}`,
           ]
         : [],
     );

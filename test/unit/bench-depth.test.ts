@@ -178,15 +178,16 @@ describe('the depth fill', () => {
       { depth: 300 },
     );
     expect(m.ppTokPerSec.values).toEqual([160, 160]);
-    expect(contexts).toHaveLength(6);
+    // The turn's own fill (a tg of 1 token), the warm-up's pp and tg, two counted repetitions.
+    expect(contexts).toHaveLength(7);
     for (const c of contexts) expect(c).toEqual(syntheticPromptIds(300, 1000, 3));
-    // Depth 0 passes no context: the plain method, as before.
     contexts.length = 0;
     await measureConfig(
       target(() => 0),
       params,
       1000,
     );
+    // Depth 0 passes no context and has no fill: the plain method, as before.
     expect(contexts).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
     // An engine that re-read the context (no reuse) would time the fill: refused.
     await expect(
@@ -204,6 +205,46 @@ describe('the depth fill', () => {
     expect(ppTokPerSec(metrics({ prefillTokens: 16, cachedPromptTokens: 300, ttftMs: 50 }), 16, 300)).toBe(
       320,
     );
+  });
+
+  it("keeps a turn's first fill (all D tokens, after the load) out of the warm-up and the row budget", async () => {
+    // A fake clock: the engine's fill after a load costs 8 s (2000 tokens read), every later
+    // request 0.1 s (a cut-back fill, or the test itself).
+    let clock = 0;
+    let filled = false;
+    const steps: string[] = [];
+    const target: BenchTarget = {
+      async load() {
+        filled = false;
+        return { totalMs: 1, downloadMs: 0, initMs: 1 };
+      },
+      async unload() {},
+      async generate(ids, n, context) {
+        clock += filled ? 100 : 8000;
+        filled = true;
+        const cached = context?.length ?? 0;
+        return ids.length === 22
+          ? metrics({ prefillTokens: 22, cachedPromptTokens: cached, ttftMs: 100 })
+          : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10, cachedPromptTokens: cached });
+      },
+      async peakMemory() {
+        return { bytes: null, note: 'x' };
+      },
+    };
+    const m = await measureConfig(
+      target,
+      { pp: 22, tg: 4, reps: 12, warmup: 1, warmup_s: 1 },
+      1000,
+      (step) =>
+        steps.push(step.kind === 'run' ? `${step.test}${step.warmup ? ' warm-up' : ''}` : `${step.kind}`),
+      { depth: 2000, rowBudgetMs: 60_000, now: () => clock, warmOnly: true },
+    );
+    // A repetition is 0.2 s, so the budget runs all 12, and the warm-up floor (1 s) takes five runs.
+    expect(m.note).toBeNull();
+    expect(m.tgTokPerSec.n).toBe(12);
+    expect(m.warmupRuns).toBe(5);
+    expect(steps.slice(0, 4)).toEqual(['load', 'fill', 'pp warm-up', 'tg warm-up']);
+    expect(steps.filter((s) => s === 'fill')).toHaveLength(1);
   });
 
   it('measureInRounds gives each row its own depth', async () => {
@@ -232,7 +273,8 @@ describe('the depth fill', () => {
       ],
       { pp: 0, tg: 2, reps: 1, warmup: 0 },
     );
-    expect(seen).toEqual([0, 64]);
+    // The depth row fills its cache on its own first, then runs its one repetition.
+    expect(seen).toEqual([0, 64, 64]);
   });
 });
 

@@ -196,7 +196,9 @@ function progressReporter(stream: NodeJS.WriteStream) {
         ? 'starting'
         : event.step.kind === 'load'
           ? `${event.step.cold ? 'cold' : 'warm'} load`
-          : `${event.step.test} ${event.step.warmup ? 'warm-up' : 'rep'} ${event.step.rep}/${event.step.of}`;
+          : event.step.kind === 'fill'
+            ? `filling ${event.step.depth} tokens of context`
+            : `${event.step.test} ${event.step.warmup ? 'warm-up' : 'rep'} ${event.step.rep}/${event.step.of}`;
     stream.write(`\r\x1b[K${head} · ${step}`);
   };
 }

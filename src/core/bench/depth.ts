@@ -8,7 +8,9 @@
  * That fill request goes through the engine's own prefix reuse: on an empty cache (a row's first run
  * after a load) it reads all N tokens; after a measured run, whose cache starts with the context, the
  * engine cuts it back to N - 1 and reads the last context token again, so the N-token fill is paid
- * once per load, not per run, and the cut-back (a copy of the cache on ORT) is never timed. The
+ * once per load, not per run, and the cut-back (a copy of the cache on ORT) is never timed (the
+ * method, method.ts, runs that first fill on its own before the warm-up, so that neither the row
+ * budget nor the warm-up's time floor counts it as a repetition's time). The
  * cached keys and values are those of the first fill (the engines' cut-back is exact), and an engine
  * that cannot cut back (WebGPU tensors) resets and reads all N again. Pure: no Node or DOM API.
  */

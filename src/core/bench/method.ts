@@ -204,6 +204,8 @@ export function mergeRounds(parts: readonly ConfigMeasurement[]): ConfigMeasurem
 
 export type BenchStep =
   | { kind: 'load'; cold: boolean }
+  /** A depth row's turn reads its context into the fresh cache, untimed, before its warm-up. */
+  | { kind: 'fill'; depth: number }
   | { kind: 'run'; test: 'pp' | 'tg'; rep: number; of: number; warmup: boolean };
 
 /**
@@ -319,6 +321,13 @@ export async function measureConfig(
       reps = repsPerRound(params.reps, rounds, repMs, budgetMs);
       if (reps * rounds < params.reps) note = budgetNote(reps * rounds, params.reps, budgetMs, repMs, rounds);
     };
+    // A depth row's first fill after a load reads all `depth` tokens (seconds at 2000); later runs'
+    // fills cut the cache back and read one token. Done here, on its own, it is neither a warm-up
+    // run's time (the row budget's estimate of a repetition) nor the warm-up time floor's.
+    if (context) {
+      onStep?.({ kind: 'fill', depth });
+      await run(tgIds, 1);
+    }
     // Warm-up: `warmup` runs, then (when warmup >= 1) more until the warm-up has taken warmup_s
     // seconds, at most MAX_WARMUP_RUNS in all: a fast row (native: well under a second a run)
     // gets several, a slow one just `warmup`.

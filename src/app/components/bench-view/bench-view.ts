@@ -42,6 +42,7 @@ const DEFAULT_FORM: FormParams = { ...DEFAULT_BENCH_PARAMS, depth: 0 };
 function describeStep(step: BenchStep): string {
   // The app never empties the visitor's cache, so its first load is cold only when nothing was cached.
   if (step.kind === 'load') return step.cold ? 'First load…' : 'Second load…';
+  if (step.kind === 'fill') return `Reading ${step.depth} tokens of context…`;
   return `${step.test} ${step.warmup ? 'warm-up' : 'run'} ${step.rep} of ${step.of}…`;
 }
 
