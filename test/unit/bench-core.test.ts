@@ -25,22 +25,9 @@ import {
 } from '../../src/core/bench/schema.ts';
 import { agreeWithinSpread, mean, median, sampleSd, summarize } from '../../src/core/bench/stats.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
-import type { GenerationMetrics } from '../../src/core/metrics.ts';
+import { generationMetrics } from '../helpers/bench-fixtures.ts';
 
-function metrics(partial: Partial<GenerationMetrics>): GenerationMetrics {
-  return {
-    prefillTokens: 0,
-    cachedPromptTokens: 0,
-    ttftMs: 0,
-    prefillTokPerSec: 0,
-    decodeTokens: 0,
-    decodeTokPerSec: 0,
-    itlP50Ms: 0,
-    itlP95Ms: 0,
-    totalMs: 0,
-    ...partial,
-  };
-}
+const metrics = generationMetrics;
 
 describe('bench statistics', () => {
   it('gives mean and sample standard deviation (n - 1), as llama-bench does', () => {

@@ -35,22 +35,9 @@ import {
 } from '../../src/core/bench/schema.ts';
 import { toSummaryMarkdown } from '../../src/core/bench/summary.ts';
 import type { GenerateRequest, GenerateResult } from '../../src/core/engine.ts';
-import type { GenerationMetrics } from '../../src/core/metrics.ts';
+import { generationMetrics, scriptedBenchTarget } from '../helpers/bench-fixtures.ts';
 
-function metrics(partial: Partial<GenerationMetrics>): GenerationMetrics {
-  return {
-    prefillTokens: 0,
-    cachedPromptTokens: 0,
-    ttftMs: 0,
-    prefillTokPerSec: 0,
-    decodeTokens: 0,
-    decodeTokPerSec: 0,
-    itlP50Ms: 0,
-    itlP95Ms: 0,
-    totalMs: 0,
-    ...partial,
-  };
-}
+const metrics = generationMetrics;
 
 describe('--depth option', () => {
   it('parses a comma-separated list of whole numbers, default [0], duplicates dropped', () => {
@@ -153,22 +140,14 @@ describe('the depth fill', () => {
 
   it('passes every pp and tg run (warm-up too) the same seeded context, and checks the engine held it', async () => {
     const contexts: (readonly number[] | undefined)[] = [];
-    const target = (cachedReported: (depth: number) => number): BenchTarget => ({
-      async load() {
-        return { totalMs: 1, downloadMs: 0, initMs: 1 };
-      },
-      async unload() {},
-      async generate(ids, n, context) {
+    const target = (cachedReported: (depth: number) => number): BenchTarget =>
+      scriptedBenchTarget(async (ids, n, context) => {
         contexts.push(context);
         const depth = context?.length ?? 0;
         return ids.length === 16
           ? metrics({ prefillTokens: 16, cachedPromptTokens: cachedReported(depth), ttftMs: 100 })
           : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10, cachedPromptTokens: cachedReported(depth) });
-      },
-      async peakMemory() {
-        return { bytes: null, note: 'x' };
-      },
-    });
+      });
     const params = { pp: 16, tg: 4, reps: 2, warmup: 1 };
     const m = await measureConfig(
       target((d) => d),
@@ -213,13 +192,8 @@ describe('the depth fill', () => {
     let clock = 0;
     let filled = false;
     const steps: string[] = [];
-    const target: BenchTarget = {
-      async load() {
-        filled = false;
-        return { totalMs: 1, downloadMs: 0, initMs: 1 };
-      },
-      async unload() {},
-      async generate(ids, n, context) {
+    const target = scriptedBenchTarget(
+      async (ids, n, context) => {
         clock += filled ? 100 : 8000;
         filled = true;
         const cached = context?.length ?? 0;
@@ -227,10 +201,10 @@ describe('the depth fill', () => {
           ? metrics({ prefillTokens: 22, cachedPromptTokens: cached, ttftMs: 100 })
           : metrics({ decodeTokens: n - 1, decodeTokPerSec: 10, cachedPromptTokens: cached });
       },
-      async peakMemory() {
-        return { bytes: null, note: 'x' };
+      () => {
+        filled = false;
       },
-    };
+    );
     const m = await measureConfig(
       target,
       { pp: 22, tg: 4, reps: 12, warmup: 1, warmup_s: 1 },
@@ -249,23 +223,15 @@ describe('the depth fill', () => {
 
   it('measureInRounds gives each row its own depth', async () => {
     const seen: number[] = [];
-    const open = async (): Promise<BenchTarget> => ({
-      async load() {
-        return { totalMs: 1, downloadMs: 0, initMs: 1 };
-      },
-      async unload() {},
-      async generate(_ids, n, context) {
+    const open = async (): Promise<BenchTarget> =>
+      scriptedBenchTarget(async (_ids, n, context) => {
         seen.push(context?.length ?? 0);
         return metrics({
           decodeTokens: n - 1,
           decodeTokPerSec: 10,
           cachedPromptTokens: context?.length ?? 0,
         });
-      },
-      async peakMemory() {
-        return { bytes: null, note: 'x' };
-      },
-    });
+      });
     await measureInRounds(
       [
         { open, vocabSize: 500 },
