@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type BackendChoice, cpuBuild, type OrtBuild, wasmThreads } from '../core/backend-plan.ts';
-import { depthFitProblem } from '../core/bench/depth.ts';
+import { depthFitProblem, depthReportNote } from '../core/bench/depth.ts';
 import {
   type BenchParams,
   type BenchStep,
@@ -641,18 +641,7 @@ export async function runBench(
         "engine; the defaults ratio adds the thread count a visitor's stock setup gets from ORT's default.",
     );
   }
-  if (depths.some((d) => d > 0))
-    notes.push(
-      `Depth (llama-bench's -d): a row at depth D has D seeded synthetic tokens in its KV cache before ` +
-        'each test: before every run a request of its own (not timed, its metrics dropped) brings the ' +
-        "cache to exactly those D tokens through the engine's prefix reuse (after a run it cuts the cache " +
-        'back to D - 1 and reads the last one again), then the test runs on top (pp: D + pp tokens in ' +
-        'the cache after; tg: decode steps with D + 1 and more tokens present); the engine must report ' +
-        "the D tokens as cached. Each turn's first fill, which reads all D after the load, runs before " +
-        "the warm-up, outside the row budget's and the warm-up floor's time; later fills are in the " +
-        'repetition time the budget reads. Ratios compare rows of one depth; "## Depth" ' +
-        'compares each row with its configuration at depth 0.',
-    );
+  if (depths.some((d) => d > 0)) notes.push(depthReportNote(options.params.warmup));
   if (models.some((m) => m.facts.synthetic))
     notes.push(
       'Synthetic shape twins have random weights: their text is noise, their speed is that of the real shapes.',

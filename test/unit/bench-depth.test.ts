@@ -9,6 +9,7 @@ import { depthRefusal } from '../../src/bench/run-bench.ts';
 import {
   type DepthEngine,
   depthFitProblem,
+  depthReportNote,
   generateAtDepth,
   parseDepths,
   positionsNeeded,
@@ -136,6 +137,38 @@ describe('the depth fill', () => {
     log.length = 0;
     await generateAtDepth(engine, [], [9, 8, 7], 5);
     expect(log).toEqual(['reset', 'generate 3 (0 cached) +5']);
+  });
+
+  it('an interrupted fill ends the run there: the test does not read the context again', async () => {
+    const log: string[] = [];
+    const engine = cachingEngine(log);
+    const interrupted: DepthEngine = {
+      resetConversation: () => engine.resetConversation(),
+      async generate(request) {
+        // The app's Stop landed during the fill: the engine ends it with what it had.
+        const result = await engine.generate(request);
+        return { ...result, finishReason: 'aborted' };
+      },
+    };
+    const context = syntheticPromptIds(40, 1000, 3);
+    const result = await generateAtDepth(interrupted, context, [9, 8, 7], 4);
+    expect(log).toEqual(['generate 40 (0 cached) +1']);
+    expect(result.finishReason).toBe('aborted');
+    // The method's checks then refuse its metrics (the app shows "Stopped" and no figures).
+    expect(() => tgTokPerSec(result.metrics, 4, 40)).toThrow('tg 4: the engine decoded 0 tokens, not 4.');
+  });
+
+  it("the report's note says where the fills are timed, and warns of --warmup 0's cold depth-0 rows", () => {
+    const warm = depthReportNote(1);
+    expect(warm).toContain(
+      "Each turn's first fill, which reads all D after the load, runs before the warm-up",
+    );
+    expect(warm).toContain('WebGPU, reads all D again');
+    expect(warm).not.toContain('--warmup 0');
+    expect(depthReportNote(0)).toBe(
+      `${warm} With --warmup 0 the depth-0 rows' first counted run is the engine's first after its load, ` +
+        `while a depth row's fill has run the engine before its first: "## Depth" compares a warmer engine with a colder one.`,
+    );
   });
 
   it('passes every pp and tg run (warm-up too) the same seeded context, and checks the engine held it', async () => {

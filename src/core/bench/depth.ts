@@ -36,11 +36,44 @@ export async function generateAtDepth(
   newTokens: number,
 ): Promise<GenerateResult> {
   if (context.length === 0) await engine.resetConversation();
-  else await engine.generate({ promptIds: [...context], sampling: { maxNewTokens: 1, ignoreEos: true } });
+  else {
+    const fill = await engine.generate({
+      promptIds: [...context],
+      sampling: { maxNewTokens: 1, ignoreEos: true },
+    });
+    // An interrupt (the app's Stop) that ended the fill ends the run: the test would read the
+    // context again, seconds at 2000 tokens, before the caller's next step saw the Stop.
+    if (fill.finishReason === 'aborted') return fill;
+  }
   // Streamed, like every row: each token is detokenised as it comes; the chunks are not needed.
   return engine.generate(
     { promptIds: [...context, ...promptIds], sampling: { maxNewTokens: newTokens, ignoreEos: true } },
     () => {},
+  );
+}
+
+/**
+ * The report's note on depth rows (what the method does, depth.ts's and method.ts's comments);
+ * `warmup`: the warm-up runs asked, whose absence makes the depth-0 rows' first counted run the
+ * engine's first, while a depth row's fill has run the engine before its own.
+ */
+export function depthReportNote(warmup: number): string {
+  return (
+    "Depth (llama-bench's -d): a row at depth D has D seeded synthetic tokens in its KV cache before " +
+    'each test: before every run a request of its own (not timed, its metrics dropped) brings the ' +
+    "cache to exactly those D tokens through the engine's prefix reuse (after a run it cuts the cache " +
+    'back to D - 1 and reads the last one again; an engine that cannot cut back, WebGPU, reads all D ' +
+    'again), then the test runs on top (pp: D + pp tokens in the cache after; tg: decode steps with ' +
+    "D + 1 and more tokens present); the engine must report the D tokens as cached. Each turn's " +
+    "first fill, which reads all D after the load, runs before the warm-up, outside the row budget's " +
+    "and the warm-up floor's time; later fills are in the repetition time the budget reads (all D " +
+    'each run on WebGPU). Ratios compare rows of one depth; "## Depth" compares each row with its ' +
+    'configuration at depth 0.' +
+    (warmup > 0
+      ? ''
+      : " With --warmup 0 the depth-0 rows' first counted run is the engine's first after its load, " +
+        'while a depth row\'s fill has run the engine before its first: "## Depth" compares a warmer ' +
+        'engine with a colder one.')
   );
 }
 
