@@ -217,6 +217,67 @@ describe('cpu-engine int8 KV cache', () => {
     expect(got.slice(d).every(Number.isFinite)).toBe(true);
   });
 
+  it.each([
+    // Scores 0, -0.37, .., -5.55: weights from 1 to 0.004, every fraction of a power of 2.
+    [0.37, 16],
+    // Scores 0 to -90 (past exp's clamp at -87): all but the first few weights round to code 0.
+    [6, 16],
+    // Two chunks: each quantises its weights against its own largest.
+    [0.23, 8],
+  ])(
+    "attentionI8's weights (scores %f apart, chunks of %i): the softmax of the scores within 2e-5 of the largest, exp's error included",
+    (gap, chunk) => {
+      // One head of d 16 over 16 positions: key p is -4 gap p on element 0 (score -gap p: q is 1 on
+      // element 0, scale 1/4, all codes exact), value p is 1 on element p, so output element i is
+      // position i's softmax weight.
+      const [d, t] = [16, 16];
+      const { chunkBytes, keys, values } = layout(1, chunk, d);
+      const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+      for (let p = 0; p < t; p++) {
+        const key = new Float32Array(d);
+        key[0] = -4 * gap * p;
+        const value = new Float32Array(d);
+        value[p] = 1;
+        kx.k.kvStoreI8(
+          base + keys(p, 0),
+          base + values(p, 0),
+          p % chunk,
+          kx.putF32(key),
+          kx.putF32(value),
+          d,
+          chunk,
+        );
+      }
+      const q = new Float32Array(d);
+      q[0] = 1;
+      const out = kx.alloc(d * 4);
+      kx.k.attentionI8(
+        out,
+        kx.putF32(q),
+        base + keys(0, 0),
+        base + values(0, 0),
+        chunkBytes,
+        chunk,
+        t,
+        1,
+        1,
+        d,
+        0.25,
+        kx.alloc(t * 4),
+        kx.alloc(kx.k.attentionPartialBytes(1, 1, d)),
+      );
+      const got = kx.f32(out, d);
+      // The keys' scales are 4 gap p / 127 in float32: the scores as the kernel sees them.
+      const scores = Array.from({ length: t }, (_, p) => -127 * Math.fround((4 * gap * p) / 127) * 0.25);
+      const e = scores.map((x) => Math.exp(x));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < d; i++) {
+        // Each weight's int16 code is within half a step (1/65534) of its chunk's largest weight.
+        expect(Math.abs(got[i]! - e[i]! / sum), `weight ${i}`).toBeLessThan(2e-5);
+      }
+    },
+  );
+
   it("cpuEngineKvCacheBytes (the catalog's memory estimate) equals the decoder's chunks as the kernels size them", () => {
     for (const d of [16, 64, 80, 128, 512])
       for (const positions of [1, 63, 64, 65, 511, 512, 513, 2000, 4096]) {

@@ -682,6 +682,49 @@ const EXP_CONSTANTS = memory.data<f32>([
   return f32x4.mul(p, scale);
 }
 
+/**
+ * attentionWeightExp4With's constants, four to a vector (loaded before a loop, as EXP_CONSTANTS): the
+ * clamp, log2(e), MAGIC_ROUND, MAGIC_ROUND - 127; then 2^f's polynomial on [-1/2, 1/2], degree 4,
+ * fitted for the least largest relative error in float32 (2.7e-6).
+ */
+const WEIGHT_EXP_CONSTANTS = memory.data<f32>([
+  -87.0, 1.44269504089, MAGIC_ROUND, MAGIC_ROUND - 127,
+  0.9999992847442627, 0.6931217908859253, 0.240247443318367, 0.05591786280274391,
+  0.009570101276040077, 0.0, 0.0, 0.0,
+]);
+
+/** attentionWeightExp4With's constant vector i (0..2), to load before a loop. */
+@inline function weightExpConstants(i: i32): v128 {
+  return v128.load(WEIGHT_EXP_CONSTANTS + (<usize>i << 4));
+}
+
+/**
+ * exp of four lanes x <= 0 for the int8 attention's weights, within 8e-6 relative (the polynomial's
+ * 2.7e-6, and x log2(e)'s float32 rounding, 2^-24 of |x log2 e| <= 126), where exp4 is within 2 ulp:
+ * those weights become int16 codes of their chunk's largest right after (a step of 1.5e-5 of it), and
+ * the int8 cache's own error is about 1e-2. In base 2, n = round(x log2 e), f = x log2 e - n, 2^n
+ * 2^f, with 15 operations and 9 broadcasts against exp4's 25 and 13: the int8 attention over 2000
+ * positions 9 % less time on one thread (3.43 -> 3.11 ms hot in Chromium, 30 layers of the 135M
+ * shape; bench/results/wasm-cpu-speed.md). Below -87 as exp4, about 1e-38; a NaN stays NaN.
+ * k0..k2: weightExpConstants(0..2).
+ */
+@inline function attentionWeightExp4With(x: v128, k0: v128, k1: v128, k2: v128): v128 {
+  const v = f32x4.pmax(x, lane0(k0));
+  const t = f32x4.mul(v, lane1(k0));
+  const magic = lane2(k0);
+  const biased = f32x4.add(t, magic);
+  // t - n is exact (|t - n| <= 1/2, both floats of the same binade or below).
+  const f = f32x4.sub(t, f32x4.sub(biased, magic));
+  let p = lane0(k2);
+  p = f32x4.add(f32x4.mul(p, f), lane3(k1));
+  p = f32x4.add(f32x4.mul(p, f), lane2(k1));
+  p = f32x4.add(f32x4.mul(p, f), lane1(k1));
+  p = f32x4.add(f32x4.mul(p, f), lane0(k1));
+  // 2^n as exp4 makes it: n + 127 in the exponent bits.
+  const scale = i32x4.shl(i32x4.sub(biased, lane3(k0)), 23);
+  return f32x4.mul(p, scale);
+}
+
 /** Softmax in place over x[n]; returns nothing, the sum is folded in. */
 export function softmax(x: usize, n: i32): void {
   const n4 = n & ~3;
@@ -1143,7 +1186,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
       }
     }
   }
-  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
+  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes, false);
   // Per chunk, head and block of the output: o += w_p * value_p over the chunk's positions.
   const d32 = d & ~31;
   for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
@@ -1222,6 +1265,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 /**
  * Per head j < m of a unit: the segment's maximum of its n scores (at scores + j * scoreBytes),
  * exp(score - maximum) in place, and their sum, into the head's record (slot s), its output sums zeroed.
+ * `int8`: the int8 cache's attention, whose weights take attentionWeightExp4With; else exp4's.
  */
 @inline function segmentSoftmax(
   partials: usize,
@@ -1234,6 +1278,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
   rowBytes: usize,
   recordBytes: usize,
   headBytes: usize,
+  int8: bool,
 ): void {
   for (let j = 0; j < m; j++) {
     const x = scores + <usize>j * scoreBytes;
@@ -1250,19 +1295,37 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
     } else {
       const ms = f32x4.splat(mx);
       let sv = f32x4.splat(0);
-      const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
-      for (let i = 0; i < n4; i += 4) {
-        const o = <usize>i << 2;
-        const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
-        v128.store(x + o, e);
-        sv = f32x4.add(sv, e);
-      }
-      sum = hsum(sv);
-      for (let i = n4; i < n; i++) {
-        const o = <usize>i << 2;
-        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
-        store<f32>(x + o, e);
-        sum += e;
+      if (int8) {
+        // The tail takes the same function: a score's weight does not depend on its block.
+        const w0 = weightExpConstants(0), w1 = weightExpConstants(1), w2 = weightExpConstants(2);
+        for (let i = 0; i < n4; i += 4) {
+          const o = <usize>i << 2;
+          const e = attentionWeightExp4With(f32x4.sub(v128.load(x + o), ms), w0, w1, w2);
+          v128.store(x + o, e);
+          sv = f32x4.add(sv, e);
+        }
+        sum = hsum(sv);
+        for (let i = n4; i < n; i++) {
+          const o = <usize>i << 2;
+          const e = f32x4.extract_lane(attentionWeightExp4With(f32x4.splat(load<f32>(x + o) - mx), w0, w1, w2), 0);
+          store<f32>(x + o, e);
+          sum += e;
+        }
+      } else {
+        const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
+        for (let i = 0; i < n4; i += 4) {
+          const o = <usize>i << 2;
+          const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
+          v128.store(x + o, e);
+          sv = f32x4.add(sv, e);
+        }
+        sum = hsum(sv);
+        for (let i = n4; i < n; i++) {
+          const o = <usize>i << 2;
+          const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
+          store<f32>(x + o, e);
+          sum += e;
+        }
       }
     }
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
@@ -1287,6 +1350,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
 // integers make the result independent of how the units are split; the rounding per element is a
 // 254th of its position's largest (keys, values), and a weight's a 65534th of the chunk's largest
 // weight times value scale (so a position whose values are far larger coarsens the others' weights).
+// The weights' exp is attentionWeightExp4With's, within 8e-6 of exp: below that 65534th.
 
 /** Bytes of one kv head's keys (or values) in a chunk of `chunkPositions` positions of an int8 cache. */
 export function kvHeadChunkBytesI8(chunkPositions: i32, d: i32): usize {
@@ -1385,7 +1449,7 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
       else scoreHeads(1, rec, rowBytes, kc, ks, keyRow, d, out, scoreBytes, len, sc);
     }
   }
-  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes);
+  segmentSoftmax(partials, scores, scoreBytes, n, h0, m, s, rowBytes, recordBytes, headBytes, true);
   // Per chunk and head: the weights w_p * (value scale) as int16 codes of their largest, packed in
   // pairs in place of the chunk's scores; then o += (integer sum over pairs) * largest / 32767.
   for (let p0 = 0, c: usize = 0; p0 < n; p0 += chunkPositions, c += chunkBytes) {
