@@ -4,6 +4,8 @@
  * compare the CPU engine's real load on.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertCommand } from '../../src/cli/commands/convert.ts';
 import { type CheckpointOptions, makeCheckpoint } from './checkpoints.ts';
@@ -65,4 +67,27 @@ export async function convertedFolders(
       return dir;
     },
   };
+}
+
+export interface TempConvertedFolders extends ConvertedFolders {
+  /** The temporary folder everything lies under. */
+  root: string;
+  /** Deletes root and all in it. */
+  remove(): Promise<void>;
+}
+
+/** convertedFolders under a fresh temporary folder named from `prefix` (removed again if the conversion fails). */
+export async function tempConvertedFolders(
+  prefix: string,
+  dtypes: string,
+  options: Partial<CheckpointOptions> = {},
+): Promise<TempConvertedFolders> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  const remove = () => rm(root, { recursive: true, force: true });
+  try {
+    return { ...(await convertedFolders(root, dtypes, options)), root, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
 }

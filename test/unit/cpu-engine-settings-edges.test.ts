@@ -5,9 +5,6 @@
  * top_k), a config.json that is not an object. Found by a hostile review; each test
  * failed before its fix.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateResult, SamplingOptions } from '../../src/core/engine.ts';
@@ -17,24 +14,22 @@ import { NodeEngine } from '../../src/native/node-engine.ts';
 import { DEFAULT_TOP_K, sampleToken } from '../../src/runtime/sampling.ts';
 import { TemperatureLogitsProcessor } from '../../src/runtime/transformers-generator.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
 
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-settings-edges-'));
-  folders = await convertedFolders(root, 'fp32,q8,q4', SETTINGS_CHECKPOINT);
+  folders = await tempConvertedFolders('edgetier-settings-edges-', 'fp32,q8,q4', SETTINGS_CHECKPOINT);
 });
 
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 const answer = (

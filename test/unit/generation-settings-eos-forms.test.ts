@@ -5,20 +5,16 @@
  * eos_token_id the CPU engine would compare differently from generate()'s bigint == ("N.0", [null, N])
  * is refused by name there, so the two runtimes cannot stop at different places.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgetierError } from '../../src/core/errors.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 
 const run = async (runtime: 'edgetier' | 'onnxruntime', dir: string) =>
   (await nodeAnswer(runtime, dir, { prompt: 'Once upon a time', sampling: { maxNewTokens: 8 } })).outputIds;
@@ -27,12 +23,11 @@ const variant = (name: string, generationConfig: string) =>
   folders.folder(name, { 'generation_config.json': generationConfig });
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-eos-forms-'));
-  folders = await convertedFolders(root, 'fp32', SETTINGS_CHECKPOINT);
+  folders = await tempConvertedFolders('edgetier-eos-forms-', 'fp32', SETTINGS_CHECKPOINT);
 });
 
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 describe('a generation_config.json that is valid JSON but not an object', () => {

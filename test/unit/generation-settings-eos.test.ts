@@ -5,20 +5,16 @@
  * EOS generate() does not have, and the ORT path called a stop at text_config's EOS `length`. Found by
  * a hostile review; each test failed before its fix. Through NodeEngine on a converted tiny llama.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingOptions } from '../../src/core/engine.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 /** The token the model emits first after the prompt (greedy). */
 let first: number;
 
@@ -38,13 +34,15 @@ const variant = (name: string, config: Record<string, unknown>, generation: Reco
   });
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-generation-eos-'));
-  folders = await convertedFolders(root, 'fp32', { ...SETTINGS_CHECKPOINT, generationConfig: false });
+  folders = await tempConvertedFolders('edgetier-generation-eos-', 'fp32', {
+    ...SETTINGS_CHECKPOINT,
+    generationConfig: false,
+  });
   first = (await run('onnxruntime', folders.built, { ignoreEos: true })).ids[0]!;
 });
 
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 describe("generation_config.json's eos_token_id null: no EOS, on both runtimes", () => {

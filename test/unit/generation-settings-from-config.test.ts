@@ -6,29 +6,25 @@
  * by a hostile review; each test failed before its fix. Through NodeEngine on a converted tiny llama.
  */
 import { cpSync, mkdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingOptions } from '../../src/core/engine.ts';
 import { EdgetierError } from '../../src/core/errors.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-generation-settings-'));
-  folders = await convertedFolders(root, 'fp32', SETTINGS_CHECKPOINT);
+  folders = await tempConvertedFolders('edgetier-generation-settings-', 'fp32', SETTINGS_CHECKPOINT);
 }, 600_000);
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 let n = 0;
@@ -148,7 +144,7 @@ describe('config.json fields the CPU engine refuses in generation_config.json', 
 
   it("the model index and the engine's load say the same", async () => {
     const { modelIndex } = await import('../../src/server/model-index.ts');
-    const parent = join(root, 'index-check');
+    const parent = join(folders.root, 'index-check');
     mkdirSync(parent, { recursive: true });
     cpSync(variant(null, { top_k: 2.5 }), join(parent, 'config-top-k'), { recursive: true });
     const entry = (await modelIndex([parent])).models.find((m) => m.name === 'config-top-k');

@@ -5,17 +5,14 @@
  * the defaults (a negative top_k, empty lists, values at or below generate()'s threshold) were refused
  * before (a hostile review's finding).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingOptions } from '../../src/core/engine.ts';
 import { generationConfigRefusal } from '../../src/core/generation-settings.ts';
 import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
@@ -49,18 +46,16 @@ const OLD_DEFAULTS = {
   chunk_size_feed_forward: 0,
 };
 
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-hub-defaults-'));
-  folders = await convertedFolders(root, 'fp32', {
+  folders = await tempConvertedFolders('edgetier-hub-defaults-', 'fp32', {
     ...SETTINGS_CHECKPOINT,
     generationConfig: false,
     configOverrides: OLD_DEFAULTS,
   });
 }, 600_000);
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 async function ids(runtime: 'edgetier' | 'onnxruntime', dir: string, sampling: SamplingOptions) {

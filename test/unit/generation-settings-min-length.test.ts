@@ -5,22 +5,18 @@
  * converted tiny llama whose EOS is made its first greedy token, so an answer without the setting
  * stops at once: the tokens must equal the ORT path's, which generate() computes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingOptions } from '../../src/core/engine.ts';
 import { generationConfigRefusal } from '../../src/core/generation-settings.ts';
 import { generationDefaults } from '../../src/cpu-engine/cpu-generator.ts';
 import {
-  type ConvertedFolders,
-  convertedFolders,
   SETTINGS_CHECKPOINT,
+  type TempConvertedFolders,
+  tempConvertedFolders,
 } from '../helpers/converted-folders.ts';
 import { nodeAnswer } from '../helpers/node-answer.ts';
 
-let root: string;
-let folders: ConvertedFolders;
+let folders: TempConvertedFolders;
 /** The token the model emits first after the prompt (greedy), made its EOS below. */
 let first: number;
 /** The prompt's token count (min_length counts it). */
@@ -42,8 +38,10 @@ const variant = (name: string, settings: Record<string, unknown>) =>
   });
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'edgetier-generation-min-'));
-  folders = await convertedFolders(root, 'fp32', { ...SETTINGS_CHECKPOINT, generationConfig: false });
+  folders = await tempConvertedFolders('edgetier-generation-min-', 'fp32', {
+    ...SETTINGS_CHECKPOINT,
+    generationConfig: false,
+  });
   const plain = await nodeAnswer('onnxruntime', folders.built, {
     prompt: 'Once upon a time',
     sampling: { maxNewTokens: 1, ignoreEos: true },
@@ -53,7 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await folders?.remove();
 });
 
 describe('without a minimum, the answer stops at its first token (the setup)', () => {
