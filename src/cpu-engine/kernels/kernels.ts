@@ -725,6 +725,50 @@ const WEIGHT_EXP_CONSTANTS = memory.data<f32>([
   return f32x4.mul(p, scale);
 }
 
+/**
+ * exp(x[i] - m) in place over x[n] (m their largest), four at a time and then the tail, each with the
+ * same function (a value's result does not depend on its block); returns their sum. `weights`: the
+ * int8 attention's weights, with attentionWeightExp4With; else exp4's.
+ */
+@inline function expShifted(x: usize, n: i32, m: f32, weights: bool): f32 {
+  const n4 = n & ~3;
+  const ms = f32x4.splat(m);
+  let sv = f32x4.splat(0);
+  let sum: f32 = 0;
+  if (weights) {
+    const w0 = weightExpConstants(0), w1 = weightExpConstants(1), w2 = weightExpConstants(2);
+    for (let i = 0; i < n4; i += 4) {
+      const o = <usize>i << 2;
+      const e = attentionWeightExp4With(f32x4.sub(v128.load(x + o), ms), w0, w1, w2);
+      v128.store(x + o, e);
+      sv = f32x4.add(sv, e);
+    }
+    sum = hsum(sv);
+    for (let i = n4; i < n; i++) {
+      const o = <usize>i << 2;
+      const e = f32x4.extract_lane(attentionWeightExp4With(f32x4.splat(load<f32>(x + o) - m), w0, w1, w2), 0);
+      store<f32>(x + o, e);
+      sum += e;
+    }
+  } else {
+    const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
+    for (let i = 0; i < n4; i += 4) {
+      const o = <usize>i << 2;
+      const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
+      v128.store(x + o, e);
+      sv = f32x4.add(sv, e);
+    }
+    sum = hsum(sv);
+    for (let i = n4; i < n; i++) {
+      const o = <usize>i << 2;
+      const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - m)), 0);
+      store<f32>(x + o, e);
+      sum += e;
+    }
+  }
+  return sum;
+}
+
 /** Softmax in place over x[n]; returns nothing, the sum is folded in. */
 export function softmax(x: usize, n: i32): void {
   const n4 = n & ~3;
@@ -732,22 +776,7 @@ export function softmax(x: usize, n: i32): void {
   for (let i = 0; i < n4; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
   let m: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
   for (let i = n4; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
-  const ms = f32x4.splat(m);
-  let sv = f32x4.splat(0);
-  const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
-  for (let i = 0; i < n4; i += 4) {
-    const o = <usize>i << 2;
-    const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
-    v128.store(x + o, e);
-    sv = f32x4.add(sv, e);
-  }
-  let sum = hsum(sv);
-  for (let i = n4; i < n; i++) {
-    const o = <usize>i << 2;
-    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - m)), 0);
-    store<f32>(x + o, e);
-    sum += e;
-  }
+  const sum = expShifted(x, n, m, false);
   const inv = f32x4.splat(<f32>1 / sum);
   for (let i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
@@ -1293,40 +1322,7 @@ export function attentionCombine(out: usize, partials: usize, tokens: i32, t0: i
       // these positions do in one softmax whose maximum is elsewhere (exp(-Inf - -Inf) would be NaN).
       memory.fill(x, 0, scoreBytes);
     } else {
-      const ms = f32x4.splat(mx);
-      let sv = f32x4.splat(0);
-      if (int8) {
-        // The tail takes the same function: a score's weight does not depend on its block.
-        const w0 = weightExpConstants(0), w1 = weightExpConstants(1), w2 = weightExpConstants(2);
-        for (let i = 0; i < n4; i += 4) {
-          const o = <usize>i << 2;
-          const e = attentionWeightExp4With(f32x4.sub(v128.load(x + o), ms), w0, w1, w2);
-          v128.store(x + o, e);
-          sv = f32x4.add(sv, e);
-        }
-        sum = hsum(sv);
-        for (let i = n4; i < n; i++) {
-          const o = <usize>i << 2;
-          const e = f32x4.extract_lane(attentionWeightExp4With(f32x4.splat(load<f32>(x + o) - mx), w0, w1, w2), 0);
-          store<f32>(x + o, e);
-          sum += e;
-        }
-      } else {
-        const k0 = expConstants(0), k1 = expConstants(1), k2 = expConstants(2), k3 = expConstants(3);
-        for (let i = 0; i < n4; i += 4) {
-          const o = <usize>i << 2;
-          const e = exp4With(f32x4.sub(v128.load(x + o), ms), k0, k1, k2, k3);
-          v128.store(x + o, e);
-          sv = f32x4.add(sv, e);
-        }
-        sum = hsum(sv);
-        for (let i = n4; i < n; i++) {
-          const o = <usize>i << 2;
-          const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + o) - mx)), 0);
-          store<f32>(x + o, e);
-          sum += e;
-        }
-      }
+      sum = expShifted(x, n, mx, int8);
     }
     const rec = partials + <usize>(h0 + j) * rowBytes + <usize>s * recordBytes;
     store<f32>(rec, mx);
