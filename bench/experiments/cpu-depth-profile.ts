@@ -95,11 +95,12 @@ for (const config of configs)
           cached: number;
           cacheBase: number;
           chunkBytes: number;
+          chunkPositions: number;
           kx: WasmKernels;
         };
         inside.reserve(positions);
         inside.cached = depth;
-        const floats = (Math.ceil(positions / 64) * inside.chunkBytes) / 4;
+        const floats = (Math.ceil(positions / inside.chunkPositions) * inside.chunkBytes) / 4;
         const cache = inside.kx.f32(inside.cacheBase, floats);
         for (let i = 0; i < floats; i++) cache[i] = ((i * 2654435761) % 1000) / 4000 - 0.125;
       }
@@ -137,6 +138,7 @@ for (let r = 0; r < rounds; r++) {
         kx: WasmKernels;
         cached: number;
         chunkBytes: number;
+        chunkPositions: number;
         headChunkBytes: number;
         cacheBase: number;
         s: {
@@ -169,7 +171,7 @@ for (let r = 0; r < rounds; r++) {
               keys,
               values: keys + KV * headChunkBytes,
               chunkBytes: internals.chunkBytes,
-              chunkPositions: 64,
+              chunkPositions: internals.chunkPositions,
               t0: internals.cached,
               tokens: 1,
               heads: spec.numHeads,
@@ -188,7 +190,7 @@ for (let r = 0; r < rounds; r++) {
             keys,
             keys + KV * headChunkBytes,
             internals.chunkBytes,
-            64,
+            internals.chunkPositions,
             internals.cached,
             spec.numHeads,
             KV,
