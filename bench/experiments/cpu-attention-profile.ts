@@ -28,6 +28,7 @@ const source = readFileSync(join(kernelsDir, 'kernels.ts'), 'utf8');
 /** source with `anchor` (found exactly once) replaced by `by`. */
 function cut(text: string, anchor: string, by: string, name: string): string {
   const at = text.indexOf(anchor);
+  if (by === anchor) throw new Error(`cut ${name}: its replacement is its anchor (the cut would do nothing)`);
   if (at < 0 || text.indexOf(anchor, at + 1) >= 0)
     throw new Error(`cut ${name}: its anchor is not found once in kernels.ts`);
   return text.slice(0, at) + by + text.slice(at + anchor.length);
@@ -63,9 +64,10 @@ try {
       '--import',
       'tsx',
       join(root, 'bench', 'experiments', 'browser-kernel-time.ts'),
+      ...process.argv.slice(2),
+      // Last, so that it wins over a --kernel among the arguments: only the attention is cut.
       '--kernel',
       'attention',
-      ...process.argv.slice(2),
       ...files.map((f) => relative(root, f)),
     ],
     { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 },

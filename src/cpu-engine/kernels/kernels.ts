@@ -256,9 +256,9 @@ const XOR8 = memory.data<u16>([0x8888, 0x8888, 0x8888, 0x8888, 0x8888, 0x8888, 0
 /**
  * One 8-bit block (32 bytes) dotted with activations at xo. Widening 8-byte loads (v128.load8x8_s: a
  * load and a sign-extension in one instruction) in place of 16-byte loads and two extends each: a
- * decode step's q8 GEMVs took 7 % less time in Chromium 150 and Node here, the int8 attention's dot
- * loops (scoreHeads, weightedValuesHeads, read the same way) 3 % (bench/experiments/browser-kernel-time.ts
- * --kernel gemv-q8, --kernel attention).
+ * decode step's q8 GEMVs took 7 % less time in Chromium 150 and Node here, and the int8 attention,
+ * whose dot loops (scoreHeads, weightedValuesHeads) read the same way, 3 % less in Chromium (Node's no
+ * faster): bench/experiments/browser-kernel-time.ts --kernel gemv-q8, --kernel attention.
  */
 @inline function q8BlockDot(w: usize, xo: usize): v128 {
   return dot4(v128.load8x8_s(w), v128.load8x8_s(w, 8), v128.load8x8_s(w, 16), v128.load8x8_s(w, 24), xo);
