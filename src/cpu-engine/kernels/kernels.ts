@@ -1481,8 +1481,9 @@ export function kvStoreI8(keys: usize, values: usize, p: i32, key: usize, value:
  * Scores of `count` (1 to 3) consecutive query heads (records rec0, rec0 + recStride, ..) against a
  * chunk's `len` keys, 8 positions at a time: each 16 bytes hold element pair e of 8 keys, read as two
  * widening 8-byte loads (v128.load8x8_s) once for every head and multiplied by the head's pair of
- * int16 codes (one i32 splat), so an int32 lane is one key's dot product and no lanes are summed across. A block past `len` stores only its
- * first len % 8 scores (the row's next floats belong to the next head).
+ * int16 codes (one i32 splat), so an int32 lane is one key's dot product and no lanes are summed
+ * across. A block past `len` stores only its first len % 8 scores (the row's next floats belong to
+ * the next head).
  */
 @inline function scoreHeads(count: i32, rec0: usize, recStride: usize, kc: usize, ks: usize, keyRow: usize, d: i32, out0: usize, outStride: usize, len: i32, sc: v128): void {
   const q0 = rec0 + 16;
