@@ -39,10 +39,68 @@ function layout(kvHeads: number, chunk: number, d: number) {
   return { head, chunkBytes, keys, values, other };
 }
 
+type Layout = ReturnType<typeof layout>;
+
+/** Position p's key and value vectors for kv head g, through kvStoreI8, into the cache at base. */
+function storeI8(
+  base: number,
+  at: Layout,
+  chunk: number,
+  d: number,
+  p: number,
+  g: number,
+  key: Float32Array,
+  value: Float32Array,
+) {
+  kx.k.kvStoreI8(
+    base + at.keys(p, g),
+    base + at.values(p, g),
+    p % chunk,
+    kx.putF32(key),
+    kx.putF32(value),
+    d,
+    chunk,
+  );
+}
+
+/**
+ * attentionI8 of the queries q [heads, d] over the first t positions of the cache at base (scores:
+ * its scratch, allocated here unless given); returns the outputs' pointer ([heads, d] floats).
+ */
+function attendI8(
+  q: Float32Array,
+  base: number,
+  at: Layout,
+  chunk: number,
+  t: number,
+  [heads, kvHeads, d]: [number, number, number],
+  scale: number,
+  scores = kx.alloc((heads / kvHeads) * t * 4),
+): number {
+  const out = kx.alloc(heads * d * 4);
+  kx.k.attentionI8(
+    out,
+    kx.putF32(q),
+    base + at.keys(0, 0),
+    base + at.values(0, 0),
+    at.chunkBytes,
+    chunk,
+    t,
+    heads,
+    kvHeads,
+    d,
+    scale,
+    scores,
+    kx.alloc(kx.k.attentionPartialBytes(1, heads, d)),
+  );
+  return out;
+}
+
 describe('cpu-engine int8 KV cache', () => {
   it('kvStoreI8: codes and scales equal the scalar quantiser, keys in pairs of elements and values in pairs of positions, touching no other byte', () => {
     const [chunk, d, kvHeads, t] = [4, 32, 2, 11];
-    const { head, chunkBytes, keys, values } = layout(kvHeads, chunk, d);
+    const at = layout(kvHeads, chunk, d);
+    const { head, chunkBytes, keys, values } = at;
     // Positions padded to 8: keys are read 8 positions at a time.
     const padded = 8;
     expect(head).toBe(padded * (d + 4));
@@ -63,9 +121,7 @@ describe('cpu-engine int8 KV cache', () => {
         if (p === 4 && g === 0) key[9] = Number.NaN;
         if (p === 5) for (let i = 0; i < d; i++) value[i] = (i - 16) * 1e-42;
         vecs.push(key, value);
-        const keyPtr = kx.putF32(key);
-        const valuePtr = kx.putF32(value);
-        kx.k.kvStoreI8(base + keys(p, g), base + values(p, g), p % chunk, keyPtr, valuePtr, d, chunk);
+        storeI8(base, at, chunk, d, p, g, key, value);
       }
     const expected = new Uint8Array(chunks * chunkBytes).fill(0xa5);
     const view = new DataView(expected.buffer);
@@ -103,47 +159,25 @@ describe('cpu-engine int8 KV cache', () => {
     'attentionI8: %i heads over %i kv heads, d %i, %i positions = float64 attention over the de-quantised cache',
     (heads, kvHeads, d, t) => {
       const chunk = 4;
-      const { chunkBytes, keys, values } = layout(kvHeads, chunk, d);
-      const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+      const at = layout(kvHeads, chunk, d);
+      const base = kx.alloc(Math.ceil(t / chunk) * at.chunkBytes);
       const k = random(t * kvHeads * d, 31, 2);
       const v = random(t * kvHeads * d, 32);
       for (let p = 0; p < t; p++)
         for (let g = 0; g < kvHeads; g++) {
           const o = (p * kvHeads + g) * d;
-          kx.k.kvStoreI8(
-            base + keys(p, g),
-            base + values(p, g),
-            p % chunk,
-            kx.putF32(k.subarray(o, o + d)),
-            kx.putF32(v.subarray(o, o + d)),
-            d,
-            chunk,
-          );
+          storeI8(base, at, chunk, d, p, g, k.subarray(o, o + d), v.subarray(o, o + d));
         }
       // What the cache holds, de-quantised (the reference forward pass's int8 round trip).
       int8RoundTrip(k, d);
       int8RoundTrip(v, d);
       // Scores large enough that exp(score - max) spans orders of magnitude.
       const q = random(heads * d, 33, 3);
-      const out = kx.alloc(heads * d * 4);
       const scores = kx.alloc((heads / kvHeads) * t * 4);
+      // Right after the scores' scratch: the kernel must not write past it.
       const guard = kx.putF32(new Float32Array(4).fill(42));
       const scale = 1 / Math.sqrt(d);
-      kx.k.attentionI8(
-        out,
-        kx.putF32(q),
-        base + keys(0, 0),
-        base + values(0, 0),
-        chunkBytes,
-        chunk,
-        t,
-        heads,
-        kvHeads,
-        d,
-        scale,
-        scores,
-        kx.alloc(kx.k.attentionPartialBytes(1, heads, d)),
-      );
+      const out = attendI8(q, base, at, chunk, t, [heads, kvHeads, d], scale, scores);
       const got = kx.f32(out, heads * d);
       let worst = 0;
       let largest = 0;
@@ -178,40 +212,17 @@ describe('cpu-engine int8 KV cache', () => {
 
   it('attentionI8: a key or value with a NaN or an infinity makes the outputs that see it NaN, as float32 does; others stay finite', () => {
     const [chunk, d, t] = [4, 16, 9];
-    const { chunkBytes, keys, values } = layout(2, chunk, d);
-    const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+    const at = layout(2, chunk, d);
+    const base = kx.alloc(Math.ceil(t / chunk) * at.chunkBytes);
     for (let p = 0; p < t; p++)
       for (let g = 0; g < 2; g++) {
         const key = random(d, 40 + p, 1);
         const value = random(d, 60 + p, 1);
         // kv head 0: an infinite value at position 6; kv head 1: fine.
         if (p === 6 && g === 0) value[3] = Number.NEGATIVE_INFINITY;
-        kx.k.kvStoreI8(
-          base + keys(p, g),
-          base + values(p, g),
-          p % chunk,
-          kx.putF32(key),
-          kx.putF32(value),
-          d,
-          chunk,
-        );
+        storeI8(base, at, chunk, d, p, g, key, value);
       }
-    const out = kx.alloc(2 * d * 4);
-    kx.k.attentionI8(
-      out,
-      kx.putF32(random(2 * d, 41)),
-      base + keys(0, 0),
-      base + values(0, 0),
-      chunkBytes,
-      chunk,
-      t,
-      2,
-      2,
-      d,
-      0.25,
-      kx.alloc(t * 4),
-      kx.alloc(kx.k.attentionPartialBytes(1, 2, d)),
-    );
+    const out = attendI8(random(2 * d, 41), base, at, chunk, t, [2, 2, d], 0.25);
     const got = Array.from(kx.f32(out, 2 * d));
     expect(got.slice(0, d).every(Number.isNaN)).toBe(true);
     expect(got.slice(d).every(Number.isFinite)).toBe(true);
@@ -231,41 +242,18 @@ describe('cpu-engine int8 KV cache', () => {
       // element 0, scale 1/4, all codes exact), value p is 1 on element p, so output element i is
       // position i's softmax weight.
       const [d, t] = [16, 16];
-      const { chunkBytes, keys, values } = layout(1, chunk, d);
-      const base = kx.alloc(Math.ceil(t / chunk) * chunkBytes);
+      const at = layout(1, chunk, d);
+      const base = kx.alloc(Math.ceil(t / chunk) * at.chunkBytes);
       for (let p = 0; p < t; p++) {
         const key = new Float32Array(d);
         key[0] = -4 * gap * p;
         const value = new Float32Array(d);
         value[p] = 1;
-        kx.k.kvStoreI8(
-          base + keys(p, 0),
-          base + values(p, 0),
-          p % chunk,
-          kx.putF32(key),
-          kx.putF32(value),
-          d,
-          chunk,
-        );
+        storeI8(base, at, chunk, d, p, 0, key, value);
       }
       const q = new Float32Array(d);
       q[0] = 1;
-      const out = kx.alloc(d * 4);
-      kx.k.attentionI8(
-        out,
-        kx.putF32(q),
-        base + keys(0, 0),
-        base + values(0, 0),
-        chunkBytes,
-        chunk,
-        t,
-        1,
-        1,
-        d,
-        0.25,
-        kx.alloc(t * 4),
-        kx.alloc(kx.k.attentionPartialBytes(1, 1, d)),
-      );
+      const out = attendI8(q, base, at, chunk, t, [1, 1, d], 0.25);
       const got = kx.f32(out, d);
       // The keys' scales are 4 gap p / 127 in float32: the scores as the kernel sees them.
       const scores = Array.from({ length: t }, (_, p) => -127 * Math.fround((4 * gap * p) / 127) * 0.25);
